@@ -1,0 +1,99 @@
+"""Loading models and datasets from Hub ids or local paths, with clear offline errors.
+
+Every trustvl API takes a Hub id or a local folder and goes through the real loading code
+(``from_pretrained`` / ``load_dataset``). When the Hub is unreachable, a missing model or dataset
+must fail at once with a message that says so, never hang and never show a raw traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from trustvl.errors import TrustVLInputError
+
+_OFFLINE_HINT = (
+    "trustvl could not find it on disk and the Hugging Face Hub is not reachable"
+    " (HF_HUB_OFFLINE={offline}). Pass a local folder written with save_pretrained, or run where the"
+    " Hub is reachable and unset HF_HUB_OFFLINE."
+)
+
+
+def hub_offline() -> bool:
+    """True when the Hub must not be contacted (``HF_HUB_OFFLINE`` set to a true value)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def is_local(name_or_path: str | os.PathLike) -> bool:
+    return Path(name_or_path).expanduser().exists()
+
+
+def _not_found(kind: str, name: str, err: BaseException | None = None) -> TrustVLInputError:
+    offline = os.environ.get("HF_HUB_OFFLINE", "unset")
+    msg = f"{kind} {name!r} could not be loaded: " + _OFFLINE_HINT.format(offline=offline)
+    if err is not None:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        msg += f" (cause: {first[:200]})"
+    return TrustVLInputError(msg)
+
+
+def _check_reachable(kind: str, name: str) -> None:
+    """Fail fast for a non-local name when offline, before any library would try the network."""
+    if not is_local(name) and hub_offline():
+        # Let the library look in its own cache first; we only pre-empt when nothing is cached.
+        try:
+            from huggingface_hub import snapshot_download
+
+            snapshot_download(name, local_files_only=True, repo_type="model" if kind == "model" else "dataset")
+        except Exception as err:  # noqa: BLE001 - any failure here means "not available offline"
+            raise _not_found(kind, name, err) from None
+
+
+def load_pretrained(cls: Any, name_or_path: str | os.PathLike, kind: str = "model", **kwargs: Any) -> Any:
+    """``cls.from_pretrained(name_or_path, **kwargs)`` with a clear error when it cannot be found.
+
+    ``cls`` is any class with ``from_pretrained`` (a transformers model/processor, a diffusers
+    pipeline). Local folders and cached Hub ids load offline; anything else raises
+    :class:`~trustvl.errors.TrustVLInputError` naming the id and mentioning ``HF_HUB_OFFLINE``.
+    """
+    name = str(name_or_path)
+    _check_reachable(kind, name)
+    try:
+        return cls.from_pretrained(name, **kwargs)
+    except (OSError, FileNotFoundError, EnvironmentError) as err:
+        raise _not_found(kind, name, err) from None
+
+
+def load_dataset_any(name_or_path: str | os.PathLike, split: str | None = None, **kwargs: Any) -> Any:
+    """``datasets.load_dataset`` for a Hub id, a local dataset folder, Parquet file(s) or an imagefolder.
+
+    A folder saved with ``save_to_disk`` is loaded with ``load_from_disk``. Errors become
+    :class:`~trustvl.errors.TrustVLInputError` naming the dataset.
+    """
+    import datasets
+
+    name = str(name_or_path)
+    path = Path(name).expanduser()
+    try:
+        if path.is_dir() and (path / "dataset_dict.json").exists() or (path / "dataset_info.json").exists() and (
+            path / "state.json"
+        ).exists():
+            ds = datasets.load_from_disk(str(path))
+            return ds[split] if split is not None and isinstance(ds, datasets.DatasetDict) else ds
+        if path.is_file() and path.suffix == ".parquet":
+            return datasets.load_dataset("parquet", data_files=str(path), split=split or "train", **kwargs)
+        if not path.exists() and hub_offline():
+            raise _not_found("dataset", name)
+        return datasets.load_dataset(str(path) if path.exists() else name, split=split, **kwargs)
+    except TrustVLInputError:
+        raise
+    except ValueError as err:
+        # e.g. an unknown split: keep the library's explanation, name the dataset.
+        raise TrustVLInputError(f"dataset {name!r}: {err}") from None
+    except (OSError, FileNotFoundError) as err:
+        raise _not_found("dataset", name, err) from None
+    except Exception as err:  # datasets raises its own DatasetNotFoundError etc.
+        if type(err).__name__ in {"DatasetNotFoundError", "DataFilesNotFoundError", "EmptyDatasetError"}:
+            raise _not_found("dataset", name, err) from None
+        raise

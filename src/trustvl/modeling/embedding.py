@@ -1,0 +1,133 @@
+"""Loading a CLIP-style model with its processor, and batched image/text embedding.
+
+Works for any checkpoint that ``transformers.AutoModel`` / ``AutoProcessor`` load and that exposes
+``get_image_features`` / ``get_text_features`` (``CLIPModel`` and trustvl's subclasses). In
+transformers 5 these return an output object whose ``pooler_output`` is the projected embedding;
+older versions returned the tensor itself — both are handled.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from trustvl.errors import TrustVLInputError
+
+_DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+           "fp16": torch.float16, "float16": torch.float16}
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``"auto"`` picks CUDA when available, then MPS, else CPU."""
+    if device is None or str(device) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise TrustVLInputError(f"device {device!r} is not a valid torch device; expected e.g. 'auto', 'cpu', 'cuda'") from None
+
+
+def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
+    """``None``/``"fp32"`` → float32; ``"bf16"``, ``"fp16"`` half precisions."""
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    try:
+        return _DTYPES[str(dtype).lower()]
+    except KeyError:
+        raise TrustVLInputError(f"dtype {dtype!r} is not supported; expected one of fp32, bf16, fp16") from None
+
+
+def load_clip(name_or_path: str | os.PathLike, device: str | torch.device = "auto", dtype: Any = None):
+    """Load ``(model, processor)`` from a Hub id or local folder, in eval mode on ``device``.
+
+    trustvl's own model classes (e.g. ``CFAlphaCLIPModel``) load through ``AutoModel`` once
+    :mod:`trustvl.modeling` is imported, which this function does.
+    """
+    from transformers import AutoModel, AutoProcessor
+
+    import trustvl.modeling  # noqa: F401  (registers trustvl model classes with the Auto classes)
+    from trustvl.hub.loading import load_pretrained
+
+    dev = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype)
+    model = load_pretrained(AutoModel, name_or_path, kind="model")
+    processor = load_pretrained(AutoProcessor, name_or_path, kind="model")
+    if not hasattr(model, "get_image_features") or not hasattr(model, "get_text_features"):
+        raise TrustVLInputError(
+            f"model {str(name_or_path)!r} is a {type(model).__name__}; expected a CLIP-style model with"
+            " get_image_features and get_text_features"
+        )
+    model.to(device=dev, dtype=torch_dtype).eval()
+    return model, processor
+
+
+def _features(out: Any) -> torch.Tensor:
+    return out.pooler_output if hasattr(out, "pooler_output") else out
+
+
+def _check_finite(emb: torch.Tensor, what: str) -> torch.Tensor:
+    if not torch.isfinite(emb).all():
+        raise TrustVLInputError(f"the model produced non-finite {what} embeddings; expected finite values"
+                                " (try fp32 instead of fp16)")
+    return emb
+
+
+@torch.no_grad()
+def embed_images(model, processor, images: Iterable[Any], *, batch_size: int = 64, total: int | None = None,
+                 normalize: bool = True, progress: bool = True, desc: str = "embedding images") -> torch.Tensor:
+    """Embed an iterable of images (PIL or arrays) in batches; returns float32 ``[n, d]`` on CPU."""
+    if batch_size <= 0:
+        raise TrustVLInputError(f"batch_size={batch_size} must be a positive integer")
+    param = next(model.parameters())
+    outs: list[torch.Tensor] = []
+    bar = tqdm(total=total, desc=desc, unit="img", disable=not progress)
+    batch: list[Any] = []
+
+    def flush() -> None:
+        pixel_values = processor(images=batch, return_tensors="pt")["pixel_values"]
+        pixel_values = pixel_values.to(device=param.device, dtype=param.dtype)
+        emb = _features(model.get_image_features(pixel_values=pixel_values)).float()
+        if normalize:
+            emb = torch.nn.functional.normalize(emb, dim=-1)
+        outs.append(emb.cpu())
+        bar.update(len(batch))
+        batch.clear()
+
+    for img in images:
+        batch.append(img.convert("RGB") if hasattr(img, "convert") else img)
+        if len(batch) == batch_size:
+            flush()
+    if batch:
+        flush()
+    bar.close()
+    if not outs:
+        raise TrustVLInputError("no images to embed; expected at least one image")
+    return _check_finite(torch.cat(outs), "image")
+
+
+@torch.no_grad()
+def embed_texts(model, processor, texts: Sequence[str], *, batch_size: int = 256, normalize: bool = True) -> torch.Tensor:
+    """Embed prompts; returns float32 ``[n, d]`` on CPU."""
+    if len(texts) == 0:
+        raise TrustVLInputError("no prompts given; expected at least one text prompt")
+    param = next(model.parameters())
+    tokenizer = getattr(processor, "tokenizer", processor)
+    outs = []
+    for i in range(0, len(texts), batch_size):
+        enc = tokenizer(list(texts[i : i + batch_size]), padding=True, truncation=True, return_tensors="pt")
+        enc = {k: v.to(param.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+        emb = _features(model.get_text_features(**enc)).float()
+        if normalize:
+            emb = torch.nn.functional.normalize(emb, dim=-1)
+        outs.append(emb.cpu())
+    return _check_finite(torch.cat(outs), "text")

@@ -1,0 +1,48 @@
+"""Shared fixtures: tiny offline models and a tiny attributed image dataset, built once per session."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dir(tmp_path_factory):
+    from trustvl.modeling.tiny import build_tiny_clip
+
+    return build_tiny_clip(tmp_path_factory.mktemp("models") / "tiny-clip", seed=0)
+
+
+def write_attributed_parquet(folder, n=40, seed=0, split="test"):
+    """A small image dataset with ClassLabel attributes, saved as a Parquet folder for load_dataset."""
+    from datasets import ClassLabel, Dataset, Features, Image
+    from PIL import Image as PILImage
+
+    rng = np.random.default_rng(seed)
+    images = [PILImage.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)) for _ in range(n)]
+    features = Features({
+        "image": Image(),
+        "skin_tone": ClassLabel(names=["light", "medium", "dark"]),
+        "gender": ClassLabel(names=["female", "male"]),
+        "occupation": ClassLabel(names=["doctor", "chef"]),
+    })
+    ds = Dataset.from_dict({
+        "image": images,
+        "skin_tone": [i % 3 for i in range(n)],
+        "gender": [(i // 2) % 2 for i in range(n)],
+        "occupation": [(i // 3) % 2 for i in range(n)],
+    }, features=features)
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    ds.to_parquet(str(folder / "data" / f"{split}-00000-of-00001.parquet"))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_parquet_dir(tmp_path_factory):
+    return write_attributed_parquet(tmp_path_factory.mktemp("data") / "attributed")
