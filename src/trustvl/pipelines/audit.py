@@ -150,7 +150,7 @@ def _attribute_columns(ds: Any, cfg: AuditConfig) -> list[AttributeColumn]:
     out = []
     for name in names:
         feat = features[name]
-        raw = ds[name] if not hasattr(ds, "data") else ds.data.column(name).to_pylist()
+        raw = list(ds[name])  # respects select()/filter() index mappings
         if isinstance(feat, ClassLabel):
             values = np.asarray(raw, dtype=np.int64)
             labels = list(feat.names)
@@ -195,10 +195,40 @@ def _target(kind: str, values: np.ndarray, m: int) -> torch.Tensor:
     return uniform_target(m) if kind == "uniform" else gallery_target(torch.as_tensor(values), m)
 
 
+def score_attributes(scores: torch.Tensor, attrs: list[AttributeColumn], ks: list[int],
+                     target: str = "uniform") -> dict[str, Any]:
+    """Fairness of the rankings ``scores`` ``[n_prompts, n_images]`` induce, for each attribute.
+
+    Returns, per attribute: value names, target, gallery shares, per-prompt NDKL and, for each k,
+    per-prompt MaxSkew/MinSkew, their means and the per-prompt group shares of the top k.
+    """
+    from trustvl.metrics import max_skew, min_skew, ndkl, rank_labels
+
+    out: dict[str, Any] = {}
+    n = scores.shape[1]
+    for attr in attrs:
+        m = len(attr.names)
+        tgt = _target(target, attr.values, m)
+        ranked = rank_labels(scores, torch.as_tensor(attr.values))
+        per_k = {}
+        for k in ks:
+            mx, mn = max_skew(ranked, tgt, k), min_skew(ranked, tgt, k)
+            shares = torch.nn.functional.one_hot(ranked[:, :k], m).sum(1).double() / k
+            per_k[str(k)] = {"max_skew": mx.tolist(), "min_skew": mn.tolist(),
+                             "mean_max_skew": float(mx.mean()), "mean_min_skew": float(mn.mean()),
+                             "shares": shares.tolist()}
+        nd = ndkl(ranked, tgt)
+        out[attr.name] = {
+            "values": attr.names, "target": tgt.tolist(),
+            "gallery_share": (np.bincount(attr.values, minlength=m) / n).tolist(),
+            "ndkl": nd.tolist(), "mean_ndkl": float(nd.mean()), "at_k": per_k,
+        }
+    return out
+
+
 def run_audit(cfg: AuditConfig) -> dict[str, Any]:
     """Run an audit and write its report; returns the metrics dict (also in ``metrics.json``)."""
     from trustvl.hub.loading import load_dataset_any
-    from trustvl.metrics import max_skew, min_skew, ndkl, rank_labels
     from trustvl.modeling.embedding import embed_texts, load_clip
 
     cfg.validate()
@@ -227,7 +257,7 @@ def run_audit(cfg: AuditConfig) -> dict[str, Any]:
         if not isinstance(feat, ClassLabel):
             raise TrustVLInputError(f"label column {cfg.label_column!r} has type {feat}; expected a ClassLabel column")
         label_names = list(feat.names)
-        labels = np.asarray(ds.data.column(cfg.label_column).to_pylist(), dtype=np.int64)
+        labels = np.asarray(list(ds[cfg.label_column]), dtype=np.int64)
 
     if cfg.prompts is not None:
         prompts = list(cfg.prompts)
@@ -248,25 +278,9 @@ def run_audit(cfg: AuditConfig) -> dict[str, Any]:
 
     results: dict[str, Any] = {
         "model": str(cfg.model), "dataset": str(cfg.dataset), "split": cfg.split, "n_images": n,
-        "prompts": prompts, "ks": ks, "target": cfg.target, "embedding_cache_hit": cache_hit, "attributes": {},
+        "prompts": prompts, "ks": ks, "target": cfg.target, "embedding_cache_hit": cache_hit,
     }
-    for attr in attrs:
-        m = len(attr.names)
-        target = _target(cfg.target, attr.values, m)
-        ranked = rank_labels(scores, torch.as_tensor(attr.values))
-        per_k = {}
-        for k in ks:
-            mx, mn = max_skew(ranked, target, k), min_skew(ranked, target, k)
-            counts = torch.nn.functional.one_hot(ranked[:, :k], m).sum(1).double() / k
-            per_k[str(k)] = {"max_skew": mx.tolist(), "min_skew": mn.tolist(),
-                             "mean_max_skew": float(mx.mean()), "mean_min_skew": float(mn.mean()),
-                             "shares": counts.tolist()}
-        nd = ndkl(ranked, target)
-        results["attributes"][attr.name] = {
-            "values": attr.names, "target": target.tolist(),
-            "gallery_share": (np.bincount(attr.values, minlength=m) / n).tolist(),
-            "ndkl": nd.tolist(), "mean_ndkl": float(nd.mean()), "at_k": per_k,
-        }
+    results["attributes"] = score_attributes(scores, attrs, ks, cfg.target)
 
     if labels is not None:
         results["zero_shot"] = _zero_shot(cfg, model, processor, label_names, labels, img_emb, attrs)
