@@ -13,3 +13,5 @@ from trustvl.modeling.tokenization import (
     clip_special_token_ids,
     train_clip_tokenizer,
 )
+from trustvl.modeling.alpha import interpolate_state_dicts, set_peft_lora_alpha
+from trustvl.modeling.cf_alpha import CFAlphaCLIPConfig, CFAlphaCLIPModel

@@ -17,8 +17,14 @@ from tqdm.auto import tqdm
 
 from trustvl.errors import TrustVLInputError
 
-_DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
-           "fp16": torch.float16, "float16": torch.float16}
+_DTYPES = {
+    "fp32": torch.float32,
+    "float32": torch.float32,
+    "bf16": torch.bfloat16,
+    "bfloat16": torch.bfloat16,
+    "fp16": torch.float16,
+    "float16": torch.float16,
+}
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -32,7 +38,9 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     try:
         return torch.device(device)
     except RuntimeError:
-        raise TrustVLInputError(f"device {device!r} is not a valid torch device; expected e.g. 'auto', 'cpu', 'cuda'") from None
+        raise TrustVLInputError(
+            f"device {device!r} is not a valid torch device; expected e.g. 'auto', 'cpu', 'cuda'"
+        ) from None
 
 
 def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
@@ -44,7 +52,9 @@ def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
     try:
         return _DTYPES[str(dtype).lower()]
     except KeyError:
-        raise TrustVLInputError(f"dtype {dtype!r} is not supported; expected one of fp32, bf16, fp16") from None
+        raise TrustVLInputError(
+            f"dtype {dtype!r} is not supported; expected one of fp32, bf16, fp16"
+        ) from None
 
 
 def load_clip(name_or_path: str | os.PathLike, device: str | torch.device = "auto", dtype: Any = None):
@@ -77,14 +87,25 @@ def _features(out: Any) -> torch.Tensor:
 
 def _check_finite(emb: torch.Tensor, what: str) -> torch.Tensor:
     if not torch.isfinite(emb).all():
-        raise TrustVLInputError(f"the model produced non-finite {what} embeddings; expected finite values"
-                                " (try fp32 instead of fp16)")
+        raise TrustVLInputError(
+            f"the model produced non-finite {what} embeddings; expected finite values"
+            " (try fp32 instead of fp16)"
+        )
     return emb
 
 
 @torch.no_grad()
-def embed_images(model, processor, images: Iterable[Any], *, batch_size: int = 64, total: int | None = None,
-                 normalize: bool = True, progress: bool = True, desc: str = "embedding images") -> torch.Tensor:
+def embed_images(
+    model,
+    processor,
+    images: Iterable[Any],
+    *,
+    batch_size: int = 64,
+    total: int | None = None,
+    normalize: bool = True,
+    progress: bool = True,
+    desc: str = "embedding images",
+) -> torch.Tensor:
     """Embed an iterable of images (PIL or arrays) in batches; returns float32 ``[n, d]`` on CPU."""
     if batch_size <= 0:
         raise TrustVLInputError(f"batch_size={batch_size} must be a positive integer")
@@ -116,7 +137,9 @@ def embed_images(model, processor, images: Iterable[Any], *, batch_size: int = 6
 
 
 @torch.no_grad()
-def embed_texts(model, processor, texts: Sequence[str], *, batch_size: int = 256, normalize: bool = True) -> torch.Tensor:
+def embed_texts(
+    model, processor, texts: Sequence[str], *, batch_size: int = 256, normalize: bool = True
+) -> torch.Tensor:
     """Embed prompts; returns float32 ``[n, d]`` on CPU."""
     if len(texts) == 0:
         raise TrustVLInputError("no prompts given; expected at least one text prompt")

@@ -1,0 +1,471 @@
+"""CF_α CLIP: a CLIP model holding its original weights θ0 plus a LoRA delta ΔW, evaluated at θ0 + α·ΔW.
+
+CF_α (counterfactual fine-tuning, arXiv 2406.11331) fine-tunes CLIP so that concepts (e.g. occupations)
+are tied to context rather than to a person's appearance, then interpolates in weight space between the
+original weights θ0 and the fine-tuned weights θ1: ``θ_α = (1 - α)·θ0 + α·θ1``. trustvl fine-tunes with
+LoRA, so ``θ1 = θ0 + ΔW`` and ``θ_α = θ0 + α·ΔW`` with ``ΔW = (lora_alpha / lora_r)·B·A`` per target layer.
+α = 0 is *exactly* the original CLIP (the LoRA branch is skipped, not multiplied by zero), so the embedding
+space stays compatible with everything built on the original model; α trades accuracy for fairness.
+
+Design (see also the docstrings below):
+
+* The LoRA layers are built directly (:class:`CFAlphaLoRALinear`, a subclass of ``nn.Linear`` that keeps
+  ``weight``/``bias`` and adds ``lora_A.weight`` (r × in) and ``lora_B.weight`` (out × r)) instead of
+  injecting peft layers: the state-dict keys of the base weights are then identical to ``CLIPModel``'s,
+  the LoRA keys are peft's adapter keys (``...q_proj.lora_A.weight``), the forward pass is exactly
+  ``nn.Linear``'s at α = 0, and nothing depends on peft's internals across versions.
+* The forward pass is the unmerged LoRA form ``W x + b + α·s·B(A x)`` (``s = lora_alpha / lora_r``), which is
+  trainable and lets α change at run time without touching θ0; :meth:`CFAlphaCLIPModel.merged_state_dict`
+  and :meth:`CFAlphaCLIPModel.export_merged` give the merged weights ``W + α·s·B·A`` for a plain CLIPModel.
+* This file only imports torch, transformers and its sibling configuration file, so ``save_pretrained``
+  can copy both next to the weights (``register_for_auto_class``) and ``AutoModel.from_pretrained(dir,
+  trust_remote_code=True)`` works where trustvl is not installed.
+"""
+
+import contextlib
+import math
+import os
+import re
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import CLIPConfig, CLIPModel
+from transformers import initialization as hf_init
+
+from .configuration_cf_alpha_clip import CFAlphaCLIPConfig, CFAlphaInputError, validate_alpha
+
+_CF_CONFIG_KEYS = (
+    "alpha",
+    "lora_r",
+    "lora_alpha",
+    "lora_dropout",
+    "lora_target_modules",
+    "base_model_name_or_path",
+    "allow_alpha_extrapolation",
+)
+_NON_ARCH_CONFIG_KEYS = ("model_type", "architectures", "auto_map", "transformers_version", "_name_or_path")
+
+
+def _no_init_weights():
+    """transformers' ``no_init_weights`` context (skips random init of weights about to be overwritten)."""
+    ctx = getattr(hf_init, "no_init_weights", None)
+    return ctx() if ctx is not None else contextlib.nullcontext()
+
+
+def _first_floating(state: dict) -> torch.Tensor:
+    return next(t for t in state.values() if torch.is_floating_point(t))
+
+
+class CFAlphaLoRAFactor(nn.Module):
+    """One LoRA factor: a bias-free weight matrix of shape ``(out_features, in_features)``.
+
+    A module (rather than a bare parameter) so that the state-dict keys read ``...lora_A.weight`` like peft's,
+    and deliberately not an ``nn.Linear`` so that transformers' generic weight init never re-draws it.
+    """
+
+    def __init__(self, out_features: int, in_features: int, device=None, dtype=None):
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self.weight = nn.Parameter(torch.empty(out_features, in_features, device=device, dtype=dtype))
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}"
+
+
+class CFAlphaLoRALinear(nn.Linear):
+    """``nn.Linear`` with a LoRA delta applied at a weight-space coefficient α.
+
+    ``y = x Wᵀ + b + α·s·(x Aᵀ) Bᵀ`` with ``s = lora_alpha / r``; ``weight``/``bias`` hold θ0 unchanged.
+    When ``α·s == 0`` the LoRA branch is skipped, so the output is bit-identical to ``nn.Linear``'s.
+    ``A`` is initialised like peft (Kaiming-uniform, a = √5) and ``B`` to zero, so ΔW = 0 initially.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        r: int = 8,
+        lora_alpha: float = 8,
+        lora_dropout: float = 0.0,
+        alpha: float = 1.0,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
+        self.r = int(r)
+        self.lora_alpha = float(lora_alpha)
+        self.cf_alpha = float(alpha)
+        self.lora_A = CFAlphaLoRAFactor(self.r, in_features, device=device, dtype=dtype)
+        self.lora_B = CFAlphaLoRAFactor(out_features, self.r, device=device, dtype=dtype)
+        self.lora_dropout = nn.Dropout(lora_dropout) if lora_dropout > 0 else nn.Identity()
+        self.reset_lora_parameters()
+
+    @classmethod
+    def from_linear(
+        cls, linear: nn.Linear, *, r: int, lora_alpha: float, lora_dropout: float = 0.0, alpha: float = 1.0
+    ) -> "CFAlphaLoRALinear":
+        """Wrap an existing ``nn.Linear``, sharing (not copying) its weight and bias parameters."""
+        weight = linear.weight
+        new = cls(
+            linear.in_features,
+            linear.out_features,
+            bias=linear.bias is not None,
+            r=r,
+            lora_alpha=lora_alpha,
+            lora_dropout=lora_dropout,
+            alpha=alpha,
+            device="meta",
+        )
+        new.weight = weight
+        new.bias = linear.bias
+        new.lora_A = CFAlphaLoRAFactor(new.r, linear.in_features, device=weight.device, dtype=weight.dtype)
+        new.lora_B = CFAlphaLoRAFactor(linear.out_features, new.r, device=weight.device, dtype=weight.dtype)
+        new.reset_lora_parameters()
+        new.train(linear.training)
+        return new
+
+    @property
+    def scaling(self) -> float:
+        """LoRA scaling ``lora_alpha / r``."""
+        return self.lora_alpha / self.r
+
+    def reset_lora_parameters(self, init_module=None) -> None:
+        """A ← Kaiming-uniform(a=√5), B ← 0 (peft's default). ``init_module`` defaults to ``torch.nn.init``."""
+        init = init_module if init_module is not None else nn.init
+        if self.lora_A.weight.device.type == "meta":
+            return
+        with torch.no_grad():
+            init.kaiming_uniform_(self.lora_A.weight, a=math.sqrt(5))
+            init.zeros_(self.lora_B.weight)
+
+    def delta_weight(self) -> torch.Tensor:
+        """ΔW = s·B·A (at α = 1), computed in float32."""
+        return (self.lora_B.weight.float() @ self.lora_A.weight.float()) * self.scaling
+
+    def merged_weight(self, alpha: float | None = None) -> torch.Tensor:
+        """``W + α·ΔW`` in the dtype of ``W`` (detached); exactly ``W`` (a copy) when α = 0."""
+        alpha = self.cf_alpha if alpha is None else float(alpha)
+        weight = self.weight.detach()
+        if alpha == 0.0:
+            return weight.clone()
+        return (weight.float() + alpha * self.delta_weight().detach()).to(weight.dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        result = F.linear(x, self.weight, self.bias)
+        scale = self.cf_alpha * self.scaling
+        if scale == 0.0:
+            return result
+        lora_a = self.lora_A.weight
+        lora_x = self.lora_dropout(x.to(lora_a.dtype))
+        update = F.linear(F.linear(lora_x, lora_a), self.lora_B.weight) * scale
+        return result + update.to(result.dtype)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{super().extra_repr()}, r={self.r}, lora_alpha={self.lora_alpha:g}, cf_alpha={self.cf_alpha:g}"
+        )
+
+
+def _matches_target(name: str, targets) -> bool:
+    if isinstance(targets, str):
+        return re.fullmatch(targets, name) is not None
+    return any(name == t or name.endswith("." + t) for t in targets)
+
+
+class CFAlphaCLIPModel(CLIPModel):
+    r"""A [`CLIPModel`] whose target linear layers carry a LoRA delta ΔW, evaluated at ``θ0 + α·ΔW``.
+
+    Build one from a plain CLIP with :meth:`from_clip` (LoRA ``B = 0``, so it equals the base model), train only
+    the LoRA factors (:meth:`mark_only_lora_trainable`, train at α = 1), then pick α with :meth:`set_alpha`.
+    ``get_text_features`` / ``get_image_features`` / ``forward`` are CLIPModel's, unchanged.
+
+    ``save_pretrained`` writes ``config.json`` (with α and the LoRA settings) and ``model.safetensors`` holding
+    the base weights under CLIPModel's keys plus the LoRA factors (``...lora_A.weight``, ``...lora_B.weight``),
+    together with this file and the configuration file and an ``auto_map``, so the checkpoint loads with
+    ``AutoModel.from_pretrained(dir)`` (trustvl imported) or ``AutoModel.from_pretrained(dir,
+    trust_remote_code=True)`` (no trustvl). :meth:`export_merged` writes a plain CLIP checkpoint at a chosen α.
+    """
+
+    config_class = CFAlphaCLIPConfig
+    config: CFAlphaCLIPConfig
+
+    def __init__(self, config: CFAlphaCLIPConfig):
+        # CLIPModel.__init__ builds the towers, then calls self.post_init(), where the LoRA layers are injected.
+        super().__init__(config)
+
+    # ------------------------------------------------------------------ construction
+    def post_init(self):
+        self._inject_lora()
+        super().post_init()
+
+    def _inject_lora(self) -> None:
+        config = self.config
+        # config attributes may have been overridden after validation (e.g. from_pretrained(..., alpha=...))
+        config.alpha = validate_alpha(config.alpha, bool(config.allow_alpha_extrapolation))
+        targets = config.lora_target_modules
+        matched = 0
+        for name, module in list(self.named_modules()):
+            if not name or isinstance(module, CFAlphaLoRALinear) or ".lora_" in name:
+                continue
+            if not _matches_target(name, targets):
+                continue
+            if not isinstance(module, nn.Linear):
+                raise CFAlphaInputError(
+                    f"lora_target_modules matches {name!r}, a {type(module).__name__}; "
+                    "CF_α LoRA supports nn.Linear layers only"
+                )
+            parent_name, _, child_name = name.rpartition(".")
+            parent = self.get_submodule(parent_name) if parent_name else self
+            lora = CFAlphaLoRALinear.from_linear(
+                module,
+                r=config.lora_r,
+                lora_alpha=config.lora_alpha,
+                lora_dropout=float(config.lora_dropout),
+                alpha=config.alpha,
+            )
+            setattr(parent, child_name, lora)
+            matched += 1
+        if matched == 0 and not any(isinstance(m, CFAlphaLoRALinear) for m in self.modules()):
+            raise CFAlphaInputError(
+                f"lora_target_modules={targets!r} matches no nn.Linear layer of the CLIP model"
+            )
+
+    def initialize_weights(self):
+        """transformers' weight init, then LoRA init (A Kaiming-uniform, B zero) for factors not loaded."""
+        super().initialize_weights()
+        with torch.no_grad():
+            for layer in self.lora_layers().values():
+                layer.reset_lora_parameters(init_module=hf_init)
+
+    @classmethod
+    def from_clip(
+        cls,
+        clip_model_or_path: "CLIPModel | str | os.PathLike",
+        *,
+        lora_r: int = 8,
+        lora_alpha: float = 8,
+        lora_dropout: float = 0.0,
+        lora_target_modules=None,
+        alpha: float = 1.0,
+        allow_alpha_extrapolation: bool = False,
+        base_model_name_or_path: str | None = None,
+        **from_pretrained_kwargs,
+    ) -> "CFAlphaCLIPModel":
+        """Build a CF_α model from a plain CLIP (a ``CLIPModel`` or a path / Hub id for ``CLIPModel.from_pretrained``).
+
+        The base weights are copied (the source model is left untouched), LoRA ``A`` is Kaiming-uniform and
+        ``B`` zero, so the new model computes exactly what the source does at every α until ``B`` is trained.
+        ``from_pretrained_kwargs`` go to ``CLIPModel.from_pretrained`` when a path is given.
+        """
+        if isinstance(clip_model_or_path, (str, os.PathLike)):
+            source = os.fspath(clip_model_or_path)
+            clip = CLIPModel.from_pretrained(source, **from_pretrained_kwargs)
+        else:
+            clip = clip_model_or_path
+            if isinstance(clip, CFAlphaCLIPModel):
+                raise CFAlphaInputError(
+                    "from_clip expects a plain CLIPModel, got a CFAlphaCLIPModel; "
+                    "use .to_clip_model(alpha) to get a plain CLIPModel from it"
+                )
+            if not isinstance(clip, CLIPModel):
+                raise CFAlphaInputError(
+                    f"from_clip expects a CLIPModel or a path, got {type(clip_model_or_path).__name__}"
+                )
+            source = getattr(clip.config, "_name_or_path", "") or getattr(clip, "name_or_path", "") or None
+        if base_model_name_or_path is None:
+            base_model_name_or_path = source or None
+
+        config_dict = clip.config.to_dict()
+        for key in _NON_ARCH_CONFIG_KEYS + _CF_CONFIG_KEYS:
+            config_dict.pop(key, None)
+        config = CFAlphaCLIPConfig(
+            **config_dict,
+            alpha=alpha,
+            lora_r=lora_r,
+            lora_alpha=lora_alpha,
+            lora_dropout=lora_dropout,
+            lora_target_modules=lora_target_modules,
+            base_model_name_or_path=base_model_name_or_path,
+            allow_alpha_extrapolation=allow_alpha_extrapolation,
+        )
+        attn_impl = getattr(clip.config, "_attn_implementation", None)
+        if attn_impl is not None:
+            with contextlib.suppress(AttributeError, ValueError, TypeError):
+                config._attn_implementation = attn_impl
+
+        with _no_init_weights():
+            model = cls(config)
+        base_state = clip.state_dict()
+        missing, unexpected = model.load_state_dict(base_state, strict=False)
+        bad_missing = [k for k in missing if ".lora_A." not in k and ".lora_B." not in k]
+        if bad_missing or unexpected:
+            raise CFAlphaInputError(
+                f"base CLIP weights do not fit the CF_α model: missing {bad_missing[:5]}, unexpected {unexpected[:5]}"
+            )
+        reference = _first_floating(base_state)
+        model.to(device=reference.device, dtype=reference.dtype)
+        for layer in model.lora_layers().values():
+            layer.reset_lora_parameters()
+        model.train(clip.training)
+        return model
+
+    # ------------------------------------------------------------------ α
+    @property
+    def alpha(self) -> float:
+        """The current weight-space coefficient α (also ``config.alpha``)."""
+        return float(self.config.alpha)
+
+    def set_alpha(self, alpha: float) -> "CFAlphaCLIPModel":
+        """Evaluate the model at ``θ0 + alpha·ΔW`` from now on; also stored in ``config.alpha`` (saved/loaded).
+
+        Always change α through this method: assigning ``config.alpha`` directly does not reach the layers.
+
+        Raises :class:`CFAlphaInputError` (a ``ValueError``, and a ``trustvl.errors.TrustVLInputError`` when
+        trustvl is installed) naming the value if α is not finite, or outside [0, 1] without
+        ``config.allow_alpha_extrapolation``. Returns the model.
+        """
+        value = validate_alpha(alpha, bool(self.config.allow_alpha_extrapolation))
+        self.config.alpha = value
+        for layer in self.lora_layers().values():
+            layer.cf_alpha = value
+        return self
+
+    @contextlib.contextmanager
+    def temporary_alpha(self, alpha: float):
+        """Context manager: evaluate at ``alpha`` inside the block, restore the previous α afterwards.
+
+        ``with model.temporary_alpha(0.0): ...`` gives the original CLIP (e.g. as a frozen reference).
+        """
+        previous = self.alpha
+        self.set_alpha(alpha)
+        try:
+            yield self
+        finally:
+            self.set_alpha(previous)
+
+    # ------------------------------------------------------------------ LoRA helpers
+    def lora_layers(self) -> dict[str, CFAlphaLoRALinear]:
+        """Module name → LoRA layer, in module order."""
+        return {name: m for name, m in self.named_modules() if isinstance(m, CFAlphaLoRALinear)}
+
+    def lora_named_parameters(self) -> Iterator[tuple[str, nn.Parameter]]:
+        """``(name, parameter)`` for every LoRA factor (``...lora_A.weight`` / ``...lora_B.weight``)."""
+        for name, param in self.named_parameters():
+            if ".lora_A." in name or ".lora_B." in name:
+                yield name, param
+
+    def lora_parameters(self) -> Iterator[nn.Parameter]:
+        """The LoRA factors (what to give the optimiser)."""
+        for _, param in self.lora_named_parameters():
+            yield param
+
+    def mark_only_lora_trainable(self) -> "CFAlphaCLIPModel":
+        """Freeze θ0 (every non-LoRA parameter, ``logit_scale`` included); make the LoRA factors trainable.
+
+        Train at α = 1 (at α = 0 the LoRA branch is skipped and gets no gradient). Returns the model.
+        """
+        lora_ids = {id(p) for p in self.lora_parameters()}
+        for param in self.parameters():
+            param.requires_grad_(id(param) in lora_ids)
+        return self
+
+    def num_lora_parameters(self) -> int:
+        """Number of scalar LoRA parameters."""
+        return sum(p.numel() for p in self.lora_parameters())
+
+    def lora_state_dict(self) -> dict[str, torch.Tensor]:
+        """Only the LoRA factors (detached), keyed like the full state dict."""
+        return {name: param.detach() for name, param in self.lora_named_parameters()}
+
+    def lora_delta_weights(self) -> dict[str, torch.Tensor]:
+        """``{"<layer>.weight": ΔW}`` at α = 1 (float32), keyed like CLIPModel's state dict."""
+        return {f"{name}.weight": layer.delta_weight().detach() for name, layer in self.lora_layers().items()}
+
+    # ------------------------------------------------------------------ merged export
+    def merged_state_dict(self, alpha: float | None = None) -> dict[str, torch.Tensor]:
+        """A plain ``CLIPModel`` state dict with ``W + alpha·ΔW`` merged into every LoRA layer (no LoRA keys).
+
+        ``alpha`` defaults to the current α and is validated like :meth:`set_alpha`. At α = 0 every tensor is
+        exactly the original weight. Tensors are detached copies.
+        """
+        alpha = (
+            self.alpha
+            if alpha is None
+            else validate_alpha(alpha, bool(self.config.allow_alpha_extrapolation))
+        )
+        layers = self.lora_layers()
+        merged = {}
+        for key, value in self.state_dict().items():
+            if ".lora_A." in key or ".lora_B." in key:
+                continue
+            module_name, _, param_name = key.rpartition(".")
+            if param_name == "weight" and module_name in layers:
+                merged[key] = layers[module_name].merged_weight(alpha)
+            else:
+                merged[key] = value.detach().clone()
+        return merged
+
+    def to_clip_config(self, alpha: float | None = None) -> CLIPConfig:
+        """The equivalent plain ``CLIPConfig`` (``model_type: clip``), with CF_α provenance as ``cf_alpha_merged``."""
+        config_dict = self.config.to_dict()
+        for key in _NON_ARCH_CONFIG_KEYS + _CF_CONFIG_KEYS:
+            config_dict.pop(key, None)
+        config = CLIPConfig(**config_dict)
+        config.architectures = ["CLIPModel"]
+        config.cf_alpha_merged = {
+            "alpha": self.alpha if alpha is None else float(alpha),
+            "base_model_name_or_path": self.config.base_model_name_or_path,
+            "lora_r": self.config.lora_r,
+            "lora_alpha": self.config.lora_alpha,
+        }
+        return config
+
+    def to_clip_model(self, alpha: float | None = None) -> CLIPModel:
+        """A new plain ``CLIPModel`` with the merged weights ``θ0 + alpha·ΔW`` (default: current α)."""
+        alpha = (
+            self.alpha
+            if alpha is None
+            else validate_alpha(alpha, bool(self.config.allow_alpha_extrapolation))
+        )
+        state = self.merged_state_dict(alpha)
+        with _no_init_weights():
+            clip = CLIPModel(self.to_clip_config(alpha))
+        clip.load_state_dict(state, strict=True)
+        reference = _first_floating(state)
+        clip.to(device=reference.device, dtype=reference.dtype)
+        clip.train(self.training)
+        return clip
+
+    def export_merged(
+        self, alpha: float, path: "str | os.PathLike", processor=None, **save_kwargs
+    ) -> CLIPModel:
+        """Write a vanilla CLIP checkpoint (``model_type: clip``, safetensors, no LoRA keys) with ``θ0 + alpha·ΔW``.
+
+        ``CLIPModel.from_pretrained(path)`` loads it without trustvl. ``processor`` (optional) is saved along.
+        Returns the merged in-memory ``CLIPModel``.
+        """
+        clip = self.to_clip_model(alpha)
+        clip.save_pretrained(path, **save_kwargs)
+        if processor is not None:
+            processor.save_pretrained(path)
+        return clip
+
+    # ------------------------------------------------------------------ saving
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """``PreTrainedModel.save_pretrained``; also maps ``AutoModelForZeroShotImageClassification`` in ``auto_map``."""
+        if getattr(type(self), "_auto_class", None) is not None:
+            module = type(self).__module__.rsplit(".", 1)[-1]
+            auto_map = dict(getattr(self.config, "auto_map", None) or {})
+            auto_map.setdefault("AutoModelForZeroShotImageClassification", f"{module}.{type(self).__name__}")
+            self.config.auto_map = auto_map
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
+
+CFAlphaCLIPModel.register_for_auto_class("AutoModel")
+
+__all__ = ["CFAlphaCLIPModel", "CFAlphaLoRAFactor", "CFAlphaLoRALinear"]
