@@ -1,0 +1,840 @@
+"""trustvl's one training path: a :class:`transformers.Trainer` with pluggable losses and collators.
+
+Every trustvl method (SynthWorld CLIP pretraining, CF_α counterfactual fine-tuning, RaVL region-aware
+fine-tuning, Safe-CLIP) trains through :func:`train` / :class:`TrustVLTrainer`; a method only supplies
+
+* a **loss function** (:data:`LossFn`): ``loss_fn(model, batch) -> (loss, extras)`` where ``loss`` is a
+  scalar tensor and ``extras`` a mapping of further scalars (floats or 0-d tensors) to log, e.g. the
+  individual terms of a weighted sum. The trainer logs their running mean (over the micro-batches since the
+  last log and over processes) next to ``loss``;
+* a **collator** turning dataset rows into a batch dict (see :mod:`trustvl.training.collators`);
+* optionally an evaluation callable and callbacks (early stopping).
+
+Everything else — optimiser, scheduler, gradient accumulation, mixed precision, checkpointing and
+resumption, logging, progress bars, multi-GPU / multi-node — is the Trainer's, so a script that trains on
+one CPU runs unchanged under ``accelerate launch`` or ``torchrun`` on many GPUs.
+
+The loss-function contract (what makes DDP correct)
+---------------------------------------------------
+``loss_fn`` receives the model *as the Trainer wrapped it* (``DistributedDataParallel``, DeepSpeed engine,
+FSDP, ``DataParallel`` or the bare model on one device) and **must compute everything that carries
+gradients through that object's forward**, i.e. ``model(**inputs)``. DDP synchronises gradients through
+state that its ``forward`` sets up (``Reducer.prepare_for_backward``): a loss built only from
+``model.module.get_text_features(...)`` bypasses it, and the processes' weights silently drift apart (FSDP
+and DeepSpeed ZeRO-3 need the wrapper's forward even to gather sharded weights). For a ``CLIPModel``
+``model(input_ids=..., attention_mask=..., pixel_values=...)`` returns ``text_embeds`` and ``image_embeds``
+in one call; methods needing several text or image sets (Safe-CLIP's S/U and V/G, RaVL's regions) can
+concatenate them into one forward, because the text and image batch sizes of a CLIP forward may differ.
+Several forward calls per step are also fine, provided every trainable parameter receives a gradient in
+every step (``TrainConfig.ddp_find_unused_parameters`` defaults to `False`; set it to `True` only if some
+trainable parameters legitimately get none, and then make a single forward call per step).
+
+Reading *attributes* of the unwrapped model (``unwrap_model(model).logit_scale``, its config) is fine:
+the parameter's gradient hook is registered by DDP on the parameter itself. Frozen reference models (e.g.
+Safe-CLIP's original towers) are separate modules the loss function may call however it likes under
+``torch.no_grad()``.
+
+To catch violations on a laptop before they bite on a cluster, :class:`TrustVLTrainer` checks in every
+training step that ``loss_fn`` called the object it was given (``require_model_forward=True``) and raises
+:class:`~trustvl.errors.TrustVLInputError` otherwise, on one CPU exactly as on eight GPUs.
+
+Contrastive negatives are per device by default; see :func:`trustvl.training.losses.gather_with_grad`
+for global-batch negatives with exact gradients (:class:`ClipContrastiveLoss` has
+``gather_across_devices``).
+
+Launching
+---------
+``accelerate launch script.py`` / ``torchrun --nproc_per_node N script.py`` (one process per GPU, any
+number of nodes) is the supported multi-GPU path. A plain ``python script.py`` on a machine with several
+visible GPUs makes the Trainer fall back to ``torch.nn.DataParallel`` in one process, with a batch of
+``per_device_train_batch_size × n_gpu``: it works, but is slower; set ``CUDA_VISIBLE_DEVICES`` to use one GPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+from trustvl.errors import TrustVLInputError
+from trustvl.training.losses import clip_contrastive_loss
+
+__all__ = [
+    "ClipContrastiveLoss",
+    "LossFn",
+    "MetricFn",
+    "TrainConfig",
+    "TrainResult",
+    "TrustVLEarlyStopping",
+    "TrustVLTrainer",
+    "early_stopping",
+    "model_inputs",
+    "train",
+    "unwrap_model",
+]
+
+logger = logging.getLogger(__name__)
+
+LossFn = Callable[[nn.Module, dict[str, Any]], "tuple[torch.Tensor, Mapping[str, float | torch.Tensor]]"]
+"""``loss_fn(model, batch) -> (loss, extras)``.
+
+``model`` is the (possibly DDP/FSDP/DeepSpeed-wrapped) model: compute gradient-carrying outputs by calling
+``model(...)`` (see the module docstring). ``batch`` is the collated batch already moved to the device.
+``loss`` is a scalar tensor (a per-batch mean; the trainer divides it by the gradient-accumulation steps).
+``extras`` maps names to scalars (floats or 0-d tensors, detached or not) logged as running means; return
+the same names on every call.
+"""
+
+MetricFn = Callable[[nn.Module], Mapping[str, float]]
+"""``metric_fn(model) -> {name: value}``, run at each evaluation on the unwrapped model in eval mode under
+``torch.no_grad()``; values are logged as ``eval_<name>`` and can drive early stopping / best-model
+selection (e.g. Safe-CLIP's sum of retrieval R@1)."""
+
+_MODEL_INPUT_KEYS = ("input_ids", "attention_mask", "position_ids", "pixel_values")
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The module inside DDP / DataParallel / DeepSpeed / ``torch.compile`` wrappers (a PEFT model stays a
+    PEFT model). Use it to read attributes (``logit_scale``, ``config``), not to run gradient-carrying
+    computations (see the module docstring)."""
+    from accelerate.utils import extract_model_from_parallel
+
+    return extract_model_from_parallel(model)
+
+
+def model_inputs(batch: Mapping[str, Any], keys: Sequence[str] = _MODEL_INPUT_KEYS) -> dict[str, Any]:
+    """The entries of ``batch`` that a CLIP-style forward takes (``input_ids``, ``attention_mask``,
+    ``position_ids``, ``pixel_values`` by default), leaving out bookkeeping fields such as ``group_id``."""
+    return {k: batch[k] for k in keys if k in batch and batch[k] is not None}
+
+
+@dataclass
+class ClipContrastiveLoss:
+    """The CLIP loss as a :data:`LossFn`: one forward of a CLIP-style model, symmetric InfoNCE on its
+    ``image_embeds`` / ``text_embeds``.
+
+    Works for any model whose forward takes ``input_ids``/``attention_mask``/``pixel_values`` and returns
+    ``image_embeds`` and ``text_embeds`` (``CLIPModel``, trustvl's subclasses, PEFT-wrapped ones).
+
+    Args:
+        max_logit_scale (`float`, *optional*, defaults to 100.0):
+            The learned scale ``exp(model.logit_scale)`` is clamped to this, as in CLIP.
+        fixed_logit_scale (`float`, *optional*):
+            Use this constant scale instead of the model's learned one.
+        gather_across_devices (`bool`, *optional*, defaults to `False`):
+            Use the global batch (all processes) as negatives, with exact gradients
+            (:func:`~trustvl.training.losses.gather_with_grad`).
+    """
+
+    max_logit_scale: float = 100.0
+    fixed_logit_scale: float | None = None
+    gather_across_devices: bool = False
+
+    def __call__(
+        self, model: nn.Module, batch: dict[str, Any]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        out = model(**model_inputs(batch))
+        image_embeds, text_embeds = out.image_embeds, out.text_embeds
+        if self.fixed_logit_scale is not None:
+            scale = torch.tensor(float(self.fixed_logit_scale), device=image_embeds.device)
+        else:
+            scale = unwrap_model(model).logit_scale.exp().clamp(max=self.max_logit_scale)
+        if self.gather_across_devices:
+            from trustvl.training.losses import gather_with_grad
+
+            image_embeds, text_embeds = gather_with_grad(image_embeds), gather_with_grad(text_embeds)
+        loss = clip_contrastive_loss(image_embeds, text_embeds, scale)
+        return loss, {"clip_loss": loss.detach(), "logit_scale": scale.detach().float()}
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run; :meth:`to_training_arguments` maps them onto
+    :class:`transformers.TrainingArguments`.
+
+    Args:
+        output_dir (`str`):
+            Folder for checkpoints (``checkpoint-<step>``), the final model (``final/``) and logs.
+        seed (`int`, *optional*, defaults to 42):
+            Seed set by the Trainer before training (data order, dropout, LoRA dropout). Weight initialisation
+            happens before, when the caller builds the model: seed that too for reproducible runs.
+        learning_rate (`float`, *optional*, defaults to 5e-5):
+            Peak learning rate.
+        weight_decay (`float`, *optional*, defaults to 0.0):
+            Decoupled weight decay (not applied to biases and norm weights).
+        num_train_epochs (`float`, *optional*, defaults to 1.0):
+            Number of epochs, used when ``max_steps`` is -1.
+        max_steps (`int`, *optional*, defaults to -1):
+            Total optimiser steps; -1 trains for ``num_train_epochs``. When resuming, the run continues from the
+            checkpoint's step up to this value.
+        per_device_train_batch_size (`int`, *optional*, defaults to 32):
+            Batch size per device (and per forward); contrastive negatives come from this batch.
+        per_device_eval_batch_size (`int`, *optional*):
+            Batch size for evaluation losses; defaults to ``per_device_train_batch_size``.
+        gradient_accumulation_steps (`int`, *optional*, defaults to 1):
+            Micro-batches per optimiser step.
+        warmup_ratio (`float`, *optional*, defaults to 0.0):
+            Fraction of the total steps spent in linear warm-up, in ``[0, 1)``; ignored if ``warmup_steps`` > 0.
+        warmup_steps (`int`, *optional*, defaults to 0):
+            Number of warm-up steps (takes precedence over ``warmup_ratio`` when > 0).
+        lr_scheduler_type (`str`, *optional*, defaults to `"linear"`):
+            A transformers scheduler name: ``"linear"``, ``"cosine"``, ``"constant"``, ``"constant_with_warmup"``…
+        optim (`str`, *optional*, defaults to `"adamw_torch"`):
+            A transformers optimiser name (``"adamw_torch"``, ``"adamw_torch_fused"``, ``"sgd"``, ``"adafactor"``…).
+            Safe-CLIP's Adam is ``"adamw_torch"`` with ``weight_decay=0``.
+        max_grad_norm (`float`, *optional*, defaults to 1.0):
+            Gradient clipping norm (0 disables).
+        logging_steps (`int`, *optional*, defaults to 10):
+            Log the loss, learning rate and the loss function's extras every this many steps.
+        logging_first_step (`bool`, *optional*, defaults to `False`):
+            Also log after the first step.
+        save_steps (`int`, *optional*, defaults to 500):
+            Save a resumable checkpoint (model, optimiser, scheduler, RNG states, ``trainer_state.json``) every this
+            many steps; `None` or 0 disables checkpoints (and resumption).
+        save_total_limit (`int`, *optional*):
+            Keep at most this many checkpoints (the best one is kept too when tracking a best model).
+        save_only_model (`bool`, *optional*, defaults to `False`):
+            Checkpoints without optimiser/scheduler/RNG state: smaller, but not resumable.
+        eval_steps (`int`, *optional*):
+            Evaluate every this many steps (loss on ``eval_dataset`` and/or ``metric_fn``); `None` disables.
+        metric_for_best_model (`str`, *optional*):
+            Evaluation metric (with or without the ``eval_`` prefix) that defines the best checkpoint.
+        greater_is_better (`bool`, *optional*):
+            Whether a larger ``metric_for_best_model`` is better (default: `True` unless it ends in ``loss``).
+        load_best_model_at_end (`bool`, *optional*):
+            Reload the best checkpoint when training ends. `None` means: yes iff early stopping is used.
+        mixed_precision (`str`, *optional*, defaults to `"no"`):
+            ``"no"``, ``"bf16"`` or ``"fp16"`` (autocast through accelerate; fp16 needs a GPU).
+        gradient_checkpointing (`bool`, *optional*, defaults to `False`):
+            Trade compute for memory (the model must support it).
+        dataloader_num_workers (`int`, *optional*, defaults to 0):
+            DataLoader worker processes.
+        dataloader_drop_last (`bool`, *optional*, defaults to `True`):
+            Drop the last incomplete batch; contrastive losses want full, equal-size batches.
+        ddp_find_unused_parameters (`bool`, *optional*, defaults to `False`):
+            DDP's ``find_unused_parameters``. trustvl losses give every trainable parameter a gradient each
+            step, and `False` also permits several forward calls per step.
+        full_determinism (`bool`, *optional*, defaults to `False`):
+            Also force deterministic kernels (slower; for GPU bit-reproducibility). CPU runs are reproducible
+            with the seed alone.
+        data_seed (`int`, *optional*):
+            Separate seed for the data order (defaults to ``seed``).
+        use_cpu (`bool`, *optional*, defaults to `False`):
+            Train on CPU even when an accelerator is present.
+        report_to (`str` or `list[str]`, *optional*, defaults to `"none"`):
+            Experiment trackers (``"tensorboard"``, ``"wandb"``…); `"none"` logs only to ``log_history``.
+        disable_tqdm (`bool`, *optional*, defaults to `False`):
+            Hide the progress bar.
+        save_final_model (`bool`, *optional*, defaults to `True`):
+            :func:`train` saves the trained model with ``trainer.save_model`` to ``<output_dir>/final`` (a PEFT
+            model saves its adapter only). Set `False` to save it yourself.
+        require_model_forward (`bool`, *optional*, defaults to `True`):
+            Raise if a training step's loss function never called the (wrapped) model's forward (see the
+            module docstring: such a loss would not synchronise gradients under DDP).
+        extra_training_args (`dict`, *optional*):
+            Further :class:`~transformers.TrainingArguments` keyword arguments, applied last.
+    """
+
+    output_dir: str
+    seed: int = 42
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.0
+    num_train_epochs: float = 1.0
+    max_steps: int = -1
+    per_device_train_batch_size: int = 32
+    per_device_eval_batch_size: int | None = None
+    gradient_accumulation_steps: int = 1
+    warmup_ratio: float = 0.0
+    warmup_steps: int = 0
+    lr_scheduler_type: str = "linear"
+    optim: str = "adamw_torch"
+    max_grad_norm: float = 1.0
+    logging_steps: int = 10
+    logging_first_step: bool = False
+    save_steps: int | None = 500
+    save_total_limit: int | None = None
+    save_only_model: bool = False
+    eval_steps: int | None = None
+    metric_for_best_model: str | None = None
+    greater_is_better: bool | None = None
+    load_best_model_at_end: bool | None = None
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    gradient_checkpointing: bool = False
+    dataloader_num_workers: int = 0
+    dataloader_drop_last: bool = True
+    ddp_find_unused_parameters: bool | None = False
+    full_determinism: bool = False
+    data_seed: int | None = None
+    use_cpu: bool = False
+    report_to: str | list[str] = "none"
+    disable_tqdm: bool = False
+    save_final_model: bool = True
+    require_model_forward: bool = True
+    extra_training_args: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.output_dir = os.fspath(self.output_dir)
+        if self.mixed_precision not in ("no", "bf16", "fp16"):
+            raise TrustVLInputError(
+                f"mixed_precision={self.mixed_precision!r} is not supported; expected 'no', 'bf16' or 'fp16'"
+            )
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise TrustVLInputError(f"warmup_ratio={self.warmup_ratio} must be in [0, 1)")
+        for name in ("per_device_train_batch_size", "gradient_accumulation_steps", "logging_steps"):
+            if int(getattr(self, name)) < 1:
+                raise TrustVLInputError(f"{name}={getattr(self, name)} must be >= 1")
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise TrustVLInputError(f"max_steps={self.max_steps} must be -1 (train by epochs) or >= 1")
+        if self.eval_steps is not None and self.eval_steps < 1:
+            raise TrustVLInputError(f"eval_steps={self.eval_steps} must be >= 1 or None")
+
+    @property
+    def saves_checkpoints(self) -> bool:
+        return bool(self.save_steps)
+
+    def to_training_arguments(self, **overrides: Any) -> TrainingArguments:
+        """Build the :class:`transformers.TrainingArguments` of this run (``overrides`` win).
+
+        Fixed choices: ``remove_unused_columns=False`` (collators and losses need every field),
+        checkpoints in safetensors (the transformers 5 default), ``report_to="none"`` unless configured.
+        """
+        load_best = bool(self.load_best_model_at_end)
+        eval_strategy = "steps" if self.eval_steps else "no"
+        save_strategy = "steps" if self.saves_checkpoints else "no"
+        if load_best:
+            if not self.eval_steps or not self.metric_for_best_model:
+                raise TrustVLInputError(
+                    "load_best_model_at_end needs eval_steps and metric_for_best_model; got "
+                    f"eval_steps={self.eval_steps}, metric_for_best_model={self.metric_for_best_model!r}"
+                )
+            if not self.saves_checkpoints or self.save_steps % self.eval_steps:
+                raise TrustVLInputError(
+                    f"load_best_model_at_end needs save_steps ({self.save_steps}) to be a multiple of "
+                    f"eval_steps ({self.eval_steps})"
+                )
+        kwargs: dict[str, Any] = {
+            "output_dir": self.output_dir,
+            "seed": self.seed,
+            "data_seed": self.data_seed,
+            "full_determinism": self.full_determinism,
+            "learning_rate": self.learning_rate,
+            "weight_decay": self.weight_decay,
+            "num_train_epochs": self.num_train_epochs,
+            "max_steps": self.max_steps,
+            "per_device_train_batch_size": self.per_device_train_batch_size,
+            "per_device_eval_batch_size": self.per_device_eval_batch_size or self.per_device_train_batch_size,
+            "gradient_accumulation_steps": self.gradient_accumulation_steps,
+            # transformers 5: a float in [0, 1) is a ratio of the total steps, an int >= 1 a step count
+            "warmup_steps": self.warmup_steps if self.warmup_steps > 0 else self.warmup_ratio,
+            "lr_scheduler_type": self.lr_scheduler_type,
+            "optim": self.optim,
+            "max_grad_norm": self.max_grad_norm,
+            "logging_strategy": "steps",
+            "logging_steps": self.logging_steps,
+            "logging_first_step": self.logging_first_step,
+            "save_strategy": save_strategy,
+            "save_total_limit": self.save_total_limit,
+            "save_only_model": self.save_only_model,
+            "eval_strategy": eval_strategy,
+            "metric_for_best_model": self.metric_for_best_model,
+            "greater_is_better": self.greater_is_better,
+            "load_best_model_at_end": load_best,
+            "bf16": self.mixed_precision == "bf16",
+            "fp16": self.mixed_precision == "fp16",
+            "gradient_checkpointing": self.gradient_checkpointing,
+            "dataloader_num_workers": self.dataloader_num_workers,
+            "dataloader_drop_last": self.dataloader_drop_last,
+            "ddp_find_unused_parameters": self.ddp_find_unused_parameters,
+            "use_cpu": self.use_cpu,
+            "report_to": self.report_to,
+            "disable_tqdm": self.disable_tqdm,
+            "remove_unused_columns": False,
+            "prediction_loss_only": True,
+        }
+        if self.saves_checkpoints:
+            kwargs["save_steps"] = self.save_steps
+        if self.eval_steps:
+            kwargs["eval_steps"] = self.eval_steps
+        kwargs.update(self.extra_training_args)
+        kwargs.update(overrides)
+        return TrainingArguments(**kwargs)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes:
+        output_dir (`str`): The run's output folder.
+        global_step (`int`): Optimiser steps done, counting those before a resumed checkpoint.
+        final_loss (`float`): The last logged training loss (mean over the last logging window); the run's mean
+            loss if nothing was logged.
+        log_history (`list[dict]`): Every log entry (``loss``, ``learning_rate``, extras, ``eval_*``, ``step``).
+        best_metric (`float`, *optional*): Best value of ``metric_for_best_model`` seen, if tracked.
+        best_model_checkpoint (`str`, *optional*): Checkpoint holding the best model, if tracked.
+        final_model_dir (`str`, *optional*): Where the final model was saved (``<output_dir>/final``), if saved.
+        resumed_from (`str`, *optional*): The checkpoint training resumed from, if any.
+        metrics (`dict`): The Trainer's end-of-training metrics (``train_loss``, ``train_runtime``…).
+    """
+
+    output_dir: str
+    global_step: int
+    final_loss: float
+    log_history: list[dict[str, Any]]
+    best_metric: float | None = None
+    best_model_checkpoint: str | None = None
+    final_model_dir: str | None = None
+    resumed_from: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+class TrustVLEarlyStopping(EarlyStoppingCallback):
+    """:class:`transformers.EarlyStoppingCallback` that also names the metric it watches, so :func:`train`
+    can configure ``metric_for_best_model`` / ``greater_is_better`` from it. Build it with
+    :func:`early_stopping`."""
+
+    def __init__(self, patience: int, metric_name: str, greater_is_better: bool, threshold: float = 0.0):
+        super().__init__(early_stopping_patience=patience, early_stopping_threshold=threshold)
+        self.metric_name = metric_name
+        self.greater_is_better = greater_is_better
+
+
+def early_stopping(
+    patience: int, metric_name: str, *, greater_is_better: bool | None = None, threshold: float = 0.0
+) -> TrustVLEarlyStopping:
+    """Stop when ``metric_name`` has not improved by more than ``threshold`` for ``patience`` evaluations.
+
+    Pass the result in ``callbacks=`` of :func:`train`, together with ``TrainConfig.eval_steps`` and an
+    ``eval_dataset`` (metric ``"loss"``) and/or a ``metric_fn`` producing ``metric_name``. :func:`train` then
+    sets ``metric_for_best_model`` / ``greater_is_better`` and, unless configured otherwise, reloads the best
+    checkpoint at the end (so ``save_steps`` must be a multiple of ``eval_steps``).
+
+    Args:
+        patience (`int`): Evaluations without improvement before stopping (>= 1).
+        metric_name (`str`): Evaluation metric, with or without the ``eval_`` prefix (e.g. ``"r1_sum"``).
+        greater_is_better (`bool`, *optional*): Default: `False` if the name ends in ``loss``, else `True`.
+        threshold (`float`, *optional*, defaults to 0.0): Minimum improvement that counts.
+    """
+    if int(patience) < 1:
+        raise TrustVLInputError(f"patience={patience} must be >= 1")
+    if not metric_name:
+        raise TrustVLInputError("metric_name must name an evaluation metric, e.g. 'loss' or 'r1_sum'")
+    if greater_is_better is None:
+        greater_is_better = not metric_name.endswith("loss")
+    return TrustVLEarlyStopping(int(patience), metric_name, bool(greater_is_better), float(threshold))
+
+
+class _MetricsOnlyEval(torch.utils.data.Dataset):
+    """Placeholder eval dataset when evaluation consists of ``metric_fn`` only (the Trainer insists on one)."""
+
+    def __len__(self) -> int:
+        return 0
+
+    def __getitem__(self, index: int) -> Any:
+        raise IndexError(index)
+
+
+class _ScalarMeans:
+    """Running sums of named scalars, kept on device until read (no host sync per step)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor | float] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, extras: Mapping[str, float | torch.Tensor] | None) -> None:
+        for key, value in (extras or {}).items():
+            if isinstance(value, torch.Tensor):
+                value = value.detach().float().reshape(-1).mean()
+            else:
+                value = float(value)
+            self.sums[key] = self.sums.get(key, 0.0) + value
+            self.counts[key] = self.counts.get(key, 0) + 1
+
+    def pop_means(self, accelerator: Any, device: torch.device) -> dict[str, float]:
+        """Means over this window (and over processes when distributed); resets the window.
+
+        Under several processes every process must call this at the same point (the Trainer's ``log`` is
+        called on all of them); key sets may differ between processes."""
+        keys = sorted(self.sums)
+        if accelerator is not None and accelerator.num_processes > 1:
+            from accelerate.utils import gather_object
+
+            keys = sorted(set().union(*gather_object([keys])))
+        self.sums, sums = {}, self.sums
+        self.counts, counts = {}, self.counts
+        if not keys:
+            return {}
+        vec = torch.stack(
+            [torch.as_tensor(sums.get(k, 0.0), dtype=torch.float32, device=device).reshape(()) for k in keys]
+            + [torch.tensor(float(counts.get(k, 0)), device=device) for k in keys]
+        )
+        if accelerator is not None and accelerator.num_processes > 1:
+            vec = accelerator.reduce(vec, reduction="sum")
+        n = len(keys)
+        return {k: float(vec[i] / vec[n + i]) for i, k in enumerate(keys) if float(vec[n + i]) > 0}
+
+
+class TrustVLTrainer(Trainer):
+    """:class:`transformers.Trainer` whose loss is a trustvl :data:`LossFn`.
+
+    Args:
+        loss_fn (:data:`LossFn`):
+            ``loss_fn(model, batch) -> (loss, extras)``; see the module docstring for the forward-call rule.
+        metric_fn (:data:`MetricFn`, *optional*):
+            Called at each evaluation on the unwrapped model (eval mode, no grad). Under several processes it
+            runs on every process (so it also works with sharded FSDP/ZeRO-3 weights) and process 0's values
+            are broadcast, so every process takes the same early-stopping decision.
+        require_model_forward (`bool`, *optional*, defaults to `True`):
+            Raise :class:`~trustvl.errors.TrustVLInputError` when a training step's ``loss_fn`` did not call
+            the model object it was given.
+        *args, **kwargs:
+            Everything :class:`transformers.Trainer` takes (``args``, ``train_dataset``, ``data_collator``…),
+            except ``compute_loss_func`` and ``compute_metrics`` (use ``loss_fn`` / ``metric_fn``).
+
+    Evaluation computes the mean of ``loss_fn`` over ``eval_dataset`` (``eval_loss``) and the means of its
+    extras (``eval_<name>``), plus ``metric_fn``'s values (``eval_<name>``).
+    """
+
+    # transformers >= 5.2x: our loss is a per-batch mean, so the Trainer divides it by the accumulation steps
+    loss_is_scaled_for_ga = False
+
+    def __init__(
+        self,
+        *args: Any,
+        loss_fn: LossFn,
+        metric_fn: MetricFn | None = None,
+        require_model_forward: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        for banned in ("compute_loss_func", "compute_metrics"):
+            if kwargs.get(banned) is not None:
+                raise TrustVLInputError(
+                    f"TrustVLTrainer takes loss_fn/metric_fn instead of {banned}; got {banned}={kwargs[banned]!r}"
+                )
+        if not callable(loss_fn):
+            raise TrustVLInputError(
+                f"loss_fn must be callable(model, batch) -> (loss, extras); got {loss_fn!r}"
+            )
+        super().__init__(*args, **kwargs)
+        self.loss_fn = loss_fn
+        self.metric_fn = metric_fn
+        self.require_model_forward = require_model_forward
+        # transformers 5.17: the same effect as loss_is_scaled_for_ga=False (loss divided by GA steps)
+        self.model_accepts_loss_kwargs = False
+        self._train_extras = _ScalarMeans()
+        self._eval_extras = _ScalarMeans()
+
+    # -- loss ---------------------------------------------------------------------------------------------
+    def _run_loss_fn(
+        self, model: nn.Module, inputs: dict[str, Any]
+    ) -> tuple[torch.Tensor, Mapping[str, Any]]:
+        check = self.require_model_forward and model.training and torch.is_grad_enabled()
+        calls = [0]
+        handle = None
+        if check:
+
+            def _count(*_: Any, **__: Any) -> None:
+                calls[0] += 1
+
+            handle = model.register_forward_pre_hook(_count)
+        try:
+            result = self.loss_fn(model, inputs)
+        finally:
+            if handle is not None:
+                handle.remove()
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise TrustVLInputError(
+                f"loss_fn must return (loss, extras_dict); got {type(result).__name__} {result!r:.200}"
+            )
+        loss, extras = result
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+            raise TrustVLInputError(f"loss_fn's loss must be a scalar tensor; got {loss!r:.200}")
+        if check and calls[0] == 0 and loss.requires_grad:
+            raise TrustVLInputError(
+                "loss_fn computed a gradient-carrying loss without calling the model it was given (model(...)); "
+                "under DDP/FSDP/DeepSpeed such a loss does not synchronise or gather weights. Compute the "
+                "embeddings through the model's forward (see trustvl.training.core), or set "
+                "require_model_forward=False if you know better."
+            )
+        return loss.reshape(()), dict(extras or {})
+
+    def compute_loss(
+        self,
+        model: nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, Any]:
+        """Run ``loss_fn(model, inputs)``; ``num_items_in_batch`` is ignored (losses are per-batch means)."""
+        loss, extras = self._run_loss_fn(model, inputs)
+        if model.training:
+            self._train_extras.add(extras)
+        return (loss, extras) if return_outputs else loss
+
+    # -- evaluation -----------------------------------------------------------------------------------------
+    def prediction_step(
+        self,
+        model: nn.Module,
+        inputs: dict[str, Any],
+        prediction_loss_only: bool,
+        ignore_keys: list[str] | None = None,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad(), self.compute_loss_context_manager():
+            loss, extras = self._run_loss_fn(model, inputs)
+        self._eval_extras.add(extras)
+        return loss.detach().mean(), None, None
+
+    def _run_metric_fn(self) -> dict[str, float]:
+        model = unwrap_model(self.model)
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                values = {str(k): float(v) for k, v in dict(self.metric_fn(model)).items()}
+        finally:
+            model.train(was_training)
+        if self.accelerator.num_processes > 1:
+            from accelerate.utils import broadcast_object_list
+
+            values = broadcast_object_list([values], from_process=0)[0]
+        return values
+
+    def evaluate(
+        self,
+        eval_dataset: Any = None,
+        ignore_keys: list[str] | None = None,
+        metric_key_prefix: str = "eval",
+    ) -> dict[str, float]:
+        """Mean ``loss_fn`` (and extras) over the eval dataset plus ``metric_fn``'s values, logged with
+        ``metric_key_prefix`` and passed to the callbacks (early stopping)."""
+        dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
+        if self.metric_fn is None and (dataset is None or isinstance(dataset, _MetricsOnlyEval)):
+            raise TrustVLInputError("evaluation needs an eval_dataset or a metric_fn")
+        if isinstance(dataset, dict):
+            metrics: dict[str, float] = {}
+            for name, ds in dataset.items():
+                metrics.update(
+                    self._evaluate_one(ds, ignore_keys, f"{metric_key_prefix}_{name}", with_metric_fn=False)
+                )
+            if self.metric_fn is not None:
+                metrics.update({f"{metric_key_prefix}_{k}": v for k, v in self._run_metric_fn().items()})
+        else:
+            metrics = self._evaluate_one(dataset, ignore_keys, metric_key_prefix, with_metric_fn=True)
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
+    def _evaluate_one(
+        self, dataset: Any, ignore_keys: list[str] | None, prefix: str, *, with_metric_fn: bool
+    ) -> dict[str, float]:
+        metrics: dict[str, float] = {}
+        if dataset is not None and not isinstance(dataset, _MetricsOnlyEval):
+            self._eval_extras = _ScalarMeans()
+            dataloader = self.get_eval_dataloader(dataset)
+            output = self.evaluation_loop(
+                dataloader,
+                description="Evaluation",
+                prediction_loss_only=True,
+                ignore_keys=ignore_keys,
+                metric_key_prefix=prefix,
+            )
+            metrics.update({k: float(v) for k, v in output.metrics.items() if isinstance(v, (int, float))})
+            extras = self._eval_extras.pop_means(self.accelerator, self.args.device)
+            metrics.update({f"{prefix}_{k}": v for k, v in extras.items() if f"{prefix}_{k}" not in metrics})
+        if with_metric_fn and self.metric_fn is not None:
+            metrics.update({f"{prefix}_{k}": v for k, v in self._run_metric_fn().items()})
+        return metrics
+
+    # -- logging --------------------------------------------------------------------------------------------
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """Add the running means of the loss function's extras to each training log entry."""
+        if "loss" in logs:
+            extras = self._train_extras.pop_means(self.accelerator, self.args.device)
+            logs = {**logs, **{k: v for k, v in extras.items() if k not in logs}}
+        super().log(logs, start_time)
+
+
+def _configure_early_stopping(config: TrainConfig, callbacks: Sequence[Any]) -> TrainConfig:
+    stoppers = [cb for cb in callbacks if isinstance(cb, EarlyStoppingCallback)]
+    if not stoppers:
+        return config
+    if not config.eval_steps:
+        raise TrustVLInputError(
+            "early stopping needs TrainConfig.eval_steps (how often to evaluate); got None"
+        )
+    updates: dict[str, Any] = {}
+    for cb in stoppers:
+        if isinstance(cb, TrustVLEarlyStopping):
+            if config.metric_for_best_model and _strip_eval(config.metric_for_best_model) != _strip_eval(
+                cb.metric_name
+            ):
+                raise TrustVLInputError(
+                    f"early_stopping watches {cb.metric_name!r} but TrainConfig.metric_for_best_model is "
+                    f"{config.metric_for_best_model!r}; use one metric"
+                )
+            updates.setdefault("metric_for_best_model", cb.metric_name)
+            if config.greater_is_better is None:
+                updates.setdefault("greater_is_better", cb.greater_is_better)
+    if not (config.metric_for_best_model or updates.get("metric_for_best_model")):
+        raise TrustVLInputError(
+            "an EarlyStoppingCallback needs TrainConfig.metric_for_best_model; or build it with early_stopping()"
+        )
+    if config.load_best_model_at_end is None:
+        updates["load_best_model_at_end"] = config.saves_checkpoints
+    return dataclasses.replace(config, **updates)
+
+
+def _strip_eval(name: str) -> str:
+    return name[5:] if name.startswith("eval_") else name
+
+
+def _select_trainable(model: nn.Module, trainable_parameters: str) -> int:
+    if trainable_parameters == "all":
+        for p in model.parameters():
+            p.requires_grad_(True)
+    elif trainable_parameters != "requires_grad":
+        raise TrustVLInputError(
+            f"trainable_parameters={trainable_parameters!r} is not supported; expected 'all' or 'requires_grad'"
+        )
+    n = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if n == 0:
+        raise TrustVLInputError("the model has no trainable parameters (every requires_grad is False)")
+    return n
+
+
+def train(
+    model: nn.Module,
+    train_dataset: Any,
+    loss_fn: LossFn,
+    config: TrainConfig,
+    *,
+    data_collator: Callable[[list[Any]], dict[str, Any]] | None = None,
+    eval_dataset: Any = None,
+    compute_metrics: MetricFn | None = None,
+    callbacks: Sequence[TrainerCallback] | None = None,
+    resume: bool | str | os.PathLike = False,
+    trainable_parameters: Literal["all", "requires_grad"] = "requires_grad",
+    processing_class: Any = None,
+) -> TrainResult:
+    """Train ``model`` with ``loss_fn`` through trustvl's single training path (a :class:`TrustVLTrainer`).
+
+    The model is trained in place (and, with ``load_best_model_at_end``, ends holding the best
+    checkpoint's weights). Launch the same script with ``accelerate launch`` or ``torchrun`` for multi-GPU
+    or multi-node training; nothing here changes.
+
+    Args:
+        model (`torch.nn.Module`):
+            A ``PreTrainedModel`` (e.g. ``CLIPModel``), a PEFT model, or any module ``loss_fn`` understands.
+        train_dataset:
+            A map-style dataset (``datasets.Dataset``, ``torch.utils.data.Dataset``, list) or an iterable dataset.
+        loss_fn (:data:`LossFn`):
+            ``loss_fn(model, batch) -> (loss, extras)``, e.g. :class:`ClipContrastiveLoss`.
+        config (:class:`TrainConfig`):
+            Hyper-parameters and output folder.
+        data_collator (`callable`, *optional*):
+            Turns a list of rows into a batch dict (e.g. :class:`~trustvl.training.ImageTextCollator`); defaults
+            to transformers' ``default_data_collator`` (stacks tensors / numbers).
+        eval_dataset (*optional*):
+            Rows on which ``loss_fn`` is averaged at each evaluation (``eval_loss`` + extras); a dict of datasets
+            gives ``eval_<name>_loss`` etc.
+        compute_metrics (:data:`MetricFn`, *optional*):
+            ``compute_metrics(model) -> {name: value}``, run at each evaluation (unwrapped model, eval mode, no
+            grad) and logged as ``eval_<name>``. Note: unlike ``Trainer``'s, it receives the model, not
+            predictions: trustvl's metrics (retrieval recall, fairness) need whole galleries.
+        callbacks (list of `TrainerCallback`, *optional*):
+            Extra callbacks, e.g. :func:`early_stopping`.
+        resume (`bool` or path, *optional*, defaults to `False`):
+            `True`: continue from the last ``checkpoint-*`` in ``config.output_dir`` if there is one, else start
+            fresh. A path: resume from that checkpoint. Model, optimiser, scheduler, RNG and data position are
+            restored; training continues to ``config.max_steps`` / ``num_train_epochs``.
+        trainable_parameters (`str`, *optional*, defaults to `"requires_grad"`):
+            `"requires_grad"` trains the parameters whose ``requires_grad`` is set (frozen towers and PEFT
+            adapters are respected); `"all"` sets ``requires_grad=True`` on every parameter first.
+        processing_class (*optional*):
+            A tokenizer / processor saved alongside checkpoints and the final model.
+
+    Returns:
+        :class:`TrainResult`.
+
+    Raises:
+        TrustVLInputError: inconsistent configuration (e.g. evaluation requested without data or metric).
+    """
+    if not isinstance(config, TrainConfig):
+        raise TrustVLInputError(f"config must be a TrainConfig; got {type(config).__name__}")
+    if train_dataset is None:
+        raise TrustVLInputError("train_dataset is required")
+    callbacks = list(callbacks or [])
+    config = _configure_early_stopping(config, callbacks)
+    if config.eval_steps and eval_dataset is None and compute_metrics is None:
+        raise TrustVLInputError(
+            f"TrainConfig.eval_steps={config.eval_steps} asks for evaluation, but neither eval_dataset nor "
+            "compute_metrics was given"
+        )
+    n_trainable = _select_trainable(model, trainable_parameters)
+    args = config.to_training_arguments()
+    if config.eval_steps and eval_dataset is None:
+        eval_dataset = _MetricsOnlyEval()
+
+    trainer = TrustVLTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        data_collator=data_collator,
+        processing_class=processing_class,
+        callbacks=callbacks or None,
+        loss_fn=loss_fn,
+        metric_fn=compute_metrics,
+        require_model_forward=config.require_model_forward,
+    )
+    n_total = sum(p.numel() for p in model.parameters())
+    logger.info(
+        "trustvl.train: %d of %d parameters trainable (%.2f%%)",
+        n_trainable,
+        n_total,
+        100.0 * n_trainable / max(n_total, 1),
+    )
+
+    checkpoint: str | None = None
+    if isinstance(resume, (str, os.PathLike)) and not isinstance(resume, bool):
+        checkpoint = os.fspath(resume)
+        if not Path(checkpoint).is_dir():
+            raise TrustVLInputError(f"resume={checkpoint!r} is not a checkpoint folder")
+    elif resume and Path(config.output_dir).is_dir():
+        checkpoint = get_last_checkpoint(config.output_dir)
+        if checkpoint is None:
+            logger.info("trustvl.train: no checkpoint in %s, starting fresh", config.output_dir)
+    output = trainer.train(resume_from_checkpoint=checkpoint)
+
+    final_dir = None
+    if config.save_final_model:
+        final_dir = os.path.join(config.output_dir, "final")
+        trainer.save_model(final_dir)
+
+    history = list(trainer.state.log_history)
+    losses = [entry["loss"] for entry in history if "loss" in entry]
+    final_loss = float(losses[-1]) if losses else float(output.training_loss)
+    if math.isnan(final_loss):
+        logger.warning("trustvl.train: the final loss is NaN")
+    return TrainResult(
+        output_dir=config.output_dir,
+        global_step=int(trainer.state.global_step),
+        final_loss=final_loss,
+        log_history=history,
+        best_metric=trainer.state.best_metric,
+        best_model_checkpoint=trainer.state.best_model_checkpoint,
+        final_model_dir=final_dir,
+        resumed_from=checkpoint,
+        metrics=dict(output.metrics),
+    )
