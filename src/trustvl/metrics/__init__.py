@@ -1,1 +1,45 @@
-"""trustvl.metrics."""
+"""trustvl.metrics: fairness metrics for retrieval (MaxSkew, MinSkew, NDKL) and utility metrics.
+
+Pure, vectorised torch functions: they accept numpy arrays, nested lists or tensors, compute on the
+input's device and raise :class:`trustvl.errors.TrustVLInputError` on bad input. See
+:mod:`trustvl.metrics.fairness` and :mod:`trustvl.metrics.utility` for the exact definitions and
+conventions (SPEC §1).
+"""
+
+from trustvl.metrics.fairness import (
+    fairness_report,
+    gallery_target,
+    max_skew,
+    min_skew,
+    ndkl,
+    rank_indices,
+    rank_labels,
+    skew,
+    uniform_target,
+)
+from trustvl.metrics.utility import (
+    per_group_accuracy,
+    recall_at_k,
+    retrieval_ranks,
+    top1_correct,
+    worst_group_accuracy,
+    zero_shot_accuracy,
+)
+
+__all__ = [
+    "fairness_report",
+    "gallery_target",
+    "max_skew",
+    "min_skew",
+    "ndkl",
+    "per_group_accuracy",
+    "rank_indices",
+    "rank_labels",
+    "recall_at_k",
+    "retrieval_ranks",
+    "skew",
+    "top1_correct",
+    "uniform_target",
+    "worst_group_accuracy",
+    "zero_shot_accuracy",
+]

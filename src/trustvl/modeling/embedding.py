@@ -154,3 +154,20 @@ def embed_texts(
             emb = torch.nn.functional.normalize(emb, dim=-1)
         outs.append(emb.cpu())
     return _check_finite(torch.cat(outs), "text")
+
+
+@torch.no_grad()
+def embed_pixel_values(model, pixel_values: torch.Tensor, *, batch_size: int = 256, normalize: bool = True,
+                       progress: bool = False, desc: str = "embedding images") -> torch.Tensor:
+    """Embed already-preprocessed ``pixel_values`` ``[n, 3, H, W]``; returns float32 ``[n, d]`` on CPU."""
+    param = next(model.parameters())
+    outs = []
+    for i in tqdm(range(0, len(pixel_values), batch_size), desc=desc, disable=not progress):
+        pv = pixel_values[i : i + batch_size].to(device=param.device, dtype=param.dtype)
+        emb = _features(model.get_image_features(pixel_values=pv)).float()
+        if normalize:
+            emb = torch.nn.functional.normalize(emb, dim=-1)
+        outs.append(emb.cpu())
+    if not outs:
+        raise TrustVLInputError("no images to embed; expected at least one image")
+    return _check_finite(torch.cat(outs), "image")

@@ -1,0 +1,575 @@
+r"""Fairness metrics for ranked retrieval (Geyik et al. 2019, arXiv 1905.01989; SPEC §1).
+
+A query (a text prompt) ranks a gallery of ``N`` images; every image carries the value ``a`` of a
+protected attribute with ``m`` values, coded ``0..m-1``. ``q`` is the target distribution over those
+values: :func:`uniform_target` ("equal opportunity") or :func:`gallery_target` ("demographic parity").
+
+* ``p_a@k = count_a(top k) / k``; ``Skew_a@k = ln(p_a@k / q_a)``. A zero count is floored to ``1/k``
+  (the convention of the public reference implementation), so every Skew is finite.
+* ``MaxSkew@k = max_a Skew_a@k`` and ``MinSkew@k = min_a Skew_a@k``.
+* ``NDKL = (1/Z) sum_{i=1..N} KL(p@i || q) / log2(i+1)``, ``Z = sum_{i=1..N} 1/log2(i+1)``,
+  ``KL(p || q) = sum_a p_a ln(p_a / q_a)`` with ``0 ln 0 = 0``.
+
+Lower ``|Skew|`` and lower NDKL are fairer.
+
+Conventions (documented choices)
+--------------------------------
+* **Ranking.** Scores are ranked in descending order; ties are broken by gallery index (lower index
+  first), i.e. a *stable* descending sort, so results are deterministic and identical on CPU and CUDA.
+  ``-0.0`` and ``+0.0`` are equal scores; non-finite scores are rejected.
+* **Shapes.** ``ranked_labels`` is ``[n_queries, n]`` (or ``[n]`` for one query) of attribute ids in rank
+  order, best first; every metric returns a 1-D ``float64`` tensor with one value per query (length 1
+  for a 1-D input), on the input's device.
+* **Targets.** ``target`` is a probability vector of length ``m`` (entries >= 0, sum 1 within 1e-6); the
+  labels must lie in ``0..m-1``. Skew needs every ``q_a > 0`` (``ln(p/0)`` is infinite even with the
+  floor), so a zero entry is an input error for :func:`skew`, :func:`max_skew` and :func:`min_skew`.
+  NDKL accepts ``q_a = 0``: a value that never occurs contributes ``0 ln 0 = 0``; if it does occur the
+  KL divergence, and NDKL, is ``+inf`` (mathematically exact).
+* **Sign properties.** ``MaxSkew@k >= 0`` always: the unfloored proportions sum to 1 like ``q``, so some
+  ``count_a/k >= q_a``, and flooring only raises ``p``. ``MinSkew@k <= 0`` holds whenever some value
+  with a non-zero count has ``count_a/k <= q_a``, in particular whenever every value occurs in the top k
+  **or** ``k * min_a q_a >= 1`` (then a value with zero count has ``p_a = 1/k <= q_a``). Outside these
+  conditions the floor can make MinSkew positive: ``q = (0.9, 0.05, 0.05)``, ``k = 1``, top label 0 gives
+  Skews ``(ln(1/0.9), ln 20, ln 20)``, all > 0. (Floating-point rounding can make a value that is
+  mathematically 0 come out as about ``±1e-16``.)
+* **NDKL** is computed over the whole ranking given (pass the full ranking of the gallery for the
+  paper's definition). NDKL >= 0; it is 0 iff every prefix matches ``q``; since ``p@1`` is one-hot this
+  happens only for a one-hot ``q`` (e.g. ``m = 1``) with every label equal to its support; for any
+  ``q`` with two or more positive entries NDKL > 0. Rounding noise below 0 is clamped to 0.
+
+Implementation notes
+--------------------
+NDKL is vectorised with cumulative counts: ``c_a(i)`` is a cumulative sum of the (one-hot) labels in
+``int32``; then ``i * KL(p@i || q) = sum_a T_a[c_a(i)] - i ln i`` with the float64 lookup table
+``T_a[c] = c ln c - c ln q_a``; the weighted sum over positions is one matrix-vector product. The work is
+chunked over queries (about 2**24 positions per chunk) so memory stays bounded, e.g. for 1,000 queries
+over a 100,000-image gallery.
+
+The full ranking is a stable sort. On CPU it is done one query at a time on 32-bit integer keys that
+order like the float scores (PyTorch uses a parallel radix sort for large 1-D integer sorts), which is
+several times faster than a stable float sort; on other devices it is one batched
+``torch.sort(stable=True)``. With ``k`` given, a CPU ``topk`` on unique composite keys
+``(score key, gallery index)`` returns the same top ``k`` exactly. All paths give the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+
+from trustvl.errors import TrustVLInputError
+from trustvl.metrics._validation import (
+    as_int_list,
+    check_k,
+    check_label_range,
+    check_nonempty,
+    integer_labels,
+    probability_vector,
+    real_scores,
+)
+
+__all__ = [
+    "fairness_report",
+    "gallery_target",
+    "max_skew",
+    "min_skew",
+    "ndkl",
+    "rank_indices",
+    "rank_labels",
+    "skew",
+    "uniform_target",
+]
+
+# Positions (queries x ranking length) processed at once; bounds the float64 work buffers (~128 MB each).
+_CHUNK_ELEMENTS = 1 << 24
+# On CPU a 1-D integer sort at least this long uses PyTorch's parallel radix sort.
+_CPU_RADIX_MIN = 32768
+
+_WHY_SKEW_POSITIVE = " because Skew_a = ln(p_a/q_a) is infinite for q_a = 0 (even with the 1/k floor)"
+
+
+# ----------------------------------------------------------------------------------------------------
+# targets
+# ----------------------------------------------------------------------------------------------------
+def uniform_target(m: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """The uniform target ``q_a = 1/m`` ("equal opportunity"), a ``float64`` tensor of length ``m``."""
+    if isinstance(m, bool) or not isinstance(m, int) or m < 1:
+        raise TrustVLInputError(f"m = {m!r}; expected a positive integer number of attribute values")
+    return torch.full((m,), 1.0 / m, dtype=torch.float64, device=device)
+
+
+def gallery_target(gallery_labels, m: int | None = None) -> torch.Tensor:
+    """The gallery's own proportions of each attribute value ("demographic parity").
+
+    ``gallery_labels`` is ``[n_gallery]`` of ids ``0..m-1``; ``m`` defaults to ``max(label) + 1``. Returns a
+    ``float64`` tensor of length ``m`` on the labels' device; values absent from the gallery get 0 (which
+    :func:`skew` rejects: renumber the values so that every id occurs).
+    """
+    labels = integer_labels(gallery_labels, "gallery_labels")
+    if labels.dim() != 1:
+        raise TrustVLInputError(
+            f"gallery_labels has shape {tuple(labels.shape)}; expected a 1-D tensor of attribute ids"
+        )
+    check_nonempty(labels, "gallery_labels")
+    hi = int(labels.max().item())
+    if m is None:
+        m = hi + 1
+    elif isinstance(m, bool) or not isinstance(m, int) or m < 1:
+        raise TrustVLInputError(f"m = {m!r}; expected a positive integer number of attribute values")
+    check_label_range(labels, m, "gallery_labels", "argument m")
+    counts = torch.bincount(labels.long(), minlength=m).to(torch.float64)
+    return counts / labels.numel()
+
+
+# ----------------------------------------------------------------------------------------------------
+# input normalisation
+# ----------------------------------------------------------------------------------------------------
+def _ranked_2d(ranked_labels, name: str = "ranked_labels") -> torch.Tensor:
+    labels = integer_labels(ranked_labels, name)
+    if labels.dim() == 1:
+        labels = labels.unsqueeze(0)
+    if labels.dim() != 2:
+        raise TrustVLInputError(
+            f"{name} has shape {tuple(labels.shape)}; expected [n_queries, n] or [n] attribute ids in rank order"
+        )
+    if labels.shape[0] == 0 or labels.shape[1] == 0:
+        raise TrustVLInputError(
+            f"{name} is empty (shape {tuple(labels.shape)}); expected at least one query and one ranked item"
+        )
+    return labels
+
+
+def _prepare(ranked_labels, target, *, strictly_positive: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    labels = _ranked_2d(ranked_labels)
+    q = probability_vector(
+        target,
+        "target",
+        strictly_positive=strictly_positive,
+        device=labels.device,
+        why_positive=_WHY_SKEW_POSITIVE,
+    )
+    check_label_range(labels, q.numel(), "ranked_labels", "the length of target")
+    return labels, q
+
+
+# ----------------------------------------------------------------------------------------------------
+# Skew
+# ----------------------------------------------------------------------------------------------------
+def _skew_validated(labels: torch.Tensor, q: torch.Tensor, k: int) -> torch.Tensor:
+    n_queries, m = labels.shape[0], q.numel()
+    top = labels[:, :k].long()
+    offsets = torch.arange(n_queries, device=labels.device).unsqueeze(1) * m
+    counts = torch.bincount((top + offsets).reshape(-1), minlength=n_queries * m).view(n_queries, m)
+    p = counts.clamp(min=1).to(torch.float64) / k
+    return torch.log(p) - torch.log(q)
+
+
+def skew(ranked_labels, target, k: int) -> torch.Tensor:
+    """``Skew_a@k = ln(p_a@k / q_a)`` for every query and attribute value: a ``[n_queries, m]`` float64 tensor.
+
+    ``p_a@k = count_a(top k) / k`` with a zero count floored to ``1/k``. ``target`` must be strictly
+    positive. ``1 <= k <= n``.
+    """
+    labels, q = _prepare(ranked_labels, target, strictly_positive=True)
+    k = check_k(k, labels.shape[1], "k", "the ranking length n")
+    return _skew_validated(labels, q, k)
+
+
+def max_skew(ranked_labels, target, k: int) -> torch.Tensor:
+    """``MaxSkew@k = max_a Skew_a@k`` per query (1-D float64 tensor). Always >= 0 (see module notes)."""
+    return skew(ranked_labels, target, k).amax(dim=1)
+
+
+def min_skew(ranked_labels, target, k: int) -> torch.Tensor:
+    """``MinSkew@k = min_a Skew_a@k`` per query (1-D float64 tensor).
+
+    <= 0 whenever every attribute value occurs in the top k or ``k * min(target) >= 1``; otherwise the
+    ``1/k`` floor can make it positive (see the module notes).
+    """
+    return skew(ranked_labels, target, k).amin(dim=1)
+
+
+# ----------------------------------------------------------------------------------------------------
+# NDKL
+# ----------------------------------------------------------------------------------------------------
+class _NdklKernel:
+    """Tables and work buffers for NDKL over rankings of length ``n`` against target ``q`` (float64, on device).
+
+    With ``c_a(i)`` the count of value ``a`` among the first ``i`` items,
+    ``i * KL(p@i || q) = sum_a T_a[c_a(i)] - i ln i`` where ``T_a[c] = c ln c - c ln q_a`` (``T_a[0] = 0``).
+    So ``Z * NDKL = sum_a sum_i (w_i / i) T_a[c_a(i)] - sum_i w_i ln i`` with ``w_i = 1/log2(i+1)``: per
+    value one int32 cumulative sum, one table lookup and one matrix-vector product.
+    A one-hot ``q`` (including ``m = 1``) is handled exactly: NDKL is 0 when every label is its support,
+    else ``+inf``.
+    """
+
+    def __init__(self, n: int, q: torch.Tensor, max_rows: int):
+        dev = q.device
+        self.n, self.m = n, q.numel()
+        ones = torch.nonzero(q == 1.0)
+        self.support = int(ones[0, 0].item()) if ones.numel() and bool((q[q != 1.0] == 0).all()) else None
+        c = torch.arange(n + 1, dtype=torch.float64, device=dev)
+        x = torch.xlogy(c, c)  # c ln c, with 0 ln 0 = 0
+        table = x.unsqueeze(0) - c.unsqueeze(0) * torch.log(q).unsqueeze(1)  # T_a[c] = c ln c - c ln q_a
+        table[:, 0] = 0.0  # a zero count contributes 0 (also when q_a = 0, where 0 * -inf would be nan)
+        self.table = table.contiguous()
+        pos = c[1:]
+        w = 1.0 / torch.log2(pos + 1.0)
+        self.w_over_i = w / pos
+        self.offset = float((w * torch.log(pos)).sum().item())  # sum_i w_i ln i
+        self.z = float(w.sum().item())
+        self.pos = torch.arange(1, n + 1, dtype=torch.int32, device=dev)
+        self.rows = max(1, min(max_rows, _CHUNK_ELEMENTS // max(n, 1)))
+        if self.support is None:
+            shape = (self.rows, n)
+            self._count = torch.empty(shape, dtype=torch.int32, device=dev)
+            self._values = torch.empty(shape, dtype=torch.float64, device=dev)
+            self._part = torch.empty(self.rows, dtype=torch.float64, device=dev)
+            if self.m > 2:
+                self._running = torch.empty(shape, dtype=torch.int32, device=dev)
+                self._onehot = torch.empty(shape, dtype=torch.bool, device=dev)
+
+    def _accumulate(self, a: int, counts: torch.Tensor, out: torch.Tensor, first: bool) -> None:
+        """``out (+)= sum_i (w_i / i) T_a[counts[:, i]]``."""
+        values = self._values[: counts.shape[0]]
+        torch.index_select(self.table[a], 0, counts.reshape(-1), out=values.view(-1))
+        if first:
+            torch.mv(values, self.w_over_i, out=out)
+        else:
+            part = self._part[: counts.shape[0]]
+            torch.mv(values, self.w_over_i, out=part)
+            out.add_(part)
+
+    def __call__(self, labels: torch.Tensor, out: torch.Tensor) -> None:
+        """NDKL of validated ``labels [r, n]`` (r <= rows) written into ``out [r]``."""
+        r = labels.shape[0]
+        if self.support is not None:
+            matches = (labels == self.support).all(dim=1)
+            out.copy_(torch.where(matches, 0.0, torch.inf))
+            return
+        count = self._count[:r]
+        if self.m == 2:  # labels are 0/1: their cumulative sum is c_1 directly
+            torch.cumsum(labels, dim=1, dtype=torch.int32, out=count)
+            self._accumulate(1, count, out, first=True)
+            torch.sub(self.pos, count, out=count)  # c_0 = i - c_1
+            self._accumulate(0, count, out, first=False)
+        else:
+            running, onehot = self._running[:r], self._onehot[:r]
+            for a in range(self.m - 1):
+                torch.eq(labels, a, out=onehot)
+                torch.cumsum(onehot, dim=1, dtype=torch.int32, out=count)
+                if a == 0:
+                    running.copy_(count)
+                else:
+                    running.add_(count)
+                self._accumulate(a, count, out, first=a == 0)
+            torch.sub(self.pos, running, out=running)  # the last value's count
+            self._accumulate(self.m - 1, running, out, first=False)
+        # rounding can leave about -1e-16 * Z where the exact value is 0; NDKL >= 0
+        out.sub_(self.offset).clamp_(min=0.0).div_(self.z)
+
+
+def _ndkl_into(labels: torch.Tensor, kernel: _NdklKernel, out: torch.Tensor) -> None:
+    for start in range(0, labels.shape[0], kernel.rows):
+        stop = min(labels.shape[0], start + kernel.rows)
+        kernel(labels[start:stop], out[start:stop])
+
+
+def _ndkl_validated(labels: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    out = torch.empty(labels.shape[0], dtype=torch.float64, device=labels.device)
+    _ndkl_into(labels, _NdklKernel(labels.shape[1], q, labels.shape[0]), out)
+    return out
+
+
+def ndkl(ranked_labels, target) -> torch.Tensor:
+    """Normalised discounted KL divergence of each ranking from ``target``: a 1-D float64 tensor, one per query.
+
+    ``NDKL = (1/Z) sum_{i=1..N} KL(p@i || q) / log2(i+1)`` over the whole ranking given (length ``N``).
+    ``target`` may have zero entries (see the module notes). Vectorised with cumulative counts and
+    chunked over queries.
+    """
+    labels, q = _prepare(ranked_labels, target, strictly_positive=False)
+    return _ndkl_validated(labels, q)
+
+
+# ----------------------------------------------------------------------------------------------------
+# ranking
+# ----------------------------------------------------------------------------------------------------
+def _key_layout(dtype: torch.dtype) -> tuple[torch.dtype, torch.dtype, int, int] | None:
+    """(float dtype, same-width int dtype, sign shift, magnitude mask) for float scores; None for integers."""
+    if dtype in (torch.float16, torch.bfloat16, torch.float32):
+        return torch.float32, torch.int32, 31, 0x7FFFFFFF
+    if dtype == torch.float64:
+        return torch.float64, torch.int64, 63, 0x7FFFFFFFFFFFFFFF
+    return None
+
+
+def _ascending_keys(scores: torch.Tensor, out: torch.Tensor | None = None, tmp: torch.Tensor | None = None):
+    """Integer keys whose ascending order is the descending order of ``scores`` (equal scores, equal keys).
+
+    A float maps through its IEEE bit pattern ``b`` (as a signed integer): ``b ^ ((b >> sign) & mask)``
+    orders like the float (negative values get their magnitude bits flipped), and a final bitwise not
+    (``~x = -x - 1``) reverses the order without overflow; both are folded into
+    ``key = b ^ ~((b >> sign) & mask)``. ``-0.0`` is first turned into ``+0.0`` (``x + 0.0``). 16- and
+    32-bit floats give int32 keys, float64 gives int64 keys; integer scores give ``~score`` (int64).
+    ``out``/``tmp`` are optional reusable buffers (float and int of the key width, same shape).
+    """
+    layout = _key_layout(scores.dtype)
+    if layout is None:
+        return torch.bitwise_not(scores.to(torch.int64))
+    fdtype, idtype, shift, mask = layout
+    if out is None:
+        out = torch.empty(scores.shape, dtype=fdtype, device=scores.device)
+        tmp = torch.empty(scores.shape, dtype=idtype, device=scores.device)
+    torch.add(scores, 0.0, out=out)  # also casts float16/bfloat16 up to float32 exactly
+    bits = out.view(idtype)
+    torch.bitwise_right_shift(bits, shift, out=tmp)
+    tmp.bitwise_and_(mask).bitwise_not_()
+    return bits.bitwise_xor_(tmp)
+
+
+def _rank_chunk(scores: torch.Tensor, k: int | None) -> torch.Tensor:
+    """Gallery indices of ``scores [r, n]`` in rank order (score desc, index asc): ``[r, k or n]`` int64."""
+    r, n = scores.shape
+    layout = _key_layout(scores.dtype)
+    cpu = scores.device.type == "cpu"
+    if cpu and k is not None and k < n and 8 * k <= n and layout is not None and layout[1] == torch.int32:
+        # unique composite keys (score key, gallery index): topk then returns exactly the stable order
+        composite = _ascending_keys(scores).to(torch.int64).mul_(n).add_(torch.arange(n, dtype=torch.int64))
+        return torch.topk(composite, k, dim=1, largest=False, sorted=True).indices
+    if cpu and n >= _CPU_RADIX_MIN:
+        # one query at a time: a 1-D integer sort uses PyTorch's parallel radix sort on CPU (stable), and
+        # the key buffers of one row stay in cache
+        order = torch.empty((r, n), dtype=torch.int64)
+        if layout is None:
+            keys_all = _ascending_keys(scores)
+        else:
+            fbuf = torch.empty(n, dtype=layout[0])
+            ibuf = torch.empty(n, dtype=layout[1])
+        sorted_keys = torch.empty(n, dtype=torch.int64 if layout is None else layout[1])
+        for row in range(r):
+            keys = keys_all[row] if layout is None else _ascending_keys(scores[row], fbuf, ibuf)
+            torch.sort(keys, stable=True, out=(sorted_keys, order[row]))
+    else:
+        order = torch.sort(_ascending_keys(scores), dim=1, stable=True).indices
+    return order if k is None else order[:, :k]
+
+
+def _scores_2d(scores) -> tuple[torch.Tensor, bool]:
+    s = real_scores(scores, "scores")
+    squeeze = s.dim() == 1
+    if squeeze:
+        s = s.unsqueeze(0)
+    if s.dim() != 2:
+        raise TrustVLInputError(
+            f"scores has shape {tuple(s.shape)}; expected [n_queries, n_gallery] or [n_gallery]"
+        )
+    if s.shape[0] == 0 or s.shape[1] == 0:
+        raise TrustVLInputError(
+            f"scores is empty (shape {tuple(s.shape)}); expected at least one query and one gallery image"
+        )
+    return s, squeeze
+
+
+def _score_rows(n_queries: int, n: int) -> int:
+    return max(1, min(n_queries, _CHUNK_ELEMENTS // max(n, 1)))
+
+
+def rank_indices(scores, k: int | None = None) -> torch.Tensor:
+    """Gallery indices in rank order: score descending, ties by gallery index (stable, deterministic).
+
+    ``scores`` is ``[n_queries, n_gallery]`` (or ``[n_gallery]``); returns int64 ``[n_queries, k or n_gallery]``
+    (or 1-D for 1-D scores) on the scores' device. Non-finite scores are rejected.
+    """
+    s, squeeze = _scores_2d(scores)
+    n_queries, n = s.shape
+    if k is not None:
+        k = check_k(k, n, "k", "the gallery size")
+    rows = _score_rows(n_queries, n)
+    out = torch.empty((n_queries, k or n), dtype=torch.int64, device=s.device)
+    for start in range(0, n_queries, rows):
+        chunk = s[start : start + rows]
+        _check_finite_offset(chunk, start)
+        out[start : start + rows] = _rank_chunk(chunk, k)
+    return out[0] if squeeze else out
+
+
+def _check_finite_offset(chunk: torch.Tensor, start: int) -> None:
+    if not chunk.is_floating_point():
+        return
+    lo, hi = torch.aminmax(chunk)  # NaN propagates, so both finite <=> every score finite
+    if bool(torch.isfinite(lo)) and bool(torch.isfinite(hi)):
+        return
+    bad = torch.nonzero(~torch.isfinite(chunk))[0].tolist()
+    value = chunk[bad[0], bad[1]].item()
+    raise TrustVLInputError(
+        f"scores[{bad[0] + start}, {bad[1]}] = {value} is not finite; expected finite scores"
+    )
+
+
+def _gallery_labels(gallery_labels, n_gallery: int, device: torch.device, name: str) -> torch.Tensor:
+    labels = integer_labels(gallery_labels, name)
+    if labels.dim() not in (1, 2):
+        raise TrustVLInputError(
+            f"{name} has shape {tuple(labels.shape)}; expected [n_gallery] or [n_gallery, n_attributes]"
+        )
+    check_nonempty(labels, name)
+    if labels.shape[0] != n_gallery:
+        raise TrustVLInputError(
+            f"{name} has {labels.shape[0]} entries but scores rank {n_gallery} gallery images; "
+            "expected one label per gallery image"
+        )
+    return labels.to(device)
+
+
+def rank_labels(scores, gallery_labels, k: int | None = None) -> torch.Tensor:
+    """Attribute labels of the gallery in rank order (score descending, ties by gallery index).
+
+    * ``scores``: ``[n_queries, n_gallery]`` or ``[n_gallery]`` (float or int; non-finite rejected).
+    * ``gallery_labels``: ``[n_gallery]`` (one attribute) or ``[n_gallery, n_attributes]`` (several
+      attributes at once, ranked with one sort).
+    * ``k``: keep only the top ``k`` (``1 <= k <= n_gallery``); ``None`` ranks the whole gallery (needed
+      for NDKL).
+
+    Returns ``[n_queries, k or n_gallery]`` for 1-D labels, ``[n_queries, k or n_gallery, n_attributes]``
+    for 2-D labels (the query axis is dropped for 1-D scores), on the scores' device. The labels' integer
+    dtype is kept (``bool`` becomes ``uint8``), so a small dtype such as ``torch.uint8`` keeps the output
+    of a large gallery small. Select one attribute with ``out[..., j]``.
+    """
+    s, squeeze = _scores_2d(scores)
+    n_queries, n = s.shape
+    labels = _gallery_labels(gallery_labels, n, s.device, "gallery_labels")
+    if k is not None:
+        k = check_k(k, n, "k", "the gallery size")
+    width = k or n
+    out = torch.empty((n_queries, width, *labels.shape[1:]), dtype=labels.dtype, device=s.device)
+    rows = _score_rows(n_queries, n)
+    for start in range(0, n_queries, rows):
+        chunk = s[start : start + rows]
+        _check_finite_offset(chunk, start)
+        order = _rank_chunk(chunk, k)
+        out[start : start + rows] = labels.index_select(0, order.reshape(-1)).view(
+            order.shape[0], width, *labels.shape[1:]
+        )
+    return out[0] if squeeze else out
+
+
+# ----------------------------------------------------------------------------------------------------
+# report
+# ----------------------------------------------------------------------------------------------------
+def _resolve_target(spec, labels: torch.Tensor, name: str, n_values: int | None) -> torch.Tensor:
+    hi = int(labels.max().item())
+    if isinstance(spec, str):
+        m = n_values if n_values is not None else hi + 1
+        if spec == "uniform":
+            return uniform_target(m, device=labels.device)
+        if spec == "gallery":
+            return gallery_target(labels, m)
+        raise TrustVLInputError(
+            f"target for attribute {name!r} = {spec!r}; expected 'uniform', 'gallery' or a probability vector"
+        )
+    q = probability_vector(spec, f"target[{name!r}]", device=labels.device)
+    if n_values is not None and q.numel() != n_values:
+        raise TrustVLInputError(
+            f"target for attribute {name!r} has length {q.numel()} but n_values[{name!r}] = {n_values}; "
+            "expected one probability per attribute value"
+        )
+    return q
+
+
+def fairness_report(
+    scores,
+    gallery_labels,
+    ks,
+    target="uniform",
+    *,
+    compute_ndkl: bool = True,
+    n_values: Mapping[str, int] | None = None,
+) -> dict:
+    """MaxSkew@k, MinSkew@k (for each k) and NDKL per query and averaged, for one or more attributes.
+
+    Args:
+        scores: ``[n_queries, n_gallery]`` (or ``[n_gallery]``) similarity of each query to each image.
+        gallery_labels: ``{attribute name: [n_gallery] ids 0..m-1}``; a single array is named ``"attribute"``.
+        ks: one cut-off or a sequence, each ``1 <= k <= n_gallery``.
+        target: ``"uniform"`` (equal opportunity), ``"gallery"`` (demographic parity: the gallery's own
+            proportions), a probability vector, or a mapping attribute name -> one of these.
+        compute_ndkl: NDKL needs the full ranking (a full sort); ``False`` ranks only the top ``max(ks)``.
+        n_values: optional ``{attribute name: m}``; by default ``m = max(label) + 1``.
+
+    Returns ``{name: {"n_values": m, "target": [q_a], "ks": [k, ...],
+    "max_skew": {k: {"mean": float, "per_query": Tensor}}, "min_skew": {k: {...}},
+    "ndkl": {"mean": float, "per_query": Tensor}}}`` (``"ndkl"`` only when computed). ``per_query``
+    tensors are float64 on the CPU. The gallery is ranked once for all attributes, chunk by chunk of
+    queries, so memory stays bounded.
+    """
+    s, _ = _scores_2d(scores)
+    n_queries, n = s.shape
+    if not isinstance(gallery_labels, Mapping):
+        gallery_labels = {"attribute": gallery_labels}
+    if not gallery_labels:
+        raise TrustVLInputError("gallery_labels is an empty mapping; expected {attribute name: labels}")
+    ks = [check_k(k, n, "k in ks", "the gallery size") for k in as_int_list(ks, "ks")]
+    n_values = dict(n_values or {})
+
+    names = list(gallery_labels)
+    columns, targets = [], {}
+    for name in names:
+        lab = _gallery_labels(gallery_labels[name], n, s.device, f"gallery_labels[{name!r}]")
+        if lab.dim() != 1:
+            raise TrustVLInputError(
+                f"gallery_labels[{name!r}] has shape {tuple(lab.shape)}; expected [n_gallery] attribute ids"
+            )
+        spec = target.get(name, "uniform") if isinstance(target, Mapping) else target
+        q = _resolve_target(spec, lab, name, n_values.get(name))
+        check_label_range(lab, q.numel(), f"gallery_labels[{name!r}]", f"the target of {name!r}")
+        probability_vector(q, f"target of {name!r}", strictly_positive=True, why_positive=_WHY_SKEW_POSITIVE)
+        targets[name] = q
+        columns.append(lab.to(torch.int64))
+    stacked = torch.stack(columns, dim=1)
+    small = stacked.max() < 256
+    stacked = stacked.to(torch.uint8 if small else torch.int32)
+
+    width = n if compute_ndkl else max(ks)
+    rows = _score_rows(n_queries, n)
+    kernels = {name: _NdklKernel(width, targets[name], rows) for name in names} if compute_ndkl else {}
+    results = {
+        name: {
+            "max_skew": {k: [] for k in ks},
+            "min_skew": {k: [] for k in ks},
+            "ndkl": torch.empty(n_queries, dtype=torch.float64, device=s.device),
+        }
+        for name in names
+    }
+    for start in range(0, n_queries, rows):
+        chunk = s[start : start + rows]
+        _check_finite_offset(chunk, start)
+        order = _rank_chunk(chunk, None if compute_ndkl else width)
+        ranked = stacked.index_select(0, order.reshape(-1)).view(order.shape[0], width, len(names))
+        for j, name in enumerate(names):
+            lab = ranked[..., j]
+            for k in ks:
+                sk = _skew_validated(lab, targets[name], k)
+                results[name]["max_skew"][k].append(sk.amax(dim=1))
+                results[name]["min_skew"][k].append(sk.amin(dim=1))
+            if compute_ndkl:
+                _ndkl_into(lab, kernels[name], results[name]["ndkl"][start : start + order.shape[0]])
+
+    report = {}
+    for name in names:
+        entry = {
+            "n_values": int(targets[name].numel()),
+            "target": targets[name].cpu().tolist(),
+            "ks": list(ks),
+        }
+        for metric in ("max_skew", "min_skew"):
+            entry[metric] = {}
+            for k in ks:
+                per_query = torch.cat(results[name][metric][k]).cpu()
+                entry[metric][k] = {"mean": float(per_query.mean().item()), "per_query": per_query}
+        if compute_ndkl:
+            per_query = results[name]["ndkl"].cpu()
+            entry["ndkl"] = {"mean": float(per_query.mean().item()), "per_query": per_query}
+        report[name] = entry
+    return report
