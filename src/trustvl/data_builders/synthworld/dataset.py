@@ -1,0 +1,405 @@
+"""Write SynthWorld as a Hugging Face dataset folder (Parquet shards + dataset card).
+
+Layout of ``out_dir``::
+
+    README.md                 dataset card: YAML ``configs`` (data_files per split) and ``dataset_info``
+                              (features, split sizes), then the knobs, the train-split bias and the fields
+    synthworld_config.json    every knob + seed + counts + shard size + renderer version (the manifest)
+    data/train-00000-of-000NN.parquet, data/test-...   one file per shard
+
+``datasets.load_dataset(out_dir)`` loads it (``Image()`` columns decode to PIL images; the person mask
+is a 1-bit PNG, ``np.asarray(row["person_mask"])`` is a bool array).
+
+Resumable and deterministic: each shard is a pure function of (config, seed, split, shard range) and
+is written to a temporary file then ``os.replace``-d into place, so a killed run leaves only complete
+shards; a rerun with the same arguments skips them and the final folder is byte-identical to an
+uninterrupted run. A rerun with different arguments is refused (``overwrite=True`` rebuilds).
+
+Columns (always): ``scene_id`` (index within the split), ``image``, ``person_mask``, ``caption``
+(one context-only caption), ``captions`` (all context-only variants), ``appearance_caption`` (a
+caption naming the appearance), ``occupation``, ``setting``, ``skin_tone``, ``gender_presentation``,
+``age``, ``body_type`` (``ClassLabel``; attributes of the main person), ``person_box``,
+``held_object``, ``held_object_box``, ``scene_spec`` (JSON; pass the row as ``metadata`` to the oracle
+components). With ``config.spurious``: ``spurious``, ``spurious_box``. With ``config.unsafe``:
+``unsafe``, ``unsafe_kind`` (``none``/``gun``/``knife``/``blood``), ``unsafe_box``, ``safe_caption``
+(the caption without the unsafe phrase). Boxes are ``[x0, y0, x1, y1]`` pixels, exclusive ends, or
+null when absent.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import shutil
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from trustvl.data_builders.synthworld.captions import appearance_caption, caption_variants, sample_caption
+from trustvl.data_builders.synthworld.config import ATTRIBUTE_NAMES, SETTINGS, SynthWorldConfig
+from trustvl.data_builders.synthworld.render import RENDER_VERSION, SynthWorldRenderer, unsafe_subtype
+from trustvl.errors import TrustVLInputError
+
+MANIFEST = "synthworld_config.json"
+FORMAT = "trustvl-synthworld"
+FORMAT_VERSION = 1
+
+
+def _unsafe_names(config: SynthWorldConfig) -> list[str]:
+    names = ["none"]
+    if config.unsafe is not None:
+        if "weapon" in config.unsafe.kinds:
+            names += ["gun", "knife"]
+        if "blood" in config.unsafe.kinds:
+            names.append("blood")
+    return names
+
+
+def synthworld_features(config: SynthWorldConfig) -> Any:
+    """The ``datasets.Features`` of a SynthWorld dataset built with ``config``."""
+    from datasets import ClassLabel, Features, List, Value
+    from datasets import Image as HFImage
+
+    box = List(Value("int32"), length=4)
+    f: dict[str, Any] = {
+        "scene_id": Value("int64"),
+        "image": HFImage(),
+        "person_mask": HFImage(),
+        "caption": Value("string"),
+        "captions": List(Value("string")),
+        "appearance_caption": Value("string"),
+        "occupation": ClassLabel(names=list(config.occupations)),
+        "setting": ClassLabel(names=[SETTINGS[o] for o in config.occupations]),
+    }
+    for a in ATTRIBUTE_NAMES:
+        f[a] = ClassLabel(names=list(config.attributes[a]))
+    f["person_box"] = box
+    f["held_object"] = Value("bool")
+    f["held_object_box"] = box
+    if config.spurious is not None:
+        f["spurious"] = Value("bool")
+        f["spurious_box"] = box
+    if config.unsafe is not None:
+        f["unsafe"] = Value("bool")
+        f["unsafe_kind"] = ClassLabel(names=_unsafe_names(config))
+        f["unsafe_box"] = box
+        f["safe_caption"] = Value("string")
+    f["scene_spec"] = Value("string")
+    return Features(f)
+
+
+def _png(arr: np.ndarray) -> bytes:
+    # zlib level 6 up to 128 px; above, level 1 (about 4x faster, ~15% larger files)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG", compress_level=6 if arr.shape[0] <= 128 else 1)
+    return buf.getvalue()
+
+
+def _box(b: Any) -> list[int] | None:
+    return None if b is None else [int(v) for v in b]
+
+
+def scene_row(renderer: SynthWorldRenderer, split: str, index: int) -> dict[str, Any]:
+    """One dataset row (decoded values: PNG bytes for images, label indices for ClassLabels)."""
+    cfg = renderer.config
+    sc = renderer.scene(split, index)
+    spec = sc.spec
+    row: dict[str, Any] = {
+        "scene_id": index,
+        "image": {"bytes": _png(sc.image), "path": None},
+        "person_mask": {"bytes": _png(sc.person_mask), "path": None},
+        "caption": sample_caption(spec, context_only=True),
+        "captions": caption_variants(spec, context_only=True),
+        "appearance_caption": appearance_caption(spec),
+        "occupation": cfg.occupations.index(spec.occupation),
+        "setting": cfg.occupations.index(spec.setting),
+    }
+    for a in ATTRIBUTE_NAMES:
+        row[a] = cfg.attributes[a].index(spec.attributes[a])
+    row["person_box"] = _box(sc.boxes.get("person"))
+    row["held_object"] = spec.held_object
+    row["held_object_box"] = _box(sc.boxes.get("held_object"))
+    if cfg.spurious is not None:
+        row["spurious"] = spec.spurious is not None
+        row["spurious_box"] = _box(sc.boxes.get("spurious"))
+    if cfg.unsafe is not None:
+        row["unsafe"] = spec.unsafe is not None
+        kind = "none" if spec.unsafe is None else unsafe_subtype(spec.unsafe)
+        row["unsafe_kind"] = _unsafe_names(cfg).index(kind)
+        row["unsafe_box"] = _box(sc.boxes.get("unsafe"))
+        row["safe_caption"] = sample_caption(spec, context_only=True, include_unsafe=False)
+    row["scene_spec"] = spec.to_json()
+    return row
+
+
+def _shard_name(split: str, j: int, n: int) -> str:
+    return f"{split}-{j:05d}-of-{n:05d}.parquet"
+
+
+def _shards(n: int, shard_size: int) -> list[tuple[int, int]]:
+    k = math.ceil(n / shard_size) if n > 0 else 0
+    return [(j * shard_size, min(n, (j + 1) * shard_size)) for j in range(k)]
+
+
+def _write_shard(config_dict: dict[str, Any], seed: int, split: str, start: int, end: int, path: str) -> int:
+    """Render scenes ``start..end-1`` of ``split`` into the Parquet file ``path`` (atomically)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cfg = SynthWorldConfig.from_dict(config_dict)
+    renderer = SynthWorldRenderer(cfg, seed=seed)
+    features = synthworld_features(cfg)
+    rows = [scene_row(renderer, split, i) for i in range(start, end)]
+    cols = {name: [r[name] for r in rows] for name in features}
+    table = pa.Table.from_pydict(cols, schema=features.arrow_schema)
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}.tmp")
+    pq.write_table(table, tmp, compression="snappy")
+    os.replace(tmp, p)
+    return end - start
+
+
+def _complete(path: Path, n_rows: int) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        import pyarrow.parquet as pq
+
+        return pq.read_metadata(path).num_rows == n_rows
+    except Exception:  # noqa: BLE001 - an unreadable file is incomplete
+        return False
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _check_count(name: str, v: Any, minimum: int = 0) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
+        raise TrustVLInputError(f"{name}={v!r} must be an int >= {minimum}")
+    return int(v)
+
+
+def build_synthworld_dataset(
+    out_dir: str | os.PathLike,
+    config: SynthWorldConfig | None = None,
+    n_train: int = 8000,
+    n_test: int = 2000,
+    seed: int = 0,
+    shard_size: int = 1000,
+    progress: bool = True,
+    num_workers: int = 1,
+    overwrite: bool = False,
+) -> Path:
+    """Render SynthWorld into a Hugging Face dataset folder and return its path.
+
+    Args:
+        out_dir: the folder (created if needed).
+        config: a :class:`SynthWorldConfig` (default: all defaults).
+        n_train, n_test: scenes per split (train: biased as configured; test: balanced).
+        seed: world seed.
+        shard_size: scenes per Parquet shard.
+        progress: show a tqdm progress bar.
+        num_workers: processes rendering shards in parallel (1: in this process).
+        overwrite: rebuild when the folder holds a dataset made with other arguments (else that raises).
+    """
+    cfg = config if config is not None else SynthWorldConfig()
+    if not isinstance(cfg, SynthWorldConfig):
+        raise TrustVLInputError(f"config={cfg!r} must be a SynthWorldConfig")
+    n_train = _check_count("n_train", n_train)
+    n_test = _check_count("n_test", n_test)
+    if n_train + n_test == 0:
+        raise TrustVLInputError("n_train=0 and n_test=0: nothing to build")
+    shard_size = _check_count("shard_size", shard_size, 1)
+    num_workers = _check_count("num_workers", num_workers, 1)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TrustVLInputError(f"seed={seed!r} must be an int")
+    seed = int(seed)
+
+    out = Path(out_dir)
+    data = out / "data"
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "render_version": RENDER_VERSION,
+        "seed": seed,
+        "n_train": n_train,
+        "n_test": n_test,
+        "shard_size": shard_size,
+        "config": cfg.to_dict(),
+    }
+    manifest_text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    mpath = out / MANIFEST
+    if mpath.is_file() and mpath.read_text(encoding="utf-8") != manifest_text:
+        if not overwrite:
+            raise TrustVLInputError(
+                f"{out} already holds a SynthWorld dataset built with other arguments ({MANIFEST} differs); "
+                "pass overwrite=True to rebuild it or choose another out_dir"
+            )
+        shutil.rmtree(data, ignore_errors=True)
+        for name in (MANIFEST, "README.md"):
+            (out / name).unlink(missing_ok=True)
+    elif not mpath.is_file() and data.is_dir() and any(data.glob("*.parquet")):
+        if not overwrite:
+            raise TrustVLInputError(
+                f"{data} holds Parquet files but no {MANIFEST}; pass overwrite=True or another out_dir"
+            )
+        shutil.rmtree(data)
+    data.mkdir(parents=True, exist_ok=True)
+    for stale in data.glob(".*.tmp"):
+        stale.unlink()
+    _atomic_text(mpath, manifest_text)
+
+    jobs: list[tuple[str, int, int, Path]] = []
+    for split, n in (("train", n_train), ("test", n_test)):
+        ranges = _shards(n, shard_size)
+        for j, (a, b) in enumerate(ranges):
+            jobs.append((split, a, b, data / _shard_name(split, j, len(ranges))))
+    todo = [job for job in jobs if not _complete(job[3], job[2] - job[1])]
+    done = n_train + n_test - sum(b - a for _, a, b, _ in todo)
+
+    from tqdm.auto import tqdm
+
+    cfg_dict = cfg.to_dict()
+    with tqdm(
+        total=n_train + n_test, initial=done, desc="SynthWorld", unit="img", disable=not progress
+    ) as bar:
+        if num_workers == 1 or len(todo) <= 1:
+            for split, a, b, path in todo:
+                bar.update(_write_shard(cfg_dict, seed, split, a, b, str(path)))
+        else:
+            with ProcessPoolExecutor(max_workers=num_workers) as ex:
+                futs = [ex.submit(_write_shard, cfg_dict, seed, s, a, b, str(p)) for s, a, b, p in todo]
+                for f in futs:
+                    bar.update(f.result())
+
+    sizes = {"train": 0, "test": 0}
+    for split, _, _, path in jobs:
+        sizes[split] += _uncompressed_bytes(path)
+    _atomic_text(out / "README.md", dataset_card(cfg, seed, n_train, n_test, shard_size, sizes))
+    return out
+
+
+def _uncompressed_bytes(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    md = pq.read_metadata(path)
+    return sum(md.row_group(i).total_byte_size for i in range(md.num_row_groups))
+
+
+def _yaml_header(cfg: SynthWorldConfig, n_train: int, n_test: int, sizes: dict[str, int] | None) -> str:
+    import yaml
+
+    splits = [(s, n) for s, n in (("train", n_train), ("test", n_test)) if n > 0]
+    features = synthworld_features(cfg)
+    info: dict[str, Any] = {}
+    to_yaml = getattr(features, "_to_yaml_list", None)
+    if to_yaml is not None:
+        info["features"] = to_yaml()
+    if sizes is not None:
+        info["splits"] = [
+            {"name": s, "num_bytes": int(sizes.get(s, 0)), "num_examples": n} for s, n in splits
+        ]
+    header = {
+        "configs": [
+            {
+                "config_name": "default",
+                "data_files": [{"split": s, "path": f"data/{s}-*"} for s, _ in splits],
+            }
+        ],
+        "dataset_info": info,
+        "license": "apache-2.0",
+        "pretty_name": "SynthWorld",
+        "tags": ["synthetic", "fairness", "vision-language", "trustvl", "synthworld"],
+        "task_categories": ["zero-shot-image-classification"],
+    }
+    return yaml.safe_dump(header, sort_keys=False, allow_unicode=True)
+
+
+def _bias_table(cfg: SynthWorldConfig) -> Iterator[str]:
+    props = cfg.train_proportions()
+    for a, table in props.items():
+        levels = cfg.attributes[a]
+        yield f"\n**{a}** (strength / Cramér's V {cfg.strength[a]:.2f})\n"
+        yield "| occupation | " + " | ".join(levels) + " |"
+        yield "|---|" + "---|" * len(levels)
+        for o, p in table.items():
+            yield f"| {o} | " + " | ".join(f"{v:.3f}" for v in p) + " |"
+
+
+def dataset_card(
+    cfg: SynthWorldConfig,
+    seed: int,
+    n_train: int,
+    n_test: int,
+    shard_size: int,
+    split_bytes: dict[str, int] | None = None,
+) -> str:
+    """The README.md of a SynthWorld dataset folder (``split_bytes``: uncompressed bytes per split)."""
+    knobs = json.dumps(cfg.to_dict(), indent=2, sort_keys=True)
+    lines = [
+        "---",
+        _yaml_header(cfg, n_train, n_test, split_bytes).rstrip("\n"),
+        "---",
+        "",
+        "# SynthWorld",
+        "",
+        "A procedurally rendered world made by `trustvl` (`trustvl.data_builders.synthworld`) in which the truth",
+        "is known: each image shows one person at work; the occupation is recognisable from the context",
+        "(setting, attire, held object) and the person's appearance attributes (skin tone, gender",
+        "presentation, age, body type) are labelled, with the exact person mask. The `train` split plants",
+        "an association between occupation and appearance (below); the `test` split is balanced (each",
+        "occupation cycles through every attribute combination).",
+        "",
+        f"- scenes: train {n_train}, test {n_test}; resolution {cfg.resolution}x{cfg.resolution}; seed {seed};"
+        f" shard size {shard_size}",
+        "- zero-shot prompts: `a photo of a {occupation}`; captions in `caption` name only the context.",
+        "- rebuild: `trustvl.data_builders.synthworld.build_synthworld_dataset(out_dir, SynthWorldConfig.from_dict"
+        f"(knobs), n_train={n_train}, n_test={n_test}, seed={seed}, shard_size={shard_size})`",
+        "",
+        "## Train-split bias: P(level | occupation)",
+        *_bias_table(cfg),
+        "",
+        "## Knobs",
+        "",
+        "```json",
+        knobs,
+        "```",
+        "",
+        "## Fields",
+        "",
+        "- `image` (PNG), `person_mask` (1-bit PNG: every pixel drawn by the person -- skin, hair, worn attire;"
+        " the held object and anything in front are not), `scene_id` (index within the split)",
+        "- `caption` (context-only), `captions` (all context-only variants), `appearance_caption`",
+        "- `occupation`, `setting` (the drawn background; another occupation's in a few scenes), `skin_tone`,"
+        " `gender_presentation`, `age`, `body_type` (class labels of the main person)",
+        "- `person_box`, `held_object`, `held_object_box` (`[x0, y0, x1, y1]`, exclusive ends, null if absent)",
+    ]
+    if cfg.spurious is not None:
+        sp = cfg.spurious
+        lines.append(
+            f"- `spurious`, `spurious_box`: a square of colour {list(sp.color)} in one quadrant; train: "
+            f"P(present | {sp.target}) = {sp.p_target:.3f}, P(present | other) = {sp.p_other:.3f} "
+            f"(Cramér's V {sp.cramers_v(len(cfg.occupations)):.3f}); test: P(present) = {sp.p_test:.3f}"
+        )
+    if cfg.unsafe is not None:
+        lines.append(
+            f"- `unsafe`, `unsafe_kind`, `unsafe_box`, `safe_caption`: an unsafe element ({', '.join(cfg.unsafe.kinds)})"
+            f" with probability {cfg.unsafe.p:.3f}; `caption` names it, `safe_caption` does not"
+        )
+    lines.append(
+        "- `scene_spec`: the scene as JSON (pass the row as metadata to the oracle segmenter/inpainter)"
+    )
+    lines.append("")
+    return "\n".join(lines)
+
+
+__all__ = ["build_synthworld_dataset", "dataset_card", "scene_row", "synthworld_features"]
