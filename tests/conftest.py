@@ -26,18 +26,23 @@ def write_attributed_parquet(folder, n=40, seed=0, split="test"):
 
     rng = np.random.default_rng(seed)
     images = [PILImage.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)) for _ in range(n)]
-    features = Features({
-        "image": Image(),
-        "skin_tone": ClassLabel(names=["light", "medium", "dark"]),
-        "gender": ClassLabel(names=["female", "male"]),
-        "occupation": ClassLabel(names=["doctor", "chef"]),
-    })
-    ds = Dataset.from_dict({
-        "image": images,
-        "skin_tone": [i % 3 for i in range(n)],
-        "gender": [(i // 2) % 2 for i in range(n)],
-        "occupation": [(i // 3) % 2 for i in range(n)],
-    }, features=features)
+    features = Features(
+        {
+            "image": Image(),
+            "skin_tone": ClassLabel(names=["light", "medium", "dark"]),
+            "gender": ClassLabel(names=["female", "male"]),
+            "occupation": ClassLabel(names=["doctor", "chef"]),
+        }
+    )
+    ds = Dataset.from_dict(
+        {
+            "image": images,
+            "skin_tone": [i % 3 for i in range(n)],
+            "gender": [(i // 2) % 2 for i in range(n)],
+            "occupation": [(i // 3) % 2 for i in range(n)],
+        },
+        features=features,
+    )
     (folder / "data").mkdir(parents=True, exist_ok=True)
     ds.to_parquet(str(folder / "data" / f"{split}-00000-of-00001.parquet"))
     return folder

@@ -24,26 +24,46 @@ def test_audit_writes_report_and_matches_library(tiny_clip_dir, tiny_parquet_dir
     from trustvl.modeling.embedding import embed_images, embed_texts, load_clip
 
     out = tmp_path / "run"
-    res = _run(tiny_clip_dir, tiny_parquet_dir, out, tmp_path / "cache", ks=[5, 10],
-               attributes=["skin_tone", "gender"], label_column="occupation")
-    for name in ["metrics.json", "report.md", "report.html", "plots/skew_skin_tone.png", "plots/shares_gender.png"]:
+    res = _run(
+        tiny_clip_dir,
+        tiny_parquet_dir,
+        out,
+        tmp_path / "cache",
+        ks=[5, 10],
+        attributes=["skin_tone", "gender"],
+        label_column="occupation",
+    )
+    for name in [
+        "metrics.json",
+        "report.md",
+        "report.html",
+        "plots/skew_skin_tone.png",
+        "plots/shares_gender.png",
+    ]:
         assert (out / name).is_file(), name
     on_disk = json.loads((out / "metrics.json").read_text())
     assert on_disk["attributes"]["skin_tone"]["at_k"]["10"]["mean_max_skew"] == pytest.approx(
-        res["attributes"]["skin_tone"]["at_k"]["10"]["mean_max_skew"])
+        res["attributes"]["skin_tone"]["at_k"]["10"]["mean_max_skew"]
+    )
     assert res["prompts"] == ["a photo of a doctor", "a photo of a chef"]
     assert 0.0 <= res["zero_shot"]["top1"] <= 1.0
 
     # recompute independently from the model
     ds = load_dataset(str(tiny_parquet_dir), split="test")
     model, proc = load_clip(str(tiny_clip_dir), device="cpu")
-    scores = embed_texts(model, proc, res["prompts"]) @ embed_images(model, proc, ds["image"], progress=False).T
+    scores = (
+        embed_texts(model, proc, res["prompts"]) @ embed_images(model, proc, ds["image"], progress=False).T
+    )
     ranked = rank_labels(scores, torch.tensor(ds["skin_tone"]))
     expected = max_skew(ranked, uniform_target(3), 10)
     got = torch.tensor(res["attributes"]["skin_tone"]["at_k"]["10"]["max_skew"], dtype=expected.dtype)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(torch.tensor(res["attributes"]["skin_tone"]["ndkl"], dtype=torch.float64),
-                               ndkl(ranked, uniform_target(3)).double(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        torch.tensor(res["attributes"]["skin_tone"]["ndkl"], dtype=torch.float64),
+        ndkl(ranked, uniform_target(3)).double(),
+        rtol=1e-5,
+        atol=1e-6,
+    )
     html = (out / "report.html").read_text()
     assert "skin_tone" in html and "plots/skew_skin_tone.png" in html
 
@@ -71,7 +91,9 @@ def test_second_audit_uses_embedding_cache(tiny_clip_dir, tiny_parquet_dir, tmp_
         ({"split": "validation"}, "validation"),
     ],
 )
-def test_bad_input_is_a_clear_error_and_writes_nothing(tiny_clip_dir, tiny_parquet_dir, tmp_path, kwargs, match):
+def test_bad_input_is_a_clear_error_and_writes_nothing(
+    tiny_clip_dir, tiny_parquet_dir, tmp_path, kwargs, match
+):
     out = tmp_path / "run"
     with pytest.raises(TrustVLInputError, match=match):
         _run(tiny_clip_dir, tiny_parquet_dir, out, tmp_path / "cache", **kwargs)
@@ -90,8 +112,13 @@ def test_empty_dataset_is_an_error(tiny_clip_dir, tmp_path):
 def test_missing_model_offline_names_hf_hub_offline(tiny_parquet_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(TrustVLInputError, match="HF_HUB_OFFLINE") as info:
-        audit("no-such-org/no-such-clip", str(tiny_parquet_dir), str(tmp_path / "run"), progress=False,
-              cache_dir=str(tmp_path / "cache"))
+        audit(
+            "no-such-org/no-such-clip",
+            str(tiny_parquet_dir),
+            str(tmp_path / "run"),
+            progress=False,
+            cache_dir=str(tmp_path / "cache"),
+        )
     assert "no-such-org/no-such-clip" in str(info.value)
     assert not (tmp_path / "run").exists()
 
@@ -108,8 +135,22 @@ def test_non_empty_out_dir_needs_overwrite(tiny_clip_dir, tiny_parquet_dir, tmp_
 
 
 def test_cli_bad_input_prints_one_line_and_exits_2(tiny_clip_dir, tiny_parquet_dir, tmp_path, capsys):
-    rc = main(["audit", "--model", str(tiny_clip_dir), "--dataset", str(tiny_parquet_dir), "--out",
-               str(tmp_path / "run"), "--k", "1000", "--quiet", "--cache-dir", str(tmp_path / "c")])
+    rc = main(
+        [
+            "audit",
+            "--model",
+            str(tiny_clip_dir),
+            "--dataset",
+            str(tiny_parquet_dir),
+            "--out",
+            str(tmp_path / "run"),
+            "--k",
+            "1000",
+            "--quiet",
+            "--cache-dir",
+            str(tmp_path / "c"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2
     assert err.startswith("trustvl: error: ") and err.count("\n") == 1 and "Traceback" not in err
@@ -117,9 +158,24 @@ def test_cli_bad_input_prints_one_line_and_exits_2(tiny_clip_dir, tiny_parquet_d
 
 
 def test_cli_audit_runs(tiny_clip_dir, tiny_parquet_dir, tmp_path, capsys):
-    rc = main(["audit", "--model", str(tiny_clip_dir), "--dataset", str(tiny_parquet_dir), "--out",
-               str(tmp_path / "run"), "--k", "5", "--quiet", "--cache-dir", str(tmp_path / "c"),
-               "--prompts-file", str(_prompts(tmp_path))])
+    rc = main(
+        [
+            "audit",
+            "--model",
+            str(tiny_clip_dir),
+            "--dataset",
+            str(tiny_parquet_dir),
+            "--out",
+            str(tmp_path / "run"),
+            "--k",
+            "5",
+            "--quiet",
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--prompts-file",
+            str(_prompts(tmp_path)),
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0 and "report:" in out and "skin_tone" in out
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["prompts"] == ["a nurse", "a pilot"]

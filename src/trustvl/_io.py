@@ -54,7 +54,9 @@ def atomic_output_dir(out_dir: str | os.PathLike, overwrite: bool = False) -> It
     """
     out = Path(out_dir).expanduser().resolve()
     if out.exists() and not out.is_dir():
-        raise TrustVLInputError(f"output path {str(out)!r} exists and is not a folder; expected a folder path")
+        raise TrustVLInputError(
+            f"output path {str(out)!r} exists and is not a folder; expected a folder path"
+        )
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise TrustVLInputError(
             f"output folder {str(out)!r} exists and is not empty; choose another folder or pass overwrite"

@@ -22,11 +22,25 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     from trustvl.pipelines.audit import AuditConfig, run_audit
 
     cfg = AuditConfig(
-        model=args.model, dataset=args.dataset, out_dir=args.out, split=args.split, image_column=args.image_column,
-        attributes=args.attributes, label_column=args.label_column, prompts_file=args.prompts_file,
-        prompt_template=args.prompt_template, ks=args.k, target=args.target, batch_size=args.batch_size,
-        device=args.device, dtype=args.dtype, max_images=args.max_images, cache_dir=args.cache_dir,
-        use_cache=not args.no_cache, overwrite=args.overwrite, progress=not args.quiet,
+        model=args.model,
+        dataset=args.dataset,
+        out_dir=args.out,
+        split=args.split,
+        image_column=args.image_column,
+        attributes=args.attributes,
+        label_column=args.label_column,
+        prompts_file=args.prompts_file,
+        prompt_template=args.prompt_template,
+        ks=args.k,
+        target=args.target,
+        batch_size=args.batch_size,
+        device=args.device,
+        dtype=args.dtype,
+        max_images=args.max_images,
+        cache_dir=args.cache_dir,
+        use_cache=not args.no_cache,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
     )
     results = run_audit(cfg)
     for name, a in results["attributes"].items():
@@ -39,19 +53,26 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _add_audit(sub: Any) -> None:
-    p = sub.add_parser("audit", help="measure retrieval fairness (MaxSkew/MinSkew/NDKL) of a CLIP model",
-                       description="Rank an attributed image set for each concept prompt and report MaxSkew@k, "
-                                   "MinSkew@k and NDKL per attribute.")
+    p = sub.add_parser(
+        "audit",
+        help="measure retrieval fairness (MaxSkew/MinSkew/NDKL) of a CLIP model",
+        description="Rank an attributed image set for each concept prompt and report MaxSkew@k, "
+        "MinSkew@k and NDKL per attribute.",
+    )
     p.add_argument("--model", required=True, help="Hub id or local folder of a CLIP-style model")
     p.add_argument("--dataset", required=True, help="Hub id, local dataset folder or .parquet file")
     p.add_argument("--out", required=True, help="output folder (must be empty unless --overwrite)")
     p.add_argument("--split", default="test")
     p.add_argument("--image-column", default="image")
-    p.add_argument("--attributes", nargs="+", default=None, help="attribute columns (default: ClassLabel columns)")
+    p.add_argument(
+        "--attributes", nargs="+", default=None, help="attribute columns (default: ClassLabel columns)"
+    )
     p.add_argument("--label-column", default=None, help="class column: adds zero-shot accuracy")
     p.add_argument("--prompts-file", default=None, help="text file with one prompt per line")
     p.add_argument("--prompt-template", default="a photo of a {}")
-    p.add_argument("--k", nargs="+", type=int, default=None, help="cut-offs (default 10 100 1000, those that fit)")
+    p.add_argument(
+        "--k", nargs="+", type=int, default=None, help="cut-offs (default 10 100 1000, those that fit)"
+    )
     p.add_argument("--target", choices=["uniform", "gallery"], default="uniform")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="auto")

@@ -24,9 +24,12 @@ def _group(sub: Any, name: str, help: str) -> Any:
 def _cmd_build_synthworld(args: argparse.Namespace) -> int:
     from trustvl.data_builders.synthworld import SynthWorldConfig, build_synthworld_dataset
 
-    world = SynthWorldConfig(resolution=args.resolution, **(json.loads(args.world_json) if args.world_json else {}))
-    path = build_synthworld_dataset(args.out, world, n_train=args.n_train, n_test=args.n_test, seed=args.seed,
-                                    progress=not args.quiet)
+    world = SynthWorldConfig(
+        resolution=args.resolution, **(json.loads(args.world_json) if args.world_json else {})
+    )
+    path = build_synthworld_dataset(
+        args.out, world, n_train=args.n_train, n_test=args.n_test, seed=args.seed, progress=not args.quiet
+    )
     print(f"dataset: {path}")
     return 0
 
@@ -49,10 +52,20 @@ def _cmd_train_synthworld_clip(args: argparse.Namespace) -> int:
     from trustvl.training.synthworld_pretrain import SynthWorldPretrainConfig, pretrain_synthworld_clip
 
     cfg = SynthWorldPretrainConfig(
-        out_dir=args.out, n_scenes=args.n_scenes, max_steps=args.max_steps, batch_size=args.batch_size,
-        learning_rate=args.lr, warmup_steps=args.warmup_steps, num_workers=args.num_workers,
-        mixed_precision=args.mixed_precision, eval_test_size=args.eval_test_size, seed=args.seed,
-        max_train_seconds=args.max_train_seconds, save_steps=args.save_steps,
+        out_dir=args.out,
+        n_scenes=args.n_scenes,
+        max_steps=args.max_steps,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        warmup_steps=args.warmup_steps,
+        num_workers=args.num_workers,
+        mixed_precision=args.mixed_precision,
+        eval_test_size=args.eval_test_size,
+        seed=args.seed,
+        max_train_seconds=args.max_train_seconds,
+        save_steps=args.save_steps,
+        appearance_caption_prob=args.appearance_caption_prob,
+        world=json.loads(args.world_json) if args.world_json else {},
     )
     summary = pretrain_synthworld_clip(cfg, resume=args.resume)
     print(json.dumps({k: summary[k] for k in ("n_parameters", "train_seconds", "global_step", "final_loss")}))
@@ -75,6 +88,10 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--save-steps", type=int, default=1000)
     p.add_argument("--max-train-seconds", type=float, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--appearance-caption-prob", type=float, default=0.3)
+    p.add_argument(
+        "--world-json", default=None, help="JSON object of SynthWorldConfig knobs for the train split"
+    )
     p.add_argument("--resume", action="store_true")
     p.set_defaults(handler=_cmd_train_synthworld_clip)
 

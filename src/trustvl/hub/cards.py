@@ -27,17 +27,41 @@ class Metric:
     task_type: str = "zero-shot-image-classification"
 
 
-def model_card(template: str, *, model_name: str, metrics: Sequence[Metric], base_model: str | None = None,
-               datasets: Sequence[str] | None = None, tags: Sequence[str] = (), license: str = "apache-2.0",
-               **template_kwargs: Any):
+def model_card(
+    template: str,
+    *,
+    model_name: str,
+    metrics: Sequence[Metric],
+    base_model: str | None = None,
+    datasets: Sequence[str] | None = None,
+    tags: Sequence[str] = (),
+    license: str = "apache-2.0",
+    **template_kwargs: Any,
+):
     """Render ``templates/<template>.md`` into a ``ModelCard`` whose metadata holds a model-index."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-    evals = [EvalResult(task_type=m.task_type, dataset_type=m.dataset_type, dataset_name=m.dataset_name,
-                        dataset_split=m.split, metric_type=m.metric_type, metric_name=m.name,
-                        metric_value=round(float(m.value), 4)) for m in metrics]
-    data = ModelCardData(model_name=model_name, eval_results=evals or None, base_model=base_model,
-                         datasets=list(datasets) if datasets else None, library_name="transformers",
-                         license=license, tags=["trustvl", "clip", *tags], pipeline_tag="zero-shot-image-classification")
+    evals = [
+        EvalResult(
+            task_type=m.task_type,
+            dataset_type=m.dataset_type,
+            dataset_name=m.dataset_name,
+            dataset_split=m.split,
+            metric_type=m.metric_type,
+            metric_name=m.name,
+            metric_value=round(float(m.value), 4),
+        )
+        for m in metrics
+    ]
+    data = ModelCardData(
+        model_name=model_name,
+        eval_results=evals or None,
+        base_model=base_model,
+        datasets=list(datasets) if datasets else None,
+        library_name="transformers",
+        license=license,
+        tags=["trustvl", "clip", *tags],
+        pipeline_tag="zero-shot-image-classification",
+    )
     path = TEMPLATES / f"{template}.md"
     return ModelCard.from_template(data, template_path=str(path), model_name=model_name, **template_kwargs)

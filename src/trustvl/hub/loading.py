@@ -45,7 +45,9 @@ def _check_reachable(kind: str, name: str) -> None:
         try:
             from huggingface_hub import snapshot_download
 
-            snapshot_download(name, local_files_only=True, repo_type="model" if kind == "model" else "dataset")
+            snapshot_download(
+                name, local_files_only=True, repo_type="model" if kind == "model" else "dataset"
+            )
         except Exception as err:  # noqa: BLE001 - any failure here means "not available offline"
             raise _not_found(kind, name, err) from None
 
@@ -61,7 +63,7 @@ def load_pretrained(cls: Any, name_or_path: str | os.PathLike, kind: str = "mode
     _check_reachable(kind, name)
     try:
         return cls.from_pretrained(name, **kwargs)
-    except (OSError, FileNotFoundError, EnvironmentError) as err:
+    except (OSError, FileNotFoundError) as err:
         raise _not_found(kind, name, err) from None
 
 
@@ -76,9 +78,12 @@ def load_dataset_any(name_or_path: str | os.PathLike, split: str | None = None, 
     name = str(name_or_path)
     path = Path(name).expanduser()
     try:
-        if path.is_dir() and (path / "dataset_dict.json").exists() or (path / "dataset_info.json").exists() and (
-            path / "state.json"
-        ).exists():
+        if (
+            path.is_dir()
+            and (path / "dataset_dict.json").exists()
+            or (path / "dataset_info.json").exists()
+            and (path / "state.json").exists()
+        ):
             ds = datasets.load_from_disk(str(path))
             return ds[split] if split is not None and isinstance(ds, datasets.DatasetDict) else ds
         if path.is_file() and path.suffix == ".parquet":

@@ -1,6 +1,8 @@
 """trustvl.modeling."""
 
 # ruff: noqa: F401  (re-exports)
+from trustvl.modeling.alpha import interpolate_state_dicts, set_peft_lora_alpha
+from trustvl.modeling.cf_alpha import CFAlphaCLIPConfig, CFAlphaCLIPModel
 from trustvl.modeling.tiny import (
     build_tiny_clip,
     build_tiny_fixtures,
@@ -13,5 +15,3 @@ from trustvl.modeling.tokenization import (
     clip_special_token_ids,
     train_clip_tokenizer,
 )
-from trustvl.modeling.alpha import interpolate_state_dicts, set_peft_lora_alpha
-from trustvl.modeling.cf_alpha import CFAlphaCLIPConfig, CFAlphaCLIPModel

@@ -157,8 +157,15 @@ def embed_texts(
 
 
 @torch.no_grad()
-def embed_pixel_values(model, pixel_values: torch.Tensor, *, batch_size: int = 256, normalize: bool = True,
-                       progress: bool = False, desc: str = "embedding images") -> torch.Tensor:
+def embed_pixel_values(
+    model,
+    pixel_values: torch.Tensor,
+    *,
+    batch_size: int = 256,
+    normalize: bool = True,
+    progress: bool = False,
+    desc: str = "embedding images",
+) -> torch.Tensor:
     """Embed already-preprocessed ``pixel_values`` ``[n, 3, H, W]``; returns float32 ``[n, d]`` on CPU."""
     param = next(model.parameters())
     outs = []

@@ -41,17 +41,32 @@ class SynthWorldCLIPArchitecture:
     mlp_ratio: int = 4
 
 
-def build_synthworld_clip(tokenizer: Any, arch: SynthWorldCLIPArchitecture | None = None) -> tuple[CLIPModel, CLIPProcessor]:
+def build_synthworld_clip(
+    tokenizer: Any, arch: SynthWorldCLIPArchitecture | None = None
+) -> tuple[CLIPModel, CLIPProcessor]:
     """A randomly initialised SynthWorld CLIP and its processor, for the given (trained) tokenizer."""
     a = arch or SynthWorldCLIPArchitecture()
     if a.image_size % a.patch_size:
         raise TrustVLInputError(f"image_size={a.image_size} must be a multiple of patch_size={a.patch_size}")
-    text = _text_config(tokenizer, hidden_size=a.text_width, intermediate_size=a.mlp_ratio * a.text_width,
-                        num_layers=a.text_layers, num_heads=a.text_heads, max_length=a.max_length,
-                        projection_dim=a.projection_dim)
-    vision = dict(image_size=a.image_size, patch_size=a.patch_size, num_channels=3, hidden_size=a.vision_width,
-                  intermediate_size=a.mlp_ratio * a.vision_width, num_hidden_layers=a.vision_layers,
-                  num_attention_heads=a.vision_heads, projection_dim=a.projection_dim)
+    text = _text_config(
+        tokenizer,
+        hidden_size=a.text_width,
+        intermediate_size=a.mlp_ratio * a.text_width,
+        num_layers=a.text_layers,
+        num_heads=a.text_heads,
+        max_length=a.max_length,
+        projection_dim=a.projection_dim,
+    )
+    vision = dict(
+        image_size=a.image_size,
+        patch_size=a.patch_size,
+        num_channels=3,
+        hidden_size=a.vision_width,
+        intermediate_size=a.mlp_ratio * a.vision_width,
+        num_hidden_layers=a.vision_layers,
+        num_attention_heads=a.vision_heads,
+        projection_dim=a.projection_dim,
+    )
     config = CLIPConfig(text_config=text, vision_config=vision, projection_dim=a.projection_dim)
     model = CLIPModel(config)
     processor = CLIPProcessor(image_processor=_image_processor(a.image_size), tokenizer=tokenizer)

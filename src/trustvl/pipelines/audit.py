@@ -31,7 +31,9 @@ def read_prompts(path: str | Path) -> list[str]:
     """Prompts from a text file: one per line, blank lines and ``#`` comments skipped."""
     p = Path(path).expanduser()
     if not p.is_file():
-        raise TrustVLInputError(f"prompts file {str(p)!r} does not exist; expected a text file, one prompt per line")
+        raise TrustVLInputError(
+            f"prompts file {str(p)!r} does not exist; expected a text file, one prompt per line"
+        )
     prompts = [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines()]
     prompts = [ln for ln in prompts if ln and not ln.startswith("#")]
     if not prompts:
@@ -97,7 +99,9 @@ class AuditConfig:
 
     def validate(self) -> None:
         if self.target not in ("uniform", "gallery"):
-            raise TrustVLInputError(f"target={self.target!r} is not supported; expected 'uniform' or 'gallery'")
+            raise TrustVLInputError(
+                f"target={self.target!r} is not supported; expected 'uniform' or 'gallery'"
+            )
         if self.ks is not None:
             if len(self.ks) == 0:
                 raise TrustVLInputError("ks is empty; expected at least one cut-off k >= 1")
@@ -109,7 +113,9 @@ class AuditConfig:
         if self.max_images is not None and self.max_images <= 0:
             raise TrustVLInputError(f"max_images={self.max_images} must be a positive integer")
         if "{}" not in self.prompt_template:
-            raise TrustVLInputError(f"prompt_template={self.prompt_template!r} must contain '{{}}' for the class name")
+            raise TrustVLInputError(
+                f"prompt_template={self.prompt_template!r} must contain '{{}}' for the class name"
+            )
 
 
 @dataclass
@@ -138,10 +144,15 @@ def _attribute_columns(ds: Any, cfg: AuditConfig) -> list[AttributeColumn]:
         names = list(cfg.attributes)
         missing = [a for a in names if a not in features]
         if missing:
-            raise TrustVLInputError(f"attribute column(s) {missing} not in the dataset; available columns: {columns}")
+            raise TrustVLInputError(
+                f"attribute column(s) {missing} not in the dataset; available columns: {columns}"
+            )
     else:
-        names = [c for c, f in features.items()
-                 if isinstance(f, ClassLabel) and c != cfg.label_column and not c.endswith("_id")]
+        names = [
+            c
+            for c, f in features.items()
+            if isinstance(f, ClassLabel) and c != cfg.label_column and not c.endswith("_id")
+        ]
         if not names:
             raise TrustVLInputError(
                 f"the dataset has no ClassLabel attribute columns; name them with attributes (--attributes);"
@@ -154,7 +165,9 @@ def _attribute_columns(ds: Any, cfg: AuditConfig) -> list[AttributeColumn]:
         if isinstance(feat, ClassLabel):
             values = np.asarray(raw, dtype=np.int64)
             labels = list(feat.names)
-        elif isinstance(feat, Value) and (feat.dtype.startswith("int") or feat.dtype in ("string", "large_string", "bool")):
+        elif isinstance(feat, Value) and (
+            feat.dtype.startswith("int") or feat.dtype in ("string", "large_string", "bool")
+        ):
             uniq = sorted(set(raw), key=lambda v: (str(type(v)), v))
             index = {v: i for i, v in enumerate(uniq)}
             values = np.asarray([index[v] for v in raw], dtype=np.int64)
@@ -164,7 +177,9 @@ def _attribute_columns(ds: Any, cfg: AuditConfig) -> list[AttributeColumn]:
                 f"attribute column {name!r} has type {feat}; expected a ClassLabel, integer or string column"
             )
         if len(labels) < 2:
-            raise TrustVLInputError(f"attribute column {name!r} has {len(labels)} value(s); expected at least 2")
+            raise TrustVLInputError(
+                f"attribute column {name!r} has {len(labels)} value(s); expected at least 2"
+            )
         out.append(AttributeColumn(name, values, labels))
     return out
 
@@ -175,17 +190,27 @@ def _embed_gallery(cfg: AuditConfig, model: Any, processor: Any, ds: Any) -> tup
 
     cache = EmbeddingCache(cfg.cache_dir)
     proc_cfg = getattr(getattr(processor, "image_processor", None), "to_dict", lambda: {})()
-    key = EmbeddingCache.key(model=model_fingerprint(cfg.model, model), dataset=getattr(ds, "_fingerprint", None),
-                             split=cfg.split, column=cfg.image_column, n=len(ds), processor=proc_cfg,
-                             dtype=str(next(model.parameters()).dtype))
+    key = EmbeddingCache.key(
+        model=model_fingerprint(cfg.model, model),
+        dataset=getattr(ds, "_fingerprint", None),
+        split=cfg.split,
+        column=cfg.image_column,
+        n=len(ds),
+        processor=proc_cfg,
+        dtype=str(next(model.parameters()).dtype),
+    )
     if cfg.use_cache:
         hit = cache.get(key, expected_rows=len(ds))
         if hit is not None:
             return hit, True
     images = (row[cfg.image_column] for row in ds.select_columns([cfg.image_column]))
-    emb = embed_images(model, processor, images, batch_size=cfg.batch_size, total=len(ds), progress=cfg.progress)
+    emb = embed_images(
+        model, processor, images, batch_size=cfg.batch_size, total=len(ds), progress=cfg.progress
+    )
     if cfg.use_cache:
-        cache.put(key, emb, metadata={"model": str(cfg.model), "dataset": str(cfg.dataset), "split": cfg.split})
+        cache.put(
+            key, emb, metadata={"model": str(cfg.model), "dataset": str(cfg.dataset), "split": cfg.split}
+        )
     return emb, False
 
 
@@ -195,8 +220,9 @@ def _target(kind: str, values: np.ndarray, m: int) -> torch.Tensor:
     return uniform_target(m) if kind == "uniform" else gallery_target(torch.as_tensor(values), m)
 
 
-def score_attributes(scores: torch.Tensor, attrs: list[AttributeColumn], ks: list[int],
-                     target: str = "uniform") -> dict[str, Any]:
+def score_attributes(
+    scores: torch.Tensor, attrs: list[AttributeColumn], ks: list[int], target: str = "uniform"
+) -> dict[str, Any]:
     """Fairness of the rankings ``scores`` ``[n_prompts, n_images]`` induce, for each attribute.
 
     Returns, per attribute: value names, target, gallery shares, per-prompt NDKL and, for each k,
@@ -214,14 +240,21 @@ def score_attributes(scores: torch.Tensor, attrs: list[AttributeColumn], ks: lis
         for k in ks:
             mx, mn = max_skew(ranked, tgt, k), min_skew(ranked, tgt, k)
             shares = torch.nn.functional.one_hot(ranked[:, :k], m).sum(1).double() / k
-            per_k[str(k)] = {"max_skew": mx.tolist(), "min_skew": mn.tolist(),
-                             "mean_max_skew": float(mx.mean()), "mean_min_skew": float(mn.mean()),
-                             "shares": shares.tolist()}
+            per_k[str(k)] = {
+                "max_skew": mx.tolist(),
+                "min_skew": mn.tolist(),
+                "mean_max_skew": float(mx.mean()),
+                "mean_min_skew": float(mn.mean()),
+                "shares": shares.tolist(),
+            }
         nd = ndkl(ranked, tgt)
         out[attr.name] = {
-            "values": attr.names, "target": tgt.tolist(),
+            "values": attr.names,
+            "target": tgt.tolist(),
             "gallery_share": (np.bincount(attr.values, minlength=m) / n).tolist(),
-            "ndkl": nd.tolist(), "mean_ndkl": float(nd.mean()), "at_k": per_k,
+            "ndkl": nd.tolist(),
+            "mean_ndkl": float(nd.mean()),
+            "at_k": per_k,
         }
     return out
 
@@ -237,7 +270,9 @@ def run_audit(cfg: AuditConfig) -> dict[str, Any]:
     if cfg.max_images is not None and cfg.max_images < len(ds):
         ds = ds.select(range(cfg.max_images))
     if len(ds) == 0:
-        raise TrustVLInputError(f"dataset {cfg.dataset!r} split {cfg.split!r} is empty; expected at least one image")
+        raise TrustVLInputError(
+            f"dataset {cfg.dataset!r} split {cfg.split!r} is empty; expected at least one image"
+        )
     attrs = _attribute_columns(ds, cfg)
     n = len(ds)
     if cfg.ks is not None:
@@ -255,7 +290,9 @@ def run_audit(cfg: AuditConfig) -> dict[str, Any]:
 
         feat = ds.features[cfg.label_column]
         if not isinstance(feat, ClassLabel):
-            raise TrustVLInputError(f"label column {cfg.label_column!r} has type {feat}; expected a ClassLabel column")
+            raise TrustVLInputError(
+                f"label column {cfg.label_column!r} has type {feat}; expected a ClassLabel column"
+            )
         label_names = list(feat.names)
         labels = np.asarray(list(ds[cfg.label_column]), dtype=np.int64)
 
@@ -277,8 +314,14 @@ def run_audit(cfg: AuditConfig) -> dict[str, Any]:
     t_embed = time.perf_counter() - t0
 
     results: dict[str, Any] = {
-        "model": str(cfg.model), "dataset": str(cfg.dataset), "split": cfg.split, "n_images": n,
-        "prompts": prompts, "ks": ks, "target": cfg.target, "embedding_cache_hit": cache_hit,
+        "model": str(cfg.model),
+        "dataset": str(cfg.dataset),
+        "split": cfg.split,
+        "n_images": n,
+        "prompts": prompts,
+        "ks": ks,
+        "target": cfg.target,
+        "embedding_cache_hit": cache_hit,
     }
     results["attributes"] = score_attributes(scores, attrs, ks, cfg.target)
 
@@ -293,16 +336,25 @@ def run_audit(cfg: AuditConfig) -> dict[str, Any]:
     return results
 
 
-def _zero_shot(cfg: AuditConfig, model: Any, processor: Any, label_names: list[str], labels: np.ndarray,
-               img_emb: torch.Tensor, attrs: list[AttributeColumn]) -> dict[str, Any]:
+def _zero_shot(
+    cfg: AuditConfig,
+    model: Any,
+    processor: Any,
+    label_names: list[str],
+    labels: np.ndarray,
+    img_emb: torch.Tensor,
+    attrs: list[AttributeColumn],
+) -> dict[str, Any]:
     from trustvl.metrics import worst_group_accuracy, zero_shot_accuracy
     from trustvl.modeling.embedding import embed_texts
 
     class_prompts = [cfg.prompt_template.format(name.replace("_", " ")) for name in label_names]
     logits = img_emb @ embed_texts(model, processor, class_prompts).T
-    out: dict[str, Any] = {"class_prompts": class_prompts,
-                           "top1": float(zero_shot_accuracy(logits, torch.as_tensor(labels)))}
-    correct = (logits.argmax(1).numpy() == labels)
+    out: dict[str, Any] = {
+        "class_prompts": class_prompts,
+        "top1": float(zero_shot_accuracy(logits, torch.as_tensor(labels))),
+    }
+    correct = logits.argmax(1).numpy() == labels
     for attr in attrs:
         wg = worst_group_accuracy(correct, labels, attr.values)
         out[f"worst_group_accuracy[{cfg.label_column} x {attr.name}]"] = float(wg)
@@ -325,12 +377,21 @@ def _write_report(stage: Path, results: dict[str, Any]) -> None:
         for k, v in a["at_k"].items():
             summary_rows.append([name, int(k), v["mean_max_skew"], v["mean_min_skew"], a["mean_ndkl"]])
     headers = ["attribute", "k", "mean MaxSkew@k", "mean MinSkew@k", "mean NDKL"]
-    md = [f"# trustvl audit: `{results['model']}`", "",
-          f"Dataset `{results['dataset']}` (split `{results['split']}`, {results['n_images']} images),"
-          f" {len(prompts)} prompts, target: {results['target']}.", "",
-          "Lower |skew| and lower NDKL are fairer. MaxSkew@k >= 0 is the log-ratio of the most"
-          " over-represented group's share of the top k to its target share; MinSkew@k <= 0 likewise for the"
-          " most under-represented.", "", "## Summary", "", markdown_table(headers, summary_rows), ""]
+    md = [
+        f"# trustvl audit: `{results['model']}`",
+        "",
+        f"Dataset `{results['dataset']}` (split `{results['split']}`, {results['n_images']} images),"
+        f" {len(prompts)} prompts, target: {results['target']}.",
+        "",
+        "Lower |skew| and lower NDKL are fairer. MaxSkew@k >= 0 is the log-ratio of the most"
+        " over-represented group's share of the top k to its target share; MinSkew@k <= 0 likewise for the"
+        " most under-represented.",
+        "",
+        "## Summary",
+        "",
+        markdown_table(headers, summary_rows),
+        "",
+    ]
     sections = [("Summary", html_table(headers, summary_rows))]
     if "zero_shot" in results:
         zs = results["zero_shot"]
@@ -341,21 +402,50 @@ def _write_report(stage: Path, results: dict[str, Any]) -> None:
     k_plot = str(ks_sorted[len(ks_sorted) // 2])  # the middle cut-off, e.g. 100 of (10, 100, 1000)
     for name, a in results["attributes"].items():
         at = a["at_k"][k_plot]
-        skew_png = plot_skew_per_prompt(stage / "plots" / f"skew_{name}.png", prompts, at["max_skew"], at["min_skew"],
-                                        f"{name}: skew per prompt at k={k_plot}")
-        share_png = plot_group_shares(stage / "plots" / f"shares_{name}.png", prompts, a["values"], at["shares"],
-                                      a["target"], f"{name}: group shares of the top {k_plot}")
+        skew_png = plot_skew_per_prompt(
+            stage / "plots" / f"skew_{name}.png",
+            prompts,
+            at["max_skew"],
+            at["min_skew"],
+            f"{name}: skew per prompt at k={k_plot}",
+        )
+        share_png = plot_group_shares(
+            stage / "plots" / f"shares_{name}.png",
+            prompts,
+            a["values"],
+            at["shares"],
+            a["target"],
+            f"{name}: group shares of the top {k_plot}",
+        )
         rows = [[p, mx, mn, nd] for p, mx, mn, nd in zip(prompts, at["max_skew"], at["min_skew"], a["ndkl"])]
         hdr = ["prompt", f"MaxSkew@{k_plot}", f"MinSkew@{k_plot}", "NDKL"]
         rel_skew, rel_share = skew_png.relative_to(stage).as_posix(), share_png.relative_to(stage).as_posix()
-        md += [f"## {name}", "", f"Values: {', '.join(a['values'])}.", "", markdown_table(hdr, rows), "",
-               f"![skew per prompt]({rel_skew})", "", f"![group shares]({rel_share})", ""]
-        sections.append((name, f"<p>Values: {', '.join(a['values'])}.</p>" + html_table(hdr, rows)
-                         + html_image(rel_skew, f"skew per prompt for {name}")
-                         + html_image(rel_share, f"group shares for {name}")))
+        md += [
+            f"## {name}",
+            "",
+            f"Values: {', '.join(a['values'])}.",
+            "",
+            markdown_table(hdr, rows),
+            "",
+            f"![skew per prompt]({rel_skew})",
+            "",
+            f"![group shares]({rel_share})",
+            "",
+        ]
+        sections.append(
+            (
+                name,
+                f"<p>Values: {', '.join(a['values'])}.</p>"
+                + html_table(hdr, rows)
+                + html_image(rel_skew, f"skew per prompt for {name}")
+                + html_image(rel_share, f"group shares for {name}"),
+            )
+        )
     (stage / "report.md").write_text("\n".join(md), encoding="utf-8")
-    intro = (f"Model <code>{results['model']}</code> on <code>{results['dataset']}</code> "
-             f"({results['n_images']} images, split {results['split']}), target {results['target']}.")
+    intro = (
+        f"Model <code>{results['model']}</code> on <code>{results['dataset']}</code> "
+        f"({results['n_images']} images, split {results['split']}), target {results['target']}."
+    )
     (stage / "report.html").write_text(html_page("trustvl audit", sections, intro), encoding="utf-8")
 
 

@@ -48,8 +48,10 @@ td:first-child,th:first-child{text-align:left}img{max-width:100%;border:1px soli
 
 def html_page(title: str, sections: Sequence[tuple[str, str]], intro: str = "") -> str:
     """A standalone HTML page: ``sections`` are (heading, raw HTML body) pairs."""
-    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"]
+    parts = [
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",
+    ]
     if intro:
         parts.append(f"<p class='note'>{intro}</p>")
     for heading, body in sections:
@@ -62,8 +64,9 @@ def html_image(rel_path: str, alt: str) -> str:
     return f"<img src='{html.escape(rel_path)}' alt='{html.escape(alt)}'>"
 
 
-def plot_skew_per_prompt(path: Path, prompts: Sequence[str], max_skew: Sequence[float],
-                         min_skew: Sequence[float], title: str) -> Path:
+def plot_skew_per_prompt(
+    path: Path, prompts: Sequence[str], max_skew: Sequence[float], min_skew: Sequence[float], title: str
+) -> Path:
     """Horizontal bars of MaxSkew (right) and MinSkew (left) for each prompt."""
     n = len(prompts)
     fig, ax = plt.subplots(figsize=(8, max(2.5, 0.32 * n + 1.2)))
@@ -84,8 +87,14 @@ def plot_skew_per_prompt(path: Path, prompts: Sequence[str], max_skew: Sequence[
     return path
 
 
-def plot_group_shares(path: Path, prompts: Sequence[str], group_names: Sequence[str],
-                      shares: Sequence[Sequence[float]], target: Sequence[float], title: str) -> Path:
+def plot_group_shares(
+    path: Path,
+    prompts: Sequence[str],
+    group_names: Sequence[str],
+    shares: Sequence[Sequence[float]],
+    target: Sequence[float],
+    title: str,
+) -> Path:
     """Stacked bars: each prompt's top-k share per group, with the target as a reference bar."""
     labels = ["target", *prompts]
     rows = [list(target), *[list(s) for s in shares]]

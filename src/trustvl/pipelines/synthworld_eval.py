@@ -39,18 +39,33 @@ def synthworld_test_set(n: int, world_seed: int = 0, resolution: int = 64) -> Sy
     batch = renderer.render_batch("test", 0, n)
     occ_index = {o: i for i, o in enumerate(cfg.occupations)}
     levels = {a: tuple(v) for a, v in cfg.attributes.items()}
-    attrs = {a: np.asarray([levels[a].index(s.attributes[a]) for s in batch.specs], dtype=np.int64) for a in levels}
+    attrs = {
+        a: np.asarray([levels[a].index(s.attributes[a]) for s in batch.specs], dtype=np.int64) for a in levels
+    }
     return SynthWorldTestSet(
-        images=batch.images, occupation=np.asarray([occ_index[s.occupation] for s in batch.specs], dtype=np.int64),
-        attributes=attrs, captions=tuple(sample_caption(s) for s in batch.specs),
-        occupations=tuple(cfg.occupations), attribute_levels=levels)
+        images=batch.images,
+        occupation=np.asarray([occ_index[s.occupation] for s in batch.specs], dtype=np.int64),
+        attributes=attrs,
+        captions=tuple(sample_caption(s) for s in batch.specs),
+        occupations=tuple(cfg.occupations),
+        attribute_levels=levels,
+    )
 
 
 @torch.no_grad()
-def evaluate_on_synthworld(model: Any, processor: Any, *, n_test: int = 4000, world_seed: int = 0,
-                           resolution: int = 64, ks: tuple[int, ...] = (10, 100), batch_size: int = 512,
-                           recall_ks: tuple[int, ...] = (1, 5, 10), n_recall: int = 1000,
-                           image_embeds: torch.Tensor | None = None) -> dict[str, Any]:
+def evaluate_on_synthworld(
+    model: Any,
+    processor: Any,
+    *,
+    n_test: int = 4000,
+    world_seed: int = 0,
+    resolution: int = 64,
+    ks: tuple[int, ...] = (10, 100),
+    batch_size: int = 512,
+    recall_ks: tuple[int, ...] = (1, 5, 10),
+    n_recall: int = 1000,
+    image_embeds: torch.Tensor | None = None,
+) -> dict[str, Any]:
     """Metrics of ``model`` on the balanced SynthWorld test split (see module docstring)."""
     from trustvl.data_builders.synthworld import occupation_prompt
     from trustvl.metrics import recall_at_k, worst_group_accuracy, zero_shot_accuracy
@@ -61,29 +76,42 @@ def evaluate_on_synthworld(model: Any, processor: Any, *, n_test: int = 4000, wo
     was_training = model.training
     model.eval()
     if image_embeds is None:
-        image_embeds = embed_pixel_values(model, normalize_uint8(ts.images, processor.image_processor),
-                                          batch_size=batch_size)
+        image_embeds = embed_pixel_values(
+            model, normalize_uint8(ts.images, processor.image_processor), batch_size=batch_size
+        )
     prompts = [occupation_prompt(o) for o in ts.occupations]
     text = embed_texts(model, processor, prompts)
     scores = text @ image_embeds.T  # [n_occupations, n]
     labels = torch.as_tensor(ts.occupation)
-    correct = (scores.argmax(0).numpy() == ts.occupation)
-    out: dict[str, Any] = {"n_test": n_test, "zero_shot_top1": float(zero_shot_accuracy(scores.T, labels)),
-                           "per_occupation_accuracy": {o: float(correct[ts.occupation == i].mean())
-                                                       for i, o in enumerate(ts.occupations)}}
+    correct = scores.argmax(0).numpy() == ts.occupation
+    out: dict[str, Any] = {
+        "n_test": n_test,
+        "zero_shot_top1": float(zero_shot_accuracy(scores.T, labels)),
+        "per_occupation_accuracy": {
+            o: float(correct[ts.occupation == i].mean()) for i, o in enumerate(ts.occupations)
+        },
+    }
     attrs = [AttributeColumn(a, ts.attributes[a], list(ts.attribute_levels[a])) for a in ts.attribute_levels]
-    out["worst_group_accuracy"] = {a.name: float(worst_group_accuracy(correct, ts.occupation, a.values))
-                                   for a in attrs}
+    out["worst_group_accuracy"] = {
+        a.name: float(worst_group_accuracy(correct, ts.occupation, a.values)) for a in attrs
+    }
     fair = score_attributes(scores, attrs, [k for k in ks if k <= n_test], "uniform")
-    out["fairness"] = {name: {"mean_ndkl": v["mean_ndkl"],
-                              **{f"mean_max_skew@{k}": v["at_k"][k]["mean_max_skew"] for k in v["at_k"]},
-                              **{f"mean_min_skew@{k}": v["at_k"][k]["mean_min_skew"] for k in v["at_k"]}}
-                       for name, v in fair.items()}
+    out["fairness"] = {
+        name: {
+            "mean_ndkl": v["mean_ndkl"],
+            **{f"mean_max_skew@{k}": v["at_k"][k]["mean_max_skew"] for k in v["at_k"]},
+            **{f"mean_min_skew@{k}": v["at_k"][k]["mean_min_skew"] for k in v["at_k"]},
+        }
+        for name, v in fair.items()
+    }
     m = min(n_recall, n_test)
     cap = embed_texts(model, processor, list(ts.captions[:m]))
     sim = cap @ image_embeds[:m].T  # [n_texts, n_images]; caption i describes image i
-    out["recall"] = {f"text_to_image_R@{k}": float(recall_at_k(sim, k, direction="text_to_image")) for k in recall_ks}
-    out["recall"].update({f"image_to_text_R@{k}": float(recall_at_k(sim, k, direction="image_to_text"))
-                          for k in recall_ks})
+    out["recall"] = {
+        f"text_to_image_R@{k}": float(recall_at_k(sim, k, direction="text_to_image")) for k in recall_ks
+    }
+    out["recall"].update(
+        {f"image_to_text_R@{k}": float(recall_at_k(sim, k, direction="image_to_text")) for k in recall_ks}
+    )
     model.train(was_training)
     return out

@@ -51,6 +51,9 @@ class SynthWorldPretrainConfig:
         save_steps: checkpoint interval (resume with ``resume=True``).
         max_train_seconds: stop training (and save) once this much wall time has passed; None = no limit.
         arch: overrides of :class:`~trustvl.modeling.synthworld_clip.SynthWorldCLIPArchitecture` fields.
+        world: overrides of :class:`~trustvl.data_builders.synthworld.SynthWorldConfig` knobs for the
+            train split (e.g. ``{"strength": {"skin_tone": 0.95}}``); the evaluation always uses the
+            balanced test split.
     """
 
     out_dir: str
@@ -72,6 +75,7 @@ class SynthWorldPretrainConfig:
     logging_steps: int = 50
     max_train_seconds: float | None = None
     arch: dict[str, Any] = field(default_factory=dict)
+    world: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
         for name in ("n_scenes", "max_steps", "batch_size", "eval_test_size", "save_steps"):
@@ -79,7 +83,9 @@ class SynthWorldPretrainConfig:
             if not isinstance(v, int) or v <= 0:
                 raise TrustVLInputError(f"{name}={v!r} must be a positive integer")
         if not 0.0 <= self.appearance_caption_prob <= 1.0:
-            raise TrustVLInputError(f"appearance_caption_prob={self.appearance_caption_prob} must be in [0, 1]")
+            raise TrustVLInputError(
+                f"appearance_caption_prob={self.appearance_caption_prob} must be in [0, 1]"
+            )
 
 
 class WallClockLimit:
@@ -117,8 +123,10 @@ def normalize_uint8(images: np.ndarray | torch.Tensor, image_processor: Any) -> 
         t = t[None]
     crop = image_processor.crop_size
     if t.shape[1] != crop["height"] or t.shape[2] != crop["width"]:
-        raise TrustVLInputError(f"images of {tuple(t.shape[1:3])} px; expected {crop['height']}x{crop['width']}"
-                                " (render SynthWorld at the model's resolution)")
+        raise TrustVLInputError(
+            f"images of {tuple(t.shape[1:3])} px; expected {crop['height']}x{crop['width']}"
+            " (render SynthWorld at the model's resolution)"
+        )
     x = t.permute(0, 3, 1, 2).float() / 255.0
     mean = torch.tensor(image_processor.image_mean).view(1, 3, 1, 1)
     std = torch.tensor(image_processor.image_std).view(1, 3, 1, 1)
@@ -131,8 +139,14 @@ class SynthWorldCaptionDataset(torch.utils.data.Dataset):
     Items: ``{"pixel_values": [3, H, W] float, "caption": str, "label": occupation id}``.
     """
 
-    def __init__(self, renderer: Any, image_processor: Any, n: int, split: str = "train",
-                 appearance_caption_prob: float = 0.0) -> None:
+    def __init__(
+        self,
+        renderer: Any,
+        image_processor: Any,
+        n: int,
+        split: str = "train",
+        appearance_caption_prob: float = 0.0,
+    ) -> None:
         self.renderer, self.image_processor, self.n, self.split = renderer, image_processor, n, split
         self.p_app = appearance_caption_prob
         self._occ_index = {o: i for i, o in enumerate(renderer.config.occupations)}
@@ -146,8 +160,11 @@ class SynthWorldCaptionDataset(torch.utils.data.Dataset):
         scene = self.renderer.scene(self.split, int(index))
         use_app = _unit_hash(self.renderer.seed, self.split, int(index), "app") < self.p_app
         caption = appearance_caption(scene.spec) if use_app else sample_caption(scene.spec)
-        return {"pixel_values": normalize_uint8(scene.image, self.image_processor)[0], "caption": caption,
-                "label": self._occ_index[scene.spec.occupation]}
+        return {
+            "pixel_values": normalize_uint8(scene.image, self.image_processor)[0],
+            "caption": caption,
+            "label": self._occ_index[scene.spec.occupation],
+        }
 
 
 def caption_corpus(renderer: Any, n_scenes: int = 4000) -> list[str]:
@@ -173,7 +190,9 @@ def pretrain_synthworld_clip(cfg: SynthWorldPretrainConfig, resume: bool = False
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    renderer = SynthWorldRenderer(SynthWorldConfig(resolution=cfg.resolution), seed=cfg.world_seed)
+    renderer = SynthWorldRenderer(
+        SynthWorldConfig(resolution=cfg.resolution, **cfg.world), seed=cfg.world_seed
+    )
     arch = SynthWorldCLIPArchitecture(image_size=cfg.resolution, **cfg.arch)
     tok_dir = out / "tokenizer"
     if (tok_dir / "tokenizer.json").exists():
@@ -181,34 +200,59 @@ def pretrain_synthworld_clip(cfg: SynthWorldPretrainConfig, resume: bool = False
 
         tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
     else:
-        tokenizer = train_clip_tokenizer(caption_corpus(renderer), vocab_size=cfg.vocab_size,
-                                         model_max_length=arch.max_length)
+        tokenizer = train_clip_tokenizer(
+            caption_corpus(renderer), vocab_size=cfg.vocab_size, model_max_length=arch.max_length
+        )
         tokenizer.save_pretrained(str(tok_dir))
     model, processor = build_synthworld_clip(tokenizer, arch)
     n_params = sum(p.numel() for p in model.parameters())
-    data = SynthWorldCaptionDataset(renderer, processor.image_processor, cfg.n_scenes, "train",
-                                    cfg.appearance_caption_prob)
+    data = SynthWorldCaptionDataset(
+        renderer, processor.image_processor, cfg.n_scenes, "train", cfg.appearance_caption_prob
+    )
     collator = ImageTextCollator(processor, max_length=arch.max_length)
     tcfg = TrainConfig(
-        output_dir=str(out), seed=cfg.seed, learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
-        max_steps=cfg.max_steps, per_device_train_batch_size=cfg.batch_size, warmup_steps=cfg.warmup_steps,
-        lr_scheduler_type="cosine", logging_steps=cfg.logging_steps, save_steps=cfg.save_steps,
-        save_total_limit=2, mixed_precision=cfg.mixed_precision, dataloader_num_workers=cfg.num_workers,
+        output_dir=str(out),
+        seed=cfg.seed,
+        learning_rate=cfg.learning_rate,
+        weight_decay=cfg.weight_decay,
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        warmup_steps=cfg.warmup_steps,
+        lr_scheduler_type="cosine",
+        logging_steps=cfg.logging_steps,
+        save_steps=cfg.save_steps,
+        save_total_limit=2,
+        mixed_precision=cfg.mixed_precision,
+        dataloader_num_workers=cfg.num_workers,
     )
     t0 = time.perf_counter()
     callbacks = [WallClockLimit(cfg.max_train_seconds)] if cfg.max_train_seconds else None
-    result = train(model, data, ClipContrastiveLoss(max_logit_scale=100.0), tcfg, data_collator=collator,
-                   resume=resume, callbacks=callbacks)
+    result = train(
+        model,
+        data,
+        ClipContrastiveLoss(max_logit_scale=100.0),
+        tcfg,
+        data_collator=collator,
+        resume=resume,
+        callbacks=callbacks,
+    )
     train_seconds = time.perf_counter() - t0
     final = Path(result.final_model_dir or out / "final")
     model.eval()
     model.save_pretrained(str(final))
     processor.save_pretrained(str(final))
     processor.image_processor.save_pretrained(str(final))
-    metrics = evaluate_on_synthworld(model, processor, n_test=cfg.eval_test_size, world_seed=cfg.world_seed,
-                                     resolution=cfg.resolution)
-    summary = {"n_parameters": n_params, "train_seconds": round(train_seconds, 1), "global_step": result.global_step,
-               "final_loss": result.final_loss, "device": str(next(model.parameters()).device),
-               "config": asdict(cfg), "eval": metrics}
+    metrics = evaluate_on_synthworld(
+        model, processor, n_test=cfg.eval_test_size, world_seed=cfg.world_seed, resolution=cfg.resolution
+    )
+    summary = {
+        "n_parameters": n_params,
+        "train_seconds": round(train_seconds, 1),
+        "global_step": result.global_step,
+        "final_loss": result.final_loss,
+        "device": str(next(model.parameters()).device),
+        "config": asdict(cfg),
+        "eval": metrics,
+    }
     (final / "trustvl_pretrain.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary

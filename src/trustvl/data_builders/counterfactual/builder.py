@@ -1,0 +1,722 @@
+"""Build a CF_α counterfactual dataset (SPEC §2) as a Hugging Face dataset folder, resumably.
+
+:func:`build_counterfactuals` runs three components (any implementation of the protocols in
+:mod:`trustvl.data_builders.interfaces`): text-to-image for a base image per (context, repetition), a
+person segmenter, an inpainter that re-paints the person once per chosen attribute-grid cell.
+
+Output folder
+-------------
+``data/train-XXXXX-of-YYYYY.parquet``
+    Shard ``i`` holds the variants of base images ``[i*shard_size, (i+1)*shard_size)`` (a shard whose bases
+    all had no person is written with zero rows, so it still marks its bases as done).
+``README.md``
+    Dataset card: YAML ``configs`` + ``dataset_info``, a description of the build, counts and models.
+``build_config.json``
+    The config, the stages' descriptions, the content fingerprint, and (once complete) the summary.
+
+``datasets.load_dataset(out_dir)`` loads it (split ``train``).
+
+Rows and columns (decision)
+---------------------------
+Only inpainted variants are rows; the base image itself is not (its person's appearance is unknown), so
+every row has every attribute. Columns: ``image`` (RGB), ``mask`` (L, 255 = re-painted, the dilated person
+mask, the same for every variant of a base), ``base_id`` (the base index ``b``, see
+:mod:`~.config`), ``variant_id`` (0 .. k-1 within the base, in grid-cell order), ``cell_id`` (grid cell),
+``occupation`` (ClassLabel), ``setting``, ``prompt`` (the context prompt), ``caption`` (context only),
+``inpaint_prompt``, one ``ClassLabel`` column per attribute, ``seed`` (inpainting seed) and ``base_seed``
+(text-to-image seed). With ``paste_back`` every pixel outside ``mask`` equals the base image's, so all
+variants of a base share every context pixel.
+
+Resume, determinism, several GPUs
+---------------------------------
+Everything about base ``b`` is a function of ``(config, b)`` (seeds from the config's seed), so shards are
+independent. A shard is written to a hidden temporary file and renamed into place (``os.replace``): it is
+either absent or complete. A rerun into the same folder with the same config and stages (same
+fingerprint) skips every complete shard and builds the rest: a killed build resumes with no duplicate and
+no gap, and the result equals an uninterrupted build (byte for byte on the same machine). A folder from a
+different config is refused unless ``overwrite=True``.
+
+Under ``accelerate launch`` (``accelerate.PartialState``), process ``i`` of ``n`` builds shards
+``i, i+n, i+2n, ...``; the main process prepares the folder first and writes the card after
+``wait_for_everyone()`` (the folder must be on a filesystem every process sees).
+
+Failure policy
+--------------
+Bad configs and folders raise :class:`~trustvl.errors.TrustVLInputError` before anything is written. A
+build in which no base image has a person (zero rows) raises at the end and leaves no dataset folder
+behind (its shards and ``build_config.json`` are removed; the folder too when it is then empty). A stage
+error leaves the complete shards (and ``build_config.json``) for a resume, but no card.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+import os
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from trustvl._io import write_json
+from trustvl.data_builders.counterfactual.config import CounterfactualConfig, load_counterfactual_config
+from trustvl.data_builders.counterfactual.stages import describe_stage, dilate_mask, paste_back
+from trustvl.errors import TrustVLInputError
+
+__all__ = ["BuildSummary", "build_counterfactuals", "counterfactual_features", "shard_path"]
+
+BUILD_CONFIG = "build_config.json"
+CARD = "README.md"
+DATA_DIR = "data"
+SPLIT = "train"
+_META_KEY = b"trustvl"
+_FORMAT_VERSION = 1
+
+
+@dataclass
+class BuildSummary:
+    """Counts of a build (over every shard, including shards reused from an earlier run).
+
+    Attributes:
+        out_dir: the dataset folder.
+        fingerprint: sha256 of the config's content fields and the stages' descriptions.
+        n_prompts: context prompts; n_bases_tried: base images generated (``n_prompts * n_base_per_prompt``).
+        n_bases_skipped_no_person: base images whose mask was empty / below ``min_mask_fraction``.
+        n_bases_written: base images with variants; n_variants: rows written.
+        n_shards: shards in the dataset; n_shards_built / n_shards_reused: built in this run / found
+            complete and skipped; seconds: wall time of this run (this process).
+        skipped_base_ids: the skipped bases.
+    """
+
+    out_dir: str
+    fingerprint: str
+    n_prompts: int
+    n_bases_tried: int
+    n_bases_skipped_no_person: int
+    n_bases_written: int
+    n_variants: int
+    n_shards: int
+    n_shards_built: int
+    n_shards_reused: int
+    seconds: float
+    skipped_base_ids: list[int] = dataclasses.field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------------------------------------- features
+def counterfactual_features(config: CounterfactualConfig) -> Any:
+    """The ``datasets.Features`` of a build with ``config`` (column order as stored)."""
+    from datasets import ClassLabel, Features, Value
+    from datasets import Image as ImageFeature
+
+    cols: dict[str, Any] = {
+        "image": ImageFeature(),
+        "mask": ImageFeature(),
+        "base_id": Value("int64"),
+        "variant_id": Value("int32"),
+        "cell_id": Value("int32"),
+        "occupation": ClassLabel(names=list(config.occupations)),
+        "setting": Value("string"),
+        "prompt": Value("string"),
+        "caption": Value("string"),
+        "inpaint_prompt": Value("string"),
+    }
+    for name, values in config.attributes.items():
+        cols[name] = ClassLabel(names=list(values))
+    cols["seed"] = Value("int64")
+    cols["base_seed"] = Value("int64")
+    return Features(cols)
+
+
+def _features_yaml(features: Any) -> list[dict[str, Any]]:
+    from datasets import ClassLabel, Value
+    from datasets import Image as ImageFeature
+
+    out = []
+    for name, feat in features.items():
+        if isinstance(feat, ImageFeature):
+            out.append({"name": name, "dtype": "image"})
+        elif isinstance(feat, ClassLabel):
+            out.append(
+                {
+                    "name": name,
+                    "dtype": {"class_label": {"names": {str(i): n for i, n in enumerate(feat.names)}}},
+                }
+            )
+        elif isinstance(feat, Value):
+            out.append({"name": name, "dtype": feat.dtype})
+        else:  # pragma: no cover - not used by this builder
+            raise TypeError(f"no YAML form for feature {feat!r}")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def shard_path(out_dir: str | os.PathLike, index: int, n_shards: int) -> Path:
+    """Path of shard ``index`` of ``n_shards``."""
+    return Path(out_dir) / DATA_DIR / f"{SPLIT}-{index:05d}-of-{n_shards:05d}.parquet"
+
+
+def _png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _mask_array(mask: Any, size: tuple[int, int], threshold: float, stage: str, i: int) -> np.ndarray:
+    """A segmenter output as a bool (H, W) array at ``size`` = (W, H)."""
+    if isinstance(mask, Image.Image):
+        mask = np.asarray(mask.convert("L"))
+    arr = np.asarray(mask)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim != 2:
+        raise TrustVLInputError(f"{stage}: mask {i} has shape {arr.shape}; expected (H, W)")
+    if arr.dtype == bool:
+        soft = None
+    elif np.issubdtype(arr.dtype, np.floating):
+        soft = arr.astype(np.float32)
+    elif np.issubdtype(arr.dtype, np.integer):
+        soft = arr.astype(np.float32) / (255.0 if arr.max(initial=0) > 1 else 1.0)
+    else:
+        raise TrustVLInputError(f"{stage}: mask {i} has dtype {arr.dtype}; expected bool, float or uint8")
+    w, h = size
+    if arr.shape != (h, w):
+        src = arr.astype(np.uint8) * 255 if soft is None else np.clip(soft * 255, 0, 255).astype(np.uint8)
+        resample = Image.Resampling.NEAREST if soft is None else Image.Resampling.BILINEAR
+        resized = np.asarray(Image.fromarray(src, mode="L").resize((w, h), resample))
+        if soft is None:
+            return resized > 127
+        soft = resized.astype(np.float32) / 255.0
+    return arr if soft is None else soft >= threshold
+
+
+def _check_images(out: Any, n: int, stage: str) -> list[Image.Image]:
+    if not isinstance(out, Sequence) or isinstance(out, (str, bytes)):
+        raise TrustVLInputError(f"{stage} returned a {type(out).__name__}; expected a list of {n} PIL images")
+    if len(out) != n:
+        raise TrustVLInputError(f"{stage} returned {len(out)} images for {n} inputs; expected one per input")
+    for i, im in enumerate(out):
+        if not isinstance(im, Image.Image):
+            raise TrustVLInputError(f"{stage} returned a {type(im).__name__} at {i}; expected a PIL image")
+    return list(out)
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+class _SingleProcess:
+    num_processes = 1
+    process_index = 0
+    is_main_process = True
+    is_local_main_process = True
+
+    def wait_for_everyone(self) -> None:
+        return None
+
+
+def _state(state: Any) -> Any:
+    if state is not None:
+        return state
+    try:
+        import torch
+        from accelerate import PartialState
+
+        # a CPU-only multi-process launch (torchrun / accelerate launch --cpu) needs cpu=True to use gloo
+        several = int(os.environ.get("WORLD_SIZE", "1") or 1) > 1
+        return PartialState(cpu=True) if several and not torch.cuda.is_available() else PartialState()
+    except Exception:  # noqa: BLE001 - no accelerate / no distributed env: one process
+        return _SingleProcess()
+
+
+# ---------------------------------------------------------------------------------------------- shards
+def _shard_meta(path: Path) -> dict[str, Any] | None:
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except Exception:  # noqa: BLE001 - unreadable file: treat as not ours
+        return None
+    raw = meta.get(_META_KEY)
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _write_shard(path: Path, features: Any, rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = {name: [r[name] for r in rows] for name in features}
+    encoded = features.encode_batch(columns)
+    schema = features.arrow_schema
+    table = pa.Table.from_pydict(encoded, schema=schema)
+    metadata = dict(schema.metadata or {})
+    metadata[_META_KEY] = json.dumps(meta, sort_keys=True).encode()
+    table = table.replace_schema_metadata(metadata)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class _ShardBuilder:
+    def __init__(
+        self,
+        config: CounterfactualConfig,
+        text_to_image: Any,
+        segmenter: Any,
+        inpainter: Any,
+        features: Any,
+        fingerprint: str,
+        progress: Any,
+    ) -> None:
+        self.cfg, self.t2i, self.seg, self.inp = config, text_to_image, segmenter, inpainter
+        self.features, self.fingerprint, self.progress = features, fingerprint, progress
+        self.contexts = config.contexts()
+        self.n_skipped = self.n_rows = 0  # this run, for the progress bar
+
+    def _bases(self, bases: list[int]) -> tuple[list[Image.Image], list[dict[str, Any]]]:
+        cfg = self.cfg
+        metas: list[dict[str, Any]] = []
+        for b in bases:
+            ctx = self.contexts[b % cfg.n_prompts]
+            metas.append(
+                {
+                    "seed": cfg.base_seed(b),
+                    "base_id": b,
+                    "index": b,
+                    "context_index": ctx.index,
+                    "repetition": b // cfg.n_prompts,
+                    "occupation": ctx.occupation,
+                    "setting": ctx.setting,
+                    "prompt": ctx.prompt,
+                    "caption": ctx.caption,
+                }
+            )
+        images = _check_images(self.t2i([m["prompt"] for m in metas], metas), len(bases), "text_to_image")
+        out = []
+        for im, meta in zip(images, metas):
+            for k, v in im.info.items():  # e.g. SynthWorld's scene spec, for the later stages
+                meta.setdefault(k, v)
+            im = im if im.mode == "RGB" else im.convert("RGB")
+            s = cfg.image_size
+            if s is not None and im.size != (s, s):
+                im = im.resize((s, s), Image.Resampling.BICUBIC)
+            out.append(im)
+        return out, metas
+
+    def build(self, index: int, path: Path) -> dict[str, Any]:
+        cfg = self.cfg
+        lo, hi = index * cfg.shard_size, min((index + 1) * cfg.shard_size, cfg.n_bases)
+        rows: list[dict[str, Any]] = []
+        skipped: list[int] = []
+        n_written = 0
+        for start in range(lo, hi, cfg.batch_size):
+            bases = list(range(start, min(start + cfg.batch_size, hi)))
+            images, metas = self._bases(bases)
+            raw = self.seg(images, metas)
+            if not isinstance(raw, Sequence) or len(raw) != len(images):
+                got = len(raw) if isinstance(raw, Sequence) else type(raw).__name__
+                raise TrustVLInputError(
+                    f"segmenter returned {got} masks for {len(images)} images; expected one each"
+                )
+            requests = []  # (base position in the batch, variant_id, cell_id)
+            masks: dict[int, np.ndarray] = {}
+            for j, (b, im, m) in enumerate(zip(bases, images, raw)):
+                mask = None
+                if m is not None:
+                    mask = _mask_array(m, im.size, cfg.mask_threshold, "segmenter", j)
+                    mask = dilate_mask(mask, cfg.mask_dilation)
+                    area = int(mask.sum())
+                    if area == 0 or area < cfg.min_mask_fraction * mask.size:
+                        mask = None
+                if mask is None:
+                    skipped.append(b)
+                    continue
+                masks[j] = mask
+                n_written += 1
+                for v, cell_id in enumerate(cfg.variant_cells(b)):
+                    requests.append((j, v, cell_id))
+            outputs = self._inpaint(requests, bases, images, metas, masks)
+            mask_png = {
+                j: _png(Image.fromarray(m.astype(np.uint8) * 255, mode="L")) for j, m in masks.items()
+            }
+            for (j, v, cell_id), out in zip(requests, outputs):
+                b, meta, ctx = bases[j], metas[j], self.contexts[bases[j] % cfg.n_prompts]
+                cell = cfg.cell(cell_id)
+                row = {
+                    "image": {"bytes": _png(out), "path": None},
+                    "mask": {"bytes": mask_png[j], "path": None},
+                    "base_id": b,
+                    "variant_id": v,
+                    "cell_id": cell_id,
+                    "occupation": ctx.occupation,
+                    "setting": ctx.setting,
+                    "prompt": ctx.prompt,
+                    "caption": ctx.caption,
+                    "inpaint_prompt": cfg.inpaint_prompt(ctx, cell),
+                    **cell,
+                    "seed": cfg.variant_seed(b, cell_id),
+                    "base_seed": meta["seed"],
+                }
+                rows.append(row)
+            self.progress.update(len(bases))
+            self.progress.set_postfix(
+                skipped=self.n_skipped + len(skipped), variants=self.n_rows + len(rows), refresh=False
+            )
+        meta = {
+            "format": _FORMAT_VERSION,
+            "fingerprint": self.fingerprint,
+            "shard": index,
+            "bases": [lo, hi],
+            "n_bases_tried": hi - lo,
+            "n_bases_skipped": len(skipped),
+            "skipped_base_ids": skipped,
+            "n_bases_written": n_written,
+            "n_rows": len(rows),
+        }
+        _write_shard(path, self.features, rows, meta)
+        self.n_skipped += len(skipped)
+        self.n_rows += len(rows)
+        return meta
+
+    def _inpaint(
+        self,
+        requests: list[tuple[int, int, int]],
+        bases: list[int],
+        images: list[Image.Image],
+        metas: list[dict[str, Any]],
+        masks: dict[int, np.ndarray],
+    ) -> list[Image.Image]:
+        cfg = self.cfg
+        outputs: list[Image.Image] = []
+        for s in range(0, len(requests), cfg.batch_size):
+            chunk = requests[s : s + cfg.batch_size]
+            ims, ms, prompts, mds, attrs = [], [], [], [], []
+            for j, v, cell_id in chunk:
+                cell = cfg.cell(cell_id)
+                ctx = self.contexts[bases[j] % cfg.n_prompts]
+                ims.append(images[j])
+                ms.append(masks[j])
+                prompts.append(cfg.inpaint_prompt(ctx, cell))
+                mds.append(
+                    {
+                        **metas[j],
+                        "base_seed": metas[j]["seed"],
+                        "seed": cfg.variant_seed(bases[j], cell_id),
+                        "variant_id": v,
+                        "cell_id": cell_id,
+                        "attributes": dict(cell),
+                    }
+                )
+                attrs.append(dict(cell))
+            res = _check_images(self.inp(ims, ms, prompts, mds, attrs), len(chunk), "inpainter")
+            for im, out, m in zip(ims, res, ms):
+                out = out if out.mode == "RGB" else out.convert("RGB")
+                if out.size != im.size:
+                    out = out.resize(im.size, Image.Resampling.BICUBIC)
+                outputs.append(paste_back(im, out, m) if cfg.paste_back else out)
+        return outputs
+
+
+# ---------------------------------------------------------------------------------------------- card
+def _card(
+    config: CounterfactualConfig, summary: BuildSummary, features: Any, stages: dict[str, Any], num_bytes: int
+) -> str:
+    import yaml
+
+    header = {
+        "pretty_name": "trustvl CF-alpha counterfactuals",
+        "task_categories": ["zero-shot-image-classification", "image-to-text"],
+        "tags": ["trustvl", "counterfactual", "fairness", "cf-alpha", "synthetic"],
+        "configs": [
+            {"config_name": "default", "data_files": [{"split": SPLIT, "path": f"{DATA_DIR}/{SPLIT}-*"}]}
+        ],
+        "dataset_info": {
+            "features": _features_yaml(features),
+            "splits": [{"name": SPLIT, "num_bytes": num_bytes, "num_examples": summary.n_variants}],
+            "download_size": num_bytes,
+        },
+    }
+
+    def phrases(values: Mapping[str, str]) -> str:
+        return ", ".join(f'{v} ("{p}")' for v, p in values.items())
+
+    grid = "\n".join(f"| `{a}` | {phrases(values)} |" for a, values in config.attributes.items())
+    models = "\n".join(f"- **{k}**: `{json.dumps(v, sort_keys=True)}`" for k, v in stages.items())
+    s = summary
+    return (
+        "---\n" + yaml.safe_dump(header, sort_keys=False, allow_unicode=True) + "---\n\n"
+        "# CF_α counterfactual images (trustvl)\n\n"
+        'Counterfactual image sets for CF_α fine-tuning ("They\'re All Doctors", arXiv 2406.11331), built by\n'
+        "`trustvl.data_builders.counterfactual.build_counterfactuals`. For every context prompt (an occupation\n"
+        "in a setting) a text-to-image model made base images; a segmenter masked the person; an inpainting\n"
+        "model re-painted the person once per attribute-grid cell. "
+        + (
+            "Pixels outside `mask` are copied from the base image (paste-back), so the variants of one\n"
+            "`base_id` share every context pixel and differ only in the person's appearance."
+            if config.paste_back
+            else "Paste-back was off: pixels outside `mask` are whatever the inpainter returned."
+        )
+        + "\n`caption` describes the context only (no appearance words); `inpaint_prompt` adds the\n"
+        "appearance of the row's cell.\n\n"
+        "## Counts\n\n"
+        "| | |\n|---|---|\n"
+        f"| context prompts | {s.n_prompts} |\n"
+        f"| base images tried | {s.n_bases_tried} |\n"
+        f"| base images skipped (no person found) | {s.n_bases_skipped_no_person} |\n"
+        f"| base images with variants | {s.n_bases_written} |\n"
+        f"| variants (rows) | {s.n_variants} |\n"
+        f"| variants per base | {config.n_variants} of {config.n_cells} grid cells |\n"
+        f"| shards | {s.n_shards} ({config.shard_size} base images each) |\n"
+        f"| build time of the last run | {s.seconds:.1f} s ({s.n_shards_built} shards built,"
+        f" {s.n_shards_reused} reused) |\n\n"
+        "## Attribute grid\n\n| attribute | values (prompt phrase) |\n|---|---|\n"
+        f"{grid}\n\n"
+        "## Models\n\n"
+        f"{models}\n\n"
+        "## Columns\n\n"
+        "`image` (RGB), `mask` (L, 255 = re-painted; the dilated person mask, the same for all variants of a\n"
+        "base), `base_id`, `variant_id` (0..k-1 within the base), `cell_id` (grid cell, row-major over the\n"
+        "attributes), `occupation`, `setting`, `prompt` (context prompt), `caption` (context only),\n"
+        f"`inpaint_prompt`, {', '.join(f'`{a}`' for a in config.attributes)} (ClassLabel), `seed` (inpainting\n"
+        "seed), `base_seed` (text-to-image seed). Only inpainted variants are rows.\n\n"
+        '```python\nfrom datasets import load_dataset\nds = load_dataset("path/to/this/folder", split="train")\n```\n\n'
+        f"Build fingerprint: `{s.fingerprint}`. The full config is in `{BUILD_CONFIG}`.\n"
+    )
+
+
+# ---------------------------------------------------------------------------------------------- main
+def _existing_fingerprint(out: Path) -> str | None:
+    """The fingerprint of the build in ``out``: from ``build_config.json``, else from its shards."""
+    info_path = out / BUILD_CONFIG
+    if info_path.is_file():
+        with contextlib.suppress(ValueError, OSError, AttributeError):
+            return str(json.loads(info_path.read_text(encoding="utf-8")).get("fingerprint")) or None
+        return None
+    prints = {(_shard_meta(p) or {}).get("fingerprint") for p in (out / DATA_DIR).glob(f"{SPLIT}-*.parquet")}
+    return prints.pop() if len(prints) == 1 and None not in prints else None
+
+
+def _prepare_folder(out: Path, fingerprint: str, overwrite: bool) -> bool:
+    """Make ``out`` ready for this build; return True when it was created by this call."""
+    if out.exists() and not out.is_dir():
+        raise TrustVLInputError(
+            f"output path {str(out)!r} exists and is not a folder; expected a folder path"
+        )
+    created = not out.exists()
+    if out.exists() and any(out.iterdir()):
+        existing = _existing_fingerprint(out)
+        if overwrite:
+            shutil.rmtree(out)
+            created = True
+        elif existing is None:
+            raise TrustVLInputError(
+                f"output folder {str(out)!r} is not empty and holds no counterfactual build ({BUILD_CONFIG}"
+                " missing); choose another folder or pass overwrite=True"
+            )
+        elif existing != fingerprint:
+            raise TrustVLInputError(
+                f"output folder {str(out)!r} holds a build with another config or other models (fingerprint "
+                f"{existing[:12]}..., this build {fingerprint[:12]}...); choose another folder or pass overwrite=True"
+            )
+    (out / DATA_DIR).mkdir(parents=True, exist_ok=True)
+    for leftover in (out / DATA_DIR).glob(".*.tmp"):  # temporary shard files of a killed run
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+    return created
+
+
+def _remove_build(out: Path, n_shards: int, created: bool) -> None:
+    for i in range(n_shards):
+        with contextlib.suppress(FileNotFoundError):
+            shard_path(out, i, n_shards).unlink()
+    for name in (BUILD_CONFIG, CARD):
+        with contextlib.suppress(FileNotFoundError):
+            (out / name).unlink()
+    with contextlib.suppress(OSError):
+        (out / DATA_DIR).rmdir()
+    if created or not any(out.iterdir()):
+        with contextlib.suppress(OSError):
+            out.rmdir()
+
+
+def build_counterfactuals(
+    out_dir: str | os.PathLike,
+    config: CounterfactualConfig | str | os.PathLike | Mapping[str, Any] | None,
+    text_to_image: Any,
+    segmenter: Any,
+    inpainter: Any,
+    *,
+    progress: bool = True,
+    overwrite: bool = False,
+    state: Any = None,
+) -> BuildSummary:
+    """Build (or resume) a counterfactual dataset folder; see the module doc for the layout.
+
+    Args:
+        out_dir: the dataset folder (created; a folder holding the same build is resumed).
+        config: a :class:`~.config.CounterfactualConfig`, a YAML path, a dict of fields, or None (default).
+        text_to_image: ``(prompts, metadata) -> images``; ``metadata[i]`` carries ``seed``, ``base_id``,
+            ``index`` (= ``base_id``; the scene hint of SynthWorld's ``OracleTextToImage``), ``occupation``,
+            ``setting``, ``prompt``, ``caption``, ``context_index``, ``repetition``.
+            Entries of each returned image's ``info`` dict are added to its metadata for the later stages.
+        segmenter: ``(images, metadata) -> masks``; a mask is a bool array (or a soft float / uint8 array,
+            or an L image, thresholded at ``config.mask_threshold``) or None for no person.
+        inpainter: ``(images, masks, prompts, metadata, attributes) -> images``; ``metadata[i]["seed"]`` is
+            the variant seed, ``attributes[i]`` the grid cell (attribute -> value).
+        progress: show a tqdm bar (local main process only).
+        overwrite: replace a folder holding anything else (another build, other files) instead of failing.
+        state: an ``accelerate.PartialState``-like object (default: ``PartialState()``; one process when
+            accelerate is not initialised for several).
+
+    Returns:
+        A :class:`BuildSummary` (also written to ``build_config.json`` and the card).
+
+    Raises:
+        TrustVLInputError: bad config or folder (before anything is written), a stage returning the wrong
+            number of items, or no person in any base image (then nothing is left behind).
+    """
+    t0 = time.perf_counter()
+    if isinstance(config, CounterfactualConfig):
+        cfg = config
+    elif isinstance(config, Mapping):
+        cfg = CounterfactualConfig.from_dict(config)
+    else:
+        cfg = load_counterfactual_config(config)
+    for name, stage in (("text_to_image", text_to_image), ("segmenter", segmenter), ("inpainter", inpainter)):
+        if not callable(stage):
+            raise TrustVLInputError(f"{name}={stage!r} is not callable; expected a {name} component")
+    stages = {
+        "text_to_image": describe_stage(text_to_image),
+        "segmenter": describe_stage(segmenter),
+        "inpainter": describe_stage(inpainter),
+    }
+    fingerprint = cfg.fingerprint(stages)
+    features = counterfactual_features(cfg)
+    st = _state(state)
+    out = Path(out_dir).expanduser().resolve()
+    n_shards = cfg.n_shards
+
+    created = False
+    if st.is_main_process:
+        created = _prepare_folder(out, fingerprint, overwrite)
+        write_json(
+            out / BUILD_CONFIG,
+            {
+                "builder": "trustvl.data_builders.counterfactual.build_counterfactuals",
+                "status": "in progress",
+                "fingerprint": fingerprint,
+                "config": cfg.to_dict(),
+                "stages": stages,
+                "n_shards": n_shards,
+            },
+        )
+    st.wait_for_everyone()
+
+    mine = list(range(st.process_index, n_shards, st.num_processes))
+    pending, reused = [], 0
+    for i in mine:
+        path = shard_path(out, i, n_shards)
+        if path.is_file():
+            meta = _shard_meta(path)
+            if meta is None or meta.get("fingerprint") != fingerprint:
+                raise TrustVLInputError(
+                    f"shard {str(path)!r} was not written by this build (fingerprint differs); remove it or "
+                    "pass overwrite=True"
+                )
+            reused += 1
+        else:
+            pending.append(i)
+
+    from tqdm.auto import tqdm
+
+    n_pending_bases = sum(min((i + 1) * cfg.shard_size, cfg.n_bases) - i * cfg.shard_size for i in pending)
+    bar = tqdm(
+        total=n_pending_bases,
+        desc="counterfactual bases",
+        unit="base",
+        disable=not progress or not getattr(st, "is_local_main_process", True),
+    )
+    try:
+        builder = _ShardBuilder(cfg, text_to_image, segmenter, inpainter, features, fingerprint, bar)
+        for i in pending:
+            builder.build(i, shard_path(out, i, n_shards))
+    finally:
+        bar.close()
+    st.wait_for_everyone()
+
+    metas = [_shard_meta(shard_path(out, i, n_shards)) for i in range(n_shards)]
+    missing = [i for i, m in enumerate(metas) if m is None]
+    if missing and st.is_main_process:
+        raise RuntimeError(f"shards {missing} are missing after every process finished; rerun to resume")
+    done = [m for m in metas if m is not None]
+    skipped_ids = sorted(b for m in done for b in m["skipped_base_ids"])
+    summary = BuildSummary(
+        out_dir=str(out),
+        fingerprint=fingerprint,
+        n_prompts=cfg.n_prompts,
+        n_bases_tried=sum(m["n_bases_tried"] for m in done),
+        n_bases_skipped_no_person=len(skipped_ids),
+        n_bases_written=sum(m["n_bases_written"] for m in done),
+        n_variants=sum(m["n_rows"] for m in done),
+        n_shards=n_shards,
+        n_shards_built=len(pending),
+        n_shards_reused=reused,
+        seconds=round(time.perf_counter() - t0, 3),
+        skipped_base_ids=skipped_ids,
+    )
+    no_rows = not missing and summary.n_variants == 0
+    st.wait_for_everyone()  # every process has read the shards before the main one may remove them
+    if st.is_main_process:
+        if no_rows:
+            _remove_build(out, n_shards, created)
+        else:
+            num_bytes = sum(shard_path(out, i, n_shards).stat().st_size for i in range(n_shards))
+            _write_text(out / CARD, _card(cfg, summary, features, stages, num_bytes))
+            write_json(
+                out / BUILD_CONFIG,
+                {
+                    "builder": "trustvl.data_builders.counterfactual.build_counterfactuals",
+                    "status": "complete",
+                    "fingerprint": fingerprint,
+                    "config": cfg.to_dict(),
+                    "stages": stages,
+                    "n_shards": n_shards,
+                    "summary": summary.to_dict(),
+                },
+            )
+    st.wait_for_everyone()
+    if no_rows:
+        raise TrustVLInputError(
+            f"no person was found in any of the {summary.n_bases_tried} base images (segmenter "
+            f"{stages['segmenter'].get('class', '?')}, mask_threshold={cfg.mask_threshold}, min_mask_fraction="
+            f"{cfg.min_mask_fraction}): nothing to inpaint, no dataset written; expected images with a person"
+            " (lower the threshold or check the segmenter)"
+        )
+    return summary

@@ -1,0 +1,629 @@
+"""Configuration of a CF_α counterfactual build (SPEC §2): contexts, attribute grid, build knobs.
+
+A build makes, for every *context prompt* (an occupation in one of its settings, e.g. "a photo of a doctor
+in a hospital"), ``n_base_per_prompt`` base images with a text-to-image model, masks the person in each,
+and re-paints the person once per chosen *grid cell* (one value of every appearance attribute, e.g.
+``age=old, body_type=slim, skin_tone=dark, gender_presentation=feminine``). The variants of one base image
+share every pixel outside the mask.
+
+Definitions (trustvl's choices, all configurable)
+-------------------------------------------------
+* **Base index.** Base images are numbered ``b = 0 .. n_prompts * n_base_per_prompt - 1``; base ``b`` uses
+  context ``b % n_prompts`` and is its ``b // n_prompts``-th repetition (round robin, so every shard covers
+  the prompts evenly). Everything about base ``b`` is a function of ``(seed, b)`` only.
+* **Seeds.** ``base_seed(b)`` and ``variant_seed(b, cell)`` are 31-bit integers derived from
+  ``numpy.random.SeedSequence([seed, b, ...])``; a variant's seed depends on its grid cell, not on its
+  position, so the same cell of the same base always gets the same noise.
+* **Variants per base.** ``variants_per_base = None`` uses every grid cell. Otherwise the ``n`` cells of a
+  base are a deterministic, balanced sample: the bases of one context walk through a seeded permutation
+  of the grid, ``n`` cells at a time (repetition ``r`` takes positions ``r*n .. r*n+n-1`` modulo the grid
+  size), so within a context every cell is used equally often (up to one). Cells are listed in grid order.
+* **Appearance phrase.** The phrases of the cell's values joined with spaces in attribute order (empty
+  phrases dropped), e.g. "elderly slim dark-skinned female".
+* **Articles.** With ``fix_articles`` an "a"/"A" followed by a word starting with a, e, i or o becomes
+  "an"/"An" after formatting (so templates can always write "a"). Words such as "European" or "hour"
+  are not handled; turn it off and write the article in the phrases instead.
+
+YAML
+----
+:meth:`CounterfactualConfig.from_yaml` reads a file with the field names below as keys (unknown keys are
+an error). ``extends: default`` (or a path) first loads that base file, then merges this one into it:
+mappings key by key (so an occupation or an attribute value can be added or overridden), lists and
+scalars replaced. The packaged default is ``trustvl/assets/counterfactual/default_grid.yaml``
+(:data:`DEFAULT_GRID_PATH`); ``CounterfactualConfig()`` equals it.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import itertools
+import json
+import math
+import os
+import re
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trustvl.errors import TrustVLInputError
+
+__all__ = [
+    "DEFAULT_GRID_PATH",
+    "RESERVED_COLUMNS",
+    "Context",
+    "CounterfactualConfig",
+    "load_counterfactual_config",
+]
+
+DEFAULT_GRID_PATH = Path(__file__).resolve().parents[2] / "assets" / "counterfactual" / "default_grid.yaml"
+
+#: Columns of the built dataset; attribute names may not reuse them.
+RESERVED_COLUMNS: tuple[str, ...] = (
+    "image",
+    "mask",
+    "base_id",
+    "variant_id",
+    "cell_id",
+    "prompt",
+    "caption",
+    "inpaint_prompt",
+    "occupation",
+    "setting",
+    "seed",
+    "base_seed",
+)
+
+_CONTEXT_FIELDS = frozenset({"occupation", "setting"})
+_MODEL_STAGES = ("text_to_image", "segmenter", "inpainter")
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ARTICLE_RE = re.compile(r"\b([Aa]) (?=[AEIOaeio])")
+
+
+def _err(msg: str) -> TrustVLInputError:
+    return TrustVLInputError(msg)
+
+
+@lru_cache(maxsize=8)
+def _read_yaml_cached(path: str, mtime: float) -> Any:
+    import yaml
+
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise _err(f"config file {str(path)!r} does not exist; expected a YAML file")
+    try:
+        data = _read_yaml_cached(str(path), path.stat().st_mtime)
+    except Exception as err:  # yaml.YAMLError and decoding errors
+        raise _err(f"config file {str(path)!r} is not valid YAML: {err}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise _err(f"config file {str(path)!r} holds a {type(data).__name__}; expected a mapping of fields")
+    return copy.deepcopy(dict(data))
+
+
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Mappings merged key by key (recursively); anything else in ``over`` replaces ``base``."""
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _resolve_yaml(path: Path, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    key = str(path.resolve())
+    if key in _seen:
+        raise _err(f"config file {str(path)!r} extends itself (cycle through {list(_seen)})")
+    data = _read_yaml(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str) or not parent.strip():
+        raise _err(f"extends={parent!r} in {str(path)!r}; expected 'default' or a path to a YAML file")
+    if parent == "default":
+        base_path = DEFAULT_GRID_PATH
+    else:
+        base_path = Path(parent).expanduser()
+        if not base_path.is_absolute():
+            base_path = path.parent / base_path
+    return _merge(_resolve_yaml(base_path, (*_seen, key)), data)
+
+
+@lru_cache(maxsize=1)
+def _default_data() -> dict[str, Any]:
+    return _resolve_yaml(DEFAULT_GRID_PATH)
+
+
+def _default(name: str) -> Any:
+    return copy.deepcopy(_default_data()[name])
+
+
+def _with_articles(text: str) -> str:
+    return _ARTICLE_RE.sub(lambda m: m.group(1) + "n ", text)
+
+
+def _template_fields(name: str, template: Any, allowed: set[str] | frozenset[str]) -> None:
+    if not isinstance(template, str) or not template.strip():
+        raise _err(f"{name}={template!r}; expected a non-empty str template")
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as err:
+        raise _err(f"{name}={template!r} is not a valid format string: {err}") from None
+    for _, fname, spec, conv in parsed:
+        if fname is None:
+            continue
+        if fname == "" or fname.isdigit():
+            raise _err(f"{name}={template!r} uses a positional field {{}}; expected named fields")
+        if fname not in allowed:
+            raise _err(
+                f"{name}={template!r} uses unknown field {{{fname}}}; expected some of {sorted(allowed)}"
+                + (" (captions are context-only: no appearance fields)" if name == "caption_template" else "")
+            )
+        if spec or conv:
+            raise _err(f"{name}={template!r}: field {{{fname}}} may not carry a format spec or conversion")
+
+
+def _as_int(name: str, value: Any, lo: int, hi: int | None = None, allow_none: bool = False) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise _err(f"{name}={value!r} must be an int" + (" or null" if allow_none else ""))
+    value = int(value)
+    if value < lo or (hi is not None and value > hi):
+        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+        raise _err(f"{name}={value} is out of range; expected an int {rng}")
+    return value
+
+
+def _as_float(name: str, value: Any, lo: float, hi: float, hi_open: bool = False) -> float:
+    if isinstance(value, bool):
+        raise _err(f"{name}={value!r} must be a number")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise _err(f"{name}={value!r} must be a number") from None
+    if math.isnan(v) or v < lo or v > hi or (hi_open and v >= hi):
+        raise _err(
+            f"{name}={value!r} is out of range; expected {lo} <= {name} {'<' if hi_open else '<='} {hi}"
+        )
+    return v
+
+
+def _normalise_occupations(value: Any) -> dict[str, tuple[str, ...] | None]:
+    if isinstance(value, str) or value is None:
+        raise _err(
+            f"occupations={value!r}; expected a list of occupations or a mapping occupation -> settings"
+        )
+    if isinstance(value, Mapping):
+        items = list(value.items())
+    else:
+        items = [(o, None) for o in value]
+    out: dict[str, tuple[str, ...] | None] = {}
+    for occ, settings in items:
+        if not isinstance(occ, str) or not occ.strip():
+            raise _err(f"occupation {occ!r} must be a non-empty str")
+        occ = occ.strip()
+        if occ in out:
+            raise _err(f"occupation {occ!r} is listed twice")
+        if settings is None:
+            out[occ] = None
+            continue
+        if isinstance(settings, str):
+            settings = [settings]
+        settings = tuple(settings)
+        for s in settings:
+            if not isinstance(s, str) or not s.strip():
+                raise _err(f"occupations[{occ!r}] has setting {s!r}; expected non-empty str settings")
+        if len(set(settings)) != len(settings):
+            raise _err(f"occupations[{occ!r}]={list(settings)!r} contains duplicates")
+        out[occ] = tuple(s.strip() for s in settings) or None
+    return out
+
+
+def _normalise_attributes(value: Any) -> dict[str, dict[str, str]]:
+    if not isinstance(value, Mapping):
+        raise _err(f"attributes={value!r}; expected a mapping attribute -> {{value: prompt phrase}}")
+    out: dict[str, dict[str, str]] = {}
+    for name, values in value.items():
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            raise _err(
+                f"attribute name {name!r} is not usable as a column name; expected letters, digits and _"
+            )
+        if name in RESERVED_COLUMNS:
+            raise _err(f"attribute name {name!r} is a reserved column; expected another name")
+        if isinstance(values, str) or values is None:
+            raise _err(
+                f"attributes[{name!r}]={values!r}; expected a mapping value -> phrase or a list of values"
+            )
+        if isinstance(values, Mapping):
+            pairs = list(values.items())
+        else:
+            pairs = []
+            for v in values:
+                if isinstance(v, Mapping):
+                    extra = set(v) - {"value", "phrase"}
+                    if "value" not in v or extra:
+                        raise _err(f"attributes[{name!r}] item {v!r}; expected keys 'value' and 'phrase'")
+                    pairs.append((v["value"], v.get("phrase")))
+                else:
+                    pairs.append((v, None))
+        level_map: dict[str, str] = {}
+        for v, phrase in pairs:
+            if not isinstance(v, str) or not v.strip():
+                raise _err(
+                    f"attributes[{name!r}] has value {v!r}; expected non-empty str values (quote YAML values"
+                    " such as yes/no/on/off)"
+                )
+            if v in level_map:
+                raise _err(f"attributes[{name!r}] lists value {v!r} twice")
+            if phrase is None:
+                phrase = v
+            if not isinstance(phrase, str):
+                raise _err(f"attributes[{name!r}][{v!r}] phrase {phrase!r} must be a str")
+            level_map[v] = phrase.strip()
+        if not level_map:
+            raise _err(f"attributes[{name!r}] has no values; expected at least one")
+        out[name] = level_map
+    return out
+
+
+@dataclass(frozen=True)
+class Context:
+    """One context prompt: ``prompt`` for the text-to-image model, ``caption`` stored with the images."""
+
+    index: int
+    occupation: str
+    setting: str
+    prompt: str
+    caption: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class CounterfactualConfig:
+    """Everything that decides the content of a counterfactual build. Validated in ``__post_init__``
+    (bad values raise :class:`~trustvl.errors.TrustVLInputError` naming the value). Defaults are the
+    packaged ``default_grid.yaml``.
+
+    Attributes:
+        occupations: occupation -> its settings (phrases such as "in a hospital"), or a list of occupations
+            (each then uses ``settings``). A ``None`` / empty settings list also means ``settings``.
+        settings: settings for occupations without their own.
+        prompt_template: context prompt; fields ``{occupation}``, ``{setting}``.
+        caption_template: the stored caption (context only, no appearance words); fields ``{occupation}``,
+            ``{setting}``; ``None`` uses the context prompt.
+        inpaint_template: inpainting prompt; fields ``{occupation}``, ``{setting}``, ``{prompt}``,
+            ``{appearance}`` and every attribute name (its phrase).
+        fix_articles: turn "a" into "an" before a, e, i, o after formatting (see the module doc).
+        attributes: attribute -> {value: prompt phrase}, in order (a list of values means phrase = value).
+            Names become ``ClassLabel`` columns with the values as names.
+        use_attributes: the attributes varied (subset, in this order); ``None`` = all of ``attributes``.
+        variants_per_base: grid cells inpainted per base image, 2 .. number of cells; ``None`` = all.
+        n_base_per_prompt: base images generated per context prompt.
+        seed: master seed (>= 0); the whole build is a function of it.
+        shard_size: base images per Parquet shard; shard ``i`` holds bases ``[i*shard_size, (i+1)*shard_size)``
+            and is the unit of resume and of multi-GPU work.
+        image_size: side of the dataset images; base images of another size are resized (bicubic) to
+            ``image_size x image_size``. ``None`` keeps the text-to-image output size.
+        mask_threshold: a segmenter's soft mask (probabilities) is binarised at ``>= mask_threshold``
+            (binary masks are unaffected for any threshold in (0, 1]).
+        mask_dilation: pixels the binary person mask is grown by (square max filter of side
+            ``2 * mask_dilation + 1``), so hair and outline are repainted too.
+        min_mask_fraction: a mask covering less than this fraction of the image counts as "no person":
+            the base image is skipped (and counted).
+        paste_back: composite every variant with its base so pixels outside the (dilated) mask are exactly
+            the base's (the SPEC's "share every context pixel"); recommended.
+        batch_size: images per model call. Not part of the fingerprint: on the CPU it does not change the
+            output; on a GPU the batch composition may change the last bits of an image.
+        models: per stage (``text_to_image``, ``segmenter``, ``inpainter``) the keyword arguments of the
+            real stage (``model`` = Hub id or folder) used by :func:`~.stages.build_stages`. Not part of
+            the content fingerprint (the stages describe themselves instead).
+    """
+
+    occupations: Mapping[str, Sequence[str] | None] | Sequence[str] = field(
+        default_factory=lambda: _default("occupations")
+    )
+    settings: Sequence[str] = field(default_factory=lambda: _default("settings"))
+    prompt_template: str = "a photo of a {occupation} {setting}"
+    caption_template: str | None = None
+    inpaint_template: str = "a photo of a {appearance} {occupation}"
+    fix_articles: bool = True
+    attributes: Mapping[str, Any] = field(default_factory=lambda: _default("attributes"))
+    use_attributes: Sequence[str] | None = None
+    variants_per_base: int | None = 8
+    n_base_per_prompt: int = 4
+    seed: int = 0
+    shard_size: int = 16
+    image_size: int | None = 512
+    mask_threshold: float = 0.5
+    mask_dilation: int = 8
+    min_mask_fraction: float = 0.01
+    paste_back: bool = True
+    batch_size: int = 4
+    models: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: _default("models"))
+
+    def __post_init__(self) -> None:
+        self._validate()
+
+    # ------------------------------------------------------------------ validation
+    def _validate(self) -> None:
+        self.occupations = _normalise_occupations(self.occupations)
+        if isinstance(self.settings, str):
+            self.settings = [self.settings]
+        if self.settings is None:
+            self.settings = ()
+        settings = tuple(self.settings)
+        for s in settings:
+            if not isinstance(s, str) or not s.strip():
+                raise _err(f"settings has {s!r}; expected non-empty str settings")
+        self.settings = tuple(s.strip() for s in settings)
+        if not self.occupations:
+            raise _err(
+                "the prompt grid is empty: occupations has no entries; expected at least one occupation"
+            )
+        without = [o for o, s in self.occupations.items() if s is None]
+        if without and not self.settings:
+            raise _err(
+                f"the prompt grid is empty for occupations {without}: they have no settings of their own and"
+                " settings=[] ; expected settings for them"
+            )
+
+        _template_fields("prompt_template", self.prompt_template, _CONTEXT_FIELDS)
+        if self.caption_template is not None:
+            _template_fields("caption_template", self.caption_template, _CONTEXT_FIELDS)
+        self.fix_articles = bool(self.fix_articles)
+
+        attrs = _normalise_attributes(self.attributes)
+        if self.use_attributes is not None:
+            if isinstance(self.use_attributes, str):
+                self.use_attributes = [self.use_attributes]
+            use = tuple(self.use_attributes)
+            unknown = [a for a in use if a not in attrs]
+            if unknown:
+                raise _err(
+                    f"use_attributes names unknown attribute(s) {unknown}; expected some of {list(attrs)}"
+                )
+            if len(set(use)) != len(use):
+                raise _err(f"use_attributes={list(use)!r} contains duplicates")
+            if not use:
+                raise _err("use_attributes=[] is empty; expected at least one attribute (or null for all)")
+            self.use_attributes = use
+            attrs = {a: attrs[a] for a in use}
+        self.attributes = attrs
+        if not attrs:
+            raise _err("attributes is empty; expected an attribute grid with at least two cells")
+        n_cells = math.prod(len(v) for v in attrs.values())
+        if n_cells < 2:
+            raise _err(
+                f"the attribute grid {{{', '.join(f'{a}: {list(v)}' for a, v in attrs.items())}}} has a single"
+                " cell: no counterfactual variants are possible; expected at least two values in total"
+            )
+        _template_fields(
+            "inpaint_template", self.inpaint_template, _CONTEXT_FIELDS | {"prompt", "appearance"} | set(attrs)
+        )
+        self.variants_per_base = _as_int(
+            "variants_per_base", self.variants_per_base, 2, n_cells, allow_none=True
+        )
+        self.n_base_per_prompt = _as_int("n_base_per_prompt", self.n_base_per_prompt, 1)
+        self.seed = _as_int("seed", self.seed, 0, 2**63 - 1)
+        self.shard_size = _as_int("shard_size", self.shard_size, 1)
+        self.image_size = _as_int("image_size", self.image_size, 8, 8192, allow_none=True)
+        self.mask_threshold = _as_float("mask_threshold", self.mask_threshold, 0.0, 1.0)
+        self.mask_dilation = _as_int("mask_dilation", self.mask_dilation, 0, 4096)
+        self.min_mask_fraction = _as_float(
+            "min_mask_fraction", self.min_mask_fraction, 0.0, 1.0, hi_open=True
+        )
+        self.paste_back = bool(self.paste_back)
+        self.batch_size = _as_int("batch_size", self.batch_size, 1)
+
+        models = {} if self.models is None else self.models
+        if not isinstance(models, Mapping):
+            raise _err(f"models={models!r}; expected a mapping stage -> keyword arguments")
+        for stage, kwargs in models.items():
+            if stage not in _MODEL_STAGES:
+                raise _err(f"models has unknown stage {stage!r}; expected some of {list(_MODEL_STAGES)}")
+            if not isinstance(kwargs, Mapping):
+                raise _err(f"models[{stage!r}]={kwargs!r}; expected a mapping of keyword arguments")
+        self.models = {k: dict(v) for k, v in models.items()}
+
+    # ------------------------------------------------------------------ contexts
+    def _fmt(self, template: str, **fields: str) -> str:
+        text = template.format(**fields)
+        text = " ".join(text.split())
+        return _with_articles(text) if self.fix_articles else text
+
+    def contexts(self) -> list[Context]:
+        """The context prompts, occupations in order and each occupation's settings in order."""
+        out: list[Context] = []
+        for occ, settings in self.occupations.items():
+            for setting in settings if settings is not None else self.settings:
+                prompt = self._fmt(self.prompt_template, occupation=occ, setting=setting)
+                caption = (
+                    prompt
+                    if self.caption_template is None
+                    else self._fmt(self.caption_template, occupation=occ, setting=setting)
+                )
+                out.append(Context(len(out), occ, setting, prompt, caption))
+        return out
+
+    @property
+    def n_prompts(self) -> int:
+        return sum(len(s) if s is not None else len(self.settings) for s in self.occupations.values())
+
+    @property
+    def n_bases(self) -> int:
+        """Base images the build tries."""
+        return self.n_prompts * self.n_base_per_prompt
+
+    @property
+    def n_shards(self) -> int:
+        return -(-self.n_bases // self.shard_size)
+
+    def context_of(self, base_index: int) -> Context:
+        """The context of base image ``base_index`` (round robin over the contexts)."""
+        return self.contexts()[base_index % self.n_prompts]
+
+    # ------------------------------------------------------------------ grid
+    @property
+    def attribute_names(self) -> tuple[str, ...]:
+        return tuple(self.attributes)
+
+    @property
+    def n_cells(self) -> int:
+        return math.prod(len(v) for v in self.attributes.values())
+
+    @property
+    def n_variants(self) -> int:
+        """Variants per base image."""
+        return self.n_cells if self.variants_per_base is None else self.variants_per_base
+
+    def cell(self, cell_id: int) -> dict[str, str]:
+        """Attribute -> value of grid cell ``cell_id`` (row-major over the attributes, last fastest)."""
+        if not 0 <= cell_id < self.n_cells:
+            raise _err(f"cell_id={cell_id} is out of range; expected 0 <= cell_id < {self.n_cells}")
+        out: dict[str, str] = {}
+        rest = cell_id
+        for name in reversed(self.attribute_names):
+            values = list(self.attributes[name])
+            rest, i = divmod(rest, len(values))
+            out[name] = values[i]
+        return {a: out[a] for a in self.attribute_names}
+
+    def cells(self) -> list[dict[str, str]]:
+        """Every grid cell, in ``cell_id`` order."""
+        names = self.attribute_names
+        return [
+            dict(zip(names, combo))
+            for combo in itertools.product(*(list(v) for v in self.attributes.values()))
+        ]
+
+    def _seq(self, *parts: int) -> int:
+        return int(np.random.SeedSequence([self.seed, *parts]).generate_state(1, dtype=np.uint32)[0] >> 1)
+
+    def base_seed(self, base_index: int) -> int:
+        """Seed of the text-to-image generation of base ``base_index``."""
+        return self._seq(int(base_index), 0)
+
+    def variant_seed(self, base_index: int, cell_id: int) -> int:
+        """Seed of the inpainting of grid cell ``cell_id`` for base ``base_index``."""
+        return self._seq(int(base_index), 1, int(cell_id))
+
+    def variant_cells(self, base_index: int) -> list[int]:
+        """The grid cells (ids, ascending) inpainted for base ``base_index`` (see the module doc)."""
+        n_cells, n = self.n_cells, self.n_variants
+        if n >= n_cells:
+            return list(range(n_cells))
+        n_prompts = self.n_prompts
+        ctx, rep = base_index % n_prompts, base_index // n_prompts
+        perm = np.random.default_rng(np.random.SeedSequence([self.seed, 2, ctx])).permutation(n_cells)
+        return sorted(int(perm[(rep * n + j) % n_cells]) for j in range(n))
+
+    def appearance(self, cell: Mapping[str, str]) -> str:
+        """The appearance phrase of a cell (phrases in attribute order, empty ones dropped)."""
+        return " ".join(p for p in (self.attributes[a][cell[a]] for a in self.attribute_names) if p)
+
+    def inpaint_prompt(self, context: Context, cell: Mapping[str, str]) -> str:
+        phrases = {a: self.attributes[a][cell[a]] for a in self.attribute_names}
+        return self._fmt(
+            self.inpaint_template,
+            occupation=context.occupation,
+            setting=context.setting,
+            prompt=context.prompt,
+            appearance=self.appearance(cell),
+            **phrases,
+        )
+
+    # ------------------------------------------------------------------ (de)serialisation
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON/YAML-able dict of every field (:meth:`from_dict` inverts it)."""
+        return {
+            "occupations": {o: (list(s) if s is not None else None) for o, s in self.occupations.items()},
+            "settings": list(self.settings),
+            "prompt_template": self.prompt_template,
+            "caption_template": self.caption_template,
+            "inpaint_template": self.inpaint_template,
+            "fix_articles": self.fix_articles,
+            "attributes": {a: dict(v) for a, v in self.attributes.items()},
+            "use_attributes": None,  # already applied to ``attributes``
+            "variants_per_base": self.variants_per_base,
+            "n_base_per_prompt": self.n_base_per_prompt,
+            "seed": self.seed,
+            "shard_size": self.shard_size,
+            "image_size": self.image_size,
+            "mask_threshold": self.mask_threshold,
+            "mask_dilation": self.mask_dilation,
+            "min_mask_fraction": self.min_mask_fraction,
+            "paste_back": self.paste_back,
+            "batch_size": self.batch_size,
+            "models": copy.deepcopy(self.models),
+        }
+
+    def content_dict(self) -> dict[str, Any]:
+        """The fields that decide the dataset's content and layout (no ``batch_size``, no ``models``)."""
+        d = self.to_dict()
+        d.pop("batch_size")
+        d.pop("models")
+        return d
+
+    def fingerprint(self, extra: Any = None) -> str:
+        """sha256 of :meth:`content_dict` (and ``extra``, e.g. the stage descriptions)."""
+        payload = json.dumps({"config": self.content_dict(), "extra": extra}, sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CounterfactualConfig:
+        """Build from a dict of fields; unknown keys raise :class:`~trustvl.errors.TrustVLInputError`."""
+        if not isinstance(d, Mapping):
+            raise _err(f"config {d!r}; expected a mapping of fields")
+        d = dict(d)
+        d.pop("extends", None)
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(d) - set(known))
+        if unknown:
+            raise _err(f"unknown counterfactual config key(s) {unknown}; expected some of {known}")
+        return cls(**d)
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike, **overrides: Any) -> CounterfactualConfig:
+        """Load a YAML file (``extends`` resolved, see the module doc); ``overrides`` replace fields."""
+        data = _resolve_yaml(Path(path).expanduser())
+        data.update(overrides)
+        try:
+            return cls.from_dict(data)
+        except TrustVLInputError as err:
+            raise TrustVLInputError(f"{err} (in {str(path)!r})") from None
+
+    def to_yaml(self, path: str | os.PathLike) -> Path:
+        """Write :meth:`to_dict` as YAML atomically (temp file, then ``os.replace``)."""
+        import yaml
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True), encoding="utf-8")
+        os.replace(tmp, path)
+        return path
+
+
+def load_counterfactual_config(
+    path: str | os.PathLike | CounterfactualConfig | None = None, **overrides: Any
+) -> CounterfactualConfig:
+    """A config from a YAML file, an existing config (copied with ``overrides``) or the default."""
+    if isinstance(path, CounterfactualConfig):
+        return CounterfactualConfig.from_dict({**path.to_dict(), **overrides})
+    return CounterfactualConfig.from_yaml(DEFAULT_GRID_PATH if path is None else path, **overrides)
