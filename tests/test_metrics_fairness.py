@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trustvl.errors import TrustVLInputError
+from trustvl.metrics import fairness as F
 from trustvl.metrics import (
     fairness_report,
     gallery_target,
@@ -22,7 +23,6 @@ from trustvl.metrics import (
     skew,
     uniform_target,
 )
-from trustvl.metrics import fairness as F
 
 LN2 = math.log(2.0)
 # 1/log2(i+1) for i = 1..4
@@ -56,6 +56,12 @@ def ref_ndkl(labels: list[int], q: list[float]) -> float:
 
 def ref_order(scores: list[float]) -> list[int]:
     return sorted(range(len(scores)), key=lambda j: (-scores[j], j))
+
+
+def _small_blocks(monkeypatch, elements: int) -> None:
+    """Make the metrics work in blocks of about ``elements`` positions (several blocks, several threads)."""
+    monkeypatch.setattr(F, "_CHUNK_ELEMENTS", elements)
+    monkeypatch.setattr(F, "_CPU_BLOCK_ELEMENTS", elements)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -98,7 +104,12 @@ def test_ndkl_hand_example_four_images_two_groups():
     #   i=3: p=(2/3, 1/3)  KL = 2/3 ln(4/3) + 1/3 ln(2/3)          ~ 0.056633
     #   i=4: p=(3/4, 1/4)  KL = 3/4 ln(3/2) + 1/4 ln(1/2)          ~ 0.130812
     # weights 1/log2(i+1) = 1, 0.63093, 0.5, 0.43068; Z ~ 2.561606; NDKL ~ 1.215128 / 2.561606 ~ 0.474362
-    kl = [LN2, LN2, 2 / 3 * math.log(4 / 3) + 1 / 3 * math.log(2 / 3), 0.75 * math.log(1.5) + 0.25 * math.log(0.5)]
+    kl = [
+        LN2,
+        LN2,
+        2 / 3 * math.log(4 / 3) + 1 / 3 * math.log(2 / 3),
+        0.75 * math.log(1.5) + 0.25 * math.log(0.5),
+    ]
     expected = sum(w * d for w, d in zip(W, kl)) / sum(W)
     assert expected == pytest.approx(0.474362, abs=1e-6)
     assert ndkl([0, 0, 1, 0], [0.5, 0.5]).tolist() == pytest.approx([expected], rel=1e-12)
@@ -164,7 +175,9 @@ def ranking_and_target(draw, strictly_positive=True, max_m=5, max_n=30, max_quer
     n = draw(st.integers(1, max_n))
     n_queries = draw(st.integers(1, max_queries))
     labels = draw(
-        st.lists(st.lists(st.integers(0, m - 1), min_size=n, max_size=n), min_size=n_queries, max_size=n_queries)
+        st.lists(
+            st.lists(st.integers(0, m - 1), min_size=n, max_size=n), min_size=n_queries, max_size=n_queries
+        )
     )
     low = 1 if strictly_positive else 0
     weights = draw(st.lists(st.integers(low, 20), min_size=m, max_size=m).filter(lambda w: sum(w) > 0))
@@ -194,7 +207,7 @@ def test_ndkl_matches_reference(data):
 
 
 def test_ndkl_matches_reference_long_ranking_several_chunks(monkeypatch):
-    monkeypatch.setattr(F, "_CHUNK_ELEMENTS", 2000)  # force several query chunks
+    _small_blocks(monkeypatch, 2000)  # force several query chunks
     gen = torch.Generator().manual_seed(1)
     for m in (2, 3):
         labels = torch.randint(0, m, (7, 600), generator=gen)
@@ -289,7 +302,11 @@ _score_values = st.sampled_from([-2.0, -0.5, -0.0, 0.0, 0.25, 0.5, 1.0, 3.0])
     st.integers(1, 6),
 )
 def test_ties_broken_by_gallery_index(scores, dtype, k):
-    s = torch.tensor(scores, dtype=dtype) if dtype.is_floating_point else torch.tensor(scores).mul(4).to(dtype)
+    s = (
+        torch.tensor(scores, dtype=dtype)
+        if dtype.is_floating_point
+        else torch.tensor(scores).mul(4).to(dtype)
+    )
     expected = [ref_order(row) for row in s.double().tolist()]
     assert rank_indices(s).tolist() == expected
     assert rank_indices(s, k=k).tolist() == [row[:k] for row in expected]
@@ -312,7 +329,11 @@ def test_ranking_paths_agree_on_large_gallery_with_ties():
 
 def test_numpy_and_list_inputs_agree():
     labels = [[0, 1, 1, 0], [1, 1, 0, 0]]
-    for form in (np.array(labels), torch.tensor(labels, dtype=torch.uint8), np.array(labels, dtype=np.uint16)):
+    for form in (
+        np.array(labels),
+        torch.tensor(labels, dtype=torch.uint8),
+        np.array(labels, dtype=np.uint16),
+    ):
         torch.testing.assert_close(ndkl(form, [0.5, 0.5]), ndkl(labels, [0.5, 0.5]))
         torch.testing.assert_close(max_skew(form, np.array([0.5, 0.5]), 3), max_skew(labels, [0.5, 0.5], 3))
 
@@ -321,7 +342,7 @@ def test_numpy_and_list_inputs_agree():
 # report
 # ---------------------------------------------------------------------------------------------------
 def test_fairness_report_matches_individual_metrics(monkeypatch):
-    monkeypatch.setattr(F, "_CHUNK_ELEMENTS", 300)  # several query chunks
+    _small_blocks(monkeypatch, 300)  # several query chunks
     gen = torch.Generator().manual_seed(3)
     scores = torch.rand(9, 50, generator=gen)
     gender = torch.randint(0, 2, (50,), generator=gen)
@@ -366,7 +387,9 @@ def test_cpu_and_cuda_agree():
     cpu_rank = rank_labels(scores, labels)
     cuda_rank = rank_labels(scores.cuda(), labels.cuda())
     assert torch.equal(cpu_rank, cuda_rank.cpu())
-    assert torch.equal(rank_labels(scores, labels, k=50), rank_labels(scores.cuda(), labels.cuda(), k=50).cpu())
+    assert torch.equal(
+        rank_labels(scores, labels, k=50), rank_labels(scores.cuda(), labels.cuda(), k=50).cpu()
+    )
     torch.testing.assert_close(ndkl(cuda_rank, q.cuda()).cpu(), ndkl(cpu_rank, q), rtol=1e-10, atol=1e-13)
     for k in (1, 10, 1000):
         torch.testing.assert_close(max_skew(cuda_rank, q.cuda(), k).cpu(), max_skew(cpu_rank, q, k))
@@ -473,11 +496,29 @@ def test_bad_scores_nan():
 
 
 def test_bad_scores_inf_in_later_chunk(monkeypatch):
-    monkeypatch.setattr(F, "_CHUNK_ELEMENTS", 6)  # 2 queries per chunk
+    _small_blocks(monkeypatch, 6)  # 2 queries per chunk
     scores = torch.rand(5, 3)
     scores[4, 0] = float("inf")
     with pytest.raises(TrustVLInputError, match=r"scores\[4, 0\] = inf is not finite"):
         rank_indices(scores)
+
+
+def test_bad_scores_error_names_first_bad_block(monkeypatch):
+    _small_blocks(monkeypatch, 3)  # one query per block, blocks run on several threads
+    scores = torch.rand(40, 3)
+    scores[7, 1] = float("nan")
+    scores[30:, 2] = float("-inf")
+    for _ in range(3):
+        with pytest.raises(TrustVLInputError, match=r"scores\[7, 1\] = nan is not finite"):
+            fairness_report(scores, {"g": [0, 1, 0]}, 1)
+
+
+def test_thread_count_restored_after_blocks(monkeypatch):
+    _small_blocks(monkeypatch, 50)
+    before = torch.get_num_threads()
+    rank_labels(torch.rand(6, 50), torch.randint(0, 2, (50,)))
+    ndkl(torch.randint(0, 2, (6, 50)), [0.5, 0.5])
+    assert torch.get_num_threads() == before
 
 
 def test_bad_scores_complex():
@@ -536,10 +577,17 @@ def test_bad_negative_label():
 
 
 def test_bad_gallery_target_m_too_small():
-    with pytest.raises(TrustVLInputError, match=r"gallery_labels\[2\] = 3 is out of range.*m = 2 from argument m"):
+    with pytest.raises(
+        TrustVLInputError, match=r"gallery_labels\[2\] = 3 is out of range.*m = 2 from argument m"
+    ):
         gallery_target([0, 1, 3], m=2)
 
 
 def test_bad_uniform_target_m():
     with pytest.raises(TrustVLInputError, match=r"m = 0; expected a positive integer"):
         uniform_target(0)
+
+
+def test_bad_negative_gallery_label_in_report():
+    with pytest.raises(TrustVLInputError, match=r"gallery_labels\['g'\]\[2\] = -1 is negative"):
+        fairness_report(torch.rand(1, 4), {"g": [0, 1, -1, 1]}, 2)

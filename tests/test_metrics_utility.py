@@ -114,7 +114,9 @@ def test_per_group_and_worst_group_hand_example():
 # bad input
 # ---------------------------------------------------------------------------------------------------
 def test_bad_recall_non_square_without_index():
-    with pytest.raises(TrustVLInputError, match=r"similarity has shape \(2, 3\) and text_to_image_index is None"):
+    with pytest.raises(
+        TrustVLInputError, match=r"similarity has shape \(2, 3\) and text_to_image_index is None"
+    ):
         recall_at_k(torch.rand(2, 3), 1)
 
 

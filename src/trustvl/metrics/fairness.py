@@ -39,22 +39,30 @@ Conventions (documented choices)
 
 Implementation notes
 --------------------
-NDKL is vectorised with cumulative counts: ``c_a(i)`` is a cumulative sum of the (one-hot) labels in
-``int32``; then ``i * KL(p@i || q) = sum_a T_a[c_a(i)] - i ln i`` with the float64 lookup table
-``T_a[c] = c ln c - c ln q_a``; the weighted sum over positions is one matrix-vector product. The work is
-chunked over queries (about 2**24 positions per chunk) so memory stays bounded, e.g. for 1,000 queries
-over a 100,000-image gallery.
+NDKL is vectorised with cumulative counts: ``c_a(i)``, the count of value ``a`` among the first ``i``
+items, is an ``int32`` cumulative sum of the (one-hot) labels; then
+``i * KL(p@i || q) = sum_a T_a[c_a(i)] - i ln i`` with the float64 lookup table
+``T_a[c] = c ln c - c ln q_a``, so ``Z * NDKL = sum_a sum_i (w_i/i) T_a[c_a(i)] - sum_i w_i ln i``
+(``w_i = 1/log2(i+1)``): per value one cumulative sum, one table lookup and one matrix-vector product,
+all float64 where it matters. A one-hot ``q`` is handled exactly (0 or ``+inf``).
 
-The full ranking is a stable sort. On CPU it is done one query at a time on 32-bit integer keys that
-order like the float scores (PyTorch uses a parallel radix sort for large 1-D integer sorts), which is
-several times faster than a stable float sort; on other devices it is one batched
-``torch.sort(stable=True)``. With ``k`` given, a CPU ``topk`` on unique composite keys
-``(score key, gallery index)`` returns the same top ``k`` exactly. All paths give the same order.
+Work is done in blocks of queries, so memory stays bounded (e.g. 1,000 queries over a 100,000-image
+gallery): on accelerators one block of about 2**24 positions at a time; on CPU blocks of about 2**21
+positions handed out dynamically to ``torch.get_num_threads()`` Python threads that each run torch with
+one intra-op thread (see :func:`_run_blocks`; this stays fast when other processes share the cores).
+
+The full ranking is a stable sort of integer keys that order like the scores (IEEE bit patterns, see
+:func:`_ascending_keys`). On CPU every query is sorted on its own: PyTorch radix-sorts a long 1-D integer
+tensor, several times faster than a batched stable float sort. On other devices it is one batched
+``torch.sort(stable=True)`` per block. With ``k`` given (``8k <= n``), a CPU ``topk`` on unique composite
+keys ``(score key, gallery index)`` returns the same top ``k`` exactly. All paths give the same order.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
@@ -81,9 +89,11 @@ __all__ = [
     "uniform_target",
 ]
 
-# Positions (queries x ranking length) processed at once; bounds the float64 work buffers (~128 MB each).
+# Positions (queries x ranking length) per block of work: on accelerators one block at a time (bounds the
+# float64 work buffers to ~128 MB); on CPU smaller blocks, spread over worker threads (see _run_blocks).
 _CHUNK_ELEMENTS = 1 << 24
-# On CPU a 1-D integer sort at least this long uses PyTorch's parallel radix sort.
+_CPU_BLOCK_ELEMENTS = 1 << 21
+# On CPU a 1-D integer sort at least this long uses PyTorch's (fbgemm) radix sort.
 _CPU_RADIX_MIN = 32768
 
 _WHY_SKEW_POSITIVE = " because Skew_a = ln(p_a/q_a) is infinite for q_a = 0 (even with the 1/k floor)"
@@ -194,17 +204,17 @@ def min_skew(ranked_labels, target, k: int) -> torch.Tensor:
 # NDKL
 # ----------------------------------------------------------------------------------------------------
 class _NdklKernel:
-    """Tables and work buffers for NDKL over rankings of length ``n`` against target ``q`` (float64, on device).
+    """Tables for NDKL over rankings of length ``n`` against target ``q`` (float64, on ``q``'s device).
 
     With ``c_a(i)`` the count of value ``a`` among the first ``i`` items,
     ``i * KL(p@i || q) = sum_a T_a[c_a(i)] - i ln i`` where ``T_a[c] = c ln c - c ln q_a`` (``T_a[0] = 0``).
     So ``Z * NDKL = sum_a sum_i (w_i / i) T_a[c_a(i)] - sum_i w_i ln i`` with ``w_i = 1/log2(i+1)``: per
     value one int32 cumulative sum, one table lookup and one matrix-vector product.
     A one-hot ``q`` (including ``m = 1``) is handled exactly: NDKL is 0 when every label is its support,
-    else ``+inf``.
+    else ``+inf``. The tables are read-only; work buffers come from :meth:`buffers` (one set per thread).
     """
 
-    def __init__(self, n: int, q: torch.Tensor, max_rows: int):
+    def __init__(self, n: int, q: torch.Tensor):
         dev = q.device
         self.n, self.m = n, q.numel()
         ones = torch.nonzero(q == 1.0)
@@ -220,42 +230,48 @@ class _NdklKernel:
         self.offset = float((w * torch.log(pos)).sum().item())  # sum_i w_i ln i
         self.z = float(w.sum().item())
         self.pos = torch.arange(1, n + 1, dtype=torch.int32, device=dev)
-        self.rows = max(1, min(max_rows, _CHUNK_ELEMENTS // max(n, 1)))
-        if self.support is None:
-            shape = (self.rows, n)
-            self._count = torch.empty(shape, dtype=torch.int32, device=dev)
-            self._values = torch.empty(shape, dtype=torch.float64, device=dev)
-            self._part = torch.empty(self.rows, dtype=torch.float64, device=dev)
-            if self.m > 2:
-                self._running = torch.empty(shape, dtype=torch.int32, device=dev)
-                self._onehot = torch.empty(shape, dtype=torch.bool, device=dev)
 
-    def _accumulate(self, a: int, counts: torch.Tensor, out: torch.Tensor, first: bool) -> None:
+    def buffers(self, rows: int) -> dict[str, torch.Tensor]:
+        """Work buffers for blocks of up to ``rows`` queries."""
+        if self.support is not None:
+            return {}
+        dev, shape = self.pos.device, (rows, self.n)
+        buf = {
+            "count": torch.empty(shape, dtype=torch.int32, device=dev),
+            "values": torch.empty(shape, dtype=torch.float64, device=dev),
+            "part": torch.empty(rows, dtype=torch.float64, device=dev),
+        }
+        if self.m > 2:
+            buf["running"] = torch.empty(shape, dtype=torch.int32, device=dev)
+            buf["onehot"] = torch.empty(shape, dtype=torch.bool, device=dev)
+        return buf
+
+    def _accumulate(self, a: int, counts: torch.Tensor, out: torch.Tensor, buf: dict, first: bool) -> None:
         """``out (+)= sum_i (w_i / i) T_a[counts[:, i]]``."""
-        values = self._values[: counts.shape[0]]
+        r = counts.shape[0]
+        values = buf["values"][:r]
         torch.index_select(self.table[a], 0, counts.reshape(-1), out=values.view(-1))
         if first:
             torch.mv(values, self.w_over_i, out=out)
         else:
-            part = self._part[: counts.shape[0]]
+            part = buf["part"][:r]
             torch.mv(values, self.w_over_i, out=part)
             out.add_(part)
 
-    def __call__(self, labels: torch.Tensor, out: torch.Tensor) -> None:
-        """NDKL of validated ``labels [r, n]`` (r <= rows) written into ``out [r]``."""
+    def __call__(self, labels: torch.Tensor, out: torch.Tensor, buf: dict) -> None:
+        """NDKL of validated ``labels [r, n]`` written into ``out [r]`` (``r`` <= the buffers' rows)."""
         r = labels.shape[0]
         if self.support is not None:
-            matches = (labels == self.support).all(dim=1)
-            out.copy_(torch.where(matches, 0.0, torch.inf))
+            out.copy_(torch.where((labels == self.support).all(dim=1), 0.0, torch.inf))
             return
-        count = self._count[:r]
+        count = buf["count"][:r]
         if self.m == 2:  # labels are 0/1: their cumulative sum is c_1 directly
             torch.cumsum(labels, dim=1, dtype=torch.int32, out=count)
-            self._accumulate(1, count, out, first=True)
+            self._accumulate(1, count, out, buf, first=True)
             torch.sub(self.pos, count, out=count)  # c_0 = i - c_1
-            self._accumulate(0, count, out, first=False)
+            self._accumulate(0, count, out, buf, first=False)
         else:
-            running, onehot = self._running[:r], self._onehot[:r]
+            running, onehot = buf["running"][:r], buf["onehot"][:r]
             for a in range(self.m - 1):
                 torch.eq(labels, a, out=onehot)
                 torch.cumsum(onehot, dim=1, dtype=torch.int32, out=count)
@@ -263,22 +279,60 @@ class _NdklKernel:
                     running.copy_(count)
                 else:
                     running.add_(count)
-                self._accumulate(a, count, out, first=a == 0)
+                self._accumulate(a, count, out, buf, first=a == 0)
             torch.sub(self.pos, running, out=running)  # the last value's count
-            self._accumulate(self.m - 1, running, out, first=False)
+            self._accumulate(self.m - 1, running, out, buf, first=False)
         # rounding can leave about -1e-16 * Z where the exact value is 0; NDKL >= 0
         out.sub_(self.offset).clamp_(min=0.0).div_(self.z)
 
 
-def _ndkl_into(labels: torch.Tensor, kernel: _NdklKernel, out: torch.Tensor) -> None:
-    for start in range(0, labels.shape[0], kernel.rows):
-        stop = min(labels.shape[0], start + kernel.rows)
-        kernel(labels[start:stop], out[start:stop])
+def _block_rows(n_rows: int, n_cols: int, device: torch.device) -> int:
+    per_block = _CPU_BLOCK_ELEMENTS if device.type == "cpu" else _CHUNK_ELEMENTS
+    return max(1, min(n_rows, per_block // max(n_cols, 1)))
+
+
+def _run_blocks(n_rows: int, block: int, device: torch.device, fn) -> None:
+    """Call ``fn(start, stop)`` for consecutive blocks of ``block`` rows covering ``0..n_rows``.
+
+    On CPU with several intra-op threads the blocks are handed out dynamically to that many Python
+    threads, each running torch with one intra-op thread (torch releases the GIL inside its ops). Compared
+    with OpenMP teams inside every op this balances the load when other processes share the cores: a
+    team waits for its slowest thread at every barrier, which was measured to make per-query radix sorts
+    up to 40x slower on a busy 2-core machine. The intra-op thread count is restored afterwards. An error
+    in a block is re-raised for the first failing block, so messages are deterministic.
+    """
+    starts = list(range(0, n_rows, block))
+    workers = min(torch.get_num_threads(), len(starts)) if device.type == "cpu" else 1
+    if workers <= 1:
+        for start in starts:
+            fn(start, min(n_rows, start + block))
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(
+            workers, "trustvl-metrics", initializer=torch.set_num_threads, initargs=(1,)
+        ) as pool:
+            futures = [pool.submit(fn, start, min(n_rows, start + block)) for start in starts]
+            for future in futures:
+                future.result()
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _ndkl_validated(labels: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-    out = torch.empty(labels.shape[0], dtype=torch.float64, device=labels.device)
-    _ndkl_into(labels, _NdklKernel(labels.shape[1], q, labels.shape[0]), out)
+    n_queries, n = labels.shape
+    kernel = _NdklKernel(n, q)
+    out = torch.empty(n_queries, dtype=torch.float64, device=labels.device)
+    block = _block_rows(n_queries, n, labels.device)
+    local = threading.local()
+
+    def work(start: int, stop: int) -> None:
+        if not hasattr(local, "buf"):
+            local.buf = kernel.buffers(block)
+        kernel(labels[start:stop], out[start:stop], local.buf)
+
+    _run_blocks(n_queries, block, labels.device, work)
     return out
 
 
@@ -339,18 +393,12 @@ def _rank_chunk(scores: torch.Tensor, k: int | None) -> torch.Tensor:
         composite = _ascending_keys(scores).to(torch.int64).mul_(n).add_(torch.arange(n, dtype=torch.int64))
         return torch.topk(composite, k, dim=1, largest=False, sorted=True).indices
     if cpu and n >= _CPU_RADIX_MIN:
-        # one query at a time: a 1-D integer sort uses PyTorch's parallel radix sort on CPU (stable), and
-        # the key buffers of one row stay in cache
+        # one query at a time: PyTorch radix-sorts a long 1-D integer tensor (stable)
         order = torch.empty((r, n), dtype=torch.int64)
-        if layout is None:
-            keys_all = _ascending_keys(scores)
-        else:
-            fbuf = torch.empty(n, dtype=layout[0])
-            ibuf = torch.empty(n, dtype=layout[1])
-        sorted_keys = torch.empty(n, dtype=torch.int64 if layout is None else layout[1])
+        keys = _ascending_keys(scores)
+        scratch = torch.empty(n, dtype=keys.dtype)
         for row in range(r):
-            keys = keys_all[row] if layout is None else _ascending_keys(scores[row], fbuf, ibuf)
-            torch.sort(keys, stable=True, out=(sorted_keys, order[row]))
+            torch.sort(keys[row], stable=True, out=(scratch, order[row]))
     else:
         order = torch.sort(_ascending_keys(scores), dim=1, stable=True).indices
     return order if k is None else order[:, :k]
@@ -372,10 +420,6 @@ def _scores_2d(scores) -> tuple[torch.Tensor, bool]:
     return s, squeeze
 
 
-def _score_rows(n_queries: int, n: int) -> int:
-    return max(1, min(n_queries, _CHUNK_ELEMENTS // max(n, 1)))
-
-
 def rank_indices(scores, k: int | None = None) -> torch.Tensor:
     """Gallery indices in rank order: score descending, ties by gallery index (stable, deterministic).
 
@@ -386,12 +430,14 @@ def rank_indices(scores, k: int | None = None) -> torch.Tensor:
     n_queries, n = s.shape
     if k is not None:
         k = check_k(k, n, "k", "the gallery size")
-    rows = _score_rows(n_queries, n)
     out = torch.empty((n_queries, k or n), dtype=torch.int64, device=s.device)
-    for start in range(0, n_queries, rows):
-        chunk = s[start : start + rows]
+
+    def work(start: int, stop: int) -> None:
+        chunk = s[start:stop]
         _check_finite_offset(chunk, start)
-        out[start : start + rows] = _rank_chunk(chunk, k)
+        out[start:stop] = _rank_chunk(chunk, k)
+
+    _run_blocks(n_queries, _block_rows(n_queries, n, s.device), s.device, work)
     return out[0] if squeeze else out
 
 
@@ -444,14 +490,16 @@ def rank_labels(scores, gallery_labels, k: int | None = None) -> torch.Tensor:
         k = check_k(k, n, "k", "the gallery size")
     width = k or n
     out = torch.empty((n_queries, width, *labels.shape[1:]), dtype=labels.dtype, device=s.device)
-    rows = _score_rows(n_queries, n)
-    for start in range(0, n_queries, rows):
-        chunk = s[start : start + rows]
+
+    def work(start: int, stop: int) -> None:
+        chunk = s[start:stop]
         _check_finite_offset(chunk, start)
         order = _rank_chunk(chunk, k)
-        out[start : start + rows] = labels.index_select(0, order.reshape(-1)).view(
+        out[start:stop] = labels.index_select(0, order.reshape(-1)).view(
             order.shape[0], width, *labels.shape[1:]
         )
+
+    _run_blocks(n_queries, _block_rows(n_queries, n, s.device), s.device, work)
     return out[0] if squeeze else out
 
 
@@ -478,6 +526,10 @@ def _resolve_target(spec, labels: torch.Tensor, name: str, n_values: int | None)
     return q
 
 
+def _summary(per_query: torch.Tensor) -> dict:
+    return {"mean": float(per_query.mean().item()), "per_query": per_query.cpu()}
+
+
 def fairness_report(
     scores,
     gallery_labels,
@@ -501,7 +553,7 @@ def fairness_report(
     Returns ``{name: {"n_values": m, "target": [q_a], "ks": [k, ...],
     "max_skew": {k: {"mean": float, "per_query": Tensor}}, "min_skew": {k: {...}},
     "ndkl": {"mean": float, "per_query": Tensor}}}`` (``"ndkl"`` only when computed). ``per_query``
-    tensors are float64 on the CPU. The gallery is ranked once for all attributes, chunk by chunk of
+    tensors are float64 on the CPU. The gallery is ranked once for all attributes, block by block of
     queries, so memory stays bounded.
     """
     s, _ = _scores_2d(scores)
@@ -521,6 +573,7 @@ def fairness_report(
             raise TrustVLInputError(
                 f"gallery_labels[{name!r}] has shape {tuple(lab.shape)}; expected [n_gallery] attribute ids"
             )
+        check_label_range(lab, int(lab.max().item()) + 1, f"gallery_labels[{name!r}]", "the labels")
         spec = target.get(name, "uniform") if isinstance(target, Mapping) else target
         q = _resolve_target(spec, lab, name, n_values.get(name))
         check_label_range(lab, q.numel(), f"gallery_labels[{name!r}]", f"the target of {name!r}")
@@ -532,29 +585,39 @@ def fairness_report(
     stacked = stacked.to(torch.uint8 if small else torch.int32)
 
     width = n if compute_ndkl else max(ks)
-    rows = _score_rows(n_queries, n)
-    kernels = {name: _NdklKernel(width, targets[name], rows) for name in names} if compute_ndkl else {}
+    kernels = {name: _NdklKernel(width, targets[name]) for name in names} if compute_ndkl else {}
+
+    def per_query() -> torch.Tensor:
+        return torch.empty(n_queries, dtype=torch.float64, device=s.device)
+
     results = {
         name: {
-            "max_skew": {k: [] for k in ks},
-            "min_skew": {k: [] for k in ks},
-            "ndkl": torch.empty(n_queries, dtype=torch.float64, device=s.device),
+            "max_skew": {k: per_query() for k in ks},
+            "min_skew": {k: per_query() for k in ks},
+            "ndkl": per_query(),
         }
         for name in names
     }
-    for start in range(0, n_queries, rows):
-        chunk = s[start : start + rows]
+    block = _block_rows(n_queries, n, s.device)
+    local = threading.local()
+
+    def work(start: int, stop: int) -> None:
+        chunk = s[start:stop]
         _check_finite_offset(chunk, start)
         order = _rank_chunk(chunk, None if compute_ndkl else width)
         ranked = stacked.index_select(0, order.reshape(-1)).view(order.shape[0], width, len(names))
+        if compute_ndkl and not hasattr(local, "buf"):
+            local.buf = {name: kernels[name].buffers(block) for name in names}
         for j, name in enumerate(names):
             lab = ranked[..., j]
             for k in ks:
                 sk = _skew_validated(lab, targets[name], k)
-                results[name]["max_skew"][k].append(sk.amax(dim=1))
-                results[name]["min_skew"][k].append(sk.amin(dim=1))
+                results[name]["max_skew"][k][start:stop] = sk.amax(dim=1)
+                results[name]["min_skew"][k][start:stop] = sk.amin(dim=1)
             if compute_ndkl:
-                _ndkl_into(lab, kernels[name], results[name]["ndkl"][start : start + order.shape[0]])
+                kernels[name](lab, results[name]["ndkl"][start:stop], local.buf[name])
+
+    _run_blocks(n_queries, block, s.device, work)
 
     report = {}
     for name in names:
@@ -564,12 +627,8 @@ def fairness_report(
             "ks": list(ks),
         }
         for metric in ("max_skew", "min_skew"):
-            entry[metric] = {}
-            for k in ks:
-                per_query = torch.cat(results[name][metric][k]).cpu()
-                entry[metric][k] = {"mean": float(per_query.mean().item()), "per_query": per_query}
+            entry[metric] = {k: _summary(values) for k, values in results[name][metric].items()}
         if compute_ndkl:
-            per_query = results[name]["ndkl"].cpu()
-            entry["ndkl"] = {"mean": float(per_query.mean().item()), "per_query": per_query}
+            entry["ndkl"] = _summary(results[name]["ndkl"])
         report[name] = entry
     return report
