@@ -46,6 +46,83 @@ def _add_build(sub: Any) -> None:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(handler=_cmd_build_synthworld)
 
+    p = g.add_parser(
+        "counterfactuals", help="CF_α counterfactual sets: text-to-image, person masks, inpainting"
+    )
+    p.add_argument("--out", required=True)
+    p.add_argument("--config", default=None, help="YAML grid/config (default: trustvl's default grid)")
+    p.add_argument(
+        "--synthworld",
+        action="store_true",
+        help="use SynthWorld's renderer and oracle segmenter/inpainter instead of real models",
+    )
+    p.add_argument("--n-base-per-prompt", type=int, default=None)
+    p.add_argument("--variants-per-base", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(handler=_cmd_build_counterfactuals)
+
+    p = g.add_parser("spurious-digits", help="RaVL's evaluation data: digits in quadrants + a red rectangle")
+    p.add_argument("--out", required=True)
+    p.add_argument("--cramers-v", type=float, default=0.9)
+    p.add_argument("--spurious-class", type=int, default=7)
+    p.add_argument("--n-train", type=int, default=2000)
+    p.add_argument("--n-test", type=int, default=1000)
+    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(handler=_cmd_build_spurious_digits)
+
+
+def _cmd_build_counterfactuals(args: argparse.Namespace) -> int:
+    from trustvl.data_builders import counterfactual as cf
+
+    overrides = {
+        k: v
+        for k, v in (
+            ("n_base_per_prompt", args.n_base_per_prompt),
+            ("variants_per_base", args.variants_per_base),
+            ("seed", args.seed),
+        )
+        if v is not None
+    }
+    if args.synthworld:
+        from trustvl.data_builders.counterfactual import synthworld_stages as sw
+        from trustvl.data_builders.synthworld import SynthWorldRenderer
+
+        renderer = SynthWorldRenderer()
+        config = sw.synthworld_counterfactual_config(renderer, **overrides)
+        summary = sw.build_synthworld_counterfactuals(
+            args.out, config, renderer=renderer, progress=not args.quiet, overwrite=args.overwrite
+        )
+    else:
+        config = cf.load_counterfactual_config(args.config, **overrides)
+        t2i, seg, inp = cf.build_stages(config, device=args.device)
+        summary = cf.build_counterfactuals(
+            args.out, config, t2i, seg, inp, progress=not args.quiet, overwrite=args.overwrite
+        )
+    print(summary)
+    return 0
+
+
+def _cmd_build_spurious_digits(args: argparse.Namespace) -> int:
+    from trustvl.data_builders.spurious_digits import build_spurious_digits
+
+    path = build_spurious_digits(
+        args.out,
+        cramers_v=args.cramers_v,
+        spurious_class=args.spurious_class,
+        n_train=args.n_train,
+        n_test=args.n_test,
+        image_size=args.image_size,
+        seed=args.seed,
+        overwrite=args.overwrite,
+    )
+    print(f"dataset: {path}")
+    return 0
+
 
 # ---------------------------------------------------------------- train
 def _cmd_train_synthworld_clip(args: argparse.Namespace) -> int:
@@ -95,5 +172,141 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--resume", action="store_true")
     p.set_defaults(handler=_cmd_train_synthworld_clip)
 
+    p = g.add_parser(
+        "cf-alpha", help="CF_α: LoRA fine-tuning on counterfactual sets (L = β1·L_CLIP + β0·L_cf)"
+    )
+    p.add_argument(
+        "--base-model", default=None, help="CLIP to debias (default: the embedded SynthWorld CLIP)"
+    )
+    p.add_argument("--dataset", required=True, help="counterfactual dataset (trustvl build counterfactuals)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--max-steps", type=int, default=300)
+    p.add_argument("--sets-per-batch", type=int, default=32)
+    p.add_argument("--variants-per-set", type=int, default=4)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--beta-clip", type=float, default=1.0)
+    p.add_argument("--beta-cf", type=float, default=10.0)
+    p.add_argument("--cf-loss", choices=["cohesion", "info_nce"], default="cohesion")
+    p.add_argument("--lora-r", type=int, default=8)
+    p.add_argument("--lora-alpha", type=float, default=8.0)
+    p.add_argument("--lora-targets", nargs="+", default=None)
+    p.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"], default="no")
+    p.add_argument("--save-steps", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(handler=_cmd_train_cf_alpha)
 
-METHOD_COMMANDS: list[Callable[[Any], None]] = [_add_build, _add_train]
+
+def _cmd_train_cf_alpha(args: argparse.Namespace) -> int:
+    from trustvl.modeling.synthworld_clip import default_clip_path
+    from trustvl.training.cf_alpha import CFAlphaTrainConfig, train_cf_alpha
+
+    cfg = CFAlphaTrainConfig(
+        base_model=args.base_model or str(default_clip_path()),
+        dataset=args.dataset,
+        out_dir=args.out,
+        max_steps=args.max_steps,
+        sets_per_batch=args.sets_per_batch,
+        variants_per_set=args.variants_per_set,
+        learning_rate=args.lr,
+        beta_clip=args.beta_clip,
+        beta_cf=args.beta_cf,
+        cf_loss=args.cf_loss,
+        lora_r=args.lora_r,
+        lora_alpha=args.lora_alpha,
+        lora_target_modules=args.lora_targets,
+        mixed_precision=args.mixed_precision,
+        save_steps=args.save_steps,
+        seed=args.seed,
+    )
+    summary = train_cf_alpha(cfg, resume=args.resume, progress=not args.quiet)
+    print(json.dumps({k: summary[k] for k in ("model_dir", "global_step", "final_loss", "train_seconds")}))
+    return 0
+
+
+# ---------------------------------------------------------------- eval
+def _cmd_eval_cf_alpha(args: argparse.Namespace) -> int:
+    from trustvl.pipelines.cf_alpha_eval import AlphaSweepConfig, sweep_alpha, sweep_table
+
+    cfg = AlphaSweepConfig(
+        model=args.model,
+        dataset=args.dataset,
+        out_dir=args.out,
+        alphas=args.alphas,
+        split=args.split,
+        label_column=args.label_column,
+        attributes=args.attributes,
+        ks=args.k,
+        allow_extrapolation=args.allow_extrapolation,
+        device=args.device,
+        max_images=args.max_images,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+    results = sweep_alpha(cfg)
+    headers, rows = sweep_table(results)
+    print(" | ".join(headers))
+    for row in rows:
+        print(" | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
+    print(f"report: {args.out}/report.html")
+    return 0
+
+
+def _add_eval(sub: Any) -> None:
+    g = _group(sub, "eval", "evaluate trained models (CF_α α sweep)")
+    p = g.add_parser(
+        "cf-alpha", help="sweep α: fairness (MaxSkew/MinSkew/NDKL), zero-shot and Recall@K per α"
+    )
+    p.add_argument("--model", required=True, help="CF_α model folder (trustvl train cf-alpha output /model)")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--alphas", nargs="+", type=float, default=[0.0, 0.25, 0.5, 0.75, 1.0])
+    p.add_argument("--split", default="test")
+    p.add_argument("--label-column", default="occupation")
+    p.add_argument("--attributes", nargs="+", default=None)
+    p.add_argument("--k", nargs="+", type=int, default=[10, 100])
+    p.add_argument("--allow-extrapolation", action="store_true")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--max-images", type=int, default=None)
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(handler=_cmd_eval_cf_alpha)
+
+
+# ---------------------------------------------------------------- demo
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from trustvl.pipelines.demo import DemoConfig, run_demo
+
+    cfg = DemoConfig(
+        out_dir=args.out,
+        n_test=args.n_test,
+        max_steps=args.max_steps,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+        base_model=args.base_model,
+    )
+    result = run_demo(cfg)
+    zs = result["zero_shot_top1"]
+    print(f"zero-shot top-1: base {zs['base']:.4f} -> CF_α(α=1) {zs['cf_alpha']:.4f}")
+    for attr, e in result["effect"].items():
+        print(f"{attr}: " + ", ".join(f"{k}={v}" for k, v in e.items()))
+    return 0
+
+
+def _add_demo(sub: Any) -> None:
+    p = sub.add_parser(
+        "demo", help="the main job: CF_α end to end on the embedded SynthWorld defaults (offline)"
+    )
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--n-test", type=int, default=2000)
+    p.add_argument("--max-steps", type=int, default=120)
+    p.add_argument("--base-model", default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(handler=_cmd_demo)
+
+
+METHOD_COMMANDS: list[Callable[[Any], None]] = [_add_build, _add_train, _add_eval, _add_demo]

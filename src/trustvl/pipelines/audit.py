@@ -126,22 +126,29 @@ class AttributeColumn:
 
 
 def _attribute_columns(ds: Any, cfg: AuditConfig) -> list[AttributeColumn]:
+    return attribute_columns(ds, cfg.image_column, cfg.label_column, cfg.attributes)
+
+
+def attribute_columns(
+    ds: Any, image_column: str, label_column: str | None, attributes: list[str] | None
+) -> list[AttributeColumn]:
+    """The protected attribute columns of ``ds`` as integer codes (validated; see :class:`AuditConfig`)."""
     from datasets import ClassLabel, Value
 
     features = ds.features
     columns = list(features)
-    if cfg.image_column not in features:
+    if image_column not in features:
         raise TrustVLInputError(
-            f"image column {cfg.image_column!r} is not in the dataset; available columns: {columns}"
+            f"image column {image_column!r} is not in the dataset; available columns: {columns}"
         )
-    if cfg.label_column is not None and cfg.label_column not in features:
+    if label_column is not None and label_column not in features:
         raise TrustVLInputError(
-            f"label column {cfg.label_column!r} is not in the dataset; available columns: {columns}"
+            f"label column {label_column!r} is not in the dataset; available columns: {columns}"
         )
-    if cfg.attributes is not None:
-        if len(cfg.attributes) == 0:
+    if attributes is not None:
+        if len(attributes) == 0:
             raise TrustVLInputError("attributes is empty; expected at least one attribute column")
-        names = list(cfg.attributes)
+        names = list(attributes)
         missing = [a for a in names if a not in features]
         if missing:
             raise TrustVLInputError(
@@ -151,7 +158,7 @@ def _attribute_columns(ds: Any, cfg: AuditConfig) -> list[AttributeColumn]:
         names = [
             c
             for c, f in features.items()
-            if isinstance(f, ClassLabel) and c != cfg.label_column and not c.endswith("_id")
+            if isinstance(f, ClassLabel) and c != label_column and not c.endswith("_id")
         ]
         if not names:
             raise TrustVLInputError(

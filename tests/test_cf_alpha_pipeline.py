@@ -1,0 +1,220 @@
+"""CF_α: loss, counterfactual-set batching, training through the core, α sweep, demo, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from datasets import Dataset, Features, Image, Value
+from PIL import Image as PILImage
+
+from trustvl.errors import TrustVLInputError
+from trustvl.training.cf_alpha import CFAlphaLoss, CounterfactualSets
+from trustvl.training.losses import clip_contrastive_loss
+
+
+class _Out:
+    def __init__(self, image_embeds, text_embeds):
+        self.image_embeds, self.text_embeds = image_embeds, text_embeds
+
+
+class _FakeClip(torch.nn.Module):
+    """Returns fixed embeddings through forward, as the loss contract requires."""
+
+    def __init__(self, img, txt, scale=10.0):
+        super().__init__()
+        self.img, self.txt = img, txt
+        self.logit_scale = torch.nn.Parameter(torch.tensor(scale).log())
+
+    def forward(self, **_):
+        return _Out(self.img, self.txt)
+
+
+def test_cf_loss_is_zero_for_identical_variants_and_positive_otherwise():
+    txt = torch.eye(4)[:2]
+    same = torch.tensor([[1.0, 0, 0, 0]] * 3 + [[0, 1.0, 0, 0]] * 3)
+    batch = {"set_index": torch.tensor([0, 0, 0, 1, 1, 1])}
+    loss_fn = CFAlphaLoss(beta_clip=0.0, beta_cf=1.0)
+    assert loss_fn(_FakeClip(same, txt), batch)[1]["cf_loss"].item() == pytest.approx(0.0, abs=1e-7)
+    varied = same + 0.5 * torch.tensor([[0, 0, 1.0, 0], [0, 0, 0, 1.0], [0, 0, 0, 0]] * 2)
+    assert loss_fn(_FakeClip(varied, txt), batch)[1]["cf_loss"].item() > 0.01
+
+
+def test_clip_term_with_one_variant_per_set_is_the_clip_loss():
+    torch.manual_seed(0)
+    img, txt = torch.randn(5, 8), torch.randn(5, 8)
+    loss_fn = CFAlphaLoss(beta_clip=1.0, beta_cf=0.0)
+    loss, extras = loss_fn(_FakeClip(img, txt, scale=7.0), {"set_index": torch.arange(5)})
+    torch.testing.assert_close(loss, clip_contrastive_loss(img, txt, torch.tensor(7.0)), rtol=1e-5, atol=1e-6)
+
+
+def test_bad_loss_settings():
+    with pytest.raises(TrustVLInputError, match="cf_loss='mse'"):
+        CFAlphaLoss(cf_loss="mse")
+    with pytest.raises(TrustVLInputError, match="beta"):
+        CFAlphaLoss(beta_clip=0.0, beta_cf=0.0)
+
+
+def _toy(rows):
+    img = PILImage.new("RGB", (8, 8))
+    return Dataset.from_dict(
+        {"image": [img] * len(rows), "caption": ["c"] * len(rows), "base_id": rows},
+        features=Features({"image": Image(), "caption": Value("string"), "base_id": Value("int64")}),
+    )
+
+
+def test_counterfactual_sets_need_base_id_groups():
+    with pytest.raises(TrustVLInputError, match="base_id"):
+        CounterfactualSets(_toy([0, 1]).remove_columns("base_id"))
+    with pytest.raises(TrustVLInputError, match="two or more variants"):
+        CounterfactualSets(_toy([0, 1, 2]))
+    sets = CounterfactualSets(_toy([0, 0, 0, 1, 1, 2]), variants_per_set=3)
+    assert len(sets) == 2 and sets.v == 2  # base 2 has one variant and is dropped; v = smallest set
+    assert len(sets[0]["images"]) == 2
+
+
+@pytest.fixture(scope="module")
+def tiny_cf_run(tmp_path_factory):
+    """A tiny CLIP fine-tuned a few steps on SynthWorld counterfactuals at 32 px."""
+    from trustvl.data_builders.counterfactual.synthworld_stages import (
+        build_synthworld_counterfactuals,
+        synthworld_counterfactual_config,
+    )
+    from trustvl.data_builders.synthworld import (
+        SynthWorldConfig,
+        SynthWorldRenderer,
+        build_synthworld_dataset,
+    )
+    from trustvl.modeling.tiny import build_tiny_clip
+    from trustvl.training.cf_alpha import CFAlphaTrainConfig, train_cf_alpha
+
+    root = tmp_path_factory.mktemp("cf")
+    clip = build_tiny_clip(root / "clip", image_size=32)
+    renderer = SynthWorldRenderer(SynthWorldConfig(resolution=32))
+    cfg = synthworld_counterfactual_config(renderer, variants_per_base=4, n_base_per_prompt=1)
+    build_synthworld_counterfactuals(root / "cf", cfg, renderer=renderer, progress=False)
+    test = build_synthworld_dataset(
+        root / "sw", SynthWorldConfig(resolution=32), n_train=0, n_test=128, progress=False
+    )
+    summary = train_cf_alpha(
+        CFAlphaTrainConfig(
+            base_model=str(clip),
+            dataset=str(root / "cf"),
+            out_dir=str(root / "run"),
+            max_steps=3,
+            sets_per_batch=4,
+            save_steps=1000,
+        ),
+        progress=False,
+    )
+    return {"clip": clip, "test": test, "summary": summary, "root": root}
+
+
+def test_training_changes_only_the_lora_delta(tiny_cf_run):
+    from transformers import AutoModel, CLIPModel
+
+    from trustvl.modeling.cf_alpha import CFAlphaCLIPModel
+
+    s = tiny_cf_run["summary"]
+    assert s["global_step"] == 3 and s["lora_parameters"] > 0
+    model = AutoModel.from_pretrained(s["model_dir"])
+    assert isinstance(model, CFAlphaCLIPModel)
+    base = CLIPModel.from_pretrained(str(tiny_cf_run["clip"]))
+    merged0 = model.merged_state_dict(alpha=0.0)
+    for name, tensor in base.state_dict().items():
+        torch.testing.assert_close(merged0[name], tensor, rtol=0, atol=0)
+    assert any(float(d.abs().max()) > 0 for d in model.lora_delta_weights().values())
+    assert (tiny_cf_run["root"] / "run" / "adapter.safetensors").is_file()
+
+
+def test_alpha_sweep_at_zero_matches_the_base_audit(tiny_cf_run, tmp_path):
+    from trustvl.pipelines.audit import audit
+    from trustvl.pipelines.cf_alpha_eval import AlphaSweepConfig, sweep_alpha
+
+    res = sweep_alpha(
+        AlphaSweepConfig(
+            model=tiny_cf_run["summary"]["model_dir"],
+            dataset=str(tiny_cf_run["test"]),
+            out_dir=str(tmp_path / "sweep"),
+            alphas=[0.0, 1.0],
+            ks=[10, 50],
+            progress=False,
+        )
+    )
+    assert (tmp_path / "sweep" / "pareto.png").is_file() and (tmp_path / "sweep" / "report.html").is_file()
+    base = audit(
+        str(tiny_cf_run["clip"]),
+        str(tiny_cf_run["test"]),
+        str(tmp_path / "audit"),
+        ks=[10, 50],
+        label_column="occupation",
+        progress=False,
+        use_cache=False,
+    )
+    at0 = res["alphas"]["0"]
+    assert at0["zero_shot_top1"] == pytest.approx(base["zero_shot"]["top1"])
+    for attr, v in base["attributes"].items():
+        assert at0["fairness"][attr]["mean_ndkl"] == pytest.approx(v["mean_ndkl"], abs=1e-9)
+        assert at0["fairness"][attr]["mean_max_skew@50"] == pytest.approx(
+            v["at_k"]["50"]["mean_max_skew"], abs=1e-9
+        )
+    assert json.loads((tmp_path / "sweep" / "metrics.json").read_text())["alphas"]["1"]["alpha"] == 1.0
+
+
+def test_alpha_outside_unit_interval_is_refused(tiny_cf_run, tmp_path, capsys):
+    from trustvl.cli import main
+
+    rc = main(
+        [
+            "eval",
+            "cf-alpha",
+            "--model",
+            tiny_cf_run["summary"]["model_dir"],
+            "--dataset",
+            str(tiny_cf_run["test"]),
+            "--out",
+            str(tmp_path / "s"),
+            "--alphas",
+            "0",
+            "1.5",
+            "--quiet",
+        ]
+    )
+    assert rc == 2 and "alpha=1.5" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
+def test_demo_runs_end_to_end_on_the_default_clip(tmp_path):
+    from transformers import CLIPModel
+
+    from trustvl.pipelines.demo import DemoConfig, run_demo
+
+    out = tmp_path / "demo"
+    res = run_demo(
+        DemoConfig(
+            out_dir=str(out),
+            n_test=128,
+            n_base_per_occupation=1,
+            variants_per_base=4,
+            max_steps=2,
+            sets_per_batch=4,
+            alphas=[0.0, 1.0],
+            ks=[10, 50],
+            progress=False,
+        )
+    )
+    for name in (
+        "report.html",
+        "metrics.json",
+        "counterfactual_examples.png",
+        "sweep/pareto.png",
+        "audit/report.html",
+        "cf_alpha/adapter.safetensors",
+        "cf_alpha/model/README.md",
+    ):
+        assert (out / name).exists(), name
+    assert isinstance(CLIPModel.from_pretrained(str(out / "merged")), CLIPModel)
+    assert set(res["effect"]) >= {"skin_tone", "gender_presentation"}
+    card = (out / "cf_alpha" / "model" / "README.md").read_text()
+    assert "model-index" in card and "max_skew@50" in card
