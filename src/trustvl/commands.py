@@ -215,7 +215,7 @@ def _cmd_train_cf_alpha(args: argparse.Namespace) -> int:
         cf_loss=args.cf_loss,
         lora_r=args.lora_r,
         lora_alpha=args.lora_alpha,
-        lora_target_modules=args.lora_targets,
+        **({"lora_target_modules": args.lora_targets} if args.lora_targets else {}),
         mixed_precision=args.mixed_precision,
         save_steps=args.save_steps,
         seed=args.seed,

@@ -6,10 +6,13 @@ context-only caption ``t_b`` per set)::
     L = β1 · L_CLIP + β0 · L_cf
 
 * ``L_CLIP``: symmetric InfoNCE between the ``B·v`` images and the ``B`` captions, with logit scale
-  ``exp(logit_scale)`` (clamped at 100). Image→text is the ordinary cross-entropy (each image's caption
-  is its set's). Text→image has ``v`` positives per caption (every variant of its set), so it uses the
-  multi-positive InfoNCE ``-log Σ_pos exp / Σ_all exp`` (:func:`~trustvl.training.losses.multi_positive_info_nce`).
-  Captions never name appearance, so context alone must explain the match.
+  ``exp(logit_scale)`` (clamped at 100), in the multi-positive form ``-log Σ_pos exp / Σ_all exp``
+  (:func:`~trustvl.training.losses.multi_positive_info_nce`): an image's positives are its set's caption
+  and every identical caption of another set in the batch (counterfactual captions are templated, so two
+  chefs in a kitchen share one; treating them as negatives would teach the model to tell same-context
+  scenes apart); a caption's positives are all variants of those sets. With distinct captions and one
+  variant per set this is exactly CLIP's loss. Captions never name appearance, so context alone must
+  explain the match.
 * ``L_cf`` (trustvl's definition; the paper leaves it open): **cohesion** of each set's variants,
   the mean squared distance of their L2-normalised image embeddings to the set mean
   (:func:`~trustvl.training.losses.group_mean_cohesion_loss`). It is zero exactly when every variant of
@@ -37,13 +40,22 @@ from trustvl.errors import TrustVLInputError
 from trustvl.training.core import model_inputs, unwrap_model
 from trustvl.training.losses import group_mean_cohesion_loss, multi_positive_info_nce
 
+#: Default LoRA targets of CF_α: the attention and MLP projections of the **vision** tower only. The text
+#: tower stays the original one, so class prompts keep their embeddings (zero-shot accuracy is preserved
+#: even though counterfactual captions are few and templated) and the delta only changes how images are
+#: seen; pass ``lora_target_modules`` to adapt both towers.
+VISION_LORA_TARGETS = (
+    r"vision_model\.encoder\.layers\.\d+\.(self_attn\.(q_proj|k_proj|v_proj|out_proj)|mlp\.(fc1|fc2))"
+)
+
 
 @dataclass
 class CFAlphaLoss:
     """``L = β1·L_CLIP + β0·L_cf`` as a :data:`~trustvl.training.core.LossFn` (see module docstring).
 
-    Batches hold ``pixel_values`` ``[B·v, 3, H, W]``, ``input_ids``/``attention_mask`` ``[B, L]`` and
-    ``set_index`` ``[B·v]`` (the caption/set of each image).
+    Batches hold ``pixel_values`` ``[B·v, 3, H, W]``, ``input_ids``/``attention_mask`` ``[B, L]``,
+    ``set_index`` ``[B·v]`` (the caption/set of each image) and optionally ``caption_index`` ``[B]``
+    (equal for sets whose captions are identical; such pairs count as positives, not negatives).
 
     Args:
         beta_clip: β1, weight of the CLIP loss.
@@ -77,10 +89,13 @@ class CFAlphaLoss:
         scale = unwrap_model(model).logit_scale.exp().clamp(max=self.max_logit_scale)
         img_n = nn.functional.normalize(img, dim=-1)
         txt_n = nn.functional.normalize(txt, dim=-1)
-        logits = scale * img_n @ txt_n.T  # [B·v, B]
-        i2t = nn.functional.cross_entropy(logits, sets)
-        positives = sets[None, :] == torch.arange(txt.shape[0], device=sets.device)[:, None]  # [B, B·v]
-        t2i = multi_positive_info_nce(txt_n, img_n, positives, scale, normalize=False)
+        # sets whose captions are identical (e.g. two chefs in a kitchen) are not negatives of each other
+        caption_index = batch.get("caption_index")
+        if caption_index is None:
+            caption_index = torch.arange(txt.shape[0], device=sets.device)
+        positives = caption_index[sets][:, None] == caption_index[None, :]  # [B·v, B]
+        i2t = multi_positive_info_nce(img_n, txt_n, positives, scale, normalize=False)
+        t2i = multi_positive_info_nce(txt_n, img_n, positives.T, scale, normalize=False)
         clip = 0.5 * (i2t + t2i)
         if self.cf_loss == "cohesion":
             cf = group_mean_cohesion_loss(img_n, sets)
@@ -176,7 +191,8 @@ class CFAlphaTrainConfig:
             ``image``, ``caption`` and ``base_id`` columns).
         out_dir: run folder; the CF_α model is saved to ``out_dir/model``.
         lora_r, lora_alpha, lora_dropout, lora_target_modules: the LoRA delta (see
-            :class:`~trustvl.modeling.cf_alpha.CFAlphaCLIPConfig`).
+            :class:`~trustvl.modeling.cf_alpha.CFAlphaCLIPConfig`); targets default to the vision
+            tower's projections (:data:`VISION_LORA_TARGETS`), a list of names or a regex string.
         beta_clip, beta_cf, cf_loss: the loss (see :class:`CFAlphaLoss`).
         variants_per_set, sets_per_batch: a batch holds ``sets_per_batch`` sets of ``variants_per_set`` images.
         learning_rate, max_steps, num_train_epochs, warmup_steps, weight_decay, seed, save_steps,
@@ -191,7 +207,7 @@ class CFAlphaTrainConfig:
     lora_r: int = 8
     lora_alpha: float = 8.0
     lora_dropout: float = 0.0
-    lora_target_modules: list[str] | None = None
+    lora_target_modules: list[str] | str | None = VISION_LORA_TARGETS
     beta_clip: float = 1.0
     beta_cf: float = 10.0
     cf_loss: str = "cohesion"
@@ -228,7 +244,8 @@ def train_cf_alpha(cfg: CFAlphaTrainConfig, resume: bool = False, progress: bool
         lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout
     )
     if cfg.lora_target_modules:
-        lora_kwargs["lora_target_modules"] = list(cfg.lora_target_modules)
+        targets = cfg.lora_target_modules
+        lora_kwargs["lora_target_modules"] = targets if isinstance(targets, str) else list(targets)
     torch.manual_seed(cfg.seed)
     model = CFAlphaCLIPModel.from_clip(
         base, alpha=1.0, base_model_name_or_path=str(cfg.base_model), **lora_kwargs

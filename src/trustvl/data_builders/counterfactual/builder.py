@@ -113,6 +113,12 @@ class BuildSummary:
 
 
 # ---------------------------------------------------------------------------------------------- features
+
+#: ``PIL.Image.info`` key through which a text-to-image stage may give a base image its own context-only
+#: caption (it then replaces the config's caption for that base's rows).
+CAPTION_INFO_KEY = "trustvl_caption"
+
+
 def counterfactual_features(config: CounterfactualConfig) -> Any:
     """The ``datasets.Features`` of a build with ``config`` (column order as stored)."""
     from datasets import ClassLabel, Features, Value
@@ -323,6 +329,8 @@ class _ShardBuilder:
         for im, meta in zip(images, metas):
             for k, v in im.info.items():  # e.g. SynthWorld's scene spec, for the later stages
                 meta.setdefault(k, v)
+            if CAPTION_INFO_KEY in im.info:  # a stage that knows its scene may caption it (context only)
+                meta["caption"] = str(im.info[CAPTION_INFO_KEY])
             im = im if im.mode == "RGB" else im.convert("RGB")
             s = cfg.image_size
             if s is not None and im.size != (s, s):
@@ -378,7 +386,7 @@ class _ShardBuilder:
                     "occupation": ctx.occupation,
                     "setting": ctx.setting,
                     "prompt": ctx.prompt,
-                    "caption": ctx.caption,
+                    "caption": meta["caption"],
                     "inpaint_prompt": cfg.inpaint_prompt(ctx, cell),
                     **cell,
                     "seed": cfg.variant_seed(b, cell_id),

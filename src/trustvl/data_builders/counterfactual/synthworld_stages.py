@@ -81,16 +81,23 @@ class SynthWorldTextToImage:
     (:data:`~trustvl.data_builders.synthworld.captions.SETTING_PHRASES`, e.g. "in a kitchen") draws that
     setting, any other phrase the occupation's own one (so the renderer's setting swaps never contradict
     the prompt). Each image carries its spec as JSON in ``info["scene_spec"]`` for the oracle stages.
+    With ``scene_captions`` each base also gets its own context-only SynthWorld caption (varied templates,
+    e.g. "a chef at work holding a pan") instead of the config's caption.
     """
 
     def __init__(
-        self, renderer: SynthWorldRenderer | None = None, split: str = "train", force_setting: bool = True
+        self,
+        renderer: SynthWorldRenderer | None = None,
+        split: str = "train",
+        force_setting: bool = True,
+        scene_captions: bool = False,
     ):
         if split not in ("train", "test"):
             raise TrustVLInputError(f"split={split!r}; expected 'train' or 'test'")
         self.renderer = _renderer(renderer)
         self.split = split
         self.force_setting = bool(force_setting)
+        self.scene_captions = bool(scene_captions)
         self._seen: Counter[str] = Counter()
 
     def describe(self) -> dict[str, Any]:
@@ -100,6 +107,7 @@ class SynthWorldTextToImage:
             "renderer_seed": self.renderer.seed,
             "synthworld_config": self.renderer.config.to_dict(),
             "force_setting": self.force_setting,
+            "scene_captions": self.scene_captions,
         }
 
     def _occupation(self, prompt: str, meta: Mapping[str, Any]) -> str:
@@ -144,6 +152,11 @@ class SynthWorldTextToImage:
                 spec = dataclasses.replace(spec, setting=setting)
             img = Image.fromarray(render_spec(spec).image)
             img.info[SPEC_KEY] = spec.to_json()
+            if self.scene_captions:
+                from trustvl.data_builders.counterfactual.builder import CAPTION_INFO_KEY
+                from trustvl.data_builders.synthworld import sample_caption
+
+                img.info[CAPTION_INFO_KEY] = sample_caption(spec, context_only=True)
             out.append(img)
         return out
 
@@ -227,13 +240,18 @@ def synthworld_counterfactual_config(
 
 
 def synthworld_stages(
-    renderer: SynthWorldRenderer | None = None, *, split: str = "train", segmenter_mode: str = "envelope"
+    renderer: SynthWorldRenderer | None = None,
+    *,
+    split: str = "train",
+    segmenter_mode: str = "envelope",
+    force_setting: bool = True,
+    scene_captions: bool = False,
 ) -> tuple[SynthWorldTextToImage, OracleSegmenter, OracleInpainter]:
     """(text-to-image, segmenter, inpainter) for SynthWorld: :class:`SynthWorldTextToImage` and the
     oracle segmenter (``"envelope"`` by default) and inpainter, sharing ``renderer``."""
     r = _renderer(renderer)
     return (
-        SynthWorldTextToImage(r, split=split),
+        SynthWorldTextToImage(r, split=split, force_setting=force_setting, scene_captions=scene_captions),
         OracleSegmenter(mode=segmenter_mode, renderer=r),
         OracleInpainter(r),
     )
@@ -248,13 +266,17 @@ def build_synthworld_counterfactuals(
     progress: bool = True,
     overwrite: bool = False,
     state: Any = None,
+    force_setting: bool = True,
+    scene_captions: bool = False,
 ) -> BuildSummary:
     """:func:`~.builder.build_counterfactuals` with the SynthWorld stages (default config:
     :func:`synthworld_counterfactual_config`)."""
     r = _renderer(renderer)
     cfg = synthworld_counterfactual_config(r) if config is None else config
     check_synthworld_config(cfg, r)
-    t2i, seg, inp = synthworld_stages(r, split=split)
+    t2i, seg, inp = synthworld_stages(
+        r, split=split, force_setting=force_setting, scene_captions=scene_captions
+    )
     return build_counterfactuals(
         out_dir, cfg, t2i, seg, inp, progress=progress, overwrite=overwrite, state=state
     )

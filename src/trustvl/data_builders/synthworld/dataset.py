@@ -66,7 +66,9 @@ def synthworld_features(config: SynthWorldConfig) -> Any:
     from datasets import ClassLabel, Features, List, Value
     from datasets import Image as HFImage
 
-    box = List(Value("int32"), length=4)
+    # (x0, y0, x1, y1) or null; a variable-length list: a null fixed-size list does not read back with
+    # every pyarrow version datasets supports (pyarrow 25 fails to cast it)
+    box = List(Value("int32"))
     f: dict[str, Any] = {
         "scene_id": Value("int64"),
         "image": HFImage(),
