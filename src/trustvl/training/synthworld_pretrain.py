@@ -275,7 +275,7 @@ def write_model_card(model_dir: str | Path, summary: dict[str, Any] | None = Non
                       "trustvl/synthworld")]
     rows = [["zero-shot occupation top-1", ev["zero_shot_top1"]]]
     for attr, f in ev["fairness"].items():
-        for key in ("mean_max_skew@100", "mean_min_skew@100", "mean_ndkl"):
+        for key in sorted(f):
             metrics.append(Metric(f"{attr} {key}", key.replace("mean_", ""), f[key], "SynthWorld test",
                                   "trustvl/synthworld"))
             rows.append([f"{attr} {key}", f[key]])

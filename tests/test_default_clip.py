@@ -1,0 +1,53 @@
+"""The embedded SynthWorld CLIP loads offline with vanilla transformers and knows SynthWorld."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from transformers import CLIPModel
+
+from trustvl.errors import TrustVLInputError
+from trustvl.modeling.synthworld_clip import default_clip_path, load_default_clip
+
+
+def test_default_clip_is_a_small_plain_clip_shipped_as_safetensors():
+    path = default_clip_path()
+    assert (path / "model.safetensors").is_file() and not list(path.glob("*.bin"))
+    assert (path / "model.safetensors").stat().st_size <= 40 * 2**20
+    model = CLIPModel.from_pretrained(str(path))
+    assert sum(p.numel() for p in model.parameters()) <= 10_000_000
+    assert json.loads((path / "config.json").read_text())["model_type"] == "clip"
+    assert "model-index" in (path / "README.md").read_text()
+
+
+def test_default_clip_beats_chance_by_a_wide_margin_on_synthworld():
+    from trustvl.pipelines.synthworld_eval import evaluate_on_synthworld
+
+    model, processor = load_default_clip(device="cpu")
+    res = evaluate_on_synthworld(model, processor, n_test=256, ks=(10,), n_recall=64, recall_ks=(1,))
+    assert res["zero_shot_top1"] >= 0.9  # chance is 1/8
+    assert set(res["fairness"]) == {"skin_tone", "gender_presentation", "age", "body_type"}
+
+
+def test_missing_default_clip_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRUSTVL_DEFAULT_CLIP", str(tmp_path / "nowhere"))
+    with pytest.raises(TrustVLInputError, match="TRUSTVL_DEFAULT_CLIP"):
+        default_clip_path()
+
+
+def test_pretraining_runs_through_the_shared_core(tmp_path):
+    from trustvl.training.synthworld_pretrain import SynthWorldPretrainConfig, pretrain_synthworld_clip
+
+    cfg = SynthWorldPretrainConfig(
+        out_dir=str(tmp_path / "pt"), n_scenes=64, max_steps=2, batch_size=8, num_workers=0, eval_test_size=64,
+        save_steps=1, warmup_steps=1, vocab_size=600,
+        arch={"vision_width": 32, "vision_layers": 1, "text_width": 32, "text_layers": 1, "projection_dim": 16},
+    )
+    summary = pretrain_synthworld_clip(cfg)
+    assert summary["global_step"] == 2
+    final = tmp_path / "pt" / "final"
+    assert isinstance(CLIPModel.from_pretrained(str(final)), CLIPModel)
+    assert "model-index" in (final / "README.md").read_text()
+    assert torch.isfinite(torch.tensor(summary["final_loss"]))
