@@ -300,8 +300,8 @@ def _add_demo(sub: Any) -> None:
         "demo", help="the main job: CF_α end to end on the embedded SynthWorld defaults (offline)"
     )
     p.add_argument("--out", default="runs/demo")
-    p.add_argument("--n-test", type=int, default=2000)
-    p.add_argument("--max-steps", type=int, default=120)
+    p.add_argument("--n-test", type=int, default=1500)
+    p.add_argument("--max-steps", type=int, default=80)
     p.add_argument("--base-model", default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true")

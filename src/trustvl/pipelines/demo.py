@@ -39,12 +39,12 @@ class DemoConfig:
 
     out_dir: str = "runs/demo"
     base_model: str | None = None
-    n_test: int = 2000
+    n_test: int = 1500
     n_base_per_occupation: int = 48
     variants_per_base: int = 8
     variants_per_set: int = 8
     sets_per_batch: int = 8
-    max_steps: int = 120
+    max_steps: int = 80
     learning_rate: float = 1e-3
     beta_cf: float = 10.0
     lora_r: int = 8
