@@ -196,6 +196,7 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--resume", action="store_true")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(handler=_cmd_train_cf_alpha)
+    _add_train_ravl(g)
 
 
 def _cmd_train_cf_alpha(args: argparse.Namespace) -> int:
@@ -223,6 +224,91 @@ def _cmd_train_cf_alpha(args: argparse.Namespace) -> int:
     summary = train_cf_alpha(cfg, resume=args.resume, progress=not args.quiet)
     print(json.dumps({k: summary[k] for k in ("model_dir", "global_step", "final_loss", "train_seconds")}))
     return 0
+
+
+def _cmd_train_ravl(args: argparse.Namespace) -> int:
+    from trustvl.training.ravl import RaVLTrainConfig, train_ravl
+
+    cfg = RaVLTrainConfig(
+        base_model=args.base_model,
+        dataset=args.dataset,
+        discovery=args.discovery,
+        out_dir=args.out,
+        label_column=args.label_column,
+        lambda_align=args.lambda_align,
+        lambda_uninf=args.lambda_uninf,
+        use_lora=not args.full_finetune,
+        learning_rate=args.lr,
+        max_steps=args.max_steps,
+        batch_size=args.batch_size,
+        seed=args.seed,
+    )
+    summary = train_ravl(cfg, resume=args.resume, progress=not args.quiet)
+    print(json.dumps({k: v for k, v in summary.items() if isinstance(v, (int, float, str))}))
+    return 0
+
+
+def _add_train_ravl(g: Any) -> None:
+    p = g.add_parser(
+        "ravl", help="RaVL mitigation: region-aware fine-tuning with the discovered spurious clusters"
+    )
+    p.add_argument("--base-model", required=True)
+    p.add_argument("--dataset", required=True, help="training data with image and label columns")
+    p.add_argument("--discovery", required=True, help="folder written by `trustvl discover`")
+    p.add_argument("--out", required=True)
+    p.add_argument("--label-column", default="label")
+    p.add_argument("--lambda-align", type=float, default=1.0)
+    p.add_argument("--lambda-uninf", type=float, default=1.0)
+    p.add_argument("--full-finetune", action="store_true", help="train all weights instead of a LoRA delta")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--max-steps", type=int, default=200)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(handler=_cmd_train_ravl)
+
+
+# ---------------------------------------------------------------- discover
+def _cmd_discover(args: argparse.Namespace) -> int:
+    from trustvl.pipelines.ravl import run_discovery
+
+    result = run_discovery(
+        args.model,
+        args.dataset,
+        args.out,
+        split=args.split,
+        grid_n=args.grid,
+        label_column=args.label_column,
+        max_images=args.max_images,
+        seed=args.seed,
+        device=args.device,
+        progress=not args.quiet,
+    )
+    print(getattr(result, "message", "") or f"{len(result.clusters)} spurious cluster(s) kept")
+    for rank, c in enumerate(result.clusters[:5], 1):
+        print(
+            f"#{rank}: cluster {c.cluster_id} score={c.score:.3f} influence={c.influence:.2f} size={c.size}"
+        )
+    print(f"report: {args.out}/report.md")
+    return 0
+
+
+def _add_discover(sub: Any) -> None:
+    p = sub.add_parser(
+        "discover", help="RaVL: discover region-level spurious correlations of a fine-tuned CLIP"
+    )
+    p.add_argument("--model", required=True)
+    p.add_argument("--dataset", required=True, help="labelled evaluation images (image + ClassLabel label)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--split", default="test")
+    p.add_argument("--label-column", default="label")
+    p.add_argument("--grid", type=int, default=2, help="regions are the n x n grid cells (default quadrants)")
+    p.add_argument("--max-images", type=int, default=None)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(handler=_cmd_discover)
 
 
 # ---------------------------------------------------------------- eval
@@ -309,4 +395,4 @@ def _add_demo(sub: Any) -> None:
     p.set_defaults(handler=_cmd_demo)
 
 
-METHOD_COMMANDS: list[Callable[[Any], None]] = [_add_build, _add_train, _add_eval, _add_demo]
+METHOD_COMMANDS: list[Callable[[Any], None]] = [_add_build, _add_train, _add_eval, _add_discover, _add_demo]

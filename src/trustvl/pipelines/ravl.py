@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,14 +60,12 @@ def _split(dataset: Any, split: str, max_images: int | None, seed: int) -> Any:
 
     if isinstance(dataset, (str, os.PathLike)):
         dataset = load_dataset_any(os.fspath(dataset), split=split)
-    elif hasattr(dataset, "keys") and not hasattr(dataset, "column_names"):
+    elif isinstance(dataset, Mapping):  # a DatasetDict (a Dataset is used as it is)
         if split not in dataset:
             raise TrustVLInputError(
                 f"split {split!r} is not in the dataset; available: {list(dataset.keys())}"
             )
         dataset = dataset[split]
-    elif hasattr(dataset, "keys") and isinstance(getattr(dataset, "column_names", None), dict):
-        dataset = dataset[split]  # DatasetDict
     if max_images is not None and len(dataset) > max_images:
         dataset = dataset.shuffle(seed=seed).select(range(int(max_images)))
     return dataset
@@ -230,7 +228,8 @@ def _report(result: Any, summary: dict[str, Any]) -> str:
     lines = [
         "# RaVL discovery",
         "",
-        f"Model: `{summary['model']}`; split `{summary['split']}`: {summary['n_images']} images,"
+        f"Model: {'`' + summary['model'] + '`' if summary['model'] else 'an in-memory model'};"
+        f" split `{summary['split']}`: {summary['n_images']} images,"
         f" {summary['n_regions']} regions, classes {', '.join(summary['class_names'])}.",
         f"Zero-shot image accuracy: {summary['image_accuracy']:.3f}. K-medoids k = {summary['k']}.",
         "",
@@ -265,7 +264,7 @@ def _report(result: Any, summary: dict[str, Any]) -> str:
             "## Ranked spurious clusters",
             "",
             markdown_table(
-                ["rank", "cluster", "regions", "score Σ|gap|", "influence", "gap per class"], rows
+                ["rank", "cluster", "regions", "score (Σ abs gap)", "influence", "gap per class"], rows
             ),
             "",
             "![exemplar regions of the ranked clusters](clusters.png)",
