@@ -41,9 +41,22 @@ def test_pretraining_runs_through_the_shared_core(tmp_path):
     from trustvl.training.synthworld_pretrain import SynthWorldPretrainConfig, pretrain_synthworld_clip
 
     cfg = SynthWorldPretrainConfig(
-        out_dir=str(tmp_path / "pt"), n_scenes=64, max_steps=2, batch_size=8, num_workers=0, eval_test_size=64,
-        save_steps=1, warmup_steps=1, vocab_size=600,
-        arch={"vision_width": 32, "vision_layers": 1, "text_width": 32, "text_layers": 1, "projection_dim": 16},
+        out_dir=str(tmp_path / "pt"),
+        n_scenes=64,
+        max_steps=2,
+        batch_size=8,
+        num_workers=0,
+        eval_test_size=64,
+        save_steps=1,
+        warmup_steps=1,
+        vocab_size=600,
+        arch={
+            "vision_width": 32,
+            "vision_layers": 1,
+            "text_width": 32,
+            "text_layers": 1,
+            "projection_dim": 16,
+        },
     )
     summary = pretrain_synthworld_clip(cfg)
     assert summary["global_step"] == 2
