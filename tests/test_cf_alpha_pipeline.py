@@ -215,6 +215,8 @@ def test_demo_runs_end_to_end_on_the_default_clip(tmp_path):
     ):
         assert (out / name).exists(), name
     assert isinstance(CLIPModel.from_pretrained(str(out / "merged")), CLIPModel)
+    pickles = [p for p in out.rglob("*") if p.suffix in {".bin", ".pt", ".pth", ".pkl"}]
+    assert not pickles, pickles
     assert set(res["effect"]) >= {"skin_tone", "gender_presentation"}
     card = (out / "cf_alpha" / "model" / "README.md").read_text()
     assert "model-index" in card and "max_skew@50" in card

@@ -14,6 +14,7 @@ Steps (each timed, all outputs in one run folder, written atomically):
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -149,6 +150,9 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
             **({} if cfg.lora_targets == "vision" else {"lora_target_modules": None}),
         )
         train = train_cf_alpha(tcfg, progress=cfg.progress)
+        # the Trainer's resume checkpoint holds pickled optimizer/RNG state; the published run folder keeps
+        # safetensors only (the model, the adapter)
+        shutil.rmtree(stage / "cf_alpha" / "checkpoints", ignore_errors=True)
         timings["train"] = time.perf_counter() - t
 
         t = time.perf_counter()
