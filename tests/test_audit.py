@@ -185,3 +185,17 @@ def _prompts(tmp_path):
     p = tmp_path / "prompts.txt"
     p.write_text("# comment\na nurse\n\na pilot\n")
     return p
+
+
+def test_load_dataset_any_reads_save_to_disk_folders(tmp_path):
+    from datasets import Dataset, DatasetDict
+
+    from trustvl.hub.loading import load_dataset_any
+
+    ds = Dataset.from_dict({"x": [1, 2, 3]})
+    ds.save_to_disk(str(tmp_path / "one"))
+    DatasetDict({"test": ds}).save_to_disk(str(tmp_path / "dict"))
+    assert load_dataset_any(tmp_path / "one")["x"][:] == [1, 2, 3]
+    assert len(load_dataset_any(tmp_path / "dict", split="test")) == 3
+    with pytest.raises(TrustVLInputError, match="HF_HUB_OFFLINE"):
+        load_dataset_any("no-such-org/no-such-dataset")
