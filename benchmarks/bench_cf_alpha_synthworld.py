@@ -1,8 +1,15 @@
 """CF_α effect on SynthWorld: MaxSkew@100 / NDKL drop and zero-shot change at α = 1 vs the base CLIP.
 
-Runs trustvl's demo pipeline (audit → counterfactuals → CF_α fine-tuning → α sweep) at benchmark size
-and prints JSON; also records the sampling floor of the metrics (a ranking that is random within each
-occupation), which bounds how far any method can lower MaxSkew@100 on this gallery.
+Runs trustvl's demo pipeline (audit → counterfactuals → CF_α fine-tuning → α sweep) at benchmark size,
+then measures the base CLIP and the CF_α model at α = 1 on the balanced test galleries of several world
+seeds (``--world-seeds``; MaxSkew@100 of one 4,000-image gallery has a sampling std of ~0.02, see
+:func:`~trustvl.pipelines.synthworld_eval.fairness_over_galleries`) and prints JSON; also records the
+sampling floor of the metrics (a ranking that is random within each occupation), which bounds how far any
+method can lower MaxSkew@100.
+
+The default recipe (100 bases per occupation × 8 balanced variants, 600 steps × 32 sets, β0 = 30, LoRA
+r = 8 on the vision tower) is the one picked by ``benchmarks/search_cf_alpha_recipe.py`` (rounds in
+``benchmarks/results/cf_alpha_recipe_round*.json``).
 
     python benchmarks/bench_cf_alpha_synthworld.py --out runs/bench_cf_alpha [--quick]
 
@@ -46,15 +53,57 @@ def sampling_floor(n_test: int, attribute: str, trials: int = 20, k: int = 100) 
     }
 
 
+def _galleries(run_dir: str, world_seeds: list[int], n_test: int) -> dict:
+    """Base vs CF_α (α = 1) on the galleries of ``world_seeds``: metrics and drops."""
+    from trustvl.modeling.embedding import load_clip
+    from trustvl.modeling.synthworld_clip import default_clip_path
+    from trustvl.pipelines.synthworld_eval import fairness_over_galleries
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    out = {}
+    for name, path in (("base", default_clip_path()), ("cf_alpha", Path(run_dir) / "cf_alpha" / "model")):
+        model, processor = load_clip(path, device=device)
+        if hasattr(model, "set_alpha"):
+            model.set_alpha(1.0)
+        out[name] = fairness_over_galleries(model, processor, world_seeds, n_test=n_test)
+    base, cf = out["base"], out["cf_alpha"]
+    out["drop_pct"] = {
+        a: {m: round(100 * (1 - cf[a][m] / base[a][m]), 1) for m in ("max_skew", "ndkl")}
+        for a in base
+        if a not in ("zero_shot_top1", "per_gallery")
+    }
+    out["zero_shot_change_points"] = round(100 * (cf["zero_shot_top1"] - base["zero_shot_top1"]), 2)
+    out["world_seeds"] = list(world_seeds)
+    return out
+
+
+def _sweep_rows(path: Path) -> list[dict]:
+    """Per α: zero-shot top-1 and, per attribute, mean MaxSkew@100 and NDKL (the demo gallery)."""
+    sweep = json.loads(path.read_text())
+    return [
+        {
+            "alpha": e["alpha"],
+            "zero_shot_top1": e["zero_shot_top1"],
+            **{
+                a: {"max_skew@100": v["mean_max_skew@100"], "ndkl": v["mean_ndkl"]}
+                for a, v in e["fairness"].items()
+            },
+        }
+        for e in sweep["alphas"].values()
+    ]
+
+
 def main() -> None:
     from trustvl.pipelines.demo import DemoConfig, run_demo
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="runs/bench_cf_alpha")
     ap.add_argument("--n-test", type=int, default=4000)
-    ap.add_argument("--n-base-per-occupation", type=int, default=48)
-    ap.add_argument("--sets-per-batch", type=int, default=16)
-    ap.add_argument("--max-steps", type=int, default=200)
+    ap.add_argument("--n-base-per-occupation", type=int, default=100)
+    ap.add_argument("--sets-per-batch", type=int, default=32)
+    ap.add_argument("--max-steps", type=int, default=600)
+    ap.add_argument("--beta-cf", type=float, default=30.0)
+    ap.add_argument("--world-seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--lora-targets", choices=["vision", "both"], default="vision")
     ap.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
@@ -69,12 +118,14 @@ def main() -> None:
         n_base_per_occupation=args.n_base_per_occupation,
         sets_per_batch=args.sets_per_batch,
         max_steps=args.max_steps,
+        beta_cf=args.beta_cf,
         seed=args.seed,
         lora_targets=args.lora_targets,
         overwrite=True,
         progress=False,
     )
     res = run_demo(cfg)
+    galleries = _galleries(args.out, args.world_seeds, args.n_test)
     report = {
         "machine": {
             "platform": platform.platform(),
@@ -82,8 +133,9 @@ def main() -> None:
             "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
         },
         "settings": {k: v for k, v in vars(args).items() if k != "json_out"},
-        "zero_shot_top1": res["zero_shot_top1"],
-        "effect": res["effect"],
+        "galleries": galleries,
+        "demo_gallery": {"zero_shot_top1": res["zero_shot_top1"], "effect": res["effect"]},
+        "alpha_sweep": _sweep_rows(Path(args.out) / "sweep" / "metrics.json"),
         "sampling_floor_skin_tone": sampling_floor(args.n_test, "skin_tone"),
         "seconds": res["seconds"],
         "wall_seconds": round(time.perf_counter() - t0, 1),

@@ -4,6 +4,7 @@ resume, determinism, several processes and bad inputs."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -172,13 +173,18 @@ def test_default_config_is_the_packaged_yaml_and_well_formed():
         cfg.inpaint_prompt(contexts[0], cfg.cell(53))
         == "a photo of an elderly heavy-set dark-skinned male doctor"
     )
-    # balanced, deterministic sample of cells: within a context every cell used equally often (+-1)
+    # balanced, deterministic sample of cells: inside a set every attribute's levels differ in count by at
+    # most one; within a context the cells are used about equally often
     counts = np.zeros(cfg.n_cells, int)
     for rep in range(20):
         cells = cfg.variant_cells(rep * cfg.n_prompts)
         assert cells == sorted(set(cells)) and len(cells) == 8
         counts[cells] += 1
-    assert counts.max() - counts.min() <= 1
+        for name, values in cfg.attributes.items():
+            per_level = Counter(cfg.cell(c)[name] for c in cells)
+            level_counts = [per_level.get(v, 0) for v in values]
+            assert max(level_counts) - min(level_counts) <= 1, (rep, name, level_counts)
+    assert counts.max() - counts.min() <= 2
     assert cfg.variant_cells(5) == CounterfactualConfig().variant_cells(5)
     assert cfg.base_seed(3) != CounterfactualConfig(seed=1).base_seed(3)
 

@@ -118,9 +118,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _silence_library_progress() -> None:
+    """``--quiet``: also hide the progress bars of datasets ("Generating train split") and transformers
+    ("Loading weights"), not only trustvl's own."""
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "quiet", False):
+        _silence_library_progress()
     try:
         return int(args.handler(args) or 0)
     except TrustVLInputError as err:

@@ -79,7 +79,8 @@ def load_dataset_any(name_or_path: str | os.PathLike, split: str | None = None, 
     path = Path(name).expanduser()
     try:
         saved_dict = (path / "dataset_dict.json").exists()  # DatasetDict.save_to_disk
-        saved_split = (path / "dataset_info.json").exists() and (path / "state.json").exists()  # Dataset.save_to_disk
+        # Dataset.save_to_disk
+        saved_split = (path / "dataset_info.json").exists() and (path / "state.json").exists()
         if path.is_dir() and (saved_dict or saved_split):
             ds = datasets.load_from_disk(str(path))
             return ds[split] if split is not None and isinstance(ds, datasets.DatasetDict) else ds

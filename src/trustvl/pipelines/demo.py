@@ -27,6 +27,11 @@ from trustvl._io import atomic_output_dir, write_json
 class DemoConfig:
     """Knobs of the demo (defaults finish in a few minutes on a 2-core CPU).
 
+    The defaults are the best of the CPU-sized recipes tried in ``benchmarks/search_cf_alpha_recipe.py``
+    (``benchmarks/results/cf_alpha_recipe_demo.json``): sets of 4 balanced variants (each skin tone once),
+    300 steps × 16 sets, β0 = 30. The benchmark recipe (``benchmarks/bench_cf_alpha_synthworld.py``)
+    trains longer on more bases and is meant for a GPU.
+
     Attributes:
         out_dir: run folder (must be empty unless ``overwrite``).
         base_model: CLIP to debias; default the embedded SynthWorld CLIP.
@@ -42,12 +47,12 @@ class DemoConfig:
     base_model: str | None = None
     n_test: int = 1500
     n_base_per_occupation: int = 48
-    variants_per_base: int = 8
-    variants_per_set: int = 8
-    sets_per_batch: int = 8
-    max_steps: int = 80
+    variants_per_base: int = 4
+    variants_per_set: int = 4
+    sets_per_batch: int = 16
+    max_steps: int = 300
     learning_rate: float = 1e-3
-    beta_cf: float = 10.0
+    beta_cf: float = 30.0
     lora_r: int = 8
     lora_targets: str = "vision"
     alphas: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])

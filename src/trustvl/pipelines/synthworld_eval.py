@@ -115,3 +115,42 @@ def evaluate_on_synthworld(
     )
     model.train(was_training)
     return out
+
+
+def fairness_over_galleries(
+    model: Any,
+    processor: Any,
+    world_seeds: tuple[int, ...] | list[int] = (0, 1, 2),
+    *,
+    n_test: int = 4000,
+    k: int = 100,
+) -> dict[str, Any]:
+    """Zero-shot accuracy and, per attribute, mean MaxSkew@k and mean NDKL, averaged over the balanced test
+    galleries of several world seeds.
+
+    One gallery is a noisy judge of small skews: on a 4,000-image gallery a ranking that is random within
+    each occupation still scores MaxSkew@100 ≈ 0.16 with a standard deviation of ≈ 0.02 between draws, so
+    effect sizes near that floor should be read off several galleries. Returns ``{"zero_shot_top1": ...,
+    attribute: {"max_skew": ..., "ndkl": ...}, "per_gallery": [...]}``.
+    """
+    if not world_seeds:
+        raise ValueError("world_seeds is empty; expected at least one seed")
+    per = []
+    for s in world_seeds:
+        m = evaluate_on_synthworld(model, processor, n_test=n_test, world_seed=int(s), ks=(k,))
+        per.append(
+            {
+                "world_seed": int(s),
+                "zero_shot_top1": m["zero_shot_top1"],
+                **{
+                    a: {"max_skew": v[f"mean_max_skew@{k}"], "ndkl": v["mean_ndkl"]}
+                    for a, v in m["fairness"].items()
+                },
+            }
+        )
+    out: dict[str, Any] = {"zero_shot_top1": float(np.mean([p["zero_shot_top1"] for p in per]))}
+    for a in per[0]:
+        if a not in ("world_seed", "zero_shot_top1"):
+            out[a] = {m: float(np.mean([p[a][m] for p in per])) for m in ("max_skew", "ndkl")}
+    out["per_gallery"] = per
+    return out

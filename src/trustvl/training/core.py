@@ -64,6 +64,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_callback import PrinterCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from trustvl.errors import TrustVLInputError
@@ -351,7 +352,9 @@ class TrainConfig:
             "load_best_model_at_end": load_best,
             "bf16": self.mixed_precision == "bf16",
             "fp16": self.mixed_precision == "fp16",
-            "gradient_checkpointing": self.gradient_checkpointing,
+            _CHECKPOINTING_ARG: self.gradient_checkpointing,
+            # pinned memory only helps host-to-GPU copies (and warns on CPU-only machines)
+            "dataloader_pin_memory": torch.cuda.is_available(),
             "dataloader_num_workers": self.dataloader_num_workers,
             "dataloader_drop_last": self.dataloader_drop_last,
             "ddp_find_unused_parameters": self.ddp_find_unused_parameters,
@@ -368,6 +371,14 @@ class TrainConfig:
         kwargs.update(self.extra_training_args)
         kwargs.update(overrides)
         return TrainingArguments(**kwargs)
+
+
+#: transformers >= 5.17 renamed ``gradient_checkpointing`` (deprecated, warns) to ``activation_checkpointing``.
+_CHECKPOINTING_ARG = (
+    "activation_checkpointing"
+    if "activation_checkpointing" in {f.name for f in dataclasses.fields(TrainingArguments)}
+    else "gradient_checkpointing"
+)
 
 
 @dataclass
@@ -798,6 +809,10 @@ def train(
         metric_fn=compute_metrics,
         require_model_forward=config.require_model_forward,
     )
+    if config.disable_tqdm:
+        # without a progress bar transformers prints every log dict to stdout instead; quiet means quiet
+        # (the logs stay in ``TrainResult.log_history`` and ``trainer_state.json``)
+        trainer.remove_callback(PrinterCallback)
     n_total = sum(p.numel() for p in model.parameters())
     logger.info(
         "trustvl.train: %d of %d parameters trainable (%.2f%%)",

@@ -271,25 +271,44 @@ def write_model_card(model_dir: str | Path, summary: dict[str, Any] | None = Non
         summary = json.loads((model_dir / "trustvl_pretrain.json").read_text())
     ev = summary["eval"]
     cfg = summary["config"]
-    metrics = [Metric("zero-shot occupation top-1", "accuracy", ev["zero_shot_top1"], "SynthWorld test",
-                      "trustvl/synthworld")]
+    metrics = [
+        Metric(
+            "zero-shot occupation top-1",
+            "accuracy",
+            ev["zero_shot_top1"],
+            "SynthWorld test",
+            "trustvl/synthworld",
+        )
+    ]
     rows = [["zero-shot occupation top-1", ev["zero_shot_top1"]]]
     for attr, f in ev["fairness"].items():
         for key in sorted(f):
-            metrics.append(Metric(f"{attr} {key}", key.replace("mean_", ""), f[key], "SynthWorld test",
-                                  "trustvl/synthworld"))
+            metrics.append(
+                Metric(
+                    f"{attr} {key}", key.replace("mean_", ""), f[key], "SynthWorld test", "trustvl/synthworld"
+                )
+            )
             rows.append([f"{attr} {key}", f[key]])
         rows.append([f"worst-group accuracy (occupation × {attr})", ev["worst_group_accuracy"][attr]])
-    training = (f"{summary['global_step']} steps of batch {cfg['batch_size']} (AdamW, lr {cfg['learning_rate']},"
-                f" cosine, mixed precision {cfg['mixed_precision']}) with the symmetric CLIP loss on scenes of the biased train"
-                f" split rendered on the fly; {summary['train_seconds']} s on {summary.get('device_name', summary.get('device'))}."
-                f" Reproduce with `trustvl train synthworld-clip` (train-split knobs: {cfg.get('world') or 'defaults'},"
-                f" appearance caption share {cfg['appearance_caption_prob']}).")
+    training = (
+        f"{summary['global_step']} steps of batch {cfg['batch_size']} (AdamW, lr {cfg['learning_rate']},"
+        f" cosine, mixed precision {cfg['mixed_precision']}) with the symmetric CLIP loss on scenes of the biased train"
+        f" split rendered on the fly; {summary['train_seconds']} s on {summary.get('device_name', summary.get('device'))}."
+        f" Reproduce with `trustvl train synthworld-clip` (train-split knobs: {cfg.get('world') or 'defaults'},"
+        f" appearance caption share {cfg['appearance_caption_prob']})."
+    )
     strength = (cfg.get("world") or {}).get("strength", {}).get("skin_tone", 0.8)
-    card = model_card("synthworld_clip", model_name="synthworld-clip", metrics=metrics,
-                      tags=["synthworld", "synthetic"], n_parameters=f"{summary['n_parameters']:,}",
-                      training=training, n_test=ev["n_test"], eval_table=markdown_table(["metric", "value"], rows),
-                      skin_strength=strength)
+    card = model_card(
+        "synthworld_clip",
+        model_name="synthworld-clip",
+        metrics=metrics,
+        tags=["synthworld", "synthetic"],
+        n_parameters=f"{summary['n_parameters']:,}",
+        training=training,
+        n_test=ev["n_test"],
+        eval_table=markdown_table(["metric", "value"], rows),
+        skin_strength=strength,
+    )
     path = model_dir / "README.md"
     card.save(str(path))
     return path

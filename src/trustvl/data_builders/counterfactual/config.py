@@ -15,9 +15,14 @@ Definitions (trustvl's choices, all configurable)
   ``numpy.random.SeedSequence([seed, b, ...])``; a variant's seed depends on its grid cell, not on its
   position, so the same cell of the same base always gets the same noise.
 * **Variants per base.** ``variants_per_base = None`` uses every grid cell. Otherwise the ``n`` cells of a
-  base are a deterministic, balanced sample: the bases of one context walk through a seeded permutation
-  of the grid, ``n`` cells at a time (repetition ``r`` takes positions ``r*n .. r*n+n-1`` modulo the grid
-  size), so within a context every cell is used equally often (up to one). Cells are listed in grid order.
+  base are a deterministic *balanced* sample (design ``"balanced-v1"``): inside one set every attribute's
+  levels appear as evenly as possible (counts differ by at most one, e.g. with 8 of the 4x2x2x2 SynthWorld
+  cells each skin tone twice and each binary attribute 4/4), so the set's mean embedding is
+  appearance-neutral and the cohesion loss pulls every attribute towards it, and within a context the
+  cells are used about equally often. The cells are picked greedily (fewest level repeats inside the set,
+  then least-used cell in the context, then a seeded order), with up to 16 seeded restarts when a set
+  would come out unbalanced; repetition ``r`` of a context depends on repetitions ``0 .. r-1`` (the
+  usage counts), which are replayed and cached. Cells are listed in grid order.
 * **Appearance phrase.** The phrases of the cell's values joined with spaces in attribute order (empty
   phrases dropped), e.g. "elderly slim dark-skinned female".
 * **Articles.** With ``fix_articles`` an "a"/"A" followed by a word starting with a, e, i or o becomes
@@ -528,10 +533,9 @@ class CounterfactualConfig:
         n_cells, n = self.n_cells, self.n_variants
         if n >= n_cells:
             return list(range(n_cells))
-        n_prompts = self.n_prompts
-        ctx, rep = base_index % n_prompts, base_index // n_prompts
-        perm = np.random.default_rng(np.random.SeedSequence([self.seed, 2, ctx])).permutation(n_cells)
-        return sorted(int(perm[(rep * n + j) % n_cells]) for j in range(n))
+        ctx, rep = base_index % self.n_prompts, base_index // self.n_prompts
+        levels = tuple(len(v) for v in self.attributes.values())
+        return list(_balanced_design(levels, n, self.seed, ctx, rep + 1)[rep])
 
     def appearance(self, cell: Mapping[str, str]) -> str:
         """The appearance phrase of a cell (phrases in attribute order, empty ones dropped)."""
@@ -578,6 +582,7 @@ class CounterfactualConfig:
         d = self.to_dict()
         d.pop("batch_size")
         d.pop("models")
+        d["variant_design"] = VARIANT_DESIGN
         return d
 
     def fingerprint(self, extra: Any = None) -> str:
@@ -618,6 +623,56 @@ class CounterfactualConfig:
         tmp.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True), encoding="utf-8")
         os.replace(tmp, path)
         return path
+
+
+#: Name of the rule that picks a base's grid cells (part of the content fingerprint, so a build resumed
+#: with another rule is refused instead of mixing two designs).
+VARIANT_DESIGN = "balanced-v1"
+
+_DESIGN_CACHE: dict[tuple, list[tuple[int, ...]]] = {}
+
+
+def _balanced_design(
+    levels: tuple[int, ...], n: int, seed: int, ctx: int, n_reps: int, tries: int = 16
+) -> list[tuple[int, ...]]:
+    """The first ``n_reps`` balanced cell sets of context ``ctx`` (see the module doc), cached."""
+    key = (levels, n, seed, ctx)
+    sets = _DESIGN_CACHE.setdefault(key, [])
+    if len(sets) >= n_reps:
+        return sets
+    grid = np.array(list(itertools.product(*(range(k) for k in levels))))  # [n_cells, n_attrs]
+    n_cells, offsets = len(grid), np.cumsum([0, *levels])[:-1]
+    onehot = np.zeros((n_cells, sum(levels)))
+    quota = np.zeros(sum(levels))
+    for a, k in enumerate(levels):
+        onehot[np.arange(n_cells), offsets[a] + grid[:, a]] = 1
+        quota[offsets[a] : offsets[a] + k] = -(-n // k)  # ceil(n / levels): the most one level may take
+    usage = np.zeros(n_cells)
+    for s in sets:
+        usage[list(s)] += 1
+    for rep in range(len(sets), n_reps):
+        best: tuple[tuple[float, float], list[int]] | None = None
+        for attempt in range(tries):
+            order = np.random.default_rng(np.random.SeedSequence([seed, 2, ctx, rep, attempt])).permutation(
+                n_cells
+            )
+            counts, taken, chosen = np.zeros(sum(levels)), np.zeros(n_cells), []
+            for _ in range(n):
+                over_quota = (onehot * (counts + 1) > quota).sum(1) + 1e9 * taken
+                c = int(np.lexsort((order, usage, onehot @ counts, over_quota))[0])
+                chosen.append(c)
+                taken[c] = 1
+                counts += onehot[c]
+            spread = max(np.ptp(counts[o : o + k]) for o, k in zip(offsets, levels))
+            score = (float(spread), float(usage[chosen].sum()))
+            if best is None or score < best[0]:
+                best = (score, chosen)
+            if spread <= 1:
+                break
+        assert best is not None
+        usage[best[1]] += 1
+        sets.append(tuple(sorted(best[1])))
+    return sets
 
 
 def load_counterfactual_config(

@@ -1,0 +1,175 @@
+"""Search CF_α training recipes on SynthWorld: one row per recipe, effect at α = 1 vs the base CLIP.
+
+Each recipe is a JSON object with counterfactual-build keys (``n_base_per_occupation``,
+``variants_per_base``, ``force_setting``, ``scene_captions``, ``data_seed``) and training keys (any
+:class:`~trustvl.training.cf_alpha.CFAlphaTrainConfig` field, plus ``lora_targets`` = ``"vision"`` or
+``"both"``). Datasets are built once per distinct build and shared; recipes run in ``--workers``
+processes (several fit on one GPU). Prints and writes JSON with, per recipe, the mean MaxSkew@100 and
+mean NDKL per attribute, their drops against the base model, and zero-shot accuracy.
+
+    python benchmarks/search_cf_alpha_recipe.py --recipes recipes.json --workers 4 --out runs/search
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+BUILD_KEYS = ("n_base_per_occupation", "variants_per_base", "force_setting", "scene_captions", "data_seed")
+BUILD_DEFAULTS = {
+    "n_base_per_occupation": 48,
+    "variants_per_base": 8,
+    "force_setting": False,
+    "scene_captions": True,
+    "data_seed": 0,
+}
+
+
+def _build_key(recipe: dict[str, Any]) -> str:
+    b = {k: recipe.get(k, BUILD_DEFAULTS[k]) for k in BUILD_KEYS}
+    return "cf_" + "_".join(f"{b[k]}" for k in BUILD_KEYS)
+
+
+def _build(out: str, recipe: dict[str, Any]) -> str:
+    from trustvl.data_builders.counterfactual.synthworld_stages import (
+        build_synthworld_counterfactuals,
+        synthworld_counterfactual_config,
+    )
+    from trustvl.data_builders.synthworld import SynthWorldConfig, SynthWorldRenderer
+
+    b = {k: recipe.get(k, BUILD_DEFAULTS[k]) for k in BUILD_KEYS}
+    path = Path(out) / _build_key(recipe)
+    if (path / "README.md").exists():
+        return str(path)
+    renderer = SynthWorldRenderer(SynthWorldConfig(), seed=b["data_seed"])
+    cfg = synthworld_counterfactual_config(
+        renderer,
+        variants_per_base=b["variants_per_base"],
+        n_base_per_prompt=b["n_base_per_occupation"],
+        seed=b["data_seed"],
+    )
+    build_synthworld_counterfactuals(
+        path,
+        cfg,
+        renderer=renderer,
+        progress=False,
+        overwrite=True,
+        force_setting=b["force_setting"],
+        scene_captions=b["scene_captions"],
+    )
+    return str(path)
+
+
+def _evaluate(model_dir: str | None, n_test: int, world_seeds: list[int]) -> dict[str, Any]:
+    import torch
+
+    from trustvl.modeling.embedding import load_clip
+    from trustvl.modeling.synthworld_clip import default_clip_path
+    from trustvl.pipelines.synthworld_eval import fairness_over_galleries
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model, processor = load_clip(model_dir or default_clip_path(), device=device)
+    res = fairness_over_galleries(model, processor, world_seeds, n_test=n_test)
+    res.pop("per_gallery")
+    return res
+
+
+def _run(job: tuple[int, dict[str, Any], str, str, int, int, list[int]]) -> dict[str, Any]:
+    i, recipe, data_dir, out, n_test, threads, world_seeds = job
+    import torch
+
+    torch.set_num_threads(threads)
+    from trustvl.training.cf_alpha import CFAlphaTrainConfig, train_cf_alpha
+
+    train_keys = {
+        k: v for k, v in recipe.items() if k not in BUILD_KEYS and k not in ("name", "lora_targets")
+    }
+    if recipe.get("lora_targets", "vision") == "both":
+        train_keys["lora_target_modules"] = None
+    run_dir = Path(out) / f"run_{i:02d}"
+    t0 = time.perf_counter()
+    cfg = CFAlphaTrainConfig(
+        base_model=_default(),
+        dataset=data_dir,
+        out_dir=str(run_dir),
+        save_steps=10**9,
+        **{"variants_per_set": 8, "sets_per_batch": 16, "max_steps": 200, **train_keys},
+    )
+    train_cf_alpha(cfg, progress=False)
+    seconds = time.perf_counter() - t0
+    res = _evaluate(str(run_dir / "model"), n_test, world_seeds)
+    return {"recipe": recipe, "train_seconds": round(seconds, 1), "alpha_1": res}
+
+
+def _default() -> str:
+    from trustvl.modeling.synthworld_clip import default_clip_path
+
+    return str(default_clip_path())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--recipes", required=True, help="JSON file: a list of recipe objects")
+    ap.add_argument("--out", default="runs/search_cf_alpha")
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--n-test", type=int, default=4000)
+    ap.add_argument("--world-seeds", type=int, nargs="+", default=[0], help="test galleries to average over")
+    ap.add_argument("--json-out", default=None)
+    args = ap.parse_args()
+    recipes = json.loads(Path(args.recipes).read_text())
+    t0 = time.perf_counter()
+    builds = {}
+    for r in recipes:
+        builds.setdefault(_build_key(r), r)
+    with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as ex:
+        paths = dict(zip(builds, ex.map(_build, [args.out] * len(builds), builds.values())))
+    base = _evaluate(None, args.n_test, args.world_seeds)
+    print(json.dumps({"base": base}), flush=True)
+    threads = max(1, (os.cpu_count() or 2) // args.workers)
+    jobs = [
+        (i, r, paths[_build_key(r)], args.out, args.n_test, threads, args.world_seeds)
+        for i, r in enumerate(recipes)
+    ]
+    rows = []
+    with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as ex:
+        for row in ex.map(_run, jobs):
+            a1 = row["alpha_1"]
+            row["drop_pct"] = {
+                a: {m: round(100 * (1 - a1[a][m] / base[a][m]), 1) for m in ("max_skew", "ndkl")}
+                for a in base
+                if a != "zero_shot_top1"
+            }
+            row["zero_shot_change_points"] = round(100 * (a1["zero_shot_top1"] - base["zero_shot_top1"]), 2)
+            rows.append(row)
+            print(
+                json.dumps(
+                    {
+                        "name": row["recipe"].get("name"),
+                        "skin": row["drop_pct"]["skin_tone"],
+                        "gender": row["drop_pct"]["gender_presentation"],
+                        "zs": row["zero_shot_change_points"],
+                        "s": row["train_seconds"],
+                    }
+                ),
+                flush=True,
+            )
+    report = {
+        "world_seeds": args.world_seeds,
+        "n_test": args.n_test,
+        "base": base,
+        "rows": rows,
+        "wall_seconds": round(time.perf_counter() - t0, 1),
+    }
+    if args.json_out:
+        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json_out).write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
