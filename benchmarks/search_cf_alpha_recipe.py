@@ -66,7 +66,9 @@ def _build(out: str, recipe: dict[str, Any]) -> str:
     return str(path)
 
 
-def _evaluate(model_dir: str | None, n_test: int, world_seeds: list[int]) -> dict[str, Any]:
+def _evaluate(
+    model_dir: str | None, n_test: int, world_seeds: list[int], alpha: float = 1.0
+) -> dict[str, Any]:
     import torch
 
     from trustvl.modeling.embedding import load_clip
@@ -75,13 +77,15 @@ def _evaluate(model_dir: str | None, n_test: int, world_seeds: list[int]) -> dic
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, processor = load_clip(model_dir or default_clip_path(), device=device)
+    if hasattr(model, "set_alpha"):
+        model.set_alpha(alpha)
     res = fairness_over_galleries(model, processor, world_seeds, n_test=n_test)
     res.pop("per_gallery")
     return res
 
 
-def _run(job: tuple[int, dict[str, Any], str, str, int, int, list[int]]) -> dict[str, Any]:
-    i, recipe, data_dir, out, n_test, threads, world_seeds = job
+def _run(job: tuple[int, dict[str, Any], str, str, int, int, list[int], list[float]]) -> dict[str, Any]:
+    i, recipe, data_dir, out, n_test, threads, world_seeds, alphas = job
     import torch
 
     torch.set_num_threads(threads)
@@ -103,8 +107,10 @@ def _run(job: tuple[int, dict[str, Any], str, str, int, int, list[int]]) -> dict
     )
     train_cf_alpha(cfg, progress=False)
     seconds = time.perf_counter() - t0
-    res = _evaluate(str(run_dir / "model"), n_test, world_seeds)
-    return {"recipe": recipe, "train_seconds": round(seconds, 1), "alpha_1": res}
+    sweep = {
+        f"{a:g}": _evaluate(str(run_dir / "model"), n_test, world_seeds, a) for a in sorted({*alphas, 1.0})
+    }
+    return {"recipe": recipe, "train_seconds": round(seconds, 1), "alpha_1": sweep["1"], "sweep": sweep}
 
 
 def _default() -> str:
@@ -120,6 +126,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--n-test", type=int, default=4000)
     ap.add_argument("--world-seeds", type=int, nargs="+", default=[0], help="test galleries to average over")
+    ap.add_argument("--alphas", type=float, nargs="+", default=[1.0], help="α values evaluated per recipe")
     ap.add_argument("--json-out", default=None)
     args = ap.parse_args()
     recipes = json.loads(Path(args.recipes).read_text())
@@ -133,7 +140,7 @@ def main() -> None:
     print(json.dumps({"base": base}), flush=True)
     threads = max(1, (os.cpu_count() or 2) // args.workers)
     jobs = [
-        (i, r, paths[_build_key(r)], args.out, args.n_test, threads, args.world_seeds)
+        (i, r, paths[_build_key(r)], args.out, args.n_test, threads, args.world_seeds, args.alphas)
         for i, r in enumerate(recipes)
     ]
     rows = []
@@ -155,6 +162,16 @@ def main() -> None:
                         "gender": row["drop_pct"]["gender_presentation"],
                         "zs": row["zero_shot_change_points"],
                         "s": row["train_seconds"],
+                        "sweep": {
+                            a: {
+                                "zs": round(v["zero_shot_top1"], 4),
+                                **{
+                                    k[:4]: round(v[k]["max_skew"], 3)
+                                    for k in ("skin_tone", "gender_presentation", "age", "body_type")
+                                },
+                            }
+                            for a, v in row["sweep"].items()
+                        },
                     }
                 ),
                 flush=True,

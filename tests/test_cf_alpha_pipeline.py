@@ -56,6 +56,41 @@ def test_bad_loss_settings():
         CFAlphaLoss(beta_clip=0.0, beta_cf=0.0)
 
 
+class _AlphaClip(_FakeClip):
+    """A fake CLIP that records the α the loss sets before each forward."""
+
+    def __init__(self, img, txt):
+        super().__init__(img, txt)
+        self.alphas: list[float] = []
+
+    def set_alpha(self, alpha):
+        self.alphas.append(alpha)
+        return self
+
+
+def test_alpha_path_draws_seeded_alphas_in_range():
+    img, txt = torch.randn(4, 8), torch.randn(2, 8)
+    batch = {"set_index": torch.tensor([0, 0, 1, 1])}
+    draws = []
+    for _ in range(2):
+        model = _AlphaClip(img, txt)
+        loss_fn = CFAlphaLoss(alpha_range=(0.25, 0.75), seed=3)
+        for _ in range(50):
+            loss_fn(model, batch)
+        draws.append(model.alphas)
+    assert draws[0] == draws[1]  # same seed, same draws
+    assert all(0.25 <= a <= 0.75 for a in draws[0]) and max(draws[0]) - min(draws[0]) > 0.3
+    model = _AlphaClip(img, txt)
+    CFAlphaLoss()(model, batch)
+    assert model.alphas == []  # no range: the model's α (1) is left alone
+
+
+@pytest.mark.parametrize("bad", [(-0.1, 1.0), (0.6, 0.5), (0.0, 1.5)])
+def test_bad_alpha_range(bad):
+    with pytest.raises(TrustVLInputError, match="alpha_range"):
+        CFAlphaLoss(alpha_range=bad)
+
+
 def _toy(rows):
     img = PILImage.new("RGB", (8, 8))
     return Dataset.from_dict(
@@ -220,3 +255,27 @@ def test_demo_runs_end_to_end_on_the_default_clip(tmp_path):
     assert set(res["effect"]) >= {"skin_tone", "gender_presentation"}
     card = (out / "cf_alpha" / "model" / "README.md").read_text()
     assert "model-index" in card and "max_skew@50" in card
+
+
+def test_alpha_path_training_saves_the_model_at_alpha_one(tiny_cf_run):
+    from transformers import AutoModel
+
+    from trustvl.training.cf_alpha import CFAlphaTrainConfig, train_cf_alpha
+
+    root = tiny_cf_run["root"]
+    summary = train_cf_alpha(
+        CFAlphaTrainConfig(
+            base_model=str(tiny_cf_run["clip"]),
+            dataset=str(root / "cf"),
+            out_dir=str(root / "run_path"),
+            max_steps=2,
+            sets_per_batch=4,
+            save_steps=1000,
+            alpha_range=(0.2, 0.6),
+        ),
+        progress=False,
+    )
+    assert summary["config"]["alpha_range"] == (0.2, 0.6)
+    model = AutoModel.from_pretrained(summary["model_dir"])
+    assert model.alpha == 1.0
+    assert any(float(v.abs().sum()) > 0 for k, v in model.lora_state_dict().items() if "lora_B" in k)

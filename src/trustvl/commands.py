@@ -185,8 +185,17 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--variants-per-set", type=int, default=4)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--beta-clip", type=float, default=1.0)
-    p.add_argument("--beta-cf", type=float, default=10.0)
+    p.add_argument("--beta-cf", type=float, default=30.0, help="β0, weight of L_cf (default: %(default)s)")
     p.add_argument("--cf-loss", choices=["cohesion", "info_nce"], default="cohesion")
+    p.add_argument(
+        "--alpha-range",
+        type=float,
+        nargs=2,
+        metavar=("LO", "HI"),
+        default=None,
+        help="train each step at α ~ U(LO, HI) (the α path) instead of α = 1: a smoother α sweep for some"
+        " accuracy at α = 1 (see the README)",
+    )
     p.add_argument("--lora-r", type=int, default=8)
     p.add_argument("--lora-alpha", type=float, default=8.0)
     p.add_argument("--lora-targets", nargs="+", default=None)
@@ -214,6 +223,7 @@ def _cmd_train_cf_alpha(args: argparse.Namespace) -> int:
         beta_clip=args.beta_clip,
         beta_cf=args.beta_cf,
         cf_loss=args.cf_loss,
+        alpha_range=None if args.alpha_range is None else tuple(args.alpha_range),
         lora_r=args.lora_r,
         lora_alpha=args.lora_alpha,
         **({"lora_target_modules": args.lora_targets} if args.lora_targets else {}),

@@ -21,6 +21,13 @@ context-only caption ``t_b`` per set)::
 
 Only the LoRA factors of a :class:`~trustvl.modeling.cf_alpha.CFAlphaCLIPModel` are trained (at α = 1),
 so the base weights stay intact and α interpolates between the original and the fine-tuned model.
+
+**α path (optional, ``alpha_range=(lo, hi)``).** Weight-space interpolation of a LoRA delta trained at
+α = 1 only is not an interpolation of fairness: on SynthWorld the skews of attributes that were not
+targeted rise above the base model's at α = 0.25–0.5 before falling at α = 1 (README, "The α sweep").
+With ``alpha_range`` each step is computed at an α drawn uniformly from ``[lo, hi]`` (a seeded generator,
+the same draws on every process), so the delta is trained along the path, not only at its end. The loss
+at the drawn α is the same ``β1·L_CLIP + β0·L_cf``.
 """
 
 from __future__ import annotations
@@ -63,6 +70,9 @@ class CFAlphaLoss:
         cf_loss: ``"cohesion"`` (squared distance to the set mean) or ``"info_nce"``.
         cf_temperature: temperature of the ``"info_nce"`` variant.
         max_logit_scale: clamp of the learned CLIP logit scale.
+        alpha_range: ``(lo, hi)`` with ``0 <= lo <= hi <= 1``: train each step at α ~ U(lo, hi) (see the
+            module docstring); ``None`` trains at the model's α (1).
+        seed: seed of the α draws.
     """
 
     beta_clip: float = 1.0
@@ -70,8 +80,18 @@ class CFAlphaLoss:
     cf_loss: str = "cohesion"
     cf_temperature: float = 0.1
     max_logit_scale: float = 100.0
+    alpha_range: tuple[float, float] | None = None
+    seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.alpha_range is not None:
+            lo, hi = (float(x) for x in self.alpha_range)
+            if not 0.0 <= lo <= hi <= 1.0:
+                raise TrustVLInputError(
+                    f"alpha_range={self.alpha_range!r}; expected (lo, hi) with 0 <= lo <= hi <= 1"
+                )
+            self.alpha_range = (lo, hi)
+        self._alpha_gen = torch.Generator().manual_seed(int(self.seed))
         if self.cf_loss not in ("cohesion", "info_nce"):
             raise TrustVLInputError(f"cf_loss={self.cf_loss!r}; expected 'cohesion' or 'info_nce'")
         if self.beta_clip < 0 or self.beta_cf < 0 or self.beta_clip + self.beta_cf == 0:
@@ -83,6 +103,10 @@ class CFAlphaLoss:
     def __call__(
         self, model: nn.Module, batch: dict[str, Any]
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if self.alpha_range is not None:
+            lo, hi = self.alpha_range
+            alpha = lo + (hi - lo) * float(torch.rand((), generator=self._alpha_gen))
+            unwrap_model(model).set_alpha(alpha)
         out = model(**model_inputs(batch))
         img, txt = out.image_embeds, out.text_embeds
         sets = batch["set_index"]
@@ -193,7 +217,7 @@ class CFAlphaTrainConfig:
         lora_r, lora_alpha, lora_dropout, lora_target_modules: the LoRA delta (see
             :class:`~trustvl.modeling.cf_alpha.CFAlphaCLIPConfig`); targets default to the vision
             tower's projections (:data:`VISION_LORA_TARGETS`), a list of names or a regex string.
-        beta_clip, beta_cf, cf_loss: the loss (see :class:`CFAlphaLoss`).
+        beta_clip, beta_cf, cf_loss, alpha_range: the loss (see :class:`CFAlphaLoss`).
         variants_per_set, sets_per_batch: a batch holds ``sets_per_batch`` sets of ``variants_per_set`` images.
         learning_rate, max_steps, num_train_epochs, warmup_steps, weight_decay, seed, save_steps,
         mixed_precision, logging_steps: optimisation (AdamW, cosine schedule).
@@ -209,8 +233,9 @@ class CFAlphaTrainConfig:
     lora_dropout: float = 0.0
     lora_target_modules: list[str] | str | None = VISION_LORA_TARGETS
     beta_clip: float = 1.0
-    beta_cf: float = 10.0
+    beta_cf: float = 30.0
     cf_loss: str = "cohesion"
+    alpha_range: tuple[float, float] | None = None
     variants_per_set: int = 4
     sets_per_batch: int = 32
     learning_rate: float = 1e-3
@@ -235,7 +260,13 @@ def train_cf_alpha(cfg: CFAlphaTrainConfig, resume: bool = False, progress: bool
     from trustvl.modeling.cf_alpha import CFAlphaCLIPModel
     from trustvl.training.core import TrainConfig, train
 
-    loss_fn = CFAlphaLoss(beta_clip=cfg.beta_clip, beta_cf=cfg.beta_cf, cf_loss=cfg.cf_loss)
+    loss_fn = CFAlphaLoss(
+        beta_clip=cfg.beta_clip,
+        beta_cf=cfg.beta_cf,
+        cf_loss=cfg.cf_loss,
+        alpha_range=None if cfg.alpha_range is None else tuple(cfg.alpha_range),
+        seed=cfg.seed,
+    )
     ds = load_dataset_any(cfg.dataset, split=cfg.split)
     sets = CounterfactualSets(ds, variants_per_set=cfg.variants_per_set, seed=cfg.seed)
     base = load_pretrained(CLIPModel, cfg.base_model)
