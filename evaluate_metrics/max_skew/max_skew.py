@@ -2,9 +2,8 @@
 
 import datasets
 import evaluate
-import torch
 
-from trustvl.metrics import max_skew
+from trustvl.metrics import max_skew, ragged_per_query
 
 _DESCRIPTION = """
 MaxSkew@k (Geyik et al. 2019) compares the proportion p_a@k of every attribute value a among the top k
@@ -59,8 +58,5 @@ class MaxSkew(evaluate.Metric):
     def _compute(self, predictions, target=None, k=None):
         if target is None or k is None:
             raise ValueError("max_skew needs `target` (the target distribution) and `k` (the cut-off)")
-        if len({len(p) for p in predictions}) <= 1:
-            values = max_skew(predictions, target, k)
-        else:  # rankings of different lengths: one query at a time
-            values = torch.cat([max_skew([p], target, k) for p in predictions])
+        values = ragged_per_query(max_skew, predictions, target, k)
         return {"max_skew": float(values.mean().item()), "per_query": values.tolist()}

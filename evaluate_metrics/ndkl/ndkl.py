@@ -2,9 +2,8 @@
 
 import datasets
 import evaluate
-import torch
 
-from trustvl.metrics import ndkl
+from trustvl.metrics import ndkl, ragged_per_query
 
 _DESCRIPTION = """
 NDKL measures how far the attribute distribution of every prefix of a ranking is from a target
@@ -59,9 +58,5 @@ class Ndkl(evaluate.Metric):
     def _compute(self, predictions, target=None):
         if target is None:
             raise ValueError("ndkl needs `target`, the target distribution over the attribute values")
-        if len({len(p) for p in predictions}) <= 1:
-            values = ndkl(predictions, target)
-        else:  # rankings of different lengths: one query at a time
-            values = torch.cat([ndkl([p], target) for p in predictions])
-        per_query = values.tolist()
-        return {"ndkl": float(values.mean().item()), "per_query": per_query}
+        values = ragged_per_query(ndkl, predictions, target)
+        return {"ndkl": float(values.mean().item()), "per_query": values.tolist()}

@@ -3,7 +3,7 @@
 Pure, vectorised torch functions: they accept numpy arrays, nested lists or tensors, compute on the
 input's device and raise :class:`trustvl.errors.TrustVLInputError` on bad input. See
 :mod:`trustvl.metrics.fairness` and :mod:`trustvl.metrics.utility` for the exact definitions and
-conventions (SPEC §1).
+conventions (SPEC §1); :func:`ragged_per_query` applies a ranking metric to rankings of different lengths.
 """
 
 from trustvl.metrics.fairness import (
@@ -17,6 +17,7 @@ from trustvl.metrics.fairness import (
     skew,
     uniform_target,
 )
+from trustvl.metrics.ragged import ragged_per_query
 from trustvl.metrics.utility import (
     per_group_accuracy,
     recall_at_k,
@@ -33,6 +34,7 @@ __all__ = [
     "min_skew",
     "ndkl",
     "per_group_accuracy",
+    "ragged_per_query",
     "rank_indices",
     "rank_labels",
     "recall_at_k",

@@ -273,6 +273,15 @@ def _sd_components(
     )
 
 
+def _save_sd_pipeline(pipeline_cls: type, save_dir: str | os.PathLike, **components: Any) -> Path:
+    """Create ``save_dir``, build ``pipeline_cls(**_sd_components(**components))`` and save it there."""
+    path = _as_dir(save_dir)
+    parts = _sd_components(**components)
+    with _quiet_progress():
+        pipeline_cls(**parts).save_pretrained(path, safe_serialization=True)
+    return path
+
+
 def build_tiny_sd_pipeline(
     save_dir: str | os.PathLike,
     *,
@@ -299,8 +308,9 @@ def build_tiny_sd_pipeline(
     """
     from diffusers import StableDiffusionPipeline
 
-    path = _as_dir(save_dir)
-    parts = _sd_components(
+    return _save_sd_pipeline(
+        StableDiffusionPipeline,
+        save_dir,
         seed=seed,
         in_channels=4,
         sample_size=sample_size,
@@ -311,9 +321,6 @@ def build_tiny_sd_pipeline(
         tokenizer=tokenizer,
         scheduler=scheduler,
     )
-    with _quiet_progress():
-        StableDiffusionPipeline(**parts).save_pretrained(path, safe_serialization=True)
-    return path
 
 
 def build_tiny_inpaint_pipeline(
@@ -335,8 +342,9 @@ def build_tiny_inpaint_pipeline(
     """
     from diffusers import StableDiffusionInpaintPipeline
 
-    path = _as_dir(save_dir)
-    parts = _sd_components(
+    return _save_sd_pipeline(
+        StableDiffusionInpaintPipeline,
+        save_dir,
         seed=seed,
         in_channels=9,  # 4 noisy latents + 1 mask + 4 masked-image latents
         sample_size=sample_size,
@@ -347,9 +355,6 @@ def build_tiny_inpaint_pipeline(
         tokenizer=tokenizer,
         scheduler=scheduler,
     )
-    with _quiet_progress():
-        StableDiffusionInpaintPipeline(**parts).save_pretrained(path, safe_serialization=True)
-    return path
 
 
 _BUILDERS: dict[str, Callable[..., Path]] = {

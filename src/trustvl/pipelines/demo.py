@@ -292,7 +292,10 @@ def _write_card(model_dir: Path, cfg: DemoConfig, result: dict, sweep: dict, tra
         eval_table=markdown_table(headers, rows),
         limitations="Trained and evaluated on SynthWorld only (synthetic scenes with a planted bias); the numbers"
         " say that the method removes a known bias, not how a real CLIP behaves. Fairness metrics at k=100 have a"
-        " sampling floor (a perfectly fair ranking still shows MaxSkew@100 of about 0.16 on this gallery).",
+        " sampling floor (a perfectly fair ranking still shows MaxSkew@100 of about 0.16 on this gallery)."
+        " α is a weight-space knob, not a fairness knob: at intermediate α (0.25-0.5) the skews of attributes"
+        " that were not targeted (gender presentation, age, body type) were measured above the base model's on"
+        " SynthWorld before falling at α = 1; check every attribute in the α sweep before deploying an α < 1.",
     )
     card.text = card.text.replace("`None`", f"`{result['base_model']}`")
     card.save(str(model_dir / "README.md"))

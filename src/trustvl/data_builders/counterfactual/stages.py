@@ -189,8 +189,53 @@ def _load_pipeline(
     return pipe
 
 
+class _DiffusersStage:
+    """The settings that the diffusers stages share: model name, device, dtype, steps and guidance.
+
+    Subclasses call :meth:`_check_steps` with their other argument checks, then :meth:`_init_common`, and
+    set ``self.pipeline``; :meth:`_describe` is the start and end of their ``describe()``.
+    """
+
+    pipeline: Any
+
+    @staticmethod
+    def _check_steps(num_inference_steps: Any) -> None:
+        if (
+            isinstance(num_inference_steps, bool)
+            or not isinstance(num_inference_steps, int)
+            or num_inference_steps < 1
+        ):
+            raise TrustVLInputError(f"num_inference_steps={num_inference_steps!r}; expected an int >= 1")
+
+    def _init_common(
+        self,
+        model_id_or_path: Any,
+        device: str | torch.device | None,
+        dtype: str | torch.dtype | None,
+        num_inference_steps: int,
+        guidance_scale: float,
+    ) -> None:
+        self.model = _name(model_id_or_path)
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        self.num_inference_steps = num_inference_steps
+        self.guidance_scale = float(guidance_scale)
+
+    def _describe(self, class_name: str, **settings: Any) -> dict[str, Any]:
+        """``describe()``: class, model, pipeline, steps and guidance, then ``settings``, then the dtype."""
+        return {
+            "class": class_name,
+            "model": self.model,
+            "pipeline": type(self.pipeline).__name__,
+            "num_inference_steps": self.num_inference_steps,
+            "guidance_scale": self.guidance_scale,
+            **settings,
+            "dtype": str(self.dtype).removeprefix("torch."),
+        }
+
+
 # ---------------------------------------------------------------------------------------------- stage 1
-class DiffusersTextToImage:
+class DiffusersTextToImage(_DiffusersStage):
     """Stage 1: base images from any diffusers text-to-image pipeline.
 
     Args:
@@ -225,20 +270,11 @@ class DiffusersTextToImage:
     ) -> None:
         from diffusers import DiffusionPipeline
 
-        if (
-            isinstance(num_inference_steps, bool)
-            or not isinstance(num_inference_steps, int)
-            or num_inference_steps < 1
-        ):
-            raise TrustVLInputError(f"num_inference_steps={num_inference_steps!r}; expected an int >= 1")
+        self._check_steps(num_inference_steps)
         for name, v in (("height", height), ("width", width)):
             if v is not None and (not isinstance(v, int) or v < 8):
                 raise TrustVLInputError(f"{name}={v!r}; expected None or an int >= 8")
-        self.model = _name(model_id_or_path)
-        self.device = resolve_device(device)
-        self.dtype = resolve_dtype(dtype, self.device)
-        self.num_inference_steps = num_inference_steps
-        self.guidance_scale = float(guidance_scale)
+        self._init_common(model_id_or_path, device, dtype, num_inference_steps, guidance_scale)
         self.height, self.width = height, width
         self.negative_prompt = negative_prompt
         self.call_kwargs = dict(call_kwargs or {})
@@ -247,17 +283,9 @@ class DiffusersTextToImage:
         )
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "class": "DiffusersTextToImage",
-            "model": self.model,
-            "pipeline": type(self.pipeline).__name__,
-            "num_inference_steps": self.num_inference_steps,
-            "guidance_scale": self.guidance_scale,
-            "height": self.height,
-            "width": self.width,
-            "negative_prompt": self.negative_prompt,
-            "dtype": str(self.dtype).removeprefix("torch."),
-        }
+        return self._describe(
+            "DiffusersTextToImage", height=self.height, width=self.width, negative_prompt=self.negative_prompt
+        )
 
     @torch.inference_mode()
     def __call__(
@@ -470,7 +498,7 @@ class TransformersPersonSegmenter:
 
 
 # ---------------------------------------------------------------------------------------------- stage 3
-class DiffusersInpainter:
+class DiffusersInpainter(_DiffusersStage):
     """Stage 3: re-paint the person with any diffusers inpainting pipeline.
 
     Args:
@@ -507,19 +535,10 @@ class DiffusersInpainter:
         pipeline_kwargs: Mapping[str, Any] | None = None,
         call_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
-        if (
-            isinstance(num_inference_steps, bool)
-            or not isinstance(num_inference_steps, int)
-            or num_inference_steps < 1
-        ):
-            raise TrustVLInputError(f"num_inference_steps={num_inference_steps!r}; expected an int >= 1")
+        self._check_steps(num_inference_steps)
         if not 0.0 < float(strength) <= 1.0:
             raise TrustVLInputError(f"strength={strength!r}; expected 0 < strength <= 1")
-        self.model = _name(model_id_or_path)
-        self.device = resolve_device(device)
-        self.dtype = resolve_dtype(dtype, self.device)
-        self.num_inference_steps = num_inference_steps
-        self.guidance_scale = float(guidance_scale)
+        self._init_common(model_id_or_path, device, dtype, num_inference_steps, guidance_scale)
         self.strength = float(strength)
         self.negative_prompt = negative_prompt
         self.height, self.width = height, width
@@ -539,19 +558,14 @@ class DiffusersInpainter:
             return _load_pipeline(DiffusionPipeline, model, self.dtype, self.device, kwargs)
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "class": "DiffusersInpainter",
-            "model": self.model,
-            "pipeline": type(self.pipeline).__name__,
-            "num_inference_steps": self.num_inference_steps,
-            "guidance_scale": self.guidance_scale,
-            "strength": self.strength,
-            "negative_prompt": self.negative_prompt,
-            "height": self.height,
-            "width": self.width,
-            "paste_back": self.paste_back,
-            "dtype": str(self.dtype).removeprefix("torch."),
-        }
+        return self._describe(
+            "DiffusersInpainter",
+            strength=self.strength,
+            negative_prompt=self.negative_prompt,
+            height=self.height,
+            width=self.width,
+            paste_back=self.paste_back,
+        )
 
     def _size(self, image: Image.Image) -> tuple[int, int]:
         m = self._multiple

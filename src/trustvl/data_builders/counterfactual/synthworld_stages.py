@@ -36,7 +36,12 @@ from trustvl.data_builders.synthworld.captions import (
     SKIN_PHRASES,
 )
 from trustvl.data_builders.synthworld.config import ATTRIBUTE_NAMES, KNOWN_LEVELS
-from trustvl.data_builders.synthworld.oracle import SPEC_KEY, OracleInpainter, OracleSegmenter
+from trustvl.data_builders.synthworld.oracle import (
+    SPEC_KEY,
+    OracleInpainter,
+    OracleSegmenter,
+    occupation_in_prompt,
+)
 from trustvl.data_builders.synthworld.render import SynthWorldRenderer, render_spec
 from trustvl.errors import TrustVLInputError
 
@@ -119,13 +124,7 @@ class SynthWorldTextToImage:
                     f"occupation {occ!r} is not in SynthWorld; expected one of {list(occs)}"
                 )
             return occ
-        text = prompt.lower()
-        for o in sorted(occs, key=len, reverse=True):
-            if o in text:
-                return o
-        raise TrustVLInputError(
-            f"prompt {prompt!r} names no SynthWorld occupation; expected one of {list(occs)}"
-        )
+        return occupation_in_prompt(prompt, occs)
 
     def __call__(
         self, prompts: Sequence[str], metadata: Sequence[Mapping[str, Any]] | None = None

@@ -81,6 +81,20 @@ def _person_index(meta: Mapping[str, Any] | None) -> int | None:
     return int(meta["person_index"])
 
 
+def occupation_in_prompt(prompt: str, occupations: Sequence[str]) -> str:
+    """The occupation of ``occupations`` that ``prompt`` names (case-insensitive; the longest name first).
+
+    Raises :class:`~trustvl.errors.TrustVLInputError` when the prompt names none of them.
+    """
+    text = prompt.lower()
+    for o in sorted(occupations, key=len, reverse=True):
+        if o in text:
+            return o
+    raise TrustVLInputError(
+        f"prompt {prompt!r} names no SynthWorld occupation; expected one of {list(occupations)}"
+    )
+
+
 def _check_len(name: str, seq: Sequence[Any] | None, n: int) -> None:
     if seq is not None and len(seq) != n:
         raise TrustVLInputError(f"{name} has {len(seq)} entries; expected {n}, one per image")
@@ -182,14 +196,7 @@ class OracleTextToImage:
         self._seen: Counter[str] = Counter()
 
     def occupation_of(self, prompt: str) -> str:
-        text = prompt.lower()
-        occs = self.renderer.config.occupations
-        for o in sorted(occs, key=len, reverse=True):
-            if o in text:
-                return o
-        raise TrustVLInputError(
-            f"prompt {prompt!r} names no SynthWorld occupation; expected one of {list(occs)}"
-        )
+        return occupation_in_prompt(prompt, self.renderer.config.occupations)
 
     def __call__(
         self, prompts: Sequence[str], metadata: Sequence[Mapping[str, Any]] | None = None

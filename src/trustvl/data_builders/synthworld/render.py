@@ -314,7 +314,8 @@ class _Canvas:
         return i
 
     # primitives: unit coordinates, fill = label value
-    def rect(self, x0: float, y0: float, x1: float, y1: float, fill: int) -> None:
+    def _box(self, x0: float, y0: float, x1: float, y1: float) -> tuple[int, int, int, int]:
+        """The pixel box ``(left, top, right, bottom)`` (inclusive) of a unit-coordinate box, at least 1 px."""
         r = self.r
         a, b = round(x0 * r), round(x1 * r) - 1
         c, e = round(y0 * r), round(y1 * r) - 1
@@ -322,39 +323,22 @@ class _Canvas:
             b = a
         if e < c:
             e = c
-        self.d.rectangle((a, c, b, e), fill=fill)
+        return a, c, b, e
+
+    def rect(self, x0: float, y0: float, x1: float, y1: float, fill: int) -> None:
+        self.d.rectangle(self._box(x0, y0, x1, y1), fill=fill)
 
     def ellipse(self, cx: float, cy: float, rx: float, ry: float, fill: int) -> None:
-        r = self.r
-        a, b = round((cx - rx) * r), round((cx + rx) * r) - 1
-        c, e = round((cy - ry) * r), round((cy + ry) * r) - 1
-        if b < a:
-            b = a
-        if e < c:
-            e = c
-        self.d.ellipse((a, c, b, e), fill=fill)
+        self.d.ellipse(self._box(cx - rx, cy - ry, cx + rx, cy + ry), fill=fill)
 
     def chord(self, cx: float, cy: float, rx: float, ry: float, start: float, end: float, fill: int) -> None:
-        r = self.r
-        a, b = round((cx - rx) * r), round((cx + rx) * r) - 1
-        c, e = round((cy - ry) * r), round((cy + ry) * r) - 1
-        if b < a:
-            b = a
-        if e < c:
-            e = c
-        self.d.chord((a, c, b, e), start, end, fill=fill)
+        self.d.chord(self._box(cx - rx, cy - ry, cx + rx, cy + ry), start, end, fill=fill)
 
     def arc(
         self, cx: float, cy: float, rx: float, ry: float, start: float, end: float, w: float, fill: int
     ) -> None:
-        r = self.r
-        a, b = round((cx - rx) * r), round((cx + rx) * r) - 1
-        c, e = round((cy - ry) * r), round((cy + ry) * r) - 1
-        if b < a:
-            b = a
-        if e < c:
-            e = c
-        self.d.arc((a, c, b, e), start, end, fill=fill, width=max(1, round(w * r)))
+        box = self._box(cx - rx, cy - ry, cx + rx, cy + ry)
+        self.d.arc(box, start, end, fill=fill, width=max(1, round(w * self.r)))
 
     def poly(self, pts: Sequence[tuple[float, float]], fill: int) -> None:
         r = self.r
