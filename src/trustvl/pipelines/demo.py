@@ -27,10 +27,10 @@ from trustvl._io import atomic_output_dir, write_json
 class DemoConfig:
     """Knobs of the demo (defaults finish in a few minutes on a 2-core CPU).
 
-    The defaults are the best of the CPU-sized recipes tried in ``benchmarks/search_cf_alpha_recipe.py``
-    (``benchmarks/results/cf_alpha_recipe_demo.json``): sets of 4 balanced variants (each skin tone once),
-    300 steps × 16 sets, β0 = 30. The benchmark recipe (``benchmarks/bench_cf_alpha_synthworld.py``)
-    trains longer on more bases and is meant for a GPU.
+    The defaults are the CPU-sized recipe picked with ``benchmarks/search_cf_alpha_recipe.py``
+    (``benchmarks/results/cf_alpha_recipe_demo*.json``, runs ``E2``/``E6``): 96 bases per occupation, sets
+    of 4 balanced variants (each skin tone once), 450 steps × 16 sets, β0 = 30. The benchmark recipe
+    (``benchmarks/bench_cf_alpha_synthworld.py``) trains on more data per step and is meant for a GPU.
 
     Attributes:
         out_dir: run folder (must be empty unless ``overwrite``).
@@ -46,11 +46,11 @@ class DemoConfig:
     out_dir: str = "runs/demo"
     base_model: str | None = None
     n_test: int = 1500
-    n_base_per_occupation: int = 48
+    n_base_per_occupation: int = 96
     variants_per_base: int = 4
     variants_per_set: int = 4
     sets_per_batch: int = 16
-    max_steps: int = 300
+    max_steps: int = 450
     learning_rate: float = 1e-3
     beta_cf: float = 30.0
     lora_r: int = 8
