@@ -178,6 +178,8 @@ def test_alpha_sweep_at_zero_matches_the_base_audit(tiny_cf_run, tmp_path):
         )
     )
     assert (tmp_path / "sweep" / "pareto.png").is_file() and (tmp_path / "sweep" / "report.html").is_file()
+    assert (tmp_path / "sweep" / "skews_by_alpha.png").is_file()
+    assert "skews_by_alpha.png" in (tmp_path / "sweep" / "report.html").read_text()
     base = audit(
         str(tiny_cf_run["clip"]),
         str(tiny_cf_run["test"]),

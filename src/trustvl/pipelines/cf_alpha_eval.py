@@ -4,7 +4,7 @@ For each α the :class:`~trustvl.modeling.cf_alpha.CFAlphaCLIPModel` is set to `
 evaluated on a labelled, attributed image set: MaxSkew@k, MinSkew@k and NDKL per attribute for the
 class prompts (``prompt_template`` filled with the label column's class names), zero-shot top-1,
 worst-group accuracy (class × attribute) and, when a caption column exists, Recall@K between images and
-captions. Writes ``metrics.json``, ``report.md``, ``report.html``, a table and ``pareto.png``
+captions. Writes ``metrics.json``, ``report.md``, ``report.html``, a table, ``pareto.png`` and ``skews_by_alpha.png``
 (fairness vs accuracy, one point per α).
 """
 
@@ -233,11 +233,43 @@ def plot_pareto(path: Path, results: dict[str, Any]) -> Path:
     return path
 
 
+def plot_skews_by_alpha(path: Path, results: dict[str, Any]) -> Path:
+    """Mean MaxSkew@k and mean NDKL of **every** attribute against α (the base model at α = 0).
+
+    The Pareto plot shows the primary attribute only; this one shows whether the other attributes get
+    better or worse along the α path (weight-space interpolation is not fairness interpolation: their
+    skews can rise above the base model's at intermediate α).
+    """
+    from trustvl.pipelines.reporting import plt
+
+    k_mid = str(sorted(results["ks"])[len(results["ks"]) // 2])
+    entries = sorted(results["alphas"].values(), key=lambda e: e["alpha"])
+    alphas = [e["alpha"] for e in entries]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key, label in (
+        (axes[0], f"mean_max_skew@{k_mid}", f"mean MaxSkew@{k_mid}"),
+        (axes[1], "mean_ndkl", "mean NDKL"),
+    ):
+        for attr in entries[0]["fairness"]:
+            ax.plot(alphas, [e["fairness"][attr][key] for e in entries], "-o", label=attr)
+        ax.set_xlabel("α")
+        ax.set_ylabel(f"{label} — lower is fairer")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("CF_α: every attribute's skew across α", fontsize=11)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def write_sweep_report(stage: Path, results: dict[str, Any]) -> None:
     from trustvl.pipelines.reporting import html_image, html_page, html_table, markdown_table
 
     headers, rows = sweep_table(results)
     plot_pareto(stage / "pareto.png", results)
+    plot_skews_by_alpha(stage / "skews_by_alpha.png", results)
     md = [
         f"# CF_α sweep: `{results['model']}`",
         "",
@@ -248,6 +280,8 @@ def write_sweep_report(stage: Path, results: dict[str, Any]) -> None:
         "",
         "![pareto](pareto.png)",
         "",
+        "![skews by alpha](skews_by_alpha.png)",
+        "",
     ]
     (stage / "report.md").write_text("\n".join(md), encoding="utf-8")
     page = html_page(
@@ -255,6 +289,7 @@ def write_sweep_report(stage: Path, results: dict[str, Any]) -> None:
         [
             ("Table", html_table(headers, rows)),
             ("Fairness vs accuracy", html_image("pareto.png", "Pareto plot")),
+            ("Every attribute across α", html_image("skews_by_alpha.png", "skews by alpha")),
         ],
     )
     (stage / "report.html").write_text(page, encoding="utf-8")

@@ -307,9 +307,11 @@ def _example_sets(path: Path, cf_dir: Path, n_sets: int = 4, n_variants: int = 6
     from trustvl.pipelines.reporting import plt
 
     ds = load_dataset(str(cf_dir), split="train")
-    bases = sorted(set(ds["base_id"]))[:n_sets]
-    fig, axes = plt.subplots(n_sets, n_variants, figsize=(1.6 * n_variants, 1.8 * n_sets))
     base_col = list(ds["base_id"])
+    bases = sorted(set(base_col))[:n_sets]
+    n_sets = len(bases)
+    n_variants = min(n_variants, max(base_col.count(b) for b in bases))  # no empty columns
+    fig, axes = plt.subplots(n_sets, n_variants, figsize=(1.6 * n_variants, 1.8 * n_sets), squeeze=False)
     for r, b in enumerate(bases):
         rows = [i for i, x in enumerate(base_col) if x == b][:n_variants]
         for c in range(n_variants):
@@ -369,7 +371,12 @@ def _write_report(stage: Path, result: dict, sweep: dict) -> None:
             f"<p>Zero-shot occupation top-1: {zs['base']:.4f} → {zs['cf_alpha']:.4f}"
             f" ({zs['change_points']:+.2f} points).</p>" + html_table(eff_headers, eff_rows),
         ),
-        ("α sweep", html_table(headers, rows) + html_image("sweep/pareto.png", "fairness vs accuracy")),
+        (
+            "α sweep",
+            html_table(headers, rows)
+            + html_image("sweep/pareto.png", "fairness vs accuracy")
+            + html_image("sweep/skews_by_alpha.png", "every attribute across α"),
+        ),
         (
             "Base model audit",
             html_image("audit/plots/shares_skin_tone.png", "skin tone shares of the base model"),
