@@ -31,6 +31,24 @@ def test_default_clip_beats_chance_by_a_wide_margin_on_synthworld():
     assert set(res["fairness"]) == {"skin_tone", "gender_presentation", "age", "body_type"}
 
 
+def test_fairness_over_galleries_averages_the_galleries():
+    from trustvl.pipelines.synthworld_eval import evaluate_on_synthworld, fairness_over_galleries
+
+    model, processor = load_default_clip(device="cpu")
+    res = fairness_over_galleries(model, processor, (0, 1), n_test=192, k=10)
+    per = res["per_gallery"]
+    assert [p["world_seed"] for p in per] == [0, 1]
+    one = evaluate_on_synthworld(model, processor, n_test=192, world_seed=1, ks=(10,))
+    assert per[1]["zero_shot_top1"] == one["zero_shot_top1"]
+    assert per[1]["skin_tone"]["max_skew"] == one["fairness"]["skin_tone"]["mean_max_skew@10"]
+    assert per[0]["skin_tone"]["ndkl"] != per[1]["skin_tone"]["ndkl"]  # two different galleries
+    for attr in ("skin_tone", "body_type"):
+        for m in ("max_skew", "ndkl"):
+            assert res[attr][m] == pytest.approx((per[0][attr][m] + per[1][attr][m]) / 2)
+    with pytest.raises(TrustVLInputError, match="world_seeds"):
+        fairness_over_galleries(model, processor, ())
+
+
 def test_missing_default_clip_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("TRUSTVL_DEFAULT_CLIP", str(tmp_path / "nowhere"))
     with pytest.raises(TrustVLInputError, match="TRUSTVL_DEFAULT_CLIP"):

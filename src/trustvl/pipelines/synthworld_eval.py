@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from trustvl.errors import TrustVLInputError
 from trustvl.pipelines.audit import AttributeColumn, score_attributes
 
 
@@ -134,7 +135,7 @@ def fairness_over_galleries(
     attribute: {"max_skew": ..., "ndkl": ...}, "per_gallery": [...]}``.
     """
     if not world_seeds:
-        raise ValueError("world_seeds is empty; expected at least one seed")
+        raise TrustVLInputError(f"world_seeds={list(world_seeds)!r} is empty; expected at least one seed")
     per = []
     for s in world_seeds:
         m = evaluate_on_synthworld(model, processor, n_test=n_test, world_seed=int(s), ks=(k,))
