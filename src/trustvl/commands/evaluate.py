@@ -1,0 +1,55 @@
+"""``trustvl eval``: evaluate trained models (the CF_α α sweep)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from trustvl.commands._common import add_group, add_run_options
+
+
+def add_eval(sub: Any) -> None:
+    g = add_group(sub, "eval", "evaluate trained models (CF_α α sweep)")
+    p = g.add_parser(
+        "cf-alpha", help="sweep α: fairness (MaxSkew/MinSkew/NDKL), zero-shot and Recall@K per α"
+    )
+    p.add_argument("--model", required=True, help="CF_α model folder (trustvl train cf-alpha output /model)")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--alphas", nargs="+", type=float, default=[0.0, 0.25, 0.5, 0.75, 1.0])
+    p.add_argument("--split", default="test")
+    p.add_argument("--label-column", default="occupation")
+    p.add_argument("--attributes", nargs="+", default=None)
+    p.add_argument("--k", nargs="+", type=int, default=[10, 100])
+    p.add_argument("--allow-extrapolation", action="store_true")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--max-images", type=int, default=None)
+    add_run_options(p, overwrite=True, quiet=True)
+    p.set_defaults(handler=_cmd_cf_alpha)
+
+
+def _cmd_cf_alpha(args: argparse.Namespace) -> int:
+    from trustvl.pipelines.cf_alpha_eval import AlphaSweepConfig, sweep_alpha, sweep_table
+
+    cfg = AlphaSweepConfig(
+        model=args.model,
+        dataset=args.dataset,
+        out_dir=args.out,
+        alphas=args.alphas,
+        split=args.split,
+        label_column=args.label_column,
+        attributes=args.attributes,
+        ks=args.k,
+        allow_extrapolation=args.allow_extrapolation,
+        device=args.device,
+        max_images=args.max_images,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+    results = sweep_alpha(cfg)
+    headers, rows = sweep_table(results)
+    print(" | ".join(headers))
+    for row in rows:
+        print(" | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
+    print(f"report: {args.out}/report.html")
+    return 0
