@@ -100,6 +100,8 @@ def main() -> None:
     ap.add_argument("--out", default="runs/bench_cf_alpha")
     ap.add_argument("--n-test", type=int, default=4000)
     ap.add_argument("--n-base-per-occupation", type=int, default=100)
+    ap.add_argument("--variants-per-base", type=int, default=8)
+    ap.add_argument("--variants-per-set", type=int, default=8)
     ap.add_argument("--sets-per-batch", type=int, default=32)
     ap.add_argument("--max-steps", type=int, default=600)
     ap.add_argument("--beta-cf", type=float, default=30.0)
@@ -116,6 +118,8 @@ def main() -> None:
         out_dir=args.out,
         n_test=args.n_test,
         n_base_per_occupation=args.n_base_per_occupation,
+        variants_per_base=args.variants_per_base,
+        variants_per_set=args.variants_per_set,
         sets_per_batch=args.sets_per_batch,
         max_steps=args.max_steps,
         beta_cf=args.beta_cf,

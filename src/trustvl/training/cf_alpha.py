@@ -221,6 +221,7 @@ class CFAlphaTrainConfig:
         variants_per_set, sets_per_batch: a batch holds ``sets_per_batch`` sets of ``variants_per_set`` images.
         learning_rate, max_steps, num_train_epochs, warmup_steps, weight_decay, seed, save_steps,
         mixed_precision, logging_steps: optimisation (AdamW, cosine schedule).
+        full_determinism: deterministic GPU kernels (slower); CPU runs are reproducible without it.
         alpha: α stored in the saved model's config (the sweep changes it at run time).
     """
 
@@ -248,6 +249,7 @@ class CFAlphaTrainConfig:
     logging_steps: int = 20
     mixed_precision: str = "no"
     dataloader_num_workers: int = 0
+    full_determinism: bool = False
     alpha: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -298,6 +300,7 @@ def train_cf_alpha(cfg: CFAlphaTrainConfig, resume: bool = False, progress: bool
         save_total_limit=1,
         mixed_precision=cfg.mixed_precision,
         dataloader_num_workers=cfg.dataloader_num_workers,
+        full_determinism=cfg.full_determinism,
         save_final_model=False,
         disable_tqdm=not progress,
     )
