@@ -68,18 +68,22 @@ class _AlphaClip(_FakeClip):
         return self
 
 
-def test_alpha_path_draws_seeded_alphas_in_range():
+def test_alpha_path_draws_are_a_function_of_seed_and_step():
     img, txt = torch.randn(4, 8), torch.randn(2, 8)
     batch = {"set_index": torch.tensor([0, 0, 1, 1])}
-    draws = []
-    for _ in range(2):
+
+    def draws(seed, steps):
         model = _AlphaClip(img, txt)
-        loss_fn = CFAlphaLoss(alpha_range=(0.25, 0.75), seed=3)
-        for _ in range(50):
+        loss_fn = CFAlphaLoss(alpha_range=(0.25, 0.75), seed=seed)
+        for step in steps:
+            loss_fn.set_step(step)
             loss_fn(model, batch)
-        draws.append(model.alphas)
-    assert draws[0] == draws[1]  # same seed, same draws
-    assert all(0.25 <= a <= 0.75 for a in draws[0]) and max(draws[0]) - min(draws[0]) > 0.3
+        return model.alphas
+
+    full = draws(3, range(50))
+    assert all(0.25 <= a <= 0.75 for a in full) and max(full) - min(full) > 0.3
+    assert draws(3, range(20, 50)) == full[20:]  # a resumed run continues the same sequence
+    assert draws(4, range(50)) != full
     model = _AlphaClip(img, txt)
     CFAlphaLoss()(model, batch)
     assert model.alphas == []  # no range: the model's α (1) is left alone

@@ -25,9 +25,10 @@ so the base weights stay intact and α interpolates between the original and the
 **α path (optional, ``alpha_range=(lo, hi)``).** Weight-space interpolation of a LoRA delta trained at
 α = 1 only is not an interpolation of fairness: on SynthWorld the skews of attributes that were not
 targeted rise above the base model's at α = 0.25–0.5 before falling at α = 1 (README, "The α sweep").
-With ``alpha_range`` each step is computed at an α drawn uniformly from ``[lo, hi]`` (a seeded generator,
-the same draws on every process), so the delta is trained along the path, not only at its end. The loss
-at the drawn α is the same ``β1·L_CLIP + β0·L_cf``.
+With ``alpha_range`` each step is computed at an α drawn uniformly from ``[lo, hi]``, so the delta is
+trained along the path, not only at its end. The draw is a function of ``(seed, optimiser step)`` only
+(the training core reports the step through ``set_step``), so every process draws the same α and a
+resumed run continues the same sequence. The loss at the drawn α is the same ``β1·L_CLIP + β0·L_cf``.
 """
 
 from __future__ import annotations
@@ -84,14 +85,6 @@ class CFAlphaLoss:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.alpha_range is not None:
-            lo, hi = (float(x) for x in self.alpha_range)
-            if not 0.0 <= lo <= hi <= 1.0:
-                raise TrustVLInputError(
-                    f"alpha_range={self.alpha_range!r}; expected (lo, hi) with 0 <= lo <= hi <= 1"
-                )
-            self.alpha_range = (lo, hi)
-        self._alpha_gen = torch.Generator().manual_seed(int(self.seed))
         if self.cf_loss not in ("cohesion", "info_nce"):
             raise TrustVLInputError(f"cf_loss={self.cf_loss!r}; expected 'cohesion' or 'info_nce'")
         if self.beta_clip < 0 or self.beta_cf < 0 or self.beta_clip + self.beta_cf == 0:
@@ -99,14 +92,31 @@ class CFAlphaLoss:
                 f"beta_clip={self.beta_clip}, beta_cf={self.beta_cf}; expected non-negative"
                 " weights, not both zero"
             )
+        if self.alpha_range is not None:
+            lo, hi = (float(x) for x in self.alpha_range)
+            if not 0.0 <= lo <= hi <= 1.0:
+                raise TrustVLInputError(
+                    f"alpha_range={self.alpha_range!r}; expected (lo, hi) with 0 <= lo <= hi <= 1"
+                )
+            self.alpha_range = (lo, hi)
+        self._step = 0
+
+    def set_step(self, step: int) -> None:
+        """The optimiser step of the next call (set by the training core); the α-path draw depends on it."""
+        self._step = int(step)
+
+    def draw_alpha(self) -> float:
+        """The α of the current step: ``lo + (hi - lo)·u`` with ``u ~ U(0, 1)`` seeded by (seed, step)."""
+        assert self.alpha_range is not None
+        lo, hi = self.alpha_range
+        u = np.random.default_rng(np.random.SeedSequence([int(self.seed), 7, self._step])).random()
+        return lo + (hi - lo) * float(u)
 
     def __call__(
         self, model: nn.Module, batch: dict[str, Any]
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if self.alpha_range is not None:
-            lo, hi = self.alpha_range
-            alpha = lo + (hi - lo) * float(torch.rand((), generator=self._alpha_gen))
-            unwrap_model(model).set_alpha(alpha)
+            unwrap_model(model).set_alpha(self.draw_alpha())
         out = model(**model_inputs(batch))
         img, txt = out.image_embeds, out.text_embeds
         sets = batch["set_index"]

@@ -586,7 +586,12 @@ class TrustVLTrainer(Trainer):
         return_outputs: bool = False,
         num_items_in_batch: torch.Tensor | int | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, Any]:
-        """Run ``loss_fn(model, inputs)``; ``num_items_in_batch`` is ignored (losses are per-batch means)."""
+        """Run ``loss_fn(model, inputs)``; ``num_items_in_batch`` is ignored (losses are per-batch means).
+
+        A loss with a ``set_step(step)`` method is told the optimiser step first (during training), so a
+        loss that varies by step (e.g. CF_α's α path) stays a function of the step and resumes exactly."""
+        if model.training and hasattr(self.loss_fn, "set_step"):
+            self.loss_fn.set_step(self.state.global_step)
         loss, extras = self._run_loss_fn(model, inputs)
         if model.training:
             self._train_extras.add(extras)
