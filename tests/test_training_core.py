@@ -239,6 +239,24 @@ def test_contrastive_loss_decreases_and_extras_logged(tmp_path):
     assert os.path.isfile(os.path.join(result.final_model_dir, "model.safetensors"))
 
 
+class _StepAwareLoss(ClipContrastiveLoss):
+    """Records the optimiser step the core reports before each training call."""
+
+    def __init__(self):
+        super().__init__()
+        self.steps: list[int] = []
+
+    def set_step(self, step: int) -> None:
+        self.steps.append(step)
+
+
+def test_core_tells_step_aware_losses_the_optimiser_step(tmp_path):
+    loss = _StepAwareLoss()
+    cfg = config(tmp_path, "steps", max_steps=3, gradient_accumulation_steps=2)
+    train(tiny_clip(), synthetic_pairs(48), loss, cfg, data_collator=ImageTextCollator())
+    assert loss.steps == [0, 0, 1, 1, 2, 2]  # both micro-batches of a step see that step
+
+
 def test_same_seed_same_weights(tmp_path):
     weights = []
     for run in range(2):
