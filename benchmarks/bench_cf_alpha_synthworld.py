@@ -57,7 +57,7 @@ def _galleries(run_dir: str, world_seeds: list[int], n_test: int) -> dict:
     """Base vs CF_α (α = 1) on the galleries of ``world_seeds``: metrics and drops."""
     from trustvl.modeling.embedding import load_clip
     from trustvl.modeling.synthworld_clip import default_clip_path
-    from trustvl.pipelines.synthworld_eval import fairness_over_galleries
+    from trustvl.pipelines.synthworld_eval import effect_vs_base, fairness_over_galleries
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     out = {}
@@ -66,13 +66,7 @@ def _galleries(run_dir: str, world_seeds: list[int], n_test: int) -> dict:
         if hasattr(model, "set_alpha"):
             model.set_alpha(1.0)
         out[name] = fairness_over_galleries(model, processor, world_seeds, n_test=n_test)
-    base, cf = out["base"], out["cf_alpha"]
-    out["drop_pct"] = {
-        a: {m: round(100 * (1 - cf[a][m] / base[a][m]), 1) for m in ("max_skew", "ndkl")}
-        for a in base
-        if a not in ("zero_shot_top1", "per_gallery")
-    }
-    out["zero_shot_change_points"] = round(100 * (cf["zero_shot_top1"] - base["zero_shot_top1"]), 2)
+    out.update(effect_vs_base(out["base"], out["cf_alpha"]))
     out["world_seeds"] = list(world_seeds)
     return out
 

@@ -71,8 +71,9 @@ def _build(out: str, recipe: dict[str, Any]) -> str:
 
 
 def _evaluate(
-    model_dir: str | None, n_test: int, world_seeds: list[int], alpha: float = 1.0
+    model_dir: str | None, n_test: int, world_seeds: list[int], alphas: list[float] = (1.0,)
 ) -> dict[str, Any]:
+    """``{f"{α:g}": fairness_over_galleries(...)}`` for one model loaded once (the base model if no folder)."""
     import torch
 
     from trustvl.modeling.embedding import load_clip
@@ -81,11 +82,12 @@ def _evaluate(
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, processor = load_clip(model_dir or default_clip_path(), device=device)
-    if hasattr(model, "set_alpha"):
-        model.set_alpha(alpha)
-    res = fairness_over_galleries(model, processor, world_seeds, n_test=n_test)
-    res.pop("per_gallery")
-    return res
+    out = {}
+    for a in alphas:
+        if hasattr(model, "set_alpha"):
+            model.set_alpha(a)
+        out[f"{a:g}"] = fairness_over_galleries(model, processor, world_seeds, n_test=n_test)
+    return out
 
 
 def _run(job: tuple[int, dict[str, Any], str, str, int, int, list[int], list[float]]) -> dict[str, Any]:
@@ -111,9 +113,7 @@ def _run(job: tuple[int, dict[str, Any], str, str, int, int, list[int], list[flo
     )
     train_cf_alpha(cfg, progress=False)
     seconds = time.perf_counter() - t0
-    sweep = {
-        f"{a:g}": _evaluate(str(run_dir / "model"), n_test, world_seeds, a) for a in sorted({*alphas, 1.0})
-    }
+    sweep = _evaluate(str(run_dir / "model"), n_test, world_seeds, sorted({*alphas, 1.0}))
     return {"recipe": recipe, "train_seconds": round(seconds, 1), "alpha_1": sweep["1"], "sweep": sweep}
 
 
@@ -133,6 +133,8 @@ def main() -> None:
     ap.add_argument("--alphas", type=float, nargs="+", default=[1.0], help="α values evaluated per recipe")
     ap.add_argument("--json-out", default=None)
     args = ap.parse_args()
+    from trustvl.pipelines.synthworld_eval import effect_vs_base
+
     recipes = json.loads(Path(args.recipes).read_text())
     t0 = time.perf_counter()
     builds = {}
@@ -140,7 +142,7 @@ def main() -> None:
         builds.setdefault(_build_key(r), r)
     with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as ex:
         paths = dict(zip(builds, ex.map(_build, [args.out] * len(builds), builds.values())))
-    base = _evaluate(None, args.n_test, args.world_seeds)
+    base = _evaluate(None, args.n_test, args.world_seeds)["1"]
     print(json.dumps({"base": base}), flush=True)
     threads = max(1, (os.cpu_count() or 2) // args.workers)
     jobs = [
@@ -150,13 +152,7 @@ def main() -> None:
     rows = []
     with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as ex:
         for row in ex.map(_run, jobs):
-            a1 = row["alpha_1"]
-            row["drop_pct"] = {
-                a: {m: round(100 * (1 - a1[a][m] / base[a][m]), 1) for m in ("max_skew", "ndkl")}
-                for a in base
-                if a != "zero_shot_top1"
-            }
-            row["zero_shot_change_points"] = round(100 * (a1["zero_shot_top1"] - base["zero_shot_top1"]), 2)
+            row.update(effect_vs_base(base, row["alpha_1"]))
             rows.append(row)
             print(
                 json.dumps(

@@ -49,6 +49,16 @@ def test_fairness_over_galleries_averages_the_galleries():
         fairness_over_galleries(model, processor, ())
 
 
+def test_effect_vs_base_reports_relative_drops():
+    from trustvl.pipelines.synthworld_eval import effect_vs_base
+
+    base = {"zero_shot_top1": 0.99, "skin_tone": {"max_skew": 0.4, "ndkl": 0.08}, "per_gallery": []}
+    other = {"zero_shot_top1": 0.98, "skin_tone": {"max_skew": 0.1, "ndkl": 0.1}}
+    eff = effect_vs_base(base, other)
+    assert eff["drop_pct"] == {"skin_tone": {"max_skew": 75.0, "ndkl": -25.0}}
+    assert eff["zero_shot_change_points"] == -1.0
+
+
 def test_missing_default_clip_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("TRUSTVL_DEFAULT_CLIP", str(tmp_path / "nowhere"))
     with pytest.raises(TrustVLInputError, match="TRUSTVL_DEFAULT_CLIP"):

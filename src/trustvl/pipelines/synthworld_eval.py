@@ -106,6 +106,9 @@ def evaluate_on_synthworld(
         for name, v in fair.items()
     }
     m = min(n_recall, n_test)
+    if m == 0:  # n_recall=0: fairness and accuracy only (no caption embedding)
+        model.train(was_training)
+        return out
     cap = embed_texts(model, processor, list(ts.captions[:m]))
     sim = cap @ image_embeds[:m].T  # [n_texts, n_images]; caption i describes image i
     out["recall"] = {
@@ -138,7 +141,7 @@ def fairness_over_galleries(
         raise TrustVLInputError(f"world_seeds={list(world_seeds)!r} is empty; expected at least one seed")
     per = []
     for s in world_seeds:
-        m = evaluate_on_synthworld(model, processor, n_test=n_test, world_seed=int(s), ks=(k,))
+        m = evaluate_on_synthworld(model, processor, n_test=n_test, world_seed=int(s), ks=(k,), n_recall=0)
         per.append(
             {
                 "world_seed": int(s),
@@ -155,3 +158,16 @@ def fairness_over_galleries(
             out[a] = {m: float(np.mean([p[a][m] for p in per])) for m in ("max_skew", "ndkl")}
     out["per_gallery"] = per
     return out
+
+
+def effect_vs_base(base: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """Relative drop (%, positive = fairer) of each attribute's ``max_skew`` and ``ndkl`` and the zero-shot
+    change (points) of ``other`` against ``base``, both :func:`fairness_over_galleries` results."""
+    attrs = [a for a in base if a not in ("zero_shot_top1", "per_gallery")]
+    return {
+        "drop_pct": {
+            a: {m: round(100 * (1 - other[a][m] / base[a][m]), 1) for m in ("max_skew", "ndkl")}
+            for a in attrs
+        },
+        "zero_shot_change_points": round(100 * (other["zero_shot_top1"] - base["zero_shot_top1"]), 2),
+    }
