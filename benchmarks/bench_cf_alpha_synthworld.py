@@ -3,7 +3,7 @@
 Runs trustvl's demo pipeline (audit → counterfactuals → CF_α fine-tuning → α sweep) at benchmark size,
 then measures the base CLIP and the CF_α model at α = 1 on the balanced test galleries of several world
 seeds (``--world-seeds``; MaxSkew@100 of one 4,000-image gallery has a sampling std of ~0.02, see
-:func:`~trustvl.pipelines.synthworld_eval.fairness_over_galleries`) and prints JSON; also records the
+:func:`~trustvl.evaluation.synthworld.fairness_over_galleries`) and prints JSON; also records the
 sampling floor of the metrics (a ranking that is random within each occupation), which bounds how far any
 method can lower MaxSkew@100.
 
@@ -29,8 +29,8 @@ import torch
 
 
 def sampling_floor(n_test: int, attribute: str, trials: int = 20, k: int = 100) -> dict[str, float]:
+    from trustvl.evaluation.synthworld import synthworld_test_set
     from trustvl.metrics import max_skew, ndkl, rank_labels, uniform_target
-    from trustvl.pipelines.synthworld_eval import synthworld_test_set
 
     ts = synthworld_test_set(n_test)
     occ = torch.as_tensor(ts.occupation)
@@ -55,9 +55,9 @@ def sampling_floor(n_test: int, attribute: str, trials: int = 20, k: int = 100) 
 
 def _galleries(run_dir: str, world_seeds: list[int], n_test: int) -> dict:
     """Base vs CF_α (α = 1) on the galleries of ``world_seeds``: metrics and drops."""
+    from trustvl.evaluation.synthworld import effect_vs_base, fairness_over_galleries
     from trustvl.modeling.embedding import load_clip
     from trustvl.modeling.synthworld_clip import default_clip_path
-    from trustvl.pipelines.synthworld_eval import effect_vs_base, fairness_over_galleries
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     out = {}
@@ -88,7 +88,7 @@ def _sweep_rows(path: Path) -> list[dict]:
 
 
 def main() -> None:
-    from trustvl.pipelines.demo import DemoConfig, run_demo
+    from trustvl.evaluation.demo import DemoConfig, run_demo
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="runs/bench_cf_alpha")

@@ -9,7 +9,7 @@ Per setting (Cramér's V x spurious class):
    with ``L_CLIP`` alone (:func:`~trustvl.training.ravl.finetune_clip`, full fine-tuning) — the spuriously
    correlated VLM; its worst-group test accuracy (groups = class x rectangle present) shows the reliance;
 3. **discovery** with that VLM on the discovery split, 2 x 2 grid regions
-   (:func:`~trustvl.pipelines.ravl.run_discovery`): Precision@10 against the rectangle
+   (:func:`~trustvl.evaluation.ravl.run_discovery`): Precision@10 against the rectangle
    (:func:`~trustvl.data_builders.spurious_digits.rectangle_region_truth`) and the whole-image baseline's;
 4. **RaVL mitigation**: the training regions are flagged once (nearest medoid of the discovered clusters, in
    the VLM's embedding space; flag precision/recall against the rectangle are reported), then from the same
@@ -62,8 +62,8 @@ def run_setting(args: argparse.Namespace, v: float, spurious: int, work: Path) -
     from transformers import AutoProcessor
 
     from trustvl.data_builders.spurious_digits import build_spurious_digits
+    from trustvl.evaluation.ravl import evaluate_group_accuracy, run_discovery
     from trustvl.modeling.synthworld_clip import default_clip_path
-    from trustvl.pipelines.ravl import evaluate_group_accuracy, run_discovery
     from trustvl.training.ravl import RaVLTrainConfig, finetune_clip, train_ravl
 
     disable_progress_bars()
@@ -141,8 +141,8 @@ def run_setting(args: argparse.Namespace, v: float, spurious: int, work: Path) -
     from datasets import load_dataset
 
     from trustvl.data_builders.spurious_digits import rectangle_region_truth
+    from trustvl.evaluation.ravl import load_spurious_medoids
     from trustvl.modeling.embedding import load_clip
-    from trustvl.pipelines.ravl import load_spurious_medoids
     from trustvl.training.ravl import compute_region_flags
 
     variants = {"ravl": {}}  # the defaults: masked-image alignment, uniform + counterfactual L_uninf

@@ -18,10 +18,10 @@ import torch
 
 def main() -> None:
     from trustvl.data_builders.synthworld import SynthWorldConfig, occupation_prompt
+    from trustvl.evaluation.synthworld import synthworld_test_set
+    from trustvl.modeling.clip_components import normalize_uint8
     from trustvl.modeling.embedding import embed_pixel_values, embed_texts
     from trustvl.modeling.synthworld_clip import load_default_clip
-    from trustvl.pipelines.synthworld_eval import synthworld_test_set
-    from trustvl.training.synthworld_pretrain import normalize_uint8
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--n-test", type=int, default=4000)

@@ -76,9 +76,9 @@ def _evaluate(
     """``{f"{α:g}": fairness_over_galleries(...)}`` for one model loaded once (the base model if no folder)."""
     import torch
 
+    from trustvl.evaluation.synthworld import fairness_over_galleries
     from trustvl.modeling.embedding import load_clip
     from trustvl.modeling.synthworld_clip import default_clip_path
-    from trustvl.pipelines.synthworld_eval import fairness_over_galleries
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, processor = load_clip(model_dir or default_clip_path(), device=device)
@@ -133,7 +133,7 @@ def main() -> None:
     ap.add_argument("--alphas", type=float, nargs="+", default=[1.0], help="α values evaluated per recipe")
     ap.add_argument("--json-out", default=None)
     args = ap.parse_args()
-    from trustvl.pipelines.synthworld_eval import effect_vs_base
+    from trustvl.evaluation.synthworld import effect_vs_base
 
     recipes = json.loads(Path(args.recipes).read_text())
     t0 = time.perf_counter()

@@ -14,7 +14,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 @pytest.fixture(scope="session")
 def tiny_clip_dir(tmp_path_factory):
-    from trustvl.modeling.tiny import build_tiny_clip
+    from trustvl.testing.tiny import build_tiny_clip
 
     return build_tiny_clip(tmp_path_factory.mktemp("models") / "tiny-clip", seed=0)
 

@@ -9,7 +9,7 @@ import torch
 
 from trustvl.cli import main
 from trustvl.errors import TrustVLInputError
-from trustvl.pipelines.audit import audit
+from trustvl.evaluation.audit import audit
 
 
 def _run(tiny_clip_dir, data_dir, out, cache, **kw):

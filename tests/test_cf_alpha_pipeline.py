@@ -125,7 +125,7 @@ def tiny_cf_run(tmp_path_factory):
         SynthWorldRenderer,
         build_synthworld_dataset,
     )
-    from trustvl.modeling.tiny import build_tiny_clip
+    from trustvl.testing.tiny import build_tiny_clip
     from trustvl.training.cf_alpha import CFAlphaTrainConfig, train_cf_alpha
 
     root = tmp_path_factory.mktemp("cf")
@@ -168,8 +168,8 @@ def test_training_changes_only_the_lora_delta(tiny_cf_run):
 
 
 def test_alpha_sweep_at_zero_matches_the_base_audit(tiny_cf_run, tmp_path):
-    from trustvl.pipelines.audit import audit
-    from trustvl.pipelines.cf_alpha_eval import AlphaSweepConfig, sweep_alpha
+    from trustvl.evaluation.audit import audit
+    from trustvl.evaluation.cf_alpha_sweep import AlphaSweepConfig, sweep_alpha
 
     res = sweep_alpha(
         AlphaSweepConfig(
@@ -229,7 +229,7 @@ def test_alpha_outside_unit_interval_is_refused(tiny_cf_run, tmp_path, capsys):
 def test_demo_runs_end_to_end_on_the_default_clip(tmp_path):
     from transformers import CLIPModel
 
-    from trustvl.pipelines.demo import DemoConfig, run_demo
+    from trustvl.evaluation.demo import DemoConfig, run_demo
 
     out = tmp_path / "demo"
     res = run_demo(

@@ -85,7 +85,7 @@ def _build_tiny_segformer(path: Path, labels: dict[int, str]) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from trustvl.modeling.tiny import build_tiny_inpaint_pipeline, build_tiny_sd_pipeline
+    from trustvl.testing.tiny import build_tiny_inpaint_pipeline, build_tiny_sd_pipeline
 
     root = tmp_path_factory.mktemp("cf-models")
     return {

@@ -23,7 +23,7 @@ def test_default_clip_is_a_small_plain_clip_shipped_as_safetensors():
 
 
 def test_default_clip_beats_chance_by_a_wide_margin_on_synthworld():
-    from trustvl.pipelines.synthworld_eval import evaluate_on_synthworld
+    from trustvl.evaluation.synthworld import evaluate_on_synthworld
 
     model, processor = load_default_clip(device="cpu")
     res = evaluate_on_synthworld(model, processor, n_test=256, ks=(10,), n_recall=64, recall_ks=(1,))
@@ -32,7 +32,7 @@ def test_default_clip_beats_chance_by_a_wide_margin_on_synthworld():
 
 
 def test_fairness_over_galleries_averages_the_galleries():
-    from trustvl.pipelines.synthworld_eval import evaluate_on_synthworld, fairness_over_galleries
+    from trustvl.evaluation.synthworld import evaluate_on_synthworld, fairness_over_galleries
 
     model, processor = load_default_clip(device="cpu")
     res = fairness_over_galleries(model, processor, (0, 1), n_test=192, k=10)
@@ -50,7 +50,7 @@ def test_fairness_over_galleries_averages_the_galleries():
 
 
 def test_effect_vs_base_reports_relative_drops():
-    from trustvl.pipelines.synthworld_eval import effect_vs_base
+    from trustvl.evaluation.synthworld import effect_vs_base
 
     base = {"zero_shot_top1": 0.99, "skin_tone": {"max_skew": 0.4, "ndkl": 0.08}, "per_gallery": []}
     other = {"zero_shot_top1": 0.98, "skin_tone": {"max_skew": 0.1, "ndkl": 0.1}}

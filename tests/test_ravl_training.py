@@ -412,7 +412,7 @@ def test_finetune_clip_full_changes_weights(tiny_clip_dir, tiny_digits, tmp_path
 
 # ----------------------------------------------------------------------------------- discovery pipeline
 def test_run_discovery_writes_files_and_evaluation(tiny_clip_dir, tiny_digits, tmp_path):
-    from trustvl.pipelines.ravl import evaluate_group_accuracy, load_spurious_medoids, run_discovery
+    from trustvl.evaluation.ravl import evaluate_group_accuracy, load_spurious_medoids, run_discovery
 
     out = tmp_path / "disc"
     result = run_discovery(str(tiny_clip_dir), str(tiny_digits), out, progress=False, device="cpu", k=4)

@@ -13,14 +13,14 @@ from PIL import Image
 from transformers import AutoModel, AutoProcessor, CLIPModel, CLIPProcessor
 
 from trustvl.errors import TrustVLInputError
-from trustvl.modeling import (
+from trustvl.modeling import train_clip_tokenizer
+from trustvl.testing import (
     build_tiny_clip,
     build_tiny_fixtures,
     build_tiny_inpaint_pipeline,
     build_tiny_sd_pipeline,
-    train_clip_tokenizer,
 )
-from trustvl.modeling.tiny import MARKER, TINY_FIXTURE_NAMES
+from trustvl.testing.tiny import MARKER, TINY_FIXTURE_NAMES
 
 
 def _digests(folder: Path) -> dict[str, str]:

@@ -19,7 +19,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from trustvl.pipelines.audit import AuditConfig, run_audit
+    from trustvl.evaluation.audit import AuditConfig, run_audit
 
     cfg = AuditConfig(
         model=args.model,
@@ -86,7 +86,7 @@ def _add_audit(sub: Any) -> None:
 
 
 def _cmd_fixtures(args: argparse.Namespace) -> int:
-    from trustvl.modeling.tiny import build_tiny_fixtures
+    from trustvl.testing.tiny import build_tiny_fixtures
 
     paths = build_tiny_fixtures(args.out)
     for name, path in paths.items():

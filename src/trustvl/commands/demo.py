@@ -10,7 +10,7 @@ def add_demo(sub: Any) -> None:
     p = sub.add_parser(
         "demo", help="the main job: CF_α end to end on the embedded SynthWorld defaults (offline)"
     )
-    from trustvl.pipelines.demo import DemoConfig
+    from trustvl.evaluation.demo import DemoConfig
 
     d = DemoConfig()
     p.add_argument("--out", default=d.out_dir, help="run folder (default: %(default)s)")
@@ -34,7 +34,7 @@ def add_demo(sub: Any) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from trustvl.pipelines.demo import DemoConfig, run_demo
+    from trustvl.evaluation.demo import DemoConfig, run_demo
 
     cfg = DemoConfig(
         out_dir=args.out,

@@ -25,7 +25,7 @@ def add_discover(sub: Any) -> None:
 
 
 def _cmd_discover(args: argparse.Namespace) -> int:
-    from trustvl.pipelines.ravl import run_discovery
+    from trustvl.evaluation.ravl import run_discovery
 
     result = run_discovery(
         args.model,

@@ -29,7 +29,7 @@ def add_eval(sub: Any) -> None:
 
 
 def _cmd_cf_alpha(args: argparse.Namespace) -> int:
-    from trustvl.pipelines.cf_alpha_eval import AlphaSweepConfig, sweep_alpha, sweep_table
+    from trustvl.evaluation.cf_alpha_sweep import AlphaSweepConfig, sweep_alpha, sweep_table
 
     cfg = AlphaSweepConfig(
         model=args.model,

@@ -333,7 +333,7 @@ def build_spurious_digits(
     import datasets
     from sklearn.datasets import load_digits
 
-    from trustvl._io import atomic_output_dir, write_json
+    from trustvl.utils.io import atomic_output_dir, write_json
 
     rng = np.random.default_rng(seed)
     digits = load_digits()

@@ -170,7 +170,7 @@ class DiscoveryResult:
         """JSON text of :meth:`to_dict`; also written (atomically) to ``path`` when given."""
         obj = self.to_dict(max_regions)
         if path is not None:
-            from trustvl._io import write_json
+            from trustvl.utils.io import write_json
 
             write_json(path, obj)
         return json.dumps(obj, indent=2)

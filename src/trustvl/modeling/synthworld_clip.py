@@ -19,7 +19,7 @@ from typing import Any
 from transformers import CLIPConfig, CLIPModel, CLIPProcessor
 
 from trustvl.errors import TrustVLInputError
-from trustvl.modeling.tiny import _image_processor, _text_config
+from trustvl.modeling.clip_components import clip_image_processor, clip_text_config
 
 DEFAULT_CLIP_DIR = Path(__file__).resolve().parent.parent / "assets" / "models" / "synthworld-clip"
 
@@ -48,7 +48,7 @@ def build_synthworld_clip(
     a = arch or SynthWorldCLIPArchitecture()
     if a.image_size % a.patch_size:
         raise TrustVLInputError(f"image_size={a.image_size} must be a multiple of patch_size={a.patch_size}")
-    text = _text_config(
+    text = clip_text_config(
         tokenizer,
         hidden_size=a.text_width,
         intermediate_size=a.mlp_ratio * a.text_width,
@@ -69,7 +69,7 @@ def build_synthworld_clip(
     )
     config = CLIPConfig(text_config=text, vision_config=vision, projection_dim=a.projection_dim)
     model = CLIPModel(config)
-    processor = CLIPProcessor(image_processor=_image_processor(a.image_size), tokenizer=tokenizer)
+    processor = CLIPProcessor(image_processor=clip_image_processor(a.image_size), tokenizer=tokenizer)
     return model, processor
 
 

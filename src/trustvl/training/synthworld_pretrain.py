@@ -25,10 +25,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from trustvl.errors import TrustVLInputError
+from trustvl.modeling.clip_components import normalize_uint8
 
 
 @dataclass
@@ -112,27 +112,6 @@ def _unit_hash(*parts: Any) -> float:
     return int.from_bytes(h, "little") / 2**64
 
 
-def normalize_uint8(images: np.ndarray | torch.Tensor, image_processor: Any) -> torch.Tensor:
-    """uint8 ``[N, H, W, 3]`` (or one ``[H, W, 3]``) → normalised float ``pixel_values`` ``[N, 3, H, W]``.
-
-    Equals the CLIP image processor's output when the images already have its crop size (SynthWorld
-    renders at the model's resolution), without a PIL round trip.
-    """
-    t = torch.as_tensor(images)
-    if t.ndim == 3:
-        t = t[None]
-    crop = image_processor.crop_size
-    if t.shape[1] != crop["height"] or t.shape[2] != crop["width"]:
-        raise TrustVLInputError(
-            f"images of {tuple(t.shape[1:3])} px; expected {crop['height']}x{crop['width']}"
-            " (render SynthWorld at the model's resolution)"
-        )
-    x = t.permute(0, 3, 1, 2).float() / 255.0
-    mean = torch.tensor(image_processor.image_mean).view(1, 3, 1, 1)
-    std = torch.tensor(image_processor.image_std).view(1, 3, 1, 1)
-    return (x - mean) / std
-
-
 class SynthWorldCaptionDataset(torch.utils.data.Dataset):
     """Scenes ``0..n-1`` of a SynthWorld split with one caption each, rendered on access.
 
@@ -181,9 +160,9 @@ def caption_corpus(renderer: Any, n_scenes: int = 4000) -> list[str]:
 def pretrain_synthworld_clip(cfg: SynthWorldPretrainConfig, resume: bool = False) -> dict[str, Any]:
     """Train the SynthWorld CLIP; writes ``out_dir/final`` (model + processor), metrics and card."""
     from trustvl.data_builders.synthworld import SynthWorldConfig, SynthWorldRenderer
+    from trustvl.evaluation.synthworld import evaluate_on_synthworld
     from trustvl.modeling.synthworld_clip import SynthWorldCLIPArchitecture, build_synthworld_clip
     from trustvl.modeling.tokenization import train_clip_tokenizer
-    from trustvl.pipelines.synthworld_eval import evaluate_on_synthworld
     from trustvl.training import ClipContrastiveLoss, ImageTextCollator, TrainConfig, train
 
     cfg.validate()
@@ -263,8 +242,8 @@ def pretrain_synthworld_clip(cfg: SynthWorldPretrainConfig, resume: bool = False
 
 def write_model_card(model_dir: str | Path, summary: dict[str, Any] | None = None) -> Path:
     """Write the SynthWorld CLIP's model card (``README.md``) from its ``trustvl_pretrain.json``."""
+    from trustvl.evaluation.report import markdown_table
     from trustvl.hub.cards import Metric, model_card
-    from trustvl.pipelines.reporting import markdown_table
 
     model_dir = Path(model_dir)
     if summary is None:

@@ -65,10 +65,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from trustvl._io import write_json
 from trustvl.data_builders.counterfactual.config import CounterfactualConfig, load_counterfactual_config
 from trustvl.data_builders.counterfactual.stages import describe_stage, dilate_mask, paste_back
 from trustvl.errors import TrustVLInputError
+from trustvl.utils.io import write_json
 
 __all__ = ["BuildSummary", "build_counterfactuals", "counterfactual_features", "shard_path"]
 

@@ -95,7 +95,7 @@ from trustvl.training.ravl.data import (
     region_crops,
 )
 from trustvl.training.ravl.data import (
-    _class_names as _class_names,  # private, re-exported for trustvl.pipelines.ravl
+    _class_names as _class_names,  # private, re-exported for trustvl.evaluation.ravl
 )
 from trustvl.training.ravl.loss import RaVLLoss
 from trustvl.training.ravl.medoids import (

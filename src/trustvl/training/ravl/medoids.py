@@ -108,7 +108,7 @@ class SpuriousMedoids:
         if not path.is_file():
             raise TrustVLInputError(
                 f"{str(path)!r} does not exist; expected a discovery folder written by"
-                " trustvl.pipelines.ravl.run_discovery (with spurious_medoids.npz)"
+                " trustvl.evaluation.ravl.run_discovery (with spurious_medoids.npz)"
             )
         with np.load(path, allow_pickle=False) as data:
             model = str(data["model"]) or None

@@ -256,7 +256,7 @@ class RaVLTrainConfig:
     Attributes:
         base_model: Hub id or folder of the CLIP to fine-tune (the starting point).
         dataset: Hub id or folder of the training data (``image``, ``label`` ClassLabel, optional ``caption``).
-        discovery: a discovery folder (:func:`trustvl.pipelines.ravl.run_discovery`, holding
+        discovery: a discovery folder (:func:`trustvl.evaluation.ravl.run_discovery`, holding
             ``spurious_medoids.npz``) or that file.
         out_dir: run folder; the model is saved to ``out_dir/model``.
         flag_model: the model whose embedding space the medoids are in (embeds the training regions for the

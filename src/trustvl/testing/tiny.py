@@ -28,7 +28,8 @@ import torch
 from transformers import CLIPConfig, CLIPModel, CLIPProcessor, CLIPTextConfig, CLIPTextModel
 
 from trustvl.errors import TrustVLInputError
-from trustvl.modeling.tokenization import build_byte_level_bpe, clip_special_token_ids
+from trustvl.modeling.clip_components import clip_image_processor, clip_text_config
+from trustvl.modeling.tokenization import build_byte_level_bpe
 
 __all__ = [
     "TINY_FIXTURE_NAMES",
@@ -97,41 +98,6 @@ def _resolve_tokenizer(tokenizer: Any, max_length: int | None) -> tuple[Any, int
     return tokenizer, max_length
 
 
-def _text_config(
-    tokenizer: Any,
-    *,
-    hidden_size: int,
-    intermediate_size: int,
-    num_layers: int,
-    num_heads: int,
-    max_length: int,
-    projection_dim: int,
-) -> dict[str, Any]:
-    return dict(
-        vocab_size=len(tokenizer),
-        hidden_size=hidden_size,
-        intermediate_size=intermediate_size,
-        num_hidden_layers=num_layers,
-        num_attention_heads=num_heads,
-        max_position_embeddings=max_length,
-        projection_dim=projection_dim,
-        **clip_special_token_ids(tokenizer),
-    )
-
-
-def _image_processor(image_size: int) -> Any:
-    try:  # transformers >= 5.x without torchvision: the PIL backend, saved as "CLIPImageProcessor"
-        from transformers import CLIPImageProcessorPil as ImageProcessor
-    except ImportError:  # pragma: no cover - older transformers
-        from transformers import CLIPImageProcessor as ImageProcessor
-    return ImageProcessor(
-        do_resize=True,
-        size={"shortest_edge": image_size},
-        do_center_crop=True,
-        crop_size={"height": image_size, "width": image_size},
-    )
-
-
 def build_tiny_clip(
     save_dir: str | os.PathLike,
     *,
@@ -160,7 +126,7 @@ def build_tiny_clip(
         raise TrustVLInputError(f"image_size={image_size} must be a multiple of patch_size={patch_size}")
     path = _as_dir(save_dir)
     tokenizer, max_length = _resolve_tokenizer(tokenizer, max_length)
-    text_config = _text_config(
+    text_config = clip_text_config(
         tokenizer,
         hidden_size=hidden_size,
         intermediate_size=intermediate_size,
@@ -182,7 +148,7 @@ def build_tiny_clip(
     config = CLIPConfig(text_config=text_config, vision_config=vision_config, projection_dim=projection_dim)
     with _seeded(seed):
         model = CLIPModel(config).eval()
-    processor = CLIPProcessor(image_processor=_image_processor(image_size), tokenizer=tokenizer)
+    processor = CLIPProcessor(image_processor=clip_image_processor(image_size), tokenizer=tokenizer)
     with _quiet_progress():
         model.save_pretrained(path)
         processor.save_pretrained(path)
@@ -250,7 +216,7 @@ def _sd_components(
             sample_size=sample_size * 2 ** (n_blocks - 1),
         )
         text_config = CLIPTextConfig(
-            **_text_config(
+            **clip_text_config(
                 tokenizer,
                 hidden_size=cross_attention_dim,
                 intermediate_size=2 * cross_attention_dim,

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from trustvl._io import atomic_output_dir, write_json
 from trustvl.errors import TrustVLInputError
+from trustvl.utils.io import atomic_output_dir, write_json
 
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -84,10 +84,10 @@ def sweep_alpha(cfg: AlphaSweepConfig) -> dict[str, Any]:
     """Run the α sweep and write its report; returns the metrics (also in ``metrics.json``)."""
     from datasets import ClassLabel
 
+    from trustvl.evaluation.audit import attribute_columns, score_attributes
     from trustvl.hub.loading import load_dataset_any
     from trustvl.metrics import recall_at_k, worst_group_accuracy, zero_shot_accuracy
     from trustvl.modeling.embedding import embed_images, embed_texts, load_clip
-    from trustvl.pipelines.audit import attribute_columns, score_attributes
 
     cfg.validate()
     ds = load_dataset_any(cfg.dataset, split=cfg.split)
@@ -207,7 +207,7 @@ def sweep_table(results: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
 
 def plot_pareto(path: Path, results: dict[str, Any]) -> Path:
     """Fairness (mean MaxSkew@k and NDKL of the primary attribute, lower is fairer) vs zero-shot accuracy."""
-    from trustvl.pipelines.reporting import plt
+    from trustvl.evaluation.report import plt
 
     attr = results["primary_attribute"]
     k_mid = str(sorted(results["ks"])[len(results["ks"]) // 2])
@@ -240,7 +240,7 @@ def plot_skews_by_alpha(path: Path, results: dict[str, Any]) -> Path:
     better or worse along the α path (weight-space interpolation is not fairness interpolation: their
     skews can rise above the base model's at intermediate α).
     """
-    from trustvl.pipelines.reporting import plt
+    from trustvl.evaluation.report import plt
 
     k_mid = str(sorted(results["ks"])[len(results["ks"]) // 2])
     entries = sorted(results["alphas"].values(), key=lambda e: e["alpha"])
@@ -265,7 +265,7 @@ def plot_skews_by_alpha(path: Path, results: dict[str, Any]) -> Path:
 
 
 def write_sweep_report(stage: Path, results: dict[str, Any]) -> None:
-    from trustvl.pipelines.reporting import html_image, html_page, html_table, markdown_table
+    from trustvl.evaluation.report import html_image, html_page, html_table, markdown_table
 
     headers, rows = sweep_table(results)
     plot_pareto(stage / "pareto.png", results)

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from trustvl._io import sha256_files, sha256_text
+from trustvl.utils.io import sha256_files, sha256_text
 
 
 def default_cache_dir() -> Path:

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from trustvl._io import atomic_output_dir, write_json
 from trustvl.errors import TrustVLInputError
+from trustvl.utils.io import atomic_output_dir, write_json
 
 DEFAULT_KS = (10, 100, 1000)
 _DEFAULT_PROMPTS = Path(__file__).resolve().parent.parent / "assets" / "prompts" / "occupations.txt"
@@ -192,8 +192,8 @@ def attribute_columns(
 
 
 def _embed_gallery(cfg: AuditConfig, model: Any, processor: Any, ds: Any) -> tuple[torch.Tensor, bool]:
+    from trustvl.evaluation.embedding_cache import EmbeddingCache, model_fingerprint
     from trustvl.modeling.embedding import embed_images
-    from trustvl.pipelines.embedding_cache import EmbeddingCache, model_fingerprint
 
     cache = EmbeddingCache(cfg.cache_dir)
     proc_cfg = getattr(getattr(processor, "image_processor", None), "to_dict", lambda: {})()
@@ -369,7 +369,7 @@ def _zero_shot(
 
 
 def _write_report(stage: Path, results: dict[str, Any]) -> None:
-    from trustvl.pipelines.reporting import (
+    from trustvl.evaluation.report import (
         html_image,
         html_page,
         html_table,

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trustvl._io import atomic_output_dir, write_json
+from trustvl.utils.io import atomic_output_dir, write_json
 
 
 @dataclass
@@ -78,10 +78,10 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         SynthWorldRenderer,
         build_synthworld_dataset,
     )
+    from trustvl.evaluation.audit import AuditConfig, run_audit
+    from trustvl.evaluation.cf_alpha_sweep import AlphaSweepConfig, sweep_alpha
     from trustvl.modeling.cf_alpha import CFAlphaCLIPModel
     from trustvl.modeling.synthworld_clip import default_clip_path
-    from trustvl.pipelines.audit import AuditConfig, run_audit
-    from trustvl.pipelines.cf_alpha_eval import AlphaSweepConfig, sweep_alpha
     from trustvl.training.cf_alpha import CFAlphaTrainConfig, train_cf_alpha
 
     base = str(cfg.base_model or default_clip_path())
@@ -246,9 +246,9 @@ def _drop(before: float, after: float) -> float:
 
 
 def _write_card(model_dir: Path, cfg: DemoConfig, result: dict, sweep: dict, train: dict) -> None:
+    from trustvl.evaluation.cf_alpha_sweep import sweep_table
+    from trustvl.evaluation.report import markdown_table
     from trustvl.hub.cards import Metric, model_card
-    from trustvl.pipelines.cf_alpha_eval import sweep_table
-    from trustvl.pipelines.reporting import markdown_table
 
     k = str(max(cfg.ks))
     last = sweep["alphas"][f"{max(cfg.alphas):g}"]
@@ -304,7 +304,7 @@ def _write_card(model_dir: Path, cfg: DemoConfig, result: dict, sweep: dict, tra
 def _example_sets(path: Path, cf_dir: Path, n_sets: int = 4, n_variants: int = 6) -> None:
     from datasets import load_dataset
 
-    from trustvl.pipelines.reporting import plt
+    from trustvl.evaluation.report import plt
 
     ds = load_dataset(str(cf_dir), split="train")
     base_col = list(ds["base_id"])
@@ -345,8 +345,8 @@ def _example_sets(path: Path, cf_dir: Path, n_sets: int = 4, n_variants: int = 6
 
 
 def _write_report(stage: Path, result: dict, sweep: dict) -> None:
-    from trustvl.pipelines.cf_alpha_eval import sweep_table
-    from trustvl.pipelines.reporting import html_image, html_page, html_table
+    from trustvl.evaluation.cf_alpha_sweep import sweep_table
+    from trustvl.evaluation.report import html_image, html_page, html_table
 
     headers, rows = sweep_table(sweep)
     eff_rows = [[attr, *[v for v in e.values()]] for attr, e in result["effect"].items()]

@@ -120,7 +120,6 @@ def run_discovery(
         TrustVLInputError: missing columns, a label column without names (and no ``class_names``), fewer than
             2 classes, bad region specifications.
     """
-    from trustvl._io import write_json
     from trustvl.discovery import (
         discover,
         discover_spurious_images,
@@ -131,6 +130,7 @@ def run_discovery(
         zero_shot_scores,
     )
     from trustvl.modeling.embedding import embed_images, embed_texts
+    from trustvl.utils.io import write_json
 
     t0 = time.perf_counter()
     out = Path(out_dir)
@@ -223,7 +223,7 @@ def run_discovery(
 
 
 def _report(result: Any, summary: dict[str, Any]) -> str:
-    from trustvl.pipelines.reporting import markdown_table
+    from trustvl.evaluation.report import markdown_table
 
     lines = [
         "# RaVL discovery",

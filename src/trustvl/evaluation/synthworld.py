@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from trustvl.errors import TrustVLInputError
-from trustvl.pipelines.audit import AttributeColumn, score_attributes
+from trustvl.evaluation.audit import AttributeColumn, score_attributes
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,8 @@ def evaluate_on_synthworld(
     """Metrics of ``model`` on the balanced SynthWorld test split (see module docstring)."""
     from trustvl.data_builders.synthworld import occupation_prompt
     from trustvl.metrics import recall_at_k, worst_group_accuracy, zero_shot_accuracy
+    from trustvl.modeling.clip_components import normalize_uint8
     from trustvl.modeling.embedding import embed_pixel_values, embed_texts
-    from trustvl.training.synthworld_pretrain import normalize_uint8
 
     ts = synthworld_test_set(n_test, world_seed, resolution)
     was_training = model.training

@@ -1,0 +1,1 @@
+"""trustvl.evaluation: the jobs (audit, α sweep, SynthWorld and RaVL evaluations, the demo)."""
