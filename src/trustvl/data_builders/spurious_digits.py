@@ -51,7 +51,14 @@ from typing import Any
 
 import numpy as np
 
+from trustvl.data_builders.parquet_shards import (
+    DATA_DIR,
+    parquet_uncompressed_bytes,
+    shard_file_name,
+    write_parquet_shard,
+)
 from trustvl.errors import TrustVLInputError
+from trustvl.hub.dataset_cards import DatasetCardMetadata, SplitMetadata, write_dataset_card
 
 __all__ = [
     "DIGIT_NAMES",
@@ -236,47 +243,31 @@ def _features(class_names: list[str]):
     )
 
 
-def _card(info: dict[str, Any], class_names: list[str]) -> str:
-    import yaml
-
-    header = {
-        "license": "cc-by-4.0",
-        "pretty_name": "trustvl spurious digits",
-        "task_categories": ["zero-shot-image-classification"],
-        "tags": ["trustvl", "spurious-correlation", "ravl", "synthetic"],
-        "configs": [
-            {
-                "config_name": "default",
-                "data_files": [
-                    {"split": "train", "path": "data/train-*.parquet"},
-                    {"split": "test", "path": "data/test-*.parquet"},
-                ],
-            }
+def _card_metadata(folder: Path, info: dict[str, Any], features: Any) -> DatasetCardMetadata:
+    return DatasetCardMetadata(
+        pretty_name="trustvl spurious digits",
+        features=features,
+        splits=[
+            SplitMetadata(
+                split,
+                stats["n"],
+                parquet_uncompressed_bytes(folder / DATA_DIR / shard_file_name(split, 0, 1)),
+                data_files=f"{DATA_DIR}/{split}-*.parquet",
+            )
+            for split, stats in info["splits"].items()
         ],
-        "dataset_info": {
-            "features": [
-                {"name": "image", "dtype": "image"},
-                {
-                    "name": "label",
-                    "dtype": {"class_label": {"names": {str(i): n for i, n in enumerate(class_names)}}},
-                },
-                {"name": "digit", "dtype": "int8"},
-                {"name": "caption", "dtype": "string"},
-                {"name": "has_rectangle", "dtype": "bool"},
-                {"name": "rectangle_quadrant", "dtype": "int8"},
-                {"name": "digit_quadrant", "dtype": "int8"},
-                {"name": "rectangle_box", "sequence": "int16", "length": 4},
-                {"name": "is_spurious_class", "dtype": "bool"},
-                {"name": "source_index", "dtype": "int32"},
-            ],
-        },
-    }
+        license="cc-by-4.0",
+        tags=("trustvl", "spurious-correlation", "ravl", "synthetic"),
+        task_categories=("zero-shot-image-classification",),
+    )
+
+
+def _card_body(info: dict[str, Any]) -> str:
     stats = "\n".join(
         f"| {s} | {d['n']} | {d['rectangle_rate']:.4f} | {d['cramers_v']:.4f} |"
         for s, d in info["splits"].items()
     )
     return (
-        "---\n" + yaml.safe_dump(header, sort_keys=False) + "---\n\n"
         "# Spurious digits (trustvl)\n\n"
         "Synthetic evaluation set for spurious-correlation discovery (RaVL, arXiv 2411.04097), built by\n"
         "`trustvl.data_builders.spurious_digits.build_spurious_digits`. Each 64x64 image has four quadrants;\n"
@@ -386,7 +377,7 @@ def build_spurious_digits(
                 progress,
             )
             write_json(stage / "build_info.json", info)
-            (stage / "README.md").write_text(_card(info, class_names), encoding="utf-8")
+            write_dataset_card(stage, _card_metadata(stage, info, features), _card_body(info))
             stage.chmod(0o755)  # mkdtemp makes 0700 folders; a dataset folder is meant to be shared
             (stage / "build_info.json").chmod(0o644)
     finally:
@@ -410,11 +401,9 @@ def _write_splits(
     image_size: int,
     progress: bool,
 ) -> None:
-    from datasets import Dataset
     from tqdm.auto import tqdm
 
     spurious_class = classes[spurious_pos]
-    (stage / "data").mkdir()
     for split, n in sizes.items():
         cls, rect = _split_plan(rng, split, n, classes, spurious_pos, cramers_v, p_rect)
         rows: dict[str, list[Any]] = {k: [] for k in features}
@@ -436,8 +425,7 @@ def _write_splits(
             rows["rectangle_box"].append(list(box))
             rows["is_spurious_class"].append(d == spurious_class)
             rows["source_index"].append(src)
-        ds = Dataset.from_dict(rows, features=features)
-        ds.to_parquet(str(stage / "data" / f"{split}-00000-of-00001.parquet"))
+        write_parquet_shard(stage / DATA_DIR / shard_file_name(split, 0, 1), rows, features, hub_layout=True)
         info["splits"][split] = {
             "n": n,
             "rectangle_rate": float(rect.mean()),

@@ -14,26 +14,60 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from trustvl.errors import TrustVLInputError
 
 
-def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON atomically (temp file in the same folder, then ``os.replace``)."""
+def _read_umask() -> int:
+    # os.umask can only be read by setting it: do it once, at import, before any thread writes files
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
+    """Open a temporary file next to ``path``; on success it replaces ``path`` in one ``os.replace``.
+
+    trustvl's one atomic file writer: a reader (or a resumed run) sees either the previous file or the
+    complete new one. The temporary file is hidden and ends in ``.tmp`` (``.<name>.<random>.tmp``), so a
+    killed run's leftovers are recognisable; on any error it is removed and ``path`` is left as it was.
+    ``mode`` is ``"wb"`` or ``"w"`` (text, UTF-8).
+    """
+    if mode not in ("wb", "w"):
+        raise TrustVLInputError(f"mode={mode!r}; expected 'wb' or 'w'")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=2, sort_keys=False, default=_json_default)
-            fh.write("\n")
+        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as fh:
+            yield fh
+        # mkstemp makes 0600 files; give the result the permissions an ordinary new file would get
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    return path
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_write`)."""
+    with atomic_write(path, "w") as fh:
+        fh.write(text)
+    return Path(path)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON atomically (see :func:`atomic_write`)."""
+    with atomic_write(path, "w") as fh:
+        json.dump(obj, fh, indent=2, sort_keys=False, default=_json_default)
+        fh.write("\n")
+    return Path(path)
 
 
 def _json_default(obj: Any) -> Any:

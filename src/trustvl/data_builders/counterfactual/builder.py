@@ -67,16 +67,24 @@ from PIL import Image
 
 from trustvl.data_builders.counterfactual.config import CounterfactualConfig, load_counterfactual_config
 from trustvl.data_builders.counterfactual.stages import describe_stage, dilate_mask, paste_back
+from trustvl.data_builders.parquet_shards import (
+    DATA_DIR,
+    read_shard_metadata,
+    remove_partial_shards,
+    shard_file_name,
+    write_parquet_shard,
+)
 from trustvl.errors import TrustVLInputError
+from trustvl.hub.dataset_cards import CARD_FILE, DatasetCardMetadata, SplitMetadata, write_dataset_card
 from trustvl.utils.io import write_json
 
 __all__ = ["BuildSummary", "build_counterfactuals", "counterfactual_features", "shard_path"]
 
 BUILD_CONFIG = "build_config.json"
-CARD = "README.md"
-DATA_DIR = "data"
+CARD = CARD_FILE
 SPLIT = "train"
-_META_KEY = b"trustvl"
+#: the Parquet schema-metadata key under which each shard records its build (fingerprint, counts)
+_META_KEY = "trustvl"
 _FORMAT_VERSION = 1
 
 
@@ -143,32 +151,10 @@ def counterfactual_features(config: CounterfactualConfig) -> Any:
     return Features(cols)
 
 
-def _features_yaml(features: Any) -> list[dict[str, Any]]:
-    from datasets import ClassLabel, Value
-    from datasets import Image as ImageFeature
-
-    out = []
-    for name, feat in features.items():
-        if isinstance(feat, ImageFeature):
-            out.append({"name": name, "dtype": "image"})
-        elif isinstance(feat, ClassLabel):
-            out.append(
-                {
-                    "name": name,
-                    "dtype": {"class_label": {"names": {str(i): n for i, n in enumerate(feat.names)}}},
-                }
-            )
-        elif isinstance(feat, Value):
-            out.append({"name": name, "dtype": feat.dtype})
-        else:  # pragma: no cover - not used by this builder
-            raise TypeError(f"no YAML form for feature {feat!r}")
-    return out
-
-
 # ---------------------------------------------------------------------------------------------- helpers
 def shard_path(out_dir: str | os.PathLike, index: int, n_shards: int) -> Path:
     """Path of shard ``index`` of ``n_shards``."""
-    return Path(out_dir) / DATA_DIR / f"{SPLIT}-{index:05d}-of-{n_shards:05d}.parquet"
+    return Path(out_dir) / DATA_DIR / shard_file_name(SPLIT, index, n_shards)
 
 
 def _png(image: Image.Image) -> bytes:
@@ -216,17 +202,6 @@ def _check_images(out: Any, n: int, stage: str) -> list[Image.Image]:
     return list(out)
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-
-
 class _SingleProcess:
     num_processes = 1
     process_index = 0
@@ -253,41 +228,9 @@ def _state(state: Any) -> Any:
 
 # ---------------------------------------------------------------------------------------------- shards
 def _shard_meta(path: Path) -> dict[str, Any] | None:
-    import pyarrow.parquet as pq
-
-    try:
-        meta = pq.read_schema(path).metadata or {}
-    except Exception:  # noqa: BLE001 - unreadable file: treat as not ours
-        return None
-    raw = meta.get(_META_KEY)
-    if raw is None:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
-
-
-def _write_shard(path: Path, features: Any, rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    columns = {name: [r[name] for r in rows] for name in features}
-    encoded = features.encode_batch(columns)
-    schema = features.arrow_schema
-    table = pa.Table.from_pydict(encoded, schema=schema)
-    metadata = dict(schema.metadata or {})
-    metadata[_META_KEY] = json.dumps(meta, sort_keys=True).encode()
-    table = table.replace_schema_metadata(metadata)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    """What the shard at ``path`` says about its build; None when it is not one of ours."""
+    meta = read_shard_metadata(path, _META_KEY)
+    return meta if isinstance(meta, dict) else None
 
 
 class _ShardBuilder:
@@ -408,7 +351,8 @@ class _ShardBuilder:
             "n_bases_written": n_written,
             "n_rows": len(rows),
         }
-        _write_shard(path, self.features, rows, meta)
+        columns = {name: [r[name] for r in rows] for name in self.features}
+        write_parquet_shard(path, columns, self.features, metadata={_META_KEY: meta})
         self.n_skipped += len(skipped)
         self.n_rows += len(rows)
         return meta
@@ -453,25 +397,18 @@ class _ShardBuilder:
 
 
 # ---------------------------------------------------------------------------------------------- card
-def _card(
-    config: CounterfactualConfig, summary: BuildSummary, features: Any, stages: dict[str, Any], num_bytes: int
-) -> str:
-    import yaml
+def _card_metadata(features: Any, summary: BuildSummary, num_bytes: int) -> DatasetCardMetadata:
+    return DatasetCardMetadata(
+        pretty_name="trustvl CF-alpha counterfactuals",
+        features=features,
+        splits=[SplitMetadata(SPLIT, summary.n_variants, num_bytes)],
+        tags=("trustvl", "counterfactual", "fairness", "cf-alpha", "synthetic"),
+        task_categories=("zero-shot-image-classification", "image-to-text"),
+        download_size=num_bytes,
+    )
 
-    header = {
-        "pretty_name": "trustvl CF-alpha counterfactuals",
-        "task_categories": ["zero-shot-image-classification", "image-to-text"],
-        "tags": ["trustvl", "counterfactual", "fairness", "cf-alpha", "synthetic"],
-        "configs": [
-            {"config_name": "default", "data_files": [{"split": SPLIT, "path": f"{DATA_DIR}/{SPLIT}-*"}]}
-        ],
-        "dataset_info": {
-            "features": _features_yaml(features),
-            "splits": [{"name": SPLIT, "num_bytes": num_bytes, "num_examples": summary.n_variants}],
-            "download_size": num_bytes,
-        },
-    }
 
+def _card_body(config: CounterfactualConfig, summary: BuildSummary, stages: dict[str, Any]) -> str:
     def phrases(values: Mapping[str, str]) -> str:
         return ", ".join(f'{v} ("{p}")' for v, p in values.items())
 
@@ -479,7 +416,6 @@ def _card(
     models = "\n".join(f"- **{k}**: `{json.dumps(v, sort_keys=True)}`" for k, v in stages.items())
     s = summary
     return (
-        "---\n" + yaml.safe_dump(header, sort_keys=False, allow_unicode=True) + "---\n\n"
         "# CF_α counterfactual images (trustvl)\n\n"
         'Counterfactual image sets for CF_α fine-tuning ("They\'re All Doctors", arXiv 2406.11331), built by\n'
         "`trustvl.data_builders.counterfactual.build_counterfactuals`. For every context prompt (an occupation\n"
@@ -554,9 +490,7 @@ def _prepare_folder(out: Path, fingerprint: str, overwrite: bool) -> bool:
                 f"{existing[:12]}..., this build {fingerprint[:12]}...); choose another folder or pass overwrite=True"
             )
     (out / DATA_DIR).mkdir(parents=True, exist_ok=True)
-    for leftover in (out / DATA_DIR).glob(".*.tmp"):  # temporary shard files of a killed run
-        with contextlib.suppress(FileNotFoundError):
-            leftover.unlink()
+    remove_partial_shards(out / DATA_DIR)  # temporary shard files of a killed run
     return created
 
 
@@ -706,7 +640,9 @@ def build_counterfactuals(
             _remove_build(out, n_shards, created)
         else:
             num_bytes = sum(shard_path(out, i, n_shards).stat().st_size for i in range(n_shards))
-            _write_text(out / CARD, _card(cfg, summary, features, stages, num_bytes))
+            write_dataset_card(
+                out, _card_metadata(features, summary, num_bytes), _card_body(cfg, summary, stages)
+            )
             write_json(
                 out / BUILD_CONFIG,
                 {

@@ -30,21 +30,33 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
 import shutil
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from trustvl.data_builders.parquet_shards import (
+    DATA_DIR,
+    count_shards,
+    parquet_num_rows,
+    parquet_uncompressed_bytes,
+    remove_partial_shards,
+    shard_file_name,
+    shard_ranges,
+    write_parquet_shard,
+)
 from trustvl.data_builders.synthworld.captions import appearance_caption, caption_variants, sample_caption
 from trustvl.data_builders.synthworld.config import ATTRIBUTE_NAMES, SETTINGS, SynthWorldConfig
 from trustvl.data_builders.synthworld.render import RENDER_VERSION, SynthWorldRenderer, unsafe_subtype
 from trustvl.errors import TrustVLInputError
+from trustvl.hub.dataset_cards import CARD_FILE, DatasetCardMetadata, SplitMetadata, write_dataset_card
+from trustvl.utils.io import write_text
 
 MANIFEST = "synthworld_config.json"
 FORMAT = "trustvl-synthworld"
@@ -140,48 +152,21 @@ def scene_row(renderer: SynthWorldRenderer, split: str, index: int) -> dict[str,
     return row
 
 
-def _shard_name(split: str, j: int, n: int) -> str:
-    return f"{split}-{j:05d}-of-{n:05d}.parquet"
-
-
-def _shards(n: int, shard_size: int) -> list[tuple[int, int]]:
-    k = math.ceil(n / shard_size) if n > 0 else 0
-    return [(j * shard_size, min(n, (j + 1) * shard_size)) for j in range(k)]
-
-
 def _write_shard(config_dict: dict[str, Any], seed: int, split: str, start: int, end: int, path: str) -> int:
-    """Render scenes ``start..end-1`` of ``split`` into the Parquet file ``path`` (atomically)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    """Render scenes ``start..end-1`` of ``split`` into the Parquet shard ``path`` (atomically)."""
     cfg = SynthWorldConfig.from_dict(config_dict)
     renderer = SynthWorldRenderer(cfg, seed=seed)
     features = synthworld_features(cfg)
     rows = [scene_row(renderer, split, i) for i in range(start, end)]
-    cols = {name: [r[name] for r in rows] for name in features}
-    table = pa.Table.from_pydict(cols, schema=features.arrow_schema)
-    p = Path(path)
-    tmp = p.with_name(f".{p.name}.tmp")
-    pq.write_table(table, tmp, compression="snappy")
-    os.replace(tmp, p)
-    return end - start
+    return write_parquet_shard(path, {name: [r[name] for r in rows] for name in features}, features)
 
 
-def _complete(path: Path, n_rows: int) -> bool:
-    if not path.is_file():
-        return False
-    try:
-        import pyarrow.parquet as pq
-
-        return pq.read_metadata(path).num_rows == n_rows
-    except Exception:  # noqa: BLE001 - an unreadable file is incomplete
-        return False
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def _shard_jobs(data: Path, sizes: dict[str, int], shard_size: int) -> Iterator[tuple[str, int, int, Path]]:
+    """``(split, first scene, end scene, path)`` of every shard, lazily."""
+    for split, n in sizes.items():
+        n_shards = count_shards(n, shard_size)
+        for index, start, end in shard_ranges(n, shard_size):
+            yield split, start, end, data / shard_file_name(split, index, n_shards)
 
 
 def _check_count(name: str, v: Any, minimum: int = 0) -> int:
@@ -227,7 +212,7 @@ def build_synthworld_dataset(
     seed = int(seed)
 
     out = Path(out_dir)
-    data = out / "data"
+    data = out / DATA_DIR
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -247,7 +232,7 @@ def build_synthworld_dataset(
                 "pass overwrite=True to rebuild it or choose another out_dir"
             )
         shutil.rmtree(data, ignore_errors=True)
-        for name in (MANIFEST, "README.md"):
+        for name in (MANIFEST, CARD_FILE):
             (out / name).unlink(missing_ok=True)
     elif not mpath.is_file() and data.is_dir() and any(data.glob("*.parquet")):
         if not overwrite:
@@ -256,17 +241,16 @@ def build_synthworld_dataset(
             )
         shutil.rmtree(data)
     data.mkdir(parents=True, exist_ok=True)
-    for stale in data.glob(".*.tmp"):
-        stale.unlink()
-    _atomic_text(mpath, manifest_text)
+    remove_partial_shards(data)
+    write_text(mpath, manifest_text)
 
-    jobs: list[tuple[str, int, int, Path]] = []
-    for split, n in (("train", n_train), ("test", n_test)):
-        ranges = _shards(n, shard_size)
-        for j, (a, b) in enumerate(ranges):
-            jobs.append((split, a, b, data / _shard_name(split, j, len(ranges))))
-    todo = [job for job in jobs if not _complete(job[3], job[2] - job[1])]
-    done = n_train + n_test - sum(b - a for _, a, b, _ in todo)
+    sizes = {"train": n_train, "test": n_test}
+    done = sum(
+        b - a for _, a, b, path in _shard_jobs(data, sizes, shard_size) if parquet_num_rows(path) == b - a
+    )
+    todo = (
+        job for job in _shard_jobs(data, sizes, shard_size) if parquet_num_rows(job[3]) != job[2] - job[1]
+    )
 
     from tqdm.auto import tqdm
 
@@ -274,56 +258,48 @@ def build_synthworld_dataset(
     with tqdm(
         total=n_train + n_test, initial=done, desc="SynthWorld", unit="img", disable=not progress
     ) as bar:
-        if num_workers == 1 or len(todo) <= 1:
+        if num_workers == 1:
             for split, a, b, path in todo:
                 bar.update(_write_shard(cfg_dict, seed, split, a, b, str(path)))
         else:
             with ProcessPoolExecutor(max_workers=num_workers) as ex:
-                futs = [ex.submit(_write_shard, cfg_dict, seed, s, a, b, str(p)) for s, a, b, p in todo]
-                for f in futs:
-                    bar.update(f.result())
+                # a bounded window of submitted shards, so the pending work never grows with the dataset
+                window: deque[Future[int]] = deque()
+                for split, a, b, path in todo:
+                    window.append(ex.submit(_write_shard, cfg_dict, seed, split, a, b, str(path)))
+                    if len(window) >= 2 * num_workers:
+                        bar.update(window.popleft().result())
+                while window:
+                    bar.update(window.popleft().result())
 
-    sizes = {"train": 0, "test": 0}
-    for split, _, _, path in jobs:
-        sizes[split] += _uncompressed_bytes(path)
-    _atomic_text(out / "README.md", dataset_card(cfg, seed, n_train, n_test, shard_size, sizes))
+    split_bytes = {"train": 0, "test": 0}
+    for split, _, _, path in _shard_jobs(data, sizes, shard_size):
+        split_bytes[split] += parquet_uncompressed_bytes(path)
+    write_dataset_card(
+        out,
+        card_metadata(cfg, n_train, n_test, split_bytes),
+        card_body(cfg, seed, n_train, n_test, shard_size),
+    )
     return out
 
 
-def _uncompressed_bytes(path: Path) -> int:
-    import pyarrow.parquet as pq
-
-    md = pq.read_metadata(path)
-    return sum(md.row_group(i).total_byte_size for i in range(md.num_row_groups))
-
-
-def _yaml_header(cfg: SynthWorldConfig, n_train: int, n_test: int, sizes: dict[str, int] | None) -> str:
-    import yaml
-
-    splits = [(s, n) for s, n in (("train", n_train), ("test", n_test)) if n > 0]
-    features = synthworld_features(cfg)
-    info: dict[str, Any] = {}
-    to_yaml = getattr(features, "_to_yaml_list", None)
-    if to_yaml is not None:
-        info["features"] = to_yaml()
-    if sizes is not None:
-        info["splits"] = [
-            {"name": s, "num_bytes": int(sizes.get(s, 0)), "num_examples": n} for s, n in splits
-        ]
-    header = {
-        "configs": [
-            {
-                "config_name": "default",
-                "data_files": [{"split": s, "path": f"data/{s}-*"} for s, _ in splits],
-            }
+def card_metadata(
+    cfg: SynthWorldConfig, n_train: int, n_test: int, split_bytes: dict[str, int] | None = None
+) -> DatasetCardMetadata:
+    """The YAML part of a SynthWorld dataset card (``split_bytes``: uncompressed bytes per split)."""
+    sizes = split_bytes or {}
+    return DatasetCardMetadata(
+        pretty_name="SynthWorld",
+        features=synthworld_features(cfg),
+        splits=[
+            SplitMetadata(name, n, sizes.get(name))
+            for name, n in (("train", n_train), ("test", n_test))
+            if n > 0
         ],
-        "dataset_info": info,
-        "license": "apache-2.0",
-        "pretty_name": "SynthWorld",
-        "tags": ["synthetic", "fairness", "vision-language", "trustvl", "synthworld"],
-        "task_categories": ["zero-shot-image-classification"],
-    }
-    return yaml.safe_dump(header, sort_keys=False, allow_unicode=True)
+        license="apache-2.0",
+        tags=("synthetic", "fairness", "vision-language", "trustvl", "synthworld"),
+        task_categories=("zero-shot-image-classification",),
+    )
 
 
 def _bias_table(cfg: SynthWorldConfig) -> Iterator[str]:
@@ -337,21 +313,10 @@ def _bias_table(cfg: SynthWorldConfig) -> Iterator[str]:
             yield f"| {o} | " + " | ".join(f"{v:.3f}" for v in p) + " |"
 
 
-def dataset_card(
-    cfg: SynthWorldConfig,
-    seed: int,
-    n_train: int,
-    n_test: int,
-    shard_size: int,
-    split_bytes: dict[str, int] | None = None,
-) -> str:
-    """The README.md of a SynthWorld dataset folder (``split_bytes``: uncompressed bytes per split)."""
+def card_body(cfg: SynthWorldConfig, seed: int, n_train: int, n_test: int, shard_size: int) -> str:
+    """The markdown body of a SynthWorld dataset card (below its YAML, :func:`card_metadata`)."""
     knobs = json.dumps(cfg.to_dict(), indent=2, sort_keys=True)
     lines = [
-        "---",
-        _yaml_header(cfg, n_train, n_test, split_bytes).rstrip("\n"),
-        "---",
-        "",
         "# SynthWorld",
         "",
         "A procedurally rendered world made by `trustvl` (`trustvl.data_builders.synthworld`) in which the truth",
@@ -404,4 +369,10 @@ def dataset_card(
     return "\n".join(lines)
 
 
-__all__ = ["build_synthworld_dataset", "dataset_card", "scene_row", "synthworld_features"]
+__all__ = [
+    "build_synthworld_dataset",
+    "card_body",
+    "card_metadata",
+    "scene_row",
+    "synthworld_features",
+]
