@@ -16,49 +16,14 @@ import torch
 from tqdm.auto import tqdm
 
 from trustvl.errors import TrustVLInputError
-
-_DTYPES = {
-    "fp32": torch.float32,
-    "float32": torch.float32,
-    "bf16": torch.bfloat16,
-    "bfloat16": torch.bfloat16,
-    "fp16": torch.float16,
-    "float16": torch.float16,
-}
-
-
-def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``"auto"`` picks CUDA when available, then MPS, else CPU."""
-    if device is None or str(device) == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise TrustVLInputError(
-            f"device {device!r} is not a valid torch device; expected e.g. 'auto', 'cpu', 'cuda'"
-        ) from None
-
-
-def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
-    """``None``/``"fp32"`` → float32; ``"bf16"``, ``"fp16"`` half precisions."""
-    if dtype is None:
-        return torch.float32
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    try:
-        return _DTYPES[str(dtype).lower()]
-    except KeyError:
-        raise TrustVLInputError(
-            f"dtype {dtype!r} is not supported; expected one of fp32, bf16, fp16"
-        ) from None
+from trustvl.utils.devices import resolve_device, resolve_dtype
 
 
 def load_clip(name_or_path: str | os.PathLike, device: str | torch.device = "auto", dtype: Any = None):
     """Load ``(model, processor)`` from a Hub id or local folder, in eval mode on ``device``.
+
+    ``device`` and ``dtype`` follow :mod:`trustvl.utils.devices` (``"auto"``: this process's accelerator;
+    ``dtype=None``: float32).
 
     trustvl's own model classes (e.g. ``CFAlphaCLIPModel``) load through ``AutoModel`` once
     :mod:`trustvl.modeling` is imported, which this function does.
@@ -69,7 +34,7 @@ def load_clip(name_or_path: str | os.PathLike, device: str | torch.device = "aut
     from trustvl.hub.loading import load_pretrained
 
     dev = resolve_device(device)
-    torch_dtype = resolve_dtype(dtype)
+    torch_dtype = resolve_dtype(dtype, dev)
     model = load_pretrained(AutoModel, name_or_path, kind="model")
     processor = load_pretrained(AutoProcessor, name_or_path, kind="model")
     if not hasattr(model, "get_image_features") or not hasattr(model, "get_text_features"):

@@ -31,6 +31,7 @@ from PIL import Image
 from trustvl.data_builders.interfaces import Metadata, keep_outside_mask
 from trustvl.errors import TrustVLInputError
 from trustvl.hub.loading import load_pretrained
+from trustvl.utils.devices import resolve_device, resolve_dtype
 
 __all__ = [
     "DEFAULT_INPAINT_MODEL",
@@ -43,8 +44,6 @@ __all__ = [
     "dilate_mask",
     "describe_stage",
     "paste_back",
-    "resolve_device",
-    "resolve_dtype",
 ]
 
 #: Stable Diffusion 1.5 (512x512), the class of model used by the CF_α paper.
@@ -54,45 +53,8 @@ DEFAULT_INPAINT_MODEL = "stable-diffusion-v1-5/stable-diffusion-inpainting"
 #: CLIPSeg, prompted with "person".
 DEFAULT_SEGMENTATION_MODEL = "CIDAS/clipseg-rd64-refined"
 
-_DTYPES = {
-    "float16": torch.float16,
-    "fp16": torch.float16,
-    "half": torch.float16,
-    "bfloat16": torch.bfloat16,
-    "bf16": torch.bfloat16,
-    "float32": torch.float32,
-    "fp32": torch.float32,
-    "float": torch.float32,
-}
-
 
 # ---------------------------------------------------------------------------------------------- helpers
-def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``"auto"``/None: this process's accelerator under ``accelerate`` (``PartialState().device``: the
-    local GPU of a multi-GPU launch, else CUDA / MPS / CPU); anything else as ``torch.device``."""
-    if device is None or (isinstance(device, str) and device == "auto"):
-        from accelerate import PartialState
-
-        return torch.device(PartialState().device)
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise TrustVLInputError(
-            f"device={device!r} is not a torch device ({err}); expected e.g. 'cuda', 'cpu'"
-        ) from None
-
-
-def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    """None/``"auto"``: float16 on CUDA, float32 elsewhere; a ``torch.dtype`` or its name otherwise."""
-    if dtype is None or dtype == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if isinstance(dtype, str) and dtype.lower().removeprefix("torch.") in _DTYPES:
-        return _DTYPES[dtype.lower().removeprefix("torch.")]
-    raise TrustVLInputError(f"dtype={dtype!r}; expected None, 'auto', 'float16', 'bfloat16' or 'float32'")
-
-
 def _generators(metadata: Sequence[Metadata] | None, n: int) -> list[torch.Generator]:
     """One CPU generator per image, seeded from ``metadata[i]["seed"]`` (unseeded when absent)."""
     gens = []
@@ -243,8 +205,9 @@ class DiffusersTextToImage(_DiffusersStage):
             or a pipeline object. Real default: Stable Diffusion 1.5
             (``stable-diffusion-v1-5/stable-diffusion-v1-5``, 512x512, 30 steps, guidance 7.5); a 2.x
             ``...-base`` model works the same.
-        device: ``"auto"`` (see :func:`resolve_device`) or a torch device.
-        dtype: None = float16 on CUDA, float32 elsewhere.
+        device: ``"auto"`` (this process's accelerator, see :mod:`trustvl.utils.devices`) or a torch device.
+        dtype: ``"auto"`` (default) = half precision on CUDA (bfloat16 where supported, else float16),
+            float32 elsewhere; None = float32; or a dtype / its name.
         num_inference_steps, guidance_scale, height, width, negative_prompt: passed to the pipeline
             (``height``/``width`` None: the pipeline's default size).
         pipeline_kwargs: extra ``from_pretrained`` keyword arguments (e.g. ``variant="fp16"``).
@@ -259,7 +222,7 @@ class DiffusersTextToImage(_DiffusersStage):
         model_id_or_path: Any = DEFAULT_TEXT_TO_IMAGE_MODEL,
         *,
         device: str | torch.device | None = "auto",
-        dtype: str | torch.dtype | None = None,
+        dtype: str | torch.dtype | None = "auto",
         num_inference_steps: int = 30,
         guidance_scale: float = 7.5,
         height: int | None = None,
@@ -524,7 +487,7 @@ class DiffusersInpainter(_DiffusersStage):
         model_id_or_path: Any = DEFAULT_INPAINT_MODEL,
         *,
         device: str | torch.device | None = "auto",
-        dtype: str | torch.dtype | None = None,
+        dtype: str | torch.dtype | None = "auto",
         num_inference_steps: int = 30,
         guidance_scale: float = 7.5,
         strength: float = 1.0,
@@ -632,7 +595,7 @@ def build_stages(
     config: Any = None,
     *,
     device: str | torch.device | None = "auto",
-    dtype: str | torch.dtype | None = None,
+    dtype: str | torch.dtype | None = "auto",
 ) -> tuple[DiffusersTextToImage, TransformersPersonSegmenter, DiffusersInpainter]:
     """The three real stages from a config's ``models`` section (a :class:`~.config.CounterfactualConfig`,
     a YAML path, or None for the packaged default).
