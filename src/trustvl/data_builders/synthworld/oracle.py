@@ -26,11 +26,10 @@ import numpy as np
 from PIL import Image
 
 from trustvl.data_builders.synthworld.captions import parse_appearance
+from trustvl.data_builders.synthworld.compose import draw_label_image, person_label_masks
 from trustvl.data_builders.synthworld.render import (
     SceneSpec,
     SynthWorldRenderer,
-    _draw_labels,
-    _masks,
     person_envelope,
     render_spec,
     with_attributes,
@@ -221,8 +220,8 @@ class OracleTextToImage:
 
 def exact_person_masks(spec: SceneSpec) -> list[np.ndarray]:
     """The exact mask of each person in a scene."""
-    lab, _, _ = _draw_labels(spec)
-    return _masks(spec, lab)[1]
+    lab, _, _ = draw_label_image(spec)
+    return person_label_masks(spec, lab)[1]
 
 
 __all__ = ["OracleInpainter", "OracleSegmenter", "OracleTextToImage", "exact_person_masks", "spec_for"]
