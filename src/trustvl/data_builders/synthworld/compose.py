@@ -14,10 +14,11 @@ import math
 import numpy as np
 
 from trustvl.data_builders.synthworld.artefacts import draw_artefact
+from trustvl.data_builders.synthworld.body import HAND_POINT
 from trustvl.data_builders.synthworld.canvas import PERSON_BASE, PERSON_SLOTS, LabelCanvas
 from trustvl.data_builders.synthworld.config import KNOWN_LEVELS
 from trustvl.data_builders.synthworld.held_objects import HELD_OBJECT_PAINTERS, UnitBox
-from trustvl.data_builders.synthworld.person import HAND_POINT, draw_person
+from trustvl.data_builders.synthworld.person import draw_person
 from trustvl.data_builders.synthworld.randomness import UniformStream, derive_seed
 from trustvl.data_builders.synthworld.scenery import SETTING_PAINTERS, draw_clutter, draw_occluder
 from trustvl.data_builders.synthworld.specs import Box, RenderedScene, SceneSpec, with_attributes

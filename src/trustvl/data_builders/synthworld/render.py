@@ -60,10 +60,10 @@ import dataclasses
 
 import numpy as np
 
+from trustvl.data_builders.synthworld.body import SHAPE_ATTRIBUTES, SKIN_TONES
 from trustvl.data_builders.synthworld.canvas import PERSON_BASE, PERSON_SLOTS
 from trustvl.data_builders.synthworld.compose import person_envelope, render_spec
 from trustvl.data_builders.synthworld.config import HELD_OBJECTS, OCCUPATIONS, SETTINGS, SynthWorldConfig
-from trustvl.data_builders.synthworld.person import SHAPE_ATTRIBUTES, SKIN_TONES
 from trustvl.data_builders.synthworld.randomness import UniformStream, derive_seed
 from trustvl.data_builders.synthworld.sampling import SceneSampler, unsafe_element
 from trustvl.data_builders.synthworld.specs import (
