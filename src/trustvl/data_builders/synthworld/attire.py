@@ -184,10 +184,28 @@ def _construction_vest(
     at, shoulder_y = frame.at, body.shoulder_y
     shoulder, waist, hem = body.shoulder_half_width, body.waist_half_width, body.hem_half_width
     vest = canvas.person_colour(attire_rng.jitter(attire_rng.pick(((250, 116, 20), (206, 240, 40))), 10))
-    canvas.poly([at(-shoulder + 0.075, shoulder_y), at(-0.05, shoulder_y), at(-0.045, 1.25), at(-hem + 0.015, 1.25),
-                 at(-waist + 0.01, 0.66), at(-shoulder + 0.03, shoulder_y + 0.06)], vest)  # fmt: skip
-    canvas.poly([at(shoulder - 0.075, shoulder_y), at(0.05, shoulder_y), at(0.045, 1.25), at(hem - 0.015, 1.25),
-                 at(waist - 0.01, 0.66), at(shoulder - 0.03, shoulder_y + 0.06)], vest)  # fmt: skip
+    canvas.poly(
+        [
+            at(-shoulder + 0.075, shoulder_y),
+            at(-0.05, shoulder_y),
+            at(-0.045, 1.25),
+            at(-hem + 0.015, 1.25),
+            at(-waist + 0.01, 0.66),
+            at(-shoulder + 0.03, shoulder_y + 0.06),
+        ],
+        vest,
+    )
+    canvas.poly(
+        [
+            at(shoulder - 0.075, shoulder_y),
+            at(0.05, shoulder_y),
+            at(0.045, 1.25),
+            at(hem - 0.015, 1.25),
+            at(waist - 0.01, 0.66),
+            at(shoulder - 0.03, shoulder_y + 0.06),
+        ],
+        vest,
+    )
     silver = canvas.person_colour(attire_rng.jitter((222, 222, 226), 6))
     for stripe_y in (0.66, 0.86):
         canvas.rect(*at(-waist, stripe_y), *at(-0.05, stripe_y + 0.04), silver)

@@ -21,7 +21,7 @@ def _draw_stethoscope(
     canvas: LabelCanvas, rng: UniformStream, hand_x: float, hand_y: float, size: float
 ) -> UnitBox:
     tube = canvas.context_colour(rng.jitter((28, 28, 34), 6))
-    w = max(0.03 * size, 1.6 / canvas.resolution)
+    tube_width = max(0.03 * size, 1.6 / canvas.resolution)
     canvas.line(
         [
             (hand_x, hand_y + 0.08 * size),
@@ -29,7 +29,7 @@ def _draw_stethoscope(
             (hand_x - 0.07 * size, hand_y - 0.1 * size),
             (hand_x - 0.04 * size, hand_y - 0.2 * size),
         ],
-        w,
+        tube_width,
         tube,
     )
     canvas.line(
@@ -38,7 +38,7 @@ def _draw_stethoscope(
             (hand_x + 0.07 * size, hand_y - 0.1 * size),
             (hand_x + 0.04 * size, hand_y - 0.2 * size),
         ],
-        w,
+        tube_width,
         tube,
     )
     metal = canvas.context_colour(rng.jitter((196, 200, 208), 8))
@@ -78,15 +78,22 @@ def _draw_extinguisher(
     canvas: LabelCanvas, rng: UniformStream, hand_x: float, hand_y: float, size: float
 ) -> UnitBox:
     red = canvas.context_colour(rng.jitter((214, 24, 24), 12))
-    blk = canvas.context_colour((26, 26, 28))
+    black = canvas.context_colour((26, 26, 28))
     x0, x1 = hand_x - 0.055 * size, hand_x + 0.055 * size
     y0, y1 = hand_y - 0.12 * size, hand_y + 0.2 * size
     canvas.rect(x0, y0, x1, y1, red)
     canvas.ellipse(hand_x, y0, 0.055 * size, 0.03 * size, red)
-    canvas.rect(hand_x - 0.02 * size, y0 - 0.07 * size, hand_x + 0.02 * size, y0 - 0.01 * size, blk)
-    canvas.rect(hand_x - 0.06 * size, y0 - 0.075 * size, hand_x + 0.06 * size, y0 - 0.055 * size, blk)
-    canvas.line([(hand_x + 0.02 * size, y0 - 0.04 * size), (hand_x + 0.1 * size, y0 + 0.02 * size), (hand_x + 0.1 * size, y0 + 0.14 * size)],
-            max(0.025 * size, 1.5 / canvas.resolution), blk)  # fmt: skip
+    canvas.rect(hand_x - 0.02 * size, y0 - 0.07 * size, hand_x + 0.02 * size, y0 - 0.01 * size, black)
+    canvas.rect(hand_x - 0.06 * size, y0 - 0.075 * size, hand_x + 0.06 * size, y0 - 0.055 * size, black)
+    canvas.line(
+        [
+            (hand_x + 0.02 * size, y0 - 0.04 * size),
+            (hand_x + 0.1 * size, y0 + 0.02 * size),
+            (hand_x + 0.1 * size, y0 + 0.14 * size),
+        ],
+        max(0.025 * size, 1.5 / canvas.resolution),
+        black,
+    )
     canvas.rect(
         x0,
         hand_y + 0.02 * size,
@@ -98,34 +105,45 @@ def _draw_extinguisher(
 
 
 def _draw_pan(canvas: LabelCanvas, rng: UniformStream, hand_x: float, hand_y: float, size: float) -> UnitBox:
-    blk = canvas.context_colour(rng.jitter((34, 34, 38), 6))
-    cx, cy = hand_x - 0.15 * size, hand_y - 0.1 * size
+    black = canvas.context_colour(rng.jitter((34, 34, 38), 6))
+    pan_x, pan_y = hand_x - 0.15 * size, hand_y - 0.1 * size
     canvas.line(
-        [(hand_x + 0.02 * size, hand_y + 0.02 * size), (cx, cy)],
+        [(hand_x + 0.02 * size, hand_y + 0.02 * size), (pan_x, pan_y)],
         max(0.035 * size, 1.6 / canvas.resolution),
         canvas.context_colour(rng.jitter((70, 44, 26), 10)),
     )
-    canvas.ellipse(cx, cy, 0.12 * size, 0.1 * size, blk)
-    canvas.ellipse(cx, cy, 0.085 * size, 0.068 * size, canvas.context_colour(rng.jitter((80, 82, 88), 8)))
-    return (cx - 0.12 * size, cy - 0.1 * size, hand_x + 0.04 * size, hand_y + 0.04 * size)
+    canvas.ellipse(pan_x, pan_y, 0.12 * size, 0.1 * size, black)
+    canvas.ellipse(
+        pan_x, pan_y, 0.085 * size, 0.068 * size, canvas.context_colour(rng.jitter((80, 82, 88), 8))
+    )
+    return (pan_x - 0.12 * size, pan_y - 0.1 * size, hand_x + 0.04 * size, hand_y + 0.04 * size)
 
 
 def _draw_hammer(
     canvas: LabelCanvas, rng: UniformStream, hand_x: float, hand_y: float, size: float
 ) -> UnitBox:
-    canvas.line([(hand_x, hand_y + 0.07 * size), (hand_x + 0.02 * size, hand_y - 0.22 * size)], max(0.035 * size, 1.6 / canvas.resolution),
-            canvas.context_colour(rng.jitter((150, 100, 50), 12)))  # fmt: skip
-    hx, hy = hand_x + 0.02 * size, hand_y - 0.23 * size
+    canvas.line(
+        [(hand_x, hand_y + 0.07 * size), (hand_x + 0.02 * size, hand_y - 0.22 * size)],
+        max(0.035 * size, 1.6 / canvas.resolution),
+        canvas.context_colour(rng.jitter((150, 100, 50), 12)),
+    )
+    head_x, head_y = hand_x + 0.02 * size, hand_y - 0.23 * size
     canvas.rect(
-        hx - 0.09 * size,
-        hy - 0.035 * size,
-        hx + 0.07 * size,
-        hy + 0.035 * size,
+        head_x - 0.09 * size,
+        head_y - 0.035 * size,
+        head_x + 0.07 * size,
+        head_y + 0.035 * size,
         canvas.context_colour(rng.jitter((120, 124, 132), 10)),
     )
-    canvas.poly([(hx + 0.07 * size, hy - 0.035 * size), (hx + 0.12 * size, hy + 0.02 * size), (hx + 0.07 * size, hy + 0.01 * size)],
-            canvas.context_colour(rng.jitter((120, 124, 132), 10)))  # fmt: skip
-    return (hx - 0.09 * size, hy - 0.035 * size, hx + 0.12 * size, hand_y + 0.09 * size)
+    canvas.poly(
+        [
+            (head_x + 0.07 * size, head_y - 0.035 * size),
+            (head_x + 0.12 * size, head_y + 0.02 * size),
+            (head_x + 0.07 * size, head_y + 0.01 * size),
+        ],
+        canvas.context_colour(rng.jitter((120, 124, 132), 10)),
+    )
+    return (head_x - 0.09 * size, head_y - 0.035 * size, head_x + 0.12 * size, hand_y + 0.09 * size)
 
 
 _LIQUIDS = ((60, 200, 80), (50, 120, 230), (160, 60, 200), (250, 140, 30), (240, 80, 160))
@@ -136,19 +154,25 @@ def _draw_flask(
 ) -> UnitBox:
     glass = canvas.context_colour(rng.jitter((206, 224, 234), 6))
     top, base = hand_y - 0.24 * size, hand_y + 0.06 * size
-    pts = [(hand_x - 0.11 * size, base), (hand_x - 0.03 * size, hand_y - 0.1 * size), (hand_x - 0.03 * size, top), (hand_x + 0.03 * size, top),
-           (hand_x + 0.03 * size, hand_y - 0.1 * size), (hand_x + 0.11 * size, base)]  # fmt: skip
-    canvas.poly(pts, glass)
-    liq = canvas.context_colour(rng.jitter(rng.pick(_LIQUIDS), 16))
-    lv = hand_y - 0.04 * size
+    outline = [
+        (hand_x - 0.11 * size, base),
+        (hand_x - 0.03 * size, hand_y - 0.1 * size),
+        (hand_x - 0.03 * size, top),
+        (hand_x + 0.03 * size, top),
+        (hand_x + 0.03 * size, hand_y - 0.1 * size),
+        (hand_x + 0.11 * size, base),
+    ]
+    canvas.poly(outline, glass)
+    liquid = canvas.context_colour(rng.jitter(rng.pick(_LIQUIDS), 16))
+    liquid_top = hand_y - 0.04 * size
     canvas.poly(
         [
             (hand_x - 0.11 * size, base),
-            (hand_x - 0.06 * size, lv),
-            (hand_x + 0.06 * size, lv),
+            (hand_x - 0.06 * size, liquid_top),
+            (hand_x + 0.06 * size, liquid_top),
             (hand_x + 0.11 * size, base),
         ],
-        liq,
+        liquid,
     )
     canvas.rect(
         hand_x - 0.04 * size,
@@ -163,18 +187,20 @@ def _draw_flask(
 def _draw_headset(
     canvas: LabelCanvas, rng: UniformStream, hand_x: float, hand_y: float, size: float
 ) -> UnitBox:
-    blk = canvas.context_colour(rng.jitter((30, 30, 34), 6))
-    cx, cy = hand_x, hand_y - 0.08 * size
-    canvas.arc(cx, cy, 0.1 * size, 0.1 * size, 180, 360, max(0.03 * size, 1.6 / canvas.resolution), blk)
-    cup = canvas.context_colour(rng.jitter(rng.pick(((40, 40, 44), (90, 92, 100), (30, 50, 90))), 8))
-    canvas.ellipse(cx - 0.095 * size, cy + 0.02 * size, 0.04 * size, 0.06 * size, cup)
-    canvas.ellipse(cx + 0.095 * size, cy + 0.02 * size, 0.04 * size, 0.06 * size, cup)
-    canvas.line(
-        [(cx - 0.1 * size, cy + 0.06 * size), (cx - 0.02 * size, cy + 0.14 * size)],
-        max(0.015 * size, 1.0 / canvas.resolution),
-        blk,
+    black = canvas.context_colour(rng.jitter((30, 30, 34), 6))
+    band_x, band_y = hand_x, hand_y - 0.08 * size
+    canvas.arc(
+        band_x, band_y, 0.1 * size, 0.1 * size, 180, 360, max(0.03 * size, 1.6 / canvas.resolution), black
     )
-    return (cx - 0.135 * size, cy - 0.1 * size, cx + 0.135 * size, cy + 0.15 * size)
+    cup = canvas.context_colour(rng.jitter(rng.pick(((40, 40, 44), (90, 92, 100), (30, 50, 90))), 8))
+    canvas.ellipse(band_x - 0.095 * size, band_y + 0.02 * size, 0.04 * size, 0.06 * size, cup)
+    canvas.ellipse(band_x + 0.095 * size, band_y + 0.02 * size, 0.04 * size, 0.06 * size, cup)
+    canvas.line(
+        [(band_x - 0.1 * size, band_y + 0.06 * size), (band_x - 0.02 * size, band_y + 0.14 * size)],
+        max(0.015 * size, 1.0 / canvas.resolution),
+        black,
+    )
+    return (band_x - 0.135 * size, band_y - 0.1 * size, band_x + 0.135 * size, band_y + 0.15 * size)
 
 
 _COVERS = ((180, 30, 40), (30, 70, 160), (40, 120, 60), (110, 60, 30), (100, 40, 120))
@@ -197,10 +223,24 @@ def _draw_book(canvas: LabelCanvas, rng: UniformStream, hand_x: float, hand_y: f
         return (x0, y0, x1, y1)
     x0, y0, x1, y1 = hand_x - 0.15 * size, hand_y - 0.12 * size, hand_x + 0.13 * size, hand_y + 0.06 * size
     canvas.rect(x0, y0 + 0.01 * size, x1, y1, cover)
-    canvas.poly([(x0 + 0.01 * size, y0), (hand_x - 0.01 * size, y0 + 0.02 * size), (hand_x - 0.01 * size, y1 - 0.01 * size),
-             (x0 + 0.01 * size, y1 - 0.03 * size)], page)  # fmt: skip
-    canvas.poly([(hand_x + 0.01 * size, y0 + 0.02 * size), (x1 - 0.01 * size, y0), (x1 - 0.01 * size, y1 - 0.03 * size),
-             (hand_x + 0.01 * size, y1 - 0.01 * size)], page)  # fmt: skip
+    canvas.poly(
+        [
+            (x0 + 0.01 * size, y0),
+            (hand_x - 0.01 * size, y0 + 0.02 * size),
+            (hand_x - 0.01 * size, y1 - 0.01 * size),
+            (x0 + 0.01 * size, y1 - 0.03 * size),
+        ],
+        page,
+    )
+    canvas.poly(
+        [
+            (hand_x + 0.01 * size, y0 + 0.02 * size),
+            (x1 - 0.01 * size, y0),
+            (x1 - 0.01 * size, y1 - 0.03 * size),
+            (hand_x + 0.01 * size, y1 - 0.01 * size),
+        ],
+        page,
+    )
     ink = canvas.context_colour((70, 70, 80))
     for i in range(3):
         yy = y0 + (0.04 + i * 0.035) * size
