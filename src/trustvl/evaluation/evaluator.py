@@ -63,6 +63,13 @@ def fairness_by_attribute(
     if not attributes:
         raise TrustVLInputError("attributes is empty; expected at least one attribute column")
     n = scores.shape[1]
+    for attribute in attributes:
+        bad = np.flatnonzero((attribute.values < 0) | (attribute.values >= len(attribute.names)))
+        if bad.size:
+            raise TrustVLInputError(
+                f"attribute {attribute.name!r} has value {attribute.values[bad[0]]} at image {bad[0]};"
+                f" expected ids 0..{len(attribute.names) - 1} (one per value name)"
+            )
     stacked = np.stack([a.values for a in attributes], axis=1)
     small = int(stacked.max(initial=0)) < 256 and int(stacked.min(initial=0)) >= 0
     ranked_all = rank_labels(scores, torch.as_tensor(stacked.astype(np.uint8 if small else np.int64)))
