@@ -128,13 +128,14 @@ class Report:
 
     def to_html(self) -> str:
         parts = [
-            f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>",
-            f"<style>{_CSS}</style></head><body><h1>{html.escape(self.title)}</h1>",
+            f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            f"<title>{html.escape(self.title.replace('`', ''))}</title>",
+            f"<style>{_CSS}</style></head><body><h1>{_inline_html(self.title)}</h1>",
         ]
         parts += [f"<p class='note'>{_inline_html(p)}</p>" for p in self.intro]
         for section in self.sections:
             parts.append(
-                f"<h2>{html.escape(section.heading)}</h2>" + "".join(_block_html(b) for b in section.blocks)
+                f"<h2>{_inline_html(section.heading)}</h2>" + "".join(_block_html(b) for b in section.blocks)
             )
         parts.append("</body></html>")
         return "\n".join(parts)
