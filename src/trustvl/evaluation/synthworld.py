@@ -112,14 +112,37 @@ def evaluate_synthworld(
         model.train(was_training)
 
 
-def evaluate_on_synthworld(model: Any, processor: Any, **kwargs: Any) -> dict[str, Any]:
+def evaluate_on_synthworld(
+    model: Any,
+    processor: Any,
+    *,
+    n_test: int = 4000,
+    world_seed: int = 0,
+    resolution: int = 64,
+    ks: tuple[int, ...] = (10, 100),
+    batch_size: int = 512,
+    recall_ks: tuple[int, ...] = (1, 5, 10),
+    n_recall: int = 1000,
+    image_embeds: torch.Tensor | None = None,
+) -> dict[str, Any]:
     """:func:`evaluate_synthworld` as the flat dict that ``trustvl_pretrain.json`` (``eval``) and the
     SynthWorld CLIP's card read: ``{"n_test", "zero_shot_top1", "per_occupation_accuracy",
     "worst_group_accuracy", "fairness": {attribute: {"mean_ndkl", "mean_max_skew@k", "mean_min_skew@k"}},
     "recall": {"text_to_image_R@k", "image_to_text_R@k"}}``. Kept for the pretraining job's files; new code
     uses the typed result."""
-    result = evaluate_synthworld(model, processor, **kwargs)
-    return legacy_metrics_dict(result, n_test=kwargs.get("n_test", 4000))
+    result = evaluate_synthworld(
+        model,
+        processor,
+        n_test=n_test,
+        world_seed=world_seed,
+        resolution=resolution,
+        ks=ks,
+        batch_size=batch_size,
+        recall_ks=recall_ks,
+        n_recall=n_recall,
+        image_embeds=image_embeds,
+    )
+    return legacy_metrics_dict(result, n_test=n_test)
 
 
 def legacy_metrics_dict(result: EvaluationResult, n_test: int) -> dict[str, Any]:
