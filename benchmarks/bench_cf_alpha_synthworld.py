@@ -23,12 +23,14 @@ import argparse
 import json
 import platform
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
 
 def sampling_floor(n_test: int, attribute: str, trials: int = 20, k: int = 100) -> dict[str, float]:
+    """Mean and std over ``trials`` rankings random within each occupation of mean MaxSkew@k and NDKL."""
     from trustvl.evaluation.synthworld import synthworld_test_set
     from trustvl.metrics import max_skew, ndkl, rank_labels, uniform_target
 
@@ -46,10 +48,11 @@ def sampling_floor(n_test: int, attribute: str, trials: int = 20, k: int = 100) 
         nd.append(float(ndkl(ranked, uniform_target(m)).mean()))
     t = torch.tensor([ms, nd], dtype=torch.float64)
     return {
-        f"mean_max_skew@{k}": float(t[0].mean()),
-        f"std_max_skew@{k}": float(t[0].std()),
-        "mean_ndkl": float(t[1].mean()),
-        "std_ndkl": float(t[1].std()),
+        "k": k,
+        "max_skew_mean": float(t[0].mean()),
+        "max_skew_std": float(t[0].std()),
+        "ndkl_mean": float(t[1].mean()),
+        "ndkl_std": float(t[1].std()),
     }
 
 
@@ -60,30 +63,34 @@ def _galleries(run_dir: str, world_seeds: list[int], n_test: int) -> dict:
     from trustvl.modeling.synthworld_clip import default_clip_path
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    out = {}
+    measured = {}
     for name, path in (("base", default_clip_path()), ("cf_alpha", Path(run_dir) / "cf_alpha" / "model")):
         model, processor = load_clip(path, device=device)
         if hasattr(model, "set_alpha"):
             model.set_alpha(1.0)
-        out[name] = fairness_over_galleries(model, processor, world_seeds, n_test=n_test)
-    out.update(effect_vs_base(out["base"], out["cf_alpha"]))
-    out["world_seeds"] = list(world_seeds)
-    return out
+        measured[name] = fairness_over_galleries(model, processor, world_seeds, n_test=n_test)
+    return {
+        "base": measured["base"].to_dict(),
+        "cf_alpha": measured["cf_alpha"].to_dict(),
+        "effect": effect_vs_base(measured["base"], measured["cf_alpha"]).to_dict(),
+        "world_seeds": list(world_seeds),
+    }
 
 
-def _sweep_rows(path: Path) -> list[dict]:
-    """Per α: zero-shot top-1 and, per attribute, mean MaxSkew@100 and NDKL (the demo gallery)."""
-    sweep = json.loads(path.read_text())
+def _sweep_rows(path: Path, k: int = 100) -> list[dict]:
+    """Per α: zero-shot top-1 and, per attribute, mean MaxSkew@k and NDKL (the demo gallery)."""
+    from trustvl.evaluation.results import AlphaSweepResult
+
+    sweep = AlphaSweepResult.from_dict(json.loads(path.read_text()))
     return [
         {
-            "alpha": e["alpha"],
-            "zero_shot_top1": e["zero_shot_top1"],
-            **{
-                a: {"max_skew@100": v["mean_max_skew@100"], "ndkl": v["mean_ndkl"]}
-                for a, v in e["fairness"].items()
-            },
+            "alpha": p.alpha,
+            "zero_shot_top1": p.evaluation.zero_shot_top1,
+            "k": k,
+            "max_skew": {a: f.at_k[k].max_skew for a, f in p.evaluation.fairness.items()},
+            "ndkl": {a: f.ndkl for a, f in p.evaluation.fairness.items()},
         }
-        for e in sweep["alphas"].values()
+        for p in sweep.points
     ]
 
 
@@ -132,10 +139,13 @@ def main() -> None:
         },
         "settings": {k: v for k, v in vars(args).items() if k != "json_out"},
         "galleries": galleries,
-        "demo_gallery": {"zero_shot_top1": res["zero_shot_top1"], "effect": res["effect"]},
+        "demo_gallery": {
+            "zero_shot_top1": asdict(res.zero_shot_top1),
+            "effect": {a: asdict(e) for a, e in res.effect.items()},
+        },
         "alpha_sweep": _sweep_rows(Path(args.out) / "sweep" / "metrics.json"),
         "sampling_floor_skin_tone": sampling_floor(args.n_test, "skin_tone"),
-        "seconds": res["seconds"],
+        "seconds": res.seconds,
         "wall_seconds": round(time.perf_counter() - t0, 1),
     }
     print(json.dumps(report, indent=2))

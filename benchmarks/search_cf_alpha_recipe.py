@@ -73,7 +73,7 @@ def _build(out: str, recipe: dict[str, Any]) -> str:
 def _evaluate(
     model_dir: str | None, n_test: int, world_seeds: list[int], alphas: list[float] = (1.0,)
 ) -> dict[str, Any]:
-    """``{f"{α:g}": fairness_over_galleries(...)}`` for one model loaded once (the base model if no folder)."""
+    """``{α: fairness_over_galleries(...)}`` for one model loaded once (the base model if no folder)."""
     import torch
 
     from trustvl.evaluation.synthworld import fairness_over_galleries
@@ -86,7 +86,7 @@ def _evaluate(
     for a in alphas:
         if hasattr(model, "set_alpha"):
             model.set_alpha(a)
-        out[f"{a:g}"] = fairness_over_galleries(model, processor, world_seeds, n_test=n_test)
+        out[float(a)] = fairness_over_galleries(model, processor, world_seeds, n_test=n_test)
     return out
 
 
@@ -114,7 +114,7 @@ def _run(job: tuple[int, dict[str, Any], str, str, int, int, list[int], list[flo
     train_cf_alpha(cfg, progress=False)
     seconds = time.perf_counter() - t0
     sweep = _evaluate(str(run_dir / "model"), n_test, world_seeds, sorted({*alphas, 1.0}))
-    return {"recipe": recipe, "train_seconds": round(seconds, 1), "alpha_1": sweep["1"], "sweep": sweep}
+    return {"recipe": recipe, "train_seconds": round(seconds, 1), "alpha_1": sweep[1.0], "sweep": sweep}
 
 
 def _default() -> str:
@@ -142,8 +142,8 @@ def main() -> None:
         builds.setdefault(_build_key(r), r)
     with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as ex:
         paths = dict(zip(builds, ex.map(_build, [args.out] * len(builds), builds.values())))
-    base = _evaluate(None, args.n_test, args.world_seeds)["1"]
-    print(json.dumps({"base": base}), flush=True)
+    base = _evaluate(None, args.n_test, args.world_seeds)[1.0]
+    print(json.dumps({"base": base.to_dict()}), flush=True)
     threads = max(1, (os.cpu_count() or 2) // args.workers)
     jobs = [
         (i, r, paths[_build_key(r)], args.out, args.n_test, threads, args.world_seeds, args.alphas)
@@ -152,23 +152,24 @@ def main() -> None:
     rows = []
     with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as ex:
         for row in ex.map(_run, jobs):
-            row.update(effect_vs_base(base, row["alpha_1"]))
+            effect = effect_vs_base(base, row["alpha_1"])
+            row["effect"] = effect.to_dict()
+            row["alpha_1"] = row["alpha_1"].to_dict()
+            row["sweep"] = {f"{a:g}": v.to_dict() for a, v in row["sweep"].items()}
             rows.append(row)
+            short = {"skin_tone": "skin", "gender_presentation": "gend", "age": "age", "body_type": "body"}
             print(
                 json.dumps(
                     {
                         "name": row["recipe"].get("name"),
-                        "skin": row["drop_pct"]["skin_tone"],
-                        "gender": row["drop_pct"]["gender_presentation"],
-                        "zs": row["zero_shot_change_points"],
+                        "max_skew_drop_pct": effect.max_skew_drop_pct,
+                        "ndkl_drop_pct": effect.ndkl_drop_pct,
+                        "zs": effect.zero_shot_change_points,
                         "s": row["train_seconds"],
                         "sweep": {
                             a: {
                                 "zs": round(v["zero_shot_top1"], 4),
-                                **{
-                                    k[:4]: round(v[k]["max_skew"], 3)
-                                    for k in ("skin_tone", "gender_presentation", "age", "body_type")
-                                },
+                                **{short[k]: round(v["max_skew"][k], 3) for k in short},
                             }
                             for a, v in row["sweep"].items()
                         },
@@ -179,7 +180,7 @@ def main() -> None:
     report = {
         "world_seeds": args.world_seeds,
         "n_test": args.n_test,
-        "base": base,
+        "base": base.to_dict(),
         "rows": rows,
         "wall_seconds": round(time.perf_counter() - t0, 1),
     }

@@ -9,7 +9,7 @@ import torch
 
 from trustvl.cli import main
 from trustvl.errors import TrustVLInputError
-from trustvl.evaluation.audit import audit
+from trustvl.evaluation.audit import AuditResult, audit
 
 
 def _run(tiny_clip_dir, data_dir, out, cache, **kw):
@@ -41,25 +41,23 @@ def test_audit_writes_report_and_matches_library(tiny_clip_dir, tiny_parquet_dir
         "plots/shares_gender.png",
     ]:
         assert (out / name).is_file(), name
-    on_disk = json.loads((out / "metrics.json").read_text())
-    assert on_disk["attributes"]["skin_tone"]["at_k"]["10"]["mean_max_skew"] == pytest.approx(
-        res["attributes"]["skin_tone"]["at_k"]["10"]["mean_max_skew"]
-    )
-    assert res["prompts"] == ["a photo of a doctor", "a photo of a chef"]
-    assert 0.0 <= res["zero_shot"]["top1"] <= 1.0
+    on_disk = AuditResult.from_dict(json.loads((out / "metrics.json").read_text()))
+    assert on_disk == res  # the typed result round-trips through metrics.json
+    ev = res.evaluation
+    assert ev.prompts == ["a photo of a doctor", "a photo of a chef"]
+    assert 0.0 <= ev.zero_shot_top1 <= 1.0
+    assert set(ev.worst_group_accuracy) == {"skin_tone", "gender"}
 
     # recompute independently from the model
     ds = load_dataset(str(tiny_parquet_dir), split="test")
     model, proc = load_clip(str(tiny_clip_dir), device="cpu")
-    scores = (
-        embed_texts(model, proc, res["prompts"]) @ embed_images(model, proc, ds["image"], progress=False).T
-    )
+    scores = embed_texts(model, proc, ev.prompts) @ embed_images(model, proc, ds["image"], progress=False).T
     ranked = rank_labels(scores, torch.tensor(ds["skin_tone"]))
     expected = max_skew(ranked, uniform_target(3), 10)
-    got = torch.tensor(res["attributes"]["skin_tone"]["at_k"]["10"]["max_skew"], dtype=expected.dtype)
+    got = torch.tensor(ev.fairness["skin_tone"].at_k[10].max_skew_per_query, dtype=expected.dtype)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(
-        torch.tensor(res["attributes"]["skin_tone"]["ndkl"], dtype=torch.float64),
+        torch.tensor(ev.fairness["skin_tone"].ndkl_per_query, dtype=torch.float64),
         ndkl(ranked, uniform_target(3)).double(),
         rtol=1e-5,
         atol=1e-6,
@@ -72,11 +70,11 @@ def test_second_audit_uses_embedding_cache(tiny_clip_dir, tiny_parquet_dir, tmp_
     cache = tmp_path / "cache"
     first = _run(tiny_clip_dir, tiny_parquet_dir, tmp_path / "a", cache, ks=[5])
     second = _run(tiny_clip_dir, tiny_parquet_dir, tmp_path / "b", cache, ks=[5])
-    assert first["embedding_cache_hit"] is False and second["embedding_cache_hit"] is True
+    assert first.embedding_cache_hit is False and second.embedding_cache_hit is True
     assert len(list(cache.glob("*.safetensors"))) == 1
-    assert first["attributes"] == second["attributes"]
+    assert first.evaluation == second.evaluation
     third = _run(tiny_clip_dir, tiny_parquet_dir, tmp_path / "c", cache, ks=[5], max_images=20)
-    assert third["embedding_cache_hit"] is False  # another subset is another key
+    assert third.embedding_cache_hit is False  # another subset is another key
 
 
 @pytest.mark.parametrize(
@@ -178,7 +176,8 @@ def test_cli_audit_runs(tiny_clip_dir, tiny_parquet_dir, tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert rc == 0 and "report:" in out and "skin_tone" in out
-    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["prompts"] == ["a nurse", "a pilot"]
+    on_disk = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert on_disk["evaluation"]["prompts"] == ["a nurse", "a pilot"]
 
 
 def _prompts(tmp_path):

@@ -170,6 +170,7 @@ def test_training_changes_only_the_lora_delta(tiny_cf_run):
 def test_alpha_sweep_at_zero_matches_the_base_audit(tiny_cf_run, tmp_path):
     from trustvl.evaluation.audit import audit
     from trustvl.evaluation.cf_alpha_sweep import AlphaSweepConfig, sweep_alpha
+    from trustvl.evaluation.results import AlphaSweepResult
 
     res = sweep_alpha(
         AlphaSweepConfig(
@@ -193,14 +194,14 @@ def test_alpha_sweep_at_zero_matches_the_base_audit(tiny_cf_run, tmp_path):
         progress=False,
         use_cache=False,
     )
-    at0 = res["alphas"]["0"]
-    assert at0["zero_shot_top1"] == pytest.approx(base["zero_shot"]["top1"])
-    for attr, v in base["attributes"].items():
-        assert at0["fairness"][attr]["mean_ndkl"] == pytest.approx(v["mean_ndkl"], abs=1e-9)
-        assert at0["fairness"][attr]["mean_max_skew@50"] == pytest.approx(
-            v["at_k"]["50"]["mean_max_skew"], abs=1e-9
-        )
-    assert json.loads((tmp_path / "sweep" / "metrics.json").read_text())["alphas"]["1"]["alpha"] == 1.0
+    at0 = res.at_alpha(0.0)
+    assert at0.zero_shot_top1 == pytest.approx(base.evaluation.zero_shot_top1)
+    for attr, v in base.evaluation.fairness.items():
+        assert at0.fairness[attr].ndkl == pytest.approx(v.ndkl, abs=1e-9)
+        assert at0.fairness[attr].at_k[50].max_skew == pytest.approx(v.at_k[50].max_skew, abs=1e-9)
+    assert at0.recall is not None and set(at0.recall.text_to_image) == {1, 5, 10}
+    on_disk = AlphaSweepResult.from_dict(json.loads((tmp_path / "sweep" / "metrics.json").read_text()))
+    assert on_disk == res and [p.alpha for p in on_disk.points] == [0.0, 1.0]
 
 
 def test_alpha_outside_unit_interval_is_refused(tiny_cf_run, tmp_path, capsys):
@@ -229,7 +230,7 @@ def test_alpha_outside_unit_interval_is_refused(tiny_cf_run, tmp_path, capsys):
 def test_demo_runs_end_to_end_on_the_default_clip(tmp_path):
     from transformers import CLIPModel
 
-    from trustvl.evaluation.demo import DemoConfig, run_demo
+    from trustvl.evaluation.demo import DemoConfig, DemoResult, run_demo
 
     out = tmp_path / "demo"
     res = run_demo(
@@ -258,7 +259,12 @@ def test_demo_runs_end_to_end_on_the_default_clip(tmp_path):
     assert isinstance(CLIPModel.from_pretrained(str(out / "merged")), CLIPModel)
     pickles = [p for p in out.rglob("*") if p.suffix in {".bin", ".pt", ".pth", ".pkl"}]
     assert not pickles, pickles
-    assert set(res["effect"]) >= {"skin_tone", "gender_presentation"}
+    assert set(res.effect) >= {"skin_tone", "gender_presentation"}
+    assert res.effect["skin_tone"].k == 50
+    on_disk = DemoResult.from_dict(json.loads((out / "metrics.json").read_text()))
+    assert on_disk.effect == res.effect and on_disk.zero_shot_top1 == res.zero_shot_top1
+    assert on_disk.audit_base == res.audit_base
+    assert set(on_disk.seconds) >= {"audit", "train", "sweep", "total"}
     card = (out / "cf_alpha" / "model" / "README.md").read_text()
     assert "model-index" in card and "max_skew@50" in card
 

@@ -23,40 +23,51 @@ def test_default_clip_is_a_small_plain_clip_shipped_as_safetensors():
 
 
 def test_default_clip_beats_chance_by_a_wide_margin_on_synthworld():
-    from trustvl.evaluation.synthworld import evaluate_on_synthworld
+    from trustvl.evaluation.synthworld import evaluate_on_synthworld, evaluate_synthworld
 
     model, processor = load_default_clip(device="cpu")
-    res = evaluate_on_synthworld(model, processor, n_test=256, ks=(10,), n_recall=64, recall_ks=(1,))
-    assert res["zero_shot_top1"] >= 0.9  # chance is 1/8
-    assert set(res["fairness"]) == {"skin_tone", "gender_presentation", "age", "body_type"}
+    res = evaluate_synthworld(model, processor, n_test=256, ks=(10,), n_recall=64, recall_ks=(1,))
+    assert res.zero_shot_top1 >= 0.9  # chance is 1/8
+    assert set(res.fairness) == {"skin_tone", "gender_presentation", "age", "body_type"}
+    assert res.recall is not None and res.recall.n_pairs == 64 and set(res.recall.image_to_text) == {1}
+    # the flat layout the pretraining job writes to trustvl_pretrain.json
+    flat = evaluate_on_synthworld(model, processor, n_test=256, ks=(10,), n_recall=64, recall_ks=(1,))
+    assert flat["zero_shot_top1"] == res.zero_shot_top1 and flat["n_test"] == 256
+    assert flat["fairness"]["skin_tone"]["mean_max_skew@10"] == res.fairness["skin_tone"].at_k[10].max_skew
+    assert flat["recall"]["text_to_image_R@1"] == res.recall.text_to_image[1]
 
 
 def test_fairness_over_galleries_averages_the_galleries():
-    from trustvl.evaluation.synthworld import evaluate_on_synthworld, fairness_over_galleries
+    from trustvl.evaluation.synthworld import (
+        FairnessOverGalleries,
+        evaluate_synthworld,
+        fairness_over_galleries,
+    )
 
     model, processor = load_default_clip(device="cpu")
     res = fairness_over_galleries(model, processor, (0, 1), n_test=192, k=10)
-    per = res["per_gallery"]
-    assert [p["world_seed"] for p in per] == [0, 1]
-    one = evaluate_on_synthworld(model, processor, n_test=192, world_seed=1, ks=(10,))
-    assert per[1]["zero_shot_top1"] == one["zero_shot_top1"]
-    assert per[1]["skin_tone"]["max_skew"] == one["fairness"]["skin_tone"]["mean_max_skew@10"]
-    assert per[0]["skin_tone"]["ndkl"] != per[1]["skin_tone"]["ndkl"]  # two different galleries
+    per = res.per_gallery
+    assert [p.world_seed for p in per] == [0, 1]
+    one = evaluate_synthworld(model, processor, n_test=192, world_seed=1, ks=(10,))
+    assert per[1].zero_shot_top1 == one.zero_shot_top1
+    assert per[1].max_skew["skin_tone"] == one.fairness["skin_tone"].at_k[10].max_skew
+    assert per[0].ndkl["skin_tone"] != per[1].ndkl["skin_tone"]  # two different galleries
     for attr in ("skin_tone", "body_type"):
-        for m in ("max_skew", "ndkl"):
-            assert res[attr][m] == pytest.approx((per[0][attr][m] + per[1][attr][m]) / 2)
+        assert res.max_skew[attr] == pytest.approx((per[0].max_skew[attr] + per[1].max_skew[attr]) / 2)
+        assert res.ndkl[attr] == pytest.approx((per[0].ndkl[attr] + per[1].ndkl[attr]) / 2)
+    assert FairnessOverGalleries.from_dict(json.loads(json.dumps(res.to_dict()))) == res
     with pytest.raises(TrustVLInputError, match="world_seeds"):
         fairness_over_galleries(model, processor, ())
 
 
 def test_effect_vs_base_reports_relative_drops():
-    from trustvl.evaluation.synthworld import effect_vs_base
+    from trustvl.evaluation.synthworld import FairnessOverGalleries, effect_vs_base
 
-    base = {"zero_shot_top1": 0.99, "skin_tone": {"max_skew": 0.4, "ndkl": 0.08}, "per_gallery": []}
-    other = {"zero_shot_top1": 0.98, "skin_tone": {"max_skew": 0.1, "ndkl": 0.1}}
+    base = FairnessOverGalleries(100, 0.99, {"skin_tone": 0.4}, {"skin_tone": 0.08}, [])
+    other = FairnessOverGalleries(100, 0.98, {"skin_tone": 0.1}, {"skin_tone": 0.1}, [])
     eff = effect_vs_base(base, other)
-    assert eff["drop_pct"] == {"skin_tone": {"max_skew": 75.0, "ndkl": -25.0}}
-    assert eff["zero_shot_change_points"] == -1.0
+    assert eff.max_skew_drop_pct == {"skin_tone": 75.0} and eff.ndkl_drop_pct == {"skin_tone": -25.0}
+    assert eff.zero_shot_change_points == -1.0
 
 
 def test_missing_default_clip_is_a_clear_error(tmp_path, monkeypatch):

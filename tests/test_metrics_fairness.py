@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from trustvl.errors import TrustVLInputError
 from trustvl.metrics import fairness as F
 from trustvl.metrics import (
-    fairness_report,
     gallery_target,
     max_skew,
     min_skew,
@@ -339,43 +338,6 @@ def test_numpy_and_list_inputs_agree():
 
 
 # ---------------------------------------------------------------------------------------------------
-# report
-# ---------------------------------------------------------------------------------------------------
-def test_fairness_report_matches_individual_metrics(monkeypatch):
-    _small_blocks(monkeypatch, 300)  # several query chunks
-    gen = torch.Generator().manual_seed(3)
-    scores = torch.rand(9, 50, generator=gen)
-    gender = torch.randint(0, 2, (50,), generator=gen)
-    tone = torch.randint(0, 4, (50,), generator=gen)
-    report = fairness_report(scores, {"gender": gender, "tone": tone}, ks=[5, 10], target="gallery")
-    for name, lab in (("gender", gender), ("tone", tone)):
-        q = gallery_target(lab)
-        ranked = rank_labels(scores, lab)
-        entry = report[name]
-        assert entry["n_values"] == q.numel() and entry["target"] == pytest.approx(q.tolist())
-        for k in (5, 10):
-            torch.testing.assert_close(entry["max_skew"][k]["per_query"], max_skew(ranked, q, k))
-            torch.testing.assert_close(entry["min_skew"][k]["per_query"], min_skew(ranked, q, k))
-            assert entry["max_skew"][k]["mean"] == pytest.approx(float(max_skew(ranked, q, k).mean()))
-        torch.testing.assert_close(entry["ndkl"]["per_query"], ndkl(ranked, q))
-        assert entry["ndkl"]["mean"] == pytest.approx(float(ndkl(ranked, q).mean()))
-
-
-def test_fairness_report_targets_and_skip_ndkl():
-    scores = torch.tensor([[0.9, 0.8, 0.1, 0.2]])
-    labels = {"a": [0, 0, 1, 1]}
-    uniform = fairness_report(scores, labels, 2)
-    assert uniform["a"]["target"] == [0.5, 0.5]
-    # top 2 are both group 0: p = (1, 1/2 floored) -> MaxSkew = ln 2, MinSkew = 0
-    assert uniform["a"]["max_skew"][2]["mean"] == pytest.approx(LN2)
-    custom = fairness_report(scores, labels, [1, 2], target={"a": [0.25, 0.75]}, compute_ndkl=False)
-    assert "ndkl" not in custom["a"] and custom["a"]["target"] == [0.25, 0.75]
-    assert custom["a"]["max_skew"][2]["mean"] == pytest.approx(math.log(4.0))
-    single = fairness_report(scores[0], [0, 0, 1, 1], 2, n_values={"attribute": 3})
-    assert single["attribute"]["n_values"] == 3
-
-
-# ---------------------------------------------------------------------------------------------------
 # CPU vs CUDA
 # ---------------------------------------------------------------------------------------------------
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -409,11 +371,6 @@ def test_bad_mismatched_lengths_scores_vs_gallery_labels():
         rank_labels(torch.rand(2, 4), [0, 1, 0])
 
 
-def test_bad_mismatched_lengths_in_report():
-    with pytest.raises(TrustVLInputError, match=r"gallery_labels\['g'\] has 5 entries"):
-        fairness_report(torch.rand(2, 4), {"g": [0, 1, 0, 1, 0]}, 2)
-
-
 def test_bad_k_zero():
     with pytest.raises(TrustVLInputError, match=r"k = 0 must be positive"):
         max_skew([0, 1, 0], [0.5, 0.5], 0)
@@ -427,11 +384,6 @@ def test_bad_k_negative():
 def test_bad_k_larger_than_ranking():
     with pytest.raises(TrustVLInputError, match=r"k = 4 exceeds the ranking length n \(3\)"):
         min_skew([0, 1, 0], [0.5, 0.5], 4)
-
-
-def test_bad_k_larger_than_gallery_in_report():
-    with pytest.raises(TrustVLInputError, match=r"k in ks = 10 exceeds the gallery size \(4\)"):
-        fairness_report(torch.rand(1, 4), {"g": [0, 1, 0, 1]}, [2, 10])
 
 
 def test_bad_k_not_integer():
@@ -479,17 +431,6 @@ def test_bad_target_string():
         ndkl([0, 1], "uniform")
 
 
-def test_bad_report_target_name():
-    with pytest.raises(TrustVLInputError, match=r"'fair'; expected 'uniform', 'gallery'"):
-        fairness_report(torch.rand(1, 4), {"g": [0, 1, 0, 1]}, 2, target="fair")
-
-
-def test_bad_report_gallery_target_with_absent_value():
-    # value 1 never occurs in the gallery -> q_1 = 0 -> Skew undefined
-    with pytest.raises(TrustVLInputError, match=r"target of 'g'\[1\] = 0"):
-        fairness_report(torch.rand(1, 4), {"g": [0, 2, 0, 2]}, 2, target="gallery")
-
-
 def test_bad_scores_nan():
     with pytest.raises(TrustVLInputError, match=r"scores\[1, 2\] = nan is not finite"):
         rank_labels(torch.tensor([[0.1, 0.2, 0.3], [0.1, 0.2, float("nan")]]), [0, 1, 0])
@@ -510,7 +451,7 @@ def test_bad_scores_error_names_first_bad_block(monkeypatch):
     scores[30:, 2] = float("-inf")
     for _ in range(3):
         with pytest.raises(TrustVLInputError, match=r"scores\[7, 1\] = nan is not finite"):
-            fairness_report(scores, {"g": [0, 1, 0]}, 1)
+            rank_labels(scores, [0, 1, 0])
 
 
 def test_thread_count_restored_after_blocks(monkeypatch):
@@ -586,8 +527,3 @@ def test_bad_gallery_target_m_too_small():
 def test_bad_uniform_target_m():
     with pytest.raises(TrustVLInputError, match=r"m = 0; expected a positive integer"):
         uniform_target(0)
-
-
-def test_bad_negative_gallery_label_in_report():
-    with pytest.raises(TrustVLInputError, match=r"gallery_labels\['g'\]\[2\] = -1 is negative"):
-        fairness_report(torch.rand(1, 4), {"g": [0, 1, -1, 1]}, 2)

@@ -42,12 +42,12 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         progress=not args.quiet,
     )
-    results = run_audit(cfg)
-    for name, a in results["attributes"].items():
-        ks = ", ".join(f"MaxSkew@{k}={v['mean_max_skew']:.3f}" for k, v in a["at_k"].items())
-        print(f"{name}: {ks}, NDKL={a['mean_ndkl']:.3f}")
-    if "zero_shot" in results:
-        print(f"zero-shot top-1: {results['zero_shot']['top1']:.3f}")
+    evaluation = run_audit(cfg).evaluation
+    for name, a in evaluation.fairness.items():
+        ks = ", ".join(f"MaxSkew@{k}={s.max_skew:.3f}" for k, s in a.at_k.items())
+        print(f"{name}: {ks}, NDKL={a.ndkl:.3f}")
+    if evaluation.zero_shot_top1 is not None:
+        print(f"zero-shot top-1: {evaluation.zero_shot_top1:.3f}")
     print(f"report: {os.path.join(os.path.abspath(args.out), 'report.html')}")
     return 0
 

@@ -47,13 +47,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         base_model=args.base_model,
     )
     result = run_demo(cfg)
-    zs = result["zero_shot_top1"]
-    print(f"zero-shot top-1: base {zs['base']:.4f} -> CF_α(α=1) {zs['cf_alpha']:.4f}")
-    k = max(cfg.ks)
-    for attr, e in result["effect"].items():
+    zs = result.zero_shot_top1
+    print(f"zero-shot top-1: base {zs.base:.4f} -> CF_α(α=1) {zs.cf_alpha:.4f}")
+    for attr, e in result.effect.items():
         print(
-            f"{attr}: MaxSkew@{k} {e[f'base_mean_max_skew@{k}']:.3f} -> {e[f'cf_alpha_mean_max_skew@{k}']:.3f}"
-            f" ({-e[f'mean_max_skew@{k}_drop_pct']:+.1f}%), NDKL {e['base_mean_ndkl']:.4f} ->"
-            f" {e['cf_alpha_mean_ndkl']:.4f} ({-e['mean_ndkl_drop_pct']:+.1f}%)"
+            f"{attr}: MaxSkew@{e.k} {e.base_max_skew:.3f} -> {e.cf_alpha_max_skew:.3f}"
+            f" ({-e.max_skew_drop_pct:+.1f}%), NDKL {e.base_ndkl:.4f} ->"
+            f" {e.cf_alpha_ndkl:.4f} ({-e.ndkl_drop_pct:+.1f}%)"
         )
     return 0

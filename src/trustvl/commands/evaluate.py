@@ -29,7 +29,8 @@ def add_eval(sub: Any) -> None:
 
 
 def _cmd_cf_alpha(args: argparse.Namespace) -> int:
-    from trustvl.evaluation.cf_alpha_sweep import AlphaSweepConfig, sweep_alpha, sweep_table
+    from trustvl.evaluation.cf_alpha_sweep import AlphaSweepConfig, sweep_alpha
+    from trustvl.evaluation.tables import sweep_table
 
     cfg = AlphaSweepConfig(
         model=args.model,
@@ -46,10 +47,9 @@ def _cmd_cf_alpha(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         progress=not args.quiet,
     )
-    results = sweep_alpha(cfg)
-    headers, rows = sweep_table(results)
-    print(" | ".join(headers))
-    for row in rows:
+    table = sweep_table(sweep_alpha(cfg))
+    print(" | ".join(table.headers))
+    for row in table.rows:
         print(" | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
     print(f"report: {args.out}/report.html")
     return 0

@@ -3,10 +3,11 @@
 For each concept prompt the model ranks the gallery of images; for each protected attribute the
 ranking is scored with MaxSkew@k, MinSkew@k and NDKL (SPEC §1, Geyik et al. 2019) against a target
 distribution (uniform = equal opportunity, or the gallery's own proportions = demographic parity).
-With a label column, zero-shot accuracy and per-group / worst-group accuracy are reported too.
+With a label column, zero-shot accuracy and per-group / worst-group accuracy are reported too. The scoring
+is the one evaluator's (:mod:`trustvl.evaluation.evaluator`); the result is an :class:`AuditResult`.
 
-Outputs (written atomically into ``out_dir``): ``metrics.json``, ``report.md``, ``report.html`` and
-``plots/*.png``. Image embeddings are cached on disk keyed by the model's and the dataset's
+Outputs (written atomically into ``out_dir``): ``metrics.json`` (:meth:`AuditResult.to_dict`),
+``report.md``, ``report.html`` and ``plots/*.png``. Image embeddings are cached on disk keyed by the model's and the dataset's
 fingerprints, so a second audit of the same pair skips embedding.
 """
 
@@ -21,6 +22,12 @@ import numpy as np
 import torch
 
 from trustvl.errors import TrustVLInputError
+from trustvl.evaluation.dataset_columns import AttributeColumn, attribute_columns, class_label_names
+from trustvl.evaluation.evaluator import TARGETS, evaluate_model
+from trustvl.evaluation.plots import plot_group_shares, plot_skew_per_prompt
+from trustvl.evaluation.report import Figure, Report
+from trustvl.evaluation.results import EvaluationResult
+from trustvl.evaluation.tables import accuracy_table, fairness_summary_table, per_prompt_table
 from trustvl.utils.io import atomic_output_dir, write_json
 
 DEFAULT_KS = (10, 100, 1000)
@@ -98,7 +105,7 @@ class AuditConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
-        if self.target not in ("uniform", "gallery"):
+        if self.target not in TARGETS:
             raise TrustVLInputError(
                 f"target={self.target!r} is not supported; expected 'uniform' or 'gallery'"
             )
@@ -118,77 +125,32 @@ class AuditConfig:
             )
 
 
-@dataclass
-class AttributeColumn:
-    name: str
-    values: np.ndarray  # int64 [n]
-    names: list[str]
-
-
 def _attribute_columns(ds: Any, cfg: AuditConfig) -> list[AttributeColumn]:
     return attribute_columns(ds, cfg.image_column, cfg.label_column, cfg.attributes)
 
 
-def attribute_columns(
-    ds: Any, image_column: str, label_column: str | None, attributes: list[str] | None
-) -> list[AttributeColumn]:
-    """The protected attribute columns of ``ds`` as integer codes (validated; see :class:`AuditConfig`)."""
-    from datasets import ClassLabel, Value
+@dataclass
+class AuditResult:
+    """What ``trustvl audit`` measured (``metrics.json``): the run's inputs and timings, and the evaluation."""
 
-    features = ds.features
-    columns = list(features)
-    if image_column not in features:
-        raise TrustVLInputError(
-            f"image column {image_column!r} is not in the dataset; available columns: {columns}"
-        )
-    if label_column is not None and label_column not in features:
-        raise TrustVLInputError(
-            f"label column {label_column!r} is not in the dataset; available columns: {columns}"
-        )
-    if attributes is not None:
-        if len(attributes) == 0:
-            raise TrustVLInputError("attributes is empty; expected at least one attribute column")
-        names = list(attributes)
-        missing = [a for a in names if a not in features]
-        if missing:
-            raise TrustVLInputError(
-                f"attribute column(s) {missing} not in the dataset; available columns: {columns}"
-            )
-    else:
-        names = [
-            c
-            for c, f in features.items()
-            if isinstance(f, ClassLabel) and c != label_column and not c.endswith("_id")
-        ]
-        if not names:
-            raise TrustVLInputError(
-                f"the dataset has no ClassLabel attribute columns; name them with attributes (--attributes);"
-                f" available columns: {columns}"
-            )
-    out = []
-    for name in names:
-        feat = features[name]
-        raw = list(ds[name])  # respects select()/filter() index mappings
-        if isinstance(feat, ClassLabel):
-            values = np.asarray(raw, dtype=np.int64)
-            labels = list(feat.names)
-        elif isinstance(feat, Value) and (
-            feat.dtype.startswith("int") or feat.dtype in ("string", "large_string", "bool")
-        ):
-            uniq = sorted(set(raw), key=lambda v: (str(type(v)), v))
-            index = {v: i for i, v in enumerate(uniq)}
-            values = np.asarray([index[v] for v in raw], dtype=np.int64)
-            labels = [str(v) for v in uniq]
-        else:
-            raise TrustVLInputError(
-                f"attribute column {name!r} has type {feat}; expected a ClassLabel, integer or string column"
-            )
-        if len(labels) < 2:
-            raise TrustVLInputError(
-                f"attribute column {name!r} has {len(labels)} value(s); expected at least 2"
-            )
-        out.append(AttributeColumn(name, values, labels))
-    return out
+    model: str
+    dataset: str
+    split: str
+    embedding_cache_hit: bool
+    evaluation: EvaluationResult
+    seconds: float = 0.0
+    seconds_embedding: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        out["evaluation"] = self.evaluation.to_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AuditResult:
+        data = dict(data)
+        data["evaluation"] = EvaluationResult.from_dict(data["evaluation"])
+        return cls(**data)
 
 
 def _embed_gallery(cfg: AuditConfig, model: Any, processor: Any, ds: Any) -> tuple[torch.Tensor, bool]:
@@ -221,55 +183,10 @@ def _embed_gallery(cfg: AuditConfig, model: Any, processor: Any, ds: Any) -> tup
     return emb, False
 
 
-def _target(kind: str, values: np.ndarray, m: int) -> torch.Tensor:
-    from trustvl.metrics import gallery_target, uniform_target
-
-    return uniform_target(m) if kind == "uniform" else gallery_target(torch.as_tensor(values), m)
-
-
-def score_attributes(
-    scores: torch.Tensor, attrs: list[AttributeColumn], ks: list[int], target: str = "uniform"
-) -> dict[str, Any]:
-    """Fairness of the rankings ``scores`` ``[n_prompts, n_images]`` induce, for each attribute.
-
-    Returns, per attribute: value names, target, gallery shares, per-prompt NDKL and, for each k,
-    per-prompt MaxSkew/MinSkew, their means and the per-prompt group shares of the top k.
-    """
-    from trustvl.metrics import max_skew, min_skew, ndkl, rank_labels
-
-    out: dict[str, Any] = {}
-    n = scores.shape[1]
-    for attr in attrs:
-        m = len(attr.names)
-        tgt = _target(target, attr.values, m)
-        ranked = rank_labels(scores, torch.as_tensor(attr.values))
-        per_k = {}
-        for k in ks:
-            mx, mn = max_skew(ranked, tgt, k), min_skew(ranked, tgt, k)
-            shares = torch.nn.functional.one_hot(ranked[:, :k], m).sum(1).double() / k
-            per_k[str(k)] = {
-                "max_skew": mx.tolist(),
-                "min_skew": mn.tolist(),
-                "mean_max_skew": float(mx.mean()),
-                "mean_min_skew": float(mn.mean()),
-                "shares": shares.tolist(),
-            }
-        nd = ndkl(ranked, tgt)
-        out[attr.name] = {
-            "values": attr.names,
-            "target": tgt.tolist(),
-            "gallery_share": (np.bincount(attr.values, minlength=m) / n).tolist(),
-            "ndkl": nd.tolist(),
-            "mean_ndkl": float(nd.mean()),
-            "at_k": per_k,
-        }
-    return out
-
-
-def run_audit(cfg: AuditConfig) -> dict[str, Any]:
-    """Run an audit and write its report; returns the metrics dict (also in ``metrics.json``)."""
+def run_audit(cfg: AuditConfig) -> AuditResult:
+    """Run an audit and write its report; returns the result (also in ``metrics.json``)."""
     from trustvl.hub.loading import load_dataset_any
-    from trustvl.modeling.embedding import embed_texts, load_clip
+    from trustvl.modeling.embedding import load_clip
 
     cfg.validate()
     t0 = time.perf_counter()
@@ -292,16 +209,11 @@ def run_audit(cfg: AuditConfig) -> dict[str, Any]:
 
     label_names: list[str] | None = None
     labels: np.ndarray | None = None
+    class_prompts: list[str] | None = None
     if cfg.label_column is not None:
-        from datasets import ClassLabel
-
-        feat = ds.features[cfg.label_column]
-        if not isinstance(feat, ClassLabel):
-            raise TrustVLInputError(
-                f"label column {cfg.label_column!r} has type {feat}; expected a ClassLabel column"
-            )
-        label_names = list(feat.names)
+        label_names = class_label_names(ds, cfg.label_column)
         labels = np.asarray(list(ds[cfg.label_column]), dtype=np.int64)
+        class_prompts = [cfg.prompt_template.format(name.replace("_", " ")) for name in label_names]
 
     if cfg.prompts is not None:
         prompts = list(cfg.prompts)
@@ -309,154 +221,85 @@ def run_audit(cfg: AuditConfig) -> dict[str, Any]:
             raise TrustVLInputError(f"prompts={prompts!r} must be a non-empty list of non-empty strings")
     elif cfg.prompts_file is not None:
         prompts = read_prompts(cfg.prompts_file)
-    elif label_names is not None:
-        prompts = [cfg.prompt_template.format(name.replace("_", " ")) for name in label_names]
+    elif class_prompts is not None:
+        prompts = list(class_prompts)
     else:
         prompts = default_prompts()
 
     model, processor = load_clip(cfg.model, device=cfg.device, dtype=cfg.dtype)
     img_emb, cache_hit = _embed_gallery(cfg, model, processor, ds)
-    txt_emb = embed_texts(model, processor, prompts)
-    scores = txt_emb @ img_emb.T  # [n_prompts, n_images]
     t_embed = time.perf_counter() - t0
-
-    results: dict[str, Any] = {
-        "model": str(cfg.model),
-        "dataset": str(cfg.dataset),
-        "split": cfg.split,
-        "n_images": n,
-        "prompts": prompts,
-        "ks": ks,
-        "target": cfg.target,
-        "embedding_cache_hit": cache_hit,
-    }
-    results["attributes"] = score_attributes(scores, attrs, ks, cfg.target)
-
-    if labels is not None:
-        results["zero_shot"] = _zero_shot(cfg, model, processor, label_names, labels, img_emb, attrs)
-    results["seconds"] = round(time.perf_counter() - t0, 3)
-    results["seconds_embedding"] = round(t_embed, 3)
-
-    with atomic_output_dir(cfg.out_dir, overwrite=cfg.overwrite) as stage:
-        write_json(stage / "metrics.json", results)
-        _write_report(stage, results)
-    return results
-
-
-def _zero_shot(
-    cfg: AuditConfig,
-    model: Any,
-    processor: Any,
-    label_names: list[str],
-    labels: np.ndarray,
-    img_emb: torch.Tensor,
-    attrs: list[AttributeColumn],
-) -> dict[str, Any]:
-    from trustvl.metrics import worst_group_accuracy, zero_shot_accuracy
-    from trustvl.modeling.embedding import embed_texts
-
-    class_prompts = [cfg.prompt_template.format(name.replace("_", " ")) for name in label_names]
-    logits = img_emb @ embed_texts(model, processor, class_prompts).T
-    out: dict[str, Any] = {
-        "class_prompts": class_prompts,
-        "top1": float(zero_shot_accuracy(logits, torch.as_tensor(labels))),
-    }
-    correct = logits.argmax(1).numpy() == labels
-    for attr in attrs:
-        wg = worst_group_accuracy(correct, labels, attr.values)
-        out[f"worst_group_accuracy[{cfg.label_column} x {attr.name}]"] = float(wg)
-    return out
-
-
-def _write_report(stage: Path, results: dict[str, Any]) -> None:
-    from trustvl.evaluation.report import (
-        html_image,
-        html_page,
-        html_table,
-        markdown_table,
-        plot_group_shares,
-        plot_skew_per_prompt,
+    evaluation = evaluate_model(
+        model,
+        processor,
+        img_emb,
+        prompts=prompts,
+        attributes=attrs,
+        ks=ks,
+        target=cfg.target,
+        labels=labels,
+        class_names=label_names,
+        class_prompts=class_prompts,
     )
+    result = AuditResult(
+        model=str(cfg.model),
+        dataset=str(cfg.dataset),
+        split=cfg.split,
+        embedding_cache_hit=cache_hit,
+        evaluation=evaluation,
+        seconds=round(time.perf_counter() - t0, 3),
+        seconds_embedding=round(t_embed, 3),
+    )
+    with atomic_output_dir(cfg.out_dir, overwrite=cfg.overwrite) as stage:
+        write_json(stage / "metrics.json", result.to_dict())
+        _write_report(stage, result, cfg.label_column)
+    return result
 
-    prompts = results["prompts"]
-    summary_rows = []
-    for name, a in results["attributes"].items():
-        for k, v in a["at_k"].items():
-            summary_rows.append([name, int(k), v["mean_max_skew"], v["mean_min_skew"], a["mean_ndkl"]])
-    headers = ["attribute", "k", "mean MaxSkew@k", "mean MinSkew@k", "mean NDKL"]
-    md = [
-        f"# trustvl audit: `{results['model']}`",
-        "",
-        f"Dataset `{results['dataset']}` (split `{results['split']}`, {results['n_images']} images),"
-        f" {len(prompts)} prompts, target: {results['target']}.",
-        "",
-        "Lower |skew| and lower NDKL are fairer. MaxSkew@k >= 0 is the log-ratio of the most"
-        " over-represented group's share of the top k to its target share; MinSkew@k <= 0 likewise for the"
-        " most under-represented.",
-        "",
-        "## Summary",
-        "",
-        markdown_table(headers, summary_rows),
-        "",
-    ]
-    sections = [("Summary", html_table(headers, summary_rows))]
-    if "zero_shot" in results:
-        zs = results["zero_shot"]
-        rows = [[k, v] for k, v in zs.items() if k != "class_prompts"]
-        md += ["## Zero-shot accuracy", "", markdown_table(["metric", "value"], rows), ""]
-        sections.append(("Zero-shot accuracy", html_table(["metric", "value"], rows)))
-    ks_sorted = sorted(int(k) for k in results["ks"])
-    k_plot = str(ks_sorted[len(ks_sorted) // 2])  # the middle cut-off, e.g. 100 of (10, 100, 1000)
-    for name, a in results["attributes"].items():
-        at = a["at_k"][k_plot]
+
+def _write_report(stage: Path, result: AuditResult, label_column: str | None) -> None:
+    ev = result.evaluation
+    report = Report(
+        f"trustvl audit: `{result.model}`",
+        intro=[
+            f"Dataset `{result.dataset}` (split `{result.split}`, {ev.n_images} images),"
+            f" {len(ev.prompts)} prompts, target: {ev.target}.",
+            "Lower |skew| and lower NDKL are fairer. MaxSkew@k >= 0 is the log-ratio of the most"
+            " over-represented group's share of the top k to its target share; MinSkew@k <= 0 likewise for the"
+            " most under-represented.",
+        ],
+    )
+    report.add("Summary", fairness_summary_table(ev))
+    if ev.zero_shot_top1 is not None:
+        report.add("Zero-shot accuracy", accuracy_table(ev, label_column or "class"))
+    k_plot = sorted(ev.ks)[len(ev.ks) // 2]  # the middle cut-off, e.g. 100 of (10, 100, 1000)
+    for name, a in ev.fairness.items():
+        at = a.at_k[k_plot]
         skew_png = plot_skew_per_prompt(
             stage / "plots" / f"skew_{name}.png",
-            prompts,
-            at["max_skew"],
-            at["min_skew"],
+            ev.prompts,
+            at.max_skew_per_query,
+            at.min_skew_per_query,
             f"{name}: skew per prompt at k={k_plot}",
         )
         share_png = plot_group_shares(
             stage / "plots" / f"shares_{name}.png",
-            prompts,
-            a["values"],
-            at["shares"],
-            a["target"],
+            ev.prompts,
+            a.values,
+            at.top_k_shares,
+            a.target,
             f"{name}: group shares of the top {k_plot}",
         )
-        rows = [[p, mx, mn, nd] for p, mx, mn, nd in zip(prompts, at["max_skew"], at["min_skew"], a["ndkl"])]
-        hdr = ["prompt", f"MaxSkew@{k_plot}", f"MinSkew@{k_plot}", "NDKL"]
-        rel_skew, rel_share = skew_png.relative_to(stage).as_posix(), share_png.relative_to(stage).as_posix()
-        md += [
-            f"## {name}",
-            "",
-            f"Values: {', '.join(a['values'])}.",
-            "",
-            markdown_table(hdr, rows),
-            "",
-            f"![skew per prompt]({rel_skew})",
-            "",
-            f"![group shares]({rel_share})",
-            "",
-        ]
-        sections.append(
-            (
-                name,
-                f"<p>Values: {', '.join(a['values'])}.</p>"
-                + html_table(hdr, rows)
-                + html_image(rel_skew, f"skew per prompt for {name}")
-                + html_image(rel_share, f"group shares for {name}"),
-            )
+        report.add(
+            name,
+            f"Values: {', '.join(a.values)}.",
+            per_prompt_table(ev, name, k_plot),
+            Figure(skew_png.relative_to(stage).as_posix(), f"skew per prompt for {name}"),
+            Figure(share_png.relative_to(stage).as_posix(), f"group shares for {name}"),
         )
-    (stage / "report.md").write_text("\n".join(md), encoding="utf-8")
-    intro = (
-        f"Model <code>{results['model']}</code> on <code>{results['dataset']}</code> "
-        f"({results['n_images']} images, split {results['split']}), target {results['target']}."
-    )
-    (stage / "report.html").write_text(html_page("trustvl audit", sections, intro), encoding="utf-8")
+    report.write(stage)
 
 
-def audit(model: str, dataset: str, out_dir: str, **kwargs: Any) -> dict[str, Any]:
+def audit(model: str, dataset: str, out_dir: str, **kwargs: Any) -> AuditResult:
     """Python API: ``audit("path/to/clip", "path/to/dataset", "runs/audit", attributes=["skin_tone"])``."""
     return run_audit(AuditConfig(model=model, dataset=dataset, out_dir=out_dir, **kwargs))
 

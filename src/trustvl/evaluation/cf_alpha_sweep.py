@@ -4,8 +4,9 @@ For each α the :class:`~trustvl.modeling.cf_alpha.CFAlphaCLIPModel` is set to `
 evaluated on a labelled, attributed image set: MaxSkew@k, MinSkew@k and NDKL per attribute for the
 class prompts (``prompt_template`` filled with the label column's class names), zero-shot top-1,
 worst-group accuracy (class × attribute) and, when a caption column exists, Recall@K between images and
-captions. Writes ``metrics.json``, ``report.md``, ``report.html``, a table, ``pareto.png`` and ``skews_by_alpha.png``
-(fairness vs accuracy, one point per α).
+captions, all with the one evaluator (:mod:`trustvl.evaluation.evaluator`). Returns an
+:class:`~trustvl.evaluation.results.AlphaSweepResult` and writes it to ``metrics.json``, with ``report.md``,
+``report.html``, ``pareto.png`` (fairness vs accuracy, one point per α) and ``skews_by_alpha.png``.
 """
 
 from __future__ import annotations
@@ -16,9 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from trustvl.errors import TrustVLInputError
+from trustvl.evaluation.dataset_columns import attribute_columns, class_label_names
+from trustvl.evaluation.evaluator import evaluate_model
+from trustvl.evaluation.plots import plot_pareto, plot_skews_by_alpha
+from trustvl.evaluation.report import Figure, Report
+from trustvl.evaluation.results import AlphaPoint, AlphaSweepResult
+from trustvl.evaluation.tables import sweep_table
 from trustvl.utils.io import atomic_output_dir, write_json
 
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -80,14 +86,10 @@ def _images(ds: Any, column: str) -> list[Any]:
     return [img.convert("RGB") for img in ds[column]]
 
 
-def sweep_alpha(cfg: AlphaSweepConfig) -> dict[str, Any]:
-    """Run the α sweep and write its report; returns the metrics (also in ``metrics.json``)."""
-    from datasets import ClassLabel
-
-    from trustvl.evaluation.audit import attribute_columns, score_attributes
+def sweep_alpha(cfg: AlphaSweepConfig) -> AlphaSweepResult:
+    """Run the α sweep and write its report; returns the result (also in ``metrics.json``)."""
     from trustvl.hub.loading import load_dataset_any
-    from trustvl.metrics import recall_at_k, worst_group_accuracy, zero_shot_accuracy
-    from trustvl.modeling.embedding import embed_images, embed_texts, load_clip
+    from trustvl.modeling.embedding import embed_images, load_clip
 
     cfg.validate()
     ds = load_dataset_any(cfg.dataset, split=cfg.split)
@@ -96,11 +98,7 @@ def sweep_alpha(cfg: AlphaSweepConfig) -> dict[str, Any]:
     if len(ds) == 0:
         raise TrustVLInputError(f"dataset {cfg.dataset!r} split {cfg.split!r} is empty")
     attrs = attribute_columns(ds, cfg.image_column, cfg.label_column, cfg.attributes)
-    feat = ds.features[cfg.label_column]
-    if not isinstance(feat, ClassLabel):
-        raise TrustVLInputError(
-            f"label column {cfg.label_column!r} has type {feat}; expected a ClassLabel column"
-        )
+    class_names = class_label_names(ds, cfg.label_column)
     bad_k = [k for k in cfg.ks if k > len(ds)]
     if bad_k:
         raise TrustVLInputError(f"k={bad_k[0]} exceeds the gallery size {len(ds)}")
@@ -115,15 +113,14 @@ def sweep_alpha(cfg: AlphaSweepConfig) -> dict[str, Any]:
     if cfg.allow_extrapolation:
         model.config.allow_alpha_extrapolation = True
     labels = np.asarray(list(ds[cfg.label_column]), dtype=np.int64)
-    prompts = [cfg.prompt_template.format(n.replace("_", " ")) for n in feat.names]
+    prompts = [cfg.prompt_template.format(n.replace("_", " ")) for n in class_names]
     images = _images(ds, cfg.image_column)
     captions = list(ds[cfg.caption_column])[: cfg.n_recall] if cfg.caption_column in ds.column_names else None
-    rows: list[dict[str, Any]] = []
-    per_alpha: dict[str, Any] = {}
+    points = []
     original_alpha = model.alpha
     for a in cfg.alphas:
         model.set_alpha(float(a))
-        img = embed_images(
+        image_embeds = embed_images(
             model,
             processor,
             images,
@@ -132,164 +129,48 @@ def sweep_alpha(cfg: AlphaSweepConfig) -> dict[str, Any]:
             progress=cfg.progress,
             desc=f"α={a:g}",
         )
-        txt = embed_texts(model, processor, prompts)
-        scores = txt @ img.T
-        correct = scores.argmax(0).numpy() == labels
-        fair = score_attributes(scores, attrs, list(cfg.ks), "uniform")
-        entry: dict[str, Any] = {
-            "alpha": float(a),
-            "zero_shot_top1": float(zero_shot_accuracy(scores.T, torch.as_tensor(labels))),
-            "worst_group_accuracy": {
-                x.name: float(worst_group_accuracy(correct, labels, x.values)) for x in attrs
-            },
-            "fairness": {
-                name: {
-                    "mean_ndkl": v["mean_ndkl"],
-                    **{f"mean_max_skew@{k}": v["at_k"][k]["mean_max_skew"] for k in v["at_k"]},
-                    **{f"mean_min_skew@{k}": v["at_k"][k]["mean_min_skew"] for k in v["at_k"]},
-                }
-                for name, v in fair.items()
-            },
-        }
-        if captions:
-            m = len(captions)
-            sim = embed_texts(model, processor, captions) @ img[:m].T
-            entry["recall"] = {
-                f"text_to_image_R@{k}": float(recall_at_k(sim, k)) for k in cfg.recall_ks if k <= m
-            }
-            entry["recall"].update(
-                {
-                    f"image_to_text_R@{k}": float(recall_at_k(sim, k, direction="image_to_text"))
-                    for k in cfg.recall_ks
-                    if k <= m
-                }
-            )
-        per_alpha[f"{a:g}"] = entry
-        rows.append(entry)
+        evaluation = evaluate_model(
+            model,
+            processor,
+            image_embeds,
+            prompts=prompts,
+            attributes=attrs,
+            ks=list(cfg.ks),
+            target="uniform",
+            labels=labels,
+            class_names=class_names,
+            captions=captions,
+            recall_ks=cfg.recall_ks,
+        )
+        points.append(AlphaPoint(alpha=float(a), evaluation=evaluation))
     model.set_alpha(original_alpha)
-    results = {
-        "model": str(cfg.model),
-        "dataset": str(cfg.dataset),
-        "split": cfg.split,
-        "n_images": len(ds),
-        "prompts": prompts,
-        "ks": list(cfg.ks),
-        "primary_attribute": primary,
-        "alphas": per_alpha,
-    }
+    result = AlphaSweepResult(
+        model=str(cfg.model),
+        dataset=str(cfg.dataset),
+        split=cfg.split,
+        n_images=len(ds),
+        ks=list(cfg.ks),
+        primary_attribute=primary,
+        points=points,
+    )
     with atomic_output_dir(cfg.out_dir, overwrite=cfg.overwrite) as stage:
-        write_json(stage / "metrics.json", results)
-        write_sweep_report(stage, results)
-    return results
+        write_json(stage / "metrics.json", result.to_dict())
+        write_sweep_report(stage, result)
+    return result
 
 
-def sweep_table(results: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
-    """Header and rows of the α table (one row per α)."""
-    k_mid = str(sorted(results["ks"])[len(results["ks"]) // 2])
-    first = next(iter(results["alphas"].values()))
-    attrs = list(first["fairness"])
-    headers = ["α", "zero-shot top-1"]
-    if "recall" in first:
-        headers.append("R@5 text→image")
-    for a in attrs:
-        headers += [f"{a} MaxSkew@{k_mid}", f"{a} MinSkew@{k_mid}", f"{a} NDKL"]
-    rows = []
-    for e in results["alphas"].values():
-        row: list[Any] = [e["alpha"], e["zero_shot_top1"]]
-        if "recall" in e:
-            row.append(e["recall"].get("text_to_image_R@5", float("nan")))
-        for a in attrs:
-            f = e["fairness"][a]
-            row += [f[f"mean_max_skew@{k_mid}"], f[f"mean_min_skew@{k_mid}"], f["mean_ndkl"]]
-        rows.append(row)
-    return headers, rows
-
-
-def plot_pareto(path: Path, results: dict[str, Any]) -> Path:
-    """Fairness (mean MaxSkew@k and NDKL of the primary attribute, lower is fairer) vs zero-shot accuracy."""
-    from trustvl.evaluation.report import plt
-
-    attr = results["primary_attribute"]
-    k_mid = str(sorted(results["ks"])[len(results["ks"]) // 2])
-    entries = list(results["alphas"].values())
-    acc = [100 * e["zero_shot_top1"] for e in entries]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, key, label in (
-        (axes[0], f"mean_max_skew@{k_mid}", f"mean MaxSkew@{k_mid}"),
-        (axes[1], "mean_ndkl", "mean NDKL"),
-    ):
-        xs = [e["fairness"][attr][key] for e in entries]
-        ax.plot(xs, acc, "-o", color="#5b6abf")
-        for x, y, e in zip(xs, acc, entries):
-            ax.annotate(f"α={e['alpha']:g}", (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
-        ax.set_xlabel(f"{label} ({attr}) — lower is fairer")
-        ax.set_ylabel("zero-shot top-1 (%)")
-        ax.grid(alpha=0.3)
-    fig.suptitle("CF_α: fairness vs accuracy across α", fontsize=11)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def plot_skews_by_alpha(path: Path, results: dict[str, Any]) -> Path:
-    """Mean MaxSkew@k and mean NDKL of **every** attribute against α (the base model at α = 0).
-
-    The Pareto plot shows the primary attribute only; this one shows whether the other attributes get
-    better or worse along the α path (weight-space interpolation is not fairness interpolation: their
-    skews can rise above the base model's at intermediate α).
-    """
-    from trustvl.evaluation.report import plt
-
-    k_mid = str(sorted(results["ks"])[len(results["ks"]) // 2])
-    entries = sorted(results["alphas"].values(), key=lambda e: e["alpha"])
-    alphas = [e["alpha"] for e in entries]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, key, label in (
-        (axes[0], f"mean_max_skew@{k_mid}", f"mean MaxSkew@{k_mid}"),
-        (axes[1], "mean_ndkl", "mean NDKL"),
-    ):
-        for attr in entries[0]["fairness"]:
-            ax.plot(alphas, [e["fairness"][attr][key] for e in entries], "-o", label=attr)
-        ax.set_xlabel("α")
-        ax.set_ylabel(f"{label} — lower is fairer")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle("CF_α: every attribute's skew across α", fontsize=11)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def write_sweep_report(stage: Path, results: dict[str, Any]) -> None:
-    from trustvl.evaluation.report import html_image, html_page, html_table, markdown_table
-
-    headers, rows = sweep_table(results)
-    plot_pareto(stage / "pareto.png", results)
-    plot_skews_by_alpha(stage / "skews_by_alpha.png", results)
-    md = [
-        f"# CF_α sweep: `{results['model']}`",
-        "",
-        f"{results['n_images']} images of `{results['dataset']}` ({results['split']}); α = 0 is the original"
-        " model, α = 1 the fine-tuned one.",
-        "",
-        markdown_table(headers, rows),
-        "",
-        "![pareto](pareto.png)",
-        "",
-        "![skews by alpha](skews_by_alpha.png)",
-        "",
-    ]
-    (stage / "report.md").write_text("\n".join(md), encoding="utf-8")
-    page = html_page(
+def write_sweep_report(stage: Path, sweep: AlphaSweepResult) -> None:
+    """``report.md``, ``report.html``, ``pareto.png`` and ``skews_by_alpha.png`` of a sweep, in ``stage``."""
+    plot_pareto(stage / "pareto.png", sweep)
+    plot_skews_by_alpha(stage / "skews_by_alpha.png", sweep)
+    report = Report(
         "CF_α α sweep",
-        [
-            ("Table", html_table(headers, rows)),
-            ("Fairness vs accuracy", html_image("pareto.png", "Pareto plot")),
-            ("Every attribute across α", html_image("skews_by_alpha.png", "skews by alpha")),
+        intro=[
+            f"Model `{sweep.model}`: {sweep.n_images} images of `{sweep.dataset}` ({sweep.split}); α = 0 is the"
+            " original model, α = 1 the fine-tuned one. Lower MaxSkew and NDKL are fairer."
         ],
     )
-    (stage / "report.html").write_text(page, encoding="utf-8")
+    report.add("Table", sweep_table(sweep))
+    report.add("Fairness vs accuracy", Figure("pareto.png", "Pareto plot"))
+    report.add("Every attribute across α", Figure("skews_by_alpha.png", "skews by alpha"))
+    report.write(stage)

@@ -9,7 +9,8 @@ Steps (each timed, all outputs in one run folder, written atomically):
    the CF_α model, the LoRA adapter and a model card);
 4. **sweep α** over 0, 0.25, 0.5, 0.75, 1 (``sweep/``: table + Pareto plot);
 5. **export** a plain merged ``CLIPModel`` at α = 1 (``merged/``);
-6. **report**: ``report.html`` with the tables, plots and example counterfactual sets, and ``metrics.json``.
+6. **report**: ``report.html`` / ``report.md`` with the tables, plots and example counterfactual sets, and
+   ``metrics.json`` (:class:`DemoResult`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trustvl.evaluation.audit import AuditResult
+from trustvl.evaluation.plots import plt
+from trustvl.evaluation.report import Figure, Links, Report, Table
+from trustvl.evaluation.results import AlphaSweepResult, AttributeEffect, EvaluationResult, ZeroShotChange
+from trustvl.evaluation.tables import sweep_table
 from trustvl.utils.io import atomic_output_dir, write_json
 
 
@@ -66,7 +72,47 @@ def _say(msg: str) -> None:
     print(f"[trustvl demo] {msg}", flush=True)
 
 
-def run_demo(cfg: DemoConfig) -> dict[str, Any]:
+@dataclass
+class DemoResult:
+    """The demo's summary (``metrics.json``).
+
+    Attributes:
+        base_model: the CLIP that was debiased.
+        config: the :class:`DemoConfig` as a dict.
+        zero_shot_top1: base (α = min of the sweep) vs CF_α (α = max) zero-shot top-1.
+        effect: per attribute, MaxSkew@k (k = max of ``ks``) and NDKL of the base vs CF_α, with drops (%).
+        counterfactuals: the counterfactual build's scalar summary.
+        training: global_step, final_loss, train_seconds, n_sets, lora_parameters of the CF_α run.
+        audit_base: the base model's audit (the full evaluation).
+        seconds: wall-clock seconds per stage and in total.
+    """
+
+    base_model: str
+    config: dict[str, Any]
+    zero_shot_top1: ZeroShotChange
+    effect: dict[str, AttributeEffect]
+    counterfactuals: Any
+    training: dict[str, Any]
+    audit_base: EvaluationResult
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        out["zero_shot_top1"] = asdict(self.zero_shot_top1)
+        out["effect"] = {a: asdict(e) for a, e in self.effect.items()}
+        out["audit_base"] = self.audit_base.to_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DemoResult:
+        data = dict(data)
+        data["zero_shot_top1"] = ZeroShotChange(**data["zero_shot_top1"])
+        data["effect"] = {a: AttributeEffect(**e) for a, e in data["effect"].items()}
+        data["audit_base"] = EvaluationResult.from_dict(data["audit_base"])
+        return cls(**data)
+
+
+def run_demo(cfg: DemoConfig) -> DemoResult:
     """Run the demo; returns the summary written to ``metrics.json``."""
     from trustvl.data_builders.counterfactual.synthworld_stages import (
         build_synthworld_counterfactuals,
@@ -189,86 +235,61 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
 
         _say("6/6 writing the report")
         _example_sets(stage / "counterfactual_examples.png", stage / "data" / "counterfactuals")
-        result["seconds"] = {k: round(v, 1) for k, v in timings.items()}
-        result["seconds"]["total"] = round(time.perf_counter() - t_all, 1)
-        write_json(stage / "metrics.json", result)
+        result.seconds = {k: round(v, 1) for k, v in timings.items()}
+        result.seconds["total"] = round(time.perf_counter() - t_all, 1)
+        write_json(stage / "metrics.json", result.to_dict())
         _write_report(stage, result, sweep)
     out = Path(cfg.out_dir).expanduser().resolve()
-    _say(f"done in {result['seconds']['total']:.0f} s; report: {out / 'report.html'}")
+    _say(f"done in {result.seconds['total']:.0f} s; report: {out / 'report.html'}")
     return result
 
 
 def _summary(
-    cfg: DemoConfig, audit: dict, sweep: dict, train: dict, cf_summary: Any, base: str
-) -> dict[str, Any]:
-    k_main = str(max(cfg.ks))
-    alphas = sweep["alphas"]
-    first, last = alphas[f"{min(cfg.alphas):g}"], alphas[f"{max(cfg.alphas):g}"]
-    effect = {}
-    for attr in first["fairness"]:
-        b, a = first["fairness"][attr], last["fairness"][attr]
-        key = f"mean_max_skew@{k_main}"
-        effect[attr] = {
-            f"base_{key}": b[key],
-            f"cf_alpha_{key}": a[key],
-            f"{key}_drop_pct": _drop(b[key], a[key]),
-            "base_mean_ndkl": b["mean_ndkl"],
-            "cf_alpha_mean_ndkl": a["mean_ndkl"],
-            "mean_ndkl_drop_pct": _drop(b["mean_ndkl"], a["mean_ndkl"]),
-        }
-    return {
-        "base_model": base,
-        "config": asdict(cfg),
-        "zero_shot_top1": {
-            "base": first["zero_shot_top1"],
-            "cf_alpha": last["zero_shot_top1"],
-            "change_points": 100 * (last["zero_shot_top1"] - first["zero_shot_top1"]),
+    cfg: DemoConfig, audit: AuditResult, sweep: AlphaSweepResult, train: dict, cf_summary: Any, base: str
+) -> DemoResult:
+    k_main = max(cfg.ks)
+    first, last = sweep.at_alpha(min(cfg.alphas)), sweep.at_alpha(max(cfg.alphas))
+    return DemoResult(
+        base_model=base,
+        config=asdict(cfg),
+        zero_shot_top1=ZeroShotChange.between(first, last),
+        effect={
+            attr: AttributeEffect.between(first.fairness[attr], last.fairness[attr], k_main)
+            for attr in first.fairness
         },
-        "effect": effect,
-        "counterfactuals": {k: v for k, v in asdict(cf_summary).items() if not isinstance(v, (list, dict))}
+        counterfactuals={k: v for k, v in asdict(cf_summary).items() if not isinstance(v, (list, dict))}
         if hasattr(cf_summary, "__dataclass_fields__")
         else str(cf_summary),
-        "training": {
+        training={
             k: train[k] for k in ("global_step", "final_loss", "train_seconds", "n_sets", "lora_parameters")
         },
-        "audit_base": {
-            name: {
-                "mean_ndkl": a["mean_ndkl"],
-                **{f"mean_max_skew@{k}": v["mean_max_skew"] for k, v in a["at_k"].items()},
-            }
-            for name, a in audit["attributes"].items()
-        },
-    }
+        audit_base=audit.evaluation,
+    )
 
 
-def _drop(before: float, after: float) -> float:
-    return round(100.0 * (before - after) / before, 1) if before > 0 else float("nan")
-
-
-def _write_card(model_dir: Path, cfg: DemoConfig, result: dict, sweep: dict, train: dict) -> None:
-    from trustvl.evaluation.cf_alpha_sweep import sweep_table
+def _write_card(
+    model_dir: Path, cfg: DemoConfig, result: DemoResult, sweep: AlphaSweepResult, train: dict
+) -> None:
     from trustvl.evaluation.report import markdown_table
     from trustvl.hub.cards import Metric, model_card
 
-    k = str(max(cfg.ks))
-    last = sweep["alphas"][f"{max(cfg.alphas):g}"]
+    k = max(cfg.ks)
+    last = sweep.at_alpha(max(cfg.alphas))
     metrics = [
-        Metric("zero-shot top-1", "accuracy", last["zero_shot_top1"], "SynthWorld test", "trustvl/synthworld")
+        Metric("zero-shot top-1", "accuracy", last.zero_shot_top1, "SynthWorld test", "trustvl/synthworld")
     ]
-    for attr, f in last["fairness"].items():
+    for attr, f in last.fairness.items():
         metrics.append(
             Metric(
                 f"{attr} MaxSkew@{k}",
                 f"max_skew@{k}",
-                f[f"mean_max_skew@{k}"],
+                f.at_k[k].max_skew,
                 "SynthWorld test",
                 "trustvl/synthworld",
             )
         )
-        metrics.append(
-            Metric(f"{attr} NDKL", "ndkl", f["mean_ndkl"], "SynthWorld test", "trustvl/synthworld")
-        )
-    headers, rows = sweep_table(sweep)
+        metrics.append(Metric(f"{attr} NDKL", "ndkl", f.ndkl, "SynthWorld test", "trustvl/synthworld"))
+    table = sweep_table(sweep)
     card = model_card(
         "cf_alpha",
         model_name="cf-alpha-synthworld-clip",
@@ -277,8 +298,8 @@ def _write_card(model_dir: Path, cfg: DemoConfig, result: dict, sweep: dict, tra
         tags=["fairness", "cf-alpha", "counterfactual"],
         repo_path=str(model_dir),
         alpha=1.0,
-        base_model_id=result["base_model"],
-        data_description=f"{result['training']['n_sets']} SynthWorld counterfactual sets (oracle inpainting)",
+        base_model_id=result.base_model,
+        data_description=f"{result.training['n_sets']} SynthWorld counterfactual sets (oracle inpainting)",
         beta_clip=1.0,
         beta_cf=cfg.beta_cf,
         cf_loss="mean squared distance of each set's normalised image embeddings to the set mean",
@@ -289,7 +310,7 @@ def _write_card(model_dir: Path, cfg: DemoConfig, result: dict, sweep: dict, tra
             + ("vision tower" if cfg.lora_targets == "vision" else "vision and text towers")
         ),
         steps=train["global_step"],
-        eval_table=markdown_table(headers, rows),
+        eval_table=markdown_table(table.headers, table.rows),
         limitations="Trained and evaluated on SynthWorld only (synthetic scenes with a planted bias); the numbers"
         " say that the method removes a known bias, not how a real CLIP behaves. Fairness metrics at k=100 have a"
         " sampling floor (a perfectly fair ranking still shows MaxSkew@100 of about 0.16 on this gallery)."
@@ -297,14 +318,12 @@ def _write_card(model_dir: Path, cfg: DemoConfig, result: dict, sweep: dict, tra
         " that were not targeted (gender presentation, age, body type) were measured above the base model's on"
         " SynthWorld before falling at α = 1; check every attribute in the α sweep before deploying an α < 1.",
     )
-    card.text = card.text.replace("`None`", f"`{result['base_model']}`")
+    card.text = card.text.replace("`None`", f"`{result.base_model}`")
     card.save(str(model_dir / "README.md"))
 
 
 def _example_sets(path: Path, cf_dir: Path, n_sets: int = 4, n_variants: int = 6) -> None:
     from datasets import load_dataset
-
-    from trustvl.evaluation.report import plt
 
     ds = load_dataset(str(cf_dir), split="train")
     base_col = list(ds["base_id"])
@@ -344,17 +363,34 @@ def _example_sets(path: Path, cf_dir: Path, n_sets: int = 4, n_variants: int = 6
     plt.close(fig)
 
 
-def _write_report(stage: Path, result: dict, sweep: dict) -> None:
-    from trustvl.evaluation.cf_alpha_sweep import sweep_table
-    from trustvl.evaluation.report import html_image, html_page, html_table
-
-    headers, rows = sweep_table(sweep)
-    eff_rows = [[attr, *[v for v in e.values()]] for attr, e in result["effect"].items()]
-    eff_headers = ["attribute", *next(iter(result["effect"].values())).keys()]
-    zs = result["zero_shot_top1"]
-    links = "".join(
-        f"<li><a href='{p}'>{p}</a></li>"
-        for p in (
+def _write_report(stage: Path, result: DemoResult, sweep: AlphaSweepResult) -> None:
+    zs = result.zero_shot_top1
+    k = next(iter(result.effect.values())).k
+    effect = Table(
+        [
+            "attribute",
+            f"base MaxSkew@{k}",
+            f"CF_α MaxSkew@{k}",
+            "drop (%)",
+            "base NDKL",
+            "CF_α NDKL",
+            "drop (%)",
+        ],
+        [
+            [
+                a,
+                e.base_max_skew,
+                e.cf_alpha_max_skew,
+                e.max_skew_drop_pct,
+                e.base_ndkl,
+                e.cf_alpha_ndkl,
+                e.ndkl_drop_pct,
+            ]
+            for a, e in result.effect.items()
+        ],
+    )
+    links = Links(
+        [
             "audit/report.html",
             "sweep/report.html",
             "cf_alpha/model/README.md",
@@ -363,30 +399,30 @@ def _write_report(stage: Path, result: dict, sweep: dict) -> None:
             "data/synthworld/",
             "data/counterfactuals/",
             "metrics.json",
-        )
+        ]
     )
-    sections = [
-        (
-            "Effect of CF_α (α = 1 vs the base model)",
-            f"<p>Zero-shot occupation top-1: {zs['base']:.4f} → {zs['cf_alpha']:.4f}"
-            f" ({zs['change_points']:+.2f} points).</p>" + html_table(eff_headers, eff_rows),
-        ),
-        (
-            "α sweep",
-            html_table(headers, rows)
-            + html_image("sweep/pareto.png", "fairness vs accuracy")
-            + html_image("sweep/skews_by_alpha.png", "every attribute across α"),
-        ),
-        (
-            "Base model audit",
-            html_image("audit/plots/shares_skin_tone.png", "skin tone shares of the base model"),
-        ),
-        ("Example counterfactual sets", html_image("counterfactual_examples.png", "counterfactual sets")),
-        ("Artefacts", f"<ul>{links}</ul>"),
-        ("Timings (s)", html_table(["stage", "seconds"], [[k, v] for k, v in result["seconds"].items()])),
-    ]
-    intro = (
-        f"CF_α on the embedded SynthWorld CLIP <code>{result['base_model']}</code>. Lower MaxSkew and NDKL"
-        " are fairer; α = 0 is the original model."
+    report = Report(
+        "trustvl demo: CF_α",
+        intro=[
+            f"CF_α on the embedded SynthWorld CLIP `{result.base_model}`. Lower MaxSkew and NDKL"
+            " are fairer; α = 0 is the original model."
+        ],
     )
-    (stage / "report.html").write_text(html_page("trustvl demo: CF_α", sections, intro), encoding="utf-8")
+    report.add(
+        "Effect of CF_α (α = 1 vs the base model)",
+        f"Zero-shot occupation top-1: {zs.base:.4f} → {zs.cf_alpha:.4f} ({zs.change_points:+.2f} points).",
+        effect,
+    )
+    report.add(
+        "α sweep",
+        sweep_table(sweep),
+        Figure("sweep/pareto.png", "fairness vs accuracy"),
+        Figure("sweep/skews_by_alpha.png", "every attribute across α"),
+    )
+    report.add(
+        "Base model audit", Figure("audit/plots/shares_skin_tone.png", "skin tone shares of the base model")
+    )
+    report.add("Example counterfactual sets", Figure("counterfactual_examples.png", "counterfactual sets"))
+    report.add("Artefacts", links)
+    report.add("Timings (s)", Table(["stage", "seconds"], [[k, v] for k, v in result.seconds.items()]))
+    report.write(stage)

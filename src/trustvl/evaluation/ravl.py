@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from trustvl.errors import TrustVLInputError
+from trustvl.evaluation.report import Figure, Report, Table
 from trustvl.training.ravl import (
     DEFAULT_PROMPT_TEMPLATE,
     MEDOIDS_FILE,
@@ -218,24 +219,21 @@ def run_discovery(
             summary["baseline_cell_precision_at_10"] = float(cells[top].mean(axis=1).sum() / 10.0)
     summary["seconds"] = round(time.perf_counter() - t0, 2)
     write_json(out / "summary.json", summary)
-    (out / "report.md").write_text(_report(result, summary), encoding="utf-8")
+    _report(result, summary).write(out, html_name=None)
     return result
 
 
-def _report(result: Any, summary: dict[str, Any]) -> str:
-    from trustvl.evaluation.report import markdown_table
-
-    lines = [
-        "# RaVL discovery",
-        "",
-        f"Model: {'`' + summary['model'] + '`' if summary['model'] else 'an in-memory model'};"
-        f" split `{summary['split']}`: {summary['n_images']} images,"
-        f" {summary['n_regions']} regions, classes {', '.join(summary['class_names'])}.",
-        f"Zero-shot image accuracy: {summary['image_accuracy']:.3f}. K-medoids k = {summary['k']}.",
-        "",
-        f"**{result.message}**",
-        "",
-    ]
+def _report(result: Any, summary: dict[str, Any]) -> Report:
+    model = f"`{summary['model']}`" if summary["model"] else "an in-memory model"
+    report = Report(
+        "RaVL discovery",
+        intro=[
+            f"Model: {model}; split `{summary['split']}`: {summary['n_images']} images,"
+            f" {summary['n_regions']} regions, classes {', '.join(summary['class_names'])}."
+            f" Zero-shot image accuracy: {summary['image_accuracy']:.3f}. K-medoids k = {summary['k']}.",
+            f"**{result.message}**",
+        ],
+    )
     if "precision_at_10" in summary:
         rows = [["RaVL (regions)", summary["precision_at_10"]]]
         if "baseline_precision_at_10" in summary:
@@ -248,34 +246,24 @@ def _report(result: Any, summary: dict[str, Any]) -> str:
                     summary["baseline_cell_precision_at_10"],
                 ]
             )
-        lines += [
-            "## Precision@10 against the planted rectangle",
-            "",
-            markdown_table(["method", "Precision@10"], rows),
-            "",
-        ]
+        report.add("Precision@10 against the planted rectangle", Table(["method", "Precision@10"], rows))
     if result.clusters:
         names = summary["class_names"]
         rows = []
         for r, c in enumerate(result.clusters):
             gaps = ", ".join(f"{n} {g:+.3f}" for n, g in zip(names, c.gap))
             rows.append([r + 1, c.cluster_id, c.size, c.score, c.influence, gaps])
-        lines += [
-            "## Ranked spurious clusters",
-            "",
-            markdown_table(
-                ["rank", "cluster", "regions", "score (Σ abs gap)", "influence", "gap per class"], rows
-            ),
-            "",
-            "![exemplar regions of the ranked clusters](clusters.png)",
-            "",
-        ]
-    lines += [
-        "Files: `discovery.json` (full result), `spurious_medoids.npz` (medoids for flagging regions in"
+        report.add(
+            "Ranked spurious clusters",
+            Table(["rank", "cluster", "regions", "score (Σ abs gap)", "influence", "gap per class"], rows),
+            Figure("clusters.png", "exemplar regions of the ranked clusters"),
+        )
+    report.add(
+        "Files",
+        "`discovery.json` (full result), `spurious_medoids.npz` (medoids for flagging regions in"
         " mitigation), `summary.json`.",
-        "",
-    ]
-    return "\n".join(lines)
+    )
+    return report
 
 
 def evaluate_group_accuracy(

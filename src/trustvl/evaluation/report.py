@@ -1,23 +1,26 @@
-"""Report building blocks shared by trustvl's jobs: Markdown/HTML tables, PNG plots, a page.
+"""trustvl's one report writer: a :class:`Report` of sections renders to Markdown and to standalone HTML.
 
-Plots use matplotlib's Agg backend (no display needed). HTML pages embed their PNGs by relative
-path so the run folder can be copied or uploaded as is.
+A section holds blocks: paragraphs (``str``; ``` `code` ``` and ``**bold**`` are kept in both formats),
+:class:`Table`, :class:`Figure` (a PNG by relative path, so a run folder can be copied or uploaded as
+is) and :class:`Links`. Every job (audit, α sweep, RaVL discovery, demo) builds one report and writes both
+files with :meth:`Report.write`; :mod:`trustvl.evaluation.tables` builds the tables from typed results and
+:mod:`trustvl.evaluation.plots` draws the figures.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+__all__ = ["Figure", "Links", "Report", "Section", "Table", "fmt", "html_table", "markdown_table"]
 
 
 def fmt(value: Any, digits: int = 3) -> str:
+    """A table cell: floats with ``digits`` decimals, everything else as ``str``."""
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return str(value)
@@ -35,6 +38,36 @@ def html_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+@dataclass
+class Table:
+    headers: list[str]
+    rows: list[list[Any]]
+
+
+@dataclass
+class Figure:
+    """A PNG, ``path`` relative to the report's folder."""
+
+    path: str
+    alt: str
+
+
+@dataclass
+class Links:
+    """A list of links to files of the run folder (relative paths)."""
+
+    targets: list[str]
+
+
+Block = str | Table | Figure | Links
+
+
+@dataclass
+class Section:
+    heading: str
+    blocks: list[Block] = field(default_factory=list)
+
+
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;
 color:#1d1d1f;line-height:1.45;padding:0 1rem}
@@ -46,74 +79,74 @@ td:first-child,th:first-child{text-align:left}img{max-width:100%;border:1px soli
 """
 
 
-def html_page(title: str, sections: Sequence[tuple[str, str]], intro: str = "") -> str:
-    """A standalone HTML page: ``sections`` are (heading, raw HTML body) pairs."""
-    parts = [
-        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-        f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",
-    ]
-    if intro:
-        parts.append(f"<p class='note'>{intro}</p>")
-    for heading, body in sections:
-        parts.append(f"<h2>{html.escape(heading)}</h2>{body}")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+def _inline_html(text: str) -> str:
+    out = html.escape(text, quote=False)
+    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", out)
 
 
-def html_image(rel_path: str, alt: str) -> str:
-    return f"<img src='{html.escape(rel_path)}' alt='{html.escape(alt)}'>"
+def _block_markdown(block: Block) -> str:
+    if isinstance(block, Table):
+        return markdown_table(block.headers, block.rows)
+    if isinstance(block, Figure):
+        return f"![{block.alt}]({block.path})"
+    if isinstance(block, Links):
+        return "\n".join(f"- [{t}]({t})" for t in block.targets)
+    return block
 
 
-def plot_skew_per_prompt(
-    path: Path, prompts: Sequence[str], max_skew: Sequence[float], min_skew: Sequence[float], title: str
-) -> Path:
-    """Horizontal bars of MaxSkew (right) and MinSkew (left) for each prompt."""
-    n = len(prompts)
-    fig, ax = plt.subplots(figsize=(8, max(2.5, 0.32 * n + 1.2)))
-    y = range(n)
-    ax.barh(list(y), list(max_skew), color="#d9534f", label="MaxSkew")
-    ax.barh(list(y), list(min_skew), color="#337ab7", label="MinSkew")
-    ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_yticks(list(y))
-    ax.set_yticklabels([p if len(p) <= 40 else p[:37] + "..." for p in prompts], fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel("skew (ln of observed / target share in top k)")
-    ax.set_title(title, fontsize=10)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+def _block_html(block: Block) -> str:
+    if isinstance(block, Table):
+        return html_table(block.headers, block.rows)
+    if isinstance(block, Figure):
+        return f"<img src='{html.escape(block.path)}' alt='{html.escape(block.alt)}'>"
+    if isinstance(block, Links):
+        items = "".join(f"<li><a href='{html.escape(t)}'>{html.escape(t)}</a></li>" for t in block.targets)
+        return f"<ul>{items}</ul>"
+    return f"<p>{_inline_html(block)}</p>"
 
 
-def plot_group_shares(
-    path: Path,
-    prompts: Sequence[str],
-    group_names: Sequence[str],
-    shares: Sequence[Sequence[float]],
-    target: Sequence[float],
-    title: str,
-) -> Path:
-    """Stacked bars: each prompt's top-k share per group, with the target as a reference bar."""
-    labels = ["target", *prompts]
-    rows = [list(target), *[list(s) for s in shares]]
-    fig, ax = plt.subplots(figsize=(8, max(2.5, 0.32 * len(labels) + 1.2)))
-    left = [0.0] * len(labels)
-    cmap = plt.get_cmap("viridis", max(len(group_names), 2))
-    for g, name in enumerate(group_names):
-        vals = [r[g] for r in rows]
-        ax.barh(range(len(labels)), vals, left=left, color=cmap(g), label=str(name))
-        left = [a + b for a, b in zip(left, vals)]
-    ax.set_yticks(range(len(labels)))
-    ax.set_yticklabels([p if len(p) <= 40 else p[:37] + "..." for p in labels], fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("share of the top k")
-    ax.set_title(title, fontsize=10)
-    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+@dataclass
+class Report:
+    """A titled page: intro paragraphs, then sections (see the module docstring)."""
+
+    title: str
+    intro: list[str] = field(default_factory=list)
+    sections: list[Section] = field(default_factory=list)
+
+    def add(self, heading: str, *blocks: Block) -> Section:
+        section = Section(heading, list(blocks))
+        self.sections.append(section)
+        return section
+
+    def to_markdown(self) -> str:
+        parts = [f"# {self.title}", *self.intro]
+        for section in self.sections:
+            parts.append(f"## {section.heading}")
+            parts += [_block_markdown(b) for b in section.blocks]
+        return "\n\n".join(parts) + "\n"
+
+    def to_html(self) -> str:
+        parts = [
+            f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            f"<title>{html.escape(self.title.replace('`', ''))}</title>",
+            f"<style>{_CSS}</style></head><body><h1>{_inline_html(self.title)}</h1>",
+        ]
+        parts += [f"<p class='note'>{_inline_html(p)}</p>" for p in self.intro]
+        for section in self.sections:
+            parts.append(
+                f"<h2>{_inline_html(section.heading)}</h2>" + "".join(_block_html(b) for b in section.blocks)
+            )
+        parts.append("</body></html>")
+        return "\n".join(parts)
+
+    def write(
+        self, folder: str | Path, markdown: str | None = "report.md", html_name: str | None = "report.html"
+    ) -> None:
+        """Write ``folder/markdown`` and ``folder/html_name`` (``None`` skips one). Callers write into a staging
+        folder (:func:`trustvl.utils.io.atomic_output_dir`) so the run folder appears complete or not at all."""
+        folder = Path(folder)
+        if markdown:
+            (folder / markdown).write_text(self.to_markdown(), encoding="utf-8")
+        if html_name:
+            (folder / html_name).write_text(self.to_html(), encoding="utf-8")

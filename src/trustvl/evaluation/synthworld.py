@@ -5,11 +5,15 @@ Reports what the SynthWorld issues ask for: zero-shot occupation top-1 (prompts 
 and their context captions, and the fairness of occupation-prompt retrieval per attribute (MaxSkew@k,
 MinSkew@k, NDKL against the uniform target — the test split is balanced, so uniform is also its
 demographic parity target).
+
+:func:`evaluate_synthworld` returns the typed :class:`~trustvl.evaluation.results.EvaluationResult`;
+:func:`fairness_over_galleries` averages several galleries (:class:`FairnessOverGalleries`) and
+:func:`effect_vs_base` compares two such averages (:class:`FairnessEffect`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -17,7 +21,9 @@ import numpy as np
 import torch
 
 from trustvl.errors import TrustVLInputError
-from trustvl.evaluation.audit import AttributeColumn, score_attributes
+from trustvl.evaluation.dataset_columns import AttributeColumn
+from trustvl.evaluation.evaluator import evaluate_model
+from trustvl.evaluation.results import EvaluationResult
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,58 @@ def synthworld_test_set(n: int, world_seed: int = 0, resolution: int = 64) -> Sy
 
 
 @torch.no_grad()
+def evaluate_synthworld(
+    model: Any,
+    processor: Any,
+    *,
+    n_test: int = 4000,
+    world_seed: int = 0,
+    resolution: int = 64,
+    ks: tuple[int, ...] = (10, 100),
+    batch_size: int = 512,
+    recall_ks: tuple[int, ...] = (1, 5, 10),
+    n_recall: int = 1000,
+    image_embeds: torch.Tensor | None = None,
+) -> EvaluationResult:
+    """Metrics of ``model`` on the balanced SynthWorld test split (see module docstring).
+
+    ``n_recall`` image–caption pairs give Recall@K (0 skips the caption embedding); ``ks`` above
+    ``n_test`` are skipped; ``image_embeds`` reuses embeddings of the test images.
+    """
+    from trustvl.data_builders.synthworld import occupation_prompt
+    from trustvl.modeling.clip_components import normalize_uint8
+    from trustvl.modeling.embedding import embed_pixel_values
+
+    test_set = synthworld_test_set(n_test, world_seed, resolution)
+    was_training = model.training
+    model.eval()
+    try:
+        if image_embeds is None:
+            image_embeds = embed_pixel_values(
+                model, normalize_uint8(test_set.images, processor.image_processor), batch_size=batch_size
+            )
+        prompts = [occupation_prompt(o) for o in test_set.occupations]
+        attributes = [
+            AttributeColumn(a, test_set.attributes[a], list(levels))
+            for a, levels in test_set.attribute_levels.items()
+        ]
+        return evaluate_model(
+            model,
+            processor,
+            image_embeds,
+            prompts=prompts,
+            attributes=attributes,
+            ks=[k for k in ks if k <= n_test],
+            target="uniform",
+            labels=test_set.occupation,
+            class_names=list(test_set.occupations),
+            captions=list(test_set.captions[: min(n_recall, n_test)]),
+            recall_ks=recall_ks,
+        )
+    finally:
+        model.train(was_training)
+
+
 def evaluate_on_synthworld(
     model: Any,
     processor: Any,
@@ -67,58 +125,75 @@ def evaluate_on_synthworld(
     n_recall: int = 1000,
     image_embeds: torch.Tensor | None = None,
 ) -> dict[str, Any]:
-    """Metrics of ``model`` on the balanced SynthWorld test split (see module docstring)."""
-    from trustvl.data_builders.synthworld import occupation_prompt
-    from trustvl.metrics import recall_at_k, worst_group_accuracy, zero_shot_accuracy
-    from trustvl.modeling.clip_components import normalize_uint8
-    from trustvl.modeling.embedding import embed_pixel_values, embed_texts
+    """:func:`evaluate_synthworld` as the flat dict that ``trustvl_pretrain.json`` (``eval``) and the
+    SynthWorld CLIP's card read: ``{"n_test", "zero_shot_top1", "per_occupation_accuracy",
+    "worst_group_accuracy", "fairness": {attribute: {"mean_ndkl", "mean_max_skew@k", "mean_min_skew@k"}},
+    "recall": {"text_to_image_R@k", "image_to_text_R@k"}}``. Kept for the pretraining job's files; new code
+    uses the typed result."""
+    result = evaluate_synthworld(
+        model,
+        processor,
+        n_test=n_test,
+        world_seed=world_seed,
+        resolution=resolution,
+        ks=ks,
+        batch_size=batch_size,
+        recall_ks=recall_ks,
+        n_recall=n_recall,
+        image_embeds=image_embeds,
+    )
+    return legacy_metrics_dict(result, n_test=n_test)
 
-    ts = synthworld_test_set(n_test, world_seed, resolution)
-    was_training = model.training
-    model.eval()
-    if image_embeds is None:
-        image_embeds = embed_pixel_values(
-            model, normalize_uint8(ts.images, processor.image_processor), batch_size=batch_size
-        )
-    prompts = [occupation_prompt(o) for o in ts.occupations]
-    text = embed_texts(model, processor, prompts)
-    scores = text @ image_embeds.T  # [n_occupations, n]
-    labels = torch.as_tensor(ts.occupation)
-    correct = scores.argmax(0).numpy() == ts.occupation
+
+def legacy_metrics_dict(result: EvaluationResult, n_test: int) -> dict[str, Any]:
+    """The pre-0.2 layout of SynthWorld metrics (see :func:`evaluate_on_synthworld`)."""
+    fairness = {}
+    for name, a in result.fairness.items():
+        entry = {"mean_ndkl": a.ndkl}
+        entry.update({"mean_max_skew@" + str(k): s.max_skew for k, s in a.at_k.items()})
+        entry.update({"mean_min_skew@" + str(k): s.min_skew for k, s in a.at_k.items()})
+        fairness[name] = entry
     out: dict[str, Any] = {
         "n_test": n_test,
-        "zero_shot_top1": float(zero_shot_accuracy(scores.T, labels)),
-        "per_occupation_accuracy": {
-            o: float(correct[ts.occupation == i].mean()) for i, o in enumerate(ts.occupations)
-        },
+        "zero_shot_top1": result.zero_shot_top1,
+        "per_occupation_accuracy": result.per_class_accuracy,
+        "worst_group_accuracy": result.worst_group_accuracy,
+        "fairness": fairness,
     }
-    attrs = [AttributeColumn(a, ts.attributes[a], list(ts.attribute_levels[a])) for a in ts.attribute_levels]
-    out["worst_group_accuracy"] = {
-        a.name: float(worst_group_accuracy(correct, ts.occupation, a.values)) for a in attrs
-    }
-    fair = score_attributes(scores, attrs, [k for k in ks if k <= n_test], "uniform")
-    out["fairness"] = {
-        name: {
-            "mean_ndkl": v["mean_ndkl"],
-            **{f"mean_max_skew@{k}": v["at_k"][k]["mean_max_skew"] for k in v["at_k"]},
-            **{f"mean_min_skew@{k}": v["at_k"][k]["mean_min_skew"] for k in v["at_k"]},
-        }
-        for name, v in fair.items()
-    }
-    m = min(n_recall, n_test)
-    if m == 0:  # n_recall=0: fairness and accuracy only (no caption embedding)
-        model.train(was_training)
-        return out
-    cap = embed_texts(model, processor, list(ts.captions[:m]))
-    sim = cap @ image_embeds[:m].T  # [n_texts, n_images]; caption i describes image i
-    out["recall"] = {
-        f"text_to_image_R@{k}": float(recall_at_k(sim, k, direction="text_to_image")) for k in recall_ks
-    }
-    out["recall"].update(
-        {f"image_to_text_R@{k}": float(recall_at_k(sim, k, direction="image_to_text")) for k in recall_ks}
-    )
-    model.train(was_training)
+    if result.recall is not None:
+        out["recall"] = {"text_to_image_R@" + str(k): v for k, v in result.recall.text_to_image.items()}
+        out["recall"].update({"image_to_text_R@" + str(k): v for k, v in result.recall.image_to_text.items()})
     return out
+
+
+@dataclass
+class GalleryFairness:
+    """One gallery's zero-shot top-1 and, per attribute, mean MaxSkew@k and mean NDKL."""
+
+    world_seed: int
+    zero_shot_top1: float
+    max_skew: dict[str, float]
+    ndkl: dict[str, float]
+
+
+@dataclass
+class FairnessOverGalleries:
+    """:class:`GalleryFairness` averaged over the galleries in ``per_gallery`` (MaxSkew at cut-off ``k``)."""
+
+    k: int
+    zero_shot_top1: float
+    max_skew: dict[str, float]
+    ndkl: dict[str, float]
+    per_gallery: list[GalleryFairness]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FairnessOverGalleries:
+        data = dict(data)
+        data["per_gallery"] = [GalleryFairness(**g) for g in data["per_gallery"]]
+        return cls(**data)
 
 
 def fairness_over_galleries(
@@ -128,46 +203,54 @@ def fairness_over_galleries(
     *,
     n_test: int = 4000,
     k: int = 100,
-) -> dict[str, Any]:
+) -> FairnessOverGalleries:
     """Zero-shot accuracy and, per attribute, mean MaxSkew@k and mean NDKL, averaged over the balanced test
     galleries of several world seeds.
 
     One gallery is a noisy judge of small skews: on a 4,000-image gallery a ranking that is random within
     each occupation still scores MaxSkew@100 ≈ 0.16 with a standard deviation of ≈ 0.02 between draws, so
-    effect sizes near that floor should be read off several galleries. Returns ``{"zero_shot_top1": ...,
-    attribute: {"max_skew": ..., "ndkl": ...}, "per_gallery": [...]}``.
+    effect sizes near that floor should be read off several galleries.
     """
     if not world_seeds:
         raise TrustVLInputError(f"world_seeds={list(world_seeds)!r} is empty; expected at least one seed")
     per = []
-    for s in world_seeds:
-        m = evaluate_on_synthworld(model, processor, n_test=n_test, world_seed=int(s), ks=(k,), n_recall=0)
+    for seed in world_seeds:
+        ev = evaluate_synthworld(model, processor, n_test=n_test, world_seed=int(seed), ks=(k,), n_recall=0)
         per.append(
-            {
-                "world_seed": int(s),
-                "zero_shot_top1": m["zero_shot_top1"],
-                **{
-                    a: {"max_skew": v[f"mean_max_skew@{k}"], "ndkl": v["mean_ndkl"]}
-                    for a, v in m["fairness"].items()
-                },
-            }
+            GalleryFairness(
+                world_seed=int(seed),
+                zero_shot_top1=float(ev.zero_shot_top1),
+                max_skew={a: f.at_k[k].max_skew for a, f in ev.fairness.items()},
+                ndkl={a: f.ndkl for a, f in ev.fairness.items()},
+            )
         )
-    out: dict[str, Any] = {"zero_shot_top1": float(np.mean([p["zero_shot_top1"] for p in per]))}
-    for a in per[0]:
-        if a not in ("world_seed", "zero_shot_top1"):
-            out[a] = {m: float(np.mean([p[a][m] for p in per])) for m in ("max_skew", "ndkl")}
-    out["per_gallery"] = per
-    return out
+    attrs = list(per[0].max_skew)
+    return FairnessOverGalleries(
+        k=k,
+        zero_shot_top1=float(np.mean([g.zero_shot_top1 for g in per])),
+        max_skew={a: float(np.mean([g.max_skew[a] for g in per])) for a in attrs},
+        ndkl={a: float(np.mean([g.ndkl[a] for g in per])) for a in attrs},
+        per_gallery=per,
+    )
 
 
-def effect_vs_base(base: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
-    """Relative drop (%, positive = fairer) of each attribute's ``max_skew`` and ``ndkl`` and the zero-shot
-    change (points) of ``other`` against ``base``, both :func:`fairness_over_galleries` results."""
-    attrs = [a for a in base if a not in ("zero_shot_top1", "per_gallery")]
-    return {
-        "drop_pct": {
-            a: {m: round(100 * (1 - other[a][m] / base[a][m]), 1) for m in ("max_skew", "ndkl")}
-            for a in attrs
-        },
-        "zero_shot_change_points": round(100 * (other["zero_shot_top1"] - base["zero_shot_top1"]), 2),
-    }
+@dataclass
+class FairnessEffect:
+    """Change of one model against a base: relative drops (%, positive = fairer) and zero-shot points."""
+
+    max_skew_drop_pct: dict[str, float]
+    ndkl_drop_pct: dict[str, float]
+    zero_shot_change_points: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def effect_vs_base(base: FairnessOverGalleries, other: FairnessOverGalleries) -> FairnessEffect:
+    """Relative drop (%, positive = fairer, rounded to 0.1) of each attribute's mean MaxSkew@k and NDKL and
+    the zero-shot change (points, rounded to 0.01) of ``other`` against ``base``."""
+    return FairnessEffect(
+        max_skew_drop_pct={a: round(100 * (1 - other.max_skew[a] / v), 1) for a, v in base.max_skew.items()},
+        ndkl_drop_pct={a: round(100 * (1 - other.ndkl[a] / v), 1) for a, v in base.ndkl.items()},
+        zero_shot_change_points=round(100 * (other.zero_shot_top1 - base.zero_shot_top1), 2),
+    )

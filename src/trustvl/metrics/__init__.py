@@ -4,10 +4,11 @@ Pure, vectorised torch functions: they accept numpy arrays, nested lists or tens
 input's device and raise :class:`trustvl.errors.TrustVLInputError` on bad input. See
 :mod:`trustvl.metrics.fairness` and :mod:`trustvl.metrics.utility` for the exact definitions and
 conventions (SPEC §1); :func:`ragged_per_query` applies a ranking metric to rankings of different lengths.
+Evaluating a model on a gallery (every attribute, every cut-off, accuracy and recall, as typed results) is
+:mod:`trustvl.evaluation.evaluator`'s job.
 """
 
 from trustvl.metrics.fairness import (
-    fairness_report,
     gallery_target,
     max_skew,
     min_skew,
@@ -28,7 +29,6 @@ from trustvl.metrics.utility import (
 )
 
 __all__ = [
-    "fairness_report",
     "gallery_target",
     "max_skew",
     "min_skew",

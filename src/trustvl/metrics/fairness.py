@@ -61,14 +61,12 @@ keys ``(score key, gallery index)`` returns the same top ``k`` exactly. All path
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
 from trustvl.errors import TrustVLInputError
 from trustvl.metrics._validation import (
-    as_int_list,
     check_k,
     check_label_range,
     check_nonempty,
@@ -78,7 +76,6 @@ from trustvl.metrics._validation import (
 )
 
 __all__ = [
-    "fairness_report",
     "gallery_target",
     "max_skew",
     "min_skew",
@@ -501,134 +498,3 @@ def rank_labels(scores, gallery_labels, k: int | None = None) -> torch.Tensor:
 
     _run_blocks(n_queries, _block_rows(n_queries, n, s.device), s.device, work)
     return out[0] if squeeze else out
-
-
-# ----------------------------------------------------------------------------------------------------
-# report
-# ----------------------------------------------------------------------------------------------------
-def _resolve_target(spec, labels: torch.Tensor, name: str, n_values: int | None) -> torch.Tensor:
-    hi = int(labels.max().item())
-    if isinstance(spec, str):
-        m = n_values if n_values is not None else hi + 1
-        if spec == "uniform":
-            return uniform_target(m, device=labels.device)
-        if spec == "gallery":
-            return gallery_target(labels, m)
-        raise TrustVLInputError(
-            f"target for attribute {name!r} = {spec!r}; expected 'uniform', 'gallery' or a probability vector"
-        )
-    q = probability_vector(spec, f"target[{name!r}]", device=labels.device)
-    if n_values is not None and q.numel() != n_values:
-        raise TrustVLInputError(
-            f"target for attribute {name!r} has length {q.numel()} but n_values[{name!r}] = {n_values}; "
-            "expected one probability per attribute value"
-        )
-    return q
-
-
-def _summary(per_query: torch.Tensor) -> dict:
-    return {"mean": float(per_query.mean().item()), "per_query": per_query.cpu()}
-
-
-def fairness_report(
-    scores,
-    gallery_labels,
-    ks,
-    target="uniform",
-    *,
-    compute_ndkl: bool = True,
-    n_values: Mapping[str, int] | None = None,
-) -> dict:
-    """MaxSkew@k, MinSkew@k (for each k) and NDKL per query and averaged, for one or more attributes.
-
-    Args:
-        scores: ``[n_queries, n_gallery]`` (or ``[n_gallery]``) similarity of each query to each image.
-        gallery_labels: ``{attribute name: [n_gallery] ids 0..m-1}``; a single array is named ``"attribute"``.
-        ks: one cut-off or a sequence, each ``1 <= k <= n_gallery``.
-        target: ``"uniform"`` (equal opportunity), ``"gallery"`` (demographic parity: the gallery's own
-            proportions), a probability vector, or a mapping attribute name -> one of these.
-        compute_ndkl: NDKL needs the full ranking (a full sort); ``False`` ranks only the top ``max(ks)``.
-        n_values: optional ``{attribute name: m}``; by default ``m = max(label) + 1``.
-
-    Returns ``{name: {"n_values": m, "target": [q_a], "ks": [k, ...],
-    "max_skew": {k: {"mean": float, "per_query": Tensor}}, "min_skew": {k: {...}},
-    "ndkl": {"mean": float, "per_query": Tensor}}}`` (``"ndkl"`` only when computed). ``per_query``
-    tensors are float64 on the CPU. The gallery is ranked once for all attributes, block by block of
-    queries, so memory stays bounded.
-    """
-    s, _ = _scores_2d(scores)
-    n_queries, n = s.shape
-    if not isinstance(gallery_labels, Mapping):
-        gallery_labels = {"attribute": gallery_labels}
-    if not gallery_labels:
-        raise TrustVLInputError("gallery_labels is an empty mapping; expected {attribute name: labels}")
-    ks = [check_k(k, n, "k in ks", "the gallery size") for k in as_int_list(ks, "ks")]
-    n_values = dict(n_values or {})
-
-    names = list(gallery_labels)
-    columns, targets = [], {}
-    for name in names:
-        lab = _gallery_labels(gallery_labels[name], n, s.device, f"gallery_labels[{name!r}]")
-        if lab.dim() != 1:
-            raise TrustVLInputError(
-                f"gallery_labels[{name!r}] has shape {tuple(lab.shape)}; expected [n_gallery] attribute ids"
-            )
-        check_label_range(lab, int(lab.max().item()) + 1, f"gallery_labels[{name!r}]", "the labels")
-        spec = target.get(name, "uniform") if isinstance(target, Mapping) else target
-        q = _resolve_target(spec, lab, name, n_values.get(name))
-        check_label_range(lab, q.numel(), f"gallery_labels[{name!r}]", f"the target of {name!r}")
-        probability_vector(q, f"target of {name!r}", strictly_positive=True, why_positive=_WHY_SKEW_POSITIVE)
-        targets[name] = q
-        columns.append(lab.to(torch.int64))
-    stacked = torch.stack(columns, dim=1)
-    small = stacked.max() < 256
-    stacked = stacked.to(torch.uint8 if small else torch.int32)
-
-    width = n if compute_ndkl else max(ks)
-    kernels = {name: _NdklKernel(width, targets[name]) for name in names} if compute_ndkl else {}
-
-    def per_query() -> torch.Tensor:
-        return torch.empty(n_queries, dtype=torch.float64, device=s.device)
-
-    results = {
-        name: {
-            "max_skew": {k: per_query() for k in ks},
-            "min_skew": {k: per_query() for k in ks},
-            "ndkl": per_query(),
-        }
-        for name in names
-    }
-    block = _block_rows(n_queries, n, s.device)
-    local = threading.local()
-
-    def work(start: int, stop: int) -> None:
-        chunk = s[start:stop]
-        _check_finite_offset(chunk, start)
-        order = _rank_chunk(chunk, None if compute_ndkl else width)
-        ranked = stacked.index_select(0, order.reshape(-1)).view(order.shape[0], width, len(names))
-        if compute_ndkl and not hasattr(local, "buf"):
-            local.buf = {name: kernels[name].buffers(block) for name in names}
-        for j, name in enumerate(names):
-            lab = ranked[..., j]
-            for k in ks:
-                sk = _skew_validated(lab, targets[name], k)
-                results[name]["max_skew"][k][start:stop] = sk.amax(dim=1)
-                results[name]["min_skew"][k][start:stop] = sk.amin(dim=1)
-            if compute_ndkl:
-                kernels[name](lab, results[name]["ndkl"][start:stop], local.buf[name])
-
-    _run_blocks(n_queries, block, s.device, work)
-
-    report = {}
-    for name in names:
-        entry = {
-            "n_values": int(targets[name].numel()),
-            "target": targets[name].cpu().tolist(),
-            "ks": list(ks),
-        }
-        for metric in ("max_skew", "min_skew"):
-            entry[metric] = {k: _summary(values) for k, values in results[name][metric].items()}
-        if compute_ndkl:
-            entry["ndkl"] = _summary(results[name]["ndkl"])
-        report[name] = entry
-    return report

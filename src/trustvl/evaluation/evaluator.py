@@ -1,0 +1,233 @@
+"""trustvl's one evaluator: zero-shot, per-group / worst-group accuracy, retrieval fairness and Recall@K.
+
+Every job (audit, α sweep, SynthWorld evaluation, demo) embeds its gallery once and hands the embeddings
+here. The prompts rank the gallery (score = cosine similarity, ``[n_prompts, n_images]``); for each
+protected attribute the rankings are scored with MaxSkew@k, MinSkew@k and NDKL against a target
+(``"uniform"``: equal opportunity; ``"gallery"``: the gallery's own proportions), all with
+:mod:`trustvl.metrics` (SPEC §1). With class labels the class prompts give zero-shot top-1, per-class
+accuracy and worst-group accuracy (groups = class × attribute value); with captions, Recall@K between
+image ``i`` and caption ``i`` in both directions. Results are :class:`~trustvl.evaluation.results.EvaluationResult`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from trustvl.errors import TrustVLInputError
+from trustvl.evaluation.dataset_columns import AttributeColumn
+from trustvl.evaluation.results import AttributeFairness, EvaluationResult, RecallResult, SkewAtK
+from trustvl.metrics import (
+    gallery_target,
+    max_skew,
+    min_skew,
+    ndkl,
+    rank_labels,
+    recall_at_k,
+    uniform_target,
+    worst_group_accuracy,
+    zero_shot_accuracy,
+)
+
+__all__ = [
+    "TARGETS",
+    "evaluate_embeddings",
+    "evaluate_model",
+    "fairness_by_attribute",
+    "recall_between",
+]
+
+TARGETS = ("uniform", "gallery")
+
+
+def _target(kind: str, attribute: AttributeColumn) -> torch.Tensor:
+    m = len(attribute.names)
+    if kind == "uniform":
+        return uniform_target(m)
+    if kind == "gallery":
+        return gallery_target(torch.as_tensor(attribute.values), m)
+    raise TrustVLInputError(f"target={kind!r} is not supported; expected one of {list(TARGETS)}")
+
+
+def fairness_by_attribute(
+    scores: torch.Tensor, attributes: Sequence[AttributeColumn], ks: Sequence[int], target: str = "uniform"
+) -> dict[str, AttributeFairness]:
+    """MaxSkew@k / MinSkew@k (each ``k``) and NDKL of the rankings ``scores [n_prompts, n_images]`` induce.
+
+    The gallery is ranked once for all attributes (score descending, ties by gallery index); NDKL uses the
+    full ranking.
+    """
+    if not attributes:
+        raise TrustVLInputError("attributes is empty; expected at least one attribute column")
+    n = scores.shape[1]
+    for attribute in attributes:
+        bad = np.flatnonzero((attribute.values < 0) | (attribute.values >= len(attribute.names)))
+        if bad.size:
+            raise TrustVLInputError(
+                f"attribute {attribute.name!r} has value {attribute.values[bad[0]]} at image {bad[0]};"
+                f" expected ids 0..{len(attribute.names) - 1} (one per value name)"
+            )
+    stacked = np.stack([a.values for a in attributes], axis=1)
+    small = int(stacked.max(initial=0)) < 256 and int(stacked.min(initial=0)) >= 0
+    ranked_all = rank_labels(scores, torch.as_tensor(stacked.astype(np.uint8 if small else np.int64)))
+    out: dict[str, AttributeFairness] = {}
+    for j, attribute in enumerate(attributes):
+        m = len(attribute.names)
+        q = _target(target, attribute)
+        ranked = ranked_all[..., j]  # uint8 when the ids fit: a 1,000 x 100,000 ranking stays 100 MB
+        at_k = {}
+        for k in ks:
+            mx, mn = max_skew(ranked, q, int(k)), min_skew(ranked, q, int(k))
+            shares = torch.nn.functional.one_hot(ranked[:, : int(k)].long(), m).sum(1).double() / int(k)
+            at_k[int(k)] = SkewAtK(
+                k=int(k),
+                max_skew=float(mx.mean()),
+                min_skew=float(mn.mean()),
+                max_skew_per_query=mx.tolist(),
+                min_skew_per_query=mn.tolist(),
+                top_k_shares=shares.tolist(),
+            )
+        nd = ndkl(ranked, q)
+        out[attribute.name] = AttributeFairness(
+            values=list(attribute.names),
+            target=q.tolist(),
+            gallery_share=(np.bincount(attribute.values, minlength=m) / n).tolist(),
+            ndkl=float(nd.mean()),
+            ndkl_per_query=nd.tolist(),
+            at_k=at_k,
+        )
+    return out
+
+
+def recall_between(
+    caption_embeds: torch.Tensor, image_embeds: torch.Tensor, recall_ks: Sequence[int]
+) -> RecallResult:
+    """Recall@K (each ``k`` <= the number of pairs) of caption ``i`` ↔ image ``i``, both directions."""
+    m = caption_embeds.shape[0]
+    sim = caption_embeds @ image_embeds[:m].T  # [n_texts, n_images]
+    ks = [int(k) for k in recall_ks if k <= m]
+    return RecallResult(
+        n_pairs=int(m),
+        text_to_image={k: float(recall_at_k(sim, k, direction="text_to_image")) for k in ks},
+        image_to_text={k: float(recall_at_k(sim, k, direction="image_to_text")) for k in ks},
+    )
+
+
+def evaluate_embeddings(
+    image_embeds: torch.Tensor,
+    prompt_embeds: torch.Tensor,
+    *,
+    prompts: Sequence[str],
+    attributes: Sequence[AttributeColumn],
+    ks: Sequence[int],
+    target: str = "uniform",
+    labels: np.ndarray | None = None,
+    class_names: Sequence[str] | None = None,
+    class_prompts: Sequence[str] | None = None,
+    class_prompt_embeds: torch.Tensor | None = None,
+    caption_embeds: torch.Tensor | None = None,
+    recall_ks: Sequence[int] = (1, 5, 10),
+) -> EvaluationResult:
+    """Evaluate normalised embeddings (see the module docstring).
+
+    Args:
+        image_embeds: ``[n_images, d]`` gallery embeddings.
+        prompt_embeds: ``[n_prompts, d]`` embeddings of ``prompts``, the queries ranking the gallery.
+        attributes: the protected attributes of the gallery.
+        ks: MaxSkew/MinSkew cut-offs (each <= ``n_images``).
+        target: ``"uniform"`` or ``"gallery"``.
+        labels: ``[n_images]`` class ids; with ``class_names`` enables the accuracies.
+        class_prompts, class_prompt_embeds: one prompt per class; default: the prompts are the class prompts.
+        caption_embeds: ``[n_pairs, d]`` embeddings of the captions of the first ``n_pairs`` images (Recall@K).
+        recall_ks: Recall@K cut-offs (those above ``n_pairs`` are skipped).
+    """
+    n = image_embeds.shape[0]
+    if target not in TARGETS:
+        raise TrustVLInputError(f"target={target!r} is not supported; expected one of {list(TARGETS)}")
+    bad = [k for k in ks if k > n]
+    if bad:
+        raise TrustVLInputError(f"k={bad[0]} exceeds the gallery size {n}; expected 1 <= k <= {n}")
+    scores = prompt_embeds @ image_embeds.T  # [n_prompts, n_images]
+    result = EvaluationResult(
+        n_images=int(n),
+        prompts=list(prompts),
+        ks=[int(k) for k in ks],
+        target=target,
+        fairness=fairness_by_attribute(scores, attributes, ks, target),
+    )
+    if labels is not None:
+        if class_names is None:
+            raise TrustVLInputError("labels were given without class_names; expected one name per class")
+        if class_prompt_embeds is None:
+            class_prompts, class_scores = list(prompts), scores
+        else:
+            class_scores = class_prompt_embeds @ image_embeds.T
+        if class_scores.shape[0] != len(class_names):
+            raise TrustVLInputError(
+                f"{class_scores.shape[0]} class prompts for {len(class_names)} classes; expected one per class"
+            )
+        labels = np.asarray(labels, dtype=np.int64)
+        correct = class_scores.argmax(0).numpy() == labels
+        result.class_names = list(class_names)
+        result.class_prompts = list(class_prompts or [])
+        result.zero_shot_top1 = float(zero_shot_accuracy(class_scores.T, torch.as_tensor(labels)))
+        result.per_class_accuracy = {
+            name: float(correct[labels == i].mean())
+            for i, name in enumerate(class_names)
+            if (labels == i).any()
+        }
+        result.worst_group_accuracy = {
+            a.name: float(worst_group_accuracy(correct, labels, a.values)) for a in attributes
+        }
+    if caption_embeds is not None and caption_embeds.shape[0] > 0:
+        result.recall = recall_between(caption_embeds, image_embeds, recall_ks)
+    return result
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: Any,
+    processor: Any,
+    image_embeds: torch.Tensor,
+    *,
+    prompts: Sequence[str],
+    attributes: Sequence[AttributeColumn],
+    ks: Sequence[int],
+    target: str = "uniform",
+    labels: np.ndarray | None = None,
+    class_names: Sequence[str] | None = None,
+    class_prompts: Sequence[str] | None = None,
+    captions: Sequence[str] | None = None,
+    recall_ks: Sequence[int] = (1, 5, 10),
+) -> EvaluationResult:
+    """Embed the prompts (and the class prompts when they differ, and the captions) with ``model`` and
+    :func:`evaluate_embeddings` the gallery ``image_embeds`` (embedded once by the caller)."""
+    from trustvl.modeling.embedding import embed_texts
+
+    was_training = model.training
+    model.eval()
+    try:
+        prompt_embeds = embed_texts(model, processor, list(prompts))
+        class_prompt_embeds = None
+        if class_prompts is not None and list(class_prompts) != list(prompts):
+            class_prompt_embeds = embed_texts(model, processor, list(class_prompts))
+        caption_embeds = embed_texts(model, processor, list(captions)) if captions else None
+        return evaluate_embeddings(
+            image_embeds,
+            prompt_embeds,
+            prompts=prompts,
+            attributes=attributes,
+            ks=ks,
+            target=target,
+            labels=labels,
+            class_names=class_names,
+            class_prompts=class_prompts,
+            class_prompt_embeds=class_prompt_embeds,
+            caption_embeds=caption_embeds,
+            recall_ks=recall_ks,
+        )
+    finally:
+        model.train(was_training)
