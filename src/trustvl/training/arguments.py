@@ -103,7 +103,7 @@ class TrustVLTrainingArguments(TrainingArguments):
     prediction_loss_only: bool = field(
         default=True, metadata={"help": "Evaluation computes the loss function (and metric_fn) only."}
     )
-    report_to: str | list[str] | None = field(
+    report_to: None | str | list[str] = field(
         default="none",
         metadata={"help": "Experiment trackers (tensorboard, wandb, ...); 'none' logs to log_history only."},
     )
