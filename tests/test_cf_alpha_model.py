@@ -469,9 +469,15 @@ def test_peft_adapter_loads_with_plain_peft_and_equals_alpha_one(base_clip, inpu
     keys = set(load_file(str(tmp_path / "adapter" / "adapter_model.safetensors")))
     assert keys == {f"base_model.model.{k}" for k in model.lora_state_dict()}
     adapter_config = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
-    assert adapter_config["r"] == 4 and adapter_config["lora_alpha"] == 8 and adapter_config["peft_type"] == "LORA"
+    assert (
+        adapter_config["r"] == 4
+        and adapter_config["lora_alpha"] == 8
+        and adapter_config["peft_type"] == "LORA"
+    )
 
-    loaded = PeftModel.from_pretrained(CLIPModel.from_pretrained(tmp_path / "base"), tmp_path / "adapter").eval()
+    loaded = PeftModel.from_pretrained(
+        CLIPModel.from_pretrained(tmp_path / "base"), tmp_path / "adapter"
+    ).eval()
     for ours, theirs in zip(embed(model, inputs), embed(loaded, inputs), strict=True):
         assert (ours - theirs).abs().max().item() <= 1e-5
     assert (embed(base_clip, inputs)[1] - embed(loaded, inputs)[1]).abs().max().item() > 1e-4  # ΔW matters

@@ -56,7 +56,11 @@ class ConfigArgumentParser(HfArgumentParser):
         args = list(sys.argv[1:] if args is None else args)
         path = _config_path(args)
         if path is not None and self.config_fields:
-            self._use_file_values(read_config_file(path, self.config_fields))
+            try:
+                values = read_config_file(path, self.config_fields)
+            except TrustVLInputError as err:
+                self.error(str(err))  # like any bad flag: usage + one line on stderr, exit code 2
+            self._use_file_values(values)
         return super().parse_known_args(args, namespace)
 
     def _use_file_values(self, values: Mapping[str, Any]) -> None:

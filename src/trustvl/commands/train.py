@@ -26,7 +26,9 @@ from trustvl.training.synthworld_pretrain import SynthWorldCLIPPretrainConfig
 
 
 def add_train(sub: Any) -> None:
-    g = add_group(sub, "train", "train models (SynthWorld CLIP, CF_α, RaVL)", parser_class=ConfigArgumentParser)
+    g = add_group(
+        sub, "train", "train models (SynthWorld CLIP, CF_α, RaVL)", parser_class=ConfigArgumentParser
+    )
     _add_method(
         g,
         "synthworld-clip",
@@ -51,8 +53,15 @@ def add_train(sub: Any) -> None:
 
 
 def _add_method(g: Any, name: str, config_class: type, help: str, handler: Any) -> None:
-    p = g.add_parser(name, help=help, description=(config_class.__doc__ or "").split("\n\n")[0], dataclass_types=[config_class])
-    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the run folder")
+    p = g.add_parser(
+        name,
+        help=help,
+        description=(config_class.__doc__ or "").split("\n\n")[0],
+        dataclass_types=[config_class],
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue from the last checkpoint in the run folder"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=handler, config_class=config_class)
 

@@ -62,7 +62,9 @@ class TrustVLTrainingArguments(TrainingArguments):
     )
     per_device_train_batch_size: int = field(
         default=32,
-        metadata={"help": "Batch size per device (and per forward); contrastive negatives come from this batch."},
+        metadata={
+            "help": "Batch size per device (and per forward); contrastive negatives come from this batch."
+        },
     )
     per_device_eval_batch_size: int | None = field(
         default=None, metadata={"help": "Batch size of evaluation losses; None: per_device_train_batch_size."}
@@ -72,7 +74,8 @@ class TrustVLTrainingArguments(TrainingArguments):
         metadata={"help": "A transformers optimiser name; AdamW in plain torch (runs on every device)."},
     )
     logging_steps: float = field(
-        default=10, metadata={"help": "Log the loss, learning rate and the loss function's extras every N steps."}
+        default=10,
+        metadata={"help": "Log the loss, learning rate and the loss function's extras every N steps."},
     )
     load_best_model_at_end: bool | None = field(
         default=None,
@@ -83,7 +86,9 @@ class TrustVLTrainingArguments(TrainingArguments):
     )
     dataloader_drop_last: bool = field(
         default=True,
-        metadata={"help": "Drop the last incomplete batch: contrastive losses want full, equal-size batches."},
+        metadata={
+            "help": "Drop the last incomplete batch: contrastive losses want full, equal-size batches."
+        },
     )
     dataloader_pin_memory: bool = field(
         default_factory=torch.cuda.is_available,
@@ -111,7 +116,11 @@ class TrustVLTrainingArguments(TrainingArguments):
     def __post_init__(self) -> None:
         if self.per_device_eval_batch_size is None:
             self.per_device_eval_batch_size = self.per_device_train_batch_size
-        for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+        for name in (
+            "per_device_train_batch_size",
+            "per_device_eval_batch_size",
+            "gradient_accumulation_steps",
+        ):
             if int(getattr(self, name)) < 1:
                 raise TrustVLInputError(f"{name}={getattr(self, name)}; expected an integer >= 1")
         if self.max_steps == 0 or self.max_steps < -1:

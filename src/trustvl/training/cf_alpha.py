@@ -264,7 +264,8 @@ class CFAlphaConfig(TrustVLTrainingArguments):
     )
     lora_r: int = field(default=8, metadata={"help": "Rank r of the LoRA delta ΔW = (lora_alpha / r)·B·A."})
     lora_alpha: float = field(
-        default=8.0, metadata={"help": "LoRA scaling numerator (peft's lora_alpha; not the CF_α coefficient)."}
+        default=8.0,
+        metadata={"help": "LoRA scaling numerator (peft's lora_alpha; not the CF_α coefficient)."},
     )
     lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA branch's input."})
     lora_target_modules: list[str] | str | None = field(
@@ -296,7 +297,8 @@ class CFAlphaConfig(TrustVLTrainingArguments):
         },
     )
     alpha: float = field(
-        default=1.0, metadata={"help": "α stored in the saved model's config (the sweep changes it at run time)."}
+        default=1.0,
+        metadata={"help": "α stored in the saved model's config (the sweep changes it at run time)."},
     )
     # the CF_α recipe's optimisation defaults
     learning_rate: float = field(default=1e-3, metadata={"help": "Peak learning rate (AdamW)."})

@@ -83,7 +83,7 @@ class SynthWorldCLIPPretrainConfig(TrustVLTrainingArguments):
         default=None,
         metadata={
             "help": "JSON object of SynthWorldConfig knobs for the train split, e.g."
-            " '{\"strength\": {\"skin_tone\": 0.95}}'; the evaluation always uses the balanced test split."
+            ' \'{"strength": {"skin_tone": 0.95}}\'; the evaluation always uses the balanced test split.'
         },
     )
     # the recipe's optimisation defaults

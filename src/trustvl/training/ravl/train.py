@@ -46,7 +46,9 @@ class CLIPFinetuneConfig(TrustVLTrainingArguments):
     )
     dataset: str | None = field(
         default=None,
-        metadata={"help": "Hub id or folder of the training data: image, label (ClassLabel), optional caption."},
+        metadata={
+            "help": "Hub id or folder of the training data: image, label (ClassLabel), optional caption."
+        },
     )
     split: str = field(default="train", metadata={"help": "Split of the dataset to train on."})
     image_column: str = field(default="image", metadata={"help": "Image column."})
@@ -71,7 +73,9 @@ class CLIPFinetuneConfig(TrustVLTrainingArguments):
         default=False, metadata={"help": "Train a peft LoRA delta instead of every weight."}
     )
     lora_r: int = field(default=8, metadata={"help": "LoRA rank r."})
-    lora_alpha: float = field(default=8.0, metadata={"help": "LoRA scaling numerator (ΔW = lora_alpha/r·B·A)."})
+    lora_alpha: float = field(
+        default=8.0, metadata={"help": "LoRA scaling numerator (ΔW = lora_alpha/r·B·A)."}
+    )
     lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA branch's input."})
     lora_target_modules: list[str] | str | None = field(
         default=None,
@@ -96,7 +100,9 @@ class CLIPFinetuneConfig(TrustVLTrainingArguments):
     def __post_init__(self) -> None:
         for name in self._required_fields():
             if not getattr(self, name):
-                raise TrustVLInputError(f"{type(self).__name__}.{name} is required; got {getattr(self, name)!r}")
+                raise TrustVLInputError(
+                    f"{type(self).__name__}.{name} is required; got {getattr(self, name)!r}"
+                )
         super().__post_init__()
 
     def _required_fields(self) -> tuple[str, ...]:
@@ -125,7 +131,9 @@ class RaVLConfig(CLIPFinetuneConfig):
             " None: the model recorded by discovery, else base_model."
         },
     )
-    grid_n: int = field(default=2, metadata={"help": "Regions are the grid_n x grid_n cells (as in discovery)."})
+    grid_n: int = field(
+        default=2, metadata={"help": "Regions are the grid_n x grid_n cells (as in discovery)."}
+    )
     clusters: list[int] | None = field(
         default=None, metadata={"help": "Discovery clusters that count as spurious; None: every kept one."}
     )
@@ -155,7 +163,8 @@ class RaVLConfig(CLIPFinetuneConfig):
     )
     learning_rate: float = field(default=1e-3, metadata={"help": "Peak learning rate (AdamW)."})
     save_strategy: str = field(
-        default="steps", metadata={"help": "'steps' writes resumable checkpoints every save_steps; 'no' none."}
+        default="steps",
+        metadata={"help": "'steps' writes resumable checkpoints every save_steps; 'no' none."},
     )
     save_steps: float = field(default=100, metadata={"help": "Write a resumable checkpoint every N steps."})
 
@@ -205,7 +214,12 @@ def _prepare_model(model: CLIPModel, config: CLIPFinetuneConfig) -> torch.nn.Mod
 
 
 def _fit(
-    model: CLIPModel, processor: Any, rows: RegionImageDataset, loss_fn: RaVLLoss, config: CLIPFinetuneConfig, resume: bool
+    model: CLIPModel,
+    processor: Any,
+    rows: RegionImageDataset,
+    loss_fn: RaVLLoss,
+    config: CLIPFinetuneConfig,
+    resume: bool,
 ) -> tuple[torch.nn.Module, TrainResult]:
     """Prepare ``model`` (:func:`_prepare_model`) and train it on ``rows`` with ``loss_fn``."""
     model = _prepare_model(model, config)
@@ -215,7 +229,9 @@ def _fit(
     return model, train(model, rows, loss_fn, config, data_collator=collator, resume=resume)
 
 
-def _save(model: torch.nn.Module, processor: Any, out: Path, save_model: bool) -> tuple[CLIPModel, dict[str, Any]]:
+def _save(
+    model: torch.nn.Module, processor: Any, out: Path, save_model: bool
+) -> tuple[CLIPModel, dict[str, Any]]:
     """Write ``adapter/`` (LoRA runs) and ``model/`` (a plain ``CLIPModel``, merged); return the plain model
     and the paths written."""
     paths: dict[str, Any] = {"model_dir": None, "adapter_dir": None}
