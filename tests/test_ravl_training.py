@@ -4,7 +4,6 @@ a tiny CLIP (only LoRA changes), the discovery pipeline's files, and bad inputs.
 from __future__ import annotations
 
 import dataclasses
-
 import json
 import math
 
@@ -15,8 +14,8 @@ import torch
 from trustvl.errors import TrustVLInputError
 from trustvl.training.ravl import (
     RaVLCollator,
-    RaVLLoss,
     RaVLConfig,
+    RaVLLoss,
     RegionImageDataset,
     SpuriousMedoids,
     class_prompts,
@@ -250,9 +249,8 @@ def _tiny_medoids(model, processor, ds, kept):
 
 def test_train_ravl_through_core_changes_only_lora(tiny_clip_dir, tiny_digits, tmp_path):
     from datasets import load_dataset
-    from transformers import CLIPModel, CLIPProcessor
-
     from peft import PeftModel
+    from transformers import CLIPModel, CLIPProcessor
 
     base = CLIPModel.from_pretrained(tiny_clip_dir).eval()
     processor = CLIPProcessor.from_pretrained(tiny_clip_dir)

@@ -243,9 +243,9 @@ def _drop(before: float, after: float) -> float:
 
 def _write_card(model_dir: Path, cfg: DemoConfig, tcfg: Any, result: dict, sweep: dict, train: dict) -> None:
     from trustvl.evaluation.cf_alpha_sweep import sweep_table
-    from trustvl.training.cf_alpha import VISION_LORA_TARGETS
     from trustvl.evaluation.report import markdown_table
     from trustvl.hub.cards import Metric, model_card
+    from trustvl.training.cf_alpha import VISION_LORA_TARGETS
 
     k = str(max(cfg.ks))
     last = sweep["alphas"][f"{max(cfg.alphas):g}"]
