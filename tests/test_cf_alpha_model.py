@@ -499,3 +499,10 @@ def test_lora_helper_targets_match_the_cf_alpha_default():
     from trustvl.modeling.lora import CLIP_LORA_TARGETS
 
     assert tuple(DEFAULT_LORA_TARGET_MODULES) == tuple(CLIP_LORA_TARGETS)
+
+
+def test_adapter_records_the_base_model(base_clip, tmp_path):
+    model = finetuned(base_clip, base_model_name_or_path="org/base-clip")
+    model.save_adapter(tmp_path / "adapter")
+    adapter_config = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    assert adapter_config["base_model_name_or_path"] == "org/base-clip"

@@ -70,8 +70,8 @@ class CFAlphaLoss:
     ``set_index`` ``[B·v]`` (the caption/set of each image) and optionally ``caption_index`` ``[B]``
     (equal for sets whose captions are identical; such pairs count as positives, not negatives).
 
-    Build it from a run's settings with :meth:`from_config`; the fields mean what the
-    :class:`CFAlphaConfig` fields of the same names mean (their defaults live there only).
+    Build it from a run's settings with :meth:`from_config`; the :class:`CFAlphaConfig` fields of the same
+    names take their defaults from here (the CF_α recipe: β1 = 1, β0 = 30).
 
     Args:
         beta_clip: β1, weight of the CLIP loss.
@@ -84,13 +84,13 @@ class CFAlphaLoss:
         seed: seed of the α draws.
     """
 
-    beta_clip: float
-    beta_cf: float
-    cf_loss: str
-    cf_temperature: float
-    max_logit_scale: float
-    alpha_range: tuple[float, float] | None
-    seed: int
+    beta_clip: float = 1.0
+    beta_cf: float = 30.0
+    cf_loss: str = "cohesion"
+    cf_temperature: float = 0.1
+    max_logit_scale: float = 100.0
+    alpha_range: tuple[float, float] | None = None
+    seed: int = 0
 
     @classmethod
     def from_config(cls, config: CFAlphaConfig) -> CFAlphaLoss:
@@ -276,18 +276,25 @@ class CFAlphaConfig(TrustVLTrainingArguments):
             " of module-name suffixes; None: both towers' q/k/v/out_proj, fc1, fc2."
         },
     )
-    beta_clip: float = field(default=1.0, metadata={"help": "β1, weight of the CLIP loss L_CLIP."})
-    beta_cf: float = field(default=30.0, metadata={"help": "β0, weight of the counterfactual loss L_cf."})
+    beta_clip: float = field(
+        default=CFAlphaLoss.beta_clip, metadata={"help": "β1, weight of the CLIP loss L_CLIP."}
+    )
+    beta_cf: float = field(
+        default=CFAlphaLoss.beta_cf, metadata={"help": "β0, weight of the counterfactual loss L_cf."}
+    )
     cf_loss: str = field(
-        default="cohesion",
+        default=CFAlphaLoss.cf_loss,
         metadata={
             "help": "L_cf: 'cohesion' (squared distance to the set mean) or 'info_nce' (same-set positives).",
             "choices": ["cohesion", "info_nce"],
         },
     )
-    cf_temperature: float = field(default=0.1, metadata={"help": "Temperature of cf_loss='info_nce'."})
+    cf_temperature: float = field(
+        default=CFAlphaLoss.cf_temperature, metadata={"help": "Temperature of cf_loss='info_nce'."}
+    )
     max_logit_scale: float = field(
-        default=100.0, metadata={"help": "Clamp of the learned CLIP logit scale in L_CLIP."}
+        default=CFAlphaLoss.max_logit_scale,
+        metadata={"help": "Clamp of the learned CLIP logit scale in L_CLIP."},
     )
     alpha_range: list[float] | None = field(
         default=None,

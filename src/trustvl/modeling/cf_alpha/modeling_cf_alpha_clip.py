@@ -481,8 +481,9 @@ class CFAlphaCLIPModel(CLIPModel):
         base.config.architectures = ["CLIPModel"]
         with contextlib.suppress(AttributeError):
             del base.config.cf_alpha_merged
-        if self.config.base_model_name_or_path:
+        if self.config.base_model_name_or_path:  # peft records it as the adapter's base model
             base.config._name_or_path = self.config.base_model_name_or_path
+            base.name_or_path = self.config.base_model_name_or_path
         peft_model = get_peft_model(base, self.peft_lora_config())
         factors = {f"base_model.model.{name}": value for name, value in self.lora_state_dict().items()}
         result = set_peft_model_state_dict(peft_model, factors)
