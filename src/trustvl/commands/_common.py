@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import os
 import sys
@@ -35,24 +36,54 @@ class ConfigArgumentParser(HfArgumentParser):
 
     Every field of the configuration dataclass is a flag (``--learning_rate``, or ``--learning-rate``) with its
     default and doc in ``--help``. The file's values replace the defaults; flags given on the command line
-    override the file. Use it as the ``parser_class`` of a subcommand group (:func:`add_group`) and turn the
-    parsed namespace into the configuration with :func:`config_from_namespace`.
+    override the file. Use it as the ``parser_class`` of a subcommand group (:func:`add_group`) with
+    ``config_class="package.module:ClassName"``: the class is imported (and its flags added) only when this
+    subcommand is parsed or its help shown, so that ``trustvl --help`` and the other commands stay fast
+    (a ``TrainingArguments`` import costs seconds). The parsed namespace holds the class as ``config_class``;
+    :func:`config_from_namespace` builds the configuration.
     """
 
-    def __init__(self, dataclass_types: Any = None, **kwargs: Any) -> None:
+    def __init__(
+        self, dataclass_types: Any = None, *, config_class: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(dataclass_types, **kwargs)
+        self._lazy_config_class = config_class
+        self.config_fields: set[str] = set()
+        if self.dataclass_types:
+            self._config_loaded()
+
+    def _load_config_class(self) -> None:
+        if self._lazy_config_class is None:
+            return
+        module_name, _, class_name = self._lazy_config_class.partition(":")
+        self._lazy_config_class = None
+        config_class = getattr(importlib.import_module(module_name), class_name)
+        self.dataclass_types = [config_class]
+        self._add_dataclass_arguments(config_class)
+        self._config_loaded()
+
+    def _config_loaded(self) -> None:
         self.config_fields = {
             f.name for dtype in self.dataclass_types for f in dataclasses.fields(dtype) if f.init
         }
-        if self.config_fields:
-            self.add_argument(
-                "--config",
-                metavar="FILE",
-                default=None,
-                help="YAML or JSON file of field values (a recipe); flags on the command line override it",
-            )
+        self.set_defaults(config_class=self.dataclass_types[0])
+        self.add_argument(
+            "--config",
+            metavar="FILE",
+            default=None,
+            help="YAML or JSON file of field values (a recipe); flags on the command line override it",
+        )
+
+    def format_help(self) -> str:
+        self._load_config_class()
+        return super().format_help()
+
+    def format_usage(self) -> str:
+        self._load_config_class()
+        return super().format_usage()
 
     def parse_known_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:
+        self._load_config_class()
         args = list(sys.argv[1:] if args is None else args)
         path = _config_path(args)
         if path is not None and self.config_fields:

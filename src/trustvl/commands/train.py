@@ -20,9 +20,6 @@ from trustvl.commands._common import (
     config_from_namespace,
     print_json_summary,
 )
-from trustvl.training.cf_alpha import CFAlphaConfig
-from trustvl.training.ravl import RaVLConfig
-from trustvl.training.synthworld_pretrain import SynthWorldCLIPPretrainConfig
 
 
 def add_train(sub: Any) -> None:
@@ -32,38 +29,34 @@ def add_train(sub: Any) -> None:
     _add_method(
         g,
         "synthworld-clip",
-        SynthWorldCLIPPretrainConfig,
+        "trustvl.training.synthworld_pretrain:SynthWorldCLIPPretrainConfig",
         "pretrain the small SynthWorld CLIP from scratch",
         _cmd_synthworld_clip,
     )
     _add_method(
         g,
         "cf-alpha",
-        CFAlphaConfig,
+        "trustvl.training.cf_alpha:CFAlphaConfig",
         "CF_α: LoRA fine-tuning on counterfactual sets (L = β1·L_CLIP + β0·L_cf)",
         _cmd_cf_alpha,
     )
     _add_method(
         g,
         "ravl",
-        RaVLConfig,
+        "trustvl.training.ravl:RaVLConfig",
         "RaVL mitigation: region-aware fine-tuning with the discovered spurious clusters",
         _cmd_ravl,
     )
 
 
-def _add_method(g: Any, name: str, config_class: type, help: str, handler: Any) -> None:
-    p = g.add_parser(
-        name,
-        help=help,
-        description=(config_class.__doc__ or "").split("\n\n")[0],
-        dataclass_types=[config_class],
-    )
+def _add_method(g: Any, name: str, config_class: str, help: str, handler: Any) -> None:
+    """Add the subcommand ``name`` parsed into ``config_class`` (``"module:Class"``, imported on use)."""
+    p = g.add_parser(name, help=help, description=help, config_class=config_class)
     p.add_argument(
         "--resume", action="store_true", help="continue from the last checkpoint in the run folder"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(handler=handler, config_class=config_class)
+    p.set_defaults(handler=handler)
 
 
 def _config(args: argparse.Namespace) -> Any:
