@@ -116,9 +116,13 @@ def write_synthworld_clip_card(model_dir: str | Path, summary: dict[str, Any] | 
             )
             rows.append([f"{attr} {key}", f[key]])
         rows.append([f"worst-group accuracy (occupation × {attr})", ev["worst_group_accuracy"][attr]])
-    precision = "bf16" if cfg.get("bf16") else "fp16" if cfg.get("fp16") else "no"
+    # summaries written before the TrainingArguments-based config say batch_size / mixed_precision
+    precision = cfg.get("mixed_precision") or (
+        "bf16" if cfg.get("bf16") else "fp16" if cfg.get("fp16") else "no"
+    )
+    batch = cfg.get("per_device_train_batch_size", cfg.get("batch_size"))
     training = (
-        f"{summary['global_step']} steps of batch {cfg['per_device_train_batch_size']} (AdamW, lr"
+        f"{summary['global_step']} steps of batch {batch} (AdamW, lr"
         f" {cfg['learning_rate']}, cosine, mixed precision {precision}) with the symmetric CLIP loss on scenes of"
         f" the biased train split rendered on the fly; {summary['train_seconds']} s on"
         f" {summary.get('device_name', summary.get('device'))}. Reproduce with `trustvl train synthworld-clip`"

@@ -17,9 +17,14 @@ Design (see also the docstrings below):
 * The forward pass is the unmerged LoRA form ``W x + b + α·s·B(A x)`` (``s = lora_alpha / lora_r``), which is
   trainable and lets α change at run time without touching θ0; :meth:`CFAlphaCLIPModel.merged_state_dict`
   and :meth:`CFAlphaCLIPModel.export_merged` give the merged weights ``W + α·s·B·A`` for a plain CLIPModel.
-* This file only imports torch, transformers and its sibling configuration file, so ``save_pretrained``
-  can copy both next to the weights (``register_for_auto_class``) and ``AutoModel.from_pretrained(dir,
-  trust_remote_code=True)`` works where trustvl is not installed.
+* The LoRA delta is also exchanged as a **peft adapter** (``adapter_config.json`` +
+  ``adapter_model.safetensors``, keys ``base_model.model.<module>.lora_A.weight``):
+  :meth:`CFAlphaCLIPModel.save_adapter` writes one through peft's own ``save_pretrained``, so
+  ``PeftModel.from_pretrained(CLIPModel.from_pretrained(base), adapter_dir)`` is this model at α = 1, and
+  :meth:`CFAlphaCLIPModel.from_peft` builds a CF_α model from a base CLIP and such an adapter.
+* This file only imports torch, transformers and its sibling configuration file (peft only inside the
+  adapter methods), so ``save_pretrained`` can copy both next to the weights (``register_for_auto_class``)
+  and ``AutoModel.from_pretrained(dir, trust_remote_code=True)`` works where trustvl is not installed.
 """
 
 import contextlib
@@ -188,7 +193,8 @@ class CFAlphaCLIPModel(CLIPModel):
     the base weights under CLIPModel's keys plus the LoRA factors (``...lora_A.weight``, ``...lora_B.weight``),
     together with this file and the configuration file and an ``auto_map``, so the checkpoint loads with
     ``AutoModel.from_pretrained(dir)`` (trustvl imported) or ``AutoModel.from_pretrained(dir,
-    trust_remote_code=True)`` (no trustvl). :meth:`export_merged` writes a plain CLIP checkpoint at a chosen α.
+    trust_remote_code=True)`` (no trustvl). :meth:`export_merged` writes a plain CLIP checkpoint at a chosen α;
+    :meth:`save_adapter` / :meth:`from_peft` exchange the delta as a peft LoRA adapter.
     """
 
     config_class = CFAlphaCLIPConfig
