@@ -120,12 +120,14 @@ def main() -> None:
         n_test=args.n_test,
         n_base_per_occupation=args.n_base_per_occupation,
         variants_per_base=args.variants_per_base,
-        variants_per_set=args.variants_per_set,
         sets_per_batch=args.sets_per_batch,
         max_steps=args.max_steps,
-        beta_cf=args.beta_cf,
+        training={
+            "variants_per_set": args.variants_per_set,
+            "beta_cf": args.beta_cf,
+            **({} if args.lora_targets == "vision" else {"lora_target_modules": None}),
+        },
         seed=args.seed,
-        lora_targets=args.lora_targets,
         overwrite=True,
         progress=False,
     )

@@ -64,7 +64,7 @@ def run_setting(args: argparse.Namespace, v: float, spurious: int, work: Path) -
     from trustvl.data_builders.spurious_digits import build_spurious_digits
     from trustvl.evaluation.ravl import evaluate_group_accuracy, run_discovery
     from trustvl.modeling.synthworld_clip import default_clip_path
-    from trustvl.training.ravl import RaVLTrainConfig, finetune_clip, train_ravl
+    from trustvl.training.ravl import CLIPFinetuneConfig, RaVLConfig, finetune_clip, train_ravl
 
     disable_progress_bars()
     t_setting = time.process_time()
@@ -97,7 +97,7 @@ def run_setting(args: argparse.Namespace, v: float, spurious: int, work: Path) -
     common = dict(
         learning_rate=args.lr,
         max_steps=args.steps,
-        batch_size=args.batch_size,
+        per_device_train_batch_size=args.batch_size,
         warmup_steps=args.warmup,
         seed=args.seed,
     )
@@ -106,14 +106,16 @@ def run_setting(args: argparse.Namespace, v: float, spurious: int, work: Path) -
     t = time.process_time()
     torch.manual_seed(args.seed)
     std = finetune_clip(
-        base,
-        str(data),
-        work / f"std_{name}",
-        use_lora=args.lora,
-        save_model=False,
-        progress=False,
-        logging_steps=max(args.steps // 5, 1),
-        **common,
+        CLIPFinetuneConfig(
+            base_model=base,
+            dataset=str(data),
+            output_dir=str(work / f"std_{name}"),
+            use_lora=args.lora,
+            save_model=False,
+            disable_tqdm=True,
+            logging_steps=max(args.steps // 5, 1),
+            **common,
+        )
     )
     cpu_std = time.process_time() - t
     vlm = std.pop("model")
@@ -165,25 +167,28 @@ def run_setting(args: argparse.Namespace, v: float, spurious: int, work: Path) -
         }
         for variant, loss_kw in variants.items():
             t = time.process_time()
-            cfg = RaVLTrainConfig(
+            cfg = RaVLConfig(
                 base_model=base,
                 dataset=str(data),
                 discovery=str(disc_dir),
-                out_dir=str(work / f"{variant}_{name}"),
+                output_dir=str(work / f"{variant}_{name}"),
                 use_lora=args.lora,
                 lambda_align=args.lambda_align,
                 lambda_uninf=args.lambda_uninf,
-                save_steps=None,
+                save_strategy="no",
+                disable_tqdm=True,
                 logging_steps=max(args.steps // 5, 1),
                 **loss_kw,
                 **common,
             )
             torch.manual_seed(args.seed)
-            summary = train_ravl(cfg, progress=False, region_flags=flags)
+            summary = train_ravl(cfg, region_flags=flags)
             cpu = time.process_time() - t
             model, proc = load_clip(summary["model_dir"], device="cpu")
             ev = evaluate_group_accuracy(model, str(data), processor=proc, device="cpu")
             shutil.rmtree(summary["model_dir"], ignore_errors=True)
+            if summary.get("adapter_dir"):
+                shutil.rmtree(summary["adapter_dir"], ignore_errors=True)
             mitigated[variant] = {
                 "loss": {"align_input": cfg.align_input, "uninf_mode": cfg.uninf_mode},
                 "overall_accuracy": ev["overall_accuracy"],
@@ -301,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--warmup", type=int, default=10)
-    ap.add_argument("--lora", action="store_true", help="LoRA (CFAlphaCLIPModel) instead of full fine-tuning")
+    ap.add_argument("--lora", action="store_true", help="a peft LoRA delta instead of full fine-tuning")
     ap.add_argument("--lambda-align", type=float, default=1.0)
     ap.add_argument("--lambda-uninf", type=float, default=1.0)
     ap.add_argument(

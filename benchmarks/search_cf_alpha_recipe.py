@@ -2,8 +2,9 @@
 
 Each recipe is a JSON object with counterfactual-build keys (``n_base_per_occupation``,
 ``variants_per_base``, ``force_setting``, ``scene_captions``, ``data_seed``) and training keys (any
-:class:`~trustvl.training.cf_alpha.CFAlphaTrainConfig` field, plus ``lora_targets`` = ``"vision"`` or
-``"both"``). Datasets are built once per distinct build and shared; recipes run in ``--workers``
+:class:`~trustvl.training.cf_alpha.CFAlphaConfig` field, plus ``lora_targets`` = ``"vision"`` or
+``"both"``; ``sets_per_batch``, the name of the recipe files of the earlier rounds, means
+``per_device_train_batch_size``). Datasets are built once per distinct build and shared; recipes run in ``--workers``
 processes (several fit on one GPU). Prints and writes JSON with, per recipe, the mean MaxSkew@100 and
 mean NDKL per attribute, their drops against the base model, and zero-shot accuracy.
 
@@ -95,23 +96,26 @@ def _run(job: tuple[int, dict[str, Any], str, str, int, int, list[int], list[flo
     import torch
 
     torch.set_num_threads(threads)
-    from trustvl.training.cf_alpha import CFAlphaTrainConfig, train_cf_alpha
+    from trustvl.training.cf_alpha import CFAlphaConfig, train_cf_alpha
 
     train_keys = {
         k: v for k, v in recipe.items() if k not in BUILD_KEYS and k not in ("name", "lora_targets")
     }
+    if "sets_per_batch" in train_keys:
+        train_keys["per_device_train_batch_size"] = train_keys.pop("sets_per_batch")
     if recipe.get("lora_targets", "vision") == "both":
         train_keys["lora_target_modules"] = None
     run_dir = Path(out) / f"run_{i:02d}"
     t0 = time.perf_counter()
-    cfg = CFAlphaTrainConfig(
+    cfg = CFAlphaConfig(
         base_model=_default(),
         dataset=data_dir,
-        out_dir=str(run_dir),
-        save_steps=10**9,
-        **{"variants_per_set": 8, "sets_per_batch": 16, "max_steps": 200, **train_keys},
+        output_dir=str(run_dir),
+        save_strategy="no",
+        disable_tqdm=True,
+        **{"variants_per_set": 8, "per_device_train_batch_size": 16, "max_steps": 200, **train_keys},
     )
-    train_cf_alpha(cfg, progress=False)
+    train_cf_alpha(cfg)
     seconds = time.perf_counter() - t0
     sweep = _evaluate(str(run_dir / "model"), n_test, world_seeds, sorted({*alphas, 1.0}))
     return {"recipe": recipe, "train_seconds": round(seconds, 1), "alpha_1": sweep[1.0], "sweep": sweep}

@@ -450,3 +450,59 @@ def test_set_peft_lora_alpha(base_clip, inputs):
     torch.testing.assert_close(text(peft_model), full)
     with pytest.raises(TrustVLInputError, match="1.5"):
         set_peft_lora_alpha(peft_model, 1.5)
+
+
+# ---------------------------------------------------------------------------------------------- peft adapters
+@pytest.mark.parametrize("targets", [None, r"vision_model\.encoder\.layers\.\d+\.self_attn\.(q_proj|v_proj)"])
+def test_peft_adapter_loads_with_plain_peft_and_equals_alpha_one(base_clip, inputs, tmp_path, targets):
+    from peft import PeftModel
+    from safetensors.torch import load_file
+
+    kwargs = {} if targets is None else {"lora_target_modules": targets}
+    model = finetuned(base_clip, **kwargs)
+    base_clip.save_pretrained(tmp_path / "base")
+    model.save_adapter(tmp_path / "adapter")
+    assert {p.name for p in (tmp_path / "adapter").iterdir()} >= {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+    }
+    keys = set(load_file(str(tmp_path / "adapter" / "adapter_model.safetensors")))
+    assert keys == {f"base_model.model.{k}" for k in model.lora_state_dict()}
+    adapter_config = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    assert (
+        adapter_config["r"] == 4
+        and adapter_config["lora_alpha"] == 8
+        and adapter_config["peft_type"] == "LORA"
+    )
+
+    loaded = PeftModel.from_pretrained(
+        CLIPModel.from_pretrained(tmp_path / "base"), tmp_path / "adapter"
+    ).eval()
+    for ours, theirs in zip(embed(model, inputs), embed(loaded, inputs), strict=True):
+        assert (ours - theirs).abs().max().item() <= 1e-5
+    assert (embed(base_clip, inputs)[1] - embed(loaded, inputs)[1]).abs().max().item() > 1e-4  # ΔW matters
+
+    # and back: CFAlphaCLIPModel from the base + the adapter, at any α
+    back = CFAlphaCLIPModel.from_peft(tmp_path / "base", tmp_path / "adapter", alpha=0.5).eval()
+    assert back.alpha == 0.5 and back.config.lora_r == 4
+    for key, value in model.lora_state_dict().items():
+        assert torch.equal(back.state_dict()[key], value)
+    with back.temporary_alpha(0.0):
+        for a, b in zip(embed(back, inputs), embed(base_clip, inputs), strict=True):
+            assert torch.equal(a, b)  # α = 0 stays bit-identical to the base
+    with pytest.raises(TrustVLInputError, match="adapter"):
+        CFAlphaCLIPModel.from_peft(base_clip, tmp_path / "base")
+
+
+def test_lora_helper_targets_match_the_cf_alpha_default():
+    from trustvl.modeling.cf_alpha import DEFAULT_LORA_TARGET_MODULES
+    from trustvl.modeling.lora import CLIP_LORA_TARGETS
+
+    assert tuple(DEFAULT_LORA_TARGET_MODULES) == tuple(CLIP_LORA_TARGETS)
+
+
+def test_adapter_records_the_base_model(base_clip, tmp_path):
+    model = finetuned(base_clip, base_model_name_or_path="org/base-clip")
+    model.save_adapter(tmp_path / "adapter")
+    adapter_config = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    assert adapter_config["base_model_name_or_path"] == "org/base-clip"

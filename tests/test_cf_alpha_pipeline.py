@@ -126,7 +126,7 @@ def tiny_cf_run(tmp_path_factory):
         build_synthworld_dataset,
     )
     from trustvl.testing.tiny import build_tiny_clip
-    from trustvl.training.cf_alpha import CFAlphaTrainConfig, train_cf_alpha
+    from trustvl.training.cf_alpha import CFAlphaConfig, train_cf_alpha
 
     root = tmp_path_factory.mktemp("cf")
     clip = build_tiny_clip(root / "clip", image_size=32)
@@ -137,15 +137,15 @@ def tiny_cf_run(tmp_path_factory):
         root / "sw", SynthWorldConfig(resolution=32), n_train=0, n_test=128, progress=False
     )
     summary = train_cf_alpha(
-        CFAlphaTrainConfig(
+        CFAlphaConfig(
             base_model=str(clip),
             dataset=str(root / "cf"),
-            out_dir=str(root / "run"),
+            output_dir=str(root / "run"),
             max_steps=3,
-            sets_per_batch=4,
+            per_device_train_batch_size=4,
             save_steps=1000,
-        ),
-        progress=False,
+            disable_tqdm=True,
+        )
     )
     return {"clip": clip, "test": test, "summary": summary, "root": root}
 
@@ -164,7 +164,16 @@ def test_training_changes_only_the_lora_delta(tiny_cf_run):
     for name, tensor in base.state_dict().items():
         torch.testing.assert_close(merged0[name], tensor, rtol=0, atol=0)
     assert any(float(d.abs().max()) > 0 for d in model.lora_delta_weights().values())
-    assert (tiny_cf_run["root"] / "run" / "adapter.safetensors").is_file()
+    adapter = tiny_cf_run["root"] / "run" / "adapter"
+    assert (adapter / "adapter_config.json").is_file() and (adapter / "adapter_model.safetensors").is_file()
+    from peft import PeftModel
+
+    peft_model = PeftModel.from_pretrained(base, str(adapter)).eval()
+    pixels = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ours = model.eval().get_image_features(pixel_values=pixels).pooler_output
+        theirs = peft_model.get_image_features(pixel_values=pixels).pooler_output
+    assert (ours - theirs).abs().max().item() <= 1e-5
 
 
 def test_alpha_sweep_at_zero_matches_the_base_audit(tiny_cf_run, tmp_path):
@@ -252,7 +261,7 @@ def test_demo_runs_end_to_end_on_the_default_clip(tmp_path):
         "counterfactual_examples.png",
         "sweep/pareto.png",
         "audit/report.html",
-        "cf_alpha/adapter.safetensors",
+        "cf_alpha/adapter/adapter_model.safetensors",
         "cf_alpha/model/README.md",
     ):
         assert (out / name).exists(), name
@@ -272,22 +281,22 @@ def test_demo_runs_end_to_end_on_the_default_clip(tmp_path):
 def test_alpha_path_training_saves_the_model_at_alpha_one(tiny_cf_run):
     from transformers import AutoModel
 
-    from trustvl.training.cf_alpha import CFAlphaTrainConfig, train_cf_alpha
+    from trustvl.training.cf_alpha import CFAlphaConfig, train_cf_alpha
 
     root = tiny_cf_run["root"]
     summary = train_cf_alpha(
-        CFAlphaTrainConfig(
+        CFAlphaConfig(
             base_model=str(tiny_cf_run["clip"]),
             dataset=str(root / "cf"),
-            out_dir=str(root / "run_path"),
+            output_dir=str(root / "run_path"),
             max_steps=2,
-            sets_per_batch=4,
+            per_device_train_batch_size=4,
             save_steps=1000,
-            alpha_range=(0.2, 0.6),
-        ),
-        progress=False,
+            alpha_range=[0.2, 0.6],
+            disable_tqdm=True,
+        )
     )
-    assert summary["config"]["alpha_range"] == (0.2, 0.6)
+    assert summary["config"]["alpha_range"] == [0.2, 0.6]
     model = AutoModel.from_pretrained(summary["model_dir"])
     assert model.alpha == 1.0
     assert any(float(v.abs().sum()) > 0 for k, v in model.lora_state_dict().items() if "lora_B" in k)

@@ -76,30 +76,42 @@ def test_missing_default_clip_is_a_clear_error(tmp_path, monkeypatch):
         default_clip_path()
 
 
-def test_pretraining_runs_through_the_shared_core(tmp_path):
-    from trustvl.training.synthworld_pretrain import SynthWorldPretrainConfig, pretrain_synthworld_clip
+def test_pretraining_runs_through_the_shared_core(tmp_path, capsys):
+    """`trustvl train synthworld-clip`: training through the core, then the command's evaluation and card."""
+    from trustvl.cli import main
 
-    cfg = SynthWorldPretrainConfig(
-        out_dir=str(tmp_path / "pt"),
-        n_scenes=64,
-        max_steps=2,
-        batch_size=8,
-        num_workers=0,
-        eval_test_size=64,
-        save_steps=1,
-        warmup_steps=1,
-        vocab_size=600,
-        arch={
-            "vision_width": 32,
-            "vision_layers": 1,
-            "text_width": 32,
-            "text_layers": 1,
-            "projection_dim": 16,
-        },
+    arch = {"vision_width": 32, "vision_layers": 1, "text_width": 32, "text_layers": 1, "projection_dim": 16}
+    rc = main(
+        [
+            "train",
+            "synthworld-clip",
+            "--output_dir",
+            str(tmp_path / "pt"),
+            "--n_scenes",
+            "64",
+            "--max_steps",
+            "2",
+            "--per_device_train_batch_size",
+            "8",
+            "--dataloader_num_workers",
+            "0",
+            "--eval_test_size",
+            "64",
+            "--save_steps",
+            "1",
+            "--warmup_steps",
+            "1",
+            "--vocab_size",
+            "600",
+            "--arch",
+            json.dumps(arch),
+            "--quiet",
+        ]
     )
-    summary = pretrain_synthworld_clip(cfg)
-    assert summary["global_step"] == 2
+    assert rc == 0
     final = tmp_path / "pt" / "final"
+    summary = json.loads((final / "trustvl_pretrain.json").read_text())
+    assert summary["global_step"] == 2 and "zero_shot_top1" in summary["eval"]
     assert isinstance(CLIPModel.from_pretrained(str(final)), CLIPModel)
     assert "model-index" in (final / "README.md").read_text()
     assert torch.isfinite(torch.tensor(summary["final_loss"]))

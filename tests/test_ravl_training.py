@@ -3,6 +3,7 @@ a tiny CLIP (only LoRA changes), the discovery pipeline's files, and bad inputs.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -13,8 +14,8 @@ import torch
 from trustvl.errors import TrustVLInputError
 from trustvl.training.ravl import (
     RaVLCollator,
+    RaVLConfig,
     RaVLLoss,
-    RaVLTrainConfig,
     RegionImageDataset,
     SpuriousMedoids,
     class_prompts,
@@ -248,9 +249,8 @@ def _tiny_medoids(model, processor, ds, kept):
 
 def test_train_ravl_through_core_changes_only_lora(tiny_clip_dir, tiny_digits, tmp_path):
     from datasets import load_dataset
+    from peft import PeftModel
     from transformers import CLIPModel, CLIPProcessor
-
-    from trustvl.modeling.cf_alpha import CFAlphaCLIPModel
 
     base = CLIPModel.from_pretrained(tiny_clip_dir).eval()
     processor = CLIPProcessor.from_pretrained(tiny_clip_dir)
@@ -260,20 +260,21 @@ def test_train_ravl_through_core_changes_only_lora(tiny_clip_dir, tiny_digits, t
     flags = compute_region_flags(base, processor, list(train["image"]), medoids)
     assert flags.shape == (24, 4) and flags.any() and not flags.all()
 
-    cfg = RaVLTrainConfig(
+    cfg = RaVLConfig(
         base_model=str(tiny_clip_dir),
         dataset=str(tiny_digits),
         discovery=str(tmp_path / "disc"),
-        out_dir=str(tmp_path / "run"),
+        output_dir=str(tmp_path / "run"),
         flag_model=str(tiny_clip_dir),
         max_steps=3,
-        batch_size=8,
+        per_device_train_batch_size=8,
         learning_rate=1e-2,
         warmup_steps=0,
-        save_steps=None,
+        save_strategy="no",
         logging_steps=1,
+        disable_tqdm=True,
     )
-    summary = train_ravl(cfg, progress=False)
+    summary = train_ravl(cfg)
     assert summary["global_step"] == 3 and math.isfinite(summary["final_loss"])
     assert summary["config"]["align_input"] == "masked_image" and summary["config"]["uninf_mode"] == "both"
     assert summary["n_spurious_clusters"] == 1
@@ -281,13 +282,28 @@ def test_train_ravl_through_core_changes_only_lora(tiny_clip_dir, tiny_digits, t
     assert {"clip_loss", "align_loss", "uninf_loss"} <= set(summary["last_log"])
     assert json.loads((tmp_path / "run" / "train_summary.json").read_text())["method"] == "ravl"
 
-    trained = CFAlphaCLIPModel.from_pretrained(summary["model_dir"])
-    state = trained.state_dict()
-    original = base.state_dict()
-    lora_b = [k for k in state if ".lora_B." in k]
-    assert lora_b and any(state[k].abs().sum() > 0 for k in lora_b)  # B starts at 0: LoRA was trained
-    for key, value in original.items():  # every base weight is unchanged
-        torch.testing.assert_close(state[key], value, rtol=0, atol=0, msg=key)
+    # a RaVL checkpoint is a plain CLIPModel (merged) plus a peft adapter on the original weights
+    config = json.loads((tmp_path / "run" / "model" / "config.json").read_text())
+    assert config["model_type"] == "clip" and "auto_map" not in config
+    merged = CLIPModel.from_pretrained(summary["model_dir"]).eval()
+    assert summary["adapter_dir"] == str(tmp_path / "run" / "adapter")
+    adapted = PeftModel.from_pretrained(
+        CLIPModel.from_pretrained(tiny_clip_dir), summary["adapter_dir"]
+    ).eval()
+    lora_b = {k: v for k, v in adapted.state_dict().items() if ".lora_B." in k}
+    assert lora_b and any(v.abs().sum() > 0 for v in lora_b.values())  # B starts at 0: LoRA was trained
+    from safetensors.torch import load_file
+
+    saved = load_file(str(tmp_path / "run" / "adapter" / "adapter_model.safetensors"))
+    assert saved and all(
+        ".lora_A." in k or ".lora_B." in k for k in saved
+    )  # the base weights stay the base's
+    pixels = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        a = merged.get_image_features(pixel_values=pixels).pooler_output
+        b = adapted.get_image_features(pixel_values=pixels).pooler_output
+        c = base.get_image_features(pixel_values=pixels).pooler_output
+    assert (a - b).abs().max().item() <= 1e-5 and (a - c).abs().max().item() > 1e-6
 
 
 def test_collator_and_dataset_shapes(tiny_clip_dir, tiny_digits):
@@ -367,38 +383,41 @@ def test_train_ravl_refuses_without_spurious_clusters(tiny_clip_dir, tiny_digits
     processor = CLIPProcessor.from_pretrained(tiny_clip_dir)
     train = load_dataset(str(tiny_digits), split="train")
     _tiny_medoids(base, processor, train, np.zeros(4, bool)).save(tmp_path / "disc" / "spurious_medoids.npz")
-    cfg = RaVLTrainConfig(
+    cfg = RaVLConfig(
         base_model=str(tiny_clip_dir),
         dataset=str(tiny_digits),
         discovery=str(tmp_path / "disc"),
-        out_dir=str(tmp_path / "run"),
+        output_dir=str(tmp_path / "run"),
         max_steps=1,
-        batch_size=8,
+        per_device_train_batch_size=8,
+        disable_tqdm=True,
     )
     with pytest.raises(TrustVLInputError, match="no spurious cluster"):
-        train_ravl(cfg, progress=False)
+        train_ravl(cfg)
     assert not (tmp_path / "run" / "model").exists()
     with pytest.raises(TrustVLInputError, match="discovery folder"):
-        train_ravl(
-            RaVLTrainConfig(**{**cfg.__dict__, "discovery": str(tmp_path / "missing")}), progress=False
-        )
+        train_ravl(dataclasses.replace(cfg, discovery=str(tmp_path / "missing")))
+    with pytest.raises(TrustVLInputError, match="discovery"):
+        RaVLConfig(base_model=str(tiny_clip_dir), dataset=str(tiny_digits), output_dir=str(tmp_path / "r"))
 
 
 def test_finetune_clip_full_changes_weights(tiny_clip_dir, tiny_digits, tmp_path):
     from transformers import CLIPModel
 
-    from trustvl.training.ravl import finetune_clip
+    from trustvl.training.ravl import CLIPFinetuneConfig, finetune_clip
 
     summary = finetune_clip(
-        str(tiny_clip_dir),
-        str(tiny_digits),
-        tmp_path / "ft",
-        max_steps=2,
-        batch_size=8,
-        learning_rate=1e-3,
-        warmup_steps=0,
-        logging_steps=1,
-        progress=False,
+        CLIPFinetuneConfig(
+            base_model=str(tiny_clip_dir),
+            dataset=str(tiny_digits),
+            output_dir=str(tmp_path / "ft"),
+            max_steps=2,
+            per_device_train_batch_size=8,
+            learning_rate=1e-3,
+            warmup_steps=0,
+            logging_steps=1,
+            disable_tqdm=True,
+        )
     )
     model = summary.pop("model")
     assert summary["global_step"] == 2 and summary["method"] == "standard_finetuning"

@@ -16,7 +16,7 @@ from trustvl.errors import TrustVLInputError  # noqa: E402
 from trustvl.training import (  # noqa: E402
     ClipContrastiveLoss,
     ImageTextCollator,
-    TrainConfig,
+    TrustVLTrainingArguments,
     clip_contrastive_loss,
     cosine_distance,
     early_stopping,
@@ -76,21 +76,25 @@ def synthetic_pairs(n: int = 16, seed: int = 0) -> list[dict]:
     return rows
 
 
-def config(tmp_path, name: str, **kw) -> TrainConfig:
+def config(tmp_path, name: str, **kw) -> TrustVLTrainingArguments:
     base = dict(
         output_dir=str(tmp_path / name),
         learning_rate=1e-3,
         per_device_train_batch_size=8,
         max_steps=4,
         logging_steps=1,
-        save_steps=None,
+        save_strategy="no",
         lr_scheduler_type="constant",
         disable_tqdm=True,
         seed=0,
         use_cpu=True,
     )
+    if "save_steps" in kw:
+        base["save_strategy"] = "steps"
+    if "eval_steps" in kw:
+        base["eval_strategy"] = "steps"
     base.update(kw)
-    return TrainConfig(**base)
+    return TrustVLTrainingArguments(**base)
 
 
 def state(model) -> dict[str, torch.Tensor]:
@@ -383,15 +387,15 @@ def test_loss_must_go_through_model_forward(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- DDP (2 CPU processes)
-def _ddp_config(out_dir: str, world: int) -> TrainConfig:
-    return TrainConfig(
+def _ddp_config(out_dir: str, world: int) -> TrustVLTrainingArguments:
+    return TrustVLTrainingArguments(
         output_dir=out_dir,
         optim="sgd",  # plain SGD: no Adam normalisation amplifying float noise, so weights compare tightly
         learning_rate=0.05,
         per_device_train_batch_size=8 // world,
         max_steps=3,
         logging_steps=1,
-        save_steps=None,
+        save_strategy="no",
         lr_scheduler_type="constant",
         disable_tqdm=True,
         seed=0,

@@ -1,19 +1,152 @@
-"""Pieces the method subcommands share: subcommand groups, the common run options, JSON summaries."""
+"""Pieces the method subcommands share: subcommand groups, the common run options, JSON summaries, and
+subcommands parsed into a configuration dataclass (:class:`ConfigArgumentParser`)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib
 import json
-from collections.abc import Iterable, Mapping
-from typing import Any
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from transformers import HfArgumentParser
+
+from trustvl.errors import TrustVLInputError
+
+T = TypeVar("T")
 
 
-def add_group(sub: Any, name: str, help: str) -> Any:
-    """Add the subcommand ``name`` whose own subcommands (one per method) go into the returned subparsers."""
+def add_group(sub: Any, name: str, help: str, parser_class: type | None = None) -> Any:
+    """Add the subcommand ``name`` whose own subcommands (one per method) go into the returned subparsers
+    (built with ``parser_class``, e.g. :class:`ConfigArgumentParser`, when given)."""
     p = sub.add_parser(name, help=help)
-    inner = p.add_subparsers(dest=f"{name}_what", metavar="WHAT")
+    kwargs = {"parser_class": parser_class} if parser_class is not None else {}
+    inner = p.add_subparsers(dest=f"{name}_what", metavar="WHAT", **kwargs)
     inner.required = True
     return inner
+
+
+class ConfigArgumentParser(HfArgumentParser):
+    """An :class:`~transformers.HfArgumentParser` that also reads ``--config FILE`` (YAML or JSON).
+
+    Every field of the configuration dataclass is a flag (``--learning_rate``, or ``--learning-rate``) with its
+    default and doc in ``--help``. The file's values replace the defaults; flags given on the command line
+    override the file. Use it as the ``parser_class`` of a subcommand group (:func:`add_group`) with
+    ``config_class="package.module:ClassName"``: the class is imported (and its flags added) only when this
+    subcommand is parsed or its help shown, so that ``trustvl --help`` and the other commands stay fast
+    (a ``TrainingArguments`` import costs seconds). The parsed namespace holds the class as ``config_class``;
+    :func:`config_from_namespace` builds the configuration.
+    """
+
+    def __init__(
+        self, dataclass_types: Any = None, *, config_class: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(dataclass_types, **kwargs)
+        self._lazy_config_class = config_class
+        self.config_fields: set[str] = set()
+        if self.dataclass_types:
+            self._config_loaded()
+
+    def _load_config_class(self) -> None:
+        if self._lazy_config_class is None:
+            return
+        module_name, _, class_name = self._lazy_config_class.partition(":")
+        self._lazy_config_class = None
+        config_class = getattr(importlib.import_module(module_name), class_name)
+        self.dataclass_types = [config_class]
+        self._add_dataclass_arguments(config_class)
+        self._config_loaded()
+
+    def _config_loaded(self) -> None:
+        self.config_fields = {
+            f.name for dtype in self.dataclass_types for f in dataclasses.fields(dtype) if f.init
+        }
+        self.set_defaults(config_class=self.dataclass_types[0])
+        self.add_argument(
+            "--config",
+            metavar="FILE",
+            default=None,
+            help="YAML or JSON file of field values (a recipe); flags on the command line override it",
+        )
+
+    def format_help(self) -> str:
+        self._load_config_class()
+        return super().format_help()
+
+    def format_usage(self) -> str:
+        self._load_config_class()
+        return super().format_usage()
+
+    def parse_known_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:
+        self._load_config_class()
+        args = list(sys.argv[1:] if args is None else args)
+        path = _config_path(args)
+        if path is not None and self.config_fields:
+            try:
+                values = read_config_file(path, self.config_fields)
+            except TrustVLInputError as err:
+                self.error(str(err))  # like any bad flag: usage + one line on stderr, exit code 2
+            self._use_file_values(values)
+        return super().parse_known_args(args, namespace)
+
+    def _use_file_values(self, values: Mapping[str, Any]) -> None:
+        for action in self._actions:
+            if action.dest in values:
+                action.default = values[action.dest]
+                action.required = False  # given by the file
+
+
+def _config_path(args: Sequence[str]) -> str | None:
+    path = None
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == "--config" and i + 1 < len(args):
+            path = args[i + 1]
+        elif arg.startswith("--config="):
+            path = arg.split("=", 1)[1]
+    return path
+
+
+def read_config_file(path: str | os.PathLike, fields: Iterable[str]) -> dict[str, Any]:
+    """The mapping of field values in a YAML (``.yaml``/``.yml``) or JSON file; unknown keys are an error."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrustVLInputError(f"--config {str(path)!r} is not a file; expected a YAML or JSON recipe")
+    text = path.read_text(encoding="utf-8")
+    try:
+        values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        raise TrustVLInputError(f"--config {str(path)!r} is not valid YAML/JSON: {err}") from None
+    if not isinstance(values, dict):
+        raise TrustVLInputError(
+            f"--config {str(path)!r} holds a {type(values).__name__}; expected a mapping of field names to values"
+        )
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise TrustVLInputError(
+            f"--config {str(path)!r} has unknown fields {unknown}; see --help for the fields of this command"
+        )
+    return values
+
+
+def config_from_namespace(config_class: type[T], args: argparse.Namespace, **overrides: Any) -> T:
+    """Build ``config_class`` from the parsed flags (the namespace's entries named like its fields), then
+    ``overrides``. transformers' own consistency checks (``ValueError``) become a one-line input error."""
+    names = {f.name for f in dataclasses.fields(config_class) if f.init}
+    values = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    values.update(overrides)
+    try:
+        return config_class(**values)
+    except TrustVLInputError:
+        raise
+    except ValueError as err:
+        raise TrustVLInputError(f"{config_class.__name__}: {err}") from None
 
 
 def add_run_options(

@@ -1,166 +1,162 @@
-"""``trustvl train``: the models (the SynthWorld CLIP from scratch, CF_α, RaVL mitigation)."""
+"""``trustvl train``: the models (the SynthWorld CLIP from scratch, CF_α, RaVL mitigation).
+
+Each subcommand is its method's configuration class parsed by :class:`~transformers.HfArgumentParser`
+(:class:`~trustvl.commands._common.ConfigArgumentParser`): every field is a flag (``--learning_rate`` or
+``--learning-rate``, ``--output_dir``/``--out``…) listed once in ``--help`` with its default and doc, and
+``--config recipe.yaml`` reads a recipe file whose values the flags override. ``--resume`` continues from
+the last checkpoint in the run folder; ``--quiet`` hides progress bars.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
-from trustvl.commands._common import add_group, add_run_options, print_json_summary
+from trustvl.commands._common import (
+    ConfigArgumentParser,
+    add_group,
+    config_from_namespace,
+    print_json_summary,
+)
 
 
 def add_train(sub: Any) -> None:
-    g = add_group(sub, "train", "train models (SynthWorld CLIP, CF_α, RaVL)")
-    _add_synthworld_clip(g)
-    _add_cf_alpha(g)
-    _add_ravl(g)
+    g = add_group(
+        sub, "train", "train models (SynthWorld CLIP, CF_α, RaVL)", parser_class=ConfigArgumentParser
+    )
+    _add_method(
+        g,
+        "synthworld-clip",
+        "trustvl.training.synthworld_pretrain:SynthWorldCLIPPretrainConfig",
+        "pretrain the small SynthWorld CLIP from scratch",
+        _cmd_synthworld_clip,
+    )
+    _add_method(
+        g,
+        "cf-alpha",
+        "trustvl.training.cf_alpha:CFAlphaConfig",
+        "CF_α: LoRA fine-tuning on counterfactual sets (L = β1·L_CLIP + β0·L_cf)",
+        _cmd_cf_alpha,
+    )
+    _add_method(
+        g,
+        "ravl",
+        "trustvl.training.ravl:RaVLConfig",
+        "RaVL mitigation: region-aware fine-tuning with the discovered spurious clusters",
+        _cmd_ravl,
+    )
 
 
-def _add_synthworld_clip(g: Any) -> None:
-    p = g.add_parser("synthworld-clip", help="pretrain the small SynthWorld CLIP from scratch")
-    p.add_argument("--out", required=True)
-    p.add_argument("--n-scenes", type=int, default=2_000_000)
-    p.add_argument("--max-steps", type=int, default=6000)
-    p.add_argument("--batch-size", type=int, default=512)
-    p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--warmup-steps", type=int, default=300)
-    p.add_argument("--num-workers", type=int, default=8)
-    p.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"], default="no")
-    p.add_argument("--eval-test-size", type=int, default=4000)
-    p.add_argument("--save-steps", type=int, default=1000)
-    p.add_argument("--max-train-seconds", type=float, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--appearance-caption-prob", type=float, default=0.3)
+def _add_method(g: Any, name: str, config_class: str, help: str, handler: Any) -> None:
+    """Add the subcommand ``name`` parsed into ``config_class`` (``"module:Class"``, imported on use)."""
+    p = g.add_parser(name, help=help, description=help, config_class=config_class)
     p.add_argument(
-        "--world-json", default=None, help="JSON object of SynthWorldConfig knobs for the train split"
+        "--resume", action="store_true", help="continue from the last checkpoint in the run folder"
     )
-    p.add_argument("--resume", action="store_true")
-    p.set_defaults(handler=_cmd_synthworld_clip)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(handler=handler)
 
 
-def _add_cf_alpha(g: Any) -> None:
-    p = g.add_parser(
-        "cf-alpha", help="CF_α: LoRA fine-tuning on counterfactual sets (L = β1·L_CLIP + β0·L_cf)"
-    )
-    p.add_argument(
-        "--base-model", default=None, help="CLIP to debias (default: the embedded SynthWorld CLIP)"
-    )
-    p.add_argument("--dataset", required=True, help="counterfactual dataset (trustvl build counterfactuals)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--max-steps", type=int, default=300)
-    p.add_argument("--sets-per-batch", type=int, default=32)
-    p.add_argument("--variants-per-set", type=int, default=4)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--beta-clip", type=float, default=1.0)
-    p.add_argument("--beta-cf", type=float, default=30.0, help="β0, weight of L_cf (default: %(default)s)")
-    p.add_argument("--cf-loss", choices=["cohesion", "info_nce"], default="cohesion")
-    p.add_argument(
-        "--alpha-range",
-        type=float,
-        nargs=2,
-        metavar=("LO", "HI"),
-        default=None,
-        help="train each step at α ~ U(LO, HI) (the α path) instead of α = 1: a smoother α sweep for some"
-        " accuracy at α = 1 (see the README)",
-    )
-    p.add_argument("--lora-r", type=int, default=8)
-    p.add_argument("--lora-alpha", type=float, default=8.0)
-    p.add_argument("--lora-targets", nargs="+", default=None)
-    p.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"], default="no")
-    p.add_argument("--save-steps", type=int, default=100)
-    add_run_options(p, seed=0, resume=True, quiet=True)
-    p.set_defaults(handler=_cmd_cf_alpha)
-
-
-def _add_ravl(g: Any) -> None:
-    p = g.add_parser(
-        "ravl", help="RaVL mitigation: region-aware fine-tuning with the discovered spurious clusters"
-    )
-    p.add_argument("--base-model", required=True)
-    p.add_argument("--dataset", required=True, help="training data with image and label columns")
-    p.add_argument("--discovery", required=True, help="folder written by `trustvl discover`")
-    p.add_argument("--out", required=True)
-    p.add_argument("--label-column", default="label")
-    p.add_argument("--lambda-align", type=float, default=1.0)
-    p.add_argument("--lambda-uninf", type=float, default=1.0)
-    p.add_argument("--full-finetune", action="store_true", help="train all weights instead of a LoRA delta")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--max-steps", type=int, default=200)
-    p.add_argument("--batch-size", type=int, default=32)
-    add_run_options(p, seed=0, resume=True, quiet=True)
-    p.set_defaults(handler=_cmd_ravl)
+def _config(args: argparse.Namespace) -> Any:
+    overrides = {"disable_tqdm": True} if args.quiet else {}
+    return config_from_namespace(args.config_class, args, **overrides)
 
 
 def _cmd_synthworld_clip(args: argparse.Namespace) -> int:
-    from trustvl.training.synthworld_pretrain import SynthWorldPretrainConfig, pretrain_synthworld_clip
+    from trustvl.evaluation.synthworld import evaluate_on_synthworld
+    from trustvl.training.synthworld_pretrain import pretrain_synthworld_clip
 
-    cfg = SynthWorldPretrainConfig(
-        out_dir=args.out,
-        n_scenes=args.n_scenes,
-        max_steps=args.max_steps,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
-        warmup_steps=args.warmup_steps,
-        num_workers=args.num_workers,
-        mixed_precision=args.mixed_precision,
-        eval_test_size=args.eval_test_size,
-        seed=args.seed,
-        max_train_seconds=args.max_train_seconds,
-        save_steps=args.save_steps,
-        appearance_caption_prob=args.appearance_caption_prob,
-        world=json.loads(args.world_json) if args.world_json else {},
-    )
-    summary = pretrain_synthworld_clip(cfg, resume=args.resume)
+    config = _config(args)
+
+    def evaluate(model: Any, processor: Any) -> dict[str, Any]:
+        return evaluate_on_synthworld(
+            model,
+            processor,
+            n_test=config.eval_test_size,
+            world_seed=config.world_seed,
+            resolution=config.resolution,
+        )
+
+    summary = pretrain_synthworld_clip(config, resume=args.resume, evaluate=evaluate)
+    write_synthworld_clip_card(summary["model_dir"], summary)
     print_json_summary(summary, ("n_parameters", "train_seconds", "global_step", "final_loss"))
     print(json.dumps(summary["eval"], indent=1))
     return 0
 
 
-def _cmd_cf_alpha(args: argparse.Namespace) -> int:
-    from trustvl.modeling.synthworld_clip import default_clip_path
-    from trustvl.training.cf_alpha import CFAlphaTrainConfig, train_cf_alpha
+def write_synthworld_clip_card(model_dir: str | Path, summary: dict[str, Any] | None = None) -> Path:
+    """Write the SynthWorld CLIP's model card (``README.md``) from its ``trustvl_pretrain.json`` summary
+    (which must hold the ``"eval"`` of the balanced test split)."""
+    from trustvl.evaluation.report import markdown_table
+    from trustvl.hub.cards import Metric, model_card
 
-    cfg = CFAlphaTrainConfig(
-        base_model=args.base_model or str(default_clip_path()),
-        dataset=args.dataset,
-        out_dir=args.out,
-        max_steps=args.max_steps,
-        sets_per_batch=args.sets_per_batch,
-        variants_per_set=args.variants_per_set,
-        learning_rate=args.lr,
-        beta_clip=args.beta_clip,
-        beta_cf=args.beta_cf,
-        cf_loss=args.cf_loss,
-        alpha_range=None if args.alpha_range is None else tuple(args.alpha_range),
-        lora_r=args.lora_r,
-        lora_alpha=args.lora_alpha,
-        **({"lora_target_modules": args.lora_targets} if args.lora_targets else {}),
-        mixed_precision=args.mixed_precision,
-        save_steps=args.save_steps,
-        seed=args.seed,
+    model_dir = Path(model_dir)
+    if summary is None:
+        summary = json.loads((model_dir / "trustvl_pretrain.json").read_text())
+    ev = summary["eval"]
+    cfg = summary["config"]
+    metrics = [
+        Metric(
+            "zero-shot occupation top-1",
+            "accuracy",
+            ev["zero_shot_top1"],
+            "SynthWorld test",
+            "trustvl/synthworld",
+        )
+    ]
+    rows = [["zero-shot occupation top-1", ev["zero_shot_top1"]]]
+    for attr, f in ev["fairness"].items():
+        for key in sorted(f):
+            metrics.append(
+                Metric(
+                    f"{attr} {key}", key.replace("mean_", ""), f[key], "SynthWorld test", "trustvl/synthworld"
+                )
+            )
+            rows.append([f"{attr} {key}", f[key]])
+        rows.append([f"worst-group accuracy (occupation × {attr})", ev["worst_group_accuracy"][attr]])
+    # summaries written before the TrainingArguments-based config say batch_size / mixed_precision
+    precision = cfg.get("mixed_precision") or (
+        "bf16" if cfg.get("bf16") else "fp16" if cfg.get("fp16") else "no"
     )
-    summary = train_cf_alpha(cfg, resume=args.resume, progress=not args.quiet)
-    print_json_summary(summary, ("model_dir", "global_step", "final_loss", "train_seconds"))
+    batch = cfg.get("per_device_train_batch_size", cfg.get("batch_size"))
+    training = (
+        f"{summary['global_step']} steps of batch {batch} (AdamW, lr"
+        f" {cfg['learning_rate']}, cosine, mixed precision {precision}) with the symmetric CLIP loss on scenes of"
+        f" the biased train split rendered on the fly; {summary['train_seconds']} s on"
+        f" {summary.get('device_name', summary.get('device'))}. Reproduce with `trustvl train synthworld-clip`"
+        f" (train-split knobs: {cfg.get('world') or 'defaults'}, appearance caption share"
+        f" {cfg['appearance_caption_prob']})."
+    )
+    strength = (cfg.get("world") or {}).get("strength", {}).get("skin_tone", 0.8)
+    card = model_card(
+        "synthworld_clip",
+        model_name="synthworld-clip",
+        metrics=metrics,
+        tags=["synthworld", "synthetic"],
+        n_parameters=f"{summary['n_parameters']:,}",
+        training=training,
+        n_test=ev["n_test"],
+        eval_table=markdown_table(["metric", "value"], rows),
+        skin_strength=strength,
+    )
+    path = model_dir / "README.md"
+    card.save(str(path))
+    return path
+
+
+def _cmd_cf_alpha(args: argparse.Namespace) -> int:
+    from trustvl.training.cf_alpha import train_cf_alpha
+
+    summary = train_cf_alpha(_config(args), resume=args.resume)
+    print_json_summary(summary, ("model_dir", "adapter_dir", "global_step", "final_loss", "train_seconds"))
     return 0
 
 
 def _cmd_ravl(args: argparse.Namespace) -> int:
-    from trustvl.training.ravl import RaVLTrainConfig, train_ravl
+    from trustvl.training.ravl import train_ravl
 
-    cfg = RaVLTrainConfig(
-        base_model=args.base_model,
-        dataset=args.dataset,
-        discovery=args.discovery,
-        out_dir=args.out,
-        label_column=args.label_column,
-        lambda_align=args.lambda_align,
-        lambda_uninf=args.lambda_uninf,
-        use_lora=not args.full_finetune,
-        learning_rate=args.lr,
-        max_steps=args.max_steps,
-        batch_size=args.batch_size,
-        seed=args.seed,
-    )
-    summary = train_ravl(cfg, resume=args.resume, progress=not args.quiet)
+    summary = train_ravl(_config(args), resume=args.resume)
     print_json_summary(summary)
     return 0

@@ -6,7 +6,7 @@ Steps (each timed, all outputs in one run folder, written atomically):
 2. **build** counterfactual sets from biased train-split scenes with the oracle segmenter and inpainter
    (``data/counterfactuals``): same context pixels, people of other appearances;
 3. **fine-tune** CF_α (LoRA, ``L = β1·L_CLIP + β0·L_cf``) through the shared training core (``cf_alpha/``:
-   the CF_α model, the LoRA adapter and a model card);
+   the CF_α model with its model card, and the LoRA delta as a peft adapter in ``cf_alpha/adapter/``);
 4. **sweep α** over 0, 0.25, 0.5, 0.75, 1 (``sweep/``: table + Pareto plot);
 5. **export** a plain merged ``CLIPModel`` at α = 1 (``merged/``);
 6. **report**: ``report.html`` / ``report.md`` with the tables, plots and example counterfactual sets, and
@@ -35,16 +35,19 @@ class DemoConfig:
 
     The defaults are the CPU-sized recipe picked with ``benchmarks/search_cf_alpha_recipe.py``
     (``benchmarks/results/cf_alpha_recipe_demo*.json``, runs ``E2``/``E6``): 96 bases per occupation, sets
-    of 4 balanced variants (each skin tone once), 450 steps × 16 sets, β0 = 30. The benchmark recipe
-    (``benchmarks/bench_cf_alpha_synthworld.py``) trains on more data per step and is meant for a GPU.
+    of 4 balanced variants (each skin tone once), 450 steps × 16 sets, and otherwise the CF_α defaults of
+    :class:`~trustvl.training.cf_alpha.CFAlphaConfig` (β0 = 30, LoRA r = 8 on the vision tower, lr 1e-3).
+    The benchmark recipe (``benchmarks/bench_cf_alpha_synthworld.py``) trains on more data per step and is
+    meant for a GPU.
 
     Attributes:
         out_dir: run folder (must be empty unless ``overwrite``).
         base_model: CLIP to debias; default the embedded SynthWorld CLIP.
         n_test: balanced test scenes for the audit and the sweep.
         n_base_per_occupation, variants_per_base: size of the counterfactual dataset.
-        variants_per_set, sets_per_batch, max_steps, learning_rate, beta_cf, lora_r: CF_α training.
-        lora_targets: ``"vision"`` (LoRA on the vision tower, the default) or ``"both"`` towers.
+        sets_per_batch, max_steps: the demo recipe's CF_α batch (sets per device) and steps.
+        training: further :class:`~trustvl.training.cf_alpha.CFAlphaConfig` fields (e.g. ``beta_cf``,
+            ``variants_per_set``, ``lora_target_modules``), applied last.
         alphas: the α sweep.
         seed: seed of every stage.
     """
@@ -54,13 +57,9 @@ class DemoConfig:
     n_test: int = 1500
     n_base_per_occupation: int = 96
     variants_per_base: int = 4
-    variants_per_set: int = 4
     sets_per_batch: int = 16
     max_steps: int = 450
-    learning_rate: float = 1e-3
-    beta_cf: float = 30.0
-    lora_r: int = 8
-    lora_targets: str = "vision"
+    training: dict[str, Any] = field(default_factory=dict)
     alphas: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])
     ks: list[int] = field(default_factory=lambda: [10, 100])
     seed: int = 0
@@ -128,7 +127,7 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
     from trustvl.evaluation.cf_alpha_sweep import AlphaSweepConfig, sweep_alpha
     from trustvl.modeling.cf_alpha import CFAlphaCLIPModel
     from trustvl.modeling.synthworld_clip import default_clip_path
-    from trustvl.training.cf_alpha import CFAlphaTrainConfig, train_cf_alpha
+    from trustvl.training.cf_alpha import CFAlphaConfig, train_cf_alpha
 
     base = str(cfg.base_model or default_clip_path())
     timings: dict[str, float] = {}
@@ -184,26 +183,23 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
         timings["counterfactuals"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        _say(f"3/6 fine-tuning CF_α (LoRA r={cfg.lora_r}, {cfg.max_steps} steps)")
-        tcfg = CFAlphaTrainConfig(
+        tcfg = CFAlphaConfig(
             base_model=base,
             dataset=str(stage / "data" / "counterfactuals"),
-            out_dir=str(stage / "cf_alpha"),
-            variants_per_set=cfg.variants_per_set,
-            sets_per_batch=cfg.sets_per_batch,
+            output_dir=str(stage / "cf_alpha"),
+            per_device_train_batch_size=cfg.sets_per_batch,
             max_steps=cfg.max_steps,
-            learning_rate=cfg.learning_rate,
-            beta_cf=cfg.beta_cf,
-            lora_r=cfg.lora_r,
-            lora_alpha=float(cfg.lora_r),
             seed=cfg.seed,
-            save_steps=10**9,
-            **({} if cfg.lora_targets == "vision" else {"lora_target_modules": None}),
+            save_strategy="no",
+            disable_tqdm=not cfg.progress,
+            **cfg.training,
         )
-        train = train_cf_alpha(tcfg, progress=cfg.progress)
-        # the Trainer's resume checkpoint holds pickled optimizer/RNG state; the published run folder keeps
-        # safetensors only (the model, the adapter)
-        shutil.rmtree(stage / "cf_alpha" / "checkpoints", ignore_errors=True)
+        _say(f"3/6 fine-tuning CF_α (LoRA r={tcfg.lora_r}, {tcfg.max_steps} steps)")
+        train = train_cf_alpha(tcfg)
+        # a resume checkpoint holds pickled optimizer/RNG state; the published run folder keeps safetensors
+        # only (the model, the adapter)
+        for checkpoint in (stage / "cf_alpha").glob("checkpoint-*"):
+            shutil.rmtree(checkpoint, ignore_errors=True)
         timings["train"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -230,7 +226,7 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
             1.0, stage / "merged", processor=AutoProcessor.from_pretrained(train["model_dir"])
         )
         result = _summary(cfg, audit, sweep, train, summary, base)
-        _write_card(stage / "cf_alpha" / "model", cfg, result, sweep, train)
+        _write_card(stage / "cf_alpha" / "model", cfg, tcfg, result, sweep, train)
         timings["export"] = time.perf_counter() - t
 
         _say("6/6 writing the report")
@@ -268,10 +264,11 @@ def _summary(
 
 
 def _write_card(
-    model_dir: Path, cfg: DemoConfig, result: DemoResult, sweep: AlphaSweepResult, train: dict
+    model_dir: Path, cfg: DemoConfig, tcfg: Any, result: DemoResult, sweep: AlphaSweepResult, train: dict
 ) -> None:
     from trustvl.evaluation.report import markdown_table
     from trustvl.hub.cards import Metric, model_card
+    from trustvl.training.cf_alpha import VISION_LORA_TARGETS
 
     k = max(cfg.ks)
     last = sweep.at_alpha(max(cfg.alphas))
@@ -300,14 +297,18 @@ def _write_card(
         alpha=1.0,
         base_model_id=result.base_model,
         data_description=f"{result.training['n_sets']} SynthWorld counterfactual sets (oracle inpainting)",
-        beta_clip=1.0,
-        beta_cf=cfg.beta_cf,
+        beta_clip=tcfg.beta_clip,
+        beta_cf=tcfg.beta_cf,
         cf_loss="mean squared distance of each set's normalised image embeddings to the set mean",
-        lora_r=cfg.lora_r,
-        lora_alpha=cfg.lora_r,
+        lora_r=tcfg.lora_r,
+        lora_alpha=f"{tcfg.lora_alpha:g}",
         lora_targets=(
             "q_proj, k_proj, v_proj, out_proj, fc1, fc2 of the "
-            + ("vision tower" if cfg.lora_targets == "vision" else "vision and text towers")
+            + (
+                "vision tower"
+                if tcfg.lora_target_modules == VISION_LORA_TARGETS
+                else "vision and text towers"
+            )
         ),
         steps=train["global_step"],
         eval_table=markdown_table(table.headers, table.rows),
@@ -394,7 +395,7 @@ def _write_report(stage: Path, result: DemoResult, sweep: AlphaSweepResult) -> N
             "audit/report.html",
             "sweep/report.html",
             "cf_alpha/model/README.md",
-            "cf_alpha/adapter.safetensors",
+            "cf_alpha/adapter/",
             "merged/",
             "data/synthworld/",
             "data/counterfactuals/",

@@ -1,16 +1,17 @@
 """trustvl.training: the single training path shared by every trustvl method.
 
 :func:`train` runs a :class:`transformers.Trainer` (:class:`TrustVLTrainer`) with a pluggable loss function
-(:data:`LossFn`) and collator; :mod:`trustvl.training.losses` holds the shared loss terms and
+(:data:`LossFn`) and collator, configured by a :class:`TrustVLTrainingArguments` (each method's config
+extends it); :mod:`trustvl.training.losses` holds the shared loss terms and
 :mod:`trustvl.training.collators` the generic image–text collator.
 """
 
+from trustvl.training.arguments import TrustVLTrainingArguments
 from trustvl.training.collators import ImageTextCollator
 from trustvl.training.core import (
     ClipContrastiveLoss,
     LossFn,
     MetricFn,
-    TrainConfig,
     TrainResult,
     TrustVLEarlyStopping,
     TrustVLTrainer,
@@ -32,10 +33,10 @@ __all__ = [
     "ImageTextCollator",
     "LossFn",
     "MetricFn",
-    "TrainConfig",
     "TrainResult",
     "TrustVLEarlyStopping",
     "TrustVLTrainer",
+    "TrustVLTrainingArguments",
     "clip_contrastive_loss",
     "cosine_distance",
     "early_stopping",

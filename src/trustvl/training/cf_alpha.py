@@ -33,20 +33,25 @@ resumed run continues the same sequence. The loss at the drawn α is the same ``
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+from transformers import AutoProcessor, CLIPModel
 
 from trustvl.errors import TrustVLInputError
-from trustvl.training.core import model_inputs, unwrap_model
+from trustvl.hub.loading import load_dataset_any, load_pretrained
+from trustvl.modeling.cf_alpha import CFAlphaCLIPModel
+from trustvl.modeling.synthworld_clip import default_clip_path
+from trustvl.training.arguments import TrustVLTrainingArguments
+from trustvl.training.core import model_inputs, train, unwrap_model
 from trustvl.training.losses import group_mean_cohesion_loss, multi_positive_info_nce
+from trustvl.utils.io import write_json
 
 #: Default LoRA targets of CF_α: the attention and MLP projections of the **vision** tower only. The text
 #: tower stays the original one, so class prompts keep their embeddings (zero-shot accuracy is preserved
@@ -65,6 +70,9 @@ class CFAlphaLoss:
     ``set_index`` ``[B·v]`` (the caption/set of each image) and optionally ``caption_index`` ``[B]``
     (equal for sets whose captions are identical; such pairs count as positives, not negatives).
 
+    Build it from a run's settings with :meth:`from_config`; the :class:`CFAlphaConfig` fields of the same
+    names take their defaults from here (the CF_α recipe: β1 = 1, β0 = 30).
+
     Args:
         beta_clip: β1, weight of the CLIP loss.
         beta_cf: β0, weight of the counterfactual cohesion loss.
@@ -77,12 +85,25 @@ class CFAlphaLoss:
     """
 
     beta_clip: float = 1.0
-    beta_cf: float = 10.0
+    beta_cf: float = 30.0
     cf_loss: str = "cohesion"
     cf_temperature: float = 0.1
     max_logit_scale: float = 100.0
     alpha_range: tuple[float, float] | None = None
     seed: int = 0
+
+    @classmethod
+    def from_config(cls, config: CFAlphaConfig) -> CFAlphaLoss:
+        """The loss of a :class:`CFAlphaConfig` run."""
+        return cls(
+            beta_clip=config.beta_clip,
+            beta_cf=config.beta_cf,
+            cf_loss=config.cf_loss,
+            cf_temperature=config.cf_temperature,
+            max_logit_scale=config.max_logit_scale,
+            alpha_range=None if config.alpha_range is None else tuple(config.alpha_range),
+            seed=config.seed,
+        )
 
     def __post_init__(self) -> None:
         if self.cf_loss not in ("cohesion", "info_nce"):
@@ -216,128 +237,143 @@ class CounterfactualSetCollator:
 
 
 @dataclass
-class CFAlphaTrainConfig:
-    """Settings of ``trustvl train cf-alpha``.
+class CFAlphaConfig(TrustVLTrainingArguments):
+    """Settings of CF_α fine-tuning (``trustvl train cf-alpha``): the run's :class:`TrustVLTrainingArguments`
+    plus the model, data, LoRA and loss fields below, with the CF_α recipe's defaults.
 
-    Attributes:
-        base_model: Hub id or folder of the CLIP to make fairer.
-        dataset: counterfactual dataset (``trustvl build counterfactuals`` output or any dataset with
-            ``image``, ``caption`` and ``base_id`` columns).
-        out_dir: run folder; the CF_α model is saved to ``out_dir/model``.
-        lora_r, lora_alpha, lora_dropout, lora_target_modules: the LoRA delta (see
-            :class:`~trustvl.modeling.cf_alpha.CFAlphaCLIPConfig`); targets default to the vision
-            tower's projections (:data:`VISION_LORA_TARGETS`), a list of names or a regex string.
-        beta_clip, beta_cf, cf_loss, alpha_range: the loss (see :class:`CFAlphaLoss`).
-        variants_per_set, sets_per_batch: a batch holds ``sets_per_batch`` sets of ``variants_per_set`` images.
-        learning_rate, max_steps, num_train_epochs, warmup_steps, weight_decay, seed, save_steps,
-        mixed_precision, logging_steps: optimisation (AdamW, cosine schedule).
-        full_determinism: deterministic GPU kernels (slower); CPU runs are reproducible without it.
-        alpha: α stored in the saved model's config (the sweep changes it at run time).
+    ``output_dir`` is the run folder: ``model/`` (the :class:`~trustvl.modeling.cf_alpha.CFAlphaCLIPModel`),
+    ``adapter/`` (the LoRA delta as a peft adapter), ``train_summary.json`` and the resumable
+    ``checkpoint-<step>`` folders. ``per_device_train_batch_size`` counts counterfactual **sets** (each of
+    ``variants_per_set`` images) per device. Optimisation is the Trainer's: AdamW, cosine schedule.
     """
 
-    base_model: str
-    dataset: str
-    out_dir: str
-    split: str = "train"
-    lora_r: int = 8
-    lora_alpha: float = 8.0
-    lora_dropout: float = 0.0
-    lora_target_modules: list[str] | str | None = VISION_LORA_TARGETS
-    beta_clip: float = 1.0
-    beta_cf: float = 30.0
-    cf_loss: str = "cohesion"
-    alpha_range: tuple[float, float] | None = None
-    variants_per_set: int = 4
-    sets_per_batch: int = 32
-    learning_rate: float = 1e-3
-    max_steps: int = 300
-    num_train_epochs: float = 1.0
-    warmup_steps: int = 20
-    weight_decay: float = 0.0
-    seed: int = 0
-    save_steps: int = 100
-    logging_steps: int = 20
-    mixed_precision: str = "no"
-    dataloader_num_workers: int = 0
-    full_determinism: bool = False
-    alpha: float = 1.0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def train_cf_alpha(cfg: CFAlphaTrainConfig, resume: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Fine-tune a CLIP into a :class:`CFAlphaCLIPModel` on counterfactual sets; returns a summary."""
-    from transformers import AutoProcessor, CLIPModel
-
-    from trustvl.hub.loading import load_dataset_any, load_pretrained
-    from trustvl.modeling.cf_alpha import CFAlphaCLIPModel
-    from trustvl.training.core import TrainConfig, train
-
-    loss_fn = CFAlphaLoss(
-        beta_clip=cfg.beta_clip,
-        beta_cf=cfg.beta_cf,
-        cf_loss=cfg.cf_loss,
-        alpha_range=None if cfg.alpha_range is None else tuple(cfg.alpha_range),
-        seed=cfg.seed,
+    base_model: str | None = field(
+        default=None,
+        metadata={"help": "Hub id or folder of the CLIP to make fairer; None: the embedded SynthWorld CLIP."},
     )
-    ds = load_dataset_any(cfg.dataset, split=cfg.split)
-    sets = CounterfactualSets(ds, variants_per_set=cfg.variants_per_set, seed=cfg.seed)
-    base = load_pretrained(CLIPModel, cfg.base_model)
-    processor = load_pretrained(AutoProcessor, cfg.base_model)
-    lora_kwargs: dict[str, Any] = dict(
-        lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout
+    dataset: str | None = field(
+        default=None,
+        metadata={
+            "help": "Counterfactual dataset: `trustvl build counterfactuals` output or any dataset with image,"
+            " caption and base_id columns (required).",
+        },
     )
-    if cfg.lora_target_modules:
-        targets = cfg.lora_target_modules
-        lora_kwargs["lora_target_modules"] = targets if isinstance(targets, str) else list(targets)
-    torch.manual_seed(cfg.seed)
+    split: str = field(default="train", metadata={"help": "Split of the dataset to train on."})
+    variants_per_set: int = field(
+        default=4, metadata={"help": "Variants (images) of one base image per counterfactual set."}
+    )
+    lora_r: int = field(default=8, metadata={"help": "Rank r of the LoRA delta ΔW = (lora_alpha / r)·B·A."})
+    lora_alpha: float = field(
+        default=8.0,
+        metadata={"help": "LoRA scaling numerator (peft's lora_alpha; not the CF_α coefficient)."},
+    )
+    lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA branch's input."})
+    lora_target_modules: list[str] | str | None = field(
+        default=VISION_LORA_TARGETS,
+        metadata={
+            "help": "Linear layers with a LoRA delta: a regular expression matched against full module names"
+            " (the default: the vision tower's attention and MLP projections), or (config file / Python) a list"
+            " of module-name suffixes; None: both towers' q/k/v/out_proj, fc1, fc2."
+        },
+    )
+    beta_clip: float = field(
+        default=CFAlphaLoss.beta_clip, metadata={"help": "β1, weight of the CLIP loss L_CLIP."}
+    )
+    beta_cf: float = field(
+        default=CFAlphaLoss.beta_cf, metadata={"help": "β0, weight of the counterfactual loss L_cf."}
+    )
+    cf_loss: str = field(
+        default=CFAlphaLoss.cf_loss,
+        metadata={
+            "help": "L_cf: 'cohesion' (squared distance to the set mean) or 'info_nce' (same-set positives).",
+            "choices": ["cohesion", "info_nce"],
+        },
+    )
+    cf_temperature: float = field(
+        default=CFAlphaLoss.cf_temperature, metadata={"help": "Temperature of cf_loss='info_nce'."}
+    )
+    max_logit_scale: float = field(
+        default=CFAlphaLoss.max_logit_scale,
+        metadata={"help": "Clamp of the learned CLIP logit scale in L_CLIP."},
+    )
+    alpha_range: list[float] | None = field(
+        default=None,
+        metadata={
+            "help": "LO HI: train each step at α ~ U(LO, HI) (the α path) instead of α = 1: a smoother α sweep"
+            " for some accuracy at α = 1 (see the README)."
+        },
+    )
+    alpha: float = field(
+        default=1.0,
+        metadata={"help": "α stored in the saved model's config (the sweep changes it at run time)."},
+    )
+    # the CF_α recipe's optimisation defaults
+    learning_rate: float = field(default=1e-3, metadata={"help": "Peak learning rate (AdamW)."})
+    max_steps: int = field(default=300, metadata={"help": "Optimiser steps (-1: train num_train_epochs)."})
+    warmup_steps: float = field(default=20, metadata={"help": "Linear warm-up steps (a float < 1: a ratio)."})
+    lr_scheduler_type: str = field(default="cosine", metadata={"help": "transformers scheduler name."})
+    logging_steps: float = field(default=20, metadata={"help": "Log every N steps."})
+    save_steps: float = field(default=100, metadata={"help": "Write a resumable checkpoint every N steps."})
+    save_total_limit: int | None = field(default=1, metadata={"help": "Keep at most this many checkpoints."})
+    save_final_model: bool = field(
+        default=False, metadata={"help": "Also save the Trainer's final/ folder (CF_α writes model/ itself)."}
+    )
+
+    def __post_init__(self) -> None:
+        if not self.dataset:
+            raise TrustVLInputError("CFAlphaConfig.dataset is required (a counterfactual dataset); got None")
+        if not self.output_dir:
+            raise TrustVLInputError("CFAlphaConfig.output_dir is required (the run folder); got None")
+        if self.variants_per_set < 2:
+            raise TrustVLInputError(f"variants_per_set={self.variants_per_set}; expected at least 2")
+        if self.alpha_range is not None:
+            if len(self.alpha_range) != 2:
+                raise TrustVLInputError(f"alpha_range={self.alpha_range!r}; expected two numbers LO HI")
+            self.alpha_range = [float(x) for x in self.alpha_range]
+        super().__post_init__()
+
+
+def train_cf_alpha(config: CFAlphaConfig, resume: bool = False) -> dict[str, Any]:
+    """Fine-tune a CLIP into a :class:`CFAlphaCLIPModel` on counterfactual sets; returns a summary.
+
+    Writes ``model/``, ``adapter/`` (peft) and ``train_summary.json`` into ``config.output_dir``; the
+    progress bar follows ``config.disable_tqdm``.
+    """
+    if not isinstance(config, CFAlphaConfig):
+        raise TrustVLInputError(f"train_cf_alpha takes a CFAlphaConfig; got {type(config).__name__}")
+    loss_fn = CFAlphaLoss.from_config(config)
+    base_model = config.base_model or str(default_clip_path())
+    ds = load_dataset_any(config.dataset, split=config.split)
+    sets = CounterfactualSets(ds, variants_per_set=config.variants_per_set, seed=config.seed)
+    base = load_pretrained(CLIPModel, base_model)
+    processor = load_pretrained(AutoProcessor, base_model)
+    targets = config.lora_target_modules
+    torch.manual_seed(config.seed)
     model = CFAlphaCLIPModel.from_clip(
-        base, alpha=1.0, base_model_name_or_path=str(cfg.base_model), **lora_kwargs
+        base,
+        alpha=1.0,
+        base_model_name_or_path=str(base_model),
+        lora_r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        lora_target_modules=targets if targets is None or isinstance(targets, str) else list(targets),
     )
     model.mark_only_lora_trainable()
-    out = Path(cfg.out_dir)
-    tcfg = TrainConfig(
-        output_dir=str(out / "checkpoints"),
-        seed=cfg.seed,
-        learning_rate=cfg.learning_rate,
-        weight_decay=cfg.weight_decay,
-        max_steps=cfg.max_steps,
-        num_train_epochs=cfg.num_train_epochs,
-        per_device_train_batch_size=cfg.sets_per_batch,
-        warmup_steps=cfg.warmup_steps,
-        lr_scheduler_type="cosine",
-        logging_steps=cfg.logging_steps,
-        save_steps=cfg.save_steps,
-        save_total_limit=1,
-        mixed_precision=cfg.mixed_precision,
-        dataloader_num_workers=cfg.dataloader_num_workers,
-        full_determinism=cfg.full_determinism,
-        save_final_model=False,
-        disable_tqdm=not progress,
-    )
+    out = Path(config.output_dir)
     t0 = time.perf_counter()
     result = train(
-        model, sets, loss_fn, tcfg, data_collator=CounterfactualSetCollator(processor), resume=resume
+        model, sets, loss_fn, config, data_collator=CounterfactualSetCollator(processor), resume=resume
     )
-    model.set_alpha(cfg.alpha)
+    model.set_alpha(config.alpha)
     model.eval()
     model_dir = out / "model"
     model.save_pretrained(str(model_dir))
     processor.save_pretrained(str(model_dir))
-    from safetensors.torch import save_file
-
-    save_file(
-        {k: v.contiguous() for k, v in model.lora_state_dict().items()},
-        str(out / "adapter.safetensors"),
-        metadata={
-            "format": "pt",
-            "base_model": str(cfg.base_model),
-            "lora_r": str(cfg.lora_r),
-            "lora_alpha": str(cfg.lora_alpha),
-        },
-    )
+    model.save_adapter(out / "adapter")
     logs = [h for h in result.log_history if "loss" in h]
     summary = {
         "model_dir": str(model_dir),
+        "adapter_dir": str(out / "adapter"),
         "global_step": result.global_step,
         "final_loss": result.final_loss,
         "train_seconds": round(time.perf_counter() - t0, 1),
@@ -346,7 +382,7 @@ def train_cf_alpha(cfg: CFAlphaTrainConfig, resume: bool = False, progress: bool
         "lora_parameters": model.num_lora_parameters(),
         "first_log": logs[0] if logs else None,
         "last_log": logs[-1] if logs else None,
-        "config": asdict(cfg),
+        "config": config.to_dict(),
     }
-    (out / "train_summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    write_json(out / "train_summary.json", summary)
     return summary

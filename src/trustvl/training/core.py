@@ -8,7 +8,9 @@ fine-tuning, Safe-CLIP) trains through :func:`train` / :class:`TrustVLTrainer`; 
   individual terms of a weighted sum. The trainer logs their running mean (over the micro-batches since the
   last log and over processes) next to ``loss``;
 * a **collator** turning dataset rows into a batch dict (see :mod:`trustvl.training.collators`);
-* optionally an evaluation callable and callbacks (early stopping).
+* optionally an evaluation callable and callbacks (early stopping);
+* its **configuration**, a subclass of :class:`~trustvl.training.arguments.TrustVLTrainingArguments`
+  (itself a :class:`transformers.TrainingArguments`), passed to :func:`train` as it is.
 
 Everything else — optimiser, scheduler, gradient accumulation, mixed precision, checkpointing and
 resumption, logging, progress bars, multi-GPU / multi-node — is the Trainer's, so a script that trains on
@@ -26,7 +28,7 @@ and DeepSpeed ZeRO-3 need the wrapper's forward even to gather sharded weights).
 in one call; methods needing several text or image sets (Safe-CLIP's S/U and V/G, RaVL's regions) can
 concatenate them into one forward, because the text and image batch sizes of a CLIP forward may differ.
 Several forward calls per step are also fine, provided every trainable parameter receives a gradient in
-every step (``TrainConfig.ddp_find_unused_parameters`` defaults to `False`; set it to `True` only if some
+every step (``TrustVLTrainingArguments.ddp_find_unused_parameters`` defaults to `False`; set it to `True` only if some
 trainable parameters legitimately get none, and then make a single forward call per step).
 
 Reading *attributes* of the unwrapped model (``unwrap_model(model).logit_scale``, its config) is fine:
@@ -63,18 +65,18 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
-from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from trustvl.errors import TrustVLInputError
-from trustvl.training.losses import clip_contrastive_loss
+from trustvl.training.arguments import TrustVLTrainingArguments
+from trustvl.training.losses import clip_contrastive_loss, gather_with_grad
 
 __all__ = [
     "ClipContrastiveLoss",
     "LossFn",
     "MetricFn",
-    "TrainConfig",
     "TrainResult",
     "TrustVLEarlyStopping",
     "TrustVLTrainer",
@@ -151,234 +153,9 @@ class ClipContrastiveLoss:
         else:
             scale = unwrap_model(model).logit_scale.exp().clamp(max=self.max_logit_scale)
         if self.gather_across_devices:
-            from trustvl.training.losses import gather_with_grad
-
             image_embeds, text_embeds = gather_with_grad(image_embeds), gather_with_grad(text_embeds)
         loss = clip_contrastive_loss(image_embeds, text_embeds, scale)
         return loss, {"clip_loss": loss.detach(), "logit_scale": scale.detach().float()}
-
-
-@dataclass
-class TrainConfig:
-    """Settings of one training run; :meth:`to_training_arguments` maps them onto
-    :class:`transformers.TrainingArguments`.
-
-    Args:
-        output_dir (`str`):
-            Folder for checkpoints (``checkpoint-<step>``), the final model (``final/``) and logs.
-        seed (`int`, *optional*, defaults to 42):
-            Seed set by the Trainer before training (data order, dropout, LoRA dropout). Weight initialisation
-            happens before, when the caller builds the model: seed that too for reproducible runs.
-        learning_rate (`float`, *optional*, defaults to 5e-5):
-            Peak learning rate.
-        weight_decay (`float`, *optional*, defaults to 0.0):
-            Decoupled weight decay (not applied to biases and norm weights).
-        num_train_epochs (`float`, *optional*, defaults to 1.0):
-            Number of epochs, used when ``max_steps`` is -1.
-        max_steps (`int`, *optional*, defaults to -1):
-            Total optimiser steps; -1 trains for ``num_train_epochs``. When resuming, the run continues from the
-            checkpoint's step up to this value.
-        per_device_train_batch_size (`int`, *optional*, defaults to 32):
-            Batch size per device (and per forward); contrastive negatives come from this batch.
-        per_device_eval_batch_size (`int`, *optional*):
-            Batch size for evaluation losses; defaults to ``per_device_train_batch_size``.
-        gradient_accumulation_steps (`int`, *optional*, defaults to 1):
-            Micro-batches per optimiser step.
-        warmup_ratio (`float`, *optional*, defaults to 0.0):
-            Fraction of the total steps spent in linear warm-up, in ``[0, 1)``; ignored if ``warmup_steps`` > 0.
-        warmup_steps (`int`, *optional*, defaults to 0):
-            Number of warm-up steps (takes precedence over ``warmup_ratio`` when > 0).
-        lr_scheduler_type (`str`, *optional*, defaults to `"linear"`):
-            A transformers scheduler name: ``"linear"``, ``"cosine"``, ``"constant"``, ``"constant_with_warmup"``…
-        optim (`str`, *optional*, defaults to `"adamw_torch"`):
-            A transformers optimiser name (``"adamw_torch"``, ``"adamw_torch_fused"``, ``"sgd"``, ``"adafactor"``…).
-            Safe-CLIP's Adam is ``"adamw_torch"`` with ``weight_decay=0``.
-        max_grad_norm (`float`, *optional*, defaults to 1.0):
-            Gradient clipping norm (0 disables).
-        logging_steps (`int`, *optional*, defaults to 10):
-            Log the loss, learning rate and the loss function's extras every this many steps.
-        logging_first_step (`bool`, *optional*, defaults to `False`):
-            Also log after the first step.
-        save_steps (`int`, *optional*, defaults to 500):
-            Save a resumable checkpoint (model, optimiser, scheduler, RNG states, ``trainer_state.json``) every this
-            many steps; `None` or 0 disables checkpoints (and resumption).
-        save_total_limit (`int`, *optional*):
-            Keep at most this many checkpoints (the best one is kept too when tracking a best model).
-        save_only_model (`bool`, *optional*, defaults to `False`):
-            Checkpoints without optimiser/scheduler/RNG state: smaller, but not resumable.
-        eval_steps (`int`, *optional*):
-            Evaluate every this many steps (loss on ``eval_dataset`` and/or ``metric_fn``); `None` disables.
-        metric_for_best_model (`str`, *optional*):
-            Evaluation metric (with or without the ``eval_`` prefix) that defines the best checkpoint.
-        greater_is_better (`bool`, *optional*):
-            Whether a larger ``metric_for_best_model`` is better (default: `True` unless it ends in ``loss``).
-        load_best_model_at_end (`bool`, *optional*):
-            Reload the best checkpoint when training ends. `None` means: yes iff early stopping is used.
-        mixed_precision (`str`, *optional*, defaults to `"no"`):
-            ``"no"``, ``"bf16"`` or ``"fp16"`` (autocast through accelerate; fp16 needs a GPU).
-        gradient_checkpointing (`bool`, *optional*, defaults to `False`):
-            Trade compute for memory (the model must support it).
-        dataloader_num_workers (`int`, *optional*, defaults to 0):
-            DataLoader worker processes.
-        dataloader_drop_last (`bool`, *optional*, defaults to `True`):
-            Drop the last incomplete batch; contrastive losses want full, equal-size batches.
-        ddp_find_unused_parameters (`bool`, *optional*, defaults to `False`):
-            DDP's ``find_unused_parameters``. trustvl losses give every trainable parameter a gradient each
-            step, and `False` also permits several forward calls per step.
-        full_determinism (`bool`, *optional*, defaults to `False`):
-            Also force deterministic kernels (slower; for GPU bit-reproducibility). CPU runs are reproducible
-            with the seed alone.
-        data_seed (`int`, *optional*):
-            Separate seed for the data order (defaults to ``seed``).
-        use_cpu (`bool`, *optional*, defaults to `False`):
-            Train on CPU even when an accelerator is present.
-        report_to (`str` or `list[str]`, *optional*, defaults to `"none"`):
-            Experiment trackers (``"tensorboard"``, ``"wandb"``…); `"none"` logs only to ``log_history``.
-        disable_tqdm (`bool`, *optional*, defaults to `False`):
-            Hide the progress bar.
-        save_final_model (`bool`, *optional*, defaults to `True`):
-            :func:`train` saves the trained model with ``trainer.save_model`` to ``<output_dir>/final`` (a PEFT
-            model saves its adapter only). Set `False` to save it yourself.
-        require_model_forward (`bool`, *optional*, defaults to `True`):
-            Raise if a training step's loss function never called the (wrapped) model's forward (see the
-            module docstring: such a loss would not synchronise gradients under DDP).
-        extra_training_args (`dict`, *optional*):
-            Further :class:`~transformers.TrainingArguments` keyword arguments, applied last.
-    """
-
-    output_dir: str
-    seed: int = 42
-    learning_rate: float = 5e-5
-    weight_decay: float = 0.0
-    num_train_epochs: float = 1.0
-    max_steps: int = -1
-    per_device_train_batch_size: int = 32
-    per_device_eval_batch_size: int | None = None
-    gradient_accumulation_steps: int = 1
-    warmup_ratio: float = 0.0
-    warmup_steps: int = 0
-    lr_scheduler_type: str = "linear"
-    optim: str = "adamw_torch"
-    max_grad_norm: float = 1.0
-    logging_steps: int = 10
-    logging_first_step: bool = False
-    save_steps: int | None = 500
-    save_total_limit: int | None = None
-    save_only_model: bool = False
-    eval_steps: int | None = None
-    metric_for_best_model: str | None = None
-    greater_is_better: bool | None = None
-    load_best_model_at_end: bool | None = None
-    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
-    gradient_checkpointing: bool = False
-    dataloader_num_workers: int = 0
-    dataloader_drop_last: bool = True
-    ddp_find_unused_parameters: bool | None = False
-    full_determinism: bool = False
-    data_seed: int | None = None
-    use_cpu: bool = False
-    report_to: str | list[str] = "none"
-    disable_tqdm: bool = False
-    save_final_model: bool = True
-    require_model_forward: bool = True
-    extra_training_args: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.output_dir = os.fspath(self.output_dir)
-        if self.mixed_precision not in ("no", "bf16", "fp16"):
-            raise TrustVLInputError(
-                f"mixed_precision={self.mixed_precision!r} is not supported; expected 'no', 'bf16' or 'fp16'"
-            )
-        if not 0.0 <= self.warmup_ratio < 1.0:
-            raise TrustVLInputError(f"warmup_ratio={self.warmup_ratio} must be in [0, 1)")
-        for name in ("per_device_train_batch_size", "gradient_accumulation_steps", "logging_steps"):
-            if int(getattr(self, name)) < 1:
-                raise TrustVLInputError(f"{name}={getattr(self, name)} must be >= 1")
-        if self.max_steps == 0 or self.max_steps < -1:
-            raise TrustVLInputError(f"max_steps={self.max_steps} must be -1 (train by epochs) or >= 1")
-        if self.eval_steps is not None and self.eval_steps < 1:
-            raise TrustVLInputError(f"eval_steps={self.eval_steps} must be >= 1 or None")
-
-    @property
-    def saves_checkpoints(self) -> bool:
-        return bool(self.save_steps)
-
-    def to_training_arguments(self, **overrides: Any) -> TrainingArguments:
-        """Build the :class:`transformers.TrainingArguments` of this run (``overrides`` win).
-
-        Fixed choices: ``remove_unused_columns=False`` (collators and losses need every field),
-        checkpoints in safetensors (the transformers 5 default), ``report_to="none"`` unless configured.
-        """
-        load_best = bool(self.load_best_model_at_end)
-        eval_strategy = "steps" if self.eval_steps else "no"
-        save_strategy = "steps" if self.saves_checkpoints else "no"
-        if load_best:
-            if not self.eval_steps or not self.metric_for_best_model:
-                raise TrustVLInputError(
-                    "load_best_model_at_end needs eval_steps and metric_for_best_model; got "
-                    f"eval_steps={self.eval_steps}, metric_for_best_model={self.metric_for_best_model!r}"
-                )
-            if not self.saves_checkpoints or self.save_steps % self.eval_steps:
-                raise TrustVLInputError(
-                    f"load_best_model_at_end needs save_steps ({self.save_steps}) to be a multiple of "
-                    f"eval_steps ({self.eval_steps})"
-                )
-        kwargs: dict[str, Any] = {
-            "output_dir": self.output_dir,
-            "seed": self.seed,
-            "data_seed": self.data_seed,
-            "full_determinism": self.full_determinism,
-            "learning_rate": self.learning_rate,
-            "weight_decay": self.weight_decay,
-            "num_train_epochs": self.num_train_epochs,
-            "max_steps": self.max_steps,
-            "per_device_train_batch_size": self.per_device_train_batch_size,
-            "per_device_eval_batch_size": self.per_device_eval_batch_size or self.per_device_train_batch_size,
-            "gradient_accumulation_steps": self.gradient_accumulation_steps,
-            # transformers 5: a float in [0, 1) is a ratio of the total steps, an int >= 1 a step count
-            "warmup_steps": self.warmup_steps if self.warmup_steps > 0 else self.warmup_ratio,
-            "lr_scheduler_type": self.lr_scheduler_type,
-            "optim": self.optim,
-            "max_grad_norm": self.max_grad_norm,
-            "logging_strategy": "steps",
-            "logging_steps": self.logging_steps,
-            "logging_first_step": self.logging_first_step,
-            "save_strategy": save_strategy,
-            "save_total_limit": self.save_total_limit,
-            "save_only_model": self.save_only_model,
-            "eval_strategy": eval_strategy,
-            "metric_for_best_model": self.metric_for_best_model,
-            "greater_is_better": self.greater_is_better,
-            "load_best_model_at_end": load_best,
-            "bf16": self.mixed_precision == "bf16",
-            "fp16": self.mixed_precision == "fp16",
-            _CHECKPOINTING_ARG: self.gradient_checkpointing,
-            # pinned memory only helps host-to-GPU copies (and warns on CPU-only machines)
-            "dataloader_pin_memory": torch.cuda.is_available(),
-            "dataloader_num_workers": self.dataloader_num_workers,
-            "dataloader_drop_last": self.dataloader_drop_last,
-            "ddp_find_unused_parameters": self.ddp_find_unused_parameters,
-            "use_cpu": self.use_cpu,
-            "report_to": self.report_to,
-            "disable_tqdm": self.disable_tqdm,
-            "remove_unused_columns": False,
-            "prediction_loss_only": True,
-        }
-        if self.saves_checkpoints:
-            kwargs["save_steps"] = self.save_steps
-        if self.eval_steps:
-            kwargs["eval_steps"] = self.eval_steps
-        kwargs.update(self.extra_training_args)
-        kwargs.update(overrides)
-        return TrainingArguments(**kwargs)
-
-
-#: transformers >= 5.17 renamed ``gradient_checkpointing`` (deprecated, warns) to ``activation_checkpointing``.
-_CHECKPOINTING_ARG = (
-    "activation_checkpointing"
-    if "activation_checkpointing" in {f.name for f in dataclasses.fields(TrainingArguments)}
-    else "gradient_checkpointing"
-)
 
 
 @dataclass
@@ -425,7 +202,7 @@ def early_stopping(
 ) -> TrustVLEarlyStopping:
     """Stop when ``metric_name`` has not improved by more than ``threshold`` for ``patience`` evaluations.
 
-    Pass the result in ``callbacks=`` of :func:`train`, together with ``TrainConfig.eval_steps`` and an
+    Pass the result in ``callbacks=`` of :func:`train`, together with ``eval_strategy="steps"`` and an
     ``eval_dataset`` (metric ``"loss"``) and/or a ``metric_fn`` producing ``metric_name``. :func:`train` then
     sets ``metric_for_best_model`` / ``greater_is_better`` and, unless configured otherwise, reloads the best
     checkpoint at the end (so ``save_steps`` must be a multiple of ``eval_steps``).
@@ -681,34 +458,39 @@ class TrustVLTrainer(Trainer):
         super().log(logs, start_time)
 
 
-def _configure_early_stopping(config: TrainConfig, callbacks: Sequence[Any]) -> TrainConfig:
+def _configure_early_stopping(
+    args: TrustVLTrainingArguments, callbacks: Sequence[Any]
+) -> TrustVLTrainingArguments:
     stoppers = [cb for cb in callbacks if isinstance(cb, EarlyStoppingCallback)]
     if not stoppers:
-        return config
-    if not config.eval_steps:
+        return args
+    if not args.evaluates:
         raise TrustVLInputError(
-            "early stopping needs TrainConfig.eval_steps (how often to evaluate); got None"
+            "early stopping needs evaluation during training; got eval_strategy='no' (set eval_strategy="
+            "'steps' and eval_steps)"
         )
     updates: dict[str, Any] = {}
     for cb in stoppers:
         if isinstance(cb, TrustVLEarlyStopping):
-            if config.metric_for_best_model and _strip_eval(config.metric_for_best_model) != _strip_eval(
+            if args.metric_for_best_model and _strip_eval(args.metric_for_best_model) != _strip_eval(
                 cb.metric_name
             ):
                 raise TrustVLInputError(
-                    f"early_stopping watches {cb.metric_name!r} but TrainConfig.metric_for_best_model is "
-                    f"{config.metric_for_best_model!r}; use one metric"
+                    f"early_stopping watches {cb.metric_name!r} but metric_for_best_model is "
+                    f"{args.metric_for_best_model!r}; use one metric"
                 )
             updates.setdefault("metric_for_best_model", cb.metric_name)
-            if config.greater_is_better is None:
-                updates.setdefault("greater_is_better", cb.greater_is_better)
-    if not (config.metric_for_best_model or updates.get("metric_for_best_model")):
+            updates.setdefault("greater_is_better", cb.greater_is_better)
+    if not (args.metric_for_best_model or updates.get("metric_for_best_model")):
         raise TrustVLInputError(
-            "an EarlyStoppingCallback needs TrainConfig.metric_for_best_model; or build it with early_stopping()"
+            "an EarlyStoppingCallback needs metric_for_best_model; or build it with early_stopping()"
         )
-    if config.load_best_model_at_end is None:
-        updates["load_best_model_at_end"] = config.saves_checkpoints
-    return dataclasses.replace(config, **updates)
+    if args.load_best_model_at_end is None:
+        updates["load_best_model_at_end"] = args.saves_checkpoints
+    try:
+        return dataclasses.replace(args, **updates)
+    except ValueError as err:  # transformers' own consistency checks (e.g. save_steps vs eval_steps)
+        raise TrustVLInputError(f"early stopping with these training arguments: {err}") from None
 
 
 def _strip_eval(name: str) -> str:
@@ -733,7 +515,7 @@ def train(
     model: nn.Module,
     train_dataset: Any,
     loss_fn: LossFn,
-    config: TrainConfig,
+    args: TrustVLTrainingArguments,
     *,
     data_collator: Callable[[list[Any]], dict[str, Any]] | None = None,
     eval_dataset: Any = None,
@@ -756,8 +538,9 @@ def train(
             A map-style dataset (``datasets.Dataset``, ``torch.utils.data.Dataset``, list) or an iterable dataset.
         loss_fn (:data:`LossFn`):
             ``loss_fn(model, batch) -> (loss, extras)``, e.g. :class:`ClipContrastiveLoss`.
-        config (:class:`TrainConfig`):
-            Hyper-parameters and output folder.
+        args (:class:`~trustvl.training.arguments.TrustVLTrainingArguments`):
+            The run's settings (a method's configuration, e.g. ``CFAlphaConfig``, is one); ``output_dir`` is the
+            run folder.
         data_collator (`callable`, *optional*):
             Turns a list of rows into a batch dict (e.g. :class:`~trustvl.training.ImageTextCollator`); defaults
             to transformers' ``default_data_collator`` (stacks tensors / numbers).
@@ -771,9 +554,9 @@ def train(
         callbacks (list of `TrainerCallback`, *optional*):
             Extra callbacks, e.g. :func:`early_stopping`.
         resume (`bool` or path, *optional*, defaults to `False`):
-            `True`: continue from the last ``checkpoint-*`` in ``config.output_dir`` if there is one, else start
+            `True`: continue from the last ``checkpoint-*`` in ``args.output_dir`` if there is one, else start
             fresh. A path: resume from that checkpoint. Model, optimiser, scheduler, RNG and data position are
-            restored; training continues to ``config.max_steps`` / ``num_train_epochs``.
+            restored; training continues to ``args.max_steps`` / ``num_train_epochs``.
         trainable_parameters (`str`, *optional*, defaults to `"requires_grad"`):
             `"requires_grad"` trains the parameters whose ``requires_grad`` is set (frozen towers and PEFT
             adapters are respected); `"all"` sets ``requires_grad=True`` on every parameter first.
@@ -786,20 +569,23 @@ def train(
     Raises:
         TrustVLInputError: inconsistent configuration (e.g. evaluation requested without data or metric).
     """
-    if not isinstance(config, TrainConfig):
-        raise TrustVLInputError(f"config must be a TrainConfig; got {type(config).__name__}")
+    if not isinstance(args, TrustVLTrainingArguments):
+        raise TrustVLInputError(
+            f"args must be a TrustVLTrainingArguments (or a method's config); got {type(args).__name__}"
+        )
+    if not args.output_dir:
+        raise TrustVLInputError("args.output_dir is required (the run folder); got None")
     if train_dataset is None:
         raise TrustVLInputError("train_dataset is required")
     callbacks = list(callbacks or [])
-    config = _configure_early_stopping(config, callbacks)
-    if config.eval_steps and eval_dataset is None and compute_metrics is None:
+    args = _configure_early_stopping(args, callbacks)
+    if args.evaluates and eval_dataset is None and compute_metrics is None:
         raise TrustVLInputError(
-            f"TrainConfig.eval_steps={config.eval_steps} asks for evaluation, but neither eval_dataset nor "
-            "compute_metrics was given"
+            f"eval_strategy={str(getattr(args.eval_strategy, 'value', args.eval_strategy))!r} asks for evaluation,"
+            " but neither eval_dataset nor compute_metrics was given"
         )
     n_trainable = _select_trainable(model, trainable_parameters)
-    args = config.to_training_arguments()
-    if config.eval_steps and eval_dataset is None:
+    if args.evaluates and eval_dataset is None:
         eval_dataset = _MetricsOnlyEval()
 
     trainer = TrustVLTrainer(
@@ -812,9 +598,9 @@ def train(
         callbacks=callbacks or None,
         loss_fn=loss_fn,
         metric_fn=compute_metrics,
-        require_model_forward=config.require_model_forward,
+        require_model_forward=args.require_model_forward,
     )
-    if config.disable_tqdm:
+    if args.disable_tqdm:
         # without a progress bar transformers prints every log dict to stdout instead; quiet means quiet
         # (the logs stay in ``TrainResult.log_history`` and ``trainer_state.json``)
         trainer.remove_callback(PrinterCallback)
@@ -831,15 +617,15 @@ def train(
         checkpoint = os.fspath(resume)
         if not Path(checkpoint).is_dir():
             raise TrustVLInputError(f"resume={checkpoint!r} is not a checkpoint folder")
-    elif resume and Path(config.output_dir).is_dir():
-        checkpoint = get_last_checkpoint(config.output_dir)
+    elif resume and Path(args.output_dir).is_dir():
+        checkpoint = get_last_checkpoint(args.output_dir)
         if checkpoint is None:
-            logger.info("trustvl.train: no checkpoint in %s, starting fresh", config.output_dir)
+            logger.info("trustvl.train: no checkpoint in %s, starting fresh", args.output_dir)
     output = trainer.train(resume_from_checkpoint=checkpoint)
 
     final_dir = None
-    if config.save_final_model:
-        final_dir = os.path.join(config.output_dir, "final")
+    if args.save_final_model:
+        final_dir = os.path.join(args.output_dir, "final")
         trainer.save_model(final_dir)
 
     history = list(trainer.state.log_history)
@@ -848,7 +634,7 @@ def train(
     if math.isnan(final_loss):
         logger.warning("trustvl.train: the final loss is NaN")
     return TrainResult(
-        output_dir=config.output_dir,
+        output_dir=args.output_dir,
         global_step=int(trainer.state.global_step),
         final_loss=final_loss,
         log_history=history,

@@ -12,8 +12,9 @@ Recipe (the reproducible source of the embedded default checkpoint):
    naming the person's appearance. The planted occupation ↔ appearance association of the train split
    is thereby learned, which the fairness audit then measures.
 
-The trained model is evaluated on the balanced test split (zero-shot occupation accuracy; MaxSkew,
-MinSkew and NDKL per attribute over the occupation prompts) and written with its model card.
+Evaluation is not this module's job (training sits below evaluation): ``trustvl train synthworld-clip``
+passes the balanced-test-split evaluation (zero-shot occupation accuracy; MaxSkew, MinSkew and NDKL per
+attribute over the occupation prompts) as ``evaluate`` and writes the model card.
 """
 
 from __future__ import annotations
@@ -21,71 +22,108 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import AutoTokenizer
 
+from trustvl.data_builders.synthworld import (
+    SynthWorldConfig,
+    SynthWorldRenderer,
+    appearance_caption,
+    caption_variants,
+    occupation_prompt,
+    sample_caption,
+)
 from trustvl.errors import TrustVLInputError
 from trustvl.modeling.clip_components import normalize_uint8
+from trustvl.modeling.synthworld_clip import SynthWorldCLIPArchitecture, build_synthworld_clip
+from trustvl.modeling.tokenization import train_clip_tokenizer
+from trustvl.training.arguments import TrustVLTrainingArguments
+from trustvl.training.collators import ImageTextCollator
+from trustvl.training.core import ClipContrastiveLoss, train
+from trustvl.utils.io import write_json
 
 
 @dataclass
-class SynthWorldPretrainConfig:
-    """Settings of the SynthWorld CLIP pretraining run.
+class SynthWorldCLIPPretrainConfig(TrustVLTrainingArguments):
+    """Settings of the SynthWorld CLIP pretraining run (``trustvl train synthworld-clip``): the run's
+    :class:`TrustVLTrainingArguments` plus the world, data and architecture fields below, with the recipe's
+    defaults (AdamW with cosine decay; ``per_device_train_batch_size`` scenes per device, in-batch negatives).
 
-    Attributes:
-        out_dir: run folder (checkpoints, ``final/`` model, metrics, card).
-        n_scenes: size of the train-split index space scenes are drawn from (distinct scenes).
-        max_steps: optimisation steps.
-        batch_size: per-device batch size (the CLIP loss uses in-batch negatives).
-        learning_rate, weight_decay, warmup_steps: AdamW with cosine decay.
-        appearance_caption_prob: share of captions that name the person's appearance.
-        resolution: image side of SynthWorld scenes (= model input size).
-        world_seed: SynthWorld seed; ``seed``: training seed.
-        vocab_size: tokenizer vocabulary size.
-        num_workers: data-loader worker processes rendering scenes.
-        mixed_precision: "no", "bf16" or "fp16".
-        eval_test_size: balanced test scenes used for the final evaluation.
-        save_steps: checkpoint interval (resume with ``resume=True``).
-        max_train_seconds: stop training (and save) once this much wall time has passed; None = no limit.
-        arch: overrides of :class:`~trustvl.modeling.synthworld_clip.SynthWorldCLIPArchitecture` fields.
-        world: overrides of :class:`~trustvl.data_builders.synthworld.SynthWorldConfig` knobs for the
-            train split (e.g. ``{"strength": {"skin_tone": 0.95}}``); the evaluation always uses the
-            balanced test split.
+    ``output_dir`` is the run folder: ``tokenizer/``, the resumable ``checkpoint-<step>`` folders and the
+    trained model in ``final/``.
     """
 
-    out_dir: str
-    n_scenes: int = 2_000_000
-    max_steps: int = 6000
-    batch_size: int = 512
-    learning_rate: float = 5e-4
-    weight_decay: float = 0.1
-    warmup_steps: int = 300
-    appearance_caption_prob: float = 0.3
-    resolution: int = 64
-    world_seed: int = 0
-    seed: int = 0
-    vocab_size: int = 1024
-    num_workers: int = 8
-    mixed_precision: str = "no"
-    eval_test_size: int = 4000
-    save_steps: int = 1000
-    logging_steps: int = 50
-    max_train_seconds: float | None = None
-    arch: dict[str, Any] = field(default_factory=dict)
-    world: dict[str, Any] = field(default_factory=dict)
+    n_scenes: int = field(
+        default=2_000_000, metadata={"help": "Size of the train-split index space scenes are drawn from."}
+    )
+    appearance_caption_prob: float = field(
+        default=0.3, metadata={"help": "Share of captions that name the person's appearance, in [0, 1]."}
+    )
+    resolution: int = field(default=64, metadata={"help": "Image side of SynthWorld scenes (= model input)."})
+    world_seed: int = field(default=0, metadata={"help": "SynthWorld seed (the training seed is `seed`)."})
+    vocab_size: int = field(default=1024, metadata={"help": "Tokenizer vocabulary size."})
+    eval_test_size: int = field(
+        default=4000, metadata={"help": "Balanced test scenes of the final evaluation (trustvl train CLI)."}
+    )
+    max_train_seconds: float | None = field(
+        default=None, metadata={"help": "Stop training (and save) after this much wall time; None: no limit."}
+    )
+    arch: dict | str | None = field(
+        default=None,
+        metadata={
+            "help": "JSON object of SynthWorldCLIPArchitecture overrides, e.g. '{\"vision_layers\": 4}'."
+        },
+    )
+    world: dict | str | None = field(
+        default=None,
+        metadata={
+            "help": "JSON object of SynthWorldConfig knobs for the train split, e.g."
+            ' \'{"strength": {"skin_tone": 0.95}}\'; the evaluation always uses the balanced test split.'
+        },
+    )
+    # the recipe's optimisation defaults
+    max_steps: int = field(default=6000, metadata={"help": "Optimiser steps."})
+    per_device_train_batch_size: int = field(
+        default=512, metadata={"help": "Scenes per device and step (the CLIP loss uses in-batch negatives)."}
+    )
+    learning_rate: float = field(default=5e-4, metadata={"help": "Peak learning rate (AdamW)."})
+    weight_decay: float = field(default=0.1, metadata={"help": "Decoupled weight decay."})
+    warmup_steps: float = field(default=300, metadata={"help": "Linear warm-up steps."})
+    lr_scheduler_type: str = field(default="cosine", metadata={"help": "transformers scheduler name."})
+    logging_steps: float = field(default=50, metadata={"help": "Log every N steps."})
+    save_steps: float = field(default=1000, metadata={"help": "Write a resumable checkpoint every N steps."})
+    save_total_limit: int | None = field(default=2, metadata={"help": "Keep at most this many checkpoints."})
+    dataloader_num_workers: int = field(
+        default=8, metadata={"help": "Data-loader worker processes rendering scenes."}
+    )
 
-    def validate(self) -> None:
-        for name in ("n_scenes", "max_steps", "batch_size", "eval_test_size", "save_steps"):
+    def __post_init__(self) -> None:
+        if not self.output_dir:
+            raise TrustVLInputError("output_dir is required (the run folder); got None")
+        for name in ("arch", "world"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                try:
+                    value = json.loads(value)
+                except json.JSONDecodeError as err:
+                    raise TrustVLInputError(f"{name}={value!r} is not a JSON object: {err}") from None
+            if value is not None and not isinstance(value, dict):
+                raise TrustVLInputError(f"{name}={value!r}; expected a JSON object (a mapping)")
+            setattr(self, name, dict(value or {}))
+        for name in ("n_scenes", "max_steps", "eval_test_size"):
             v = getattr(self, name)
-            if not isinstance(v, int) or v <= 0:
-                raise TrustVLInputError(f"{name}={v!r} must be a positive integer")
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                raise TrustVLInputError(f"{name}={v!r}; expected a positive integer")
         if not 0.0 <= self.appearance_caption_prob <= 1.0:
             raise TrustVLInputError(
-                f"appearance_caption_prob={self.appearance_caption_prob} must be in [0, 1]"
+                f"appearance_caption_prob={self.appearance_caption_prob}; expected a number in [0, 1]"
             )
+        super().__post_init__()
 
 
 class WallClockLimit:
@@ -134,8 +172,6 @@ class SynthWorldCaptionDataset(torch.utils.data.Dataset):
         return self.n
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        from trustvl.data_builders.synthworld import appearance_caption, sample_caption
-
         scene = self.renderer.scene(self.split, int(index))
         use_app = _unit_hash(self.renderer.seed, self.split, int(index), "app") < self.p_app
         caption = appearance_caption(scene.spec) if use_app else sample_caption(scene.spec)
@@ -148,8 +184,6 @@ class SynthWorldCaptionDataset(torch.utils.data.Dataset):
 
 def caption_corpus(renderer: Any, n_scenes: int = 4000) -> list[str]:
     """Every caption variant (context and appearance) of ``n_scenes`` train and test scenes, plus prompts."""
-    from trustvl.data_builders.synthworld import caption_variants, occupation_prompt
-
     corpus = [occupation_prompt(o) for o in renderer.config.occupations]
     for split in ("train", "test"):
         for i in range(n_scenes // 2):
@@ -157,60 +191,50 @@ def caption_corpus(renderer: Any, n_scenes: int = 4000) -> list[str]:
     return corpus
 
 
-def pretrain_synthworld_clip(cfg: SynthWorldPretrainConfig, resume: bool = False) -> dict[str, Any]:
-    """Train the SynthWorld CLIP; writes ``out_dir/final`` (model + processor), metrics and card."""
-    from trustvl.data_builders.synthworld import SynthWorldConfig, SynthWorldRenderer
-    from trustvl.evaluation.synthworld import evaluate_on_synthworld
-    from trustvl.modeling.synthworld_clip import SynthWorldCLIPArchitecture, build_synthworld_clip
-    from trustvl.modeling.tokenization import train_clip_tokenizer
-    from trustvl.training import ClipContrastiveLoss, ImageTextCollator, TrainConfig, train
+def pretrain_synthworld_clip(
+    config: SynthWorldCLIPPretrainConfig,
+    resume: bool = False,
+    *,
+    evaluate: Callable[[Any, Any], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Train the SynthWorld CLIP; writes ``output_dir/final`` (model + processor) and returns a summary.
 
-    cfg.validate()
-    out = Path(cfg.out_dir)
+    ``evaluate(model, processor) -> metrics`` (optional; the command line passes the balanced-test-split
+    evaluation) runs on the trained model; its result is the summary's ``"eval"``. The summary is also
+    written to ``final/trustvl_pretrain.json``.
+    """
+    if not isinstance(config, SynthWorldCLIPPretrainConfig):
+        raise TrustVLInputError(
+            f"pretrain_synthworld_clip takes a SynthWorldCLIPPretrainConfig; got {type(config).__name__}"
+        )
+    out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(config.seed)
     renderer = SynthWorldRenderer(
-        SynthWorldConfig(resolution=cfg.resolution, **cfg.world), seed=cfg.world_seed
+        SynthWorldConfig(resolution=config.resolution, **config.world), seed=config.world_seed
     )
-    arch = SynthWorldCLIPArchitecture(image_size=cfg.resolution, **cfg.arch)
+    arch = SynthWorldCLIPArchitecture(image_size=config.resolution, **config.arch)
     tok_dir = out / "tokenizer"
     if (tok_dir / "tokenizer.json").exists():
-        from transformers import AutoTokenizer
-
         tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
     else:
         tokenizer = train_clip_tokenizer(
-            caption_corpus(renderer), vocab_size=cfg.vocab_size, model_max_length=arch.max_length
+            caption_corpus(renderer), vocab_size=config.vocab_size, model_max_length=arch.max_length
         )
         tokenizer.save_pretrained(str(tok_dir))
     model, processor = build_synthworld_clip(tokenizer, arch)
     n_params = sum(p.numel() for p in model.parameters())
     data = SynthWorldCaptionDataset(
-        renderer, processor.image_processor, cfg.n_scenes, "train", cfg.appearance_caption_prob
+        renderer, processor.image_processor, config.n_scenes, "train", config.appearance_caption_prob
     )
     collator = ImageTextCollator(processor, max_length=arch.max_length)
-    tcfg = TrainConfig(
-        output_dir=str(out),
-        seed=cfg.seed,
-        learning_rate=cfg.learning_rate,
-        weight_decay=cfg.weight_decay,
-        max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.batch_size,
-        warmup_steps=cfg.warmup_steps,
-        lr_scheduler_type="cosine",
-        logging_steps=cfg.logging_steps,
-        save_steps=cfg.save_steps,
-        save_total_limit=2,
-        mixed_precision=cfg.mixed_precision,
-        dataloader_num_workers=cfg.num_workers,
-    )
     t0 = time.perf_counter()
-    callbacks = [WallClockLimit(cfg.max_train_seconds)] if cfg.max_train_seconds else None
+    callbacks = [WallClockLimit(config.max_train_seconds)] if config.max_train_seconds else None
     result = train(
         model,
         data,
         ClipContrastiveLoss(max_logit_scale=100.0),
-        tcfg,
+        config,
         data_collator=collator,
         resume=resume,
         callbacks=callbacks,
@@ -221,73 +245,18 @@ def pretrain_synthworld_clip(cfg: SynthWorldPretrainConfig, resume: bool = False
     model.save_pretrained(str(final))
     processor.save_pretrained(str(final))
     processor.image_processor.save_pretrained(str(final))
-    metrics = evaluate_on_synthworld(
-        model, processor, n_test=cfg.eval_test_size, world_seed=cfg.world_seed, resolution=cfg.resolution
-    )
-    summary = {
+    summary: dict[str, Any] = {
         "n_parameters": n_params,
         "train_seconds": round(train_seconds, 1),
         "global_step": result.global_step,
         "final_loss": result.final_loss,
         "device": str(next(model.parameters()).device),
-        "config": asdict(cfg),
-        "eval": metrics,
+        "model_dir": str(final),
+        "config": config.to_dict(),
     }
     if torch.cuda.is_available():
         summary["device_name"] = torch.cuda.get_device_name()
-    (final / "trustvl_pretrain.json").write_text(json.dumps(summary, indent=2, default=str))
-    write_model_card(final, summary)
+    if evaluate is not None:
+        summary["eval"] = evaluate(model, processor)
+    write_json(final / "trustvl_pretrain.json", summary)
     return summary
-
-
-def write_model_card(model_dir: str | Path, summary: dict[str, Any] | None = None) -> Path:
-    """Write the SynthWorld CLIP's model card (``README.md``) from its ``trustvl_pretrain.json``."""
-    from trustvl.evaluation.report import markdown_table
-    from trustvl.hub.cards import Metric, model_card
-
-    model_dir = Path(model_dir)
-    if summary is None:
-        summary = json.loads((model_dir / "trustvl_pretrain.json").read_text())
-    ev = summary["eval"]
-    cfg = summary["config"]
-    metrics = [
-        Metric(
-            "zero-shot occupation top-1",
-            "accuracy",
-            ev["zero_shot_top1"],
-            "SynthWorld test",
-            "trustvl/synthworld",
-        )
-    ]
-    rows = [["zero-shot occupation top-1", ev["zero_shot_top1"]]]
-    for attr, f in ev["fairness"].items():
-        for key in sorted(f):
-            metrics.append(
-                Metric(
-                    f"{attr} {key}", key.replace("mean_", ""), f[key], "SynthWorld test", "trustvl/synthworld"
-                )
-            )
-            rows.append([f"{attr} {key}", f[key]])
-        rows.append([f"worst-group accuracy (occupation × {attr})", ev["worst_group_accuracy"][attr]])
-    training = (
-        f"{summary['global_step']} steps of batch {cfg['batch_size']} (AdamW, lr {cfg['learning_rate']},"
-        f" cosine, mixed precision {cfg['mixed_precision']}) with the symmetric CLIP loss on scenes of the biased train"
-        f" split rendered on the fly; {summary['train_seconds']} s on {summary.get('device_name', summary.get('device'))}."
-        f" Reproduce with `trustvl train synthworld-clip` (train-split knobs: {cfg.get('world') or 'defaults'},"
-        f" appearance caption share {cfg['appearance_caption_prob']})."
-    )
-    strength = (cfg.get("world") or {}).get("strength", {}).get("skin_tone", 0.8)
-    card = model_card(
-        "synthworld_clip",
-        model_name="synthworld-clip",
-        metrics=metrics,
-        tags=["synthworld", "synthetic"],
-        n_parameters=f"{summary['n_parameters']:,}",
-        training=training,
-        n_test=ev["n_test"],
-        eval_table=markdown_table(["metric", "value"], rows),
-        skin_strength=strength,
-    )
-    path = model_dir / "README.md"
-    card.save(str(path))
-    return path

@@ -17,9 +17,14 @@ Design (see also the docstrings below):
 * The forward pass is the unmerged LoRA form ``W x + b + α·s·B(A x)`` (``s = lora_alpha / lora_r``), which is
   trainable and lets α change at run time without touching θ0; :meth:`CFAlphaCLIPModel.merged_state_dict`
   and :meth:`CFAlphaCLIPModel.export_merged` give the merged weights ``W + α·s·B·A`` for a plain CLIPModel.
-* This file only imports torch, transformers and its sibling configuration file, so ``save_pretrained``
-  can copy both next to the weights (``register_for_auto_class``) and ``AutoModel.from_pretrained(dir,
-  trust_remote_code=True)`` works where trustvl is not installed.
+* The LoRA delta is also exchanged as a **peft adapter** (``adapter_config.json`` +
+  ``adapter_model.safetensors``, keys ``base_model.model.<module>.lora_A.weight``):
+  :meth:`CFAlphaCLIPModel.save_adapter` writes one through peft's own ``save_pretrained``, so
+  ``PeftModel.from_pretrained(CLIPModel.from_pretrained(base), adapter_dir)`` is this model at α = 1, and
+  :meth:`CFAlphaCLIPModel.from_peft` builds a CF_α model from a base CLIP and such an adapter.
+* This file only imports torch, transformers and its sibling configuration file (peft only inside the
+  adapter methods), so ``save_pretrained`` can copy both next to the weights (``register_for_auto_class``)
+  and ``AutoModel.from_pretrained(dir, trust_remote_code=True)`` works where trustvl is not installed.
 """
 
 import contextlib
@@ -188,7 +193,8 @@ class CFAlphaCLIPModel(CLIPModel):
     the base weights under CLIPModel's keys plus the LoRA factors (``...lora_A.weight``, ``...lora_B.weight``),
     together with this file and the configuration file and an ``auto_map``, so the checkpoint loads with
     ``AutoModel.from_pretrained(dir)`` (trustvl imported) or ``AutoModel.from_pretrained(dir,
-    trust_remote_code=True)`` (no trustvl). :meth:`export_merged` writes a plain CLIP checkpoint at a chosen α.
+    trust_remote_code=True)`` (no trustvl). :meth:`export_merged` writes a plain CLIP checkpoint at a chosen α;
+    :meth:`save_adapter` / :meth:`from_peft` exchange the delta as a peft LoRA adapter.
     """
 
     config_class = CFAlphaCLIPConfig
@@ -454,6 +460,124 @@ class CFAlphaCLIPModel(CLIPModel):
         if processor is not None:
             processor.save_pretrained(path)
         return clip
+
+    # ------------------------------------------------------------------ peft adapters
+    def peft_lora_config(self):
+        """The peft ``LoraConfig`` of this model's LoRA delta (r, lora_alpha, dropout, targets; no bias).
+
+        peft is imported here, not at the top of the file, so that the model itself works without peft."""
+        from peft import LoraConfig
+
+        targets = self.config.lora_target_modules
+        return LoraConfig(
+            r=int(self.config.lora_r),
+            lora_alpha=self.config.lora_alpha,
+            lora_dropout=float(self.config.lora_dropout),
+            target_modules=targets if isinstance(targets, str) else list(targets),
+            bias="none",
+            base_model_name_or_path=self.config.base_model_name_or_path,
+        )
+
+    def to_peft_model(self):
+        """A peft ``PeftModel``: a plain ``CLIPModel`` holding θ0 plus this model's LoRA factors as adapter
+        ``"default"``; at peft's scaling it computes what this model computes at α = 1."""
+        from peft import get_peft_model, set_peft_model_state_dict
+
+        base = self.to_clip_model(alpha=0.0)
+        base.config.architectures = ["CLIPModel"]
+        with contextlib.suppress(AttributeError):
+            del base.config.cf_alpha_merged
+        if self.config.base_model_name_or_path:  # peft records it as the adapter's base model
+            base.config._name_or_path = self.config.base_model_name_or_path
+            base.name_or_path = self.config.base_model_name_or_path
+        peft_model = get_peft_model(base, self.peft_lora_config())
+        factors = {f"base_model.model.{name}": value for name, value in self.lora_state_dict().items()}
+        result = set_peft_model_state_dict(peft_model, factors)
+        unexpected = list(getattr(result, "unexpected_keys", []) or [])
+        missing = [k for k in getattr(result, "missing_keys", []) or [] if ".lora_" in k]
+        if unexpected or missing:
+            raise CFAlphaInputError(
+                f"the LoRA factors do not fit peft's layers: missing {missing[:5]}, unexpected {unexpected[:5]}"
+            )
+        peft_model.train(self.training)
+        return peft_model
+
+    def save_adapter(self, adapter_dir: "str | os.PathLike") -> None:
+        """Write the LoRA delta as a peft adapter (``adapter_config.json`` + ``adapter_model.safetensors``,
+        peft's keys ``base_model.model.<module>.lora_A.weight``), loadable with
+        ``PeftModel.from_pretrained(CLIPModel.from_pretrained(base), adapter_dir)`` (the model at α = 1)."""
+        self.to_peft_model().save_pretrained(os.fspath(adapter_dir), safe_serialization=True)
+
+    @classmethod
+    def from_peft(
+        cls,
+        clip_model_or_path: "CLIPModel | str | os.PathLike",
+        adapter_dir: "str | os.PathLike",
+        *,
+        alpha: float = 1.0,
+        allow_alpha_extrapolation: bool = False,
+        **from_pretrained_kwargs,
+    ) -> "CFAlphaCLIPModel":
+        """A CF_α model from a plain CLIP (θ0) and a peft LoRA adapter (ΔW), evaluated at ``θ0 + alpha·ΔW``.
+
+        The adapter must be a plain LoRA (no bias, rsLoRA, DoRA, per-layer rank or alpha patterns, extra saved
+        modules) on linear layers. ``from_pretrained_kwargs`` go to ``CLIPModel.from_pretrained`` when a path is
+        given.
+        """
+        from peft import PeftConfig
+        from peft.utils import load_peft_weights
+
+        adapter_dir = os.fspath(adapter_dir)
+        try:
+            peft_config = PeftConfig.from_pretrained(adapter_dir)
+        except (OSError, ValueError) as err:
+            raise CFAlphaInputError(f"{adapter_dir!r} is not a peft adapter folder: {err}") from None
+        unsupported = {
+            "peft_type": str(getattr(peft_config.peft_type, "value", peft_config.peft_type)) != "LORA",
+            "bias": getattr(peft_config, "bias", "none") != "none",
+            "use_rslora": bool(getattr(peft_config, "use_rslora", False)),
+            "use_dora": bool(getattr(peft_config, "use_dora", False)),
+            "rank_pattern": bool(getattr(peft_config, "rank_pattern", None)),
+            "alpha_pattern": bool(getattr(peft_config, "alpha_pattern", None)),
+            "modules_to_save": bool(getattr(peft_config, "modules_to_save", None)),
+        }
+        bad = [name for name, is_bad in unsupported.items() if is_bad]
+        if bad:
+            raise CFAlphaInputError(
+                f"the adapter in {adapter_dir!r} is not a plain LoRA ({', '.join(bad)}); CF_α needs"
+                " ΔW = (lora_alpha / r)·B·A on linear layers"
+            )
+        targets = peft_config.target_modules
+        targets = targets if isinstance(targets, str) else sorted(targets)
+        base_name = peft_config.base_model_name_or_path
+        if base_name is None and isinstance(clip_model_or_path, (str, os.PathLike)):
+            base_name = os.fspath(clip_model_or_path)
+        model = cls.from_clip(
+            clip_model_or_path,
+            lora_r=int(peft_config.r),
+            lora_alpha=peft_config.lora_alpha,
+            lora_dropout=float(peft_config.lora_dropout),
+            lora_target_modules=targets,
+            alpha=alpha,
+            allow_alpha_extrapolation=allow_alpha_extrapolation,
+            base_model_name_or_path=base_name,
+            **from_pretrained_kwargs,
+        )
+        prefix = "base_model.model."
+        weights = load_peft_weights(adapter_dir, device="cpu")
+        factors = {k[len(prefix) :] if k.startswith(prefix) else k: v for k, v in weights.items()}
+        expected = dict(model.lora_named_parameters())
+        unexpected = sorted(set(factors) - set(expected))
+        missing = sorted(set(expected) - set(factors))
+        if unexpected or missing:
+            raise CFAlphaInputError(
+                f"the adapter in {adapter_dir!r} does not fit the CLIP: missing {missing[:5]},"
+                f" unexpected {unexpected[:5]}"
+            )
+        with torch.no_grad():
+            for name, param in expected.items():
+                param.copy_(factors[name].to(device=param.device, dtype=param.dtype))
+        return model
 
     # ------------------------------------------------------------------ saving
     def save_pretrained(self, save_directory, *args, **kwargs):

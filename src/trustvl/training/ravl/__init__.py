@@ -74,16 +74,17 @@ Training
 --------
 :func:`train_ravl` (config file/CLI entry) and :func:`finetune_clip` (the "standard fine-tuning" baseline:
 ``L_CLIP`` alone, also used to make a spuriously correlated VLM) both run through
-:func:`trustvl.training.core.train`; neither has a training loop of its own. By default the model is a
-:class:`~trustvl.modeling.cf_alpha.CFAlphaCLIPModel` at α = 1 with only its LoRA factors trainable (the
-base weights stay intact; α then interpolates between the original and the mitigated model); set
-``use_lora=False`` for full fine-tuning of a plain ``CLIPModel``.
+:func:`trustvl.training.core.train`; neither has a training loop of its own. Their settings are
+:class:`CLIPFinetuneConfig` and :class:`RaVLConfig` (which extends it), both ``TrainingArguments``. By
+default RaVL trains a peft LoRA delta (:mod:`trustvl.modeling.lora`; only the LoRA factors train) and saves
+the merged plain ``CLIPModel`` (``model/``) and the peft adapter (``adapter/``); set ``use_lora=False`` for
+full fine-tuning.
 
 Files
 -----
 :mod:`.medoids` (:class:`SpuriousMedoids`, the flags), :mod:`.data` (prompts, crops, masked images,
 :class:`RegionImageDataset`, :class:`RaVLCollator`), :mod:`.loss` (:class:`RaVLLoss`), :mod:`.train`
-(:func:`finetune_clip`, :class:`RaVLTrainConfig`, :func:`train_ravl`).
+(:class:`CLIPFinetuneConfig`, :func:`finetune_clip`, :class:`RaVLConfig`, :func:`train_ravl`).
 """
 
 from trustvl.training.ravl.data import (
@@ -104,14 +105,15 @@ from trustvl.training.ravl.medoids import (
     compute_region_flags,
     spurious_region_flags,
 )
-from trustvl.training.ravl.train import RaVLTrainConfig, finetune_clip, train_ravl
+from trustvl.training.ravl.train import CLIPFinetuneConfig, RaVLConfig, finetune_clip, train_ravl
 
 __all__ = [
+    "CLIPFinetuneConfig",
     "DEFAULT_PROMPT_TEMPLATE",
     "MEDOIDS_FILE",
     "RaVLCollator",
     "RaVLLoss",
-    "RaVLTrainConfig",
+    "RaVLConfig",
     "RegionImageDataset",
     "SpuriousMedoids",
     "class_prompts",
