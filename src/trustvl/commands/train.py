@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
 from trustvl.commands._common import (
@@ -65,85 +64,26 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def _cmd_synthworld_clip(args: argparse.Namespace) -> int:
-    from trustvl.evaluation.synthworld import evaluate_on_synthworld
+    from trustvl.evaluation.synthworld import evaluate_synthworld
+    from trustvl.evaluation.synthworld_clip_card import write_synthworld_clip_card
     from trustvl.training.synthworld_pretrain import pretrain_synthworld_clip
 
     config = _config(args)
 
     def evaluate(model: Any, processor: Any) -> dict[str, Any]:
-        return evaluate_on_synthworld(
+        return evaluate_synthworld(
             model,
             processor,
             n_test=config.eval_test_size,
             world_seed=config.world_seed,
             resolution=config.resolution,
-        )
+        ).to_dict()
 
     summary = pretrain_synthworld_clip(config, resume=args.resume, evaluate=evaluate)
     write_synthworld_clip_card(summary["model_dir"], summary)
     print_json_summary(summary, ("n_parameters", "train_seconds", "global_step", "final_loss"))
     print(json.dumps(summary["eval"], indent=1))
     return 0
-
-
-def write_synthworld_clip_card(model_dir: str | Path, summary: dict[str, Any] | None = None) -> Path:
-    """Write the SynthWorld CLIP's model card (``README.md``) from its ``trustvl_pretrain.json`` summary
-    (which must hold the ``"eval"`` of the balanced test split)."""
-    from trustvl.evaluation.report import markdown_table
-    from trustvl.hub.cards import Metric, model_card
-
-    model_dir = Path(model_dir)
-    if summary is None:
-        summary = json.loads((model_dir / "trustvl_pretrain.json").read_text())
-    ev = summary["eval"]
-    cfg = summary["config"]
-    metrics = [
-        Metric(
-            "zero-shot occupation top-1",
-            "accuracy",
-            ev["zero_shot_top1"],
-            "SynthWorld test",
-            "trustvl/synthworld",
-        )
-    ]
-    rows = [["zero-shot occupation top-1", ev["zero_shot_top1"]]]
-    for attr, f in ev["fairness"].items():
-        for key in sorted(f):
-            metrics.append(
-                Metric(
-                    f"{attr} {key}", key.replace("mean_", ""), f[key], "SynthWorld test", "trustvl/synthworld"
-                )
-            )
-            rows.append([f"{attr} {key}", f[key]])
-        rows.append([f"worst-group accuracy (occupation × {attr})", ev["worst_group_accuracy"][attr]])
-    # summaries written before the TrainingArguments-based config say batch_size / mixed_precision
-    precision = cfg.get("mixed_precision") or (
-        "bf16" if cfg.get("bf16") else "fp16" if cfg.get("fp16") else "no"
-    )
-    batch = cfg.get("per_device_train_batch_size", cfg.get("batch_size"))
-    training = (
-        f"{summary['global_step']} steps of batch {batch} (AdamW, lr"
-        f" {cfg['learning_rate']}, cosine, mixed precision {precision}) with the symmetric CLIP loss on scenes of"
-        f" the biased train split rendered on the fly; {summary['train_seconds']} s on"
-        f" {summary.get('device_name', summary.get('device'))}. Reproduce with `trustvl train synthworld-clip`"
-        f" (train-split knobs: {cfg.get('world') or 'defaults'}, appearance caption share"
-        f" {cfg['appearance_caption_prob']})."
-    )
-    strength = (cfg.get("world") or {}).get("strength", {}).get("skin_tone", 0.8)
-    card = model_card(
-        "synthworld_clip",
-        model_name="synthworld-clip",
-        metrics=metrics,
-        tags=["synthworld", "synthetic"],
-        n_parameters=f"{summary['n_parameters']:,}",
-        training=training,
-        n_test=ev["n_test"],
-        eval_table=markdown_table(["metric", "value"], rows),
-        skin_strength=strength,
-    )
-    path = model_dir / "README.md"
-    card.save(str(path))
-    return path
 
 
 def _cmd_cf_alpha(args: argparse.Namespace) -> int:

@@ -112,60 +112,6 @@ def evaluate_synthworld(
         model.train(was_training)
 
 
-def evaluate_on_synthworld(
-    model: Any,
-    processor: Any,
-    *,
-    n_test: int = 4000,
-    world_seed: int = 0,
-    resolution: int = 64,
-    ks: tuple[int, ...] = (10, 100),
-    batch_size: int = 512,
-    recall_ks: tuple[int, ...] = (1, 5, 10),
-    n_recall: int = 1000,
-    image_embeds: torch.Tensor | None = None,
-) -> dict[str, Any]:
-    """:func:`evaluate_synthworld` as the flat dict that ``trustvl_pretrain.json`` (``eval``) and the
-    SynthWorld CLIP's card read: ``{"n_test", "zero_shot_top1", "per_occupation_accuracy",
-    "worst_group_accuracy", "fairness": {attribute: {"mean_ndkl", "mean_max_skew@k", "mean_min_skew@k"}},
-    "recall": {"text_to_image_R@k", "image_to_text_R@k"}}``. Kept for the pretraining job's files; new code
-    uses the typed result."""
-    result = evaluate_synthworld(
-        model,
-        processor,
-        n_test=n_test,
-        world_seed=world_seed,
-        resolution=resolution,
-        ks=ks,
-        batch_size=batch_size,
-        recall_ks=recall_ks,
-        n_recall=n_recall,
-        image_embeds=image_embeds,
-    )
-    return legacy_metrics_dict(result, n_test=n_test)
-
-
-def legacy_metrics_dict(result: EvaluationResult, n_test: int) -> dict[str, Any]:
-    """The pre-0.2 layout of SynthWorld metrics (see :func:`evaluate_on_synthworld`)."""
-    fairness = {}
-    for name, a in result.fairness.items():
-        entry = {"mean_ndkl": a.ndkl}
-        entry.update({"mean_max_skew@" + str(k): s.max_skew for k, s in a.at_k.items()})
-        entry.update({"mean_min_skew@" + str(k): s.min_skew for k, s in a.at_k.items()})
-        fairness[name] = entry
-    out: dict[str, Any] = {
-        "n_test": n_test,
-        "zero_shot_top1": result.zero_shot_top1,
-        "per_occupation_accuracy": result.per_class_accuracy,
-        "worst_group_accuracy": result.worst_group_accuracy,
-        "fairness": fairness,
-    }
-    if result.recall is not None:
-        out["recall"] = {"text_to_image_R@" + str(k): v for k, v in result.recall.text_to_image.items()}
-        out["recall"].update({"image_to_text_R@" + str(k): v for k, v in result.recall.image_to_text.items()})
-    return out
-
-
 @dataclass
 class GalleryFairness:
     """One gallery's zero-shot top-1 and, per attribute, mean MaxSkew@k and mean NDKL."""
