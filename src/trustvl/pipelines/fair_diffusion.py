@@ -582,8 +582,8 @@ class FairDiffusionPipeline(
                     )
                 latents = self.scheduler.step(noise, t_host, latents, **extra_step_kwargs, return_dict=False)[0]
                 if callback_on_step_end is not None:
-                    tensors = {k: locals()[k] for k in callback_on_step_end_tensor_inputs}
-                    latents = callback_on_step_end(self, i, t, tensors).get("latents", latents)
+                    tensors = {"latents": latents} if "latents" in callback_on_step_end_tensor_inputs else {}
+                    latents = (callback_on_step_end(self, i, t, tensors) or {}).get("latents", latents)
                 if callback is not None and i % callback_steps == 0:
                     callback(i // getattr(self.scheduler, "order", 1), t, latents)
                 progress_bar.update()
