@@ -118,7 +118,9 @@ def test_same_latents_as_diffusers_sega(pipes, case):
 
 def test_same_as_diffusers_with_concept_embeddings_and_sem_guidance(pipes):
     _, reference, ours = pipes
-    embeds = ours.encode_concepts([EditConcept("smiling"), EditConcept("hat")], torch.device("cpu"), torch.float32, None)
+    embeds = ours.encode_concepts(
+        [EditConcept("smiling"), EditConcept("hat")], torch.device("cpu"), torch.float32, None
+    )
     extra = [torch.full((1, 4, 16, 16), 0.01 * i) for i in range(STEPS)]
     kwargs = dict(
         prompt="a photo of a teacher",
@@ -142,7 +144,10 @@ def test_images_match_diffusers_and_stable_diffusion_without_edits(pipes):
     got = ours(**kwargs, generator=_gen(3)).images
     assert abs(got - plain).max() < 1e-4
     edited = dict(kwargs, editing_prompt="hat", edit_warmup_steps=0)
-    assert abs(ours(**edited, generator=_gen(3)).images - reference(**edited, generator=_gen(3)).images).max() < 1e-4
+    assert (
+        abs(ours(**edited, generator=_gen(3)).images - reference(**edited, generator=_gen(3)).images).max()
+        < 1e-4
+    )
     assert got.shape == (1, 32, 32, 3)
 
 
@@ -150,14 +155,26 @@ def test_per_image_edits_in_one_unet_call_match_separate_runs(pipes):
     _, _, ours = pipes
     latents = torch.randn(3, 4, 16, 16, generator=_gen(4))
     per_image = [
-        [EditConcept("female person", warmup_steps=1, scale=4), EditConcept("male person", reverse=True, scale=3)],
-        [EditConcept("male person", threshold=0.5, warmup_steps=0), EditConcept("hat", weight=0.5, warmup_steps=2)],
+        [
+            EditConcept("female person", warmup_steps=1, scale=4),
+            EditConcept("male person", reverse=True, scale=3),
+        ],
+        [
+            EditConcept("male person", threshold=0.5, warmup_steps=0),
+            EditConcept("hat", weight=0.5, warmup_steps=2),
+        ],
         [],
     ]
-    common = dict(num_inference_steps=STEPS, guidance_scale=7.0, output_type="latent", edit_momentum_scale=0.4)
+    common = dict(
+        num_inference_steps=STEPS, guidance_scale=7.0, output_type="latent", edit_momentum_scale=0.4
+    )
     with _UNetCalls(ours.unet) as calls:
-        batched = ours("a photo of a pilot", num_images_per_prompt=3, latents=latents, edits=per_image, **common)
-    assert calls.batches == [3 + 3 + 4] * STEPS  # uncond + prompt + one row per (image, concept), one call a step
+        batched = ours(
+            "a photo of a pilot", num_images_per_prompt=3, latents=latents, edits=per_image, **common
+        )
+    assert (
+        calls.batches == [3 + 3 + 4] * STEPS
+    )  # uncond + prompt + one row per (image, concept), one call a step
     for k, own in enumerate(per_image):
         alone = ours("a photo of a pilot", latents=latents[k : k + 1], edits=own or None, **common).images
         assert torch.allclose(batched.images[k : k + 1], alone, atol=1e-4, rtol=0), k
@@ -221,11 +238,15 @@ def test_fairness_assigns_exact_counts_and_guides_each_image(pipes):
 def test_fairness_equals_explicit_per_image_edits(pipes):
     _, _, ours = pipes
     instruction = FairnessInstruction("gender", {"woman": 0.25, "man": 0.75}, warmup_steps=1)
-    kwargs = dict(num_inference_steps=STEPS, guidance_scale=7.0, output_type="latent", num_images_per_prompt=4)
+    kwargs = dict(
+        num_inference_steps=STEPS, guidance_scale=7.0, output_type="latent", num_images_per_prompt=4
+    )
     out = ours("a scientist", fairness=instruction, generator=_gen(7), **kwargs)
     assert sorted(a["gender"] for a in out.assignments) == ["man", "man", "man", "woman"]
     edits = [instruction.edit_concepts(a["gender"]) for a in out.assignments]
-    explicit = ours("a scientist", edits=edits, edit_momentum_scale=0.5, edit_mom_beta=0.6, generator=_gen(7), **kwargs)
+    explicit = ours(
+        "a scientist", edits=edits, edit_momentum_scale=0.5, edit_mom_beta=0.6, generator=_gen(7), **kwargs
+    )
     assert torch.allclose(out.images, explicit.images, atol=1e-5, rtol=0)
 
 
@@ -233,14 +254,18 @@ def test_bfloat16_runs(tiny_sd_dir):
     pipe = FairDiffusionPipeline.from_pretrained(tiny_sd_dir, torch_dtype=torch.bfloat16)
     pipe.set_progress_bar_config(disable=True)
     fairness = FairnessInstruction.preset("gender", warmup_steps=0)
-    out = pipe("a teacher", num_inference_steps=2, num_images_per_prompt=2, fairness=fairness, output_type="latent")
+    out = pipe(
+        "a teacher", num_inference_steps=2, num_images_per_prompt=2, fairness=fairness, output_type="latent"
+    )
     assert out.images.dtype == torch.bfloat16 and torch.isfinite(out.images.float()).all()
 
 
 def test_loads_with_from_pretrained(tiny_sd_dir):
     pipe = FairDiffusionPipeline.from_pretrained(tiny_sd_dir)
     pipe.set_progress_bar_config(disable=True)
-    out = pipe("a doctor", num_inference_steps=2, editing_prompt="hat", edit_warmup_steps=0, output_type="pil")
+    out = pipe(
+        "a doctor", num_inference_steps=2, editing_prompt="hat", edit_warmup_steps=0, output_type="pil"
+    )
     assert out.images[0].size == (32, 32) and out.assignments is None
 
 
@@ -264,7 +289,10 @@ def test_loads_with_from_pretrained(tiny_sd_dir):
         (dict(guidance_scale=-3.0), "guidance_scale=-3.0"),
         (dict(fairness=FairnessInstruction.preset("skin_tone"), num_images_per_prompt=3), "3 image(s)"),
         (dict(edits=[[EditConcept("hat")]], num_images_per_prompt=2), "1 per-image lists for 2 images"),
-        (dict(fairness=[FairnessInstruction.preset("gender")] * 2, num_images_per_prompt=2), "'gender' twice"),
+        (
+            dict(fairness=[FairnessInstruction.preset("gender")] * 2, num_images_per_prompt=2),
+            "'gender' twice",
+        ),
     ],
 )
 def test_bad_input_raises_one_clear_error_before_any_work(pipes, kwargs, message):

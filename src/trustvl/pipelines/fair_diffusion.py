@@ -175,7 +175,9 @@ class FairDiffusionPipeline(
             safety_checker=safety_checker,
             feature_extractor=feature_extractor,
         )
-        self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1) if self.vae is not None else 8
+        self.vae_scale_factor = (
+            2 ** (len(self.vae.config.block_out_channels) - 1) if self.vae is not None else 8
+        )
         self.image_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor)
         self.register_to_config(requires_safety_checker=requires_safety_checker)
 
@@ -215,15 +217,29 @@ class FairDiffusionPipeline(
         """Raise :class:`TrustVLInputError` naming the first bad value (edits are checked where built)."""
         if height % 8 or width % 8:
             raise TrustVLInputError(f"height={height} and width={width} must be divisible by 8")
-        if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int) or num_inference_steps < 1:
-            raise TrustVLInputError(f"num_inference_steps={num_inference_steps!r} must be a positive whole number")
-        if isinstance(num_images_per_prompt, bool) or not isinstance(num_images_per_prompt, int) or num_images_per_prompt < 1:
-            raise TrustVLInputError(f"num_images_per_prompt={num_images_per_prompt!r} must be a positive whole number")
+        if (
+            isinstance(num_inference_steps, bool)
+            or not isinstance(num_inference_steps, int)
+            or num_inference_steps < 1
+        ):
+            raise TrustVLInputError(
+                f"num_inference_steps={num_inference_steps!r} must be a positive whole number"
+            )
+        if (
+            isinstance(num_images_per_prompt, bool)
+            or not isinstance(num_images_per_prompt, int)
+            or num_images_per_prompt < 1
+        ):
+            raise TrustVLInputError(
+                f"num_images_per_prompt={num_images_per_prompt!r} must be a positive whole number"
+            )
         if not isinstance(guidance_scale, (int, float)) or math.isnan(guidance_scale) or guidance_scale < 0:
             raise TrustVLInputError(f"guidance_scale={guidance_scale!r} must be a number >= 0")
         if callback_steps is not None and (not isinstance(callback_steps, int) or callback_steps <= 0):
             raise TrustVLInputError(f"callback_steps={callback_steps!r} must be a positive whole number")
-        unknown = [k for k in callback_on_step_end_tensor_inputs or () if k not in self._callback_tensor_inputs]
+        unknown = [
+            k for k in callback_on_step_end_tensor_inputs or () if k not in self._callback_tensor_inputs
+        ]
         if unknown:
             raise TrustVLInputError(
                 f"callback_on_step_end_tensor_inputs names {unknown}; allowed: {self._callback_tensor_inputs}"
@@ -301,7 +317,9 @@ class FairDiffusionPipeline(
             )
         for assignment in assignments:
             for instruction in instructions:
-                per_image[assignment.image_index] += instruction.edit_concepts(assignment[instruction.attribute])
+                per_image[assignment.image_index] += instruction.edit_concepts(
+                    assignment[instruction.attribute]
+                )
         return per_image, assignments
 
     # ------------------------------------------------------------------ text
@@ -309,7 +327,9 @@ class FairDiffusionPipeline(
         if isinstance(self, TextualInversionLoaderMixin):
             texts = self.maybe_convert_prompt(texts, self.tokenizer)
         limit = self.tokenizer.model_max_length
-        tokens = self.tokenizer(texts, padding="max_length", max_length=limit, truncation=True, return_tensors="pt")
+        tokens = self.tokenizer(
+            texts, padding="max_length", max_length=limit, truncation=True, return_tensors="pt"
+        )
         full = self.tokenizer(texts, padding="longest", return_tensors="pt").input_ids
         if full.shape[-1] > tokens.input_ids.shape[-1]:
             logger.warning(f"Text longer than {limit} tokens was truncated: {texts}")
@@ -338,7 +358,9 @@ class FairDiffusionPipeline(
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(prompt embeddings, negative embeddings or None), each repeated ``num_images_per_prompt`` times."""
         if prompt_embeds is None:
-            prompt_embeds = self._encode_texts([prompt] if isinstance(prompt, str) else list(prompt), device, clip_skip)
+            prompt_embeds = self._encode_texts(
+                [prompt] if isinstance(prompt, str) else list(prompt), device, clip_skip
+            )
         batch = prompt_embeds.shape[0]
         if do_classifier_free_guidance and negative_prompt_embeds is None:
             negatives = negative_prompt if negative_prompt is not None else ""
@@ -475,7 +497,9 @@ class FairDiffusionPipeline(
         )
         self._guidance_scale = float(guidance_scale)
         self._interrupt = False
-        batch_size = (1 if isinstance(prompt, str) else len(prompt)) if prompt is not None else prompt_embeds.shape[0]
+        batch_size = (
+            (1 if isinstance(prompt, str) else len(prompt)) if prompt is not None else prompt_embeds.shape[0]
+        )
         num_images = batch_size * num_images_per_prompt
         shared = concepts_from_sega_arguments(
             editing_prompt,
@@ -526,7 +550,9 @@ class FairDiffusionPipeline(
         if self.do_classifier_free_guidance:
             parts = [negative_prompt_embeds, prompt_embeds]
             if guidance.enabled:
-                concept_embeds = self.encode_concepts(guidance.row_concepts, device, prompt_embeds.dtype, clip_skip)
+                concept_embeds = self.encode_concepts(
+                    guidance.row_concepts, device, prompt_embeds.dtype, clip_skip
+                )
                 if concept_embeds.shape[1:] != prompt_embeds.shape[1:]:
                     raise TrustVLInputError(
                         f"concept embeddings {tuple(concept_embeds.shape[1:])} do not match the prompt's "
@@ -580,7 +606,9 @@ class FairDiffusionPipeline(
                     noise = guidance.combine(
                         i, noise_uncond, noise_text, noise_concepts, self._guidance_scale, extra=extra
                     )
-                latents = self.scheduler.step(noise, t_host, latents, **extra_step_kwargs, return_dict=False)[0]
+                latents = self.scheduler.step(noise, t_host, latents, **extra_step_kwargs, return_dict=False)[
+                    0
+                ]
                 if callback_on_step_end is not None:
                     tensors = {"latents": latents} if "latents" in callback_on_step_end_tensor_inputs else {}
                     latents = (callback_on_step_end(self, i, t, tensors) or {}).get("latents", latents)
@@ -592,10 +620,14 @@ class FairDiffusionPipeline(
         if output_type == "latent":
             image, nsfw = latents, None
         else:
-            image = self.vae.decode(latents / self.vae.config.scaling_factor, return_dict=False, generator=generator)[0]
+            image = self.vae.decode(
+                latents / self.vae.config.scaling_factor, return_dict=False, generator=generator
+            )[0]
             image, nsfw = self.run_safety_checker(image, device, prompt_embeds.dtype)
             denormalize = [True] * image.shape[0] if nsfw is None else [not flagged for flagged in nsfw]
-            image = self.image_processor.postprocess(image, output_type=output_type, do_denormalize=denormalize)
+            image = self.image_processor.postprocess(
+                image, output_type=output_type, do_denormalize=denormalize
+            )
         self.maybe_free_model_hooks()
         if not return_dict:
             return image, nsfw, assignments

@@ -109,7 +109,9 @@ class FairnessInstruction:
             )
         for group, share in self.groups.items():
             if not isinstance(group, str) or not group.strip():
-                raise TrustVLInputError(f"fairness attribute {self.attribute!r} has an empty group name {group!r}")
+                raise TrustVLInputError(
+                    f"fairness attribute {self.attribute!r} has an empty group name {group!r}"
+                )
             if isinstance(share, bool) or not isinstance(share, (int, float)) or math.isnan(float(share)):
                 raise TrustVLInputError(f"target share {share!r} of group {group!r} is not a number")
             if share < 0:
@@ -173,7 +175,9 @@ class FairnessInstruction:
             try:
                 parsed.append((name, float(share) if sep else None))
             except ValueError:
-                raise TrustVLInputError(f"share {share.strip()!r} of group {name!r} is not a number") from None
+                raise TrustVLInputError(
+                    f"share {share.strip()!r} of group {name!r} is not a number"
+                ) from None
         implicit = [n for n, s in parsed if s is None]
         rest = 1.0 - sum(s for _, s in parsed if s is not None)
         groups = {n: (rest / len(implicit) if s is None else s) for n, s in parsed}

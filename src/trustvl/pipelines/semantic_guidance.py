@@ -90,7 +90,9 @@ class EditConcept:
                 f"edit concept prompt_embeds has shape {tuple(self.prompt_embeds.shape)}; expected [seq, dim]"
             )
         if not isinstance(self.reverse, bool):
-            raise TrustVLInputError(f"reverse={self.reverse!r} for concept {self.prompt!r}: expected True/False")
+            raise TrustVLInputError(
+                f"reverse={self.reverse!r} for concept {self.prompt!r}: expected True/False"
+            )
         _check_number(f"edit guidance scale for concept {self.prompt!r}", self.scale)
         _check_number(f"edit weight for concept {self.prompt!r}", self.weight)
         _check_steps(f"edit_warmup_steps for concept {self.prompt!r}", self.warmup_steps)
@@ -145,7 +147,9 @@ def spatial_quantile_mask(
     above = above.view(rows, 1, 1).expand(rows, channels, 1)
     cutoff = torch.lerp(ordered.gather(-1, below), ordered.gather(-1, above), weight.view(rows, 1, 1))
     keep = magnitude >= cutoff
-    return torch.where(keep.view_as(values), values, torch.zeros((), dtype=values.dtype, device=values.device))
+    return torch.where(
+        keep.view_as(values), values, torch.zeros((), dtype=values.dtype, device=values.device)
+    )
 
 
 class SemanticGuidance:
@@ -193,7 +197,9 @@ class SemanticGuidance:
         # [steps, 2B, R]: rows 0..B-1 give what is added directly (normalised warmup phase, or the weighted sum
         # once all are active), rows B..2B-1 the raw weighted sum that feeds the momentum
         self._coefficients = torch.cat([direct, momentum_sum], dim=1).to(self.device)
-        self._gate = gate.to(self.device)  # [steps, B, 1, 1, 1]: 1 once all of the image's concepts are active
+        self._gate = gate.to(
+            self.device
+        )  # [steps, B, 1, 1, 1]: 1 once all of the image's concepts are active
         self._momentum: torch.Tensor | None = None
 
     @property
@@ -208,7 +214,9 @@ class SemanticGuidance:
         rows_of_image = [[r for r in range(rows) if row_image[r] == b] for b in range(images)]
         for i in range(steps):
             for b, mine in enumerate(rows_of_image):
-                weights = {r: 0.0 if self.row_concepts[r].cooled(i) else self.row_concepts[r].weight for r in mine}
+                weights = {
+                    r: 0.0 if self.row_concepts[r].cooled(i) else self.row_concepts[r].weight for r in mine
+                }
                 active = [r for r in mine if self.row_concepts[r].active(i)]
                 for r in mine:
                     raw[i, b, r] = weights[r]
@@ -252,9 +260,9 @@ class SemanticGuidance:
 
     def _edit(self, step: int, uncond: torch.Tensor, noise_concepts: torch.Tensor) -> torch.Tensor:
         images = self.num_images
-        psi = (noise_concepts.to(torch.float32) - uncond.index_select(0, self.row_image)) * self._signed_scale.view(
-            -1, 1, 1, 1
-        )
+        psi = (
+            noise_concepts.to(torch.float32) - uncond.index_select(0, self.row_image)
+        ) * self._signed_scale.view(-1, 1, 1, 1)
         if self._ranks is None:
             spatial = math.prod(psi.shape[2:])
             self._ranks = tuple(t.to(psi.device) for t in _quantile_ranks(self._thresholds, spatial))
