@@ -282,7 +282,10 @@ def test_loads_with_from_pretrained(tiny_sd_dir):
         (dict(editing_prompt=["a", "b"], edit_guidance_scale=[1.0, -2.0]), "-2.0"),
         (dict(editing_prompt="hat", edit_momentum_scale=-0.1), "-0.1"),
         (dict(editing_prompt="hat", edit_weights=[-1.0]), "-1.0"),
-        (dict(editing_prompt="hat", edit_threshold=1.0), "edit_threshold=1.0"),
+        (
+            dict(editing_prompt="hat", edit_threshold=1.0),
+            "edit_threshold=1.0 of concept 'hat' is outside [0, 1)",
+        ),
         (dict(editing_prompt="hat", edit_threshold=-0.2), "-0.2"),
         (dict(editing_prompt="hat", edit_mom_beta=1.5), "1.5"),
         (dict(editing_prompt=["a", "b"], edit_weights=[1.0, 1.0, 1.0]), "edit_weights has 3 values"),

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from trustvl.errors import TrustVLInputError
-from trustvl.pipelines.semantic_guidance import EditConcept
+from trustvl.pipelines.semantic_guidance import EditConcept, _check_fraction, _check_number, _check_steps
 
 __all__ = [
     "FAIRNESS_PRESETS",
@@ -128,16 +128,13 @@ class FairnessInstruction:
                 )
             if not isinstance(text, str) or not text.strip():
                 raise TrustVLInputError(f"guidance text {text!r} of group {group!r} is empty")
-        # validate the guidance knobs once, through the concept they build
-        EditConcept(
-            "probe",
-            scale=self.guidance_scale,
-            warmup_steps=self.warmup_steps,
-            cooldown_steps=self.cooldown_steps,
-            threshold=self.threshold,
-            weight=self.toward_weight,
-        )
-        EditConcept("probe", weight=self.away_weight)
+        where = f" of fairness attribute {self.attribute!r}"
+        _check_number("guidance_scale", self.guidance_scale, where=where)
+        _check_number("toward_weight", self.toward_weight, where=where)
+        _check_number("away_weight", self.away_weight, where=where)
+        _check_steps("warmup_steps", self.warmup_steps, where=where)
+        _check_steps("cooldown_steps", self.cooldown_steps, where=where, allow_none=True)
+        _check_fraction("threshold", self.threshold, where=where)
         object.__setattr__(self, "groups", {g: float(s) for g, s in self.groups.items()})
         if self.prompts is not None:
             object.__setattr__(self, "prompts", dict(self.prompts))

@@ -39,19 +39,26 @@ from trustvl.errors import TrustVLInputError
 __all__ = ["EditConcept", "SemanticGuidance", "spatial_quantile_mask"]
 
 
-def _check_number(name: str, value: object, *, minimum: float = 0.0) -> float:
+def _check_number(name: str, value: object, *, where: str = "", minimum: float = 0.0) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(float(value)):
-        raise TrustVLInputError(f"{name}={value!r} is not a number")
+        raise TrustVLInputError(f"{name}={value!r}{where} is not a number")
     if float(value) < minimum:
-        raise TrustVLInputError(f"{name}={value!r} must be >= {minimum:g}")
+        raise TrustVLInputError(f"{name}={value!r}{where} must be >= {minimum:g}")
     return float(value)
 
 
-def _check_steps(name: str, value: object, *, allow_none: bool = False) -> int | None:
+def _check_fraction(name: str, value: object, *, where: str = "") -> float:
+    """A number in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) < 1.0:
+        raise TrustVLInputError(f"{name}={value!r}{where} is outside [0, 1)")
+    return float(value)
+
+
+def _check_steps(name: str, value: object, *, where: str = "", allow_none: bool = False) -> int | None:
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise TrustVLInputError(f"{name}={value!r} must be a non-negative whole number of steps")
+        raise TrustVLInputError(f"{name}={value!r}{where} must be a non-negative whole number of steps")
     return value
 
 
@@ -89,19 +96,16 @@ class EditConcept:
             raise TrustVLInputError(
                 f"edit concept prompt_embeds has shape {tuple(self.prompt_embeds.shape)}; expected [seq, dim]"
             )
+        where = f" of concept {self.prompt!r}" if self.prompt is not None else ""
         if not isinstance(self.reverse, bool):
             raise TrustVLInputError(
-                f"reverse={self.reverse!r} for concept {self.prompt!r}: expected True/False"
+                f"reverse_editing_direction={self.reverse!r}{where}: expected True or False"
             )
-        _check_number(f"edit guidance scale for concept {self.prompt!r}", self.scale)
-        _check_number(f"edit weight for concept {self.prompt!r}", self.weight)
-        _check_steps(f"edit_warmup_steps for concept {self.prompt!r}", self.warmup_steps)
-        _check_steps(f"edit_cooldown_steps for concept {self.prompt!r}", self.cooldown_steps, allow_none=True)
-        threshold = _check_number(f"edit_threshold for concept {self.prompt!r}", self.threshold)
-        if not threshold < 1.0:
-            raise TrustVLInputError(
-                f"edit_threshold={self.threshold!r} for concept {self.prompt!r} is outside [0, 1)"
-            )
+        _check_number("edit_guidance_scale", self.scale, where=where)
+        _check_number("edit_weights", self.weight, where=where)
+        _check_steps("edit_warmup_steps", self.warmup_steps, where=where)
+        _check_steps("edit_cooldown_steps", self.cooldown_steps, where=where, allow_none=True)
+        _check_fraction("edit_threshold", self.threshold, where=where)
 
     def active(self, step: int) -> bool:
         """Past its warmup (``step >= warmup_steps``)."""
@@ -176,10 +180,7 @@ class SemanticGuidance:
         device: torch.device | str,
     ) -> None:
         self.momentum_scale = _check_number("edit_momentum_scale", momentum_scale)
-        beta = _check_number("edit_mom_beta", momentum_beta)
-        if not beta < 1.0:
-            raise TrustVLInputError(f"edit_mom_beta={momentum_beta!r} is outside [0, 1)")
-        self.momentum_beta = beta
+        self.momentum_beta = _check_fraction("edit_mom_beta", momentum_beta)
         self.num_images = len(concepts)
         self.num_steps = int(num_steps)
         self.device = torch.device(device)
