@@ -12,7 +12,8 @@ and the peak GPU memory of the timed calls):
 * the Fair Diffusion use case, 8 images whose directions differ per image: ``diffusers_sega_per_image_calls``
   runs one call per image as the public Fair Diffusion code does; ``trustvl_fairness_batched`` runs one call
   with ``fairness=`` (every image's own concepts in one batched UNet call per step);
-* with ``--compile``: the same after ``torch.compile`` of the shared UNet (warm-up/compile time reported apart).
+* with ``--compile``: the same after ``torch.compile`` of the shared UNet, on top of channels-last (the warm-up
+  call, which includes the compilation, is reported apart as ``warmup_s``).
 
 Usage::
 

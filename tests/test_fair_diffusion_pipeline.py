@@ -260,13 +260,20 @@ def test_bfloat16_runs(tiny_sd_dir):
     assert out.images.dtype == torch.bfloat16 and torch.isfinite(out.images.float()).all()
 
 
-def test_loads_with_from_pretrained(tiny_sd_dir):
+def test_loads_with_from_pretrained_from_pipe_and_round_trips(tiny_sd_dir, pipes, tmp_path):
     pipe = FairDiffusionPipeline.from_pretrained(tiny_sd_dir)
     pipe.set_progress_bar_config(disable=True)
-    out = pipe(
-        "a doctor", num_inference_steps=2, editing_prompt="hat", edit_warmup_steps=0, output_type="pil"
-    )
+    kwargs = dict(num_inference_steps=2, editing_prompt="hat", edit_warmup_steps=0)
+    out = pipe("a doctor", output_type="pil", **kwargs)
     assert out.images[0].size == (32, 32) and out.assignments is None
+    _, reference, _ = pipes
+    switched = FairDiffusionPipeline.from_pipe(reference)  # from the deprecated pipeline: shared components
+    assert switched.unet is reference.unet
+    pipe.save_pretrained(tmp_path / "fair")
+    again = FairDiffusionPipeline.from_pretrained(tmp_path / "fair")
+    again.set_progress_bar_config(disable=True)
+    first = pipe("a doctor", output_type="latent", generator=_gen(0), **kwargs).images
+    assert torch.equal(again("a doctor", output_type="latent", generator=_gen(0), **kwargs).images, first)
 
 
 @pytest.mark.parametrize(

@@ -23,8 +23,13 @@ concept applies to every prompt; a string ``negative_prompt`` applies to every p
 there with several prompts); per-concept lists must have one entry per concept (the reference ignores extra
 entries); the reference's per-step estimate attributes (``uncond_estimates`` ...) are not kept. The guidance
 maths and its own documented differences are in :mod:`trustvl.pipelines.semantic_guidance`.
+
+Speed: the loop never waits for the GPU, so the UNet's own speed is what is left; ``pipe.unet.compile()`` is
+the lever (keep the batch shape fixed between calls to avoid recompiling). Measured numbers are in
+``benchmarks/results/fair_diffusion_speed_h200.json`` (``benchmarks/bench_fair_diffusion_speed.py``).
 """
 
+import inspect
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -410,8 +415,6 @@ class FairDiffusionPipeline(
 
     def prepare_extra_step_kwargs(self, generator: Any, eta: float) -> dict[str, Any]:
         """``eta`` and ``generator`` for schedulers whose ``step`` takes them."""
-        import inspect
-
         accepted = set(inspect.signature(self.scheduler.step).parameters)
         return {k: v for k, v in (("eta", eta), ("generator", generator)) if k in accepted}
 

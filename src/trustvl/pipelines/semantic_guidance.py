@@ -14,7 +14,12 @@ of that image. With ``g = s·(ε_p − ε_u)`` the guided estimate is ``ε = ε_
 * a concept at or past its cooldown step contributes 0 (to both sums).
 
 This is the behaviour of diffusers' deprecated ``SemanticStableDiffusionPipeline`` (the equality tests check
-it), with these documented differences:
+it). Two of its choices are questionable but kept, so that results match: the weights are normalised only
+while some concepts are still warming up (once all are active the raw weights apply, so the edit's size jumps
+when the last concept becomes active, and ``k`` concepts of weight 1 add up to ``k`` times one), and the
+momentum update feeds on the momentum term itself (``s_m·v`` inside the average). The step index is the loop
+index over the scheduler's timesteps (for a second-order scheduler, not the number of model evaluations).
+Documented differences:
 
 * each image has its own list of concepts (the reference applies one list to the whole batch); the warmup
   phase ("only some concepts active") is decided per image;
