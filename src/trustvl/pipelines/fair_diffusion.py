@@ -329,8 +329,7 @@ class FairDiffusionPipeline(
 
     # ------------------------------------------------------------------ text
     def _encode_texts(self, texts: list[str], device: torch.device, clip_skip: int | None) -> torch.Tensor:
-        if isinstance(self, TextualInversionLoaderMixin):
-            texts = self.maybe_convert_prompt(texts, self.tokenizer)
+        texts = self.maybe_convert_prompt(texts, self.tokenizer)  # textual-inversion tokens, if any
         limit = self.tokenizer.model_max_length
         tokens = self.tokenizer(
             texts, padding="max_length", max_length=limit, truncation=True, return_tensors="pt"
@@ -347,8 +346,7 @@ class FairDiffusionPipeline(
         else:
             hidden = self.text_encoder(ids, attention_mask=mask, output_hidden_states=True).hidden_states
             embeds = self.text_encoder.text_model.final_layer_norm(hidden[-(clip_skip + 1)])
-        dtype = self.text_encoder.dtype if self.text_encoder is not None else self.unet.dtype
-        return embeds.to(dtype=dtype, device=device)
+        return embeds.to(dtype=self.text_encoder.dtype, device=device)
 
     def encode_prompt(
         self,
@@ -584,6 +582,7 @@ class FairDiffusionPipeline(
             latents,
         )
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator, eta)
+        guidance.prepare(latents.shape[2:])
         step_guidance = None
         if sem_guidance is not None:
             step_guidance = torch.stack([g.to(device=device, dtype=torch.float32) for g in sem_guidance])

@@ -236,8 +236,13 @@ class SemanticGuidance:
                         direct[i, b, r] = weights[r] / total if total > 0 else 0.0
         return direct.float(), raw.float(), gate.float().view(steps, images, 1, 1, 1)
 
-    def reset(self) -> None:
-        """Forget the momentum (a new generation)."""
+    def prepare(self, latent_spatial_shape: Sequence[int]) -> None:
+        """Place the quantile indices for latents of this spatial shape on the device and zero the momentum.
+
+        Called once before the loop (else at the first step), so that no step copies anything to the device.
+        """
+        spatial = math.prod(latent_spatial_shape)
+        self._ranks = tuple(t.to(self.device) for t in _quantile_ranks(self._thresholds, spatial))
         self._momentum = None
 
     def combine(
@@ -270,8 +275,7 @@ class SemanticGuidance:
             noise_concepts.to(torch.float32) - uncond.index_select(0, self.row_image)
         ) * self._signed_scale.view(-1, 1, 1, 1)
         if self._ranks is None:
-            spatial = math.prod(psi.shape[2:])
-            self._ranks = tuple(t.to(psi.device) for t in _quantile_ranks(self._thresholds, spatial))
+            self.prepare(psi.shape[2:])
         psi = spatial_quantile_mask(psi, self._thresholds, ranks=self._ranks)
         sums = (self._coefficients[step] @ psi.flatten(1)).view(2 * images, *psi.shape[1:])
         direct, weighted = sums[:images], sums[images:]
