@@ -137,6 +137,39 @@ def test_same_as_diffusers_with_concept_embeddings_and_sem_guidance(pipes):
     assert torch.allclose(got, expected, atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("scheduler", ["EulerAncestralDiscreteScheduler", "DPMSolverMultistepScheduler"])
+def test_same_as_diffusers_with_other_schedulers(pipes, scheduler):
+    import diffusers
+
+    sd, reference, ours = pipes
+    make = getattr(diffusers, scheduler).from_config
+    reference = type(reference).from_pipe(reference, scheduler=make(sd.scheduler.config))
+    ours = FairDiffusionPipeline.from_pipe(ours, scheduler=make(sd.scheduler.config))
+    kwargs = dict(
+        prompt="a doctor",
+        num_inference_steps=4,
+        guidance_scale=7.0,
+        editing_prompt=["hat", "smile"],
+        edit_warmup_steps=[1, 2],
+        output_type="latent",
+    )
+    expected = reference(**kwargs, generator=_gen(8)).images
+    assert torch.allclose(ours(**kwargs, generator=_gen(8)).images, expected, atol=1e-4, rtol=0)
+
+
+def test_schedulers_with_more_timesteps_than_steps_work(pipes):
+    # PNDM (and Heun) run more loop iterations than num_inference_steps: the reference fails with an IndexError
+    from diffusers import PNDMScheduler
+
+    sd, _, ours = pipes
+    ours = FairDiffusionPipeline.from_pipe(ours, scheduler=PNDMScheduler.from_config(sd.scheduler.config))
+    with _UNetCalls(ours.unet) as calls:
+        out = ours(
+            "a doctor", num_inference_steps=4, editing_prompt="hat", edit_warmup_steps=1, output_type="latent"
+        )
+    assert len(calls.batches) == ours.num_timesteps > 4 and torch.isfinite(out.images).all()
+
+
 def test_images_match_diffusers_and_stable_diffusion_without_edits(pipes):
     sd, reference, ours = pipes
     kwargs = dict(prompt="a chef", num_inference_steps=3, guidance_scale=6.0, output_type="np")

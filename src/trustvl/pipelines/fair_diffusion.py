@@ -13,6 +13,8 @@ seeds. On top of it:
   each image was given (:attr:`FairDiffusionPipelineOutput.assignments`);
 * no host copy or host sync inside the denoising loop (the reference copies every estimate to the CPU at every
   step), the guidance maths in float32 (fp16/bf16 safe);
+* schedulers whose loop runs more iterations than ``num_inference_steps`` (PNDM, Heun) work (the reference
+  fails on them with an IndexError); the step index of warmup/cooldown is the loop index, as in the reference;
 * concise errors instead of silent behaviour: edits with ``guidance_scale <= 1`` (the reference ignores them),
   bad knobs and bad proportions raise :class:`~trustvl.errors.TrustVLInputError` before any computation.
 
@@ -520,9 +522,15 @@ class FairDiffusionPipeline(
         )
         default_momentum = FAIR_DIFFUSION_MOMENTUM if fairness is not None else SEGA_MOMENTUM
         device = self._execution_device
+        # the schedule first: a step index counts loop iterations, which some schedulers make more than
+        # num_inference_steps (PNDM, Heun); a host copy of it for scheduler.step, which then never syncs
+        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        timesteps = self.scheduler.timesteps
+        host_timesteps = timesteps.cpu()
+        self._num_timesteps = len(timesteps)
         guidance = SemanticGuidance(
             concepts,
-            num_steps=num_inference_steps,
+            num_steps=len(timesteps),
             momentum_scale=default_momentum[0] if edit_momentum_scale is None else edit_momentum_scale,
             momentum_beta=default_momentum[1] if edit_mom_beta is None else edit_mom_beta,
             device=device,
@@ -532,9 +540,9 @@ class FairDiffusionPipeline(
                 f"semantic guidance needs classifier-free guidance: guidance_scale={guidance_scale!r} must be > 1 "
                 "when editing concepts, fairness or sem_guidance are given"
             )
-        if sem_guidance is not None and len(sem_guidance) < num_inference_steps:
+        if sem_guidance is not None and len(sem_guidance) < len(timesteps):
             raise TrustVLInputError(
-                f"sem_guidance has {len(sem_guidance)} steps for num_inference_steps={num_inference_steps}"
+                f"sem_guidance has {len(sem_guidance)} steps for {len(timesteps)} timesteps"
             )
 
         # 2. text: [negative (N), prompt (N), concept rows (R)] for the UNet
@@ -566,11 +574,7 @@ class FairDiffusionPipeline(
         else:
             encoder_states, model_rows = prompt_embeds, None
 
-        # 3. timesteps (a host copy for the scheduler, made once: its step then needs no device->host sync)
-        self.scheduler.set_timesteps(num_inference_steps, device=device)
-        timesteps = self.scheduler.timesteps
-        host_timesteps = timesteps.cpu()
-        self._num_timesteps = len(timesteps)
+        # 3. latents
         latents = self.prepare_latents(
             num_images,
             self.unet.config.in_channels,

@@ -22,6 +22,7 @@ push away from the others does not grow with ``k``.
 from __future__ import annotations
 
 import math
+import numbers
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -112,7 +113,7 @@ class FairnessInstruction:
                 raise TrustVLInputError(
                     f"fairness attribute {self.attribute!r} has an empty group name {group!r}"
                 )
-            if isinstance(share, bool) or not isinstance(share, (int, float)) or math.isnan(float(share)):
+            if isinstance(share, bool) or not isinstance(share, numbers.Real) or math.isnan(float(share)):
                 raise TrustVLInputError(f"target share {share!r} of group {group!r} is not a number")
             if share < 0:
                 raise TrustVLInputError(f"target share {share!r} of group {group!r} is negative")
@@ -260,8 +261,9 @@ def _joint_counts(instructions: Sequence[FairnessInstruction], num_images: int) 
     left = [list(m) for m in marginals]
     for _ in range(num_images):
         open_cells = [cell for cell in cells if all(left[a][g] > 0 for a, g in enumerate(cell))]
-        # a cell with room in every marginal always exists: each attribute has the same number of images left
-        best = max(open_cells, key=lambda cell: (target[cell] - joint[cell], -cells.index(cell)))
+        # a cell with room in every marginal always exists: each attribute has the same number of images left;
+        # max keeps the first of equal deficits, so ties go to the groups listed first
+        best = max(open_cells, key=lambda cell: target[cell] - joint[cell])
         joint[best] += 1
         for a, g in enumerate(best):
             left[a][g] -= 1

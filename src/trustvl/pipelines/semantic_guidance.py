@@ -34,6 +34,7 @@ Documented differences:
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -45,7 +46,7 @@ __all__ = ["EditConcept", "SemanticGuidance", "spatial_quantile_mask"]
 
 
 def _check_number(name: str, value: object, *, where: str = "", minimum: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(float(value)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(float(value)):
         raise TrustVLInputError(f"{name}={value!r}{where} is not a number")
     if float(value) < minimum:
         raise TrustVLInputError(f"{name}={value!r}{where} must be >= {minimum:g}")
@@ -54,7 +55,7 @@ def _check_number(name: str, value: object, *, where: str = "", minimum: float =
 
 def _check_fraction(name: str, value: object, *, where: str = "") -> float:
     """A number in [0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) < 1.0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= float(value) < 1.0:
         raise TrustVLInputError(f"{name}={value!r}{where} is outside [0, 1)")
     return float(value)
 
@@ -62,9 +63,9 @@ def _check_fraction(name: str, value: object, *, where: str = "") -> float:
 def _check_steps(name: str, value: object, *, where: str = "", allow_none: bool = False) -> int | None:
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
         raise TrustVLInputError(f"{name}={value!r}{where} must be a non-negative whole number of steps")
-    return value
+    return int(value)
 
 
 @dataclass(frozen=True)
