@@ -182,6 +182,8 @@ def test_images_match_diffusers_and_stable_diffusion_without_edits(pipes):
         < 1e-4
     )
     assert got.shape == (1, 32, 32, 3)
+    no_cfg = dict(kwargs, guidance_scale=1.0)  # without edits, no classifier-free guidance is fine
+    assert abs(ours(**no_cfg, generator=_gen(3)).images - sd(**no_cfg, generator=_gen(3)).images).max() < 1e-4
 
 
 def test_per_image_edits_in_one_unet_call_match_separate_runs(pipes):
