@@ -143,6 +143,18 @@ class FairDiffusionPipeline(
     Built like ``StableDiffusionPipeline``: ``FairDiffusionPipeline.from_pretrained(<any SD id or folder>)`` or
     ``FairDiffusionPipeline.from_pipe(existing_sd_pipeline)`` (components are shared, not copied).
 
+    Example::
+
+        pipe = FairDiffusionPipeline.from_pretrained(sd_id_or_folder, torch_dtype=torch.bfloat16).to("cuda")
+        gender = FairnessInstruction("gender", {"female person": 0.5, "male person": 0.5})
+        out = pipe("a photo of the face of a firefighter", num_images_per_prompt=8, guidance_scale=7.0,
+                   fairness=gender, generator=torch.Generator("cuda").manual_seed(0))
+        out.images, [a["gender"] for a in out.assignments]   # 4 of each, in a seeded order
+
+        # diffusers' SemanticStableDiffusionPipeline arguments work unchanged:
+        pipe("a photo of a cat", editing_prompt=["smiling", "glasses"], reverse_editing_direction=[False, True],
+             edit_warmup_steps=10, edit_guidance_scale=5, edit_threshold=0.9)
+
     Args:
         vae: ``AutoencoderKL`` between images and latents.
         text_encoder: ``CLIPTextModel``; tokenizer: its ``CLIPTokenizer``.
