@@ -309,6 +309,11 @@ def test_loads_with_from_pretrained_from_pipe_and_round_trips(tiny_sd_dir, pipes
     again.set_progress_bar_config(disable=True)
     first = pipe("a doctor", output_type="latent", generator=_gen(0), **kwargs).images
     assert torch.equal(again("a doctor", output_type="latent", generator=_gen(0), **kwargs).images, first)
+    from diffusers import DiffusionPipeline, StableDiffusionPipeline
+
+    assert (
+        type(DiffusionPipeline.from_pretrained(tmp_path / "fair")) is StableDiffusionPipeline
+    )  # plain diffusers
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,7 @@ the lever (keep the batch shape fixed between calls to avoid recompiling). Measu
 """
 
 import inspect
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -199,6 +200,16 @@ class FairDiffusionPipeline(
         )
         self.image_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor)
         self.register_to_config(requires_safety_checker=requires_safety_checker)
+
+    def to_json_string(self) -> str:
+        """``model_index.json`` naming ``StableDiffusionPipeline``, so plain diffusers loads a saved folder.
+
+        Fair Diffusion is a way of sampling, not new weights: ``DiffusionPipeline.from_pretrained(folder)``
+        gives a ``StableDiffusionPipeline``, and ``FairDiffusionPipeline.from_pretrained(folder)`` this class.
+        """
+        index = json.loads(super().to_json_string())
+        index["_class_name"] = "StableDiffusionPipeline"
+        return json.dumps(index, indent=2, sort_keys=True) + "\n"
 
     # ------------------------------------------------------------------ properties of the current call
     @property
