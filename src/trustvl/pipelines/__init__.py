@@ -1,1 +1,42 @@
-"""trustvl.pipelines: diffusers-style pipelines (one ``__call__`` each), e.g. Fair Diffusion."""
+"""trustvl.pipelines: diffusers-style pipelines (one ``__call__`` each), e.g. Fair Diffusion.
+
+* :class:`FairDiffusionPipeline` - Stable Diffusion with per-image semantic guidance (SEGA) and fairness
+  instructions; a drop-in successor of diffusers' deprecated ``SemanticStableDiffusionPipeline``.
+* :class:`FairnessInstruction`, :func:`assign_groups` - target group proportions and their exact, seeded
+  assignment to images.
+* :class:`EditConcept`, :class:`SemanticGuidance` - one guidance concept and the batched SEGA maths.
+
+Names are resolved on first use, so that the instructions (e.g. parsing ``--fair`` options) do not import
+diffusers; only :class:`FairDiffusionPipeline` does.
+"""
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "FairDiffusionPipeline": "fair_diffusion",
+    "FairDiffusionPipelineOutput": "fair_diffusion",
+    "concepts_from_sega_arguments": "fair_diffusion",
+    "FAIRNESS_PRESETS": "fairness_instruction",
+    "FairnessInstruction": "fairness_instruction",
+    "GroupAssignment": "fairness_instruction",
+    "assign_groups": "fairness_instruction",
+    "largest_remainder_counts": "fairness_instruction",
+    "EditConcept": "semantic_guidance",
+    "SemanticGuidance": "semantic_guidance",
+    "spatial_quantile_mask": "semantic_guidance",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
