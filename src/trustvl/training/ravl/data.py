@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from trustvl.data_builders.regions import grid_regions, image_width_height, to_rgb_image
 from trustvl.errors import TrustVLInputError
 
 DEFAULT_PROMPT_TEMPLATE = "a photo of the digit {name}"
@@ -38,10 +39,8 @@ def _class_names(dataset: Any, label_column: str) -> list[str]:
 def region_crops(image: Any, grid_n: int = 2) -> list[Any]:
     """The ``grid_n x grid_n`` cells of one image as PIL crops (row-major, like
     :func:`~trustvl.discovery.regions.grid_regions`)."""
-    from trustvl.discovery.regions import _image_size, _to_pil, grid_regions
-
-    pil = _to_pil(image)
-    return [pil.crop(box) for box in grid_regions(_image_size(pil), grid_n)]
+    pil = to_rgb_image(image)
+    return [pil.crop(box) for box in grid_regions(image_width_height(pil), grid_n)]
 
 
 def masked_image(
@@ -50,11 +49,9 @@ def masked_image(
     """``image`` (PIL) with its spurious grid cells filled with ``fill``: the union of its non-spurious regions."""
     from PIL import ImageDraw
 
-    from trustvl.discovery.regions import _image_size, _to_pil, grid_regions
-
-    pil = _to_pil(image).copy()
+    pil = to_rgb_image(image).copy()
     draw = ImageDraw.Draw(pil)
-    for (left, top, right, bottom), flag in zip(grid_regions(_image_size(pil), grid_n), spurious):
+    for (left, top, right, bottom), flag in zip(grid_regions(image_width_height(pil), grid_n), spurious):
         if flag:
             draw.rectangle((left, top, right - 1, bottom - 1), fill=tuple(int(v) for v in fill))
     return pil
