@@ -80,9 +80,10 @@ def test_toy_gaps_influence_and_ranking_are_exact():
     np.testing.assert_array_equal(c[S].n_out, [6, 6])
     np.testing.assert_allclose(c[S].acc_in, [0.0, 1.0])
     np.testing.assert_allclose(c[S].acc_out, [5 / 6, 4 / 6])
-    # influence: 5 misclassified class-0 images; top region for predicted class 1 is S in 4 of them
-    np.testing.assert_allclose(c[S].influence_per_class, [0.8, 0.0])
-    assert c[S].influence == pytest.approx(0.8)
+    # influence: 4 misclassified class-0 images have a region in S (the 5th, an (A, T) image, has none and
+    # is not counted); the top region for the predicted class 1 is S in all 4
+    np.testing.assert_allclose(c[S].influence_per_class, [1.0, 0.0])
+    assert c[S].influence == pytest.approx(1.0)
     assert c[S].score == pytest.approx(2 / 3 + 4 / 15)
     # E: class 0 in 3 (acc 1) vs out 7 (acc 2/7); class 1 in 3 (acc 1/3) vs out 7 (acc 1)
     np.testing.assert_allclose(c[E].gap, [0.6 * (1 - 2 / 7), 0.6 * (1 / 3 - 1)])
@@ -106,11 +107,77 @@ def test_toy_gaps_influence_and_ranking_are_exact():
 
 def test_influence_threshold_and_min_regions():
     emb, img, labels, preds, scores, kinds = toy()
-    res = discover_spurious_regions(emb, img, labels, preds, scores, 2, k=5, min_influence=0.85)
-    assert [int(kinds[c.medoid_index]) for c in res.clusters] == [E]
+    res = discover_spurious_regions(emb, img, labels, preds, scores, 2, k=5, min_influence=1.0)
+    assert [int(kinds[c.medoid_index]) for c in res.clusters] == [S, E]
+    res = discover_spurious_regions(emb, img, labels, preds, scores, 2, k=5, min_influence=1.01)
+    assert res.clusters == []
     # requiring 3 regions per image makes every influence 0 -> nothing kept
     res = discover_spurious_regions(emb, img, labels, preds, scores, 2, k=5, min_regions_for_influence=3)
     assert res.clusters == [] and all(c.influence == 0 for c in res.all_clusters)
+
+
+# A second hand-checked example with the clusters given: X (an artefact), Y (class-0 content), Z (class-1
+# content), W (a background). Image: (label, prediction, [(cluster, score for class 0, score for class 1)]).
+X, Y, Z, W = range(4)
+HAND = [
+    (0, 1, [(Y, 0.6, 0.2), (X, 0.1, 0.9)]),  # i0: wrong, top region for class 1 is X
+    (0, 1, [(Y, 0.3, 0.8), (X, 0.1, 0.5)]),  # i1: wrong, top region Y
+    (0, 1, [(Y, 0.6, 0.2), (W, 0.2, 0.5)]),  # i2: wrong, top region W; no region in X
+    (0, 0, [(Y, 0.6, 0.2), (W, 0.2, 0.5)]),  # i3: right
+    (0, 1, [(X, 0.1, 0.9)]),  # i4: wrong, a single region: not counted by step 4
+    (1, 1, [(Z, 0.1, 0.7), (X, 0.1, 0.9)]),  # i5: right
+    (1, 0, [(Z, 0.3, 0.7), (W, 0.6, 0.1)]),  # i6: wrong, top region for class 0 is W
+    (1, 1, [(Z, 0.1, 0.7), (W, 0.2, 0.5)]),  # i7: right
+]
+
+
+def hand_result(min_influence: float = 0.25):
+    from trustvl.discovery import KMedoidsClustering
+
+    img = [i for i, (_, _, regs) in enumerate(HAND) for _ in regs]
+    clusters = np.array([c for _, _, regs in HAND for c, _, _ in regs])
+    scores = np.array([(s0, s1) for _, _, regs in HAND for _, s0, s1 in regs], dtype=np.float32)
+    labels = np.array([lab for lab, _, _ in HAND])
+    preds = np.array([p for _, p, _ in HAND])
+    emb = np.eye(4, dtype=np.float32)[clusters]
+    medoids = np.array([int(np.flatnonzero(clusters == j)[0]) for j in range(4)])
+    clustering = KMedoidsClustering(clusters, medoids, np.ones(len(clusters), np.float32), k=4)
+    return discover_spurious_regions(
+        emb, img, labels, preds, scores, 2, clustering=clustering, min_influence=min_influence
+    )
+
+
+def test_influence_counts_only_images_with_a_region_in_the_cluster():
+    res = hand_result()
+    x, w = res.all_clusters[X], res.all_clusters[W]
+    # X, class 0: in {i0, i1, i4} acc 0, out {i2, i3} acc 1/2; class 1: in {i5} acc 1, out {i6, i7} acc 1/2
+    np.testing.assert_allclose(x.gap, [0.8 * (0 - 0.5), 2 / 3 * (1 - 0.5)])
+    # influence, class 0: misclassified class-0 images with > 1 region and a region in X are i0 and i1
+    # (i2 has none in X, i4 a single region); the top region lies in X for i0 only -> 1/2. (Dividing by
+    # every eligible misclassified class-0 image, i0, i1 and i2, would give 1/3.)
+    np.testing.assert_allclose(x.influence_per_class, [0.5, 0.0])
+    # W, class 1: i6 is the only misclassified class-1 image, its top region for class 0 is W -> 1
+    np.testing.assert_allclose(w.gap, [0.8 * (0.5 - 0), 2 / 3 * (0.5 - 1)])
+    np.testing.assert_allclose(w.influence_per_class, [0.0, 1.0])
+    assert [c.cluster_id for c in hand_result(min_influence=0.5).clusters] == [W, X]
+    assert [c.cluster_id for c in hand_result(min_influence=0.51).clusters] == [W]
+
+
+def test_equal_scores_tie_break():
+    res = hand_result()
+    x, w = res.all_clusters[X], res.all_clusters[W]
+    assert x.score == pytest.approx(w.score)  # 0.4 + 1/3 both
+    # equal scores: the higher influence (W: 1 > X: 0.5) ranks first
+    assert [c.cluster_id for c in res.clusters] == [W, X]
+    # equal score and influence: the larger cluster, then the lower medoid region index
+    from trustvl.discovery.ravl import _rank_key
+
+    w.influence = x.influence
+    w.size = x.size + 1
+    assert sorted([x, w], key=_rank_key)[0] is w
+    w.size = x.size
+    assert x.medoid_index < w.medoid_index
+    assert sorted([x, w], key=_rank_key)[0] is x and sorted([w, x], key=_rank_key)[0] is x
 
 
 def test_regions_ranked_by_similarity_to_medoid():
@@ -192,14 +259,14 @@ def test_kmedoids_deterministic_and_k_range():
 
 def test_subsample_path_assigns_to_nearest_medoid():
     x, _ = blobs(60, 7, seed=1)
-    res = cluster_embeddings(x, 3, seed=0, max_exact=200, select_sample=100)
-    assert res.method == "subsample+assign" and res.n_fit == 200 and res.n_select == 100
+    res = cluster_embeddings(x, 3, seed=0, max_exact=200)
+    assert res.method == "subsample+assign" and res.n_fit == 200 and res.n_select == 200
     assert res.k in range(6, 15)
     xn = x / np.linalg.norm(x, axis=1, keepdims=True)
     sims = xn @ xn[res.medoids].T
     np.testing.assert_array_equal(res.labels, sims.argmax(1))
     np.testing.assert_array_equal(res.labels[res.medoids], np.arange(res.k))
-    again = cluster_embeddings(x, 3, seed=0, max_exact=200, select_sample=100)
+    again = cluster_embeddings(x, 3, seed=0, max_exact=200)
     np.testing.assert_array_equal(res.labels, again.labels)
 
 

@@ -2,8 +2,8 @@
 
 * :mod:`~trustvl.discovery.regions` - candidate regions (grid cells, boxes, masks), crops, embeddings,
   zero-shot scores.
-* :mod:`~trustvl.discovery.clustering` - K-medoids (FasterPAM, ``kmedoids`` package) on clipped cosine
-  distance, k by silhouette in [2C, 5C), subsample + assignment for large sets, batched GPU assignment.
+* :mod:`~trustvl.discovery.clustering` - K-medoids on clipped cosine distance, k by silhouette in
+  [2C, 5C): an exact sweep in torch (CPU or GPU), subsample + batched assignment for large sets.
 * :mod:`~trustvl.discovery.ravl` - cluster gaps, influence, ranking, precision@k, whole-image baseline,
   and the end-to-end :func:`discover`.
 * :mod:`~trustvl.discovery.visualize` - exemplar grids (PNG) and JSON.
@@ -12,11 +12,13 @@
 # ruff: noqa: F401  (re-exports)
 from trustvl.discovery.clustering import (
     KMedoidsClustering,
+    KMedoidsSweep,
     assign_to_medoids,
     cluster_embeddings,
     cosine_distance_matrix,
     fit_kmedoids,
     k_candidates,
+    kmedoids_sweep,
     select_k,
 )
 from trustvl.discovery.ravl import (
@@ -45,6 +47,7 @@ __all__ = [
     "NOTHING_TO_DISCOVER",
     "DiscoveryResult",
     "KMedoidsClustering",
+    "KMedoidsSweep",
     "Region",
     "SpuriousCluster",
     "assign_to_medoids",
@@ -59,6 +62,7 @@ __all__ = [
     "grid_regions",
     "iter_region_crops",
     "k_candidates",
+    "kmedoids_sweep",
     "make_regions",
     "plot_cluster_exemplars",
     "precision_at_k",

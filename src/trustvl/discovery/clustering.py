@@ -1,54 +1,75 @@
 """K-medoids clustering of region embeddings on clipped cosine distance (RaVL step 2, SPEC §3).
 
-Distance: ``d(x, y) = clip(1 - cos(x, y), 0, 1)`` (so anti-correlated points are simply "far", 1).
-K-medoids: FasterPAM (Schubert & Rousseeuw 2021) from the ``kmedoids`` package (PyPI ``kmedoids``,
-GPL-3.0, a Rust extension; ``kmedoids.fasterpam`` on a precomputed float32 distance matrix,
-``kmedoids.silhouette`` for the exact silhouette). Number of clusters: ``k`` in ``[2C, 5C)`` (C =
-number of classes) with the best mean silhouette; ties go to the smallest k.
+Distance: ``d(x, y) = clip(1 - cos(x, y), 0, 1)`` (anti-correlated points are simply "far", 1). The number of
+clusters ``k`` is chosen in ``[2C, 5C)`` (C = number of classes) by the best mean silhouette; ties go to the
+smallest k.
 
-Determinism: every random choice (subsamples, FasterPAM's random initialisation and processing order)
-is drawn from ``seed``, and FasterPAM runs single-threaded by default (``n_cpu=1``, which is also the
-fastest setting at these sizes), so the same inputs and seed give the same clustering.
+**The k sweep** (``algorithm="alternate"``, the default). For every k in the range, K-medoids by alternating
+optimisation (Voronoi iteration, the ``method="alternate"`` algorithm of scikit-learn-extra that the public
+RaVL code uses): assign every point to its nearest medoid (ties: lowest cluster id), move every medoid to the
+member with the smallest sum of distances to its cluster (ties: lowest point index; moved only when
+strictly better), repeat until no medoid moves (at most ``max_iter`` rounds). Initialisation is greedy
+k-medoids++ (the k-means++ seeding on distances, ``2 + floor(ln k)`` candidate draws per new medoid, the
+one giving the lowest sum of squared distances kept) and is *continued* along the sweep: k = 2C is seeded
+from scratch, and every next k starts from the converged medoids of k - 1 plus one more greedy k-medoids++
+medoid. So the sweep is one deterministic function of the data and ``seed``: every random draw comes from
+``numpy.random.default_rng(seed)`` on the CPU, in float64, whatever the device.
 
-Scale (``n`` regions). FasterPAM needs the full ``n x n`` distance matrix (``4 n^2`` bytes: 400 MB at
-10,000, 6.4 GB at 40,000) and ``O(n^2)`` work per swap pass, and the k sweep runs it ``3C`` times. So:
+**Exact mode** (``max_exact=None``, or ``n <= max_exact``) runs that sweep on all regions and returns the best
+k's clustering itself (no refit). It is computed with:
 
-* **k sweep** (silhouette over ``[2C, 5C)``) runs on a seeded random subsample of ``select_sample``
-  regions (default 4,000) when ``n`` is larger, else on all regions. ``select_sample=None`` sweeps on
-  all regions that the final fit sees (fully exact up to ``max_exact``).
-* **final fit** with the chosen k: when ``n <= max_exact`` (default 10,000) FasterPAM runs on the full
-  matrix ("exact"). Above, it runs on a seeded random subsample of ``max_exact`` regions (the sweep
-  subsample is its first ``select_sample`` members) and every region is then assigned to its nearest
-  medoid (highest cosine similarity) by :func:`assign_to_medoids` ("subsample+assign", the CLARA idea).
-  We chose this over FasterPAM on the full matrix in float32 chunks because 40,000 regions would need
-  6.4 GB for the matrix alone and minutes of swap passes, while the medoids of a 10,000-region random
-  sample of clusters with hundreds of members are practically the same (the benchmark checks that the
-  top discovered cluster matches the exact run).
-* **GPU path to ~1,000,000 regions**: pass ``device="cuda"``. The sweep and the fit stay on their
-  subsamples (CPU, bounded by ``max_exact``); the distance matrix of the subsample and the assignment
-  of all regions (batched ``[batch, d] @ [d, k]`` matmuls, ``batch_size`` rows at a time) run on the
-  GPU. Memory is ``O(n d)`` for the embeddings plus ``O(batch k)``; nothing is quadratic in ``n``.
+* one distance matrix for the whole sweep (torch float32, on ``device``: the GPU when there is one);
+* per-cluster distance sums ``S[j, o] = sum of d(p, o) over the members p of cluster j`` (float64), built
+  once and then *updated* only for the points that change cluster, so a Voronoi round costs
+  ``O(changed x n)`` instead of ``O(n^2)``; a medoid update is a segment-argmin of ``S[label(o), o]``;
+* silhouettes read from the same ``S`` (``a(o) = S[own, o] / (|own| - 1)``, ``b(o) = min over other
+  clusters of S[j, o] / |j|``, 0 for singletons, as scikit-learn defines it): ``O(n k)`` per k.
+
+None of these changes a result: the tests check the clusters against a plain re-computation of the same
+sweep (fresh sums and scikit-learn's silhouette at every step). There is no early exit: every k is fitted.
+
+**Default (scalable) mode** (``n > max_exact``, default 10,000): the exact sweep on a seeded random subsample
+of ``max_exact`` regions, then every region is assigned to its nearest medoid (highest cosine similarity)
+by :func:`assign_to_medoids` in batches (the CLARA idea). Memory is ``4 max_exact^2`` bytes for the sample's
+matrix plus ``O(n d)``; on a GPU this handles 1,000,000 regions. How its top cluster relates to exact mode
+is measured by ``benchmarks/bench_ravl_discovery.py`` (results in the README).
+
+``algorithm="fasterpam"`` keeps the previous sweep: FasterPAM (``kmedoids`` package, GPL-3.0, a Rust
+extension) from a seeded random initialisation at every k, silhouettes by ``kmedoids.silhouette``, on the
+CPU. It finds lower-loss clusterings on noisy data but costs ``O(n^2)`` per swap pass and k.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
 from trustvl.errors import TrustVLInputError
+from trustvl.utils.devices import resolve_device
 
 __all__ = [
+    "ALGORITHMS",
     "KMedoidsClustering",
+    "KMedoidsSweep",
     "assign_to_medoids",
     "cluster_embeddings",
     "cosine_distance_matrix",
     "fit_kmedoids",
     "k_candidates",
+    "kmedoids_sweep",
     "select_k",
 ]
+
+#: the K-medoids algorithms of the k sweep
+ALGORITHMS = ("alternate", "fasterpam")
+
+# rows of the distance matrix converted to float64 at a time when building the cluster sums
+_ROW_CHUNK = 2048
 
 
 @dataclass
@@ -63,8 +84,9 @@ class KMedoidsClustering:
         silhouette: ``{k: mean silhouette}`` of the sweep (empty when k was given).
         loss: sum over all points of the clipped cosine distance to their medoid.
         method: ``"exact"`` or ``"subsample+assign"``.
-        n_select: points the k sweep ran on (0 when k was given); n_fit: points FasterPAM ran on.
+        n_select: points the k sweep ran on (0 when k was given); n_fit: points K-medoids ran on.
         timings: seconds per stage.
+        algorithm: the K-medoids algorithm (see :data:`ALGORITHMS`).
     """
 
     labels: np.ndarray
@@ -77,17 +99,34 @@ class KMedoidsClustering:
     n_select: int = 0
     n_fit: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    algorithm: str = "alternate"
 
     def summary(self) -> dict[str, Any]:
         return {
             "k": int(self.k),
             "method": self.method,
+            "algorithm": self.algorithm,
             "n_select": int(self.n_select),
             "n_fit": int(self.n_fit),
             "loss": float(self.loss),
             "silhouette": {str(k): float(v) for k, v in self.silhouette.items()},
             "timings": {k: round(float(v), 4) for k, v in self.timings.items()},
         }
+
+
+@dataclass
+class KMedoidsSweep:
+    """Result of :func:`kmedoids_sweep`: the best k's clustering and every k's silhouette.
+
+    ``medoids`` and ``labels`` index the rows of the distance matrix; ``n_iter`` is the number of Voronoi
+    rounds (or FasterPAM passes) per k.
+    """
+
+    k: int
+    medoids: np.ndarray
+    labels: np.ndarray
+    silhouette: dict[int, float]
+    n_iter: dict[int, int]
 
 
 def _check_embeds(embeds: Any, name: str = "region_embeds") -> np.ndarray:
@@ -108,41 +147,22 @@ def _normalize(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def _torch_device(device: Any):
-    """``"auto"``/None -> CUDA when available, else CPU; anything else as ``torch.device`` reads it.
-
-    (Kept local rather than :func:`trustvl.modeling.embedding.resolve_device` so that clustering does not
-    import transformers.)
-    """
-    import torch
-
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError):
-        raise TrustVLInputError(
-            f"device {device!r} is not a valid torch device; expected e.g. 'auto', 'cpu', 'cuda'"
-        ) from None
+def _distance_tensor(x: np.ndarray, device: torch.device) -> torch.Tensor:
+    """``clip(1 - x x^T, 0, 1)`` with a zero diagonal, float32 on ``device`` (rows of ``x`` unit length)."""
+    xt = torch.from_numpy(np.ascontiguousarray(x)).to(device)
+    dist = torch.mm(xt, xt.T)
+    dist.neg_().add_(1.0).clamp_(0.0, 1.0)
+    dist.fill_diagonal_(0.0)
+    return dist
 
 
 def cosine_distance_matrix(embeds: Any, *, device: Any = "cpu") -> np.ndarray:
-    """``clip(1 - cos, 0, 1)`` between all rows, float32 ``[n, n]`` with an exact zero diagonal.
+    """``clip(1 - cos, 0, 1)`` between all rows, float32 ``[n, n]`` numpy array with an exact zero diagonal.
 
-    ``device`` other than CPU computes the matmul with torch on that device (result copied back).
+    The matmul runs with torch on ``device`` (resolved by :func:`trustvl.utils.devices.resolve_device`).
     """
     x = _normalize(_check_embeds(embeds))
-    if str(device) == "cpu" or _torch_device(device).type == "cpu":
-        d = x @ x.T
-        np.subtract(1.0, d, out=d)
-    else:
-        import torch
-
-        xt = torch.from_numpy(x).to(_torch_device(device))
-        d = (1.0 - xt @ xt.T).cpu().numpy()
-    np.clip(d, 0.0, 1.0, out=d)
-    np.fill_diagonal(d, 0.0)
-    return np.ascontiguousarray(d, dtype=np.float32)
+    return _distance_tensor(x, resolve_device(device)).cpu().numpy()
 
 
 def k_candidates(n_classes: int) -> range:
@@ -153,13 +173,13 @@ def k_candidates(n_classes: int) -> range:
 
 
 def _require_kmedoids():
-    """The ``kmedoids`` package (FasterPAM, GPL-3.0-or-later): an optional dependency, ``pip install trustvl[ravl]``."""
+    """The ``kmedoids`` package (FasterPAM, GPL-3.0-or-later): optional, only for ``algorithm="fasterpam"``."""
     try:
         import kmedoids
     except ImportError:
         raise TrustVLInputError(
-            "RaVL discovery needs the 'kmedoids' package (FasterPAM); install it with `pip install trustvl[ravl]`"
-            " (note: kmedoids is licensed GPL-3.0-or-later)"
+            "algorithm='fasterpam' needs the 'kmedoids' package; install it with `pip install trustvl[ravl]`"
+            " (note: kmedoids is licensed GPL-3.0-or-later), or use the default algorithm='alternate'"
         ) from None
     return kmedoids
 
@@ -176,20 +196,168 @@ def fit_kmedoids(
     return (np.asarray(res.medoids, dtype=np.int64), np.asarray(res.labels, dtype=np.int64), float(res.loss))
 
 
-def _silhouette(dist: np.ndarray, labels: np.ndarray, n_cpu: int) -> float:
-    kmedoids = _require_kmedoids()
-    return float(kmedoids.silhouette(dist, labels.astype(np.uint64), n_cpu=n_cpu)[0])
+# ------------------------------------------------------------------ the alternating sweep
+def _kpp_add(dist: torch.Tensor, medoids: list[int], count: int, rng: np.random.Generator, k_final: int) -> None:
+    """Append ``count`` greedy k-medoids++ medoids to ``medoids`` (in place).
+
+    The arithmetic that decides (cumulative sums, the draws, the candidates' potentials) runs on the CPU in
+    float64 from the exact float32 distances, so every device makes the same choices.
+    """
+    n = dist.shape[0]
+    trials = 2 + int(math.log(k_final))
+    if not medoids:
+        medoids.append(int(rng.integers(n)))
+        count -= 1
+    nearest = dist[medoids].min(dim=0).values.double().cpu().numpy() ** 2
+    for _ in range(count):
+        cum = np.cumsum(nearest)
+        cand = np.minimum(np.searchsorted(cum, rng.random(trials) * cum[-1]), n - 1)
+        rows = dist[torch.from_numpy(cand).to(dist.device)].double().cpu().numpy() ** 2
+        trial_sq = np.minimum(nearest[None, :], rows)
+        best = int(np.argmin(trial_sq.sum(axis=1)))  # first best trial
+        medoids.append(int(cand[best]))
+        nearest = trial_sq[best]
 
 
-def _sweep(
-    dist: np.ndarray, ks: list[int], seed: int, max_iter: int, n_cpu: int
-) -> tuple[int, dict[int, float]]:
+def _update_sums(
+    sums: torch.Tensor, dist: torch.Tensor, points: torch.Tensor, new: torch.Tensor, old: torch.Tensor | None
+) -> None:
+    """``sums[j] += dist[p]`` for points ``p`` joining cluster ``j`` (and ``-=`` for the one they leave).
+
+    A signed one-hot matmul (deterministic on every device, unlike atomic ``index_add_``), in float64.
+    """
+    k = sums.shape[0]
+    for start in range(0, len(points), _ROW_CHUNK):
+        idx = points[start : start + _ROW_CHUNK]
+        delta = torch.zeros(len(idx), k, dtype=torch.float64, device=sums.device)
+        delta[torch.arange(len(idx), device=sums.device), new[start : start + _ROW_CHUNK]] = 1.0
+        if old is not None:
+            delta[torch.arange(len(idx), device=sums.device), old[start : start + _ROW_CHUNK]] -= 1.0
+        sums.addmm_(delta.T, dist[idx].double())
+
+
+def _voronoi(
+    dist: torch.Tensor, medoids: torch.Tensor, labels: torch.Tensor | None, sums: torch.Tensor | None, max_iter: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """Alternate assignment and medoid update until no medoid moves; returns ``(medoids, labels, sums, rounds)``.
+
+    ``labels``/``sums`` carry the previous state (``sums`` gets zero rows for new medoids); ``None`` builds
+    them from scratch.
+    """
+    n, k = dist.shape[0], len(medoids)
+    dev = dist.device
+    arange = torch.arange(n, device=dev)
+    if sums is None:
+        sums = torch.zeros(k, n, dtype=torch.float64, device=dev)
+    elif sums.shape[0] < k:
+        sums = torch.cat([sums, sums.new_zeros(k - sums.shape[0], n)])
+    rounds = 0
+    for rounds in range(1, max_iter + 1):
+        new_labels = dist[medoids].argmin(dim=0)  # first minimum: ties to the lowest cluster id
+        if labels is None:
+            _update_sums(sums, dist, arange, new_labels, None)
+        else:
+            moved = torch.nonzero(new_labels != labels).squeeze(1)
+            if len(moved):
+                _update_sums(sums, dist, moved, new_labels[moved], labels[moved])
+        labels = new_labels
+        own_cost = sums[labels, arange]  # each point's sum of distances to its cluster
+        best_cost = torch.full((k,), math.inf, dtype=torch.float64, device=dev)
+        best_cost.scatter_reduce_(0, labels, own_cost, reduce="amin")
+        at_best = torch.where(own_cost == best_cost[labels], arange, n)
+        best_point = torch.full((k,), n, dtype=torch.long, device=dev)
+        best_point.scatter_reduce_(0, labels, at_best, reduce="amin")  # ties: lowest point index
+        in_own = labels[medoids] == torch.arange(k, device=dev)
+        move = (best_point < n) & (~in_own | (best_cost < own_cost[medoids]))
+        new_medoids = torch.where(move, best_point, medoids)
+        if torch.equal(new_medoids, medoids):
+            break
+        medoids = new_medoids
+    return medoids, labels, sums, rounds
+
+
+def _silhouette_from_sums(sums: torch.Tensor, labels: torch.Tensor) -> float:
+    """Mean silhouette (scikit-learn's definition: 0 for singletons, empty clusters ignored) from cluster sums."""
+    k, n = sums.shape
+    dev = sums.device
+    arange = torch.arange(n, device=dev)
+    sizes = torch.bincount(labels, minlength=k).double()
+    own_size = sizes[labels]
+    intra = sums[labels, arange] / (own_size - 1).clamp(min=1)
+    mean_other = sums / sizes.clamp(min=1)[:, None]
+    mean_other[sizes == 0] = math.inf
+    mean_other[labels, arange] = math.inf
+    inter = mean_other.min(dim=0).values
+    denom = torch.maximum(intra, inter)
+    sil = torch.where(denom > 0, (inter - intra) / denom, torch.zeros_like(denom))
+    sil = torch.where(own_size > 1, sil, torch.zeros_like(sil))
+    return float(sil.mean())
+
+
+def _alternate_sweep(dist: torch.Tensor, ks: list[int], seed: int, max_iter: int) -> KMedoidsSweep:
+    rng = np.random.default_rng(seed)
+    seeds: list[int] = []
+    labels = sums = None
     scores: dict[int, float] = {}
+    rounds: dict[int, int] = {}
+    best: tuple[float, int, np.ndarray, np.ndarray] | None = None
     for k in ks:
-        _, labels, _ = fit_kmedoids(dist, k, seed=seed, max_iter=max_iter, n_cpu=n_cpu)
-        scores[k] = _silhouette(dist, labels, n_cpu)
-    best = max(ks, key=lambda k: (scores[k], -k))  # best silhouette; ties -> smallest k
-    return best, scores
+        _kpp_add(dist, seeds, k - len(seeds), rng, k)
+        medoids, labels, sums, rounds[k] = _voronoi(
+            dist, torch.tensor(seeds, device=dist.device), labels, sums, max_iter
+        )
+        seeds = medoids.tolist()
+        scores[k] = _silhouette_from_sums(sums, labels)
+        if best is None or scores[k] > best[0]:  # strict: ties keep the smallest k
+            best = (scores[k], k, medoids.cpu().numpy(), labels.cpu().numpy())
+    assert best is not None
+    return KMedoidsSweep(best[1], best[2].astype(np.int64), best[3].astype(np.int64), scores, rounds)
+
+
+def _fasterpam_sweep(dist: np.ndarray, ks: list[int], seed: int, max_iter: int, n_cpu: int) -> KMedoidsSweep:
+    kmedoids = _require_kmedoids()
+    scores: dict[int, float] = {}
+    fits: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for k in ks:
+        res = kmedoids.fasterpam(dist, int(k), max_iter=max_iter, init="random", random_state=int(seed), n_cpu=n_cpu)
+        labels = np.asarray(res.labels, dtype=np.int64)
+        fits[k] = (np.asarray(res.medoids, dtype=np.int64), labels)
+        scores[k] = float(kmedoids.silhouette(dist, labels.astype(np.uint64), n_cpu=n_cpu)[0])
+    k = max(ks, key=lambda v: (scores[v], -v))  # best silhouette; ties -> smallest k
+    return KMedoidsSweep(k, fits[k][0], fits[k][1], scores, {})
+
+
+def _check_algorithm(algorithm: str) -> None:
+    if algorithm not in ALGORITHMS:
+        raise TrustVLInputError(f"algorithm={algorithm!r}; expected one of {list(ALGORITHMS)}")
+
+
+def kmedoids_sweep(
+    dist: Any,
+    ks: Any,
+    *,
+    seed: int = 0,
+    max_iter: int = 300,
+    algorithm: str = "alternate",
+    n_cpu: int = 1,
+) -> KMedoidsSweep:
+    """K-medoids at every k of ``ks`` on a precomputed distance matrix; the best-silhouette k's clustering.
+
+    ``dist``: ``[n, n]`` distances (numpy or torch; a torch tensor stays on its device). See the module
+    docstring for the algorithms. A single k (``ks=[k]``) is one fit from the k-medoids++ seeding.
+    """
+    _check_algorithm(algorithm)
+    ks = sorted({int(k) for k in ks})
+    if not ks:
+        raise TrustVLInputError("ks is empty; expected at least one number of clusters")
+    n = dist.shape[0]
+    if ks[0] < 1 or ks[-1] > n:
+        raise TrustVLInputError(f"ks={ks} for {n} points; expected 1 <= k <= number of points")
+    if algorithm == "fasterpam":
+        d = dist.detach().cpu().numpy() if isinstance(dist, torch.Tensor) else np.asarray(dist, np.float32)
+        return _fasterpam_sweep(np.ascontiguousarray(d, dtype=np.float32), ks, seed, max_iter, n_cpu)
+    d = dist if isinstance(dist, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(dist, np.float32))
+    return _alternate_sweep(d.float(), ks, seed, max_iter)
 
 
 def _valid_ks(k_values: Any, n_classes: int, n_points: int) -> list[int]:
@@ -210,23 +378,29 @@ def select_k(
     n_classes: int,
     *,
     k_values: Any = None,
-    select_sample: int | None = 4_000,
+    max_exact: int | None = 10_000,
     seed: int = 0,
-    max_iter: int = 100,
+    max_iter: int = 300,
+    algorithm: str = "alternate",
     n_cpu: int = 1,
     device: Any = "cpu",
 ) -> tuple[int, dict[int, float]]:
     """Best-silhouette k among ``k_values`` (default ``range(2C, 5C)``); returns ``(k, {k: silhouette})``.
 
-    Runs on a seeded random subsample of ``select_sample`` points when there are more.
+    The sweep of :func:`cluster_embeddings` (on a seeded subsample of ``max_exact`` points when there are more).
     """
-    x = _check_embeds(embeds)
-    n = x.shape[0]
-    if select_sample is not None and n > select_sample:
-        idx = np.sort(np.random.default_rng(seed).permutation(n)[:select_sample])
-        x = x[idx]
-    ks = _valid_ks(k_values, n_classes, x.shape[0])
-    return _sweep(cosine_distance_matrix(x, device=device), ks, seed, max_iter, n_cpu)
+    res = cluster_embeddings(
+        embeds,
+        n_classes,
+        k_values=k_values,
+        max_exact=max_exact,
+        seed=seed,
+        max_iter=max_iter,
+        algorithm=algorithm,
+        n_cpu=n_cpu,
+        device=device,
+    )
+    return res.k, res.silhouette
 
 
 def assign_to_medoids(
@@ -240,8 +414,6 @@ def assign_to_medoids(
     Maximal cosine similarity is minimal clipped distance; unlike the clipped distance it still orders
     medoids that are all at cosine <= 0.
     """
-    import torch
-
     x = _check_embeds(embeds, "embeds")
     m = _check_embeds(medoid_embeds, "medoid_embeds")
     if x.shape[1] != m.shape[1]:
@@ -250,7 +422,7 @@ def assign_to_medoids(
         )
     if batch_size <= 0:
         raise TrustVLInputError(f"batch_size={batch_size} must be a positive integer")
-    dev = _torch_device(device)
+    dev = resolve_device(device)
     mt = torch.nn.functional.normalize(torch.from_numpy(m).to(dev), dim=1)
     labels = np.empty(x.shape[0], dtype=np.int64)
     sims = np.empty(x.shape[0], dtype=np.float32)
@@ -272,77 +444,73 @@ def cluster_embeddings(
     k_values: Any = None,
     seed: int = 0,
     max_exact: int | None = 10_000,
-    select_sample: int | None = 4_000,
-    max_iter: int = 100,
+    max_iter: int = 300,
+    algorithm: str = "alternate",
     n_cpu: int = 1,
     device: Any = "cpu",
     batch_size: int = 65_536,
 ) -> KMedoidsClustering:
     """K-medoids of ``embeds`` on clipped cosine distance, k chosen by silhouette in ``[2C, 5C)``.
 
-    See the module docstring for the exact/subsample policy (``max_exact``, ``select_sample``; ``None``
-    means no limit) and the GPU path (``device``). ``k`` given skips the sweep.
+    Args:
+        k: a fixed number of clusters (skips the sweep: one fit from the k-medoids++ seeding).
+        k_values: the k candidates (default ``range(2C, 5C)``).
+        seed: every random choice (subsample, seeding) comes from it.
+        max_exact: exact mode up to this many points (``None``: always); above, the sweep runs on a seeded
+            subsample of ``max_exact`` points and all points are assigned to the nearest medoid.
+        max_iter: Voronoi rounds (FasterPAM passes) per k at most.
+        algorithm: ``"alternate"`` (default) or ``"fasterpam"`` (module docstring).
+        n_cpu: FasterPAM threads (``algorithm="fasterpam"`` only).
+        device: where the distance matrix, the sweep and the assignment run (``"cpu"``, ``"cuda"``, ``"auto"``).
+        batch_size: rows per assignment matmul.
     """
+    _check_algorithm(algorithm)
+    if max_exact is not None and max_exact < 2:
+        raise TrustVLInputError(f"max_exact={max_exact}; expected None or at least 2 points")
     timings: dict[str, float] = {}
     x = _normalize(_check_embeds(embeds))
     n = x.shape[0]
     if k is not None and not 1 <= int(k) <= n:
         raise TrustVLInputError(f"k={k} clusters for {n} regions; expected fewer clusters than regions")
-    rng = np.random.default_rng(seed)
+    dev = resolve_device(device)
     exact = max_exact is None or n <= max_exact
-    order = np.arange(n) if exact else rng.permutation(n)
-    fit_idx = order if exact else np.sort(order[:max_exact])
+    fit_idx = np.arange(n) if exact else np.sort(np.random.default_rng(seed).permutation(n)[:max_exact])
 
     t = time.perf_counter()
-    dist = cosine_distance_matrix(x[fit_idx], device=device)
+    dist = _distance_tensor(x[fit_idx], dev)
     timings["distance_matrix"] = time.perf_counter() - t
 
-    scores: dict[int, float] = {}
-    n_select = 0
-    if k is None:
-        t = time.perf_counter()
-        if select_sample is not None and len(fit_idx) > select_sample:
-            # positions inside fit_idx: a seeded subsample, nested in the fit sample
-            pos = np.sort(np.random.default_rng(seed + 1).permutation(len(fit_idx))[:select_sample])
-            sel = np.ascontiguousarray(dist[np.ix_(pos, pos)])
-        else:
-            sel = dist
-        n_select = sel.shape[0]
-        ks = _valid_ks(k_values, n_classes, n_select)
-        k, scores = _sweep(sel, ks, seed, max_iter, n_cpu)
-        del sel
-        timings["select_k"] = time.perf_counter() - t
-    k = int(k)
-    if k > len(fit_idx):
-        raise TrustVLInputError(
-            f"k={k} clusters for {len(fit_idx)} regions; expected fewer clusters than regions"
-        )
-
     t = time.perf_counter()
-    med_pos, fit_labels, _ = fit_kmedoids(dist, k, seed=seed, max_iter=max_iter, n_cpu=n_cpu)
-    timings["fit"] = time.perf_counter() - t
+    ks = [int(k)] if k is not None else _valid_ks(k_values, n_classes, len(fit_idx))
+    if ks[0] > len(fit_idx):
+        raise TrustVLInputError(
+            f"k={ks[0]} clusters for {len(fit_idx)} regions; expected fewer clusters than regions"
+        )
+    sweep = kmedoids_sweep(dist, ks, seed=seed, max_iter=max_iter, algorithm=algorithm, n_cpu=n_cpu)
+    timings["sweep" if k is None else "fit"] = time.perf_counter() - t
     del dist
-    medoids = fit_idx[med_pos]
+    medoids = fit_idx[sweep.medoids]
 
     t = time.perf_counter()
     if exact:
-        labels = fit_labels
+        labels = sweep.labels
         sims = np.einsum("ij,ij->i", x, x[medoids[labels]]).astype(np.float32)
     else:
-        labels, sims = assign_to_medoids(x, x[medoids], device=device, batch_size=batch_size)
-        labels[medoids] = np.arange(k)  # a medoid always belongs to its own cluster (duplicates aside)
+        labels, sims = assign_to_medoids(x, x[medoids], device=dev, batch_size=batch_size)
+        labels[medoids] = np.arange(len(medoids))  # a medoid always belongs to its own cluster (duplicates aside)
         sims[medoids] = 1.0
     timings["assign"] = time.perf_counter() - t
-    loss = float(np.clip(1.0 - sims, 0.0, 1.0).sum())
+    loss = float(np.clip(1.0 - sims.astype(np.float64), 0.0, 1.0).sum())
     return KMedoidsClustering(
         labels=labels,
         medoids=medoids,
         similarity=sims,
-        k=k,
-        silhouette=scores,
+        k=sweep.k,
+        silhouette={} if k is not None else sweep.silhouette,
         loss=loss,
         method="exact" if exact else "subsample+assign",
-        n_select=n_select,
+        n_select=0 if k is not None else len(fit_idx),
         n_fit=len(fit_idx),
         timings=timings,
+        algorithm=algorithm,
     )

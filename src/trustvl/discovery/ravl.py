@@ -9,14 +9,18 @@ every region's zero-shot class scores, :func:`discover_spurious_regions` cluster
   zero-shot image accuracy. **Definition:** ``gap_l = 0`` when ``n_in`` or ``n_out`` is 0 (no contrast to
   measure; this includes classes with no images), and ``acc_in``/``acc_out`` are then NaN (``null`` in
   JSON).
-* **influence** (step 4): for each class ``l`` with ``gap_l < 0``, over the misclassified images of class
-  ``l`` with more than one region (``min_regions_for_influence=2``), take each image's region with the
-  highest zero-shot score for the image's *predicted* class (ties: lowest region index);
-  ``influence_l`` = fraction of those regions that lie in ``j`` (0 when there are no such images or
-  ``gap_l >= 0``). Cluster influence = ``max_l influence_l``.
+* **influence** (step 4): for each class ``l`` with ``gap_l < 0``, take the misclassified images of class
+  ``l`` that have more than one region (``min_regions_for_influence=2``) **and at least one region in**
+  ``j``; in each, the region with the highest zero-shot score for the image's *predicted* class (ties:
+  lowest region index); ``influence_l`` = the fraction of those images whose top region lies in ``j`` (0
+  when there are no such images or ``gap_l >= 0``). Only images with a region in ``j`` are counted, as
+  in the paper's public code (SPEC §3 step 4). Cluster influence = ``max_l influence_l``.
 * **keep and rank** (step 5): keep clusters whose gaps contain both signs (some ``gap_l > 0`` and some
-  ``< 0``) and whose influence is ``>= min_influence`` (0.25); rank them by ``score = sum_l |gap_l|``
-  (descending; ties by cluster id). Inside a cluster, regions are ranked by cosine similarity to the
+  ``< 0``) and whose influence is ``>= min_influence`` (0.25); rank them by ``score = sum_l |gap_l|``,
+  descending. **Ties** (scores equal after rounding to 12 decimals, so that summation order cannot
+  decide): higher influence first, then the larger cluster, then the cluster whose medoid has the lower
+  region index. The last key does not depend on how the clustering numbered its clusters, so the ranking
+  is a function of the regions alone. Inside a cluster, regions are ranked by cosine similarity to the
   medoid (descending; ties by region index).
 
 Everything is computed with a one-hot image x cluster membership matrix and per-class matrix products;
@@ -293,10 +297,12 @@ def score_clusters(
     eligible = (image_preds[top_image] != image_labels[top_image]) & (
         n_reg[top_image] >= min_regions_for_influence
     )
-    e_cls = image_labels[top_image[eligible]]
+    e_img = top_image[eligible]
+    e_cls = image_labels[e_img]
     e_clu = cluster_labels[top_region[eligible]]
     hits = np.bincount(e_cls * k + e_clu, minlength=c * k).reshape(c, k).astype(np.float64)
-    denom = np.bincount(e_cls, minlength=c).astype(np.float64)[:, None]
+    # denominator: eligible images of class l with at least one region in cluster j
+    denom = onehot[e_img].T @ member[e_img]  # [C, k]
     with np.errstate(invalid="ignore", divide="ignore"):
         infl = np.where((denom > 0) & (gap < 0), hits / np.maximum(denom, 1.0), 0.0)
     return {
@@ -308,6 +314,11 @@ def score_clusters(
         "influence_per_class": infl.T,
         "influence": infl.max(axis=0) if c else np.zeros(k),
     }
+
+
+def _rank_key(cluster: SpuriousCluster) -> tuple[float, float, int, int]:
+    """Step-5 order: score desc; ties: influence desc, size desc, medoid region index asc (module docstring)."""
+    return (-round(cluster.score, 12), -cluster.influence, -cluster.size, cluster.medoid_index)
 
 
 def ranked_regions(result: DiscoveryResult) -> np.ndarray:
@@ -348,8 +359,8 @@ def discover_spurious_regions(
     min_regions_for_influence: int = 2,
     k_values: Any = None,
     max_exact: int | None = 10_000,
-    select_sample: int | None = 4_000,
-    max_iter: int = 100,
+    max_iter: int = 300,
+    algorithm: str = "alternate",
     n_cpu: int = 1,
     device: Any = "cpu",
     clustering: KMedoidsClustering | None = None,
@@ -368,7 +379,9 @@ def discover_spurious_regions(
         min_influence: step-5 influence threshold (0.25).
         min_regions_for_influence: step 4 counts only images with at least this many regions (2 = "more than
             one region").
-        max_exact, select_sample, max_iter, n_cpu, device: see :func:`~trustvl.discovery.clustering.cluster_embeddings`.
+        max_exact, max_iter, algorithm, n_cpu, device: see
+            :func:`~trustvl.discovery.clustering.cluster_embeddings` (``max_exact=None``: exact mode on all
+            regions; default: exact up to 10,000 regions, else a 10,000-region sweep and assignment).
         clustering: a precomputed :class:`KMedoidsClustering` of these regions (skips clustering).
 
     Raises:
@@ -402,7 +415,7 @@ def discover_spurious_regions(
         "min_influence": min_influence,
         "min_regions_for_influence": min_regions_for_influence,
         "max_exact": max_exact,
-        "select_sample": select_sample,
+        "algorithm": algorithm,
         "k_values": None if k_values is None else [int(v) for v in k_values],
     }
     accuracy = float((labels == preds).mean())
@@ -434,8 +447,8 @@ def discover_spurious_regions(
             k_values=k_values,
             seed=seed,
             max_exact=max_exact,
-            select_sample=select_sample,
             max_iter=max_iter,
+            algorithm=algorithm,
             n_cpu=n_cpu,
             device=device,
         )
@@ -481,7 +494,7 @@ def discover_spurious_regions(
                 region_similarity=sim[members],
             )
         )
-    ranked = sorted((c for c in all_clusters if c.kept), key=lambda c: (-c.score, c.cluster_id))
+    ranked = sorted((c for c in all_clusters if c.kept), key=_rank_key)
     timings["scoring"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     if ranked:
