@@ -49,8 +49,16 @@ N_REGIONS = 4
 
 
 def make_world(
-    n_images: int, n_classes: int, dim: int, seed: int, noise: float = 0.45, styles: int = 3
+    n_images: int,
+    n_classes: int,
+    dim: int,
+    seed: int,
+    noise: float = 0.45,
+    styles: int = 3,
+    spurious: int | None = None,
 ) -> dict[str, np.ndarray]:
+    """The synthetic evaluation set of the module docstring; ``spurious`` defaults to class 7 (or C - 1)."""
+    spurious = min(SPURIOUS, n_classes - 1) if spurious is None else spurious
     rng = np.random.default_rng(seed)
 
     def unit(x: np.ndarray) -> np.ndarray:
@@ -80,17 +88,17 @@ def make_world(
         centres + rng.normal(scale=noise / np.sqrt(dim), size=centres.shape).astype(np.float32)
     )
     text = class_centres.copy()
-    text[SPURIOUS] = unit(class_centres[SPURIOUS] + 0.9 * rect_centre)
+    text[spurious] = unit(class_centres[spurious] + 0.9 * rect_centre)
     region_scores = region_embeds @ text.T
 
     # the simulated (fooled) model's image predictions
     preds = labels.copy()
     u = rng.random(n_images)
     rand_other = (labels + rng.integers(1, n_classes, n_images)) % n_classes
-    fooled = has_rect & (labels != SPURIOUS) & (u < 0.7)
-    missed = (~has_rect) & (labels == SPURIOUS) & (u < 0.4)
+    fooled = has_rect & (labels != spurious) & (u < 0.7)
+    missed = (~has_rect) & (labels == spurious) & (u < 0.4)
     noisy = ~fooled & ~missed & (rng.random(n_images) < 0.1)
-    preds[fooled] = SPURIOUS
+    preds[fooled] = spurious
     preds[missed | noisy] = rand_other[missed | noisy]
     image_embeds = unit(region_embeds.reshape(n_images, N_REGIONS, dim).mean(axis=1))
     return {

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from trustvl.discovery import (
     NOTHING_TO_DISCOVER,
@@ -255,6 +256,76 @@ def test_kmedoids_deterministic_and_k_range():
     assert all(len(set(truth[a.labels == j])) == 1 for j in range(a.k))
     k, scores = select_k(x, 3, seed=5)
     assert k == 8 and max(scores, key=scores.get) == 8
+
+
+def plain_sweep(dist: np.ndarray, ks: list[int], seed: int):
+    """The documented sweep written plainly: fresh sums at every round, scikit-learn's silhouette."""
+    from sklearn.metrics import silhouette_score
+
+    rng = np.random.default_rng(seed)
+    n, out = len(dist), {}
+    trials = 2 + int(np.log(ks[0]))
+    medoids = [int(rng.integers(n))]  # k-medoids++ seeding of the first k
+    while len(medoids) < ks[0]:
+        nearest = dist[medoids].min(axis=0).astype(np.float64) ** 2
+        cum = np.cumsum(nearest)
+        cand = np.minimum(np.searchsorted(cum, rng.random(trials) * cum[-1]), n - 1)
+        pots = [np.minimum(nearest, dist[c].astype(np.float64) ** 2).sum() for c in cand]
+        medoids.append(int(cand[int(np.argmin(pots))]))
+    for k in ks:
+        while len(medoids) < k:  # BUILD steps over 32 k-means++ draws
+            nearest = dist[medoids].min(axis=0).astype(np.float64)
+            cum = np.cumsum(nearest**2)
+            cand = np.minimum(np.searchsorted(cum, rng.random(32) * cum[-1]), n - 1)
+            gain = [np.maximum(nearest - dist[c], 0).sum() for c in cand]
+            medoids.append(int(cand[int(np.argmax(gain))]))
+        med = np.array(medoids)
+        while True:
+            labels = dist[med].argmin(axis=0)
+            new = med.copy()
+            for j in range(k):
+                members = np.flatnonzero(labels == j)
+                cost = dist[np.ix_(members, members)].astype(np.float64).sum(axis=1)
+                best = int(np.argmin(cost))
+                if med[j] not in members or cost[best] < cost[members == med[j]][0]:
+                    new[j] = members[best]
+            if np.array_equal(new, med):
+                break
+            med = new
+        medoids = med.tolist()
+        out[k] = (med, labels, silhouette_score(dist, labels, metric="precomputed"))
+    best_k = max(ks, key=lambda k: (out[k][2], -k))
+    return best_k, out
+
+
+@pytest.mark.parametrize("seed,noise", [(0, 0.3), (1, 0.8), (2, 1.5)])
+def test_exact_sweep_equals_plain_sweep(seed, noise):
+    from trustvl.discovery import cosine_distance_matrix, kmedoids_sweep
+
+    x, _ = blobs(40, 9, dim=8, noise=noise, seed=seed)
+    dist = cosine_distance_matrix(x)
+    ks = list(range(6, 15))
+    fast = kmedoids_sweep(dist, ks, seed=seed)
+    best_k, ref = plain_sweep(dist, ks, seed)
+    assert fast.k == best_k
+    np.testing.assert_array_equal(fast.medoids, ref[best_k][0])
+    np.testing.assert_array_equal(fast.labels, ref[best_k][1])
+    for k in ks:
+        assert fast.silhouette[k] == pytest.approx(ref[k][2], abs=1e-6)
+    # and through the public entry point, exact mode
+    res = cluster_embeddings(x, 3, seed=seed, max_exact=None)
+    assert res.method == "exact" and res.k == best_k
+    np.testing.assert_array_equal(res.labels, ref[best_k][1])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_exact_sweep_same_on_gpu():
+    x, _ = blobs(300, 12, dim=32, noise=1.0, seed=4)
+    cpu = cluster_embeddings(x, 4, seed=4, max_exact=None, device="cpu")
+    gpu = cluster_embeddings(x, 4, seed=4, max_exact=None, device="cuda")
+    assert cpu.k == gpu.k
+    np.testing.assert_array_equal(cpu.labels, gpu.labels)
+    np.testing.assert_array_equal(cpu.medoids, gpu.medoids)
 
 
 def test_subsample_path_assigns_to_nearest_medoid():

@@ -8,12 +8,15 @@ smallest k.
 optimisation (Voronoi iteration, the ``method="alternate"`` algorithm of scikit-learn-extra that the public
 RaVL code uses): assign every point to its nearest medoid (ties: lowest cluster id), move every medoid to the
 member with the smallest sum of distances to its cluster (ties: lowest point index; moved only when
-strictly better), repeat until no medoid moves (at most ``max_iter`` rounds). Initialisation is greedy
-k-medoids++ (the k-means++ seeding on distances, ``2 + floor(ln k)`` candidate draws per new medoid, the
-one giving the lowest sum of squared distances kept) and is *continued* along the sweep: k = 2C is seeded
-from scratch, and every next k starts from the converged medoids of k - 1 plus one more greedy k-medoids++
-medoid. So the sweep is one deterministic function of the data and ``seed``: every random draw comes from
-``numpy.random.default_rng(seed)`` on the CPU, in float64, whatever the device.
+strictly better), repeat until no medoid moves (at most ``max_iter`` rounds). The first k (2C) is seeded by
+greedy k-medoids++ (the k-means++ seeding on distances, ``2 + floor(ln k)`` draws per medoid, the one giving
+the lowest sum of squared distances kept; draws from ``numpy.random.default_rng(seed)``, decided on the CPU
+in float64 whatever the device). The sweep is then *continued*: every next k starts from the converged
+medoids of k - 1 plus one greedy BUILD step over 32 candidates drawn as k-means++ draws them (the
+candidate whose addition lowers the total distance to the nearest medoid most, PAM BUILD's criterion).
+Alternating optimisation alone cannot move a medoid from one blob to another, so where the new medoid
+goes decides whether the sweep finds the natural clusters at larger k; BUILD's criterion puts it inside
+a badly covered group. The sweep is one deterministic function of the data and ``seed``.
 
 **Exact mode** (``max_exact=None``, or ``n <= max_exact``) runs that sweep on all regions and returns the best
 k's clustering itself (no refit). It is computed with:
@@ -68,8 +71,10 @@ __all__ = [
 #: the K-medoids algorithms of the k sweep
 ALGORITHMS = ("alternate", "fasterpam")
 
-# rows of the distance matrix converted to float64 at a time when building the cluster sums
-_ROW_CHUNK = 2048
+# rows of the distance matrix summed at a time into the cluster sums
+_ROW_CHUNK = 8192
+#: candidates drawn for each BUILD step of the sweep (see ``_build_step``)
+BUILD_CANDIDATES = 32
 
 
 @dataclass
@@ -197,19 +202,17 @@ def fit_kmedoids(
 
 
 # ------------------------------------------------------------------ the alternating sweep
-def _kpp_add(dist: torch.Tensor, medoids: list[int], count: int, rng: np.random.Generator, k_final: int) -> None:
-    """Append ``count`` greedy k-medoids++ medoids to ``medoids`` (in place).
+def _kpp_seed(dist: torch.Tensor, k: int, rng: np.random.Generator) -> list[int]:
+    """``k`` medoids by greedy k-medoids++ (``2 + floor(ln k)`` draws per medoid, lowest potential kept).
 
     The arithmetic that decides (cumulative sums, the draws, the candidates' potentials) runs on the CPU in
     float64 from the exact float32 distances, so every device makes the same choices.
     """
     n = dist.shape[0]
-    trials = 2 + int(math.log(k_final))
-    if not medoids:
-        medoids.append(int(rng.integers(n)))
-        count -= 1
-    nearest = dist[medoids].min(dim=0).values.double().cpu().numpy() ** 2
-    for _ in range(count):
+    trials = 2 + int(math.log(k))
+    medoids = [int(rng.integers(n))]
+    nearest = dist[medoids[0]].double().cpu().numpy() ** 2
+    while len(medoids) < k:
         cum = np.cumsum(nearest)
         cand = np.minimum(np.searchsorted(cum, rng.random(trials) * cum[-1]), n - 1)
         rows = dist[torch.from_numpy(cand).to(dist.device)].double().cpu().numpy() ** 2
@@ -217,23 +220,37 @@ def _kpp_add(dist: torch.Tensor, medoids: list[int], count: int, rng: np.random.
         best = int(np.argmin(trial_sq.sum(axis=1)))  # first best trial
         medoids.append(int(cand[best]))
         nearest = trial_sq[best]
+    return medoids
 
 
-def _update_sums(
-    sums: torch.Tensor, dist: torch.Tensor, points: torch.Tensor, new: torch.Tensor, old: torch.Tensor | None
-) -> None:
-    """``sums[j] += dist[p]`` for points ``p`` joining cluster ``j`` (and ``-=`` for the one they leave).
+def _build_step(dist: torch.Tensor, medoids: torch.Tensor, rng: np.random.Generator) -> int:
+    """One greedy BUILD step over sampled candidates: a new medoid where the clustering is worst.
 
-    A signed one-hot matmul (deterministic on every device, unlike atomic ``index_add_``), in float64.
+    ``BUILD_CANDIDATES`` candidates are drawn with probability proportional to the squared distance to their
+    nearest medoid (the k-means++ draw, so they land where the clustering is worst); the new medoid is the
+    candidate whose addition lowers the total distance of all points to their nearest medoid most,
+    ``gain(c) = sum_o max(d_near(o) - d(c, o), 0)`` (PAM BUILD's criterion; ties: first draw). This costs
+    ``O(BUILD_CANDIDATES n)`` instead of PAM BUILD's ``O(n^2)``. Draws and gains are computed on the CPU in
+    float64 from the exact float32 distances, so every device picks the same point.
     """
-    k = sums.shape[0]
-    for start in range(0, len(points), _ROW_CHUNK):
-        idx = points[start : start + _ROW_CHUNK]
-        delta = torch.zeros(len(idx), k, dtype=torch.float64, device=sums.device)
-        delta[torch.arange(len(idx), device=sums.device), new[start : start + _ROW_CHUNK]] = 1.0
-        if old is not None:
-            delta[torch.arange(len(idx), device=sums.device), old[start : start + _ROW_CHUNK]] -= 1.0
-        sums.addmm_(delta.T, dist[idx].double())
+    n = dist.shape[0]
+    near = dist[medoids].min(dim=0).values.double().cpu().numpy()
+    cum = np.cumsum(near**2)
+    cand = np.minimum(np.searchsorted(cum, rng.random(BUILD_CANDIDATES) * cum[-1]), n - 1)
+    rows = dist[torch.from_numpy(cand).to(dist.device)].double().cpu().numpy()
+    gain = np.maximum(near[None, :] - rows, 0.0).sum(axis=1)
+    return int(cand[int(np.argmax(gain))])
+
+
+def _add_rows(
+    sums: torch.Tensor, dist: torch.Tensor, points: torch.Tensor, clusters: torch.Tensor, sign: float
+) -> None:
+    """``sums[j] += sign * (sum of dist[p] over the points p with cluster j)``, float64 row sums."""
+    for j in torch.unique(clusters).tolist():
+        members = points[clusters == j]
+        for start in range(0, len(members), _ROW_CHUNK):
+            block = dist[members[start : start + _ROW_CHUNK]].sum(dim=0, dtype=torch.float64)
+            sums[j].add_(block, alpha=sign)
 
 
 def _voronoi(
@@ -255,11 +272,12 @@ def _voronoi(
     for rounds in range(1, max_iter + 1):
         new_labels = dist[medoids].argmin(dim=0)  # first minimum: ties to the lowest cluster id
         if labels is None:
-            _update_sums(sums, dist, arange, new_labels, None)
+            _add_rows(sums, dist, arange, new_labels, 1.0)
         else:
             moved = torch.nonzero(new_labels != labels).squeeze(1)
             if len(moved):
-                _update_sums(sums, dist, moved, new_labels[moved], labels[moved])
+                _add_rows(sums, dist, moved, new_labels[moved], 1.0)
+                _add_rows(sums, dist, moved, labels[moved], -1.0)
         labels = new_labels
         own_cost = sums[labels, arange]  # each point's sum of distances to its cluster
         best_cost = torch.full((k,), math.inf, dtype=torch.float64, device=dev)
@@ -296,17 +314,15 @@ def _silhouette_from_sums(sums: torch.Tensor, labels: torch.Tensor) -> float:
 
 def _alternate_sweep(dist: torch.Tensor, ks: list[int], seed: int, max_iter: int) -> KMedoidsSweep:
     rng = np.random.default_rng(seed)
-    seeds: list[int] = []
+    medoids = torch.tensor(_kpp_seed(dist, ks[0], rng), device=dist.device)
     labels = sums = None
     scores: dict[int, float] = {}
     rounds: dict[int, int] = {}
     best: tuple[float, int, np.ndarray, np.ndarray] | None = None
     for k in ks:
-        _kpp_add(dist, seeds, k - len(seeds), rng, k)
-        medoids, labels, sums, rounds[k] = _voronoi(
-            dist, torch.tensor(seeds, device=dist.device), labels, sums, max_iter
-        )
-        seeds = medoids.tolist()
+        while len(medoids) < k:  # continue from the previous k: greedy BUILD steps
+            medoids = torch.cat([medoids, medoids.new_tensor([_build_step(dist, medoids, rng)])])
+        medoids, labels, sums, rounds[k] = _voronoi(dist, medoids, labels, sums, max_iter)
         scores[k] = _silhouette_from_sums(sums, labels)
         if best is None or scores[k] > best[0]:  # strict: ties keep the smallest k
             best = (scores[k], k, medoids.cpu().numpy(), labels.cpu().numpy())
@@ -344,7 +360,8 @@ def kmedoids_sweep(
     """K-medoids at every k of ``ks`` on a precomputed distance matrix; the best-silhouette k's clustering.
 
     ``dist``: ``[n, n]`` distances (numpy or torch; a torch tensor stays on its device). See the module
-    docstring for the algorithms. A single k (``ks=[k]``) is one fit from the k-medoids++ seeding.
+    docstring for the algorithms. A single k (``ks=[k]``) is one fit from the k-medoids++ seeding; with several,
+    ``ks`` is swept in increasing order (a gap, e.g. ``[4, 8]``, is bridged by BUILD steps without fitting).
     """
     _check_algorithm(algorithm)
     ks = sorted({int(k) for k in ks})
