@@ -1,4 +1,4 @@
-"""Benchmark of RaVL discovery (SPEC §3, :mod:`trustvl.discovery`) on synthetic region embeddings.
+"""Benchmark of RaVL discovery's default (scalable) mode (SPEC §3, :mod:`trustvl.discovery`) on synthetic data.
 
 A synthetic evaluation set with a planted spurious artefact, built to look like the spurious-digits world:
 ``--images`` images (default 10,000) of 4 regions each (40,000 regions), ``--classes`` classes (10),
@@ -13,17 +13,23 @@ Zero-shot scores are cosine similarities to class "text" embeddings, the spuriou
 leaning towards the rectangle. Whole-image embeddings (for the baseline) are the normalised mean of an
 image's region embeddings. Generating the data is not timed.
 
-Measured: discovery on all regions (clustering stages: distance matrix, k sweep on the subsample, fit,
-assignment; then scoring), precision@10 of RaVL and of the whole-image baseline, and on a smaller set
-(``--exact-images``, default 2,000 images = 8,000 regions) the fully exact run (k sweep and FasterPAM on
-all regions) against the default (subsampled sweep) and the forced subsample+assign path: chosen k, and
-the Jaccard overlap of the top-ranked cluster's member set (and of all kept clusters' regions) with the
-exact run's; ``top_cluster_same_as_exact`` is true when both approximate runs reach a top-cluster Jaccard
->= 0.95. Prints one JSON object.
-Goal: <= 60 s for the 40,000-region discovery on a 2-core CPU.
+Measured:
 
-    python benchmarks/bench_ravl_discovery.py                      # CPU, 40k regions + exactness check
-    python benchmarks/bench_ravl_discovery.py --images 250000 --device cuda --skip-exact   # 1M regions
+* **discovery** on all regions in the default mode (the exact sweep on a seeded 10,000-region subsample,
+  then every region assigned to its nearest medoid): seconds per stage, precision@10 of RaVL and of the
+  whole-image baseline. Goals: <= 60 s for 40,000 regions on a 2-core CPU, and for 1,000,000 regions on
+  a GPU (``--images 250000 --device cuda``).
+* **agreement with exact mode** (``--agreement-regions`` x ``--agreement-seeds``; skipped when empty): for
+  each size and seed a fresh world, discovery in exact mode (``max_exact=None``) and in the default mode;
+  the Jaccard overlap of their top-ranked clusters (as region sets), whether that overlap is >= 0.9 ("same
+  top cluster"), both precision@10 values, and the chosen k. Exact mode needs the full ``4 n^2``-byte
+  matrix, so large sizes belong on a GPU.
+
+Prints one JSON object.
+
+    python benchmarks/bench_ravl_discovery.py --agreement-regions 12000 16000            # CPU
+    python benchmarks/bench_ravl_discovery.py --images 250000 --device cuda \
+        --agreement-regions 20000 40000 80000 --agreement-seeds 5                        # GPU, 1M regions
 """
 
 from __future__ import annotations
@@ -38,7 +44,6 @@ import time
 import numpy as np
 
 from trustvl.discovery import (
-    cluster_embeddings,
     discover_spurious_images,
     discover_spurious_regions,
     precision_at_k,
@@ -155,12 +160,44 @@ def top_members(res) -> set[int]:
     return set(res.clusters[0].region_indices.tolist()) if res.clusters else set()
 
 
-def kept_members(res) -> set[int]:
-    return set(np.concatenate([c.region_indices for c in res.clusters]).tolist()) if res.clusters else set()
-
-
 def jaccard(a: set[int], b: set[int]) -> float:
-    return len(a & b) / max(len(a | b), 1)
+    return len(a | b) and len(a & b) / len(a | b)
+
+
+def agreement(args: argparse.Namespace) -> dict:
+    """Top-cluster agreement of the default mode with exact mode over sizes and seeds."""
+    rows = []
+    for n_regions in args.agreement_regions:
+        for seed in range(args.agreement_seeds):
+            world = make_world(n_regions // N_REGIONS, args.classes, args.dim, 1000 + seed)
+            exact, exact_res = run(world, args.classes, seed=seed, max_exact=None, device=args.device)
+            default, default_res = run(world, args.classes, seed=seed, device=args.device)
+            overlap = jaccard(top_members(exact_res), top_members(default_res))
+            rows.append(
+                {
+                    "regions": n_regions,
+                    "seed": seed,
+                    "k": {"exact": exact["k"], "default": default["k"]},
+                    "top_cluster_jaccard": round(overlap, 4),
+                    "same_top_cluster": overlap >= 0.9,
+                    "precision_at_10": {
+                        "exact": exact["precision_at_10"],
+                        "default": default["precision_at_10"],
+                    },
+                    "seconds": {"exact": exact["seconds_total"], "default": default["seconds_total"]},
+                }
+            )
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    same = [r["same_top_cluster"] for r in rows]
+    return {
+        "runs": rows,
+        "n_runs": len(rows),
+        "same_top_cluster_fraction": round(float(np.mean(same)), 4) if rows else None,
+        "mean_top_cluster_jaccard": round(float(np.mean([r["top_cluster_jaccard"] for r in rows])), 4)
+        if rows
+        else None,
+        "definition": "same top cluster = Jaccard overlap of the top-ranked clusters' region sets >= 0.9",
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,24 +207,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--exact-images", type=int, default=2_000)
-    ap.add_argument("--skip-exact", action="store_true")
+    ap.add_argument("--agreement-regions", type=int, nargs="*", default=[12_000, 16_000])
+    ap.add_argument("--agreement-seeds", type=int, default=3)
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--json-out", default=None)
     args = ap.parse_args(argv)
 
-    t = time.perf_counter()
-    import kmedoids  # noqa: F401  (imports scikit-learn: 1-3 s, reported separately, not in the stage times)
-    import torch  # noqa: F401  (used by the assignment step; import reported separately)
+    import torch
 
-    import_s = time.perf_counter() - t
     report: dict = {
         "benchmark": "ravl_discovery",
         "python": platform.python_version(),
+        "torch": torch.__version__,
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
         "device": args.device,
-        "import_kmedoids_torch_s": round(import_s, 3),
+        "gpu": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else None,
         "config": {
             "images": args.images,
             "regions": args.images * N_REGIONS,
@@ -196,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
             "seed": args.seed,
         },
     }
+    if args.device.startswith("cuda"):  # initialise CUDA outside the timed runs
+        run(make_world(500, args.classes, args.dim, args.seed), args.classes, device=args.device)
     world = make_world(args.images, args.classes, args.dim, args.seed)
     main_run, _ = run(world, args.classes, seed=args.seed, device=args.device)
     report["discovery"] = main_run
@@ -219,47 +256,9 @@ def main(argv: list[str] | None = None) -> int:
             "precision_at_10": precision_at_k(base, world["has_rect"], 10),
             "definition": "clusters of whole-image embeddings; hit = the image contains the rectangle",
         }
-
-    if not args.skip_exact:
-        small = make_world(args.exact_images, args.classes, args.dim, args.seed + 1)
-        exact, exact_res = run(small, args.classes, seed=args.seed, max_exact=None, select_sample=None)
-        default, default_res = run(small, args.classes, seed=args.seed)
-        n_small = args.exact_images * N_REGIONS
-        forced, forced_res = run(
-            small, args.classes, seed=args.seed, max_exact=n_small // 2, select_sample=n_small // 4
-        )
-        ref = top_members(exact_res)
-        ref_kept = kept_members(exact_res)
-        report["exactness"] = {
-            "regions": n_small,
-            "exact": exact,
-            "default_subsampled_k_sweep": {
-                **default,
-                "top_cluster_jaccard_vs_exact": round(jaccard(top_members(default_res), ref), 4),
-                "kept_regions_jaccard_vs_exact": round(jaccard(kept_members(default_res), ref_kept), 4),
-            },
-            "subsample_plus_assign": {
-                **forced,
-                "top_cluster_jaccard_vs_exact": round(jaccard(top_members(forced_res), ref), 4),
-                "kept_regions_jaccard_vs_exact": round(jaccard(kept_members(forced_res), ref_kept), 4),
-            },
-        }
-        report["exactness"]["top_cluster_same_as_exact"] = bool(
-            jaccard(top_members(default_res), ref) >= 0.95 and jaccard(top_members(forced_res), ref) >= 0.95
-        )
-
-    # the same assignment path as the 1M-region GPU route, timed alone on all regions
-    t = time.perf_counter()
-    cl = cluster_embeddings(
-        world["region_embeds"],
-        args.classes,
-        k=main_run["k"],
-        seed=args.seed,
-        max_exact=min(10_000, len(world["region_embeds"]) - 1),
-        device=args.device,
-    )
-    report["fixed_k_subsample_assign_s"] = round(time.perf_counter() - t, 3)
-    report["fixed_k_assign_stage_s"] = round(cl.timings["assign"], 3)
+    del world
+    if args.agreement_regions:
+        report["agreement_default_vs_exact"] = agreement(args)
 
     text = json.dumps(report, indent=2)
     print(text)

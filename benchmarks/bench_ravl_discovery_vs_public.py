@@ -189,7 +189,14 @@ def public_discovery(world: dict, n_classes: int) -> dict:
         ranked.append(members[sim])
     timings["identify_rank"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
-    return {"labels": labels, "k": k, "silhouette": scores, "kept": kept, "ranked": ranked, "timings": timings}
+    return {
+        "labels": labels,
+        "k": k,
+        "silhouette": scores,
+        "kept": kept,
+        "ranked": ranked,
+        "timings": timings,
+    }
 
 
 # ---------------------------------------------------------------- comparison

@@ -256,7 +256,11 @@ def _add_rows(
 
 
 def _voronoi(
-    dist: torch.Tensor, medoids: torch.Tensor, labels: torch.Tensor | None, sums: torch.Tensor | None, max_iter: int
+    dist: torch.Tensor,
+    medoids: torch.Tensor,
+    labels: torch.Tensor | None,
+    sums: torch.Tensor | None,
+    max_iter: int,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
     """Alternate assignment and medoid update until no medoid moves; returns ``(medoids, labels, sums, rounds)``.
 
@@ -271,7 +275,8 @@ def _voronoi(
     elif sums.shape[0] < k:
         sums = torch.cat([sums, sums.new_zeros(k - sums.shape[0], n)])
     rounds = 0
-    for rounds in range(1, max_iter + 1):
+    while rounds < max_iter:
+        rounds += 1
         new_labels = dist[medoids].argmin(dim=0)  # first minimum: ties to the lowest cluster id
         if labels is None:
             _add_rows(sums, dist, arange, new_labels, 1.0)
@@ -337,7 +342,9 @@ def _fasterpam_sweep(dist: np.ndarray, ks: list[int], seed: int, max_iter: int, 
     scores: dict[int, float] = {}
     fits: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for k in ks:
-        res = kmedoids.fasterpam(dist, int(k), max_iter=max_iter, init="random", random_state=int(seed), n_cpu=n_cpu)
+        res = kmedoids.fasterpam(
+            dist, int(k), max_iter=max_iter, init="random", random_state=int(seed), n_cpu=n_cpu
+        )
         labels = np.asarray(res.labels, dtype=np.int64)
         fits[k] = (np.asarray(res.medoids, dtype=np.int64), labels)
         scores[k] = float(kmedoids.silhouette(dist, labels.astype(np.uint64), n_cpu=n_cpu)[0])
@@ -539,7 +546,9 @@ def cluster_embeddings(
         sims = np.einsum("ij,ij->i", x, x[medoids[labels]]).astype(np.float32)
     else:
         labels, sims = assign_to_medoids(x, x[medoids], device=dev, batch_size=batch_size)
-        labels[medoids] = np.arange(len(medoids))  # a medoid always belongs to its own cluster (duplicates aside)
+        labels[medoids] = np.arange(
+            len(medoids)
+        )  # a medoid always belongs to its own cluster (duplicates aside)
         sims[medoids] = 1.0
     timings["assign"] = time.perf_counter() - t
     loss = float(np.clip(1.0 - sims.astype(np.float64), 0.0, 1.0).sum())
