@@ -22,7 +22,8 @@ Measured:
 * **agreement with exact mode** (``--agreement-regions`` x ``--agreement-seeds``; skipped when empty): for
   each size and seed a fresh world, discovery in exact mode (``max_exact=None``) and in the default mode;
   the Jaccard overlap of their top-ranked clusters (as region sets), whether that overlap is >= 0.9 ("same
-  top cluster"), both precision@10 values, and the chosen k. Exact mode needs the full ``4 n^2``-byte
+  top cluster"), their containment (``|A & B| / min(|A|, |B|)``, 1 when one mode split a cluster that the
+  other kept whole), both top clusters' rectangle fractions, both precision@10 values, and the chosen k. Exact mode needs the full ``4 n^2``-byte
   matrix, so large sizes belong on a GPU.
 
 Prints one JSON object.
@@ -172,7 +173,8 @@ def agreement(args: argparse.Namespace) -> dict:
             world = make_world(n_regions // N_REGIONS, args.classes, args.dim, 1000 + seed)
             exact, exact_res = run(world, args.classes, seed=seed, max_exact=None, device=args.device)
             default, default_res = run(world, args.classes, seed=seed, device=args.device)
-            overlap = jaccard(top_members(exact_res), top_members(default_res))
+            a, b = top_members(exact_res), top_members(default_res)
+            overlap = jaccard(a, b)
             rows.append(
                 {
                     "regions": n_regions,
@@ -180,6 +182,13 @@ def agreement(args: argparse.Namespace) -> dict:
                     "k": {"exact": exact["k"], "default": default["k"]},
                     "top_cluster_jaccard": round(overlap, 4),
                     "same_top_cluster": overlap >= 0.9,
+                    # |A & B| / min(|A|, |B|): 1 when one top cluster contains the other (e.g. a split)
+                    "top_cluster_containment": round(len(a & b) / max(min(len(a), len(b)), 1), 4),
+                    "top_cluster_size": {"exact": len(a), "default": len(b)},
+                    "top_cluster_rectangle_fraction": {
+                        "exact": (exact["top_cluster"] or {}).get("rectangle_fraction"),
+                        "default": (default["top_cluster"] or {}).get("rectangle_fraction"),
+                    },
                     "precision_at_10": {
                         "exact": exact["precision_at_10"],
                         "default": default["precision_at_10"],
@@ -196,7 +205,11 @@ def agreement(args: argparse.Namespace) -> dict:
         "mean_top_cluster_jaccard": round(float(np.mean([r["top_cluster_jaccard"] for r in rows])), 4)
         if rows
         else None,
-        "definition": "same top cluster = Jaccard overlap of the top-ranked clusters' region sets >= 0.9",
+        "mean_top_cluster_containment": round(float(np.mean([r["top_cluster_containment"] for r in rows])), 4)
+        if rows
+        else None,
+        "definition": "same top cluster = Jaccard overlap of the top-ranked clusters' region sets >= 0.9;"
+        " containment = |A & B| / min(|A|, |B|)",
     }
 
 

@@ -39,7 +39,8 @@ is measured by ``benchmarks/bench_ravl_discovery.py`` (results in the README).
 
 ``algorithm="fasterpam"`` keeps the previous sweep: FasterPAM (``kmedoids`` package, GPL-3.0, a Rust
 extension) from a seeded random initialisation at every k, silhouettes by ``kmedoids.silhouette``, on the
-CPU. It finds lower-loss clusterings on noisy data but costs ``O(n^2)`` per swap pass and k.
+CPU. A swap-based local search usually reaches a lower loss than alternating optimisation, but it costs
+``O(n^2)`` per swap pass and k, and its results are not those of exact mode.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ __all__ = [
 ALGORITHMS = ("alternate", "fasterpam")
 
 # rows of the distance matrix summed at a time into the cluster sums
-_ROW_CHUNK = 8192
+_ROW_CHUNK = 4096
 #: candidates drawn for each BUILD step of the sweep (see ``_build_step``)
 BUILD_CANDIDATES = 32
 
@@ -357,8 +358,8 @@ def _cpu_threads(n_threads: int, device: torch.device) -> Iterator[None]:
     """Run the block with ``n_threads`` torch intra-op threads when on the CPU (restored afterwards).
 
     The sweep's operations are many small, memory-bound ones; on the CPU extra threads mostly add
-    synchronisation (measured: 1 thread was faster than 2 at 2,000 and 16,000 regions on a shared 2-core
-    machine), hence the default of one thread.
+    synchronisation (one thread was the faster on a shared 2-core machine, at small and large n), hence
+    the default of one thread.
     """
     previous = torch.get_num_threads()
     change = device.type == "cpu" and n_threads != previous
