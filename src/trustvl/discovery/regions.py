@@ -23,11 +23,6 @@ from trustvl.data_builders.regions import (
     iter_region_crops,
     make_regions,
 )
-
-# the geometry's former private names, still imported by training/ravl and discovery/visualize
-from trustvl.data_builders.regions import crop_region as _crop  # noqa: F401
-from trustvl.data_builders.regions import image_width_height as _image_size  # noqa: F401
-from trustvl.data_builders.regions import to_rgb_image as _to_pil  # noqa: F401
 from trustvl.errors import TrustVLInputError
 
 __all__ = [

@@ -51,7 +51,7 @@ def plot_cluster_exemplars(
     from matplotlib.figure import Figure
     from PIL import Image
 
-    from trustvl.discovery.regions import Region, _crop, _image_size
+    from trustvl.data_builders.regions import Region, crop_region, image_width_height
 
     if n_clusters < 1 or n_per_cluster < 1 or thumb_size < 4:
         raise TrustVLInputError(
@@ -84,9 +84,11 @@ def plot_cluster_exemplars(
             if regions is not None:
                 reg = regions[ridx]
             else:
-                w, h = _image_size(images[ridx])
+                w, h = image_width_height(images[ridx])
                 reg = Region(ridx, (0, 0, w, h))
-            crop = _crop(images[reg.image_index], reg, fill).resize((thumb_size, thumb_size), Image.NEAREST)
+            crop = crop_region(images[reg.image_index], reg, fill).resize(
+                (thumb_size, thumb_size), Image.NEAREST
+            )
             axes[r, c].imshow(np.asarray(crop))
     fig.subplots_adjust(left=0.01, right=0.99, top=0.97, bottom=0.01, wspace=0.05, hspace=0.45)
     buf = io.BytesIO()
