@@ -21,6 +21,7 @@ from trustvl.evaluation.results import (
     AttributeEffect,
     ConfidenceInterval,
     EvaluationResult,
+    UncertaintySettings,
 )
 from trustvl.evaluation.tables import fairness_summary_table, per_prompt_table, sweep_table
 from trustvl.metrics import (
@@ -112,9 +113,40 @@ def test_evaluator_equals_direct_metric_calls(gallery, target, monkeypatch):
     assert res.recall.text_to_image[5] == recall_at_k(sim, 5)
     assert res.recall.image_to_text[1] == recall_at_k(sim, 1, direction="image_to_text")
     assert res.class_prompts == ["p x", "p y", "p z"]
-    assert all(
-        s.max_skew_interval is None and s.max_skew_floor is None for s in res.fairness["tone"].at_k.values()
-    )
+    # uncertainty is on by default: every mean has an interval, a floor and 200 replicates
+    assert res.uncertainty == UncertaintySettings(200, 0, 0.95, "class labels")
+    for a in res.fairness.values():
+        assert a.ndkl_interval.low <= a.ndkl_interval.high and a.ndkl_floor > 0
+        assert len(a.ndkl_replicates) == 200
+        for s in a.at_k.values():
+            assert s.max_skew_interval.level == 0.95 and s.min_skew_interval.low <= s.min_skew_interval.high
+            assert s.max_skew_floor >= 0 and s.min_skew_floor <= 0
+            assert len(s.max_skew_replicates) == len(s.min_skew_replicates) == 200
+
+
+def test_uncertainty_adds_fields_and_keeps_point_values(gallery):
+    with_ci, without = _evaluate(gallery), _evaluate(gallery, uncertainty=None)
+    assert without.uncertainty is None
+    for name, a in without.fairness.items():
+        b = with_ci.fairness[name]
+        assert (a.ndkl, a.ndkl_per_query, a.ndkl_interval) == (b.ndkl, b.ndkl_per_query, None)
+        for k, s in a.at_k.items():
+            assert (s.max_skew, s.min_skew, s.top_k_shares) == (
+                b.at_k[k].max_skew,
+                b.at_k[k].min_skew,
+                b.at_k[k].top_k_shares,
+            )
+            assert s.max_skew_floor is None and s.max_skew_replicates is None
+    assert _evaluate(gallery).to_dict() == with_ci.to_dict()  # seeded: identical reruns
+    assert EvaluationResult.from_dict(with_ci.to_dict()) == with_ci
+
+
+def test_effect_carries_paired_verdicts(gallery):
+    ev = _evaluate(gallery)
+    same = AttributeEffect.between(ev.fairness["tone"], ev.fairness["tone"], 5)
+    assert same.max_skew_change.verdict == same.ndkl_change.verdict == "within noise"
+    assert same.max_skew_change.difference == 0.0 and same.max_skew_floor == ev.fairness["tone"].at_k[5].max_skew_floor
+    assert AttributeEffect.from_dict(same.to_dict()) == same
 
 
 def test_separate_class_prompts_score_zero_shot(gallery):
