@@ -30,7 +30,7 @@ def add_eval(sub: Any) -> None:
 
 def _cmd_cf_alpha(args: argparse.Namespace) -> int:
     from trustvl.evaluation.cf_alpha_sweep import AlphaSweepConfig, sweep_alpha
-    from trustvl.evaluation.tables import sweep_table
+    from trustvl.evaluation.tables import sweep_change_table, sweep_table
 
     cfg = AlphaSweepConfig(
         model=args.model,
@@ -47,9 +47,11 @@ def _cmd_cf_alpha(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         progress=not args.quiet,
     )
-    table = sweep_table(sweep_alpha(cfg))
-    print(" | ".join(table.headers))
-    for row in table.rows:
-        print(" | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
+    sweep = sweep_alpha(cfg)
+    for table in (sweep_table(sweep), sweep_table(sweep, "ndkl"), sweep_change_table(sweep)):
+        print(" | ".join(table.headers))
+        for row in table.rows:
+            print(" | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
+        print()
     print(f"report: {args.out}/report.html")
     return 0

@@ -28,6 +28,7 @@ from trustvl.evaluation.plots import plot_group_shares, plot_skew_per_prompt
 from trustvl.evaluation.report import Figure, Report
 from trustvl.evaluation.results import EvaluationResult
 from trustvl.evaluation.tables import accuracy_table, fairness_summary_table, per_prompt_table
+from trustvl.evaluation.wording import attribute_name
 from trustvl.utils.io import atomic_output_dir, write_json
 
 DEFAULT_KS = (10, 100, 1000)
@@ -256,6 +257,18 @@ def run_audit(cfg: AuditConfig) -> AuditResult:
     return result
 
 
+def _uncertainty_note(ev) -> list[str]:
+    u = ev.uncertainty
+    if u is None:
+        return []
+    return [
+        f"Intervals: {100 * u.level:g}% gallery bootstrap ({u.n_resamples} resamples, seed {u.seed}). Floor: the"
+        f" mean over {u.n_resamples} rankings random within each class ({u.floor_classes}), i.e. what a model"
+        " blind to the attribute scores on this gallery; values near the floor are as fair as this gallery"
+        " can show."
+    ]
+
+
 def _write_report(stage: Path, result: AuditResult, label_column: str | None) -> None:
     ev = result.evaluation
     report = Report(
@@ -266,6 +279,7 @@ def _write_report(stage: Path, result: AuditResult, label_column: str | None) ->
             "Lower |skew| and lower NDKL are fairer. MaxSkew@k >= 0 is the log-ratio of the most"
             " over-represented group's share of the top k to its target share; MinSkew@k <= 0 likewise for the"
             " most under-represented.",
+            *_uncertainty_note(ev),
         ],
     )
     report.add("Summary", fairness_summary_table(ev))
@@ -279,7 +293,8 @@ def _write_report(stage: Path, result: AuditResult, label_column: str | None) ->
             ev.prompts,
             at.max_skew_per_query,
             at.min_skew_per_query,
-            f"{name}: skew per prompt at k={k_plot}",
+            f"{attribute_name(name)}: skew per prompt at k={k_plot}",
+            floors=None if at.max_skew_floor is None else (at.max_skew_floor, at.min_skew_floor),
         )
         share_png = plot_group_shares(
             stage / "plots" / f"shares_{name}.png",
@@ -287,10 +302,11 @@ def _write_report(stage: Path, result: AuditResult, label_column: str | None) ->
             a.values,
             at.top_k_shares,
             a.target,
-            f"{name}: group shares of the top {k_plot}",
+            f"{attribute_name(name)}: group shares of the top {k_plot}",
+            floor_shares=at.floor_shares,
         )
         report.add(
-            name,
+            attribute_name(name),
             f"Values: {', '.join(a.values)}.",
             per_prompt_table(ev, name, k_plot),
             Figure(skew_png.relative_to(stage).as_posix(), f"skew per prompt for {name}"),

@@ -24,7 +24,8 @@ from trustvl.evaluation.evaluator import evaluate_model
 from trustvl.evaluation.plots import plot_pareto, plot_skews_by_alpha
 from trustvl.evaluation.report import Figure, Report
 from trustvl.evaluation.results import AlphaPoint, AlphaSweepResult
-from trustvl.evaluation.tables import sweep_table
+from trustvl.evaluation.tables import sweep_change_table, sweep_table
+from trustvl.evaluation.wording import attribute_name
 from trustvl.utils.io import atomic_output_dir, write_json
 
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -159,6 +160,37 @@ def sweep_alpha(cfg: AlphaSweepConfig) -> AlphaSweepResult:
     return result
 
 
+def sweep_report_sections(report: Report, sweep: AlphaSweepResult, folder: str = "") -> None:
+    """Add the α sweep's sections to ``report``: the means with intervals and floor, the signed paired
+    changes against the baseline α with verdicts, the best α of every attribute and the two plots
+    (``folder`` is the plots' folder relative to the report)."""
+    k = sweep.k_shown
+    best = "; ".join(
+        f"{attribute_name(a)} α = {sweep.best_alpha(a):g}" for a in sweep.baseline.evaluation.fairness
+    )
+    base = f"α = {sweep.baseline.alpha:g}"
+    report.add(
+        f"MaxSkew@{k} and NDKL across α",
+        "Means over the prompts with 95% bootstrap intervals; the last row is the sampling floor (rankings"
+        " random within each class). Lower is fairer.",
+        sweep_table(sweep, "max_skew"),
+        sweep_table(sweep, "ndkl"),
+    )
+    report.add(
+        f"Changes against {base}",
+        f"Signed paired changes (α − {base}, same bootstrap resamples) with their 95% intervals: **better** or"
+        " **worse** only when the interval excludes 0, otherwise **within noise**. Negative is fairer.",
+        sweep_change_table(sweep, "max_skew"),
+        sweep_change_table(sweep, "ndkl"),
+        f"Lowest mean MaxSkew@{k} (point value; starred on the plot): {best}.",
+    )
+    report.add(
+        "Fairness vs accuracy",
+        Figure(f"{folder}pareto.png", "Pareto plot"),
+        Figure(f"{folder}skews_by_alpha.png", "every attribute across α, with intervals, floors and best α"),
+    )
+
+
 def write_sweep_report(stage: Path, sweep: AlphaSweepResult) -> None:
     """``report.md``, ``report.html``, ``pareto.png`` and ``skews_by_alpha.png`` of a sweep, in ``stage``."""
     plot_pareto(stage / "pareto.png", sweep)
@@ -170,7 +202,5 @@ def write_sweep_report(stage: Path, sweep: AlphaSweepResult) -> None:
             " original model, α = 1 the fine-tuned one. Lower MaxSkew and NDKL are fairer."
         ],
     )
-    report.add("Table", sweep_table(sweep))
-    report.add("Fairness vs accuracy", Figure("pareto.png", "Pareto plot"))
-    report.add("Every attribute across α", Figure("skews_by_alpha.png", "skews by alpha"))
+    sweep_report_sections(report, sweep)
     report.write(stage)

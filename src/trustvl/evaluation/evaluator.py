@@ -94,6 +94,18 @@ def _add_uncertainty(
         s.min_skew_replicates = boot.min_skew[k].tolist()
 
 
+def _floor_shares(
+    order: torch.Tensor, classes: torch.Tensor, values: torch.Tensor, m: int, k: int
+) -> list[float]:
+    """Expected top-``k`` share of each value when every class's images are shuffled among its places:
+    the mean over the top ``k`` places of the value's share within the class at that place (exact)."""
+    n_classes = int(classes.max()) + 1
+    joint = torch.zeros(n_classes, m, dtype=torch.float64)
+    joint.index_put_((classes, values.long()), torch.ones(len(values), dtype=torch.float64), accumulate=True)
+    within = joint / joint.sum(1, keepdim=True).clamp(min=1)
+    return within[classes[order[:, :k]]].mean(dim=(0, 1)).tolist()
+
+
 def fairness_by_attribute(
     scores: torch.Tensor,
     attributes: Sequence[AttributeColumn],
@@ -158,10 +170,23 @@ def fairness_by_attribute(
             scores, gallery_labels, targets, ks, n_resamples=n_resamples, seed=seed, order=order
         )
         floors = sampling_floor(
-            scores, gallery_labels, targets, ks, classes=classes, n_rankings=n_resamples, seed=seed, order=order
+            scores,
+            gallery_labels,
+            targets,
+            ks,
+            classes=classes,
+            n_rankings=n_resamples,
+            seed=seed,
+            order=order,
         )
-        for attribute, boot, floor in zip(attributes, boots, floors):
+        class_ids = torch.zeros(n, dtype=torch.int64) if classes is None else torch.as_tensor(classes)
+        class_ids = torch.unique(class_ids, return_inverse=True)[1]
+        for j, (attribute, boot, floor) in enumerate(zip(attributes, boots, floors)):
             _add_uncertainty(out[attribute.name], boot, floor, uncertainty.level)
+            for k in ks:
+                out[attribute.name].at_k[k].floor_shares = _floor_shares(
+                    order, class_ids, gallery_labels[:, j], len(attribute.names), k
+                )
     return out
 
 

@@ -105,6 +105,8 @@ class SkewAtK:
         max_skew_interval, min_skew_interval: bootstrap confidence intervals of the means.
         max_skew_floor, min_skew_floor: sampling floors of the means.
         max_skew_replicates, min_skew_replicates: the means on each bootstrap resample.
+        floor_shares: each value's expected share of the top ``k`` under the floor's rankings (random
+            within each class), averaged over the queries.
     """
 
     k: int
@@ -119,6 +121,7 @@ class SkewAtK:
     min_skew_floor: float | None = None
     max_skew_replicates: list[float] | None = None
     min_skew_replicates: list[float] | None = None
+    floor_shares: list[float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -285,14 +288,49 @@ class AlphaSweepResult:
                 return point.evaluation
         raise KeyError(f"alpha={alpha} was not swept; swept: {[p.alpha for p in self.points]}")
 
+    @property
+    def baseline(self) -> AlphaPoint:
+        """The point with the smallest α (α = 0: the original model), the reference of :meth:`effects`."""
+        return min(self.points, key=lambda p: p.alpha)
+
+    def effects(self) -> dict[float, dict[str, AttributeEffect]]:
+        """Every other α against :attr:`baseline`: ``{α: {attribute: AttributeEffect}}`` at :attr:`k_shown`,
+        with the paired verdicts when the evaluations carry uncertainty."""
+        base = self.baseline
+        level = base.evaluation.uncertainty.level if base.evaluation.uncertainty else 0.95
+        return {
+            p.alpha: {
+                a: AttributeEffect.between(f, p.evaluation.fairness[a], self.k_shown, level)
+                for a, f in base.evaluation.fairness.items()
+            }
+            for p in self.points
+            if p is not base
+        }
+
+    def best_alpha(self, attribute: str, metric: str = "max_skew") -> float:
+        """The α with the lowest mean ``metric`` (``"max_skew"`` at :attr:`k_shown`, or ``"ndkl"``) of
+        ``attribute``; the smallest such α on ties. A point value: see :meth:`effects` for significance."""
+
+        def value(p: AlphaPoint) -> float:
+            f = p.evaluation.fairness[attribute]
+            return f.ndkl if metric == "ndkl" else f.at_k[self.k_shown].max_skew
+
+        return min(sorted(self.points, key=lambda p: p.alpha), key=value).alpha
+
     def to_dict(self) -> dict[str, Any]:
         out = {f: getattr(self, f) for f in self.__dataclass_fields__}
         out["points"] = [p.to_dict() for p in self.points]
+        # derived (recomputed by effects()), written for readers of metrics.json
+        out["changes_vs_baseline"] = [
+            {"alpha": alpha, "effect": {a: e.to_dict() for a, e in effect.items()}}
+            for alpha, effect in self.effects().items()
+        ]
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AlphaSweepResult:
         data = dict(data)
+        data.pop("changes_vs_baseline", None)
         data["points"] = [AlphaPoint.from_dict(p) for p in data["points"]]
         return cls(**data)
 
@@ -315,7 +353,12 @@ def metric_change(
     if base_replicates is None or other_replicates is None:
         return None
     c = paired_comparison(
-        base_value, other_value, base_replicates, other_replicates, lower_is_better=lower_is_better, level=level
+        base_value,
+        other_value,
+        base_replicates,
+        other_replicates,
+        lower_is_better=lower_is_better,
+        level=level,
     )
     return MetricChange(c.difference, ConfidenceInterval(c.low, c.high, c.level), c.verdict)
 
@@ -362,7 +405,9 @@ class AttributeEffect:
             other.ndkl,
             drop_pct(base.ndkl, other.ndkl),
             max_skew_change=metric_change(b, a, bs.max_skew_replicates, os_.max_skew_replicates, level),
-            ndkl_change=metric_change(base.ndkl, other.ndkl, base.ndkl_replicates, other.ndkl_replicates, level),
+            ndkl_change=metric_change(
+                base.ndkl, other.ndkl, base.ndkl_replicates, other.ndkl_replicates, level
+            ),
             base_max_skew_interval=bs.max_skew_interval,
             cf_alpha_max_skew_interval=os_.max_skew_interval,
             max_skew_floor=os_.max_skew_floor,
