@@ -12,8 +12,8 @@ Documented choices
   the same gallery share their resamples (the *paired* comparison of :mod:`trustvl.metrics.paired`).
 * **No re-sorting.** An image drawn ``c`` times sits ``c`` times, adjacently, where it sat in the full
   ranking; ties between different images stay broken by gallery index. So a resampled ranking is the
-  full ranking with image ``i`` repeated ``c_i`` times: one cumulative sum and one ``searchsorted`` per
-  resample and query, all resamples batched (in chunks that bound memory), no Python loop over queries.
+  full ranking with image ``i`` repeated ``c_i`` times: one ``repeat_interleave`` over all resamples and
+  queries at once (in chunks that bound memory), no Python loop over queries.
 * **Target.** The target ``q`` is held fixed (for ``target="gallery"``: the full gallery's proportions).
 """
 
@@ -75,11 +75,10 @@ def resampled_rankings(order: torch.Tensor, counts: torch.Tensor) -> torch.Tenso
     """
     n_resamples, n = counts.shape
     order = order.to(counts.device)
-    weights = counts[:, order]  # [R, Q, N]: multiplicity of the image at each rank
-    ends = torch.cumsum(weights, dim=2)  # the last resampled position (1-based) each rank fills
-    positions = torch.arange(1, n + 1, device=counts.device).expand_as(ends).contiguous()
-    rank = torch.searchsorted(ends, positions)  # the rank filling each resampled position
-    return torch.gather(order.unsqueeze(0).expand(n_resamples, -1, -1), 2, rank)
+    n_queries = order.shape[0]
+    weights = counts[:, order]  # [R, Q, N]: multiplicity of the image at each rank; each row sums to N
+    repeated = torch.repeat_interleave(order.expand(n_resamples, -1, -1).reshape(-1), weights.reshape(-1))
+    return repeated.view(n_resamples, n_queries, n)
 
 
 def _batches(order: torch.Tensor, counts: torch.Tensor) -> Iterator[torch.Tensor]:

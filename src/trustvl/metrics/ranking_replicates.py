@@ -3,7 +3,7 @@
 :func:`fairness_replicates` takes a *generator* of ranking batches ``[r, n_queries, n]`` (gallery
 indices in rank order, one batch of ``r`` rankings of every query at a time) and returns, for every
 replicate, MaxSkew@k / MinSkew@k (each ``k``) and NDKL averaged over the queries: the same metric
-functions (:func:`~trustvl.metrics.max_skew`, :func:`~trustvl.metrics.min_skew`,
+functions (:func:`~trustvl.metrics.skew`, whose max/min over values are MaxSkew/MinSkew, and
 :func:`~trustvl.metrics.ndkl`) as the point values, so a replicate is computed exactly as a point value is.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from trustvl.metrics.fairness import max_skew, min_skew, ndkl
+from trustvl.metrics.fairness import ndkl, skew
 
 __all__ = ["FairnessReplicates", "fairness_replicates", "replicate_batch_size"]
 
@@ -59,12 +59,9 @@ def fairness_replicates(
         flat = batch.reshape(r * n_queries, n)
         for labels, q, part in zip(gallery_labels, targets, parts):
             ranked = labels[flat]
-            part["max"].append(
-                torch.stack([max_skew(ranked, q, k).view(r, n_queries).mean(1) for k in ks], 1)
-            )
-            part["min"].append(
-                torch.stack([min_skew(ranked, q, k).view(r, n_queries).mean(1) for k in ks], 1)
-            )
+            skews = [skew(ranked[:, :k], q, k) for k in ks]  # MaxSkew/MinSkew = its max/min over values
+            part["max"].append(torch.stack([s.amax(1).view(r, n_queries).mean(1) for s in skews], 1))
+            part["min"].append(torch.stack([s.amin(1).view(r, n_queries).mean(1) for s in skews], 1))
             part["ndkl"].append(ndkl(ranked, q).view(r, n_queries).mean(1))
     out = []
     for part in parts:
