@@ -28,7 +28,7 @@ from trustvl.evaluation.plots import plot_group_shares, plot_skew_per_prompt
 from trustvl.evaluation.report import Figure, Report
 from trustvl.evaluation.results import EvaluationResult
 from trustvl.evaluation.tables import accuracy_table, fairness_summary_table, per_prompt_table
-from trustvl.evaluation.wording import attribute_name
+from trustvl.evaluation.wording import UNCERTAINTY_NOTE, attribute_name
 from trustvl.utils.io import atomic_output_dir, write_json
 
 DEFAULT_KS = (10, 100, 1000)
@@ -262,10 +262,8 @@ def _uncertainty_note(ev) -> list[str]:
     if u is None:
         return []
     return [
-        f"Intervals: {100 * u.level:g}% gallery bootstrap ({u.n_resamples} resamples, seed {u.seed}). Floor: the"
-        f" mean over {u.n_resamples} rankings random within each class ({u.floor_classes}), i.e. what a model"
-        " blind to the attribute scores on this gallery; values near the floor are as fair as this gallery"
-        " can show."
+        f"{UNCERTAINTY_NOTE} Here: {100 * u.level:g}% intervals from {u.n_resamples} resamples (seed {u.seed});"
+        f" floor classes: {u.floor_classes}."
     ]
 
 

@@ -25,7 +25,7 @@ from trustvl.evaluation.plots import plot_pareto, plot_skews_by_alpha
 from trustvl.evaluation.report import Figure, Report
 from trustvl.evaluation.results import AlphaPoint, AlphaSweepResult
 from trustvl.evaluation.tables import sweep_change_table, sweep_table
-from trustvl.evaluation.wording import attribute_name
+from trustvl.evaluation.wording import UNCERTAINTY_NOTE, attribute_name
 from trustvl.utils.io import atomic_output_dir, write_json
 
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -199,7 +199,8 @@ def write_sweep_report(stage: Path, sweep: AlphaSweepResult) -> None:
         "CF_α α sweep",
         intro=[
             f"Model `{sweep.model}`: {sweep.n_images} images of `{sweep.dataset}` ({sweep.split}); α = 0 is the"
-            " original model, α = 1 the fine-tuned one. Lower MaxSkew and NDKL are fairer."
+            " original model, α = 1 the fine-tuned one. Lower MaxSkew and NDKL are fairer.",
+            UNCERTAINTY_NOTE,
         ],
     )
     sweep_report_sections(report, sweep)

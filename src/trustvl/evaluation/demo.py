@@ -26,7 +26,7 @@ from trustvl.evaluation.plots import plt
 from trustvl.evaluation.report import Figure, Links, Report, Table
 from trustvl.evaluation.results import AlphaSweepResult, AttributeEffect, EvaluationResult, ZeroShotChange
 from trustvl.evaluation.tables import effect_table, sweep_table
-from trustvl.evaluation.wording import attribute_name, effect_lines
+from trustvl.evaluation.wording import UNCERTAINTY_NOTE, attribute_name
 from trustvl.utils.io import atomic_output_dir, write_json
 
 
@@ -398,15 +398,14 @@ def _write_report(stage: Path, result: DemoResult, sweep: AlphaSweepResult) -> N
             f"CF_α on the embedded SynthWorld CLIP `{result.base_model}`. Lower MaxSkew and NDKL"
             " are fairer; α = 0 is the original model. Every mean carries a 95% gallery-bootstrap interval and"
             " its sampling floor (what rankings random within each occupation score on this gallery); a change"
-            " is **better** or **worse** only when its paired interval excludes 0, else **within noise**."
+            " is **better** or **worse** only when its paired interval excludes 0, else **within noise**.",
+            UNCERTAINTY_NOTE,
         ],
     )
-    lines = [line for a, e in result.effect.items() for line in effect_lines(a, e, after="CF_α")]
     report.add(
         "Effect of CF_α (α = 1 vs the base model)",
         f"Zero-shot occupation top-1: {zs.base:.4f} → {zs.cf_alpha:.4f} ({zs.change_points:+.2f} points).",
         effect_table(result.effect),
-        "In words: " + " · ".join(lines),
     )
     sweep_report_sections(report, sweep, folder="sweep/")
     report.add(

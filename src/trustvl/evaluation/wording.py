@@ -12,6 +12,7 @@ from __future__ import annotations
 from trustvl.evaluation.results import AttributeEffect, ConfidenceInterval, MetricChange
 
 __all__ = [
+    "UNCERTAINTY_NOTE",
     "attribute_name",
     "change_text",
     "effect_lines",
@@ -19,6 +20,15 @@ __all__ = [
     "metric_name",
     "value_text",
 ]
+
+UNCERTAINTY_NOTE = (
+    "Intervals are 95% gallery-bootstrap percentile intervals (the gallery resampled with replacement, 200"
+    " times by default, seed 0). A resample repeats some images, which makes rankings lumpier, so on a small"
+    " gallery the resampled skews run above the measured one and an interval can lie above its mean; a change"
+    " is judged by the interval of the paired difference (both models on the same resamples), where that"
+    " shift cancels. The floor is the mean over rankings random within each class: what a model blind to the"
+    " attribute scores on this gallery."
+)
 
 _METRICS = {"max_skew": "MaxSkew@{k}", "min_skew": "MinSkew@{k}", "ndkl": "NDKL"}
 
