@@ -32,6 +32,7 @@ __all__ = [
     "SkewAtK",
     "UncertaintySettings",
     "ZeroShotChange",
+    "metric_change",
 ]
 
 
