@@ -115,7 +115,7 @@ def test_pretraining_runs_through_the_shared_core(tmp_path, capsys):
     assert summary["global_step"] == 2 and "zero_shot_top1" in summary["eval"]
     assert isinstance(CLIPModel.from_pretrained(str(final)), CLIPModel)
     card = (final / "README.md").read_text()
-    assert "model-index" in card and "skin_tone MaxSkew@10" in card
+    assert "model-index" in card and "skin tone MaxSkew@10" in card
     from trustvl.evaluation.results import EvaluationResult
 
     evaluation = EvaluationResult.from_dict(summary["eval"])
