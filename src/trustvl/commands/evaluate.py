@@ -48,7 +48,11 @@ def _cmd_cf_alpha(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     sweep = sweep_alpha(cfg)
-    for table in (sweep_table(sweep), sweep_table(sweep, "ndkl"), sweep_change_table(sweep)):
+    for table in (
+        sweep_table(sweep),
+        sweep_table(sweep, "ndkl", with_accuracy=False),
+        sweep_change_table(sweep),
+    ):
         print(" | ".join(table.headers))
         for row in table.rows:
             print(" | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))

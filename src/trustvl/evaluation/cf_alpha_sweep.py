@@ -174,7 +174,7 @@ def sweep_report_sections(report: Report, sweep: AlphaSweepResult, folder: str =
         "Means over the prompts with 95% bootstrap intervals; the last row is the sampling floor (rankings"
         " random within each class). Lower is fairer.",
         sweep_table(sweep, "max_skew"),
-        sweep_table(sweep, "ndkl"),
+        sweep_table(sweep, "ndkl", with_accuracy=False),
     )
     report.add(
         f"Changes against {base}",

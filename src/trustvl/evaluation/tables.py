@@ -121,16 +121,18 @@ def effect_table(effect: dict[str, AttributeEffect], after: str = "CF_α (α = 1
     )
 
 
-def sweep_table(sweep: AlphaSweepResult, metric: str = "max_skew") -> Table:
+def sweep_table(sweep: AlphaSweepResult, metric: str = "max_skew", with_accuracy: bool = True) -> Table:
     """One row per α: zero-shot top-1, R@5 text→image (when measured) and, per attribute, the mean
     ``metric`` (``"max_skew"``/``"min_skew"`` at :attr:`~trustvl.evaluation.results.AlphaSweepResult.k_shown`,
-    or ``"ndkl"``) with its 95 % interval; a last row gives the sampling floor (its range over α)."""
+    or ``"ndkl"``) with its 95 % interval; a last row gives the sampling floor (its range over α).
+    ``with_accuracy=False`` leaves out the accuracy columns (for a second table next to the first)."""
     k = sweep.k_shown
     first = sweep.points[0].evaluation
     attrs = list(first.fairness)
     digits = 4 if metric == "ndkl" else 3
-    headers = ["α", "zero-shot top-1"]
-    if first.recall is not None:
+    show_recall = with_accuracy and first.recall is not None
+    headers = ["α", "zero-shot top-1"] if with_accuracy else ["α"]
+    if show_recall:
         headers.append("R@5 text→image")
     headers += [f"{attribute_name(a)} {metric_name(metric, k)}" for a in attrs]
 
@@ -144,8 +146,8 @@ def sweep_table(sweep: AlphaSweepResult, metric: str = "max_skew") -> Table:
     rows = []
     for point in sweep.points:
         ev = point.evaluation
-        row: list = [f"{point.alpha:g}", ev.zero_shot_top1]
-        if first.recall is not None:
+        row: list = [f"{point.alpha:g}", ev.zero_shot_top1] if with_accuracy else [f"{point.alpha:g}"]
+        if show_recall:
             row.append(ev.recall.text_to_image.get(5, float("nan")) if ev.recall is not None else "")
         for a in attrs:
             value, interval, _ = mean_ci_floor(ev, a)
@@ -153,7 +155,7 @@ def sweep_table(sweep: AlphaSweepResult, metric: str = "max_skew") -> Table:
         rows.append(row)
     floors = [[mean_ci_floor(p.evaluation, a)[2] for p in sweep.points] for a in attrs]
     if all(None not in f for f in floors):
-        row = ["floor", "", *([""] if first.recall is not None else [])]
+        row = ["floor"] + [""] * (len(headers) - 1 - len(attrs))
         for f in floors:
             lo, hi = min(f), max(f)
             row.append(
