@@ -20,6 +20,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 def _cmd_audit(args: argparse.Namespace) -> int:
     from trustvl.evaluation.audit import AuditConfig, run_audit
+    from trustvl.evaluation.wording import evaluation_lines
 
     cfg = AuditConfig(
         model=args.model,
@@ -43,9 +44,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     evaluation = run_audit(cfg).evaluation
-    for name, a in evaluation.fairness.items():
-        ks = ", ".join(f"MaxSkew@{k}={s.max_skew:.3f}" for k, s in a.at_k.items())
-        print(f"{name}: {ks}, NDKL={a.ndkl:.3f}")
+    for line in evaluation_lines(evaluation):
+        print(line)
     if evaluation.zero_shot_top1 is not None:
         print(f"zero-shot top-1: {evaluation.zero_shot_top1:.3f}")
     print(f"report: {os.path.join(os.path.abspath(args.out), 'report.html')}")

@@ -9,13 +9,14 @@ without uncertainty (``uncertainty=None``) the words say "no interval".
 
 from __future__ import annotations
 
-from trustvl.evaluation.results import AttributeEffect, ConfidenceInterval, MetricChange
+from trustvl.evaluation.results import AttributeEffect, ConfidenceInterval, EvaluationResult, MetricChange
 
 __all__ = [
     "UNCERTAINTY_NOTE",
     "attribute_name",
     "change_text",
     "effect_lines",
+    "evaluation_lines",
     "interval_text",
     "metric_name",
     "value_text",
@@ -94,4 +95,22 @@ def effect_lines(attribute: str, effect: AttributeEffect, after: str = "CF_α") 
             f"{attribute_name(attribute)}: {label} base {value_text(base, base_ci, digits)} -> {after}"
             f" {value_text(new, new_ci, digits)}: {change_text(change, new - base, digits)}{floor_text}"
         )
+    return lines
+
+
+def _with_floor(value: float, interval: ConfidenceInterval | None, floor: float | None, digits: int) -> str:
+    text = value_text(value, interval, digits)
+    return text if floor is None else f"{text} (floor {floor:.{digits}f})"
+
+
+def evaluation_lines(evaluation: EvaluationResult) -> list[str]:
+    """One line per attribute: every MaxSkew@k and NDKL with its interval and floor."""
+    lines = []
+    for name, a in evaluation.fairness.items():
+        parts = [
+            f"{metric_name('max_skew', k)} {_with_floor(s.max_skew, s.max_skew_interval, s.max_skew_floor, 3)}"
+            for k, s in a.at_k.items()
+        ]
+        parts.append(f"NDKL {_with_floor(a.ndkl, a.ndkl_interval, a.ndkl_floor, 4)}")
+        lines.append(f"{attribute_name(name)}: " + ", ".join(parts))
     return lines
