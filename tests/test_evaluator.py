@@ -299,3 +299,10 @@ def test_report_shows_verdicts_in_plain_words(gallery, tmp_path):
     report.write(tmp_path)
     html = (tmp_path / "report.html").read_text()
     assert "skin tone" in html and table.rows[0][5] in html and "skin_tone" not in html
+
+
+def test_job_uncertainty_settings():
+    assert UncertaintySettings.of(0, 0) is None  # off
+    assert UncertaintySettings.of(300, 7) == UncertaintySettings(300, 7)
+    with pytest.raises(TrustVLInputError, match="n_resamples = 1"):
+        UncertaintySettings.of(1, 0)

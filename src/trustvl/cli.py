@@ -42,6 +42,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         use_cache=not args.no_cache,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        n_resamples=args.n_resamples,
     )
     evaluation = run_audit(cfg).evaluation
     for line in evaluation_lines(evaluation):
@@ -80,6 +81,12 @@ def _add_audit(sub: Any) -> None:
     p.add_argument("--max-images", type=int, default=None)
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    p.add_argument(
+        "--n-resamples",
+        type=int,
+        default=200,
+        help="gallery-bootstrap resamples for the intervals, floors and verdicts (0: off; default %(default)s)",
+    )
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=_cmd_audit)

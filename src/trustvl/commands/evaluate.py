@@ -21,6 +21,12 @@ def add_eval(sub: Any) -> None:
     p.add_argument("--label-column", default="occupation")
     p.add_argument("--attributes", nargs="+", default=None)
     p.add_argument("--k", nargs="+", type=int, default=[10, 100])
+    p.add_argument(
+        "--n-resamples",
+        type=int,
+        default=200,
+        help="gallery-bootstrap resamples for the intervals, floors and verdicts (0: off; default %(default)s)",
+    )
     p.add_argument("--allow-extrapolation", action="store_true")
     p.add_argument("--device", default="auto")
     p.add_argument("--max-images", type=int, default=None)
@@ -46,6 +52,7 @@ def _cmd_cf_alpha(args: argparse.Namespace) -> int:
         max_images=args.max_images,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        n_resamples=args.n_resamples,
     )
     sweep = sweep_alpha(cfg)
     for table in (

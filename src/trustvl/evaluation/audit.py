@@ -26,7 +26,7 @@ from trustvl.evaluation.dataset_columns import AttributeColumn, attribute_column
 from trustvl.evaluation.evaluator import TARGETS, evaluate_model
 from trustvl.evaluation.plots import plot_group_shares, plot_skew_per_prompt
 from trustvl.evaluation.report import Figure, Report
-from trustvl.evaluation.results import EvaluationResult
+from trustvl.evaluation.results import EvaluationResult, UncertaintySettings
 from trustvl.evaluation.tables import accuracy_table, fairness_summary_table, per_prompt_table
 from trustvl.evaluation.wording import UNCERTAINTY_NOTE, attribute_name
 from trustvl.utils.io import atomic_output_dir, write_json
@@ -81,6 +81,8 @@ class AuditConfig:
             turns the cache off.
         overwrite: replace a non-empty ``out_dir``.
         progress: show progress bars.
+        n_resamples, uncertainty_seed: gallery-bootstrap resamples (and floor rankings) and their seed for
+            the intervals, floors and verdicts (SPEC §1); ``n_resamples = 0`` turns them off.
     """
 
     model: str
@@ -103,9 +105,12 @@ class AuditConfig:
     use_cache: bool = True
     overwrite: bool = False
     progress: bool = True
+    n_resamples: int = 200
+    uncertainty_seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
+        UncertaintySettings.of(self.n_resamples, self.uncertainty_seed)
         if self.target not in TARGETS:
             raise TrustVLInputError(
                 f"target={self.target!r} is not supported; expected 'uniform' or 'gallery'"
@@ -241,6 +246,7 @@ def run_audit(cfg: AuditConfig) -> AuditResult:
         labels=labels,
         class_names=label_names,
         class_prompts=class_prompts,
+        uncertainty=UncertaintySettings.of(cfg.n_resamples, cfg.uncertainty_seed),
     )
     result = AuditResult(
         model=str(cfg.model),

@@ -23,7 +23,7 @@ from trustvl.evaluation.dataset_columns import attribute_columns, class_label_na
 from trustvl.evaluation.evaluator import evaluate_model
 from trustvl.evaluation.plots import plot_pareto, plot_skews_by_alpha
 from trustvl.evaluation.report import Figure, Report
-from trustvl.evaluation.results import AlphaPoint, AlphaSweepResult
+from trustvl.evaluation.results import AlphaPoint, AlphaSweepResult, UncertaintySettings
 from trustvl.evaluation.tables import sweep_change_table, sweep_table
 from trustvl.evaluation.wording import UNCERTAINTY_NOTE, attribute_name
 from trustvl.utils.io import atomic_output_dir, write_json
@@ -46,6 +46,8 @@ class AlphaSweepConfig:
         caption_column: captions for Recall@K (skipped when absent); ``recall_ks`` its cut-offs and
             ``n_recall`` the number of image–caption pairs used.
         primary_attribute: the attribute on the Pareto plot's x axis (default: the first).
+        n_resamples, uncertainty_seed: gallery-bootstrap resamples (and floor rankings) and their seed for
+            the intervals, floors and verdicts (SPEC §1); ``n_resamples = 0`` turns them off.
     """
 
     model: str
@@ -68,8 +70,11 @@ class AlphaSweepConfig:
     max_images: int | None = None
     overwrite: bool = False
     progress: bool = True
+    n_resamples: int = 200
+    uncertainty_seed: int = 0
 
     def validate(self) -> None:
+        UncertaintySettings.of(self.n_resamples, self.uncertainty_seed)
         if not self.alphas:
             raise TrustVLInputError("alphas is empty; expected at least one α value")
         for a in self.alphas:
@@ -142,6 +147,7 @@ def sweep_alpha(cfg: AlphaSweepConfig) -> AlphaSweepResult:
             class_names=class_names,
             captions=captions,
             recall_ks=cfg.recall_ks,
+            uncertainty=UncertaintySettings.of(cfg.n_resamples, cfg.uncertainty_seed),
         )
         points.append(AlphaPoint(alpha=float(a), evaluation=evaluation))
     model.set_alpha(original_alpha)

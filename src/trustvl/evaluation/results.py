@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from trustvl.metrics import paired_comparison
+from trustvl.metrics.bootstrap import check_resampling
 
 __all__ = [
     "AlphaPoint",
@@ -73,6 +74,14 @@ class UncertaintySettings:
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> UncertaintySettings | None:
         return None if data is None else cls(**data)
+
+    @classmethod
+    def of(cls, n_resamples: int, seed: int) -> UncertaintySettings | None:
+        """A job's settings: ``n_resamples = 0`` turns uncertainty off (``None``); else >= 2 (SPEC: >= 200)."""
+        if n_resamples == 0:
+            return None
+        check_resampling(n_resamples, seed)
+        return cls(n_resamples=n_resamples, seed=seed)
 
 
 @dataclass
