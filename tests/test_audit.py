@@ -175,7 +175,7 @@ def test_cli_audit_runs(tiny_clip_dir, tiny_parquet_dir, tmp_path, capsys):
         ]
     )
     out = capsys.readouterr().out
-    assert rc == 0 and "report:" in out and "skin_tone" in out
+    assert rc == 0 and "report:" in out and "skin tone: MaxSkew@5 " in out and "(floor " in out
     on_disk = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert on_disk["evaluation"]["prompts"] == ["a nurse", "a pilot"]
 

@@ -35,6 +35,7 @@ def test_default_clip_beats_chance_by_a_wide_margin_on_synthworld():
 def test_fairness_over_galleries_averages_the_galleries():
     from trustvl.evaluation.synthworld import (
         FairnessOverGalleries,
+        effect_vs_base,
         evaluate_synthworld,
         fairness_over_galleries,
     )
@@ -51,6 +52,11 @@ def test_fairness_over_galleries_averages_the_galleries():
         assert res.max_skew[attr] == pytest.approx((per[0].max_skew[attr] + per[1].max_skew[attr]) / 2)
         assert res.ndkl[attr] == pytest.approx((per[0].ndkl[attr] + per[1].ndkl[attr]) / 2)
     assert FairnessOverGalleries.from_dict(json.loads(json.dumps(res.to_dict()))) == res
+    floors = [p.max_skew_floor["skin_tone"] for p in per]
+    assert res.max_skew_floor["skin_tone"] == pytest.approx(sum(floors) / 2)
+    assert res.ndkl_interval["age"].low <= res.ndkl_interval["age"].high
+    same = effect_vs_base(res, res)
+    assert {c.verdict for c in same.max_skew_change.values()} == {"within noise"}
     with pytest.raises(TrustVLInputError, match="world_seeds"):
         fairness_over_galleries(model, processor, ())
 
@@ -62,7 +68,7 @@ def test_effect_vs_base_reports_relative_drops():
     other = FairnessOverGalleries(100, 0.98, {"skin_tone": 0.1}, {"skin_tone": 0.1}, [])
     eff = effect_vs_base(base, other)
     assert eff.max_skew_drop_pct == {"skin_tone": 75.0} and eff.ndkl_drop_pct == {"skin_tone": -25.0}
-    assert eff.zero_shot_change_points == -1.0
+    assert eff.zero_shot_change_points == -1.0 and eff.max_skew_change is None  # no replicates: no verdict
 
 
 def test_missing_default_clip_is_a_clear_error(tmp_path, monkeypatch):
@@ -109,7 +115,7 @@ def test_pretraining_runs_through_the_shared_core(tmp_path, capsys):
     assert summary["global_step"] == 2 and "zero_shot_top1" in summary["eval"]
     assert isinstance(CLIPModel.from_pretrained(str(final)), CLIPModel)
     card = (final / "README.md").read_text()
-    assert "model-index" in card and "skin_tone MaxSkew@10" in card
+    assert "model-index" in card and "skin tone MaxSkew@10" in card
     from trustvl.evaluation.results import EvaluationResult
 
     evaluation = EvaluationResult.from_dict(summary["eval"])

@@ -21,8 +21,15 @@ from trustvl.evaluation.results import (
     AttributeEffect,
     ConfidenceInterval,
     EvaluationResult,
+    UncertaintySettings,
 )
-from trustvl.evaluation.tables import fairness_summary_table, per_prompt_table, sweep_table
+from trustvl.evaluation.tables import (
+    effect_table,
+    fairness_summary_table,
+    per_prompt_table,
+    sweep_change_table,
+    sweep_table,
+)
 from trustvl.metrics import (
     gallery_target,
     max_skew,
@@ -112,9 +119,43 @@ def test_evaluator_equals_direct_metric_calls(gallery, target, monkeypatch):
     assert res.recall.text_to_image[5] == recall_at_k(sim, 5)
     assert res.recall.image_to_text[1] == recall_at_k(sim, 1, direction="image_to_text")
     assert res.class_prompts == ["p x", "p y", "p z"]
-    assert all(
-        s.max_skew_interval is None and s.max_skew_floor is None for s in res.fairness["tone"].at_k.values()
+    # uncertainty is on by default: every mean has an interval, a floor and 200 replicates
+    assert res.uncertainty == UncertaintySettings(200, 0, 0.95, "class labels")
+    for a in res.fairness.values():
+        assert a.ndkl_interval.low <= a.ndkl_interval.high and a.ndkl_floor > 0
+        assert len(a.ndkl_replicates) == 200
+        for s in a.at_k.values():
+            assert s.max_skew_interval.level == 0.95 and s.min_skew_interval.low <= s.min_skew_interval.high
+            assert s.max_skew_floor >= 0 and s.min_skew_floor <= 0
+            assert len(s.max_skew_replicates) == len(s.min_skew_replicates) == 200
+
+
+def test_uncertainty_adds_fields_and_keeps_point_values(gallery):
+    with_ci, without = _evaluate(gallery), _evaluate(gallery, uncertainty=None)
+    assert without.uncertainty is None
+    for name, a in without.fairness.items():
+        b = with_ci.fairness[name]
+        assert (a.ndkl, a.ndkl_per_query, a.ndkl_interval) == (b.ndkl, b.ndkl_per_query, None)
+        for k, s in a.at_k.items():
+            assert (s.max_skew, s.min_skew, s.top_k_shares) == (
+                b.at_k[k].max_skew,
+                b.at_k[k].min_skew,
+                b.at_k[k].top_k_shares,
+            )
+            assert s.max_skew_floor is None and s.max_skew_replicates is None
+    assert _evaluate(gallery).to_dict() == with_ci.to_dict()  # seeded: identical reruns
+    assert EvaluationResult.from_dict(with_ci.to_dict()) == with_ci
+
+
+def test_effect_carries_paired_verdicts(gallery):
+    ev = _evaluate(gallery)
+    same = AttributeEffect.between(ev.fairness["tone"], ev.fairness["tone"], 5)
+    assert same.max_skew_change.verdict == same.ndkl_change.verdict == "within noise"
+    assert (
+        same.max_skew_change.difference == 0.0
+        and same.max_skew_floor == ev.fairness["tone"].at_k[5].max_skew_floor
     )
+    assert AttributeEffect.from_dict(same.to_dict()) == same
 
 
 def test_separate_class_prompts_score_zero_shot(gallery):
@@ -158,7 +199,14 @@ def test_alpha_sweep_result_round_trips_and_tabulates(gallery):
     assert (
         table.headers[:3] == ["α", "zero-shot top-1", "R@5 text→image"] and "tone MaxSkew@20" in table.headers
     )
-    assert table.rows[1][0] == 1.0 and table.rows[1][3] == ev.fairness["tone"].at_k[20].max_skew
+    at20 = ev.fairness["tone"].at_k[20]
+    low, high = at20.max_skew_interval.low, at20.max_skew_interval.high
+    assert table.rows[1][:2] == ["1", ev.zero_shot_top1]
+    assert table.rows[1][3] == f"{at20.max_skew:.3f} [{low:.3f}, {high:.3f}]"
+    assert table.rows[-1][0] == "floor" and table.rows[-1][3] == f"{at20.max_skew_floor:.3f}"
+    changes = sweep_change_table(sweep)
+    assert changes.rows == [["1", *["+0.000 [+0.000, +0.000], within noise"] * 2]]
+    assert sweep.best_alpha("tone") == 0.0 and set(sweep.effects()) == {1.0}
     effect = AttributeEffect.between(ev.fairness["tone"], ev.fairness["tone"], 20)
     assert effect.max_skew_drop_pct == 0.0 and effect.base_ndkl == ev.fairness["tone"].ndkl
 
@@ -203,13 +251,17 @@ def test_report_renders_markdown_and_html(gallery, tmp_path):
     md = (tmp_path / "report.md").read_text()
     html = (tmp_path / "report.html").read_text()
     assert (
-        md.startswith("# A **bold** title") and "| attribute | k |" in md and "![a plot](plots/x.png)" in md
+        md.startswith("# A **bold** title")
+        and "| attribute | metric | mean over prompts [95% interval] |" in md
+        and "![a plot](plots/x.png)" in md
     )
     assert "- [metrics.json](metrics.json)" in md and "Model `m` on <data>." in md
     assert "<code>m</code> on &lt;data&gt;" in html and "<img src='plots/x.png' alt='a plot'>" in html
     assert "<td>p x</td>" in html and "<a href='metrics.json'>" in html
     assert math.isclose(
-        float(md.split("| tone | 5 | ")[1].split(" |")[0]), ev.fairness["tone"].at_k[5].max_skew, abs_tol=1e-3
+        float(md.split("| tone | MaxSkew@5 | ")[1].split(" ")[0]),
+        ev.fairness["tone"].at_k[5].max_skew,
+        abs_tol=1e-3,
     )
     table = Table(["a"], [[1.23456]])
     Report("t", sections=[]).add("s", table)
@@ -217,3 +269,40 @@ def test_report_renders_markdown_and_html(gallery, tmp_path):
     only_md.mkdir()
     report.write(only_md, html_name=None)
     assert (only_md / "report.md").exists() and not (only_md / "report.html").exists()
+
+
+def test_report_shows_verdicts_in_plain_words(gallery, tmp_path):
+    # a second "model" whose prompts reverse every ranking, on the same gallery (so the same resamples)
+    flat = AttributeColumn("skin_tone", gallery["attributes"][0].values, ["a", "b", "c", "d"])
+    g = dict(gallery, attributes=[flat])
+    base = _evaluate(g)
+    shifted = dict(g, prompts=-gallery["prompts"])
+    after = _evaluate(shifted)
+    effect = {
+        "skin_tone": AttributeEffect.between(base.fairness["skin_tone"], after.fairness["skin_tone"], 20)
+    }
+    table = effect_table(effect)
+    assert table.headers == [
+        "attribute",
+        "metric",
+        "base [95%]",
+        "CF_α (α = 1) [95%]",
+        "change [95%]",
+        "verdict",
+        "floor",
+    ]
+    assert [r[:2] for r in table.rows] == [["skin tone", "MaxSkew@20"], ["skin tone", "NDKL"]]
+    assert {r[5] for r in table.rows} <= {"better", "worse", "within noise"}
+    assert table.rows[0][4].startswith(("+", "-"))
+    report = Report("r")
+    report.add("Effect", table)
+    report.write(tmp_path)
+    html = (tmp_path / "report.html").read_text()
+    assert "skin tone" in html and table.rows[0][5] in html and "skin_tone" not in html
+
+
+def test_job_uncertainty_settings():
+    assert UncertaintySettings.of(0, 0) is None  # off
+    assert UncertaintySettings.of(300, 7) == UncertaintySettings(300, 7)
+    with pytest.raises(TrustVLInputError, match="n_resamples = 1"):
+        UncertaintySettings.of(1, 0)

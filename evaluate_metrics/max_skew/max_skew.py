@@ -10,6 +10,9 @@ MaxSkew@k (Geyik et al. 2019) compares the proportion p_a@k of every attribute v
 ranked items with its target proportion q_a: Skew_a@k = ln(p_a@k / q_a), where a zero count is floored
 to 1/k so that the value is finite, and MaxSkew@k = max_a Skew_a@k (>= 0); closer to 0 is fairer: a large MaxSkew means some value is over-represented.
 The maths lives in `trustvl.metrics.max_skew`; this module is a thin wrapper.
+For confidence intervals, the sampling floor and a paired better/worse/within-noise verdict between two models,
+use `trustvl.metrics.bootstrap_fairness`, `sampling_floor` and `paired_comparison` on the similarity scores
+(see the README).
 """
 
 _KWARGS_DESCRIPTION = """

@@ -11,6 +11,9 @@ distribution q (Geyik et al. 2019): NDKL = (1/Z) * sum_{i=1..N} KL(p@i || q) / l
 Z = sum_{i=1..N} 1/log2(i+1), p@i the proportions of the attribute values among the first i items and
 0*ln(0) = 0. NDKL >= 0, lower is fairer, and it is 0 only if every prefix matches q.
 The maths lives in `trustvl.metrics.ndkl`; this module is a thin wrapper.
+For confidence intervals, the sampling floor and a paired better/worse/within-noise verdict between two models,
+use `trustvl.metrics.bootstrap_fairness`, `sampling_floor` and `paired_comparison` on the similarity scores
+(see the README).
 """
 
 _KWARGS_DESCRIPTION = """

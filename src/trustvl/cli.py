@@ -20,6 +20,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 def _cmd_audit(args: argparse.Namespace) -> int:
     from trustvl.evaluation.audit import AuditConfig, run_audit
+    from trustvl.evaluation.wording import evaluation_lines
 
     cfg = AuditConfig(
         model=args.model,
@@ -41,11 +42,11 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         use_cache=not args.no_cache,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        n_resamples=args.n_resamples,
     )
     evaluation = run_audit(cfg).evaluation
-    for name, a in evaluation.fairness.items():
-        ks = ", ".join(f"MaxSkew@{k}={s.max_skew:.3f}" for k, s in a.at_k.items())
-        print(f"{name}: {ks}, NDKL={a.ndkl:.3f}")
+    for line in evaluation_lines(evaluation):
+        print(line)
     if evaluation.zero_shot_top1 is not None:
         print(f"zero-shot top-1: {evaluation.zero_shot_top1:.3f}")
     print(f"report: {os.path.join(os.path.abspath(args.out), 'report.html')}")
@@ -80,6 +81,12 @@ def _add_audit(sub: Any) -> None:
     p.add_argument("--max-images", type=int, default=None)
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    p.add_argument(
+        "--n-resamples",
+        type=int,
+        default=200,
+        help="gallery-bootstrap resamples for the intervals, floors and verdicts (0: off; default %(default)s)",
+    )
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=_cmd_audit)

@@ -35,6 +35,7 @@ def add_demo(sub: Any) -> None:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from trustvl.evaluation.demo import DemoConfig, run_demo
+    from trustvl.evaluation.wording import effect_lines
 
     cfg = DemoConfig(
         out_dir=args.out,
@@ -50,9 +51,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     zs = result.zero_shot_top1
     print(f"zero-shot top-1: base {zs.base:.4f} -> CF_α(α=1) {zs.cf_alpha:.4f}")
     for attr, e in result.effect.items():
-        print(
-            f"{attr}: MaxSkew@{e.k} {e.base_max_skew:.3f} -> {e.cf_alpha_max_skew:.3f}"
-            f" ({-e.max_skew_drop_pct:+.1f}%), NDKL {e.base_ndkl:.4f} ->"
-            f" {e.cf_alpha_ndkl:.4f} ({-e.ndkl_drop_pct:+.1f}%)"
-        )
+        for line in effect_lines(attr, e, after="CF_α(α=1)"):
+            print(line)
     return 0

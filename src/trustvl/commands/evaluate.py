@@ -21,6 +21,12 @@ def add_eval(sub: Any) -> None:
     p.add_argument("--label-column", default="occupation")
     p.add_argument("--attributes", nargs="+", default=None)
     p.add_argument("--k", nargs="+", type=int, default=[10, 100])
+    p.add_argument(
+        "--n-resamples",
+        type=int,
+        default=200,
+        help="gallery-bootstrap resamples for the intervals, floors and verdicts (0: off; default %(default)s)",
+    )
     p.add_argument("--allow-extrapolation", action="store_true")
     p.add_argument("--device", default="auto")
     p.add_argument("--max-images", type=int, default=None)
@@ -30,7 +36,7 @@ def add_eval(sub: Any) -> None:
 
 def _cmd_cf_alpha(args: argparse.Namespace) -> int:
     from trustvl.evaluation.cf_alpha_sweep import AlphaSweepConfig, sweep_alpha
-    from trustvl.evaluation.tables import sweep_table
+    from trustvl.evaluation.tables import sweep_change_table, sweep_table
 
     cfg = AlphaSweepConfig(
         model=args.model,
@@ -46,10 +52,17 @@ def _cmd_cf_alpha(args: argparse.Namespace) -> int:
         max_images=args.max_images,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        n_resamples=args.n_resamples,
     )
-    table = sweep_table(sweep_alpha(cfg))
-    print(" | ".join(table.headers))
-    for row in table.rows:
-        print(" | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
+    sweep = sweep_alpha(cfg)
+    for table in (
+        sweep_table(sweep),
+        sweep_table(sweep, "ndkl", with_accuracy=False),
+        sweep_change_table(sweep),
+    ):
+        print(" | ".join(table.headers))
+        for row in table.rows:
+            print(" | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
+        print()
     print(f"report: {args.out}/report.html")
     return 0

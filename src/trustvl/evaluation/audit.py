@@ -26,8 +26,9 @@ from trustvl.evaluation.dataset_columns import AttributeColumn, attribute_column
 from trustvl.evaluation.evaluator import TARGETS, evaluate_model
 from trustvl.evaluation.plots import plot_group_shares, plot_skew_per_prompt
 from trustvl.evaluation.report import Figure, Report
-from trustvl.evaluation.results import EvaluationResult
+from trustvl.evaluation.results import EvaluationResult, UncertaintySettings
 from trustvl.evaluation.tables import accuracy_table, fairness_summary_table, per_prompt_table
+from trustvl.evaluation.wording import UNCERTAINTY_NOTE, attribute_name
 from trustvl.utils.io import atomic_output_dir, write_json
 
 DEFAULT_KS = (10, 100, 1000)
@@ -80,6 +81,8 @@ class AuditConfig:
             turns the cache off.
         overwrite: replace a non-empty ``out_dir``.
         progress: show progress bars.
+        n_resamples, uncertainty_seed: gallery-bootstrap resamples (and floor rankings) and their seed for
+            the intervals, floors and verdicts (SPEC §1); ``n_resamples = 0`` turns them off.
     """
 
     model: str
@@ -102,9 +105,12 @@ class AuditConfig:
     use_cache: bool = True
     overwrite: bool = False
     progress: bool = True
+    n_resamples: int = 200
+    uncertainty_seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
+        UncertaintySettings.of(self.n_resamples, self.uncertainty_seed)
         if self.target not in TARGETS:
             raise TrustVLInputError(
                 f"target={self.target!r} is not supported; expected 'uniform' or 'gallery'"
@@ -240,6 +246,7 @@ def run_audit(cfg: AuditConfig) -> AuditResult:
         labels=labels,
         class_names=label_names,
         class_prompts=class_prompts,
+        uncertainty=UncertaintySettings.of(cfg.n_resamples, cfg.uncertainty_seed),
     )
     result = AuditResult(
         model=str(cfg.model),
@@ -256,6 +263,16 @@ def run_audit(cfg: AuditConfig) -> AuditResult:
     return result
 
 
+def _uncertainty_note(ev) -> list[str]:
+    u = ev.uncertainty
+    if u is None:
+        return []
+    return [
+        f"{UNCERTAINTY_NOTE} Here: {100 * u.level:g}% intervals from {u.n_resamples} resamples (seed {u.seed});"
+        f" floor classes: {u.floor_classes}."
+    ]
+
+
 def _write_report(stage: Path, result: AuditResult, label_column: str | None) -> None:
     ev = result.evaluation
     report = Report(
@@ -266,6 +283,7 @@ def _write_report(stage: Path, result: AuditResult, label_column: str | None) ->
             "Lower |skew| and lower NDKL are fairer. MaxSkew@k >= 0 is the log-ratio of the most"
             " over-represented group's share of the top k to its target share; MinSkew@k <= 0 likewise for the"
             " most under-represented.",
+            *_uncertainty_note(ev),
         ],
     )
     report.add("Summary", fairness_summary_table(ev))
@@ -279,7 +297,8 @@ def _write_report(stage: Path, result: AuditResult, label_column: str | None) ->
             ev.prompts,
             at.max_skew_per_query,
             at.min_skew_per_query,
-            f"{name}: skew per prompt at k={k_plot}",
+            f"{attribute_name(name)}: skew per prompt at k={k_plot}",
+            floors=None if at.max_skew_floor is None else (at.max_skew_floor, at.min_skew_floor),
         )
         share_png = plot_group_shares(
             stage / "plots" / f"shares_{name}.png",
@@ -287,10 +306,11 @@ def _write_report(stage: Path, result: AuditResult, label_column: str | None) ->
             a.values,
             at.top_k_shares,
             a.target,
-            f"{name}: group shares of the top {k_plot}",
+            f"{attribute_name(name)}: group shares of the top {k_plot}",
+            floor_shares=at.floor_shares,
         )
         report.add(
-            name,
+            attribute_name(name),
             f"Values: {', '.join(a.values)}.",
             per_prompt_table(ev, name, k_plot),
             Figure(skew_png.relative_to(stage).as_posix(), f"skew per prompt for {name}"),

@@ -23,8 +23,9 @@ from trustvl.evaluation.dataset_columns import attribute_columns, class_label_na
 from trustvl.evaluation.evaluator import evaluate_model
 from trustvl.evaluation.plots import plot_pareto, plot_skews_by_alpha
 from trustvl.evaluation.report import Figure, Report
-from trustvl.evaluation.results import AlphaPoint, AlphaSweepResult
-from trustvl.evaluation.tables import sweep_table
+from trustvl.evaluation.results import AlphaPoint, AlphaSweepResult, UncertaintySettings
+from trustvl.evaluation.tables import sweep_change_table, sweep_table
+from trustvl.evaluation.wording import UNCERTAINTY_NOTE, attribute_name
 from trustvl.utils.io import atomic_output_dir, write_json
 
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -45,6 +46,8 @@ class AlphaSweepConfig:
         caption_column: captions for Recall@K (skipped when absent); ``recall_ks`` its cut-offs and
             ``n_recall`` the number of image–caption pairs used.
         primary_attribute: the attribute on the Pareto plot's x axis (default: the first).
+        n_resamples, uncertainty_seed: gallery-bootstrap resamples (and floor rankings) and their seed for
+            the intervals, floors and verdicts (SPEC §1); ``n_resamples = 0`` turns them off.
     """
 
     model: str
@@ -67,8 +70,11 @@ class AlphaSweepConfig:
     max_images: int | None = None
     overwrite: bool = False
     progress: bool = True
+    n_resamples: int = 200
+    uncertainty_seed: int = 0
 
     def validate(self) -> None:
+        UncertaintySettings.of(self.n_resamples, self.uncertainty_seed)
         if not self.alphas:
             raise TrustVLInputError("alphas is empty; expected at least one α value")
         for a in self.alphas:
@@ -141,6 +147,7 @@ def sweep_alpha(cfg: AlphaSweepConfig) -> AlphaSweepResult:
             class_names=class_names,
             captions=captions,
             recall_ks=cfg.recall_ks,
+            uncertainty=UncertaintySettings.of(cfg.n_resamples, cfg.uncertainty_seed),
         )
         points.append(AlphaPoint(alpha=float(a), evaluation=evaluation))
     model.set_alpha(original_alpha)
@@ -159,6 +166,37 @@ def sweep_alpha(cfg: AlphaSweepConfig) -> AlphaSweepResult:
     return result
 
 
+def sweep_report_sections(report: Report, sweep: AlphaSweepResult, folder: str = "") -> None:
+    """Add the α sweep's sections to ``report``: the means with intervals and floor, the signed paired
+    changes against the baseline α with verdicts, the best α of every attribute and the two plots
+    (``folder`` is the plots' folder relative to the report)."""
+    k = sweep.k_shown
+    best = "; ".join(
+        f"{attribute_name(a)} α = {sweep.best_alpha(a):g}" for a in sweep.baseline.evaluation.fairness
+    )
+    base = f"α = {sweep.baseline.alpha:g}"
+    report.add(
+        f"MaxSkew@{k} and NDKL across α",
+        "Means over the prompts with 95% bootstrap intervals; the last row is the sampling floor (rankings"
+        " random within each class). Lower is fairer.",
+        sweep_table(sweep, "max_skew"),
+        sweep_table(sweep, "ndkl", with_accuracy=False),
+    )
+    report.add(
+        f"Changes against {base}",
+        f"Signed paired changes (α − {base}, same bootstrap resamples) with their 95% intervals: **better** or"
+        " **worse** only when the interval excludes 0, otherwise **within noise**. Negative is fairer.",
+        sweep_change_table(sweep, "max_skew"),
+        sweep_change_table(sweep, "ndkl"),
+        f"Lowest mean MaxSkew@{k} (point value; starred on the plot): {best}.",
+    )
+    report.add(
+        "Fairness vs accuracy",
+        Figure(f"{folder}pareto.png", "Pareto plot"),
+        Figure(f"{folder}skews_by_alpha.png", "every attribute across α, with intervals, floors and best α"),
+    )
+
+
 def write_sweep_report(stage: Path, sweep: AlphaSweepResult) -> None:
     """``report.md``, ``report.html``, ``pareto.png`` and ``skews_by_alpha.png`` of a sweep, in ``stage``."""
     plot_pareto(stage / "pareto.png", sweep)
@@ -167,10 +205,9 @@ def write_sweep_report(stage: Path, sweep: AlphaSweepResult) -> None:
         "CF_α α sweep",
         intro=[
             f"Model `{sweep.model}`: {sweep.n_images} images of `{sweep.dataset}` ({sweep.split}); α = 0 is the"
-            " original model, α = 1 the fine-tuned one. Lower MaxSkew and NDKL are fairer."
+            " original model, α = 1 the fine-tuned one. Lower MaxSkew and NDKL are fairer.",
+            UNCERTAINTY_NOTE,
         ],
     )
-    report.add("Table", sweep_table(sweep))
-    report.add("Fairness vs accuracy", Figure("pareto.png", "Pareto plot"))
-    report.add("Every attribute across α", Figure("skews_by_alpha.png", "skews by alpha"))
+    sweep_report_sections(report, sweep)
     report.write(stage)

@@ -25,7 +25,8 @@ from trustvl.evaluation.audit import AuditResult
 from trustvl.evaluation.plots import plt
 from trustvl.evaluation.report import Figure, Links, Report, Table
 from trustvl.evaluation.results import AlphaSweepResult, AttributeEffect, EvaluationResult, ZeroShotChange
-from trustvl.evaluation.tables import sweep_table
+from trustvl.evaluation.tables import effect_table, sweep_table
+from trustvl.evaluation.wording import UNCERTAINTY_NOTE, attribute_name
 from trustvl.utils.io import atomic_output_dir, write_json
 
 
@@ -106,7 +107,7 @@ class DemoResult:
     def from_dict(cls, data: dict[str, Any]) -> DemoResult:
         data = dict(data)
         data["zero_shot_top1"] = ZeroShotChange(**data["zero_shot_top1"])
-        data["effect"] = {a: AttributeEffect(**e) for a, e in data["effect"].items()}
+        data["effect"] = {a: AttributeEffect.from_dict(e) for a, e in data["effect"].items()}
         data["audit_base"] = EvaluationResult.from_dict(data["audit_base"])
         return cls(**data)
 
@@ -278,15 +279,25 @@ def _write_card(
     for attr, f in last.fairness.items():
         metrics.append(
             Metric(
-                f"{attr} MaxSkew@{k}",
+                f"{attribute_name(attr)} MaxSkew@{k}",
                 f"max_skew@{k}",
                 f.at_k[k].max_skew,
                 "SynthWorld test",
                 "trustvl/synthworld",
             )
         )
-        metrics.append(Metric(f"{attr} NDKL", "ndkl", f.ndkl, "SynthWorld test", "trustvl/synthworld"))
+        metrics.append(
+            Metric(f"{attribute_name(attr)} NDKL", "ndkl", f.ndkl, "SynthWorld test", "trustvl/synthworld")
+        )
+    effect = effect_table(result.effect)
     table = sweep_table(sweep)
+    eval_table = (
+        "Effect of CF_α (α = 1 vs the base model; means over the prompts with 95% bootstrap intervals, the"
+        " signed paired change and its verdict, and the sampling floor):\n\n"
+        + markdown_table(effect.headers, effect.rows)
+        + f"\n\nMaxSkew@{sweep.k_shown} across α (95% intervals; last row: sampling floor):\n\n"
+        + markdown_table(table.headers, table.rows)
+    )
     card = model_card(
         "cf_alpha",
         model_name="cf-alpha-synthworld-clip",
@@ -311,10 +322,11 @@ def _write_card(
             )
         ),
         steps=train["global_step"],
-        eval_table=markdown_table(table.headers, table.rows),
+        eval_table=eval_table,
         limitations="Trained and evaluated on SynthWorld only (synthetic scenes with a planted bias); the numbers"
         " say that the method removes a known bias, not how a real CLIP behaves. Fairness metrics at k=100 have a"
-        " sampling floor (a perfectly fair ranking still shows MaxSkew@100 of about 0.16 on this gallery)."
+        " sampling floor (a ranking random within each occupation does not score 0; see the floor column);"
+        " a change is called better or worse only when its paired bootstrap interval excludes 0."
         " α is a weight-space knob, not a fairness knob: at intermediate α (0.25-0.5) the skews of attributes"
         " that were not targeted (gender presentation, age, body type) were measured above the base model's on"
         " SynthWorld before falling at α = 1; check every attribute in the α sweep before deploying an α < 1.",
@@ -365,31 +377,9 @@ def _example_sets(path: Path, cf_dir: Path, n_sets: int = 4, n_variants: int = 6
 
 
 def _write_report(stage: Path, result: DemoResult, sweep: AlphaSweepResult) -> None:
+    from trustvl.evaluation.cf_alpha_sweep import sweep_report_sections
+
     zs = result.zero_shot_top1
-    k = next(iter(result.effect.values())).k
-    effect = Table(
-        [
-            "attribute",
-            f"base MaxSkew@{k}",
-            f"CF_α MaxSkew@{k}",
-            "drop (%)",
-            "base NDKL",
-            "CF_α NDKL",
-            "drop (%)",
-        ],
-        [
-            [
-                a,
-                e.base_max_skew,
-                e.cf_alpha_max_skew,
-                e.max_skew_drop_pct,
-                e.base_ndkl,
-                e.cf_alpha_ndkl,
-                e.ndkl_drop_pct,
-            ]
-            for a, e in result.effect.items()
-        ],
-    )
     links = Links(
         [
             "audit/report.html",
@@ -406,20 +396,18 @@ def _write_report(stage: Path, result: DemoResult, sweep: AlphaSweepResult) -> N
         "trustvl demo: CF_α",
         intro=[
             f"CF_α on the embedded SynthWorld CLIP `{result.base_model}`. Lower MaxSkew and NDKL"
-            " are fairer; α = 0 is the original model."
+            " are fairer; α = 0 is the original model. Every mean carries a 95% gallery-bootstrap interval and"
+            " its sampling floor (what rankings random within each occupation score on this gallery); a change"
+            " is **better** or **worse** only when its paired interval excludes 0, else **within noise**.",
+            UNCERTAINTY_NOTE,
         ],
     )
     report.add(
         "Effect of CF_α (α = 1 vs the base model)",
         f"Zero-shot occupation top-1: {zs.base:.4f} → {zs.cf_alpha:.4f} ({zs.change_points:+.2f} points).",
-        effect,
+        effect_table(result.effect),
     )
-    report.add(
-        "α sweep",
-        sweep_table(sweep),
-        Figure("sweep/pareto.png", "fairness vs accuracy"),
-        Figure("sweep/skews_by_alpha.png", "every attribute across α"),
-    )
+    sweep_report_sections(report, sweep, folder="sweep/")
     report.add(
         "Base model audit", Figure("audit/plots/shares_skin_tone.png", "skin tone shares of the base model")
     )

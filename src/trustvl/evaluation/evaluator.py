@@ -7,11 +7,18 @@ protected attribute the rankings are scored with MaxSkew@k, MinSkew@k and NDKL a
 :mod:`trustvl.metrics` (SPEC §1). With class labels the class prompts give zero-shot top-1, per-class
 accuracy and worst-group accuracy (groups = class × attribute value); with captions, Recall@K between
 image ``i`` and caption ``i`` in both directions. Results are :class:`~trustvl.evaluation.results.EvaluationResult`.
+
+Uncertainty (SPEC §1, on by default): every fairness mean gets a gallery-bootstrap percentile interval
+(:func:`trustvl.metrics.bootstrap_fairness`; ``UncertaintySettings``: 200 resamples, seed 0, 95 %) and its
+sampling floor (:func:`trustvl.metrics.sampling_floor`, "class" = the zero-shot class labels when given,
+else the whole gallery); the per-resample means are kept so that two results on the same gallery compare
+paired. ``uncertainty=None`` skips all of it (point values are identical either way).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -19,14 +26,26 @@ import torch
 
 from trustvl.errors import TrustVLInputError
 from trustvl.evaluation.dataset_columns import AttributeColumn
-from trustvl.evaluation.results import AttributeFairness, EvaluationResult, RecallResult, SkewAtK
+from trustvl.evaluation.results import (
+    AttributeFairness,
+    ConfidenceInterval,
+    EvaluationResult,
+    RecallResult,
+    SkewAtK,
+    UncertaintySettings,
+)
 from trustvl.metrics import (
+    FairnessReplicates,
+    bootstrap_fairness,
     gallery_target,
     max_skew,
     min_skew,
     ndkl,
+    percentile_interval,
+    rank_indices,
     rank_labels,
     recall_at_k,
+    sampling_floor,
     uniform_target,
     worst_group_accuracy,
     zero_shot_accuracy,
@@ -52,13 +71,55 @@ def _target(kind: str, attribute: AttributeColumn) -> torch.Tensor:
     raise TrustVLInputError(f"target={kind!r} is not supported; expected one of {list(TARGETS)}")
 
 
+def _interval(replicates: torch.Tensor, level: float) -> ConfidenceInterval:
+    low, high = percentile_interval(replicates, level)
+    return ConfidenceInterval(low, high, level)
+
+
+def _add_uncertainty(
+    fairness: AttributeFairness,
+    boot: FairnessReplicates,
+    floor: FairnessReplicates,
+    level: float,
+) -> None:
+    fairness.ndkl_interval = _interval(boot.ndkl, level)
+    fairness.ndkl_floor = float(floor.ndkl.mean())
+    fairness.ndkl_replicates = boot.ndkl.tolist()
+    for k, s in fairness.at_k.items():
+        s.max_skew_interval = _interval(boot.max_skew[k], level)
+        s.min_skew_interval = _interval(boot.min_skew[k], level)
+        s.max_skew_floor = float(floor.max_skew[k].mean())
+        s.min_skew_floor = float(floor.min_skew[k].mean())
+        s.max_skew_replicates = boot.max_skew[k].tolist()
+        s.min_skew_replicates = boot.min_skew[k].tolist()
+
+
+def _floor_shares(
+    order: torch.Tensor, classes: torch.Tensor, values: torch.Tensor, m: int, k: int
+) -> list[float]:
+    """Expected top-``k`` share of each value when every class's images are shuffled among its places:
+    the mean over the top ``k`` places of the value's share within the class at that place (exact)."""
+    n_classes = int(classes.max()) + 1
+    joint = torch.zeros(n_classes, m, dtype=torch.float64)
+    joint.index_put_((classes, values.long()), torch.ones(len(values), dtype=torch.float64), accumulate=True)
+    within = joint / joint.sum(1, keepdim=True).clamp(min=1)
+    return within[classes[order[:, :k]]].mean(dim=(0, 1)).tolist()
+
+
 def fairness_by_attribute(
-    scores: torch.Tensor, attributes: Sequence[AttributeColumn], ks: Sequence[int], target: str = "uniform"
+    scores: torch.Tensor,
+    attributes: Sequence[AttributeColumn],
+    ks: Sequence[int],
+    target: str = "uniform",
+    *,
+    uncertainty: UncertaintySettings | None = None,
+    classes: np.ndarray | None = None,
 ) -> dict[str, AttributeFairness]:
     """MaxSkew@k / MinSkew@k (each ``k``) and NDKL of the rankings ``scores [n_prompts, n_images]`` induce.
 
     The gallery is ranked once for all attributes (score descending, ties by gallery index); NDKL uses the
-    full ranking.
+    full ranking. With ``uncertainty`` the intervals, floors and replicates are filled (the floor's classes
+    are ``classes``, ``[n_images]`` ids, or the whole gallery when ``None``).
     """
     if not attributes:
         raise TrustVLInputError("attributes is empty; expected at least one attribute column")
@@ -72,7 +133,8 @@ def fairness_by_attribute(
             )
     stacked = np.stack([a.values for a in attributes], axis=1)
     small = int(stacked.max(initial=0)) < 256 and int(stacked.min(initial=0)) >= 0
-    ranked_all = rank_labels(scores, torch.as_tensor(stacked.astype(np.uint8 if small else np.int64)))
+    gallery_labels = torch.as_tensor(stacked.astype(np.uint8 if small else np.int64))
+    ranked_all = rank_labels(scores, gallery_labels)
     out: dict[str, AttributeFairness] = {}
     for j, attribute in enumerate(attributes):
         m = len(attribute.names)
@@ -99,6 +161,32 @@ def fairness_by_attribute(
             ndkl_per_query=nd.tolist(),
             at_k=at_k,
         )
+    if uncertainty is not None:
+        targets = [_target(target, a) for a in attributes]
+        ks = [int(k) for k in ks]
+        n_resamples, seed = uncertainty.n_resamples, uncertainty.seed
+        order = rank_indices(scores)  # the order rank_labels used, shared by the bootstrap and the floor
+        boots = bootstrap_fairness(
+            scores, gallery_labels, targets, ks, n_resamples=n_resamples, seed=seed, order=order
+        )
+        floors = sampling_floor(
+            scores,
+            gallery_labels,
+            targets,
+            ks,
+            classes=classes,
+            n_rankings=n_resamples,
+            seed=seed,
+            order=order,
+        )
+        class_ids = torch.zeros(n, dtype=torch.int64) if classes is None else torch.as_tensor(classes)
+        class_ids = torch.unique(class_ids, return_inverse=True)[1]
+        for j, (attribute, boot, floor) in enumerate(zip(attributes, boots, floors)):
+            _add_uncertainty(out[attribute.name], boot, floor, uncertainty.level)
+            for k in ks:
+                out[attribute.name].at_k[k].floor_shares = _floor_shares(
+                    order, class_ids, gallery_labels[:, j], len(attribute.names), k
+                )
     return out
 
 
@@ -130,6 +218,7 @@ def evaluate_embeddings(
     class_prompt_embeds: torch.Tensor | None = None,
     caption_embeds: torch.Tensor | None = None,
     recall_ks: Sequence[int] = (1, 5, 10),
+    uncertainty: UncertaintySettings | None = UncertaintySettings(),
 ) -> EvaluationResult:
     """Evaluate normalised embeddings (see the module docstring).
 
@@ -143,6 +232,7 @@ def evaluate_embeddings(
         class_prompts, class_prompt_embeds: one prompt per class; default: the prompts are the class prompts.
         caption_embeds: ``[n_pairs, d]`` embeddings of the captions of the first ``n_pairs`` images (Recall@K).
         recall_ks: Recall@K cut-offs (those above ``n_pairs`` are skipped).
+        uncertainty: bootstrap/floor settings (``floor_classes`` is set from ``labels``); ``None`` skips them.
     """
     n = image_embeds.shape[0]
     if target not in TARGETS:
@@ -151,12 +241,23 @@ def evaluate_embeddings(
     if bad:
         raise TrustVLInputError(f"k={bad[0]} exceeds the gallery size {n}; expected 1 <= k <= {n}")
     scores = prompt_embeds @ image_embeds.T  # [n_prompts, n_images]
+    if uncertainty is not None:
+        floor_classes = "class labels" if labels is not None else "whole gallery"
+        uncertainty = replace(uncertainty, floor_classes=floor_classes)
     result = EvaluationResult(
         n_images=int(n),
         prompts=list(prompts),
         ks=[int(k) for k in ks],
         target=target,
-        fairness=fairness_by_attribute(scores, attributes, ks, target),
+        fairness=fairness_by_attribute(
+            scores,
+            attributes,
+            ks,
+            target,
+            uncertainty=uncertainty,
+            classes=None if labels is None else np.asarray(labels, dtype=np.int64),
+        ),
+        uncertainty=uncertainty,
     )
     if labels is not None:
         if class_names is None:
@@ -202,6 +303,7 @@ def evaluate_model(
     class_prompts: Sequence[str] | None = None,
     captions: Sequence[str] | None = None,
     recall_ks: Sequence[int] = (1, 5, 10),
+    uncertainty: UncertaintySettings | None = UncertaintySettings(),
 ) -> EvaluationResult:
     """Embed the prompts (and the class prompts when they differ, and the captions) with ``model`` and
     :func:`evaluate_embeddings` the gallery ``image_embeds`` (embedded once by the caller)."""
@@ -228,6 +330,7 @@ def evaluate_model(
             class_prompt_embeds=class_prompt_embeds,
             caption_embeds=caption_embeds,
             recall_ks=recall_ks,
+            uncertainty=uncertainty,
         )
     finally:
         model.train(was_training)

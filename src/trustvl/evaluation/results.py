@@ -6,15 +6,20 @@ attribute (:class:`AttributeFairness`, with :class:`SkewAtK` per cut-off) and Re
 (:class:`RecallResult`). Every class has ``to_dict()`` (JSON-ready: plain floats, lists, string keys) and
 ``from_dict()`` (the inverse, turning the string keys of cut-offs back into integers).
 
-The ``*_interval`` and ``*_floor`` fields are reserved for uncertainty (a bootstrap confidence interval of
-the mean over queries, and the sampling floor: the value of a ranking random within each class); the
-evaluator leaves them ``None`` for now.
+Uncertainty (SPEC §1): the ``*_interval`` fields hold the gallery-bootstrap confidence interval of the mean
+over queries, the ``*_floor`` fields the sampling floor (the mean of rankings random within each class) and
+the ``*_replicates`` fields the per-resample means, kept so that two models evaluated on the same gallery
+with the same :class:`UncertaintySettings` can be compared *paired* (:class:`MetricChange`). They are
+``None`` when the evaluator ran with ``uncertainty=None``.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from trustvl.metrics import paired_comparison
+from trustvl.metrics.bootstrap import check_resampling
 
 __all__ = [
     "AlphaPoint",
@@ -23,9 +28,12 @@ __all__ = [
     "AttributeFairness",
     "ConfidenceInterval",
     "EvaluationResult",
+    "MetricChange",
     "RecallResult",
     "SkewAtK",
+    "UncertaintySettings",
     "ZeroShotChange",
+    "metric_change",
 ]
 
 
@@ -46,6 +54,55 @@ class ConfidenceInterval:
         return None if data is None else cls(**data)
 
 
+@dataclass(frozen=True)
+class UncertaintySettings:
+    """How the intervals and floors were computed (SPEC §1).
+
+    Attributes:
+        n_resamples: gallery bootstrap resamples (and random rankings for the floor).
+        seed: the seed of the resamples and of the random rankings.
+        level: the confidence level of the percentile intervals.
+        floor_classes: what "class" means for the floor: ``"class labels"`` (the zero-shot labels) or
+            ``"whole gallery"`` (no labels).
+    """
+
+    n_resamples: int = 200
+    seed: int = 0
+    level: float = 0.95
+    floor_classes: str = "class labels"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> UncertaintySettings | None:
+        return None if data is None else cls(**data)
+
+    @classmethod
+    def of(cls, n_resamples: int, seed: int) -> UncertaintySettings | None:
+        """A job's settings: ``n_resamples = 0`` turns uncertainty off (``None``); else >= 2 (SPEC: >= 200)."""
+        if n_resamples == 0:
+            return None
+        check_resampling(n_resamples, seed)
+        return cls(n_resamples=n_resamples, seed=seed)
+
+
+@dataclass
+class MetricChange:
+    """A paired change ``other − base`` of one metric: its value, bootstrap interval and verdict.
+
+    ``verdict`` is ``"better"``, ``"worse"`` (the interval of the paired difference excludes 0) or
+    ``"within noise"`` (:func:`trustvl.metrics.paired_comparison`).
+    """
+
+    difference: float
+    interval: ConfidenceInterval
+    verdict: str
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> MetricChange | None:
+        if data is None:
+            return None
+        return cls(data["difference"], ConfidenceInterval(**data["interval"]), data["verdict"])
+
+
 @dataclass
 class SkewAtK:
     """MaxSkew@k and MinSkew@k of one attribute at one cut-off ``k`` (SPEC §1).
@@ -55,7 +112,11 @@ class SkewAtK:
         max_skew, min_skew: means over the queries (prompts).
         max_skew_per_query, min_skew_per_query: one value per query, in prompt order.
         top_k_shares: per query, the share of each attribute value among the top ``k``.
-        max_skew_interval, min_skew_interval, max_skew_floor, min_skew_floor: uncertainty (not computed yet).
+        max_skew_interval, min_skew_interval: bootstrap confidence intervals of the means.
+        max_skew_floor, min_skew_floor: sampling floors of the means.
+        max_skew_replicates, min_skew_replicates: the means on each bootstrap resample.
+        floor_shares: each value's expected share of the top ``k`` under the floor's rankings (random
+            within each class), averaged over the queries.
     """
 
     k: int
@@ -68,6 +129,9 @@ class SkewAtK:
     min_skew_interval: ConfidenceInterval | None = None
     max_skew_floor: float | None = None
     min_skew_floor: float | None = None
+    max_skew_replicates: list[float] | None = None
+    min_skew_replicates: list[float] | None = None
+    floor_shares: list[float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,7 +154,8 @@ class AttributeFairness:
         gallery_share: each value's share of the gallery.
         ndkl: mean NDKL over the queries; ``ndkl_per_query`` one value per query.
         at_k: ``{k: SkewAtK}``.
-        ndkl_interval, ndkl_floor: uncertainty (not computed yet).
+        ndkl_interval, ndkl_floor, ndkl_replicates: NDKL's bootstrap interval, sampling floor and
+            per-resample means.
     """
 
     values: list[str]
@@ -101,6 +166,7 @@ class AttributeFairness:
     at_k: dict[int, SkewAtK]
     ndkl_interval: ConfidenceInterval | None = None
     ndkl_floor: float | None = None
+    ndkl_replicates: list[float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -156,6 +222,7 @@ class EvaluationResult:
         per_class_accuracy: ``{class name: accuracy}``.
         worst_group_accuracy: ``{attribute: min accuracy over the groups class × attribute value}``.
         recall: Recall@K between images and captions (``None`` when not measured).
+        uncertainty: how the fairness intervals and floors were computed (``None``: not computed).
     """
 
     n_images: int
@@ -169,11 +236,13 @@ class EvaluationResult:
     per_class_accuracy: dict[str, float] = field(default_factory=dict)
     worst_group_accuracy: dict[str, float] = field(default_factory=dict)
     recall: RecallResult | None = None
+    uncertainty: UncertaintySettings | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {f: getattr(self, f) for f in self.__dataclass_fields__}
         out["fairness"] = {name: a.to_dict() for name, a in self.fairness.items()}
         out["recall"] = None if self.recall is None else self.recall.to_dict()
+        out["uncertainty"] = None if self.uncertainty is None else asdict(self.uncertainty)
         return out
 
     @classmethod
@@ -181,6 +250,7 @@ class EvaluationResult:
         data = dict(data)
         data["fairness"] = {name: AttributeFairness.from_dict(a) for name, a in data["fairness"].items()}
         data["recall"] = RecallResult.from_dict(data.get("recall"))
+        data["uncertainty"] = UncertaintySettings.from_dict(data.get("uncertainty"))
         data["ks"] = [int(k) for k in data["ks"]]
         return cls(**data)
 
@@ -228,14 +298,49 @@ class AlphaSweepResult:
                 return point.evaluation
         raise KeyError(f"alpha={alpha} was not swept; swept: {[p.alpha for p in self.points]}")
 
+    @property
+    def baseline(self) -> AlphaPoint:
+        """The point with the smallest α (α = 0: the original model), the reference of :meth:`effects`."""
+        return min(self.points, key=lambda p: p.alpha)
+
+    def effects(self) -> dict[float, dict[str, AttributeEffect]]:
+        """Every other α against :attr:`baseline`: ``{α: {attribute: AttributeEffect}}`` at :attr:`k_shown`,
+        with the paired verdicts when the evaluations carry uncertainty."""
+        base = self.baseline
+        level = base.evaluation.uncertainty.level if base.evaluation.uncertainty else 0.95
+        return {
+            p.alpha: {
+                a: AttributeEffect.between(f, p.evaluation.fairness[a], self.k_shown, level)
+                for a, f in base.evaluation.fairness.items()
+            }
+            for p in self.points
+            if p is not base
+        }
+
+    def best_alpha(self, attribute: str, metric: str = "max_skew") -> float:
+        """The α with the lowest mean ``metric`` (``"max_skew"`` at :attr:`k_shown`, or ``"ndkl"``) of
+        ``attribute``; the smallest such α on ties. A point value: see :meth:`effects` for significance."""
+
+        def value(p: AlphaPoint) -> float:
+            f = p.evaluation.fairness[attribute]
+            return f.ndkl if metric == "ndkl" else f.at_k[self.k_shown].max_skew
+
+        return min(sorted(self.points, key=lambda p: p.alpha), key=value).alpha
+
     def to_dict(self) -> dict[str, Any]:
         out = {f: getattr(self, f) for f in self.__dataclass_fields__}
         out["points"] = [p.to_dict() for p in self.points]
+        # derived (recomputed by effects()), written for readers of metrics.json
+        out["changes_vs_baseline"] = [
+            {"alpha": alpha, "effect": {a: e.to_dict() for a, e in effect.items()}}
+            for alpha, effect in self.effects().items()
+        ]
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AlphaSweepResult:
         data = dict(data)
+        data.pop("changes_vs_baseline", None)
         data["points"] = [AlphaPoint.from_dict(p) for p in data["points"]]
         return cls(**data)
 
@@ -246,9 +351,38 @@ def drop_pct(before: float, after: float) -> float:
     return round(100.0 * (before - after) / before, 1) if before > 0 else float("nan")
 
 
+def metric_change(
+    base_value: float,
+    other_value: float,
+    base_replicates: list[float] | None,
+    other_replicates: list[float] | None,
+    level: float,
+    lower_is_better: bool = True,
+) -> MetricChange | None:
+    """The paired :class:`MetricChange` ``other − base``; ``None`` when either side has no replicates."""
+    if base_replicates is None or other_replicates is None:
+        return None
+    c = paired_comparison(
+        base_value,
+        other_value,
+        base_replicates,
+        other_replicates,
+        lower_is_better=lower_is_better,
+        level=level,
+    )
+    return MetricChange(c.difference, ConfidenceInterval(c.low, c.high, c.level), c.verdict)
+
+
 @dataclass
 class AttributeEffect:
-    """One attribute's mean MaxSkew@k and NDKL for a base model and a debiased one, and their drops (%)."""
+    """One attribute's mean MaxSkew@k and NDKL for a base model and a debiased one, and their changes.
+
+    ``*_drop_pct`` are the relative drops (%; positive = lower = fairer), kept for continuity; the
+    verdict comes from ``max_skew_change`` / ``ndkl_change``: the paired bootstrap difference
+    (debiased − base, same resamples) and "better" / "worse" / "within noise". The intervals and floors
+    are those of the two evaluations (the floor shown is the debiased model's). The uncertainty fields are
+    ``None`` when the evaluations carry no replicates.
+    """
 
     k: int
     base_max_skew: float
@@ -257,11 +391,57 @@ class AttributeEffect:
     base_ndkl: float
     cf_alpha_ndkl: float
     ndkl_drop_pct: float
+    max_skew_change: MetricChange | None = None
+    ndkl_change: MetricChange | None = None
+    base_max_skew_interval: ConfidenceInterval | None = None
+    cf_alpha_max_skew_interval: ConfidenceInterval | None = None
+    max_skew_floor: float | None = None
+    base_ndkl_interval: ConfidenceInterval | None = None
+    cf_alpha_ndkl_interval: ConfidenceInterval | None = None
+    ndkl_floor: float | None = None
 
     @classmethod
-    def between(cls, base: AttributeFairness, other: AttributeFairness, k: int) -> AttributeEffect:
-        b, a = base.at_k[k].max_skew, other.at_k[k].max_skew
-        return cls(k, b, a, drop_pct(b, a), base.ndkl, other.ndkl, drop_pct(base.ndkl, other.ndkl))
+    def between(
+        cls, base: AttributeFairness, other: AttributeFairness, k: int, level: float = 0.95
+    ) -> AttributeEffect:
+        bs, os_ = base.at_k[k], other.at_k[k]
+        b, a = bs.max_skew, os_.max_skew
+        return cls(
+            k,
+            b,
+            a,
+            drop_pct(b, a),
+            base.ndkl,
+            other.ndkl,
+            drop_pct(base.ndkl, other.ndkl),
+            max_skew_change=metric_change(b, a, bs.max_skew_replicates, os_.max_skew_replicates, level),
+            ndkl_change=metric_change(
+                base.ndkl, other.ndkl, base.ndkl_replicates, other.ndkl_replicates, level
+            ),
+            base_max_skew_interval=bs.max_skew_interval,
+            cf_alpha_max_skew_interval=os_.max_skew_interval,
+            max_skew_floor=os_.max_skew_floor,
+            base_ndkl_interval=base.ndkl_interval,
+            cf_alpha_ndkl_interval=other.ndkl_interval,
+            ndkl_floor=other.ndkl_floor,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AttributeEffect:
+        data = dict(data)
+        for name in ("max_skew_change", "ndkl_change"):
+            data[name] = MetricChange.from_dict(data.get(name))
+        for name in (
+            "base_max_skew_interval",
+            "cf_alpha_max_skew_interval",
+            "base_ndkl_interval",
+            "cf_alpha_ndkl_interval",
+        ):
+            data[name] = ConfidenceInterval.from_dict(data.get(name))
+        return cls(**data)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from typing import Any
 
 from trustvl.evaluation.report import markdown_table
 from trustvl.evaluation.results import EvaluationResult
+from trustvl.evaluation.wording import attribute_name, metric_name, value_text
 from trustvl.hub.cards import Metric, model_card
 
 __all__ = ["write_synthworld_clip_card"]
@@ -29,17 +30,38 @@ def write_synthworld_clip_card(model_dir: str | Path, summary: dict[str, Any] | 
     evaluation = EvaluationResult.from_dict(summary["eval"])
     cfg = summary["config"]
     metrics = [Metric("zero-shot occupation top-1", "accuracy", evaluation.zero_shot_top1, *_DATASET)]
-    rows: list[list[Any]] = [["zero-shot occupation top-1", evaluation.zero_shot_top1]]
+    rows: list[list[Any]] = [["zero-shot occupation top-1", evaluation.zero_shot_top1, ""]]
     for attribute, fairness in evaluation.fairness.items():
-        values = [("NDKL", "ndkl", fairness.ndkl)]
+        values = [("NDKL", "ndkl", fairness.ndkl, fairness.ndkl_interval, fairness.ndkl_floor)]
         for k, at_k in sorted(fairness.at_k.items()):
-            values.append((f"MaxSkew@{k}", f"max_skew@{k}", at_k.max_skew))
-            values.append((f"MinSkew@{k}", f"min_skew@{k}", at_k.min_skew))
-        for label, metric_type, value in values:
-            metrics.append(Metric(f"{attribute} {label}", metric_type, value, *_DATASET))
-            rows.append([f"{attribute} {label}", value])
+            values.append(
+                (
+                    metric_name("max_skew", k),
+                    f"max_skew@{k}",
+                    at_k.max_skew,
+                    at_k.max_skew_interval,
+                    at_k.max_skew_floor,
+                )
+            )
+            values.append(
+                (
+                    metric_name("min_skew", k),
+                    f"min_skew@{k}",
+                    at_k.min_skew,
+                    at_k.min_skew_interval,
+                    at_k.min_skew_floor,
+                )
+            )
+        for label, metric_type, value, interval, floor in values:
+            name = f"{attribute_name(attribute)} {label}"
+            metrics.append(Metric(name, metric_type, value, *_DATASET))
+            rows.append([name, value_text(value, interval, 4), "" if floor is None else f"{floor:.4f}"])
         rows.append(
-            [f"worst-group accuracy (occupation × {attribute})", evaluation.worst_group_accuracy[attribute]]
+            [
+                f"worst-group accuracy (occupation × {attribute_name(attribute)})",
+                evaluation.worst_group_accuracy[attribute],
+                "",
+            ]
         )
     precision = "bf16" if cfg.get("bf16") else "fp16" if cfg.get("fp16") else "no"
     training = (
@@ -58,7 +80,7 @@ def write_synthworld_clip_card(model_dir: str | Path, summary: dict[str, Any] | 
         n_parameters=f"{summary['n_parameters']:,}",
         training=training,
         n_test=evaluation.n_images,
-        eval_table=markdown_table(["metric", "value"], rows),
+        eval_table=markdown_table(["metric", "value [95% interval]", "floor (random within class)"], rows),
         skin_strength=(cfg.get("world") or {}).get("strength", {}).get("skin_tone", 0.8),
     )
     path = model_dir / "README.md"

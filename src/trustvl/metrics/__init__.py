@@ -6,8 +6,22 @@ input's device and raise :class:`trustvl.errors.TrustVLInputError` on bad input.
 conventions (SPEC §1); :func:`ragged_per_query` applies a ranking metric to rankings of different lengths.
 Evaluating a model on a gallery (every attribute, every cut-off, accuracy and recall, as typed results) is
 :mod:`trustvl.evaluation.evaluator`'s job.
+
+Uncertainty (SPEC §1): :func:`bootstrap_fairness` (seeded gallery bootstrap, all resamples batched) and
+:func:`percentile_interval` give confidence intervals; :func:`sampling_floor` the value of rankings random
+within each class; :func:`paired_comparison` labels a change between two models "better", "worse" or
+"within noise" from the interval of their paired difference.
 """
 
+from trustvl.metrics.bootstrap import (
+    DEFAULT_LEVEL,
+    DEFAULT_RESAMPLES,
+    DEFAULT_SEED,
+    bootstrap_fairness,
+    gallery_resample_counts,
+    percentile_interval,
+    resampled_rankings,
+)
 from trustvl.metrics.fairness import (
     gallery_target,
     max_skew,
@@ -18,7 +32,10 @@ from trustvl.metrics.fairness import (
     skew,
     uniform_target,
 )
+from trustvl.metrics.paired import VERDICTS, PairedComparison, paired_comparison, verdict
 from trustvl.metrics.ragged import ragged_per_query
+from trustvl.metrics.ranking_replicates import FairnessReplicates
+from trustvl.metrics.sampling_floor import FairnessFloor, class_shuffled_rankings, sampling_floor
 from trustvl.metrics.utility import (
     per_group_accuracy,
     recall_at_k,
@@ -29,6 +46,21 @@ from trustvl.metrics.utility import (
 )
 
 __all__ = [
+    "DEFAULT_LEVEL",
+    "DEFAULT_RESAMPLES",
+    "DEFAULT_SEED",
+    "VERDICTS",
+    "FairnessFloor",
+    "FairnessReplicates",
+    "PairedComparison",
+    "bootstrap_fairness",
+    "class_shuffled_rankings",
+    "gallery_resample_counts",
+    "paired_comparison",
+    "percentile_interval",
+    "resampled_rankings",
+    "sampling_floor",
+    "verdict",
     "gallery_target",
     "max_skew",
     "min_skew",

@@ -1,0 +1,157 @@
+"""Gallery bootstrap for retrieval fairness metrics (SPEC §1, "Uncertainty").
+
+A fairness number depends on which images happen to be in the gallery. The bootstrap resamples the
+gallery ``n_resamples`` times with replacement (same size ``N``, seeded), recomputes the metric's mean over
+the queries on every resample and reports the ``(1 - level)/2`` and ``(1 + level)/2`` percentiles (2.5 % /
+97.5 % by default; linear interpolation, as :func:`numpy.percentile`).
+
+Documented choices
+------------------
+* **Resamples.** ``torch.randint`` with a CPU ``torch.Generator`` seeded with ``seed``: the same
+  ``(n_gallery, n_resamples, seed)`` give the same resamples on every machine, so two models evaluated on
+  the same gallery share their resamples (the *paired* comparison of :mod:`trustvl.metrics.paired`).
+* **No re-sorting.** An image drawn ``c`` times sits ``c`` times, adjacently, where it sat in the full
+  ranking; ties between different images stay broken by gallery index. So a resampled ranking is the
+  full ranking with image ``i`` repeated ``c_i`` times: one ``repeat_interleave`` over all resamples and
+  queries at once (in chunks that bound memory), no Python loop over queries.
+* **Target.** The target ``q`` is held fixed (for ``target="gallery"``: the full gallery's proportions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import torch
+
+from trustvl.errors import TrustVLInputError
+from trustvl.metrics._validation import check_k
+from trustvl.metrics.fairness import rank_indices
+from trustvl.metrics.ranking_replicates import FairnessReplicates, fairness_replicates, replicate_batch_size
+
+__all__ = [
+    "DEFAULT_LEVEL",
+    "DEFAULT_RESAMPLES",
+    "DEFAULT_SEED",
+    "bootstrap_fairness",
+    "gallery_resample_counts",
+    "percentile_interval",
+    "resampled_rankings",
+]
+
+DEFAULT_RESAMPLES = 200
+DEFAULT_SEED = 0
+DEFAULT_LEVEL = 0.95
+
+
+def check_resampling(n_resamples: int, seed: int, level: float = DEFAULT_LEVEL) -> None:
+    """Raise :class:`TrustVLInputError` on a bad number of resamples, seed or confidence level."""
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 2:
+        raise TrustVLInputError(f"n_resamples = {n_resamples!r}; expected an integer >= 2 (SPEC: >= 200)")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise TrustVLInputError(f"seed = {seed!r}; expected a non-negative integer")
+    if not 0.0 < float(level) < 1.0:
+        raise TrustVLInputError(f"level = {level!r}; expected a confidence level strictly between 0 and 1")
+
+
+def gallery_resample_counts(
+    n_gallery: int, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED
+) -> torch.Tensor:
+    """How often each image is drawn in each resample: int64 ``[n_resamples, n_gallery]``, rows sum to ``n_gallery``."""
+    check_resampling(n_resamples, seed)
+    if isinstance(n_gallery, bool) or not isinstance(n_gallery, int) or n_gallery < 1:
+        raise TrustVLInputError(f"n_gallery = {n_gallery!r}; expected a positive integer")
+    generator = torch.Generator().manual_seed(seed)
+    drawn = torch.randint(n_gallery, (n_resamples, n_gallery), generator=generator)
+    counts = torch.zeros(n_resamples, n_gallery, dtype=torch.int64)
+    return counts.scatter_add_(1, drawn, torch.ones_like(drawn))
+
+
+def resampled_rankings(order: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """The rankings of resampled galleries: int64 ``[n_resamples, n_queries, n_gallery]`` gallery indices.
+
+    ``order`` is the full ranking ``[n_queries, n_gallery]`` (:func:`~trustvl.metrics.rank_indices`),
+    ``counts`` ``[n_resamples, n_gallery]`` (:func:`gallery_resample_counts`). Image ``i`` appears
+    ``counts[r, i]`` times, adjacently, at its place in ``order``.
+    """
+    n_resamples, n = counts.shape
+    order = order.to(counts.device)
+    n_queries = order.shape[0]
+    weights = counts[:, order]  # [R, Q, N]: multiplicity of the image at each rank; each row sums to N
+    repeated = torch.repeat_interleave(order.expand(n_resamples, -1, -1).reshape(-1), weights.reshape(-1))
+    return repeated.view(n_resamples, n_queries, n)
+
+
+def _batches(order: torch.Tensor, counts: torch.Tensor) -> Iterator[torch.Tensor]:
+    size = replicate_batch_size(*order.shape)
+    for start in range(0, counts.shape[0], size):
+        yield resampled_rankings(order, counts[start : start + size])
+
+
+def bootstrap_fairness(
+    scores,
+    gallery_labels,
+    target,
+    ks: Sequence[int],
+    *,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    order: torch.Tensor | None = None,
+) -> FairnessReplicates | list[FairnessReplicates]:
+    """Bootstrap replicates of mean MaxSkew@k, MinSkew@k (each ``k``) and NDKL over the queries.
+
+    Args:
+        scores: ``[n_queries, n_gallery]`` similarities (the queries rank the gallery).
+        gallery_labels: ``[n_gallery]`` attribute ids, or ``[n_gallery, n_attributes]`` for several
+            attributes sharing one ranking (then ``target`` is a sequence, one per attribute, and a list
+            is returned).
+        target: the target distribution (e.g. :func:`~trustvl.metrics.uniform_target`).
+        ks: MaxSkew/MinSkew cut-offs.
+        n_resamples, seed: the resamples (SPEC: >= 200, fixed seed).
+        order: the full ranking if already computed (``rank_indices(scores)``), to skip the sort.
+
+    Returns :class:`~trustvl.metrics.ranking_replicates.FairnessReplicates` (one per attribute for 2-D
+    labels); :func:`percentile_interval` turns a replicate tensor into an interval.
+
+    Example::
+
+        reps = bootstrap_fairness(scores, skin_tone, uniform_target(4), ks=[100])
+        low, high = percentile_interval(reps.max_skew[100])
+    """
+    check_resampling(n_resamples, seed)
+    if order is None:
+        order = rank_indices(scores)
+    if order.dim() == 1:
+        order = order.unsqueeze(0)
+    labels, targets, single = _labels_and_targets(gallery_labels, target, order.shape[1])
+    ks = [check_k(k, order.shape[1], "k", "the gallery size") for k in ks]
+    counts = gallery_resample_counts(order.shape[1], n_resamples, seed)
+    out = fairness_replicates(_batches(order.cpu(), counts), labels, targets, ks)
+    return out[0] if single else out
+
+
+def _labels_and_targets(gallery_labels, target, n: int):
+    labels = torch.as_tensor(gallery_labels)
+    single = labels.dim() == 1
+    if single:
+        labels, target = labels.unsqueeze(1), [target]
+    if labels.dim() != 2 or labels.shape[0] != n:
+        raise TrustVLInputError(
+            f"gallery_labels has shape {tuple(labels.shape)}; expected [{n}] or [{n}, n_attributes]"
+        )
+    if len(target) != labels.shape[1]:
+        raise TrustVLInputError(
+            f"{len(target)} targets for {labels.shape[1]} attributes; expected one target per attribute"
+        )
+    columns = [labels[:, j].cpu() for j in range(labels.shape[1])]
+    return columns, [torch.as_tensor(q, dtype=torch.float64).cpu() for q in target], single
+
+
+def percentile_interval(replicates, level: float = DEFAULT_LEVEL) -> tuple[float, float]:
+    """The ``(1 - level)/2`` and ``(1 + level)/2`` percentiles of ``replicates`` (linear interpolation)."""
+    check_resampling(DEFAULT_RESAMPLES, DEFAULT_SEED, level)
+    values = torch.as_tensor(replicates, dtype=torch.float64).flatten()
+    if values.numel() == 0:
+        raise TrustVLInputError("replicates is empty; expected at least one bootstrap value")
+    tail = (1.0 - float(level)) / 2.0
+    low, high = torch.quantile(values, torch.tensor([tail, 1.0 - tail], dtype=torch.float64))
+    return float(low), float(high)
