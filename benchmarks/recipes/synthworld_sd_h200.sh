@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The recipe of the shipped synthworld-sd + synthworld-outcome-classifier: one H200, ~8 minutes.
+# Usage (repo root, trustvl importable): bash benchmarks/recipes/synthworld_sd_h200.sh OUT_DIR [CLIP_DIR]
+set -uo pipefail
+OUT=${1:?output folder}
+CLIP=${2:-}
+export PYTHONUNBUFFERED=1
+mkdir -p "$OUT"
+python3 -m trustvl.training.synthworld_sd \
+  --output_dir "$OUT/run" ${CLIP:+--clip_dir "$CLIP"} \
+  --bf16 true --seed 0 --world_seed 0 \
+  --n_biased_scenes 96000 --n_appearance_scenes 64000 --n_test_scenes 2048 --render_workers 16 \
+  --vae_max_steps 3000 --vae_batch_size 256 --vae_learning_rate 1e-3 \
+  --classifier_max_steps 2500 --classifier_batch_size 256 --classifier_learning_rate 2e-3 \
+  --max_steps 12000 --per_device_train_batch_size 512 --learning_rate 6e-4 --weight_decay 0.01 \
+  --stage_max_seconds 70 45 230 \
+  --dataloader_num_workers 8 --save_steps 2000 --logging_steps 200 --disable_tqdm true \
+  2>&1 | grep -v -i warn | tee "$OUT/train_log.txt"
+# the text encoder is the SynthWorld CLIP text tower in fp16: rebuilt locally, not copied back
+tar -C "$OUT/run" --exclude text_encoder -czf "$OUT/models.tgz" pipeline outcome-classifier trustvl_sd_train.json
+for G in 5 8; do
+  TRUSTVL_DEFAULT_SD="$OUT/run/pipeline" TRUSTVL_DEFAULT_OUTCOME_CLASSIFIER="$OUT/run/outcome-classifier" \
+  timeout 75 python3 benchmarks/bench_synthworld_generation.py --n 64 --steps 20 --guidance $G \
+    --batch-size 64 --throughput-n 512 --device cuda --grid "$OUT/grid_g$G.png" --out "$OUT/bench_g$G.json" \
+    2>&1 | grep -v -i -E "warn|it/s" | tail -30 | tee -a "$OUT/bench_log.txt"
+done
