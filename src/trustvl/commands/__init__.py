@@ -16,8 +16,9 @@ from trustvl.commands.build import add_build
 from trustvl.commands.demo import add_demo
 from trustvl.commands.discover import add_discover
 from trustvl.commands.evaluate import add_eval
+from trustvl.commands.generate import add_generate
 from trustvl.commands.train import add_train
 
-METHOD_COMMANDS: list[Callable[[Any], None]] = [add_build, add_train, add_eval, add_discover, add_demo]
+METHOD_COMMANDS: list[Callable[[Any], None]] = [add_build, add_train, add_eval, add_discover, add_demo, add_generate]
 
 __all__ = ["METHOD_COMMANDS"]
