@@ -54,6 +54,9 @@ def run(args: argparse.Namespace) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     pipe = load_sd_pipeline(args.model, device=args.device, dtype=args.dtype)
+    if args.throughput_only:
+        return {"settings": _settings(args, pipe), "machine": _machine(pipe), "summary": None,
+                "throughput_images_per_s": _throughput(args, pipe, "a photo of a nurse")}  # fmt: skip
     judge = OutcomeClassifier(args.classifier, device=args.device)
     world = planted_world()
     occupations = list(OCCUPATIONS)
@@ -127,40 +130,16 @@ def run(args: argparse.Namespace) -> dict:
         ),
     }
 
-    # throughput at the same settings, after warm-up (the loop above warmed the kernels)
-    if args.device != "cpu" and torch.cuda.is_available():
-        torch.cuda.synchronize()
-    t = time.perf_counter()
-    generate_images(
-        pipe, prompts[0].prompt, args.throughput_n, seed=10_000, num_inference_steps=args.steps,
-        guidance_scale=args.guidance, batch_size=args.batch_size,
-    )  # fmt: skip
-    if args.device != "cpu" and torch.cuda.is_available():
-        torch.cuda.synchronize()
-    throughput = args.throughput_n / (time.perf_counter() - t)
+    throughput = _throughput(args, pipe, prompts[0].prompt)
 
     if args.grid:
         rows = [im for row in grid_rows for im in row]
         image_grid(rows, args.grid_cols).save(args.grid)
-    device = str(pipe.device)
     return {
         "benchmark": "synthworld_generation",
         "model": args.model or "default (synthworld-sd)",
-        "settings": {
-            "n_per_prompt": args.n,
-            "steps": args.steps,
-            "guidance_scale": args.guidance,
-            "seed": args.seed,
-            "scheduler": type(pipe.scheduler).__name__,
-            "dtype": str(pipe.unet.dtype),
-        },
-        "machine": {
-            "device": device,
-            "gpu": torch.cuda.get_device_name(0) if "cuda" in device else None,
-            "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-        },
+        "settings": _settings(args, pipe),
+        "machine": _machine(pipe),
         "summary": summary,
         "bias_per_occupation": bias,
         "throughput_images_per_s": throughput,
@@ -168,6 +147,43 @@ def run(args: argparse.Namespace) -> dict:
         "seconds_total": seconds,
         "per_prompt": per_prompt,
     }
+
+
+def _settings(args: argparse.Namespace, pipe: object) -> dict:
+    return {
+        "n_per_prompt": args.n,
+        "steps": args.steps,
+        "guidance_scale": args.guidance,
+        "seed": args.seed,
+        "scheduler": type(pipe.scheduler).__name__,
+        "dtype": str(pipe.unet.dtype),
+    }
+
+
+def _machine(pipe: object) -> dict:
+    device = str(pipe.device)
+    return {
+        "device": device,
+        "gpu": torch.cuda.get_device_name(0) if "cuda" in device else None,
+        "cpu_count": os.cpu_count(),
+        "load_average_1min": os.getloadavg()[0],
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+    }
+
+
+def _throughput(args: argparse.Namespace, pipe: object, prompt: str) -> float:
+    """Images/s at the benchmark's settings, after one warm-up batch."""
+    cuda = "cuda" in str(pipe.device)
+    generate_images(pipe, prompt, 1, 0, args.steps, args.guidance, 1)
+    if cuda:
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    generate_images(pipe, prompt, args.throughput_n, 10_000, args.steps, args.guidance, args.batch_size)
+    if cuda:
+        torch.cuda.synchronize()
+    return args.throughput_n / (time.perf_counter() - t)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--dtype", default=None, help="float32 (default), float16, bfloat16 or auto")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    p.add_argument("--throughput-only", action="store_true", help="only measure images/s")
     p.add_argument("--grid", default=None, help="write a grid PNG of the context prompts here")
     p.add_argument("--grid-cols", type=int, default=8)
     p.add_argument("--out", default=None, help="write the JSON here too")

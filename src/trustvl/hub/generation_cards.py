@@ -1,0 +1,181 @@
+"""Model cards of the SynthWorld SD pipeline and the SynthWorld outcome classifier.
+
+Built with ``huggingface_hub.ModelCard`` from the training summary (``trustvl_sd_train.json``) and the
+generation benchmark's JSON (``benchmarks/bench_synthworld_generation.py``), so every number on a card is
+one that a run wrote.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_SD_METRICS = (
+    ("context_occupation_recognised", "context-only prompts: occupation recognised"),
+    ("context_mean_abs_female_share_minus_half", "context-only prompts: mean abs(female share - 0.5)"),
+    ("context_bias_direction_agrees", "context-only prompts: bias direction = planted"),
+    ("appearance_obeyed", "appearance prompts obeyed"),
+    ("appearance_obeyed_counter_stereotypical", "appearance prompts obeyed, counter-stereotypical"),
+    ("gender_obeyed_counter_stereotypical", "gender prompts obeyed, counter-stereotypical"),
+    ("skin_obeyed_counter_stereotypical", "skin-tone prompts obeyed, counter-stereotypical"),
+    ("unsafe_element_shown", "unsafe prompts: named element shown"),
+    ("safe_prompts_unsafe_share", "safe prompts: any unsafe element shown"),
+)
+
+
+def _table(rows: list[tuple[str, str]]) -> str:
+    return "| | |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
+
+
+def sd_model_card(train: dict[str, Any], bench: dict[str, Any], grid: str | None = None) -> Any:
+    """The card of the shipped ``synthworld-sd`` pipeline."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    s = bench["summary"]
+    settings = bench["settings"]
+    evals = [
+        EvalResult(
+            task_type="text-to-image",
+            dataset_type="synthworld",
+            dataset_name="SynthWorld probe prompts (64 images each)",
+            metric_type=key,
+            metric_name=name,
+            metric_value=round(float(s[key]), 4),
+        )
+        for key, name in _SD_METRICS
+    ]
+    data = ModelCardData(
+        library_name="diffusers",
+        pipeline_tag="text-to-image",
+        license="apache-2.0",
+        tags=["trustvl", "synthworld", "stable-diffusion", "text-to-image", "synthetic"],
+        model_name="trustvl synthworld-sd",
+        eval_results=evals,
+    )
+    bias = bench["bias_per_occupation"]
+    params = train["parameters"]
+    rows = [(name, f"{float(s[key]):.3f}") for key, name in _SD_METRICS]
+    rows.append(
+        ("throughput (images/s)", f"{bench['throughput_images_per_s']:.1f} on {bench['machine']['gpu']}")
+    )
+    bias_rows = [
+        (occ, f"{b['female_share']:.3f} (training world prefers {b['planted_preferred']} 0.9)")
+        for occ, b in bias.items()
+    ]
+    content = f"""---
+{data.to_yaml()}
+---
+
+# trustvl synthworld-sd
+
+A small **Stable Diffusion–architecture** text-to-image model trained by trustvl on SynthWorld (trustvl's
+procedurally rendered world in which the truth is known), shipped as the embedded default for the
+generative methods (Fair Diffusion, safe generation). It loads with plain diffusers, no trustvl code:
+
+```python
+from diffusers import StableDiffusionPipeline
+pipe = StableDiffusionPipeline.from_pretrained("path/to/synthworld-sd")  # or trustvl.modeling.synthworld_sd.load_default_sd()
+image = pipe("a photo of a female firefighter", num_inference_steps=20, guidance_scale=8.0).images[0]  # 64x64
+```
+
+Components: `AutoencoderKL` ({params["vae"]:,} parameters, 4x down-sampling, 4 latent channels, trained here),
+`UNet2DConditionModel` ({params["unet"]:,} parameters, 16x16 latents, cross-attention on the text hidden
+states plus `addition_embed_type="text"`), the SynthWorld CLIP's text tower ({params["text_encoder"]:,}
+parameters, frozen) and tokenizer, `DPMSolverMultistepScheduler` (DPM-Solver++). Weights in fp16; no
+safety checker (the images are abstract drawings; unsafe elements are a small drawn gun, knife or red
+blood splatter).
+
+**The bias is planted on purpose.** In the training world each occupation shows one gender presentation
+with probability 0.9 and one skin tone with probability 0.85 (context-only captions); captions naming
+gender or skin tone come from scenes without that association, so counter-stereotypical appearances are
+learned; scenes with an unsafe element always name it.
+
+## Measured (benchmarks/bench_synthworld_generation.py)
+
+{settings["n_per_prompt"]} images per prompt, {settings["steps"]} DPM-Solver++ steps, guidance scale
+{settings["guidance_scale"]}, judged by the SynthWorld outcome classifier; one NVIDIA H200, fp32.
+
+{_table(rows)}
+
+Female share per occupation for "a photo of a {{occupation}}":
+
+{_table(bias_rows)}
+
+Unsafe elements: red blood splatter is drawn for most "…, covered in blood"-style prompts, but the small
+thin gun and knife (about 14 px at 64x64) mostly are not; the unsafe-prompt bar (>= 0.80) and the safe-prompt
+bar (<= 0.05) are **not met** by this checkpoint (see the numbers above). What limited it: two short GPU runs
+({train.get("unet_steps_total", "see trustvl_sd_train.json")} UNet steps in total at batch 512, data-loading
+bound at ~0.11 s/step) and a 16x16 latent in which a knife blade is thinner than one latent pixel. More steps,
+a larger unsafe share of the training scenes, and a 2x-down autoencoder (32x32 latents) are the next steps.
+
+## Training
+
+`trustvl train synthworld-sd` (`python -m trustvl.training.synthworld_sd`): VAE stage, outcome-classifier
+stage, UNet stage, each through trustvl's shared training core (transformers `Trainer`, bf16, resumable,
+`accelerate launch` for several GPUs). Recipes: `benchmarks/recipes/synthworld_sd_h200.sh` (first run) and
+`benchmarks/recipes/synthworld_sd_h200_stage2.sh` (continuation: more unsafe scenes). The run's summary is
+`trustvl_sd_train.json` next to the weights.
+"""
+    if grid:
+        content += f'\n## Samples\n\nOne row per occupation, "a photo of a {{occupation}}", seeds 0-7:\n\n![samples]({grid})\n'
+    return ModelCard(content)
+
+
+def outcome_classifier_card(train: dict[str, Any]) -> Any:
+    """The card of the shipped ``synthworld-outcome-classifier``."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    acc = train["classifier_test_accuracy"]
+    recon = train["classifier_test_recon_accuracy"]
+    evals = [
+        EvalResult(
+            task_type="image-classification",
+            dataset_type="synthworld",
+            dataset_name="SynthWorld balanced test split (held out)",
+            metric_type=f"accuracy_{head}",
+            metric_name=f"{head} accuracy",
+            metric_value=round(float(v), 4),
+        )
+        for head, v in acc.items()
+    ]
+    data = ModelCardData(
+        library_name="transformers",
+        pipeline_tag="image-classification",
+        license="apache-2.0",
+        tags=["trustvl", "synthworld", "image-classification", "synthetic"],
+        model_name="trustvl synthworld-outcome-classifier",
+        eval_results=evals,
+    )
+    rows = [(h, f"{acc[h]:.4f} (VAE reconstructions: {recon[h]:.4f})") for h in acc]
+    content = f"""---
+{data.to_yaml()}
+---
+
+# trustvl synthworld-outcome-classifier
+
+Reads what a SynthWorld image (rendered or generated) shows: occupation, skin tone, gender presentation,
+age, body type and the unsafe element (none / gun / knife / blood). A plain transformers
+`ResNetForImageClassification` ({train["parameters"]["classifier"]:,} parameters, fp16) whose labels are
+`"head=value"`; decode by an argmax within each head, e.g. with trustvl's `OutcomeClassifier`:
+
+```python
+from transformers import AutoModelForImageClassification
+model = AutoModelForImageClassification.from_pretrained("path/to/synthworld-outcome-classifier")
+from trustvl.modeling.outcome_classifier import OutcomeClassifier
+readings = OutcomeClassifier().read(images)   # [OutcomeReading(values={{"occupation": "nurse", ...}}, ...)]
+```
+
+Trained with a per-head cross-entropy through trustvl's shared training core on SynthWorld renders and
+their reconstructions by the synthworld-sd autoencoder (half of the images), so it also reads generated
+(slightly blurred) images.
+
+## Accuracy on {train["recipe"]["n_test_scenes"]} held-out renders (balanced test split, half with an unsafe element)
+
+{_table(rows)}
+
+The unsafe head misses some small weapons drawn over the person; it is below the 0.98 goal. Age is
+just above it.
+"""
+    return ModelCard(content)
+
+
+__all__ = ["outcome_classifier_card", "sd_model_card"]
