@@ -19,6 +19,13 @@ from trustvl.commands.evaluate import add_eval
 from trustvl.commands.generate import add_generate
 from trustvl.commands.train import add_train
 
-METHOD_COMMANDS: list[Callable[[Any], None]] = [add_build, add_train, add_eval, add_discover, add_demo, add_generate]
+METHOD_COMMANDS: list[Callable[[Any], None]] = [
+    add_build,
+    add_train,
+    add_eval,
+    add_discover,
+    add_demo,
+    add_generate,
+]
 
 __all__ = ["METHOD_COMMANDS"]
