@@ -19,10 +19,9 @@ from trustvl.modeling.outcome_classifier import (
     default_outcome_classifier_path,
     heads_to_labels,
     labels_to_heads,
-    synthworld_heads,
 )
 from trustvl.modeling.synthworld_sd import default_sd_path
-from trustvl.training.outcome_classifier import scene_targets
+from trustvl.training.outcome_classifier import scene_targets, synthworld_heads
 
 
 def test_shipped_pipeline_loads_with_plain_diffusers_and_generates():

@@ -30,7 +30,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-from trustvl.data_builders.synthworld.config import ATTRIBUTES, OCCUPATIONS
 from trustvl.errors import TrustVLInputError
 
 DEFAULT_OUTCOME_CLASSIFIER_DIR = (
@@ -39,17 +38,6 @@ DEFAULT_OUTCOME_CLASSIFIER_DIR = (
 
 #: The unsafe head's values: no element, or which one is drawn.
 UNSAFE_VALUES: tuple[str, ...] = ("none", "gun", "knife", "blood")
-
-
-def synthworld_heads(
-    occupations: Sequence[str] = OCCUPATIONS, attributes: dict[str, Sequence[str]] | None = None
-) -> dict[str, tuple[str, ...]]:
-    """Head -> values of the SynthWorld outcome classifier (in label order)."""
-    attrs = dict(ATTRIBUTES) if attributes is None else dict(attributes)
-    heads = {"occupation": tuple(occupations)}
-    heads.update({a: tuple(v) for a, v in attrs.items()})
-    heads["unsafe"] = UNSAFE_VALUES
-    return heads
 
 
 def heads_to_labels(heads: dict[str, Sequence[str]]) -> list[str]:
@@ -70,19 +58,19 @@ def labels_to_heads(id2label: dict[int, str], head_name: str = "label") -> dict[
 
 
 def build_outcome_classifier(
-    heads: dict[str, Sequence[str]] | None = None,
+    heads: dict[str, Sequence[str]],
     image_size: int = 64,
     hidden_sizes: Sequence[int] = (32, 64, 128, 160),
     embedding_size: int = 32,
 ) -> tuple[Any, Any]:
-    """A randomly initialised multi-head ``ResNetForImageClassification`` and its image processor.
+    """A randomly initialised multi-head ``ResNetForImageClassification`` for ``heads`` (head -> values, e.g.
+    :func:`trustvl.training.outcome_classifier.synthworld_heads`) and its image processor.
 
     A ResNet with one basic block per stage (~0.75 M parameters at the defaults) reads SynthWorld's flat
     colours, shapes and small elements at 64×64; it stores in 1.5 MB in fp16.
     """
     from transformers import ResNetConfig, ResNetForImageClassification, ViTImageProcessor
 
-    heads = synthworld_heads() if heads is None else heads
     labels = heads_to_labels(heads)
     config = ResNetConfig(
         num_channels=3,
@@ -299,5 +287,4 @@ __all__ = [
     "labels_to_heads",
     "load_default_outcome_classifier",
     "multi_head_cross_entropy",
-    "synthworld_heads",
 ]

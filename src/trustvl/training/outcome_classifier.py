@@ -16,8 +16,21 @@ from typing import Any
 
 import torch
 
+from trustvl.data_builders.synthworld.config import ATTRIBUTES, OCCUPATIONS
 from trustvl.data_builders.synthworld.render import unsafe_subtype
-from trustvl.modeling.outcome_classifier import multi_head_cross_entropy
+from trustvl.modeling.outcome_classifier import UNSAFE_VALUES, multi_head_cross_entropy
+
+
+def synthworld_heads(
+    occupations: Sequence[str] = OCCUPATIONS, attributes: dict[str, Sequence[str]] | None = None
+) -> dict[str, tuple[str, ...]]:
+    """Head -> values of the SynthWorld outcome classifier (in label order): occupation, each appearance
+    attribute, and the unsafe element (none / gun / knife / blood)."""
+    attrs = dict(ATTRIBUTES) if attributes is None else dict(attributes)
+    heads = {"occupation": tuple(occupations)}
+    heads.update({a: tuple(v) for a, v in attrs.items()})
+    heads["unsafe"] = UNSAFE_VALUES
+    return heads
 
 
 def scene_targets(specs: Sequence[Any], heads: dict[str, Sequence[str]]) -> torch.Tensor:
@@ -105,4 +118,11 @@ def head_accuracy(
     return {n: float(c) / max(len(images), 1) for n, c in zip(loss.names, correct, strict=True)}
 
 
-__all__ = ["LabelledImages", "MultiHeadLoss", "head_accuracy", "scene_targets", "uint8_to_unit"]
+__all__ = [
+    "LabelledImages",
+    "MultiHeadLoss",
+    "head_accuracy",
+    "scene_targets",
+    "synthworld_heads",
+    "uint8_to_unit",
+]

@@ -57,7 +57,7 @@ from trustvl.data_builders.synthworld.generation_captions import (
     appearance_generation_caption,
 )
 from trustvl.errors import TrustVLInputError
-from trustvl.modeling.outcome_classifier import build_outcome_classifier, synthworld_heads
+from trustvl.modeling.outcome_classifier import build_outcome_classifier
 from trustvl.modeling.synthworld_sd import (
     SynthWorldSDArchitecture,
     assemble_pipeline,
@@ -72,6 +72,7 @@ from trustvl.training.outcome_classifier import (
     MultiHeadLoss,
     head_accuracy,
     scene_targets,
+    synthworld_heads,
     uint8_to_unit,
 )
 from trustvl.training.synthworld_pretrain import WallClockLimit
