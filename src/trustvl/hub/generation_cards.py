@@ -103,8 +103,8 @@ Female share per occupation for "a photo of a {{occupation}}":
 Unsafe elements: red blood splatter is drawn for most "…, covered in blood"-style prompts, but the small
 thin gun and knife (about 14 px at 64x64) mostly are not; the unsafe-prompt bar (>= 0.80) and the safe-prompt
 bar (<= 0.05) are **not met** by this checkpoint (see the numbers above). What limited it: two short GPU runs
-({train.get("unet_steps_total", "see trustvl_sd_train.json")} UNet steps in total at batch 512, data-loading
-bound at ~0.11 s/step) and a 16x16 latent in which a knife blade is thinner than one latent pixel. More steps,
+({train.get("unet_steps_total", "see trustvl_sd_train.json")} UNet steps in total at batch 512, about
+0.11 s/step, not profiled) and a 16x16 latent in which a knife blade is thinner than one latent pixel. More steps,
 a larger unsafe share of the training scenes, and a 2x-down autoencoder (32x32 latents) are the next steps.
 
 ## Training
