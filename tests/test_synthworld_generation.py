@@ -103,6 +103,7 @@ def test_generation_captions_name_what_is_drawn():
 def test_training_runs_a_few_steps_and_resumes(tmp_path):
     from transformers import HfArgumentParser
 
+    from trustvl.cli import main
     from trustvl.training.synthworld_sd import SynthWorldSDConfig, train_synthworld_sd
 
     argv = (
@@ -123,6 +124,8 @@ def test_training_runs_a_few_steps_and_resumes(tmp_path):
     (args,) = parser.parse_args_into_dataclasses(args=[*argv.split(), "--max_steps", "2"])
     second = train_synthworld_sd(args)  # VAE and classifier are done; the UNet resumes from checkpoint-1
     assert second["unet_steps"] == 2 and "vae_steps" not in second and "classifier_steps" not in second
+    # the CLI subcommand parses the same configuration class (flags = fields)
+    assert main(["train", "synthworld-sd", *argv.split(), "--max_steps", "3", "--resume", "--quiet"]) == 0
 
 
 def test_cli_generate_writes_a_loadable_dataset(tmp_path):

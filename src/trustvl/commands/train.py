@@ -23,7 +23,10 @@ from trustvl.commands._common import (
 
 def add_train(sub: Any) -> None:
     g = add_group(
-        sub, "train", "train models (SynthWorld CLIP, CF_α, RaVL)", parser_class=ConfigArgumentParser
+        sub,
+        "train",
+        "train models (SynthWorld CLIP, SynthWorld SD, CF_α, RaVL)",
+        parser_class=ConfigArgumentParser,
     )
     _add_method(
         g,
@@ -38,6 +41,13 @@ def add_train(sub: Any) -> None:
         "trustvl.training.cf_alpha:CFAlphaConfig",
         "CF_α: LoRA fine-tuning on counterfactual sets (L = β1·L_CLIP + β0·L_cf)",
         _cmd_cf_alpha,
+    )
+    _add_method(
+        g,
+        "synthworld-sd",
+        "trustvl.training.synthworld_sd:SynthWorldSDConfig",
+        "train the SynthWorld text-to-image pipeline (VAE, UNet) and the outcome classifier",
+        _cmd_synthworld_sd,
     )
     _add_method(
         g,
@@ -83,6 +93,15 @@ def _cmd_synthworld_clip(args: argparse.Namespace) -> int:
     write_synthworld_clip_card(summary["model_dir"], summary)
     print_json_summary(summary, ("n_parameters", "train_seconds", "global_step", "final_loss"))
     print(json.dumps(summary["eval"], indent=1))
+    return 0
+
+
+def _cmd_synthworld_sd(args: argparse.Namespace) -> int:
+    from trustvl.training.synthworld_sd import train_synthworld_sd
+
+    summary = train_synthworld_sd(_config(args), resume=args.resume)
+    print_json_summary(summary, ("unet_steps", "unet_final_loss"))
+    print(json.dumps(summary["classifier_test_accuracy"]))
     return 0
 
 

@@ -44,7 +44,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import TrainingArguments
 
 from trustvl.data_builders.synthworld import (
     SynthWorldConfig,
@@ -66,7 +65,8 @@ from trustvl.modeling.synthworld_sd import (
     save_pipeline_fp16,
     training_scheduler,
 )
-from trustvl.training.core import TrainConfig, train
+from trustvl.training.arguments import TrustVLTrainingArguments
+from trustvl.training.core import train
 from trustvl.training.outcome_classifier import (
     LabelledImages,
     MultiHeadLoss,
@@ -81,10 +81,11 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class SynthWorldSDConfig(TrainingArguments):
-    """Settings of ``trustvl train synthworld-sd``: the transformers ``TrainingArguments`` (they drive the
-    UNet stage: ``max_steps``, ``learning_rate``, ``per_device_train_batch_size``, ``bf16``, ``seed``,
-    ``save_steps``, ``dataloader_num_workers``…) plus the fields below.
+class SynthWorldSDConfig(TrustVLTrainingArguments):
+    """Settings of ``trustvl train synthworld-sd``: trustvl's ``TrainingArguments`` (they drive the UNet stage:
+    ``max_steps``, ``learning_rate``, ``per_device_train_batch_size``, ``bf16``, ``seed``, ``save_steps``,
+    ``dataloader_num_workers``…; the VAE and classifier stages take their own steps, learning rate and batch
+    size below and everything else from here) plus the fields below.
 
     Args:
         n_biased_scenes (`int`, defaults to 96000): scenes of the biased pool.
@@ -145,6 +146,8 @@ class SynthWorldSDConfig(TrainingArguments):
     )
 
     def __post_init__(self) -> None:
+        if not self.output_dir:
+            raise TrustVLInputError("output_dir is required (--output_dir / --out: the run folder)")
         super().__post_init__()
         for name in ("n_biased_scenes", "n_appearance_scenes", "n_test_scenes", "caption_passes"):
             if int(getattr(self, name)) < 1:
@@ -185,8 +188,8 @@ class SynthWorldSDConfig(TrainingArguments):
 
     def recipe(self) -> dict[str, Any]:
         """The run's own fields (not the generic TrainingArguments), for the model card."""
-        own = {f for f in SynthWorldSDConfig.__dataclass_fields__} - set(
-            TrainingArguments.__dataclass_fields__
+        own = set(SynthWorldSDConfig.__dataclass_fields__) - set(
+            TrustVLTrainingArguments.__dataclass_fields__
         )
         out = {k: getattr(self, k) for k in sorted(own)}
         out.update(
@@ -199,28 +202,32 @@ class SynthWorldSDConfig(TrainingArguments):
         return out
 
 
-def _core_config(
+def _stage_args(
     args: SynthWorldSDConfig, stage: str, max_steps: int, learning_rate: float, batch_size: int
-) -> TrainConfig:
-    """The shared core's settings of one stage (checkpoints in ``<output_dir>/<stage>``)."""
-    return TrainConfig(
+) -> TrustVLTrainingArguments:
+    """The shared core's settings of one stage (checkpoints in ``<output_dir>/<stage>``): the run's settings
+    with the stage's steps, learning rate and batch size, a cosine schedule with a short warm-up, and no
+    ``final/`` folder (the run saves each part itself)."""
+    return TrustVLTrainingArguments(
         output_dir=str(Path(args.output_dir) / stage),
         seed=args.seed,
         learning_rate=learning_rate,
-        weight_decay=0.0 if stage != "unet" else args.weight_decay,
+        weight_decay=args.weight_decay if stage == "unet" else 0.0,
         max_steps=max_steps,
         per_device_train_batch_size=batch_size,
         warmup_steps=max(1, min(200, max_steps // 20)),
         lr_scheduler_type="cosine",
-        optim="adamw_torch",
-        max_grad_norm=1.0,
-        logging_steps=args.logging_steps if args.logging_steps >= 1 else 50,
-        save_steps=int(args.save_steps) if args.save_steps else None,
+        max_grad_norm=args.max_grad_norm,
+        logging_steps=args.logging_steps,
+        save_strategy=args.save_strategy,
+        save_steps=args.save_steps,
         save_total_limit=2,
-        mixed_precision="bf16" if args.bf16 else "no",
+        bf16=args.bf16,
+        fp16=args.fp16,
         dataloader_num_workers=args.dataloader_num_workers,
         disable_tqdm=args.disable_tqdm,
         use_cpu=args.use_cpu,
+        report_to=args.report_to,
         save_final_model=False,
     )
 
@@ -488,7 +495,7 @@ def train_synthworld_sd(args: SynthWorldSDConfig, resume: bool = True) -> dict[s
         vae = build_vae(arch)
         result = train(
             VAETrainingModule(vae), _Pixels(images), VAELoss(args.vae_kl_weight),
-            _core_config(args, "vae", args.vae_max_steps, args.vae_learning_rate, args.vae_batch_size),
+            _stage_args(args, "vae", args.vae_max_steps, args.vae_learning_rate, args.vae_batch_size),
             callbacks=_limit(args.stage_max_seconds[0]), resume=resume,
         )  # fmt: skip
         summary["vae_steps"] = result.global_step
@@ -522,7 +529,7 @@ def train_synthworld_sd(args: SynthWorldSDConfig, resume: bool = True) -> dict[s
         dataset = LabelledImages(images, targets, recons, args.classifier_recon_prob, seed=args.seed)
         result = train(
             classifier, dataset, MultiHeadLoss(heads),
-            _core_config(args, "classifier", args.classifier_max_steps, args.classifier_learning_rate,
+            _stage_args(args, "classifier", args.classifier_max_steps, args.classifier_learning_rate,
                          args.classifier_batch_size),
             callbacks=_limit(args.stage_max_seconds[1]), resume=resume,
         )  # fmt: skip
@@ -552,7 +559,7 @@ def train_synthworld_sd(args: SynthWorldSDConfig, resume: bool = True) -> dict[s
     )
     result = train(
         module, dataset, DiffusionLoss(args.min_snr_gamma),
-        _core_config(args, "unet", args.max_steps, args.learning_rate, args.per_device_train_batch_size),
+        _stage_args(args, "unet", args.max_steps, args.learning_rate, args.per_device_train_batch_size),
         data_collator=TokenizingCollator(tokenizer), callbacks=_limit(args.stage_max_seconds[2]), resume=resume,
     )  # fmt: skip
     summary["unet_steps"] = result.global_step
