@@ -6,7 +6,7 @@ OUT=${1:?output folder}
 CLIP=${2:-}
 export PYTHONUNBUFFERED=1
 mkdir -p "$OUT"
-python3 -m trustvl.training.synthworld_sd \
+python3 -m trustvl.cli train synthworld-sd --resume \
   --output_dir "$OUT/run" ${CLIP:+--clip_dir "$CLIP"} \
   --bf16 true --seed 0 --world_seed 0 \
   --n_biased_scenes 96000 --n_appearance_scenes 64000 --n_test_scenes 2048 --render_workers 16 \

@@ -8,7 +8,7 @@ INIT=${2:?stage-1 pipeline folder}
 CLIP=${3:-}
 export PYTHONUNBUFFERED=1
 mkdir -p "$OUT"
-python3 -m trustvl.training.synthworld_sd \
+python3 -m trustvl.cli train synthworld-sd --resume \
   --output_dir "$OUT/run" --init_from "$INIT" ${CLIP:+--clip_dir "$CLIP"} \
   --bf16 true --seed 1 --world_seed 100 --unsafe_prob 0.5 \
   --n_biased_scenes 96000 --n_appearance_scenes 64000 --n_test_scenes 2048 --render_workers 16 \
