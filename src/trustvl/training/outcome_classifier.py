@@ -16,8 +16,7 @@ from typing import Any
 
 import torch
 
-from trustvl.data_builders.synthworld.config import ATTRIBUTES, OCCUPATIONS
-from trustvl.data_builders.synthworld.render import unsafe_subtype
+from trustvl.data_builders.synthworld import ATTRIBUTES, OCCUPATIONS, unsafe_subtype
 from trustvl.modeling.outcome_classifier import UNSAFE_VALUES, multi_head_cross_entropy
 
 
