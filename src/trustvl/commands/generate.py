@@ -35,7 +35,7 @@ def add_generate(sub: Any) -> None:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from trustvl.pipelines.generation import generate_dataset
+    from trustvl.data_builders.generated_images import generate_dataset
 
     run = generate_dataset(
         args.model, args.prompt, args.n, args.out, seed=args.seed, num_inference_steps=args.steps,
