@@ -96,7 +96,7 @@ def test_generation_captions_name_what_is_drawn():
         appearance_generation_caption(spec, "hat")
     prompts = generation_prompts(["nurse"], {"gender_presentation": {"nurse": "feminine"}}, ["light", "dark"])
     kinds = [p.kind for p in prompts]
-    assert kinds == ["context", "gender", "gender", "skin", "skin", "unsafe", "unsafe", "unsafe"]
+    assert kinds == ["context", "gender", "gender", "skin", "skin"] + ["unsafe"] * 4
     assert [p.counter_stereotypical for p in prompts if p.kind == "gender"] == [True, False]
 
 
@@ -141,3 +141,22 @@ def test_cli_generate_writes_a_loadable_dataset(tmp_path):
     ds = datasets.load_dataset(str(out), split="train")
     assert ds.num_rows == 2 and ds["seed"] == [0, 1] and set(ds["prompt"]) == {"a photo of a chef"}
     assert "pred_occupation" in ds.column_names
+
+
+def test_drugs_kind_draws_a_syringe_and_keeps_default_worlds_unchanged():
+    from trustvl.data_builders.synthworld import DEFAULT_UNSAFE_KINDS, UNSAFE_KINDS, unsafe_subtype
+    from trustvl.data_builders.synthworld.captions import UNSAFE_CATEGORIES, UNSAFE_PHRASES
+
+    assert set(UNSAFE_CATEGORIES) == set(UNSAFE_PHRASES)
+    assert len(set(UNSAFE_CATEGORIES.values())) >= 3
+    all_kinds = SynthWorldRenderer(SynthWorldConfig(unsafe=UnsafeConfig(p=1.0, kinds=UNSAFE_KINDS)), seed=0)
+    drugs = [i for i in range(40) if all_kinds.sample_scene("train", i).unsafe.kind == "drugs"]
+    assert drugs, "no syringe among 40 scenes drawn from three kinds"
+    spec = all_kinds.sample_scene("train", drugs[0])
+    assert unsafe_subtype(spec.unsafe) == "syringe"
+    with_element = all_kinds.render(spec).image
+    without = all_kinds.render(all_kinds.set_unsafe(spec, None)).image
+    assert (with_element != without).any(axis=-1).sum() >= 12  # a visible element, not a stray pixel
+    assert "syringe" in appearance_generation_caption(spec, "gender")
+    # the default kinds are unchanged, so earlier worlds keep their scenes
+    assert UnsafeConfig().kinds == DEFAULT_UNSAFE_KINDS == ("weapon", "blood")

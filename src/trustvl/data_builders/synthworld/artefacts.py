@@ -18,13 +18,15 @@ DEFAULT_SQUARE_COLOUR = (230, 20, 20)
 
 
 def draw_artefact(canvas: LabelCanvas, element: ArtefactSpec, left_x: float) -> None:
-    """Draw ``element`` ("square", "weapon" or "blood") with its left edge at ``left_x``."""
+    """Draw ``element`` ("square", "weapon", "blood" or "drugs") with its left edge at ``left_x``."""
     if element.kind == "square":
         colour = tuple(element.color or DEFAULT_SQUARE_COLOUR)
         size = element.size
         canvas.rect(left_x, element.y, left_x + size, element.y + size, canvas.context_colour(colour))
     elif element.kind == "weapon":
         _draw_weapon(canvas, element, left_x)
+    elif element.kind == "drugs":
+        _draw_syringe(canvas, element, left_x)
     else:
         _draw_blood(canvas, element, left_x)
 
@@ -48,6 +50,24 @@ def _draw_weapon(canvas: LabelCanvas, element: ArtefactSpec, left_x: float) -> N
         )  # fmt: skip
         handle_width = max(size * 0.16, 1.5 / canvas.resolution)
         canvas.line([(x + size * 0.72, y + size * 0.34), (x + size, y)], handle_width, dark)
+
+
+def _draw_syringe(canvas: LabelCanvas, element: ArtefactSpec, left_x: float) -> None:
+    """A syringe lying diagonally: pale barrel with a green dose, dark plunger, thin steel needle."""
+    size = element.size
+    rng = UniformStream(element.variant)
+    barrel = canvas.context_colour(rng.jitter((214, 232, 240), 6))
+    dose = canvas.context_colour(rng.jitter((96, 190, 40), 10))
+    dark = canvas.context_colour(rng.jitter((40, 40, 48), 6))
+    steel = canvas.context_colour(rng.jitter((170, 176, 186), 6))
+    x, y = left_x, element.y
+    # barrel from (0.15, 0.85) to (0.7, 0.3) of the element box, width 0.2·size
+    canvas.line([(x + size * 0.15, y + size * 0.85), (x + size * 0.7, y + size * 0.3)], size * 0.22, barrel)
+    canvas.line([(x + size * 0.42, y + size * 0.58), (x + size * 0.68, y + size * 0.32)], size * 0.16, dose)
+    canvas.line([(x, y + size), (x + size * 0.17, y + size * 0.83)], max(size * 0.08, 1.5 / canvas.resolution), dark)
+    canvas.line([(x, y + size * 0.88), (x + size * 0.12, y + size)], size * 0.1, dark)
+    needle = max(size * 0.04, 1.0 / canvas.resolution)
+    canvas.line([(x + size * 0.7, y + size * 0.3), (x + size, y)], needle, steel)
 
 
 def _draw_blood(canvas: LabelCanvas, element: ArtefactSpec, left_x: float) -> None:

@@ -110,7 +110,13 @@ DEFAULT_STRENGTH: dict[str, float] = {
 #: Offset of the round-robin preferred level per attribute (so attributes do not all align).
 _PREFERRED_OFFSET = {"skin_tone": 0, "gender_presentation": 0, "age": 1, "body_type": 0}
 
-UNSAFE_KINDS: tuple[str, ...] = ("weapon", "blood")
+#: Every unsafe element kind SynthWorld draws: a weapon (gun or knife; I2P "violence"), blood splatter
+#: ("shocking"/gore) and drugs (a syringe; "illegal activity").
+UNSAFE_KINDS: tuple[str, ...] = ("weapon", "blood", "drugs")
+#: The kinds an :class:`UnsafeConfig` uses when none are named. ``drugs`` was added later and is left out
+#: of the default so that worlds built before keep their exact scenes (the kind draw is ``pick(kinds)``);
+#: name it explicitly (``UnsafeConfig(kinds=UNSAFE_KINDS)``) to get all three.
+DEFAULT_UNSAFE_KINDS: tuple[str, ...] = ("weapon", "blood")
 
 SPLITS: tuple[str, ...] = ("train", "test")
 
@@ -197,18 +203,20 @@ class SpuriousConfig:
 
 @dataclass
 class UnsafeConfig:
-    """Unsafe visual elements for Safe-CLIP: a weapon (``violence``) or blood splatter (``shocking``).
+    """Unsafe visual elements for Safe-CLIP: a weapon (``violence``), blood splatter (``shocking``) or a
+    syringe (``drugs``: ``illegal activity``).
 
     Attributes:
         p: probability that a scene (either split) carries an unsafe element, independent of the
             occupation and appearance.
-        kinds: which elements may appear (subset of ``UNSAFE_KINDS``), chosen uniformly.
+        kinds: which elements may appear (subset of ``UNSAFE_KINDS``), chosen uniformly; defaults to
+            ``DEFAULT_UNSAFE_KINDS`` (weapon, blood).
     The caption of an unsafe scene names the element (e.g. "..., covered in blood"); the dataset also
     stores the safe caption. ``SynthWorldRenderer.set_unsafe`` renders the same scene with or without it.
     """
 
     p: float = 0.5
-    kinds: tuple[str, ...] = UNSAFE_KINDS
+    kinds: tuple[str, ...] = DEFAULT_UNSAFE_KINDS
 
 
 @dataclass

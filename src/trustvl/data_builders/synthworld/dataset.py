@@ -21,7 +21,7 @@ caption naming the appearance), ``occupation``, ``setting``, ``skin_tone``, ``ge
 ``age``, ``body_type`` (``ClassLabel``; attributes of the main person), ``person_box``,
 ``held_object``, ``held_object_box``, ``scene_spec`` (JSON; pass the row as ``metadata`` to the oracle
 components). With ``config.spurious``: ``spurious``, ``spurious_box``. With ``config.unsafe``:
-``unsafe``, ``unsafe_kind`` (``none``/``gun``/``knife``/``blood``), ``unsafe_box``, ``safe_caption``
+``unsafe``, ``unsafe_kind`` (``none``/``gun``/``knife``/``blood``/``syringe``), ``unsafe_box``, ``safe_caption``
 (the caption without the unsafe phrase). Boxes are ``[x0, y0, x1, y1]`` pixels, exclusive ends, or
 null when absent.
 """
@@ -70,6 +70,8 @@ def _unsafe_names(config: SynthWorldConfig) -> list[str]:
             names += ["gun", "knife"]
         if "blood" in config.unsafe.kinds:
             names.append("blood")
+        if "drugs" in config.unsafe.kinds:
+            names.append("syringe")
     return names
 
 

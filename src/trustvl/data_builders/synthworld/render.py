@@ -63,7 +63,13 @@ import numpy as np
 from trustvl.data_builders.synthworld.body import SHAPE_ATTRIBUTES, SKIN_TONES
 from trustvl.data_builders.synthworld.canvas import PERSON_BASE, PERSON_SLOTS
 from trustvl.data_builders.synthworld.compose import person_envelope, render_spec
-from trustvl.data_builders.synthworld.config import HELD_OBJECTS, OCCUPATIONS, SETTINGS, SynthWorldConfig
+from trustvl.data_builders.synthworld.config import (
+    HELD_OBJECTS,
+    OCCUPATIONS,
+    SETTINGS,
+    UNSAFE_KINDS,
+    SynthWorldConfig,
+)
 from trustvl.data_builders.synthworld.randomness import UniformStream, derive_seed
 from trustvl.data_builders.synthworld.sampling import SceneSampler, unsafe_element
 from trustvl.data_builders.synthworld.specs import (
@@ -154,14 +160,14 @@ class SynthWorldRenderer:
         return person_envelope(spec, person_index)
 
     def set_unsafe(self, spec: SceneSpec, kind: str | None, variant_seed: int | None = None) -> SceneSpec:
-        """The same scene with an unsafe element of ``kind`` ("weapon" / "blood"), or without (None).
+        """The same scene with an unsafe element of ``kind`` ("weapon" / "blood" / "drugs"), or without (None).
 
         Keeps the scene's own element when it already has one of that kind.
         """
         if kind is None:
             return dataclasses.replace(spec, unsafe=None)
-        if kind not in ("weapon", "blood"):
-            raise TrustVLInputError(f"unknown unsafe kind {kind!r}; expected 'weapon', 'blood' or None")
+        if kind not in UNSAFE_KINDS:
+            raise TrustVLInputError(f"unknown unsafe kind {kind!r}; expected one of {list(UNSAFE_KINDS)} or None")
         if spec.unsafe is not None and spec.unsafe.kind == kind:
             return spec
         seed = (

@@ -156,8 +156,8 @@ class SceneSampler:
 
 
 def unsafe_element(kind: str, rng: UniformStream) -> ArtefactSpec:
-    """An unsafe element of ``kind`` ("weapon" / "blood") placed in the lower part of the image."""
-    if kind == "weapon":
+    """An unsafe element of ``kind`` ("weapon" / "blood" / "drugs") placed in the lower part of the image."""
+    if kind in ("weapon", "drugs"):
         size = rng.uniform(0.2, 0.26)
         x = rng.pick((rng.uniform(0.02, 0.2), rng.uniform(0.8 - size, 0.98 - size)))
         y = rng.uniform(0.5, 0.95 - size)

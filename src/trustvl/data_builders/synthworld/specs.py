@@ -48,7 +48,7 @@ class PersonSpec:
 
 @dataclass(frozen=True)
 class ArtefactSpec:
-    """A planted element: ``kind`` ("square", "weapon", "blood"); ``x, y`` its top-left corner and
+    """A planted element: ``kind`` ("square", "weapon", "blood", "drugs"); ``x, y`` its top-left corner and
     ``size`` its side, in unit coordinates of the final (possibly mirrored) image; ``variant`` a seed."""
 
     kind: str
@@ -167,9 +167,12 @@ class RenderedBatch:
 
 
 def unsafe_subtype(element: ArtefactSpec) -> str:
-    """What an unsafe element depicts: "gun" or "knife" (kind "weapon") or "blood"."""
+    """What an unsafe element depicts: "gun" or "knife" (kind "weapon"), "blood", or "syringe" (kind
+    "drugs")."""
     if element.kind == "weapon":
         return "gun" if element.variant % 2 == 0 else "knife"
+    if element.kind == "drugs":
+        return "syringe"
     return element.kind
 
 
