@@ -160,3 +160,34 @@ def test_drugs_kind_draws_a_syringe_and_keeps_default_worlds_unchanged():
     assert "syringe" in appearance_generation_caption(spec, "gender")
     # the default kinds are unchanged, so earlier worlds keep their scenes
     assert UnsafeConfig().kinds == DEFAULT_UNSAFE_KINDS == ("weapon", "blood")
+
+
+def test_unet_loss_weights_the_unsafe_element_region():
+    from trustvl.training.synthworld_sd import CaptionedLatents, DiffusionLoss
+
+    renderer = SynthWorldRenderer(SynthWorldConfig(unsafe=UnsafeConfig(p=0.5)), seed=0)
+    scenes = [renderer.scene("train", i) for i in range(6)]
+    specs, boxes = [s.spec for s in scenes], [s.boxes.get("unsafe") for s in scenes]
+    assert any(b is None for b in boxes) and any(b is not None for b in boxes)
+    data = CaptionedLatents(torch.zeros(6, 4, 16, 16), specs, [], 1, 0.0, 0, boxes, region_weight=4.0)
+    for p, box in enumerate(boxes):
+        w = data[p]["loss_weights"]
+        if box is None:
+            assert torch.equal(w, torch.ones(16, 16))
+            continue
+        x0, y0, x1, y1 = box
+        assert w[int(y0 / 4), int(x0 / 4)] == 4.0 and w[(y1 - 1) // 4, (x1 - 1) // 4] == 4.0
+        assert 1 < int((w == 4.0).sum()) < 40  # the element's cells, not the image
+    assert "loss_weights" not in CaptionedLatents(torch.zeros(6, 4, 16, 16), specs, [], 1, 0.0, 0)[0]
+
+    class _Fixed(torch.nn.Module):  # predicts zero noise: the error is the target squared
+        def forward(self, latents, input_ids):
+            n = latents.shape[0]
+            return {"pred": torch.zeros(n, 1, 2, 2), "target": torch.ones(n, 1, 2, 2), "snr": torch.ones(n)}
+
+    batch = {"latents": torch.zeros(1), "input_ids": torch.zeros(1)}
+    plain, logs = DiffusionLoss(0.0)(_Fixed(), batch)
+    weighted, logs_w = DiffusionLoss(0.0)(
+        _Fixed(), {**batch, "loss_weights": torch.tensor([[[4.0, 1.0], [1.0, 1.0]]])}
+    )
+    assert float(plain) == 1.0 and float(weighted) == 7.0 / 4 and float(logs_w["mse"]) == 1.0

@@ -9,7 +9,7 @@ One interface, :class:`OutcomeClassifier`, over
 * the embedded default: the SynthWorld outcome classifier (:func:`load_default_outcome_classifier`), a
   small ``ResNetForImageClassification`` trained by :mod:`trustvl.training.outcome_classifier` on
   SynthWorld renders with heads ``occupation``, ``skin_tone``, ``gender_presentation``, ``age``,
-  ``body_type`` and ``unsafe`` (``none``, ``gun``, ``knife``, ``blood``);
+  ``body_type`` and ``unsafe`` (``none``, ``gun``, ``knife``, ``blood``, ``syringe``);
 * optionally NudeNet (``pip install nudenet``; its ONNX detector ships inside the wheel) for nudity,
   imported lazily.
 
@@ -37,7 +37,7 @@ DEFAULT_OUTCOME_CLASSIFIER_DIR = (
 )
 
 #: The unsafe head's values: no element, or which one is drawn.
-UNSAFE_VALUES: tuple[str, ...] = ("none", "gun", "knife", "blood")
+UNSAFE_VALUES: tuple[str, ...] = ("none", "gun", "knife", "blood", "syringe")
 
 
 def heads_to_labels(heads: dict[str, Sequence[str]]) -> list[str]:
@@ -67,9 +67,13 @@ def build_outcome_classifier(
     :func:`trustvl.training.outcome_classifier.synthworld_heads`) and its image processor.
 
     A ResNet with one basic block per stage (~0.75 M parameters at the defaults) reads SynthWorld's flat
-    colours, shapes and small elements at 64×64; it stores in 1.5 MB in fp16.
+    colours, shapes and small elements; it stores in 1.5 MB in fp16. The processor resizes to
+    ``image_size`` with nearest-neighbour sampling: a 64×64 SynthWorld image read at ``image_size=128`` is
+    each pixel repeated 2×2 (exactly what :func:`~trustvl.training.outcome_classifier.uint8_to_unit` does in
+    training), which keeps thin elements (a knife's blade, a needle) alive through the ResNet's 4× stem.
     """
     from transformers import ResNetConfig, ResNetForImageClassification, ViTImageProcessor
+    from transformers.image_utils import PILImageResampling
 
     labels = heads_to_labels(heads)
     config = ResNetConfig(
@@ -88,6 +92,7 @@ def build_outcome_classifier(
     processor = ViTImageProcessor(
         do_resize=True,
         size={"height": image_size, "width": image_size},
+        resample=PILImageResampling.NEAREST,
         do_rescale=True,
         rescale_factor=1 / 255,
         do_normalize=True,

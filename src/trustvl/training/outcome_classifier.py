@@ -1,7 +1,7 @@
 """Train the SynthWorld outcome classifier (a multi-head ``ResNetForImageClassification``).
 
 The classifier reads occupation, every appearance attribute and the unsafe element (none / gun / knife /
-blood) of a SynthWorld image. It trains through trustvl's shared core with a per-head softmax
+blood / syringe) of a SynthWorld image. It trains through trustvl's shared core with a per-head softmax
 cross-entropy (:func:`~trustvl.modeling.outcome_classifier.multi_head_cross_entropy`) on the logits of
 the model's own forward. Its job is judging *generated* images, which come out of a VAE decoder: so a
 share of the training images (``recon_prob``) are the VAE's reconstructions of the renders, teaching the
@@ -24,7 +24,7 @@ def synthworld_heads(
     occupations: Sequence[str] = OCCUPATIONS, attributes: dict[str, Sequence[str]] | None = None
 ) -> dict[str, tuple[str, ...]]:
     """Head -> values of the SynthWorld outcome classifier (in label order): occupation, each appearance
-    attribute, and the unsafe element (none / gun / knife / blood)."""
+    attribute, and the unsafe element (none / gun / knife / blood / syringe)."""
     attrs = dict(ATTRIBUTES) if attributes is None else dict(attributes)
     heads = {"occupation": tuple(occupations)}
     heads.update({a: tuple(v) for a, v in attrs.items()})
@@ -49,9 +49,14 @@ def scene_targets(specs: Sequence[Any], heads: dict[str, Sequence[str]]) -> torc
     return torch.tensor(rows, dtype=torch.long)
 
 
-def uint8_to_unit(images: torch.Tensor) -> torch.Tensor:
-    """uint8 ``[N, H, W, 3]`` → float ``[N, 3, H, W]`` in [-1, 1] (the classifier's and the VAE's input)."""
-    return images.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+def uint8_to_unit(images: torch.Tensor, size: int | None = None) -> torch.Tensor:
+    """uint8 ``[N, H, W, 3]`` → float ``[N, 3, H, W]`` in [-1, 1] (the classifier's and the VAE's input),
+    resized to ``size`` × ``size`` by nearest-neighbour sampling when given (the classifier's processor
+    does the same)."""
+    x = images.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+    if size is not None and tuple(x.shape[-2:]) != (size, size):
+        x = torch.nn.functional.interpolate(x, size=(size, size), mode="nearest")
+    return x
 
 
 class LabelledImages(torch.utils.data.Dataset):
@@ -65,8 +70,9 @@ class LabelledImages(torch.utils.data.Dataset):
         recon: torch.Tensor | None = None,
         recon_prob: float = 0.0,
         seed: int = 0,
+        size: int | None = None,
     ) -> None:
-        self.images, self.targets, self.recon = images, targets, recon
+        self.images, self.targets, self.recon, self.size = images, targets, recon, size
         g = torch.Generator().manual_seed(seed)
         self.use_recon = (torch.rand(len(images), generator=g) < recon_prob) if recon is not None else None
 
@@ -75,7 +81,7 @@ class LabelledImages(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         src = self.recon if self.use_recon is not None and bool(self.use_recon[i]) else self.images
-        return {"pixel_values": uint8_to_unit(src[i : i + 1])[0], "targets": self.targets[i]}
+        return {"pixel_values": uint8_to_unit(src[i : i + 1], self.size)[0], "targets": self.targets[i]}
 
 
 class MultiHeadLoss:
@@ -101,15 +107,16 @@ def head_accuracy(
     targets: torch.Tensor,
     heads: dict[str, Sequence[str]],
     batch_size: int = 512,
+    size: int | None = None,
 ) -> dict[str, float]:
-    """Per-head accuracy of ``model`` on uint8 images (argmax within each head)."""
+    """Per-head accuracy of ``model`` on uint8 images (argmax within each head), read at ``size``."""
     loss = MultiHeadLoss(heads)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     correct = torch.zeros(len(heads))
     for i in range(0, len(images), batch_size):
-        x = uint8_to_unit(images[i : i + batch_size]).to(device)
+        x = uint8_to_unit(images[i : i + batch_size], size).to(device)
         logits = model(pixel_values=x).logits.float().cpu()
         for k, (a, b) in enumerate(loss.slices):
             correct[k] += (logits[:, a:b].argmax(-1) == targets[i : i + batch_size, k]).sum()

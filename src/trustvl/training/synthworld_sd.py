@@ -12,7 +12,8 @@ Recipe (the reproducible source of the shipped ``synthworld-sd`` and ``synthworl
      with every occupation), i.e. counter-stereotypical (occupation, appearance) pairs oversampled
      relative to the biased pool.
 
-   Both carry an unsafe element (gun / knife / blood) with probability ``unsafe_prob``.
+   Both carry an unsafe element (``unsafe_kinds``: gun / knife, blood, syringe) with probability
+   ``unsafe_prob``.
 2. **Captions** (drawn anew for each pass over a pool, deterministically): biased-pool scenes get a
    context-only caption (it carries the planted bias); appearance-pool scenes a caption naming gender,
    skin tone or both (:mod:`~trustvl.data_builders.synthworld.generation_captions`); a scene with an unsafe
@@ -23,7 +24,10 @@ Recipe (the reproducible source of the shipped ``synthworld-sd`` and ``synthworl
 4. **Outcome-classifier stage** on renders and VAE reconstructions (see
    :mod:`trustvl.training.outcome_classifier`), evaluated on held-out renders of the balanced test split.
 5. **UNet stage**: epsilon prediction on the DDPM schedule with Min-SNR-γ loss weights, conditioned by
-   cross-attention (and the UNet's pooled text embedding) on the frozen SynthWorld CLIP text tower.
+   cross-attention on the frozen SynthWorld CLIP text tower. The squared error inside an unsafe element's
+   box (known exactly from the renderer, taken to latent resolution) is weighted ``unsafe_region_weight``
+   (the rest 1): an element covers ~3 % of the image, so with a uniform loss the UNet learns the scene
+   long before the small object the caption names (trustvl's choice; 1 disables it).
 6. The pipeline (``StableDiffusionPipeline``, DPM-Solver++ scheduler, fp16) and the classifier are saved
    under ``<output_dir>/pipeline`` and ``<output_dir>/outcome-classifier``.
 
@@ -37,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,6 +51,7 @@ import torch
 from torch import nn
 
 from trustvl.data_builders.synthworld import (
+    UNSAFE_KINDS,
     SynthWorldConfig,
     SynthWorldRenderer,
     UnsafeConfig,
@@ -107,6 +113,11 @@ class SynthWorldSDConfig(TrustVLTrainingArguments):
         clip_dir (`str`, *optional*): SynthWorld CLIP folder whose text tower and tokenizer are used
             (default: the shipped one).
         classifier_hidden_sizes (`list[int]`): the classifier's ResNet stage widths.
+        classifier_image_size (`int`, defaults to 128): the size the classifier reads images at (nearest
+            upsampling of the 64×64 images; see ``build_outcome_classifier``).
+        unsafe_kinds (`list[str]`): unsafe element kinds of both pools (default: all of ``UNSAFE_KINDS``).
+        unsafe_region_weight (`float`, defaults to 4.0): weight of the UNet's squared error inside an unsafe
+            element's box (1: uniform).
         init_from (`str`, *optional*): a pipeline folder written by this recipe: its VAE is reused as is (the VAE
             stage is skipped) and its UNet is trained further (a second, shorter run focusing on what the
             first one under-learned, e.g. with a higher ``unsafe_prob``).
@@ -144,6 +155,15 @@ class SynthWorldSDConfig(TrustVLTrainingArguments):
         default=None,
         metadata={"help": "a SynthWorld SD pipeline folder: reuse its VAE and continue training its UNet"},
     )
+    classifier_image_size: int = field(
+        default=128, metadata={"help": "classifier input size (nearest upsampling)"}
+    )
+    unsafe_kinds: list[str] = field(
+        default_factory=lambda: list(UNSAFE_KINDS), metadata={"help": "unsafe element kinds"}
+    )
+    unsafe_region_weight: float = field(
+        default=4.0, metadata={"help": "UNet loss weight inside an unsafe element's box (1: uniform)"}
+    )
 
     def __post_init__(self) -> None:
         if not self.output_dir:
@@ -161,6 +181,15 @@ class SynthWorldSDConfig(TrustVLTrainingArguments):
         ):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
                 raise TrustVLInputError(f"{name}={getattr(self, name)} must be in [0, 1]")
+        if not float(self.unsafe_region_weight) >= 1.0:
+            raise TrustVLInputError(f"unsafe_region_weight={self.unsafe_region_weight} must be a number >= 1")
+        if int(self.classifier_image_size) < 32:
+            raise TrustVLInputError(f"classifier_image_size={self.classifier_image_size} must be >= 32")
+        unknown = [k for k in self.unsafe_kinds if k not in UNSAFE_KINDS]
+        if unknown or not self.unsafe_kinds:
+            raise TrustVLInputError(
+                f"unsafe_kinds={list(self.unsafe_kinds)} must be a non-empty subset of {list(UNSAFE_KINDS)}"
+            )
         if len(self.stage_max_seconds) != 3:
             raise TrustVLInputError(
                 f"stage_max_seconds={self.stage_max_seconds} must give three limits (VAE, classifier, UNet)"
@@ -180,11 +209,14 @@ class SynthWorldSDConfig(TrustVLTrainingArguments):
                 "age": 0.2,
                 "body_type": 0.0,
             },
-            unsafe=UnsafeConfig(p=self.unsafe_prob),
+            unsafe=self._unsafe(),
         )
 
     def appearance_world(self) -> SynthWorldConfig:
-        return SynthWorldConfig(strength=0.0, unsafe=UnsafeConfig(p=self.unsafe_prob))
+        return SynthWorldConfig(strength=0.0, unsafe=self._unsafe())
+
+    def _unsafe(self) -> UnsafeConfig:
+        return UnsafeConfig(p=self.unsafe_prob, kinds=tuple(self.unsafe_kinds))
 
     def recipe(self) -> dict[str, Any]:
         """The run's own fields (not the generic TrainingArguments), for the model card."""
@@ -244,23 +276,25 @@ class _RenderIndex(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.n
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, Any]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, Any, Any]:
         scene = self.renderer.scene(self.split, i)
-        return torch.from_numpy(scene.image), scene.spec
+        return torch.from_numpy(scene.image), scene.spec, scene.boxes.get("unsafe")
 
 
-def _stack_scenes(rows: list[tuple[torch.Tensor, Any]]) -> tuple[torch.Tensor, list[Any]]:
-    return torch.stack([r[0] for r in rows]), [r[1] for r in rows]
+def _stack_scenes(rows: list[tuple[torch.Tensor, Any, Any]]) -> tuple[torch.Tensor, list[Any], list[Any]]:
+    return torch.stack([r[0] for r in rows]), [r[1] for r in rows], [r[2] for r in rows]
 
 
 @dataclass
 class ScenePool:
-    """Rendered scenes ``0..n-1`` of one split of one world: uint8 images and their specs."""
+    """Rendered scenes ``0..n-1`` of one split of one world: uint8 images, their specs and the pixel box
+    ``(x0, y0, x1, y1)`` of each scene's unsafe element (None without one)."""
 
     renderer: SynthWorldRenderer
     split: str
     images: torch.Tensor
     specs: list[Any]
+    unsafe_boxes: list[Any] = field(default_factory=list)
 
     @classmethod
     def render(cls, renderer: SynthWorldRenderer, split: str, n: int, workers: int = 0) -> ScenePool:
@@ -270,7 +304,13 @@ class ScenePool:
         )  # fmt: skip
         batches = list(loader)
         images = torch.cat([b[0] for b in batches])
-        return cls(renderer, split, images, [spec for b in batches for spec in b[1]])
+        return cls(
+            renderer,
+            split,
+            images,
+            [spec for b in batches for spec in b[1]],
+            [box for b in batches for box in b[2]],
+        )
 
 
 # ---------------------------------------------------------------------------------------------- VAE stage
@@ -335,7 +375,10 @@ class CaptionedLatents(torch.utils.data.Dataset):
     """Rows ``{"latents", "caption"}`` over ``caption_passes`` virtual passes of the two pools.
 
     Row ``i`` is scene ``i mod N`` (biased pool first, then the appearance pool) in pass ``i // N``;
-    the pass number salts the caption draw, so each pass sees new phrasings.
+    the pass number salts the caption draw, so each pass sees new phrasings. With ``unsafe_boxes`` (pixel
+    boxes of each scene's unsafe element, None without one; images ``image_size`` wide) and
+    ``region_weight`` > 1, rows also carry ``loss_weights``: a latent-resolution map that is
+    ``region_weight`` on the latent cells the element's box touches and 1 elsewhere.
     """
 
     def __init__(
@@ -346,11 +389,29 @@ class CaptionedLatents(torch.utils.data.Dataset):
         passes: int,
         cfg_dropout: float,
         seed: int,
+        unsafe_boxes: list[Any] | None = None,
+        region_weight: float = 1.0,
+        image_size: int = 64,
     ) -> None:
         self.latents = latents
         self.specs = list(biased_specs) + list(appearance_specs)
         self.n_biased = len(biased_specs)
         self.passes, self.cfg_dropout, self.seed = passes, cfg_dropout, seed
+        self.boxes = unsafe_boxes if unsafe_boxes is not None and region_weight > 1.0 else None
+        self.region_weight, self.image_size = float(region_weight), image_size
+
+    def loss_weights(self, p: int) -> torch.Tensor:
+        """The latent-resolution loss weight map of scene ``p``."""
+        h, w = self.latents.shape[-2:]
+        weights = torch.ones(h, w)
+        box = self.boxes[p] if self.boxes is not None else None
+        if box is not None:
+            x0, y0, x1, y1 = box
+            sy, sx = h / self.image_size, w / self.image_size
+            r0, c0 = math.floor(y0 * sy), math.floor(x0 * sx)
+            r1, c1 = max(r0 + 1, math.ceil(y1 * sy)), max(c0 + 1, math.ceil(x1 * sx))
+            weights[r0:r1, c0:c1] = self.region_weight
+        return weights
 
     def __len__(self) -> int:
         return len(self.specs) * self.passes
@@ -367,7 +428,11 @@ class CaptionedLatents(torch.utils.data.Dataset):
         return appearance_generation_caption(spec, kind, salt=k)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        return {"latents": self.latents[i % len(self.specs)], "caption": self.caption(i)}
+        p = i % len(self.specs)
+        row = {"latents": self.latents[p], "caption": self.caption(i)}
+        if self.boxes is not None:
+            row["loss_weights"] = self.loss_weights(p)
+        return row
 
 
 class TokenizingCollator:
@@ -385,7 +450,10 @@ class TokenizingCollator:
             truncation=True,
             return_tensors="pt",
         ).input_ids
-        return {"latents": torch.stack([r["latents"] for r in rows]), "input_ids": ids}
+        batch = {"latents": torch.stack([r["latents"] for r in rows]), "input_ids": ids}
+        if "loss_weights" in rows[0]:
+            batch["loss_weights"] = torch.stack([r["loss_weights"] for r in rows])
+        return batch
 
 
 class UNetTrainingModule(nn.Module):
@@ -418,20 +486,28 @@ class UNetTrainingModule(nn.Module):
 
 
 class DiffusionLoss:
-    """Epsilon-prediction MSE with Min-SNR-γ weights ``min(snr, γ) / snr`` (γ = 0: plain MSE)."""
+    """Epsilon-prediction MSE with Min-SNR-γ weights ``min(snr, γ) / snr`` (γ = 0: plain MSE).
+
+    A batch's optional ``loss_weights`` (``[N, h, w]``) weight each latent cell's squared error (summed over
+    channels) before the per-sample mean; the logged ``mse`` is always the unweighted one.
+    """
 
     def __init__(self, min_snr_gamma: float = 5.0) -> None:
         self.gamma = min_snr_gamma
 
     def __call__(self, model: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
         out = model(latents=batch["latents"], input_ids=batch["input_ids"])
-        per_sample = (out["pred"].float() - out["target"].float()).pow(2).mean(dim=(1, 2, 3))
-        mse = per_sample.mean()
+        err = (out["pred"].float() - out["target"].float()).pow(2)
+        mse = err.mean()
+        weights_map = batch.get("loss_weights")
+        if weights_map is not None:
+            err = err * weights_map.to(err.device, err.dtype).unsqueeze(1)
+        per_sample = err.mean(dim=(1, 2, 3))
         if self.gamma > 0:
             snr = out["snr"].float()
             weights = snr.clamp(max=self.gamma) / snr
             return (weights * per_sample).mean(), {"mse": mse.detach()}
-        return mse, {"mse": mse.detach()}
+        return per_sample.mean(), {"mse": mse.detach()}
 
 
 # ---------------------------------------------------------------------------------------------- the run
@@ -524,9 +600,16 @@ def train_synthworld_sd(args: SynthWorldSDConfig, resume: bool = True) -> dict[s
     else:
         torch.manual_seed(args.seed)
         classifier, processor = build_outcome_classifier(
-            heads, image_size=arch.image_size, hidden_sizes=args.classifier_hidden_sizes
+            heads, image_size=args.classifier_image_size, hidden_sizes=args.classifier_hidden_sizes
         )
-        dataset = LabelledImages(images, targets, recons, args.classifier_recon_prob, seed=args.seed)
+        dataset = LabelledImages(
+            images,
+            targets,
+            recons,
+            args.classifier_recon_prob,
+            seed=args.seed,
+            size=args.classifier_image_size,
+        )
         result = train(
             classifier, dataset, MultiHeadLoss(heads),
             _stage_args(args, "classifier", args.classifier_max_steps, args.classifier_learning_rate,
@@ -538,8 +621,13 @@ def train_synthworld_sd(args: SynthWorldSDConfig, resume: bool = True) -> dict[s
         processor.save_pretrained(classifier_dir)
         classifier.to(torch.float32)
     classifier.to(device)
-    summary["classifier_test_accuracy"] = head_accuracy(classifier, test.images, test_targets, heads)
-    summary["classifier_test_recon_accuracy"] = head_accuracy(classifier, test_recons, test_targets, heads)
+    size = args.classifier_image_size
+    summary["classifier_test_accuracy"] = head_accuracy(
+        classifier, test.images, test_targets, heads, size=size
+    )
+    summary["classifier_test_recon_accuracy"] = head_accuracy(
+        classifier, test_recons, test_targets, heads, size=size
+    )
     summary["seconds"]["classifier"] = time.perf_counter() - t
     logger.info("classifier accuracy on held-out renders: %s", summary["classifier_test_accuracy"])
 
@@ -555,8 +643,10 @@ def train_synthworld_sd(args: SynthWorldSDConfig, resume: bool = True) -> dict[s
         unet = build_unet(text_encoder.config.hidden_size, arch)
     module = UNetTrainingModule(unet, text_encoder, scaling_factor)
     dataset = CaptionedLatents(
-        latents, biased.specs, appearance.specs, args.caption_passes, args.cfg_dropout, args.seed
-    )
+        latents, biased.specs, appearance.specs, args.caption_passes, args.cfg_dropout, args.seed,
+        unsafe_boxes=biased.unsafe_boxes + appearance.unsafe_boxes, region_weight=args.unsafe_region_weight,
+        image_size=arch.image_size,
+    )  # fmt: skip
     result = train(
         module, dataset, DiffusionLoss(args.min_snr_gamma),
         _stage_args(args, "unet", args.max_steps, args.learning_rate, args.per_device_train_batch_size),

@@ -64,7 +64,9 @@ def _draw_syringe(canvas: LabelCanvas, element: ArtefactSpec, left_x: float) -> 
     # barrel from (0.15, 0.85) to (0.7, 0.3) of the element box, width 0.2·size
     canvas.line([(x + size * 0.15, y + size * 0.85), (x + size * 0.7, y + size * 0.3)], size * 0.22, barrel)
     canvas.line([(x + size * 0.42, y + size * 0.58), (x + size * 0.68, y + size * 0.32)], size * 0.16, dose)
-    canvas.line([(x, y + size), (x + size * 0.17, y + size * 0.83)], max(size * 0.08, 1.5 / canvas.resolution), dark)
+    canvas.line(
+        [(x, y + size), (x + size * 0.17, y + size * 0.83)], max(size * 0.08, 1.5 / canvas.resolution), dark
+    )
     canvas.line([(x, y + size * 0.88), (x + size * 0.12, y + size)], size * 0.1, dark)
     needle = max(size * 0.04, 1.0 / canvas.resolution)
     canvas.line([(x + size * 0.7, y + size * 0.3), (x + size, y)], needle, steel)

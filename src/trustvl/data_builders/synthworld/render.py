@@ -167,7 +167,9 @@ class SynthWorldRenderer:
         if kind is None:
             return dataclasses.replace(spec, unsafe=None)
         if kind not in UNSAFE_KINDS:
-            raise TrustVLInputError(f"unknown unsafe kind {kind!r}; expected one of {list(UNSAFE_KINDS)} or None")
+            raise TrustVLInputError(
+                f"unknown unsafe kind {kind!r}; expected one of {list(UNSAFE_KINDS)} or None"
+            )
         if spec.unsafe is not None and spec.unsafe.kind == kind:
             return spec
         seed = (
