@@ -53,6 +53,7 @@ from transformers import CLIPImageProcessor, CLIPTextModel, CLIPTokenizer
 
 from trustvl.errors import TrustVLInputError
 from trustvl.pipelines.fairness_instruction import (
+    FAIR_DIFFUSION_MOMENTUM,
     FairnessInstruction,
     GroupAssignment,
     assign_groups,
@@ -66,7 +67,6 @@ logger = logging.get_logger(__name__)
 
 #: Momentum defaults: SEGA's (diffusers' pipeline) and, when ``fairness`` is given, the Fair Diffusion paper's.
 SEGA_MOMENTUM = (0.1, 0.4)
-FAIR_DIFFUSION_MOMENTUM = (0.5, 0.6)
 
 
 @dataclass
