@@ -42,7 +42,8 @@ from trustvl.evaluation.fair_diffusion import (
 )
 from trustvl.modeling.outcome_classifier import OutcomeClassifier
 from trustvl.modeling.synthworld_sd import load_sd_pipeline
-from trustvl.pipelines.fairness_instruction import FairGenerationPlan, FairnessInstruction
+from trustvl.pipelines.fair_diffusion import FairGenerationPlan
+from trustvl.pipelines.fairness_instruction import FairnessInstruction
 
 GOALS = {
     "gender_relative_drop": 0.75,

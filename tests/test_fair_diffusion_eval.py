@@ -18,7 +18,8 @@ from trustvl.evaluation.fair_diffusion import (
     summarise,
     wilson_interval,
 )
-from trustvl.pipelines.fairness_instruction import FairGenerationPlan, FairnessInstruction
+from trustvl.pipelines.fair_diffusion import FairGenerationPlan
+from trustvl.pipelines.fairness_instruction import FairnessInstruction
 
 HEADS = {
     "gender_presentation": ("feminine", "masculine"),

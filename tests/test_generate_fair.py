@@ -8,8 +8,8 @@ import torch
 from trustvl.cli import main
 from trustvl.errors import TrustVLInputError
 from trustvl.pipelines import FairnessInstruction
+from trustvl.pipelines.fair_diffusion import FairGenerationPlan
 from trustvl.pipelines.fairness_instruction import (
-    FairGenerationPlan,
     instructions_from_file,
     synthworld_outcome_value,
 )

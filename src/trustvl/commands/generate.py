@@ -58,15 +58,12 @@ def _add_fair_options(p: Any) -> None:
 
 
 def fair_plan(args: argparse.Namespace) -> Any:
-    """The :class:`~trustvl.pipelines.fairness_instruction.FairGenerationPlan` of ``--fair``/``--fair-file``, or
+    """The :class:`~trustvl.pipelines.fair_diffusion.FairGenerationPlan` of ``--fair``/``--fair-file``, or
     None; every value is checked here, before any model is loaded."""
     if not args.fair and not args.fair_file:
         return None
-    from trustvl.pipelines.fairness_instruction import (
-        FairGenerationPlan,
-        FairnessInstruction,
-        instructions_from_file,
-    )
+    from trustvl.pipelines.fair_diffusion import FairGenerationPlan
+    from trustvl.pipelines.fairness_instruction import FairnessInstruction, instructions_from_file
 
     knobs = dict(
         guidance_scale=args.fair_scale, warmup_steps=args.fair_warmup, cooldown_steps=args.fair_cooldown,

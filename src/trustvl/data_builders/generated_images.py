@@ -92,7 +92,7 @@ def generate_fair_images(
 
     ``pipe`` is the plan's pipeline (``plan.pipeline(sd_pipe)``, a
     :class:`~trustvl.pipelines.FairDiffusionPipeline`); ``plan`` a
-    :class:`~trustvl.pipelines.fairness_instruction.FairGenerationPlan` (passed in, since this layer sits below
+    :class:`~trustvl.pipelines.fair_diffusion.FairGenerationPlan` (passed in, since this layer sits below
     the pipelines).
     """
     if not isinstance(prompt, str) or not prompt.strip():
@@ -168,7 +168,7 @@ def generate_dataset(
     the outcome classifier's ``pred_<head>`` / ``conf_<head>``) and a ``README.md`` dataset card;
     ``datasets.load_dataset(out_dir)`` loads it.
 
-    ``fairness``: a :class:`~trustvl.pipelines.fairness_instruction.FairGenerationPlan` (the instructions,
+    ``fairness``: a :class:`~trustvl.pipelines.fair_diffusion.FairGenerationPlan` (the instructions,
     one per attribute, and the SEGA momentum) for Fair Diffusion (see the module docstring); adds a
     ``fair_<attribute>`` column with each image's group.
     """

@@ -2,7 +2,7 @@
 
 For a prompt list (default ``"a photo of a {occupation}"`` for SynthWorld's 8 occupations) the job generates
 ``n`` images per prompt twice with the same seeds (image ``i`` of every prompt uses seed ``seed + i``): plainly
-and under the fairness instruction(s) (:class:`~trustvl.pipelines.fairness_instruction.FairGenerationPlan`), in
+and under the fairness instruction(s) (:class:`~trustvl.pipelines.fair_diffusion.FairGenerationPlan`), in
 batches that mix prompts (one UNet call per step for a whole batch, per-image edits included). An outcome
 classifier (the embedded SynthWorld one, or any HF image-classification model) reads every image. Reported,
 per attribute, with and without the instruction:
@@ -48,9 +48,9 @@ from trustvl.evaluation.report import Figure, Links, Report, Table
 from trustvl.evaluation.results import ConfidenceInterval, MetricChange
 from trustvl.evaluation.wording import attribute_name, value_text
 from trustvl.metrics import percentile_interval, verdict
+from trustvl.pipelines.fair_diffusion import FairGenerationPlan
 from trustvl.pipelines.fairness_instruction import (
     SYNTHWORLD_FAIRNESS_HEADS,
-    FairGenerationPlan,
     FairnessInstruction,
     synthworld_outcome_value,
 )

@@ -18,7 +18,7 @@ _EXPORTS = {
     "FairDiffusionPipelineOutput": "fair_diffusion",
     "concepts_from_sega_arguments": "fair_diffusion",
     "FAIRNESS_PRESETS": "fairness_instruction",
-    "FairGenerationPlan": "fairness_instruction",
+    "FairGenerationPlan": "fair_diffusion",
     "instructions_from_file": "fairness_instruction",
     "synthworld_outcome_value": "fairness_instruction",
     "FairnessInstruction": "fairness_instruction",
