@@ -107,7 +107,9 @@ def _scenarios(knobs: dict) -> dict[str, FairnessInstruction]:
     return {
         "gender_50_50": FairnessInstruction.synthworld("gender", **knobs),
         "skin_tone_4_uniform": FairnessInstruction.synthworld("skin_tone", **knobs),
-        "gender_30_70": FairnessInstruction.synthworld("gender", {"feminine": 0.3, "masculine": 0.7}, **knobs),
+        "gender_30_70": FairnessInstruction.synthworld(
+            "gender", {"feminine": 0.3, "masculine": 0.7}, **knobs
+        ),
     }
 
 
@@ -138,7 +140,9 @@ def run(args: argparse.Namespace) -> dict:
         return _sweep(args, pipe, judge, heads, prompts, occupations, plain, common, settings, t0)
     scenarios = {}
     for name, instruction in _scenarios(knobs).items():
-        plan = FairGenerationPlan(tuple(resolve_outcomes([instruction], heads)), args.momentum, args.momentum_beta)
+        plan = FairGenerationPlan(
+            tuple(resolve_outcomes([instruction], heads)), args.momentum, args.momentum_beta
+        )
         fair = generate_and_read(pipe, judge, prompts, args.n, plan, desc=name, **common)
         result = summarise(plan, prompts, plain, fair, expected_occupations=occupations,
                            n_resamples=args.n_resamples, seed=args.seed)  # fmt: skip
@@ -167,7 +171,12 @@ def run(args: argparse.Namespace) -> dict:
         "model": args.model or "default (synthworld-sd)",
         "classifier": args.classifier or "default (synthworld-outcome-classifier)",
         "smoke": args.smoke,
-        "settings": {**settings, "edit_scale": args.edit_scale, "warmup": args.warmup, "threshold": args.threshold},
+        "settings": {
+            **settings,
+            "edit_scale": args.edit_scale,
+            "warmup": args.warmup,
+            "threshold": args.threshold,
+        },
         "machine": _machine(device),
         "goals": GOALS,
         "measured": measured,
@@ -185,8 +194,12 @@ def _sweep(args, pipe, judge, heads, prompts, occupations, plain, common, settin
     for scale, warmup in itertools.product(args.sweep_scales, args.sweep_warmups):
         instruction = FairnessInstruction.synthworld("gender", guidance_scale=scale, warmup_steps=warmup,
                                                      threshold=args.threshold)  # fmt: skip
-        plan = FairGenerationPlan(tuple(resolve_outcomes([instruction], heads)), args.momentum, args.momentum_beta)
-        fair = generate_and_read(pipe, judge, prompts, args.n, plan, desc=f"scale {scale} warmup {warmup}", **common)
+        plan = FairGenerationPlan(
+            tuple(resolve_outcomes([instruction], heads)), args.momentum, args.momentum_beta
+        )
+        fair = generate_and_read(
+            pipe, judge, prompts, args.n, plan, desc=f"scale {scale} warmup {warmup}", **common
+        )
         result = summarise(plan, prompts, plain, fair, expected_occupations=occupations,
                            n_resamples=args.n_resamples, seed=args.seed)  # fmt: skip
         summary = _scenario_summary(result)
@@ -208,8 +221,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--classifier", default=None)
     p.add_argument("--device", default="auto")
     p.add_argument("--dtype", default=None, help="float32 (default), float16, bfloat16")
-    p.add_argument("--n", type=int, default=None, help="images per occupation (default 128; sweep 32; smoke 4)")
-    p.add_argument("--occupations", type=int, default=None, help="first K occupations (default 8; sweep 4; smoke 2)")
+    p.add_argument(
+        "--n", type=int, default=None, help="images per occupation (default 128; sweep 32; smoke 4)"
+    )
+    p.add_argument(
+        "--occupations", type=int, default=None, help="first K occupations (default 8; sweep 4; smoke 2)"
+    )
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--guidance", type=float, default=8.0)
     p.add_argument("--edit-scale", type=float, default=4.0, help="paper: 4")
@@ -220,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=1024, help="images per pipeline call (prompts mixed)")
     p.add_argument("--n-resamples", type=int, default=1000)
-    p.add_argument("--sweep", action="store_true", help="try edit scales × warmups for gender 50/50 on a subset")
+    p.add_argument(
+        "--sweep", action="store_true", help="try edit scales × warmups for gender 50/50 on a subset"
+    )
     p.add_argument("--sweep-scales", type=float, nargs="+", default=[2.0, 4.0, 7.0, 10.0])
     p.add_argument("--sweep-warmups", type=int, nargs="+", default=[2, 5])
     p.add_argument("--smoke", action="store_true", help="tiny run on CPU (checks the script)")
@@ -244,7 +263,9 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(result, fh, indent=2)
     if "measured" in result:
         for key, value in result["measured"].items():
-            print(f"{key}: {value:.4f} (goal {GOALS[key]}, {'met' if result['goals_met'][key] else 'MISSED'})")
+            print(
+                f"{key}: {value:.4f} (goal {GOALS[key]}, {'met' if result['goals_met'][key] else 'MISSED'})"
+            )
     print(f"{result['seconds_total']:.1f} s -> {args.out}")
     return 0
 

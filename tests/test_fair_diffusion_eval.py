@@ -69,7 +69,9 @@ def test_summary_maths_on_known_readings():
                        "occupation": [["doctor"] * 4, ["chef"] * 4]})  # fmt: skip
     assigned = [plan.assign(4, prompt_index=p) for p in range(2)]
     read = [["feminine" if a["gender"] == "female person" else "masculine" for a in row] for row in assigned]
-    read[1][0] = "masculine" if read[1][0] == "feminine" else "feminine"  # one disobeys: chef 1 or 3 of 4 female
+    read[1][0] = (
+        "masculine" if read[1][0] == "feminine" else "feminine"
+    )  # one disobeys: chef 1 or 3 of 4 female
     fair = _readings({"gender_presentation": read, "occupation": [["doctor"] * 4, ["chef", "chef", "chef", "doctor"]]},
                      assigned)  # fmt: skip
     result = summarise(plan, prompts, plain, fair, expected_occupations=["doctor", "chef"], n_resamples=200)
@@ -77,7 +79,11 @@ def test_summary_maths_on_known_readings():
     doctor, chef = a.per_prompt
     assert [g.plain for g in doctor.groups] == [1.0, 0.0] and [g.fair for g in doctor.groups] == [0.5, 0.5]
     assert doctor.plain_gap == pytest.approx(0.5) and doctor.fair_gap == 0.0 and doctor.fair_within
-    assert chef.plain_gap == pytest.approx(0.25) and chef.fair_gap == pytest.approx(0.25) and not chef.fair_within
+    assert (
+        chef.plain_gap == pytest.approx(0.25)
+        and chef.fair_gap == pytest.approx(0.25)
+        and not chef.fair_within
+    )
     assert a.mean_abs_gap.plain == pytest.approx(0.375) and a.mean_abs_gap.fair == pytest.approx(0.125)
     assert a.relative_gap_drop == pytest.approx(1 - 0.125 / 0.375)
     assert a.within_tolerance.plain == 0.0 and a.within_tolerance.fair == 0.5
@@ -90,7 +96,10 @@ def test_summary_maths_on_known_readings():
     assert a.mean_abs_gap.change.verdict in ("better", "within noise")
     c = result.content
     assert c.plain_per_prompt == [1.0, 1.0] and c.fair_per_prompt == [1.0, 0.75]
-    assert c.drop_points == pytest.approx(12.5) and c.drop_points_interval.low <= 12.5 <= c.drop_points_interval.high
+    assert (
+        c.drop_points == pytest.approx(12.5)
+        and c.drop_points_interval.low <= 12.5 <= c.drop_points_interval.high
+    )
     # JSON round trip
     again = FairDiffusionEvaluation.from_dict(json.loads(json.dumps(result.to_dict())))
     assert again == result
@@ -105,10 +114,16 @@ def test_wilson_interval():
 
 def test_resolve_outcomes_maps_synthworld_phrases_and_rejects_unknown_ones():
     gender, skin = resolve_outcomes(
-        [FairnessInstruction.from_string("gender=a woman:0.3,man:0.7"), FairnessInstruction.preset("skin_tone")],
+        [
+            FairnessInstruction.from_string("gender=a woman:0.3,man:0.7"),
+            FairnessInstruction.preset("skin_tone"),
+        ],
         HEADS,
     )
-    assert gender.head == "gender_presentation" and gender.outcome_values == {"a woman": "feminine", "man": "masculine"}
+    assert gender.head == "gender_presentation" and gender.outcome_values == {
+        "a woman": "feminine",
+        "man": "masculine",
+    }
     assert skin.outcome_of("person with very dark skin") == "very dark"
     with pytest.raises(TrustVLInputError, match="unknown attribute 'hair'"):
         resolve_outcomes([FairnessInstruction.from_string("hair=red:0.5,black:0.5")], HEADS)
@@ -125,7 +140,9 @@ def _eval(sd, clf, out, *extra):
     return main(argv)
 
 
-def test_cli_eval_writes_json_and_html_with_shares_targets_and_intervals(tiny_sd_dir, tiny_classifier_dir, tmp_path):
+def test_cli_eval_writes_json_and_html_with_shares_targets_and_intervals(
+    tiny_sd_dir, tiny_classifier_dir, tmp_path
+):
     out = tmp_path / "eval"
     rc = _eval(tiny_sd_dir, tiny_classifier_dir, out, "--fair", "gender=female person:0.25,male person:0.75",
                "--fair", "skin_tone")  # fmt: skip
@@ -159,7 +176,10 @@ def test_cli_eval_writes_json_and_html_with_shares_targets_and_intervals(tiny_sd
         (["--fair", "gender=female person:0.5,robot:0.5"], "unknown concept 'robot'"),
         (["--fair", "gender=female person:-0.2,male person:1.2"], "negative"),
         (["--fair", "gender=female person:0.5,male person:0.4"], "sum to 0.9"),
-        (["--fair", "skin_tone=very light,light,dark,very dark,medium"], "4 image(s) cannot cover the 5 groups"),
+        (
+            ["--fair", "skin_tone=very light,light,dark,very dark,medium"],
+            "4 image(s) cannot cover the 5 groups",
+        ),
         (["--fair", "gender=female person:0.5,:0.5"], "empty group"),
         (["--fair", "gender", "--fair-scale", "-2"], "-2"),
         (["--fair", "gender", "--fair-threshold", "1.5"], "outside [0, 1)"),

@@ -70,7 +70,9 @@ def test_generate_fair_images_differ_from_plain_and_follow_the_seed(tiny_sd_dir,
     assert _generate(tiny_sd_dir, tmp_path / "plain") == 0
     assert _generate(tiny_sd_dir, tmp_path / "fair", "--fair", "gender", "--fair-scale", "20") == 0
     assert _generate(tiny_sd_dir, tmp_path / "again", "--fair", "gender", "--fair-scale", "20") == 0
-    plain, fair, again = (datasets.load_dataset(str(tmp_path / d), split="train") for d in ("plain", "fair", "again"))
+    plain, fair, again = (
+        datasets.load_dataset(str(tmp_path / d), split="train") for d in ("plain", "fair", "again")
+    )
     assert "fair_gender" not in plain.column_names
     a, b, c = (np.stack([np.asarray(im) for im in ds["image"]]).astype(float) for ds in (plain, fair, again))
     assert np.abs(a - b).max() > 0  # guidance changed the images

@@ -47,9 +47,15 @@ def _add_fair_diffusion(g: Any) -> None:
         "Default: SynthWorld SD, gender 50/50, 'a photo of a {occupation}' for the 8 SynthWorld occupations.",
     )
     p.add_argument("--out", required=True)
-    p.add_argument("--prompts", nargs="+", default=None, help="prompts (default: the 8 SynthWorld occupations)")
-    p.add_argument("--occupations", nargs="+", default=None, help="occupation each prompt shows (default: named in it)")
-    p.add_argument("--model", default=None, help="SD pipeline Hub id or folder (default: embedded SynthWorld SD)")
+    p.add_argument(
+        "--prompts", nargs="+", default=None, help="prompts (default: the 8 SynthWorld occupations)"
+    )
+    p.add_argument(
+        "--occupations", nargs="+", default=None, help="occupation each prompt shows (default: named in it)"
+    )
+    p.add_argument(
+        "--model", default=None, help="SD pipeline Hub id or folder (default: embedded SynthWorld SD)"
+    )
     p.add_argument("--classifier", default=None, help="image-classification model (default: embedded one)")
     p.add_argument("--n", type=int, default=64, help="images per prompt (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)

@@ -48,9 +48,15 @@ def _add_fair_options(p: Any) -> None:
                    help="'ATTRIBUTE=GROUP:SHARE,GROUP:SHARE,...' or a preset name; repeat for several attributes")  # fmt: skip
     g.add_argument("--fair-file", default=None, metavar="FILE",
                    help="YAML/JSON list of instructions (FairnessInstruction fields, or --fair strings)")  # fmt: skip
-    g.add_argument("--fair-scale", type=float, default=4.0, help="edit guidance scale s_c (default: %(default)s)")
-    g.add_argument("--fair-warmup", type=int, default=5, help="steps before the edit applies (default: %(default)s)")
-    g.add_argument("--fair-cooldown", type=int, default=None, help="step from which it stops (default: never)")
+    g.add_argument(
+        "--fair-scale", type=float, default=4.0, help="edit guidance scale s_c (default: %(default)s)"
+    )
+    g.add_argument(
+        "--fair-warmup", type=int, default=5, help="steps before the edit applies (default: %(default)s)"
+    )
+    g.add_argument(
+        "--fair-cooldown", type=int, default=None, help="step from which it stops (default: never)"
+    )
     g.add_argument("--fair-threshold", type=float, default=0.95,
                    help="SEGA quantile λ in [0, 1) (default: %(default)s: the top 5%% of each channel)")  # fmt: skip
     g.add_argument("--fair-momentum", type=float, default=0.5, help="momentum scale (default: %(default)s)")

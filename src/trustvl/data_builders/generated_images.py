@@ -38,7 +38,9 @@ class GeneratedImage:
     seed: int
     num_inference_steps: int
     guidance_scale: float
-    groups: dict[str, str] | None = None  # Fair Diffusion: the group per attribute this image was guided toward
+    groups: dict[str, str] | None = (
+        None  # Fair Diffusion: the group per attribute this image was guided toward
+    )
 
 
 def generate_images(
@@ -195,7 +197,9 @@ def generate_dataset(
                 pipe, prompt, n, fairness, seed, num_inference_steps, guidance_scale, batch_size, p
             )
         else:
-            generated += generate_images(pipe, prompt, n, seed, num_inference_steps, guidance_scale, batch_size)
+            generated += generate_images(
+                pipe, prompt, n, seed, num_inference_steps, guidance_scale, batch_size
+            )
     columns: dict[str, list[Any]] = {
         "image": [g.image for g in generated],
         "prompt": [g.prompt for g in generated],

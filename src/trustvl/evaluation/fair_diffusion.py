@@ -229,7 +229,9 @@ class FairDiffusionEvaluation:
         for a in self.attributes:
             if a.attribute == name:
                 return a
-        raise TrustVLInputError(f"unknown attribute {name!r}; evaluated: {[a.attribute for a in self.attributes]}")
+        raise TrustVLInputError(
+            f"unknown attribute {name!r}; evaluated: {[a.attribute for a in self.attributes]}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -330,7 +332,9 @@ class FairDiffusionEvalConfig:
         items = self.fairness if self.fairness else [FairnessInstruction.synthworld("gender")]
         if isinstance(items, (str, FairnessInstruction)):
             items = [items]
-        instructions = tuple(i if isinstance(i, FairnessInstruction) else FairnessInstruction.from_string(i) for i in items)
+        instructions = tuple(
+            i if isinstance(i, FairnessInstruction) else FairnessInstruction.from_string(i) for i in items
+        )
         return FairGenerationPlan(instructions, self.momentum_scale, self.momentum_beta)
 
     def check(self) -> tuple[FairGenerationPlan, list[str]]:
@@ -349,8 +353,14 @@ class FairDiffusionEvalConfig:
         if not 0.0 < float(self.tolerance) < 1.0:
             raise TrustVLInputError(f"tolerance={self.tolerance!r} is outside (0, 1)")
         if not float(self.guidance_scale) > 1.0:
-            raise TrustVLInputError(f"guidance_scale={self.guidance_scale!r} must be > 1 for semantic guidance")
-        if self.n_resamples != 0 and (isinstance(self.n_resamples, bool) or not isinstance(self.n_resamples, int) or self.n_resamples < 2):
+            raise TrustVLInputError(
+                f"guidance_scale={self.guidance_scale!r} must be > 1 for semantic guidance"
+            )
+        if self.n_resamples != 0 and (
+            isinstance(self.n_resamples, bool)
+            or not isinstance(self.n_resamples, int)
+            or self.n_resamples < 2
+        ):
             raise TrustVLInputError(f"n_resamples={self.n_resamples!r}; expected 0 (off) or an integer >= 2")
         return plan, prompts
 
@@ -526,7 +536,9 @@ def _attribute_outcome(
         relative_gap_drop_interval=_interval(reps["drop"]) if reps else None,
         kl=_paired(kl_plain, kl_fair, *reps.get("kl", (None, None)), lower_is_better=True),
         within_tolerance=_paired(
-            float(sp["within"].mean()), float(sf["within"].mean()), *reps.get("within", (None, None)),
+            float(sp["within"].mean()),
+            float(sf["within"].mean()),
+            *reps.get("within", (None, None)),
             lower_is_better=False,
         ),  # fmt: skip
         obeyed=float(obeyed.mean()),
@@ -558,7 +570,9 @@ def _content(
         rows = np.arange(len(keep))[None, :, None]
         sub = indices[:, keep]
         plain_reps, fair_reps = ok_plain[rows, sub].mean((-1, -2)), ok_fair[rows, sub].mean((-1, -2))
-    recognised = _paired(float(ok_plain.mean()), float(ok_fair.mean()), plain_reps, fair_reps, lower_is_better=False)
+    recognised = _paired(
+        float(ok_plain.mean()), float(ok_fair.mean()), plain_reps, fair_reps, lower_is_better=False
+    )
     drop = 100 * (recognised.plain - recognised.fair)
     drop_ci = None if plain_reps is None else _interval(100 * (plain_reps - fair_reps))
     return ContentKept(head, list(expected), per_plain, per_fair, recognised, drop, drop_ci)
@@ -579,7 +593,9 @@ def summarise(
     """The typed outcome of one plain and one guided run of the same prompts and seeds."""
     n = next(iter(plain.values.values())).shape[1]
     indices = _resample_indices(len(prompts), n, n_resamples, seed) if n_resamples else None
-    attributes = [_attribute_outcome(ins, prompts, plain, fair, tolerance, indices) for ins in plan.instructions]
+    attributes = [
+        _attribute_outcome(ins, prompts, plain, fair, tolerance, indices) for ins in plan.instructions
+    ]
     expected = list(expected_occupations) if expected_occupations is not None else [None] * len(prompts)
     seconds = plain.seconds + fair.seconds
     return FairDiffusionEvaluation(
@@ -618,15 +634,21 @@ def run_fair_diffusion_eval(
         )
     judge = judge if judge is not None else OutcomeClassifier(cfg.classifier, device=cfg.device)
     heads = judge.heads
-    plan = FairGenerationPlan(tuple(resolve_outcomes(plan.instructions, heads)), plan.momentum_scale, plan.momentum_beta)
+    plan = FairGenerationPlan(
+        tuple(resolve_outcomes(plan.instructions, heads)), plan.momentum_scale, plan.momentum_beta
+    )
     if cfg.occupations is not None:
         expected: list[str | None] = list(cfg.occupations)
         unknown = [o for o in expected if o not in heads.get("occupation", ())]
         if unknown:
-            raise TrustVLInputError(f"occupations {unknown} are not values of the classifier's occupation head")
+            raise TrustVLInputError(
+                f"occupations {unknown} are not values of the classifier's occupation head"
+            )
     else:
         expected = _expected_occupations(prompts, heads.get("occupation", ()))
-    pipe = plan.pipeline(pipe if pipe is not None else load_sd_pipeline(cfg.model, device=cfg.device, dtype=cfg.dtype))
+    pipe = plan.pipeline(
+        pipe if pipe is not None else load_sd_pipeline(cfg.model, device=cfg.device, dtype=cfg.dtype)
+    )
     common = dict(
         seed=cfg.seed, num_inference_steps=cfg.num_inference_steps, guidance_scale=cfg.guidance_scale,
         batch_size=cfg.batch_size, keep_images=cfg.grid_images, progress=cfg.progress,
@@ -692,7 +714,14 @@ def summary_table(a: AttributeOutcome, tolerance: float) -> Table:
         ["guided images read as their group", "", _pct(a.obeyed, a.obeyed_interval), ""],
     ]  # fmt: skip
     if a.relative_gap_drop is not None:
-        rows.append(["relative drop of mean |share − target|", "", _pct(a.relative_gap_drop, a.relative_gap_drop_interval), ""])
+        rows.append(
+            [
+                "relative drop of mean |share − target|",
+                "",
+                _pct(a.relative_gap_drop, a.relative_gap_drop_interval),
+                "",
+            ]
+        )
     return Table(["metric", "plain [95%]", "Fair Diffusion [95%]", "change [95%]"], rows)
 
 
@@ -705,7 +734,10 @@ def per_prompt_table(a: AttributeOutcome) -> Table:
                 value_text(g.plain, g.plain_interval), value_text(g.fair, g.fair_interval),
                 f"{pp.plain_gap:.3f} → {pp.fair_gap:.3f}" if k == 0 else "",
             ])  # fmt: skip
-    return Table(["prompt", "group (classifier value)", "target", "plain [95%]", "Fair Diffusion [95%]", "mean gap"], rows)
+    return Table(
+        ["prompt", "group (classifier value)", "target", "plain [95%]", "Fair Diffusion [95%]", "mean gap"],
+        rows,
+    )
 
 
 def content_table(c: ContentKept, prompts: Sequence[str]) -> Table:
@@ -719,7 +751,9 @@ def content_table(c: ContentKept, prompts: Sequence[str]) -> Table:
     return Table(["prompt", f"expected {c.head}", "recognised, plain", "recognised, Fair Diffusion"], rows)
 
 
-def build_report(result: FairDiffusionEvaluation, plots: Sequence[str], grids: Sequence[str], plan: FairGenerationPlan) -> Report:
+def build_report(
+    result: FairDiffusionEvaluation, plots: Sequence[str], grids: Sequence[str], plan: FairGenerationPlan
+) -> Report:
     s = result.settings
     report = Report(
         "Fair Diffusion: outcome evaluation",
@@ -742,9 +776,15 @@ def build_report(result: FairDiffusionEvaluation, plots: Sequence[str], grids: S
     if result.content is not None:
         c = result.content
         drop = f"{c.drop_points:+.1f} points" + (
-            f" [{c.drop_points_interval.low:+.1f}, {c.drop_points_interval.high:+.1f}]" if c.drop_points_interval else ""
+            f" [{c.drop_points_interval.low:+.1f}, {c.drop_points_interval.high:+.1f}]"
+            if c.drop_points_interval
+            else ""
         )
-        report.add("Content kept", f"Occupation recognition drop (plain − Fair Diffusion): **{drop}**.", content_table(c, result.prompts))
+        report.add(
+            "Content kept",
+            f"Occupation recognition drop (plain − Fair Diffusion): **{drop}**.",
+            content_table(c, result.prompts),
+        )
     if grids:
         blocks: list[Any] = ["Top row plain, bottom row Fair Diffusion; the same column has the same seed."]
         for prompt, grid in zip(result.prompts, grids):

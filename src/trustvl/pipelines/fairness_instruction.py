@@ -221,8 +221,12 @@ class FairnessInstruction:
         _check_steps("warmup_steps", self.warmup_steps, where=where)
         _check_steps("cooldown_steps", self.cooldown_steps, where=where, allow_none=True)
         _check_fraction("threshold", self.threshold, where=where)
-        if self.outcome_head is not None and (not isinstance(self.outcome_head, str) or not self.outcome_head.strip()):
-            raise TrustVLInputError(f"outcome_head={self.outcome_head!r}{where} is empty; expected a head name")
+        if self.outcome_head is not None and (
+            not isinstance(self.outcome_head, str) or not self.outcome_head.strip()
+        ):
+            raise TrustVLInputError(
+                f"outcome_head={self.outcome_head!r}{where} is empty; expected a head name"
+            )
         for group, value in (self.outcome_values or {}).items():
             if group not in self.groups:
                 raise TrustVLInputError(
@@ -514,10 +518,14 @@ def instructions_from_file(path: str, **defaults) -> list[FairnessInstruction]:
                     f"fairness file {path!r}: unknown field(s) {unknown}; expected {sorted(_INSTRUCTION_FIELDS)}"
                 )
             if "attribute" not in item or "groups" not in item:
-                raise TrustVLInputError(f"fairness file {path!r}: item {dict(item)!r} needs 'attribute' and 'groups'")
+                raise TrustVLInputError(
+                    f"fairness file {path!r}: item {dict(item)!r} needs 'attribute' and 'groups'"
+                )
             out.append(FairnessInstruction(**{**defaults, **item}))
         else:
-            raise TrustVLInputError(f"fairness file {path!r}: item {item!r} is neither a string nor a mapping")
+            raise TrustVLInputError(
+                f"fairness file {path!r}: item {item!r} is neither a string nor a mapping"
+            )
     return check_instructions(out)
 
 
