@@ -31,16 +31,65 @@ def add_generate(sub: Any) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--dtype", default=None, help="float32 (default), float16, bfloat16 or auto")
     p.add_argument("--overwrite", action="store_true")
+    _add_fair_options(p)
     p.set_defaults(handler=_cmd_generate)
+
+
+def _add_fair_options(p: Any) -> None:
+    """Fair Diffusion options (defaults: the paper's; SPEC §5)."""
+    g = p.add_argument_group(
+        "Fair Diffusion",
+        "guide each image toward an assigned group (exact counts per prompt, seeded by --seed) and away from "
+        "the others; each image's group goes to a fair_<attribute> column. SynthWorld SD phrases: "
+        "'gender=female person:0.5,male person:0.5', 'skin_tone=person with very light skin,person with light "
+        "skin,person with dark skin,person with very dark skin' (or the presets 'gender', 'skin_tone')",
+    )
+    g.add_argument("--fair", action="append", default=None, metavar="SPEC",
+                   help="'ATTRIBUTE=GROUP:SHARE,GROUP:SHARE,...' or a preset name; repeat for several attributes")  # fmt: skip
+    g.add_argument("--fair-file", default=None, metavar="FILE",
+                   help="YAML/JSON list of instructions (FairnessInstruction fields, or --fair strings)")  # fmt: skip
+    g.add_argument(
+        "--fair-scale", type=float, default=4.0, help="edit guidance scale s_c (default: %(default)s)"
+    )
+    g.add_argument(
+        "--fair-warmup", type=int, default=5, help="steps before the edit applies (default: %(default)s)"
+    )
+    g.add_argument(
+        "--fair-cooldown", type=int, default=None, help="step from which it stops (default: never)"
+    )
+    g.add_argument("--fair-threshold", type=float, default=0.95,
+                   help="SEGA quantile λ in [0, 1) (default: %(default)s: the top 5%% of each channel)")  # fmt: skip
+    g.add_argument("--fair-momentum", type=float, default=0.5, help="momentum scale (default: %(default)s)")
+    g.add_argument("--fair-momentum-beta", type=float, default=0.6, help="momentum β (default: %(default)s)")
+
+
+def fair_plan(args: argparse.Namespace) -> Any:
+    """The :class:`~trustvl.pipelines.fair_diffusion.FairGenerationPlan` of ``--fair``/``--fair-file``, or
+    None; every value is checked here, before any model is loaded."""
+    if not args.fair and not args.fair_file:
+        return None
+    from trustvl.pipelines.fair_diffusion import FairGenerationPlan
+    from trustvl.pipelines.fairness_instruction import FairnessInstruction, instructions_from_file
+
+    knobs = dict(
+        guidance_scale=args.fair_scale, warmup_steps=args.fair_warmup, cooldown_steps=args.fair_cooldown,
+        threshold=args.fair_threshold,
+    )  # fmt: skip
+    instructions = [FairnessInstruction.from_string(text, **knobs) for text in args.fair or ()]
+    if args.fair_file:
+        instructions += instructions_from_file(args.fair_file, **knobs)
+    return FairGenerationPlan(tuple(instructions), args.fair_momentum, args.fair_momentum_beta)
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     from trustvl.data_builders.generated_images import generate_dataset
 
+    plan = fair_plan(args)
     run = generate_dataset(
         args.model, args.prompt, args.n, args.out, seed=args.seed, num_inference_steps=args.steps,
         guidance_scale=args.guidance, batch_size=args.batch_size, classify=args.classify,
         classifier=args.classifier, device=args.device, dtype=args.dtype, overwrite=args.overwrite,
+        fairness=plan,
     )  # fmt: skip
     print(f"{run.n_images} images -> {run.out_dir} (grid: {run.grid_path})")
     return 0

@@ -4,6 +4,12 @@
 Image ``i`` of a prompt is generated from its own ``torch.Generator`` seeded with ``seed + i``, so a
 single image can be regenerated alone (same prompt, seed, steps, guidance and size) and results do not
 depend on the batch size.
+
+With fairness instructions (``trustvl generate --fair``, Fair Diffusion) the pipeline is wrapped by
+:class:`~trustvl.pipelines.FairDiffusionPipeline` (``from_pipe``: the same components), the ``n`` images of a
+prompt get their groups from :func:`~trustvl.pipelines.fairness_instruction.assign_groups` (exact counts,
+seeded by ``(seed, prompt index)``) *before* batching, so the counts are exact whatever the batch size, and
+each image's group is written in a ``fair_<attribute>`` column.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ class GeneratedImage:
     seed: int
     num_inference_steps: int
     guidance_scale: float
+    groups: dict[str, str] | None = (
+        None  # Fair Diffusion: the group per attribute this image was guided toward
+    )
 
 
 def generate_images(
@@ -66,6 +75,48 @@ def generate_images(
         )
         for s, im in zip(seeds, result.images, strict=True):
             out.append(GeneratedImage(im, prompt, s, num_inference_steps, guidance_scale))
+    return out
+
+
+def generate_fair_images(
+    pipe: Any,
+    prompt: str,
+    n: int,
+    plan: Any,
+    seed: int = 0,
+    num_inference_steps: int = 20,
+    guidance_scale: float = 5.0,
+    batch_size: int = 64,
+    prompt_index: int = 0,
+) -> list[GeneratedImage]:
+    """``n`` images of ``prompt`` under a Fair Diffusion plan; image ``i`` uses seed ``seed + i`` and the
+    groups ``plan.assign(n, seed, prompt_index)[i]``.
+
+    ``pipe`` is the plan's pipeline (``plan.pipeline(sd_pipe)``, a
+    :class:`~trustvl.pipelines.FairDiffusionPipeline`); ``plan`` a
+    :class:`~trustvl.pipelines.fair_diffusion.FairGenerationPlan` (passed in, since this layer sits below
+    the pipelines).
+    """
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise TrustVLInputError(f"prompt={prompt!r} must be a non-empty string")
+    if batch_size < 1:
+        raise TrustVLInputError(f"batch_size={batch_size} must be >= 1")
+    assignments = plan.assign(n, seed=seed, prompt_index=prompt_index)
+    device = getattr(pipe, "device", torch.device("cpu"))
+    out: list[GeneratedImage] = []
+    for start in range(0, n, batch_size):
+        chunk = assignments[start : start + batch_size]
+        seeds = [seed + start + k for k in range(len(chunk))]
+        result = pipe(
+            prompt=[prompt] * len(seeds),
+            num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale,
+            generator=[torch.Generator(device=device).manual_seed(s) for s in seeds],
+            output_type="pil",
+            **plan.call_kwargs(chunk),
+        )
+        for s, im, groups in zip(seeds, result.images, chunk, strict=True):
+            out.append(GeneratedImage(im, prompt, s, num_inference_steps, guidance_scale, dict(groups)))
     return out
 
 
@@ -111,18 +162,26 @@ def generate_dataset(
     device: str = "auto",
     dtype: Any = None,
     overwrite: bool = False,
+    fairness: Any = None,
 ) -> GenerationRun:
     """Generate ``n`` images per prompt with any SD pipeline (default: the shipped SynthWorld SD) into a
     dataset folder: ``grid.png`` (one row per prompt), ``data/train-00000-of-00001.parquet`` (columns
     ``image``, ``prompt``, ``seed``, ``num_inference_steps``, ``guidance_scale`` and, with ``classify``,
     the outcome classifier's ``pred_<head>`` / ``conf_<head>``) and a ``README.md`` dataset card;
-    ``datasets.load_dataset(out_dir)`` loads it."""
+    ``datasets.load_dataset(out_dir)`` loads it.
+
+    ``fairness``: a :class:`~trustvl.pipelines.fair_diffusion.FairGenerationPlan` (the instructions,
+    one per attribute, and the SEGA momentum) for Fair Diffusion (see the module docstring); adds a
+    ``fair_<attribute>`` column with each image's group.
+    """
     import datasets
 
     from trustvl.modeling.synthworld_sd import load_sd_pipeline
 
     if not prompts:
         raise TrustVLInputError("prompts is empty; give at least one --prompt")
+    if fairness is not None:
+        fairness.check(n)  # before any model is loaded
     pipe = load_sd_pipeline(model, device=device, dtype=dtype)
     judge = None
     if classify:
@@ -130,8 +189,17 @@ def generate_dataset(
 
         judge = OutcomeClassifier(classifier, device=device)
     generated: list[GeneratedImage] = []
-    for prompt in prompts:
-        generated += generate_images(pipe, prompt, n, seed, num_inference_steps, guidance_scale, batch_size)
+    if fairness is not None:
+        pipe = fairness.pipeline(pipe)
+    for p, prompt in enumerate(prompts):
+        if fairness is not None:
+            generated += generate_fair_images(
+                pipe, prompt, n, fairness, seed, num_inference_steps, guidance_scale, batch_size, p
+            )
+        else:
+            generated += generate_images(
+                pipe, prompt, n, seed, num_inference_steps, guidance_scale, batch_size
+            )
     columns: dict[str, list[Any]] = {
         "image": [g.image for g in generated],
         "prompt": [g.prompt for g in generated],
@@ -139,13 +207,15 @@ def generate_dataset(
         "num_inference_steps": [g.num_inference_steps for g in generated],
         "guidance_scale": [g.guidance_scale for g in generated],
     }
+    for attribute in fairness.attributes if fairness is not None else ():
+        columns[f"fair_{attribute}"] = [g.groups[attribute] for g in generated]
     if judge is not None:
         readings = [r.to_dict() for r in judge.read([g.image for g in generated])]
         for key in readings[0]:
             columns[key] = [r[key] for r in readings]
     features = datasets.Features(
         {
-            k: datasets.Image() if k == "image" else datasets.Value("string" if k.startswith(("prompt", "pred_"))
+            k: datasets.Image() if k == "image" else datasets.Value("string" if k.startswith(("prompt", "pred_", "fair_"))
                else "int64" if k in ("seed", "num_inference_steps") else "float64")
             for k in columns
         }
@@ -161,6 +231,7 @@ def generate_dataset(
             f" {seed} + i), {num_inference_steps} steps, guidance scale {guidance_scale}. Written by"
             " `trustvl generate`"
             + (" with the outcome classifier's readings (`pred_*`, `conf_*`)." if judge else ".")
+            + ("\n\n" + fairness.describe(n) if fairness is not None else "")
             + "\n\nPrompts:\n\n"
             + "\n".join(f"- {p}" for p in prompts)
             + "\n"
@@ -179,4 +250,12 @@ def generate_dataset(
     )  # fmt: skip
 
 
-__all__ = ["GeneratedImage", "GenerationRun", "generate_dataset", "generate_images", "image_grid", "to_uint8"]
+__all__ = [
+    "GeneratedImage",
+    "GenerationRun",
+    "generate_dataset",
+    "generate_fair_images",
+    "generate_images",
+    "image_grid",
+    "to_uint8",
+]

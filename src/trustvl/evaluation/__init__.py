@@ -5,6 +5,8 @@
 * :mod:`~trustvl.evaluation.results` — its typed results (one schema for JSON, cards and reports);
 * :mod:`~trustvl.evaluation.report`, :mod:`~trustvl.evaluation.tables`, :mod:`~trustvl.evaluation.plots` —
   the one report writer (Markdown + HTML), the tables built from typed results, the figures;
+* :mod:`~trustvl.evaluation.fair_diffusion` — Fair Diffusion's outcome (group shares vs target, plain vs
+  guided, content kept; ``trustvl eval fair-diffusion``);
 * :mod:`~trustvl.evaluation.dataset_columns` and :mod:`~trustvl.evaluation.embedding_cache` — reading a
   dataset's class / attribute columns, caching image embeddings.
 """

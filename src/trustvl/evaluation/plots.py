@@ -182,3 +182,44 @@ def plot_skews_by_alpha(path: Path, sweep: AlphaSweepResult) -> Path:
     axes[0].legend(fontsize=8)
     fig.suptitle("CF_α: every attribute across α (bands: 95% bootstrap intervals)", fontsize=11)
     return _save(fig, path)
+
+
+def plot_shares_vs_target(
+    path: Path,
+    prompts: Sequence[str],
+    group_names: Sequence[str],
+    plain: Sequence[Sequence[float]],
+    fair: Sequence[Sequence[float]],
+    target: Sequence[float],
+    title: str,
+) -> Path:
+    """One panel per group: each prompt's share of that group without (grey) and with (colour) the fairness
+    instruction, the target as a dashed line (Fair Diffusion's proportions plot)."""
+    k, n = len(group_names), len(prompts)
+    fig, axes = plt.subplots(
+        1, k, figsize=(3.2 * k + 1.5, max(2.5, 0.3 * n + 1.3)), sharey=True, squeeze=False
+    )
+    y = list(range(n))
+    for g, ax in enumerate(axes[0]):
+        ax.barh([v - 0.2 for v in y], [row[g] for row in plain], height=0.4, color="#b0b0b0", label="plain")
+        ax.barh(
+            [v + 0.2 for v in y],
+            [row[g] for row in fair],
+            height=0.4,
+            color="#5b6abf",
+            label="Fair Diffusion",
+        )
+        ax.axvline(target[g], color="#d9534f", linestyle="--", linewidth=1.2, label="target")
+        ax.set_xlim(0, 1)
+        ax.set_title(
+            str(group_names[g]) if len(str(group_names[g])) <= 32 else str(group_names[g])[:29] + "...",
+            fontsize=9,
+        )
+        ax.set_xlabel("share of images")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0][0].set_yticks(y)
+    axes[0][0].set_yticklabels([p if len(p) <= 34 else p[:31] + "..." for p in prompts], fontsize=8)
+    axes[0][0].invert_yaxis()
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)

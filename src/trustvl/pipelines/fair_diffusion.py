@@ -34,7 +34,7 @@ the lever (keep the batch shape fixed between calls to avoid recompiling). Measu
 import inspect
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,20 +53,30 @@ from transformers import CLIPImageProcessor, CLIPTextModel, CLIPTokenizer
 
 from trustvl.errors import TrustVLInputError
 from trustvl.pipelines.fairness_instruction import (
+    FAIR_DIFFUSION_MOMENTUM,
     FairnessInstruction,
     GroupAssignment,
     assign_groups,
     check_instructions,
 )
-from trustvl.pipelines.semantic_guidance import EditConcept, SemanticGuidance
+from trustvl.pipelines.semantic_guidance import (
+    EditConcept,
+    SemanticGuidance,
+    _check_fraction,
+    _check_number,
+)
 
-__all__ = ["FairDiffusionPipeline", "FairDiffusionPipelineOutput", "concepts_from_sega_arguments"]
+__all__ = [
+    "FairDiffusionPipeline",
+    "FairDiffusionPipelineOutput",
+    "FairGenerationPlan",
+    "concepts_from_sega_arguments",
+]
 
 logger = logging.get_logger(__name__)
 
 #: Momentum defaults: SEGA's (diffusers' pipeline) and, when ``fairness`` is given, the Fair Diffusion paper's.
 SEGA_MOMENTUM = (0.1, 0.4)
-FAIR_DIFFUSION_MOMENTUM = (0.5, 0.6)
 
 
 @dataclass
@@ -661,3 +671,78 @@ class FairDiffusionPipeline(
         if not return_dict:
             return image, nsfw, assignments
         return FairDiffusionPipelineOutput(images=image, nsfw_content_detected=nsfw, assignments=assignments)
+
+
+@dataclass(frozen=True)
+class FairGenerationPlan:
+    """Fair Diffusion for a generation job: the instructions (one per attribute) and the SEGA momentum.
+
+    Generation jobs below the pipelines layer (``trustvl.data_builders.generated_images``) receive one and
+    call its methods: :meth:`check` before loading models, :meth:`pipeline` to wrap an SD pipeline,
+    :meth:`assign` for the exact, seeded groups of one prompt's images, :meth:`call_kwargs` for a batch.
+
+    Args:
+        instructions: :class:`FairnessInstruction` objects, one per attribute.
+        momentum_scale: SEGA momentum ``s_m`` (>= 0; paper 0.5).
+        momentum_beta: SEGA momentum β in [0, 1) (paper 0.6).
+    """
+
+    instructions: tuple[FairnessInstruction, ...]
+    momentum_scale: float = FAIR_DIFFUSION_MOMENTUM[0]
+    momentum_beta: float = FAIR_DIFFUSION_MOMENTUM[1]
+
+    def __post_init__(self) -> None:
+        instructions = tuple(check_instructions(self.instructions))
+        if not instructions:
+            raise TrustVLInputError("a fairness plan needs at least one FairnessInstruction")
+        object.__setattr__(self, "instructions", instructions)
+        _check_number("edit_momentum_scale", self.momentum_scale)
+        _check_fraction("edit_mom_beta", self.momentum_beta)
+
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        return tuple(ins.attribute for ins in self.instructions)
+
+    def check(self, num_images: int) -> None:
+        """Raise :class:`TrustVLInputError` when ``num_images`` images per prompt cannot follow the plan."""
+        assign_groups(self.instructions, num_images)
+
+    def pipeline(self, pipe):
+        """``FairDiffusionPipeline.from_pipe(pipe)`` (same components), progress bars off."""
+        fair = pipe if isinstance(pipe, FairDiffusionPipeline) else FairDiffusionPipeline.from_pipe(pipe)
+        fair.set_progress_bar_config(disable=True)
+        return fair
+
+    def assign(self, num_images: int, *, seed: int = 0, prompt_index: int = 0) -> list[dict[str, str]]:
+        """``{attribute: group}`` for each of one prompt's ``num_images`` images (:func:`assign_groups`)."""
+        found = assign_groups(self.instructions, num_images, seed=seed, prompt_index=prompt_index)
+        return [dict(a.groups) for a in found]
+
+    def edits(self, groups: Mapping[str, str]) -> list[EditConcept]:
+        """The concepts of one image guided toward ``groups`` (one group per attribute)."""
+        return [c for ins in self.instructions for c in ins.edit_concepts(groups[ins.attribute])]
+
+    def call_kwargs(self, groups_per_image: Sequence[Mapping[str, str]]) -> dict:
+        """The :class:`~trustvl.pipelines.FairDiffusionPipeline` arguments for a batch of images (in order)."""
+        return {
+            "edits": [self.edits(g) for g in groups_per_image],
+            "edit_momentum_scale": self.momentum_scale,
+            "edit_mom_beta": self.momentum_beta,
+        }
+
+    def describe(self, num_images: int) -> str:
+        """Markdown: the targets, exact counts per prompt and knobs (for dataset cards and reports)."""
+        lines = [
+            f"Fair Diffusion (semantic guidance; momentum {self.momentum_scale:g}, β {self.momentum_beta:g}): each"
+            " image was guided toward the group in its `fair_<attribute>` column and away from the others."
+            f" Images per group for {num_images} images per prompt:",
+            "",
+        ]
+        for ins in self.instructions:
+            counts = ", ".join(f"{g} {c}" for g, c in ins.counts(num_images).items())
+            targets = ", ".join(f"{g} {s:g}" for g, s in ins.groups.items())
+            lines.append(
+                f"- `{ins.attribute}`: {counts} (targets {targets}; edit scale {ins.guidance_scale:g}, warmup"
+                f" {ins.warmup_steps}, threshold {ins.threshold:g})"
+            )
+        return "\n".join(lines)

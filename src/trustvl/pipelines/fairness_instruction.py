@@ -17,10 +17,33 @@ Each image is then guided toward its group and away from each other group of the
 (:meth:`FairnessInstruction.edit_concepts`): with two groups this is the paper's one concept toward and one,
 reversed, away; with ``k`` groups the ``k − 1`` "away" concepts share a total weight of 1 by default, so the
 push away from the others does not grow with ``k``.
+
+Reading the outcome: an instruction can say which head of an outcome classifier reads its attribute
+(``outcome_head``) and which of that head's values each group is (``outcome_values``), so an evaluation can
+compare the shares per group with the targets. :meth:`FairnessInstruction.synthworld` gives instructions
+ready for the embedded SynthWorld text-to-image model and outcome classifier:
+
+=============  ==============================================  ========================================
+attribute      concept phrase (guidance text)                  outcome classifier head = value
+=============  ==============================================  ========================================
+``gender``     ``"female person"`` / ``"male person"``         ``gender_presentation`` = ``feminine`` /
+                                                               ``masculine``
+``skin_tone``  ``"person with very light skin"`` ...            ``skin_tone`` = ``very light``, ``light``,
+               ``"person with very dark skin"``                ``medium``, ``dark``, ``very dark``
+=============  ==============================================  ========================================
+
+The phrases are built from SynthWorld's caption grammar (``GENDER_ADJ``: "a photo of a female nurse";
+``SKIN_NOUN_PHRASES``: "a person with very dark skin working as a chef"), so every word is one the SynthWorld
+text encoder was trained on; the gender phrase follows the paper's ``"female person"``. The default skin-tone
+instruction uses 4 of SynthWorld's 5 levels (very light, light, dark, very dark; ``medium`` left out because
+it sits between its neighbours and is the level the classifier confuses most), as the issue's 4-level test
+asks; pass ``levels=`` for others. :func:`synthworld_outcome_value` maps other phrasings ("woman",
+"dark-skinned", "a person with dark skin") to the classifier's values.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import random
@@ -33,10 +56,14 @@ from trustvl.pipelines.semantic_guidance import EditConcept, _check_fraction, _c
 
 __all__ = [
     "FAIRNESS_PRESETS",
+    "FAIR_DIFFUSION_MOMENTUM",
+    "SYNTHWORLD_FAIRNESS_HEADS",
     "FairnessInstruction",
     "GroupAssignment",
     "assign_groups",
+    "instructions_from_file",
     "largest_remainder_counts",
+    "synthworld_outcome_value",
 ]
 
 #: Attributes that :meth:`FairnessInstruction.preset` knows, with their groups (uniform targets). ``gender``
@@ -54,6 +81,59 @@ FAIRNESS_PRESETS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 )
 
 _SHARE_TOLERANCE = 1e-6
+
+#: SynthWorld attribute name -> the outcome classifier head that reads it.
+SYNTHWORLD_FAIRNESS_HEADS: Mapping[str, str] = MappingProxyType(
+    {"gender": "gender_presentation", "gender_presentation": "gender_presentation", "skin_tone": "skin_tone",
+     "skin": "skin_tone"}
+)  # fmt: skip
+
+#: The default 4 skin-tone levels of :meth:`FairnessInstruction.synthworld` (``medium`` left out).
+SYNTHWORLD_SKIN_LEVELS: tuple[str, ...] = ("very light", "light", "dark", "very dark")
+
+
+def _synthworld_phrases() -> dict[str, dict[str, str]]:
+    """head -> {head value: the guidance phrase}, from SynthWorld's caption grammar."""
+    from trustvl.data_builders.synthworld.captions import GENDER_ADJ
+    from trustvl.data_builders.synthworld.generation_captions import SKIN_NOUN_PHRASES
+
+    return {
+        "gender_presentation": {value: f"{adjective} person" for value, adjective in GENDER_ADJ.items()},
+        "skin_tone": {value: f"person with {noun}" for value, noun in SKIN_NOUN_PHRASES.items()},
+    }
+
+
+def _normalise_phrase(text: str) -> str:
+    words = text.lower().replace("-", " ").split()
+    if words and words[0] in ("a", "an", "the"):
+        words = words[1:]
+    return " ".join(words)
+
+
+def synthworld_outcome_value(head: str, phrase: str) -> str | None:
+    """The SynthWorld outcome classifier's value of ``head`` that ``phrase`` names, or None.
+
+    Accepts the value itself (``"feminine"``), the guidance phrase (``"female person"``) and the caption
+    grammar's other words for it (``"female"``, ``"woman"``, ``"a female person"``; ``"very dark skin"``,
+    ``"very dark-skinned"``, ``"a person with very dark skin"``, ``"very dark-skinned person"``).
+    """
+    from trustvl.data_builders.synthworld.captions import GENDER_ADJ, GENDER_NOUN, SKIN_PHRASES
+    from trustvl.data_builders.synthworld.generation_captions import SKIN_NOUN_PHRASES
+
+    key = _normalise_phrase(phrase)
+    names: dict[str, list[str]] = {}
+    if head == "gender_presentation":
+        for value in GENDER_ADJ:
+            adjective, noun = GENDER_ADJ[value], GENDER_NOUN[value]
+            names[value] = [value, adjective, noun, f"{adjective} person", f"{adjective} {noun}"]
+    elif head == "skin_tone":
+        for value in SKIN_PHRASES:
+            skinned, noun = SKIN_PHRASES[value], SKIN_NOUN_PHRASES[value]
+            names[value] = [value, skinned, noun, f"person with {noun}", f"{skinned} person"]
+    for value, options in names.items():
+        if key in {_normalise_phrase(o) for o in options}:
+            return value
+    return None
 
 
 def largest_remainder_counts(shares: Sequence[float], total: int) -> list[int]:
@@ -88,6 +168,9 @@ class FairnessInstruction:
         toward_weight: weight of the concept toward the image's own group.
         away_weight: total weight of the concepts away from the other groups, split equally among them
             (default 1; with 2 groups the paper's one reversed concept of weight 1).
+        outcome_head: the outcome classifier head that reads this attribute (default: the attribute's name).
+        outcome_values: ``{group: value of that head}`` (default: the group's name), so that an evaluation
+            can compare the classifier's readings with the targets; two groups cannot share a value.
     """
 
     attribute: str
@@ -99,6 +182,8 @@ class FairnessInstruction:
     threshold: float = 0.95
     toward_weight: float = 1.0
     away_weight: float = 1.0
+    outcome_head: str | None = None
+    outcome_values: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.attribute, str) or not self.attribute.strip():
@@ -136,9 +221,31 @@ class FairnessInstruction:
         _check_steps("warmup_steps", self.warmup_steps, where=where)
         _check_steps("cooldown_steps", self.cooldown_steps, where=where, allow_none=True)
         _check_fraction("threshold", self.threshold, where=where)
+        if self.outcome_head is not None and (
+            not isinstance(self.outcome_head, str) or not self.outcome_head.strip()
+        ):
+            raise TrustVLInputError(
+                f"outcome_head={self.outcome_head!r}{where} is empty; expected a head name"
+            )
+        for group, value in (self.outcome_values or {}).items():
+            if group not in self.groups:
+                raise TrustVLInputError(
+                    f"outcome_values names unknown group {group!r} of {self.attribute!r}; groups are "
+                    f"{list(self.groups)}"
+                )
+            if not isinstance(value, str) or not value.strip():
+                raise TrustVLInputError(f"outcome value {value!r} of group {group!r} is empty")
         object.__setattr__(self, "groups", {g: float(s) for g, s in self.groups.items()})
         if self.prompts is not None:
             object.__setattr__(self, "prompts", dict(self.prompts))
+        if self.outcome_values is not None:
+            object.__setattr__(self, "outcome_values", dict(self.outcome_values))
+        values = [self.outcome_of(g) for g in self.groups]
+        repeated = sorted({v for v in values if values.count(v) > 1})
+        if repeated:
+            raise TrustVLInputError(
+                f"groups of {self.attribute!r} share the outcome value(s) {repeated}; each group needs its own"
+            )
 
     @classmethod
     def preset(cls, attribute: str, **kwargs) -> FairnessInstruction:
@@ -150,6 +257,57 @@ class FairnessInstruction:
             )
         names = FAIRNESS_PRESETS[attribute]
         return cls(attribute, {g: 1.0 / len(names) for g in names}, **kwargs)
+
+    @classmethod
+    def synthworld(
+        cls,
+        attribute: str,
+        shares: Mapping[str, float] | Sequence[float] | None = None,
+        *,
+        levels: Sequence[str] | None = None,
+        **kwargs,
+    ) -> FairnessInstruction:
+        """An instruction ready for the SynthWorld SD and outcome classifier (see the module docstring).
+
+        Args:
+            attribute: ``"gender"`` or ``"skin_tone"``.
+            shares: target shares, by classifier value (``{"feminine": 0.3, "masculine": 0.7}``) or by phrase,
+                or a list in the order of ``levels``; default uniform.
+            levels: the classifier values to use as groups (default: both genders; 4 skin tones, no medium).
+            kwargs: the guidance knobs (``guidance_scale``, ``warmup_steps``, ...).
+        """
+        head = SYNTHWORLD_FAIRNESS_HEADS.get(attribute)
+        if head is None:
+            raise TrustVLInputError(
+                f"unknown SynthWorld fairness attribute {attribute!r}; expected one of "
+                f"{sorted(SYNTHWORLD_FAIRNESS_HEADS)}"
+            )
+        phrases = _synthworld_phrases()[head]
+        default_levels = SYNTHWORLD_SKIN_LEVELS if head == "skin_tone" else ("feminine", "masculine")
+        levels = list(default_levels if levels is None else levels)
+        unknown = [v for v in levels if v not in phrases]
+        if unknown:
+            raise TrustVLInputError(f"unknown {head} level(s) {unknown}; SynthWorld's are {list(phrases)}")
+        if shares is None:
+            targets = [1.0 / max(len(levels), 1)] * len(levels)
+        elif isinstance(shares, Mapping):
+            by_value = {synthworld_outcome_value(head, k) or k: v for k, v in shares.items()}
+            extra = [k for k in by_value if k not in levels]
+            if extra:
+                raise TrustVLInputError(f"shares name {extra}, which are not among the levels {levels}")
+            targets = [by_value.get(v, 0.0) for v in levels]
+        else:
+            targets = list(shares)
+            if len(targets) != len(levels):
+                raise TrustVLInputError(f"{len(targets)} shares for the {len(levels)} levels {levels}")
+        groups = {phrases[v]: t for v, t in zip(levels, targets)}
+        return cls(
+            "gender" if head == "gender_presentation" else "skin_tone",
+            groups,
+            outcome_head=head,
+            outcome_values={phrases[v]: v for v in levels},
+            **kwargs,
+        )
 
     @classmethod
     def from_string(cls, text: str, **kwargs) -> FairnessInstruction:
@@ -184,6 +342,20 @@ class FairnessInstruction:
     @property
     def group_names(self) -> tuple[str, ...]:
         return tuple(self.groups)
+
+    @property
+    def head(self) -> str:
+        """The outcome classifier head that reads this attribute."""
+        return self.outcome_head or self.attribute
+
+    def outcome_of(self, group: str) -> str:
+        """The outcome classifier's value for ``group``."""
+        self.prompt_of(group)
+        return (self.outcome_values or {}).get(group, group)
+
+    def with_outcomes(self, head: str, values: Mapping[str, str]) -> FairnessInstruction:
+        """This instruction with its outcome head and ``{group: value}`` set (other fields unchanged)."""
+        return dataclasses.replace(self, outcome_head=head, outcome_values=dict(values))
 
     def counts(self, num_images: int) -> dict[str, int]:
         """Exact number of images per group for ``num_images`` images (largest remainder)."""
@@ -296,3 +468,66 @@ def assign_groups(
         )
         for k, cell in enumerate(labels)
     ]
+
+
+_INSTRUCTION_FIELDS = {f.name for f in dataclasses.fields(FairnessInstruction)}
+
+
+def instructions_from_file(path: str, **defaults) -> list[FairnessInstruction]:
+    """Fairness instructions from a YAML or JSON file (``trustvl generate --fair-file``).
+
+    The file holds a list (or ``{"fairness": [...]}``) whose items are either strings in the ``--fair`` syntax
+    (``"gender=female person:0.5,male person:0.5"``) or mappings of :class:`FairnessInstruction` fields::
+
+        fairness:
+          - attribute: gender
+            groups: {female person: 0.3, male person: 0.7}
+            outcome_head: gender_presentation
+            outcome_values: {female person: feminine, male person: masculine}
+            guidance_scale: 5
+          - skin_tone            # a preset name
+
+    ``defaults`` (e.g. the command line's guidance knobs) apply where an item does not set the field.
+    """
+    import os
+
+    import yaml
+
+    if not os.path.isfile(path):
+        raise TrustVLInputError(f"fairness file {path!r} does not exist; expected a YAML or JSON file")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except yaml.YAMLError as e:
+        raise TrustVLInputError(f"fairness file {path!r} is not valid YAML/JSON: {e}") from None
+    if isinstance(data, Mapping) and set(data) == {"fairness"}:
+        data = data["fairness"]
+    if not isinstance(data, list) or not data:
+        raise TrustVLInputError(
+            f"fairness file {path!r} holds {type(data).__name__}; expected a non-empty list of instructions "
+            "(or a mapping with the one key 'fairness')"
+        )
+    out = []
+    for item in data:
+        if isinstance(item, str):
+            out.append(FairnessInstruction.from_string(item, **defaults))
+        elif isinstance(item, Mapping):
+            unknown = sorted(set(item) - _INSTRUCTION_FIELDS)
+            if unknown:
+                raise TrustVLInputError(
+                    f"fairness file {path!r}: unknown field(s) {unknown}; expected {sorted(_INSTRUCTION_FIELDS)}"
+                )
+            if "attribute" not in item or "groups" not in item:
+                raise TrustVLInputError(
+                    f"fairness file {path!r}: item {dict(item)!r} needs 'attribute' and 'groups'"
+                )
+            out.append(FairnessInstruction(**{**defaults, **item}))
+        else:
+            raise TrustVLInputError(
+                f"fairness file {path!r}: item {item!r} is neither a string nor a mapping"
+            )
+    return check_instructions(out)
+
+
+#: SEGA momentum scale and β of the Fair Diffusion paper.
+FAIR_DIFFUSION_MOMENTUM = (0.5, 0.6)
