@@ -586,23 +586,21 @@ def build_safe_clip_quadruplets(
 def load_quadruplets(path_or_id: str | os.PathLike, split: str = "train") -> Any:
     """One split of a quadruplet dataset (a ``datasets.Dataset``), checked.
 
-    Refuses a local folder whose build is unfinished (no card, or ``build_config.json`` not complete), a
+    Refuses a local folder whose build is unfinished (its ``build_config.json`` not complete), a
     dataset that lacks a column of the schema, and rows with a missing part (a null image or text, an empty
     caption) or an unknown element/category.
     """
     if split not in SPLITS:
         raise TrustVLInputError(f"split={split!r}; expected one of {list(SPLITS)}")
     path = Path(os.fspath(path_or_id)).expanduser()
-    if path.is_dir():
-        info = path / BUILD_CONFIG
+    info = path / BUILD_CONFIG
+    if path.is_dir() and info.is_file():  # a folder written by this builder: it must be complete
         status = None
-        if info.is_file():
-            with contextlib.suppress(ValueError, OSError, AttributeError):
-                status = json.loads(info.read_text(encoding="utf-8")).get("status")
-        if not (path / CARD_FILE).is_file() or (info.is_file() and status != "complete"):
+        with contextlib.suppress(ValueError, OSError, AttributeError):
+            status = json.loads(info.read_text(encoding="utf-8")).get("status")
+        if status != "complete" or not (path / CARD_FILE).is_file():
             raise TrustVLInputError(
-                f"{str(path)!r} holds an unfinished quadruplet build (status {status!r}, card"
-                f" {'present' if (path / CARD_FILE).is_file() else 'missing'}); rerun"
+                f"{str(path)!r} holds an unfinished quadruplet build (status {status!r}); rerun"
                 " `trustvl build safe-clip-quadruplets` with the same options to finish it"
             )
     ds = load_dataset_any(path_or_id, split=split)
