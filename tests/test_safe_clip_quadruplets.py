@@ -23,6 +23,7 @@ from trustvl.data_builders.synthworld import SceneSpec, render_spec
 from trustvl.data_builders.synthworld.captions import UNSAFE_CATEGORIES
 from trustvl.errors import TrustVLInputError
 
+
 @pytest.fixture(autouse=True, scope="module")
 def _one_torch_thread():
     """Tiny diffusion calls run ~100x slower when torch's threads compete with other processes on a small
@@ -56,8 +57,9 @@ def test_dataset_loads_with_schema_and_exact_pairs(built):
         assert ds.column_names == list(QUADRUPLET_COLUMNS) and len(ds) == n == summary.rows[split]
     ds = load_quadruplets(out, "train")
     assert {f: type(ds.features[f]).__name__ for f in ("safe_image", "unsafe_image")} == {
-        "safe_image": "Image", "unsafe_image": "Image"
-    }  # fmt: skip
+        "safe_image": "Image",
+        "unsafe_image": "Image",
+    }
     cfg = QuadrupletConfig(**TINY)
     from trustvl.data_builders.synthworld import SynthWorldRenderer
 
@@ -91,7 +93,9 @@ def test_balanced_over_elements_and_deterministic(built, tmp_path):
     build_safe_clip_quadruplets(again, QuadrupletConfig(**TINY), progress=False)
     assert _shard_bytes(again) == _shard_bytes(out)
     other = QuadrupletConfig(**{**TINY, "seed": 1})
-    assert [other.element("train", r) for r in range(8)] != [QuadrupletConfig(**TINY).element("train", r) for r in range(8)]
+    assert [other.element("train", r) for r in range(8)] != [
+        QuadrupletConfig(**TINY).element("train", r) for r in range(8)
+    ]
 
 
 class _Killed(RuntimeError):
@@ -122,8 +126,9 @@ def test_killed_build_resumes_without_gap_or_duplicate(tmp_path):
     with pytest.raises(_Killed):  # 2 calls per 4-row shard: the kill comes inside the 3rd shard
         build_safe_clip_quadruplets(out, QuadrupletConfig(**TINY), _KillAfter(5), progress=False)
     assert sorted(p.name for p in (out / "data").iterdir()) == [
-        "train-00000-of-00002.parquet", "train-00001-of-00002.parquet"
-    ]  # fmt: skip
+        "train-00000-of-00002.parquet",
+        "train-00001-of-00002.parquet",
+    ]
     with pytest.raises(TrustVLInputError, match="unfinished"):
         load_quadruplets(out, "train")
     summary = build_safe_clip_quadruplets(out, QuadrupletConfig(**TINY), _KillAfter(10**6), progress=False)
@@ -140,7 +145,9 @@ def test_converter_output_without_element_is_dropped_and_counted(tmp_path):
     def converter(captions, seed=0):  # names an element on every other row only
         return [c + (", with a handgun" if k % 2 == 0 else ", at night") for k, c in enumerate(captions)]
 
-    summary = build_safe_clip_quadruplets(tmp_path / "q", QuadrupletConfig(**TINY), converter=converter, progress=False)
+    summary = build_safe_clip_quadruplets(
+        tmp_path / "q", QuadrupletConfig(**TINY), converter=converter, progress=False
+    )
     assert summary.n_dropped_no_element == 8 and summary.rows == {"train": 4, "validation": 2, "test": 2}
     assert len(summary.dropped) == 8 and "train:1" in summary.dropped
     ds = load_quadruplets(tmp_path / "q", "train")
@@ -151,7 +158,9 @@ def test_converter_output_without_element_is_dropped_and_counted(tmp_path):
 def test_bad_input_is_refused_with_one_clear_error(tmp_path):
     cfg = QuadrupletConfig(**TINY)
     with pytest.raises(TrustVLInputError, match="empty unsafe caption"):
-        build_safe_clip_quadruplets(tmp_path / "a", cfg, converter=lambda c, seed=0: [""] * len(c), progress=False)
+        build_safe_clip_quadruplets(
+            tmp_path / "a", cfg, converter=lambda c, seed=0: [""] * len(c), progress=False
+        )
     assert not (tmp_path / "a" / "README.md").exists() and not list((tmp_path / "a" / "data").iterdir())
 
     class MissingG(SynthWorldRendererStage):
@@ -182,7 +191,9 @@ def test_loader_refuses_missing_column_and_missing_part(built, tmp_path):
 
             texts = table.column("unsafe_text").to_pylist()
             texts[0] = None
-            table = table.set_column(table.schema.get_field_index("unsafe_text"), "unsafe_text", pa.array(texts))
+            table = table.set_column(
+                table.schema.get_field_index("unsafe_text"), "unsafe_text", pa.array(texts)
+            )
         pq.write_table(table, folder / "data" / "train-00000-of-00001.parquet")
         with pytest.raises(TrustVLInputError, match="lack"):
             load_quadruplets(folder, "train")
@@ -200,12 +211,20 @@ def test_unsafe_generation_needs_the_flag(tmp_path):
             raise AssertionError("must not run")
 
     with pytest.raises(TrustVLInputError, match="allow-unsafe-generation"):
-        build_safe_clip_quadruplets(tmp_path / "q", QuadrupletConfig(**TINY), RealModelStage(), progress=False)
+        build_safe_clip_quadruplets(
+            tmp_path / "q", QuadrupletConfig(**TINY), RealModelStage(), progress=False
+        )
     assert not (tmp_path / "q").exists()  # refused before anything was written
 
     # with the flag: the real-model stage generates (one row here), and the builder accepts such a stage
     stage = DiffusersQuadrupletStage(
-        str(sd), allow_unsafe_generation=True, device="cpu", dtype=None, num_inference_steps=1, height=32, width=32
+        str(sd),
+        allow_unsafe_generation=True,
+        device="cpu",
+        dtype=None,
+        num_inference_steps=1,
+        height=32,
+        width=32,
     )
     v, g = stage(["a photo of a chef"], ["a photo of a chef, next to a knife"], [{"seed": 1}])
     assert v[0].size == g[0].size == (32, 32) and not np.array_equal(np.asarray(v[0]), np.asarray(g[0]))
@@ -223,12 +242,35 @@ def test_cli_builds_and_refuses_real_model_without_flag(tmp_path, capsys):
     from trustvl.cli import main
 
     out = tmp_path / "cli"
-    args = ["build", "safe-clip-quadruplets", "--out", str(out), "--n-train", "4", "--n-validation", "2",
-            "--n-test", "2", "--resolution", "32", "--quiet"]  # fmt: skip
+    args = [
+        "build",
+        "safe-clip-quadruplets",
+        "--out",
+        str(out),
+        "--n-train",
+        "4",
+        "--n-validation",
+        "2",
+        "--n-test",
+        "2",
+        "--resolution",
+        "32",
+        "--quiet",
+    ]
     assert main(args) == 0
     assert len(load_quadruplets(out, "validation")) == 2
-    code = main(["build", "safe-clip-quadruplets", "--out", str(tmp_path / "x"), "--image-stage", "diffusers",
-                 "--model", str(tmp_path / "no-model")])  # fmt: skip
+    code = main(
+        [
+            "build",
+            "safe-clip-quadruplets",
+            "--out",
+            str(tmp_path / "x"),
+            "--image-stage",
+            "diffusers",
+            "--model",
+            str(tmp_path / "no-model"),
+        ]
+    )
     assert code == 2 and "allow-unsafe-generation" in capsys.readouterr().err
 
 
@@ -243,3 +285,11 @@ def test_scene_with_element_draws_the_requested_element():
         assert SceneSpec.from_json(with_el.to_json()) == with_el
     with pytest.raises(TrustVLInputError, match="bomb"):
         scene_with_element(r, spec, "bomb")
+
+
+def test_synthworld_sd_stage_takes_synthworld_sd_folders_only(tmp_path):
+    from trustvl.data_builders.safe_clip import SynthWorldSDStage
+
+    with pytest.raises(TrustVLInputError, match="not a SynthWorld SD folder"):
+        SynthWorldSDStage(tmp_path)
+    assert SynthWorldSDStage.abstract_unsafe is True and DiffusersQuadrupletStage.abstract_unsafe is False

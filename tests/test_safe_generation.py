@@ -99,7 +99,9 @@ def test_peft_adapter_folder_is_merged_over_its_base(pipe, models, tmp_path):
     from trustvl.pipelines import make_safe_pipeline
 
     base = CLIPModel.from_pretrained(models["clip"])
-    peft_model = add_lora(base, clip_lora_config(r=2, lora_alpha=2, base_model_name_or_path=str(models["clip"])))
+    peft_model = add_lora(
+        base, clip_lora_config(r=2, lora_alpha=2, base_model_name_or_path=str(models["clip"]))
+    )
     torch.manual_seed(0)
     with torch.no_grad():
         for name, p in peft_model.named_parameters():
@@ -119,8 +121,19 @@ def test_generate_cli_with_text_encoder(models, tmp_path):
 
     from trustvl.cli import main
 
-    common = ["generate", "--model", str(models["sd"]), "--prompt", "a photo of a chef", "--n", "1", "--steps", "1",
-              "--device", "cpu"]  # fmt: skip
+    common = [
+        "generate",
+        "--model",
+        str(models["sd"]),
+        "--prompt",
+        "a photo of a chef",
+        "--n",
+        "1",
+        "--steps",
+        "1",
+        "--device",
+        "cpu",
+    ]
     assert main([*common, "--out", str(tmp_path / "plain")]) == 0
     assert main([*common, "--out", str(tmp_path / "safe"), "--text-encoder", str(models["clip"])]) == 0
     plain = load_dataset(str(tmp_path / "plain"), split="train")[0]["image"]

@@ -61,22 +61,28 @@ def add_build(sub: Any) -> None:
     p.add_argument("--n-validation", type=int, default=100)
     p.add_argument("--n-test", type=int, default=100)
     p.add_argument("--resolution", type=int, default=64, help="SynthWorld render size (renderer stage)")
-    p.add_argument("--elements", nargs="+", default=None, help="unsafe elements (default: gun knife blood syringe)")
+    p.add_argument(
+        "--elements", nargs="+", default=None, help="unsafe elements (default: gun knife blood syringe)"
+    )
     p.add_argument("--shard-size", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument(
-        "--image-stage", choices=("synthworld", "synthworld-sd", "diffusers"), default="synthworld",
+        "--image-stage",
+        choices=("synthworld", "synthworld-sd", "diffusers"),
+        default="synthworld",
         help="how V and G are made (default: %(default)s)",
-    )  # fmt: skip
+    )
     p.add_argument("--model", default=None, help="diffusers pipeline id/folder (synthworld-sd: its folder)")
     p.add_argument(
-        "--allow-unsafe-generation", action="store_true",
+        "--allow-unsafe-generation",
+        action="store_true",
         help="confirm that a real text-to-image model may generate unsafe images (needed for --image-stage diffusers)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--converter", default=None,
+        "--converter",
+        default=None,
         help="caption-converter folder (trustvl train caption-converter); default: SynthWorld's exact conversion",
-    )  # fmt: skip
+    )
     p.add_argument("--steps", type=int, default=20, help="inference steps of a diffusion stage")
     p.add_argument("--guidance", type=float, default=8.0, help="guidance scale of a diffusion stage")
     p.add_argument("--device", default="auto")
@@ -155,18 +161,28 @@ def _cmd_safe_clip_quadruplets(args: argparse.Namespace) -> int:
     from trustvl.errors import TrustVLInputError
 
     config = q.QuadrupletConfig(
-        n_train=args.n_train, n_validation=args.n_validation, n_test=args.n_test, seed=args.seed,
-        resolution=args.resolution, elements=tuple(args.elements or UNSAFE_ELEMENTS), shard_size=args.shard_size,
+        n_train=args.n_train,
+        n_validation=args.n_validation,
+        n_test=args.n_test,
+        seed=args.seed,
+        resolution=args.resolution,
+        elements=tuple(args.elements or UNSAFE_ELEMENTS),
+        shard_size=args.shard_size,
         batch_size=args.batch_size,
-    )  # fmt: skip
+    )
     stage = None
     if args.image_stage == "diffusers":
         if args.model is None:
-            raise TrustVLInputError("--image-stage diffusers needs --model (a diffusers pipeline id or folder)")
+            raise TrustVLInputError(
+                "--image-stage diffusers needs --model (a diffusers pipeline id or folder)"
+            )
         stage = DiffusersQuadrupletStage(
-            args.model, allow_unsafe_generation=args.allow_unsafe_generation, device=args.device,
-            num_inference_steps=args.steps, guidance_scale=args.guidance,
-        )  # fmt: skip
+            args.model,
+            allow_unsafe_generation=args.allow_unsafe_generation,
+            device=args.device,
+            num_inference_steps=args.steps,
+            guidance_scale=args.guidance,
+        )
     elif args.image_stage == "synthworld-sd":
         stage = SynthWorldSDStage(
             args.model, device=args.device, num_inference_steps=args.steps, guidance_scale=args.guidance
@@ -179,8 +195,13 @@ def _cmd_safe_clip_quadruplets(args: argparse.Namespace) -> int:
             raise TrustVLInputError(f"--converter needs trustvl.modeling.caption_converter: {e}") from None
         converter = CaptionConverter.from_pretrained(args.converter)
     summary = q.build_safe_clip_quadruplets(
-        args.out, config, stage, converter, allow_unsafe_generation=args.allow_unsafe_generation,
-        progress=not args.quiet, overwrite=args.overwrite,
-    )  # fmt: skip
+        args.out,
+        config,
+        stage,
+        converter,
+        allow_unsafe_generation=args.allow_unsafe_generation,
+        progress=not args.quiet,
+        overwrite=args.overwrite,
+    )
     print(json.dumps({k: v for k, v in summary.to_dict().items() if k != "dropped"}))
     return 0

@@ -48,7 +48,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         from trustvl.modeling.synthworld_sd import load_sd_pipeline
         from trustvl.pipelines.safe_generation import make_safe_pipeline
 
-        pipeline = make_safe_pipeline(load_sd_pipeline(args.model, args.device, args.dtype), args.text_encoder)
+        pipeline = make_safe_pipeline(
+            load_sd_pipeline(args.model, args.device, args.dtype), args.text_encoder
+        )
     run = generate_dataset(
         args.model, args.prompt, args.n, args.out, seed=args.seed, num_inference_steps=args.steps,
         guidance_scale=args.guidance, batch_size=args.batch_size, classify=args.classify,

@@ -60,7 +60,9 @@ def _load_from_path(name: str, base: str | os.PathLike | None) -> Any:
     if adapter_config.is_file():
         from trustvl.modeling.lora import load_adapter, merge_lora
 
-        base_name = base or json.loads(adapter_config.read_text(encoding="utf-8")).get("base_model_name_or_path")
+        base_name = base or json.loads(adapter_config.read_text(encoding="utf-8")).get(
+            "base_model_name_or_path"
+        )
         if not base_name:
             raise TrustVLInputError(
                 f"the peft adapter {name!r} names no base model (base_model_name_or_path is empty); pass base="

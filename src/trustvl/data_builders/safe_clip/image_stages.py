@@ -89,7 +89,9 @@ def scene_with_element(renderer: SynthWorldRenderer, spec: SceneSpec, element: s
     variant kept.
     """
     if element not in ELEMENT_KINDS:
-        raise TrustVLInputError(f"unknown unsafe element {element!r}; expected one of {list(UNSAFE_ELEMENTS)}")
+        raise TrustVLInputError(
+            f"unknown unsafe element {element!r}; expected one of {list(UNSAFE_ELEMENTS)}"
+        )
     out = renderer.set_unsafe(dataclasses.replace(spec, unsafe=None), ELEMENT_KINDS[element])
     assert out.unsafe is not None
     if element in ("gun", "knife"):
@@ -195,9 +197,12 @@ class SynthWorldSDStage(_TextPairStage):
                 " written by `trustvl train synthworld-sd`, or use DiffusersQuadrupletStage for other pipelines"
             )
         self.t2i = DiffusersTextToImage(
-            str(path), device=device, dtype=dtype, num_inference_steps=num_inference_steps,
+            str(path),
+            device=device,
+            dtype=dtype,
+            num_inference_steps=num_inference_steps,
             guidance_scale=guidance_scale,
-        )  # fmt: skip
+        )
 
 
 class DiffusersQuadrupletStage(_TextPairStage):
@@ -216,7 +221,9 @@ class DiffusersQuadrupletStage(_TextPairStage):
 
     abstract_unsafe = False
 
-    def __init__(self, model_id_or_path: Any, *, allow_unsafe_generation: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, model_id_or_path: Any, *, allow_unsafe_generation: bool = False, **kwargs: Any
+    ) -> None:
         if allow_unsafe_generation is not True:
             raise TrustVLInputError(
                 f"generating unsafe images with the real model {_model_name(model_id_or_path)!r} is refused:"

@@ -105,8 +105,15 @@ __all__ = [
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 #: the dataset's columns, in stored order (a fixed schema: Safe-CLIP training reads it)
 QUADRUPLET_COLUMNS: tuple[str, ...] = (
-    "safe_text", "safe_image", "unsafe_text", "unsafe_image", "category", "unsafe_kind", "occupation", "scene_id",
-)  # fmt: skip
+    "safe_text",
+    "safe_image",
+    "unsafe_text",
+    "unsafe_image",
+    "category",
+    "unsafe_kind",
+    "occupation",
+    "scene_id",
+)
 BUILD_CONFIG = "build_config.json"
 _META_KEY = "trustvl"
 _SPLIT_BASE = {"train": 0, "validation": 1_000_000_000, "test": 2_000_000_000}
@@ -214,7 +221,9 @@ class QuadrupletConfig:
         return d
 
     def fingerprint(self, stages: Mapping[str, Any]) -> str:
-        return sha256_text(json.dumps({"config": self.to_dict(), "stages": stages}, sort_keys=True, default=str))
+        return sha256_text(
+            json.dumps({"config": self.to_dict(), "stages": stages}, sort_keys=True, default=str)
+        )
 
 
 # ---------------------------------------------------------------------------------------------- parsing
@@ -300,14 +309,17 @@ def _png(image: Image.Image) -> dict[str, Any]:
 def _exact_unsafe_captions(unsafe_specs: Sequence[SceneSpec]) -> list[str]:
     """The built-in exact conversion: the caption of the scene with its element (same template as S)."""
     return [
-        sample_caption(spec, context_only=True, include_unsafe=True, salt=_CAPTION_SALT) for spec in unsafe_specs
+        sample_caption(spec, context_only=True, include_unsafe=True, salt=_CAPTION_SALT)
+        for spec in unsafe_specs
     ]
 
 
 def _check_images(out: Any, n: int, what: str, split: str, rows: Sequence[int]) -> list[Image.Image]:
     if not isinstance(out, Sequence) or isinstance(out, (str, bytes)) or len(out) != n:
         got = len(out) if isinstance(out, Sequence) else type(out).__name__
-        raise TrustVLInputError(f"image stage returned {got} {what} images for {n} rows; expected one per row")
+        raise TrustVLInputError(
+            f"image stage returned {got} {what} images for {n} rows; expected one per row"
+        )
     images = []
     for row, im in zip(rows, out):
         if not isinstance(im, Image.Image):
@@ -320,19 +332,30 @@ def _check_images(out: Any, n: int, what: str, split: str, rows: Sequence[int]) 
 
 
 class _ShardBuilder:
-    def __init__(self, cfg: QuadrupletConfig, renderer: SynthWorldRenderer, stage: Any, converter: Any,
-                 features: Any, fingerprint: str, progress: Any) -> None:  # fmt: skip
+    def __init__(
+        self,
+        cfg: QuadrupletConfig,
+        renderer: SynthWorldRenderer,
+        stage: Any,
+        converter: Any,
+        features: Any,
+        fingerprint: str,
+        progress: Any,
+    ) -> None:
         self.cfg, self.renderer, self.stage, self.converter = cfg, renderer, stage, converter
         self.features, self.fingerprint, self.progress = features, fingerprint, progress
 
-    def _unsafe_texts(self, split: str, start: int, safe: list[str], unsafe_specs: list[SceneSpec],
-                      rows: list[int]) -> list[str]:  # fmt: skip
+    def _unsafe_texts(
+        self, split: str, start: int, safe: list[str], unsafe_specs: list[SceneSpec], rows: list[int]
+    ) -> list[str]:
         if self.converter is None:
             return _exact_unsafe_captions(unsafe_specs)
         out = self.converter(list(safe), seed=self.cfg.converter_seed(split, start))
         if not isinstance(out, Sequence) or isinstance(out, (str, bytes)) or len(out) != len(safe):
             got = len(out) if isinstance(out, Sequence) else type(out).__name__
-            raise TrustVLInputError(f"caption converter returned {got} captions for {len(safe)}; expected one each")
+            raise TrustVLInputError(
+                f"caption converter returned {got} captions for {len(safe)}; expected one each"
+            )
         for row, text in zip(rows, out):
             if not isinstance(text, str) or not text.strip():
                 raise TrustVLInputError(
@@ -349,14 +372,20 @@ class _ShardBuilder:
         for start in range(lo, hi, cfg.batch_size):
             rows = list(range(start, min(start + cfg.batch_size, hi)))
             specs = [
-                dataclasses.replace(self.renderer.sample_scene(_SAMPLER_SPLIT, _SPLIT_BASE[split] + r), unsafe=None)
+                dataclasses.replace(
+                    self.renderer.sample_scene(_SAMPLER_SPLIT, _SPLIT_BASE[split] + r), unsafe=None
+                )
                 for r in rows
             ]
             planned = [cfg.element(split, r) for r in rows]
-            safe = [sample_caption(s, context_only=True, include_unsafe=False, salt=_CAPTION_SALT) for s in specs]
+            safe = [
+                sample_caption(s, context_only=True, include_unsafe=False, salt=_CAPTION_SALT) for s in specs
+            ]
             for r, text in zip(rows, safe):
                 if not text.strip():
-                    raise TrustVLInputError(f"quadruplet {split}:{r} has an empty safe caption; expected text")
+                    raise TrustVLInputError(
+                        f"quadruplet {split}:{r} has an empty safe caption; expected text"
+                    )
             unsafe_specs = [scene_with_element(self.renderer, s, e) for s, e in zip(specs, planned)]
             unsafe = self._unsafe_texts(split, start, safe, unsafe_specs, rows)
             named = [unsafe_element_named(u) for u in unsafe]
@@ -365,10 +394,15 @@ class _ShardBuilder:
             if keep:
                 k_rows = [rows[k] for k in keep]
                 metadata = [
-                    {"scene_spec": specs[k], "element": named[k], "seed": cfg.image_seed(split, rows[k]),
-                     "split": split, "scene_id": _SPLIT_BASE[split] + rows[k]}
+                    {
+                        "scene_spec": specs[k],
+                        "element": named[k],
+                        "seed": cfg.image_seed(split, rows[k]),
+                        "split": split,
+                        "scene_id": _SPLIT_BASE[split] + rows[k],
+                    }
                     for k in keep
-                ]  # fmt: skip
+                ]
                 out = self.stage([safe[k] for k in keep], [unsafe[k] for k in keep], metadata)
                 if not isinstance(out, (tuple, list)) or len(out) != 2:
                     raise TrustVLInputError(
@@ -409,7 +443,9 @@ def _existing_fingerprint(out: Path) -> str | None:
 
 def _prepare_folder(out: Path, fingerprint: str, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
-        raise TrustVLInputError(f"output path {str(out)!r} exists and is not a folder; expected a folder path")
+        raise TrustVLInputError(
+            f"output path {str(out)!r} exists and is not a folder; expected a folder path"
+        )
     if out.exists() and any(out.iterdir()):
         existing = _existing_fingerprint(out)
         if overwrite:
@@ -436,7 +472,9 @@ def _card_body(cfg: QuadrupletConfig, s: QuadrupletBuildSummary, stages: Mapping
         + f" | {', '.join(f'{c} {n}' for c, n in sorted(s.categories[split].items()))} |"
         for split in SPLITS
     )
-    models = "\n".join(f"- **{k}**: `{json.dumps(v, sort_keys=True, default=str)}`" for k, v in stages.items())
+    models = "\n".join(
+        f"- **{k}**: `{json.dumps(v, sort_keys=True, default=str)}`" for k, v in stages.items()
+    )
     return (
         "# Safe-CLIP quadruplets in SynthWorld (trustvl)\n\n"
         "Quadruplets (safe text S, safe image V, unsafe text U, unsafe image G) for Safe-CLIP (arXiv 2311.16254),\n"
@@ -490,7 +528,9 @@ def build_safe_clip_quadruplets(
     if not callable(stage):
         raise TrustVLInputError(f"image_stage={stage!r} is not callable; expected a QuadrupletImageStage")
     if converter is not None and not callable(converter):
-        raise TrustVLInputError(f"converter={converter!r} is not callable; expected converter(captions, seed=...)")
+        raise TrustVLInputError(
+            f"converter={converter!r} is not callable; expected converter(captions, seed=...)"
+        )
     if not stage_is_abstract(stage) and allow_unsafe_generation is not True:
         raise TrustVLInputError(
             f"image stage {describe_stage(stage).get('class', type(stage).__name__)!r} is not a SynthWorld stage:"
@@ -499,13 +539,20 @@ def build_safe_clip_quadruplets(
         )
     stages = {
         "image_stage": describe_stage(stage),
-        "converter": {"class": "builtin exact SynthWorld conversion"} if converter is None else describe_stage(converter),
-    }  # fmt: skip
+        "converter": {"class": "builtin exact SynthWorld conversion"}
+        if converter is None
+        else describe_stage(converter),
+    }
     fingerprint = cfg.fingerprint(stages)
     out = Path(out_dir).expanduser().resolve()
     _prepare_folder(out, fingerprint, overwrite)
-    record = {"builder": _BUILDER, "status": "in progress", "fingerprint": fingerprint, "config": cfg.to_dict(),
-              "stages": stages}  # fmt: skip
+    record = {
+        "builder": _BUILDER,
+        "status": "in progress",
+        "fingerprint": fingerprint,
+        "config": cfg.to_dict(),
+        "stages": stages,
+    }
     write_json(out / BUILD_CONFIG, record)
 
     pending: list[tuple[str, int]] = []
@@ -540,10 +587,12 @@ def build_safe_clip_quadruplets(
         bar.close()
 
     metas = {
-        split: [read_shard_metadata(_shard_path(out, split, i, cfg.n_shards(split)), _META_KEY)
-                for i in range(cfg.n_shards(split))]
+        split: [
+            read_shard_metadata(_shard_path(out, split, i, cfg.n_shards(split)), _META_KEY)
+            for i in range(cfg.n_shards(split))
+        ]
         for split in SPLITS
-    }  # fmt: skip
+    }
     rows = {split: sum(m["n_rows"] for m in ms) for split, ms in metas.items()}
     elements = {
         split: dict(sum((Counter(m["elements"]) for m in ms), Counter())) for split, ms in metas.items()
@@ -554,12 +603,19 @@ def build_safe_clip_quadruplets(
     }
     dropped = [f"{split}:{r}" for split, ms in metas.items() for m in ms for r in m["dropped"]]
     summary = QuadrupletBuildSummary(
-        out_dir=str(out), fingerprint=fingerprint, rows=rows,
-        tried={split: cfg.n_rows(split) for split in SPLITS}, elements=elements, categories=categories,
-        n_dropped_no_element=len(dropped), n_shards=sum(cfg.n_shards(s) for s in SPLITS),
-        n_shards_built=len(pending), n_shards_reused=reused, seconds=round(time.perf_counter() - t0, 3),
+        out_dir=str(out),
+        fingerprint=fingerprint,
+        rows=rows,
+        tried={split: cfg.n_rows(split) for split in SPLITS},
+        elements=elements,
+        categories=categories,
+        n_dropped_no_element=len(dropped),
+        n_shards=sum(cfg.n_shards(s) for s in SPLITS),
+        n_shards_built=len(pending),
+        n_shards_reused=reused,
+        seconds=round(time.perf_counter() - t0, 3),
         dropped=dropped,
-    )  # fmt: skip
+    )
     empty = [split for split in SPLITS if rows[split] == 0]
     if empty:
         raise TrustVLInputError(
@@ -574,10 +630,13 @@ def build_safe_clip_quadruplets(
         total_bytes += size
         split_meta.append(SplitMetadata(split, rows[split], size, data_files=f"{DATA_DIR}/{split}-*.parquet"))
     card = DatasetCardMetadata(
-        pretty_name="trustvl Safe-CLIP quadruplets (SynthWorld)", features=features, splits=split_meta,
+        pretty_name="trustvl Safe-CLIP quadruplets (SynthWorld)",
+        features=features,
+        splits=split_meta,
         tags=("trustvl", "safe-clip", "safety", "synthetic", "synthworld"),
-        task_categories=("zero-shot-image-classification", "text-to-image"), download_size=total_bytes,
-    )  # fmt: skip
+        task_categories=("zero-shot-image-classification", "text-to-image"),
+        download_size=total_bytes,
+    )
     write_dataset_card(out, card, _card_body(cfg, summary, stages))
     write_json(out / BUILD_CONFIG, {**record, "status": "complete", "summary": summary.to_dict()})
     return summary
@@ -623,7 +682,9 @@ def load_quadruplets(path_or_id: str | os.PathLike, split: str = "train") -> Any
     for name in ("safe_text", "unsafe_text"):
         empty = pc.sum(pc.equal(pc.utf8_trim_whitespace(table.column(name)), "")).as_py() or 0
         if empty:
-            raise TrustVLInputError(f"dataset {str(path_or_id)!r} split {split!r}: {empty} empty {name!r} captions")
+            raise TrustVLInputError(
+                f"dataset {str(path_or_id)!r} split {split!r}: {empty} empty {name!r} captions"
+            )
     kinds = set(table.column("unsafe_kind").to_pylist())
     categories = set(table.column("category").to_pylist())
     if not kinds <= set(UNSAFE_ELEMENTS) or not categories <= set(UNSAFE_CATEGORIES.values()):
