@@ -1,4 +1,5 @@
-"""``trustvl build``: the datasets (SynthWorld, CF_α counterfactual sets, RaVL's spurious digits)."""
+"""``trustvl build``: the datasets (SynthWorld, CF_α counterfactual sets, RaVL's spurious digits, Safe-CLIP
+quadruplets)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,46 @@ def add_build(sub: Any) -> None:
     p.add_argument("--image-size", type=int, default=64)
     add_run_options(p, seed=0, overwrite=True)
     p.set_defaults(handler=_cmd_spurious_digits)
+
+    p = g.add_parser(
+        "safe-clip-quadruplets",
+        help="Safe-CLIP quadruplets (safe text, safe image, unsafe text, unsafe image) + I2P category",
+        description="Build (or resume) a Safe-CLIP quadruplet dataset folder with splits train/validation/test."
+        " Image stage: SynthWorld's renderer (exact, default), the SynthWorld text-to-image model, or any"
+        " diffusers pipeline (--image-stage diffusers --model ID; needs --allow-unsafe-generation).",
+    )
+    p.add_argument("--out", required=True)
+    p.add_argument("--n-train", type=int, default=800)
+    p.add_argument("--n-validation", type=int, default=100)
+    p.add_argument("--n-test", type=int, default=100)
+    p.add_argument("--resolution", type=int, default=64, help="SynthWorld render size (renderer stage)")
+    p.add_argument(
+        "--elements", nargs="+", default=None, help="unsafe elements (default: gun knife blood syringe)"
+    )
+    p.add_argument("--shard-size", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument(
+        "--image-stage",
+        choices=("synthworld", "synthworld-sd", "diffusers"),
+        default="synthworld",
+        help="how V and G are made (default: %(default)s)",
+    )
+    p.add_argument("--model", default=None, help="diffusers pipeline id/folder (synthworld-sd: its folder)")
+    p.add_argument(
+        "--allow-unsafe-generation",
+        action="store_true",
+        help="confirm that a real text-to-image model may generate unsafe images (needed for --image-stage diffusers)",
+    )
+    p.add_argument(
+        "--converter",
+        default=None,
+        help="caption-converter folder (trustvl train caption-converter); default: SynthWorld's exact conversion",
+    )
+    p.add_argument("--steps", type=int, default=20, help="inference steps of a diffusion stage")
+    p.add_argument("--guidance", type=float, default=8.0, help="guidance scale of a diffusion stage")
+    p.add_argument("--device", default="auto")
+    add_run_options(p, seed=0, overwrite=True, quiet=True)
+    p.set_defaults(handler=_cmd_safe_clip_quadruplets)
 
 
 def _cmd_synthworld(args: argparse.Namespace) -> int:
@@ -107,4 +148,60 @@ def _cmd_spurious_digits(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
     )
     print(f"dataset: {path}")
+    return 0
+
+
+def _cmd_safe_clip_quadruplets(args: argparse.Namespace) -> int:
+    from trustvl.data_builders.safe_clip import quadruplets as q
+    from trustvl.data_builders.safe_clip.image_stages import (
+        UNSAFE_ELEMENTS,
+        DiffusersQuadrupletStage,
+        SynthWorldSDStage,
+    )
+    from trustvl.errors import TrustVLInputError
+
+    config = q.QuadrupletConfig(
+        n_train=args.n_train,
+        n_validation=args.n_validation,
+        n_test=args.n_test,
+        seed=args.seed,
+        resolution=args.resolution,
+        elements=tuple(args.elements or UNSAFE_ELEMENTS),
+        shard_size=args.shard_size,
+        batch_size=args.batch_size,
+    )
+    stage = None
+    if args.image_stage == "diffusers":
+        if args.model is None:
+            raise TrustVLInputError(
+                "--image-stage diffusers needs --model (a diffusers pipeline id or folder)"
+            )
+        stage = DiffusersQuadrupletStage(
+            args.model,
+            allow_unsafe_generation=args.allow_unsafe_generation,
+            device=args.device,
+            num_inference_steps=args.steps,
+            guidance_scale=args.guidance,
+        )
+    elif args.image_stage == "synthworld-sd":
+        stage = SynthWorldSDStage(
+            args.model, device=args.device, num_inference_steps=args.steps, guidance_scale=args.guidance
+        )
+    converter = None
+    if args.converter is not None:
+        try:  # the LoRA-tuned caption converter (trustvl.modeling.caption_converter)
+            from trustvl.modeling.caption_converter import CaptionConverter
+        except ImportError as e:
+            raise TrustVLInputError(f"--converter needs trustvl.modeling.caption_converter: {e}") from None
+        converter = CaptionConverter.from_pretrained(args.converter)
+    summary = q.build_safe_clip_quadruplets(
+        args.out,
+        config,
+        stage,
+        converter,
+        allow_unsafe_generation=args.allow_unsafe_generation,
+        progress=not args.quiet,
+        overwrite=args.overwrite,
+    )
+    print(json.dumps({k: v for k, v in summary.to_dict().items() if k != "dropped"}))
     return 0

@@ -32,6 +32,12 @@ def add_generate(sub: Any) -> None:
     p.add_argument("--dtype", default=None, help="float32 (default), float16, bfloat16 or auto")
     p.add_argument("--overwrite", action="store_true")
     _add_fair_options(p)
+    p.add_argument(
+        "--text-encoder",
+        default=None,
+        help="replace the pipeline's text encoder with this CLIP's text tower (e.g. a Safe-CLIP folder, a merged"
+        " CLIPModel or a peft adapter over a CLIP)",
+    )
     p.set_defaults(handler=_cmd_generate)
 
 
@@ -85,11 +91,20 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from trustvl.data_builders.generated_images import generate_dataset
 
     plan = fair_plan(args)
+    pipeline = None
+    if args.text_encoder is not None:
+        from trustvl.modeling.synthworld_sd import load_sd_pipeline
+        from trustvl.pipelines.safe_generation import make_safe_pipeline
+
+        pipeline = make_safe_pipeline(
+            load_sd_pipeline(args.model, args.device, args.dtype), args.text_encoder
+        )
     run = generate_dataset(
         args.model, args.prompt, args.n, args.out, seed=args.seed, num_inference_steps=args.steps,
         guidance_scale=args.guidance, batch_size=args.batch_size, classify=args.classify,
         classifier=args.classifier, device=args.device, dtype=args.dtype, overwrite=args.overwrite,
         fairness=plan,
+        pipeline=pipeline, text_encoder=args.text_encoder,
     )  # fmt: skip
     print(f"{run.n_images} images -> {run.out_dir} (grid: {run.grid_path})")
     return 0

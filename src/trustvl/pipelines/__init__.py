@@ -4,6 +4,7 @@
   instructions; a drop-in successor of diffusers' deprecated ``SemanticStableDiffusionPipeline``.
 * :class:`FairnessInstruction`, :func:`assign_groups` - target group proportions and their exact, seeded
   assignment to images.
+* :func:`make_safe_pipeline` - a Stable Diffusion pipeline with Safe-CLIP's text tower as its text encoder.
 * :class:`EditConcept`, :class:`SemanticGuidance` - one guidance concept and the batched SEGA maths.
 
 Names are resolved on first use, so that the instructions (e.g. parsing ``--fair`` options) do not import
@@ -28,6 +29,8 @@ _EXPORTS = {
     "EditConcept": "semantic_guidance",
     "SemanticGuidance": "semantic_guidance",
     "spatial_quantile_mask": "semantic_guidance",
+    "load_safe_text_encoder": "safe_generation",
+    "make_safe_pipeline": "safe_generation",
 }
 
 __all__ = sorted(_EXPORTS)

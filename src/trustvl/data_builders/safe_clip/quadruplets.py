@@ -1,0 +1,695 @@
+"""Safe-CLIP's quadruplet dataset (SPEC §4, "ViSU"): (safe text S, safe image V, unsafe text U, unsafe
+image G) with the I2P category, built in SynthWorld, as a Hugging Face dataset folder (``trustvl build
+safe-clip-quadruplets``).
+
+Stages
+------
+* **S** -- a context-only SynthWorld caption of a scene without unsafe element
+  (:func:`~trustvl.data_builders.synthworld.captions.sample_caption`, ``include_unsafe=False``).
+* **U** -- from S by a caption converter: any callable ``converter(safe_captions, seed=0) -> list[str]``
+  (:class:`CaptionConverter`; e.g. ``trustvl.modeling.caption_converter.CaptionConverter`` -- the LoRA-tuned
+  language model -- or SynthWorld's oracle converter). Default: the built-in *exact* conversion, which
+  captions the same scene with the row's element added (``sample_caption(include_unsafe=True)`` on the
+  unsafe scene, same template, so U = S + ", next to a gun"). The element a U caption names is read back
+  with :func:`unsafe_element_named`; a U that names none (or several) is dropped, counted and reported.
+* **V, G** -- an image stage (:mod:`.image_stages`): SynthWorld's renderer (exact; default), the SynthWorld
+  text-to-image model, or any diffusers pipeline (real unsafe images only with ``allow_unsafe_generation``).
+  G always shows the element that U names.
+
+Choices (the paper leaves them open)
+-------------------------------------
+* Scenes come from SynthWorld's *balanced* world (its "test" sampler: every appearance combination cycles
+  with the scene index) with the world seed ``derive_seed(seed, "safe-clip-quadruplets")``, so they are not
+  the scenes of ``trustvl build synthworld``. Split ``train`` uses scene ids ``0..n_train-1``,
+  ``validation`` ``10**9 + i`` and ``test`` ``2*10**9 + i``: a split's rows do not depend on the other
+  splits' sizes.
+* Balance: the rows of each split, taken in blocks of ``len(elements)``, hold every element once (a seeded
+  permutation per block), so each split is balanced over the elements to within one row per element.
+  With an external converter G follows the element U names, so the balance is the converter's.
+* Each row's image seed is ``derive_seed(seed, split, row, "image") mod 2**31``; V and G share it.
+
+Output folder
+-------------
+``data/<split>-XXXXX-of-YYYYY.parquet`` (splits ``train``, ``validation``, ``test``; shard ``i`` holds rows
+``[i*shard_size, (i+1)*shard_size)`` of its split minus the dropped ones), ``README.md`` (a ``DatasetCard``
+with ``configs`` and ``dataset_info``), ``build_config.json`` (config, stages, fingerprint, status and, once
+complete, the summary). Columns: ``safe_text``, ``safe_image`` (Image), ``unsafe_text``, ``unsafe_image``
+(Image), ``category`` (I2P: violence / shocking / illegal activity), ``unsafe_kind`` (gun / knife / blood /
+syringe), ``occupation``, ``scene_id`` (int64). :func:`load_quadruplets` loads and checks a split.
+
+Resume and failure policy
+-------------------------
+Every row is a function of ``(config, split, row)``, so shards are independent. A shard is written to a
+temporary file and renamed into place by the shared shard writer; a rerun with the same config, converter
+and stage (same fingerprint) skips the complete shards, so a killed build resumes with no duplicate and no
+gap and equals an uninterrupted build. Bad input raises :class:`~trustvl.errors.TrustVLInputError` before
+anything is computed (bad config, unsafe generation without the flag, a folder of another build) or, for
+a stage that returns an empty caption or a missing image, before the shard holding that row is written;
+complete shards stay for a resume, and no card is written, so :func:`load_quadruplets` refuses the folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+import os
+import re
+import shutil
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from PIL import Image
+
+from trustvl.data_builders.counterfactual.stages import describe_stage
+from trustvl.data_builders.parquet_shards import (
+    DATA_DIR,
+    count_shards,
+    read_shard_metadata,
+    remove_partial_shards,
+    shard_file_name,
+    write_parquet_shard,
+)
+from trustvl.data_builders.safe_clip.image_stages import (
+    UNSAFE_ELEMENTS,
+    SynthWorldRendererStage,
+    scene_with_element,
+    stage_is_abstract,
+)
+from trustvl.data_builders.synthworld.captions import UNSAFE_CATEGORIES, UNSAFE_PHRASES, sample_caption
+from trustvl.data_builders.synthworld.config import SynthWorldConfig
+from trustvl.data_builders.synthworld.randomness import UniformStream, derive_seed
+from trustvl.data_builders.synthworld.render import SceneSpec, SynthWorldRenderer
+from trustvl.errors import TrustVLInputError
+from trustvl.hub.dataset_cards import CARD_FILE, DatasetCardMetadata, SplitMetadata, write_dataset_card
+from trustvl.hub.loading import load_dataset_any
+from trustvl.utils.io import sha256_text, write_json
+
+__all__ = [
+    "QUADRUPLET_COLUMNS",
+    "SPLITS",
+    "CaptionConverter",
+    "QuadrupletBuildSummary",
+    "QuadrupletConfig",
+    "build_safe_clip_quadruplets",
+    "load_quadruplets",
+    "quadruplet_features",
+    "unsafe_element_named",
+]
+
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
+#: the dataset's columns, in stored order (a fixed schema: Safe-CLIP training reads it)
+QUADRUPLET_COLUMNS: tuple[str, ...] = (
+    "safe_text",
+    "safe_image",
+    "unsafe_text",
+    "unsafe_image",
+    "category",
+    "unsafe_kind",
+    "occupation",
+    "scene_id",
+)
+BUILD_CONFIG = "build_config.json"
+_META_KEY = "trustvl"
+_SPLIT_BASE = {"train": 0, "validation": 1_000_000_000, "test": 2_000_000_000}
+_SAMPLER_SPLIT = "test"  # SynthWorld's balanced world
+_CAPTION_SALT = "safe-clip"
+_BUILDER = "trustvl.data_builders.safe_clip.build_safe_clip_quadruplets"
+
+
+@runtime_checkable
+class CaptionConverter(Protocol):
+    """Turns safe captions into unsafe ones: one output per input, in order; ``seed`` makes sampling
+    converters deterministic. Each output should name one unsafe element SynthWorld draws."""
+
+    def __call__(self, safe_captions: list[str], seed: int = 0) -> list[str]: ...
+
+
+# ---------------------------------------------------------------------------------------------- config
+@dataclass
+class QuadrupletConfig:
+    """What a quadruplet build makes (every field enters the fingerprint that resume checks).
+
+    Attributes:
+        n_train, n_validation, n_test: rows tried per split (dropped rows are not replaced).
+        seed: seeds the world, the element order, the image seeds and the converter's batches.
+        resolution: SynthWorld render size (pixels); diffusion stages use their own size.
+        elements: the unsafe elements to balance over (default all: gun, knife, blood, syringe).
+        shard_size: rows per shard; batch_size: rows per converter / image-stage call.
+        world: further :class:`~trustvl.data_builders.synthworld.SynthWorldConfig` fields (not ``unsafe``
+            or ``resolution``).
+    """
+
+    n_train: int = 800
+    n_validation: int = 100
+    n_test: int = 100
+    seed: int = 0
+    resolution: int = 64
+    elements: tuple[str, ...] = UNSAFE_ELEMENTS
+    shard_size: int = 100
+    batch_size: int = 16
+    world: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.elements = tuple(self.elements)
+        self.validate()
+
+    def validate(self) -> None:
+        for name in ("n_train", "n_validation", "n_test"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v < 1_000_000_000:
+                raise TrustVLInputError(f"{name}={v!r}; expected an int in [1, 10**9)")
+        for name in ("shard_size", "batch_size", "resolution"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise TrustVLInputError(f"{name}={v!r}; expected an int >= 1")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise TrustVLInputError(f"seed={self.seed!r}; expected a non-negative int")
+        bad = [e for e in self.elements if e not in UNSAFE_ELEMENTS]
+        if not self.elements or bad or len(set(self.elements)) != len(self.elements):
+            raise TrustVLInputError(
+                f"elements={list(self.elements)!r}; expected distinct names from {list(UNSAFE_ELEMENTS)}"
+            )
+        if not isinstance(self.world, Mapping) or {"unsafe", "resolution"} & set(self.world):
+            raise TrustVLInputError(
+                f"world={self.world!r}; expected a dict of SynthWorldConfig fields other than 'unsafe' and"
+                " 'resolution'"
+            )
+        self.world_config()  # SynthWorld checks its own fields
+
+    def n_rows(self, split: str) -> int:
+        return {"train": self.n_train, "validation": self.n_validation, "test": self.n_test}[split]
+
+    def n_shards(self, split: str) -> int:
+        return count_shards(self.n_rows(split), self.shard_size)
+
+    def world_config(self) -> SynthWorldConfig:
+        try:
+            world = SynthWorldConfig(resolution=self.resolution, **dict(self.world))
+        except TypeError as e:
+            raise TrustVLInputError(f"world={self.world!r}: {e}") from None
+        world.validate()
+        return world
+
+    def world_seed(self) -> int:
+        return derive_seed(self.seed, "safe-clip-quadruplets")
+
+    def element(self, split: str, row: int) -> str:
+        """The element of ``row`` of ``split`` (a seeded permutation of the elements per block)."""
+        n = len(self.elements)
+        order = list(self.elements)
+        rng = UniformStream(derive_seed(self.seed, split, row // n, "elements"))
+        for i in range(n - 1, 0, -1):  # Fisher-Yates
+            j = int(rng() * (i + 1))
+            order[i], order[j] = order[j], order[i]
+        return order[row % n]
+
+    def image_seed(self, split: str, row: int) -> int:
+        return derive_seed(self.seed, split, row, "image") % 2**31
+
+    def converter_seed(self, split: str, start: int) -> int:
+        return derive_seed(self.seed, split, start, "converter") % 2**31
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["elements"] = list(self.elements)
+        return d
+
+    def fingerprint(self, stages: Mapping[str, Any]) -> str:
+        return sha256_text(
+            json.dumps({"config": self.to_dict(), "stages": stages}, sort_keys=True, default=str)
+        )
+
+
+# ---------------------------------------------------------------------------------------------- parsing
+_ELEMENT_WORDS: dict[str, tuple[str, ...]] = {
+    "gun": ("gun", "guns", "handgun", "handguns", "pistol", "pistols", "revolver", "rifle", "rifles"),
+    "knife": ("knife", "knives", "blade", "blades", "dagger", "daggers"),
+    "blood": ("blood", "bloody", "bloodied", "blood-stained", "bleeding"),
+    "syringe": ("syringe", "syringes", "needle", "needles"),
+}
+assert set(_ELEMENT_WORDS) == set(UNSAFE_PHRASES)
+
+
+def unsafe_element_named(text: str) -> str | None:
+    """The one SynthWorld unsafe element ``text`` names (gun, knife, blood or syringe), or None when it
+    names none or several. Reads SynthWorld's phrases and common synonyms, whole words only."""
+    if not isinstance(text, str):
+        return None
+    words = set(re.findall(r"[a-z]+(?:-[a-z]+)*", text.lower()))
+    found = {e for e, vocab in _ELEMENT_WORDS.items() if words & set(vocab)}
+    return found.pop() if len(found) == 1 else None
+
+
+# ---------------------------------------------------------------------------------------------- features
+def quadruplet_features() -> Any:
+    """The ``datasets.Features`` of a quadruplet dataset (the fixed schema)."""
+    from datasets import Features, Value
+    from datasets import Image as ImageFeature
+
+    return Features(
+        {
+            "safe_text": Value("string"),
+            "safe_image": ImageFeature(),
+            "unsafe_text": Value("string"),
+            "unsafe_image": ImageFeature(),
+            "category": Value("string"),
+            "unsafe_kind": Value("string"),
+            "occupation": Value("string"),
+            "scene_id": Value("int64"),
+        }
+    )
+
+
+@dataclass
+class QuadrupletBuildSummary:
+    """Counts of a build (over every shard, including those reused from an earlier run).
+
+    Attributes:
+        rows: split -> rows written; tried: split -> rows tried.
+        elements: split -> element -> rows; categories: split -> I2P category -> rows.
+        n_dropped_no_element: rows whose U named no (or several) unsafe elements, dropped;
+            dropped: ``"split:row"`` of each.
+        n_shards, n_shards_built, n_shards_reused; seconds: wall time of this run.
+    """
+
+    out_dir: str
+    fingerprint: str
+    rows: dict[str, int]
+    tried: dict[str, int]
+    elements: dict[str, dict[str, int]]
+    categories: dict[str, dict[str, int]]
+    n_dropped_no_element: int
+    n_shards: int
+    n_shards_built: int
+    n_shards_reused: int
+    seconds: float
+    dropped: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------------------------------------- shards
+def _shard_path(out: Path, split: str, index: int, n_shards: int) -> Path:
+    return out / DATA_DIR / shard_file_name(split, index, n_shards)
+
+
+def _png(image: Image.Image) -> dict[str, Any]:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return {"bytes": buf.getvalue(), "path": None}
+
+
+def _exact_unsafe_captions(unsafe_specs: Sequence[SceneSpec]) -> list[str]:
+    """The built-in exact conversion: the caption of the scene with its element (same template as S)."""
+    return [
+        sample_caption(spec, context_only=True, include_unsafe=True, salt=_CAPTION_SALT)
+        for spec in unsafe_specs
+    ]
+
+
+def _check_images(out: Any, n: int, what: str, split: str, rows: Sequence[int]) -> list[Image.Image]:
+    if not isinstance(out, Sequence) or isinstance(out, (str, bytes)) or len(out) != n:
+        got = len(out) if isinstance(out, Sequence) else type(out).__name__
+        raise TrustVLInputError(
+            f"image stage returned {got} {what} images for {n} rows; expected one per row"
+        )
+    images = []
+    for row, im in zip(rows, out):
+        if not isinstance(im, Image.Image):
+            raise TrustVLInputError(
+                f"quadruplet {split}:{row} lacks its {what} image (the image stage returned"
+                f" {type(im).__name__}); expected a PIL image for every part (S, V, U, G)"
+            )
+        images.append(im if im.mode == "RGB" else im.convert("RGB"))
+    return images
+
+
+class _ShardBuilder:
+    def __init__(
+        self,
+        cfg: QuadrupletConfig,
+        renderer: SynthWorldRenderer,
+        stage: Any,
+        converter: Any,
+        features: Any,
+        fingerprint: str,
+        progress: Any,
+    ) -> None:
+        self.cfg, self.renderer, self.stage, self.converter = cfg, renderer, stage, converter
+        self.features, self.fingerprint, self.progress = features, fingerprint, progress
+
+    def _unsafe_texts(
+        self, split: str, start: int, safe: list[str], unsafe_specs: list[SceneSpec], rows: list[int]
+    ) -> list[str]:
+        if self.converter is None:
+            return _exact_unsafe_captions(unsafe_specs)
+        out = self.converter(list(safe), seed=self.cfg.converter_seed(split, start))
+        if not isinstance(out, Sequence) or isinstance(out, (str, bytes)) or len(out) != len(safe):
+            got = len(out) if isinstance(out, Sequence) else type(out).__name__
+            raise TrustVLInputError(
+                f"caption converter returned {got} captions for {len(safe)}; expected one each"
+            )
+        for row, text in zip(rows, out):
+            if not isinstance(text, str) or not text.strip():
+                raise TrustVLInputError(
+                    f"caption converter returned an empty unsafe caption {text!r} for {split}:{row} (safe caption"
+                    f" {safe[rows.index(row)]!r}); expected a non-empty caption naming an unsafe element"
+                )
+        return list(out)
+
+    def build(self, split: str, index: int, path: Path) -> None:
+        cfg = self.cfg
+        lo, hi = index * cfg.shard_size, min((index + 1) * cfg.shard_size, cfg.n_rows(split))
+        columns: dict[str, list[Any]] = {name: [] for name in QUADRUPLET_COLUMNS}
+        dropped: list[int] = []
+        for start in range(lo, hi, cfg.batch_size):
+            rows = list(range(start, min(start + cfg.batch_size, hi)))
+            specs = [
+                dataclasses.replace(
+                    self.renderer.sample_scene(_SAMPLER_SPLIT, _SPLIT_BASE[split] + r), unsafe=None
+                )
+                for r in rows
+            ]
+            planned = [cfg.element(split, r) for r in rows]
+            safe = [
+                sample_caption(s, context_only=True, include_unsafe=False, salt=_CAPTION_SALT) for s in specs
+            ]
+            for r, text in zip(rows, safe):
+                if not text.strip():
+                    raise TrustVLInputError(
+                        f"quadruplet {split}:{r} has an empty safe caption; expected text"
+                    )
+            unsafe_specs = [scene_with_element(self.renderer, s, e) for s, e in zip(specs, planned)]
+            unsafe = self._unsafe_texts(split, start, safe, unsafe_specs, rows)
+            named = [unsafe_element_named(u) for u in unsafe]
+            keep = [k for k, e in enumerate(named) if e is not None]
+            dropped += [rows[k] for k, e in enumerate(named) if e is None]
+            if keep:
+                k_rows = [rows[k] for k in keep]
+                metadata = [
+                    {
+                        "scene_spec": specs[k],
+                        "element": named[k],
+                        "seed": cfg.image_seed(split, rows[k]),
+                        "split": split,
+                        "scene_id": _SPLIT_BASE[split] + rows[k],
+                    }
+                    for k in keep
+                ]
+                out = self.stage([safe[k] for k in keep], [unsafe[k] for k in keep], metadata)
+                if not isinstance(out, (tuple, list)) or len(out) != 2:
+                    raise TrustVLInputError(
+                        f"image stage returned {type(out).__name__}; expected (safe_images, unsafe_images)"
+                    )
+                v = _check_images(out[0], len(keep), "safe (V)", split, k_rows)
+                g = _check_images(out[1], len(keep), "unsafe (G)", split, k_rows)
+                for j, k in enumerate(keep):
+                    element = str(named[k])
+                    columns["safe_text"].append(safe[k])
+                    columns["safe_image"].append(_png(v[j]))
+                    columns["unsafe_text"].append(unsafe[k])
+                    columns["unsafe_image"].append(_png(g[j]))
+                    columns["category"].append(UNSAFE_CATEGORIES[element])
+                    columns["unsafe_kind"].append(element)
+                    columns["occupation"].append(specs[k].occupation)
+                    columns["scene_id"].append(_SPLIT_BASE[split] + rows[k])
+            self.progress.update(len(rows))
+        meta = {
+            "fingerprint": self.fingerprint,
+            "split": split,
+            "rows": [lo, hi],
+            "n_rows": len(columns["scene_id"]),
+            "dropped": dropped,
+            "elements": dict(Counter(columns["unsafe_kind"])),
+        }
+        write_parquet_shard(path, columns, self.features, metadata={_META_KEY: meta})
+
+
+# ---------------------------------------------------------------------------------------------- folder
+def _existing_fingerprint(out: Path) -> str | None:
+    info = out / BUILD_CONFIG
+    if info.is_file():
+        with contextlib.suppress(ValueError, OSError, AttributeError):
+            return str(json.loads(info.read_text(encoding="utf-8")).get("fingerprint")) or None
+    return None
+
+
+def _prepare_folder(out: Path, fingerprint: str, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise TrustVLInputError(
+            f"output path {str(out)!r} exists and is not a folder; expected a folder path"
+        )
+    if out.exists() and any(out.iterdir()):
+        existing = _existing_fingerprint(out)
+        if overwrite:
+            shutil.rmtree(out)
+        elif existing is None:
+            raise TrustVLInputError(
+                f"output folder {str(out)!r} is not empty and holds no quadruplet build ({BUILD_CONFIG} missing);"
+                " choose another folder or pass overwrite=True (--overwrite)"
+            )
+        elif existing != fingerprint:
+            raise TrustVLInputError(
+                f"output folder {str(out)!r} holds a build with another config, converter or image stage"
+                f" (fingerprint {existing[:12]}..., this build {fingerprint[:12]}...); choose another folder or"
+                " pass overwrite=True (--overwrite)"
+            )
+    (out / DATA_DIR).mkdir(parents=True, exist_ok=True)
+    remove_partial_shards(out / DATA_DIR)
+
+
+def _card_body(cfg: QuadrupletConfig, s: QuadrupletBuildSummary, stages: Mapping[str, Any]) -> str:
+    elements = "\n".join(
+        f"| {split} | {s.rows[split]} | "
+        + ", ".join(f"{e} {s.elements[split].get(e, 0)}" for e in UNSAFE_ELEMENTS)
+        + f" | {', '.join(f'{c} {n}' for c, n in sorted(s.categories[split].items()))} |"
+        for split in SPLITS
+    )
+    models = "\n".join(
+        f"- **{k}**: `{json.dumps(v, sort_keys=True, default=str)}`" for k, v in stages.items()
+    )
+    return (
+        "# Safe-CLIP quadruplets in SynthWorld (trustvl)\n\n"
+        "Quadruplets (safe text S, safe image V, unsafe text U, unsafe image G) for Safe-CLIP (arXiv 2311.16254),\n"
+        "built by `trustvl build safe-clip-quadruplets`. S is a context-only SynthWorld caption of a scene\n"
+        "without unsafe element; U is S converted to name an unsafe element; V shows the scene, G the\n"
+        "scene with the element U names. SynthWorld's elements are abstract drawings (a gun or knife shape,\n"
+        "a red splatter, a syringe); `category` is the I2P category the element stands for.\n\n"
+        "## Counts\n\n| split | rows | elements | categories |\n|---|---|---|---|\n"
+        f"{elements}\n\n"
+        f"Rows whose unsafe caption named no single unsafe element (dropped): {s.n_dropped_no_element}.\n\n"
+        "## Stages\n\n"
+        f"{models}\n\n"
+        "## Columns\n\n"
+        "`safe_text`, `safe_image`, `unsafe_text`, `unsafe_image`, `category`, `unsafe_kind` (gun, knife,\n"
+        "blood, syringe), `occupation`, `scene_id`.\n\n"
+        '```python\nfrom datasets import load_dataset\nds = load_dataset("path/to/this/folder", split="train")\n```\n\n'
+        f"Build fingerprint: `{s.fingerprint}`; the full config is in `{BUILD_CONFIG}`.\n"
+    )
+
+
+# ---------------------------------------------------------------------------------------------- main
+def build_safe_clip_quadruplets(
+    out_dir: str | os.PathLike,
+    config: QuadrupletConfig | Mapping[str, Any] | None = None,
+    image_stage: Any = None,
+    converter: CaptionConverter | None = None,
+    *,
+    allow_unsafe_generation: bool = False,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> QuadrupletBuildSummary:
+    """Build (or resume) a quadruplet dataset folder; see the module doc.
+
+    Args:
+        out_dir: the dataset folder (a folder holding the same build is resumed).
+        config: a :class:`QuadrupletConfig`, a dict of its fields, or None (defaults).
+        image_stage: a :class:`~.image_stages.QuadrupletImageStage`; None: SynthWorld's renderer (exact).
+        converter: the U stage, ``converter(safe_captions, seed=...) -> unsafe_captions``; None: the built-in
+            exact SynthWorld conversion.
+        allow_unsafe_generation: needed for any image stage that is not declared abstract (real models).
+        progress: show a tqdm bar; overwrite: replace a folder that holds something else.
+
+    Raises:
+        TrustVLInputError: see the module doc's failure policy.
+    """
+    t0 = time.perf_counter()
+    cfg = config if isinstance(config, QuadrupletConfig) else QuadrupletConfig(**dict(config or {}))
+    cfg.validate()
+    renderer = SynthWorldRenderer(cfg.world_config(), seed=cfg.world_seed())
+    stage = SynthWorldRendererStage(renderer) if image_stage is None else image_stage
+    if not callable(stage):
+        raise TrustVLInputError(f"image_stage={stage!r} is not callable; expected a QuadrupletImageStage")
+    if converter is not None and not callable(converter):
+        raise TrustVLInputError(
+            f"converter={converter!r} is not callable; expected converter(captions, seed=...)"
+        )
+    if not stage_is_abstract(stage) and allow_unsafe_generation is not True:
+        raise TrustVLInputError(
+            f"image stage {describe_stage(stage).get('class', type(stage).__name__)!r} is not a SynthWorld stage:"
+            " generating unsafe images with it is refused; pass allow_unsafe_generation=True"
+            " (--allow-unsafe-generation) to confirm"
+        )
+    stages = {
+        "image_stage": describe_stage(stage),
+        "converter": {"class": "builtin exact SynthWorld conversion"}
+        if converter is None
+        else describe_stage(converter),
+    }
+    fingerprint = cfg.fingerprint(stages)
+    out = Path(out_dir).expanduser().resolve()
+    _prepare_folder(out, fingerprint, overwrite)
+    record = {
+        "builder": _BUILDER,
+        "status": "in progress",
+        "fingerprint": fingerprint,
+        "config": cfg.to_dict(),
+        "stages": stages,
+    }
+    write_json(out / BUILD_CONFIG, record)
+
+    pending: list[tuple[str, int]] = []
+    reused = 0
+    for split in SPLITS:
+        n = cfg.n_shards(split)
+        for i in range(n):
+            path = _shard_path(out, split, i, n)
+            if not path.is_file():
+                pending.append((split, i))
+                continue
+            meta = read_shard_metadata(path, _META_KEY)
+            if not isinstance(meta, dict) or meta.get("fingerprint") != fingerprint:
+                raise TrustVLInputError(
+                    f"shard {str(path)!r} was not written by this build (fingerprint differs); remove it or pass"
+                    " overwrite=True"
+                )
+            reused += 1
+
+    from tqdm.auto import tqdm
+
+    features = quadruplet_features()
+    n_pending_rows = sum(
+        min((i + 1) * cfg.shard_size, cfg.n_rows(split)) - i * cfg.shard_size for split, i in pending
+    )
+    bar = tqdm(total=n_pending_rows, desc="safe-clip quadruplets", unit="row", disable=not progress)
+    try:
+        builder = _ShardBuilder(cfg, renderer, stage, converter, features, fingerprint, bar)
+        for split, i in pending:
+            builder.build(split, i, _shard_path(out, split, i, cfg.n_shards(split)))
+    finally:
+        bar.close()
+
+    metas = {
+        split: [
+            read_shard_metadata(_shard_path(out, split, i, cfg.n_shards(split)), _META_KEY)
+            for i in range(cfg.n_shards(split))
+        ]
+        for split in SPLITS
+    }
+    rows = {split: sum(m["n_rows"] for m in ms) for split, ms in metas.items()}
+    elements = {
+        split: dict(sum((Counter(m["elements"]) for m in ms), Counter())) for split, ms in metas.items()
+    }
+    categories = {
+        split: dict(sum((Counter({UNSAFE_CATEGORIES[e]: n}) for e, n in counts.items()), Counter()))
+        for split, counts in elements.items()
+    }
+    dropped = [f"{split}:{r}" for split, ms in metas.items() for m in ms for r in m["dropped"]]
+    summary = QuadrupletBuildSummary(
+        out_dir=str(out),
+        fingerprint=fingerprint,
+        rows=rows,
+        tried={split: cfg.n_rows(split) for split in SPLITS},
+        elements=elements,
+        categories=categories,
+        n_dropped_no_element=len(dropped),
+        n_shards=sum(cfg.n_shards(s) for s in SPLITS),
+        n_shards_built=len(pending),
+        n_shards_reused=reused,
+        seconds=round(time.perf_counter() - t0, 3),
+        dropped=dropped,
+    )
+    empty = [split for split in SPLITS if rows[split] == 0]
+    if empty:
+        raise TrustVLInputError(
+            f"every row of split(s) {empty} was dropped: the caption converter named no unsafe element in any"
+            f" of them ({summary.n_dropped_no_element} rows dropped in all); no dataset card written"
+        )
+    split_meta = []
+    total_bytes = 0
+    for split in SPLITS:
+        paths = [_shard_path(out, split, i, cfg.n_shards(split)) for i in range(cfg.n_shards(split))]
+        size = sum(p.stat().st_size for p in paths)
+        total_bytes += size
+        split_meta.append(SplitMetadata(split, rows[split], size, data_files=f"{DATA_DIR}/{split}-*.parquet"))
+    card = DatasetCardMetadata(
+        pretty_name="trustvl Safe-CLIP quadruplets (SynthWorld)",
+        features=features,
+        splits=split_meta,
+        tags=("trustvl", "safe-clip", "safety", "synthetic", "synthworld"),
+        task_categories=("zero-shot-image-classification", "text-to-image"),
+        download_size=total_bytes,
+    )
+    write_dataset_card(out, card, _card_body(cfg, summary, stages))
+    write_json(out / BUILD_CONFIG, {**record, "status": "complete", "summary": summary.to_dict()})
+    return summary
+
+
+def load_quadruplets(path_or_id: str | os.PathLike, split: str = "train") -> Any:
+    """One split of a quadruplet dataset (a ``datasets.Dataset``), checked.
+
+    Refuses a local folder whose build is unfinished (its ``build_config.json`` not complete), a
+    dataset that lacks a column of the schema, and rows with a missing part (a null image or text, an empty
+    caption) or an unknown element/category.
+    """
+    if split not in SPLITS:
+        raise TrustVLInputError(f"split={split!r}; expected one of {list(SPLITS)}")
+    path = Path(os.fspath(path_or_id)).expanduser()
+    info = path / BUILD_CONFIG
+    if path.is_dir() and info.is_file():  # a folder written by this builder: it must be complete
+        status = None
+        with contextlib.suppress(ValueError, OSError, AttributeError):
+            status = json.loads(info.read_text(encoding="utf-8")).get("status")
+        if status != "complete" or not (path / CARD_FILE).is_file():
+            raise TrustVLInputError(
+                f"{str(path)!r} holds an unfinished quadruplet build (status {status!r}); rerun"
+                " `trustvl build safe-clip-quadruplets` with the same options to finish it"
+            )
+    ds = load_dataset_any(path_or_id, split=split)
+    missing = [c for c in QUADRUPLET_COLUMNS if c not in ds.column_names]
+    if missing:
+        raise TrustVLInputError(
+            f"dataset {str(path_or_id)!r} lacks columns {missing}; expected the quadruplet columns"
+            f" {list(QUADRUPLET_COLUMNS)}"
+        )
+    import pyarrow.compute as pc
+
+    table = ds.data
+    for name in QUADRUPLET_COLUMNS:
+        nulls = table.column(name).null_count
+        if nulls:
+            raise TrustVLInputError(
+                f"dataset {str(path_or_id)!r} split {split!r}: {nulls} rows lack {name!r}; expected every part"
+                " of each quadruplet (S, V, U, G)"
+            )
+    for name in ("safe_text", "unsafe_text"):
+        empty = pc.sum(pc.equal(pc.utf8_trim_whitespace(table.column(name)), "")).as_py() or 0
+        if empty:
+            raise TrustVLInputError(
+                f"dataset {str(path_or_id)!r} split {split!r}: {empty} empty {name!r} captions"
+            )
+    kinds = set(table.column("unsafe_kind").to_pylist())
+    categories = set(table.column("category").to_pylist())
+    if not kinds <= set(UNSAFE_ELEMENTS) or not categories <= set(UNSAFE_CATEGORIES.values()):
+        raise TrustVLInputError(
+            f"dataset {str(path_or_id)!r}: unsafe_kind {sorted(kinds)} / category {sorted(categories)}; expected"
+            f" kinds from {list(UNSAFE_ELEMENTS)} and I2P categories {sorted(set(UNSAFE_CATEGORIES.values()))}"
+        )
+    return ds
