@@ -58,7 +58,9 @@ TINY = dict(
 
 def build_clip(sizes: dict, seed: int = 0) -> CLIPModel:
     torch.manual_seed(seed)
-    config = CLIPConfig(text_config=sizes["text"], vision_config=sizes["vision"], projection_dim=sizes["projection_dim"])
+    config = CLIPConfig(
+        text_config=sizes["text"], vision_config=sizes["vision"], projection_dim=sizes["projection_dim"]
+    )
     return CLIPModel(config).eval()
 
 
@@ -70,12 +72,19 @@ def random_batch(sizes: dict, n: int, device: torch.device, seed: int) -> dict[s
     ids = torch.randint(2, text["vocab_size"] - 2, (2 * n, length), generator=g)
     ids[:, 0], ids[:, -1] = text["bos_token_id"], text["eos_token_id"]
     pixels = torch.randn(2 * n, 3, vision["image_size"], vision["image_size"], generator=g)
-    return {"input_ids": ids.to(device), "attention_mask": torch.ones_like(ids).to(device), "pixel_values": pixels.to(device)}
+    return {
+        "input_ids": ids.to(device),
+        "attention_mask": torch.ones_like(ids).to(device),
+        "pixel_values": pixels.to(device),
+    }
 
 
 def lora_model(base: CLIPModel, seed: int = 0):
     torch.manual_seed(seed)
-    return add_lora(copy.deepcopy(base), clip_lora_config(r=16, lora_alpha=1, lora_dropout=0.1, target_modules=list(SAFE_CLIP_LORA_TARGETS)))
+    return add_lora(
+        copy.deepcopy(base),
+        clip_lora_config(r=16, lora_alpha=1, lora_dropout=0.1, target_modules=list(SAFE_CLIP_LORA_TARGETS)),
+    )
 
 
 def _sync(device: torch.device) -> None:
@@ -114,7 +123,9 @@ def time_steps(model, loss_fn, batch, *, steps: int, warmup: int, bf16: bool, de
         "seconds": round(seconds, 4),
         "samples_per_s": round(n * steps / seconds, 2),
         "last_loss": float(loss.detach()),
-        "peak_memory_gb": round(torch.cuda.max_memory_allocated(device) / 2**30, 2) if device.type == "cuda" else None,
+        "peak_memory_gb": round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
+        if device.type == "cuda"
+        else None,
     }
 
 
@@ -128,13 +139,21 @@ def same_loss_check(base: CLIPModel, reference: CLIPModel, sizes: dict, device: 
                 p.normal_(0, 0.02, generator=torch.Generator(device=device).manual_seed(1))
     batch = random_batch(sizes, 8, device, seed=123)
     n = 8
-    rows = [reference_embeddings_from_model(reference, {k: v[[i, n + i]] for k, v in batch.items()}) for i in range(n)]
+    rows = [
+        reference_embeddings_from_model(reference, {k: v[[i, n + i]] for k, v in batch.items()})
+        for i in range(n)
+    ]
     cached = dict(batch, ref_text=torch.cat([r[0] for r in rows]), ref_image=torch.cat([r[1] for r in rows]))
     with torch.no_grad():
         loss_cached, _ = SafeCLIPLoss()(model, cached)
         loss_recomputed, _ = SafeCLIPLoss(reference=reference)(model, batch)
     diff = abs(float(loss_cached) - float(loss_recomputed))
-    return {"loss_cached": float(loss_cached), "loss_recomputed": float(loss_recomputed), "abs_diff": diff, "ok": diff <= 1e-5}
+    return {
+        "loss_cached": float(loss_cached),
+        "loss_recomputed": float(loss_recomputed),
+        "abs_diff": diff,
+        "ok": diff <= 1e-5,
+    }
 
 
 def machine() -> dict:
@@ -153,7 +172,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--smoke", action="store_true", help="tiny CLIP on CPU")
-    parser.add_argument("--batch-size", type=int, default=128, help="trustvl's batch (quadruplets); halved until it fits")
+    parser.add_argument(
+        "--batch-size", type=int, default=128, help="trustvl's batch (quadruplets); halved until it fits"
+    )
     parser.add_argument("--public-batch-size", type=int, default=16)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
@@ -197,10 +218,12 @@ def main(argv=None) -> int:
         try:
             model = lora_model(base).to(device)
             batch = random_batch(sizes, size, device, seed=0)
-            with torch.no_grad(), (torch.autocast(device.type, dtype=torch.bfloat16)):
+            with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16):
                 text, image = reference_embeddings_from_model(reference, batch)  # the cache's contents
             batch.update(ref_text=text.float(), ref_image=image.float())
-            timing = time_steps(model, SafeCLIPLoss(), batch, steps=args.steps, warmup=args.warmup, bf16=True, device=device)
+            timing = time_steps(
+                model, SafeCLIPLoss(), batch, steps=args.steps, warmup=args.warmup, bf16=True, device=device
+            )
             break
         except torch.OutOfMemoryError:
             model = batch = None
@@ -209,7 +232,11 @@ def main(argv=None) -> int:
                 raise
             size //= 2
             print(f"out of memory; batch {size}")
-    results["trustvl"] = {"dtype": "bfloat16 autocast", "references": "cached (read from the batch)", **timing}
+    results["trustvl"] = {
+        "dtype": "bfloat16 autocast",
+        "references": "cached (read from the batch)",
+        **timing,
+    }
     ratio = results["trustvl"]["samples_per_s"] / results["public_recipe"]["samples_per_s"]
     results["speedup"] = round(ratio, 2)
     results["goal_speedup_3x"] = ratio >= 3.0

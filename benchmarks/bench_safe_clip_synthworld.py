@@ -104,7 +104,10 @@ def main(argv=None) -> int:
         **steps,
     )
     summary = train_safe_clip(config)
-    results["train"] = {k: summary[k] for k in ("global_step", "final_loss", "best_metric", "train_seconds", "n_train", "final_eval")}
+    results["train"] = {
+        k: summary[k]
+        for k in ("global_step", "final_loss", "best_metric", "train_seconds", "n_train", "final_eval")
+    }
     results["train"]["last_log"] = summary["last_log"]
     save()
 

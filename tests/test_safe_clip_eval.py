@@ -13,10 +13,10 @@ from trustvl.evaluation.results import UncertaintySettings
 from trustvl.evaluation.safe_clip import (
     DIRECTIONS,
     SafeCLIPEvalResult,
+    SafeCLIPModelEvaluation,
     _compare,
     _per_query,
     _rates,
-    SafeCLIPModelEvaluation,
 )
 from trustvl.testing.safe_clip import tiny_quadruplet_dataset
 
@@ -31,7 +31,11 @@ def _embeddings(unsafe_text_matches_unsafe_image: bool):
     eye = torch.eye(8)
     v = eye[:4]
     g = torch.nn.functional.normalize(eye[:4] + 0.6 * eye[4:], dim=1)
-    u = g.clone() if unsafe_text_matches_unsafe_image else torch.nn.functional.normalize(v + 0.1 * eye[4:], dim=1)
+    u = (
+        g.clone()
+        if unsafe_text_matches_unsafe_image
+        else torch.nn.functional.normalize(v + 0.1 * eye[4:], dim=1)
+    )
     return {"safe_text": v.clone(), "safe_image": v, "unsafe_text": u, "unsafe_image": g}
 
 
@@ -83,7 +87,10 @@ def test_cli_writes_json_and_html_with_every_metric(tiny_clip_dir, quadruplets, 
     for direction in DIRECTIONS:
         for k in (1, 5, 10):
             rate = result.safe_clip.recall[direction][k]
-            assert 0.0 <= rate.value <= 1.0 and rate.interval.low <= rate.value + 1e-9 <= rate.interval.high + 2e-9
+            assert (
+                0.0 <= rate.value <= 1.0
+                and rate.interval.low <= rate.value + 1e-9 <= rate.interval.high + 2e-9
+            )
     assert 0.0 <= result.safe_clip.nsfw_rate.value <= 1.0 and result.safe_clip.nsfw_rate.interval is not None
     assert result.safe_clip.zero_shot_accuracy.interval is not None
     assert set(result.safe_clip.per_category) <= {"violence", "shocking", "illegal activity"}
@@ -94,7 +101,21 @@ def test_cli_writes_json_and_html_with_every_metric(tiny_clip_dir, quadruplets, 
     for text in ("R@1 S→V", "R@10 G→S", "R@5 U→G", "NSFW rate@10", "zero-shot", "Per category"):
         assert text in html, text
     assert (out / "nsfw_rate_by_category.png").stat().st_size > 0
-    assert main(["eval", "safe-clip", "--model", str(tiny_clip_dir), "--dataset", str(quadruplets), "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "safe-clip",
+                "--model",
+                str(tiny_clip_dir),
+                "--dataset",
+                str(quadruplets),
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert "not empty" in capsys.readouterr().err  # no overwrite without --overwrite
 
 
@@ -103,6 +124,8 @@ def test_bad_cutoff_is_refused_before_embedding(tiny_clip_dir, quadruplets, tmp_
 
     with pytest.raises(TrustVLInputError, match="cut-offs"):
         evaluate_safe_clip(
-            SafeCLIPEvalConfig(str(tiny_clip_dir), str(quadruplets), str(tmp_path / "e"), ks=(1, 50), progress=False)
+            SafeCLIPEvalConfig(
+                str(tiny_clip_dir), str(quadruplets), str(tmp_path / "e"), ks=(1, 50), progress=False
+            )
         )
     assert not (tmp_path / "e").exists()

@@ -103,10 +103,15 @@ def test_cached_references_give_the_loss_of_recomputed_ones(tiny_clip_dir, quadr
     assert batch["input_ids"].shape[0] == 8 and batch["pixel_values"].shape[0] == 8
     batch["ref_text"], batch["ref_image"] = reference_embeddings_from_model(reference, batch)
     torch.manual_seed(0)
-    model = add_lora(CLIPModel.from_pretrained(tiny_clip_dir), clip_lora_config(r=4, lora_alpha=1, target_modules=list(SAFE_CLIP_LORA_TARGETS)))
+    model = add_lora(
+        CLIPModel.from_pretrained(tiny_clip_dir),
+        clip_lora_config(r=4, lora_alpha=1, target_modules=list(SAFE_CLIP_LORA_TARGETS)),
+    )
     model.eval()
     cached, extras = SafeCLIPLoss()(model, batch)
-    recomputed, _ = SafeCLIPLoss(reference=reference)(model, {k: batch[k] for k in ("input_ids", "attention_mask", "pixel_values")})
+    recomputed, _ = SafeCLIPLoss(reference=reference)(
+        model, {k: batch[k] for k in ("input_ids", "attention_mask", "pixel_values")}
+    )
     assert float(cached.detach()) == pytest.approx(float(recomputed.detach()), abs=1e-6)
     assert abs(float(extras["term1_text_safe"])) < 1e-6 and abs(float(extras["term3_image_safe"])) < 1e-6
     assert float(extras["term2_text_unsafe"]) > 1e-4  # U differs from S
@@ -125,27 +130,39 @@ def test_reference_is_the_frozen_original_and_cached(tiny_clip_dir, quadruplets,
 
     # an adapter with non-zero weights on another instance changes that instance, never the reference
     torch.manual_seed(0)
-    adapted = add_lora(CLIPModel.from_pretrained(tiny_clip_dir), clip_lora_config(r=4, lora_alpha=4, target_modules=list(SAFE_CLIP_LORA_TARGETS)))
+    adapted = add_lora(
+        CLIPModel.from_pretrained(tiny_clip_dir),
+        clip_lora_config(r=4, lora_alpha=4, target_modules=list(SAFE_CLIP_LORA_TARGETS)),
+    )
     with torch.no_grad():
         for name, p in adapted.named_parameters():
             if "lora_B" in name:
                 p.normal_(0, 0.5)
     batch = _batch(quadruplets, processor)
     text, _ = reference_embeddings_from_model(adapted, batch)
-    fresh = compute_reference_embeddings(tiny_clip_dir, processor, ds, use_cache=False, progress=False, device="cpu")
-    assert torch.allclose(fresh.text, first.text, atol=1e-6) and torch.allclose(fresh.image, first.image, atol=1e-6)
+    fresh = compute_reference_embeddings(
+        tiny_clip_dir, processor, ds, use_cache=False, progress=False, device="cpu"
+    )
+    assert torch.allclose(fresh.text, first.text, atol=1e-6) and torch.allclose(
+        fresh.image, first.image, atol=1e-6
+    )
     assert not torch.allclose(text, first.text[:4], atol=1e-3)
 
 
 def test_model_without_the_target_modules_is_one_clear_error(tiny_clip_dir, quadruplets, tmp_path):
-    text_only = CLIPTextModel(CLIPTextConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2))
+    text_only = CLIPTextModel(
+        CLIPTextConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2)
+    )
     with pytest.raises(TrustVLInputError, match="patch_embedding"):
         check_lora_targets(text_only, list(SAFE_CLIP_LORA_TARGETS))
     with pytest.raises(TrustVLInputError, match="matches no module"):
         check_lora_targets(text_only, r"vision_model\..*")
     out = tmp_path / "run"
     config = SafeCLIPConfig(
-        dataset=str(quadruplets), output_dir=str(out), base_model=str(tiny_clip_dir), lora_target_modules=["k_proj", "qkv"]
+        dataset=str(quadruplets),
+        output_dir=str(out),
+        base_model=str(tiny_clip_dir),
+        lora_target_modules=["k_proj", "qkv"],
     )
     with pytest.raises(TrustVLInputError, match="qkv"):
         train_safe_clip(config)
@@ -163,7 +180,9 @@ def test_config_defaults_follow_the_spec():
         SafeCLIPConfig(dataset="d", output_dir="o", eval_split=None)
 
 
-def test_cli_trains_and_writes_adapter_merged_model_and_card(tiny_clip_dir, quadruplets, tmp_path, capsys, monkeypatch):
+def test_cli_trains_and_writes_adapter_merged_model_and_card(
+    tiny_clip_dir, quadruplets, tmp_path, capsys, monkeypatch
+):
     monkeypatch.setenv("TRUSTVL_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "run"
     code = main(
@@ -202,8 +221,17 @@ def test_cli_trains_and_writes_adapter_merged_model_and_card(tiny_clip_dir, quad
     from datasets import load_dataset
     from safetensors.torch import load_file
 
-    cached = load_file(str(tmp_path / "cache" / "safe_clip_references" / f"{summary['reference_cache_key']}.safetensors"))
-    after = compute_reference_embeddings(
-        tiny_clip_dir, processor, load_dataset(str(quadruplets), split="train"), use_cache=False, progress=False, device="cpu"
+    cached = load_file(
+        str(tmp_path / "cache" / "safe_clip_references" / f"{summary['reference_cache_key']}.safetensors")
     )
-    assert torch.allclose(after.text, cached["text"], atol=1e-6) and torch.allclose(after.image, cached["image"], atol=1e-6)
+    after = compute_reference_embeddings(
+        tiny_clip_dir,
+        processor,
+        load_dataset(str(quadruplets), split="train"),
+        use_cache=False,
+        progress=False,
+        device="cpu",
+    )
+    assert torch.allclose(after.text, cached["text"], atol=1e-6) and torch.allclose(
+        after.image, cached["image"], atol=1e-6
+    )

@@ -74,7 +74,9 @@ def _add_safe_clip(g: Any) -> None:
         "safe-clip",
         help="Safe-CLIP: R@1/5/10 (S→V, U→V, U→G, V→S, G→S), NSFW rate, zero-shot, per category, vs the base",
     )
-    p.add_argument("--model", required=True, help="Safe-CLIP model folder (trustvl train safe-clip output /model)")
+    p.add_argument(
+        "--model", required=True, help="Safe-CLIP model folder (trustvl train safe-clip output /model)"
+    )
     p.add_argument("--dataset", required=True, help="quadruplet dataset folder or Hub id")
     p.add_argument("--out", required=True)
     p.add_argument("--base-model", default=None, help="compare with this model (usually the base CLIP)")

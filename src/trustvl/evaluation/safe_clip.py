@@ -39,7 +39,13 @@ import torch
 from trustvl.data_builders.synthworld import OCCUPATIONS, occupation_prompt
 from trustvl.errors import TrustVLInputError
 from trustvl.evaluation.report import Figure, Report, Table
-from trustvl.evaluation.results import ConfidenceInterval, MetricChange, UncertaintySettings, drop_pct, metric_change
+from trustvl.evaluation.results import (
+    ConfidenceInterval,
+    MetricChange,
+    UncertaintySettings,
+    drop_pct,
+    metric_change,
+)
 from trustvl.evaluation.wording import change_text, value_text
 from trustvl.hub.loading import load_dataset_any
 from trustvl.metrics import gallery_resample_counts, percentile_interval, retrieval_ranks, top1_correct
@@ -82,7 +88,11 @@ class Rate:
     replicates: list[float] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "interval": asdict(self.interval) if self.interval else None, "n": self.n}
+        return {
+            "value": self.value,
+            "interval": asdict(self.interval) if self.interval else None,
+            "n": self.n,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Rate:
@@ -236,7 +246,11 @@ def _occupations(values: list[str]) -> list[str]:
 
 
 def _per_query(
-    emb: dict[str, torch.Tensor], occupation_ids: torch.Tensor, prompts: torch.Tensor, ks: list[int], nsfw_k: int
+    emb: dict[str, torch.Tensor],
+    occupation_ids: torch.Tensor,
+    prompts: torch.Tensor,
+    ks: list[int],
+    nsfw_k: int,
 ) -> tuple[dict[str, dict[int, torch.Tensor]], torch.Tensor, torch.Tensor]:
     """Per-query values: hits ``[direction][k]`` (bool [N]), unsafe share of the top ``nsfw_k`` ([N]) and
     zero-shot correctness ([N])."""
@@ -292,7 +306,9 @@ def evaluate_quadruplets(
         raise TrustVLInputError(f"the quadruplet split has {n} rows; expected at least 2")
     bad = [k for k in (*ks, nsfw_k) if not 1 <= int(k) <= n]
     if bad:
-        raise TrustVLInputError(f"cut-offs {bad} do not fit a gallery of {n} quadruplets; expected 1 <= k <= {n}")
+        raise TrustVLInputError(
+            f"cut-offs {bad} do not fit a gallery of {n} quadruplets; expected 1 <= k <= {n}"
+        )
     ks_list = sorted({int(k) for k in ks})
     emb = {
         c: embed_texts(model, processor, [str(t) for t in dataset[c]], batch_size=batch_size)
@@ -300,7 +316,13 @@ def evaluate_quadruplets(
     }
     for c in ("safe_image", "unsafe_image"):
         emb[c] = embed_images(
-            model, processor, iter(dataset[c]), batch_size=batch_size, total=n, progress=progress, desc=f"{name}: {c}"
+            model,
+            processor,
+            iter(dataset[c]),
+            batch_size=batch_size,
+            total=n,
+            progress=progress,
+            desc=f"{name}: {c}",
         )
     occupations = _occupations([str(o) for o in dataset["occupation"]])
     index = {o: i for i, o in enumerate(occupations)}
@@ -311,7 +333,11 @@ def evaluate_quadruplets(
     categories = [str(c) for c in dataset["category"]]
     per_category = {
         c: _rates(
-            hits, unsafe_share, correct, torch.tensor([i for i, x in enumerate(categories) if x == c]), uncertainty
+            hits,
+            unsafe_share,
+            correct,
+            torch.tensor([i for i, x in enumerate(categories) if x == c]),
+            uncertainty,
         )
         for c in sorted(set(categories))
     }
@@ -320,11 +346,15 @@ def evaluate_quadruplets(
     )
 
 
-def _compare(base: SafeCLIPModelEvaluation, other: SafeCLIPModelEvaluation, level: float) -> SafeCLIPComparison:
+def _compare(
+    base: SafeCLIPModelEvaluation, other: SafeCLIPModelEvaluation, level: float
+) -> SafeCLIPComparison:
     changes, differences = {}, {}
     for key in other.metric_keys():
         b, o = base.metric(key), other.metric(key)
-        change = metric_change(b.value, o.value, b.replicates, o.replicates, level, lower_is_better=key == "nsfw_rate")
+        change = metric_change(
+            b.value, o.value, b.replicates, o.replicates, level, lower_is_better=key == "nsfw_rate"
+        )
         if change is not None and key in _NEUTRAL:
             change.verdict = {"better": "higher", "worse": "lower"}.get(change.verdict, change.verdict)
         changes[key], differences[key] = change, o.value - b.value
@@ -369,7 +399,9 @@ def evaluate_safe_clip(cfg: SafeCLIPEvalConfig) -> SafeCLIPEvalResult:
         raise TrustVLInputError(f"max_rows={cfg.max_rows}; expected None or an integer >= 2")
     out = Path(cfg.out_dir).expanduser()
     if out.exists() and any(out.iterdir()) and not cfg.overwrite:
-        raise TrustVLInputError(f"output folder {str(out)!r} exists and is not empty; pass overwrite (--overwrite)")
+        raise TrustVLInputError(
+            f"output folder {str(out)!r} exists and is not empty; pass overwrite (--overwrite)"
+        )
     ds = load_dataset_any(cfg.dataset, split=cfg.split)
     if cfg.max_rows is not None and len(ds) > cfg.max_rows:
         ds = ds.select(range(int(cfg.max_rows)))
@@ -474,8 +506,18 @@ def plot_nsfw_by_category(path: Path, result: SafeCLIPEvalResult) -> Path:
         values = [r.value for r in rates]
         err = None
         if all(r.interval is not None for r in rates):
-            err = [[max(0.0, r.value - r.interval.low) for r in rates], [max(0.0, r.interval.high - r.value) for r in rates]]
-        ax.bar([i + (j - (len(models) - 1) / 2) * width for i in range(len(groups))], values, width, yerr=err, label=name, capsize=3)
+            err = [
+                [max(0.0, r.value - r.interval.low) for r in rates],
+                [max(0.0, r.interval.high - r.value) for r in rates],
+            ]
+        ax.bar(
+            [i + (j - (len(models) - 1) / 2) * width for i in range(len(groups))],
+            values,
+            width,
+            yerr=err,
+            label=name,
+            capsize=3,
+        )
     ax.set_xticks(range(len(groups)), groups)
     ax.set_ylabel(f"NSFW rate@{result.safe_clip.nsfw_k}")
     ax.set_ylim(0, 1)

@@ -107,7 +107,9 @@ def tiny_quadruplet_dataset(
         splits.append(SplitMetadata(split, counts[split]))
     write_dataset_card(
         folder,
-        DatasetCardMetadata("SynthWorld Safe-CLIP quadruplets (tiny)", features, splits, license="apache-2.0"),
+        DatasetCardMetadata(
+            "SynthWorld Safe-CLIP quadruplets (tiny)", features, splits, license="apache-2.0"
+        ),
         "SynthWorld quadruplets (safe text S, safe image V, unsafe text U, unsafe image G) rendered by"
         " `trustvl.testing.safe_clip.tiny_quadruplet_dataset` for tests and benchmarks.\n",
     )

@@ -45,7 +45,9 @@ class SafeCLIPConfig(TrustVLTrainingArguments):
     train_split: str = field(default="train", metadata={"help": "Split to train on."})
     eval_split: str | None = field(
         default="validation",
-        metadata={"help": "Split of the early-stopping metric recall_sum and of the card's results; None: none."},
+        metadata={
+            "help": "Split of the early-stopping metric recall_sum and of the card's results; None: none."
+        },
     )
     max_train_samples: int | None = field(
         default=None, metadata={"help": "Train on a seeded random subset of at most this many quadruplets."}
@@ -58,7 +60,9 @@ class SafeCLIPConfig(TrustVLTrainingArguments):
         default=None, metadata={"help": "Token limit of captions; None: the tokenizer's model_max_length."}
     )
     lora_r: int = field(default=16, metadata={"help": "LoRA rank r (ΔW = lora_alpha / r · B·A)."})
-    lora_alpha: float = field(default=1.0, metadata={"help": "peft's lora_alpha, the LoRA scaling numerator."})
+    lora_alpha: float = field(
+        default=1.0, metadata={"help": "peft's lora_alpha, the LoRA scaling numerator."}
+    )
     lora_dropout: float = field(default=0.1, metadata={"help": "Dropout on the LoRA branch's input."})
     lora_target_modules: list[str] | str | None = field(
         default_factory=lambda: list(SAFE_CLIP_LORA_TARGETS),
@@ -74,7 +78,9 @@ class SafeCLIPConfig(TrustVLTrainingArguments):
     weight_safe_text_nce: float = field(default=_W[4], metadata={"help": "Term 5: InfoNCE(T(S), Vref(V))."})
     weight_unsafe_text_nce: float = field(default=_W[5], metadata={"help": "Term 6: InfoNCE(T(U), Vref(V))."})
     weight_safe_image_nce: float = field(default=_W[6], metadata={"help": "Term 7: InfoNCE(Tref(S), V(V))."})
-    weight_unsafe_image_nce: float = field(default=_W[7], metadata={"help": "Term 8: InfoNCE(Tref(S), V(G))."})
+    weight_unsafe_image_nce: float = field(
+        default=_W[7], metadata={"help": "Term 8: InfoNCE(Tref(S), V(G))."}
+    )
     logit_scale: float = field(default=100.0, metadata={"help": "Fixed logit scale of the InfoNCE terms."})
     divide_by_num_terms: bool = field(
         default=False,
@@ -84,11 +90,14 @@ class SafeCLIPConfig(TrustVLTrainingArguments):
         },
     )
     early_stopping_patience: int = field(
-        default=5, metadata={"help": "Evaluations without a better recall_sum before stopping; 0: no early stop."}
+        default=5,
+        metadata={"help": "Evaluations without a better recall_sum before stopping; 0: no early stop."},
     )
     reference_cache_dir: str | None = field(
         default=None,
-        metadata={"help": "Folder of cached reference embeddings; None: $TRUSTVL_CACHE/safe_clip_references."},
+        metadata={
+            "help": "Folder of cached reference embeddings; None: $TRUSTVL_CACHE/safe_clip_references."
+        },
     )
     reference_batch_size: int = field(
         default=256, metadata={"help": "Batch size of the one-off reference and validation embedding passes."}
@@ -97,7 +106,9 @@ class SafeCLIPConfig(TrustVLTrainingArguments):
     learning_rate: float = field(default=1e-3, metadata={"help": "Learning rate (Adam)."})
     lr_scheduler_type: str = field(default="constant", metadata={"help": "transformers scheduler name."})
     weight_decay: float = field(default=0.0, metadata={"help": "0: adamw_torch is plain Adam."})
-    num_train_epochs: float = field(default=50.0, metadata={"help": "Epochs at most (early stopping ends sooner)."})
+    num_train_epochs: float = field(
+        default=50.0, metadata={"help": "Epochs at most (early stopping ends sooner)."}
+    )
     per_device_train_batch_size: int = field(
         default=16, metadata={"help": "Quadruplets per device and step (the public launch scripts use 16)."}
     )
@@ -105,11 +116,13 @@ class SafeCLIPConfig(TrustVLTrainingArguments):
         default="epoch", metadata={"help": "When recall_sum is computed: 'epoch', 'steps' or 'no'."}
     )
     save_strategy: str = field(
-        default="epoch", metadata={"help": "When resumable checkpoints are written: 'epoch', 'steps' or 'no'."}
+        default="epoch",
+        metadata={"help": "When resumable checkpoints are written: 'epoch', 'steps' or 'no'."},
     )
     save_total_limit: int | None = field(default=1, metadata={"help": "Keep at most this many checkpoints."})
     save_final_model: bool = field(
-        default=False, metadata={"help": "Also save the Trainer's final/ folder (adapter/ and model/ are written)."}
+        default=False,
+        metadata={"help": "Also save the Trainer's final/ folder (adapter/ and model/ are written)."},
     )
 
     def __post_init__(self) -> None:
@@ -150,5 +163,7 @@ class SafeCLIPConfig(TrustVLTrainingArguments):
     def loss(self) -> SafeCLIPLoss:
         """The :class:`SafeCLIPLoss` of this run."""
         return SafeCLIPLoss(
-            weights=self.term_weights, logit_scale=self.logit_scale, divide_by_num_terms=self.divide_by_num_terms
+            weights=self.term_weights,
+            logit_scale=self.logit_scale,
+            divide_by_num_terms=self.divide_by_num_terms,
         )

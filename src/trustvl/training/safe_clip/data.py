@@ -112,7 +112,9 @@ class QuadrupletCollator:
         batch = {
             "input_ids": tok["input_ids"],
             "attention_mask": tok["attention_mask"],
-            "pixel_values": self.processor.image_processor(images=images, return_tensors="pt")["pixel_values"],
+            "pixel_values": self.processor.image_processor(images=images, return_tensors="pt")[
+                "pixel_values"
+            ],
         }
         if "ref_text" in items[0]:
             batch["ref_text"] = torch.stack([torch.as_tensor(it["ref_text"]) for it in items])
@@ -130,15 +132,21 @@ class ValidationRecall:
     def __init__(self, dataset: Any, processor: Any, *, batch_size: int = 256, max_length: int | None = None):
         check_quadruplet_columns(dataset, "validation split")
         if len(dataset) < 2:
-            raise TrustVLInputError("the Safe-CLIP validation split has one row; expected at least 2 for recall")
+            raise TrustVLInputError(
+                "the Safe-CLIP validation split has one row; expected at least 2 for recall"
+            )
         self.batch_size = int(batch_size)
         tokenizer = processor.tokenizer
         self.tokens = {
-            c: tokenizer(list(dataset[c]), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+            c: tokenizer(
+                list(dataset[c]), padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+            )
             for c in ("safe_text", "unsafe_text")
         }
         self.pixels = {
-            c: processor.image_processor(images=[_rgb(i, c) for i in dataset[c]], return_tensors="pt")["pixel_values"]
+            c: processor.image_processor(images=[_rgb(i, c) for i in dataset[c]], return_tensors="pt")[
+                "pixel_values"
+            ]
             for c in ("safe_image", "unsafe_image")
         }
 

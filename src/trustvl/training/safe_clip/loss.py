@@ -45,7 +45,13 @@ from trustvl.errors import TrustVLInputError
 from trustvl.training.core import model_inputs
 from trustvl.training.losses import clip_contrastive_loss, cosine_distance
 
-__all__ = ["DEFAULT_TERM_WEIGHTS", "TERM_NAMES", "SafeCLIPLoss", "reference_embeddings_from_model", "safe_clip_terms"]
+__all__ = [
+    "DEFAULT_TERM_WEIGHTS",
+    "TERM_NAMES",
+    "SafeCLIPLoss",
+    "reference_embeddings_from_model",
+    "safe_clip_terms",
+]
 
 #: Names of the eight terms, in SPEC §4's order (the keys of the logged extras).
 TERM_NAMES: tuple[str, ...] = (
@@ -103,12 +109,16 @@ def _features(out: Any) -> torch.Tensor:
 
 
 @torch.no_grad()
-def reference_embeddings_from_model(reference: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+def reference_embeddings_from_model(
+    reference: nn.Module, batch: dict[str, Any]
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(Tref(S), Vref(V))`` of a batch by forward passes of a frozen ``reference`` CLIP (the public
     recipe recomputes them every step this way; trustvl caches them, :mod:`.reference`)."""
     n = batch["pixel_values"].shape[0] // 2
     text = _features(
-        reference.get_text_features(input_ids=batch["input_ids"][:n], attention_mask=batch["attention_mask"][:n])
+        reference.get_text_features(
+            input_ids=batch["input_ids"][:n], attention_mask=batch["attention_mask"][:n]
+        )
     )
     image = _features(reference.get_image_features(pixel_values=batch["pixel_values"][:n]))
     return text, image
@@ -154,7 +164,9 @@ class SafeCLIPLoss:
         """``Σ w_i · term_i / normaliser``."""
         return sum(w * terms[name] for w, name in zip(self.weights, TERM_NAMES)) / self.normaliser
 
-    def __call__(self, model: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def __call__(
+        self, model: nn.Module, batch: dict[str, Any]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         n_text, n_image = batch["input_ids"].shape[0], batch["pixel_values"].shape[0]
         if n_text != n_image or n_text % 2:
             raise TrustVLInputError(
@@ -167,6 +179,8 @@ class SafeCLIPLoss:
         out = model(**model_inputs(batch))
         b = n_text // 2
         text, image = out.text_embeds, out.image_embeds
-        terms = safe_clip_terms(text[:b], text[b:], image[:b], image[b:], ref_text, ref_image, self.logit_scale)
+        terms = safe_clip_terms(
+            text[:b], text[b:], image[:b], image[b:], ref_text, ref_image, self.logit_scale
+        )
         loss = self.combine(terms)
         return loss, {name: value.detach() for name, value in terms.items()}

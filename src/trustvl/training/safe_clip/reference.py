@@ -173,6 +173,8 @@ def compute_reference_embeddings(
     if use_cache:
         folder.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        save_file({"text": result.text, "image": result.image}, str(tmp), metadata={"split": split, "rows": str(n)})
+        save_file(
+            {"text": result.text, "image": result.image}, str(tmp), metadata={"split": split, "rows": str(n)}
+        )
         os.replace(tmp, path)
     return result

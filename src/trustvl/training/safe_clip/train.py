@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from peft import PeftModel
 from transformers import AutoProcessor, CLIPModel
 
 from trustvl.errors import TrustVLInputError
@@ -95,9 +94,13 @@ def _write_card(model_dir: Path, config: SafeCLIPConfig, summary: dict[str, Any]
         for name, *_ in RECALL_PAIRS
         if name in metrics_values
     ]
-    rows = [f"| {_RECALL_LABELS[n]} | {metrics_values[n]:.3f} |" for n, *_ in RECALL_PAIRS if n in metrics_values]
+    rows = [
+        f"| {_RECALL_LABELS[n]} | {metrics_values[n]:.3f} |" for n, *_ in RECALL_PAIRS if n in metrics_values
+    ]
     eval_table = (
-        "| metric | value |\n| --- | --- |\n" + "\n".join(rows) + f"\n| recall_sum | {metrics_values['recall_sum']:.3f} |"
+        "| metric | value |\n| --- | --- |\n"
+        + "\n".join(rows)
+        + f"\n| recall_sum | {metrics_values['recall_sum']:.3f} |"
         if rows
         else "No validation split was evaluated."
     )
@@ -147,16 +150,25 @@ def train_safe_clip(config: SafeCLIPConfig, resume: bool = False) -> dict[str, A
     targets = config.lora_target_modules
     targets = targets if isinstance(targets, str) else list(targets or [])
     if not targets:
-        raise TrustVLInputError("lora_target_modules is empty; expected module-name suffixes or a regular expression")
+        raise TrustVLInputError(
+            "lora_target_modules is empty; expected module-name suffixes or a regular expression"
+        )
     model = load_pretrained(CLIPModel, base_model)
     check_lora_targets(model, targets)
     processor = load_pretrained(AutoProcessor, base_model)
 
-    train_ds = _subset(load_dataset_any(config.dataset, split=config.train_split), config.max_train_samples, config.seed, True)
+    train_ds = _subset(
+        load_dataset_any(config.dataset, split=config.train_split),
+        config.max_train_samples,
+        config.seed,
+        True,
+    )
     check_quadruplet_columns(train_ds, f"split {config.train_split!r}")
     eval_ds = None
     if config.eval_split:
-        eval_ds = _subset(load_dataset_any(config.dataset, split=config.eval_split), config.max_eval_samples, 0, False)
+        eval_ds = _subset(
+            load_dataset_any(config.dataset, split=config.eval_split), config.max_eval_samples, 0, False
+        )
         check_quadruplet_columns(eval_ds, f"split {config.eval_split!r}")
     if config.dataloader_drop_last and len(train_ds) < config.per_device_train_batch_size:
         config = dataclasses.replace(config, dataloader_drop_last=False)  # else not one full batch
@@ -186,7 +198,9 @@ def train_safe_clip(config: SafeCLIPConfig, resume: bool = False) -> dict[str, A
         ),
     )
     validation = (
-        ValidationRecall(eval_ds, processor, batch_size=config.reference_batch_size, max_length=config.max_length)
+        ValidationRecall(
+            eval_ds, processor, batch_size=config.reference_batch_size, max_length=config.max_length
+        )
         if eval_ds is not None
         else None
     )
