@@ -1,4 +1,4 @@
-"""``trustvl train``: the models (the SynthWorld CLIP from scratch, CF_α, RaVL mitigation).
+"""``trustvl train``: the models (the SynthWorld CLIP from scratch, CF_α, RaVL mitigation, Safe-CLIP).
 
 Each subcommand is its method's configuration class parsed by :class:`~transformers.HfArgumentParser`
 (:class:`~trustvl.commands._common.ConfigArgumentParser`): every field is a flag (``--learning_rate`` or
@@ -25,7 +25,7 @@ def add_train(sub: Any) -> None:
     g = add_group(
         sub,
         "train",
-        "train models (SynthWorld CLIP, SynthWorld SD, CF_α, RaVL)",
+        "train models (SynthWorld CLIP, SynthWorld SD, CF_α, RaVL, Safe-CLIP)",
         parser_class=ConfigArgumentParser,
     )
     _add_method(
@@ -55,6 +55,13 @@ def add_train(sub: Any) -> None:
         "trustvl.training.ravl:RaVLConfig",
         "RaVL mitigation: region-aware fine-tuning with the discovered spurious clusters",
         _cmd_ravl,
+    )
+    _add_method(
+        g,
+        "safe-clip",
+        "trustvl.training.safe_clip:SafeCLIPConfig",
+        "Safe-CLIP: LoRA on both towers so unsafe inputs embed like their safe counterparts (8-term loss)",
+        _cmd_safe_clip,
     )
 
 
@@ -118,4 +125,14 @@ def _cmd_ravl(args: argparse.Namespace) -> int:
 
     summary = train_ravl(_config(args), resume=args.resume)
     print_json_summary(summary)
+    return 0
+
+
+def _cmd_safe_clip(args: argparse.Namespace) -> int:
+    from trustvl.training.safe_clip import train_safe_clip
+
+    summary = train_safe_clip(_config(args), resume=args.resume)
+    print_json_summary(summary, ("model_dir", "adapter_dir", "global_step", "final_loss", "train_seconds"))
+    if summary["final_eval"] is not None:
+        print(json.dumps(summary["final_eval"]))
     return 0
