@@ -25,7 +25,7 @@ def add_train(sub: Any) -> None:
     g = add_group(
         sub,
         "train",
-        "train models (SynthWorld CLIP, SynthWorld SD, CF_α, RaVL)",
+        "train models (SynthWorld CLIP, SynthWorld SD, CF_α, RaVL, Safe-CLIP caption converter)",
         parser_class=ConfigArgumentParser,
     )
     _add_method(
@@ -55,6 +55,13 @@ def add_train(sub: Any) -> None:
         "trustvl.training.ravl:RaVLConfig",
         "RaVL mitigation: region-aware fine-tuning with the discovered spurious clusters",
         _cmd_ravl,
+    )
+    _add_method(
+        g,
+        "caption-converter",
+        "trustvl.training.caption_converter:CaptionConverterConfig",
+        "Safe-CLIP's caption converter: a LoRA adapter on a causal LM, trained on safe→unsafe caption pairs",
+        _cmd_caption_converter,
     )
 
 
@@ -118,4 +125,12 @@ def _cmd_ravl(args: argparse.Namespace) -> int:
 
     summary = train_ravl(_config(args), resume=args.resume)
     print_json_summary(summary)
+    return 0
+
+
+def _cmd_caption_converter(args: argparse.Namespace) -> int:
+    from trustvl.training.caption_converter import train_caption_converter
+
+    summary = train_caption_converter(_config(args), resume=args.resume)
+    print_json_summary(summary, ("adapter_dir", "n_pairs", "global_step", "final_loss", "train_seconds"))
     return 0
