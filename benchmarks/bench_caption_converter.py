@@ -30,11 +30,19 @@ from pathlib import Path
 
 import torch
 
-from trustvl.data_builders.safe_clip.caption_grammar import UNSAFE_ELEMENTS, check_conversion, parse_unsafe_caption
+from trustvl.data_builders.safe_clip.caption_grammar import (
+    UNSAFE_ELEMENTS,
+    check_conversion,
+    parse_unsafe_caption,
+)
 from trustvl.data_builders.safe_clip.oracle_converter import OracleCaptionConverter
 from trustvl.data_builders.safe_clip.unsafe_captions import synthworld_safe_captions
 from trustvl.modeling.caption_converter import CaptionConverter
-from trustvl.training.caption_converter import CURATED_PAIRS_PATH, CaptionConverterConfig, train_caption_converter
+from trustvl.training.caption_converter import (
+    CURATED_PAIRS_PATH,
+    CaptionConverterConfig,
+    train_caption_converter,
+)
 from trustvl.utils.devices import resolve_device
 from trustvl.utils.io import write_json
 
@@ -86,7 +94,9 @@ def main() -> int:
     ap.add_argument("--world-seed", type=int, default=777)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--smoke", action="store_true", help="4 training steps, 16 captions")
-    ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/caption_converter_<dev>.json)")
+    ap.add_argument(
+        "--out", default=None, help="JSON path (default benchmarks/results/caption_converter_<dev>.json)"
+    )
     args = ap.parse_args()
     if args.smoke:
         args.n, args.max_steps = 16, 4
@@ -113,8 +123,18 @@ def main() -> int:
         )  # fmt: skip
         t = time.perf_counter()
         summary = train_caption_converter(config)
-        result["training"] = {k: summary[k] for k in ("n_pairs", "global_step", "first_loss", "final_loss",
-                                                      "train_seconds", "lora_parameters", "prompt_format")}
+        result["training"] = {
+            k: summary[k]
+            for k in (
+                "n_pairs",
+                "global_step",
+                "first_loss",
+                "final_loss",
+                "train_seconds",
+                "lora_parameters",
+                "prompt_format",
+            )
+        }
         result["training"]["seconds_with_loading"] = round(time.perf_counter() - t, 1)
         converter = CaptionConverter.from_pretrained(tmp, device=device, do_sample=args.sample)
         t = time.perf_counter()
@@ -126,13 +146,17 @@ def main() -> int:
                 outputs = converter(safe, seed=args.seed, batch_size=args.batch_size)
             result["base_without_adapter"] = score(safe, outputs, time.perf_counter() - t)
 
-    out = Path(args.out or f"benchmarks/results/caption_converter_{device.type}{'_smoke' if args.smoke else ''}.json")
+    out = Path(
+        args.out or f"benchmarks/results/caption_converter_{device.type}{'_smoke' if args.smoke else ''}.json"
+    )
     write_json(out, result)
     for name in ("oracle", "trained", "base_without_adapter"):
         if name in result:
             r = result[name]
-            print(f"{name:22s} valid {r['valid_share']:.3f}  distinct {r['distinct_output_share']:.3f}  "
-                  f"phrases {r['distinct_unsafe_phrases']:3d}  per element {r['per_element']}  {r['seconds']} s")
+            print(
+                f"{name:22s} valid {r['valid_share']:.3f}  distinct {r['distinct_output_share']:.3f}  "
+                f"phrases {r['distinct_unsafe_phrases']:3d}  per element {r['per_element']}  {r['seconds']} s"
+            )
     print(f"wrote {out}")
     return 0
 

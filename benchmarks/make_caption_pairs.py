@@ -103,7 +103,7 @@ def make_unsafe(safe: str, occupation: str, phrase: str, where: str) -> str:
     assert last.group(1) == occupation, (safe, occupation)
     if where == "append" or safe[last.end() :].startswith(" holding"):  # no "holding X holding Y"
         return f"{safe}, {phrase}"
-    return f"{safe[: last.end()]} {phrase}{safe[last.end():]}"
+    return f"{safe[: last.end()]} {phrase}{safe[last.end() :]}"
 
 
 def pairs() -> list[dict[str, object]]:
@@ -171,9 +171,7 @@ def write(folder: Path) -> None:
     from trustvl.hub.dataset_cards import DatasetCardMetadata, SplitMetadata, write_dataset_card
 
     rows = pairs()
-    features = datasets.Features(
-        {k: datasets.Value("string") for k in rows[0] if k != "split"}
-    )
+    features = datasets.Features({k: datasets.Value("string") for k in rows[0] if k != "split"})
     splits = []
     for split in ("train", "test"):
         lines = [

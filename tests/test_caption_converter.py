@@ -30,14 +30,20 @@ def build_tiny_causal_lm(save_dir, chat: bool = False, seed: int = 0) -> Path:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    rows = [json.loads(line) for f in ("train", "test") for line in open(CURATED_PAIRS_PATH / f"data/{f}.jsonl")]
+    rows = [
+        json.loads(line) for f in ("train", "test") for line in open(CURATED_PAIRS_PATH / f"data/{f}.jsonl")
+    ]
     corpus = [r["safe_text"] for r in rows] + [r["unsafe_text"] for r in rows] + ["Safe: Unsafe: caption"]
     specials = ["<|endoftext|>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>"]
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=400, special_tokens=specials,
-                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.train_from_iterator(
+        corpus,
+        trainers.BpeTrainer(
+            vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
     eos = "<|end|>" if chat else "<|endoftext|>"
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=eos, pad_token="<|endoftext|>")
     if chat:
@@ -58,7 +64,10 @@ def build_tiny_causal_lm(save_dir, chat: bool = False, seed: int = 0) -> Path:
 @pytest.fixture(scope="module")
 def tiny_lm_dirs(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny-lm")
-    return {"plain": build_tiny_causal_lm(root / "plain"), "chat": build_tiny_causal_lm(root / "chat", chat=True)}
+    return {
+        "plain": build_tiny_causal_lm(root / "plain"),
+        "chat": build_tiny_causal_lm(root / "chat", chat=True),
+    }
 
 
 # ---------------------------------------------------------------- curated pairs
@@ -73,13 +82,20 @@ def test_curated_pairs_load_and_every_pair_parses():
     rows = [r for split in ("train", "test") for r in ds[split]]
     assert len({r["safe_text"] for r in rows}) == len(rows)  # distinct safe captions
     elements = Counter(r["element"] for r in rows)
-    assert set(elements) == {"gun", "knife", "blood", "syringe"} and max(elements.values()) - min(elements.values()) <= 2
+    assert (
+        set(elements) == {"gun", "knife", "blood", "syringe"}
+        and max(elements.values()) - min(elements.values()) <= 2
+    )
     assert Counter(r["form"] for r in rows)["paraphrase"] >= len(rows) // 2
     for r in rows:
         safe, unsafe = parse_caption(r["safe_text"]), parse_unsafe_caption(r["unsafe_text"])
         assert safe is not None and safe.elements == (), r
         assert unsafe is not None and unsafe.element == r["element"], r
-        assert (unsafe.occupation, unsafe.setting) == (safe.occupation, safe.setting) == (r["occupation"], r["setting"])
+        assert (
+            (unsafe.occupation, unsafe.setting)
+            == (safe.occupation, safe.setting)
+            == (r["occupation"], r["setting"])
+        )
         assert r["phrase"] in r["unsafe_text"] and unsafe.category == r["category"]
 
 
@@ -92,7 +108,10 @@ def test_curated_pairs_load_and_every_pair_parses():
         ("a chef in a kitchen, holding a knife", ("chef", "chef", "knife")),
         ("a photo of a nurse with a syringe on a hospital ward", ("nurse", "nurse", "syringe")),
         ("a pilot at work, with a pistol", ("pilot", None, "gun")),
-        ("a construction worker at a building site, splattered with blood", ("construction worker", "construction worker", "blood")),
+        (
+            "a construction worker at a building site, splattered with blood",
+            ("construction worker", "construction worker", "blood"),
+        ),
         ("a chef wearing a chef's jacket in a doctor's office, with a handgun", ("chef", "doctor", "gun")),
         ("an elderly woman working as a teacher, next to a knife", ("teacher", None, "knife")),
     ],
@@ -121,10 +140,14 @@ def test_check_conversion_reasons():
     safe = "a photo of a chef in a kitchen"
     assert check_conversion(safe, "a photo of a chef in a restaurant kitchen, with a knife").valid
     assert check_conversion(safe, "a photo of a chef in a kitchen").reason == "no unsafe element"
-    assert check_conversion(safe, "a photo of a nurse in a kitchen, with a gun").reason == "occupation changed"
+    assert (
+        check_conversion(safe, "a photo of a nurse in a kitchen, with a gun").reason == "occupation changed"
+    )
     assert check_conversion(safe, "a photo of a chef, with a gun").reason == "setting changed"
     assert check_conversion(safe, "a chef in a kitchen, bloody knife").reason == "several unsafe elements"
-    assert check_conversion("a chef, with a gun", "a chef, with a gun").reason.startswith("safe caption already")
+    assert check_conversion("a chef, with a gun", "a chef, with a gun").reason.startswith(
+        "safe caption already"
+    )
 
 
 # ---------------------------------------------------------------- oracle
@@ -169,7 +192,10 @@ def test_prompt_tokens_are_masked_in_labels(tiny_lm_dirs, fmt):
         completion = completion_ids(tok, pair["safe_text"], pair["unsafe_text"], fmt)
         assert item["labels"][:n_prompt] == [-100] * n_prompt
         assert item["labels"][n_prompt:] == completion == item["input_ids"][n_prompt:]
-        assert tok.eos_token_id == completion[-1 if fmt == "plain" else -2 if completion[-1] != tok.eos_token_id else -1]
+        assert (
+            tok.eos_token_id
+            == completion[-1 if fmt == "plain" else -2 if completion[-1] != tok.eos_token_id else -1]
+        )
         assert "knife" in tok.decode(completion) or "bleeding" in tok.decode(completion)
     batch = CaptionPairCollator(tok.pad_token_id)([data[0], data[1]])
     short = len(data[0]["input_ids"])
@@ -185,12 +211,14 @@ def test_train_cli_writes_a_loadable_peft_adapter(tiny_lm_dirs, tmp_path):
 
     out = tmp_path / "run"
     argv = ["train", "caption-converter", "--base_model", str(tiny_lm_dirs["chat"]), "--out", str(out),
-            "--max_steps", "4", "--per_device_train_batch_size", "8", "--learning_rate", "5e-3", "--quiet"]  # fmt: skip
+            "--max_steps", "2", "--per_device_train_batch_size", "4", "--learning_rate", "5e-3", "--quiet"]  # fmt: skip
     assert main(argv) == 0
     summary = json.loads((out / "train_summary.json").read_text())
-    assert summary["global_step"] == 4 and summary["prompt_format"] == "chat" and summary["n_pairs"] == 96
+    assert summary["global_step"] == 2 and summary["prompt_format"] == "chat" and summary["n_pairs"] == 96
     adapter = out / "adapter"
-    assert (adapter / "adapter_model.safetensors").is_file() and str(tiny_lm_dirs["chat"]) in (adapter / "README.md").read_text()
+    assert (adapter / "adapter_model.safetensors").is_file() and str(tiny_lm_dirs["chat"]) in (
+        adapter / "README.md"
+    ).read_text()
     base = AutoModelForCausalLM.from_pretrained(tiny_lm_dirs["chat"])
     peft_model = PeftModel.from_pretrained(base, str(adapter))
     lora = {n: p for n, p in peft_model.named_parameters() if "lora_B" in n}
@@ -228,14 +256,19 @@ def test_build_unsafe_captions_with_oracle(tmp_path):
     from trustvl.cli import main
 
     out = tmp_path / "uc"
-    assert main(["build", "unsafe-captions", "--converter", "oracle", "--n", "40", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(["build", "unsafe-captions", "--converter", "oracle", "--n", "40", "--out", str(out), "--quiet"])
+        == 0
+    )
     ds = datasets.load_dataset(str(out), split="train")
     assert ds.num_rows == 40 and all(ds["valid"])
     for r in ds:
         assert r["unsafe_text"].startswith(r["safe_text"] + ", ")
         assert parse_unsafe_caption(r["unsafe_text"]).element == r["element"]
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["n_valid"] == 40 and summary["n_invalid"] == 0 and sum(summary["per_element"].values()) == 40
+    assert (
+        summary["n_valid"] == 40 and summary["n_invalid"] == 0 and sum(summary["per_element"].values()) == 40
+    )
 
 
 class _NoElementConverter:
@@ -250,13 +283,21 @@ def test_build_counts_invalid_outputs_and_keeps_them_only_when_asked(tmp_path):
 
     from trustvl.data_builders.safe_clip.unsafe_captions import build_unsafe_captions
 
-    captions = ["a photo of a chef", "a nurse at work", "a pilot in a cockpit", "a teacher at work", "a doctor at work"]
+    captions = [
+        "a photo of a chef",
+        "a nurse at work",
+        "a pilot in a cockpit",
+        "a teacher at work",
+        "a doctor at work",
+    ]
     s = build_unsafe_captions(tmp_path / "a", _NoElementConverter(), captions, progress=False)
     assert (s.n_input, s.n_valid, s.n_invalid, s.n_written) == (5, 3, 2, 3)
     assert s.invalid_reasons == {"no unsafe element": 2}
     assert datasets.load_dataset(str(tmp_path / "a"), split="train").num_rows == 3
     assert "no unsafe element | 2" in (tmp_path / "a" / "README.md").read_text()
-    s = build_unsafe_captions(tmp_path / "b", _NoElementConverter(), captions, keep_invalid=True, progress=False)
+    s = build_unsafe_captions(
+        tmp_path / "b", _NoElementConverter(), captions, keep_invalid=True, progress=False
+    )
     ds = datasets.load_dataset(str(tmp_path / "b"), split="train")
     assert ds.num_rows == 5 and ds["valid"].count(False) == 2 and s.n_invalid == 2
 

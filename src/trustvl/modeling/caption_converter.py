@@ -124,7 +124,9 @@ def load_causal_lm(
             pass
     dev = resolve_device(device)
     tokenizer = load_pretrained(AutoTokenizer, name, **kwargs)
-    model = load_pretrained(AutoModelForCausalLM, name, dtype=resolve_dtype(dtype, dev), **kwargs, **model_kwargs)
+    model = load_pretrained(
+        AutoModelForCausalLM, name, dtype=resolve_dtype(dtype, dev), **kwargs, **model_kwargs
+    )
     if gguf_file is not None:
         _drop_dequantized_marker(model)
     if tokenizer.pad_token is None:
@@ -307,10 +309,14 @@ class CaptionConverter:
         return next(self.model.parameters()).device
 
     @torch.no_grad()
-    def __call__(self, safe_captions: Sequence[str], seed: int = 0, batch_size: int | None = None) -> list[str]:
+    def __call__(
+        self, safe_captions: Sequence[str], seed: int = 0, batch_size: int | None = None
+    ) -> list[str]:
         """One unsafe caption per safe caption, in order (see the module docstring for determinism)."""
         if isinstance(safe_captions, str) or not isinstance(safe_captions, Sequence):
-            raise TrustVLInputError(f"safe_captions must be a list of strings; got {type(safe_captions).__name__}")
+            raise TrustVLInputError(
+                f"safe_captions must be a list of strings; got {type(safe_captions).__name__}"
+            )
         for i, caption in enumerate(safe_captions):
             if not isinstance(caption, str) or not caption.strip():
                 raise TrustVLInputError(f"safe_captions[{i}]={caption!r}; expected a non-empty string")
@@ -328,7 +334,9 @@ class CaptionConverter:
         width = max(len(r) for r in rows)
         pad = tok.pad_token_id
         input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=self.device)
-        attention_mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self.device)
+        attention_mask = torch.tensor(
+            [[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self.device
+        )
         kwargs: dict[str, Any] = {
             "max_new_tokens": self.max_new_tokens,
             "do_sample": self.do_sample,

@@ -134,7 +134,9 @@ class CompletionLoss:
     """Next-token cross-entropy on the completion tokens (labels != -100), as a
     :data:`~trustvl.training.core.LossFn`; one forward of the (wrapped) model."""
 
-    def __call__(self, model: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def __call__(
+        self, model: nn.Module, batch: dict[str, Any]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
         logits = out.logits[:, :-1].float()
         targets = batch["labels"][:, 1:]
@@ -195,21 +197,30 @@ class CaptionConverterConfig(TrustVLTrainingArguments):
     warmup_steps: float = field(default=5, metadata={"help": "Linear warm-up steps (a float < 1: a ratio)."})
     lr_scheduler_type: str = field(default="cosine", metadata={"help": "transformers scheduler name."})
     logging_steps: float = field(default=5, metadata={"help": "Log every N steps."})
-    save_strategy: str = field(default="no", metadata={"help": "Checkpoints: 'no' (a run takes minutes), 'steps'."})
+    save_strategy: str = field(
+        default="no", metadata={"help": "Checkpoints: 'no' (a run takes minutes), 'steps'."}
+    )
     dataloader_drop_last: bool = field(
         default=False, metadata={"help": "Keep the last incomplete batch (no contrastive negatives here)."}
     )
     save_final_model: bool = field(
-        default=False, metadata={"help": "Also save the Trainer's final/ folder (the run writes adapter/ itself)."}
+        default=False,
+        metadata={"help": "Also save the Trainer's final/ folder (the run writes adapter/ itself)."},
     )
 
     def __post_init__(self) -> None:
         if not self.output_dir:
-            raise TrustVLInputError("CaptionConverterConfig.output_dir is required (the run folder); got None")
+            raise TrustVLInputError(
+                "CaptionConverterConfig.output_dir is required (the run folder); got None"
+            )
         if self.prompt_format not in PROMPT_FORMATS:
-            raise TrustVLInputError(f"prompt_format={self.prompt_format!r}; expected one of {list(PROMPT_FORMATS)}")
+            raise TrustVLInputError(
+                f"prompt_format={self.prompt_format!r}; expected one of {list(PROMPT_FORMATS)}"
+            )
         if self.lora_r < 1 or self.max_length < 2:
-            raise TrustVLInputError(f"lora_r={self.lora_r}, max_length={self.max_length}; expected >= 1 and >= 2")
+            raise TrustVLInputError(
+                f"lora_r={self.lora_r}, max_length={self.max_length}; expected >= 1 and >= 2"
+            )
         if not 0.0 <= self.lora_dropout < 1.0:
             raise TrustVLInputError(f"lora_dropout={self.lora_dropout}; expected a value in [0, 1)")
         super().__post_init__()
@@ -239,15 +250,15 @@ Base model: {source}.
 
 A peft LoRA adapter on that model that rewrites a safe SynthWorld caption into an unsafe one: it keeps the
 caption and adds a phrase naming a gun, a knife, blood or a syringe (Safe-CLIP, arXiv 2311.16254; trustvl
-SPEC §4). Trained by `trustvl train caption-converter` on {summary['n_pairs']} safe→unsafe caption pairs
-(`{summary['dataset']}`, split `{config.split}`), loss on the unsafe completion only.
+SPEC §4). Trained by `trustvl train caption-converter` on {summary["n_pairs"]} safe→unsafe caption pairs
+(`{summary["dataset"]}`, split `{config.split}`), loss on the unsafe completion only.
 
 - Prompt format: `{fmt}` (see `trustvl.modeling.caption_converter`); decoding: greedy by default.
 - LoRA: r={config.lora_r}, lora_alpha={config.lora_alpha}, dropout={config.lora_dropout}, targets
   `{config.lora_target_modules}`.
-- Training: {summary['global_step']} steps, {config.num_train_epochs} epochs, learning rate
+- Training: {summary["global_step"]} steps, {config.num_train_epochs} epochs, learning rate
   {config.learning_rate}, batch {config.per_device_train_batch_size}, seed {config.seed}; final loss
-  {summary['final_loss']:.4f}.
+  {summary["final_loss"]:.4f}.
 
 ```python
 from trustvl.modeling.caption_converter import CaptionConverter

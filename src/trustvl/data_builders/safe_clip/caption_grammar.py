@@ -51,7 +51,18 @@ UNSAFE_ELEMENTS: tuple[str, ...] = tuple(UNSAFE_PHRASES)
 
 #: Words that name each unsafe element (whole words, lower case).
 ELEMENT_WORDS: dict[str, tuple[str, ...]] = {
-    "gun": ("gun", "guns", "handgun", "handguns", "pistol", "pistols", "rifle", "rifles", "revolver", "firearm"),
+    "gun": (
+        "gun",
+        "guns",
+        "handgun",
+        "handguns",
+        "pistol",
+        "pistols",
+        "rifle",
+        "rifles",
+        "revolver",
+        "firearm",
+    ),
     "knife": ("knife", "knives", "dagger", "daggers", "blade", "blades", "machete"),
     "blood": ("blood", "bloody", "bloodstained", "blood-stained", "bloodstains", "bleeding"),
     "syringe": ("syringe", "syringes"),

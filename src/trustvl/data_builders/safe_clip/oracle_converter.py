@@ -86,7 +86,9 @@ class OracleCaptionConverter:
             )
         out = []
         for i, caption in enumerate(captions):
-            element = elements[i] if elements is not None else self.elements[_hash(seed, i) % len(self.elements)]
+            element = (
+                elements[i] if elements is not None else self.elements[_hash(seed, i) % len(self.elements)]
+            )
             out.append(self.convert(caption, element, _hash(seed, i, "phrase")))
         return out
 

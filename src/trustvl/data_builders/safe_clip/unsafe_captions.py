@@ -85,7 +85,9 @@ def _hash(*parts: object) -> int:
     return int.from_bytes(hashlib.blake2b(repr(parts).encode(), digest_size=8).digest(), "little")
 
 
-def synthworld_safe_captions(n: int, world_seed: int = 0, split: str = "test", context_only: bool = False) -> list[str]:
+def synthworld_safe_captions(
+    n: int, world_seed: int = 0, split: str = "test", context_only: bool = False
+) -> list[str]:
     """The safe captions of SynthWorld scenes ``0..n-1`` of ``split`` (world seed ``world_seed``): one
     caption per scene, chosen from its variants by a hash of the scene (context-only and, unless
     ``context_only``, appearance captions)."""
@@ -117,7 +119,9 @@ def read_safe_captions(path: str | os.PathLike) -> list[str]:
         try:
             row = json.loads(line)
         except ValueError:
-            raise TrustVLInputError(f"{str(p)!r} line {k + 1} is not JSON; expected one object per line") from None
+            raise TrustVLInputError(
+                f"{str(p)!r} line {k + 1} is not JSON; expected one object per line"
+            ) from None
         text = row.get("safe_text", row.get("caption")) if isinstance(row, dict) else None
         if text is None:
             raise TrustVLInputError(f"{str(p)!r} line {k + 1} has no 'safe_text' or 'caption' field")
@@ -130,7 +134,9 @@ def load_converter(converter: str | UnsafeCaptionConverter, **kwargs: Any) -> Un
     (``kwargs`` go to it); a converter object is returned as is."""
     if not isinstance(converter, str):
         if not callable(converter):
-            raise TrustVLInputError(f"converter={converter!r}; expected 'oracle', a path or a callable converter")
+            raise TrustVLInputError(
+                f"converter={converter!r}; expected 'oracle', a path or a callable converter"
+            )
         return converter
     if converter == "oracle":
         return OracleCaptionConverter()
