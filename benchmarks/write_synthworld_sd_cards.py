@@ -23,7 +23,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train", required=True, help="trustvl_sd_train.json of the shipped run")
     ap.add_argument("--bench", required=True, help="generation benchmark JSON of the shipped checkpoint")
-    ap.add_argument("--unet-steps", type=int, nargs="+", help="UNet steps of each training run, first to last")
+    ap.add_argument(
+        "--unet-steps", type=int, nargs="+", help="UNet steps of each training run, first to last"
+    )
     ap.add_argument("--grid", default=None, help="sample grid PNG to put next to the card in model_cards/")
     args = ap.parse_args()
     train = json.loads(Path(args.train).read_text())

@@ -11,7 +11,9 @@ from trustvl.commands._common import add_group, add_run_options
 
 
 def add_build(sub: Any) -> None:
-    g = add_group(sub, "build", "build datasets (SynthWorld, counterfactuals, spurious digits)")
+    g = add_group(
+        sub, "build", "build datasets (SynthWorld, counterfactuals, spurious digits, unsafe captions)"
+    )
     p = g.add_parser("synthworld", help="render a SynthWorld HF dataset (train biased, test balanced)")
     p.add_argument("--out", required=True)
     p.add_argument("--n-train", type=int, default=8000)
@@ -88,6 +90,34 @@ def add_build(sub: Any) -> None:
     p.add_argument("--device", default="auto")
     add_run_options(p, seed=0, overwrite=True, quiet=True)
     p.set_defaults(handler=_cmd_safe_clip_quadruplets)
+
+    p = g.add_parser(
+        "unsafe-captions",
+        help="Safe-CLIP: convert safe captions into unsafe ones (checked against SynthWorld's caption grammar)",
+    )
+    p.add_argument("--out", required=True)
+    p.add_argument(
+        "--converter",
+        default="oracle",
+        help="'oracle' (SynthWorld's exact converter) or a trained converter folder/id",
+    )
+    p.add_argument(
+        "--captions", default="synthworld", help="'synthworld' or a .txt (one per line) / .jsonl file"
+    )
+    p.add_argument(
+        "--n", type=int, default=None, help="how many captions (required with --captions synthworld)"
+    )
+    p.add_argument(
+        "--world-seed", type=int, default=0, help="SynthWorld world seed for --captions synthworld"
+    )
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--keep-invalid", action="store_true", help="keep invalid outputs as rows with valid=False"
+    )
+    p.add_argument("--sample", action="store_true", help="sample (seeded) instead of greedy decoding")
+    p.add_argument("--device", default="auto")
+    add_run_options(p, seed=0, overwrite=True, quiet=True)
+    p.set_defaults(handler=_cmd_unsafe_captions)
 
 
 def _cmd_synthworld(args: argparse.Namespace) -> int:
@@ -204,4 +234,24 @@ def _cmd_safe_clip_quadruplets(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
     )
     print(json.dumps({k: v for k, v in summary.to_dict().items() if k != "dropped"}))
+
+
+def _cmd_unsafe_captions(args: argparse.Namespace) -> int:
+    from trustvl.data_builders.safe_clip.unsafe_captions import build_unsafe_captions
+
+    kwargs = None if args.converter == "oracle" else {"device": args.device, "do_sample": args.sample}
+    summary = build_unsafe_captions(
+        args.out,
+        converter=args.converter,
+        captions=args.captions,
+        n=args.n,
+        seed=args.seed,
+        world_seed=args.world_seed,
+        batch_size=args.batch_size,
+        keep_invalid=args.keep_invalid,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+        converter_kwargs=kwargs,
+    )
+    print(json.dumps(summary.to_dict()))
     return 0

@@ -9,7 +9,9 @@ from trustvl.commands._common import add_group, add_run_options
 
 
 def add_eval(sub: Any) -> None:
-    g = add_group(sub, "eval", "evaluate trained models (CF_α α sweep, Safe-CLIP) and Fair Diffusion outcomes")
+    g = add_group(
+        sub, "eval", "evaluate trained models (CF_α α sweep, Safe-CLIP) and Fair Diffusion outcomes"
+    )
     p = g.add_parser(
         "cf-alpha", help="sweep α: fairness (MaxSkew/MinSkew/NDKL), zero-shot and Recall@K per α"
     )

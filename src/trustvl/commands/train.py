@@ -25,7 +25,7 @@ def add_train(sub: Any) -> None:
     g = add_group(
         sub,
         "train",
-        "train models (SynthWorld CLIP, SynthWorld SD, CF_α, RaVL, Safe-CLIP)",
+        "train models (SynthWorld CLIP, SynthWorld SD, CF_α, RaVL, Safe-CLIP and its caption converter)",
         parser_class=ConfigArgumentParser,
     )
     _add_method(
@@ -62,6 +62,13 @@ def add_train(sub: Any) -> None:
         "trustvl.training.safe_clip:SafeCLIPConfig",
         "Safe-CLIP: LoRA on both towers so unsafe inputs embed like their safe counterparts (8-term loss)",
         _cmd_safe_clip,
+    )
+    _add_method(
+        g,
+        "caption-converter",
+        "trustvl.training.caption_converter:CaptionConverterConfig",
+        "Safe-CLIP's caption converter: a LoRA adapter on a causal LM, trained on safe→unsafe caption pairs",
+        _cmd_caption_converter,
     )
 
 
@@ -135,4 +142,11 @@ def _cmd_safe_clip(args: argparse.Namespace) -> int:
     print_json_summary(summary, ("model_dir", "adapter_dir", "global_step", "final_loss", "train_seconds"))
     if summary["final_eval"] is not None:
         print(json.dumps(summary["final_eval"]))
+
+
+def _cmd_caption_converter(args: argparse.Namespace) -> int:
+    from trustvl.training.caption_converter import train_caption_converter
+
+    summary = train_caption_converter(_config(args), resume=args.resume)
+    print_json_summary(summary, ("adapter_dir", "n_pairs", "global_step", "final_loss", "train_seconds"))
     return 0

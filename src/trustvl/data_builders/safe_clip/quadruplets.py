@@ -7,7 +7,7 @@ Stages
 * **S** -- a context-only SynthWorld caption of a scene without unsafe element
   (:func:`~trustvl.data_builders.synthworld.captions.sample_caption`, ``include_unsafe=False``).
 * **U** -- from S by a caption converter: any callable ``converter(safe_captions, seed=0) -> list[str]``
-  (:class:`CaptionConverter`; e.g. ``trustvl.modeling.caption_converter.CaptionConverter`` -- the LoRA-tuned
+  (:class:`~trustvl.data_builders.safe_clip.oracle_converter.UnsafeCaptionConverter`; e.g. ``trustvl.modeling.caption_converter.CaptionConverter`` -- the LoRA-tuned
   language model -- or SynthWorld's oracle converter). Default: the built-in *exact* conversion, which
   captions the same scene with the row's element added (``sample_caption(include_unsafe=True)`` on the
   unsafe scene, same template, so U = S + ", next to a gun"). The element a U caption names is read back
@@ -55,14 +55,13 @@ import dataclasses
 import io
 import json
 import os
-import re
 import shutil
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from PIL import Image
 
@@ -75,13 +74,15 @@ from trustvl.data_builders.parquet_shards import (
     shard_file_name,
     write_parquet_shard,
 )
+from trustvl.data_builders.safe_clip.caption_grammar import named_elements
 from trustvl.data_builders.safe_clip.image_stages import (
     UNSAFE_ELEMENTS,
     SynthWorldRendererStage,
     scene_with_element,
     stage_is_abstract,
 )
-from trustvl.data_builders.synthworld.captions import UNSAFE_CATEGORIES, UNSAFE_PHRASES, sample_caption
+from trustvl.data_builders.safe_clip.oracle_converter import UnsafeCaptionConverter
+from trustvl.data_builders.synthworld.captions import UNSAFE_CATEGORIES, sample_caption
 from trustvl.data_builders.synthworld.config import SynthWorldConfig
 from trustvl.data_builders.synthworld.randomness import UniformStream, derive_seed
 from trustvl.data_builders.synthworld.render import SceneSpec, SynthWorldRenderer
@@ -93,7 +94,6 @@ from trustvl.utils.io import sha256_text, write_json
 __all__ = [
     "QUADRUPLET_COLUMNS",
     "SPLITS",
-    "CaptionConverter",
     "QuadrupletBuildSummary",
     "QuadrupletConfig",
     "build_safe_clip_quadruplets",
@@ -120,14 +120,6 @@ _SPLIT_BASE = {"train": 0, "validation": 1_000_000_000, "test": 2_000_000_000}
 _SAMPLER_SPLIT = "test"  # SynthWorld's balanced world
 _CAPTION_SALT = "safe-clip"
 _BUILDER = "trustvl.data_builders.safe_clip.build_safe_clip_quadruplets"
-
-
-@runtime_checkable
-class CaptionConverter(Protocol):
-    """Turns safe captions into unsafe ones: one output per input, in order; ``seed`` makes sampling
-    converters deterministic. Each output should name one unsafe element SynthWorld draws."""
-
-    def __call__(self, safe_captions: list[str], seed: int = 0) -> list[str]: ...
 
 
 # ---------------------------------------------------------------------------------------------- config
@@ -227,23 +219,13 @@ class QuadrupletConfig:
 
 
 # ---------------------------------------------------------------------------------------------- parsing
-_ELEMENT_WORDS: dict[str, tuple[str, ...]] = {
-    "gun": ("gun", "guns", "handgun", "handguns", "pistol", "pistols", "revolver", "rifle", "rifles"),
-    "knife": ("knife", "knives", "blade", "blades", "dagger", "daggers"),
-    "blood": ("blood", "bloody", "bloodied", "blood-stained", "bleeding"),
-    "syringe": ("syringe", "syringes", "needle", "needles"),
-}
-assert set(_ELEMENT_WORDS) == set(UNSAFE_PHRASES)
 
 
 def unsafe_element_named(text: str) -> str | None:
     """The one SynthWorld unsafe element ``text`` names (gun, knife, blood or syringe), or None when it
     names none or several. Reads SynthWorld's phrases and common synonyms, whole words only."""
-    if not isinstance(text, str):
-        return None
-    words = set(re.findall(r"[a-z]+(?:-[a-z]+)*", text.lower()))
-    found = {e for e, vocab in _ELEMENT_WORDS.items() if words & set(vocab)}
-    return found.pop() if len(found) == 1 else None
+    found = named_elements(text)
+    return found[0] if len(found) == 1 else None
 
 
 # ---------------------------------------------------------------------------------------------- features
@@ -500,7 +482,7 @@ def build_safe_clip_quadruplets(
     out_dir: str | os.PathLike,
     config: QuadrupletConfig | Mapping[str, Any] | None = None,
     image_stage: Any = None,
-    converter: CaptionConverter | None = None,
+    converter: UnsafeCaptionConverter | None = None,
     *,
     allow_unsafe_generation: bool = False,
     progress: bool = True,
