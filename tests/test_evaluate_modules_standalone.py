@@ -95,7 +95,9 @@ def test_app_is_identical_in_every_folder():
 
 def test_sync_script_reports_no_stale_copy():
     done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "sync_evaluate_modules.py"), "--check"], capture_output=True, text=True
+        [sys.executable, str(ROOT / "scripts" / "sync_evaluate_modules.py"), "--check"],
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr
 
@@ -108,9 +110,11 @@ def test_module_files_need_no_trustvl(name):
             assert not line.lstrip().startswith(("import trustvl", "from trustvl")), (path, line)
     requirements = (folder / "requirements.txt").read_text().split()
     assert "trustvl" not in requirements and {"numpy", "evaluate", "datasets"} <= set(requirements)
-    card = (folder / "README.md").read_text(encoding="utf-8")
-    front = card.split("\n---", 1)[0]
-    assert "\napp_file: app.py" in front and "\nsdk: gradio" in front and "\nsdk_version:" in front
+    from huggingface_hub import metadata_load
+
+    card = metadata_load(folder / "README.md")  # the Hub's own parser of the card's front matter
+    assert card["sdk"] == "gradio" and card["app_file"] == "app.py" and card["sdk_version"]
+    assert "metric" in card["tags"] and len(card["short_description"]) <= 60
     assert (folder / "app.py").is_file()
 
 

@@ -128,7 +128,9 @@ def _numeric_array(x, name: str) -> np.ndarray:
             "expected a tensor, a numpy array or equal-length nested lists"
         ) from None
     if arr.dtype == object or arr.dtype.kind not in "biuf":
-        raise ValueError(f"{name} has dtype {arr.dtype}; expected numbers (a rectangular array of ints or floats)")
+        raise ValueError(
+            f"{name} has dtype {arr.dtype}; expected numbers (a rectangular array of ints or floats)"
+        )
     return arr
 
 
@@ -156,7 +158,9 @@ def ranked_labels(x, name: str = "ranked_labels") -> np.ndarray:
     return arr
 
 
-def probability_vector(target, name: str = "target", *, strictly_positive: bool = False, why_positive: str = ""):
+def probability_vector(
+    target, name: str = "target", *, strictly_positive: bool = False, why_positive: str = ""
+):
     """``target`` as a float64 probability vector (1-D, finite, entries >= 0, sum 1 within the tolerance)."""
     if isinstance(target, str):
         raise ValueError(
@@ -193,11 +197,15 @@ def probability_vector(target, name: str = "target", *, strictly_positive: bool 
     return t
 
 
-def check_label_range(labels: np.ndarray, m: int, name: str = "ranked_labels", m_source: str = "the length of target"):
+def check_label_range(
+    labels: np.ndarray, m: int, name: str = "ranked_labels", m_source: str = "the length of target"
+):
     """Check that every label is an attribute id in ``0..m-1``."""
     if (labels < 0).any():
         idx = _first(labels < 0)
-        raise ValueError(f"{_where(name, idx)} = {int(labels[idx])} is negative; expected attribute ids in 0..{m - 1}")
+        raise ValueError(
+            f"{_where(name, idx)} = {int(labels[idx])} is negative; expected attribute ids in 0..{m - 1}"
+        )
     if (labels >= m).any():
         idx = _first(labels >= m)
         raise ValueError(

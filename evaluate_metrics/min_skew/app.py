@@ -78,11 +78,15 @@ def build_demo(metric) -> gr.Blocks:
                 lines=4,
             )
             with gr.Column():
-                target = gr.Textbox(label="target distribution q (JSON list, sums to 1)", value=EXAMPLE_TARGET)
+                target = gr.Textbox(
+                    label="target distribution q (JSON list, sums to 1)", value=EXAMPLE_TARGET
+                )
                 k = gr.Number(label="k (cut-off)", value=4, precision=0, minimum=1, visible=takes_k)
         button = gr.Button("Compute", variant="primary")
         result = gr.JSON(label=metric.name)
-        button.click(lambda p, t, kk: compute(metric, p, t, kk), [predictions, target, k], result, api_name="compute")
+        button.click(
+            lambda p, t, kk: compute(metric, p, t, kk), [predictions, target, k], result, api_name="compute"
+        )
         with gr.Accordion("Metric card", open=False):
             gr.Markdown(card_text())
     return demo
