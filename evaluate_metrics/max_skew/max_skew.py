@@ -1,18 +1,19 @@
-"""MaxSkew@k of rankings, an `evaluate` wrapper around trustvl.metrics.max_skew."""
+"""MaxSkew@k of rankings, a self-contained `evaluate` module (numpy only; trustvl not needed)."""
 
 import datasets
 import evaluate
 
-from trustvl.metrics import max_skew, ragged_per_query
+from ._fairness_core import per_query
 
 _DESCRIPTION = """
 MaxSkew@k (Geyik et al. 2019) compares the proportion p_a@k of every attribute value a among the top k
 ranked items with its target proportion q_a: Skew_a@k = ln(p_a@k / q_a), where a zero count is floored
 to 1/k so that the value is finite, and MaxSkew@k = max_a Skew_a@k (>= 0); closer to 0 is fairer: a large MaxSkew means some value is over-represented.
-The maths lives in `trustvl.metrics.max_skew`; this module is a thin wrapper.
+The maths lives in `_fairness_core.py` next to this file, an identical copy of
+`trustvl.metrics._fairness_core`, the module trustvl's own (torch) metrics build on: same values.
 For confidence intervals, the sampling floor and a paired better/worse/within-noise verdict between two models,
-use `trustvl.metrics.bootstrap_fairness`, `sampling_floor` and `paired_comparison` on the similarity scores
-(see the README).
+use trustvl (`pip install trustvl`): `trustvl.metrics.bootstrap_fairness`, `sampling_floor` and
+`paired_comparison` on the similarity scores (see the README).
 """
 
 _KWARGS_DESCRIPTION = """
@@ -46,7 +47,7 @@ _CITATION = """
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class MaxSkew(evaluate.Metric):
-    """MaxSkew@k of ranked attribute labels against a target distribution (wraps `trustvl.metrics.max_skew`)."""
+    """MaxSkew@k of ranked attribute labels against a target distribution (the maths in `_fairness_core.py`)."""
 
     def _info(self):
         return evaluate.MetricInfo(
@@ -61,5 +62,5 @@ class MaxSkew(evaluate.Metric):
     def _compute(self, predictions, target=None, k=None):
         if target is None or k is None:
             raise ValueError("max_skew needs `target` (the target distribution) and `k` (the cut-off)")
-        values = ragged_per_query(max_skew, predictions, target, k)
-        return {"max_skew": float(values.mean().item()), "per_query": values.tolist()}
+        values = per_query("max_skew", predictions, target, k)
+        return {"max_skew": float(values.mean()), "per_query": values.tolist()}

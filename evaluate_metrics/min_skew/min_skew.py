@@ -1,18 +1,19 @@
-"""MinSkew@k of rankings, an `evaluate` wrapper around trustvl.metrics.min_skew."""
+"""MinSkew@k of rankings, a self-contained `evaluate` module (numpy only; trustvl not needed)."""
 
 import datasets
 import evaluate
 
-from trustvl.metrics import min_skew, ragged_per_query
+from ._fairness_core import per_query
 
 _DESCRIPTION = """
 MinSkew@k (Geyik et al. 2019) compares the proportion p_a@k of every attribute value a among the top k
 ranked items with its target proportion q_a: Skew_a@k = ln(p_a@k / q_a), where a zero count is floored
 to 1/k so that the value is finite, and MinSkew@k = min_a Skew_a@k (usually <= 0); closer to 0 is fairer: a very negative MinSkew means some value is under-represented.
-The maths lives in `trustvl.metrics.min_skew`; this module is a thin wrapper.
+The maths lives in `_fairness_core.py` next to this file, an identical copy of
+`trustvl.metrics._fairness_core`, the module trustvl's own (torch) metrics build on: same values.
 For confidence intervals, the sampling floor and a paired better/worse/within-noise verdict between two models,
-use `trustvl.metrics.bootstrap_fairness`, `sampling_floor` and `paired_comparison` on the similarity scores
-(see the README).
+use trustvl (`pip install trustvl`): `trustvl.metrics.bootstrap_fairness`, `sampling_floor` and
+`paired_comparison` on the similarity scores (see the README).
 """
 
 _KWARGS_DESCRIPTION = """
@@ -46,7 +47,7 @@ _CITATION = """
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class MinSkew(evaluate.Metric):
-    """MinSkew@k of ranked attribute labels against a target distribution (wraps `trustvl.metrics.min_skew`)."""
+    """MinSkew@k of ranked attribute labels against a target distribution (the maths in `_fairness_core.py`)."""
 
     def _info(self):
         return evaluate.MetricInfo(
@@ -61,5 +62,5 @@ class MinSkew(evaluate.Metric):
     def _compute(self, predictions, target=None, k=None):
         if target is None or k is None:
             raise ValueError("min_skew needs `target` (the target distribution) and `k` (the cut-off)")
-        values = ragged_per_query(min_skew, predictions, target, k)
-        return {"min_skew": float(values.mean().item()), "per_query": values.tolist()}
+        values = per_query("min_skew", predictions, target, k)
+        return {"min_skew": float(values.mean()), "per_query": values.tolist()}

@@ -1,19 +1,20 @@
-"""NDKL (normalised discounted KL divergence) of rankings, an `evaluate` wrapper around trustvl.metrics.ndkl."""
+"""NDKL (normalised discounted KL divergence) of rankings, a self-contained `evaluate` module (numpy only; trustvl not needed)."""
 
 import datasets
 import evaluate
 
-from trustvl.metrics import ndkl, ragged_per_query
+from ._fairness_core import per_query
 
 _DESCRIPTION = """
 NDKL measures how far the attribute distribution of every prefix of a ranking is from a target
 distribution q (Geyik et al. 2019): NDKL = (1/Z) * sum_{i=1..N} KL(p@i || q) / log2(i+1), with
 Z = sum_{i=1..N} 1/log2(i+1), p@i the proportions of the attribute values among the first i items and
 0*ln(0) = 0. NDKL >= 0, lower is fairer, and it is 0 only if every prefix matches q.
-The maths lives in `trustvl.metrics.ndkl`; this module is a thin wrapper.
+The maths lives in `_fairness_core.py` next to this file, an identical copy of
+`trustvl.metrics._fairness_core`, the module trustvl's own (torch) metrics build on: same values.
 For confidence intervals, the sampling floor and a paired better/worse/within-noise verdict between two models,
-use `trustvl.metrics.bootstrap_fairness`, `sampling_floor` and `paired_comparison` on the similarity scores
-(see the README).
+use trustvl (`pip install trustvl`): `trustvl.metrics.bootstrap_fairness`, `sampling_floor` and
+`paired_comparison` on the similarity scores (see the README).
 """
 
 _KWARGS_DESCRIPTION = """
@@ -46,7 +47,7 @@ _CITATION = """
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class Ndkl(evaluate.Metric):
-    """NDKL of ranked attribute labels against a target distribution (wraps `trustvl.metrics.ndkl`)."""
+    """NDKL of ranked attribute labels against a target distribution (the maths in `_fairness_core.py`)."""
 
     def _info(self):
         return evaluate.MetricInfo(
@@ -61,5 +62,5 @@ class Ndkl(evaluate.Metric):
     def _compute(self, predictions, target=None):
         if target is None:
             raise ValueError("ndkl needs `target`, the target distribution over the attribute values")
-        values = ragged_per_query(ndkl, predictions, target)
-        return {"ndkl": float(values.mean().item()), "per_query": values.tolist()}
+        values = per_query("ndkl", predictions, target)
+        return {"ndkl": float(values.mean()), "per_query": values.tolist()}

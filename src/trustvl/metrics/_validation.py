@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from trustvl.errors import TrustVLInputError
+from trustvl.metrics._fairness_core import PROBABILITY_ATOL as _CORE_PROBABILITY_ATOL
 
 __all__ = [
     "as_tensor",
@@ -29,7 +30,7 @@ __all__ = [
 ]
 
 #: Tolerance on ``sum(target) == 1``.
-PROBABILITY_ATOL = 1e-6
+PROBABILITY_ATOL = _CORE_PROBABILITY_ATOL  # defined once, in the numpy core
 
 _TORCH_INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 

@@ -46,6 +46,12 @@ items, is an ``int32`` cumulative sum of the (one-hot) labels; then
 (``w_i = 1/log2(i+1)``): per value one cumulative sum, one table lookup and one matrix-vector product,
 all float64 where it matters. A one-hot ``q`` is handled exactly (0 or ``+inf``).
 
+The float64 tables of both metrics (Skew: ``T[c, a] = ln(max(c, 1)/k) - ln q_a``, so Skew is a lookup at
+the top-k counts; NDKL: the ``T_a`` above, ``w_i/i``, ``sum_i w_i ln i`` and ``Z``) come from the numpy
+module :mod:`trustvl.metrics._fairness_core`, the single source of the formulas: an identical copy of it
+ships in each ``evaluate`` module folder (``evaluate_metrics/``), which computes the same values without
+trustvl. This module adds the torch counting, blocking and devices.
+
 Work is done in blocks of queries, so memory stays bounded (e.g. 1,000 queries over a 100,000-image
 gallery): on accelerators one block of about 2**24 positions at a time; on CPU blocks of about 2**21
 positions handed out dynamically to ``torch.get_num_threads()`` Python threads that each run torch with
@@ -66,6 +72,7 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 
 from trustvl.errors import TrustVLInputError
+from trustvl.metrics._fairness_core import ndkl_tables, skew_table
 from trustvl.metrics._validation import (
     check_k,
     check_label_range,
@@ -168,8 +175,9 @@ def _skew_validated(labels: torch.Tensor, q: torch.Tensor, k: int) -> torch.Tens
     top = labels[:, :k].long()
     offsets = torch.arange(n_queries, device=labels.device).unsqueeze(1) * m
     counts = torch.bincount((top + offsets).reshape(-1), minlength=n_queries * m).view(n_queries, m)
-    p = counts.clamp(min=1).to(torch.float64) / k
-    return torch.log(p) - torch.log(q)
+    # Skew_a@k = T[count_a, a]: the table of the numpy core shared with the evaluate modules
+    table = torch.from_numpy(skew_table(q.cpu().numpy(), k)).to(labels.device)
+    return table.gather(0, counts)
 
 
 def skew(ranked_labels, target, k: int) -> torch.Tensor:
@@ -214,18 +222,12 @@ class _NdklKernel:
     def __init__(self, n: int, q: torch.Tensor):
         dev = q.device
         self.n, self.m = n, q.numel()
-        ones = torch.nonzero(q == 1.0)
-        self.support = int(ones[0, 0].item()) if ones.numel() and bool((q[q != 1.0] == 0).all()) else None
-        c = torch.arange(n + 1, dtype=torch.float64, device=dev)
-        x = torch.xlogy(c, c)  # c ln c, with 0 ln 0 = 0
-        table = x.unsqueeze(0) - c.unsqueeze(0) * torch.log(q).unsqueeze(1)  # T_a[c] = c ln c - c ln q_a
-        table[:, 0] = 0.0  # a zero count contributes 0 (also when q_a = 0, where 0 * -inf would be nan)
-        self.table = table.contiguous()
-        pos = c[1:]
-        w = 1.0 / torch.log2(pos + 1.0)
-        self.w_over_i = w / pos
-        self.offset = float((w * torch.log(pos)).sum().item())  # sum_i w_i ln i
-        self.z = float(w.sum().item())
+        tables = ndkl_tables(n, q.cpu().numpy())  # the numpy core shared with the evaluate modules
+        self.support = tables.support
+        self.table = torch.from_numpy(tables.table).to(dev)
+        self.w_over_i = torch.from_numpy(tables.w_over_i).to(dev)
+        self.offset = tables.offset  # sum_i w_i ln i
+        self.z = tables.z
         self.pos = torch.arange(1, n + 1, dtype=torch.int32, device=dev)
 
     def buffers(self, rows: int) -> dict[str, torch.Tensor]:
@@ -279,7 +281,7 @@ class _NdklKernel:
                 self._accumulate(a, count, out, buf, first=a == 0)
             torch.sub(self.pos, running, out=running)  # the last value's count
             self._accumulate(self.m - 1, running, out, buf, first=False)
-        # rounding can leave about -1e-16 * Z where the exact value is 0; NDKL >= 0
+        # rounding can leave about -1e-16 * Z where the exact value is 0; NDKL >= 0 (= core.ndkl_from_sum)
         out.sub_(self.offset).clamp_(min=0.0).div_(self.z)
 
 
