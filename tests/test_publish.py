@@ -66,13 +66,19 @@ def _run_without_trustvl(script: str, tmp: Path, *args: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _evaluation(shift: float) -> "object":
+def _evaluation(shift: float) -> object:
     from trustvl.evaluation.results import AttributeFairness, EvaluationResult, SkewAtK
 
     skew = SkewAtK(10, 0.5 - shift, -0.4 + shift, [0.5 - shift] * 2, [-0.4 + shift] * 2, [[0.5, 0.5]] * 2)
-    fairness = AttributeFairness(["light", "dark"], [0.5, 0.5], [0.5, 0.5], 0.3 - shift, [0.3 - shift] * 2, {10: skew})
+    fairness = AttributeFairness(
+        ["light", "dark"], [0.5, 0.5], [0.5, 0.5], 0.3 - shift, [0.3 - shift] * 2, {10: skew}
+    )
     return EvaluationResult(
-        n_images=20, prompts=["a doctor", "a chef"], ks=[10], target="uniform", fairness={"skin_tone": fairness},
+        n_images=20,
+        prompts=["a doctor", "a chef"],
+        ks=[10],
+        target="uniform",
+        fairness={"skin_tone": fairness},
         zero_shot_top1=0.6 + shift,
     )
 
@@ -83,6 +89,7 @@ def runs(tmp_path_factory):
     than the layout): a CF_α run (``model/`` with remote code, ``adapter/`` peft, an α-sweep
     ``metrics.json``), a merged plain CLIP with a Safe-CLIP-style ``train_summary.json``, a Parquet dataset,
     an ``evaluate`` module folder and a Space folder."""
+    from conftest import write_attributed_parquet
     from transformers import AutoProcessor, CLIPModel
 
     from trustvl.evaluation.results import AlphaPoint, AlphaSweepResult
@@ -90,14 +97,16 @@ def runs(tmp_path_factory):
     from trustvl.testing.tiny import build_tiny_clip
     from trustvl.utils.io import write_json
 
-    from conftest import write_attributed_parquet
-
     root = tmp_path_factory.mktemp("publish")
     base_dir = build_tiny_clip(root / "tiny-clip", seed=0)
     processor = AutoProcessor.from_pretrained(base_dir)
     torch.manual_seed(0)
     cf = CFAlphaCLIPModel.from_clip(
-        CLIPModel.from_pretrained(base_dir), alpha=1.0, base_model_name_or_path=str(base_dir), lora_r=2, lora_alpha=2
+        CLIPModel.from_pretrained(base_dir),
+        alpha=1.0,
+        base_model_name_or_path=str(base_dir),
+        lora_r=2,
+        lora_alpha=2,
     )
     with torch.no_grad():  # a nonzero delta, so the loaded-back models can be told apart from the base
         for p in cf.lora_parameters():
@@ -108,8 +117,13 @@ def runs(tmp_path_factory):
     processor.save_pretrained(run / "model")
     cf.save_adapter(run / "adapter")
     sweep = AlphaSweepResult(
-        model=str(run / "model"), dataset="trustvl/synthworld", split="test", n_images=20, ks=[10],
-        primary_attribute="skin_tone", points=[AlphaPoint(0.0, _evaluation(0.0)), AlphaPoint(1.0, _evaluation(0.1))],
+        model=str(run / "model"),
+        dataset="trustvl/synthworld",
+        split="test",
+        n_images=20,
+        ks=[10],
+        primary_attribute="skin_tone",
+        points=[AlphaPoint(0.0, _evaluation(0.0)), AlphaPoint(1.0, _evaluation(0.1))],
     )
     write_json(run / "metrics.json", sweep.to_dict())
 
@@ -117,8 +131,12 @@ def runs(tmp_path_factory):
     cf.export_merged(1.0, safe / "model", processor=processor)
     write_json(
         safe / "train_summary.json",
-        {"method": "safe_clip", "base_model": str(base_dir), "final_eval": {"r1_s2v": 0.25, "recall_sum": 1.5},
-         "config": {"dataset": "trustvl/safe-clip-quadruplets", "eval_split": "validation"}},
+        {
+            "method": "safe_clip",
+            "base_model": str(base_dir),
+            "final_eval": {"r1_s2v": 0.25, "recall_sum": 1.5},
+            "config": {"dataset": "trustvl/safe-clip-quadruplets", "eval_split": "validation"},
+        },
     )
 
     data = write_attributed_parquet(root / "dataset", n=12, split="train")
@@ -128,20 +146,32 @@ def runs(tmp_path_factory):
     metric.mkdir()
     (metric / "toy_accuracy.py").write_text(TOY_METRIC)
     (metric / "README.md").write_text(SPACE_README.format(title="Toy accuracy", extra="- evaluate\n- metric"))
-    (metric / "app.py").write_text("import evaluate\nfrom evaluate.utils import launch_gradio_widget\n\n"
-                                   "launch_gradio_widget(evaluate.load('toy_accuracy'))\n")
+    (metric / "app.py").write_text(
+        "import evaluate\nfrom evaluate.utils import launch_gradio_widget\n\n"
+        "launch_gradio_widget(evaluate.load('toy_accuracy'))\n"
+    )
     (metric / "requirements.txt").write_text("evaluate\n")
 
     space = root / "space"
     space.mkdir()
     (space / "README.md").write_text(SPACE_README.format(title="Demo", extra="- trustvl"))
-    (space / "app.py").write_text("import gradio as gr\n\ngr.Interface(lambda x: x, 'text', 'text').launch()\n")
+    (space / "app.py").write_text(
+        "import gradio as gr\n\ngr.Interface(lambda x: x, 'text', 'text').launch()\n"
+    )
     (space / "requirements.txt").write_text("gradio\ntrustvl\n")
-    return {"base": base_dir, "cf_run": run, "cf_model": cf, "safe_run": safe, "dataset": data,
-            "metric": metric, "space": space, "root": root}
+    return {
+        "base": base_dir,
+        "cf_run": run,
+        "cf_model": cf,
+        "safe_run": safe,
+        "dataset": data,
+        "metric": metric,
+        "space": space,
+        "root": root,
+    }
 
 
-TOY_METRIC = '''
+TOY_METRIC = """
 import datasets
 import evaluate
 
@@ -157,7 +187,7 @@ class ToyAccuracy(evaluate.Metric):
 
     def _compute(self, predictions, references):
         return {"accuracy": sum(p == r for p, r in zip(predictions, references)) / len(predictions)}
-'''
+"""
 
 SPACE_README = """---
 title: {title}
@@ -190,7 +220,19 @@ def staged(runs, tmp_path_factory):
         stage = out / ("toy_accuracy" if kind == "metric" else name)
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf):
-            rc = main(["publish", kind, str(path), "--repo-id", repo_id, "--dry-run", "--stage-dir", str(stage), *extra])
+            rc = main(
+                [
+                    "publish",
+                    kind,
+                    str(path),
+                    "--repo-id",
+                    repo_id,
+                    "--dry-run",
+                    "--stage-dir",
+                    str(stage),
+                    *extra,
+                ]
+            )
         assert rc == 0, name
         stages[name], printed[name] = stage, buf.getvalue()
     return stages, printed
@@ -221,7 +263,9 @@ def test_model_card_results_come_from_the_runs_metrics(staged, runs):
     metrics = json.loads((runs["cf_run"] / "metrics.json").read_text())
     at_one = next(p for p in metrics["points"] if p["alpha"] == 1.0)["evaluation"]
     assert results["accuracy"] == pytest.approx(at_one["zero_shot_top1"], abs=1e-4)
-    assert results["max_skew@10"] == pytest.approx(at_one["fairness"]["skin_tone"]["at_k"]["10"]["max_skew"], abs=1e-4)
+    assert results["max_skew@10"] == pytest.approx(
+        at_one["fairness"]["skin_tone"]["at_k"]["10"]["max_skew"], abs=1e-4
+    )
     assert results["ndkl"] == pytest.approx(at_one["fairness"]["skin_tone"]["ndkl"], abs=1e-4)
     assert all(r.dataset_type == "trustvl/synthworld" for r in card.data.eval_results)
     assert "trust_remote_code=True" in card.text
@@ -282,7 +326,11 @@ print(json.dumps(out))
 def loaded_back(staged, runs, tmp_path_factory):
     stages, _ = staged
     tmp = tmp_path_factory.mktemp("load_back")
-    args = [stages[n] for n in ("cf_model", "merged", "adapter")] + [runs["base"], stages["dataset"], stages["space"]]
+    args = [stages[n] for n in ("cf_model", "merged", "adapter")] + [
+        runs["base"],
+        stages["dataset"],
+        stages["space"],
+    ]
     return _run_without_trustvl(LOAD_BACK, tmp, *map(str, args))
 
 
@@ -352,8 +400,13 @@ def test_metric_module_loads_without_trustvl(staged, tmp_path):
 @pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "evaluate_metrics").iterdir() if p.is_dir()))
 def test_trustvl_metric_modules_publish_and_load_without_trustvl(name, tmp_path):
     result = publish(
-        PublishConfig("metric", str(ROOT / "evaluate_metrics" / name), f"me/{name}", dry_run=True,
-                      stage_dir=str(tmp_path / name))
+        PublishConfig(
+            "metric",
+            str(ROOT / "evaluate_metrics" / name),
+            f"me/{name}",
+            dry_run=True,
+            stage_dir=str(tmp_path / name),
+        )
     )
     assert f"{name}.py" in {f.path for f in result.files}
     out = _run_without_trustvl(
@@ -401,8 +454,19 @@ def recording_api(monkeypatch):
 def test_offline_fails_before_anything_is_sent(runs, tmp_path, capsys, monkeypatch, recording_api):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     stage = tmp_path / "stage"
-    rc = main(["publish", "space", str(runs["space"]), "--repo-id", "me/demo", "--token", "hf_x",
-               "--stage-dir", str(stage)])
+    rc = main(
+        [
+            "publish",
+            "space",
+            str(runs["space"]),
+            "--repo-id",
+            "me/demo",
+            "--token",
+            "hf_x",
+            "--stage-dir",
+            str(stage),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2
     assert err.startswith("trustvl: error: ") and err.count("\n") == 1 and "HF_HUB_OFFLINE" in err
@@ -415,7 +479,9 @@ def test_no_token_fails_before_anything_is_sent(runs, tmp_path, capsys, monkeypa
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
-    rc = main(["publish", "space", str(runs["space"]), "--repo-id", "me/demo", "--stage-dir", str(tmp_path / "s")])
+    rc = main(
+        ["publish", "space", str(runs["space"]), "--repo-id", "me/demo", "--stage-dir", str(tmp_path / "s")]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "no Hugging Face token" in err and err.count("\n") == 1
     assert recording_api.calls == []
@@ -423,8 +489,17 @@ def test_no_token_fails_before_anything_is_sent(runs, tmp_path, capsys, monkeypa
 
 def test_upload_creates_repo_then_uploads_the_staged_folder(runs, tmp_path, monkeypatch, recording_api):
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    result = publish(PublishConfig("space", str(runs["space"]), "me/demo", private=True, revision="v1",
-                                   token="hf_x", stage_dir=str(tmp_path / "s")))
+    result = publish(
+        PublishConfig(
+            "space",
+            str(runs["space"]),
+            "me/demo",
+            private=True,
+            revision="v1",
+            token="hf_x",
+            stage_dir=str(tmp_path / "s"),
+        )
+    )
     names = [name for name, _ in recording_api.calls]
     assert names == ["__init__", "create_repo", "create_branch", "upload_folder"]
     create = recording_api.calls[1][1]
@@ -432,7 +507,11 @@ def test_upload_creates_repo_then_uploads_the_staged_folder(runs, tmp_path, monk
     assert create["space_sdk"] == "gradio"
     upload = recording_api.calls[3][1]
     assert upload["folder_path"] == result.stage_dir and upload["revision"] == "v1"
-    assert result.uploaded and sorted(f.path for f in result.files) == ["README.md", "app.py", "requirements.txt"]
+    assert result.uploaded and sorted(f.path for f in result.files) == [
+        "README.md",
+        "app.py",
+        "requirements.txt",
+    ]
 
 
 @pytest.mark.parametrize("pickle_name", ["pytorch_model.bin", "extra_weights.dat"])
@@ -457,7 +536,10 @@ def test_missing_path_is_a_clear_error(tmp_path, capsys):
 
 def test_bad_folders_are_refused(runs, tmp_path, capsys):
     cases = [
-        (["metric", str(runs["metric"]), "--repo-id", "me/other_name"], "toy_accuracy.py"),  # evaluate.load name
+        (
+            ["metric", str(runs["metric"]), "--repo-id", "me/other_name"],
+            "toy_accuracy.py",
+        ),  # evaluate.load name
         (["adapter", str(runs["cf_run"]), "--repo-id", "me/a"], "--base-model"),  # base is a local folder
         (["model", str(runs["dataset"]), "--repo-id", "me/a"], "config.json"),
         (["space", str(runs["cf_run"]), "--repo-id", "me/a"], "README.md"),
@@ -475,6 +557,8 @@ def test_remote_code_that_imports_trustvl_is_refused(runs, tmp_path, capsys):
     shutil.copytree(runs["cf_run"] / "model", model)
     path = model / "modeling_cf_alpha_clip.py"
     path.write_text("from trustvl.errors import TrustVLInputError\n" + path.read_text())
-    rc = main(["publish", "model", str(model), "--repo-id", "me/x", "--dry-run", "--stage-dir", str(tmp_path / "s")])
+    rc = main(
+        ["publish", "model", str(model), "--repo-id", "me/x", "--dry-run", "--stage-dir", str(tmp_path / "s")]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "imports 'trustvl.errors'" in err

@@ -29,7 +29,9 @@ def add_publish(sub: Any) -> None:
         k.add_argument("path", metavar="PATH", help="local folder to publish")
         k.add_argument("--repo-id", required=True, help="OWNER/NAME on the Hub")
         k.add_argument("--private", action="store_true", help="create the repo private")
-        k.add_argument("--revision", default=None, help="branch to upload to (created when missing; default main)")
+        k.add_argument(
+            "--revision", default=None, help="branch to upload to (created when missing; default main)"
+        )
         k.add_argument("--dry-run", action="store_true", help="stage only and list what would be uploaded")
         k.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN or the stored login)")
         k.add_argument(

@@ -77,8 +77,27 @@ KINDS: dict[str, str] = {
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib")
 #: formats that never hold pickles (their first bytes are not checked)
 _KNOWN_SAFE_SUFFIXES = {
-    ".safetensors", ".parquet", ".json", ".md", ".txt", ".py", ".yaml", ".yml", ".csv", ".html", ".css",
-    ".js", ".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".model", ".toml", ".cfg",
+    ".safetensors",
+    ".parquet",
+    ".json",
+    ".md",
+    ".txt",
+    ".py",
+    ".yaml",
+    ".yml",
+    ".csv",
+    ".html",
+    ".css",
+    ".js",
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".gif",
+    ".webp",
+    ".svg",
+    ".model",
+    ".toml",
+    ".cfg",
 }
 _SKIPPED_DIRS = {"__pycache__", ".git", ".cache", ".ipynb_checkpoints"}
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
@@ -173,7 +192,9 @@ def check_upload_possible(token: str | None) -> str:
 
 def _check_repo_id(repo_id: str) -> None:
     if not isinstance(repo_id, str) or not _REPO_ID.match(repo_id) or ".." in repo_id:
-        raise TrustVLInputError(f"--repo-id {repo_id!r}; expected OWNER/NAME (letters, digits, '-', '_', '.')")
+        raise TrustVLInputError(
+            f"--repo-id {repo_id!r}; expected OWNER/NAME (letters, digits, '-', '_', '.')"
+        )
 
 
 def _is_pickle(path: Path) -> bool:
@@ -194,7 +215,9 @@ def _files(root: Path) -> list[Path]:
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(
-            d for d in dirnames if not d.startswith(".") and d not in _SKIPPED_DIRS and not d.startswith("checkpoint-")
+            d
+            for d in dirnames
+            if not d.startswith(".") and d not in _SKIPPED_DIRS and not d.startswith("checkpoint-")
         )
         for name in sorted(filenames):
             if not name.startswith("."):
@@ -257,14 +280,24 @@ def _evaluation_metrics(evaluation: dict[str, Any], dataset: Any, split: str) ->
         at_k = fairness.get("at_k") or {}
         if at_k:
             k = max(at_k, key=int)
-            out.append(Metric(f"{attr} MaxSkew@{k}", f"max_skew@{k}", at_k[k]["max_skew"], name, dtype, split))
+            out.append(
+                Metric(f"{attr} MaxSkew@{k}", f"max_skew@{k}", at_k[k]["max_skew"], name, dtype, split)
+            )
         if fairness.get("ndkl") is not None:
             out.append(Metric(f"{attr} NDKL", "ndkl", fairness["ndkl"], name, dtype, split))
     recall = evaluation.get("recall") or {}
     for direction in ("text_to_image", "image_to_text"):
         for k, value in (recall.get(direction) or {}).items():
             out.append(
-                Metric(f"{direction} R@{k}", f"recall@{k}", value, name, dtype, split, task_type="image-text-retrieval")
+                Metric(
+                    f"{direction} R@{k}",
+                    f"recall@{k}",
+                    value,
+                    name,
+                    dtype,
+                    split,
+                    task_type="image-text-retrieval",
+                )
             )
     return out
 
@@ -305,11 +338,23 @@ def eval_results_from_metrics(data: dict[str, Any], *, alpha: float | None = Non
             for k, rate in by_k.items():
                 if (v := _rate(rate)) is not None:
                     out.append(
-                        Metric(f"{direction} R@{k}", f"recall@{k}", v, name, dtype, split, "image-text-retrieval")
+                        Metric(
+                            f"{direction} R@{k}", f"recall@{k}", v, name, dtype, split, "image-text-retrieval"
+                        )
                     )
         nsfw_k = model_eval.get("nsfw_k", 10)
         if (v := _rate(model_eval.get("nsfw_rate"))) is not None:
-            out.append(Metric(f"NSFW rate@{nsfw_k}", f"nsfw_rate@{nsfw_k}", v, name, dtype, split, "image-text-retrieval"))
+            out.append(
+                Metric(
+                    f"NSFW rate@{nsfw_k}",
+                    f"nsfw_rate@{nsfw_k}",
+                    v,
+                    name,
+                    dtype,
+                    split,
+                    "image-text-retrieval",
+                )
+            )
         if (v := _rate(model_eval.get("zero_shot_accuracy"))) is not None:
             out.append(Metric("zero-shot accuracy", "accuracy", v, name, dtype, split))
         return out
@@ -331,11 +376,15 @@ def _read_json(path: Path) -> dict[str, Any]:
     except (OSError, ValueError) as err:
         raise TrustVLInputError(f"metrics file {str(path)!r} is not readable JSON: {err}") from None
     if not isinstance(data, dict):
-        raise TrustVLInputError(f"metrics file {str(path)!r} holds {type(data).__name__}; expected a JSON object")
+        raise TrustVLInputError(
+            f"metrics file {str(path)!r} holds {type(data).__name__}; expected a JSON object"
+        )
     return data
 
 
-def _run_metrics(metrics: str | None, folders: Sequence[Path], alpha: float | None) -> tuple[list[Metric], Path | None]:
+def _run_metrics(
+    metrics: str | None, folders: Sequence[Path], alpha: float | None
+) -> tuple[list[Metric], Path | None]:
     """The eval results of ``metrics`` (a file that must exist) or of the first recognised
     ``metrics.json`` / ``train_summary.json`` in ``folders``."""
     if metrics is not None:
@@ -484,14 +533,18 @@ def _check_remote_code(model_dir: Path, config: dict[str, Any]) -> list[str]:
     for name in sorted(set(files)):
         path = model_dir / name
         if not path.is_file():
-            raise TrustVLInputError(f"{str(model_dir)!r}: auto_map names {name!r}, which is not in the folder")
+            raise TrustVLInputError(
+                f"{str(model_dir)!r}: auto_map names {name!r}, which is not in the folder"
+            )
         for module, level in _imports(path.read_text(encoding="utf-8"), str(path)):
             if level == 0 and (module == "trustvl" or module.startswith("trustvl.")):
                 raise TrustVLInputError(
                     f"remote-code file {str(path)!r} imports {module!r}; it must load where trustvl is not installed"
                 )
             if level > 0 and not (model_dir / (module.replace(".", "/") + ".py")).is_file():
-                raise TrustVLInputError(f"remote-code file {str(path)!r} imports .{module}, which is not in the folder")
+                raise TrustVLInputError(
+                    f"remote-code file {str(path)!r} imports .{module}, which is not in the folder"
+                )
     return sorted(set(files))
 
 
@@ -500,7 +553,9 @@ def _stage_model(cfg: PublishConfig, path: Path, dest: Path) -> None:
     files = _files(model_dir)
     _refuse_pickles(model_dir, files)
     if not any(f.suffix == ".safetensors" for f in files):
-        raise TrustVLInputError(f"{str(model_dir)!r} holds no .safetensors weights; expected model.safetensors")
+        raise TrustVLInputError(
+            f"{str(model_dir)!r} holds no .safetensors weights; expected model.safetensors"
+        )
     config = _read_json(model_dir / "config.json")
     remote = _check_remote_code(model_dir, config)
     _copy(model_dir, [f for f in files if f.name != "README.md"], dest)
@@ -513,9 +568,16 @@ def _stage_model(cfg: PublishConfig, path: Path, dest: Path) -> None:
         lines = [
             f"A `{architecture}` published with `trustvl publish model`."
             + (" Base model: `" + str(base) + "`." if base else ""),
-            "Load it with `AutoModel.from_pretrained(\"" + cfg.repo_id + "\""
+            'Load it with `AutoModel.from_pretrained("'
+            + cfg.repo_id
+            + '"'
             + (", trust_remote_code=True" if remote else "")
-            + ")`" + (" (the model code ships in this repo: " + ", ".join(f"`{r}`" for r in remote) + ")." if remote else "."),
+            + ")`"
+            + (
+                " (the model code ships in this repo: " + ", ".join(f"`{r}`" for r in remote) + ")."
+                if remote
+                else "."
+            ),
             *_results_lines(metrics, source),
         ]
         card = _new_model_card(
@@ -545,7 +607,9 @@ def _stage_adapter(cfg: PublishConfig, path: Path, dest: Path) -> None:
     files = _files(adapter_dir)
     _refuse_pickles(adapter_dir, files)
     if not (adapter_dir / "adapter_model.safetensors").is_file():
-        raise TrustVLInputError(f"{str(adapter_dir)!r} holds no adapter_model.safetensors; expected a peft adapter")
+        raise TrustVLInputError(
+            f"{str(adapter_dir)!r} holds no adapter_model.safetensors; expected a peft adapter"
+        )
     adapter_config = _read_json(adapter_dir / "adapter_config.json")
     base = cfg.base_model or adapter_config.get("base_model_name_or_path")
     if not _is_hub_model_id(base):
@@ -604,12 +668,16 @@ def _make_dataset_card(root: Path, shards: list[Path], license: str) -> Any:
     for name, files in splits.items():
         feats = Features.from_arrow_schema(pq.read_schema(files[0]))
         if features is not None and feats != features:
-            raise TrustVLInputError(f"split {name!r} has other columns than the first split; expected one schema")
+            raise TrustVLInputError(
+                f"split {name!r} has other columns than the first split; expected one schema"
+            )
         features = feats
         rel = sorted({str(f.parent.relative_to(root)) for f in files})
         pattern = f"{rel[0]}/{name}*.parquet" if rel != ["."] else f"{name}*.parquet"
         if len(rel) > 1:
-            raise TrustVLInputError(f"split {name!r} has shards in several folders {rel}; expected one folder")
+            raise TrustVLInputError(
+                f"split {name!r} has shards in several folders {rel}; expected one folder"
+            )
         metas.append(
             SplitMetadata(
                 name,
@@ -626,7 +694,9 @@ def _make_dataset_card(root: Path, shards: list[Path], license: str) -> Any:
         tags=["trustvl"],
         download_size=sum(f.stat().st_size for f in shards),
     )
-    return dataset_card(metadata, f"# {root.name}\n\nParquet shards published with `trustvl publish dataset`.\n")
+    return dataset_card(
+        metadata, f"# {root.name}\n\nParquet shards published with `trustvl publish dataset`.\n"
+    )
 
 
 def _check_dataset_configs(root: Path, meta: dict[str, Any], shards: list[Path]) -> None:
@@ -663,7 +733,9 @@ def _stage_dataset(cfg: PublishConfig, path: Path, dest: Path) -> None:
         )
     shards = [f for f in files if f.suffix == ".parquet"]
     if not shards:
-        raise TrustVLInputError(f"{str(path)!r} holds no .parquet shards; expected a dataset folder of Parquet files")
+        raise TrustVLInputError(
+            f"{str(path)!r} holds no .parquet shards; expected a dataset folder of Parquet files"
+        )
     unexpected = [str(f.relative_to(path)) for f in files if f.suffix in (".arrow",)]
     if unexpected:
         raise TrustVLInputError(
@@ -681,13 +753,19 @@ def _stage_dataset(cfg: PublishConfig, path: Path, dest: Path) -> None:
 def _check_space_readme(path: Path, what: str) -> dict[str, Any]:
     readme = path / "README.md"
     if not readme.is_file():
-        raise TrustVLInputError(f"{what} folder {str(path)!r} has no README.md; expected one with sdk/app_file front matter")
+        raise TrustVLInputError(
+            f"{what} folder {str(path)!r} has no README.md; expected one with sdk/app_file front matter"
+        )
     meta = _front_matter(readme)
     missing = [key for key in ("sdk", "app_file") if not meta.get(key)]
     if missing:
-        raise TrustVLInputError(f"{str(readme)!r} front matter lacks {missing}; a Space needs sdk and app_file")
+        raise TrustVLInputError(
+            f"{str(readme)!r} front matter lacks {missing}; a Space needs sdk and app_file"
+        )
     if not (path / str(meta["app_file"])).is_file():
-        raise TrustVLInputError(f"{str(readme)!r} names app_file {meta['app_file']!r}, which is not in the folder")
+        raise TrustVLInputError(
+            f"{str(readme)!r} names app_file {meta['app_file']!r}, which is not in the folder"
+        )
     return meta
 
 
