@@ -285,9 +285,10 @@ import torch
 from transformers import AutoModel, CLIPModel
 from peft import PeftModel
 import datasets
+import evaluate
 from huggingface_hub import DatasetCard, ModelCard, metadata_load
 
-cf_dir, merged_dir, adapter_dir, base_dir, data_dir, space_dir = sys.argv[1:7]
+cf_dir, merged_dir, adapter_dir, base_dir, data_dir, space_dir, metric_dir = sys.argv[1:8]
 torch.manual_seed(0)
 pixels = torch.rand(2, 3, 32, 32)
 out = {}
@@ -317,6 +318,8 @@ dcard = DatasetCard.load(data_dir + "/README.md")
 cards["dataset"] = {"meta": metadata_load(data_dir + "/README.md"), "configs": dcard.data.configs}
 cards["space"] = {"meta": metadata_load(space_dir + "/README.md")}
 out["cards"] = cards
+metric = evaluate.load(metric_dir)
+out["metric"] = metric.compute(predictions=[1, 0, 1, 1], references=[1, 1, 1, 0])
 out["trustvl_loaded"] = any(m.startswith("trustvl") for m in sys.modules)
 print(json.dumps(out))
 """
@@ -330,6 +333,7 @@ def loaded_back(staged, runs, tmp_path_factory):
         runs["base"],
         stages["dataset"],
         stages["space"],
+        stages["metric"],
     ]
     return _run_without_trustvl(LOAD_BACK, tmp, *map(str, args))
 
@@ -378,43 +382,35 @@ def test_cards_parse_without_trustvl(loaded_back):
     assert cards["space"]["meta"]["sdk"] == "gradio" and cards["space"]["meta"]["app_file"] == "app.py"
 
 
-LOAD_METRIC = """
-import json, sys
-import evaluate
-
-module = evaluate.load(sys.argv[1])
-print(json.dumps({"result": module.compute(predictions=[1, 0, 1, 1], references=[1, 1, 1, 0]), "name": module.name}))
-"""
-
-
-def test_metric_module_loads_without_trustvl(staged, tmp_path):
-    stages, _ = staged
-    out = _run_without_trustvl(LOAD_METRIC, tmp_path, str(stages["metric"]))
-    assert out["result"]["accuracy"] == pytest.approx(0.5)
+def test_metric_module_loads_without_trustvl(loaded_back):
+    assert loaded_back["metric"]["accuracy"] == pytest.approx(0.5)
 
 
 @pytest.mark.xfail(
     strict=False,
     reason="issue #13 item 3: the evaluate modules still import trustvl and their cards name a missing app.py",
 )
-@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "evaluate_metrics").iterdir() if p.is_dir()))
-def test_trustvl_metric_modules_publish_and_load_without_trustvl(name, tmp_path):
-    result = publish(
-        PublishConfig(
-            "metric",
-            str(ROOT / "evaluate_metrics" / name),
-            f"me/{name}",
-            dry_run=True,
-            stage_dir=str(tmp_path / name),
+def test_trustvl_metric_modules_publish_and_load_without_trustvl(tmp_path):
+    names = sorted(p.name for p in (ROOT / "evaluate_metrics").iterdir() if p.is_dir())
+    stages = []
+    for name in names:
+        result = publish(
+            PublishConfig(
+                "metric",
+                str(ROOT / "evaluate_metrics" / name),
+                f"me/{name}",
+                dry_run=True,
+                stage_dir=str(tmp_path / "staged" / name),
+            )
         )
-    )
-    assert f"{name}.py" in {f.path for f in result.files}
+        assert f"{name}.py" in {f.path for f in result.files}
+        stages.append(result.stage_dir)
     out = _run_without_trustvl(
-        "import json, sys, evaluate\nm = evaluate.load(sys.argv[1])\nprint(json.dumps({'name': m.name}))",
+        "import json, sys, evaluate\nprint(json.dumps([evaluate.load(d).name for d in sys.argv[1:]]))",
         tmp_path,
-        result.stage_dir,
+        *stages,
     )
-    assert out["name"]
+    assert len(out) == len(names)
 
 
 class _RecordingApi:
