@@ -17,6 +17,7 @@ from trustvl.commands.demo import add_demo
 from trustvl.commands.discover import add_discover
 from trustvl.commands.evaluate import add_eval
 from trustvl.commands.generate import add_generate
+from trustvl.commands.publish import add_publish
 from trustvl.commands.train import add_train
 
 METHOD_COMMANDS: list[Callable[[Any], None]] = [
@@ -26,6 +27,7 @@ METHOD_COMMANDS: list[Callable[[Any], None]] = [
     add_discover,
     add_demo,
     add_generate,
+    add_publish,
 ]
 
 __all__ = ["METHOD_COMMANDS"]
