@@ -11,6 +11,11 @@ Training: :func:`trustvl.training.safe_clip.train_safe_clip` (SPEC §4's recipe 
 batch, epochs, bf16). Evaluation: :func:`trustvl.evaluation.safe_clip.evaluate_safe_clip` on the test split
 (report + metrics.json in ``<work>/eval``).
 
+Base model: the embedded SynthWorld CLIP, or with ``--aware-base-steps N`` an *unsafe-aware* base: the
+SynthWorld CLIP fine-tuned for N steps (plain CLIP loss, every weight, :func:`trustvl.training.ravl.finetune_clip`)
+on the training split's (V, S) and (G, U) pairs, so that, like a web-trained CLIP, it tells unsafe elements
+apart before Safe-CLIP removes that. The SynthWorld CLIP itself never saw an unsafe element in pretraining.
+
 Usage::
 
     python benchmarks/bench_safe_clip_synthworld.py --device cuda --out results/safe_clip_synthworld.json
@@ -32,6 +37,7 @@ import torch
 from trustvl.evaluation.safe_clip import SafeCLIPEvalConfig, evaluate_safe_clip
 from trustvl.modeling.synthworld_clip import default_clip_path
 from trustvl.testing.safe_clip import tiny_quadruplet_dataset
+from trustvl.training.ravl import CLIPFinetuneConfig, finetune_clip
 from trustvl.training.safe_clip import SafeCLIPConfig, train_safe_clip
 
 
@@ -40,6 +46,44 @@ def _machine() -> dict:
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
+
+
+def unsafe_aware_base(data: str, work: Path, steps: int, device: str, bf16: bool) -> str:
+    """Fine-tune the SynthWorld CLIP on the train split's (safe image, safe text) and (unsafe image, unsafe
+    text) pairs (labels: occupations); returns the plain ``CLIPModel`` folder."""
+    import datasets
+
+    quads = datasets.load_dataset(data, split="train")
+    names = sorted(set(quads["occupation"]))
+    labels = [names.index(o) for o in quads["occupation"]]
+    features = datasets.Features(
+        {
+            "image": datasets.Image(),
+            "caption": datasets.Value("string"),
+            "label": datasets.ClassLabel(names=names),
+        }
+    )
+    pairs = datasets.Dataset.from_dict(
+        {
+            "image": list(quads["safe_image"]) + list(quads["unsafe_image"]),
+            "caption": list(quads["safe_text"]) + list(quads["unsafe_text"]),
+            "label": labels + labels,
+        },
+        features=features,
+    )
+    folder = work / "aware_data"
+    shutil.rmtree(folder, ignore_errors=True)
+    pairs.to_parquet(str(folder / "data" / "train-00000-of-00001.parquet"))
+    run = work / "aware"
+    shutil.rmtree(run, ignore_errors=True)
+    summary = finetune_clip(
+        CLIPFinetuneConfig(
+            base_model=str(default_clip_path()), dataset=str(folder), output_dir=str(run), max_steps=steps,
+            per_device_train_batch_size=8 if device == "cpu" else 256, learning_rate=1e-4, warmup_steps=max(1, steps // 20),
+            bf16=bf16, use_cpu=device == "cpu", disable_tqdm=True, logging_steps=50, seed=0,
+        )
+    )  # fmt: skip
+    return summary["model_dir"]
 
 
 def main(argv=None) -> int:
@@ -58,6 +102,12 @@ def main(argv=None) -> int:
     p.add_argument("--patience", type=int, default=5)
     p.add_argument("--bf16", action="store_true")
     p.add_argument("--workers", type=int, default=4)
+    p.add_argument(
+        "--aware-base-steps",
+        type=int,
+        default=0,
+        help="first make an unsafe-aware base (0: the SynthWorld CLIP)",
+    )
     p.add_argument("--work", default=None, help="folder for data, run and report (default: a temporary one)")
     p.add_argument("--smoke", action="store_true", help="tiny CPU run: 24/12/24 quadruplets, 6 steps")
     p.add_argument("--out", default="safe_clip_synthworld.json")
@@ -84,10 +134,18 @@ def main(argv=None) -> int:
     results["data"] = {"path": data, "build_seconds": round(time.perf_counter() - t0, 1)}
     save()
 
+    base_model = str(default_clip_path())
+    if args.aware_base_steps > 0:
+        t = time.perf_counter()
+        base_model = unsafe_aware_base(data, work, args.aware_base_steps, args.device, args.bf16)
+        results["aware_base"] = {"steps": args.aware_base_steps, "seconds": round(time.perf_counter() - t, 1)}
+        save()
+
     run = work / "run"
     shutil.rmtree(run, ignore_errors=True)
     steps = dict(max_steps=6, eval_strategy="steps", eval_steps=3, save_strategy="no") if args.smoke else {}
     config = SafeCLIPConfig(
+        base_model=base_model,
         dataset=data,
         output_dir=str(run),
         per_device_train_batch_size=8 if args.smoke else args.batch_size,
@@ -113,7 +171,7 @@ def main(argv=None) -> int:
 
     evaluation = evaluate_safe_clip(
         SafeCLIPEvalConfig(
-            model=summary["model_dir"], dataset=data, out_dir=str(work / "eval"), base_model=str(default_clip_path()),
+            model=summary["model_dir"], dataset=data, out_dir=str(work / "eval"), base_model=base_model,
             device=args.device, overwrite=True, progress=False,
         )
     )  # fmt: skip
