@@ -16,6 +16,7 @@ from typing import Any
 from trustvl.commands._common import (
     ConfigArgumentParser,
     add_group,
+    check_output_dir,
     config_from_namespace,
     print_json_summary,
 )
@@ -78,13 +79,34 @@ def _add_method(g: Any, name: str, config_class: str, help: str, handler: Any) -
     p.add_argument(
         "--resume", action="store_true", help="continue from the last checkpoint in the run folder"
     )
+    p.add_argument(
+        "--overwrite", action="store_true", help="train into a run folder that is not empty (without resuming)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=handler)
 
 
 def _config(args: argparse.Namespace) -> Any:
     overrides = {"disable_tqdm": True} if args.quiet else {}
-    return config_from_namespace(args.config_class, args, **overrides)
+    config = config_from_namespace(args.config_class, args, **overrides)
+    check_output_dir(config.output_dir, overwrite=args.overwrite, resume=args.resume)
+    if args.resume:
+        _check_resumable(config.output_dir)
+    return config
+
+
+def _check_resumable(output_dir: str) -> None:
+    """``--resume`` needs a run folder holding a checkpoint; say so before any model is loaded."""
+    from pathlib import Path
+
+    from trustvl.errors import TrustVLInputError
+
+    out = Path(output_dir)
+    if not out.is_dir() or not any(p.is_dir() for p in out.glob("checkpoint-*")):
+        raise TrustVLInputError(
+            f"--resume: the run folder {output_dir!r} holds no checkpoint-<step> folder to continue from; "
+            "run without --resume to start it"
+        )
 
 
 def _cmd_synthworld_clip(args: argparse.Namespace) -> int:
