@@ -64,7 +64,7 @@ T_CF = "train cf-alpha --dataset @DATA --base_model @CLIP --out @OUT --max_steps
 T_RAVL = "train ravl --base_model @CLIP --dataset @DATA --discovery @TEXT --out @OUT --quiet".split()
 T_SAFE = "train safe-clip --base_model @CLIP --dataset @DATA --out @OUT --quiet".split()
 T_CONV = "train caption-converter --base_model @CLIP --dataset @DATA --out @OUT --quiet".split()
-E_CF = "eval cf-alpha --model @CLIP --dataset @DATA --out @OUT --quiet".split()
+E_CF = "eval cf-alpha --model @CLIP --dataset @DATA --out @OUT --k 5 --quiet".split()
 E_FAIR = "eval fair-diffusion --out @OUT --n 2 --steps 1 --quiet".split()
 E_SAFE = "eval safe-clip --model @CLIP --dataset @DATA --out @OUT --quiet".split()
 DISCOVER = "discover --model @CLIP --dataset @DATA --out @OUT --label-column occupation --quiet".split()
@@ -108,9 +108,9 @@ CASES = [
     _case("synthworld-n-test-not-int", [*SYNTHWORLD, "--n-test", "ten"], "ten"),
     *_out_cases("synthworld", SYNTHWORLD),
     # -- build counterfactuals
-    _case("cf-build-n-base-0", [*COUNTERFACTUALS, "--n-base-per-prompt", "0"], "n_base_per_prompt"),
-    _case("cf-build-n-base-negative", [*COUNTERFACTUALS, "--n-base-per-prompt", "-2"], "n_base_per_prompt"),
-    _case("cf-build-variants-0", [*COUNTERFACTUALS, "--variants-per-base", "0"], "variants_per_base"),
+    _case("cf-build-n-base-0", [*COUNTERFACTUALS, "--n-base-per-prompt", "0"], "--n-base-per-prompt"),
+    _case("cf-build-n-base-negative", [*COUNTERFACTUALS, "--n-base-per-prompt", "-2"], "--n-base-per-prompt"),
+    _case("cf-build-variants-0", [*COUNTERFACTUALS, "--variants-per-base", "0"], "--variants-per-base"),
     _case("cf-build-config-missing", "build counterfactuals --out @OUT --config @MISSING", "@MISSING"),
     _case("cf-build-config-bad-json", "build counterfactuals --out @OUT --config @BADJSON", "@BADJSON"),
     _case("cf-build-config-unknown-key", "build counterfactuals --out @OUT --config @BADYAML", "no_such_field"),
@@ -126,10 +126,10 @@ CASES = [
     _case("digits-image-size-0", [*DIGITS, "--image-size", "0"], "image"),
     *_out_cases("digits", DIGITS),
     # -- build safe-clip-quadruplets
-    _case("quads-n-train-negative", [*QUADS, "--n-train", "-1"], "n_train"),
+    _case("quads-n-train-negative", [*QUADS, "--n-train", "-1"], "--n-train"),
     _case("quads-n-train-huge", [*QUADS, "--n-train", BIG], BIG),
-    _case("quads-shard-size-0", [*QUADS, "--shard-size", "0"], "shard_size"),
-    _case("quads-batch-size-0", [*QUADS, "--batch-size", "0"], "batch_size"),
+    _case("quads-shard-size-0", [*QUADS, "--shard-size", "0"], "--shard-size"),
+    _case("quads-batch-size-0", [*QUADS, "--batch-size", "0"], "--batch-size"),
     _case("quads-unknown-element", [*QUADS, "--elements", "dragon"], "dragon"),
     _case("quads-resolution-0", [*QUADS, "--resolution", "0"], "resolution"),
     _case("quads-diffusers-without-model", [*QUADS, "--image-stage", "diffusers"], "--model"),
@@ -143,7 +143,7 @@ CASES = [
     _case("captions-file-missing", [*CAPTIONS, "--captions", "@MISSING"], "@MISSING"),
     _case("captions-converter-missing", [*CAPTIONS, "--converter", "@MISSING"], "@MISSING"),
     _case("captions-converter-no-config", [*CAPTIONS, "--converter", "@NOCONF"], "@NOCONF"),
-    _case("captions-batch-size-0", [*CAPTIONS, "--batch-size", "0"], "batch_size"),
+    _case("captions-batch-size-0", [*CAPTIONS, "--batch-size", "0"], "--batch-size"),
     *_out_cases("captions", CAPTIONS),
     # -- train synthworld-clip
     _case("t-clip-world-syntax", [*T_CLIP, "--world", "{bad"], "world"),
@@ -194,7 +194,7 @@ CASES = [
     _case("t-safe-dataset-missing", [*T_SAFE, "--dataset", "@MISSING"], "@MISSING"),
     _case("t-safe-dataset-wrong-shape", T_SAFE, "@DATA"),
     _case("t-safe-logit-scale-nan", [*T_SAFE, "--logit_scale", "nan"], "logit_scale"),
-    _case("t-safe-weight-negative", [*T_SAFE, "--weight_text_safe", "-1"], "weight_text_safe"),
+    _case("t-safe-weight-negative", [*T_SAFE, "--weight_text_safe", "-1"], "-1.0"),
     _case("t-safe-lr-inf", [*T_SAFE, "--learning_rate", "inf"], "learning_rate"),
     _case("t-safe-lora-r-0", [*T_SAFE, "--lora_r", "0"], "lora_r"),
     *_out_cases("t-safe", T_SAFE),
@@ -239,7 +239,7 @@ CASES = [
     _case("e-safe-max-rows-0", [*E_SAFE, "--max-rows", "0"], "max"),
     _case("e-safe-model-missing", [*E_SAFE, "--model", "@MISSING"], "@MISSING"),
     _case("e-safe-dataset-missing", [*E_SAFE, "--dataset", "@MISSING"], "@MISSING"),
-    _case("e-safe-dataset-wrong-shape", E_SAFE, "@DATA"),
+    _case("e-safe-dataset-wrong-shape", E_SAFE, "safe_text"),
     _case("e-safe-base-model-missing", [*E_SAFE, "--base-model", "@MISSING"], "@MISSING"),
     *_out_cases("e-safe", E_SAFE),
     # -- discover
@@ -386,17 +386,10 @@ def test_the_table_is_large_and_walks_every_subcommand():
 
 def test_debug_flag_shows_the_traceback(inputs, tmp_path, monkeypatch):
     monkeypatch.delenv("TRUSTVL_DEBUG", raising=False)
-    argv = [
-        "--debug",
-        "build",
-        "spurious-digits",
-        "--out",
-        str(tmp_path / "o"),
-        "--cramers-v",
-        "1.5",
-    ]
     from trustvl.errors import TrustVLInputError
 
-    with pytest.raises(TrustVLInputError):
-        main(argv)
-    assert not os.path.exists(tmp_path / "o")
+    (tmp_path / "file.txt").write_text("x")
+    out = str(tmp_path / "file.txt" / "o")
+    with pytest.raises(TrustVLInputError, match="file.txt"):
+        main(["--debug", "build", "spurious-digits", "--out", out, "--n-train", "4", "--n-test", "4"])
+    assert sorted(os.listdir(tmp_path)) == ["file.txt"]

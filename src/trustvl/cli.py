@@ -16,7 +16,13 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from trustvl.commands._common import OneLineErrorParser, UsageError, check_output_dir, int_arg
+from trustvl.commands._common import (
+    OneLineErrorParser,
+    UsageError,
+    check_model_path,
+    check_output_dir,
+    int_arg,
+)
 from trustvl.errors import TrustVLInputError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -27,6 +33,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     from trustvl.evaluation.wording import evaluation_lines
 
     check_output_dir(args.out, overwrite=args.overwrite)
+    check_model_path(args.model, "--model")
     cfg = AuditConfig(
         model=args.model,
         dataset=args.dataset,

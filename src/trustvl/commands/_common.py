@@ -95,6 +95,65 @@ def parse_json_object(text: str, flag: str) -> dict[str, Any]:
     return value
 
 
+#: files that mark a folder as a loadable model: transformers/peft/diffusers/sentence-transformers configs
+MODEL_CONFIG_FILES = ("config.json", "adapter_config.json", "model_index.json", "preprocessor_config.json")
+
+
+def looks_like_path(value: str) -> bool:
+    """Whether ``value`` names a local path rather than a Hub id (``org/name``)."""
+    return (
+        os.path.isabs(value)
+        or value.startswith((".", "~"))
+        or value.count("/") > 1
+        or os.sep != "/" and os.sep in value
+        or os.path.exists(value)
+    )
+
+
+def check_model_path(value: str | None, flag: str) -> None:
+    """Refuse, before any compute, a model folder that cannot load: missing, not a folder, without a config
+    file, or with a ``.safetensors`` file whose header is unreadable or that is shorter than its header
+    says (a truncated download or copy). Hub ids (``org/name``) are left to the loader."""
+    if value is None or not looks_like_path(str(value)):
+        return
+    path = Path(str(value)).expanduser()
+    if not path.exists():
+        raise TrustVLInputError(f"{flag} {str(value)!r} does not exist; expected a model folder or a Hub id")
+    if not path.is_dir():
+        raise TrustVLInputError(f"{flag} {str(value)!r} is a file; expected a model folder (save_pretrained)")
+    if not any((path / name).is_file() for name in MODEL_CONFIG_FILES):
+        raise TrustVLInputError(
+            f"{flag} {str(value)!r} holds no model config ({', '.join(MODEL_CONFIG_FILES)}); expected a folder "
+            "written with save_pretrained"
+        )
+    for weights in sorted(path.rglob("*.safetensors")):
+        check_safetensors_file(weights, flag)
+
+
+def check_safetensors_file(path: Path, flag: str) -> None:
+    """Read a ``.safetensors`` header (8-byte length + JSON) and check the file holds every tensor's bytes."""
+    size = path.stat().st_size
+    problem = None
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if n < 2 or 8 + n > size:
+            problem = "its header is cut short"
+        else:
+            try:
+                header = json.loads(fh.read(n))
+                end = max((int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"), default=0)
+            except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError):
+                problem = "its header is not valid safetensors JSON"
+            else:
+                if 8 + n + end > size:
+                    problem = f"it is truncated ({size} bytes; its header needs {8 + n + end})"
+    if problem:
+        raise TrustVLInputError(
+            f"{flag}: the weights file {str(path)!r} is corrupt: {problem}; expected a complete .safetensors file"
+        )
+
+
 def check_output_dir(
     path: str | os.PathLike | None,
     *,

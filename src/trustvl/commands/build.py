@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from trustvl.commands._common import (
     add_group,
     add_run_options,
+    check_model_path,
     check_output_dir,
     float_arg,
     int_arg,
@@ -246,6 +248,7 @@ def _cmd_safe_clip_quadruplets(args: argparse.Namespace) -> int:
             from trustvl.modeling.caption_converter import CaptionConverter
         except ImportError as e:
             raise TrustVLInputError(f"--converter needs trustvl.modeling.caption_converter: {e}") from None
+        check_model_path(args.converter, "--converter")
         converter = CaptionConverter.from_pretrained(args.converter)
     summary = q.build_safe_clip_quadruplets(
         args.out,
@@ -262,7 +265,15 @@ def _cmd_safe_clip_quadruplets(args: argparse.Namespace) -> int:
 def _cmd_unsafe_captions(args: argparse.Namespace) -> int:
     from trustvl.data_builders.safe_clip.unsafe_captions import build_unsafe_captions
 
+    from trustvl.errors import TrustVLInputError
+
     check_output_dir(args.out, overwrite=args.overwrite)
+    if args.converter != "oracle":
+        check_model_path(args.converter, "--converter")
+    if args.captions == "synthworld" and args.n is None:
+        raise TrustVLInputError("--captions synthworld needs --n (how many captions to convert)")
+    if args.captions != "synthworld" and not Path(args.captions).is_file():
+        raise TrustVLInputError(f"--captions {args.captions!r} is not a file; expected 'synthworld' or a .txt/.jsonl file")
     kwargs = None if args.converter == "oracle" else {"device": args.device, "do_sample": args.sample}
     summary = build_unsafe_captions(
         args.out,

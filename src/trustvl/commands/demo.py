@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from trustvl.commands._common import check_output_dir, int_arg
+from trustvl.commands._common import check_model_path, check_output_dir, int_arg
 
 
 def add_demo(sub: Any) -> None:
@@ -40,6 +40,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from trustvl.evaluation.wording import effect_lines
 
     check_output_dir(args.out, overwrite=args.overwrite)
+    check_model_path(args.base_model, "--base-model")
     cfg = DemoConfig(
         out_dir=args.out,
         n_test=args.n_test,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from trustvl.commands._common import add_run_options, check_output_dir, int_arg
+from trustvl.commands._common import add_run_options, check_model_path, check_output_dir, int_arg
 
 
 def add_discover(sub: Any) -> None:
@@ -28,6 +28,7 @@ def _cmd_discover(args: argparse.Namespace) -> int:
     from trustvl.evaluation.ravl import run_discovery
 
     check_output_dir(args.out, overwrite=args.overwrite)
+    check_model_path(args.model, "--model")
     result = run_discovery(
         args.model,
         args.dataset,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from trustvl.commands._common import add_group, add_run_options, check_output_dir, float_arg, int_arg
+from trustvl.commands._common import add_group, add_run_options, check_model_path, check_output_dir, float_arg, int_arg
 
 
 def add_eval(sub: Any) -> None:
@@ -81,6 +81,8 @@ def _cmd_fair_diffusion(args: argparse.Namespace) -> int:
     from trustvl.pipelines.fairness_instruction import FairnessInstruction
 
     check_output_dir(args.out, overwrite=args.overwrite)
+    check_model_path(args.model, "--model")
+    check_model_path(args.classifier, "--classifier")
     plan = fair_plan(args)
     if plan is None:  # the SynthWorld default, with the command line's knobs
         knobs = dict(guidance_scale=args.fair_scale, warmup_steps=args.fair_warmup,
@@ -113,6 +115,7 @@ def _cmd_cf_alpha(args: argparse.Namespace) -> int:
     from trustvl.evaluation.tables import sweep_change_table, sweep_table
 
     check_output_dir(args.out, overwrite=args.overwrite)
+    check_model_path(args.model, "--model")
     cfg = AlphaSweepConfig(
         model=args.model,
         dataset=args.dataset,
@@ -176,6 +179,8 @@ def _cmd_safe_clip(args: argparse.Namespace) -> int:
     from trustvl.evaluation.safe_clip import SafeCLIPEvalConfig, evaluate_safe_clip, overview_table
 
     check_output_dir(args.out, overwrite=args.overwrite)
+    check_model_path(args.model, "--model")
+    check_model_path(args.base_model, "--base-model")
     result = evaluate_safe_clip(
         SafeCLIPEvalConfig(
             model=args.model,

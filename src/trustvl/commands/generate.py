@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from trustvl.commands._common import check_output_dir, float_arg, int_arg
+from trustvl.commands._common import check_model_path, check_output_dir, float_arg, int_arg
 
 
 def add_generate(sub: Any) -> None:
@@ -93,6 +93,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from trustvl.data_builders.generated_images import generate_dataset
 
     check_output_dir(args.out, overwrite=args.overwrite)
+    for flag in ("--model", "--classifier", "--text-encoder"):
+        check_model_path(getattr(args, flag[2:].replace("-", "_")), flag)
     plan = fair_plan(args)
     pipeline = None
     if args.text_encoder is not None:

@@ -16,6 +16,7 @@ from typing import Any
 from trustvl.commands._common import (
     ConfigArgumentParser,
     add_group,
+    check_model_path,
     check_output_dir,
     config_from_namespace,
     print_json_summary,
@@ -90,6 +91,8 @@ def _config(args: argparse.Namespace) -> Any:
     overrides = {"disable_tqdm": True} if args.quiet else {}
     config = config_from_namespace(args.config_class, args, **overrides)
     check_output_dir(config.output_dir, overwrite=args.overwrite, resume=args.resume)
+    for name in ("base_model", "clip_dir", "init_from", "flag_model"):
+        check_model_path(getattr(config, name, None), f"--{name}")
     if args.resume:
         _check_resumable(config.output_dir)
     return config
@@ -150,9 +153,21 @@ def _cmd_cf_alpha(args: argparse.Namespace) -> int:
 
 
 def _cmd_ravl(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from trustvl.errors import TrustVLInputError
     from trustvl.training.ravl import train_ravl
 
-    summary = train_ravl(_config(args), resume=args.resume)
+    config = _config(args)
+    found = Path(config.discovery)
+    if not (found.is_dir() and (found / "spurious_medoids.npz").is_file()) and not (
+        found.is_file() and found.suffix == ".npz"
+    ):
+        raise TrustVLInputError(
+            f"--discovery {config.discovery!r} is neither a discovery folder (trustvl discover, holding "
+            "spurious_medoids.npz) nor that .npz file"
+        )
+    summary = train_ravl(config, resume=args.resume)
     print_json_summary(summary)
     return 0
 

@@ -134,6 +134,10 @@ class TrustVLTrainingArguments(TrainingArguments):
         for name in ("learning_rate", "weight_decay", "warmup_steps", "warmup_ratio"):
             if float(getattr(self, name, 0) or 0) < 0:
                 raise TrustVLInputError(f"{name}={getattr(self, name)}; expected a number >= 0")
+        for name in ("lora_r", "grid_n", "max_length", "resolution"):  # sizes some methods add
+            value = getattr(self, name, None)
+            if value is not None and not isinstance(value, bool) and isinstance(value, int) and value < 1:
+                raise TrustVLInputError(f"{name}={value}; expected an integer >= 1")
         if not 0 <= int(self.seed) < 2**32:
             raise TrustVLInputError(f"seed={self.seed}; expected an integer in [0, 2**32)")
         super().__post_init__()
