@@ -99,16 +99,17 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def _check_resumable(output_dir: str) -> None:
-    """``--resume`` needs a run folder holding a checkpoint; say so before any model is loaded."""
+    """``--resume`` needs an earlier run in the folder; say so before any model is loaded. (Which checkpoint
+    to continue from is the method's business: some keep one run folder per stage.)"""
     from pathlib import Path
 
     from trustvl.errors import TrustVLInputError
 
     out = Path(output_dir)
-    if not out.is_dir() or not any(p.is_dir() for p in out.glob("checkpoint-*")):
+    if not out.is_dir() or not any(out.iterdir()):
         raise TrustVLInputError(
-            f"--resume: the run folder {output_dir!r} holds no checkpoint-<step> folder to continue from; "
-            "run without --resume to start it"
+            f"--resume: the run folder {output_dir!r} does not exist or is empty, so there is nothing to "
+            "continue; run without --resume to start it"
         )
 
 
