@@ -65,10 +65,10 @@ def _add_fair_options(p: Any) -> None:
     g.add_argument(
         "--fair-cooldown", type=int_arg(0, None), default=None, help="step from which it stops (default: never)"
     )
-    g.add_argument("--fair-threshold", type=float_arg(0.0, 1.0, open_high=True), default=0.95,
+    g.add_argument("--fair-threshold", type=float, default=0.95,
                    help="SEGA quantile λ in [0, 1) (default: %(default)s: the top 5%% of each channel)")  # fmt: skip
-    g.add_argument("--fair-momentum", type=float_arg(0.0), default=0.5, help="momentum scale (default: %(default)s)")
-    g.add_argument("--fair-momentum-beta", type=float_arg(0.0, 1.0, open_high=True), default=0.6, help="momentum β (default: %(default)s)")
+    g.add_argument("--fair-momentum", type=float, default=0.5, help="momentum scale (default: %(default)s)")
+    g.add_argument("--fair-momentum-beta", type=float, default=0.6, help="momentum β (default: %(default)s)")
 
 
 def fair_plan(args: argparse.Namespace) -> Any:
