@@ -113,7 +113,9 @@ CASES = [
     _case("cf-build-variants-0", [*COUNTERFACTUALS, "--variants-per-base", "0"], "--variants-per-base"),
     _case("cf-build-config-missing", "build counterfactuals --out @OUT --config @MISSING", "@MISSING"),
     _case("cf-build-config-bad-json", "build counterfactuals --out @OUT --config @BADJSON", "@BADJSON"),
-    _case("cf-build-config-unknown-key", "build counterfactuals --out @OUT --config @BADYAML", "no_such_field"),
+    _case(
+        "cf-build-config-unknown-key", "build counterfactuals --out @OUT --config @BADYAML", "no_such_field"
+    ),
     *_out_cases("cf-build", COUNTERFACTUALS),
     # -- build spurious-digits
     _case("digits-cramers-v-above-1", [*DIGITS, "--cramers-v", "1.5"], "1.5"),

@@ -48,7 +48,9 @@ def int_arg(low: int | None = None, high: int | None = MAX_COUNT) -> Any:
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
         if (low is not None and value < low) or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"{text!r} is out of range; expected an integer {_range(low, high)}")
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is out of range; expected an integer {_range(low, high)}"
+            )
         return value
 
     parse.__name__ = "int"
@@ -66,7 +68,11 @@ def float_arg(low: float | None = None, high: float | None = None, *, open_high:
         bad = not math.isfinite(value) or (low is not None and value < low)
         bad = bad or (high is not None and (value >= high if open_high else value > high))
         if bad:
-            rng = _range(low, high).replace("<= " + str(high), "< " + str(high)) if open_high else _range(low, high)
+            rng = (
+                _range(low, high).replace("<= " + str(high), "< " + str(high))
+                if open_high
+                else _range(low, high)
+            )
             raise argparse.ArgumentTypeError(f"{text!r} is out of range; expected a finite number {rng}")
         return value
 
@@ -89,7 +95,9 @@ def parse_json_object(text: str, flag: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as err:
-        raise TrustVLInputError(f"{flag} {text!r} is not valid JSON ({err}); expected a JSON object") from None
+        raise TrustVLInputError(
+            f"{flag} {text!r} is not valid JSON ({err}); expected a JSON object"
+        ) from None
     if not isinstance(value, dict):
         raise TrustVLInputError(f"{flag} {text!r} is a JSON {type(value).__name__}; expected a JSON object")
     return value
@@ -105,7 +113,8 @@ def looks_like_path(value: str) -> bool:
         os.path.isabs(value)
         or value.startswith((".", "~"))
         or value.count("/") > 1
-        or os.sep != "/" and os.sep in value
+        or os.sep != "/"
+        and os.sep in value
         or os.path.exists(value)
     )
 
@@ -142,7 +151,9 @@ def check_safetensors_file(path: Path, flag: str) -> None:
         else:
             try:
                 header = json.loads(fh.read(n))
-                end = max((int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"), default=0)
+                end = max(
+                    (int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"), default=0
+                )
             except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError):
                 problem = "its header is not valid safetensors JSON"
             else:
@@ -175,7 +186,9 @@ def check_output_dir(
         raise TrustVLInputError(f"{flag} {str(path)!r} is an existing file; expected a folder path")
     if out.is_dir() and any(out.iterdir()) and not overwrite and not resume:
         how = "--overwrite to replace it" + (" or --resume to continue it" if resume is not None else "")
-        raise TrustVLInputError(f"{flag} {str(path)!r} exists and is not empty; choose another folder or pass {how}")
+        raise TrustVLInputError(
+            f"{flag} {str(path)!r} exists and is not empty; choose another folder or pass {how}"
+        )
     ancestor = out.absolute()
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent

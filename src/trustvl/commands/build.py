@@ -96,7 +96,9 @@ def add_build(sub: Any) -> None:
         default=None,
         help="caption-converter folder (trustvl train caption-converter); default: SynthWorld's exact conversion",
     )
-    p.add_argument("--steps", type=int_arg(1, 10_000), default=20, help="inference steps of a diffusion stage")
+    p.add_argument(
+        "--steps", type=int_arg(1, 10_000), default=20, help="inference steps of a diffusion stage"
+    )
     p.add_argument("--guidance", type=float_arg(), default=8.0, help="guidance scale of a diffusion stage")
     p.add_argument("--device", default="auto")
     add_run_options(p, seed=0, overwrite=True, resume=True, quiet=True)
@@ -133,7 +135,6 @@ def add_build(sub: Any) -> None:
 
 def _cmd_synthworld(args: argparse.Namespace) -> int:
     from trustvl.data_builders.synthworld import SynthWorldConfig, build_synthworld_dataset
-
     from trustvl.errors import TrustVLInputError
 
     knobs = parse_json_object(args.world_json, "--world-json") if args.world_json else {}
@@ -264,7 +265,6 @@ def _cmd_safe_clip_quadruplets(args: argparse.Namespace) -> int:
 
 def _cmd_unsafe_captions(args: argparse.Namespace) -> int:
     from trustvl.data_builders.safe_clip.unsafe_captions import build_unsafe_captions
-
     from trustvl.errors import TrustVLInputError
 
     check_output_dir(args.out, overwrite=args.overwrite)
@@ -273,7 +273,9 @@ def _cmd_unsafe_captions(args: argparse.Namespace) -> int:
     if args.captions == "synthworld" and args.n is None:
         raise TrustVLInputError("--captions synthworld needs --n (how many captions to convert)")
     if args.captions != "synthworld" and not Path(args.captions).is_file():
-        raise TrustVLInputError(f"--captions {args.captions!r} is not a file; expected 'synthworld' or a .txt/.jsonl file")
+        raise TrustVLInputError(
+            f"--captions {args.captions!r} is not a file; expected 'synthworld' or a .txt/.jsonl file"
+        )
     kwargs = None if args.converter == "oracle" else {"device": args.device, "do_sample": args.sample}
     summary = build_unsafe_captions(
         args.out,

@@ -17,7 +17,10 @@ def add_demo(sub: Any) -> None:
     d = DemoConfig()
     p.add_argument("--out", default=d.out_dir, help="run folder (default: %(default)s)")
     p.add_argument(
-        "--n-test", type=int_arg(1), default=d.n_test, help="balanced test scenes audited (default: %(default)s)"
+        "--n-test",
+        type=int_arg(1),
+        default=d.n_test,
+        help="balanced test scenes audited (default: %(default)s)",
     )
     p.add_argument(
         "--n-base-per-occupation",
@@ -25,7 +28,9 @@ def add_demo(sub: Any) -> None:
         default=d.n_base_per_occupation,
         help="counterfactual sets per occupation (default: %(default)s)",
     )
-    p.add_argument("--max-steps", type=int_arg(1), default=d.max_steps, help="CF_α steps (default: %(default)s)")
+    p.add_argument(
+        "--max-steps", type=int_arg(1), default=d.max_steps, help="CF_α steps (default: %(default)s)"
+    )
     p.add_argument(
         "--base-model", default=None, help="CLIP id or folder (default: the embedded SynthWorld CLIP)"
     )

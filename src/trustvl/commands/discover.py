@@ -17,7 +17,9 @@ def add_discover(sub: Any) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--split", default="test")
     p.add_argument("--label-column", default="label")
-    p.add_argument("--grid", type=int_arg(1, 64), default=2, help="regions are the n x n grid cells (default quadrants)")
+    p.add_argument(
+        "--grid", type=int_arg(1, 64), default=2, help="regions are the n x n grid cells (default quadrants)"
+    )
     p.add_argument("--max-images", type=int_arg(1), default=None)
     p.add_argument("--device", default="auto")
     add_run_options(p, seed=0, overwrite=True, quiet=True)

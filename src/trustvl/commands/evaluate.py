@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from trustvl.commands._common import add_group, add_run_options, check_model_path, check_output_dir, float_arg, int_arg
+from trustvl.commands._common import (
+    add_group,
+    add_run_options,
+    check_model_path,
+    check_output_dir,
+    float_arg,
+    int_arg,
+)
 
 
 def add_eval(sub: Any) -> None:
@@ -64,10 +71,16 @@ def _add_fair_diffusion(g: Any) -> None:
     p.add_argument("--seed", type=int_arg(0, None), default=0)
     p.add_argument("--steps", type=int_arg(1, 10_000), default=20)
     p.add_argument("--guidance", type=float_arg(), default=8.0)
-    p.add_argument("--batch-size", type=int_arg(1), default=512, help="images per pipeline call, prompts mixed")
+    p.add_argument(
+        "--batch-size", type=int_arg(1), default=512, help="images per pipeline call, prompts mixed"
+    )
     p.add_argument("--tolerance", type=float_arg(0.0, 1.0), default=0.1)
-    p.add_argument("--n-resamples", type=int_arg(0), default=1000, help="bootstrap resamples (0: no intervals)")
-    p.add_argument("--grid-images", type=int_arg(0), default=16, help="images per prompt in the report's grids")
+    p.add_argument(
+        "--n-resamples", type=int_arg(0), default=1000, help="bootstrap resamples (0: no intervals)"
+    )
+    p.add_argument(
+        "--grid-images", type=int_arg(0), default=16, help="images per prompt in the report's grids"
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--dtype", default=None)
     _add_fair_options(p)
@@ -159,7 +172,9 @@ def _add_safe_clip(g: Any) -> None:
     p.add_argument("--base-model", default=None, help="compare with this model (usually the base CLIP)")
     p.add_argument("--split", default="test")
     p.add_argument("--k", nargs="+", type=int_arg(1), default=[1, 5, 10], help="R@K cut-offs")
-    p.add_argument("--nsfw-k", type=int_arg(1), default=10, help="cut-off of the NSFW rate (default %(default)s)")
+    p.add_argument(
+        "--nsfw-k", type=int_arg(1), default=10, help="cut-off of the NSFW rate (default %(default)s)"
+    )
     p.add_argument(
         "--n-resamples",
         type=int_arg(0),

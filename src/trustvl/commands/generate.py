@@ -23,7 +23,9 @@ def add_generate(sub: Any) -> None:
     p.add_argument("--n", type=int_arg(1), default=8, help="images per prompt (default: %(default)s)")
     p.add_argument("--out", required=True, help="output folder (must be empty unless --overwrite)")
     p.add_argument("--seed", type=int_arg(0, None), default=0)
-    p.add_argument("--steps", type=int_arg(1, 10_000), default=20, help="inference steps (default: %(default)s)")
+    p.add_argument(
+        "--steps", type=int_arg(1, 10_000), default=20, help="inference steps (default: %(default)s)"
+    )
     p.add_argument("--guidance", type=float_arg(), default=8.0, help="guidance scale (default: %(default)s)")
     p.add_argument("--batch-size", type=int_arg(1), default=64)
     p.add_argument(
@@ -60,10 +62,16 @@ def _add_fair_options(p: Any) -> None:
         "--fair-scale", type=float_arg(), default=4.0, help="edit guidance scale s_c (default: %(default)s)"
     )
     g.add_argument(
-        "--fair-warmup", type=int_arg(0, None), default=5, help="steps before the edit applies (default: %(default)s)"
+        "--fair-warmup",
+        type=int_arg(0, None),
+        default=5,
+        help="steps before the edit applies (default: %(default)s)",
     )
     g.add_argument(
-        "--fair-cooldown", type=int_arg(0, None), default=None, help="step from which it stops (default: never)"
+        "--fair-cooldown",
+        type=int_arg(0, None),
+        default=None,
+        help="step from which it stops (default: never)",
     )
     g.add_argument("--fair-threshold", type=float, default=0.95,
                    help="SEGA quantile λ in [0, 1) (default: %(default)s: the top 5%% of each channel)")  # fmt: skip

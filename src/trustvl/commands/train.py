@@ -81,7 +81,9 @@ def _add_method(g: Any, name: str, config_class: str, help: str, handler: Any) -
         "--resume", action="store_true", help="continue from the last checkpoint in the run folder"
     )
     p.add_argument(
-        "--overwrite", action="store_true", help="train into a run folder that is not empty (without resuming)"
+        "--overwrite",
+        action="store_true",
+        help="train into a run folder that is not empty (without resuming)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=handler)

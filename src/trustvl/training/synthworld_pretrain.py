@@ -124,7 +124,9 @@ class SynthWorldCLIPPretrainConfig(TrustVLTrainingArguments):
         try:  # the world's knobs, checked now rather than when the data loader starts
             SynthWorldConfig(resolution=self.resolution, **self.world)
         except TypeError as err:
-            raise TrustVLInputError(f"world={self.world!r}: {err}; see SynthWorldConfig for the knobs") from None
+            raise TrustVLInputError(
+                f"world={self.world!r}: {err}; see SynthWorldConfig for the knobs"
+            ) from None
         if not 0.0 <= self.appearance_caption_prob <= 1.0:
             raise TrustVLInputError(
                 f"appearance_caption_prob={self.appearance_caption_prob}; expected a number in [0, 1]"
