@@ -1,8 +1,11 @@
 """The ``trustvl`` command line.
 
-Each subcommand is a thin layer over a Python API of the same name. Bad input ends with one line on
-stderr (``trustvl: error: ...``) and exit code 2, never a traceback; ``TRUSTVL_DEBUG=1`` shows the
-traceback anyway.
+Each subcommand is a thin layer over a Python API of the same name. There is one error path
+(:func:`main`): bad input -- a bad flag (argparse), a :class:`~trustvl.errors.TrustVLInputError`, a missing,
+unreadable or corrupt file (``OSError``, ``SafetensorError``, ``JSONDecodeError``, a bad Hub id) -- ends
+with one line on stderr, ``trustvl: error: ...``, and exit code 2, never a traceback. Any other exception is
+a bug in trustvl: one line ``trustvl: internal error: ...`` and exit code 1. ``trustvl --debug ...`` (or
+``TRUSTVL_DEBUG=1``) lets the exception propagate, with its traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +16,13 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from trustvl.commands._common import (
+    OneLineErrorParser,
+    UsageError,
+    check_model_path,
+    check_output_dir,
+    int_arg,
+)
 from trustvl.errors import TrustVLInputError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -22,6 +32,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     from trustvl.evaluation.audit import AuditConfig, run_audit
     from trustvl.evaluation.wording import evaluation_lines
 
+    check_output_dir(args.out, overwrite=args.overwrite)
+    check_model_path(args.model, "--model")
     cfg = AuditConfig(
         model=args.model,
         dataset=args.dataset,
@@ -72,18 +84,18 @@ def _add_audit(sub: Any) -> None:
     p.add_argument("--prompts-file", default=None, help="text file with one prompt per line")
     p.add_argument("--prompt-template", default="a photo of a {}")
     p.add_argument(
-        "--k", nargs="+", type=int, default=None, help="cut-offs (default 10 100 1000, those that fit)"
+        "--k", nargs="+", type=int_arg(1), default=None, help="cut-offs (default 10 100 1000, those that fit)"
     )
     p.add_argument("--target", choices=["uniform", "gallery"], default="uniform")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int_arg(1), default=64)
     p.add_argument("--device", default="auto")
     p.add_argument("--dtype", default=None, choices=["fp32", "bf16", "fp16"])
-    p.add_argument("--max-images", type=int, default=None)
+    p.add_argument("--max-images", type=int_arg(1), default=None)
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     p.add_argument(
         "--n-resamples",
-        type=int,
+        type=int_arg(0),
         default=200,
         help="gallery-bootstrap resamples for the intervals, floors and verdicts (0: off; default %(default)s)",
     )
@@ -95,6 +107,7 @@ def _add_audit(sub: Any) -> None:
 def _cmd_fixtures(args: argparse.Namespace) -> int:
     from trustvl.testing.tiny import build_tiny_fixtures
 
+    check_output_dir(args.out, overwrite=args.overwrite)
     paths = build_tiny_fixtures(args.out)
     for name, path in paths.items():
         print(f"{name}: {path}")
@@ -104,6 +117,7 @@ def _cmd_fixtures(args: argparse.Namespace) -> int:
 def _add_fixtures(sub: Any) -> None:
     p = sub.add_parser("fixtures", help="write tiny random offline models (CLIP, SD, SD-inpaint) for tests")
     p.add_argument("--out", required=True)
+    p.add_argument("--overwrite", action="store_true", help="write into a folder that is not empty")
     p.set_defaults(handler=_cmd_fixtures)
 
 
@@ -113,8 +127,11 @@ _CORE_COMMANDS: list[Callable[[Any], None]] = [_add_audit, _add_fixtures]
 def build_parser() -> argparse.ArgumentParser:
     from trustvl import __version__
 
-    parser = argparse.ArgumentParser(prog="trustvl", description="Fairer, safer, more robust CLIP models.")
+    parser = OneLineErrorParser(prog="trustvl", description="Fairer, safer, more robust CLIP models.")
     parser.add_argument("--version", action="version", version=f"trustvl {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error (also: TRUSTVL_DEBUG=1)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     from trustvl.commands import METHOD_COMMANDS
@@ -135,21 +152,83 @@ def _silence_library_progress() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
+def _input_error_types() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean bad input (one line, exit code 2) rather than a bug in trustvl."""
+    import json
+
+    types: list[type[BaseException]] = [TrustVLInputError, OSError, json.JSONDecodeError]
+    try:
+        from safetensors import SafetensorError
+
+        types.append(SafetensorError)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from huggingface_hub.errors import HFValidationError
+
+        types.append(HFValidationError)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        import yaml
+
+        types.append(yaml.YAMLError)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(types)
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    if isinstance(err, OSError) and err.filename is not None and str(err.filename) not in text:
+        text = f"{err.filename}: {text}"
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``trustvl`` with ``argv`` (default: ``sys.argv[1:]``) and return its exit code (0, 1, 2, 130).
+
+    A bad flag raises ``SystemExit(2)`` after its one line, like argparse; ``--help`` and ``--version``
+    raise ``SystemExit(0)``.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = bool(os.environ.get("TRUSTVL_DEBUG")) or "--debug" in argv[: _first_command(argv)]
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as err:
+        if debug:
+            raise
+        print(f"trustvl: error: {_one_line(err)}", file=sys.stderr)
+        raise SystemExit(2) from None
     if getattr(args, "quiet", False):
         _silence_library_progress()
     try:
         return int(args.handler(args) or 0)
-    except TrustVLInputError as err:
-        if os.environ.get("TRUSTVL_DEBUG"):
-            raise
-        print(f"trustvl: error: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("trustvl: interrupted", file=sys.stderr)
         return 130
+    except _input_error_types() as err:
+        if debug:
+            raise
+        print(f"trustvl: error: {_one_line(err)}", file=sys.stderr)
+        return 2
+    except Exception as err:  # a bug: say so in one line; --debug shows the traceback
+        if debug:
+            raise
+        print(
+            f"trustvl: internal error: {type(err).__name__}: {_one_line(err)} (run with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _first_command(argv: Sequence[str]) -> int:
+    """Index of the first argument that is not a top-level option (where the subcommand starts)."""
+    for i, arg in enumerate(argv):
+        if not arg.startswith("-"):
+            return i
+    return len(argv)
 
 
 if __name__ == "__main__":

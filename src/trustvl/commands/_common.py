@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 import importlib
 import json
+import math
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,6 +20,186 @@ from transformers import HfArgumentParser
 from trustvl.errors import TrustVLInputError
 
 T = TypeVar("T")
+
+#: the largest count of images/scenes/rows a command accepts: far above any real run, far below what fills
+#: a machine's memory by mistake (``--n-test 1000000000000``)
+MAX_COUNT = 100_000_000
+
+
+class UsageError(Exception):
+    """A bad flag found by argparse; :func:`trustvl.cli.main` prints it as one line."""
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An argparse parser whose errors raise :class:`UsageError` (one line, no usage block) instead of
+    printing the usage and exiting; its subparsers are of the same class."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        where = self.prog.split(" ", 1)[1] + ": " if " " in self.prog else ""
+        raise UsageError(f"{where}{message}")
+
+
+def int_arg(low: int | None = None, high: int | None = MAX_COUNT) -> Any:
+    """An argparse ``type``: an integer in ``[low, high]`` (a bound of None: unbounded)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is out of range; expected an integer {_range(low, high)}"
+            )
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
+def float_arg(low: float | None = None, high: float | None = None, *, open_high: bool = False) -> Any:
+    """An argparse ``type``: a finite number in ``[low, high]`` (``[low, high)`` with ``open_high``)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        bad = not math.isfinite(value) or (low is not None and value < low)
+        bad = bad or (high is not None and (value >= high if open_high else value > high))
+        if bad:
+            rng = (
+                _range(low, high).replace("<= " + str(high), "< " + str(high))
+                if open_high
+                else _range(low, high)
+            )
+            raise argparse.ArgumentTypeError(f"{text!r} is out of range; expected a finite number {rng}")
+        return value
+
+    parse.__name__ = "float"
+    return parse
+
+
+def _range(low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f">= {low} and <= {high}"
+    if low is not None:
+        return f">= {low}"
+    if high is not None:
+        return f"<= {high}"
+    return "(any)"
+
+
+def parse_json_object(text: str, flag: str) -> dict[str, Any]:
+    """The JSON object ``text`` given to ``flag``; anything else (bad JSON, a list) is an input error."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise TrustVLInputError(
+            f"{flag} {text!r} is not valid JSON ({err}); expected a JSON object"
+        ) from None
+    if not isinstance(value, dict):
+        raise TrustVLInputError(f"{flag} {text!r} is a JSON {type(value).__name__}; expected a JSON object")
+    return value
+
+
+#: files that mark a folder as a loadable model: transformers/peft/diffusers/sentence-transformers configs
+MODEL_CONFIG_FILES = ("config.json", "adapter_config.json", "model_index.json", "preprocessor_config.json")
+
+
+def looks_like_path(value: str) -> bool:
+    """Whether ``value`` names a local path rather than a Hub id (``org/name``)."""
+    return (
+        os.path.isabs(value)
+        or value.startswith((".", "~"))
+        or value.count("/") > 1
+        or os.sep != "/"
+        and os.sep in value
+        or os.path.exists(value)
+    )
+
+
+def check_model_path(value: str | None, flag: str) -> None:
+    """Refuse, before any compute, a model folder that cannot load: missing, not a folder, without a config
+    file, or with a ``.safetensors`` file whose header is unreadable or that is shorter than its header
+    says (a truncated download or copy). Hub ids (``org/name``) are left to the loader."""
+    if value is None or not looks_like_path(str(value)):
+        return
+    path = Path(str(value)).expanduser()
+    if not path.exists():
+        raise TrustVLInputError(f"{flag} {str(value)!r} does not exist; expected a model folder or a Hub id")
+    if not path.is_dir():
+        raise TrustVLInputError(f"{flag} {str(value)!r} is a file; expected a model folder (save_pretrained)")
+    if not any((path / name).is_file() for name in MODEL_CONFIG_FILES):
+        raise TrustVLInputError(
+            f"{flag} {str(value)!r} holds no model config ({', '.join(MODEL_CONFIG_FILES)}); expected a folder "
+            "written with save_pretrained"
+        )
+    for weights in sorted(path.rglob("*.safetensors")):
+        check_safetensors_file(weights, flag)
+
+
+def check_safetensors_file(path: Path, flag: str) -> None:
+    """Read a ``.safetensors`` header (8-byte length + JSON) and check the file holds every tensor's bytes."""
+    size = path.stat().st_size
+    problem = None
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if n < 2 or 8 + n > size:
+            problem = "its header is cut short"
+        else:
+            try:
+                header = json.loads(fh.read(n))
+                end = max(
+                    (int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"), default=0
+                )
+            except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError):
+                problem = "its header is not valid safetensors JSON"
+            else:
+                if 8 + n + end > size:
+                    problem = f"it is truncated ({size} bytes; its header needs {8 + n + end})"
+    if problem:
+        raise TrustVLInputError(
+            f"{flag}: the weights file {str(path)!r} is corrupt: {problem}; expected a complete .safetensors file"
+        )
+
+
+def check_output_dir(
+    path: str | os.PathLike | None,
+    *,
+    overwrite: bool = False,
+    resume: bool | None = None,
+    flag: str = "--out",
+) -> Path | None:
+    """Refuse, before any compute, an output folder that cannot or must not be written.
+
+    ``path`` must be a folder path (not a file) whose nearest existing ancestor is a writable folder (the
+    atomic writers stage next to it); an existing non-empty folder needs ``overwrite`` (or ``resume``, for
+    commands that can continue a run: pass ``resume=False`` when the flag exists but is off, None when the
+    command has no ``--resume``).
+    """
+    if path is None:
+        return None
+    out = Path(path).expanduser()
+    if out.exists() and not out.is_dir():
+        raise TrustVLInputError(f"{flag} {str(path)!r} is an existing file; expected a folder path")
+    if out.is_dir() and any(out.iterdir()) and not overwrite and not resume:
+        how = "--overwrite to replace it" + (" or --resume to continue it" if resume is not None else "")
+        raise TrustVLInputError(
+            f"{flag} {str(path)!r} exists and is not empty; choose another folder or pass {how}"
+        )
+    ancestor = out.absolute()
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise TrustVLInputError(
+            f"{flag} {str(path)!r} cannot be created: {str(ancestor)!r} is a file, not a folder"
+        )
+    for folder in {ancestor, out.absolute().parent} if out.exists() else {ancestor}:
+        if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+            raise TrustVLInputError(f"{flag} {str(path)!r}: the folder {str(folder)!r} is not writable")
+    return out
 
 
 def add_group(sub: Any, name: str, help: str, parser_class: type | None = None) -> Any:
@@ -73,6 +254,9 @@ class ConfigArgumentParser(HfArgumentParser):
             default=None,
             help="YAML or JSON file of field values (a recipe); flags on the command line override it",
         )
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        return OneLineErrorParser.error(self, message)  # type: ignore[arg-type]
 
     def format_help(self) -> str:
         self._load_config_class()

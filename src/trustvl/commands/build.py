@@ -5,9 +5,18 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
-from trustvl.commands._common import add_group, add_run_options
+from trustvl.commands._common import (
+    add_group,
+    add_run_options,
+    check_model_path,
+    check_output_dir,
+    float_arg,
+    int_arg,
+    parse_json_object,
+)
 
 
 def add_build(sub: Any) -> None:
@@ -16,12 +25,12 @@ def add_build(sub: Any) -> None:
     )
     p = g.add_parser("synthworld", help="render a SynthWorld HF dataset (train biased, test balanced)")
     p.add_argument("--out", required=True)
-    p.add_argument("--n-train", type=int, default=8000)
-    p.add_argument("--n-test", type=int, default=2000)
-    p.add_argument("--resolution", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-train", type=int_arg(0), default=8000)
+    p.add_argument("--n-test", type=int_arg(0), default=2000)
+    p.add_argument("--resolution", type=int_arg(8, 4096), default=64)
+    p.add_argument("--seed", type=int_arg(0, None), default=0)
     p.add_argument("--world-json", default=None, help="JSON object of further SynthWorldConfig knobs")
-    p.add_argument("--quiet", action="store_true")
+    add_run_options(p, overwrite=True, resume=True, quiet=True)
     p.set_defaults(handler=_cmd_synthworld)
 
     p = g.add_parser(
@@ -34,20 +43,20 @@ def add_build(sub: Any) -> None:
         action="store_true",
         help="use SynthWorld's renderer and oracle segmenter/inpainter instead of real models",
     )
-    p.add_argument("--n-base-per-prompt", type=int, default=None)
-    p.add_argument("--variants-per-base", type=int, default=None)
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--n-base-per-prompt", type=int_arg(1), default=None)
+    p.add_argument("--variants-per-base", type=int_arg(1), default=None)
+    p.add_argument("--seed", type=int_arg(0, None), default=None)
     p.add_argument("--device", default="auto")
-    add_run_options(p, overwrite=True, quiet=True)
+    add_run_options(p, overwrite=True, resume=True, quiet=True)
     p.set_defaults(handler=_cmd_counterfactuals)
 
     p = g.add_parser("spurious-digits", help="RaVL's evaluation data: digits in quadrants + a red rectangle")
     p.add_argument("--out", required=True)
-    p.add_argument("--cramers-v", type=float, default=0.9)
-    p.add_argument("--spurious-class", type=int, default=7)
-    p.add_argument("--n-train", type=int, default=2000)
-    p.add_argument("--n-test", type=int, default=1000)
-    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--cramers-v", type=float_arg(0.0, 1.0), default=0.9)
+    p.add_argument("--spurious-class", type=int_arg(0, 9), default=7)
+    p.add_argument("--n-train", type=int_arg(0), default=2000)
+    p.add_argument("--n-test", type=int_arg(0), default=1000)
+    p.add_argument("--image-size", type=int_arg(8, 4096), default=64)
     add_run_options(p, seed=0, overwrite=True)
     p.set_defaults(handler=_cmd_spurious_digits)
 
@@ -59,15 +68,17 @@ def add_build(sub: Any) -> None:
         " diffusers pipeline (--image-stage diffusers --model ID; needs --allow-unsafe-generation).",
     )
     p.add_argument("--out", required=True)
-    p.add_argument("--n-train", type=int, default=800)
-    p.add_argument("--n-validation", type=int, default=100)
-    p.add_argument("--n-test", type=int, default=100)
-    p.add_argument("--resolution", type=int, default=64, help="SynthWorld render size (renderer stage)")
+    p.add_argument("--n-train", type=int_arg(0), default=800)
+    p.add_argument("--n-validation", type=int_arg(0), default=100)
+    p.add_argument("--n-test", type=int_arg(0), default=100)
+    p.add_argument(
+        "--resolution", type=int_arg(8, 4096), default=64, help="SynthWorld render size (renderer stage)"
+    )
     p.add_argument(
         "--elements", nargs="+", default=None, help="unsafe elements (default: gun knife blood syringe)"
     )
-    p.add_argument("--shard-size", type=int, default=100)
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--shard-size", type=int_arg(1), default=100)
+    p.add_argument("--batch-size", type=int_arg(1), default=16)
     p.add_argument(
         "--image-stage",
         choices=("synthworld", "synthworld-sd", "diffusers"),
@@ -85,10 +96,12 @@ def add_build(sub: Any) -> None:
         default=None,
         help="caption-converter folder (trustvl train caption-converter); default: SynthWorld's exact conversion",
     )
-    p.add_argument("--steps", type=int, default=20, help="inference steps of a diffusion stage")
-    p.add_argument("--guidance", type=float, default=8.0, help="guidance scale of a diffusion stage")
+    p.add_argument(
+        "--steps", type=int_arg(1, 10_000), default=20, help="inference steps of a diffusion stage"
+    )
+    p.add_argument("--guidance", type=float_arg(), default=8.0, help="guidance scale of a diffusion stage")
     p.add_argument("--device", default="auto")
-    add_run_options(p, seed=0, overwrite=True, quiet=True)
+    add_run_options(p, seed=0, overwrite=True, resume=True, quiet=True)
     p.set_defaults(handler=_cmd_safe_clip_quadruplets)
 
     p = g.add_parser(
@@ -105,12 +118,12 @@ def add_build(sub: Any) -> None:
         "--captions", default="synthworld", help="'synthworld' or a .txt (one per line) / .jsonl file"
     )
     p.add_argument(
-        "--n", type=int, default=None, help="how many captions (required with --captions synthworld)"
+        "--n", type=int_arg(1), default=None, help="how many captions (required with --captions synthworld)"
     )
     p.add_argument(
         "--world-seed", type=int, default=0, help="SynthWorld world seed for --captions synthworld"
     )
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int_arg(1), default=32)
     p.add_argument(
         "--keep-invalid", action="store_true", help="keep invalid outputs as rows with valid=False"
     )
@@ -122,12 +135,22 @@ def add_build(sub: Any) -> None:
 
 def _cmd_synthworld(args: argparse.Namespace) -> int:
     from trustvl.data_builders.synthworld import SynthWorldConfig, build_synthworld_dataset
+    from trustvl.errors import TrustVLInputError
 
-    world = SynthWorldConfig(
-        resolution=args.resolution, **(json.loads(args.world_json) if args.world_json else {})
-    )
+    knobs = parse_json_object(args.world_json, "--world-json") if args.world_json else {}
+    try:
+        world = SynthWorldConfig(resolution=args.resolution, **knobs)
+    except TypeError as err:  # an unknown knob
+        raise TrustVLInputError(f"--world-json: {err}; see SynthWorldConfig for the knobs") from None
+    check_output_dir(args.out, overwrite=args.overwrite, resume=args.resume)
     path = build_synthworld_dataset(
-        args.out, world, n_train=args.n_train, n_test=args.n_test, seed=args.seed, progress=not args.quiet
+        args.out,
+        world,
+        n_train=args.n_train,
+        n_test=args.n_test,
+        seed=args.seed,
+        progress=not args.quiet,
+        overwrite=args.overwrite,
     )
     print(f"dataset: {path}")
     return 0
@@ -136,6 +159,7 @@ def _cmd_synthworld(args: argparse.Namespace) -> int:
 def _cmd_counterfactuals(args: argparse.Namespace) -> int:
     from trustvl.data_builders import counterfactual as cf
 
+    check_output_dir(args.out, overwrite=args.overwrite, resume=args.resume)
     overrides = {
         k: v
         for k, v in (
@@ -167,6 +191,7 @@ def _cmd_counterfactuals(args: argparse.Namespace) -> int:
 def _cmd_spurious_digits(args: argparse.Namespace) -> int:
     from trustvl.data_builders.spurious_digits import build_spurious_digits
 
+    check_output_dir(args.out, overwrite=args.overwrite)
     path = build_spurious_digits(
         args.out,
         cramers_v=args.cramers_v,
@@ -190,6 +215,7 @@ def _cmd_safe_clip_quadruplets(args: argparse.Namespace) -> int:
     )
     from trustvl.errors import TrustVLInputError
 
+    check_output_dir(args.out, overwrite=args.overwrite, resume=args.resume)
     config = q.QuadrupletConfig(
         n_train=args.n_train,
         n_validation=args.n_validation,
@@ -223,6 +249,7 @@ def _cmd_safe_clip_quadruplets(args: argparse.Namespace) -> int:
             from trustvl.modeling.caption_converter import CaptionConverter
         except ImportError as e:
             raise TrustVLInputError(f"--converter needs trustvl.modeling.caption_converter: {e}") from None
+        check_model_path(args.converter, "--converter")
         converter = CaptionConverter.from_pretrained(args.converter)
     summary = q.build_safe_clip_quadruplets(
         args.out,
@@ -238,7 +265,17 @@ def _cmd_safe_clip_quadruplets(args: argparse.Namespace) -> int:
 
 def _cmd_unsafe_captions(args: argparse.Namespace) -> int:
     from trustvl.data_builders.safe_clip.unsafe_captions import build_unsafe_captions
+    from trustvl.errors import TrustVLInputError
 
+    check_output_dir(args.out, overwrite=args.overwrite)
+    if args.converter != "oracle":
+        check_model_path(args.converter, "--converter")
+    if args.captions == "synthworld" and args.n is None:
+        raise TrustVLInputError("--captions synthworld needs --n (how many captions to convert)")
+    if args.captions != "synthworld" and not Path(args.captions).is_file():
+        raise TrustVLInputError(
+            f"--captions {args.captions!r} is not a file; expected 'synthworld' or a .txt/.jsonl file"
+        )
     kwargs = None if args.converter == "oracle" else {"device": args.device, "do_sample": args.sample}
     summary = build_unsafe_captions(
         args.out,

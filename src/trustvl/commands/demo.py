@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from trustvl.commands._common import check_model_path, check_output_dir, int_arg
+
 
 def add_demo(sub: Any) -> None:
     p = sub.add_parser(
@@ -15,19 +17,24 @@ def add_demo(sub: Any) -> None:
     d = DemoConfig()
     p.add_argument("--out", default=d.out_dir, help="run folder (default: %(default)s)")
     p.add_argument(
-        "--n-test", type=int, default=d.n_test, help="balanced test scenes audited (default: %(default)s)"
+        "--n-test",
+        type=int_arg(1),
+        default=d.n_test,
+        help="balanced test scenes audited (default: %(default)s)",
     )
     p.add_argument(
         "--n-base-per-occupation",
-        type=int,
+        type=int_arg(1),
         default=d.n_base_per_occupation,
         help="counterfactual sets per occupation (default: %(default)s)",
     )
-    p.add_argument("--max-steps", type=int, default=d.max_steps, help="CF_α steps (default: %(default)s)")
+    p.add_argument(
+        "--max-steps", type=int_arg(1), default=d.max_steps, help="CF_α steps (default: %(default)s)"
+    )
     p.add_argument(
         "--base-model", default=None, help="CLIP id or folder (default: the embedded SynthWorld CLIP)"
     )
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=int_arg(0, None), default=d.seed)
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=_cmd_demo)
@@ -37,6 +44,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from trustvl.evaluation.demo import DemoConfig, run_demo
     from trustvl.evaluation.wording import effect_lines
 
+    check_output_dir(args.out, overwrite=args.overwrite)
+    check_model_path(args.base_model, "--base-model")
     cfg = DemoConfig(
         out_dir=args.out,
         n_test=args.n_test,

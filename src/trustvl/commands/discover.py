@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from trustvl.commands._common import add_run_options
+from trustvl.commands._common import add_run_options, check_model_path, check_output_dir, int_arg
 
 
 def add_discover(sub: Any) -> None:
@@ -17,16 +17,20 @@ def add_discover(sub: Any) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--split", default="test")
     p.add_argument("--label-column", default="label")
-    p.add_argument("--grid", type=int, default=2, help="regions are the n x n grid cells (default quadrants)")
-    p.add_argument("--max-images", type=int, default=None)
+    p.add_argument(
+        "--grid", type=int_arg(1, 64), default=2, help="regions are the n x n grid cells (default quadrants)"
+    )
+    p.add_argument("--max-images", type=int_arg(1), default=None)
     p.add_argument("--device", default="auto")
-    add_run_options(p, seed=0, quiet=True)
+    add_run_options(p, seed=0, overwrite=True, quiet=True)
     p.set_defaults(handler=_cmd_discover)
 
 
 def _cmd_discover(args: argparse.Namespace) -> int:
     from trustvl.evaluation.ravl import run_discovery
 
+    check_output_dir(args.out, overwrite=args.overwrite)
+    check_model_path(args.model, "--model")
     result = run_discovery(
         args.model,
         args.dataset,

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from trustvl.commands._common import add_group, add_run_options
+from trustvl.commands._common import (
+    add_group,
+    add_run_options,
+    check_model_path,
+    check_output_dir,
+    float_arg,
+    int_arg,
+)
 
 
 def add_eval(sub: Any) -> None:
@@ -18,20 +25,20 @@ def add_eval(sub: Any) -> None:
     p.add_argument("--model", required=True, help="CF_α model folder (trustvl train cf-alpha output /model)")
     p.add_argument("--dataset", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--alphas", nargs="+", type=float, default=[0.0, 0.25, 0.5, 0.75, 1.0])
+    p.add_argument("--alphas", nargs="+", type=float_arg(), default=[0.0, 0.25, 0.5, 0.75, 1.0])
     p.add_argument("--split", default="test")
     p.add_argument("--label-column", default="occupation")
     p.add_argument("--attributes", nargs="+", default=None)
-    p.add_argument("--k", nargs="+", type=int, default=[10, 100])
+    p.add_argument("--k", nargs="+", type=int_arg(1), default=[10, 100])
     p.add_argument(
         "--n-resamples",
-        type=int,
+        type=int_arg(0),
         default=200,
         help="gallery-bootstrap resamples for the intervals, floors and verdicts (0: off; default %(default)s)",
     )
     p.add_argument("--allow-extrapolation", action="store_true")
     p.add_argument("--device", default="auto")
-    p.add_argument("--max-images", type=int, default=None)
+    p.add_argument("--max-images", type=int_arg(1), default=None)
     add_run_options(p, overwrite=True, quiet=True)
     p.set_defaults(handler=_cmd_cf_alpha)
     _add_fair_diffusion(g)
@@ -60,14 +67,20 @@ def _add_fair_diffusion(g: Any) -> None:
         "--model", default=None, help="SD pipeline Hub id or folder (default: embedded SynthWorld SD)"
     )
     p.add_argument("--classifier", default=None, help="image-classification model (default: embedded one)")
-    p.add_argument("--n", type=int, default=64, help="images per prompt (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--guidance", type=float, default=8.0)
-    p.add_argument("--batch-size", type=int, default=512, help="images per pipeline call, prompts mixed")
-    p.add_argument("--tolerance", type=float, default=0.1)
-    p.add_argument("--n-resamples", type=int, default=1000, help="bootstrap resamples (0: no intervals)")
-    p.add_argument("--grid-images", type=int, default=16, help="images per prompt in the report's grids")
+    p.add_argument("--n", type=int_arg(1), default=64, help="images per prompt (default: %(default)s)")
+    p.add_argument("--seed", type=int_arg(0, None), default=0)
+    p.add_argument("--steps", type=int_arg(1, 10_000), default=20)
+    p.add_argument("--guidance", type=float_arg(), default=8.0)
+    p.add_argument(
+        "--batch-size", type=int_arg(1), default=512, help="images per pipeline call, prompts mixed"
+    )
+    p.add_argument("--tolerance", type=float_arg(0.0, 1.0), default=0.1)
+    p.add_argument(
+        "--n-resamples", type=int_arg(0), default=1000, help="bootstrap resamples (0: no intervals)"
+    )
+    p.add_argument(
+        "--grid-images", type=int_arg(0), default=16, help="images per prompt in the report's grids"
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--dtype", default=None)
     _add_fair_options(p)
@@ -80,6 +93,9 @@ def _cmd_fair_diffusion(args: argparse.Namespace) -> int:
     from trustvl.evaluation.fair_diffusion import FairDiffusionEvalConfig, run_fair_diffusion_eval
     from trustvl.pipelines.fairness_instruction import FairnessInstruction
 
+    check_output_dir(args.out, overwrite=args.overwrite)
+    check_model_path(args.model, "--model")
+    check_model_path(args.classifier, "--classifier")
     plan = fair_plan(args)
     if plan is None:  # the SynthWorld default, with the command line's knobs
         knobs = dict(guidance_scale=args.fair_scale, warmup_steps=args.fair_warmup,
@@ -111,6 +127,8 @@ def _cmd_cf_alpha(args: argparse.Namespace) -> int:
     from trustvl.evaluation.cf_alpha_sweep import AlphaSweepConfig, sweep_alpha
     from trustvl.evaluation.tables import sweep_change_table, sweep_table
 
+    check_output_dir(args.out, overwrite=args.overwrite)
+    check_model_path(args.model, "--model")
     cfg = AlphaSweepConfig(
         model=args.model,
         dataset=args.dataset,
@@ -153,18 +171,20 @@ def _add_safe_clip(g: Any) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--base-model", default=None, help="compare with this model (usually the base CLIP)")
     p.add_argument("--split", default="test")
-    p.add_argument("--k", nargs="+", type=int, default=[1, 5, 10], help="R@K cut-offs")
-    p.add_argument("--nsfw-k", type=int, default=10, help="cut-off of the NSFW rate (default %(default)s)")
+    p.add_argument("--k", nargs="+", type=int_arg(1), default=[1, 5, 10], help="R@K cut-offs")
+    p.add_argument(
+        "--nsfw-k", type=int_arg(1), default=10, help="cut-off of the NSFW rate (default %(default)s)"
+    )
     p.add_argument(
         "--n-resamples",
-        type=int,
+        type=int_arg(0),
         default=200,
         help="query-bootstrap resamples for the intervals and verdicts (0: off; default %(default)s)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int_arg(0, None), default=0)
     p.add_argument("--device", default="auto")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--max-rows", type=int, default=None)
+    p.add_argument("--batch-size", type=int_arg(1), default=256)
+    p.add_argument("--max-rows", type=int_arg(1), default=None)
     add_run_options(p, overwrite=True, quiet=True)
     p.set_defaults(handler=_cmd_safe_clip)
 
@@ -173,6 +193,9 @@ def _cmd_safe_clip(args: argparse.Namespace) -> int:
     from trustvl.evaluation.report import markdown_table
     from trustvl.evaluation.safe_clip import SafeCLIPEvalConfig, evaluate_safe_clip, overview_table
 
+    check_output_dir(args.out, overwrite=args.overwrite)
+    check_model_path(args.model, "--model")
+    check_model_path(args.base_model, "--base-model")
     result = evaluate_safe_clip(
         SafeCLIPEvalConfig(
             model=args.model,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from trustvl.commands._common import check_model_path, check_output_dir, float_arg, int_arg
+
 
 def add_generate(sub: Any) -> None:
     p = sub.add_parser(
@@ -18,12 +20,14 @@ def add_generate(sub: Any) -> None:
         "--model", default=None, help="SD pipeline Hub id or folder (default: embedded SynthWorld SD)"
     )
     p.add_argument("--prompt", required=True, nargs="+", action="extend", help="one or more prompts")
-    p.add_argument("--n", type=int, default=8, help="images per prompt (default: %(default)s)")
+    p.add_argument("--n", type=int_arg(1), default=8, help="images per prompt (default: %(default)s)")
     p.add_argument("--out", required=True, help="output folder (must be empty unless --overwrite)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=20, help="inference steps (default: %(default)s)")
-    p.add_argument("--guidance", type=float, default=8.0, help="guidance scale (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int_arg(0, None), default=0)
+    p.add_argument(
+        "--steps", type=int_arg(1, 10_000), default=20, help="inference steps (default: %(default)s)"
+    )
+    p.add_argument("--guidance", type=float_arg(), default=8.0, help="guidance scale (default: %(default)s)")
+    p.add_argument("--batch-size", type=int_arg(1), default=64)
     p.add_argument(
         "--classify", action="store_true", help="add the outcome classifier's reading of each image"
     )
@@ -55,13 +59,19 @@ def _add_fair_options(p: Any) -> None:
     g.add_argument("--fair-file", default=None, metavar="FILE",
                    help="YAML/JSON list of instructions (FairnessInstruction fields, or --fair strings)")  # fmt: skip
     g.add_argument(
-        "--fair-scale", type=float, default=4.0, help="edit guidance scale s_c (default: %(default)s)"
+        "--fair-scale", type=float_arg(), default=4.0, help="edit guidance scale s_c (default: %(default)s)"
     )
     g.add_argument(
-        "--fair-warmup", type=int, default=5, help="steps before the edit applies (default: %(default)s)"
+        "--fair-warmup",
+        type=int_arg(0, None),
+        default=5,
+        help="steps before the edit applies (default: %(default)s)",
     )
     g.add_argument(
-        "--fair-cooldown", type=int, default=None, help="step from which it stops (default: never)"
+        "--fair-cooldown",
+        type=int_arg(0, None),
+        default=None,
+        help="step from which it stops (default: never)",
     )
     g.add_argument("--fair-threshold", type=float, default=0.95,
                    help="SEGA quantile λ in [0, 1) (default: %(default)s: the top 5%% of each channel)")  # fmt: skip
@@ -90,6 +100,9 @@ def fair_plan(args: argparse.Namespace) -> Any:
 def _cmd_generate(args: argparse.Namespace) -> int:
     from trustvl.data_builders.generated_images import generate_dataset
 
+    check_output_dir(args.out, overwrite=args.overwrite)
+    for flag in ("--model", "--classifier", "--text-encoder"):
+        check_model_path(getattr(args, flag[2:].replace("-", "_")), flag)
     plan = fair_plan(args)
     pipeline = None
     if args.text_encoder is not None:

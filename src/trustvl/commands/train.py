@@ -16,6 +16,8 @@ from typing import Any
 from trustvl.commands._common import (
     ConfigArgumentParser,
     add_group,
+    check_model_path,
+    check_output_dir,
     config_from_namespace,
     print_json_summary,
 )
@@ -78,13 +80,39 @@ def _add_method(g: Any, name: str, config_class: str, help: str, handler: Any) -
     p.add_argument(
         "--resume", action="store_true", help="continue from the last checkpoint in the run folder"
     )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="train into a run folder that is not empty (without resuming)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=handler)
 
 
 def _config(args: argparse.Namespace) -> Any:
     overrides = {"disable_tqdm": True} if args.quiet else {}
-    return config_from_namespace(args.config_class, args, **overrides)
+    config = config_from_namespace(args.config_class, args, **overrides)
+    check_output_dir(config.output_dir, overwrite=args.overwrite, resume=args.resume)
+    for name in ("base_model", "clip_dir", "init_from", "flag_model"):
+        check_model_path(getattr(config, name, None), f"--{name}")
+    if args.resume:
+        _check_resumable(config.output_dir)
+    return config
+
+
+def _check_resumable(output_dir: str) -> None:
+    """``--resume`` needs an earlier run in the folder; say so before any model is loaded. (Which checkpoint
+    to continue from is the method's business: some keep one run folder per stage.)"""
+    from pathlib import Path
+
+    from trustvl.errors import TrustVLInputError
+
+    out = Path(output_dir)
+    if not out.is_dir() or not any(out.iterdir()):
+        raise TrustVLInputError(
+            f"--resume: the run folder {output_dir!r} does not exist or is empty, so there is nothing to "
+            "continue; run without --resume to start it"
+        )
 
 
 def _cmd_synthworld_clip(args: argparse.Namespace) -> int:
@@ -128,9 +156,21 @@ def _cmd_cf_alpha(args: argparse.Namespace) -> int:
 
 
 def _cmd_ravl(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from trustvl.errors import TrustVLInputError
     from trustvl.training.ravl import train_ravl
 
-    summary = train_ravl(_config(args), resume=args.resume)
+    config = _config(args)
+    found = Path(config.discovery)
+    if not (found.is_dir() and (found / "spurious_medoids.npz").is_file()) and not (
+        found.is_file() and found.suffix == ".npz"
+    ):
+        raise TrustVLInputError(
+            f"--discovery {config.discovery!r} is neither a discovery folder (trustvl discover, holding "
+            "spurious_medoids.npz) nor that .npz file"
+        )
+    summary = train_ravl(config, resume=args.resume)
     print_json_summary(summary)
     return 0
 

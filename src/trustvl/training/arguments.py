@@ -11,6 +11,8 @@ Only defaults that differ from transformers' are restated here, each with the re
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -125,6 +127,19 @@ class TrustVLTrainingArguments(TrainingArguments):
                 raise TrustVLInputError(f"{name}={getattr(self, name)}; expected an integer >= 1")
         if self.max_steps == 0 or self.max_steps < -1:
             raise TrustVLInputError(f"max_steps={self.max_steps}; expected -1 (train by epochs) or >= 1")
+        for f in dataclasses.fields(self):  # nan/inf anywhere (a learning rate, a loss weight) is a typo
+            value = getattr(self, f.name, None)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise TrustVLInputError(f"{f.name}={value}; expected a finite number")
+        for name in ("learning_rate", "weight_decay", "warmup_steps", "warmup_ratio"):
+            if float(getattr(self, name, 0) or 0) < 0:
+                raise TrustVLInputError(f"{name}={getattr(self, name)}; expected a number >= 0")
+        for name in ("lora_r", "grid_n", "max_length", "resolution"):  # sizes some methods add
+            value = getattr(self, name, None)
+            if value is not None and not isinstance(value, bool) and isinstance(value, int) and value < 1:
+                raise TrustVLInputError(f"{name}={value}; expected an integer >= 1")
+        if not 0 <= int(self.seed) < 2**32:
+            raise TrustVLInputError(f"seed={self.seed}; expected an integer in [0, 2**32)")
         super().__post_init__()
 
     @property

@@ -117,8 +117,16 @@ class SynthWorldCLIPPretrainConfig(TrustVLTrainingArguments):
             setattr(self, name, dict(value or {}))
         for name in ("n_scenes", "max_steps", "eval_test_size"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise TrustVLInputError(f"{name}={v!r}; expected a positive integer")
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= 100_000_000:
+                raise TrustVLInputError(f"{name}={v!r}; expected a positive integer <= 100000000")
+        if not 8 <= self.resolution <= 4096:
+            raise TrustVLInputError(f"resolution={self.resolution}; expected an integer in [8, 4096]")
+        try:  # the world's knobs, checked now rather than when the data loader starts
+            SynthWorldConfig(resolution=self.resolution, **self.world)
+        except TypeError as err:
+            raise TrustVLInputError(
+                f"world={self.world!r}: {err}; see SynthWorldConfig for the knobs"
+            ) from None
         if not 0.0 <= self.appearance_caption_prob <= 1.0:
             raise TrustVLInputError(
                 f"appearance_caption_prob={self.appearance_caption_prob}; expected a number in [0, 1]"
