@@ -278,6 +278,19 @@ CASES = [
     # -- the parser itself
     _case("unknown-command", "frobnicate", "frobnicate"),
     _case("build-unknown-what", "build nothing --out @OUT", "nothing"),
+    # -- publish (stage with --dry-run; nothing is uploaded in any case)
+    _case("publish-model-missing", "publish model @MISSING --repo-id me/m --dry-run", "@MISSING"),
+    _case("publish-model-noconf", "publish model @NOCONF --repo-id me/m --dry-run", "@NOCONF"),
+    _case(
+        "publish-model-bad-repo-id", "publish model @CLIP --repo-id not/a/repo/id --dry-run", "not/a/repo/id"
+    ),
+    _case("publish-adapter-not-an-adapter", "publish adapter @CLIP --repo-id me/a --dry-run", "@CLIP"),
+    _case("publish-dataset-missing", "publish dataset @MISSING --repo-id me/d --dry-run", "@MISSING"),
+    _case("publish-dataset-not-parquet", "publish dataset @NOCONF --repo-id me/d --dry-run", "@NOCONF"),
+    _case("publish-metric-missing", "publish metric @MISSING --repo-id me/max_skew --dry-run", "@MISSING"),
+    _case("publish-metric-not-a-module", "publish metric @NOCONF --repo-id me/x --dry-run", "@NOCONF"),
+    _case("publish-space-missing", "publish space @MISSING --repo-id me/s --dry-run", "@MISSING"),
+    _case("publish-space-no-readme", "publish space @NOCONF --repo-id me/s --dry-run", "@NOCONF"),
 ]
 
 
