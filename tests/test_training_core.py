@@ -479,3 +479,26 @@ if __name__ == "__main__":  # entry point of the torchrun processes of test_ddp_
     import sys
 
     _ddp_worker(sys.argv[1])
+
+
+def test_resume_skips_a_checkpoint_killed_while_saving(tmp_path):
+    from trustvl.training.core import last_complete_checkpoint
+
+    data, loss_fn, collate = synthetic_pairs(16), ClipContrastiveLoss(), ImageTextCollator()
+    cfg = config(tmp_path, "run", max_steps=4, save_steps=2, logging_steps=1)
+    train(tiny_clip(), data, loss_fn, cfg, data_collator=collate)
+    run = tmp_path / "run"
+    # a kill during the save of checkpoint-4: weights written, trainer_state.json cut short
+    state_file = run / "checkpoint-4" / "trainer_state.json"
+    state_file.write_text(state_file.read_text()[:20])
+    assert last_complete_checkpoint(run).endswith("checkpoint-2")
+
+    resumed = train(
+        tiny_clip(), data, loss_fn, config(tmp_path, "run", max_steps=6, save_steps=2, logging_steps=1),
+        data_collator=collate, resume=True,
+    )  # fmt: skip
+    assert resumed.resumed_from.endswith("checkpoint-2") and resumed.global_step == 6
+    logged = [e["loss"] for e in resumed.log_history if "loss" in e]
+    assert len(logged) == 6  # steps 1-2 from before the resume, 3-6 after
+    assert abs(resumed.mean_loss - sum(logged) / 6) < 1e-9
+    assert (run / "checkpoint-4" / "trainer_state.json").read_text().startswith("{")  # saved anew, complete

@@ -329,6 +329,7 @@ def train_caption_converter(config: CaptionConverterConfig, resume: bool = False
         "n_pairs": len(data),
         "global_step": result.global_step,
         "final_loss": result.final_loss,
+        "mean_loss": result.mean_loss,
         "first_loss": logs[0]["loss"] if logs else None,
         "train_seconds": round(time.perf_counter() - t0, 1),
         "lora_parameters": sum(p.numel() for n, p in model.named_parameters() if "lora_" in n),

@@ -376,6 +376,7 @@ def train_cf_alpha(config: CFAlphaConfig, resume: bool = False) -> dict[str, Any
         "adapter_dir": str(out / "adapter"),
         "global_step": result.global_step,
         "final_loss": result.final_loss,
+        "mean_loss": result.mean_loss,
         "train_seconds": round(time.perf_counter() - t0, 1),
         "n_sets": len(sets),
         "variants_per_set": sets.v,

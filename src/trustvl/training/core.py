@@ -55,9 +55,11 @@ visible GPUs makes the Trainer fall back to ``torch.nn.DataParallel`` in one pro
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import os
+import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,7 +69,6 @@ import torch
 from torch import nn
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
 from transformers.trainer_callback import PrinterCallback
-from transformers.trainer_utils import get_last_checkpoint
 
 from trustvl.errors import TrustVLInputError
 from trustvl.training.arguments import TrustVLTrainingArguments
@@ -158,6 +159,39 @@ class ClipContrastiveLoss:
         return loss, {"clip_loss": loss.detach(), "logit_scale": scale.detach().float()}
 
 
+def _complete(checkpoint: Path) -> bool:
+    """Whether ``checkpoint`` was saved to the end: the Trainer writes ``trainer_state.json`` last (after the
+    weights, optimiser, scheduler and RNG state), so a readable one with a ``global_step`` marks a complete
+    checkpoint; a kill during the save leaves it missing or cut short."""
+    state_file = checkpoint / "trainer_state.json"
+    try:
+        state = json.loads(state_file.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(state, dict) and "global_step" in state
+
+
+def last_complete_checkpoint(output_dir: str | os.PathLike, remove_incomplete: bool = False) -> str | None:
+    """The newest complete ``checkpoint-<step>`` folder of ``output_dir`` (see :func:`_complete`), or None.
+
+    With ``remove_incomplete``, newer checkpoints that a kill left half-written are deleted (they hold no
+    state a resume could use, and the Trainer would later save into the same names).
+    """
+    folder = Path(output_dir)
+    found = sorted(
+        (int(p.name.split("-", 1)[1]), p)
+        for p in folder.glob("checkpoint-*")
+        if p.is_dir() and p.name.split("-", 1)[1].isdigit()
+    )
+    for _, checkpoint in reversed(found):
+        if _complete(checkpoint):
+            return str(checkpoint)
+        if remove_incomplete:
+            logger.warning("trustvl.train: %s is incomplete (killed while saving?); removing it", checkpoint)
+            shutil.rmtree(checkpoint, ignore_errors=True)
+    return None
+
+
 @dataclass
 class TrainResult:
     """What :func:`train` returns.
@@ -167,6 +201,8 @@ class TrainResult:
         global_step (`int`): Optimiser steps done, counting those before a resumed checkpoint.
         final_loss (`float`): The last logged training loss (mean over the last logging window); the run's mean
             loss if nothing was logged.
+        mean_loss (`float`): Mean of every logged training loss of the whole run, the steps before a resume
+            included (the Trainer's own ``train_loss`` metric covers only the steps of this process).
         log_history (`list[dict]`): Every log entry (``loss``, ``learning_rate``, extras, ``eval_*``, ``step``).
         best_metric (`float`, *optional*): Best value of ``metric_for_best_model`` seen, if tracked.
         best_model_checkpoint (`str`, *optional*): Checkpoint holding the best model, if tracked.
@@ -179,6 +215,7 @@ class TrainResult:
     global_step: int
     final_loss: float
     log_history: list[dict[str, Any]]
+    mean_loss: float = float("nan")
     best_metric: float | None = None
     best_model_checkpoint: str | None = None
     final_model_dir: str | None = None
@@ -618,7 +655,7 @@ def train(
         if not Path(checkpoint).is_dir():
             raise TrustVLInputError(f"resume={checkpoint!r} is not a checkpoint folder")
     elif resume and Path(args.output_dir).is_dir():
-        checkpoint = get_last_checkpoint(args.output_dir)
+        checkpoint = last_complete_checkpoint(args.output_dir, remove_incomplete=True)
         if checkpoint is None:
             logger.info("trustvl.train: no checkpoint in %s, starting fresh", args.output_dir)
     output = trainer.train(resume_from_checkpoint=checkpoint)
@@ -631,6 +668,7 @@ def train(
     history = list(trainer.state.log_history)
     losses = [entry["loss"] for entry in history if "loss" in entry]
     final_loss = float(losses[-1]) if losses else float(output.training_loss)
+    mean_loss = float(sum(losses) / len(losses)) if losses else float(output.training_loss)
     if math.isnan(final_loss):
         logger.warning("trustvl.train: the final loss is NaN")
     return TrainResult(
@@ -638,6 +676,7 @@ def train(
         global_step=int(trainer.state.global_step),
         final_loss=final_loss,
         log_history=history,
+        mean_loss=mean_loss,
         best_metric=trainer.state.best_metric,
         best_model_checkpoint=trainer.state.best_model_checkpoint,
         final_model_dir=final_dir,

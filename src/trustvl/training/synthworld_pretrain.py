@@ -258,6 +258,7 @@ def pretrain_synthworld_clip(
         "train_seconds": round(train_seconds, 1),
         "global_step": result.global_step,
         "final_loss": result.final_loss,
+        "mean_loss": result.mean_loss,
         "device": str(next(model.parameters()).device),
         "model_dir": str(final),
         "config": config.to_dict(),

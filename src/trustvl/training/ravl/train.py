@@ -253,6 +253,7 @@ def _write_summary(out: Path, result: TrainResult, t0: float, **extra: Any) -> d
     summary = {
         "global_step": result.global_step,
         "final_loss": result.final_loss,
+        "mean_loss": result.mean_loss,
         "train_seconds": round(time.perf_counter() - t0, 1),
         "first_log": logs[0] if logs else None,
         "last_log": logs[-1] if logs else None,

@@ -231,6 +231,7 @@ def train_safe_clip(config: SafeCLIPConfig, resume: bool = False) -> dict[str, A
         "model_dir": str(out / "model"),
         "global_step": result.global_step,
         "final_loss": result.final_loss,
+        "mean_loss": result.mean_loss,
         "best_metric": result.best_metric,
         "best_model_checkpoint": result.best_model_checkpoint,
         "train_seconds": round(time.perf_counter() - t0, 1),
