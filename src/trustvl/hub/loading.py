@@ -7,6 +7,7 @@ must fail at once with a message that says so, never hang and never show a raw t
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,26 @@ def load_pretrained(cls: Any, name_or_path: str | os.PathLike, kind: str = "mode
         raise _not_found(kind, name, err) from None
 
 
+#: the record trustvl's resumable builders keep next to their shards (``status``: in progress / complete)
+BUILD_RECORD = "build_config.json"
+
+
+def _refuse_unfinished_build(path: Path) -> None:
+    """A local dataset folder whose build was interrupted holds only some of its shards: refuse it."""
+    record = path / BUILD_RECORD
+    if not record.is_file():
+        return
+    try:
+        status = json.loads(record.read_text(encoding="utf-8")).get("status")
+    except (OSError, ValueError, AttributeError):
+        status = None
+    if status != "complete":
+        raise TrustVLInputError(
+            f"dataset {str(path)!r} is an unfinished build ({BUILD_RECORD} says status={status!r}, expected"
+            " 'complete'): rerun the same `trustvl build …` command with --resume to finish it"
+        )
+
+
 def load_dataset_any(name_or_path: str | os.PathLike, split: str | None = None, **kwargs: Any) -> Any:
     """``datasets.load_dataset`` for a Hub id, a local dataset folder, Parquet file(s) or an imagefolder.
 
@@ -77,6 +98,7 @@ def load_dataset_any(name_or_path: str | os.PathLike, split: str | None = None, 
 
     name = str(name_or_path)
     path = Path(name).expanduser()
+    _refuse_unfinished_build(path)
     try:
         saved_dict = (path / "dataset_dict.json").exists()  # DatasetDict.save_to_disk
         # Dataset.save_to_disk
