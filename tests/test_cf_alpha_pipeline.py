@@ -276,6 +276,16 @@ def test_demo_runs_end_to_end_on_the_default_clip(tmp_path):
     assert set(on_disk.seconds) >= {"audit", "train", "sweep", "total"}
     card = (out / "cf_alpha" / "model" / "README.md").read_text()
     assert "model-index" in card and "max_skew@50" in card
+    from huggingface_hub import ModelCard
+
+    for folder in ("cf_alpha/model", "merged"):  # a card for every published folder (issue #15)
+        data = ModelCard.load(out / folder / "README.md").data
+        assert data.base_model == "trustvl/synthworld-clip" and data.datasets == ["trustvl/synthworld"]
+        assert data.license and data.eval_results
+        text = (out / folder / "README.md").read_text()
+        assert str((out / folder).resolve()) in text  # the usage snippet names the final folder
+    published = [p for p in out.rglob("*") if p.is_file() and p.suffix in {".md", ".json", ".html"}]
+    assert not [p for p in published if ".staging" in p.read_text(errors="ignore")]
 
 
 def test_alpha_path_training_saves_the_model_at_alpha_one(tiny_cf_run):

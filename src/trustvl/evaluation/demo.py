@@ -227,7 +227,11 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
             1.0, stage / "merged", processor=AutoProcessor.from_pretrained(train["model_dir"])
         )
         result = _summary(cfg, audit, sweep, train, summary, base)
-        _write_card(stage / "cf_alpha" / "model", cfg, tcfg, result, sweep, train)
+        final = Path(cfg.out_dir).expanduser().resolve()  # cards name the final folder, never the staging one
+        _write_card(
+            stage / "cf_alpha" / "model", final / "cf_alpha" / "model", cfg, tcfg, result, sweep, train
+        )
+        _write_card(stage / "merged", final / "merged", cfg, tcfg, result, sweep, train, merged=True)
         timings["export"] = time.perf_counter() - t
 
         _say("6/6 writing the report")
@@ -265,10 +269,19 @@ def _summary(
 
 
 def _write_card(
-    model_dir: Path, cfg: DemoConfig, tcfg: Any, result: DemoResult, sweep: AlphaSweepResult, train: dict
+    model_dir: Path,
+    final_dir: Path,
+    cfg: DemoConfig,
+    tcfg: Any,
+    result: DemoResult,
+    sweep: AlphaSweepResult,
+    train: dict,
+    merged: bool = False,
 ) -> None:
+    """The model card of ``model_dir`` (the CF_α model, or with ``merged`` the plain ``CLIPModel`` exported at
+    α = 1), naming ``final_dir`` (where the run folder ends up) in its usage snippet."""
     from trustvl.evaluation.report import markdown_table
-    from trustvl.hub.cards import Metric, model_card
+    from trustvl.hub.cards import SYNTHWORLD_DATASET_ID, Metric, display_name, hub_reference, model_card
     from trustvl.training.cf_alpha import VISION_LORA_TARGETS
 
     k = max(cfg.ks)
@@ -299,14 +312,15 @@ def _write_card(
         + markdown_table(table.headers, table.rows)
     )
     card = model_card(
-        "cf_alpha",
-        model_name="cf-alpha-synthworld-clip",
+        "cf_alpha_merged" if merged else "cf_alpha",
+        model_name="cf-alpha-synthworld-clip" + ("-merged" if merged else ""),
         metrics=metrics,
-        base_model=None,
+        base_model=hub_reference(result.base_model),
+        datasets=[SYNTHWORLD_DATASET_ID],
         tags=["fairness", "cf-alpha", "counterfactual"],
-        repo_path=str(model_dir),
+        repo_path=str(final_dir),
         alpha=1.0,
-        base_model_id=result.base_model,
+        base_model_id=display_name(result.base_model),
         data_description=f"{result.training['n_sets']} SynthWorld counterfactual sets (oracle inpainting)",
         beta_clip=tcfg.beta_clip,
         beta_cf=tcfg.beta_cf,
@@ -331,7 +345,6 @@ def _write_card(
         " that were not targeted (gender presentation, age, body type) were measured above the base model's on"
         " SynthWorld before falling at α = 1; check every attribute in the α sweep before deploying an α < 1.",
     )
-    card.text = card.text.replace("`None`", f"`{result.base_model}`")
     card.save(str(model_dir / "README.md"))
 
 

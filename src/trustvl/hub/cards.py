@@ -6,6 +6,7 @@ rendered cards of the models trustvl ships are kept in the repository's ``model_
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,36 @@ class Metric:
     dataset_type: str
     split: str = "test"
     task_type: str = "zero-shot-image-classification"
+
+
+#: Hub ids under which trustvl's embedded SynthWorld assets are published (``trustvl publish``)
+EMBEDDED_HUB_IDS: dict[str, str] = {"synthworld-clip": "trustvl/synthworld-clip"}
+#: the Hub id of the SynthWorld dataset family named in cards
+SYNTHWORLD_DATASET_ID = "trustvl/synthworld"
+
+
+def hub_reference(name_or_path: str | os.PathLike | None) -> str | None:
+    """What a card's ``base_model`` metadata can name for a model given by Hub id or path: the id itself;
+    the published id of an embedded trustvl asset (``…/assets/models/synthworld-clip``); None for any other
+    local folder (a local path is not a Hub reference)."""
+    if name_or_path is None:
+        return None
+    name = os.fspath(name_or_path)
+    path = Path(name).expanduser()
+    if path.exists():
+        parts = path.resolve().parts
+        if len(parts) >= 3 and parts[-3:-1] == ("assets", "models") and parts[-1] in EMBEDDED_HUB_IDS:
+            return EMBEDDED_HUB_IDS[parts[-1]]
+        return None
+    return name
+
+
+def display_name(name_or_path: str | os.PathLike | None) -> str:
+    """How a card's text names a model: its Hub reference, else the local folder's name."""
+    ref = hub_reference(name_or_path)
+    if ref is not None:
+        return ref
+    return Path(os.fspath(name_or_path)).name if name_or_path is not None else "unknown"
 
 
 def model_card(

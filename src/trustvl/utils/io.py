@@ -78,6 +78,26 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
 
 
+#: text files whose contents may name their own folder (reports, cards, JSON records)
+_TEXT_SUFFIXES = {".json", ".md", ".html", ".txt", ".yaml", ".yml", ".csv"}
+
+
+def _relocate_text_files(stage: Path, out: Path, max_bytes: int = 64 << 20) -> None:
+    """Replace the staging folder's path by the final one inside the staged text files, so that no written
+    report, card or record names a hidden ``.staging-*`` folder that is gone after the rename."""
+    old, new = str(stage), str(out)
+    for path in stage.rglob("*"):
+        if path.suffix.lower() not in _TEXT_SUFFIXES or not path.is_file() or path.stat().st_size > max_bytes:
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        if old in text:
+            with atomic_write(path, "w") as fh:
+                fh.write(text.replace(old, new))
+
+
 @contextlib.contextmanager
 def atomic_output_dir(out_dir: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Yield a staging folder; on success it becomes ``out_dir`` in one rename.
@@ -100,6 +120,11 @@ def atomic_output_dir(out_dir: str | os.PathLike, overwrite: bool = False) -> It
     stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
     try:
         yield stage
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    try:
+        _relocate_text_files(stage, out)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise

@@ -405,6 +405,9 @@ def _card_metadata(features: Any, summary: BuildSummary, num_bytes: int) -> Data
         tags=("trustvl", "counterfactual", "fairness", "cf-alpha", "synthetic"),
         task_categories=("zero-shot-image-classification", "image-to-text"),
         download_size=num_bytes,
+        # trustvl's own license; images made with third-party models may carry those models' terms too
+        # (the card's body names every stage's model)
+        license="apache-2.0",
     )
 
 
