@@ -258,6 +258,8 @@ CASES = [
     _case("demo-n-test-0", [*DEMO, "--n-test", "0"], "--n-test"),
     _case("demo-n-test-huge", [*DEMO, "--n-test", BIG], BIG),
     _case("demo-max-steps-0", [*DEMO, "--max-steps", "0"], "--max-steps"),
+    _case("demo-k-above-n-test", [*DEMO, "--n-test", "50"], "--k 100 exceeds --n-test 50"),
+    _case("demo-k-0", [*DEMO, "--k", "0"], "--k"),
     _case("demo-n-base-0", [*DEMO, "--n-base-per-occupation", "0"], "--n-base-per-occupation"),
     _case("demo-base-model-truncated", [*DEMO, "--base-model", "@TRUNC"], "@TRUNC"),
     _case("demo-base-model-no-config", [*DEMO, "--base-model", "@NOCONF"], "@NOCONF"),

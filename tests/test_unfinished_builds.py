@@ -24,3 +24,10 @@ def test_a_complete_build_loads(tmp_path):
     write_attributed_parquet(tmp_path / "data", n=8)
     (tmp_path / "data" / BUILD_RECORD).write_text(json.dumps({"status": "complete"}))
     assert len(load_dataset_any(tmp_path / "data", split="test")) == 8
+
+
+def test_a_single_parquet_file_is_whichever_split_is_asked(tmp_path):
+    write_attributed_parquet(tmp_path / "data", n=8, split="test")
+    (file,) = (tmp_path / "data").rglob("*.parquet")
+    assert len(load_dataset_any(file, split="test")) == 8  # the audit's default split
+    assert len(load_dataset_any(file)) == 8

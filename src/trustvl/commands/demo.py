@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from trustvl.commands._common import check_model_path, check_output_dir, int_arg
+from trustvl.errors import TrustVLInputError
 
 
 def add_demo(sub: Any) -> None:
@@ -21,6 +22,13 @@ def add_demo(sub: Any) -> None:
         type=int_arg(1),
         default=d.n_test,
         help="balanced test scenes audited (default: %(default)s)",
+    )
+    p.add_argument(
+        "--k",
+        type=int_arg(1),
+        nargs="+",
+        default=list(d.ks),
+        help="cut-offs k of MaxSkew@k / MinSkew@k, each at most --n-test (default: %(default)s)",
     )
     p.add_argument(
         "--n-base-per-occupation",
@@ -44,11 +52,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from trustvl.evaluation.demo import DemoConfig, run_demo
     from trustvl.evaluation.wording import effect_lines
 
+    if max(args.k) > args.n_test:
+        raise TrustVLInputError(
+            f"--k {max(args.k)} exceeds --n-test {args.n_test} (the gallery size); expected every k <= --n-test"
+            f" (e.g. --k {' '.join(str(k) for k in args.k if k <= args.n_test) or args.n_test})"
+        )
     check_output_dir(args.out, overwrite=args.overwrite)
     check_model_path(args.base_model, "--base-model")
     cfg = DemoConfig(
         out_dir=args.out,
         n_test=args.n_test,
+        ks=sorted(set(args.k)),
         max_steps=args.max_steps,
         n_base_per_occupation=args.n_base_per_occupation,
         seed=args.seed,

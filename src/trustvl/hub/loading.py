@@ -106,8 +106,11 @@ def load_dataset_any(name_or_path: str | os.PathLike, split: str | None = None, 
         if path.is_dir() and (saved_dict or saved_split):
             ds = datasets.load_from_disk(str(path))
             return ds[split] if split is not None and isinstance(ds, datasets.DatasetDict) else ds
-        if path.is_file() and path.suffix == ".parquet":
-            return datasets.load_dataset("parquet", data_files=str(path), split=split or "train", **kwargs)
+        if path.is_file() and path.suffix == ".parquet":  # one file is one split: whichever name is asked
+            name_of_split = split or "train"
+            return datasets.load_dataset(
+                "parquet", data_files={name_of_split: str(path)}, split=name_of_split, **kwargs
+            )
         if not path.exists() and hub_offline():
             raise _not_found("dataset", name)
         return datasets.load_dataset(str(path) if path.exists() else name, split=split, **kwargs)
