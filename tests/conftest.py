@@ -51,3 +51,22 @@ def write_attributed_parquet(folder, n=40, seed=0, split="test"):
 @pytest.fixture(scope="session")
 def tiny_parquet_dir(tmp_path_factory):
     return write_attributed_parquet(tmp_path_factory.mktemp("data") / "attributed")
+
+
+@pytest.fixture(scope="session")
+def tiny_sd_dir(tmp_path_factory):
+    """A tiny random Stable Diffusion pipeline saved locally (diffusers' own classes)."""
+    from trustvl.testing.tiny import build_tiny_sd_pipeline
+
+    return build_tiny_sd_pipeline(tmp_path_factory.mktemp("models") / "tiny-sd", seed=0)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op thread: on 2 shared cores, several threads only spin against each other on tiny tensors."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

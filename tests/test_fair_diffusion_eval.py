@@ -28,19 +28,7 @@ HEADS = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tiny_sd_dir(tmp_path_factory):
-    from trustvl.testing.tiny import build_tiny_sd_pipeline
-
-    return build_tiny_sd_pipeline(tmp_path_factory.mktemp("models") / "tiny-sd", seed=0)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -16,20 +16,7 @@ from trustvl.pipelines import (
 STEPS = 6
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # 2 shared cores: several intra-op threads only spin against each other on these tiny tensors
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tiny_sd_dir(tmp_path_factory):
-    from trustvl.testing.tiny import build_tiny_sd_pipeline
-
-    return build_tiny_sd_pipeline(tmp_path_factory.mktemp("models") / "tiny-sd", seed=0)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from collections import Counter
 
 import pytest
-import torch
 
 from trustvl.cli import main
 from trustvl.errors import TrustVLInputError
@@ -14,20 +13,7 @@ from trustvl.pipelines.fairness_instruction import (
     synthworld_outcome_value,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tiny_sd_dir(tmp_path_factory):
-    from trustvl.testing.tiny import build_tiny_sd_pipeline
-
-    return build_tiny_sd_pipeline(tmp_path_factory.mktemp("models") / "tiny-sd", seed=0)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _generate(sd, out, *extra):
