@@ -386,10 +386,6 @@ def test_metric_module_loads_without_trustvl(loaded_back):
     assert loaded_back["metric"]["accuracy"] == pytest.approx(0.5)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue #13 item 3: the evaluate modules still import trustvl and their cards name a missing app.py",
-)
 def test_trustvl_metric_modules_publish_and_load_without_trustvl(tmp_path):
     names = sorted(p.name for p in (ROOT / "evaluate_metrics").iterdir() if p.is_dir())
     stages = []

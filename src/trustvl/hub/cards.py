@@ -58,6 +58,24 @@ def display_name(name_or_path: str | os.PathLike | None) -> str:
     return Path(os.fspath(name_or_path)).name if name_or_path is not None else "unknown"
 
 
+def eval_results(metrics: Sequence[Metric]) -> list[Any]:
+    """huggingface_hub ``EvalResult`` entries (a card's model-index) for ``metrics``, values to 4 decimals."""
+    from huggingface_hub import EvalResult
+
+    return [
+        EvalResult(
+            task_type=m.task_type,
+            dataset_type=m.dataset_type,
+            dataset_name=m.dataset_name,
+            dataset_split=m.split,
+            metric_type=m.metric_type,
+            metric_name=m.name,
+            metric_value=round(float(m.value), 4),
+        )
+        for m in metrics
+    ]
+
+
 def model_card(
     template: str,
     *,
@@ -70,20 +88,9 @@ def model_card(
     **template_kwargs: Any,
 ):
     """Render ``templates/<template>.md`` into a ``ModelCard`` whose metadata holds a model-index."""
-    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+    from huggingface_hub import ModelCard, ModelCardData
 
-    evals = [
-        EvalResult(
-            task_type=m.task_type,
-            dataset_type=m.dataset_type,
-            dataset_name=m.dataset_name,
-            dataset_split=m.split,
-            metric_type=m.metric_type,
-            metric_name=m.name,
-            metric_value=round(float(m.value), 4),
-        )
-        for m in metrics
-    ]
+    evals = eval_results(metrics)
     data = ModelCardData(
         model_name=model_name,
         eval_results=evals or None,

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from trustvl.errors import TrustVLInputError
-from trustvl.hub.cards import Metric
+from trustvl.hub.cards import Metric, eval_results
 from trustvl.hub.dataset_cards import DatasetCardMetadata, SplitMetadata, dataset_card
 from trustvl.hub.loading import hub_offline
 from trustvl.utils.io import write_json, write_text
@@ -425,20 +425,9 @@ def _new_model_card(
     license: str,
     body: str,
 ) -> Any:
-    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+    from huggingface_hub import ModelCard, ModelCardData
 
-    evals = [
-        EvalResult(
-            task_type=m.task_type,
-            dataset_type=m.dataset_type,
-            dataset_name=m.dataset_name,
-            dataset_split=m.split,
-            metric_type=m.metric_type,
-            metric_name=m.name,
-            metric_value=round(float(m.value), 4),
-        )
-        for m in metrics
-    ]
+    evals = eval_results(metrics)
     data = ModelCardData(
         model_name=repo_id.split("/")[-1],
         eval_results=evals or None,
