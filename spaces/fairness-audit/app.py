@@ -180,8 +180,9 @@ with gr.Blocks(title="trustvl: retrieval fairness audit") as demo:
         k_box = gr.Dropdown(K_CHOICES, value=25, label="k (top-k cut-off)")
         attribute_box = gr.Dropdown(ATTRIBUTE_CHOICES, value=ATTRIBUTE_CHOICES[0], label="plot attribute")
     with gr.Row():
-        prompt_box = gr.Textbox("a photo of a nurse", label="prompt for the top images", max_length=MAX_PROMPT_CHARS)
-        n_top_box = gr.Slider(1, MAX_TOP_IMAGES, value=12, step=1, label="top images")
+        prompt_box = gr.Textbox("a photo of a nurse", label="prompt for the top images", max_length=MAX_PROMPT_CHARS, elem_id="prompt"
+        )
+        n_top_box = gr.Slider(1, MAX_TOP_IMAGES, value=12, step=1, label="top images", elem_id="n-top")
     run = gr.Button("Run audit", variant="primary", elem_id="run-audit")
     summary_box = gr.Markdown(elem_id="audit-summary")
     table_box = gr.Dataframe(label="fairness per attribute", elem_id="fairness-table")
