@@ -196,3 +196,29 @@ def test_fairness_audit_space(browser):
                 "synthworld-clip (embedded)", "SynthWorld test (balanced)", 10, "skin tone", "x" * 500, 3,
                 api_name="/audit",
             )
+
+
+def test_ravl_space(browser):
+    with RunningSpace("ravl") as app:
+        _open(browser, app.url)
+        _set_number(browser, "n-images", 36)
+        _click(browser, "run-discovery")
+        table = _wait(
+            browser, lambda d: "regions with the rectangle" in (t := d.find_element(By.ID, "cluster-table")).text
+            and "%" in t.text and t, "the cluster table",
+        )
+        _wait(browser, lambda d: _images(d, "exemplars"), "the exemplar grid")
+        summary = browser.find_element(By.ID, "discovery-summary").text
+        assert "36 test images, 144 regions" in summary
+        # the top-ranked cluster is the planted rectangle: most of its regions hold it
+        first_row = table.find_elements(By.CSS_SELECTOR, "tbody tr")[0].text
+        assert int(first_row.split("%")[0].split()[-1]) >= 75, first_row
+        shot = _screenshot(browser, "ravl")
+        assert 0 < shot.stat().st_size < 200_000
+
+        client = Client(app.url, verbose=False)
+        exemplars, table, summary = client.predict(36, 0, api_name="/discover")  # cached: same request
+        assert "k = " in summary and table["data"][0][0] == 1
+        assert Image.open(exemplars).size[0] > 100
+        with pytest.raises(Exception, match="expected 24 to 96"):
+            client.predict(500, 0, api_name="/discover")
