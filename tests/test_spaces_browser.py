@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 gr = pytest.importorskip("gradio")
@@ -222,3 +223,37 @@ def test_ravl_space(browser):
         assert Image.open(exemplars).size[0] > 100
         with pytest.raises(Exception, match="expected 24 to 96"):
             client.predict(500, 0, api_name="/discover")
+
+
+def test_fair_diffusion_space(browser):
+    with RunningSpace("fair-diffusion") as app:
+        _open(browser, app.url)
+        _type(browser, "prompt", "a photo of a firefighter")
+        _type(browser, "shares", "0.25, 0.75")
+        _set_number(browser, "n-images", 2)
+        _set_number(browser, "steps", 5)
+        _click(browser, "generate")
+        table = _wait(
+            browser, lambda d: "with instruction" in (t := d.find_element(By.ID, "shares-table")).text
+            and "feminine" in t.text and t, "the measured shares",
+        )
+        _wait(browser, lambda d: len(_images(d, "plain-grid")) == 2 and len(_images(d, "fair-grid")) == 2, "2 grids")
+        rows = [r.text for r in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
+        assert rows[0].split()[:2] == ["feminine", "25%"] and rows[1].split()[:2] == ["masculine", "75%"], rows
+        for column in (2, 3):  # each grid's measured shares cover its 2 images
+            assert sum(int(r.split()[column].rstrip("%")) for r in rows) == 100, rows
+        assert "Total variation" in browser.find_element(By.ID, "fd-summary").text
+        shot = _screenshot(browser, "fair-diffusion")
+        assert 0 < shot.stat().st_size < 200_000
+
+        client = Client(app.url, verbose=False)
+        plain, fair, table, summary = client.predict(
+            "a photo of a chef", "skin_tone", "1, 1, 1, 1", 2, 4, 3, api_name="/generate"
+        )
+        assert len(plain) == len(fair) == 2 and [r[1] for r in table["data"]] == ["25%"] * 4
+        pixels = [np.asarray(Image.open(item["image"]).convert("RGB"), dtype=float) for item in plain + fair]
+        assert all(p.std() > 5 for p in pixels)  # pictures, not blank frames
+        with pytest.raises(Exception, match="fewer images or steps"):
+            client.predict("a photo of a chef", "gender", "1, 1", 8, 30, 0, api_name="/generate")
+        with pytest.raises(Exception, match="non-negative numbers"):
+            client.predict("a photo of a chef", "gender", "1, 2, 3", 2, 4, 0, api_name="/generate")
