@@ -222,12 +222,15 @@ def test_ravl_space(browser):
         exemplars, table, summary = client.predict(36, 0, api_name="/discover")  # cached: same request
         assert "k = " in summary and table["data"][0][0] == 1
         assert Image.open(exemplars).size[0] > 100
-        with pytest.raises(Exception, match="expected 24 to 96"):
+        with pytest.raises(Exception, match="expected 24 to 96|maximum value 96"):
             client.predict(500, 0, api_name="/discover")
 
 
 def test_fair_diffusion_space(browser):
     with RunningSpace("fair-diffusion") as app:
+        # the request-time gate compares the speed measured now with 30 s; this test machine is shared and its
+        # speed varies, so the gate is tested on its own below (limit lowered), not through the machine's load
+        app.module.MAX_REQUEST_S = float("inf")
         _open(browser, app.url)
         _type(browser, "prompt", "a photo of a firefighter")
         _type(browser, "shares", "0.25, 0.75")
@@ -255,8 +258,9 @@ def test_fair_diffusion_space(browser):
         assert len(plain) == len(fair) == 2 and [r[1] for r in table["data"]] == ["25%"] * 4
         pixels = [np.asarray(Image.open(item["image"]).convert("RGB"), dtype=float) for item in plain + fair]
         assert all(p.std() > 5 for p in pixels)  # pictures, not blank frames
+        app.module.MAX_REQUEST_S = 0.01
         with pytest.raises(Exception, match="fewer images or steps"):
-            client.predict("a photo of a chef", "gender", "1, 1", 8, 30, 0, api_name="/generate")
+            client.predict("a photo of a chef", "gender", "1, 1", 2, 4, 0, api_name="/generate")
         with pytest.raises(Exception, match="non-negative numbers"):
             client.predict("a photo of a chef", "gender", "1, 2, 3", 2, 4, 0, api_name="/generate")
 
