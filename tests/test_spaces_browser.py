@@ -253,11 +253,13 @@ def test_fair_diffusion_space(browser):
 
         client = Client(app.url, verbose=False)
         plain, fair, table, summary = client.predict(
-            "a photo of a chef", "skin_tone", "1, 1, 1, 1", 2, 4, 3, api_name="/generate"
+            "a photo of a chef", "gender", "1, 1", 2, 4, 3, api_name="/generate"
         )
-        assert len(plain) == len(fair) == 2 and [r[1] for r in table["data"]] == ["25%"] * 4
+        assert len(plain) == len(fair) == 2 and [r[1] for r in table["data"]] == ["50%", "50%"]
         pixels = [np.asarray(Image.open(item["image"]).convert("RGB"), dtype=float) for item in plain + fair]
         assert all(p.std() > 5 for p in pixels)  # pictures, not blank frames
+        with pytest.raises(Exception, match="cannot cover the 4 groups"):
+            client.predict("a photo of a chef", "skin_tone", "1, 1, 1, 1", 2, 4, 0, api_name="/generate")
         app.module.MAX_REQUEST_S = 0.01
         with pytest.raises(Exception, match="fewer images or steps"):
             client.predict("a photo of a chef", "gender", "1, 1", 2, 4, 0, api_name="/generate")
