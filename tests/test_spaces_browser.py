@@ -175,7 +175,9 @@ def test_fairness_audit_space(browser):
         )
         for attribute in ("skin tone", "gender presentation", "age", "body type"):
             assert attribute in table.text
-        top = _wait(browser, lambda d: len(_images(d, "top-images")) >= 6 and _images(d, "top-images"), "6 images")
+        top = _wait(
+            browser, lambda d: len(_images(d, "top-images")) >= 6 and _images(d, "top-images"), "6 images"
+        )
         assert len(top) == 6
         # the top images of "a photo of a pilot" are pilots (the embedded CLIP's zero-shot top-1 is ~1.0)
         captions = browser.find_element(By.ID, "top-images").text
@@ -187,7 +189,12 @@ def test_fairness_audit_space(browser):
 
         client = Client(app.url, verbose=False)
         table, plot, gallery, summary = client.predict(
-            "synthworld-clip (embedded)", "SynthWorld test (balanced)", 10, "skin tone", "a photo of a chef", 3,
+            "synthworld-clip (embedded)",
+            "SynthWorld test (balanced)",
+            10,
+            "skin tone",
+            "a photo of a chef",
+            3,
             api_name="/audit",
         )
         assert [row[0] for row in table["data"]] == ["skin tone", "gender presentation", "age", "body type"]
@@ -195,7 +202,12 @@ def test_fairness_audit_space(browser):
         assert Image.open(plot).size[0] > 100
         with pytest.raises(Exception, match="characters"):
             client.predict(
-                "synthworld-clip (embedded)", "SynthWorld test (balanced)", 10, "skin tone", "x" * 500, 3,
+                "synthworld-clip (embedded)",
+                "SynthWorld test (balanced)",
+                10,
+                "skin tone",
+                "x" * 500,
+                3,
                 api_name="/audit",
             )
 
@@ -206,8 +218,13 @@ def test_ravl_space(browser):
         _set_number(browser, "n-images", 36)
         _click(browser, "run-discovery")
         table = _wait(
-            browser, lambda d: "regions with the rectangle" in (t := d.find_element(By.ID, "cluster-table")).text
-            and "%" in t.text and t, "the cluster table",
+            browser,
+            lambda d: (
+                "regions with the rectangle" in (t := d.find_element(By.ID, "cluster-table")).text
+                and "%" in t.text
+                and t
+            ),
+            "the cluster table",
         )
         _wait(browser, lambda d: _images(d, "exemplars"), "the exemplar grid")
         summary = browser.find_element(By.ID, "discovery-summary").text
@@ -238,11 +255,23 @@ def test_fair_diffusion_space(browser):
         _set_number(browser, "steps", 5)
         _click(browser, "generate")
         table = _wait(
-            browser, lambda d: "with instruction" in (t := d.find_element(By.ID, "shares-table")).text
-            and "feminine" in t.text and t, "the measured shares",
+            browser,
+            lambda d: (
+                "with instruction" in (t := d.find_element(By.ID, "shares-table")).text
+                and "feminine" in t.text
+                and t
+            ),
+            "the measured shares",
         )
-        _wait(browser, lambda d: len(_images(d, "plain-grid")) == 2 and len(_images(d, "fair-grid")) == 2, "2 grids")
-        rows = [re.search(rf"{group}\s+(\d+)%\s+(\d+)%\s+(\d+)%", table.text) for group in ("feminine", "masculine")]
+        _wait(
+            browser,
+            lambda d: len(_images(d, "plain-grid")) == 2 and len(_images(d, "fair-grid")) == 2,
+            "2 grids",
+        )
+        rows = [
+            re.search(rf"{group}\s+(\d+)%\s+(\d+)%\s+(\d+)%", table.text)
+            for group in ("feminine", "masculine")
+        ]
         assert all(rows), table.text
         assert [int(r.group(1)) for r in rows] == [25, 75]
         for column in (2, 3):  # each grid's measured shares cover its 2 images
@@ -278,10 +307,16 @@ def test_cf_alpha_space(browser):
         _set_number(browser, "alpha", 1)
         _click(browser, "rank")
         _wait(browser, lambda d: "α = 1:" in d.find_element(By.ID, "alpha-summary").text, "the α = 1 ranking")
-        table_at_1 = _wait(browser, lambda d: (t := d.find_element(By.ID, "skew-table").text) != table_at_0 and t, "a new table")
+        table_at_1 = _wait(
+            browser,
+            lambda d: (t := d.find_element(By.ID, "skew-table").text) != table_at_0 and t,
+            "a new table",
+        )
         for attribute in ("skin tone", "gender presentation", "age", "body type"):
             assert attribute in table_at_1
-        top = _wait(browser, lambda d: len(_images(d, "top-images")) >= 8 and _images(d, "top-images"), "8 images")
+        top = _wait(
+            browser, lambda d: len(_images(d, "top-images")) >= 8 and _images(d, "top-images"), "8 images"
+        )
         assert len(top) == 8
         assert browser.find_element(By.ID, "top-images").text.count("(doctor)") >= 6
         shot = _screenshot(browser, "cf-alpha")

@@ -52,7 +52,9 @@ def embeddings_at(alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
     model, processor = cf_model()
     test = synthworld_test_set(GALLERY_SIZE)
     with model.temporary_alpha(alpha):
-        images = embed_pixel_values(model, normalize_uint8(test.images, processor.image_processor), batch_size=64)
+        images = embed_pixel_values(
+            model, normalize_uint8(test.images, processor.image_processor), batch_size=64
+        )
         prompts = embed_texts(model, processor, [occupation_prompt(o) for o in test.occupations])
     return images, prompts
 
@@ -65,7 +67,9 @@ def fairness_at(alpha: float):
         images,
         prompt_embeds,
         prompts=[occupation_prompt(o) for o in test.occupations],
-        attributes=[AttributeColumn(a, test.attributes[a], list(v)) for a, v in test.attribute_levels.items()],
+        attributes=[
+            AttributeColumn(a, test.attributes[a], list(v)) for a, v in test.attribute_levels.items()
+        ],
         ks=[K],
         labels=test.occupation,
         class_names=list(test.occupations),
@@ -83,7 +87,9 @@ def rerank(alpha: float, prompt: str, n_top: float):
         if not prompt or not prompt.strip():
             raise TrustVLInputError("the prompt is empty; expected a short text such as 'a photo of a nurse'")
         if len(prompt) > MAX_PROMPT_CHARS:
-            raise TrustVLInputError(f"the prompt has {len(prompt)} characters; expected at most {MAX_PROMPT_CHARS}")
+            raise TrustVLInputError(
+                f"the prompt has {len(prompt)} characters; expected at most {MAX_PROMPT_CHARS}"
+            )
         if not 1 <= n_top <= MAX_TOP_IMAGES:
             raise TrustVLInputError(f"{n_top} top images requested; expected 1 to {MAX_TOP_IMAGES}")
         alpha = min(ALPHAS, key=lambda a: abs(a - alpha))

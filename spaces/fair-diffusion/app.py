@@ -86,8 +86,15 @@ def measured_shares(images, attribute: str) -> list[float]:
     return [sum(r == level for r in readings) / len(readings) for level in LEVELS[attribute]]
 
 
-def generate(prompt: str, attribute: str, shares_text: str, n_images: float, steps: float, seed: float,
-             progress=gr.Progress()):
+def generate(
+    prompt: str,
+    attribute: str,
+    shares_text: str,
+    n_images: float,
+    steps: float,
+    seed: float,
+    progress=gr.Progress(),
+):
     n_images, steps, seed = int(n_images), int(steps), int(seed)
     try:
         if attribute not in LEVELS:
@@ -95,9 +102,13 @@ def generate(prompt: str, attribute: str, shares_text: str, n_images: float, ste
         if not prompt or not prompt.strip():
             raise TrustVLInputError("the prompt is empty; expected e.g. 'a photo of a nurse'")
         if len(prompt) > MAX_PROMPT_CHARS:
-            raise TrustVLInputError(f"the prompt has {len(prompt)} characters; expected at most {MAX_PROMPT_CHARS}")
+            raise TrustVLInputError(
+                f"the prompt has {len(prompt)} characters; expected at most {MAX_PROMPT_CHARS}"
+            )
         if not 2 <= n_images <= MAX_IMAGES:
-            raise TrustVLInputError(f"{n_images} images requested; expected 2 to {MAX_IMAGES} (~30 s on 2 CPU cores)")
+            raise TrustVLInputError(
+                f"{n_images} images requested; expected 2 to {MAX_IMAGES} (~30 s on 2 CPU cores)"
+            )
         if not FAIR_WARMUP < steps <= MAX_STEPS:
             raise TrustVLInputError(f"steps={steps}; expected {FAIR_WARMUP + 1} to {MAX_STEPS}")
         if not 0 <= seed <= 2**31 - 1:
@@ -117,8 +128,12 @@ def generate(prompt: str, attribute: str, shares_text: str, n_images: float, ste
         for i, (name, fairness) in enumerate((("plain", None), ("fair", instruction))):
             progress(i / 2, desc=f"generating {n_images} images ({name})")
             outputs[name] = pipe(
-                prompt.strip(), num_inference_steps=steps, num_images_per_prompt=n_images,
-                generator=torch.Generator().manual_seed(seed), fairness=fairness, fairness_seed=seed,
+                prompt.strip(),
+                num_inference_steps=steps,
+                num_images_per_prompt=n_images,
+                generator=torch.Generator().manual_seed(seed),
+                fairness=fairness,
+                fairness_seed=seed,
             ).images
     except TrustVLInputError as err:
         raise gr.Error(str(err)) from None
@@ -148,11 +163,15 @@ with gr.Blocks(title="trustvl: Fair Diffusion") as demo:
         " per target) with semantic guidance; the outcome classifier measures the shares."
     )
     with gr.Row():
-        prompt_box = gr.Textbox("a photo of a nurse", label="prompt", max_length=MAX_PROMPT_CHARS, elem_id="prompt")
+        prompt_box = gr.Textbox(
+            "a photo of a nurse", label="prompt", max_length=MAX_PROMPT_CHARS, elem_id="prompt"
+        )
         attribute_box = gr.Radio(list(LEVELS), value="gender", label="attribute", elem_id="attribute")
         shares_box = gr.Textbox(
-            "0.5, 0.5", label="target shares (gender: feminine, masculine; skin tone: very light, light, dark,"
-            " very dark)", elem_id="shares",
+            "0.5, 0.5",
+            label="target shares (gender: feminine, masculine; skin tone: very light, light, dark,"
+            " very dark)",
+            elem_id="shares",
         )
     with gr.Row():
         n_box = gr.Slider(2, MAX_IMAGES, value=4, step=1, label="images per grid", elem_id="n-images")
@@ -165,8 +184,10 @@ with gr.Blocks(title="trustvl: Fair Diffusion") as demo:
         fair_box = gr.Gallery(label="with the instruction", columns=4, height=260, elem_id="fair-grid")
     table_box = gr.Dataframe(label="measured shares", elem_id="shares-table")
     run.click(
-        generate, [prompt_box, attribute_box, shares_box, n_box, steps_box, seed_box],
-        [plain_box, fair_box, table_box, summary_box], api_name="generate",
+        generate,
+        [prompt_box, attribute_box, shares_box, n_box, steps_box, seed_box],
+        [plain_box, fair_box, table_box, summary_box],
+        api_name="generate",
     )
 
 demo.queue(default_concurrency_limit=1, max_size=8)

@@ -88,7 +88,9 @@ def _check(model_name: str, dataset: str, k: int, prompt: str, n_top: int) -> No
     if not prompt or not prompt.strip():
         raise TrustVLInputError("the prompt is empty; expected a short text such as 'a photo of a nurse'")
     if len(prompt) > MAX_PROMPT_CHARS:
-        raise TrustVLInputError(f"the prompt has {len(prompt)} characters; expected at most {MAX_PROMPT_CHARS}")
+        raise TrustVLInputError(
+            f"the prompt has {len(prompt)} characters; expected at most {MAX_PROMPT_CHARS}"
+        )
     if not 1 <= int(n_top) <= MAX_TOP_IMAGES:
         raise TrustVLInputError(f"{n_top} top images requested; expected 1 to {MAX_TOP_IMAGES}")
 
@@ -174,13 +176,20 @@ with gr.Blocks(title="trustvl: retrieval fairness audit") as demo:
     )
     with gr.Row():
         model_box = gr.Dropdown(
-            [DEFAULT_MODEL], value=DEFAULT_MODEL, allow_custom_value=True, label="model (or a local CLIP folder)"
+            [DEFAULT_MODEL],
+            value=DEFAULT_MODEL,
+            allow_custom_value=True,
+            label="model (or a local CLIP folder)",
         )
         dataset_box = gr.Dropdown(list(DATASETS), value=next(iter(DATASETS)), label="dataset")
         k_box = gr.Dropdown(K_CHOICES, value=25, label="k (top-k cut-off)")
         attribute_box = gr.Dropdown(ATTRIBUTE_CHOICES, value=ATTRIBUTE_CHOICES[0], label="plot attribute")
     with gr.Row():
-        prompt_box = gr.Textbox("a photo of a nurse", label="prompt for the top images", max_length=MAX_PROMPT_CHARS, elem_id="prompt"
+        prompt_box = gr.Textbox(
+            "a photo of a nurse",
+            label="prompt for the top images",
+            max_length=MAX_PROMPT_CHARS,
+            elem_id="prompt",
         )
         n_top_box = gr.Slider(1, MAX_TOP_IMAGES, value=12, step=1, label="top images", elem_id="n-top")
     run = gr.Button("Run audit", variant="primary", elem_id="run-audit")

@@ -41,8 +41,14 @@ def digits():
     """The spurious-digits test split (balanced: the rectangle is independent of the class)."""
     folder = Path(tempfile.mkdtemp(prefix="ravl_space_")) / "digits"
     build_spurious_digits(
-        folder, cramers_v=CRAMERS_V, spurious_class=SPURIOUS_CLASS, classes=CLASSES, n_train=256,
-        n_test=N_TEST, seed=0, progress=False,
+        folder,
+        cramers_v=CRAMERS_V,
+        spurious_class=SPURIOUS_CLASS,
+        classes=CLASSES,
+        n_train=256,
+        n_test=N_TEST,
+        seed=0,
+        progress=False,
     )
     return load_dataset(str(folder), split="test")
 
@@ -62,8 +68,14 @@ def run_discovery(n_images: int, seed: int):
     names = subset.features["label"].names
     model, processor = finetuned_model()
     result = discover(
-        model, processor, list(subset["image"]), list(subset["label"]),
-        [f"a photo of the digit {n}" for n in names], class_names=names, progress=False, seed=seed,
+        model,
+        processor,
+        list(subset["image"]),
+        list(subset["label"]),
+        [f"a photo of the digit {n}" for n in names],
+        class_names=names,
+        progress=False,
+        seed=seed,
     )
     return subset, result
 
@@ -71,7 +83,9 @@ def run_discovery(n_images: int, seed: int):
 def discover_clusters(n_images: float, seed: float, progress=gr.Progress()):
     n_images, seed = int(n_images), int(seed)
     if not MIN_IMAGES <= n_images <= MAX_IMAGES:
-        raise gr.Error(f"{n_images} images requested; expected {MIN_IMAGES} to {MAX_IMAGES} (each request must stay under ~30 s)")
+        raise gr.Error(
+            f"{n_images} images requested; expected {MIN_IMAGES} to {MAX_IMAGES} (each request must stay under ~30 s)"
+        )
     if not 0 <= seed <= 10_000:
         raise gr.Error(f"seed={seed}; expected 0 to 10000")
     progress(0.1, desc="embedding regions and clustering")
@@ -99,8 +113,15 @@ def discover_clusters(n_images: float, seed: float, progress=gr.Progress()):
             ]
         )
     table = {
-        "headers": ["rank", "cluster", "score", "influence", "regions", "accuracy gap per class (in - out)",
-                    "regions with the rectangle"],
+        "headers": [
+            "rank",
+            "cluster",
+            "score",
+            "influence",
+            "regions",
+            "accuracy gap per class (in - out)",
+            "regions with the rectangle",
+        ],
         "data": rows,
     }
     summary = (
@@ -124,7 +145,9 @@ with gr.Blocks(title="trustvl: RaVL discovery") as demo:
     summary_box = gr.Markdown(elem_id="discovery-summary")
     table_box = gr.Dataframe(label="ranked clusters", elem_id="cluster-table")
     exemplar_box = gr.Image(label="exemplar regions per ranked cluster", type="pil", elem_id="exemplars")
-    run.click(discover_clusters, [n_box, seed_box], [exemplar_box, table_box, summary_box], api_name="discover")
+    run.click(
+        discover_clusters, [n_box, seed_box], [exemplar_box, table_box, summary_box], api_name="discover"
+    )
 
 demo.queue(default_concurrency_limit=1, max_size=8)
 

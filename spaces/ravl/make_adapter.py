@@ -17,13 +17,28 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--out", required=True)
 out = Path(parser.parse_args().out)
 data = build_spurious_digits(
-    out / "data", cramers_v=0.95, spurious_class=7, classes=[1, 3, 7], n_train=256, n_test=96, seed=0,
-    overwrite=True, progress=False,
+    out / "data",
+    cramers_v=0.95,
+    spurious_class=7,
+    classes=[1, 3, 7],
+    n_train=256,
+    n_test=96,
+    seed=0,
+    overwrite=True,
+    progress=False,
 )
 finetune_clip(
     CLIPFinetuneConfig(
-        base_model=str(default_clip_path()), dataset=str(data), output_dir=str(out / "ft"), use_lora=True,
-        learning_rate=1e-3, max_steps=40, per_device_train_batch_size=32, warmup_steps=4, seed=0,
-        disable_tqdm=True, save_model=True,
+        base_model=str(default_clip_path()),
+        dataset=str(data),
+        output_dir=str(out / "ft"),
+        use_lora=True,
+        learning_rate=1e-3,
+        max_steps=40,
+        per_device_train_batch_size=32,
+        warmup_steps=4,
+        seed=0,
+        disable_tqdm=True,
+        save_model=True,
     )
 )
