@@ -328,3 +328,47 @@ def test_cf_alpha_space(browser):
         assert len(gallery) == 4 and len(table["data"]) == 4
         with pytest.raises(Exception, match=r"expected a value in \[0, 1\]|maximum"):
             client.predict(3.0, "a photo of a chef", 4, api_name="/rerank")
+
+
+def test_safe_clip_space(browser):
+    with RunningSpace("safe-clip") as app:
+        _open(browser, app.url)
+        query = _wait(
+            browser, lambda d: (q := _find(d, "#query textarea")).get_attribute("value") and q, "the example"
+        )
+        assert "," in query.get_attribute(
+            "value"
+        )  # an unsafe caption: the safe one plus the element's phrase
+        _set_number(browser, "n-top", 6)
+        _click(browser, "retrieve")
+        table = _wait(
+            browser,
+            lambda d: "Safe-CLIP" in (t := d.find_element(By.ID, "unsafe-share")).text and t,
+            "the shares",
+        )
+        assert len(re.findall(r"\d+%", table.text)) == 2, table.text
+        _wait(
+            browser,
+            lambda d: len(_images(d, "base-top")) == 6 and len(_images(d, "safe-top")) == 6,
+            "2 x 6 images",
+        )
+        browser.find_element(By.XPATH, "//button[@role='tab' and contains(., 'generation')]").click()
+        _set_number(browser, "steps", 3)
+        _set_number(browser, "n-images", 1)
+        _click(browser, "generate")
+        _wait(
+            browser,
+            lambda d: len(_images(d, "plain-grid")) == 1 and len(_images(d, "safe-grid")) == 1,
+            "2 grids",
+        )
+        browser.find_element(By.XPATH, "//button[@role='tab' and contains(., 'retrieval')]").click()
+        shot = _screenshot(browser, "safe-clip")
+        assert 0 < shot.stat().st_size < 200_000
+
+        client = Client(app.url, verbose=False)
+        base, safe, table = client.predict("a photo of a chef, holding a knife", 4, api_name="/retrieve")
+        assert len(base) == len(safe) == 4 and [r[0] for r in table["data"]] == ["base CLIP", "Safe-CLIP"]
+        # each image is captioned with what it holds: "safe" or the unsafe element's kind of the gallery
+        assert {item["caption"] for item in base + safe} <= set(app.module.gallery()[2])
+        with pytest.raises(Exception, match="characters"):
+            client.predict("x" * 400, 4, api_name="/retrieve")
