@@ -1,13 +1,15 @@
 """Real-browser tests of the Gradio Spaces in ``spaces/``: each app is started on a loopback port, opened in
 headless Chromium (Debian ``chromium`` + ``chromium-driver``) driven by selenium, used as a user would (set
 inputs, click, wait) and checked for its output; one ``gradio_client`` call per app goes through its API; the
-app is stopped after. A screenshot of each app is written to ``docs/screenshots/<space>.png``.
+app is stopped after. A screenshot of each app is taken (written to ``docs/screenshots/<space>.png`` with
+``TRUSTVL_UPDATE_SCREENSHOTS=1``).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import io
+import os
 import re
 import shutil
 import socket
@@ -30,7 +32,13 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SPACES = REPO / "spaces"
-SCREENSHOTS = REPO / "docs" / "screenshots"
+#: the README's screenshots are refreshed only when asked (TRUSTVL_UPDATE_SCREENSHOTS=1), so a test run leaves
+#: the checkout clean; otherwise they go to a temporary folder
+SCREENSHOTS = (
+    REPO / "docs" / "screenshots"
+    if os.environ.get("TRUSTVL_UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.mkdtemp(prefix="trustvl-screenshots-"))
+)
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 #: the slowest request of any app on a loaded 2-core machine, plus the page load
