@@ -72,8 +72,17 @@ def load_pretrained(cls: Any, name_or_path: str | os.PathLike, kind: str = "mode
 BUILD_RECORD = "build_config.json"
 
 
+#: SynthWorld's record, written first; its card (README.md) is written last
+SYNTHWORLD_RECORD = "synthworld_config.json"
+
+
 def _refuse_unfinished_build(path: Path) -> None:
     """A local dataset folder whose build was interrupted holds only some of its shards: refuse it."""
+    if (path / SYNTHWORLD_RECORD).is_file() and not (path / "README.md").is_file():
+        raise TrustVLInputError(
+            f"dataset {str(path)!r} is an unfinished build ({SYNTHWORLD_RECORD} but no README.md card yet):"
+            " rerun the same `trustvl build synthworld` command with --resume to finish it"
+        )
     record = path / BUILD_RECORD
     if not record.is_file():
         return

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from trustvl.errors import TrustVLInputError
+from trustvl.utils.faults import fault_point
 
 
 def _read_umask() -> int:
@@ -48,7 +49,9 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
             yield fh
         # mkstemp makes 0600 files; give the result the permissions an ordinary new file would get
         os.chmod(tmp, 0o666 & ~_UMASK)
+        fault_point("atomic-write:before-rename")
         os.replace(tmp, path)
+        fault_point("atomic-write:after-rename")
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

@@ -494,6 +494,7 @@ def _prepare_folder(out: Path, fingerprint: str, overwrite: bool) -> bool:
             )
     (out / DATA_DIR).mkdir(parents=True, exist_ok=True)
     remove_partial_shards(out / DATA_DIR)  # temporary shard files of a killed run
+    remove_partial_shards(out)  # and a record or card whose atomic write it interrupted
     return created
 
 

@@ -445,6 +445,7 @@ def _prepare_folder(out: Path, fingerprint: str, overwrite: bool) -> None:
             )
     (out / DATA_DIR).mkdir(parents=True, exist_ok=True)
     remove_partial_shards(out / DATA_DIR)
+    remove_partial_shards(out)  # a record or card whose atomic write a kill interrupted
 
 
 def _card_body(cfg: QuadrupletConfig, s: QuadrupletBuildSummary, stages: Mapping[str, Any]) -> str:

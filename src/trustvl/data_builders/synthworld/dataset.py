@@ -244,6 +244,7 @@ def build_synthworld_dataset(
         shutil.rmtree(data)
     data.mkdir(parents=True, exist_ok=True)
     remove_partial_shards(data)
+    remove_partial_shards(out)  # a record or card whose atomic write a kill interrupted
     write_text(mpath, manifest_text)
 
     sizes = {"train": n_train, "test": n_test}
