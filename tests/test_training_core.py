@@ -493,10 +493,21 @@ def test_resume_skips_a_checkpoint_killed_while_saving(tmp_path):
     state_file.write_text(state_file.read_text()[:20])
     assert last_complete_checkpoint(run).endswith("checkpoint-2")
 
+    resumed_model = tiny_clip()
     resumed = train(
-        tiny_clip(), data, loss_fn, config(tmp_path, "run", max_steps=6, save_steps=2, logging_steps=1),
+        resumed_model, data, loss_fn, config(tmp_path, "run", max_steps=6, save_steps=2, logging_steps=1),
         data_collator=collate, resume=True,
     )  # fmt: skip
+    straight = tiny_clip()
+    train(
+        straight,
+        data,
+        loss_fn,
+        config(tmp_path, "straight", max_steps=6, logging_steps=1),
+        data_collator=collate,
+    )
+    a, b = state(resumed_model), state(straight)
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)  # identical to an uninterrupted run
     assert resumed.resumed_from.endswith("checkpoint-2") and resumed.global_step == 6
     logged = [e["loss"] for e in resumed.log_history if "loss" in e]
     assert len(logged) == 6  # steps 1-2 from before the resume, 3-6 after
