@@ -21,7 +21,9 @@ from trustvl.commands._common import (
 
 def add_build(sub: Any) -> None:
     g = add_group(
-        sub, "build", "build datasets (SynthWorld, counterfactuals, spurious digits, unsafe captions)"
+        sub,
+        "build",
+        "build datasets (SynthWorld, counterfactuals, spurious digits, Safe-CLIP unsafe captions and quadruplets)",
     )
     p = g.add_parser("synthworld", help="render a SynthWorld HF dataset (train biased, test balanced)")
     p.add_argument("--out", required=True)
