@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from trustvl.data_builders.parquet_shards import DATA_DIR, shard_file_name, write_parquet_shard
+from trustvl.data_builders.safe_clip.quadruplets import quadruplet_features  # the one schema
 from trustvl.data_builders.synthworld import (
     UNSAFE_KINDS,
     SynthWorldConfig,
@@ -36,24 +37,6 @@ QUADRUPLET_SPLITS: dict[str, tuple[str, int]] = {
     "validation": ("test", 1_000_000),
     "test": ("test", 0),
 }
-
-
-def quadruplet_features():
-    """The ``datasets.Features`` of a quadruplet dataset."""
-    from datasets import Features, Image, Value
-
-    return Features(
-        {
-            "safe_text": Value("string"),
-            "safe_image": Image(),
-            "unsafe_text": Value("string"),
-            "unsafe_image": Image(),
-            "category": Value("string"),
-            "unsafe_kind": Value("string"),
-            "occupation": Value("string"),
-            "scene_id": Value("int64"),
-        }
-    )
 
 
 def tiny_quadruplet_dataset(
