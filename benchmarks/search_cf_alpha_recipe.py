@@ -22,7 +22,7 @@ import json
 import multiprocessing
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +136,9 @@ def main() -> None:
     ap.add_argument("--world-seeds", type=int, nargs="+", default=[0], help="test galleries to average over")
     ap.add_argument("--alphas", type=float, nargs="+", default=[1.0], help="α values evaluated per recipe")
     ap.add_argument("--json-out", default=None)
+    ap.add_argument(
+        "--jsonl-out", default=None, help="append each finished recipe's row here as it completes (long rounds)"
+    )
     args = ap.parse_args()
     from trustvl.evaluation.synthworld import effect_vs_base
 
@@ -155,12 +158,17 @@ def main() -> None:
     ]
     rows = []
     with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as ex:
-        for row in ex.map(_run, jobs):
+        # submitted in order (put long recipes first), reported as they finish
+        for fut in as_completed([ex.submit(_run, job) for job in jobs]):
+            row = fut.result()
             effect = effect_vs_base(base, row["alpha_1"])
             row["effect"] = effect.to_dict()
             row["alpha_1"] = row["alpha_1"].to_dict()
             row["sweep"] = {f"{a:g}": v.to_dict() for a, v in row["sweep"].items()}
             rows.append(row)
+            if args.jsonl_out:
+                with open(args.jsonl_out, "a") as f:
+                    f.write(json.dumps(row) + "\n")
             short = {"skin_tone": "skin", "gender_presentation": "gend", "age": "age", "body_type": "body"}
             print(
                 json.dumps(
@@ -185,7 +193,7 @@ def main() -> None:
         "world_seeds": args.world_seeds,
         "n_test": args.n_test,
         "base": base.to_dict(),
-        "rows": rows,
+        "rows": sorted(rows, key=lambda r: recipes.index(r["recipe"])),
         "wall_seconds": round(time.perf_counter() - t0, 1),
     }
     if args.json_out:

@@ -18,6 +18,11 @@ context-only caption ``t_b`` per set)::
   (:func:`~trustvl.training.losses.group_mean_cohesion_loss`). It is zero exactly when every variant of
   a base image embeds identically, i.e. when the image tower ignores the person's appearance. The
   ``cf_loss="info_nce"`` alternative treats same-set variants as positives among all batch images.
+* ``L_score`` (optional, weight ``β_s = beta_score``; trustvl's addition): **score cohesion**, the
+  within-set variance of each image's retrieval logits against every caption of the batch
+  (``scale·cos(x_{b,j}, t_c)``, averaged over captions ``c``). Retrieval skew (MaxSkew, NDKL) comes from
+  scores that depend on appearance; embedding cohesion removes that dependence only where it is fully
+  reached, while this term targets the scores themselves, so it also holds along the α path.
 
 Only the LoRA factors of a :class:`~trustvl.modeling.cf_alpha.CFAlphaCLIPModel` are trained (at α = 1),
 so the base weights stay intact and α interpolates between the original and the fine-tuned model.
@@ -28,7 +33,11 @@ targeted rise above the base model's at α = 0.25–0.5 before falling at α = 1
 With ``alpha_range`` each step is computed at an α drawn uniformly from ``[lo, hi]``, so the delta is
 trained along the path, not only at its end. The draw is a function of ``(seed, optimiser step)`` only
 (the training core reports the step through ``set_step``), so every process draws the same α and a
-resumed run continues the same sequence. The loss at the drawn α is the same ``β1·L_CLIP + β0·L_cf``.
+resumed run continues the same sequence. The loss at the drawn α is the same ``β1·L_CLIP + β0·L_cf``,
+unless ``cf_weight_by_alpha``: then it is ``β1·L_CLIP + α·β0·L_cf``, so the model at each α is trained on
+the objective whose fairness weight grows with α (the α-weighted path: α walks along the accuracy/fairness
+trade-off instead of asking every α for full invariance). ``alpha_endpoint_prob`` trains a share of the
+steps at ``hi`` exactly (draws stay a function of seed and step).
 """
 
 from __future__ import annotations
@@ -78,9 +87,12 @@ class CFAlphaLoss:
         beta_cf: β0, weight of the counterfactual cohesion loss.
         cf_loss: ``"cohesion"`` (squared distance to the set mean) or ``"info_nce"``.
         cf_temperature: temperature of the ``"info_nce"`` variant.
+        beta_score: β_s, weight of the score-cohesion term ``L_score`` (0: off).
         max_logit_scale: clamp of the learned CLIP logit scale.
         alpha_range: ``(lo, hi)`` with ``0 <= lo <= hi <= 1``: train each step at α ~ U(lo, hi) (see the
             module docstring); ``None`` trains at the model's α (1).
+        cf_weight_by_alpha: with ``alpha_range``, weight ``L_cf`` by the drawn α (``α·β0``).
+        alpha_endpoint_prob: with ``alpha_range``, the probability that a step trains at ``hi`` exactly.
         seed: seed of the α draws.
     """
 
@@ -90,6 +102,9 @@ class CFAlphaLoss:
     cf_temperature: float = 0.1
     max_logit_scale: float = 100.0
     alpha_range: tuple[float, float] | None = None
+    cf_weight_by_alpha: bool = False
+    alpha_endpoint_prob: float = 0.0
+    beta_score: float = 0.0
     seed: int = 0
 
     @classmethod
@@ -102,12 +117,17 @@ class CFAlphaLoss:
             cf_temperature=config.cf_temperature,
             max_logit_scale=config.max_logit_scale,
             alpha_range=None if config.alpha_range is None else tuple(config.alpha_range),
+            cf_weight_by_alpha=config.cf_weight_by_alpha,
+            alpha_endpoint_prob=config.alpha_endpoint_prob,
+            beta_score=config.beta_score,
             seed=config.seed,
         )
 
     def __post_init__(self) -> None:
         if self.cf_loss not in ("cohesion", "info_nce"):
             raise TrustVLInputError(f"cf_loss={self.cf_loss!r}; expected 'cohesion' or 'info_nce'")
+        if self.beta_score < 0:
+            raise TrustVLInputError(f"beta_score={self.beta_score}; expected a non-negative weight")
         if self.beta_clip < 0 or self.beta_cf < 0 or self.beta_clip + self.beta_cf == 0:
             raise TrustVLInputError(
                 f"beta_clip={self.beta_clip}, beta_cf={self.beta_cf}; expected non-negative"
@@ -120,6 +140,12 @@ class CFAlphaLoss:
                     f"alpha_range={self.alpha_range!r}; expected (lo, hi) with 0 <= lo <= hi <= 1"
                 )
             self.alpha_range = (lo, hi)
+        if not 0.0 <= self.alpha_endpoint_prob <= 1.0:
+            raise TrustVLInputError(f"alpha_endpoint_prob={self.alpha_endpoint_prob}; expected a probability in [0, 1]")
+        if (self.cf_weight_by_alpha or self.alpha_endpoint_prob) and self.alpha_range is None:
+            raise TrustVLInputError(
+                "cf_weight_by_alpha / alpha_endpoint_prob need alpha_range (lo, hi); got alpha_range=None"
+            )
         self._step = 0
 
     def set_step(self, step: int) -> None:
@@ -130,14 +156,21 @@ class CFAlphaLoss:
         """The α of the current step: ``lo + (hi - lo)·u`` with ``u ~ U(0, 1)`` seeded by (seed, step)."""
         assert self.alpha_range is not None
         lo, hi = self.alpha_range
-        u = np.random.default_rng(np.random.SeedSequence([int(self.seed), 7, self._step])).random()
-        return lo + (hi - lo) * float(u)
+        rng = np.random.default_rng(np.random.SeedSequence([int(self.seed), 7, self._step]))
+        u = float(rng.random())
+        if self.alpha_endpoint_prob and float(rng.random()) < self.alpha_endpoint_prob:
+            return hi
+        return lo + (hi - lo) * u
 
     def __call__(
         self, model: nn.Module, batch: dict[str, Any]
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        cf_weight = self.beta_cf
         if self.alpha_range is not None:
-            unwrap_model(model).set_alpha(self.draw_alpha())
+            alpha = self.draw_alpha()
+            unwrap_model(model).set_alpha(alpha)
+            if self.cf_weight_by_alpha:
+                cf_weight = self.beta_cf * alpha
         out = model(**model_inputs(batch))
         img, txt = out.image_embeds, out.text_embeds
         sets = batch["set_index"]
@@ -158,8 +191,14 @@ class CFAlphaLoss:
             cf = multi_positive_info_nce(
                 img_n, None, sets[:, None] == sets[None, :], self.cf_temperature, normalize=False
             )
-        loss = self.beta_clip * clip + self.beta_cf * cf
-        return loss, {"clip_loss": clip.detach(), "cf_loss": cf.detach()}
+        loss = self.beta_clip * clip + cf_weight * cf
+        logs = {"clip_loss": clip.detach(), "cf_loss": cf.detach()}
+        if self.beta_score:
+            logits = scale * img_n @ txt_n.T  # [B·v, B]
+            score = group_mean_cohesion_loss(logits, sets, normalize=False) / logits.shape[1]
+            loss = loss + self.beta_score * score
+            logs["score_loss"] = score.detach()
+        return loss, logs
 
 
 class CounterfactualSets(torch.utils.data.Dataset):
@@ -292,6 +331,10 @@ class CFAlphaConfig(TrustVLTrainingArguments):
     cf_temperature: float = field(
         default=CFAlphaLoss.cf_temperature, metadata={"help": "Temperature of cf_loss='info_nce'."}
     )
+    beta_score: float = field(
+        default=CFAlphaLoss.beta_score,
+        metadata={"help": "β_s, weight of the score-cohesion term (within-set variance of retrieval logits); 0: off."},
+    )
     max_logit_scale: float = field(
         default=CFAlphaLoss.max_logit_scale,
         metadata={"help": "Clamp of the learned CLIP logit scale in L_CLIP."},
@@ -302,6 +345,13 @@ class CFAlphaConfig(TrustVLTrainingArguments):
             "help": "LO HI: train each step at α ~ U(LO, HI) (the α path) instead of α = 1: a smoother α sweep"
             " for some accuracy at α = 1 (see the README)."
         },
+    )
+    cf_weight_by_alpha: bool = field(
+        default=False,
+        metadata={"help": "With alpha_range: weight L_cf by the drawn α (the α-weighted path, see the module docs)."},
+    )
+    alpha_endpoint_prob: float = field(
+        default=0.0, metadata={"help": "With alpha_range: share of steps trained at its upper end exactly."}
     )
     alpha: float = field(
         default=1.0,

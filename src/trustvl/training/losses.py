@@ -189,7 +189,9 @@ def multi_positive_info_nce(
     return (log_denominator - log_numerator)[has_pos].mean()
 
 
-def group_mean_cohesion_loss(embeds: torch.Tensor, group_ids: torch.Tensor) -> torch.Tensor:
+def group_mean_cohesion_loss(
+    embeds: torch.Tensor, group_ids: torch.Tensor, normalize: bool = True
+) -> torch.Tensor:
     """Mean squared distance of L2-normalised embeddings to the mean of their group.
 
     With ``z_i = e_i / ‖e_i‖``, ``G(i)`` the group of row ``i`` and ``μ_g = mean_{j∈g} z_j``::
@@ -208,6 +210,9 @@ def group_mean_cohesion_loss(embeds: torch.Tensor, group_ids: torch.Tensor) -> t
             Embeddings.
         group_ids (`torch.Tensor` of shape `(N,)`, integer):
             Group label of each row (any integers).
+        normalize (`bool`, defaults to `True`):
+            L2-normalise the rows first; ``False`` takes them as given (e.g. rows of retrieval scores, where
+            ``L`` is then the within-group variance summed over columns).
 
     Returns:
         `torch.Tensor`: a float32 scalar.
@@ -216,7 +221,7 @@ def group_mean_cohesion_loss(embeds: torch.Tensor, group_ids: torch.Tensor) -> t
     ids = torch.as_tensor(group_ids, device=embeds.device).reshape(-1)
     if ids.shape[0] != embeds.shape[0]:
         raise TrustVLInputError(f"group_ids must have one id per row ({embeds.shape[0]}); got {ids.shape[0]}")
-    z = _normalize(embeds, True)
+    z = _normalize(embeds, normalize)
     _, inverse, counts = torch.unique(ids, return_inverse=True, return_counts=True)
     sums = torch.zeros(counts.shape[0], z.shape[1], dtype=z.dtype, device=z.device).index_add(0, inverse, z)
     means = sums / counts.unsqueeze(1).to(z.dtype)
