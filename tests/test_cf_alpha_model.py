@@ -506,3 +506,33 @@ def test_adapter_records_the_base_model(base_clip, tmp_path):
     model.save_adapter(tmp_path / "adapter")
     adapter_config = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
     assert adapter_config["base_model_name_or_path"] == "org/base-clip"
+
+
+@pytest.mark.parametrize("alpha", [0.5, 1.0])
+def test_merged_forward_equals_lora_branch_with_gradients(alpha):
+    """The one-GEMM merged form and the LoRA branch give the same outputs and LoRA gradients (float32)."""
+    torch.manual_seed(0)
+    layer = CFAlphaLoRALinear(16, 24, r=4, lora_alpha=8, alpha=alpha)
+    torch.nn.init.normal_(layer.lora_B.weight, std=0.1)
+    x = torch.randn(5, 7, 16)
+    results = {}
+    for merged in (True, False):
+        layer.zero_grad()
+        layer._merge_in_forward = (lambda _x: True) if merged else (lambda _x: False)
+        y = layer(x)
+        (y * torch.linspace(-1, 1, 24)).sum().backward()
+        results[merged] = (y.detach(), layer.lora_A.weight.grad.clone(), layer.lora_B.weight.grad.clone())
+        del layer._merge_in_forward
+    for a, b in zip(results[True], results[False]):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert results[True][1].abs().sum() > 0 and results[True][2].abs().sum() > 0
+
+
+def test_merged_forward_only_where_it_is_exact():
+    layer = CFAlphaLoRALinear(8, 8, r=2)
+    x = torch.randn(3, 8)
+    assert layer._merge_in_forward(x)
+    assert not layer._merge_in_forward(x.half())  # mixed dtypes: branch form
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not layer._merge_in_forward(x)  # a delta merged into a bf16 weight would be rounded away
+    assert not CFAlphaLoRALinear(8, 8, r=2, lora_dropout=0.1)._merge_in_forward(x)  # dropout on A x only

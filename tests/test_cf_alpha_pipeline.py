@@ -10,7 +10,7 @@ from datasets import Dataset, Features, Image, Value
 from PIL import Image as PILImage
 
 from trustvl.errors import TrustVLInputError
-from trustvl.training.cf_alpha import CFAlphaLoss, CounterfactualSets
+from trustvl.training.cf_alpha import CFAlphaLoss, CounterfactualSetCollator, CounterfactualSets, caption_groups
 from trustvl.training.losses import clip_contrastive_loss
 
 
@@ -93,6 +93,69 @@ def test_alpha_path_draws_are_a_function_of_seed_and_step():
 def test_bad_alpha_range(bad):
     with pytest.raises(TrustVLInputError, match="alpha_range"):
         CFAlphaLoss(alpha_range=bad)
+
+
+def test_identical_captions_are_positives_not_negatives():
+    """Two sets with the same caption: the collator groups them, and the CLIP term then stops pushing their
+    images apart (a caption-identical pair counted as a negative raises the loss)."""
+    assert caption_groups(["a chef", "a nurse", "a chef", "a pilot", "a nurse"]).tolist() == [0, 1, 0, 2, 1]
+    processor = type("P", (), {})()
+    processor.image_processor = lambda images, return_tensors: {"pixel_values": torch.zeros(len(images), 3, 4, 4)}
+    processor.tokenizer = lambda texts, **_: {
+        "input_ids": torch.ones(len(texts), 3, dtype=torch.long),
+        "attention_mask": torch.ones(len(texts), 3, dtype=torch.long),
+    }
+    img = PILImage.new("RGB", (4, 4))
+    batch = CounterfactualSetCollator(processor)(
+        [{"images": [img, img], "caption": c} for c in ("a chef", "a nurse", "a chef")]
+    )
+    assert batch["caption_index"].tolist() == [0, 1, 0] and batch["set_index"].tolist() == [0, 0, 1, 1, 2, 2]
+    # sets 0 and 2 share a caption: their images and texts coincide in embedding space
+    txt = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    img_e = txt[batch["set_index"]]
+    loss_fn = CFAlphaLoss(beta_clip=1.0, beta_cf=0.0)
+    with_groups = loss_fn(_FakeClip(img_e, txt), batch)[0]
+    without = loss_fn(_FakeClip(img_e, txt), {"set_index": batch["set_index"]})[0]
+    assert with_groups < without - 0.1
+
+
+def test_score_cohesion_is_zero_iff_variants_score_alike():
+    txt = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    batch = {"set_index": torch.tensor([0, 0, 1, 1])}
+    loss_fn = CFAlphaLoss(beta_clip=0.0, beta_cf=1.0, beta_score=2.0)
+    # variants differ only orthogonally to every caption: embeddings differ, scores do not
+    img = torch.tensor([[1.0, 0.0, 0.3], [1.0, 0.0, -0.3], [0.0, 1.0, 0.3], [0.0, 1.0, -0.3]])
+    loss, logs = loss_fn(_FakeClip(img, txt), batch)
+    assert logs["score_loss"].item() == pytest.approx(0.0, abs=1e-7) and logs["cf_loss"].item() > 0.01
+    tilted = torch.tensor([[1.0, 0.2, 0.0], [1.0, -0.2, 0.0], [0.2, 1.0, 0.0], [-0.2, 1.0, 0.0]])
+    loss2, logs2 = loss_fn(_FakeClip(tilted, txt), batch)
+    assert logs2["score_loss"].item() > 0.01
+    assert loss2.item() == pytest.approx(logs2["cf_loss"].item() + 2.0 * logs2["score_loss"].item(), rel=1e-5)
+    with pytest.raises(TrustVLInputError, match="beta_score"):
+        CFAlphaLoss(beta_score=-1.0)
+
+
+def test_alpha_weighted_path_and_endpoint_share():
+    img, txt = torch.randn(4, 8), torch.randn(2, 8)
+    batch = {"set_index": torch.tensor([0, 0, 1, 1])}
+    cf_only = CFAlphaLoss(beta_clip=0.0, beta_cf=1.0)
+    cf = cf_only(_FakeClip(img, txt), batch)[1]["cf_loss"].item()
+    model = _AlphaClip(img, txt)
+    weighted = CFAlphaLoss(beta_clip=0.0, beta_cf=1.0, alpha_range=(0.0, 1.0), cf_weight_by_alpha=True, seed=1)
+    for step in range(20):
+        weighted.set_step(step)
+        loss, _ = weighted(model, batch)
+        assert loss.item() == pytest.approx(model.alphas[-1] * cf, rel=1e-5)  # L_cf weighted by the drawn α
+    model = _AlphaClip(img, txt)
+    ends = CFAlphaLoss(alpha_range=(0.0, 0.5), alpha_endpoint_prob=0.5, seed=2)
+    for step in range(200):
+        ends.set_step(step)
+        ends(model, batch)
+    at_end = sum(a == 0.5 for a in model.alphas)
+    assert 60 < at_end < 140 and all(0.0 <= a <= 0.5 for a in model.alphas)
+    for bad in ({"alpha_endpoint_prob": 1.5, "alpha_range": (0, 1)}, {"cf_weight_by_alpha": True}):
+        with pytest.raises(TrustVLInputError, match="alpha"):
+            CFAlphaLoss(**bad)
 
 
 def _toy(rows):

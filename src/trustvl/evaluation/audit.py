@@ -146,9 +146,12 @@ class AuditResult:
     evaluation: EvaluationResult
     seconds: float = 0.0
     seconds_embedding: float = 0.0
+    #: the gallery's L2-normalised image embeddings (in memory only; not written to ``metrics.json``), so a
+    #: job that audits and then sweeps the same gallery (``trustvl demo``) does not embed it twice
+    image_embeds: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        out = {f: getattr(self, f) for f in self.__dataclass_fields__ if f != "image_embeds"}
         out["evaluation"] = self.evaluation.to_dict()
         return out
 
@@ -256,6 +259,7 @@ def run_audit(cfg: AuditConfig) -> AuditResult:
         evaluation=evaluation,
         seconds=round(time.perf_counter() - t0, 3),
         seconds_embedding=round(t_embed, 3),
+        image_embeds=img_emb,
     )
     with atomic_output_dir(cfg.out_dir, overwrite=cfg.overwrite) as stage:
         write_json(stage / "metrics.json", result.to_dict())

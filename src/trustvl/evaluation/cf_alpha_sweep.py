@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from trustvl.errors import TrustVLInputError
 from trustvl.evaluation.dataset_columns import attribute_columns, class_label_names
@@ -92,8 +93,13 @@ def _images(ds: Any, column: str) -> list[Any]:
     return [img.convert("RGB") for img in ds[column]]
 
 
-def sweep_alpha(cfg: AlphaSweepConfig) -> AlphaSweepResult:
-    """Run the α sweep and write its report; returns the result (also in ``metrics.json``)."""
+def sweep_alpha(cfg: AlphaSweepConfig, precomputed: dict[float, Any] | None = None) -> AlphaSweepResult:
+    """Run the α sweep and write its report; returns the result (also in ``metrics.json``).
+
+    ``precomputed`` maps α values to image embeddings of this gallery already computed with this model at
+    that α (``[n_images, d]``, L2-normalised), e.g. α = 0 from an audit of the base model (a CF_α model at
+    α = 0 is exactly its base); those α are evaluated without embedding the gallery again.
+    """
     from trustvl.hub.loading import load_dataset_any
     from trustvl.modeling.embedding import embed_images, load_clip
 
@@ -122,19 +128,28 @@ def sweep_alpha(cfg: AlphaSweepConfig) -> AlphaSweepResult:
     prompts = [cfg.prompt_template.format(n.replace("_", " ")) for n in class_names]
     images = _images(ds, cfg.image_column)
     captions = list(ds[cfg.caption_column])[: cfg.n_recall] if cfg.caption_column in ds.column_names else None
+    known = {float(a): e for a, e in (precomputed or {}).items()}
+    for a, e in known.items():
+        if tuple(e.shape)[:1] != (len(ds),):
+            raise TrustVLInputError(
+                f"precomputed embeddings for alpha={a:g} have shape {tuple(e.shape)}; expected {len(ds)} rows"
+            )
     points = []
     original_alpha = model.alpha
     for a in cfg.alphas:
         model.set_alpha(float(a))
-        image_embeds = embed_images(
-            model,
-            processor,
-            images,
-            batch_size=cfg.batch_size,
-            total=len(images),
-            progress=cfg.progress,
-            desc=f"α={a:g}",
-        )
+        if float(a) in known:
+            image_embeds = torch.as_tensor(known[float(a)], dtype=torch.float32)
+        else:
+            image_embeds = embed_images(
+                model,
+                processor,
+                images,
+                batch_size=cfg.batch_size,
+                total=len(images),
+                progress=cfg.progress,
+                desc=f"α={a:g}",
+            )
         evaluation = evaluate_model(
             model,
             processor,

@@ -214,7 +214,9 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
                 ks=cfg.ks,
                 attributes=list(ATTRIBUTE_NAMES),
                 progress=cfg.progress,
-            )
+            ),
+            # α = 0 is the audited base model on the same gallery: its embeddings are reused
+            precomputed={0.0: audit.image_embeds} if audit.image_embeds is not None else None,
         )
         timings["sweep"] = time.perf_counter() - t
 
