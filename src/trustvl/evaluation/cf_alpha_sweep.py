@@ -93,6 +93,30 @@ def _images(ds: Any, column: str) -> list[Any]:
     return [img.convert("RGB") for img in ds[column]]
 
 
+#: Largest gallery of frozen-prefix states the sweep keeps in memory (bytes); above it every α embeds from pixels.
+PREFIX_CACHE_BYTES = 2**30
+
+
+def _frozen_prefix(model: Any, processor: Any, images: list[Any], cfg: AlphaSweepConfig, n_alphas: int):
+    """``(start_layer, states)``: the gallery's hidden states entering the first vision layer with a LoRA delta,
+    computed once because they are the same at every α; ``(0, None)`` when that saves nothing (no frozen
+    layer, at most one α to embed) or the states would not fit in :data:`PREFIX_CACHE_BYTES`."""
+    from trustvl.modeling.embedding import vision_prefix_states
+
+    start = model.first_adapted_vision_layer() if hasattr(model, "first_adapted_vision_layer") else 0
+    if start == 0 or n_alphas < 2:
+        return 0, None
+    vision = model.config.vision_config
+    tokens = (vision.image_size // vision.patch_size) ** 2 + 1
+    size = len(images) * tokens * vision.hidden_size * next(model.parameters()).element_size()
+    if size > PREFIX_CACHE_BYTES:
+        return 0, None
+    states = vision_prefix_states(
+        model, processor, images, start, batch_size=cfg.batch_size, progress=cfg.progress
+    )
+    return start, states
+
+
 def sweep_alpha(cfg: AlphaSweepConfig, precomputed: dict[float, Any] | None = None) -> AlphaSweepResult:
     """Run the α sweep and write its report; returns the result (also in ``metrics.json``).
 
@@ -101,7 +125,7 @@ def sweep_alpha(cfg: AlphaSweepConfig, precomputed: dict[float, Any] | None = No
     α = 0 is exactly its base); those α are evaluated without embedding the gallery again.
     """
     from trustvl.hub.loading import load_dataset_any
-    from trustvl.modeling.embedding import embed_images, load_clip
+    from trustvl.modeling.embedding import embed_images, embed_vision_states, load_clip
 
     cfg.validate()
     ds = load_dataset_any(cfg.dataset, split=cfg.split)
@@ -134,12 +158,18 @@ def sweep_alpha(cfg: AlphaSweepConfig, precomputed: dict[float, Any] | None = No
             raise TrustVLInputError(
                 f"precomputed embeddings for alpha={a:g} have shape {tuple(e.shape)}; expected {len(ds)} rows"
             )
+    to_embed = [a for a in cfg.alphas if float(a) not in known]
+    start, states = _frozen_prefix(model, processor, images, cfg, n_alphas=len(to_embed))
     points = []
     original_alpha = model.alpha
     for a in cfg.alphas:
         model.set_alpha(float(a))
         if float(a) in known:
             image_embeds = torch.as_tensor(known[float(a)], dtype=torch.float32)
+        elif states is not None:
+            image_embeds = embed_vision_states(
+                model, states, start, batch_size=cfg.batch_size, progress=cfg.progress, desc=f"α={a:g}"
+            )
         else:
             image_embeds = embed_images(
                 model,

@@ -143,3 +143,52 @@ def embed_pixel_values(
     if not outs:
         raise TrustVLInputError("no images to embed; expected at least one image")
     return _check_finite(torch.cat(outs), "image")
+
+
+@torch.no_grad()
+def vision_prefix_states(
+    model,
+    processor,
+    images: Sequence[Any],
+    n_layers: int,
+    *,
+    batch_size: int = 128,
+    progress: bool = False,
+    desc: str = "frozen vision layers",
+) -> torch.Tensor:
+    """Hidden states entering vision layer ``n_layers`` of a model with ``vision_hidden_states`` (the CF_α
+    CLIP), for ``images``; ``[n, tokens, width]`` on CPU in the model's dtype."""
+    param = next(model.parameters())
+    outs = []
+    for i in tqdm(range(0, len(images), batch_size), desc=desc, disable=not progress):
+        pv = processor(images=list(images[i : i + batch_size]), return_tensors="pt")["pixel_values"]
+        outs.append(model.vision_hidden_states(pv.to(device=param.device, dtype=param.dtype), n_layers).cpu())
+    if not outs:
+        raise TrustVLInputError("no images to embed; expected at least one image")
+    return torch.cat(outs)
+
+
+@torch.no_grad()
+def embed_vision_states(
+    model,
+    states: torch.Tensor,
+    start_layer: int,
+    *,
+    batch_size: int = 256,
+    normalize: bool = True,
+    progress: bool = False,
+    desc: str = "embedding images",
+) -> torch.Tensor:
+    """Image embeddings from :func:`vision_prefix_states` output (the layers from ``start_layer`` on, the
+    post-LayerNorm and the projection); float32 ``[n, d]`` on CPU."""
+    param = next(model.parameters())
+    outs = []
+    for i in tqdm(range(0, len(states), batch_size), desc=desc, disable=not progress):
+        chunk = states[i : i + batch_size].to(device=param.device, dtype=param.dtype)
+        emb = model.image_features_from_hidden_states(chunk, start_layer).float()
+        if normalize:
+            emb = torch.nn.functional.normalize(emb, dim=-1)
+        outs.append(emb.cpu())
+    if not outs:
+        raise TrustVLInputError("no images to embed; expected at least one image")
+    return _check_finite(torch.cat(outs), "image")
