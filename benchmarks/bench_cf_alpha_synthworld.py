@@ -7,9 +7,10 @@ seeds (``--world-seeds``; MaxSkew@100 of one 4,000-image gallery has a sampling 
 sampling floor of the metrics (a ranking that is random within each occupation), which bounds how far any
 method can lower MaxSkew@100.
 
-The default recipe (100 bases per occupation × 8 balanced variants, 600 steps × 32 sets, β0 = 30, LoRA
-r = 8 on the vision tower) is the one picked by ``benchmarks/search_cf_alpha_recipe.py`` (rounds in
-``benchmarks/results/cf_alpha_recipe_round*.json``).
+The default recipe (100 bases per occupation × 8 balanced variants, 800 steps × 32 sets, β0 = 30, score
+cohesion β_s = 20, LoRA r = 8 on every layer of the vision tower, lr 1e-3) is the one picked by
+``benchmarks/search_cf_alpha_recipe.py`` (rounds in ``benchmarks/results/cf_alpha_recipe_*.json``; this one is
+``F1`` of ``cf_alpha_recipe_score_cohesion3.json``).
 
     python benchmarks/bench_cf_alpha_synthworld.py --out runs/bench_cf_alpha [--quick]
 
@@ -96,6 +97,7 @@ def _sweep_rows(path: Path, k: int = 100) -> list[dict]:
 
 def main() -> None:
     from trustvl.evaluation.demo import DemoConfig, run_demo
+    from trustvl.training.cf_alpha import VISION_LORA_TARGETS
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="runs/bench_cf_alpha")
@@ -104,11 +106,15 @@ def main() -> None:
     ap.add_argument("--variants-per-base", type=int, default=8)
     ap.add_argument("--variants-per-set", type=int, default=8)
     ap.add_argument("--sets-per-batch", type=int, default=32)
-    ap.add_argument("--max-steps", type=int, default=600)
+    ap.add_argument("--max-steps", type=int, default=800)
+    ap.add_argument("--learning-rate", type=float, default=1e-3)
     ap.add_argument("--beta-cf", type=float, default=30.0)
+    ap.add_argument("--beta-score", type=float, default=20.0)
     ap.add_argument("--world-seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--lora-targets", choices=["vision", "both"], default="vision")
+    ap.add_argument(
+        "--lora-targets", choices=["vision", "both"], default="vision", help="every layer of the vision tower, or both"
+    )
     ap.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
     ap.add_argument("--json-out", default="benchmarks/results/cf_alpha_synthworld.json")
     args = ap.parse_args()
@@ -122,11 +128,9 @@ def main() -> None:
         variants_per_base=args.variants_per_base,
         sets_per_batch=args.sets_per_batch,
         max_steps=args.max_steps,
-        training={
-            "variants_per_set": args.variants_per_set,
-            "beta_cf": args.beta_cf,
-            **({} if args.lora_targets == "vision" else {"lora_target_modules": None}),
-        },
+        learning_rate=args.learning_rate,
+        lora_target_modules=VISION_LORA_TARGETS if args.lora_targets == "vision" else None,
+        training={"variants_per_set": args.variants_per_set, "beta_cf": args.beta_cf, "beta_score": args.beta_score},
         seed=args.seed,
         overwrite=True,
         progress=False,

@@ -373,3 +373,79 @@ def test_alpha_path_training_saves_the_model_at_alpha_one(tiny_cf_run):
     model = AutoModel.from_pretrained(summary["model_dir"])
     assert model.alpha == 1.0
     assert any(float(v.abs().sum()) > 0 for k, v in model.lora_state_dict().items() if "lora_B" in k)
+
+
+def test_frozen_prefix_cache_trains_and_sweeps_the_same_numbers(tiny_cf_run, tmp_path, monkeypatch):
+    """LoRA on the top vision layer only: training from cached prefix states (PrefixCachedSets) gives the same
+    LoRA weights as training from pixels, and the α sweep from cached gallery states the same metrics as
+    embedding every α from pixels; precomputed α = 0 embeddings are used as given."""
+    from safetensors.torch import load_file
+
+    import trustvl.evaluation.cf_alpha_sweep as sweep_module
+    from trustvl.evaluation.cf_alpha_sweep import AlphaSweepConfig, sweep_alpha
+    from trustvl.training.cf_alpha import CFAlphaConfig, PrefixCachedSets, train_cf_alpha
+
+    built = []
+    original_init = PrefixCachedSets.__init__
+
+    def counting_init(self, *args, **kwargs):
+        built.append(1)
+        original_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(PrefixCachedSets, "__init__", counting_init)
+    top = r"vision_model\.encoder\.layers\.1\.(self_attn\.(q_proj|k_proj|v_proj|out_proj)|mlp\.(fc1|fc2))"
+    weights = {}
+    for cache in (True, False):
+        summary = train_cf_alpha(
+            CFAlphaConfig(
+                base_model=str(tiny_cf_run["clip"]),
+                dataset=str(tiny_cf_run["root"] / "cf"),
+                output_dir=str(tmp_path / f"run_{cache}"),
+                max_steps=4,
+                per_device_train_batch_size=4,
+                learning_rate=1e-2,
+                save_strategy="no",
+                disable_tqdm=True,
+                lora_target_modules=top,
+                cache_frozen_layers=cache,
+            )
+        )
+        weights[cache] = load_file(str(tmp_path / f"run_{cache}" / "model" / "model.safetensors"))
+    assert built == [1]  # only the cached run built the cache
+    lora = [k for k in weights[True] if ".lora_B." in k]
+    assert lora and all("encoder.layers.1." in k for k in lora)
+    assert any(float(weights[True][k].abs().max()) > 0 for k in lora)  # it trained
+    for k in lora:
+        torch.testing.assert_close(weights[True][k], weights[False][k], rtol=1e-4, atol=1e-6)
+
+    def run(name, **kwargs):
+        return sweep_alpha(
+            AlphaSweepConfig(
+                model=summary["model_dir"],
+                dataset=str(tiny_cf_run["test"]),
+                out_dir=str(tmp_path / name),
+                alphas=[0.0, 0.5, 1.0],
+                ks=[10, 50],
+                progress=False,
+                n_resamples=0,
+            ),
+            **kwargs,
+        )
+
+    cached = run("cached")
+    monkeypatch.setattr(sweep_module, "PREFIX_CACHE_BYTES", 0)
+    from_pixels = run("pixels")
+    for a, b in zip(cached.points, from_pixels.points):
+        assert a.evaluation.zero_shot_top1 == b.evaluation.zero_shot_top1
+        for attr, fa in a.evaluation.fairness.items():
+            assert fa.at_k[50].max_skew == pytest.approx(b.evaluation.fairness[attr].at_k[50].max_skew, abs=1e-6)
+    fake = torch.nn.functional.normalize(torch.randn(128, 32, generator=torch.Generator().manual_seed(0)), dim=-1)
+    given = run("given", precomputed={0.0: fake})
+
+    def skews(point):
+        return [f.at_k[50].max_skew for f in point.evaluation.fairness.values()]
+
+    assert skews(given.points[0]) != skews(from_pixels.points[0])  # α = 0 used the given embeddings
+    assert skews(given.points[2]) == pytest.approx(skews(from_pixels.points[2]), abs=1e-6)  # the rest did not
+    with pytest.raises(TrustVLInputError, match="precomputed"):
+        run("bad", precomputed={0.0: fake[:5]})

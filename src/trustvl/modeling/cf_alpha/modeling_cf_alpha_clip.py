@@ -32,6 +32,7 @@ import contextlib
 import math
 import os
 import re
+import warnings
 from collections.abc import Iterator
 
 import torch
@@ -578,7 +579,9 @@ class CFAlphaCLIPModel(CLIPModel):
         if self.config.base_model_name_or_path:  # peft records it as the adapter's base model
             base.config._name_or_path = self.config.base_model_name_or_path
             base.name_or_path = self.config.base_model_name_or_path
-        peft_model = get_peft_model(base, self.peft_lora_config())
+        with warnings.catch_warnings():  # peft reads transformers' deprecated is_gradient_checkpointing
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            peft_model = get_peft_model(base, self.peft_lora_config())
         factors = {f"base_model.model.{name}": value for name, value in self.lora_state_dict().items()}
         result = set_peft_model_state_dict(peft_model, factors)
         unexpected = list(getattr(result, "unexpected_keys", []) or [])
