@@ -138,10 +138,12 @@ def test_score_cohesion_is_zero_iff_variants_score_alike():
 def test_alpha_weighted_path_and_endpoint_share():
     img, txt = torch.randn(4, 8), torch.randn(2, 8)
     batch = {"set_index": torch.tensor([0, 0, 1, 1])}
-    cf_only = CFAlphaLoss(beta_clip=0.0, beta_cf=1.0)
+    cf_only = CFAlphaLoss(beta_clip=0.0, beta_cf=1.0, beta_score=0.0)
     cf = cf_only(_FakeClip(img, txt), batch)[1]["cf_loss"].item()
     model = _AlphaClip(img, txt)
-    weighted = CFAlphaLoss(beta_clip=0.0, beta_cf=1.0, alpha_range=(0.0, 1.0), cf_weight_by_alpha=True, seed=1)
+    weighted = CFAlphaLoss(
+        beta_clip=0.0, beta_cf=1.0, beta_score=0.0, alpha_range=(0.0, 1.0), cf_weight_by_alpha=True, seed=1
+    )
     for step in range(20):
         weighted.set_step(step)
         loss, _ = weighted(model, batch)
