@@ -132,11 +132,25 @@ def embed_pixel_values(
     desc: str = "embedding images",
 ) -> torch.Tensor:
     """Embed already-preprocessed ``pixel_values`` ``[n, 3, H, W]``; returns float32 ``[n, d]`` on CPU."""
+    return _embed_tensor_batches(
+        model,
+        pixel_values,
+        lambda pv: _features(model.get_image_features(pixel_values=pv)),
+        batch_size=batch_size,
+        normalize=normalize,
+        progress=progress,
+        desc=desc,
+    )
+
+
+def _embed_tensor_batches(
+    model, inputs: torch.Tensor, forward, *, batch_size: int, normalize: bool, progress: bool, desc: str
+) -> torch.Tensor:
+    """``forward`` over ``inputs`` in batches moved to the model's device and dtype; float32 on CPU."""
     param = next(model.parameters())
     outs = []
-    for i in tqdm(range(0, len(pixel_values), batch_size), desc=desc, disable=not progress):
-        pv = pixel_values[i : i + batch_size].to(device=param.device, dtype=param.dtype)
-        emb = _features(model.get_image_features(pixel_values=pv)).float()
+    for i in tqdm(range(0, len(inputs), batch_size), desc=desc, disable=not progress):
+        emb = forward(inputs[i : i + batch_size].to(device=param.device, dtype=param.dtype)).float()
         if normalize:
             emb = torch.nn.functional.normalize(emb, dim=-1)
         outs.append(emb.cpu())
@@ -181,14 +195,12 @@ def embed_vision_states(
 ) -> torch.Tensor:
     """Image embeddings from :func:`vision_prefix_states` output (the layers from ``start_layer`` on, the
     post-LayerNorm and the projection); float32 ``[n, d]`` on CPU."""
-    param = next(model.parameters())
-    outs = []
-    for i in tqdm(range(0, len(states), batch_size), desc=desc, disable=not progress):
-        chunk = states[i : i + batch_size].to(device=param.device, dtype=param.dtype)
-        emb = model.image_features_from_hidden_states(chunk, start_layer).float()
-        if normalize:
-            emb = torch.nn.functional.normalize(emb, dim=-1)
-        outs.append(emb.cpu())
-    if not outs:
-        raise TrustVLInputError("no images to embed; expected at least one image")
-    return _check_finite(torch.cat(outs), "image")
+    return _embed_tensor_batches(
+        model,
+        states,
+        lambda chunk: model.image_features_from_hidden_states(chunk, start_layer),
+        batch_size=batch_size,
+        normalize=normalize,
+        progress=progress,
+        desc=desc,
+    )
