@@ -451,3 +451,19 @@ def test_frozen_prefix_cache_trains_and_sweeps_the_same_numbers(tiny_cf_run, tmp
     assert skews(given.points[2]) == pytest.approx(skews(from_pixels.points[2]), abs=1e-6)  # the rest did not
     with pytest.raises(TrustVLInputError, match="precomputed"):
         run("bad", precomputed={0.0: fake[:5]})
+
+
+def test_prefix_cache_is_skipped_when_it_would_not_fit(tiny_cf_run, monkeypatch):
+    import trustvl.training.cf_alpha as cf_module
+    from trustvl.hub.loading import load_dataset_any
+    from trustvl.modeling.cf_alpha import CFAlphaCLIPModel
+
+    model = CFAlphaCLIPModel.from_clip(str(tiny_cf_run["clip"]), lora_target_modules=cf_module.VISION_LORA_TARGETS)
+    sets = CounterfactualSets(load_dataset_any(str(tiny_cf_run["root"] / "cf"), split="train"), variants_per_set=4)
+    need = cf_module.PrefixCachedSets.nbytes(model, sets)
+    assert need == len(sets) * 4 * ((32 // model.config.vision_config.patch_size) ** 2 + 1) * 32 * 4
+    assert cf_module.PrefixCachedSets.applies(model, sets)
+    monkeypatch.setattr(cf_module, "PREFIX_CACHE_MAX_BYTES", need - 1)
+    assert not cf_module.PrefixCachedSets.applies(model, sets)
+    text_lora = CFAlphaCLIPModel.from_clip(str(tiny_cf_run["clip"]), lora_target_modules=None)
+    assert not cf_module.PrefixCachedSets.applies(text_lora)  # text LoRA: text features are not frozen

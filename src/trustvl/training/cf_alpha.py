@@ -297,6 +297,10 @@ def caption_groups(captions: list[str]) -> torch.Tensor:
     return torch.tensor([first.setdefault(c, len(first)) for c in captions], dtype=torch.long)
 
 
+#: Largest cache of frozen-prefix states CF_α training builds (bytes); larger datasets train from pixels.
+PREFIX_CACHE_MAX_BYTES = 4 * 2**30
+
+
 class PrefixCachedSets(torch.utils.data.Dataset):
     """:class:`CounterfactualSets` with the frozen part of the model computed once: each image replaced by the
     hidden states entering the first vision layer with a LoRA delta, each caption by its text features.
@@ -348,15 +352,26 @@ class PrefixCachedSets(torch.utils.data.Dataset):
         model.train(was_training).to(original_device)
 
     @staticmethod
-    def applies(model: CFAlphaCLIPModel) -> bool:
-        """Whether caching is exact for ``model``: no LoRA in the text tower, no dropout in either tower."""
+    def applies(model: CFAlphaCLIPModel, sets: CounterfactualSets | None = None) -> bool:
+        """Whether caching is exact for ``model`` (no LoRA in the text tower, no dropout in either tower) and,
+        given ``sets``, whether their states fit in :data:`PREFIX_CACHE_MAX_BYTES`."""
         cfg = model.config
         dropouts = [
             getattr(sub, key, 0.0) or 0.0
             for sub in (cfg.vision_config, cfg.text_config)
             for key in ("attention_dropout", "dropout", "hidden_dropout_prob")
         ]
-        return not model.text_tower_adapted() and not any(dropouts)
+        if model.text_tower_adapted() or any(dropouts):
+            return False
+        return sets is None or PrefixCachedSets.nbytes(model, sets) <= PREFIX_CACHE_MAX_BYTES
+
+    @staticmethod
+    def nbytes(model: CFAlphaCLIPModel, sets: CounterfactualSets) -> int:
+        """Memory the cached states of ``sets`` take."""
+        vision = model.config.vision_config
+        tokens = (vision.image_size // vision.patch_size) ** 2 + 1
+        itemsize = next(model.parameters()).element_size()
+        return len(sets) * sets.v * tokens * vision.hidden_size * itemsize
 
     def __len__(self) -> int:
         return len(self.sets)
@@ -466,7 +481,8 @@ class CFAlphaConfig(TrustVLTrainingArguments):
         default=True,
         metadata={
             "help": "Compute the frozen part once (vision layers below the first LoRA layer, the text tower) instead"
-            " of every step; exact, applied when the text tower has no LoRA and the towers no dropout."
+            " of every step; exact, applied when the text tower has no LoRA, the towers have no dropout and the"
+            " states fit in 4 GiB (else the run trains from pixels)."
         },
     )
     alpha: float = field(
@@ -529,7 +545,7 @@ def train_cf_alpha(config: CFAlphaConfig, resume: bool = False) -> dict[str, Any
     out = Path(config.output_dir)
     t0 = time.perf_counter()
     data, collator = sets, CounterfactualSetCollator(processor)
-    if config.cache_frozen_layers and PrefixCachedSets.applies(model):
+    if config.cache_frozen_layers and PrefixCachedSets.applies(model, sets):
         data = PrefixCachedSets(sets, model, processor, device=config.device, progress=not config.disable_tqdm)
         collator = collate_prefix_cached_sets
     result = train(model, data, loss_fn, config, data_collator=collator, resume=resume)
