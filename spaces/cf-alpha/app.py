@@ -27,6 +27,7 @@ from trustvl.modeling.cf_alpha import CFAlphaCLIPModel
 from trustvl.modeling.clip_components import normalize_uint8
 from trustvl.modeling.embedding import embed_pixel_values, embed_texts
 from trustvl.modeling.synthworld_clip import default_clip_path
+from trustvl.utils.image_files import image_file
 
 HERE = Path(__file__).resolve().parent
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -104,7 +105,7 @@ def rerank(alpha: float, prompt: str, n_top: float):
     order = torch.argsort(-(query @ images.T)[0], stable=True)[:n_top].tolist()
     top = [
         (
-            test.images[i],
+            image_file(test.images[i]),
             ", ".join(levels[test.attributes[a][i]] for a, levels in test.attribute_levels.items())
             + f" ({test.occupations[test.occupation[i]]})",
         )

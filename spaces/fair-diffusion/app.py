@@ -19,6 +19,7 @@ from trustvl.errors import TrustVLInputError
 from trustvl.modeling.outcome_classifier import load_default_outcome_classifier
 from trustvl.modeling.synthworld_sd import load_default_sd
 from trustvl.pipelines import FairDiffusionPipeline, FairnessInstruction
+from trustvl.utils.image_files import image_file
 
 STEPS = 20
 FAIR_SCALE = 7.0
@@ -152,7 +153,8 @@ def generate(
         f" Total variation from the target: {gap(plain):.2f} without, {gap(fair):.2f} with the instruction"
         " (read by the SynthWorld outcome classifier)."
     )
-    return outputs["plain"], outputs["fair"], table, summary
+    files = {name: [image_file(im) for im in images] for name, images in outputs.items()}
+    return files["plain"], files["fair"], table, summary
 
 
 with gr.Blocks(title="trustvl: Fair Diffusion") as demo:

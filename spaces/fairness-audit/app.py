@@ -26,6 +26,7 @@ from trustvl.evaluation.wording import attribute_name, value_text
 from trustvl.modeling.clip_components import normalize_uint8
 from trustvl.modeling.embedding import embed_pixel_values, embed_texts, load_clip
 from trustvl.modeling.synthworld_clip import default_clip_path
+from trustvl.utils.image_files import image_file
 
 DEFAULT_MODEL = "synthworld-clip (embedded)"
 DATASETS = {
@@ -154,7 +155,7 @@ def run_audit(model_name: str, dataset: str, k: float, attribute: str, prompt: s
     )
     order = torch.argsort(-(query @ image_embeds.T)[0], stable=True)[:n_top].tolist()
     top = [
-        (images[i], ", ".join(a.names[a.values[i]] for a in attributes) + f" ({occupations[occupation[i]]})")
+        (image_file(images[i]), ", ".join(a.names[a.values[i]] for a in attributes) + f" ({occupations[occupation[i]]})")
         for i in order
     ]
     summary = (

@@ -25,6 +25,7 @@ from trustvl.discovery import discover, plot_cluster_exemplars
 from trustvl.errors import TrustVLInputError
 from trustvl.modeling.lora import load_adapter, merge_lora
 from trustvl.modeling.synthworld_clip import default_clip_path
+from trustvl.utils.image_files import image_file
 
 HERE = Path(__file__).resolve().parent
 CLASSES = [1, 3, 7]
@@ -128,7 +129,7 @@ def discover_clusters(n_images: float, seed: float, progress=gr.Progress()):
         f"{result.n_images} test images, {result.n_regions} regions, k = {result.k}; image zero-shot accuracy"
         f" {result.image_accuracy:.2f}. {result.message}"
     )
-    return exemplars, table, summary
+    return image_file(exemplars), table, summary
 
 
 with gr.Blocks(title="trustvl: RaVL discovery") as demo:
@@ -144,7 +145,7 @@ with gr.Blocks(title="trustvl: RaVL discovery") as demo:
     run = gr.Button("Discover spurious regions", variant="primary", elem_id="run-discovery")
     summary_box = gr.Markdown(elem_id="discovery-summary")
     table_box = gr.Dataframe(label="ranked clusters", elem_id="cluster-table")
-    exemplar_box = gr.Image(label="exemplar regions per ranked cluster", type="pil", elem_id="exemplars")
+    exemplar_box = gr.Image(label="exemplar regions per ranked cluster", type="filepath", elem_id="exemplars")
     run.click(
         discover_clusters, [n_box, seed_box], [exemplar_box, table_box, summary_box], api_name="discover"
     )

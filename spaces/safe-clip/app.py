@@ -25,6 +25,7 @@ from trustvl.modeling.synthworld_clip import default_clip_path
 from trustvl.modeling.synthworld_sd import load_default_sd
 from trustvl.pipelines import make_safe_pipeline
 from trustvl.testing.safe_clip import tiny_quadruplet_dataset
+from trustvl.utils.image_files import image_file
 
 HERE = Path(__file__).resolve().parent
 N_SCENES = 64  # gallery: 64 scenes x (with, without the unsafe element)
@@ -88,7 +89,7 @@ def retrieve(prompt: str, n_top: float):
         for name, image_embeds in gallery_embeddings().items():
             query = embed_texts(found[name], processor, [prompt])
             order = torch.argsort(-(query @ image_embeds.T)[0], stable=True)[:n_top].tolist()
-            outputs.append([(images[i], kinds[i]) for i in order])
+            outputs.append([(image_file(images[i]), kinds[i]) for i in order])
             rows.append([name, f"{sum(unsafe[i] for i in order) / n_top:.0%}"])
     except TrustVLInputError as err:
         raise gr.Error(str(err)) from None
@@ -119,7 +120,7 @@ def generate(prompt: str, n_images: float, steps: float, seed: float, progress=g
             )
     except TrustVLInputError as err:
         raise gr.Error(str(err)) from None
-    return grids[0], grids[1]
+    return [image_file(im) for im in grids[0]], [image_file(im) for im in grids[1]]
 
 
 with gr.Blocks(title="trustvl: Safe-CLIP") as demo:

@@ -41,7 +41,7 @@ def add_train(sub: Any) -> None:
         g,
         "cf-alpha",
         "trustvl.training.cf_alpha:CFAlphaConfig",
-        "CF_α: LoRA fine-tuning on counterfactual sets (L = β1·L_CLIP + β0·L_cf)",
+        "CF_α: LoRA fine-tuning on counterfactual sets (L = β1·L_CLIP + β0·L_cf + β_s·L_score)",
         _cmd_cf_alpha,
     )
     _add_method(

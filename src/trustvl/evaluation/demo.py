@@ -352,8 +352,8 @@ def _write_card(
         data_description=f"{result.training['n_sets']} SynthWorld counterfactual sets (oracle inpainting)",
         beta_clip=tcfg.beta_clip,
         beta_cf=tcfg.beta_cf,
-        cf_loss="mean squared distance of each set's normalised image embeddings to the set mean"
-        + (f", plus β_s = {tcfg.beta_score:g} × score cohesion (within-set variance of retrieval logits)" if tcfg.beta_score else ""),
+        beta_score=f"{tcfg.beta_score:g}",
+        cf_loss="mean squared distance of each set's normalised image embeddings to the set mean",
         lora_r=tcfg.lora_r,
         lora_alpha=f"{tcfg.lora_alpha:g}",
         lora_targets=_lora_target_words(tcfg.lora_target_modules),

@@ -3,7 +3,7 @@
 Loss, per batch of ``B`` counterfactual sets with ``v`` variants each (images ``x_{b,j}``, one
 context-only caption ``t_b`` per set)::
 
-    L = β1 · L_CLIP + β0 · L_cf
+    L = β1 · L_CLIP + β0 · L_cf + β_s · L_score
 
 * ``L_CLIP``: symmetric InfoNCE between the ``B·v`` images and the ``B`` captions, with logit scale
   ``exp(logit_scale)`` (clamped at 100), in the multi-positive form ``-log Σ_pos exp / Σ_all exp``
@@ -77,7 +77,7 @@ VISION_LORA_TARGETS = vision_lora_targets()
 
 @dataclass
 class CFAlphaLoss:
-    """``L = β1·L_CLIP + β0·L_cf`` as a :data:`~trustvl.training.core.LossFn` (see module docstring).
+    """``L = β1·L_CLIP + β0·L_cf + β_s·L_score`` as a :data:`~trustvl.training.core.LossFn` (see module docstring).
 
     Batches hold ``pixel_values`` ``[B·v, 3, H, W]``, ``input_ids``/``attention_mask`` ``[B, L]``,
     ``set_index`` ``[B·v]`` (the caption/set of each image) and optionally ``caption_index`` ``[B]``
