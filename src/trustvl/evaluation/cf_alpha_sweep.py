@@ -106,10 +106,7 @@ def _frozen_prefix(model: Any, processor: Any, images: list[Any], cfg: AlphaSwee
     start = model.first_adapted_vision_layer() if hasattr(model, "first_adapted_vision_layer") else 0
     if start == 0 or n_alphas < 2:
         return 0, None
-    vision = model.config.vision_config
-    tokens = (vision.image_size // vision.patch_size) ** 2 + 1
-    size = len(images) * tokens * vision.hidden_size * next(model.parameters()).element_size()
-    if size > PREFIX_CACHE_BYTES:
+    if model.vision_hidden_states_nbytes(len(images)) > PREFIX_CACHE_BYTES:
         return 0, None
     states = vision_prefix_states(
         model, processor, images, start, batch_size=cfg.batch_size, progress=cfg.progress

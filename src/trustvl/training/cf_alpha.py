@@ -325,27 +325,25 @@ class PrefixCachedSets(torch.utils.data.Dataset):
     ) -> None:
         from tqdm.auto import tqdm
 
-        from trustvl.modeling.embedding import embed_texts
+        from trustvl.modeling.embedding import embed_texts, vision_prefix_states
 
         self.start_layer = model.first_adapted_vision_layer()
         self.sets = sets
         was_training, original_device = model.training, next(model.parameters()).device
         model.eval().to(device)
         states: list[torch.Tensor] = []
-        with torch.no_grad():
-            bases_per_chunk = max(1, batch_size // sets.v)
-            for lo in tqdm(
-                range(0, len(sets), bases_per_chunk), desc="caching frozen layers", disable=not progress
-            ):
-                items = [sets[i] for i in range(lo, min(lo + bases_per_chunk, len(sets)))]
-                images = [img.convert("RGB") for it in items for img in it["images"]]
-                pixels = processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
-                param = next(model.parameters())
-                hidden = model.vision_hidden_states(pixels.to(param.device, param.dtype), self.start_layer)
-                states.append(hidden.reshape(len(items), sets.v, *hidden.shape[1:]).cpu())
-            self.captions = [sets.dataset[sets.rows[b][0]][sets.caption_column] for b in sets.bases]
-            distinct = sorted(set(self.captions))
-            features = embed_texts(model, processor, distinct, normalize=False)
+        self.captions: list[str] = []
+        bases_per_chunk = max(1, batch_size // sets.v)
+        for lo in tqdm(range(0, len(sets), bases_per_chunk), desc="caching frozen layers", disable=not progress):
+            items = [sets[i] for i in range(lo, min(lo + bases_per_chunk, len(sets)))]
+            images = [img.convert("RGB") for it in items for img in it["images"]]
+            hidden = vision_prefix_states(
+                model, processor.image_processor, images, self.start_layer, batch_size=len(images)
+            )
+            states.append(hidden.reshape(len(items), sets.v, *hidden.shape[1:]))
+            self.captions.extend(it["caption"] for it in items)
+        distinct = sorted(set(self.captions))
+        features = embed_texts(model, processor, distinct, normalize=False)
         self.hidden_states = torch.cat(states)
         lookup = {c: i for i, c in enumerate(distinct)}
         self.text_embeds = features[torch.tensor([lookup[c] for c in self.captions])]
@@ -368,10 +366,7 @@ class PrefixCachedSets(torch.utils.data.Dataset):
     @staticmethod
     def nbytes(model: CFAlphaCLIPModel, sets: CounterfactualSets) -> int:
         """Memory the cached states of ``sets`` take."""
-        vision = model.config.vision_config
-        tokens = (vision.image_size // vision.patch_size) ** 2 + 1
-        itemsize = next(model.parameters()).element_size()
-        return len(sets) * sets.v * tokens * vision.hidden_size * itemsize
+        return model.vision_hidden_states_nbytes(len(sets) * sets.v)
 
     def __len__(self) -> int:
         return len(self.sets)

@@ -442,6 +442,12 @@ class CFAlphaCLIPModel(CLIPModel):
             hidden = layer(hidden, None)
         return hidden
 
+    def vision_hidden_states_nbytes(self, n_images: int) -> int:
+        """Memory of :meth:`vision_hidden_states` for ``n_images`` images (``tokens × width`` each)."""
+        vision = self.config.vision_config
+        tokens = (vision.image_size // vision.patch_size) ** 2 + 1
+        return n_images * tokens * vision.hidden_size * next(self.parameters()).element_size()
+
     def image_features_from_hidden_states(self, hidden_states: torch.Tensor, start_layer: int) -> torch.Tensor:
         """Projected image features (as ``get_image_features``) from the states entering ``start_layer``."""
         vision = self.vision_model
