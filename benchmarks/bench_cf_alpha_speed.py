@@ -56,6 +56,8 @@ def _layer_forms(tokens: int, repeats: int) -> dict[str, float]:
 
 
 def _training_steps(n_steps: int, n_bases: int) -> dict[str, float]:
+    from transformers import AutoProcessor, CLIPModel
+
     from trustvl.data_builders.counterfactual.synthworld_stages import (
         build_synthworld_counterfactuals,
         synthworld_counterfactual_config,
@@ -63,7 +65,7 @@ def _training_steps(n_steps: int, n_bases: int) -> dict[str, float]:
     from trustvl.data_builders.synthworld import SynthWorldConfig, SynthWorldRenderer
     from trustvl.evaluation.demo import DEMO_LORA_TARGETS
     from trustvl.hub.loading import load_dataset_any, load_pretrained
-    from trustvl.modeling.cf_alpha import CFAlphaCLIPModel, CFAlphaLoRALinear
+    from trustvl.modeling.cf_alpha import CFAlphaCLIPModel
     from trustvl.modeling.synthworld_clip import default_clip_path
     from trustvl.training.cf_alpha import (
         VISION_LORA_TARGETS,
@@ -73,7 +75,6 @@ def _training_steps(n_steps: int, n_bases: int) -> dict[str, float]:
         PrefixCachedSets,
         collate_prefix_cached_sets,
     )
-    from transformers import AutoProcessor, CLIPModel
 
     tmp = Path(tempfile.mkdtemp())
     renderer = SynthWorldRenderer(SynthWorldConfig(), seed=0)

@@ -113,7 +113,10 @@ def main() -> None:
     ap.add_argument("--world-seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
-        "--lora-targets", choices=["vision", "both"], default="vision", help="every layer of the vision tower, or both"
+        "--lora-targets",
+        choices=["vision", "both"],
+        default="vision",
+        help="every layer of the vision tower, or both",
     )
     ap.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
     ap.add_argument("--json-out", default="benchmarks/results/cf_alpha_synthworld.json")
@@ -130,7 +133,11 @@ def main() -> None:
         max_steps=args.max_steps,
         learning_rate=args.learning_rate,
         lora_target_modules=VISION_LORA_TARGETS if args.lora_targets == "vision" else None,
-        training={"variants_per_set": args.variants_per_set, "beta_cf": args.beta_cf, "beta_score": args.beta_score},
+        training={
+            "variants_per_set": args.variants_per_set,
+            "beta_cf": args.beta_cf,
+            "beta_score": args.beta_score,
+        },
         seed=args.seed,
         overwrite=True,
         progress=False,

@@ -9,6 +9,9 @@ SynthWorld's 8 occupations, ``--n`` images per occupation (plain and guided, the
     which sits between its neighbours), mean |share − 0.25| (goal ≤ 0.1);
 (c) gender 0.3 female / 0.7 male, mean |share − target| (goal ≤ 0.1);
 (d) occupation recognition, plain vs guided, drop in points (goal ≤ 5), for each of (a)–(c);
+each with two guidance texts: the paper's bare phrases ("female person", "person with very dark skin") and
+the group in the prompt's context ("a photo of a female {subject}", ``contextual=True``; the subject is the
+prompt's occupation), with the same knobs;
 all with the paired image-bootstrap intervals of :mod:`trustvl.evaluation.fair_diffusion`. The plain run is
 generated once and shared by (a)–(c).
 
@@ -103,14 +106,36 @@ def _scenario_summary(result: FairDiffusionEvaluation) -> dict:
     return out
 
 
+FORMS = {"bare": False, "context": True}  # guidance text: the paper's bare phrase, or the group in context
+
+
 def _scenarios(knobs: dict) -> dict[str, FairnessInstruction]:
-    return {
-        "gender_50_50": FairnessInstruction.synthworld("gender", **knobs),
-        "skin_tone_4_uniform": FairnessInstruction.synthworld("skin_tone", **knobs),
-        "gender_30_70": FairnessInstruction.synthworld(
-            "gender", {"feminine": 0.3, "masculine": 0.7}, **knobs
-        ),
+    out = {}
+    for form, contextual in FORMS.items():
+        suffix = "" if form == "bare" else "_context"
+        kw = dict(knobs, contextual=contextual)
+        out["gender_50_50" + suffix] = FairnessInstruction.synthworld("gender", **kw)
+        out["skin_tone_4_uniform" + suffix] = FairnessInstruction.synthworld("skin_tone", **kw)
+        out["gender_30_70" + suffix] = FairnessInstruction.synthworld(
+            "gender", {"feminine": 0.3, "masculine": 0.7}, **kw
+        )
+    return out
+
+
+def _goals(scenarios: dict, suffix: str) -> tuple[dict, dict]:
+    g, s, n37 = (scenarios[k + suffix] for k in ("gender_50_50", "skin_tone_4_uniform", "gender_30_70"))
+    measured = {
+        "gender_relative_drop": g["relative_drop"],
+        "gender_within_0.1": g["within_0.1_fair"],
+        "skin_tone_mean_abs_gap": s["mean_abs_gap_fair"],
+        "gender_30_70_mean_abs_gap": n37["mean_abs_gap_fair"],
+        "occupation_drop_points": max(sc["occupation_drop_points"] for sc in (g, s, n37)),
     }
+    met = {
+        k: (v >= GOALS[k] if k in ("gender_relative_drop", "gender_within_0.1") else v <= GOALS[k])
+        for k, v in measured.items()
+    }
+    return measured, met
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -153,19 +178,9 @@ def run(args: argparse.Namespace) -> dict:
             **_scenario_summary(result),
         }
     seconds = time.perf_counter() - t0
-    g, s, n37 = scenarios["gender_50_50"], scenarios["skin_tone_4_uniform"], scenarios["gender_30_70"]
-    worst_drop = max(sc["occupation_drop_points"] for sc in scenarios.values())
-    measured = {
-        "gender_relative_drop": g["relative_drop"],
-        "gender_within_0.1": g["within_0.1_fair"],
-        "skin_tone_mean_abs_gap": s["mean_abs_gap_fair"],
-        "gender_30_70_mean_abs_gap": n37["mean_abs_gap_fair"],
-        "occupation_drop_points": worst_drop,
-    }
-    met = {
-        k: (v >= GOALS[k] if k in ("gender_relative_drop", "gender_within_0.1") else v <= GOALS[k])
-        for k, v in measured.items()
-    }
+    measured, met = {}, {}
+    for form in FORMS:
+        measured[form], met[form] = _goals(scenarios, "" if form == "bare" else "_context")
     return {
         "benchmark": "fair_diffusion_effect",
         "model": args.model or "default (synthworld-sd)",
@@ -261,10 +276,11 @@ def main(argv: list[str] | None = None) -> int:
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as fh:
         json.dump(result, fh, indent=2)
-    if "measured" in result:
-        for key, value in result["measured"].items():
+    for form, values in result.get("measured", {}).items():
+        for key, value in values.items():
+            ok = result["goals_met"][form][key]
             print(
-                f"{key}: {value:.4f} (goal {GOALS[key]}, {'met' if result['goals_met'][key] else 'MISSED'})"
+                f"{form} guidance text, {key}: {value:.4f} (goal {GOALS[key]}, {'met' if ok else 'MISSED'})"
             )
     print(f"{result['seconds_total']:.1f} s -> {args.out}")
     return 0

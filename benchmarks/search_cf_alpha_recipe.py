@@ -137,7 +137,9 @@ def main() -> None:
     ap.add_argument("--alphas", type=float, nargs="+", default=[1.0], help="α values evaluated per recipe")
     ap.add_argument("--json-out", default=None)
     ap.add_argument(
-        "--jsonl-out", default=None, help="append each finished recipe's row here as it completes (long rounds)"
+        "--jsonl-out",
+        default=None,
+        help="append each finished recipe's row here as it completes (long rounds)",
     )
     args = ap.parse_args()
     from trustvl.evaluation.synthworld import effect_vs_base

@@ -175,7 +175,11 @@ CASES = [
     _case("t-cf-alpha-range-one", [*T_CF, "--alpha_range", "0.1"], "alpha_range"),
     _case("t-cf-bad-loss", [*T_CF, "--cf_loss", "bogus"], "bogus"),
     _case("t-cf-beta-score-negative", [*T_CF, "--beta_score", "-1"], "beta_score"),
-    _case("t-cf-endpoint-prob-2", [*T_CF, "--alpha_range", "0", "1", "--alpha_endpoint_prob", "2"], "alpha_endpoint_prob"),
+    _case(
+        "t-cf-endpoint-prob-2",
+        [*T_CF, "--alpha_range", "0", "1", "--alpha_endpoint_prob", "2"],
+        "alpha_endpoint_prob",
+    ),
     _case("t-cf-weight-by-alpha-no-range", [*T_CF, "--cf_weight_by_alpha"], "cf_weight_by_alpha"),
     _case("t-cf-seed-negative", [*T_CF, "--seed", "-1"], "seed"),
     _case("t-cf-config-unknown-key", [*T_CF, "--config", "@BADYAML"], "no_such_field"),

@@ -10,7 +10,12 @@ from datasets import Dataset, Features, Image, Value
 from PIL import Image as PILImage
 
 from trustvl.errors import TrustVLInputError
-from trustvl.training.cf_alpha import CFAlphaLoss, CounterfactualSetCollator, CounterfactualSets, caption_groups
+from trustvl.training.cf_alpha import (
+    CFAlphaLoss,
+    CounterfactualSetCollator,
+    CounterfactualSets,
+    caption_groups,
+)
 from trustvl.training.losses import clip_contrastive_loss
 
 
@@ -100,7 +105,9 @@ def test_identical_captions_are_positives_not_negatives():
     images apart (a caption-identical pair counted as a negative raises the loss)."""
     assert caption_groups(["a chef", "a nurse", "a chef", "a pilot", "a nurse"]).tolist() == [0, 1, 0, 2, 1]
     processor = type("P", (), {})()
-    processor.image_processor = lambda images, return_tensors: {"pixel_values": torch.zeros(len(images), 3, 4, 4)}
+    processor.image_processor = lambda images, return_tensors: {
+        "pixel_values": torch.zeros(len(images), 3, 4, 4)
+    }
     processor.tokenizer = lambda texts, **_: {
         "input_ids": torch.ones(len(texts), 3, dtype=torch.long),
         "attention_mask": torch.ones(len(texts), 3, dtype=torch.long),
@@ -440,8 +447,12 @@ def test_frozen_prefix_cache_trains_and_sweeps_the_same_numbers(tiny_cf_run, tmp
     for a, b in zip(cached.points, from_pixels.points):
         assert a.evaluation.zero_shot_top1 == b.evaluation.zero_shot_top1
         for attr, fa in a.evaluation.fairness.items():
-            assert fa.at_k[50].max_skew == pytest.approx(b.evaluation.fairness[attr].at_k[50].max_skew, abs=1e-6)
-    fake = torch.nn.functional.normalize(torch.randn(128, 32, generator=torch.Generator().manual_seed(0)), dim=-1)
+            assert fa.at_k[50].max_skew == pytest.approx(
+                b.evaluation.fairness[attr].at_k[50].max_skew, abs=1e-6
+            )
+    fake = torch.nn.functional.normalize(
+        torch.randn(128, 32, generator=torch.Generator().manual_seed(0)), dim=-1
+    )
     given = run("given", precomputed={0.0: fake})
 
     def skews(point):
@@ -458,8 +469,12 @@ def test_prefix_cache_is_skipped_when_it_would_not_fit(tiny_cf_run, monkeypatch)
     from trustvl.hub.loading import load_dataset_any
     from trustvl.modeling.cf_alpha import CFAlphaCLIPModel
 
-    model = CFAlphaCLIPModel.from_clip(str(tiny_cf_run["clip"]), lora_target_modules=cf_module.VISION_LORA_TARGETS)
-    sets = CounterfactualSets(load_dataset_any(str(tiny_cf_run["root"] / "cf"), split="train"), variants_per_set=4)
+    model = CFAlphaCLIPModel.from_clip(
+        str(tiny_cf_run["clip"]), lora_target_modules=cf_module.VISION_LORA_TARGETS
+    )
+    sets = CounterfactualSets(
+        load_dataset_any(str(tiny_cf_run["root"] / "cf"), split="train"), variants_per_set=4
+    )
     need = cf_module.PrefixCachedSets.nbytes(model, sets)
     assert need == len(sets) * 4 * ((32 // model.config.vision_config.patch_size) ** 2 + 1) * 32 * 4
     assert cf_module.PrefixCachedSets.applies(model, sets)

@@ -174,6 +174,11 @@ def test_cli_eval_writes_json_and_html_with_shares_targets_and_intervals(
         (["--fair", "gender", "--fair-threshold", "-0.1"], "outside [0, 1)"),
         (["--fair", "gender", "--guidance", "1"], "must be > 1"),
         (["--fair", "gender", "--tolerance", "0"], "tolerance"),
+        (["--fair", "skin_tone", "--fair-context", "--fair-subject", "vet"], "1 subjects for 2 prompts"),
+        (
+            ["--fair", "skin_tone", "--fair-context", "--prompts", "a cat", "a dog"],
+            "names no SynthWorld occupation",
+        ),
     ],
 )
 def test_cli_eval_bad_input_exits_2_before_generating(

@@ -14,6 +14,7 @@ from trustvl.pipelines import (
     largest_remainder_counts,
     spatial_quantile_mask,
 )
+from trustvl.pipelines.fairness_instruction import resolve_subjects, subject_in_prompt
 
 GENDER = {"female person": 0.5, "male person": 0.5}
 
@@ -89,6 +90,46 @@ def test_edit_concepts_guide_toward_own_group_and_away_from_the_others():
     assert [c.prompt for c in labelled.edit_concepts("female")] == ["a woman", "male"]
 
 
+def test_guidance_in_context_names_the_group_in_the_prompts_subject():
+    tone = FairnessInstruction.synthworld("skin_tone", contextual=True)
+    assert tone.needs_subject and not FairnessInstruction.synthworld("skin_tone").needs_subject
+    concepts = tone.edit_concepts("person with dark skin", "construction worker")
+    assert [(c.prompt, c.reverse) for c in concepts] == [
+        ("a photo of a dark-skinned construction worker", False),  # SynthWorld's appearance caption
+        ("a photo of a very light-skinned construction worker", True),
+        ("a photo of a light-skinned construction worker", True),
+        ("a photo of a very dark-skinned construction worker", True),
+    ]
+    assert [c.weight for c in concepts] == pytest.approx([1.0, 1 / 3, 1 / 3, 1 / 3])
+    gender = FairnessInstruction.from_string("gender", contextual=True)
+    assert gender.prompts == {
+        "female person": "a photo of a female {subject}",
+        "male person": "a photo of a male {subject}",
+    }
+    assert gender.outcome_of("female person") == "female person"  # groups unchanged, only the guidance text
+    custom = FairnessInstruction("hat", {"hat": 0.5, "no hat": 0.5}, prompts={"hat": "{subject} in a hat"})
+    assert [c.prompt for c in custom.edit_concepts("no hat", "a dog")] == ["no hat", "a dog in a hat"]
+    with pytest.raises(TrustVLInputError, match="needs a subject"):
+        tone.edit_concepts("person with dark skin")
+
+
+def test_resolve_subjects():
+    tone = FairnessInstruction.synthworld("skin_tone", contextual=True)
+    prompts = ["a photo of a construction worker at work", "a chef"]
+    assert resolve_subjects([tone], prompts) == ["construction worker", "chef"]  # longest whole-word match
+    assert resolve_subjects([tone], prompts, "cook") == ["cook", "cook"]
+    assert resolve_subjects([tone], prompts, ["builder", "cook"]) == ["builder", "cook"]
+    assert resolve_subjects([tone], prompts, {"a chef": "cook"}) == ["construction worker", "cook"]
+    assert resolve_subjects([FairnessInstruction.preset("gender")], ["a cat"]) == [None]  # none needed
+    with pytest.raises(TrustVLInputError, match="names no SynthWorld occupation"):
+        resolve_subjects([tone], ["a photo of a cat"])
+    with pytest.raises(TrustVLInputError, match="1 fairness subjects for 2 prompts"):
+        resolve_subjects([tone], prompts, ["cook"])
+    with pytest.raises(TrustVLInputError, match="is empty"):
+        resolve_subjects([tone], prompts, ["", "cook"])
+    assert subject_in_prompt("a firefighters' day", ["firefighter"]) is None  # whole words only
+
+
 def test_from_string():
     parsed = FairnessInstruction.from_string("gender=female person:0.3, male person:0.7")
     assert parsed.attribute == "gender" and parsed.groups == {"female person": 0.3, "male person": 0.7}
@@ -127,6 +168,12 @@ def test_from_string():
         (lambda: EditConcept("hat", warmup_steps=-1), "-1"),
         (lambda: EditConcept("hat", scale=float("nan")), "nan"),
         (lambda: largest_remainder_counts([0.5, 0.5], -2), "-2"),
+        (lambda: FairnessInstruction("gender", GENDER, prompts={"male person": "a {man}"}), "['man']"),
+        (
+            lambda: FairnessInstruction("gender", GENDER, prompts={"male person": "a {subject"}),
+            "not a valid template",
+        ),
+        (lambda: FairnessInstruction.from_string("hair=red,blond", contextual=True), "not 'hair'"),
     ],
 )
 def test_bad_input_raises_trustvl_input_error(make, message):

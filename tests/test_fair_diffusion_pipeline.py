@@ -272,6 +272,34 @@ def test_fairness_equals_explicit_per_image_edits(pipes):
     assert torch.allclose(out.images, explicit.images, atol=1e-5, rtol=0)
 
 
+def test_fairness_in_context_guides_with_each_prompts_subject(pipes):
+    _, _, ours = pipes
+    tone = FairnessInstruction.synthworld("skin_tone", contextual=True, warmup_steps=0)
+    kwargs = dict(
+        num_inference_steps=STEPS, guidance_scale=7.0, output_type="latent", num_images_per_prompt=4
+    )
+    prompts = ["a photo of a nurse", "a photo of a pilot"]
+    out = ours(prompts, fairness=tone, generator=_gen(3), **kwargs)
+    edits = [
+        tone.edit_concepts(a["skin_tone"], "nurse" if a.prompt_index == 0 else "pilot")
+        for a in out.assignments
+    ]
+    assert edits[0][0].prompt.startswith("a photo of a ") and edits[0][0].prompt.endswith("-skinned nurse")
+    explicit = ours(
+        prompts, edits=edits, edit_momentum_scale=0.5, edit_mom_beta=0.6, generator=_gen(3), **kwargs
+    )
+    assert torch.allclose(out.images, explicit.images, atol=1e-5, rtol=0)
+    named = ours(prompts, fairness=tone, fairness_subjects=["nurse", "pilot"], generator=_gen(3), **kwargs)
+    assert torch.equal(named.images, out.images)
+    other = ours(prompts, fairness=tone, fairness_subjects="chef", generator=_gen(3), **kwargs)
+    assert not torch.allclose(other.images, out.images)  # the subject is part of the guidance
+    with pytest.raises(TrustVLInputError, match="names no SynthWorld occupation"):
+        ours("a photo of a cat", fairness=tone, **kwargs)
+    embeds = ours.encode_prompt("a photo of a nurse", "cpu", 1, True)[0]
+    with pytest.raises(TrustVLInputError, match="not prompt_embeds"):
+        ours(prompt_embeds=embeds, fairness=tone, **kwargs)
+
+
 def test_bfloat16_runs(tiny_sd_dir):
     pipe = FairDiffusionPipeline.from_pretrained(tiny_sd_dir, torch_dtype=torch.bfloat16)
     pipe.set_progress_bar_config(disable=True)

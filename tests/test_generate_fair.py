@@ -65,6 +65,28 @@ def test_generate_fair_images_differ_from_plain_and_follow_the_seed(tiny_sd_dir,
     assert np.array_equal(b, c)  # deterministic
 
 
+def test_generate_fair_in_context(tiny_sd_dir, tmp_path):
+    import datasets
+    import numpy as np
+
+    args = ("--fair", "gender", "--fair-scale", "20", "--fair-context")
+    assert _generate(tiny_sd_dir, tmp_path / "bare", *args[:4]) == 0
+    assert _generate(tiny_sd_dir, tmp_path / "auto", *args) == 0  # subjects: the occupations in the prompts
+    assert _generate(tiny_sd_dir, tmp_path / "named", *args, "--fair-subject", "doctor", "chef") == 0
+    assert _generate(tiny_sd_dir, tmp_path / "other", *args, "--fair-subject", "pilot", "chef") == 0
+    images = {
+        d: np.stack(
+            [np.asarray(im) for im in datasets.load_dataset(str(tmp_path / d), split="train")["image"]]
+        )
+        for d in ("bare", "auto", "named", "other")
+    }
+    assert np.array_equal(images["auto"], images["named"])
+    assert not np.array_equal(images["auto"], images["bare"])
+    assert not np.array_equal(images["auto"][:5], images["other"][:5])  # 'a doctor' guided as a pilot
+    assert np.array_equal(images["auto"][5:], images["other"][5:])  # 'a chef' unchanged
+    assert "a photo of a female {subject}" in (tmp_path / "auto" / "README.md").read_text()
+
+
 def test_fair_file_yaml(tiny_sd_dir, tmp_path):
     import datasets
 
@@ -101,6 +123,8 @@ def test_fair_file_yaml(tiny_sd_dir, tmp_path):
         (["--fair", "gender", "--fair-momentum-beta", "1"], "outside [0, 1)"),
         (["--fair", "gender", "--fair", "gender"], "'gender' twice"),
         (["--fair-file", "missing.yaml"], "does not exist"),
+        (["--fair", "gender", "--fair-context", "--fair-subject", "vet"], "1 subject(s) for 2 prompt(s)"),
+        (["--fair", "hair=red,blond", "--fair-context"], "not 'hair'"),
     ],
 )
 def test_bad_fair_input_exits_2_and_writes_nothing(tiny_sd_dir, tmp_path, capsys, extra, message):

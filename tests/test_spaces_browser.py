@@ -284,24 +284,30 @@ def test_fair_diffusion_space(browser):
         assert [int(r.group(1)) for r in rows] == [25, 75]
         for column in (2, 3):  # each grid's measured shares cover its 2 images
             assert sum(int(r.group(column)) for r in rows) == 100, table.text
-        assert "Total variation" in browser.find_element(By.ID, "fd-summary").text
+        assert "Total variation" in (summary := browser.find_element(By.ID, "fd-summary").text)
+        assert "in context" in summary
         shot = _screenshot(browser, "fair-diffusion")
         assert 0 < shot.stat().st_size < 200_000
 
         client = Client(app.url, verbose=False)
         plain, fair, table, summary = client.predict(
-            "a photo of a chef", "gender", "1, 1", 2, 4, 3, api_name="/generate"
+            "a photo of a chef", "gender", "1, 1", 2, 4, 3, False, api_name="/generate"
         )
         assert len(plain) == len(fair) == 2 and [r[1] for r in table["data"]] == ["50%", "50%"]
+        assert "bare phrases" in summary
         pixels = [np.asarray(Image.open(item["image"]).convert("RGB"), dtype=float) for item in plain + fair]
         assert all(p.std() > 5 for p in pixels)  # pictures, not blank frames
         with pytest.raises(Exception, match="cannot cover the 4 groups"):
-            client.predict("a photo of a chef", "skin_tone", "1, 1, 1, 1", 2, 4, 0, api_name="/generate")
+            client.predict(
+                "a photo of a chef", "skin_tone", "1, 1, 1, 1", 2, 4, 0, True, api_name="/generate"
+            )
+        with pytest.raises(Exception, match="needs an occupation in the prompt"):
+            client.predict("a photo of a cat", "gender", "1, 1", 2, 4, 0, True, api_name="/generate")
         app.module.MAX_REQUEST_S = 0.01
         with pytest.raises(Exception, match="fewer images or steps"):
-            client.predict("a photo of a chef", "gender", "1, 1", 2, 4, 0, api_name="/generate")
+            client.predict("a photo of a chef", "gender", "1, 1", 2, 4, 0, True, api_name="/generate")
         with pytest.raises(Exception, match="non-negative numbers"):
-            client.predict("a photo of a chef", "gender", "1, 2, 3", 2, 4, 0, api_name="/generate")
+            client.predict("a photo of a chef", "gender", "1, 2, 3", 2, 4, 0, True, api_name="/generate")
 
 
 def test_cf_alpha_space(browser):

@@ -4,6 +4,9 @@ A prompt and target proportions of one attribute (gender or skin tone) give a ``
 same seeds are generated twice with trustvl's ``FairDiffusionPipeline``, without and with the instruction
 (edit scale 7 and warm-up 2, the knobs measured best for SynthWorld SD at 20 steps), and the embedded
 SynthWorld outcome classifier reads each image's group, so the measured shares sit next to the targets.
+"Guide in context" (on by default) names each group in the prompt's occupation ("a photo of a very
+dark-skinned nurse") instead of the paper's bare phrase ("person with very dark skin"); on the SynthWorld SD
+it is what reaches a 4-level skin-tone target (README, "Fair Diffusion").
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ import gradio as gr
 import numpy as np
 import torch
 
+from trustvl.data_builders.synthworld import OCCUPATIONS
 from trustvl.errors import TrustVLInputError
 from trustvl.modeling.outcome_classifier import load_default_outcome_classifier
 from trustvl.modeling.synthworld_sd import load_default_sd
 from trustvl.pipelines import FairDiffusionPipeline, FairnessInstruction
+from trustvl.pipelines.fairness_instruction import subject_in_prompt
 from trustvl.utils.image_files import image_file
 
 STEPS = 20
@@ -94,6 +99,7 @@ def generate(
     n_images: float,
     steps: float,
     seed: float,
+    in_context: bool = True,
     progress=gr.Progress(),
 ):
     n_images, steps, seed = int(n_images), int(steps), int(seed)
@@ -114,6 +120,11 @@ def generate(
             raise TrustVLInputError(f"steps={steps}; expected {FAIR_WARMUP + 1} to {MAX_STEPS}")
         if not 0 <= seed <= 2**31 - 1:
             raise TrustVLInputError(f"seed={seed}; expected 0 to {2**31 - 1}")
+        if in_context and subject_in_prompt(prompt) is None:
+            raise TrustVLInputError(
+                f"guidance in context needs an occupation in the prompt ({', '.join(OCCUPATIONS)}); name one or "
+                "untick 'guide in context'"
+            )
         targets = parse_shares(attribute, shares_text)
         estimate = estimated_seconds(n_images, steps)
         if estimate > MAX_REQUEST_S:
@@ -122,7 +133,11 @@ def generate(
                 f" this Space answers requests of at most {MAX_REQUEST_S:.0f} s: use fewer images or steps"
             )
         instruction = FairnessInstruction.synthworld(
-            attribute, targets, guidance_scale=FAIR_SCALE, warmup_steps=FAIR_WARMUP
+            attribute,
+            targets,
+            guidance_scale=FAIR_SCALE,
+            warmup_steps=FAIR_WARMUP,
+            contextual=bool(in_context),
         )
         pipe = pipeline()
         outputs = {}
@@ -149,7 +164,8 @@ def generate(
     }
     gap = lambda shares: float(np.abs(np.asarray(shares) - np.asarray(targets)).sum() / 2)  # noqa: E731
     summary = (
-        f"{n_images} images per grid, {steps} steps, seed {seed}, edit scale {FAIR_SCALE:g}, warm-up {FAIR_WARMUP}."
+        f"{n_images} images per grid, {steps} steps, seed {seed}, edit scale {FAIR_SCALE:g}, warm-up {FAIR_WARMUP},"
+        f" guided {'in context' if in_context else 'with bare phrases'}."
         f" Total variation from the target: {gap(plain):.2f} without, {gap(fair):.2f} with the instruction"
         " (read by the SynthWorld outcome classifier)."
     )
@@ -179,6 +195,11 @@ with gr.Blocks(title="trustvl: Fair Diffusion") as demo:
         n_box = gr.Slider(2, MAX_IMAGES, value=4, step=1, label="images per grid", elem_id="n-images")
         steps_box = gr.Slider(FAIR_WARMUP + 1, MAX_STEPS, value=STEPS, step=1, label="steps", elem_id="steps")
         seed_box = gr.Number(0, precision=0, label="seed", elem_id="seed")
+        context_box = gr.Checkbox(
+            True,
+            label="guide in context ('a photo of a female nurse', not 'female person')",
+            elem_id="in-context",
+        )
     run = gr.Button("Generate", variant="primary", elem_id="generate")
     summary_box = gr.Markdown(elem_id="fd-summary")
     with gr.Row():
@@ -187,7 +208,7 @@ with gr.Blocks(title="trustvl: Fair Diffusion") as demo:
     table_box = gr.Dataframe(label="measured shares", elem_id="shares-table")
     run.click(
         generate,
-        [prompt_box, attribute_box, shares_box, n_box, steps_box, seed_box],
+        [prompt_box, attribute_box, shares_box, n_box, steps_box, seed_box, context_box],
         [plain_box, fair_box, table_box, summary_box],
         api_name="generate",
     )

@@ -155,7 +155,10 @@ def run_audit(model_name: str, dataset: str, k: float, attribute: str, prompt: s
     )
     order = torch.argsort(-(query @ image_embeds.T)[0], stable=True)[:n_top].tolist()
     top = [
-        (image_file(images[i]), ", ".join(a.names[a.values[i]] for a in attributes) + f" ({occupations[occupation[i]]})")
+        (
+            image_file(images[i]),
+            ", ".join(a.names[a.values[i]] for a in attributes) + f" ({occupations[occupation[i]]})",
+        )
         for i in order
     ]
     summary = (

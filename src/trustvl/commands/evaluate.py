@@ -100,11 +100,12 @@ def _cmd_fair_diffusion(args: argparse.Namespace) -> int:
     if plan is None:  # the SynthWorld default, with the command line's knobs
         knobs = dict(guidance_scale=args.fair_scale, warmup_steps=args.fair_warmup,
                      cooldown_steps=args.fair_cooldown, threshold=args.fair_threshold)  # fmt: skip
-        fairness = [FairnessInstruction.synthworld("gender", **knobs)]
+        fairness = [FairnessInstruction.synthworld("gender", contextual=args.fair_context, **knobs)]
     else:
         fairness = list(plan.instructions)
     cfg = FairDiffusionEvalConfig(
         out_dir=args.out, fairness=fairness, prompts=args.prompts, occupations=args.occupations,
+        subjects=args.fair_subject,
         model=args.model, classifier=args.classifier, n=args.n, seed=args.seed, num_inference_steps=args.steps,
         guidance_scale=args.guidance, momentum_scale=args.fair_momentum, momentum_beta=args.fair_momentum_beta,
         batch_size=args.batch_size, tolerance=args.tolerance, n_resamples=args.n_resamples,

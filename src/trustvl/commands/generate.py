@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from trustvl.commands._common import check_model_path, check_output_dir, float_arg, int_arg
+from trustvl.errors import TrustVLInputError
 
 
 def add_generate(sub: Any) -> None:
@@ -75,6 +76,12 @@ def _add_fair_options(p: Any) -> None:
     )
     g.add_argument("--fair-threshold", type=float, default=0.95,
                    help="SEGA quantile λ in [0, 1) (default: %(default)s: the top 5%% of each channel)")  # fmt: skip
+    g.add_argument("--fair-context", action="store_true",
+                   help="guide each group in the prompt's context ('a photo of a female {subject}', 'a photo of a "
+                        "very dark-skinned {subject}') instead of the bare phrase (presets and SynthWorld phrases)")  # fmt: skip
+    g.add_argument("--fair-subject", nargs="+", action="extend", default=None, metavar="TEXT",
+                   help="what each prompt shows, one per prompt, for guidance in context (default: the SynthWorld "
+                        "occupation the prompt names)")  # fmt: skip
     g.add_argument("--fair-momentum", type=float, default=0.5, help="momentum scale (default: %(default)s)")
     g.add_argument("--fair-momentum-beta", type=float, default=0.6, help="momentum β (default: %(default)s)")
 
@@ -91,10 +98,22 @@ def fair_plan(args: argparse.Namespace) -> Any:
         guidance_scale=args.fair_scale, warmup_steps=args.fair_warmup, cooldown_steps=args.fair_cooldown,
         threshold=args.fair_threshold,
     )  # fmt: skip
-    instructions = [FairnessInstruction.from_string(text, **knobs) for text in args.fair or ()]
+    instructions = [
+        FairnessInstruction.from_string(text, contextual=args.fair_context, **knobs)
+        for text in args.fair or ()
+    ]
     if args.fair_file:
         instructions += instructions_from_file(args.fair_file, **knobs)
-    return FairGenerationPlan(tuple(instructions), args.fair_momentum, args.fair_momentum_beta)
+    prompts = getattr(args, "prompt", None)  # trustvl generate; the evaluation pairs its own prompts
+    subjects = None
+    if args.fair_subject is not None and prompts is not None:
+        if len(prompts) != len(args.fair_subject):
+            raise TrustVLInputError(
+                f"--fair-subject gives {len(args.fair_subject)} subject(s) for {len(prompts)} prompt(s); give "
+                "one per --prompt"
+            )
+        subjects = dict(zip(prompts, args.fair_subject))
+    return FairGenerationPlan(tuple(instructions), args.fair_momentum, args.fair_momentum_beta, subjects)
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:

@@ -113,7 +113,7 @@ def generate_fair_images(
             guidance_scale=guidance_scale,
             generator=[torch.Generator(device=device).manual_seed(s) for s in seeds],
             output_type="pil",
-            **plan.call_kwargs(chunk),
+            **plan.call_kwargs(chunk, [prompt] * len(chunk)),
         )
         for s, im, groups in zip(seeds, result.images, chunk, strict=True):
             out.append(GeneratedImage(im, prompt, s, num_inference_steps, guidance_scale, dict(groups)))
@@ -186,7 +186,7 @@ def generate_dataset(
     if not prompts:
         raise TrustVLInputError("prompts is empty; give at least one --prompt")
     if fairness is not None:
-        fairness.check(n)  # before any model is loaded
+        fairness.check(n, prompts)  # before any model is loaded
     pipe = load_sd_pipeline(model, device=device, dtype=dtype) if pipeline is None else pipeline
     judge = None
     if classify:

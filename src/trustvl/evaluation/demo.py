@@ -30,7 +30,6 @@ from trustvl.evaluation.wording import UNCERTAINTY_NOTE, attribute_name
 from trustvl.training.cf_alpha import vision_lora_targets
 from trustvl.utils.io import atomic_output_dir, write_json
 
-
 #: The demo's LoRA targets: attention and MLP projections of the vision tower's layers 2–5 (of 6).
 DEMO_LORA_TARGETS = vision_lora_targets("[2-5]")
 

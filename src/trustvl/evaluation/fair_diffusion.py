@@ -52,6 +52,7 @@ from trustvl.pipelines.fair_diffusion import FairGenerationPlan
 from trustvl.pipelines.fairness_instruction import (
     SYNTHWORLD_FAIRNESS_HEADS,
     FairnessInstruction,
+    subject_in_prompt,
     synthworld_outcome_value,
 )
 
@@ -281,12 +282,7 @@ def resolve_outcomes(
 
 def _expected_occupations(prompts: Sequence[str], values: Sequence[str]) -> list[str | None]:
     """The classifier occupation value each prompt names (longest match, whole words), else None."""
-    out = []
-    for prompt in prompts:
-        text = f" {prompt.lower()} "
-        found = [v for v in values if re.search(rf"(?<![a-z]){re.escape(v.lower())}(?![a-z])", text)]
-        out.append(max(found, key=len) if found else None)
-    return out
+    return [subject_in_prompt(prompt, list(values)) for prompt in prompts]
 
 
 @dataclass
@@ -298,6 +294,8 @@ class FairDiffusionEvalConfig:
         fairness: :class:`FairnessInstruction` objects or ``--fair`` strings; default SynthWorld gender 50/50.
         prompts: default :func:`default_prompts` (8 occupations).
         occupations: the occupation each prompt should show (content check); default found in the prompt.
+        subjects: what each prompt shows, for guidance texts in context (``{subject}``); default
+            ``occupations``, else the SynthWorld occupation the prompt names.
         model / classifier: SD pipeline and image-classification model (default: the embedded SynthWorld ones).
         n: images per prompt (each with and without the instruction).
         momentum_scale / momentum_beta: SEGA momentum (paper 0.5 / 0.6).
@@ -311,6 +309,7 @@ class FairDiffusionEvalConfig:
     fairness: Sequence[FairnessInstruction | str] | None = None
     prompts: Sequence[str] | None = None
     occupations: Sequence[str] | None = None
+    subjects: Sequence[str] | None = None
     model: str | None = None
     classifier: str | None = None
     n: int = 64
@@ -328,28 +327,33 @@ class FairDiffusionEvalConfig:
     overwrite: bool = False
     progress: bool = True
 
-    def plan(self) -> FairGenerationPlan:
+    def plan(self, prompts: Sequence[str] = ()) -> FairGenerationPlan:
+        """The instructions as a plan; ``prompts`` pair with ``subjects`` (or ``occupations``)."""
         items = self.fairness if self.fairness else [FairnessInstruction.synthworld("gender")]
         if isinstance(items, (str, FairnessInstruction)):
             items = [items]
         instructions = tuple(
             i if isinstance(i, FairnessInstruction) else FairnessInstruction.from_string(i) for i in items
         )
-        return FairGenerationPlan(instructions, self.momentum_scale, self.momentum_beta)
+        given = self.subjects if self.subjects is not None else self.occupations
+        subjects = dict(zip(prompts, given)) if given is not None and prompts else None
+        return FairGenerationPlan(instructions, self.momentum_scale, self.momentum_beta, subjects)
 
     def check(self) -> tuple[FairGenerationPlan, list[str]]:
         """Every setting checked (before any model is loaded); returns the plan and the prompts."""
-        plan = self.plan()
         prompts = list(default_prompts() if self.prompts is None else self.prompts)
         if not prompts or not all(isinstance(p, str) and p.strip() for p in prompts):
             raise TrustVLInputError(f"prompts={self.prompts!r}; expected a non-empty list of non-empty texts")
-        if self.occupations is not None and len(self.occupations) != len(prompts):
-            raise TrustVLInputError(f"{len(self.occupations)} occupations for {len(prompts)} prompts")
+        for name in ("occupations", "subjects"):
+            value = getattr(self, name)
+            if value is not None and len(value) != len(prompts):
+                raise TrustVLInputError(f"{len(value)} {name} for {len(prompts)} prompts; expected one each")
+        plan = self.plan(prompts)
         for name in ("n", "batch_size", "num_inference_steps"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise TrustVLInputError(f"{name}={value!r} must be a positive whole number")
-        plan.check(self.n)
+        plan.check(self.n, prompts)
         if not 0.0 < float(self.tolerance) < 1.0:
             raise TrustVLInputError(f"tolerance={self.tolerance!r} is outside (0, 1)")
         if not float(self.guidance_scale) > 1.0:
@@ -407,7 +411,11 @@ def generate_and_read(
     start = time.perf_counter()
     for b in tqdm(range(0, len(jobs), batch_size), desc=desc, unit="batch", disable=not progress):
         chunk = jobs[b : b + batch_size]
-        kwargs = plan.call_kwargs([assignments[p][i] for p, i in chunk]) if plan else {}
+        kwargs = (
+            plan.call_kwargs([assignments[p][i] for p, i in chunk], [prompts[p] for p, _ in chunk])
+            if plan
+            else {}
+        )
         images = pipe(
             prompt=[prompts[p] for p, _ in chunk],
             num_inference_steps=num_inference_steps,
@@ -635,7 +643,10 @@ def run_fair_diffusion_eval(
     judge = judge if judge is not None else OutcomeClassifier(cfg.classifier, device=cfg.device)
     heads = judge.heads
     plan = FairGenerationPlan(
-        tuple(resolve_outcomes(plan.instructions, heads)), plan.momentum_scale, plan.momentum_beta
+        tuple(resolve_outcomes(plan.instructions, heads)),
+        plan.momentum_scale,
+        plan.momentum_beta,
+        plan.subjects,
     )
     if cfg.occupations is not None:
         expected: list[str | None] = list(cfg.occupations)

@@ -58,6 +58,7 @@ from trustvl.pipelines.fairness_instruction import (
     GroupAssignment,
     assign_groups,
     check_instructions,
+    resolve_subjects,
 )
 from trustvl.pipelines.semantic_guidance import (
     EditConcept,
@@ -315,11 +316,12 @@ class FairDiffusionPipeline(
         batch_size: int,
         num_images_per_prompt: int,
         fairness_seed: int,
+        subjects: Sequence[str | None] | None = None,
     ) -> tuple[list[list[EditConcept]], list[GroupAssignment] | None]:
         """Per image (prompt-major, as the latents): the concepts of ``shared``, then ``edits``, then ``fairness``.
 
         ``edits`` is either one list for the whole batch or one list per image (``batch_size ·
-        num_images_per_prompt`` lists).
+        num_images_per_prompt`` lists); ``subjects``: one per prompt, for fairness guidance texts in context.
         """
         num_images = batch_size * num_images_per_prompt
         per_image: list[list[EditConcept]] = [list(shared) for _ in range(num_images)]
@@ -358,7 +360,8 @@ class FairDiffusionPipeline(
         for assignment in assignments:
             for instruction in instructions:
                 per_image[assignment.image_index] += instruction.edit_concepts(
-                    assignment[instruction.attribute]
+                    assignment[instruction.attribute],
+                    subjects[assignment.prompt_index] if subjects is not None else None,
                 )
         return per_image, assignments
 
@@ -490,6 +493,7 @@ class FairDiffusionPipeline(
         edits: Sequence[EditConcept] | Sequence[Sequence[EditConcept]] | None = None,
         fairness: FairnessInstruction | Sequence[FairnessInstruction] | None = None,
         fairness_seed: int | None = None,
+        fairness_subjects: str | Sequence[str] | None = None,
         prompt_embeds: torch.Tensor | None = None,
         negative_prompt_embeds: torch.Tensor | None = None,
         cross_attention_kwargs: dict[str, Any] | None = None,
@@ -509,6 +513,9 @@ class FairDiffusionPipeline(
             fairness: one :class:`~trustvl.pipelines.fairness_instruction.FairnessInstruction` or several (one per
                 attribute); the ``num_images_per_prompt`` images of each prompt are split among the groups.
             fairness_seed: seed of the group assignment; default the (first) generator's seed, else 0.
+            fairness_subjects: what each prompt shows (one text, or one per prompt), for fairness guidance texts
+                with a ``{subject}`` field ("a photo of a female {subject}"); default the SynthWorld occupation
+                the prompt names.
             callback_on_step_end: ``f(pipe, step, timestep, {"latents": ...})`` returning tensors to replace.
 
         Concepts from ``editing_prompt``, ``edits`` and ``fairness`` add up per image. Returns
@@ -550,8 +557,19 @@ class FairDiffusionPipeline(
         if fairness_seed is None:
             first = generator[0] if isinstance(generator, list) else generator
             fairness_seed = int(first.initial_seed()) if first is not None else 0
+        subjects = None
+        if fairness is not None and any(i.needs_subject for i in check_instructions(fairness)):
+            if prompt is None:
+                raise TrustVLInputError(
+                    "fairness guidance in context needs the prompt texts (or fairness_subjects), not prompt_embeds"
+                    if fairness_subjects is None
+                    else "fairness_subjects needs prompt texts to pair with; got prompt_embeds"
+                )
+            subjects = resolve_subjects(
+                fairness, [prompt] if isinstance(prompt, str) else list(prompt), fairness_subjects
+            )
         concepts, assignments = self.prepare_edits(
-            shared, edits, fairness, batch_size, num_images_per_prompt, fairness_seed
+            shared, edits, fairness, batch_size, num_images_per_prompt, fairness_seed, subjects
         )
         default_momentum = FAIR_DIFFUSION_MOMENTUM if fairness is not None else SEGA_MOMENTUM
         device = self._execution_device
@@ -685,17 +703,24 @@ class FairGenerationPlan:
         instructions: :class:`FairnessInstruction` objects, one per attribute.
         momentum_scale: SEGA momentum ``s_m`` (>= 0; paper 0.5).
         momentum_beta: SEGA momentum β in [0, 1) (paper 0.6).
+        subjects: ``{prompt: subject}`` for guidance texts in context (``{subject}``); a prompt not listed
+            gets the SynthWorld occupation it names.
     """
 
     instructions: tuple[FairnessInstruction, ...]
     momentum_scale: float = FAIR_DIFFUSION_MOMENTUM[0]
     momentum_beta: float = FAIR_DIFFUSION_MOMENTUM[1]
+    subjects: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
         instructions = tuple(check_instructions(self.instructions))
         if not instructions:
             raise TrustVLInputError("a fairness plan needs at least one FairnessInstruction")
         object.__setattr__(self, "instructions", instructions)
+        if self.subjects is not None:
+            if not isinstance(self.subjects, Mapping):
+                raise TrustVLInputError(f"subjects={self.subjects!r}; expected a mapping {{prompt: subject}}")
+            object.__setattr__(self, "subjects", dict(self.subjects))
         _check_number("edit_momentum_scale", self.momentum_scale)
         _check_fraction("edit_mom_beta", self.momentum_beta)
 
@@ -703,9 +728,11 @@ class FairGenerationPlan:
     def attributes(self) -> tuple[str, ...]:
         return tuple(ins.attribute for ins in self.instructions)
 
-    def check(self, num_images: int) -> None:
-        """Raise :class:`TrustVLInputError` when ``num_images`` images per prompt cannot follow the plan."""
+    def check(self, num_images: int, prompts: Sequence[str] = ()) -> None:
+        """Raise :class:`TrustVLInputError` when ``num_images`` images per prompt cannot follow the plan, or a
+        prompt has no subject for guidance in context."""
         assign_groups(self.instructions, num_images)
+        resolve_subjects(self.instructions, prompts, self.subjects)
 
     def pipeline(self, pipe):
         """``FairDiffusionPipeline.from_pipe(pipe)`` (same components), progress bars off."""
@@ -718,14 +745,23 @@ class FairGenerationPlan:
         found = assign_groups(self.instructions, num_images, seed=seed, prompt_index=prompt_index)
         return [dict(a.groups) for a in found]
 
-    def edits(self, groups: Mapping[str, str]) -> list[EditConcept]:
+    def edits(self, groups: Mapping[str, str], subject: str | None = None) -> list[EditConcept]:
         """The concepts of one image guided toward ``groups`` (one group per attribute)."""
-        return [c for ins in self.instructions for c in ins.edit_concepts(groups[ins.attribute])]
+        return [c for ins in self.instructions for c in ins.edit_concepts(groups[ins.attribute], subject)]
 
-    def call_kwargs(self, groups_per_image: Sequence[Mapping[str, str]]) -> dict:
-        """The :class:`~trustvl.pipelines.FairDiffusionPipeline` arguments for a batch of images (in order)."""
+    def call_kwargs(
+        self, groups_per_image: Sequence[Mapping[str, str]], prompts: Sequence[str] | None = None
+    ) -> dict:
+        """The :class:`~trustvl.pipelines.FairDiffusionPipeline` arguments for a batch of images (in order);
+        ``prompts``: each image's prompt (needed for guidance in context)."""
+        if prompts is None:
+            subjects: list[str | None] = [None] * len(groups_per_image)
+        else:
+            if len(prompts) != len(groups_per_image):
+                raise TrustVLInputError(f"{len(prompts)} prompts for {len(groups_per_image)} images")
+            subjects = resolve_subjects(self.instructions, prompts, self.subjects)
         return {
-            "edits": [self.edits(g) for g in groups_per_image],
+            "edits": [self.edits(g, s) for g, s in zip(groups_per_image, subjects)],
             "edit_momentum_scale": self.momentum_scale,
             "edit_mom_beta": self.momentum_beta,
         }
@@ -741,8 +777,11 @@ class FairGenerationPlan:
         for ins in self.instructions:
             counts = ", ".join(f"{g} {c}" for g, c in ins.counts(num_images).items())
             targets = ", ".join(f"{g} {s:g}" for g, s in ins.groups.items())
+            texts = ""
+            if ins.prompts:
+                texts = "; guided with " + ", ".join(f"'{ins.prompts.get(g, g)}'" for g in ins.group_names)
             lines.append(
                 f"- `{ins.attribute}`: {counts} (targets {targets}; edit scale {ins.guidance_scale:g}, warmup"
-                f" {ins.warmup_steps}, threshold {ins.threshold:g})"
+                f" {ins.warmup_steps}, threshold {ins.threshold:g}{texts})"
             )
         return "\n".join(lines)

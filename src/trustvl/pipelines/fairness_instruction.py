@@ -18,6 +18,15 @@ Each image is then guided toward its group and away from each other group of the
 reversed, away; with ``k`` groups the ``k − 1`` "away" concepts share a total weight of 1 by default, so the
 push away from the others does not grow with ``k``.
 
+**Guidance in context (an extension; documented choice).** The paper guides with bare phrases ("female
+person"). A guidance text may instead name the group in the prompt's own context, with a ``{subject}`` field
+filled per prompt: ``"a photo of a female {subject}"`` with subject ``"firefighter"``. Since the toward and
+away concepts then share everything but the group's words, their SEGA directions differ mainly in the
+attribute, not in the subject. ``contextual=True`` (``preset``/``synthworld``; ``--fair-context``) uses
+:data:`FAIRNESS_CONTEXT_TEMPLATE`. On the SynthWorld SD it is what makes a 4-level skin-tone target reachable
+(README, "Fair Diffusion"); the subject of a prompt is given explicitly or, by default, the SynthWorld
+occupation the prompt names (:func:`subject_in_prompt`).
+
 Reading the outcome: an instruction can say which head of an outcome classifier reads its attribute
 (``outcome_head``) and which of that head's values each group is (``outcome_values``), so an evaluation can
 compare the shares per group with the targets. :meth:`FairnessInstruction.synthworld` gives instructions
@@ -47,6 +56,8 @@ import dataclasses
 import math
 import numbers
 import random
+import re
+import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -55,6 +66,7 @@ from trustvl.errors import TrustVLInputError
 from trustvl.pipelines.semantic_guidance import EditConcept, _check_fraction, _check_number, _check_steps
 
 __all__ = [
+    "FAIRNESS_CONTEXT_TEMPLATE",
     "FAIRNESS_PRESETS",
     "FAIR_DIFFUSION_MOMENTUM",
     "SYNTHWORLD_FAIRNESS_HEADS",
@@ -63,6 +75,8 @@ __all__ = [
     "assign_groups",
     "instructions_from_file",
     "largest_remainder_counts",
+    "resolve_subjects",
+    "subject_in_prompt",
     "synthworld_outcome_value",
 ]
 
@@ -81,6 +95,14 @@ FAIRNESS_PRESETS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 )
 
 _SHARE_TOLERANCE = 1e-6
+
+#: The guidance text of a group in context (``contextual=True``): ``{group}`` is the group's adjective in
+#: SynthWorld's caption grammar ("female", "very dark-skinned"), ``{{subject}}`` what the prompt shows. It is
+#: the grammar's appearance caption "a photo of a female nurse".
+FAIRNESS_CONTEXT_TEMPLATE = "a photo of a {group} {{subject}}"
+
+#: The one field a guidance text may hold.
+SUBJECT_FIELD = "subject"
 
 #: SynthWorld attribute name -> the outcome classifier head that reads it.
 SYNTHWORLD_FAIRNESS_HEADS: Mapping[str, str] = MappingProxyType(
@@ -101,6 +123,86 @@ def _synthworld_phrases() -> dict[str, dict[str, str]]:
         "gender_presentation": {value: f"{adjective} person" for value, adjective in GENDER_ADJ.items()},
         "skin_tone": {value: f"person with {noun}" for value, noun in SKIN_NOUN_PHRASES.items()},
     }
+
+
+def _context_texts(head: str, groups: Sequence[str]) -> dict[str, str]:
+    """``{group: contextual guidance text}`` for SynthWorld phrases of ``head`` (see FAIRNESS_CONTEXT_TEMPLATE)."""
+    from trustvl.data_builders.synthworld.captions import GENDER_ADJ, SKIN_PHRASES
+
+    adjectives = GENDER_ADJ if head == "gender_presentation" else SKIN_PHRASES
+    out = {}
+    for group in groups:
+        value = synthworld_outcome_value(head, group)
+        if value is None:
+            raise TrustVLInputError(
+                f"contextual guidance knows no adjective for group {group!r}; give the guidance texts with a "
+                "{subject} field yourself (prompts=...)"
+            )
+        out[group] = FAIRNESS_CONTEXT_TEMPLATE.format(group=adjectives[value])
+    return out
+
+
+def _template_fields(text: str) -> set[str]:
+    """The ``{field}`` names of a guidance text (raises on unbalanced braces)."""
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+    except ValueError as e:
+        raise TrustVLInputError(
+            f"guidance text {text!r} is not a valid template ({e}); write braces as {{{{ }}}}"
+        ) from None
+
+
+def subject_in_prompt(prompt: str, vocabulary: Sequence[str] | None = None) -> str | None:
+    """The longest entry of ``vocabulary`` (default: SynthWorld's occupations) that ``prompt`` names as whole
+    words (case-insensitive), else None."""
+    if vocabulary is None:
+        from trustvl.data_builders.synthworld import OCCUPATIONS
+
+        vocabulary = OCCUPATIONS
+    text = f" {str(prompt).lower()} "
+    found = [v for v in vocabulary if re.search(rf"(?<![a-z]){re.escape(v.lower())}(?![a-z])", text)]
+    return max(found, key=len) if found else None
+
+
+def resolve_subjects(
+    instructions: Sequence[FairnessInstruction],
+    prompts: Sequence[str],
+    subjects: Mapping[str, str] | Sequence[str] | str | None = None,
+) -> list[str | None]:
+    """One subject per prompt for guidance texts with a ``{subject}`` field (None where none is needed).
+
+    ``subjects``: one text for every prompt, one per prompt (a list), or ``{prompt: subject}``; a prompt without
+    one gets the SynthWorld occupation it names (:func:`subject_in_prompt`). Raises when a needed subject is
+    missing or empty.
+    """
+    prompts = list(prompts)
+    if not any(ins.needs_subject for ins in check_instructions(instructions)):
+        return [None] * len(prompts)
+    if isinstance(subjects, str):
+        given: list[str | None] = [subjects] * len(prompts)
+    elif isinstance(subjects, Mapping):
+        given = [subjects.get(p) for p in prompts]
+    elif subjects is None:
+        given = [None] * len(prompts)
+    else:
+        given = list(subjects)
+        if len(given) != len(prompts):
+            raise TrustVLInputError(
+                f"{len(given)} fairness subjects for {len(prompts)} prompts; expected one each"
+            )
+    out = []
+    for prompt, subject in zip(prompts, given):
+        if subject is None:
+            subject = subject_in_prompt(prompt)
+        if subject is None:
+            raise TrustVLInputError(
+                f"prompt {prompt!r} needs a subject for the guidance texts in context ('{{subject}}'), and it names "
+                "no SynthWorld occupation; pass one per prompt (fairness_subjects=, --fair-subject)"
+            )
+        if not isinstance(subject, str) or not subject.strip():
+            raise TrustVLInputError(f"fairness subject {subject!r} of prompt {prompt!r} is empty")
+        out.append(subject.strip())
+    return out
 
 
 def _normalise_phrase(text: str) -> str:
@@ -161,6 +263,8 @@ class FairnessInstruction:
             gets no image, but images are still guided away from it).
         prompts: ``{group: text}`` used to guide toward / away from the group; default the group's name. Lets
             groups carry a classifier's label (``"female"``) while guiding with a phrase (``"female person"``).
+            A text may hold one field, ``{subject}``, filled per prompt (guidance in context, see the module
+            docstring): ``"a photo of a female {subject}"``.
         guidance_scale: edit scale ``s_c`` of every concept (paper: 4).
         warmup_steps: steps before the guidance applies (paper: 5).
         cooldown_steps: step from which it stops; None = never.
@@ -214,6 +318,12 @@ class FairnessInstruction:
                 )
             if not isinstance(text, str) or not text.strip():
                 raise TrustVLInputError(f"guidance text {text!r} of group {group!r} is empty")
+            unknown = sorted(_template_fields(text) - {SUBJECT_FIELD})
+            if unknown:
+                raise TrustVLInputError(
+                    f"guidance text {text!r} of group {group!r} has the field(s) {unknown}; the only field is "
+                    "{subject}"
+                )
         where = f" of fairness attribute {self.attribute!r}"
         _check_number("guidance_scale", self.guidance_scale, where=where)
         _check_number("toward_weight", self.toward_weight, where=where)
@@ -248,14 +358,17 @@ class FairnessInstruction:
             )
 
     @classmethod
-    def preset(cls, attribute: str, **kwargs) -> FairnessInstruction:
-        """Uniform targets over a known attribute's groups (:data:`FAIRNESS_PRESETS`), e.g. ``"gender"``."""
+    def preset(cls, attribute: str, *, contextual: bool = False, **kwargs) -> FairnessInstruction:
+        """Uniform targets over a known attribute's groups (:data:`FAIRNESS_PRESETS`), e.g. ``"gender"``;
+        ``contextual``: guide with "a photo of a female {subject}" instead of "female person"."""
         if attribute not in FAIRNESS_PRESETS:
             raise TrustVLInputError(
                 f"unknown fairness attribute {attribute!r}; known presets: {sorted(FAIRNESS_PRESETS)} "
                 "(or give the groups explicitly)"
             )
         names = FAIRNESS_PRESETS[attribute]
+        if contextual:
+            kwargs["prompts"] = _context_texts(SYNTHWORLD_FAIRNESS_HEADS[attribute], names)
         return cls(attribute, {g: 1.0 / len(names) for g in names}, **kwargs)
 
     @classmethod
@@ -265,6 +378,7 @@ class FairnessInstruction:
         shares: Mapping[str, float] | Sequence[float] | None = None,
         *,
         levels: Sequence[str] | None = None,
+        contextual: bool = False,
         **kwargs,
     ) -> FairnessInstruction:
         """An instruction ready for the SynthWorld SD and outcome classifier (see the module docstring).
@@ -274,6 +388,8 @@ class FairnessInstruction:
             shares: target shares, by classifier value (``{"feminine": 0.3, "masculine": 0.7}``) or by phrase,
                 or a list in the order of ``levels``; default uniform.
             levels: the classifier values to use as groups (default: both genders; 4 skin tones, no medium).
+            contextual: guide in context, "a photo of a very dark-skinned {subject}" (the grammar's appearance
+                caption), instead of the bare phrase "person with very dark skin".
             kwargs: the guidance knobs (``guidance_scale``, ``warmup_steps``, ...).
         """
         head = SYNTHWORLD_FAIRNESS_HEADS.get(attribute)
@@ -301,6 +417,8 @@ class FairnessInstruction:
             if len(targets) != len(levels):
                 raise TrustVLInputError(f"{len(targets)} shares for the {len(levels)} levels {levels}")
         groups = {phrases[v]: t for v, t in zip(levels, targets)}
+        if contextual:
+            kwargs["prompts"] = _context_texts(head, list(groups))
         return cls(
             "gender" if head == "gender_presentation" else "skin_tone",
             groups,
@@ -310,15 +428,16 @@ class FairnessInstruction:
         )
 
     @classmethod
-    def from_string(cls, text: str, **kwargs) -> FairnessInstruction:
+    def from_string(cls, text: str, *, contextual: bool = False, **kwargs) -> FairnessInstruction:
         """Parse ``"gender=female person:0.5,male person:0.5"`` (or a bare preset name such as ``"gender"``).
 
-        A group without ``:share`` gets an equal part of what the explicit shares leave.
+        A group without ``:share`` gets an equal part of what the explicit shares leave. ``contextual``: guide
+        in context (presets and SynthWorld phrases only, see :meth:`preset`).
         """
         if not isinstance(text, str) or not text.strip():
             raise TrustVLInputError(f"fairness instruction {text!r} is empty")
         if "=" not in text:
-            return cls.preset(text.strip(), **kwargs)
+            return cls.preset(text.strip(), contextual=contextual, **kwargs)
         attribute, _, spec = text.partition("=")
         parsed: list[tuple[str, float | None]] = []
         for item in spec.split(","):
@@ -337,7 +456,16 @@ class FairnessInstruction:
         implicit = [n for n, s in parsed if s is None]
         rest = 1.0 - sum(s for _, s in parsed if s is not None)
         groups = {n: (rest / len(implicit) if s is None else s) for n, s in parsed}
-        return cls(attribute.strip(), groups, **kwargs)
+        attribute = attribute.strip()
+        if contextual:
+            head = SYNTHWORLD_FAIRNESS_HEADS.get(attribute)
+            if head is None:
+                raise TrustVLInputError(
+                    f"guidance in context knows the attributes {sorted(SYNTHWORLD_FAIRNESS_HEADS)}, not "
+                    f"{attribute!r}; give guidance texts with a {{subject}} field in a --fair-file instead"
+                )
+            kwargs["prompts"] = _context_texts(head, list(groups))
+        return cls(attribute, groups, **kwargs)
 
     @property
     def group_names(self) -> tuple[str, ...]:
@@ -350,7 +478,7 @@ class FairnessInstruction:
 
     def outcome_of(self, group: str) -> str:
         """The outcome classifier's value for ``group``."""
-        self.prompt_of(group)
+        self._check_group(group)
         return (self.outcome_values or {}).get(group, group)
 
     def with_outcomes(self, head: str, values: Mapping[str, str]) -> FairnessInstruction:
@@ -368,17 +496,36 @@ class FairnessInstruction:
         counts = largest_remainder_counts([float(s) for s in self.groups.values()], num_images)
         return dict(zip(self.group_names, counts))
 
-    def prompt_of(self, group: str) -> str:
-        """The text that guides toward / away from ``group``."""
+    def _check_group(self, group: str) -> None:
         if group not in self.groups:
             raise TrustVLInputError(
                 f"unknown group {group!r} of {self.attribute!r}; groups are {list(self.group_names)}"
             )
-        return (self.prompts or {}).get(group, group)
 
-    def edit_concepts(self, group: str) -> list[EditConcept]:
-        """The concepts guiding an image toward ``group`` and away from every other group."""
-        self.prompt_of(group)
+    @property
+    def needs_subject(self) -> bool:
+        """Whether a guidance text has the ``{subject}`` field (guidance in context)."""
+        return any(SUBJECT_FIELD in _template_fields(t) for t in (self.prompts or {}).values())
+
+    def prompt_of(self, group: str, subject: str | None = None) -> str:
+        """The text that guides toward / away from ``group`` (``subject`` fills a ``{subject}`` field)."""
+        self._check_group(group)
+        if self.prompts is None or group not in self.prompts:
+            return group
+        text = self.prompts[group]
+        if SUBJECT_FIELD not in _template_fields(text):
+            return text
+        if not isinstance(subject, str) or not subject.strip():
+            raise TrustVLInputError(
+                f"guidance text {text!r} of group {group!r} needs a subject (what the prompt shows, e.g. "
+                f"'nurse'), got {subject!r}"
+            )
+        return text.format(subject=subject.strip())
+
+    def edit_concepts(self, group: str, subject: str | None = None) -> list[EditConcept]:
+        """The concepts guiding an image toward ``group`` and away from every other group (``subject``: the
+        prompt's subject, for guidance texts in context)."""
+        self._check_group(group)
         others = [g for g in self.group_names if g != group]
         knobs = dict(
             scale=self.guidance_scale,
@@ -386,9 +533,13 @@ class FairnessInstruction:
             cooldown_steps=self.cooldown_steps,
             threshold=self.threshold,
         )
-        concepts = [EditConcept(self.prompt_of(group), reverse=False, weight=self.toward_weight, **knobs)]
+        concepts = [
+            EditConcept(self.prompt_of(group, subject), reverse=False, weight=self.toward_weight, **knobs)
+        ]
         away = self.away_weight / len(others)
-        concepts += [EditConcept(self.prompt_of(g), reverse=True, weight=away, **knobs) for g in others]
+        concepts += [
+            EditConcept(self.prompt_of(g, subject), reverse=True, weight=away, **knobs) for g in others
+        ]
         return concepts
 
 

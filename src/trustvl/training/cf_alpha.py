@@ -62,12 +62,13 @@ from trustvl.training.core import model_inputs, train, unwrap_model
 from trustvl.training.losses import group_mean_cohesion_loss, multi_positive_info_nce
 from trustvl.utils.io import write_json
 
+
 #: Default LoRA targets of CF_α: the attention and MLP projections of the **vision** tower only. The text
 #: tower stays the original one, so class prompts keep their embeddings (zero-shot accuracy is preserved
 #: even though counterfactual captions are few and templated) and the delta only changes how images are
 #: seen; pass ``lora_target_modules`` to adapt both towers.
 def vision_lora_targets(layers: str = r"\d+") -> str:
-    """Regular expression for the attention and MLP projections of the vision encoder layers whose index
+    r"""Regular expression for the attention and MLP projections of the vision encoder layers whose index
     matches ``layers`` (a regex: ``r"\d+"`` every layer, ``"[2-5]"`` layers 2 to 5)."""
     return rf"vision_model\.encoder\.layers\.{layers}\.(self_attn\.(q_proj|k_proj|v_proj|out_proj)|mlp\.(fc1|fc2))"
 
@@ -147,7 +148,9 @@ class CFAlphaLoss:
                 )
             self.alpha_range = (lo, hi)
         if not 0.0 <= self.alpha_endpoint_prob <= 1.0:
-            raise TrustVLInputError(f"alpha_endpoint_prob={self.alpha_endpoint_prob}; expected a probability in [0, 1]")
+            raise TrustVLInputError(
+                f"alpha_endpoint_prob={self.alpha_endpoint_prob}; expected a probability in [0, 1]"
+            )
         if (self.cf_weight_by_alpha or self.alpha_endpoint_prob) and self.alpha_range is None:
             raise TrustVLInputError(
                 "cf_weight_by_alpha / alpha_endpoint_prob need alpha_range (lo, hi); got alpha_range=None"
@@ -334,7 +337,9 @@ class PrefixCachedSets(torch.utils.data.Dataset):
         states: list[torch.Tensor] = []
         self.captions: list[str] = []
         bases_per_chunk = max(1, batch_size // sets.v)
-        for lo in tqdm(range(0, len(sets), bases_per_chunk), desc="caching frozen layers", disable=not progress):
+        for lo in tqdm(
+            range(0, len(sets), bases_per_chunk), desc="caching frozen layers", disable=not progress
+        ):
             items = [sets[i] for i in range(lo, min(lo + bases_per_chunk, len(sets)))]
             images = [img.convert("RGB") for it in items for img in it["images"]]
             hidden = vision_prefix_states(
@@ -452,7 +457,9 @@ class CFAlphaConfig(TrustVLTrainingArguments):
     )
     beta_score: float = field(
         default=CFAlphaLoss.beta_score,
-        metadata={"help": "β_s, weight of the score-cohesion term (within-set variance of retrieval logits); 0: off."},
+        metadata={
+            "help": "β_s, weight of the score-cohesion term (within-set variance of retrieval logits); 0: off."
+        },
     )
     max_logit_scale: float = field(
         default=CFAlphaLoss.max_logit_scale,
@@ -467,7 +474,9 @@ class CFAlphaConfig(TrustVLTrainingArguments):
     )
     cf_weight_by_alpha: bool = field(
         default=False,
-        metadata={"help": "With alpha_range: weight L_cf by the drawn α (the α-weighted path, see the module docs)."},
+        metadata={
+            "help": "With alpha_range: weight L_cf by the drawn α (the α-weighted path, see the module docs)."
+        },
     )
     alpha_endpoint_prob: float = field(
         default=0.0, metadata={"help": "With alpha_range: share of steps trained at its upper end exactly."}
@@ -508,7 +517,9 @@ class CFAlphaConfig(TrustVLTrainingArguments):
                 raise TrustVLInputError(f"alpha_range={self.alpha_range!r}; expected two numbers LO HI")
             self.alpha_range = [float(x) for x in self.alpha_range]
         super().__post_init__()
-        CFAlphaLoss.from_config(self)  # the loss settings are checked here, before any data or model is loaded
+        CFAlphaLoss.from_config(
+            self
+        )  # the loss settings are checked here, before any data or model is loaded
 
 
 def train_cf_alpha(config: CFAlphaConfig, resume: bool = False) -> dict[str, Any]:
@@ -541,7 +552,9 @@ def train_cf_alpha(config: CFAlphaConfig, resume: bool = False) -> dict[str, Any
     t0 = time.perf_counter()
     data, collator = sets, CounterfactualSetCollator(processor)
     if config.cache_frozen_layers and PrefixCachedSets.applies(model, sets):
-        data = PrefixCachedSets(sets, model, processor, device=config.device, progress=not config.disable_tqdm)
+        data = PrefixCachedSets(
+            sets, model, processor, device=config.device, progress=not config.disable_tqdm
+        )
         collator = collate_prefix_cached_sets
     result = train(model, data, loss_fn, config, data_collator=collator, resume=resume)
     model.set_alpha(config.alpha)

@@ -39,8 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import CLIPConfig, CLIPModel
-from transformers.models.clip.modeling_clip import CLIPOutput
 from transformers import initialization as hf_init
+from transformers.models.clip.modeling_clip import CLIPOutput
 
 from .configuration_cf_alpha_clip import CFAlphaCLIPConfig, CFAlphaInputError, validate_alpha
 
@@ -448,7 +448,9 @@ class CFAlphaCLIPModel(CLIPModel):
         tokens = (vision.image_size // vision.patch_size) ** 2 + 1
         return n_images * tokens * vision.hidden_size * next(self.parameters()).element_size()
 
-    def image_features_from_hidden_states(self, hidden_states: torch.Tensor, start_layer: int) -> torch.Tensor:
+    def image_features_from_hidden_states(
+        self, hidden_states: torch.Tensor, start_layer: int
+    ) -> torch.Tensor:
         """Projected image features (as ``get_image_features``) from the states entering ``start_layer``."""
         vision = self.vision_model
         hidden = hidden_states
