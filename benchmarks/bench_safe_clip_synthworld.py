@@ -94,6 +94,7 @@ def main(argv=None) -> int:
     p.add_argument("--n-test", type=int, default=1000)
     p.add_argument("--resolution", type=int, default=64)
     p.add_argument("--world-seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=42, help="training seed (LoRA init, data order; default %(default)s)")
     p.add_argument("--device", default="cuda")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--epochs", type=float, default=30)
@@ -157,6 +158,7 @@ def main(argv=None) -> int:
         use_cpu=args.device == "cpu",
         dataloader_num_workers=args.workers,
         reference_cache_dir=str(work / "reference_cache"),
+        seed=args.seed,
         logging_steps=50,
         disable_tqdm=True,
         **steps,
