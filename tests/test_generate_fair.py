@@ -125,6 +125,7 @@ def test_fair_file_yaml(tiny_sd_dir, tmp_path):
         (["--fair-file", "missing.yaml"], "does not exist"),
         (["--fair", "gender", "--fair-context", "--fair-subject", "vet"], "1 subject(s) for 2 prompt(s)"),
         (["--fair", "hair=red,blond", "--fair-context"], "not 'hair'"),
+        (["--fair-context"], "need a fairness instruction"),
     ],
 )
 def test_bad_fair_input_exits_2_and_writes_nothing(tiny_sd_dir, tmp_path, capsys, extra, message):

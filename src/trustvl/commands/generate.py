@@ -123,6 +123,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     for flag in ("--model", "--classifier", "--text-encoder"):
         check_model_path(getattr(args, flag[2:].replace("-", "_")), flag)
     plan = fair_plan(args)
+    if plan is None and (args.fair_context or args.fair_subject):
+        raise TrustVLInputError(
+            "--fair-context and --fair-subject need a fairness instruction (--fair or --fair-file)"
+        )
     pipeline = None
     if args.text_encoder is not None:
         from trustvl.modeling.synthworld_sd import load_sd_pipeline
