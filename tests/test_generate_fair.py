@@ -97,11 +97,14 @@ def test_fair_file_yaml(tiny_sd_dir, tmp_path):
         "    groups: {female person: 0.2, male person: 0.8}\n"
         "    outcome_head: gender_presentation\n"
         "    outcome_values: {female person: feminine, male person: masculine}\n"
+        "    prompts: {female person: 'a photo of a female {subject}'}\n"
         "  - skin_tone\n"
     )
     instructions = instructions_from_file(str(spec), guidance_scale=3.0)
     assert [i.attribute for i in instructions] == ["gender", "skin_tone"]
     assert instructions[0].outcome_of("female person") == "feminine" and instructions[0].guidance_scale == 3.0
+    concepts = instructions[0].edit_concepts("female person", "doctor")
+    assert [c.prompt for c in concepts] == ["a photo of a female doctor", "male person"]
     assert _generate(tiny_sd_dir, tmp_path / "out", "--fair-file", str(spec)) == 0
     ds = datasets.load_dataset(str(tmp_path / "out"), split="train")
     rows = [r for r in ds if r["prompt"] == "a doctor"]
