@@ -94,7 +94,9 @@ def main(argv=None) -> int:
     p.add_argument("--n-test", type=int, default=1000)
     p.add_argument("--resolution", type=int, default=64)
     p.add_argument("--world-seed", type=int, default=0)
-    p.add_argument("--seed", type=int, default=42, help="training seed (LoRA init, data order; default %(default)s)")
+    p.add_argument(
+        "--seed", type=int, default=42, help="training seed (LoRA init, data order; default %(default)s)"
+    )
     p.add_argument("--device", default="cuda")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--epochs", type=float, default=30)
