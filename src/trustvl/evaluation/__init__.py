@@ -7,6 +7,6 @@
   the one report writer (Markdown + HTML), the tables built from typed results, the figures;
 * :mod:`~trustvl.evaluation.fair_diffusion` — Fair Diffusion's outcome (group shares vs target, plain vs
   guided, content kept; ``trustvl eval fair-diffusion``);
-* :mod:`~trustvl.evaluation.dataset_columns` and :mod:`~trustvl.evaluation.embedding_cache` — reading a
-  dataset's class / attribute columns, caching image embeddings.
+* :mod:`~trustvl.evaluation.dataset_columns` — reading a dataset's class / attribute columns (the audit caches
+  image embeddings with :mod:`trustvl.utils.tensor_cache`).
 """

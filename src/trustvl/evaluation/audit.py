@@ -163,13 +163,13 @@ class AuditResult:
 
 
 def _embed_gallery(cfg: AuditConfig, model: Any, processor: Any, ds: Any) -> tuple[torch.Tensor, bool]:
-    from trustvl.evaluation.embedding_cache import EmbeddingCache, model_fingerprint
     from trustvl.modeling.embedding import embed_images
+    from trustvl.utils.tensor_cache import TensorCache, cache_dir, checkpoint_fingerprint
 
-    cache = EmbeddingCache(cfg.cache_dir)
+    cache = TensorCache(cfg.cache_dir if cfg.cache_dir is not None else cache_dir("embeddings"))
     proc_cfg = getattr(getattr(processor, "image_processor", None), "to_dict", lambda: {})()
-    key = EmbeddingCache.key(
-        model=model_fingerprint(cfg.model, model),
+    key = TensorCache.key(
+        model=checkpoint_fingerprint(cfg.model, model),
         dataset=getattr(ds, "_fingerprint", None),
         split=cfg.split,
         column=cfg.image_column,
@@ -178,16 +178,18 @@ def _embed_gallery(cfg: AuditConfig, model: Any, processor: Any, ds: Any) -> tup
         dtype=str(next(model.parameters()).dtype),
     )
     if cfg.use_cache:
-        hit = cache.get(key, expected_rows=len(ds))
+        hit = cache.get(key, ["embeddings"], expected_rows=len(ds))
         if hit is not None:
-            return hit, True
+            return hit["embeddings"], True
     images = (row[cfg.image_column] for row in ds.select_columns([cfg.image_column]))
     emb = embed_images(
         model, processor, images, batch_size=cfg.batch_size, total=len(ds), progress=cfg.progress
     )
     if cfg.use_cache:
         cache.put(
-            key, emb, metadata={"model": str(cfg.model), "dataset": str(cfg.dataset), "split": cfg.split}
+            key,
+            {"embeddings": emb},
+            metadata={"model": str(cfg.model), "dataset": str(cfg.dataset), "split": cfg.split},
         )
     return emb, False
 

@@ -17,7 +17,6 @@ changed model or dataset never reads stale references. ``cache_dir`` defaults to
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -25,14 +24,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 from transformers import CLIPModel
 
 from trustvl.errors import TrustVLInputError
 from trustvl.hub.loading import load_pretrained
 from trustvl.utils.devices import resolve_device
-from trustvl.utils.io import sha256_files, sha256_text
+from trustvl.utils.io import sha256_text
+from trustvl.utils.tensor_cache import TensorCache, checkpoint_fingerprint
+from trustvl.utils.tensor_cache import cache_dir as trustvl_cache_dir
 
 __all__ = [
     "ReferenceEmbeddings",
@@ -58,31 +58,8 @@ class ReferenceEmbeddings:
 
 
 def default_reference_cache_dir() -> Path:
-    root = os.environ.get("TRUSTVL_CACHE")
-    if root:
-        base = Path(root).expanduser()
-    elif os.environ.get("HF_HOME"):
-        base = Path(os.environ["HF_HOME"]).expanduser() / "trustvl"
-    else:
-        base = Path.home() / ".cache" / "trustvl"
-    return base / "safe_clip_references"
-
-
-def checkpoint_fingerprint(name_or_path: str | os.PathLike, model: torch.nn.Module | None = None) -> str:
-    """Hash of a local checkpoint's ``*.json`` and ``*.safetensors`` files; for anything else, of ``model``'s
-    weights (when given) or the name."""
-    path = Path(os.fspath(name_or_path)).expanduser()
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in {".json", ".safetensors"})
-        if files:
-            return sha256_files(files)
-    if model is None:
-        return sha256_text("name", os.fspath(name_or_path))
-    h = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        h.update(tensor.detach().float().cpu().numpy().tobytes())
-    return h.hexdigest()
+    """``safe_clip_references`` under trustvl's cache root (:func:`trustvl.utils.tensor_cache.cache_dir`)."""
+    return trustvl_cache_dir("safe_clip_references")
 
 
 def dataset_fingerprint(dataset: Any) -> str:
@@ -137,15 +114,11 @@ def compute_reference_embeddings(
         str(max_length),
         json.dumps(_preprocessing(processor), sort_keys=True, default=str),
     )[:40]
-    folder = Path(cache_dir).expanduser() if cache_dir is not None else default_reference_cache_dir()
-    path = folder / f"{key}.safetensors"
-    if use_cache and path.is_file():
-        try:
-            stored = load_file(str(path))
-            if stored["text"].shape[0] == n and stored["image"].shape[0] == n:
-                return ReferenceEmbeddings(stored["text"], stored["image"], key, from_cache=True)
-        except Exception:  # noqa: BLE001 - a corrupt entry is a miss, rewritten below
-            pass
+    cache = TensorCache(cache_dir if cache_dir is not None else default_reference_cache_dir())
+    if use_cache:
+        stored = cache.get(key, ("text", "image"), expected_rows=n)
+        if stored is not None:
+            return ReferenceEmbeddings(stored["text"], stored["image"], key, from_cache=True)
 
     dev = resolve_device(device)
     reference = load_pretrained(CLIPModel, os.fspath(base_model)).to(dev).eval()
@@ -171,10 +144,7 @@ def compute_reference_embeddings(
     if not (torch.isfinite(result.text).all() and torch.isfinite(result.image).all()):
         raise TrustVLInputError(f"the reference model {os.fspath(base_model)!r} gave non-finite embeddings")
     if use_cache:
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        save_file(
-            {"text": result.text, "image": result.image}, str(tmp), metadata={"split": split, "rows": str(n)}
+        cache.put(
+            key, {"text": result.text, "image": result.image}, metadata={"split": split, "rows": str(n)}
         )
-        os.replace(tmp, path)
     return result
