@@ -280,11 +280,6 @@ def resolve_outcomes(
     return out
 
 
-def _expected_occupations(prompts: Sequence[str], values: Sequence[str]) -> list[str | None]:
-    """The classifier occupation value each prompt names (longest match, whole words), else None."""
-    return [subject_in_prompt(prompt, list(values)) for prompt in prompts]
-
-
 @dataclass
 class FairDiffusionEvalConfig:
     """Settings of ``trustvl eval fair-diffusion`` (defaults: SynthWorld SD, the paper's guidance knobs).
@@ -656,7 +651,8 @@ def run_fair_diffusion_eval(
                 f"occupations {unknown} are not values of the classifier's occupation head"
             )
     else:
-        expected = _expected_occupations(prompts, heads.get("occupation", ()))
+        # the classifier's occupation value each prompt names (longest whole-word match), else None
+        expected = [subject_in_prompt(p, list(heads.get("occupation", ()))) for p in prompts]
     pipe = plan.pipeline(
         pipe if pipe is not None else load_sd_pipeline(cfg.model, device=cfg.device, dtype=cfg.dtype)
     )

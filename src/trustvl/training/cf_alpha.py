@@ -517,9 +517,8 @@ class CFAlphaConfig(TrustVLTrainingArguments):
                 raise TrustVLInputError(f"alpha_range={self.alpha_range!r}; expected two numbers LO HI")
             self.alpha_range = [float(x) for x in self.alpha_range]
         super().__post_init__()
-        CFAlphaLoss.from_config(
-            self
-        )  # the loss settings are checked here, before any data or model is loaded
+        # the loss settings are checked here, before any data or model is loaded
+        CFAlphaLoss.from_config(self)
 
 
 def train_cf_alpha(config: CFAlphaConfig, resume: bool = False) -> dict[str, Any]:
