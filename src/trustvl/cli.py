@@ -17,11 +17,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from trustvl.commands._common import (
+    ConfigArgumentParser,
     OneLineErrorParser,
     UsageError,
+    add_config_command,
     check_model_path,
     check_output_dir,
-    int_arg,
+    config_from_namespace,
 )
 from trustvl.errors import TrustVLInputError
 
@@ -29,99 +31,49 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from trustvl.evaluation.audit import AuditConfig, run_audit
+    from trustvl.evaluation.audit import run_audit
     from trustvl.evaluation.wording import evaluation_lines
 
-    check_output_dir(args.out, overwrite=args.overwrite)
-    check_model_path(args.model, "--model")
-    cfg = AuditConfig(
-        model=args.model,
-        dataset=args.dataset,
-        out_dir=args.out,
-        split=args.split,
-        image_column=args.image_column,
-        attributes=args.attributes,
-        label_column=args.label_column,
-        prompts_file=args.prompts_file,
-        prompt_template=args.prompt_template,
-        ks=args.k,
-        target=args.target,
-        batch_size=args.batch_size,
-        device=args.device,
-        dtype=args.dtype,
-        max_images=args.max_images,
-        cache_dir=args.cache_dir,
-        use_cache=not args.no_cache,
-        overwrite=args.overwrite,
-        progress=not args.quiet,
-        n_resamples=args.n_resamples,
-    )
+    cfg = config_from_namespace(args.config_class, args)
+    check_output_dir(cfg.out_dir, overwrite=cfg.overwrite)
+    check_model_path(cfg.model, "--model")
     evaluation = run_audit(cfg).evaluation
     for line in evaluation_lines(evaluation):
         print(line)
     if evaluation.zero_shot_top1 is not None:
         print(f"zero-shot top-1: {evaluation.zero_shot_top1:.3f}")
-    print(f"report: {os.path.join(os.path.abspath(args.out), 'report.html')}")
+    print(f"report: {os.path.join(os.path.abspath(cfg.out_dir), 'report.html')}")
     return 0
-
-
-def _add_audit(sub: Any) -> None:
-    p = sub.add_parser(
-        "audit",
-        help="measure retrieval fairness (MaxSkew/MinSkew/NDKL) of a CLIP model",
-        description="Rank an attributed image set for each concept prompt and report MaxSkew@k, "
-        "MinSkew@k and NDKL per attribute.",
-    )
-    p.add_argument("--model", required=True, help="Hub id or local folder of a CLIP-style model")
-    p.add_argument("--dataset", required=True, help="Hub id, local dataset folder or .parquet file")
-    p.add_argument("--out", required=True, help="output folder (must be empty unless --overwrite)")
-    p.add_argument("--split", default="test")
-    p.add_argument("--image-column", default="image")
-    p.add_argument(
-        "--attributes", nargs="+", default=None, help="attribute columns (default: ClassLabel columns)"
-    )
-    p.add_argument("--label-column", default=None, help="class column: adds zero-shot accuracy")
-    p.add_argument("--prompts-file", default=None, help="text file with one prompt per line")
-    p.add_argument("--prompt-template", default="a photo of a {}")
-    p.add_argument(
-        "--k", nargs="+", type=int_arg(1), default=None, help="cut-offs (default 10 100 1000, those that fit)"
-    )
-    p.add_argument("--target", choices=["uniform", "gallery"], default="uniform")
-    p.add_argument("--batch-size", type=int_arg(1), default=64)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--dtype", default=None, choices=["fp32", "bf16", "fp16"])
-    p.add_argument("--max-images", type=int_arg(1), default=None)
-    p.add_argument("--cache-dir", default=None)
-    p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
-    p.add_argument(
-        "--n-resamples",
-        type=int_arg(0),
-        default=200,
-        help="gallery-bootstrap resamples for the intervals, floors and verdicts (0: off; default %(default)s)",
-    )
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(handler=_cmd_audit)
 
 
 def _cmd_fixtures(args: argparse.Namespace) -> int:
     from trustvl.testing.tiny import build_tiny_fixtures
 
-    check_output_dir(args.out, overwrite=args.overwrite)
-    paths = build_tiny_fixtures(args.out)
+    cfg = config_from_namespace(args.config_class, args)
+    check_output_dir(cfg.out_dir, overwrite=cfg.overwrite)
+    paths = build_tiny_fixtures(cfg.out_dir, seed=cfg.seed)
     for name, path in paths.items():
         print(f"{name}: {path}")
     return 0
 
 
-def _add_fixtures(sub: Any) -> None:
-    p = sub.add_parser("fixtures", help="write tiny random offline models (CLIP, SD, SD-inpaint) for tests")
-    p.add_argument("--out", required=True)
-    p.add_argument("--overwrite", action="store_true", help="write into a folder that is not empty")
-    p.set_defaults(handler=_cmd_fixtures)
-
-
-_CORE_COMMANDS: list[Callable[[Any], None]] = [_add_audit, _add_fixtures]
+def _add_core_commands(sub: Any) -> None:
+    add_config_command(
+        sub,
+        "audit",
+        "trustvl.evaluation.audit:AuditConfig",
+        _cmd_audit,
+        help="measure retrieval fairness (MaxSkew/MinSkew/NDKL) of a CLIP model",
+        description="Rank an attributed image set for each concept prompt and report MaxSkew@k, "
+        "MinSkew@k and NDKL per attribute.",
+    )
+    add_config_command(
+        sub,
+        "fixtures",
+        "trustvl.testing.tiny:TinyFixturesConfig",
+        _cmd_fixtures,
+        help="write tiny random offline models (CLIP, SD, SD-inpaint) for tests",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -132,12 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug", action="store_true", help="show the traceback of an error (also: TRUSTVL_DEBUG=1)"
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ConfigArgumentParser)
     sub.required = True
     from trustvl.commands import METHOD_COMMANDS
 
     # each adder(subparsers) creates one subcommand's parser and sets its ``handler``
-    for adder in [*_CORE_COMMANDS, *METHOD_COMMANDS]:
+    for adder in [_add_core_commands, *METHOD_COMMANDS]:
         adder(sub)
     return parser
 
@@ -191,8 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     A bad flag raises ``SystemExit(2)`` after its one line, like argparse; ``--help`` and ``--version``
     raise ``SystemExit(0)``.
     """
-    argv = list(sys.argv[1:] if argv is None else argv)
-    debug = bool(os.environ.get("TRUSTVL_DEBUG")) or "--debug" in argv[: _first_command(argv)]
+    argv, debug_flag = _take_debug_flag(list(sys.argv[1:] if argv is None else argv))
+    debug = bool(os.environ.get("TRUSTVL_DEBUG")) or debug_flag
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -201,19 +153,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"trustvl: error: {_one_line(err)}", file=sys.stderr)
         raise SystemExit(2) from None
-    if getattr(args, "quiet", False):
+    if getattr(args, "quiet", False) or getattr(args, "progress", True) is False:
         _silence_library_progress()
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
+        _close_progress_bars()
         print("trustvl: interrupted", file=sys.stderr)
         return 130
     except _input_error_types() as err:
+        _close_progress_bars()
         if debug:
             raise
         print(f"trustvl: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except Exception as err:  # a bug: say so in one line; --debug shows the traceback
+        _close_progress_bars()
         if debug:
             raise
         print(
@@ -223,12 +178,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _first_command(argv: Sequence[str]) -> int:
-    """Index of the first argument that is not a top-level option (where the subcommand starts)."""
-    for i, arg in enumerate(argv):
-        if not arg.startswith("-"):
-            return i
-    return len(argv)
+def _take_debug_flag(argv: list[str]) -> tuple[list[str], bool]:
+    """``argv`` without trustvl's ``--debug`` switch, and whether it was given: wherever it is placed
+    (``trustvl train cf-alpha ... --debug`` too), it is trustvl's, never transformers' ``debug`` option.
+    Arguments after ``--`` are left alone."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    kept = [arg for arg in argv[:end] if arg != "--debug"]
+    return kept + argv[end:], len(kept) < end
+
+
+def _close_progress_bars() -> None:
+    """Close the progress bars an error left open, so that they do not redraw over the error line."""
+    from tqdm import tqdm
+
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.close()
 
 
 if __name__ == "__main__":

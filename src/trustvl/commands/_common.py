@@ -4,12 +4,15 @@ subcommands parsed into a configuration dataclass (:class:`ConfigArgumentParser`
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import importlib
 import json
 import math
 import os
 import sys
+import types
+import typing
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -204,24 +207,65 @@ def check_output_dir(
 
 def add_group(sub: Any, name: str, help: str, parser_class: type | None = None) -> Any:
     """Add the subcommand ``name`` whose own subcommands (one per method) go into the returned subparsers
-    (built with ``parser_class``, e.g. :class:`ConfigArgumentParser`, when given)."""
+    (built with ``parser_class``, default :class:`ConfigArgumentParser`: pass ``config_class=`` to their
+    ``add_parser``)."""
     p = sub.add_parser(name, help=help)
-    kwargs = {"parser_class": parser_class} if parser_class is not None else {}
-    inner = p.add_subparsers(dest=f"{name}_what", metavar="WHAT", **kwargs)
+    inner = p.add_subparsers(
+        dest=f"{name}_what", metavar="WHAT", parser_class=parser_class or ConfigArgumentParser
+    )
     inner.required = True
     return inner
+
+
+def add_config_command(sub: Any, name: str, config_class: str, handler: Any, help: str, **kwargs: Any) -> Any:
+    """Add the subcommand ``name`` whose options are the fields of ``config_class`` (``"module:Class"``,
+    imported only when this subcommand is parsed or its help shown) and whose ``handler`` builds the
+    configuration with :func:`config_from_namespace`. ``sub`` must make :class:`ConfigArgumentParser` parsers
+    (the top-level subcommands and :func:`add_group` groups do). ``kwargs`` go to ``add_parser``
+    (``description``...). Returns the parser, for options that are not configuration fields (``--resume``).
+    """
+    kwargs.setdefault("description", help)
+    p = sub.add_parser(name, help=help, config_class=config_class, **kwargs)
+    p.set_defaults(handler=handler)
+    return p
+
+
+#: trustvl's own keys in a configuration field's ``metadata`` (HfArgumentParser passes every other key, such
+#: as ``help``, ``aliases`` and ``choices``, to ``add_argument``):
+#:
+#: - ``min`` / ``max``: bounds of a number flag, checked when the flag is parsed so that the error names the
+#:   flag (an integer's ``max`` defaults to :data:`MAX_COUNT`; ``"max": None`` lifts it);
+#: - ``cli``: ``False`` for a field without a flag (a ``--config`` file may still set it);
+#: - ``negative_aliases``: more spellings of the ``--no_<field>`` switch of a bool that defaults to True
+#:   (``progress``: ``--quiet``);
+#: - ``flags``: on a field that holds a nested configuration dataclass (``DemoConfig.cf_alpha``), the nested
+#:   fields given a flag of their own name, each mapped to metadata overrides (``{"max_steps": {"min": 1}}``);
+#:   a ``--config`` file sets any nested field with a mapping (``cf_alpha: {beta_cf: 10}``).
+TRUSTVL_METADATA_KEYS = ("min", "max", "cli", "negative_aliases", "flags")
+
+#: field names kept for trustvl's own global flags: ``--debug`` is trustvl's traceback switch wherever it
+#: is placed, never transformers' ``TrainingArguments.debug`` (still settable in a ``--config`` file)
+RESERVED_FLAG_NAMES = frozenset({"debug"})
+
+
+def nested_config_fields(config_class: type) -> dict[str, dataclasses.Field]:
+    """The fields of ``config_class`` that hold a nested configuration dataclass (``metadata["flags"]``)."""
+    return {
+        f.name: f for f in dataclasses.fields(config_class) if f.init and "flags" in f.metadata
+    }
 
 
 class ConfigArgumentParser(HfArgumentParser):
     """An :class:`~transformers.HfArgumentParser` that also reads ``--config FILE`` (YAML or JSON).
 
-    Every field of the configuration dataclass is a flag (``--learning_rate``, or ``--learning-rate``) with its
-    default and doc in ``--help``. The file's values replace the defaults; flags given on the command line
-    override the file. Use it as the ``parser_class`` of a subcommand group (:func:`add_group`) with
-    ``config_class="package.module:ClassName"``: the class is imported (and its flags added) only when this
-    subcommand is parsed or its help shown, so that ``trustvl --help`` and the other commands stay fast
-    (a ``TrainingArguments`` import costs seconds). The parsed namespace holds the class as ``config_class``;
-    :func:`config_from_namespace` builds the configuration.
+    Every field of the configuration dataclass is a flag (``--learning_rate``, or ``--learning-rate``, plus
+    the ``aliases`` in its metadata) with its default and doc in ``--help``; :data:`TRUSTVL_METADATA_KEYS`
+    adds bounds, fields without a flag and nested configurations. The file's values replace the defaults;
+    flags given on the command line override the file. Subcommands are made with ``add_parser(...,
+    config_class="package.module:ClassName")`` (:func:`add_config_command`): the class is imported (and its
+    flags added) only when this subcommand is parsed or its help shown, so that ``trustvl --help`` and the
+    other commands stay fast (a ``TrainingArguments`` import costs seconds). The parsed namespace holds the
+    class as ``config_class``; :func:`config_from_namespace` builds the configuration.
     """
 
     def __init__(
@@ -255,6 +299,51 @@ class ConfigArgumentParser(HfArgumentParser):
             help="YAML or JSON file of field values (a recipe); flags on the command line override it",
         )
 
+    def _add_dataclass_arguments(self, dtype: Any) -> None:
+        hints = typing.get_type_hints(dtype)
+        for f in dataclasses.fields(dtype):
+            if not f.init or f.metadata.get("cli", True) is False or f.name in RESERVED_FLAG_NAMES:
+                continue
+            if "flags" in f.metadata:
+                self._add_nested_flags(f, hints[f.name])
+            else:
+                self._add_field_flag(f, hints[f.name], dest=f.name)
+
+    def _add_nested_flags(self, f: dataclasses.Field, nested_class: type) -> None:
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        nested = {g.name: g for g in dataclasses.fields(nested_class)}
+        hints = typing.get_type_hints(nested_class)
+        for name, overrides in f.metadata["flags"].items():
+            g = nested[name]
+            flag_field = dataclasses.field(
+                default=getattr(default, name), metadata={**g.metadata, **(overrides or {})}
+            )
+            flag_field.name = name
+            self._add_field_flag(flag_field, hints[name], dest=f"{f.name}.{name}")
+
+    def _add_field_flag(self, f: dataclasses.Field, type_hint: Any, dest: str) -> None:
+        """Add ``f``'s flag(s) through HfArgumentParser, then trustvl's metadata (bounds, negative aliases)."""
+        plain = copy.copy(f)
+        plain.metadata = types.MappingProxyType(
+            {k: v for k, v in f.metadata.items() if k not in TRUSTVL_METADATA_KEYS}
+        )
+        plain.type = type_hint
+        n_before = len(self._actions)
+        self._parse_dataclass_field(self, plain)
+        added = self._actions[n_before:]
+        value_type = _value_type(type_hint)
+        for action in added:
+            action.dest = dest
+            if action.option_strings[0].startswith("--no_") and action.const is not True:
+                action.help, action.default = f"same as --{f.name} false", argparse.SUPPRESS
+                for alias in f.metadata.get("negative_aliases", ()):
+                    action.option_strings.append(alias)
+                    self._option_string_actions[alias] = action
+            elif value_type is int and ("min" in f.metadata or "max" in f.metadata):
+                action.type = int_arg(f.metadata.get("min"), f.metadata.get("max", MAX_COUNT))
+            elif value_type is float:
+                action.type = float_arg(f.metadata.get("min"), f.metadata.get("max"))
+
     def error(self, message: str) -> Any:  # type: ignore[override]
         return OneLineErrorParser.error(self, message)  # type: ignore[arg-type]
 
@@ -279,10 +368,28 @@ class ConfigArgumentParser(HfArgumentParser):
         return super().parse_known_args(args, namespace)
 
     def _use_file_values(self, values: Mapping[str, Any]) -> None:
+        nested = nested_config_fields(self.dataclass_types[0])
+        flagged = set()
         for action in self._actions:
             if action.dest in values:
                 action.default = values[action.dest]
                 action.required = False  # given by the file
+                flagged.add(action.dest)
+            head, _, tail = action.dest.partition(".")
+            if tail and isinstance(values.get(head), Mapping) and tail in values[head]:
+                action.default = values[head][tail]
+        # fields without a flag of their own (``cli: False``, nested configurations) reach the namespace here
+        self.set_defaults(**{k: v for k, v in values.items() if k not in flagged or k in nested})
+
+
+def _value_type(type_hint: Any) -> Any:
+    """``int`` for ``int``, ``int | None`` and ``list[int]`` (likewise ``float``); else the hint itself."""
+    args = [a for a in typing.get_args(type_hint) if a is not type(None)]
+    if typing.get_origin(type_hint) in (list, tuple) and args:
+        return args[0]
+    if len(args) == 1:
+        return _value_type(args[0])
+    return type_hint
 
 
 def _config_path(args: Sequence[str]) -> str | None:
@@ -320,17 +427,49 @@ def read_config_file(path: str | os.PathLike, fields: Iterable[str]) -> dict[str
 
 
 def config_from_namespace(config_class: type[T], args: argparse.Namespace, **overrides: Any) -> T:
-    """Build ``config_class`` from the parsed flags (the namespace's entries named like its fields), then
-    ``overrides``. transformers' own consistency checks (``ValueError``) become a one-line input error."""
+    """Build ``config_class`` from the parsed flags (the namespace's entries named like its fields; a nested
+    configuration from its default, the file's mapping and its flags ``<field>.<name>``), then
+    ``overrides``. The configuration's own checks (``ValueError``, ``TypeError``) become a one-line input
+    error."""
+    nested = nested_config_fields(config_class)
     names = {f.name for f in dataclasses.fields(config_class) if f.init}
-    values = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    values = {name: getattr(args, name) for name in names - set(nested) if hasattr(args, name)}
+    for name, f in nested.items():
+        if name not in overrides:
+            values[name] = _nested_config(f, config_class.__name__, args)
     values.update(overrides)
     try:
         return config_class(**values)
     except TrustVLInputError:
         raise
-    except ValueError as err:
+    except (ValueError, TypeError) as err:
         raise TrustVLInputError(f"{config_class.__name__}: {err}") from None
+
+
+def _nested_config(f: dataclasses.Field, owner: str, args: argparse.Namespace) -> Any:
+    """The nested configuration of field ``f``: its default with the ``--config`` file's mapping and the
+    flags ``<field>.<name>`` applied (re-validated by its own ``__post_init__``)."""
+    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    given = getattr(args, f.name, None)
+    if given is not None and not isinstance(given, Mapping) and not dataclasses.is_dataclass(given):
+        raise TrustVLInputError(
+            f"{owner}.{f.name} is a {type(given).__name__}; expected a mapping of "
+            f"{type(default).__name__} fields"
+        )
+    if dataclasses.is_dataclass(given):
+        default, given = given, None
+    changes = dict(given or {})
+    prefix = f.name + "."
+    changes.update({k[len(prefix) :]: v for k, v in vars(args).items() if k.startswith(prefix)})
+    changes = {k: v for k, v in changes.items() if not hasattr(default, k) or getattr(default, k) != v}
+    if not changes:
+        return default
+    try:
+        return dataclasses.replace(default, **changes)
+    except TrustVLInputError:
+        raise
+    except (ValueError, TypeError) as err:
+        raise TrustVLInputError(f"{owner}.{f.name}: {err}") from None
 
 
 def add_run_options(

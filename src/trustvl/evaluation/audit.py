@@ -55,59 +55,78 @@ def default_prompts() -> list[str]:
 
 @dataclass
 class AuditConfig:
-    """What to audit and how.
+    """What to audit and how (``trustvl audit``: each field is a flag, its help below).
 
-    Attributes:
-        model: Hub id or local folder of a CLIP-style model (``AutoModel`` + ``AutoProcessor``).
-        dataset: anything ``datasets.load_dataset`` accepts (Hub id, local Parquet/imagefolder folder),
-            or a ``.parquet`` file.
-        out_dir: folder for the report; must be empty or absent unless ``overwrite``.
-        split: dataset split to audit.
-        image_column: column holding the images.
-        attributes: protected attribute columns; default every ``ClassLabel`` column other than
-            ``label_column`` and columns named like ids.
-        label_column: optional class column; enables zero-shot and per-group accuracy, and, when no
-            prompts are given, the prompts become ``prompt_template`` filled with its class names.
-        prompts: concept prompts; default from ``prompts_file`` or the label column, else trustvl's
-            default occupation list.
-        prompts_file: a text file of prompts, one per line.
-        prompt_template: template for class-name prompts.
-        ks: cut-offs for MaxSkew/MinSkew. Explicit values must satisfy 1 <= k <= gallery size; the
-            default (10, 100, 1000) keeps those that fit the gallery.
-        target: ``"uniform"`` (equal opportunity) or ``"gallery"`` (demographic parity).
-        batch_size, device, dtype: embedding settings (device ``"auto"``; dtype fp32/bf16/fp16).
-        max_images: audit only the first N images of the split.
-        cache_dir: embedding cache folder (default ``~/.cache/trustvl/embeddings``); ``use_cache``
-            turns the cache off.
-        overwrite: replace a non-empty ``out_dir``.
-        progress: show progress bars.
-        n_resamples, uncertainty_seed: gallery-bootstrap resamples (and floor rankings) and their seed for
-            the intervals, floors and verdicts (SPEC §1); ``n_resamples = 0`` turns them off.
+    When no prompts are given, they come from ``prompts_file``, else from the label column's class names
+    filled into ``prompt_template``, else trustvl's default occupation list. ``n_resamples`` and
+    ``uncertainty_seed`` drive the gallery bootstrap of the intervals, floors and verdicts (SPEC §1).
     """
 
-    model: str
-    dataset: str
-    out_dir: str
-    split: str = "test"
-    image_column: str = "image"
-    attributes: list[str] | None = None
-    label_column: str | None = None
-    prompts: list[str] | None = None
-    prompts_file: str | None = None
-    prompt_template: str = "a photo of a {}"
-    ks: list[int] | None = None
-    target: str = "uniform"
-    batch_size: int = 64
-    device: str = "auto"
-    dtype: str | None = None
-    max_images: int | None = None
-    cache_dir: str | None = None
-    use_cache: bool = True
-    overwrite: bool = False
-    progress: bool = True
-    n_resamples: int = 200
-    uncertainty_seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    model: str = field(metadata={"help": "Hub id or local folder of a CLIP-style model (AutoModel + AutoProcessor)"})
+    dataset: str = field(
+        metadata={"help": "anything datasets.load_dataset accepts (Hub id, local dataset folder) or a .parquet file"}
+    )
+    out_dir: str = field(
+        metadata={"help": "output folder (must be empty or absent unless --overwrite)", "aliases": ["--out"]}
+    )
+    split: str = field(default="test", metadata={"help": "dataset split to audit"})
+    image_column: str = field(default="image", metadata={"help": "column holding the images"})
+    attributes: list[str] | None = field(
+        default=None,
+        metadata={"help": "protected attribute columns (default: every ClassLabel column but the label and ids)"},
+    )
+    label_column: str | None = field(
+        default=None, metadata={"help": "class column: adds zero-shot and per-group accuracy"}
+    )
+    prompts: list[str] | None = field(default=None, metadata={"help": "concept prompts"})
+    prompts_file: str | None = field(default=None, metadata={"help": "text file with one prompt per line"})
+    prompt_template: str = field(default="a photo of a {}", metadata={"help": "template for class-name prompts"})
+    ks: list[int] | None = field(
+        default=None,
+        metadata={
+            "help": "MaxSkew/MinSkew cut-offs, each 1 <= k <= gallery size (default 10 100 1000, those that fit)",
+            "aliases": ["--k"],
+            "min": 1,
+        },
+    )
+    target: str = field(
+        default="uniform",
+        metadata={
+            "help": "'uniform' (equal opportunity) or 'gallery' (demographic parity)",
+            "choices": ["uniform", "gallery"],
+        },
+    )
+    batch_size: int = field(default=64, metadata={"help": "images per forward", "min": 1})
+    device: str = field(default="auto", metadata={"help": "torch device ('auto': this process's accelerator)"})
+    dtype: str | None = field(
+        default=None,
+        metadata={"help": "model dtype (default fp32)", "choices": ["fp32", "bf16", "fp16"]},
+    )
+    max_images: int | None = field(
+        default=None, metadata={"help": "audit only the first N images of the split", "min": 1}
+    )
+    cache_dir: str | None = field(
+        default=None, metadata={"help": "embedding cache folder (default ~/.cache/trustvl/embeddings)"}
+    )
+    use_cache: bool = field(
+        default=True,
+        metadata={"help": "read and write the embedding cache", "negative_aliases": ["--no-cache"]},
+    )
+    overwrite: bool = field(default=False, metadata={"help": "replace a non-empty output folder"})
+    progress: bool = field(
+        default=True, metadata={"help": "show progress bars", "negative_aliases": ["--quiet"]}
+    )
+    n_resamples: int = field(
+        default=200,
+        metadata={
+            "help": "gallery-bootstrap resamples for the intervals, floors and verdicts (0: off)",
+            "min": 0,
+        },
+    )
+    uncertainty_seed: int = field(
+        default=0, metadata={"help": "seed of the bootstrap resamples", "min": 0, "max": None}
+    )
+    extra: dict[str, Any] = field(default_factory=dict, metadata={"cli": False})
 
     def validate(self) -> None:
         UncertaintySettings.of(self.n_resamples, self.uncertainty_seed)

@@ -21,6 +21,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -341,6 +342,15 @@ def _is_complete(path: Path, payload: dict[str, Any]) -> bool:
         return json.loads((path / MARKER).read_text(encoding="utf-8")) == payload
     except (OSError, ValueError):
         return False
+
+
+@dataclass
+class TinyFixturesConfig:
+    """``trustvl fixtures``: where to write the tiny random models of :func:`build_tiny_fixtures`."""
+
+    out_dir: str = field(metadata={"help": "output folder (must be empty or absent unless --overwrite)", "aliases": ["--out"]})
+    seed: int = field(default=0, metadata={"help": "seed of the random weights", "min": 0, "max": None})
+    overwrite: bool = field(default=False, metadata={"help": "write into a folder that is not empty"})
 
 
 def build_tiny_fixtures(root: str | os.PathLike, *, seed: int = 0) -> dict[str, Path]:
