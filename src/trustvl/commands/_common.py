@@ -333,6 +333,8 @@ class ConfigArgumentParser(HfArgumentParser):
         added = self._actions[n_before:]
         value_type = _value_type(type_hint)
         for action in added:
+            if dest != action.dest and action.nargs != 0 and action.metavar is None:
+                action.metavar = f.name.upper()
             action.dest = dest
             if action.option_strings[0].startswith("--no_") and action.const is not True:
                 action.help, action.default = f"same as --{f.name} false", argparse.SUPPRESS
@@ -470,6 +472,19 @@ def _nested_config(f: dataclasses.Field, owner: str, args: argparse.Namespace) -
         raise
     except (ValueError, TypeError) as err:
         raise TrustVLInputError(f"{owner}.{f.name}: {err}") from None
+
+
+def field_defaults(config_class: str | type) -> dict[str, Any]:
+    """``{field: default}`` of a dataclass (``"module:Class"`` or the class), for options whose one source
+    of truth is a field of a dataclass that is not parsed as a whole (``FairnessInstruction``'s knobs)."""
+    if isinstance(config_class, str):
+        module_name, _, class_name = config_class.partition(":")
+        config_class = getattr(importlib.import_module(module_name), class_name)
+    return {
+        f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        for f in dataclasses.fields(config_class)
+        if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+    }
 
 
 def add_run_options(

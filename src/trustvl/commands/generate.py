@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from trustvl.commands._common import check_model_path, check_output_dir, float_arg, int_arg
+from trustvl.commands._common import check_model_path, check_output_dir, field_defaults, float_arg, int_arg
 from trustvl.errors import TrustVLInputError
 
 
@@ -59,22 +59,14 @@ def _add_fair_options(p: Any) -> None:
                    help="'ATTRIBUTE=GROUP:SHARE,GROUP:SHARE,...' or a preset name; repeat for several attributes")  # fmt: skip
     g.add_argument("--fair-file", default=None, metavar="FILE",
                    help="YAML/JSON list of instructions (FairnessInstruction fields, or --fair strings)")  # fmt: skip
-    g.add_argument(
-        "--fair-scale", type=float_arg(), default=4.0, help="edit guidance scale s_c (default: %(default)s)"
-    )
-    g.add_argument(
-        "--fair-warmup",
-        type=int_arg(0, None),
-        default=5,
-        help="steps before the edit applies (default: %(default)s)",
-    )
-    g.add_argument(
-        "--fair-cooldown",
-        type=int_arg(0, None),
-        default=None,
-        help="step from which it stops (default: never)",
-    )
-    g.add_argument("--fair-threshold", type=float, default=0.95,
+    instruction = field_defaults("trustvl.pipelines.fairness_instruction:FairnessInstruction")
+    g.add_argument("--fair-scale", type=float_arg(), default=instruction["guidance_scale"],
+                   help="edit guidance scale s_c (default: %(default)s)")  # fmt: skip
+    g.add_argument("--fair-warmup", type=int_arg(0, None), default=instruction["warmup_steps"],
+                   help="steps before the edit applies (default: %(default)s)")  # fmt: skip
+    g.add_argument("--fair-cooldown", type=int_arg(0, None), default=instruction["cooldown_steps"],
+                   help="step from which it stops (default: never)")  # fmt: skip
+    g.add_argument("--fair-threshold", type=float, default=instruction["threshold"],
                    help="SEGA quantile λ in [0, 1) (default: %(default)s: the top 5%% of each channel)")  # fmt: skip
     g.add_argument("--fair-context", action="store_true",
                    help="guide each group in the prompt's context ('a photo of a female {subject}', 'a photo of a "
@@ -82,8 +74,11 @@ def _add_fair_options(p: Any) -> None:
     g.add_argument("--fair-subject", nargs="+", action="extend", default=None, metavar="TEXT",
                    help="what each prompt shows, one per prompt, for guidance in context (default: the SynthWorld "
                         "occupation the prompt names)")  # fmt: skip
-    g.add_argument("--fair-momentum", type=float, default=0.5, help="momentum scale (default: %(default)s)")
-    g.add_argument("--fair-momentum-beta", type=float, default=0.6, help="momentum β (default: %(default)s)")
+    plan = field_defaults("trustvl.pipelines.fair_diffusion:FairGenerationPlan")
+    g.add_argument("--fair-momentum", type=float, default=plan["momentum_scale"],
+                   help="momentum scale (default: %(default)s)")  # fmt: skip
+    g.add_argument("--fair-momentum-beta", type=float, default=plan["momentum_beta"],
+                   help="momentum β (default: %(default)s)")  # fmt: skip
 
 
 def fair_plan(args: argparse.Namespace) -> Any:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +27,26 @@ from trustvl.evaluation.report import Figure, Links, Report, Table
 from trustvl.evaluation.results import AlphaSweepResult, AttributeEffect, EvaluationResult, ZeroShotChange
 from trustvl.evaluation.tables import effect_table, sweep_table
 from trustvl.evaluation.wording import UNCERTAINTY_NOTE, attribute_name
-from trustvl.training.cf_alpha import vision_lora_targets
+from trustvl.training.cf_alpha import CFAlphaConfig, vision_lora_targets
 from trustvl.utils.io import atomic_output_dir, write_json
 
 #: The demo's LoRA targets: attention and MLP projections of the vision tower's layers 2–5 (of 6).
 DEMO_LORA_TARGETS = vision_lora_targets("[2-5]")
+
+
+def demo_cf_alpha_recipe() -> CFAlphaConfig:
+    """The demo's CF_α recipe (see :class:`DemoConfig`). Its ``dataset`` and ``output_dir`` name the run
+    folder's ``data/counterfactuals`` and ``cf_alpha``: :func:`run_demo` places them in the run folder and
+    sets ``base_model``, ``seed`` and ``disable_tqdm`` from the demo's own fields."""
+    return CFAlphaConfig(
+        dataset="data/counterfactuals",
+        output_dir="cf_alpha",
+        per_device_train_batch_size=16,
+        max_steps=180,
+        learning_rate=4e-3,
+        lora_target_modules=DEMO_LORA_TARGETS,
+        save_strategy="no",
+    )
 
 
 @dataclass
@@ -43,39 +58,59 @@ class DemoConfig:
     of 4 balanced variants (each skin tone once), 180 steps × 16 sets at lr 4e-3, LoRA r = 8 on the vision
     tower's top four layers (:data:`DEMO_LORA_TARGETS`; the frozen patch embedding and first two layers are
     computed once per image, so a step runs four of six layers) and the CF_α loss with score cohesion
-    (β0 = 30, β_s = 20). On the three benchmark galleries it lowered every attribute's MaxSkew@100 at α = 1
-    (skin tone −49 / −51 %) for −0.43 / −1.35 points of zero-shot accuracy. The benchmark recipe
-    (``benchmarks/bench_cf_alpha_synthworld.py``: all six layers, 800 steps × 32 sets of 8) is meant for a GPU.
-
-    Attributes:
-        out_dir: run folder (must be empty unless ``overwrite``).
-        base_model: CLIP to debias; default the embedded SynthWorld CLIP.
-        n_test: balanced test scenes for the audit and the sweep.
-        n_base_per_occupation, variants_per_base: size of the counterfactual dataset.
-        sets_per_batch, max_steps, learning_rate: the demo recipe's CF_α batch (sets per device), steps and
-            peak learning rate.
-        lora_target_modules: the LoRA layers (default :data:`DEMO_LORA_TARGETS`).
-        training: further :class:`~trustvl.training.cf_alpha.CFAlphaConfig` fields (e.g. ``beta_cf``,
-            ``variants_per_set``, ``lora_target_modules``), applied last.
-        alphas: the α sweep.
-        seed: seed of every stage.
+    (β0 = 30, β_s = 20): :func:`demo_cf_alpha_recipe`. On the three benchmark galleries it lowered every
+    attribute's MaxSkew@100 at α = 1 (skin tone −49 / −51 %) for −0.43 / −1.35 points of zero-shot accuracy.
+    The benchmark recipe (``benchmarks/bench_cf_alpha_synthworld.py``: all six layers, 800 steps × 32 sets
+    of 8) is meant for a GPU.
     """
 
-    out_dir: str = "runs/demo"
-    base_model: str | None = None
-    n_test: int = 1500
-    n_base_per_occupation: int = 96
-    variants_per_base: int = 4
-    sets_per_batch: int = 16
-    max_steps: int = 180
-    learning_rate: float = 4e-3
-    lora_target_modules: str = DEMO_LORA_TARGETS
-    training: dict[str, Any] = field(default_factory=dict)
-    alphas: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])
-    ks: list[int] = field(default_factory=lambda: [10, 100])
-    seed: int = 0
-    overwrite: bool = False
-    progress: bool = True
+    out_dir: str = field(
+        default="runs/demo", metadata={"help": "run folder (must be empty unless --overwrite)", "aliases": ["--out"]}
+    )
+    base_model: str | None = field(
+        default=None, metadata={"help": "CLIP id or folder to debias (default: the embedded SynthWorld CLIP)"}
+    )
+    n_test: int = field(
+        default=1500, metadata={"help": "balanced test scenes audited and swept (the gallery)", "min": 1}
+    )
+    n_base_per_occupation: int = field(
+        default=96, metadata={"help": "counterfactual sets per occupation", "min": 1}
+    )
+    variants_per_base: int = field(
+        default=4, metadata={"help": "variants (appearances) per counterfactual set", "min": 2}
+    )
+    cf_alpha: CFAlphaConfig = field(
+        default_factory=demo_cf_alpha_recipe,
+        metadata={
+            "help": "the CF_α training recipe (a --config file sets any CFAlphaConfig field: cf_alpha: {...})",
+            "flags": {"max_steps": {"help": "CF_α optimiser steps", "min": 1}},
+        },
+    )
+    alphas: list[float] = field(
+        default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0], metadata={"help": "the α sweep"}
+    )
+    ks: list[int] = field(
+        default_factory=lambda: [10, 100],
+        metadata={
+            "help": "cut-offs k of MaxSkew@k / MinSkew@k, each at most --n-test",
+            "aliases": ["--k"],
+            "min": 1,
+        },
+    )
+    seed: int = field(default=0, metadata={"help": "seed of every stage", "min": 0, "max": None})
+    overwrite: bool = field(default=False, metadata={"help": "replace an existing run folder"})
+    progress: bool = field(
+        default=True, metadata={"help": "show progress bars", "negative_aliases": ["--quiet"]}
+    )
+
+    def summary(self) -> dict[str, Any]:
+        """The configuration for ``metrics.json``: the demo's fields, and of the CF_α recipe the settings
+        that differ from :class:`CFAlphaConfig`'s defaults (a ``TrainingArguments`` has about 150)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "cf_alpha"}
+        recipe = self.cf_alpha.to_dict()
+        defaults = CFAlphaConfig(dataset=self.cf_alpha.dataset, output_dir=self.cf_alpha.output_dir).to_dict()
+        out["cf_alpha"] = {k: v for k, v in recipe.items() if defaults.get(k) != v}
+        return out
 
 
 def _say(msg: str) -> None:
@@ -138,7 +173,7 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
     from trustvl.evaluation.cf_alpha_sweep import AlphaSweepConfig, sweep_alpha
     from trustvl.modeling.cf_alpha import CFAlphaCLIPModel
     from trustvl.modeling.synthworld_clip import default_clip_path
-    from trustvl.training.cf_alpha import CFAlphaConfig, train_cf_alpha
+    from trustvl.training.cf_alpha import train_cf_alpha
 
     base = str(cfg.base_model or default_clip_path())
     timings: dict[str, float] = {}
@@ -194,19 +229,14 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
         timings["counterfactuals"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        settings = {
-            "base_model": base,
-            "dataset": str(stage / "data" / "counterfactuals"),
-            "output_dir": str(stage / "cf_alpha"),
-            "per_device_train_batch_size": cfg.sets_per_batch,
-            "max_steps": cfg.max_steps,
-            "learning_rate": cfg.learning_rate,
-            "lora_target_modules": cfg.lora_target_modules,
-            "seed": cfg.seed,
-            "save_strategy": "no",
-            "disable_tqdm": not cfg.progress,
-        }
-        tcfg = CFAlphaConfig(**{**settings, **cfg.training})
+        tcfg = replace(
+            cfg.cf_alpha,
+            base_model=base,
+            dataset=str(stage / "data" / "counterfactuals"),
+            output_dir=str(stage / "cf_alpha"),
+            seed=cfg.seed,
+            disable_tqdm=not cfg.progress,
+        )
         _say(f"3/6 fine-tuning CF_α (LoRA r={tcfg.lora_r}, {tcfg.max_steps} steps)")
         train = train_cf_alpha(tcfg)
         # a resume checkpoint holds pickled optimizer/RNG state; the published run folder keeps safetensors
@@ -266,7 +296,7 @@ def _summary(
     first, last = sweep.at_alpha(min(cfg.alphas)), sweep.at_alpha(max(cfg.alphas))
     return DemoResult(
         base_model=base,
-        config=asdict(cfg),
+        config=cfg.summary(),
         zero_shot_top1=ZeroShotChange.between(first, last),
         effect={
             attr: AttributeEffect.between(first.fairness[attr], last.fairness[attr], k_main)
