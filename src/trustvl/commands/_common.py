@@ -250,9 +250,7 @@ RESERVED_FLAG_NAMES = frozenset({"debug"})
 
 def nested_config_fields(config_class: type) -> dict[str, dataclasses.Field]:
     """The fields of ``config_class`` that hold a nested configuration dataclass (``metadata["flags"]``)."""
-    return {
-        f.name: f for f in dataclasses.fields(config_class) if f.init and "flags" in f.metadata
-    }
+    return {f.name: f for f in dataclasses.fields(config_class) if f.init and "flags" in f.metadata}
 
 
 class ConfigArgumentParser(HfArgumentParser):

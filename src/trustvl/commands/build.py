@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from trustvl.commands._common import (
+    add_config_command,
     add_group,
     add_run_options,
     check_model_path,
     check_output_dir,
+    config_from_namespace,
     float_arg,
     int_arg,
     parse_json_object,
@@ -25,15 +27,13 @@ def add_build(sub: Any) -> None:
         "build",
         "build datasets (SynthWorld, counterfactuals, spurious digits, Safe-CLIP unsafe captions and quadruplets)",
     )
-    p = g.add_parser("synthworld", help="render a SynthWorld HF dataset (train biased, test balanced)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--n-train", type=int_arg(0), default=8000)
-    p.add_argument("--n-test", type=int_arg(0), default=2000)
-    p.add_argument("--resolution", type=int_arg(8, 4096), default=64)
-    p.add_argument("--seed", type=int_arg(0, None), default=0)
-    p.add_argument("--world-json", default=None, help="JSON object of further SynthWorldConfig knobs")
-    add_run_options(p, overwrite=True, resume=True, quiet=True)
-    p.set_defaults(handler=_cmd_synthworld)
+    add_config_command(
+        g,
+        "synthworld",
+        "trustvl.data_builders.synthworld.dataset:SynthWorldBuildConfig",
+        _cmd_synthworld,
+        help="render a SynthWorld HF dataset (train biased, test balanced)",
+    )
 
     p = g.add_parser(
         "counterfactuals", help="CF_α counterfactual sets: text-to-image, person masks, inpainting"
@@ -52,15 +52,13 @@ def add_build(sub: Any) -> None:
     add_run_options(p, overwrite=True, resume=True, quiet=True)
     p.set_defaults(handler=_cmd_counterfactuals)
 
-    p = g.add_parser("spurious-digits", help="RaVL's evaluation data: digits in quadrants + a red rectangle")
-    p.add_argument("--out", required=True)
-    p.add_argument("--cramers-v", type=float_arg(0.0, 1.0), default=0.9)
-    p.add_argument("--spurious-class", type=int_arg(0, 9), default=7)
-    p.add_argument("--n-train", type=int_arg(0), default=2000)
-    p.add_argument("--n-test", type=int_arg(0), default=1000)
-    p.add_argument("--image-size", type=int_arg(8, 4096), default=64)
-    add_run_options(p, seed=0, overwrite=True)
-    p.set_defaults(handler=_cmd_spurious_digits)
+    add_config_command(
+        g,
+        "spurious-digits",
+        "trustvl.data_builders.spurious_digits:SpuriousDigitsConfig",
+        _cmd_spurious_digits,
+        help="RaVL's evaluation data: digits in quadrants + a red rectangle",
+    )
 
     p = g.add_parser(
         "safe-clip-quadruplets",
@@ -139,20 +137,21 @@ def _cmd_synthworld(args: argparse.Namespace) -> int:
     from trustvl.data_builders.synthworld import SynthWorldConfig, build_synthworld_dataset
     from trustvl.errors import TrustVLInputError
 
-    knobs = parse_json_object(args.world_json, "--world-json") if args.world_json else {}
+    cfg = config_from_namespace(args.config_class, args)
+    knobs = parse_json_object(cfg.world_json, "--world-json") if cfg.world_json else {}
     try:
-        world = SynthWorldConfig(resolution=args.resolution, **knobs)
+        world = SynthWorldConfig(resolution=cfg.resolution, **knobs)
     except TypeError as err:  # an unknown knob
         raise TrustVLInputError(f"--world-json: {err}; see SynthWorldConfig for the knobs") from None
-    check_output_dir(args.out, overwrite=args.overwrite, resume=args.resume)
+    check_output_dir(cfg.out_dir, overwrite=cfg.overwrite, resume=cfg.resume)
     path = build_synthworld_dataset(
-        args.out,
+        cfg.out_dir,
         world,
-        n_train=args.n_train,
-        n_test=args.n_test,
-        seed=args.seed,
-        progress=not args.quiet,
-        overwrite=args.overwrite,
+        n_train=cfg.n_train,
+        n_test=cfg.n_test,
+        seed=cfg.seed,
+        progress=cfg.progress,
+        overwrite=cfg.overwrite,
     )
     print(f"dataset: {path}")
     return 0
@@ -191,20 +190,9 @@ def _cmd_counterfactuals(args: argparse.Namespace) -> int:
 
 
 def _cmd_spurious_digits(args: argparse.Namespace) -> int:
-    from trustvl.data_builders.spurious_digits import build_spurious_digits
-
-    check_output_dir(args.out, overwrite=args.overwrite)
-    path = build_spurious_digits(
-        args.out,
-        cramers_v=args.cramers_v,
-        spurious_class=args.spurious_class,
-        n_train=args.n_train,
-        n_test=args.n_test,
-        image_size=args.image_size,
-        seed=args.seed,
-        overwrite=args.overwrite,
-    )
-    print(f"dataset: {path}")
+    cfg = config_from_namespace(args.config_class, args)
+    check_output_dir(cfg.out_dir, overwrite=cfg.overwrite)
+    print(f"dataset: {cfg.build()}")
     return 0
 
 

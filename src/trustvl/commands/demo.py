@@ -7,7 +7,12 @@ import argparse
 from dataclasses import replace
 from typing import Any
 
-from trustvl.commands._common import add_config_command, check_model_path, check_output_dir, config_from_namespace
+from trustvl.commands._common import (
+    add_config_command,
+    check_model_path,
+    check_output_dir,
+    config_from_namespace,
+)
 from trustvl.errors import TrustVLInputError
 
 

@@ -1,52 +1,38 @@
-"""``trustvl discover``: RaVL's discovery of region-level spurious correlations in a fine-tuned CLIP."""
+"""``trustvl discover``: RaVL's discovery of region-level spurious correlations in a fine-tuned CLIP
+(options: :class:`~trustvl.evaluation.ravl.DiscoveryConfig`)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from trustvl.commands._common import add_run_options, check_model_path, check_output_dir, int_arg
+from trustvl.commands._common import (
+    add_config_command,
+    check_model_path,
+    check_output_dir,
+    config_from_namespace,
+)
 
 
 def add_discover(sub: Any) -> None:
-    p = sub.add_parser(
-        "discover", help="RaVL: discover region-level spurious correlations of a fine-tuned CLIP"
+    add_config_command(
+        sub,
+        "discover",
+        "trustvl.evaluation.ravl:DiscoveryConfig",
+        _cmd_discover,
+        help="RaVL: discover region-level spurious correlations of a fine-tuned CLIP",
     )
-    p.add_argument("--model", required=True)
-    p.add_argument("--dataset", required=True, help="labelled evaluation images (image + ClassLabel label)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--split", default="test")
-    p.add_argument("--label-column", default="label")
-    p.add_argument(
-        "--grid", type=int_arg(1, 64), default=2, help="regions are the n x n grid cells (default quadrants)"
-    )
-    p.add_argument("--max-images", type=int_arg(1), default=None)
-    p.add_argument("--device", default="auto")
-    add_run_options(p, seed=0, overwrite=True, quiet=True)
-    p.set_defaults(handler=_cmd_discover)
 
 
 def _cmd_discover(args: argparse.Namespace) -> int:
-    from trustvl.evaluation.ravl import run_discovery
-
-    check_output_dir(args.out, overwrite=args.overwrite)
-    check_model_path(args.model, "--model")
-    result = run_discovery(
-        args.model,
-        args.dataset,
-        args.out,
-        split=args.split,
-        grid_n=args.grid,
-        label_column=args.label_column,
-        max_images=args.max_images,
-        seed=args.seed,
-        device=args.device,
-        progress=not args.quiet,
-    )
+    cfg = config_from_namespace(args.config_class, args)
+    check_output_dir(cfg.out_dir, overwrite=cfg.overwrite)
+    check_model_path(cfg.model, "--model")
+    result = cfg.run()
     print(getattr(result, "message", "") or f"{len(result.clusters)} spurious cluster(s) kept")
     for rank, c in enumerate(result.clusters[:5], 1):
         print(
             f"#{rank}: cluster {c.cluster_id} score={c.score:.3f} influence={c.influence:.2f} size={c.size}"
         )
-    print(f"report: {args.out}/report.md")
+    print(f"report: {cfg.out_dir}/report.md")
     return 0

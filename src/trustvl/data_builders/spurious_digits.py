@@ -46,6 +46,7 @@ import json
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -468,3 +469,45 @@ def rectangle_region_truth(
     ih = np.clip(np.minimum(rb[:, 3], art[:, 3]) - np.maximum(rb[:, 1], art[:, 1]), 0, None)
     area = np.maximum((art[:, 2] - art[:, 0]) * (art[:, 3] - art[:, 1]), 1)
     return has & (iw * ih >= min_fraction * area)
+
+
+@dataclass
+class SpuriousDigitsConfig:
+    """``trustvl build spurious-digits``: the settings of :func:`build_spurious_digits` (each field is a
+    flag, its help below); :meth:`build` runs it."""
+
+    out_dir: str = field(
+        metadata={"help": "output folder (must be empty or absent unless --overwrite)", "aliases": ["--out"]}
+    )
+    cramers_v: float = field(
+        default=0.9,
+        metadata={
+            "help": "Cramér's V between the red rectangle and the spurious class",
+            "min": 0.0,
+            "max": 1.0,
+        },
+    )
+    spurious_class: int = field(
+        default=7, metadata={"help": "the digit the rectangle goes with", "min": 0, "max": 9}
+    )
+    n_train: int = field(default=2000, metadata={"help": "training images", "min": 0})
+    n_test: int = field(default=1000, metadata={"help": "test images", "min": 0})
+    image_size: int = field(default=64, metadata={"help": "image side in pixels", "min": 8, "max": 4096})
+    seed: int = field(default=0, metadata={"help": "seed of the build", "min": 0, "max": None})
+    overwrite: bool = field(default=False, metadata={"help": "replace a non-empty output folder"})
+    progress: bool = field(
+        default=True, metadata={"help": "show progress bars", "negative_aliases": ["--quiet"]}
+    )
+
+    def build(self) -> Path:
+        return build_spurious_digits(
+            self.out_dir,
+            cramers_v=self.cramers_v,
+            spurious_class=self.spurious_class,
+            n_train=self.n_train,
+            n_test=self.n_test,
+            image_size=self.image_size,
+            seed=self.seed,
+            overwrite=self.overwrite,
+            progress=self.progress,
+        )

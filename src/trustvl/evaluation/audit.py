@@ -62,9 +62,13 @@ class AuditConfig:
     ``uncertainty_seed`` drive the gallery bootstrap of the intervals, floors and verdicts (SPEC §1).
     """
 
-    model: str = field(metadata={"help": "Hub id or local folder of a CLIP-style model (AutoModel + AutoProcessor)"})
+    model: str = field(
+        metadata={"help": "Hub id or local folder of a CLIP-style model (AutoModel + AutoProcessor)"}
+    )
     dataset: str = field(
-        metadata={"help": "anything datasets.load_dataset accepts (Hub id, local dataset folder) or a .parquet file"}
+        metadata={
+            "help": "anything datasets.load_dataset accepts (Hub id, local dataset folder) or a .parquet file"
+        }
     )
     out_dir: str = field(
         metadata={"help": "output folder (must be empty or absent unless --overwrite)", "aliases": ["--out"]}
@@ -73,14 +77,18 @@ class AuditConfig:
     image_column: str = field(default="image", metadata={"help": "column holding the images"})
     attributes: list[str] | None = field(
         default=None,
-        metadata={"help": "protected attribute columns (default: every ClassLabel column but the label and ids)"},
+        metadata={
+            "help": "protected attribute columns (default: every ClassLabel column but the label and ids)"
+        },
     )
     label_column: str | None = field(
         default=None, metadata={"help": "class column: adds zero-shot and per-group accuracy"}
     )
     prompts: list[str] | None = field(default=None, metadata={"help": "concept prompts"})
     prompts_file: str | None = field(default=None, metadata={"help": "text file with one prompt per line"})
-    prompt_template: str = field(default="a photo of a {}", metadata={"help": "template for class-name prompts"})
+    prompt_template: str = field(
+        default="a photo of a {}", metadata={"help": "template for class-name prompts"}
+    )
     ks: list[int] | None = field(
         default=None,
         metadata={
@@ -97,7 +105,9 @@ class AuditConfig:
         },
     )
     batch_size: int = field(default=64, metadata={"help": "images per forward", "min": 1})
-    device: str = field(default="auto", metadata={"help": "torch device ('auto': this process's accelerator)"})
+    device: str = field(
+        default="auto", metadata={"help": "torch device ('auto': this process's accelerator)"}
+    )
     dtype: str | None = field(
         default=None,
         metadata={"help": "model dtype (default fp32)", "choices": ["fp32", "bf16", "fp16"]},

@@ -57,36 +57,66 @@ class AlphaSweepConfig:
         metadata={"help": "class column (ClassLabel) giving the prompts and zero-shot labels"},
     )
     attributes: list[str] | None = field(
-        default=None, metadata={"help": "attribute columns (default: ClassLabel columns other than the label)"}
+        default=None,
+        metadata={"help": "attribute columns (default: ClassLabel columns other than the label)"},
     )
     ks: list[int] = field(
         default_factory=lambda: [10, 100],
-        metadata={"help": "cut-offs for MaxSkew/MinSkew (each <= the number of images)", "aliases": ["--k"], "min": 1},
+        metadata={
+            "help": "cut-offs for MaxSkew/MinSkew (each <= the number of images)",
+            "aliases": ["--k"],
+            "min": 1,
+        },
     )
-    prompt_template: str = field(default="a photo of a {}", metadata={"help": "template for class-name prompts"})
+    prompt_template: str = field(
+        default="a photo of a {}", metadata={"help": "template for class-name prompts"}
+    )
     caption_column: str | None = field(
         default="caption", metadata={"help": "captions for Recall@K (skipped when the column is absent)"}
     )
-    recall_ks: list[int] = field(default_factory=lambda: [1, 5, 10], metadata={"help": "Recall@K cut-offs", "min": 1})
+    recall_ks: list[int] = field(
+        default_factory=lambda: [1, 5, 10], metadata={"help": "Recall@K cut-offs", "min": 1}
+    )
     n_recall: int = field(default=1000, metadata={"help": "image-caption pairs used for Recall@K", "min": 1})
     primary_attribute: str | None = field(
         default=None, metadata={"help": "the attribute on the Pareto plot's x axis (default: the first)"}
     )
     allow_extrapolation: bool = field(default=False, metadata={"help": "allow α outside [0, 1]"})
     batch_size: int = field(default=128, metadata={"help": "images per forward", "min": 1})
-    device: str = field(default="auto", metadata={"help": "torch device ('auto': this process's accelerator)"})
+    device: str = field(
+        default="auto", metadata={"help": "torch device ('auto': this process's accelerator)"}
+    )
     max_images: int | None = field(
         default=None, metadata={"help": "use only the first N images of the split", "min": 1}
     )
     overwrite: bool = field(default=False, metadata={"help": "replace a non-empty report folder"})
-    progress: bool = field(default=True, metadata={"help": "show progress bars", "negative_aliases": ["--quiet"]})
+    progress: bool = field(
+        default=True, metadata={"help": "show progress bars", "negative_aliases": ["--quiet"]}
+    )
     n_resamples: int = field(
         default=200,
-        metadata={"help": "gallery-bootstrap resamples for the intervals, floors and verdicts (0: off)", "min": 0},
+        metadata={
+            "help": "gallery-bootstrap resamples for the intervals, floors and verdicts (0: off)",
+            "min": 0,
+        },
     )
     uncertainty_seed: int = field(
         default=0, metadata={"help": "seed of the bootstrap resamples", "min": 0, "max": None}
     )
+
+    def validate(self) -> None:
+        UncertaintySettings.of(self.n_resamples, self.uncertainty_seed)
+        if not self.alphas:
+            raise TrustVLInputError("alphas is empty; expected at least one α value")
+        for a in self.alphas:
+            if not isinstance(a, (int, float)) or not math.isfinite(a):
+                raise TrustVLInputError(f"alpha={a!r} is not a finite number")
+            if not self.allow_extrapolation and not 0.0 <= a <= 1.0:
+                raise TrustVLInputError(
+                    f"alpha={a} is outside [0, 1]; pass allow_extrapolation (--allow-extrapolation) to extrapolate"
+                )
+        if not self.ks or any(not isinstance(k, int) or k <= 0 for k in self.ks):
+            raise TrustVLInputError(f"ks={self.ks!r}; expected positive integers")
 
 
 def _images(ds: Any, column: str) -> list[Any]:

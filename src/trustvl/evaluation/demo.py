@@ -65,7 +65,8 @@ class DemoConfig:
     """
 
     out_dir: str = field(
-        default="runs/demo", metadata={"help": "run folder (must be empty unless --overwrite)", "aliases": ["--out"]}
+        default="runs/demo",
+        metadata={"help": "run folder (must be empty unless --overwrite)", "aliases": ["--out"]},
     )
     base_model: str | None = field(
         default=None, metadata={"help": "CLIP id or folder to debias (default: the embedded SynthWorld CLIP)"}

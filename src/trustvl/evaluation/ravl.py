@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,52 @@ def _split(dataset: Any, split: str, max_images: int | None, seed: int) -> Any:
 def load_spurious_medoids(discovery_dir: str | os.PathLike) -> SpuriousMedoids:
     """The :class:`~trustvl.training.ravl.SpuriousMedoids` written by :func:`run_discovery`."""
     return SpuriousMedoids.load(discovery_dir)
+
+
+@dataclass
+class DiscoveryConfig:
+    """``trustvl discover``: the settings of :func:`run_discovery` on a model folder and a dataset (each field
+    is a flag, its help below); :meth:`run` runs it."""
+
+    model: str = field(metadata={"help": "Hub id or folder of the fine-tuned CLIP-style model"})
+    dataset: str = field(metadata={"help": "labelled evaluation images (image + ClassLabel label)"})
+    out_dir: str = field(
+        metadata={"help": "output folder (must be empty or absent unless --overwrite)", "aliases": ["--out"]}
+    )
+    split: str = field(default="test", metadata={"help": "dataset split"})
+    label_column: str = field(default="label", metadata={"help": "class column (ClassLabel)"})
+    grid_n: int = field(
+        default=2,
+        metadata={
+            "help": "regions are the n x n grid cells (default quadrants)",
+            "aliases": ["--grid"],
+            "min": 1,
+            "max": 64,
+        },
+    )
+    max_images: int | None = field(default=None, metadata={"help": "use only the first N images", "min": 1})
+    seed: int = field(default=0, metadata={"help": "seed of the clustering", "min": 0, "max": None})
+    device: str = field(
+        default="auto", metadata={"help": "torch device ('auto': this process's accelerator)"}
+    )
+    overwrite: bool = field(default=False, metadata={"help": "write into a folder that is not empty"})
+    progress: bool = field(
+        default=True, metadata={"help": "show progress bars", "negative_aliases": ["--quiet"]}
+    )
+
+    def run(self) -> Any:
+        return run_discovery(
+            self.model,
+            self.dataset,
+            self.out_dir,
+            split=self.split,
+            grid_n=self.grid_n,
+            label_column=self.label_column,
+            max_images=self.max_images,
+            seed=self.seed,
+            device=self.device,
+            progress=self.progress,
+        )
 
 
 def run_discovery(

@@ -348,7 +348,9 @@ def _is_complete(path: Path, payload: dict[str, Any]) -> bool:
 class TinyFixturesConfig:
     """``trustvl fixtures``: where to write the tiny random models of :func:`build_tiny_fixtures`."""
 
-    out_dir: str = field(metadata={"help": "output folder (must be empty or absent unless --overwrite)", "aliases": ["--out"]})
+    out_dir: str = field(
+        metadata={"help": "output folder (must be empty or absent unless --overwrite)", "aliases": ["--out"]}
+    )
     seed: int = field(default=0, metadata={"help": "seed of the random weights", "min": 0, "max": None})
     overwrite: bool = field(default=False, metadata={"help": "write into a folder that is not empty"})
 

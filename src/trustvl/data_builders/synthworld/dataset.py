@@ -35,6 +35,7 @@ import shutil
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -379,3 +380,30 @@ __all__ = [
     "scene_row",
     "synthworld_features",
 ]
+
+
+@dataclass
+class SynthWorldBuildConfig:
+    """``trustvl build synthworld``: the settings of :func:`build_synthworld_dataset` (each field is a flag,
+    its help below)."""
+
+    out_dir: str = field(
+        metadata={
+            "help": "output folder (must be empty unless --overwrite or --resume)",
+            "aliases": ["--out"],
+        }
+    )
+    n_train: int = field(default=8000, metadata={"help": "biased training scenes", "min": 0})
+    n_test: int = field(default=2000, metadata={"help": "balanced test scenes", "min": 0})
+    resolution: int = field(default=64, metadata={"help": "image side in pixels", "min": 8, "max": 4096})
+    seed: int = field(default=0, metadata={"help": "seed of the scenes", "min": 0, "max": None})
+    world_json: str | None = field(
+        default=None, metadata={"help": "JSON object of further SynthWorldConfig knobs"}
+    )
+    overwrite: bool = field(default=False, metadata={"help": "replace a non-empty output folder"})
+    resume: bool = field(
+        default=False, metadata={"help": "continue an unfinished build in the output folder"}
+    )
+    progress: bool = field(
+        default=True, metadata={"help": "show progress bars", "negative_aliases": ["--quiet"]}
+    )
