@@ -13,13 +13,16 @@ fingerprints, so a second audit of the same pair skips embedding.
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from PIL import UnidentifiedImageError
 
 from trustvl.errors import TrustVLInputError
 from trustvl.evaluation.dataset_columns import AttributeColumn, attribute_columns, class_label_names
@@ -210,7 +213,7 @@ def _embed_gallery(cfg: AuditConfig, model: Any, processor: Any, ds: Any) -> tup
         hit = cache.get(key, ["embeddings"], expected_rows=len(ds))
         if hit is not None:
             return hit["embeddings"], True
-    images = (row[cfg.image_column] for row in ds.select_columns([cfg.image_column]))
+    images = _decoded_images(ds, cfg)
     emb = embed_images(
         model, processor, images, batch_size=cfg.batch_size, total=len(ds), progress=cfg.progress
     )
@@ -221,6 +224,24 @@ def _embed_gallery(cfg: AuditConfig, model: Any, processor: Any, ds: Any) -> tup
             metadata={"model": str(cfg.model), "dataset": str(cfg.dataset), "split": cfg.split},
         )
     return emb, False
+
+
+def _decoded_images(ds: Any, cfg: AuditConfig) -> Iterator[Any]:
+    """The images of ``ds`` in order; an undecodable one is an input error naming its dataset row (PIL's
+    own message names an in-memory ``BytesIO`` object, useless to find the row)."""
+    rows = iter(ds.select_columns([cfg.image_column]))
+    for index in itertools.count():
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except (OSError, ValueError) as err:  # PIL.UnidentifiedImageError is an OSError
+            reason = "cannot identify image file" if isinstance(err, UnidentifiedImageError) else str(err)
+            raise TrustVLInputError(
+                f"dataset {cfg.dataset!r}, split {cfg.split!r}, row {index}: the {cfg.image_column!r} value is "
+                f"not a readable image ({' '.join(reason.split())}); expected an image file (PNG, JPEG, ...)"
+            ) from None
+        yield row[cfg.image_column]
 
 
 def run_audit(cfg: AuditConfig) -> AuditResult:

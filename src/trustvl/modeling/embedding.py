@@ -89,13 +89,15 @@ def embed_images(
         bar.update(len(batch))
         batch.clear()
 
-    for img in images:
-        batch.append(img.convert("RGB") if hasattr(img, "convert") else img)
-        if len(batch) == batch_size:
+    try:
+        for img in images:
+            batch.append(img.convert("RGB") if hasattr(img, "convert") else img)
+            if len(batch) == batch_size:
+                flush()
+        if batch:
             flush()
-    if batch:
-        flush()
-    bar.close()
+    finally:  # an error (an unreadable image) must not leave the bar to redraw over its message
+        bar.close()
     if not outs:
         raise TrustVLInputError("no images to embed; expected at least one image")
     return _check_finite(torch.cat(outs), "image")
