@@ -1,5 +1,18 @@
-"""Pieces the method subcommands share: subcommand groups, the common run options, JSON summaries, and
-subcommands parsed into a configuration dataclass (:class:`ConfigArgumentParser`)."""
+"""Pieces the subcommands share: the one output-folder check (:func:`check_output_dir`), model-folder checks,
+subcommand groups, JSON summaries, and subcommands parsed from a configuration dataclass
+(:class:`ConfigArgumentParser`, :func:`add_config_command`, :func:`config_from_namespace`).
+
+A new command (``trustvl publish`` included) gets its options, ``--config FILE`` and its checks this way::
+
+    add_config_command(sub, "publish", "trustvl.hub.publish:PublishConfig", _cmd_publish, help="...")
+
+    def _cmd_publish(args):
+        cfg = config_from_namespace(args.config_class, args)
+        check_output_dir(cfg.stage_dir, overwrite=..., flag="--stage-dir")  # before any work
+
+and raises :class:`~trustvl.errors.TrustVLInputError` for bad input: :func:`trustvl.cli.main` is the one error
+path (closes open progress bars, prints one line, exit code 2).
+"""
 
 from __future__ import annotations
 
