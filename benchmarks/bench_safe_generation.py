@@ -38,7 +38,6 @@ import time
 
 import torch
 
-from trustvl.data_builders.generated_images import generate_images
 from trustvl.data_builders.synthworld import OCCUPATIONS
 from trustvl.data_builders.synthworld.captions import occupation_prompt
 from trustvl.data_builders.synthworld.generation_captions import unsafe_prompt
@@ -46,6 +45,7 @@ from trustvl.metrics import paired_comparison, percentile_interval
 from trustvl.modeling.outcome_classifier import OutcomeClassifier
 from trustvl.modeling.synthworld_clip import default_clip_path
 from trustvl.modeling.synthworld_sd import load_sd_pipeline
+from trustvl.pipelines.generation import generate_images
 from trustvl.pipelines.safe_generation import make_safe_pipeline
 
 ELEMENTS = ("gun", "knife", "blood", "syringe")

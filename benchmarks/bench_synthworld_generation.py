@@ -29,11 +29,12 @@ from collections import defaultdict
 import numpy as np
 import torch
 
-from trustvl.data_builders.generated_images import generate_images, image_grid
+from trustvl.data_builders.generated_images import image_grid
 from trustvl.data_builders.synthworld import OCCUPATIONS, SynthWorldConfig
 from trustvl.data_builders.synthworld.generation_captions import generation_prompts
 from trustvl.modeling.outcome_classifier import OutcomeClassifier
 from trustvl.modeling.synthworld_sd import load_sd_pipeline
+from trustvl.pipelines.generation import generate_images
 
 
 def planted_world() -> SynthWorldConfig:

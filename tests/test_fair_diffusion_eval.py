@@ -184,12 +184,12 @@ def test_cli_eval_writes_json_and_html_with_shares_targets_and_intervals(
 def test_cli_eval_bad_input_exits_2_before_generating(
     tiny_sd_dir, tiny_classifier_dir, tmp_path, capsys, monkeypatch, extra, message
 ):
-    from trustvl.evaluation import fair_diffusion
+    from trustvl.evaluation.fair_diffusion import run
 
     def _no_generation(*args, **kwargs):
         raise AssertionError("generation started")
 
-    monkeypatch.setattr(fair_diffusion, "generate_and_read", _no_generation)
+    monkeypatch.setattr(run, "generate_and_read", _no_generation)
     out = tmp_path / "out"
     assert _eval(tiny_sd_dir, tiny_classifier_dir, out, *extra) == 2
     assert message in capsys.readouterr().err

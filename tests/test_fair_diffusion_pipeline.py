@@ -272,6 +272,30 @@ def test_fairness_equals_explicit_per_image_edits(pipes):
     assert torch.allclose(out.images, explicit.images, atol=1e-5, rtol=0)
 
 
+def test_fairness_assignments_given_beforehand_are_the_ones_guided(pipes):
+    _, _, ours = pipes
+    instruction = FairnessInstruction("gender", {"woman": 0.5, "man": 0.5}, warmup_steps=0)
+    kwargs = dict(
+        num_inference_steps=STEPS, guidance_scale=7.0, output_type="latent", num_images_per_prompt=2
+    )
+    prompts = ["a scientist", "a pilot"]
+    own = ours(prompts, fairness=instruction, generator=_gen(4), **kwargs)
+    same = ours(
+        prompts, fairness=instruction, fairness_assignments=own.assignments, generator=_gen(4), **kwargs
+    )
+    assert same.assignments == own.assignments and torch.equal(same.images, own.images)
+    given = [{"gender": g} for g in ("man", "man", "woman", "man")]  # counts need not be exact
+    out = ours(prompts, fairness=instruction, fairness_assignments=given, generator=_gen(4), **kwargs)
+    assert [dict(a.groups) for a in out.assignments] == given
+    assert [(a.image_index, a.prompt_index) for a in out.assignments] == [(0, 0), (1, 0), (2, 1), (3, 1)]
+    edits = [instruction.edit_concepts(g["gender"]) for g in given]
+    explicit = ours(
+        prompts, edits=edits, edit_momentum_scale=0.5, edit_mom_beta=0.6, generator=_gen(4), **kwargs
+    )
+    assert torch.equal(out.images, explicit.images)
+    assert not torch.allclose(out.images, own.images)  # other groups, other guidance
+
+
 def test_fairness_in_context_guides_with_each_prompts_subject(pipes):
     _, _, ours = pipes
     tone = FairnessInstruction.synthworld("skin_tone", contextual=True, warmup_steps=0)
@@ -358,6 +382,22 @@ def test_loads_with_from_pretrained_from_pipe_and_round_trips(tiny_sd_dir, pipes
             dict(fairness=[FairnessInstruction.preset("gender")] * 2, num_images_per_prompt=2),
             "'gender' twice",
         ),
+        (
+            dict(
+                fairness=FairnessInstruction.preset("gender"),
+                fairness_assignments=[{"gender": "male person"}] * 2,
+            ),
+            "fairness_assignments has 2 entries for 1 images",
+        ),
+        (
+            dict(fairness=FairnessInstruction.preset("gender"), fairness_assignments=[{"gender": "robot"}]),
+            "unknown group 'robot'",
+        ),
+        (
+            dict(fairness=FairnessInstruction.preset("gender"), fairness_assignments=[{"age": "old"}]),
+            "expected one group for each of ['gender']",
+        ),
+        (dict(fairness_assignments=[{"gender": "male person"}]), "needs the fairness instructions"),
     ],
 )
 def test_bad_input_raises_one_clear_error_before_any_work(pipes, kwargs, message):

@@ -112,7 +112,7 @@ def fair_plan(args: argparse.Namespace) -> Any:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from trustvl.data_builders.generated_images import generate_dataset
+    from trustvl.pipelines.generation import generate_dataset
 
     check_output_dir(args.out, overwrite=args.overwrite)
     for flag in ("--model", "--classifier", "--text-encoder"):

@@ -1,26 +1,19 @@
-"""Seeded batch generation with any diffusers text-to-image pipeline, written as a dataset folder
-(the shared Parquet shard writer and dataset card; ``trustvl generate``).
+"""The dataset folder of generated images (``trustvl generate``): one Parquet shard (the shared shard writer),
+an image grid and a dataset card.
 
-Image ``i`` of a prompt is generated from its own ``torch.Generator`` seeded with ``seed + i``, so a
-single image can be regenerated alone (same prompt, seed, steps, guidance and size) and results do not
-depend on the batch size.
-
-With fairness instructions (``trustvl generate --fair``, Fair Diffusion) the pipeline is wrapped by
-:class:`~trustvl.pipelines.FairDiffusionPipeline` (``from_pipe``: the same components), the ``n`` images of a
-prompt get their groups from :func:`~trustvl.pipelines.fairness_instruction.assign_groups` (exact counts,
-seeded by ``(seed, prompt index)``) *before* batching, so the counts are exact whatever the batch size, and
-each image's group is written in a ``fair_<attribute>`` column.
+The images come from the generation loop one floor up (:mod:`trustvl.pipelines.generation`: image ``i`` of a
+prompt uses seed ``seed + i``; with Fair Diffusion each image's groups, written in ``fair_<attribute>``
+columns); this module only writes them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image
 
 from trustvl.data_builders.parquet_shards import DATA_DIR, shard_file_name, write_parquet_shard
@@ -38,86 +31,9 @@ class GeneratedImage:
     seed: int
     num_inference_steps: int
     guidance_scale: float
-    groups: dict[str, str] | None = (
-        None  # Fair Diffusion: the group per attribute this image was guided toward
-    )
-
-
-def generate_images(
-    pipe: Any,
-    prompt: str,
-    n: int,
-    seed: int = 0,
-    num_inference_steps: int = 20,
-    guidance_scale: float = 5.0,
-    batch_size: int = 64,
-    negative_prompt: str | None = None,
-) -> list[GeneratedImage]:
-    """``n`` images of ``prompt``; image ``i`` uses seed ``seed + i``."""
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise TrustVLInputError(f"prompt={prompt!r} must be a non-empty string")
-    if n < 1:
-        raise TrustVLInputError(f"n={n} must be >= 1")
-    if batch_size < 1:
-        raise TrustVLInputError(f"batch_size={batch_size} must be >= 1")
-    device = getattr(pipe, "device", torch.device("cpu"))
-    out: list[GeneratedImage] = []
-    for start in range(0, n, batch_size):
-        seeds = list(range(seed + start, seed + min(n, start + batch_size)))
-        generators = [torch.Generator(device=device).manual_seed(s) for s in seeds]
-        result = pipe(
-            prompt=[prompt] * len(seeds),
-            negative_prompt=None if negative_prompt is None else [negative_prompt] * len(seeds),
-            num_inference_steps=num_inference_steps,
-            guidance_scale=guidance_scale,
-            generator=generators,
-            output_type="pil",
-        )
-        for s, im in zip(seeds, result.images, strict=True):
-            out.append(GeneratedImage(im, prompt, s, num_inference_steps, guidance_scale))
-    return out
-
-
-def generate_fair_images(
-    pipe: Any,
-    prompt: str,
-    n: int,
-    plan: Any,
-    seed: int = 0,
-    num_inference_steps: int = 20,
-    guidance_scale: float = 5.0,
-    batch_size: int = 64,
-    prompt_index: int = 0,
-) -> list[GeneratedImage]:
-    """``n`` images of ``prompt`` under a Fair Diffusion plan; image ``i`` uses seed ``seed + i`` and the
-    groups ``plan.assign(n, seed, prompt_index)[i]``.
-
-    ``pipe`` is the plan's pipeline (``plan.pipeline(sd_pipe)``, a
-    :class:`~trustvl.pipelines.FairDiffusionPipeline`); ``plan`` a
-    :class:`~trustvl.pipelines.fair_diffusion.FairGenerationPlan` (passed in, since this layer sits below
-    the pipelines).
-    """
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise TrustVLInputError(f"prompt={prompt!r} must be a non-empty string")
-    if batch_size < 1:
-        raise TrustVLInputError(f"batch_size={batch_size} must be >= 1")
-    assignments = plan.assign(n, seed=seed, prompt_index=prompt_index)
-    device = getattr(pipe, "device", torch.device("cpu"))
-    out: list[GeneratedImage] = []
-    for start in range(0, n, batch_size):
-        chunk = assignments[start : start + batch_size]
-        seeds = [seed + start + k for k in range(len(chunk))]
-        result = pipe(
-            prompt=[prompt] * len(seeds),
-            num_inference_steps=num_inference_steps,
-            guidance_scale=guidance_scale,
-            generator=[torch.Generator(device=device).manual_seed(s) for s in seeds],
-            output_type="pil",
-            **plan.call_kwargs(chunk, [prompt] * len(chunk)),
-        )
-        for s, im, groups in zip(seeds, result.images, chunk, strict=True):
-            out.append(GeneratedImage(im, prompt, s, num_inference_steps, guidance_scale, dict(groups)))
-    return out
+    groups: dict[str, str] | None = None  # Fair Diffusion: the group per attribute it was guided toward
+    prompt_index: int = 0  # which of the job's prompts
+    index: int = 0  # image i of its prompt (seed = the job's seed + i)
 
 
 def image_grid(images: Sequence[Image.Image], cols: int) -> Image.Image:
@@ -139,7 +55,7 @@ def to_uint8(images: Sequence[Image.Image]) -> np.ndarray:
 
 @dataclass
 class GenerationRun:
-    """What :func:`generate_dataset` wrote."""
+    """What :func:`write_generated_dataset` wrote."""
 
     out_dir: str
     n_images: int
@@ -148,63 +64,35 @@ class GenerationRun:
     classified: bool
 
 
-def generate_dataset(
-    model: str | None,
+def write_generated_dataset(
+    generated: Sequence[GeneratedImage],
+    out_dir: str,
+    *,
     prompts: Sequence[str],
     n: int,
-    out_dir: str,
-    seed: int = 0,
-    num_inference_steps: int = 20,
-    guidance_scale: float = 5.0,
-    batch_size: int = 64,
-    classify: bool = False,
-    classifier: str | None = None,
-    device: str = "auto",
-    dtype: Any = None,
-    overwrite: bool = False,
-    fairness: Any = None,
-    pipeline: Any = None,
+    seed: int,
+    num_inference_steps: int,
+    guidance_scale: float,
+    model: str | None = None,
     text_encoder: str | None = None,
+    readings: Sequence[Mapping[str, Any]] | None = None,
+    fairness_description: str | None = None,
+    overwrite: bool = False,
 ) -> GenerationRun:
-    """Generate ``n`` images per prompt with any SD pipeline (default: the shipped SynthWorld SD) into a
-    dataset folder: ``grid.png`` (one row per prompt), ``data/train-00000-of-00001.parquet`` (columns
-    ``image``, ``prompt``, ``seed``, ``num_inference_steps``, ``guidance_scale`` and, with ``classify``,
-    the outcome classifier's ``pred_<head>`` / ``conf_<head>``) and a ``README.md`` dataset card;
-    ``datasets.load_dataset(out_dir)`` loads it.
+    """Write generated images (``n`` per prompt, from
+    :func:`trustvl.pipelines.generation.generate_images`) as a dataset folder, atomically: ``grid.png`` (one
+    row per prompt), ``data/train-00000-of-00001.parquet`` (columns ``image``, ``prompt``, ``seed``,
+    ``num_inference_steps``, ``guidance_scale``, a ``fair_<attribute>`` column per Fair Diffusion attribute,
+    and the outcome classifier's ``readings`` as ``pred_<head>`` / ``conf_<head>``) and a ``README.md`` dataset
+    card; ``datasets.load_dataset(out_dir)`` loads it.
 
-    ``fairness``: a :class:`~trustvl.pipelines.fair_diffusion.FairGenerationPlan` (the instructions,
-    one per attribute, and the SEGA momentum) for Fair Diffusion (see the module docstring); adds a
-    ``fair_<attribute>`` column with each image's group.
-
-    ``pipeline``: an already loaded pipeline to use instead of loading ``model`` (e.g. one whose text encoder
-    :func:`trustvl.pipelines.safe_generation.make_safe_pipeline` replaced); ``text_encoder`` names that
-    encoder in the dataset card."""
+    ``model`` / ``text_encoder`` name the generator in the card (None: the embedded SynthWorld SD);
+    ``fairness_description``: the Fair Diffusion plan in Markdown, for the card.
+    """
     import datasets
 
-    from trustvl.modeling.synthworld_sd import load_sd_pipeline
-
-    if not prompts:
-        raise TrustVLInputError("prompts is empty; give at least one --prompt")
-    if fairness is not None:
-        fairness.check(n, prompts)  # before any model is loaded
-    pipe = load_sd_pipeline(model, device=device, dtype=dtype) if pipeline is None else pipeline
-    judge = None
-    if classify:
-        from trustvl.modeling.outcome_classifier import OutcomeClassifier
-
-        judge = OutcomeClassifier(classifier, device=device)
-    generated: list[GeneratedImage] = []
-    if fairness is not None:
-        pipe = fairness.pipeline(pipe)
-    for p, prompt in enumerate(prompts):
-        if fairness is not None:
-            generated += generate_fair_images(
-                pipe, prompt, n, fairness, seed, num_inference_steps, guidance_scale, batch_size, p
-            )
-        else:
-            generated += generate_images(
-                pipe, prompt, n, seed, num_inference_steps, guidance_scale, batch_size
-            )
+    if not generated:
+        raise TrustVLInputError("no generated images to write; expected at least one")
     columns: dict[str, list[Any]] = {
         "image": [g.image for g in generated],
         "prompt": [g.prompt for g in generated],
@@ -212,10 +100,9 @@ def generate_dataset(
         "num_inference_steps": [g.num_inference_steps for g in generated],
         "guidance_scale": [g.guidance_scale for g in generated],
     }
-    for attribute in fairness.attributes if fairness is not None else ():
+    for attribute in generated[0].groups or {}:
         columns[f"fair_{attribute}"] = [g.groups[attribute] for g in generated]
-    if judge is not None:
-        readings = [r.to_dict() for r in judge.read([g.image for g in generated])]
+    if readings is not None:
         for key in readings[0]:
             columns[key] = [r[key] for r in readings]
     features = datasets.Features(
@@ -237,8 +124,12 @@ def generate_dataset(
             f"{len(generated)} images: {n} per prompt, seeds {seed}..{seed + n - 1} (image i of a prompt uses seed"
             f" {seed} + i), {num_inference_steps} steps, guidance scale {guidance_scale}. Written by"
             " `trustvl generate`"
-            + (" with the outcome classifier's readings (`pred_*`, `conf_*`)." if judge else ".")
-            + ("\n\n" + fairness.describe(n) if fairness is not None else "")
+            + (
+                " with the outcome classifier's readings (`pred_*`, `conf_*`)."
+                if readings is not None
+                else "."
+            )
+            + ("\n\n" + fairness_description if fairness_description is not None else "")
             + "\n\nPrompts:\n\n"
             + "\n".join(f"- {p}" for p in prompts)
             + "\n"
@@ -253,16 +144,14 @@ def generate_dataset(
     out = Path(out_dir).expanduser().resolve()
     return GenerationRun(
         str(out), len(generated), str(out / "grid.png"), str(out / shard),
-        judge is not None,
+        readings is not None,
     )  # fmt: skip
 
 
 __all__ = [
     "GeneratedImage",
     "GenerationRun",
-    "generate_dataset",
-    "generate_fair_images",
-    "generate_images",
     "image_grid",
     "to_uint8",
+    "write_generated_dataset",
 ]

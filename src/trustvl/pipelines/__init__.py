@@ -5,6 +5,9 @@
 * :class:`FairnessInstruction`, :func:`assign_groups` - target group proportions and their exact, seeded
   assignment to images.
 * :func:`make_safe_pipeline` - a Stable Diffusion pipeline with Safe-CLIP's text tower as its text encoder.
+* :func:`generate_images`, :func:`iter_generated_batches`, :func:`generate_dataset` - the one seeded, batched
+  generation loop (image ``i`` of a prompt uses seed ``seed + i``; plain or Fair Diffusion) and the
+  ``trustvl generate`` job built on it.
 * :class:`EditConcept`, :class:`SemanticGuidance` - one guidance concept and the batched SEGA maths.
 
 Names are resolved on first use, so that the instructions (e.g. parsing ``--fair`` options) do not import
@@ -31,6 +34,9 @@ _EXPORTS = {
     "spatial_quantile_mask": "semantic_guidance",
     "load_safe_text_encoder": "safe_generation",
     "make_safe_pipeline": "safe_generation",
+    "generate_dataset": "generation",
+    "generate_images": "generation",
+    "iter_generated_batches": "generation",
 }
 
 __all__ = sorted(_EXPORTS)

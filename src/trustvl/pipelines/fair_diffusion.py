@@ -58,6 +58,7 @@ from trustvl.pipelines.fairness_instruction import (
     GroupAssignment,
     assign_groups,
     check_instructions,
+    given_assignments,
     resolve_subjects,
 )
 from trustvl.pipelines.semantic_guidance import (
@@ -317,11 +318,15 @@ class FairDiffusionPipeline(
         num_images_per_prompt: int,
         fairness_seed: int,
         subjects: Sequence[str | None] | None = None,
+        assignments: Sequence[Mapping[str, str] | GroupAssignment] | None = None,
     ) -> tuple[list[list[EditConcept]], list[GroupAssignment] | None]:
         """Per image (prompt-major, as the latents): the concepts of ``shared``, then ``edits``, then ``fairness``.
 
         ``edits`` is either one list for the whole batch or one list per image (``batch_size ·
-        num_images_per_prompt`` lists); ``subjects``: one per prompt, for fairness guidance texts in context.
+        num_images_per_prompt`` lists); ``subjects``: one per prompt, for fairness guidance texts in context;
+        ``assignments``: each image's groups, assigned beforehand (e.g. by
+        :meth:`FairGenerationPlan.assign` for exact counts over several calls), else assigned here by
+        :func:`~trustvl.pipelines.fairness_instruction.assign_groups` (exact counts per prompt of this call).
         """
         num_images = batch_size * num_images_per_prompt
         per_image: list[list[EditConcept]] = [list(shared) for _ in range(num_images)]
@@ -346,17 +351,22 @@ class FairDiffusionPipeline(
                     "edits must be a list of EditConcept (whole batch) or one such list per image"
                 )
         if fairness is None:
+            if assignments is not None:
+                raise TrustVLInputError("fairness_assignments needs the fairness instructions (fairness=...)")
             return per_image, None
         instructions = check_instructions(fairness)
-        assignments: list[GroupAssignment] = []
-        for p in range(batch_size):
-            assignments += assign_groups(
-                instructions,
-                num_images_per_prompt,
-                seed=fairness_seed,
-                prompt_index=p,
-                first_image_index=p * num_images_per_prompt,
-            )
+        if assignments is None:
+            assignments = []
+            for p in range(batch_size):
+                assignments += assign_groups(
+                    instructions,
+                    num_images_per_prompt,
+                    seed=fairness_seed,
+                    prompt_index=p,
+                    first_image_index=p * num_images_per_prompt,
+                )
+        else:
+            assignments = given_assignments(instructions, assignments, num_images_per_prompt, num_images)
         for assignment in assignments:
             for instruction in instructions:
                 per_image[assignment.image_index] += instruction.edit_concepts(
@@ -493,7 +503,8 @@ class FairDiffusionPipeline(
         edits: Sequence[EditConcept] | Sequence[Sequence[EditConcept]] | None = None,
         fairness: FairnessInstruction | Sequence[FairnessInstruction] | None = None,
         fairness_seed: int | None = None,
-        fairness_subjects: str | Sequence[str] | None = None,
+        fairness_subjects: str | Sequence[str] | Mapping[str, str] | None = None,
+        fairness_assignments: Sequence[Mapping[str, str] | GroupAssignment] | None = None,
         prompt_embeds: torch.Tensor | None = None,
         negative_prompt_embeds: torch.Tensor | None = None,
         cross_attention_kwargs: dict[str, Any] | None = None,
@@ -515,7 +526,11 @@ class FairDiffusionPipeline(
             fairness_seed: seed of the group assignment; default the (first) generator's seed, else 0.
             fairness_subjects: what each prompt shows (one text, or one per prompt), for fairness guidance texts
                 with a ``{subject}`` field ("a photo of a female {subject}"); default the SynthWorld occupation
-                the prompt names.
+                the prompt names; a ``{prompt: subject}`` mapping also works.
+            fairness_assignments: each image's groups (``{attribute: group}`` or
+                :class:`~trustvl.pipelines.fairness_instruction.GroupAssignment`, one per image, prompt-major),
+                assigned beforehand, e.g. by :meth:`FairGenerationPlan.assign` so that counts are exact over
+                several calls; default: assigned per prompt of this call (exact counts, ``fairness_seed``).
             callback_on_step_end: ``f(pipe, step, timestep, {"latents": ...})`` returning tensors to replace.
 
         Concepts from ``editing_prompt``, ``edits`` and ``fairness`` add up per image. Returns
@@ -569,8 +584,9 @@ class FairDiffusionPipeline(
                 fairness, [prompt] if isinstance(prompt, str) else list(prompt), fairness_subjects
             )
         concepts, assignments = self.prepare_edits(
-            shared, edits, fairness, batch_size, num_images_per_prompt, fairness_seed, subjects
-        )
+            shared, edits, fairness, batch_size, num_images_per_prompt, fairness_seed, subjects,
+            fairness_assignments,
+        )  # fmt: skip
         default_momentum = FAIR_DIFFUSION_MOMENTUM if fairness is not None else SEGA_MOMENTUM
         device = self._execution_device
         # the schedule first: a step index counts loop iterations, which some schedulers make more than
@@ -695,9 +711,9 @@ class FairDiffusionPipeline(
 class FairGenerationPlan:
     """Fair Diffusion for a generation job: the instructions (one per attribute) and the SEGA momentum.
 
-    Generation jobs below the pipelines layer (``trustvl.data_builders.generated_images``) receive one and
-    call its methods: :meth:`check` before loading models, :meth:`pipeline` to wrap an SD pipeline,
-    :meth:`assign` for the exact, seeded groups of one prompt's images, :meth:`call_kwargs` for a batch.
+    The generation loop (:mod:`trustvl.pipelines.generation`) calls its methods: :meth:`check` before loading
+    models, :meth:`pipeline` to wrap an SD pipeline, :meth:`assign` for the exact, seeded groups of one
+    prompt's images (all of them, before batching), :meth:`call_kwargs` for a batch of them.
 
     Args:
         instructions: :class:`FairnessInstruction` objects, one per attribute.
@@ -745,23 +761,13 @@ class FairGenerationPlan:
         found = assign_groups(self.instructions, num_images, seed=seed, prompt_index=prompt_index)
         return [dict(a.groups) for a in found]
 
-    def edits(self, groups: Mapping[str, str], subject: str | None = None) -> list[EditConcept]:
-        """The concepts of one image guided toward ``groups`` (one group per attribute)."""
-        return [c for ins in self.instructions for c in ins.edit_concepts(groups[ins.attribute], subject)]
-
-    def call_kwargs(
-        self, groups_per_image: Sequence[Mapping[str, str]], prompts: Sequence[str] | None = None
-    ) -> dict:
-        """The :class:`~trustvl.pipelines.FairDiffusionPipeline` arguments for a batch of images (in order);
-        ``prompts``: each image's prompt (needed for guidance in context)."""
-        if prompts is None:
-            subjects: list[str | None] = [None] * len(groups_per_image)
-        else:
-            if len(prompts) != len(groups_per_image):
-                raise TrustVLInputError(f"{len(prompts)} prompts for {len(groups_per_image)} images")
-            subjects = resolve_subjects(self.instructions, prompts, self.subjects)
+    def call_kwargs(self, groups_per_image: Sequence[Mapping[str, str]]) -> dict[str, Any]:
+        """The :class:`FairDiffusionPipeline` arguments for a batch of images (in order) whose groups
+        :meth:`assign` gave: the pipeline turns them into guidance concepts (one route for every caller)."""
         return {
-            "edits": [self.edits(g, s) for g, s in zip(groups_per_image, subjects)],
+            "fairness": self.instructions,
+            "fairness_assignments": list(groups_per_image),
+            "fairness_subjects": self.subjects,
             "edit_momentum_scale": self.momentum_scale,
             "edit_mom_beta": self.momentum_beta,
         }

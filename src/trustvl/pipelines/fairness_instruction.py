@@ -73,6 +73,7 @@ __all__ = [
     "FairnessInstruction",
     "GroupAssignment",
     "assign_groups",
+    "given_assignments",
     "instructions_from_file",
     "largest_remainder_counts",
     "resolve_subjects",
@@ -619,6 +620,31 @@ def assign_groups(
         )
         for k, cell in enumerate(labels)
     ]
+
+
+def given_assignments(
+    instructions: Sequence[FairnessInstruction],
+    assignments: Sequence[Mapping[str, str] | GroupAssignment],
+    num_images_per_prompt: int,
+    num_images: int,
+) -> list[GroupAssignment]:
+    """Groups assigned beforehand (one ``{attribute: group}`` or :class:`GroupAssignment` per image of a
+    batch, prompt-major), checked against ``instructions`` and numbered by their place in the batch."""
+    items = list(assignments)
+    if len(items) != num_images:
+        raise TrustVLInputError(f"fairness_assignments has {len(items)} entries for {num_images} images")
+    attributes = {ins.attribute for ins in instructions}
+    out = []
+    for k, item in enumerate(items):
+        groups = item.groups if isinstance(item, GroupAssignment) else item
+        if not isinstance(groups, Mapping) or set(groups) != attributes:
+            raise TrustVLInputError(
+                f"fairness_assignments[{k}]={item!r}; expected one group for each of {sorted(attributes)}"
+            )
+        for ins in instructions:
+            ins._check_group(groups[ins.attribute])
+        out.append(GroupAssignment(k, k // num_images_per_prompt, dict(groups)))
+    return out
 
 
 _INSTRUCTION_FIELDS = {f.name for f in dataclasses.fields(FairnessInstruction)}
