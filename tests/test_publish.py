@@ -18,7 +18,8 @@ import pytest
 import torch
 
 from trustvl.cli import main
-from trustvl.hub.publish import PublishConfig, eval_results_from_metrics, publish
+from trustvl.evaluation.model_index import model_index_from_metrics
+from trustvl.hub.publish import PublishConfig, publish
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -271,12 +272,12 @@ def test_model_card_results_come_from_the_runs_metrics(staged, runs):
     assert "trust_remote_code=True" in card.text
 
 
-def test_eval_results_picks_the_models_alpha(runs):
+def test_model_index_picks_the_models_alpha(runs):
     metrics = json.loads((runs["cf_run"] / "metrics.json").read_text())
-    at_zero = {m.metric_type: m.value for m in eval_results_from_metrics(metrics, alpha=0.0)}
-    at_one = {m.metric_type: m.value for m in eval_results_from_metrics(metrics, alpha=1.0)}
+    at_zero = {m.metric_type: m.value for m in model_index_from_metrics(metrics, alpha=0.0)}
+    at_one = {m.metric_type: m.value for m in model_index_from_metrics(metrics, alpha=1.0)}
     assert at_zero["ndkl"] == pytest.approx(0.3) and at_one["ndkl"] == pytest.approx(0.2)
-    assert eval_results_from_metrics({"unrelated": 1}) == []
+    assert model_index_from_metrics({"unrelated": 1}) is None
 
 
 LOAD_BACK = """
