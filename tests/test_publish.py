@@ -635,6 +635,11 @@ def test_publish_options_come_from_publish_config(runs, tmp_path, capsys):
              "--stage_dir", str(tmp_path / "from_flag")]
         )  # fmt: skip
     assert rc == 0 and "space repo me/flag" in buf.getvalue() and (tmp_path / "from_flag").is_dir()
+    # switches stay switches: a PATH after --dry-run is the folder, not the switch's value
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = main(["publish", "space", "--dry-run", str(runs["space"]), "--repo-id", "me/y", "--private"])
+    assert rc == 0 and "would upload to space repo me/y (private)" in buf.getvalue()
     # options that a kind does not use are not flags of it, nor fields of its recipe
     with pytest.raises(SystemExit) as exit_:
         main(["publish", "space", str(runs["space"]), "--repo-id", "me/x", "--metrics", "m.json"])

@@ -49,6 +49,7 @@ def add_publish(sub: Any) -> None:
         )
         for name in _NOT_FLAGS[kind]:
             _drop_option(k, name)
+        _bool_fields_as_switches(k)
         k.add_argument("path", metavar="PATH", help="local folder to publish")
         k.config_fields -= set(_NOT_FLAGS[kind]) - {"path"}  # a recipe may name the folder, not the kind
         k.set_defaults(handler=_cmd_publish, kind=kind)
@@ -63,6 +64,20 @@ def _drop_option(parser: argparse.ArgumentParser, dest: str) -> None:
         for group in parser._action_groups:
             if action in group._group_actions:
                 group._group_actions.remove(action)
+
+
+def _bool_fields_as_switches(parser: argparse.ArgumentParser) -> None:
+    """Make each bool field a plain switch (``--dry-run``), as publish's flags always were: HfArgumentParser's
+    ``--dry-run [BOOL]`` would take a following PATH as its value."""
+    for action in [a for a in parser._actions if a.option_strings and a.nargs == "?" and a.const is True]:
+        _drop_option(parser, action.dest)
+        parser.add_argument(
+            *action.option_strings,
+            dest=action.dest,
+            action="store_true",
+            default=action.default,
+            help=action.help,
+        )
 
 
 def _size(n: int) -> str:
