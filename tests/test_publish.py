@@ -270,6 +270,7 @@ def test_model_card_results_come_from_the_runs_metrics(staged, runs):
     assert results["ndkl"] == pytest.approx(at_one["fairness"]["skin_tone"]["ndkl"], abs=1e-4)
     assert all(r.dataset_type == "trustvl/synthworld" for r in card.data.eval_results)
     assert "trust_remote_code=True" in card.text
+    assert card.text.lstrip().startswith("# cf-alpha-tiny\n")
 
 
 def test_model_index_picks_the_models_alpha(runs):

@@ -75,6 +75,7 @@ def model_card_for(
     return render_model_card(
         "published_model",
         data,
+        model_name=repo_id.split("/")[-1],  # the card data drops model_name once it holds a model-index
         architecture=architecture,
         base_model_text=base_model,
         repo_id=repo_id,
@@ -99,6 +100,7 @@ def adapter_card(
     return render_model_card(
         "published_adapter",
         data,
+        model_name=repo_id.split("/")[-1],
         peft_type=adapter_config.get("peft_type", "peft"),
         r=adapter_config.get("r"),
         lora_alpha=adapter_config.get("lora_alpha"),
