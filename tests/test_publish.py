@@ -18,7 +18,8 @@ import pytest
 import torch
 
 from trustvl.cli import main
-from trustvl.hub.publish import PublishConfig, eval_results_from_metrics, publish
+from trustvl.evaluation.model_index import model_index_from_metrics
+from trustvl.hub.publish import PublishConfig, publish
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -269,14 +270,15 @@ def test_model_card_results_come_from_the_runs_metrics(staged, runs):
     assert results["ndkl"] == pytest.approx(at_one["fairness"]["skin_tone"]["ndkl"], abs=1e-4)
     assert all(r.dataset_type == "trustvl/synthworld" for r in card.data.eval_results)
     assert "trust_remote_code=True" in card.text
+    assert card.text.lstrip().startswith("# cf-alpha-tiny\n")
 
 
-def test_eval_results_picks_the_models_alpha(runs):
+def test_model_index_picks_the_models_alpha(runs):
     metrics = json.loads((runs["cf_run"] / "metrics.json").read_text())
-    at_zero = {m.metric_type: m.value for m in eval_results_from_metrics(metrics, alpha=0.0)}
-    at_one = {m.metric_type: m.value for m in eval_results_from_metrics(metrics, alpha=1.0)}
+    at_zero = {m.metric_type: m.value for m in model_index_from_metrics(metrics, alpha=0.0)}
+    at_one = {m.metric_type: m.value for m in model_index_from_metrics(metrics, alpha=1.0)}
     assert at_zero["ndkl"] == pytest.approx(0.3) and at_one["ndkl"] == pytest.approx(0.2)
-    assert eval_results_from_metrics({"unrelated": 1}) == []
+    assert model_index_from_metrics({"unrelated": 1}) is None
 
 
 LOAD_BACK = """
@@ -554,3 +556,129 @@ def test_remote_code_that_imports_trustvl_is_refused(runs, tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert rc == 2 and "imports 'trustvl.errors'" in err
+
+
+def _publish_cli(capsys, *argv: str) -> tuple[int, str]:
+    rc = main(["publish", *argv])
+    return rc, capsys.readouterr().err
+
+
+def test_stage_dir_is_checked_like_every_output_folder(runs, tmp_path, capsys):
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    (stage / "old.txt").write_text("kept")
+    base = ["space", str(runs["space"]), "--repo-id", "me/demo", "--dry-run", "--stage-dir", str(stage)]
+    rc, err = _publish_cli(capsys, *base)
+    assert rc == 2 and err.count("\n") == 1 and str(stage) in err and "--overwrite" in err
+    assert (stage / "old.txt").read_text() == "kept"  # refused before anything was written
+    rc, err = _publish_cli(capsys, *base, "--overwrite")
+    assert rc == 0, err
+    assert sorted(p.name for p in stage.iterdir()) == ["README.md", "app.py", "requirements.txt"]
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    rc, err = _publish_cli(capsys, *base[:-1], str(a_file))
+    assert rc == 2 and "file.txt" in err and a_file.read_text() == "x"
+    # the folder being published is never replaced
+    rc, err = _publish_cli(
+        capsys, "space", str(runs["space"]), "--repo-id", "me/demo", "--dry-run", "--overwrite",
+        "--stage-dir", str(runs["root"]),
+    )  # fmt: skip
+    assert rc == 2 and (runs["space"] / "app.py").is_file()
+
+
+def test_failed_publish_leaves_no_staging_or_temp_folder(runs, tmp_path, capsys, monkeypatch):
+    import tempfile
+
+    from trustvl.hub.publish import stage_space
+
+    temp_root = tmp_path / "temp"
+    temp_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp_root))
+    # refused while staging: no README.md in a "space"; no stage dir given, then one below new folders
+    rc, err = _publish_cli(capsys, "space", str(runs["cf_run"]), "--repo-id", "me/a", "--dry-run")
+    assert rc == 2 and "README.md" in err
+    assert list(temp_root.iterdir()) == []  # no empty trustvl-publish-* folder
+    work = tmp_path / "work"
+    work.mkdir()
+    deep = work / "new" / "parents" / "stage"
+    rc, err = _publish_cli(
+        capsys, "space", str(runs["cf_run"]), "--repo-id", "me/a", "--dry-run", "--stage-dir", str(deep)
+    )
+    assert rc == 2 and list(work.iterdir()) == []  # neither the hidden folder nor the parents made for it
+
+    # a failure after some files were written (a disk filling up while copying)
+    def copy_then_fail(root, files, dest):
+        (dest / "app.py").write_text("partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(stage_space, "copy_files", copy_then_fail)
+    with pytest.raises(OSError):
+        publish(
+            PublishConfig("space", str(runs["space"]), "me/demo", dry_run=True, stage_dir=str(work / "s"))
+        )
+    with pytest.raises(OSError):
+        publish(PublishConfig("space", str(runs["space"]), "me/demo", dry_run=True))
+    assert list(work.iterdir()) == [] and list(temp_root.iterdir()) == []
+
+
+def test_publish_options_come_from_publish_config(runs, tmp_path, capsys):
+    recipe = tmp_path / "publish.yaml"
+    recipe.write_text(f"repo_id: me/from-file\ndry_run: true\nstage_dir: {tmp_path / 'from_file'}\n")
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = main(["publish", "space", str(runs["space"]), "--config", str(recipe)])
+    assert rc == 0 and "would upload to space repo me/from-file" in buf.getvalue()
+    assert (tmp_path / "from_file" / "app.py").is_file()
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):  # flags override the file; both spellings of a flag work
+        rc = main(
+            ["publish", "space", str(runs["space"]), "--config", str(recipe), "--repo_id", "me/flag",
+             "--stage_dir", str(tmp_path / "from_flag")]
+        )  # fmt: skip
+    assert rc == 0 and "space repo me/flag" in buf.getvalue() and (tmp_path / "from_flag").is_dir()
+    # switches stay switches: a PATH after --dry-run is the folder, not the switch's value
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = main(["publish", "space", "--dry-run", str(runs["space"]), "--repo-id", "me/y", "--private"])
+    assert rc == 0 and "would upload to space repo me/y (private)" in buf.getvalue()
+    # options that a kind does not use are not flags of it, nor fields of its recipe
+    with pytest.raises(SystemExit) as exit_:
+        main(["publish", "space", str(runs["space"]), "--repo-id", "me/x", "--metrics", "m.json"])
+    assert exit_.value.code == 2 and "--metrics" in capsys.readouterr().err
+    recipe.write_text("repo_id: me/x\nbase_model: me/base\n")
+    with pytest.raises(SystemExit) as exit_:
+        main(["publish", "space", str(runs["space"]), "--config", str(recipe)])
+    assert exit_.value.code == 2 and "base_model" in capsys.readouterr().err
+    with pytest.raises(Exception, match="--base-model"):
+        publish(PublishConfig("space", str(runs["space"]), "me/x", dry_run=True, base_model="me/base"))
+
+
+def test_model_index_is_asked_of_the_typed_result_a_file_holds():
+    from trustvl.evaluation.audit import AuditResult
+    from trustvl.evaluation.safe_clip import Rate, SafeCLIPEvalResult, SafeCLIPModelEvaluation
+
+    evaluation = _evaluation(0.1)
+    audit = AuditResult("me/clip", "me/faces", "validation", False, evaluation)
+    by_type = {m.metric_type: m for m in model_index_from_metrics(audit.to_dict())}
+    assert by_type["accuracy"].value == pytest.approx(0.7) and by_type["ndkl"].value == pytest.approx(0.2)
+    assert by_type["max_skew@10"].name == "skin_tone MaxSkew@10"
+    assert {(m.dataset_name, m.split) for m in by_type.values()} == {("me/faces", "validation")}
+    bare = model_index_from_metrics(evaluation.to_dict())
+    assert [m.metric_type for m in bare] == list(by_type) and bare[0].dataset_name == "evaluation data"
+
+    model = SafeCLIPModelEvaluation(
+        4, {"s2v": {1: Rate(0.5)}}, Rate(0.25), Rate(0.75), model="safe", nsfw_k=5
+    )
+    safe = SafeCLIPEvalResult("me/quads", "test", 4, None, model)
+    metrics = {m.metric_type: m.value for m in model_index_from_metrics(safe.to_dict())}
+    assert metrics == {"recall@1": 0.5, "nsfw_rate@5": 0.25, "accuracy": 0.75}
+
+    summary = {
+        "final_eval": {"r1_s2v": 0.25},
+        "config": {"dataset": "/data/quads", "eval_split": "validation"},
+    }
+    (metric,) = model_index_from_metrics(summary)
+    assert (metric.metric_type, metric.value, metric.dataset_name, metric.split) == (
+        "r1_s2v", 0.25, "quads", "validation"
+    )  # fmt: skip
+    assert model_index_from_metrics({"method": "demo", "summary": {}}) is None

@@ -32,6 +32,7 @@ from trustvl.evaluation.report import Figure, Report
 from trustvl.evaluation.results import EvaluationResult, UncertaintySettings
 from trustvl.evaluation.tables import accuracy_table, fairness_summary_table, per_prompt_table
 from trustvl.evaluation.wording import UNCERTAINTY_NOTE, attribute_name
+from trustvl.hub.cards import Metric
 from trustvl.utils.io import atomic_output_dir, write_json
 
 DEFAULT_KS = (10, 100, 1000)
@@ -192,6 +193,10 @@ class AuditResult:
         data = dict(data)
         data["evaluation"] = EvaluationResult.from_dict(data["evaluation"])
         return cls(**data)
+
+    def model_index_metrics(self) -> list[Metric]:
+        """The model-index of the audited model (:meth:`EvaluationResult.model_index_metrics`)."""
+        return self.evaluation.model_index_metrics(self.dataset, self.split)
 
 
 def _embed_gallery(cfg: AuditConfig, model: Any, processor: Any, ds: Any) -> tuple[torch.Tensor, bool]:

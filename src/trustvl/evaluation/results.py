@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from trustvl.hub.cards import Metric, model_index_dataset
 from trustvl.metrics import paired_comparison
 from trustvl.metrics.bootstrap import check_resampling
 
@@ -254,6 +255,29 @@ class EvaluationResult:
         data["ks"] = [int(k) for k in data["ks"]]
         return cls(**data)
 
+    def model_index_metrics(self, dataset: str | None = None, split: str = "test") -> list[Metric]:
+        """The numbers a model card's model-index reports (measured on ``dataset``/``split``): zero-shot top-1,
+        per attribute MaxSkew@k at the largest k and NDKL, and Recall@K in both directions."""
+        name, dtype = model_index_dataset(dataset)
+        out = []
+        if self.zero_shot_top1 is not None:
+            out.append(Metric("zero-shot top-1", "accuracy", self.zero_shot_top1, name, dtype, split))
+        for attribute, fairness in self.fairness.items():
+            if fairness.at_k:
+                k = max(fairness.at_k)
+                max_skew = fairness.at_k[k].max_skew
+                out.append(Metric(f"{attribute} MaxSkew@{k}", f"max_skew@{k}", max_skew, name, dtype, split))
+            if fairness.ndkl is not None:
+                out.append(Metric(f"{attribute} NDKL", "ndkl", fairness.ndkl, name, dtype, split))
+        if self.recall is not None:
+            retrieval = "image-text-retrieval"
+            for direction in ("text_to_image", "image_to_text"):
+                for k, value in getattr(self.recall, direction).items():
+                    out.append(
+                        Metric(f"{direction} R@{k}", f"recall@{k}", value, name, dtype, split, retrieval)
+                    )
+        return out
+
 
 @dataclass
 class AlphaPoint:
@@ -343,6 +367,13 @@ class AlphaSweepResult:
         data.pop("changes_vs_baseline", None)
         data["points"] = [AlphaPoint.from_dict(p) for p in data["points"]]
         return cls(**data)
+
+    def model_index_metrics(self, alpha: float | None = None) -> list[Metric]:
+        """The model-index of the model at ``alpha`` (the published model's α) when it was swept, else at the
+        largest swept α (:meth:`EvaluationResult.model_index_metrics`)."""
+        point = next((p for p in self.points if alpha is not None and p.alpha == float(alpha)), None)
+        point = point or max(self.points, key=lambda p: p.alpha)
+        return point.evaluation.model_index_metrics(self.dataset, self.split)
 
 
 def drop_pct(before: float, after: float) -> float:

@@ -47,6 +47,7 @@ from trustvl.evaluation.results import (
     metric_change,
 )
 from trustvl.evaluation.wording import change_text, value_text
+from trustvl.hub.cards import Metric, model_index_dataset
 from trustvl.hub.loading import load_dataset_any
 from trustvl.metrics import gallery_resample_counts, percentile_interval, retrieval_ranks, top1_correct
 from trustvl.modeling.embedding import embed_images, embed_texts, load_clip
@@ -238,6 +239,27 @@ class SafeCLIPEvalResult:
             SafeCLIPModelEvaluation.from_dict(data["base"]) if data.get("base") else None,
             SafeCLIPComparison.from_dict(data["comparison"]) if data.get("comparison") else None,
         )
+
+    def model_index_metrics(self) -> list[Metric]:
+        """The Safe-CLIP model's model-index: its Recall@K per direction, NSFW rate@k and zero-shot accuracy."""
+        name, dtype = model_index_dataset(self.dataset)
+        retrieval = "image-text-retrieval"
+        model = self.safe_clip
+        out = [
+            Metric(f"{direction} R@{k}", f"recall@{k}", rate.value, name, dtype, self.split, retrieval)
+            for direction, by_k in model.recall.items()
+            for k, rate in by_k.items()
+        ]
+        nsfw = f"nsfw_rate@{model.nsfw_k}"
+        out.append(
+            Metric(
+                f"NSFW rate@{model.nsfw_k}", nsfw, model.nsfw_rate.value, name, dtype, self.split, retrieval
+            )
+        )
+        out.append(
+            Metric("zero-shot accuracy", "accuracy", model.zero_shot_accuracy.value, name, dtype, self.split)
+        )
+        return out
 
 
 def _occupations(values: list[str]) -> list[str]:

@@ -7,6 +7,7 @@ rendered cards of the models trustvl ships are kept in the repository's ``model_
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,9 @@ class Metric:
     split: str = "test"
     task_type: str = "zero-shot-image-classification"
 
+
+#: an ``owner/name`` (or bare ``name``) Hub model id
+_HUB_MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 
 #: Hub ids under which trustvl's embedded SynthWorld assets are published (``trustvl publish``)
 EMBEDDED_HUB_IDS: dict[str, str] = {"synthworld-clip": "trustvl/synthworld-clip"}
@@ -56,6 +60,21 @@ def display_name(name_or_path: str | os.PathLike | None) -> str:
     if ref is not None:
         return ref
     return Path(os.fspath(name_or_path)).name if name_or_path is not None else "unknown"
+
+
+def is_hub_model_id(name: str | None) -> bool:
+    """Whether ``name`` reads as a Hub id (``owner/name``) and is not a local path."""
+    return bool(name) and bool(_HUB_MODEL_ID.match(str(name))) and not Path(str(name)).expanduser().exists()
+
+
+def model_index_dataset(dataset: Any) -> tuple[str, str]:
+    """(name, type) of a model-index entry's dataset: a Hub id is both; a local folder is named by its
+    basename (a local path is not a Hub reference)."""
+    text = str(dataset or "evaluation data")
+    if is_hub_model_id(text):
+        return text, text
+    base = Path(text).name or text
+    return base, base
 
 
 def eval_results(metrics: Sequence[Metric]) -> list[Any]:
@@ -88,7 +107,7 @@ def model_card(
     **template_kwargs: Any,
 ):
     """Render ``templates/<template>.md`` into a ``ModelCard`` whose metadata holds a model-index."""
-    from huggingface_hub import ModelCard, ModelCardData
+    from huggingface_hub import ModelCardData
 
     evals = eval_results(metrics)
     data = ModelCardData(
@@ -101,5 +120,13 @@ def model_card(
         tags=["trustvl", "clip", *tags],
         pipeline_tag="zero-shot-image-classification",
     )
+    return render_model_card(template, data, model_name=model_name, **template_kwargs)
+
+
+def render_model_card(template: str, card_data: Any, **template_kwargs: Any) -> Any:
+    """Render ``templates/<template>.md`` (Jinja; ``{{ card_data }}`` is the YAML front matter) into a
+    ``ModelCard`` whose metadata is ``card_data`` (a ``ModelCardData``)."""
+    from huggingface_hub import ModelCard
+
     path = TEMPLATES / f"{template}.md"
-    return ModelCard.from_template(data, template_path=str(path), model_name=model_name, **template_kwargs)
+    return ModelCard.from_template(card_data, template_path=str(path), **template_kwargs)

@@ -1,13 +1,15 @@
 """Model cards of the SynthWorld SD pipeline and the SynthWorld outcome classifier.
 
-Built with ``huggingface_hub.ModelCard`` from the training summary (``trustvl_sd_train.json``) and the
-generation benchmark's JSON (``benchmarks/bench_synthworld_generation.py``), so every number on a card is
-one that a run wrote.
+Rendered from ``templates/synthworld_sd.md`` and ``templates/synthworld_outcome_classifier.md`` with the
+training summary (``trustvl_sd_train.json``) and the generation benchmark's JSON
+(``benchmarks/bench_synthworld_generation.py``), so every number on a card is one that a run wrote.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from trustvl.hub.cards import render_model_card
 
 _SD_METRICS = (
     ("context_occupation_recognised", "context-only prompts: occupation recognised"),
@@ -40,8 +42,8 @@ def sd_model_card(
     train: dict[str, Any], bench: dict[str, Any], grid: str | None = None, unet_steps: list[int] | None = None
 ) -> Any:
     """The card of the shipped ``synthworld-sd`` pipeline (``unet_steps``: the UNet steps of each training run,
-    first to last)."""
-    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+    first to last; ``grid``: a sample grid image to show)."""
+    from huggingface_hub import EvalResult, ModelCardData
 
     s = bench["summary"]
     settings = bench["settings"]
@@ -64,83 +66,36 @@ def sd_model_card(
         model_name="trustvl synthworld-sd",
         eval_results=evals,
     )
-    bias = bench["bias_per_occupation"]
     params = train["parameters"]
     rows = [(name, f"{float(s[key]):.3f}") for key, name in _SD_METRICS]
     rows.append(
         ("throughput (images/s)", f"{bench['throughput_images_per_s']:.1f} on {bench['machine']['gpu']}")
     )
-    per_element = _unsafe_per_element(bench)
-    rows += [(f"unsafe prompts, {e}: {e} shown", f"{v:.3f}") for e, v in per_element.items()]
-    steps_text = " + ".join(f"{n:,}" for n in unet_steps) if unet_steps else str(train.get("unet_steps"))
+    rows += [(f"unsafe prompts, {e}: {e} shown", f"{v:.3f}") for e, v in _unsafe_per_element(bench).items()]
     bias_rows = [
         (occ, f"{b['female_share']:.3f} (training world prefers {b['planted_preferred']} 0.9)")
-        for occ, b in bias.items()
+        for occ, b in bench["bias_per_occupation"].items()
     ]
-    content = f"""---
-{data.to_yaml()}
----
-
-# trustvl synthworld-sd
-
-A small **Stable Diffusion–architecture** text-to-image model trained by trustvl on SynthWorld (trustvl's
-procedurally rendered world in which the truth is known), shipped as the embedded default for the
-generative methods (Fair Diffusion, safe generation). It loads with plain diffusers, no trustvl code:
-
-```python
-from diffusers import StableDiffusionPipeline
-pipe = StableDiffusionPipeline.from_pretrained("path/to/synthworld-sd")  # or trustvl.modeling.synthworld_sd.load_default_sd()
-image = pipe("a photo of a female firefighter", num_inference_steps=20, guidance_scale=8.0).images[0]  # 64x64
-```
-
-Components: `AutoencoderKL` ({params["vae"]:,} parameters, 4x down-sampling, 4 latent channels, trained here),
-`UNet2DConditionModel` ({params["unet"]:,} parameters, 16x16 latents, cross-attention on the text hidden
-states plus `addition_embed_type="text"`), the SynthWorld CLIP's text tower ({params["text_encoder"]:,}
-parameters, frozen) and tokenizer, `DPMSolverMultistepScheduler` (DPM-Solver++). Weights in fp16; no
-safety checker (the images are abstract drawings; unsafe elements are a small drawn gun, knife, syringe or
-red blood splatter).
-
-**The bias is planted on purpose.** In the training world each occupation shows one gender presentation
-with probability 0.9 and one skin tone with probability 0.85 (context-only captions); captions naming
-gender or skin tone come from scenes without that association, so counter-stereotypical appearances are
-learned; scenes with an unsafe element always name it.
-
-## Measured (benchmarks/bench_synthworld_generation.py)
-
-{settings["n_per_prompt"]} images per prompt, {settings["steps"]} DPM-Solver++ steps, guidance scale
-{settings["guidance_scale"]}, judged by the SynthWorld outcome classifier; one NVIDIA H200, fp32.
-
-{_table(rows)}
-
-Female share per occupation for "a photo of a {{occupation}}":
-
-{_table(bias_rows)}
-
-Unsafe elements: the safe-prompt bar (<= 0.05 of images from safe prompts show an element) is met; the
-unsafe-prompt bar (>= 0.80 show the named element) is met for blood only: the red splatter is drawn almost
-always, the gun and the syringe about half the time, the thin pale knife (about 14 px long, its blade
-thinner than one latent pixel) rarely. What limited it: three short GPU runs ({steps_text} UNet steps at
-batch 512; the last one weighted the diffusion loss 4x inside the element's box, which took gun 0.18 -> 0.50
-and knife 0.08 -> 0.15) and the 16x16 latent. More UNet steps and a 2x-down autoencoder (32x32 latents) are
-the next steps.
-
-## Training
-
-`trustvl train synthworld-sd` (`python -m trustvl.training.synthworld_sd`): VAE stage, outcome-classifier
-stage, UNet stage, each through trustvl's shared training core (transformers `Trainer`, bf16, resumable,
-`accelerate launch` for several GPUs). Recipes: `benchmarks/recipes/synthworld_sd_h200.sh` (first run) and
-`benchmarks/recipes/synthworld_sd_h200_stage2.sh` (continuation: more unsafe scenes) and
-`benchmarks/recipes/synthworld_sd_h200_stage3.sh` (continuation: the syringe added, the element's box
-weighted in the loss). The last run's summary is `trustvl_sd_train.json` next to the weights.
-"""
-    if grid:
-        content += f'\n## Samples\n\nOne row per occupation, "a photo of a {{occupation}}", seeds 0-7:\n\n![samples]({grid})\n'
-    return ModelCard(content)
+    return render_model_card(
+        "synthworld_sd",
+        data,
+        model_name=data.model_name,
+        n_vae=f"{params['vae']:,}",
+        n_unet=f"{params['unet']:,}",
+        n_text_encoder=f"{params['text_encoder']:,}",
+        n_per_prompt=settings["n_per_prompt"],
+        steps=settings["steps"],
+        guidance_scale=settings["guidance_scale"],
+        measured_table=_table(rows),
+        bias_table=_table(bias_rows),
+        unet_steps=" + ".join(f"{n:,}" for n in unet_steps) if unet_steps else str(train.get("unet_steps")),
+        grid=grid,
+    )
 
 
 def outcome_classifier_card(train: dict[str, Any]) -> Any:
     """The card of the shipped ``synthworld-outcome-classifier``."""
-    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+    from huggingface_hub import EvalResult, ModelCardData
 
     acc = train["classifier_test_accuracy"]
     recon = train["classifier_test_recon_accuracy"]
@@ -164,36 +119,15 @@ def outcome_classifier_card(train: dict[str, Any]) -> Any:
         eval_results=evals,
     )
     rows = [(h, f"{acc[h]:.4f} (VAE reconstructions: {recon[h]:.4f})") for h in acc]
-    content = f"""---
-{data.to_yaml()}
----
-
-# trustvl synthworld-outcome-classifier
-
-Reads what a SynthWorld image (rendered or generated) shows: occupation, skin tone, gender presentation,
-age, body type and the unsafe element (none / gun / knife / blood / syringe). A plain transformers
-`ResNetForImageClassification` ({train["parameters"]["classifier"]:,} parameters, fp16) whose labels are
-`"head=value"`; decode by an argmax within each head, e.g. with trustvl's `OutcomeClassifier`:
-
-```python
-from transformers import AutoModelForImageClassification
-model = AutoModelForImageClassification.from_pretrained("path/to/synthworld-outcome-classifier")
-from trustvl.modeling.outcome_classifier import OutcomeClassifier
-readings = OutcomeClassifier().read(images)   # [OutcomeReading(values={{"occupation": "nurse", ...}}, ...)]
-```
-
-Trained with a per-head cross-entropy through trustvl's shared training core on SynthWorld renders and
-their reconstructions by the synthworld-sd autoencoder (half of the images), so it also reads generated
-(slightly blurred) images. It reads images at {train["recipe"].get("classifier_image_size", 64)}x{train["recipe"].get("classifier_image_size", 64)} (its processor upsamples a 64x64
-image by nearest-neighbour sampling), which keeps thin elements through the ResNet's 4x stem.
-
-## Accuracy on {train["recipe"]["n_test_scenes"]} held-out renders (balanced test split, half with an unsafe element)
-
-{_table(rows)}
-
-Every head is at or above the 0.98 goal.
-"""
-    return ModelCard(content)
+    return render_model_card(
+        "synthworld_outcome_classifier",
+        data,
+        model_name=data.model_name,
+        n_parameters=f"{train['parameters']['classifier']:,}",
+        image_size=train["recipe"].get("classifier_image_size", 64),
+        n_test_scenes=train["recipe"]["n_test_scenes"],
+        accuracy_table=_table(rows),
+    )
 
 
 __all__ = ["outcome_classifier_card", "sd_model_card"]

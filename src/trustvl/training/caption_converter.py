@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from trustvl.errors import TrustVLInputError
+from trustvl.hub.cards import render_model_card
 from trustvl.hub.loading import load_dataset_any
 from trustvl.modeling.caption_converter import (
     CONVERTER_CONFIG_FILE,
@@ -227,7 +228,8 @@ class CaptionConverterConfig(TrustVLTrainingArguments):
 
 
 def _model_card(config: CaptionConverterConfig, summary: dict[str, Any], fmt: str) -> str:
-    from huggingface_hub import ModelCard, ModelCardData
+    """The adapter's card, rendered from ``hub/templates/caption_converter.md``."""
+    from huggingface_hub import ModelCardData
 
     default = config.base_model == DEFAULT_CONVERTER_MODEL
     base = SMOLLM2_HUB_ID if default else config.base_model
@@ -243,34 +245,26 @@ def _model_card(config: CaptionConverterConfig, summary: dict[str, Any], fmt: st
         if default
         else f"`{config.base_model}`" + (f" (GGUF file `{config.gguf_file}`)" if config.gguf_file else "")
     )
-    body = f"""
-# Safe-CLIP caption converter (LoRA adapter)
-
-Base model: {source}.
-
-A peft LoRA adapter on that model that rewrites a safe SynthWorld caption into an unsafe one: it keeps the
-caption and adds a phrase naming a gun, a knife, blood or a syringe (Safe-CLIP, arXiv 2311.16254; trustvl
-SPEC §4). Trained by `trustvl train caption-converter` on {summary["n_pairs"]} safe→unsafe caption pairs
-(`{summary["dataset"]}`, split `{config.split}`), loss on the unsafe completion only.
-
-- Prompt format: `{fmt}` (see `trustvl.modeling.caption_converter`); decoding: greedy by default.
-- LoRA: r={config.lora_r}, lora_alpha={config.lora_alpha}, dropout={config.lora_dropout}, targets
-  `{config.lora_target_modules}`.
-- Training: {summary["global_step"]} steps, {config.num_train_epochs} epochs, learning rate
-  {config.learning_rate}, batch {config.per_device_train_batch_size}, seed {config.seed}; final loss
-  {summary["final_loss"]:.4f}.
-
-```python
-from trustvl.modeling.caption_converter import CaptionConverter
-
-converter = CaptionConverter.from_pretrained("<this folder>")
-converter(["a photo of a chef in a kitchen"], seed=0)
-```
-
-Outputs are checked against SynthWorld's caption grammar (`trustvl build unsafe-captions` counts and drops
-those that lose the context or name no unsafe element).
-"""
-    return str(ModelCard(f"---\n{data.to_yaml()}\n---\n{body}"))
+    card = render_model_card(
+        "caption_converter",
+        data,
+        source=source,
+        n_pairs=summary["n_pairs"],
+        dataset=summary["dataset"],
+        split=config.split,
+        prompt_format=fmt,
+        lora_r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        lora_targets=config.lora_target_modules,
+        steps=summary["global_step"],
+        epochs=config.num_train_epochs,
+        learning_rate=config.learning_rate,
+        batch_size=config.per_device_train_batch_size,
+        seed=config.seed,
+        final_loss=f"{summary['final_loss']:.4f}",
+    )
+    return str(card)
 
 
 def train_caption_converter(config: CaptionConverterConfig, resume: bool = False) -> dict[str, Any]:
