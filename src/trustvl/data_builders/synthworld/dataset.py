@@ -28,7 +28,6 @@ null when absent.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -39,18 +38,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from trustvl.data_builders.parquet_shards import (
     DATA_DIR,
     count_shards,
     parquet_num_rows,
     parquet_uncompressed_bytes,
-    remove_partial_shards,
     shard_file_name,
     shard_ranges,
     write_parquet_shard,
 )
+from trustvl.data_builders.sharded_build import png_cell, prepare_shard_folder
 from trustvl.data_builders.synthworld.captions import appearance_caption, caption_variants, sample_caption
 from trustvl.data_builders.synthworld.config import ATTRIBUTE_NAMES, SETTINGS, SynthWorldConfig
 from trustvl.data_builders.synthworld.render import RENDER_VERSION, SynthWorldRenderer, unsafe_subtype
@@ -110,11 +108,9 @@ def synthworld_features(config: SynthWorldConfig) -> Any:
     return Features(f)
 
 
-def _png(arr: np.ndarray) -> bytes:
+def _png_cell(arr: np.ndarray) -> dict[str, Any]:
     # zlib level 6 up to 128 px; above, level 1 (about 4x faster, ~15% larger files)
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG", compress_level=6 if arr.shape[0] <= 128 else 1)
-    return buf.getvalue()
+    return png_cell(arr, compress_level=6 if arr.shape[0] <= 128 else 1)
 
 
 def _box(b: Any) -> list[int] | None:
@@ -128,8 +124,8 @@ def scene_row(renderer: SynthWorldRenderer, split: str, index: int) -> dict[str,
     spec = sc.spec
     row: dict[str, Any] = {
         "scene_id": index,
-        "image": {"bytes": _png(sc.image), "path": None},
-        "person_mask": {"bytes": _png(sc.person_mask), "path": None},
+        "image": _png_cell(sc.image),
+        "person_mask": _png_cell(sc.person_mask),
         "caption": sample_caption(spec, context_only=True),
         "captions": caption_variants(spec, context_only=True),
         "appearance_caption": appearance_caption(spec),
@@ -242,9 +238,7 @@ def build_synthworld_dataset(
                 f"{data} holds Parquet files but no {MANIFEST}; pass overwrite=True or another out_dir"
             )
         shutil.rmtree(data)
-    data.mkdir(parents=True, exist_ok=True)
-    remove_partial_shards(data)
-    remove_partial_shards(out)  # a record or card whose atomic write a kill interrupted
+    prepare_shard_folder(out)
     write_text(mpath, manifest_text)
 
     sizes = {"train": n_train, "test": n_test}
