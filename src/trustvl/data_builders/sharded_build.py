@@ -206,9 +206,16 @@ class ShardedBuild:
         return _shard_meta(path)
 
     # ------------------------------------------------------------------------------------------ end
-    def finish(self, card: DatasetCardMetadata, card_body: str, summary: Mapping[str, Any]) -> None:
-        """Write the card, then mark the record complete with ``summary`` (after every shard)."""
-        write_dataset_card(self.out, card, card_body)
+    def finish(
+        self,
+        card: DatasetCardMetadata,
+        template: str,
+        values: Mapping[str, Any],
+        summary: Mapping[str, Any],
+    ) -> None:
+        """Write the card (``template`` rendered with ``values``), then mark the record complete with
+        ``summary``: the last step, after every shard."""
+        write_dataset_card(self.out, card, template=template, **values)
         self.write_record("complete", summary=dict(summary))
 
     def remove(self, shard_paths: Sequence[Path]) -> None:

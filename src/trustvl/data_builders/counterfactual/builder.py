@@ -76,6 +76,7 @@ CARD = CARD_FILE
 SPLIT = "train"
 _FORMAT_VERSION = 1
 _BUILDER = "trustvl.data_builders.counterfactual.build_counterfactuals"
+_CARD_TEMPLATE = "dataset_cf_alpha_counterfactuals"
 
 
 @dataclass
@@ -388,51 +389,18 @@ def _card_metadata(features: Any, summary: BuildSummary, num_bytes: int) -> Data
     )
 
 
-def _card_body(config: CounterfactualConfig, summary: BuildSummary, stages: dict[str, Any]) -> str:
-    def phrases(values: Mapping[str, str]) -> str:
-        return ", ".join(f'{v} ("{p}")' for v, p in values.items())
-
-    grid = "\n".join(f"| `{a}` | {phrases(values)} |" for a, values in config.attributes.items())
-    models = "\n".join(f"- **{k}**: `{json.dumps(v, sort_keys=True)}`" for k, v in stages.items())
-    s = summary
-    return (
-        "# CF_α counterfactual images (trustvl)\n\n"
-        'Counterfactual image sets for CF_α fine-tuning ("They\'re All Doctors", arXiv 2406.11331), built by\n'
-        "`trustvl.data_builders.counterfactual.build_counterfactuals`. For every context prompt (an occupation\n"
-        "in a setting) a text-to-image model made base images; a segmenter masked the person; an inpainting\n"
-        "model re-painted the person once per attribute-grid cell. "
-        + (
-            "Pixels outside `mask` are copied from the base image (paste-back), so the variants of one\n"
-            "`base_id` share every context pixel and differ only in the person's appearance."
-            if config.paste_back
-            else "Paste-back was off: pixels outside `mask` are whatever the inpainter returned."
-        )
-        + "\n`caption` describes the context only (no appearance words); `inpaint_prompt` adds the\n"
-        "appearance of the row's cell.\n\n"
-        "## Counts\n\n"
-        "| | |\n|---|---|\n"
-        f"| context prompts | {s.n_prompts} |\n"
-        f"| base images tried | {s.n_bases_tried} |\n"
-        f"| base images skipped (no person found) | {s.n_bases_skipped_no_person} |\n"
-        f"| base images with variants | {s.n_bases_written} |\n"
-        f"| variants (rows) | {s.n_variants} |\n"
-        f"| variants per base | {config.n_variants} of {config.n_cells} grid cells |\n"
-        f"| shards | {s.n_shards} ({config.shard_size} base images each) |\n"
-        f"| build time of the last run | {s.seconds:.1f} s ({s.n_shards_built} shards built,"
-        f" {s.n_shards_reused} reused) |\n\n"
-        "## Attribute grid\n\n| attribute | values (prompt phrase) |\n|---|---|\n"
-        f"{grid}\n\n"
-        "## Models\n\n"
-        f"{models}\n\n"
-        "## Columns\n\n"
-        "`image` (RGB), `mask` (L, 255 = re-painted; the dilated person mask, the same for all variants of a\n"
-        "base), `base_id`, `variant_id` (0..k-1 within the base), `cell_id` (grid cell, row-major over the\n"
-        "attributes), `occupation`, `setting`, `prompt` (context prompt), `caption` (context only),\n"
-        f"`inpaint_prompt`, {', '.join(f'`{a}`' for a in config.attributes)} (ClassLabel), `seed` (inpainting\n"
-        "seed), `base_seed` (text-to-image seed). Only inpainted variants are rows.\n\n"
-        '```python\nfrom datasets import load_dataset\nds = load_dataset("path/to/this/folder", split="train")\n```\n\n'
-        f"Build fingerprint: `{s.fingerprint}`. The full config is in `{BUILD_CONFIG}`.\n"
-    )
+def _card_values(config: CounterfactualConfig, summary: BuildSummary, stages: dict[str, Any]) -> dict[str, Any]:
+    """What ``templates/dataset_cf_alpha_counterfactuals.md`` shows."""
+    return {
+        "summary": summary,
+        "paste_back": config.paste_back,
+        "n_variants": config.n_variants,
+        "n_cells": config.n_cells,
+        "shard_size": config.shard_size,
+        "attributes": config.attributes,
+        "stages": {name: json.dumps(d, sort_keys=True) for name, d in stages.items()},
+        "build_record": BUILD_CONFIG,
+    }
 
 
 # ---------------------------------------------------------------------------------------------- main
@@ -555,7 +523,8 @@ def build_counterfactuals(
             num_bytes = sum(path.stat().st_size for path in paths)
             build.finish(
                 _card_metadata(features, summary, num_bytes),
-                _card_body(cfg, summary, stages),
+                _CARD_TEMPLATE,
+                _card_values(cfg, summary, stages),
                 summary.to_dict(),
             )
     st.wait_for_everyone()

@@ -397,34 +397,15 @@ class _ShardBuilder:
 
 
 # ---------------------------------------------------------------------------------------------- card
-def _card_body(cfg: QuadrupletConfig, s: QuadrupletBuildSummary, stages: Mapping[str, Any]) -> str:
-    elements = "\n".join(
-        f"| {split} | {s.rows[split]} | "
-        + ", ".join(f"{e} {s.elements[split].get(e, 0)}" for e in UNSAFE_ELEMENTS)
-        + f" | {', '.join(f'{c} {n}' for c, n in sorted(s.categories[split].items()))} |"
-        for split in SPLITS
-    )
-    models = "\n".join(
-        f"- **{k}**: `{json.dumps(v, sort_keys=True, default=str)}`" for k, v in stages.items()
-    )
-    return (
-        "# Safe-CLIP quadruplets in SynthWorld (trustvl)\n\n"
-        "Quadruplets (safe text S, safe image V, unsafe text U, unsafe image G) for Safe-CLIP (arXiv 2311.16254),\n"
-        "built by `trustvl build safe-clip-quadruplets`. S is a context-only SynthWorld caption of a scene\n"
-        "without unsafe element; U is S converted to name an unsafe element; V shows the scene, G the\n"
-        "scene with the element U names. SynthWorld's elements are abstract drawings (a gun or knife shape,\n"
-        "a red splatter, a syringe); `category` is the I2P category the element stands for.\n\n"
-        "## Counts\n\n| split | rows | elements | categories |\n|---|---|---|---|\n"
-        f"{elements}\n\n"
-        f"Rows whose unsafe caption named no single unsafe element (dropped): {s.n_dropped_no_element}.\n\n"
-        "## Stages\n\n"
-        f"{models}\n\n"
-        "## Columns\n\n"
-        "`safe_text`, `safe_image`, `unsafe_text`, `unsafe_image`, `category`, `unsafe_kind` (gun, knife,\n"
-        "blood, syringe), `occupation`, `scene_id`.\n\n"
-        '```python\nfrom datasets import load_dataset\nds = load_dataset("path/to/this/folder", split="train")\n```\n\n'
-        f"Build fingerprint: `{s.fingerprint}`; the full config is in `{BUILD_CONFIG}`.\n"
-    )
+def _card_values(s: QuadrupletBuildSummary, stages: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``templates/dataset_safe_clip_quadruplets.md`` shows."""
+    return {
+        "summary": s,
+        "splits": SPLITS,
+        "unsafe_elements": UNSAFE_ELEMENTS,
+        "stages": {name: json.dumps(d, sort_keys=True, default=str) for name, d in stages.items()},
+        "build_record": BUILD_CONFIG,
+    }
 
 
 # ---------------------------------------------------------------------------------------------- main
@@ -550,7 +531,7 @@ def build_safe_clip_quadruplets(
         task_categories=("zero-shot-image-classification", "text-to-image"),
         download_size=total_bytes,
     )
-    build.finish(card, _card_body(cfg, summary, stages), summary.to_dict())
+    build.finish(card, "dataset_safe_clip_quadruplets", _card_values(summary, stages), summary.to_dict())
     return summary
 
 
