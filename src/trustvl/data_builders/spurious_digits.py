@@ -263,26 +263,14 @@ def _card_metadata(folder: Path, info: dict[str, Any], features: Any) -> Dataset
     )
 
 
-def _card_body(info: dict[str, Any]) -> str:
-    stats = "\n".join(
-        f"| {s} | {d['n']} | {d['rectangle_rate']:.4f} | {d['cramers_v']:.4f} |"
-        for s, d in info["splits"].items()
-    )
-    return (
-        "# Spurious digits (trustvl)\n\n"
-        "Synthetic evaluation set for spurious-correlation discovery (RaVL, arXiv 2411.04097), built by\n"
-        "`trustvl.data_builders.spurious_digits.build_spurious_digits`. Each 64x64 image has four quadrants;\n"
-        "exactly one holds a handwritten digit (the label, scikit-learn `load_digits`, UCI, CC BY 4.0) and a red\n"
-        "rectangle may appear in another quadrant. In the train split the rectangle is associated with the\n"
-        f"class **{info['spurious_class_name']}** at Cramér's V = {info['cramers_v_target']}; the test split is\n"
-        "balanced (rectangle independent of the class, rate 0.5).\n\n"
-        "| split | images | rectangle rate | Cramér's V (rectangle x spurious class) |\n|---|---|---|---|\n"
-        f"{stats}\n\n"
-        "Quadrants: 0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right. `rectangle_box` is\n"
-        "(left, top, right, bottom) in pixels, -1 when there is no rectangle.\n\n"
-        '```python\nfrom datasets import load_dataset\nds = load_dataset("path/to/this/folder")\n```\n\n'
-        f"Build parameters: `{json.dumps(info['params'])}`\n"
-    )
+def _card_values(info: dict[str, Any]) -> dict[str, Any]:
+    """What ``templates/dataset_spurious_digits.md`` shows."""
+    return {
+        "spurious_class_name": info["spurious_class_name"],
+        "cramers_v_target": info["cramers_v_target"],
+        "splits": info["splits"],
+        "params": json.dumps(info["params"]),
+    }
 
 
 def build_spurious_digits(
@@ -378,7 +366,12 @@ def build_spurious_digits(
                 progress,
             )
             write_json(stage / "build_info.json", info)
-            write_dataset_card(stage, _card_metadata(stage, info, features), _card_body(info))
+            write_dataset_card(
+                stage,
+                _card_metadata(stage, info, features),
+                template="dataset_spurious_digits",
+                **_card_values(info),
+            )
             stage.chmod(0o755)  # mkdtemp makes 0700 folders; a dataset folder is meant to be shared
             (stage / "build_info.json").chmod(0o644)
     finally:

@@ -389,7 +389,9 @@ def _card_metadata(features: Any, summary: BuildSummary, num_bytes: int) -> Data
     )
 
 
-def _card_values(config: CounterfactualConfig, summary: BuildSummary, stages: dict[str, Any]) -> dict[str, Any]:
+def _card_values(
+    config: CounterfactualConfig, summary: BuildSummary, stages: dict[str, Any]
+) -> dict[str, Any]:
     """What ``templates/dataset_cf_alpha_counterfactuals.md`` shows."""
     return {
         "summary": summary,

@@ -275,7 +275,8 @@ def build_synthworld_dataset(
     write_dataset_card(
         out,
         card_metadata(cfg, n_train, n_test, split_bytes),
-        card_body(cfg, seed, n_train, n_test, shard_size),
+        template=CARD_TEMPLATE,
+        **card_values(cfg, seed, n_train, n_test, shard_size),
     )
     return out
 
@@ -299,77 +300,38 @@ def card_metadata(
     )
 
 
-def _bias_table(cfg: SynthWorldConfig) -> Iterator[str]:
-    props = cfg.train_proportions()
-    for a, table in props.items():
-        levels = cfg.attributes[a]
-        yield f"\n**{a}** (strength / Cramér's V {cfg.strength[a]:.2f})\n"
-        yield "| occupation | " + " | ".join(levels) + " |"
-        yield "|---|" + "---|" * len(levels)
-        for o, p in table.items():
-            yield f"| {o} | " + " | ".join(f"{v:.3f}" for v in p) + " |"
+#: the card's template in ``trustvl/hub/templates``
+CARD_TEMPLATE = "dataset_synthworld"
 
 
-def card_body(cfg: SynthWorldConfig, seed: int, n_train: int, n_test: int, shard_size: int) -> str:
-    """The markdown body of a SynthWorld dataset card (below its YAML, :func:`card_metadata`)."""
-    knobs = json.dumps(cfg.to_dict(), indent=2, sort_keys=True)
-    lines = [
-        "# SynthWorld",
-        "",
-        "A procedurally rendered world made by `trustvl` (`trustvl.data_builders.synthworld`) in which the truth",
-        "is known: each image shows one person at work; the occupation is recognisable from the context",
-        "(setting, attire, held object) and the person's appearance attributes (skin tone, gender",
-        "presentation, age, body type) are labelled, with the exact person mask. The `train` split plants",
-        "an association between occupation and appearance (below); the `test` split is balanced (each",
-        "occupation cycles through every attribute combination).",
-        "",
-        f"- scenes: train {n_train}, test {n_test}; resolution {cfg.resolution}x{cfg.resolution}; seed {seed};"
-        f" shard size {shard_size}",
-        "- zero-shot prompts: `a photo of a {occupation}`; captions in `caption` name only the context.",
-        "- rebuild: `trustvl.data_builders.synthworld.build_synthworld_dataset(out_dir, SynthWorldConfig.from_dict"
-        f"(knobs), n_train={n_train}, n_test={n_test}, seed={seed}, shard_size={shard_size})`",
-        "",
-        "## Train-split bias: P(level | occupation)",
-        *_bias_table(cfg),
-        "",
-        "## Knobs",
-        "",
-        "```json",
-        knobs,
-        "```",
-        "",
-        "## Fields",
-        "",
-        "- `image` (PNG), `person_mask` (1-bit PNG: every pixel drawn by the person -- skin, hair, worn attire;"
-        " the held object and anything in front are not), `scene_id` (index within the split)",
-        "- `caption` (context-only), `captions` (all context-only variants), `appearance_caption`",
-        "- `occupation`, `setting` (the drawn background; another occupation's in a few scenes), `skin_tone`,"
-        " `gender_presentation`, `age`, `body_type` (class labels of the main person)",
-        "- `person_box`, `held_object`, `held_object_box` (`[x0, y0, x1, y1]`, exclusive ends, null if absent)",
-    ]
-    if cfg.spurious is not None:
-        sp = cfg.spurious
-        lines.append(
-            f"- `spurious`, `spurious_box`: a square of colour {list(sp.color)} in one quadrant; train: "
-            f"P(present | {sp.target}) = {sp.p_target:.3f}, P(present | other) = {sp.p_other:.3f} "
-            f"(Cramér's V {sp.cramers_v(len(cfg.occupations)):.3f}); test: P(present) = {sp.p_test:.3f}"
-        )
-    if cfg.unsafe is not None:
-        lines.append(
-            f"- `unsafe`, `unsafe_kind`, `unsafe_box`, `safe_caption`: an unsafe element ({', '.join(cfg.unsafe.kinds)})"
-            f" with probability {cfg.unsafe.p:.3f}; `caption` names it, `safe_caption` does not"
-        )
-    lines.append(
-        "- `scene_spec`: the scene as JSON (pass the row as metadata to the oracle segmenter/inpainter)"
-    )
-    lines.append("")
-    return "\n".join(lines)
+def card_values(
+    cfg: SynthWorldConfig, seed: int, n_train: int, n_test: int, shard_size: int
+) -> dict[str, Any]:
+    """What the SynthWorld dataset card's template (:data:`CARD_TEMPLATE`) shows below its YAML
+    (:func:`card_metadata`)."""
+    spurious = cfg.spurious
+    return {
+        "n_train": n_train,
+        "n_test": n_test,
+        "resolution": cfg.resolution,
+        "seed": seed,
+        "shard_size": shard_size,
+        "bias": cfg.train_proportions(),
+        "strength": cfg.strength,
+        "levels": cfg.attributes,
+        "knobs": json.dumps(cfg.to_dict(), indent=2, sort_keys=True),
+        "spurious": spurious,
+        "spurious_color": None if spurious is None else list(spurious.color),
+        "spurious_cramers_v": None if spurious is None else spurious.cramers_v(len(cfg.occupations)),
+        "unsafe": cfg.unsafe,
+    }
 
 
 __all__ = [
     "build_synthworld_dataset",
-    "card_body",
+    "CARD_TEMPLATE",
     "card_metadata",
+    "card_values",
     "scene_row",
     "synthworld_features",
 ]
