@@ -58,6 +58,7 @@ from typing import Any
 import numpy as np
 
 from trustvl.errors import TrustVLInputError
+from trustvl.utils.assets import asset_path
 
 __all__ = [
     "DEFAULT_GRID_PATH",
@@ -67,7 +68,7 @@ __all__ = [
     "load_counterfactual_config",
 ]
 
-DEFAULT_GRID_PATH = Path(__file__).resolve().parents[2] / "assets" / "counterfactual" / "default_grid.yaml"
+DEFAULT_GRID_PATH = asset_path("counterfactual", "default_grid.yaml")
 
 #: Columns of the built dataset; attribute names may not reuse them.
 RESERVED_COLUMNS: tuple[str, ...] = (
