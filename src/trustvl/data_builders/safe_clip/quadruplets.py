@@ -86,6 +86,7 @@ from trustvl.data_builders.synthworld.render import SceneSpec, SynthWorldRendere
 from trustvl.errors import TrustVLInputError
 from trustvl.hub.dataset_cards import CARD_FILE, DatasetCardMetadata, SplitMetadata
 from trustvl.hub.loading import load_dataset_any
+from trustvl.utils.checks import check_int
 
 __all__ = [
     "QUADRUPLET_COLUMNS",
@@ -147,16 +148,11 @@ class QuadrupletConfig:
         self.validate()
 
     def validate(self) -> None:
-        for name in ("n_train", "n_validation", "n_test"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v < 1_000_000_000:
-                raise TrustVLInputError(f"{name}={v!r}; expected an int in [1, 10**9)")
+        for name in ("n_train", "n_validation", "n_test"):  # below the next split's scene-id base
+            check_int(name, getattr(self, name), 1, 1_000_000_000 - 1)
         for name in ("shard_size", "batch_size", "resolution"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise TrustVLInputError(f"{name}={v!r}; expected an int >= 1")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise TrustVLInputError(f"seed={self.seed!r}; expected a non-negative int")
+            check_int(name, getattr(self, name), 1)
+        check_int("seed", self.seed, 0)
         bad = [e for e in self.elements if e not in UNSAFE_ELEMENTS]
         if not self.elements or bad or len(set(self.elements)) != len(self.elements):
             raise TrustVLInputError(

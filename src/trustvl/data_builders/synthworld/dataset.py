@@ -54,6 +54,7 @@ from trustvl.data_builders.synthworld.config import ATTRIBUTE_NAMES, SETTINGS, S
 from trustvl.data_builders.synthworld.render import RENDER_VERSION, SynthWorldRenderer, unsafe_subtype
 from trustvl.errors import TrustVLInputError
 from trustvl.hub.dataset_cards import CARD_FILE, DatasetCardMetadata, SplitMetadata, write_dataset_card
+from trustvl.utils.checks import check_int
 from trustvl.utils.io import write_text
 
 MANIFEST = "synthworld_config.json"
@@ -167,12 +168,6 @@ def _shard_jobs(data: Path, sizes: dict[str, int], shard_size: int) -> Iterator[
             yield split, start, end, data / shard_file_name(split, index, n_shards)
 
 
-def _check_count(name: str, v: Any, minimum: int = 0) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
-        raise TrustVLInputError(f"{name}={v!r} must be an int >= {minimum}")
-    return int(v)
-
-
 def build_synthworld_dataset(
     out_dir: str | os.PathLike,
     config: SynthWorldConfig | None = None,
@@ -199,15 +194,13 @@ def build_synthworld_dataset(
     cfg = config if config is not None else SynthWorldConfig()
     if not isinstance(cfg, SynthWorldConfig):
         raise TrustVLInputError(f"config={cfg!r} must be a SynthWorldConfig")
-    n_train = _check_count("n_train", n_train)
-    n_test = _check_count("n_test", n_test)
+    n_train = check_int("n_train", n_train, 0)
+    n_test = check_int("n_test", n_test, 0)
     if n_train + n_test == 0:
         raise TrustVLInputError("n_train=0 and n_test=0: nothing to build")
-    shard_size = _check_count("shard_size", shard_size, 1)
-    num_workers = _check_count("num_workers", num_workers, 1)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TrustVLInputError(f"seed={seed!r} must be an int")
-    seed = int(seed)
+    shard_size = check_int("shard_size", shard_size, 1)
+    num_workers = check_int("num_workers", num_workers, 1)
+    seed = check_int("seed", seed)
 
     out = Path(out_dir)
     data = out / DATA_DIR
