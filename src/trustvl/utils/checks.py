@@ -1,4 +1,5 @@
-"""Scalar checks shared by every config and component: ints, numbers and probabilities in a range.
+"""Checks shared by every config and component: ints, numbers and probabilities in a range, and
+embedding matrices.
 
 Each check returns the value converted (``int`` / ``float``) or raises
 :class:`~trustvl.errors.TrustVLInputError` naming the argument, the bad value and what was expected, so
@@ -14,9 +15,11 @@ import math
 import numbers
 from typing import Any
 
+import numpy as np
+
 from trustvl.errors import TrustVLInputError
 
-__all__ = ["check_int", "check_number", "check_probability"]
+__all__ = ["check_embeddings", "check_int", "check_number", "check_probability"]
 
 
 def _bound(value: float) -> str:
@@ -111,3 +114,18 @@ def check_number(
 def check_probability(name: str, value: Any, *, where: str = "") -> float:
     """``value`` as a probability: a number in ``[0, 1]``."""
     return float(check_number(name, value, 0.0, 1.0, where=where))  # type: ignore[arg-type]
+
+
+def check_embeddings(embeds: Any, name: str) -> np.ndarray:
+    """``embeds`` (an array or a tensor) as a non-empty, finite float32 ``[n, d]`` NumPy array."""
+    if hasattr(embeds, "detach"):  # a torch tensor, without importing torch here
+        embeds = embeds.detach().float().cpu().numpy()
+    arr = np.asarray(embeds, dtype=np.float32)
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise TrustVLInputError(f"{name} has shape {arr.shape}; expected a non-empty 2-D [n, d] array")
+    if not np.isfinite(arr).all():
+        bad = int((~np.isfinite(arr)).any(axis=1).sum())
+        raise TrustVLInputError(
+            f"{name} contains non-finite values (NaN or inf) in {bad} rows; expected finite embeddings"
+        )
+    return arr
