@@ -67,12 +67,10 @@ from trustvl.data_builders.counterfactual.stages import describe_stage, dilate_m
 from trustvl.data_builders.parquet_shards import DATA_DIR, shard_file_name
 from trustvl.data_builders.sharded_build import BUILD_RECORD, ShardedBuild, png_bytes
 from trustvl.errors import TrustVLInputError
-from trustvl.hub.dataset_cards import CARD_FILE, DatasetCardMetadata, SplitMetadata
+from trustvl.hub.dataset_cards import DatasetCardMetadata, SplitMetadata
 
 __all__ = ["BuildSummary", "build_counterfactuals", "counterfactual_features", "shard_path"]
 
-BUILD_CONFIG = BUILD_RECORD
-CARD = CARD_FILE
 SPLIT = "train"
 _FORMAT_VERSION = 1
 _BUILDER = "trustvl.data_builders.counterfactual.build_counterfactuals"
@@ -401,7 +399,7 @@ def _card_values(
         "shard_size": config.shard_size,
         "attributes": config.attributes,
         "stages": {name: json.dumps(d, sort_keys=True) for name, d in stages.items()},
-        "build_record": BUILD_CONFIG,
+        "build_record": BUILD_RECORD,
     }
 
 

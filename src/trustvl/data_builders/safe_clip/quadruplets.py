@@ -111,7 +111,6 @@ QUADRUPLET_COLUMNS: tuple[str, ...] = (
     "occupation",
     "scene_id",
 )
-BUILD_CONFIG = BUILD_RECORD
 _SPLIT_BASE = {"train": 0, "validation": 1_000_000_000, "test": 2_000_000_000}
 _SAMPLER_SPLIT = "test"  # SynthWorld's balanced world
 _CAPTION_SALT = "safe-clip"
@@ -400,7 +399,7 @@ def _card_values(s: QuadrupletBuildSummary, stages: Mapping[str, Any]) -> dict[s
         "splits": SPLITS,
         "unsafe_elements": UNSAFE_ELEMENTS,
         "stages": {name: json.dumps(d, sort_keys=True, default=str) for name, d in stages.items()},
-        "build_record": BUILD_CONFIG,
+        "build_record": BUILD_RECORD,
     }
 
 
@@ -541,7 +540,7 @@ def load_quadruplets(path_or_id: str | os.PathLike, split: str = "train") -> Any
     if split not in SPLITS:
         raise TrustVLInputError(f"split={split!r}; expected one of {list(SPLITS)}")
     path = Path(os.fspath(path_or_id)).expanduser()
-    info = path / BUILD_CONFIG
+    info = path / BUILD_RECORD
     if path.is_dir() and info.is_file():  # a folder written by this builder: it must be complete
         status = (read_build_record(path) or {}).get("status")
         if status != "complete" or not (path / CARD_FILE).is_file():
