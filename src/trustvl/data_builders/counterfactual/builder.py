@@ -30,8 +30,8 @@ variants of a base share every context pixel.
 Resume, determinism, several GPUs
 ---------------------------------
 Everything about base ``b`` is a function of ``(config, b)`` (seeds from the config's seed), so shards are
-independent. A shard is written to a hidden temporary file and renamed into place (``os.replace``): it is
-either absent or complete. A rerun into the same folder with the same config and stages (same
+independent. The folder follows the shared build rules of :mod:`trustvl.data_builders.sharded_build`
+(fingerprint, atomic shards, resume, card written last): a shard is either absent or complete. A rerun into the same folder with the same config and stages (same
 fingerprint) skips every complete shard and builds the rest: a killed build resumes with no duplicate and
 no gap, and the result equals an uninterrupted build (byte for byte on the same machine). A folder from a
 different config is refused unless ``overwrite=True``.

@@ -39,8 +39,8 @@ syringe), ``occupation``, ``scene_id`` (int64). :func:`load_quadruplets` loads a
 
 Resume and failure policy
 -------------------------
-Every row is a function of ``(config, split, row)``, so shards are independent. A shard is written to a
-temporary file and renamed into place by the shared shard writer; a rerun with the same config, converter
+Every row is a function of ``(config, split, row)``, so shards are independent. The folder follows the
+shared build rules of :mod:`trustvl.data_builders.sharded_build` (atomic shards, fingerprint, card last); a rerun with the same config, converter
 and stage (same fingerprint) skips the complete shards, so a killed build resumes with no duplicate and no
 gap and equals an uninterrupted build. Bad input raises :class:`~trustvl.errors.TrustVLInputError` before
 anything is computed (bad config, unsafe generation without the flag, a folder of another build) or, for
