@@ -60,6 +60,7 @@ from trustvl.data_builders.parquet_shards import (
 from trustvl.data_builders.regions import Region, grid_regions
 from trustvl.errors import TrustVLInputError
 from trustvl.hub.dataset_cards import DatasetCardMetadata, SplitMetadata, write_dataset_card
+from trustvl.utils.checks import check_int, check_number
 
 __all__ = [
     "DIGIT_NAMES",
@@ -301,13 +302,11 @@ def build_spurious_digits(
         raise TrustVLInputError(f"classes={classes}; expected at least 2 distinct digits in 0-9")
     if spurious_class not in classes:
         raise TrustVLInputError(f"spurious_class={spurious_class!r} is not one of classes={classes}")
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16 or image_size % 2:
+    if check_int("image_size", image_size, 16) % 2:
         raise TrustVLInputError(f"image_size={image_size!r}; expected an even integer >= 16")
     for name, n in (("n_train", n_train), ("n_test", n_test)):
-        if isinstance(n, bool) or not isinstance(n, int) or n < 2 * len(classes):
-            raise TrustVLInputError(f"{name}={n!r}; expected an integer >= {2 * len(classes)} (2 per class)")
-    if not 0.0 <= float(cramers_v) <= 1.0:
-        raise TrustVLInputError(f"cramers_v={cramers_v!r}; expected a value in [0, 1]")
+        check_int(name, n, 2 * len(classes), where=f" (2 images per class of {len(classes)})")
+    check_number("cramers_v", cramers_v, 0.0, 1.0)
     target_cell_proportions(cramers_v, 1.0 / len(classes), p_rect)  # p_rect feasibility, before any work
 
     import datasets

@@ -36,6 +36,7 @@ from trustvl.data_builders.safe_clip.oracle_converter import (
 )
 from trustvl.errors import TrustVLInputError
 from trustvl.hub.dataset_cards import DatasetCardMetadata, SplitMetadata, write_dataset_card
+from trustvl.utils.checks import check_int
 from trustvl.utils.io import atomic_output_dir, write_json
 
 __all__ = [
@@ -93,8 +94,7 @@ def synthworld_safe_captions(
     ``context_only``, appearance captions)."""
     from trustvl.data_builders.synthworld import SynthWorldRenderer, caption_variants
 
-    if n < 1:
-        raise TrustVLInputError(f"n={n}; expected an integer >= 1")
+    check_int("n", n, 1)
     renderer = SynthWorldRenderer(seed=world_seed)
     out = []
     for i in range(n):
@@ -185,10 +185,8 @@ def build_unsafe_captions(
     """
     from tqdm.auto import tqdm
 
-    if batch_size < 1:
-        raise TrustVLInputError(f"batch_size={batch_size}; expected an integer >= 1")
-    if n is not None and n < 1:
-        raise TrustVLInputError(f"n={n}; expected an integer >= 1")
+    check_int("batch_size", batch_size, 1)
+    check_int("n", n, 1, allow_none=True)
     if isinstance(captions, str) and captions == "synthworld":
         if n is None:
             raise TrustVLInputError("captions='synthworld' needs n (how many scenes' captions)")
