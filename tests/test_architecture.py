@@ -1,5 +1,5 @@
-"""The package's layering (docs/architecture.md): imports point downward only, and no module imports
-another that (directly or through others) imports it back.
+"""The package's layering (docs/architecture.md): imports point downward only, no module imports
+another that (directly or through others) imports it back, and no module imports another's private names.
 
 Every ``import`` statement counts, at module level or inside a function: a lazy import is still a
 dependency. A new upward import or cycle fails here, on the laptop, before it tangles the package.
@@ -150,6 +150,84 @@ def test_imports_point_downward():
             if LAYERS[dest] >= LAYERS[source]:
                 upward.append(f"{module} -> {target}")
     assert not upward, "imports that do not point downward:\n" + "\n".join(sorted(upward))
+
+
+# ---------------------------------------------------------------------------------------------- private names
+#
+# The rule: a name with a leading underscore (``_helper``) is private to the module that defines it, so
+# ``from trustvl.a.b import _helper`` fails here, wherever it stands (another package or the same one); a
+# helper that another module needs is made public (no underscore) or moved where both can use it.
+# A private *module* (``_common.py``) is private to the package that holds it: modules of that package
+# (and of its subpackages) may import it, ``from . import _mod`` included; a module outside it may not.
+# Dunder names (``__version__``) are not private.
+
+#: (importing module, private module) pairs allowed for now, each with its reason
+PRIVATE_MODULE_EXCEPTIONS: dict[tuple[str, str], str] = {
+    # the CLI entry point parses with the commands' shared helpers; it moves into trustvl.commands in the
+    # re-layout of issue 22 (item 3), after which this entry goes
+    ("trustvl.cli", "trustvl.commands._common"): "cli entry point, moves into commands (issue 22)",
+}
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _private_imports() -> list[str]:
+    """Every import of a private name from another module, or of a private module from outside its
+    package, as ``"importer:line: what"``."""
+    modules = _modules()
+    found = []
+    for module, path in sorted(modules.items()):
+        is_package = path.name == "__init__.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = module.split(".") if is_package else module.split(".")[:-1]
+                    anchor = anchor[: len(anchor) - (node.level - 1)]
+                    base = ".".join(anchor + ([base] if base else []))
+                paths = [f"{base}.{alias.name}" for alias in node.names]
+                for alias in node.names:
+                    if _is_private(alias.name) and f"{base}.{alias.name}" not in modules:
+                        found.append(f"{module}:{node.lineno}: private name {alias.name} from {base}")
+                paths.append(base)
+            elif isinstance(node, ast.Import):
+                paths = [alias.name for alias in node.names]
+            else:
+                continue
+            for target in paths:
+                if not target.startswith(PACKAGE + "."):
+                    continue
+                parts = target.split(".")
+                for i, part in enumerate(parts):
+                    owner = ".".join(parts[:i])
+                    private_module = ".".join(parts[: i + 1])
+                    if not _is_private(part) or private_module not in modules:
+                        continue
+                    inside = module == owner or module.startswith(owner + ".")
+                    if not inside and (module, private_module) not in PRIVATE_MODULE_EXCEPTIONS:
+                        found.append(f"{module}:{node.lineno}: private module {private_module}")
+    return sorted(set(found))
+
+
+def test_no_private_names_imported_from_other_modules():
+    found = _private_imports()
+    assert not found, (
+        "private names imported from another module (make them public or move them):\n" + "\n".join(found)
+    )
+
+
+def test_private_module_exceptions_are_still_needed():
+    modules = _modules()
+    for importer, private_module in PRIVATE_MODULE_EXCEPTIONS:
+        assert importer in modules and private_module in modules, (
+            f"stale exception {importer} -> {private_module}"
+        )
+        graph = _import_graph()
+        assert private_module in graph[importer], (
+            f"{importer} no longer imports {private_module}: drop the entry"
+        )
 
 
 @pytest.mark.parametrize(

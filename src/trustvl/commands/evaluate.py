@@ -39,7 +39,7 @@ def add_eval(sub: Any) -> None:
 
 
 def _add_fair_diffusion(g: Any) -> None:
-    from trustvl.commands.generate import _add_fair_options
+    from trustvl.commands.generate import add_fair_options
 
     p = g.add_parser(
         "fair-diffusion",
@@ -76,7 +76,7 @@ def _add_fair_diffusion(g: Any) -> None:
     )
     p.add_argument("--device", default="auto")
     p.add_argument("--dtype", default=None)
-    _add_fair_options(p)
+    add_fair_options(p)
     add_run_options(p, overwrite=True, quiet=True)
     p.set_defaults(handler=_cmd_fair_diffusion)
 

@@ -36,7 +36,7 @@ def add_generate(sub: Any) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--dtype", default=None, help="float32 (default), float16, bfloat16 or auto")
     p.add_argument("--overwrite", action="store_true")
-    _add_fair_options(p)
+    add_fair_options(p)
     p.add_argument(
         "--text-encoder",
         default=None,
@@ -46,7 +46,7 @@ def add_generate(sub: Any) -> None:
     p.set_defaults(handler=_cmd_generate)
 
 
-def _add_fair_options(p: Any) -> None:
+def add_fair_options(p: Any) -> None:
     """Fair Diffusion options (defaults: the paper's; SPEC §5)."""
     g = p.add_argument_group(
         "Fair Diffusion",

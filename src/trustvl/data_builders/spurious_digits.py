@@ -61,6 +61,7 @@ from trustvl.data_builders.parquet_shards import (
 from trustvl.data_builders.regions import Region, grid_regions
 from trustvl.errors import TrustVLInputError
 from trustvl.hub.dataset_cards import DatasetCardMetadata, SplitMetadata, write_dataset_card
+from trustvl.utils.checks import check_int, check_number
 
 __all__ = [
     "DIGIT_NAMES",
@@ -264,26 +265,14 @@ def _card_metadata(folder: Path, info: dict[str, Any], features: Any) -> Dataset
     )
 
 
-def _card_body(info: dict[str, Any]) -> str:
-    stats = "\n".join(
-        f"| {s} | {d['n']} | {d['rectangle_rate']:.4f} | {d['cramers_v']:.4f} |"
-        for s, d in info["splits"].items()
-    )
-    return (
-        "# Spurious digits (trustvl)\n\n"
-        "Synthetic evaluation set for spurious-correlation discovery (RaVL, arXiv 2411.04097), built by\n"
-        "`trustvl.data_builders.spurious_digits.build_spurious_digits`. Each 64x64 image has four quadrants;\n"
-        "exactly one holds a handwritten digit (the label, scikit-learn `load_digits`, UCI, CC BY 4.0) and a red\n"
-        "rectangle may appear in another quadrant. In the train split the rectangle is associated with the\n"
-        f"class **{info['spurious_class_name']}** at Cramér's V = {info['cramers_v_target']}; the test split is\n"
-        "balanced (rectangle independent of the class, rate 0.5).\n\n"
-        "| split | images | rectangle rate | Cramér's V (rectangle x spurious class) |\n|---|---|---|---|\n"
-        f"{stats}\n\n"
-        "Quadrants: 0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right. `rectangle_box` is\n"
-        "(left, top, right, bottom) in pixels, -1 when there is no rectangle.\n\n"
-        '```python\nfrom datasets import load_dataset\nds = load_dataset("path/to/this/folder")\n```\n\n'
-        f"Build parameters: `{json.dumps(info['params'])}`\n"
-    )
+def _card_values(info: dict[str, Any]) -> dict[str, Any]:
+    """What ``templates/dataset_spurious_digits.md`` shows."""
+    return {
+        "spurious_class_name": info["spurious_class_name"],
+        "cramers_v_target": info["cramers_v_target"],
+        "splits": info["splits"],
+        "params": json.dumps(info["params"]),
+    }
 
 
 def build_spurious_digits(
@@ -314,13 +303,11 @@ def build_spurious_digits(
         raise TrustVLInputError(f"classes={classes}; expected at least 2 distinct digits in 0-9")
     if spurious_class not in classes:
         raise TrustVLInputError(f"spurious_class={spurious_class!r} is not one of classes={classes}")
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16 or image_size % 2:
+    if check_int("image_size", image_size, 16) % 2:
         raise TrustVLInputError(f"image_size={image_size!r}; expected an even integer >= 16")
     for name, n in (("n_train", n_train), ("n_test", n_test)):
-        if isinstance(n, bool) or not isinstance(n, int) or n < 2 * len(classes):
-            raise TrustVLInputError(f"{name}={n!r}; expected an integer >= {2 * len(classes)} (2 per class)")
-    if not 0.0 <= float(cramers_v) <= 1.0:
-        raise TrustVLInputError(f"cramers_v={cramers_v!r}; expected a value in [0, 1]")
+        check_int(name, n, 2 * len(classes), where=f" (2 images per class of {len(classes)})")
+    check_number("cramers_v", cramers_v, 0.0, 1.0)
     target_cell_proportions(cramers_v, 1.0 / len(classes), p_rect)  # p_rect feasibility, before any work
 
     import datasets
@@ -379,7 +366,12 @@ def build_spurious_digits(
                 progress,
             )
             write_json(stage / "build_info.json", info)
-            write_dataset_card(stage, _card_metadata(stage, info, features), _card_body(info))
+            write_dataset_card(
+                stage,
+                _card_metadata(stage, info, features),
+                template="dataset_spurious_digits",
+                **_card_values(info),
+            )
             stage.chmod(0o755)  # mkdtemp makes 0700 folders; a dataset folder is meant to be shared
             (stage / "build_info.json").chmod(0o644)
     finally:

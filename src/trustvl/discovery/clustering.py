@@ -56,6 +56,7 @@ import numpy as np
 import torch
 
 from trustvl.errors import TrustVLInputError
+from trustvl.utils.checks import check_embeddings
 from trustvl.utils.devices import resolve_device
 
 __all__ = [
@@ -137,20 +138,6 @@ class KMedoidsSweep:
     n_iter: dict[int, int]
 
 
-def _check_embeds(embeds: Any, name: str = "region_embeds") -> np.ndarray:
-    if hasattr(embeds, "detach"):
-        embeds = embeds.detach().float().cpu().numpy()
-    arr = np.asarray(embeds, dtype=np.float32)
-    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise TrustVLInputError(f"{name} has shape {arr.shape}; expected a non-empty 2-D [n, d] array")
-    if not np.isfinite(arr).all():
-        bad = int((~np.isfinite(arr)).any(axis=1).sum())
-        raise TrustVLInputError(
-            f"{name} contains non-finite values (NaN or inf) in {bad} rows; expected finite embeddings"
-        )
-    return arr
-
-
 def _normalize(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
@@ -169,7 +156,7 @@ def cosine_distance_matrix(embeds: Any, *, device: Any = "cpu") -> np.ndarray:
 
     The matmul runs with torch on ``device`` (resolved by :func:`trustvl.utils.devices.resolve_device`).
     """
-    x = _normalize(_check_embeds(embeds))
+    x = _normalize(check_embeddings(embeds, "region_embeds"))
     return _distance_tensor(x, resolve_device(device)).cpu().numpy()
 
 
@@ -463,8 +450,8 @@ def assign_to_medoids(
     Maximal cosine similarity is minimal clipped distance; unlike the clipped distance it still orders
     medoids that are all at cosine <= 0.
     """
-    x = _check_embeds(embeds, "embeds")
-    m = _check_embeds(medoid_embeds, "medoid_embeds")
+    x = check_embeddings(embeds, "embeds")
+    m = check_embeddings(medoid_embeds, "medoid_embeds")
     if x.shape[1] != m.shape[1]:
         raise TrustVLInputError(
             f"embeds have dimension {x.shape[1]} but medoid_embeds {m.shape[1]}; expected equal"
@@ -518,7 +505,7 @@ def cluster_embeddings(
     if max_exact is not None and max_exact < 2:
         raise TrustVLInputError(f"max_exact={max_exact}; expected None or at least 2 points")
     timings: dict[str, float] = {}
-    x = _normalize(_check_embeds(embeds))
+    x = _normalize(check_embeddings(embeds, "region_embeds"))
     n = x.shape[0]
     if k is not None and not 1 <= int(k) <= n:
         raise TrustVLInputError(f"k={k} clusters for {n} regions; expected fewer clusters than regions")

@@ -51,8 +51,9 @@ from typing import Any
 
 import numpy as np
 
-from trustvl.discovery.clustering import KMedoidsClustering, _check_embeds, cluster_embeddings, k_candidates
+from trustvl.discovery.clustering import KMedoidsClustering, cluster_embeddings, k_candidates
 from trustvl.errors import TrustVLInputError
+from trustvl.utils.checks import check_embeddings
 
 __all__ = [
     "DiscoveryResult",
@@ -389,7 +390,7 @@ def discover_spurious_regions(
             lengths, non-finite embeddings or scores, out-of-range indices.
     """
     t0 = time.perf_counter()
-    emb = _check_embeds(region_embeds)
+    emb = check_embeddings(region_embeds, "region_embeds")
     n_regions = emb.shape[0]
     img, labels, preds, scores = _validate(
         region_image_index, image_labels, image_preds, region_class_scores, n_classes, n_regions

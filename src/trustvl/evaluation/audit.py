@@ -25,7 +25,7 @@ import torch
 from PIL import UnidentifiedImageError
 
 from trustvl.errors import TrustVLInputError
-from trustvl.evaluation.dataset_columns import AttributeColumn, attribute_columns, class_label_names
+from trustvl.evaluation.dataset_columns import AttributeColumn, attribute_columns
 from trustvl.evaluation.evaluator import TARGETS, evaluate_model
 from trustvl.evaluation.plots import plot_group_shares, plot_skew_per_prompt
 from trustvl.evaluation.report import Figure, Report
@@ -33,10 +33,12 @@ from trustvl.evaluation.results import EvaluationResult, UncertaintySettings
 from trustvl.evaluation.tables import accuracy_table, fairness_summary_table, per_prompt_table
 from trustvl.evaluation.wording import UNCERTAINTY_NOTE, attribute_name
 from trustvl.hub.cards import Metric
+from trustvl.utils.assets import asset_path
+from trustvl.utils.class_labels import class_label_names
 from trustvl.utils.io import atomic_output_dir, write_json
 
 DEFAULT_KS = (10, 100, 1000)
-_DEFAULT_PROMPTS = Path(__file__).resolve().parent.parent / "assets" / "prompts" / "occupations.txt"
+_DEFAULT_PROMPTS = asset_path("prompts", "occupations.txt")
 
 
 def read_prompts(path: str | Path) -> list[str]:

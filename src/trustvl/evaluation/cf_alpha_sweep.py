@@ -20,13 +20,14 @@ import numpy as np
 import torch
 
 from trustvl.errors import TrustVLInputError
-from trustvl.evaluation.dataset_columns import attribute_columns, class_label_names
+from trustvl.evaluation.dataset_columns import attribute_columns
 from trustvl.evaluation.evaluator import evaluate_model
 from trustvl.evaluation.plots import plot_pareto, plot_skews_by_alpha
 from trustvl.evaluation.report import Figure, Report
 from trustvl.evaluation.results import AlphaPoint, AlphaSweepResult, UncertaintySettings
 from trustvl.evaluation.tables import sweep_change_table, sweep_table
 from trustvl.evaluation.wording import UNCERTAINTY_NOTE, attribute_name
+from trustvl.utils.class_labels import class_label_names
 from trustvl.utils.io import atomic_output_dir, write_json
 
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)

@@ -1,7 +1,7 @@
 """The columns of a labelled, attributed image dataset that the evaluator reads, validated.
 
 :func:`attribute_columns` turns the protected attribute columns into integer codes
-(:class:`AttributeColumn`); :func:`class_label_names` checks a class column and returns its names.
+(:class:`AttributeColumn`); :func:`trustvl.utils.class_labels.class_label_names` reads a class column.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 
 from trustvl.errors import TrustVLInputError
 
-__all__ = ["AttributeColumn", "attribute_columns", "class_label_names"]
+__all__ = ["AttributeColumn", "attribute_columns"]
 
 
 @dataclass
@@ -23,18 +23,6 @@ class AttributeColumn:
     name: str
     values: np.ndarray  # int64 [n]
     names: list[str]
-
-
-def class_label_names(ds: Any, label_column: str) -> list[str]:
-    """The class names of ``label_column``, which must be a ``ClassLabel`` column."""
-    from datasets import ClassLabel
-
-    feat = ds.features[label_column]
-    if not isinstance(feat, ClassLabel):
-        raise TrustVLInputError(
-            f"label column {label_column!r} has type {feat}; expected a ClassLabel column"
-        )
-    return list(feat.names)
 
 
 def attribute_columns(

@@ -34,9 +34,9 @@ from trustvl.training.ravl import (
     DEFAULT_PROMPT_TEMPLATE,
     MEDOIDS_FILE,
     SpuriousMedoids,
-    _class_names,
     class_prompts,
 )
+from trustvl.utils.class_labels import class_label_names
 
 __all__ = ["evaluate_group_accuracy", "load_spurious_medoids", "run_discovery"]
 
@@ -188,7 +188,7 @@ def run_discovery(
     for col in (image_column, label_column):
         if col not in columns:
             raise TrustVLInputError(f"column {col!r} is not in the dataset; available columns: {columns}")
-    names = list(class_names) if class_names is not None else _class_names(ds, label_column)
+    names = list(class_names) if class_names is not None else class_label_names(ds, label_column)
     prompts = class_prompts(names, prompt_template)
     images = [im.convert("RGB") if hasattr(im, "convert") else im for im in ds[image_column]]
     labels = np.asarray(ds[label_column], dtype=np.int64)
@@ -345,7 +345,7 @@ def evaluate_group_accuracy(
     for col in (image_column, label_column, *attribute_columns):
         if col not in columns:
             raise TrustVLInputError(f"column {col!r} is not in the dataset; available columns: {columns}")
-    names = list(class_names) if class_names is not None else _class_names(ds, label_column)
+    names = list(class_names) if class_names is not None else class_label_names(ds, label_column)
     prompts = class_prompts(names, prompt_template)
     text = embed_texts(model, processor, prompts).numpy()
     img = embed_images(

@@ -3,8 +3,9 @@
 A dataset folder is Parquet shards plus a ``README.md`` whose YAML front matter tells ``datasets`` how to
 load it: ``configs`` (a ``config_name`` and the ``data_files`` of each split) and ``dataset_info`` (the
 features, including ``Image()`` and ``ClassLabel``, and the split sizes). Builders describe their dataset
-with :class:`DatasetCardMetadata` and write the card with :func:`write_dataset_card`; only the prose body
-is their own.
+with :class:`DatasetCardMetadata` and write the card with :func:`write_dataset_card`; the prose is a
+template file ``templates/dataset_<name>.md`` (Jinja, rendered by ``DatasetCard.from_template`` with the
+values the builder passes), so no builder writes card markdown by hand.
 """
 
 from __future__ import annotations
@@ -18,10 +19,19 @@ from typing import Any
 from trustvl.errors import TrustVLInputError
 from trustvl.utils.io import write_text
 
-__all__ = ["CARD_FILE", "DatasetCardMetadata", "SplitMetadata", "dataset_card", "write_dataset_card"]
+__all__ = [
+    "CARD_FILE",
+    "TEMPLATES",
+    "DatasetCardMetadata",
+    "SplitMetadata",
+    "dataset_card",
+    "write_dataset_card",
+]
 
 #: the card's file name in a dataset folder
 CARD_FILE = "README.md"
+#: the folder of the card templates (``dataset_<name>.md`` for dataset cards)
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 @dataclass(frozen=True)
@@ -69,8 +79,17 @@ class DatasetCardMetadata:
     download_size: int | None = None
 
 
-def dataset_card(metadata: DatasetCardMetadata, body: str) -> Any:
-    """A ``huggingface_hub.DatasetCard``: ``metadata`` as YAML front matter, then ``body`` (markdown)."""
+def dataset_card(
+    metadata: DatasetCardMetadata, body: str | None = None, *, template: str | None = None, **values: Any
+) -> Any:
+    """A ``huggingface_hub.DatasetCard``: ``metadata`` as YAML front matter, then the markdown body.
+
+    Args:
+        metadata: the YAML part.
+        body: a ready markdown body; kept for callers that have not moved to a template yet.
+        template: the name of a template in :data:`TEMPLATES` (``"dataset_synthworld"``), rendered with
+            ``values``; give either ``body`` or ``template``.
+    """
     from datasets import DatasetInfo
     from datasets.info import DatasetInfosDict
     from datasets.splits import SplitDict, SplitInfo
@@ -96,11 +115,30 @@ def dataset_card(metadata: DatasetCardMetadata, body: str) -> Any:
     info = DatasetInfo(features=metadata.features, splits=split_dict, download_size=metadata.download_size)
     # datasets' own serialisation of features and splits, the one push_to_hub writes
     DatasetInfosDict({metadata.config_name: info}).to_dataset_card_data(card_data)
-    return DatasetCard(f"---\n{card_data.to_yaml()}\n---\n\n{body.lstrip()}")
+    if (body is None) == (template is None):
+        raise TrustVLInputError(
+            f"body={body!r}, template={template!r}; expected either a markdown body or a template name"
+        )
+    if body is not None:
+        return DatasetCard(f"---\n{card_data.to_yaml()}\n---\n\n{body.lstrip()}")
+    path = TEMPLATES / f"{template}.md"
+    if not path.is_file():
+        known = sorted(p.stem for p in TEMPLATES.glob("dataset_*.md"))
+        raise TrustVLInputError(f"template={template!r} has no file {str(path)!r}; expected one of {known}")
+    card = DatasetCard.from_template(card_data, template_path=str(path), **values)
+    # Jinja drops the template's final newline; a markdown file ends with one
+    return DatasetCard(card.content.rstrip("\n") + "\n")
 
 
-def write_dataset_card(folder: str | os.PathLike, metadata: DatasetCardMetadata, body: str) -> Path:
+def write_dataset_card(
+    folder: str | os.PathLike,
+    metadata: DatasetCardMetadata,
+    body: str | None = None,
+    *,
+    template: str | None = None,
+    **values: Any,
+) -> Path:
     """Write :func:`dataset_card` to ``folder/README.md`` atomically and return its path."""
     path = Path(folder) / CARD_FILE
-    write_text(path, str(dataset_card(metadata, body)))
+    write_text(path, str(dataset_card(metadata, body, template=template, **values)))
     return path

@@ -122,14 +122,14 @@ def bootstrap_fairness(
         order = rank_indices(scores)
     if order.dim() == 1:
         order = order.unsqueeze(0)
-    labels, targets, single = _labels_and_targets(gallery_labels, target, order.shape[1])
+    labels, targets, single = labels_and_targets(gallery_labels, target, order.shape[1])
     ks = [check_k(k, order.shape[1], "k", "the gallery size") for k in ks]
     counts = gallery_resample_counts(order.shape[1], n_resamples, seed)
     out = fairness_replicates(_batches(order.cpu(), counts), labels, targets, ks)
     return out[0] if single else out
 
 
-def _labels_and_targets(gallery_labels, target, n: int):
+def labels_and_targets(gallery_labels, target, n: int):
     labels = torch.as_tensor(gallery_labels)
     single = labels.dim() == 1
     if single:

@@ -22,7 +22,7 @@ import torch
 
 from trustvl.errors import TrustVLInputError
 from trustvl.metrics._validation import check_k
-from trustvl.metrics.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, _labels_and_targets, check_resampling
+from trustvl.metrics.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, check_resampling, labels_and_targets
 from trustvl.metrics.fairness import rank_indices
 from trustvl.metrics.ranking_replicates import FairnessReplicates, fairness_replicates, replicate_batch_size
 
@@ -90,7 +90,7 @@ def sampling_floor(
         order = order.unsqueeze(0)
     order = order.cpu()
     n = order.shape[1]
-    labels, targets, single = _labels_and_targets(gallery_labels, target, n)
+    labels, targets, single = labels_and_targets(gallery_labels, target, n)
     ks = [check_k(k, n, "k", "the gallery size") for k in ks]
     if classes is None:
         class_ids = torch.zeros(n, dtype=torch.int64)

@@ -13,12 +13,12 @@ reproduces the original model bit for bit; :func:`interpolate_state_dicts` also 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import torch
 
 from trustvl.errors import TrustVLInputError
+from trustvl.modeling.cf_alpha.configuration_cf_alpha_clip import validate_alpha as validate_cf_alpha
 
 __all__ = [
     "apply_task_vector",
@@ -34,22 +34,10 @@ __all__ = [
 def validate_alpha(alpha, allow_extrapolation: bool = False) -> float:
     """Return ``alpha`` as a float; raise :class:`~trustvl.errors.TrustVLInputError` naming it when invalid.
 
-    α must be finite and, unless ``allow_extrapolation``, lie in ``[0, 1]``.
+    α must be finite and, unless ``allow_extrapolation``, lie in ``[0, 1]`` (the check of the CF_α model's
+    self-contained configuration file, with this function's argument named in the hint).
     """
-    if isinstance(alpha, bool):
-        raise TrustVLInputError(f"alpha must be a real number in [0, 1], got the bool {alpha!r}")
-    try:
-        value = float(alpha)
-    except (TypeError, ValueError, RuntimeError):
-        raise TrustVLInputError(f"alpha must be a real number in [0, 1], got {alpha!r}") from None
-    if not math.isfinite(value):
-        raise TrustVLInputError(f"alpha must be a finite real number, got {alpha!r}")
-    if not allow_extrapolation and not 0.0 <= value <= 1.0:
-        raise TrustVLInputError(
-            f"alpha={value!r} is outside [0, 1] (0 = original model, 1 = fine-tuned model); "
-            "pass allow_extrapolation=True to extrapolate in weight space"
-        )
-    return value
+    return validate_cf_alpha(alpha, allow_extrapolation, extrapolation_hint="pass allow_extrapolation=True")
 
 
 def _check_same_keys(sd0: Mapping, sd1: Mapping, names: tuple[str, str]) -> None:

@@ -31,10 +31,9 @@ import torch
 from PIL import Image
 
 from trustvl.errors import TrustVLInputError
+from trustvl.utils.assets import asset_path, embedded_model_dir
 
-DEFAULT_OUTCOME_CLASSIFIER_DIR = (
-    Path(__file__).resolve().parent.parent / "assets" / "models" / "synthworld-outcome-classifier"
-)
+DEFAULT_OUTCOME_CLASSIFIER_DIR = asset_path("models", "synthworld-outcome-classifier")
 
 #: The unsafe head's values: no element, or which one is drawn.
 UNSAFE_VALUES: tuple[str, ...] = ("none", "gun", "knife", "blood", "syringe")
@@ -267,14 +266,13 @@ class OutcomeClassifier:
 def default_outcome_classifier_path() -> Path:
     """Folder of the shipped SynthWorld outcome classifier (``TRUSTVL_DEFAULT_OUTCOME_CLASSIFIER``
     overrides it)."""
-    override = os.environ.get("TRUSTVL_DEFAULT_OUTCOME_CLASSIFIER")
-    path = Path(override).expanduser() if override else DEFAULT_OUTCOME_CLASSIFIER_DIR
-    if not (path / "config.json").is_file():
-        raise TrustVLInputError(
-            f"the SynthWorld outcome classifier is not at {str(path)!r}; expected a folder written by"
-            " `trustvl train synthworld-sd` (or set TRUSTVL_DEFAULT_OUTCOME_CLASSIFIER)"
-        )
-    return path
+    return embedded_model_dir(
+        "synthworld-outcome-classifier",
+        env="TRUSTVL_DEFAULT_OUTCOME_CLASSIFIER",
+        marker="config.json",
+        what="SynthWorld outcome classifier",
+        made_by="trustvl train synthworld-sd",
+    )
 
 
 def load_default_outcome_classifier(device: str = "auto", nudity: bool = False) -> OutcomeClassifier:

@@ -11,7 +11,6 @@ synthworld-clip``) and shipped inside the package under ``trustvl/assets/models/
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,9 @@ from transformers import CLIPConfig, CLIPModel, CLIPProcessor
 
 from trustvl.errors import TrustVLInputError
 from trustvl.modeling.clip_components import clip_image_processor, clip_text_config
+from trustvl.utils.assets import asset_path, embedded_model_dir
 
-DEFAULT_CLIP_DIR = Path(__file__).resolve().parent.parent / "assets" / "models" / "synthworld-clip"
+DEFAULT_CLIP_DIR = asset_path("models", "synthworld-clip")
 
 
 @dataclass
@@ -75,14 +75,13 @@ def build_synthworld_clip(
 
 def default_clip_path() -> Path:
     """Folder of the shipped SynthWorld CLIP (``TRUSTVL_DEFAULT_CLIP`` overrides it)."""
-    override = os.environ.get("TRUSTVL_DEFAULT_CLIP")
-    path = Path(override).expanduser() if override else DEFAULT_CLIP_DIR
-    if not (path / "config.json").is_file():
-        raise TrustVLInputError(
-            f"the default SynthWorld CLIP is not at {str(path)!r}; expected a folder written by"
-            " `trustvl train synthworld-clip` (reinstall trustvl, or set TRUSTVL_DEFAULT_CLIP)"
-        )
-    return path
+    return embedded_model_dir(
+        "synthworld-clip",
+        env="TRUSTVL_DEFAULT_CLIP",
+        marker="config.json",
+        what="SynthWorld CLIP",
+        made_by="trustvl train synthworld-clip",
+    )
 
 
 def load_default_clip(device: str = "auto", dtype: Any = None) -> tuple[CLIPModel, CLIPProcessor]:

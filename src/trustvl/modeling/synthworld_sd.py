@@ -28,8 +28,9 @@ from typing import Any
 import torch
 
 from trustvl.errors import TrustVLInputError
+from trustvl.utils.assets import asset_path, embedded_model_dir
 
-DEFAULT_SD_DIR = Path(__file__).resolve().parent.parent / "assets" / "models" / "synthworld-sd"
+DEFAULT_SD_DIR = asset_path("models", "synthworld-sd")
 
 #: The training noise schedule (Stable Diffusion's).
 NOISE_SCHEDULE: dict[str, Any] = {
@@ -172,14 +173,13 @@ def save_pipeline_fp16(pipe: Any, out_dir: str | os.PathLike) -> Path:
 
 def default_sd_path() -> Path:
     """Folder of the shipped SynthWorld SD (``TRUSTVL_DEFAULT_SD`` overrides it)."""
-    override = os.environ.get("TRUSTVL_DEFAULT_SD")
-    path = Path(override).expanduser() if override else DEFAULT_SD_DIR
-    if not (path / "model_index.json").is_file():
-        raise TrustVLInputError(
-            f"the SynthWorld SD pipeline is not at {str(path)!r}; expected a folder written by"
-            " `trustvl train synthworld-sd` (or set TRUSTVL_DEFAULT_SD)"
-        )
-    return path
+    return embedded_model_dir(
+        "synthworld-sd",
+        env="TRUSTVL_DEFAULT_SD",
+        marker="model_index.json",
+        what="SynthWorld SD pipeline",
+        made_by="trustvl train synthworld-sd",
+    )
 
 
 def load_sd_pipeline(model: str | os.PathLike | None = None, device: str = "auto", dtype: Any = None) -> Any:

@@ -64,9 +64,8 @@ from trustvl.pipelines.fairness_instruction import (
 from trustvl.pipelines.semantic_guidance import (
     EditConcept,
     SemanticGuidance,
-    _check_fraction,
-    _check_number,
 )
+from trustvl.utils.checks import check_number
 
 __all__ = [
     "FairDiffusionPipeline",
@@ -737,8 +736,8 @@ class FairGenerationPlan:
             if not isinstance(self.subjects, Mapping):
                 raise TrustVLInputError(f"subjects={self.subjects!r}; expected a mapping {{prompt: subject}}")
             object.__setattr__(self, "subjects", dict(self.subjects))
-        _check_number("edit_momentum_scale", self.momentum_scale)
-        _check_fraction("edit_mom_beta", self.momentum_beta)
+        check_number("edit_momentum_scale", self.momentum_scale, 0)
+        check_number("edit_mom_beta", self.momentum_beta, 0, 1, max_open=True)
 
     @property
     def attributes(self) -> tuple[str, ...]:

@@ -63,7 +63,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from trustvl.errors import TrustVLInputError
-from trustvl.pipelines.semantic_guidance import EditConcept, _check_fraction, _check_number, _check_steps
+from trustvl.pipelines.semantic_guidance import EditConcept
+from trustvl.utils.checks import check_int, check_number
 
 __all__ = [
     "FAIRNESS_CONTEXT_TEMPLATE",
@@ -326,12 +327,12 @@ class FairnessInstruction:
                     "{subject}"
                 )
         where = f" of fairness attribute {self.attribute!r}"
-        _check_number("guidance_scale", self.guidance_scale, where=where)
-        _check_number("toward_weight", self.toward_weight, where=where)
-        _check_number("away_weight", self.away_weight, where=where)
-        _check_steps("warmup_steps", self.warmup_steps, where=where)
-        _check_steps("cooldown_steps", self.cooldown_steps, where=where, allow_none=True)
-        _check_fraction("threshold", self.threshold, where=where)
+        check_number("guidance_scale", self.guidance_scale, 0, where=where)
+        check_number("toward_weight", self.toward_weight, 0, where=where)
+        check_number("away_weight", self.away_weight, 0, where=where)
+        check_int("warmup_steps", self.warmup_steps, 0, where=where)
+        check_int("cooldown_steps", self.cooldown_steps, 0, where=where, allow_none=True)
+        check_number("threshold", self.threshold, 0, 1, max_open=True, where=where)
         if self.outcome_head is not None and (
             not isinstance(self.outcome_head, str) or not self.outcome_head.strip()
         ):

@@ -34,38 +34,15 @@ Documented differences:
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
 from trustvl.errors import TrustVLInputError
+from trustvl.utils.checks import check_int, check_number
 
 __all__ = ["EditConcept", "SemanticGuidance", "spatial_quantile_mask"]
-
-
-def _check_number(name: str, value: object, *, where: str = "", minimum: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(float(value)):
-        raise TrustVLInputError(f"{name}={value!r}{where} is not a number")
-    if float(value) < minimum:
-        raise TrustVLInputError(f"{name}={value!r}{where} must be >= {minimum:g}")
-    return float(value)
-
-
-def _check_fraction(name: str, value: object, *, where: str = "") -> float:
-    """A number in [0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= float(value) < 1.0:
-        raise TrustVLInputError(f"{name}={value!r}{where} is outside [0, 1)")
-    return float(value)
-
-
-def _check_steps(name: str, value: object, *, where: str = "", allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise TrustVLInputError(f"{name}={value!r}{where} must be a non-negative whole number of steps")
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -107,11 +84,11 @@ class EditConcept:
             raise TrustVLInputError(
                 f"reverse_editing_direction={self.reverse!r}{where}: expected True or False"
             )
-        _check_number("edit_guidance_scale", self.scale, where=where)
-        _check_number("edit_weights", self.weight, where=where)
-        _check_steps("edit_warmup_steps", self.warmup_steps, where=where)
-        _check_steps("edit_cooldown_steps", self.cooldown_steps, where=where, allow_none=True)
-        _check_fraction("edit_threshold", self.threshold, where=where)
+        check_number("edit_guidance_scale", self.scale, 0, where=where)
+        check_number("edit_weights", self.weight, 0, where=where)
+        check_int("edit_warmup_steps", self.warmup_steps, 0, where=where)
+        check_int("edit_cooldown_steps", self.cooldown_steps, 0, where=where, allow_none=True)
+        check_number("edit_threshold", self.threshold, 0, 1, max_open=True, where=where)
 
     def active(self, step: int) -> bool:
         """Past its warmup (``step >= warmup_steps``)."""
@@ -185,8 +162,8 @@ class SemanticGuidance:
         momentum_beta: float,
         device: torch.device | str,
     ) -> None:
-        self.momentum_scale = _check_number("edit_momentum_scale", momentum_scale)
-        self.momentum_beta = _check_fraction("edit_mom_beta", momentum_beta)
+        self.momentum_scale = check_number("edit_momentum_scale", momentum_scale, 0)
+        self.momentum_beta = check_number("edit_mom_beta", momentum_beta, 0, 1, max_open=True)
         self.num_images = len(concepts)
         self.num_steps = int(num_steps)
         self.device = torch.device(device)

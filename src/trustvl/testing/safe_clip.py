@@ -93,7 +93,6 @@ def tiny_quadruplet_dataset(
         DatasetCardMetadata(
             "SynthWorld Safe-CLIP quadruplets (tiny)", features, splits, license="apache-2.0"
         ),
-        "SynthWorld quadruplets (safe text S, safe image V, unsafe text U, unsafe image G) rendered by"
-        " `trustvl.testing.safe_clip.tiny_quadruplet_dataset` for tests and benchmarks.\n",
+        template="dataset_tiny_quadruplets",
     )
     return folder

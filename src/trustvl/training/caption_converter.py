@@ -43,6 +43,7 @@ from trustvl.modeling.caption_converter import (
 )
 from trustvl.training.arguments import TrustVLTrainingArguments
 from trustvl.training.core import train
+from trustvl.utils.assets import asset_path
 from trustvl.utils.io import write_json, write_text
 
 __all__ = [
@@ -55,7 +56,7 @@ __all__ = [
 ]
 
 #: The curated safe→unsafe caption pairs shipped with trustvl (an HF dataset folder: train/test splits).
-CURATED_PAIRS_PATH = Path(__file__).resolve().parents[1] / "assets/datasets/safe-unsafe-caption-pairs"
+CURATED_PAIRS_PATH = asset_path("datasets", "safe-unsafe-caption-pairs")
 IGNORE_INDEX = -100
 
 

@@ -30,8 +30,8 @@ variants of a base share every context pixel.
 Resume, determinism, several GPUs
 ---------------------------------
 Everything about base ``b`` is a function of ``(config, b)`` (seeds from the config's seed), so shards are
-independent. A shard is written to a hidden temporary file and renamed into place (``os.replace``): it is
-either absent or complete. A rerun into the same folder with the same config and stages (same
+independent. The folder follows the shared build rules of :mod:`trustvl.data_builders.sharded_build`
+(fingerprint, atomic shards, resume, card written last): a shard is either absent or complete. A rerun into the same folder with the same config and stages (same
 fingerprint) skips every complete shard and builds the rest: a killed build resumes with no duplicate and
 no gap, and the result equals an uninterrupted build (byte for byte on the same machine). A folder from a
 different config is refused unless ``overwrite=True``.
@@ -50,12 +50,9 @@ error leaves the complete shards (and ``build_config.json``) for a resume, but n
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
 import json
 import os
-import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -67,25 +64,17 @@ from PIL import Image
 
 from trustvl.data_builders.counterfactual.config import CounterfactualConfig, load_counterfactual_config
 from trustvl.data_builders.counterfactual.stages import describe_stage, dilate_mask, paste_back
-from trustvl.data_builders.parquet_shards import (
-    DATA_DIR,
-    read_shard_metadata,
-    remove_partial_shards,
-    shard_file_name,
-    write_parquet_shard,
-)
+from trustvl.data_builders.parquet_shards import DATA_DIR, shard_file_name
+from trustvl.data_builders.sharded_build import BUILD_RECORD, ShardedBuild, png_bytes
 from trustvl.errors import TrustVLInputError
-from trustvl.hub.dataset_cards import CARD_FILE, DatasetCardMetadata, SplitMetadata, write_dataset_card
-from trustvl.utils.io import write_json
+from trustvl.hub.dataset_cards import DatasetCardMetadata, SplitMetadata
 
 __all__ = ["BuildSummary", "build_counterfactuals", "counterfactual_features", "shard_path"]
 
-BUILD_CONFIG = "build_config.json"
-CARD = CARD_FILE
 SPLIT = "train"
-#: the Parquet schema-metadata key under which each shard records its build (fingerprint, counts)
-_META_KEY = "trustvl"
 _FORMAT_VERSION = 1
+_BUILDER = "trustvl.data_builders.counterfactual.build_counterfactuals"
+_CARD_TEMPLATE = "dataset_cf_alpha_counterfactuals"
 
 
 @dataclass
@@ -157,12 +146,6 @@ def shard_path(out_dir: str | os.PathLike, index: int, n_shards: int) -> Path:
     return Path(out_dir) / DATA_DIR / shard_file_name(SPLIT, index, n_shards)
 
 
-def _png(image: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def _mask_array(mask: Any, size: tuple[int, int], threshold: float, stage: str, i: int) -> np.ndarray:
     """A segmenter output as a bool (H, W) array at ``size`` = (W, H)."""
     if isinstance(mask, Image.Image):
@@ -227,12 +210,6 @@ def _state(state: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------- shards
-def _shard_meta(path: Path) -> dict[str, Any] | None:
-    """What the shard at ``path`` says about its build; None when it is not one of ours."""
-    meta = read_shard_metadata(path, _META_KEY)
-    return meta if isinstance(meta, dict) else None
-
-
 class _ShardBuilder:
     def __init__(
         self,
@@ -241,11 +218,11 @@ class _ShardBuilder:
         segmenter: Any,
         inpainter: Any,
         features: Any,
-        fingerprint: str,
+        build: ShardedBuild,
         progress: Any,
     ) -> None:
         self.cfg, self.t2i, self.seg, self.inp = config, text_to_image, segmenter, inpainter
-        self.features, self.fingerprint, self.progress = features, fingerprint, progress
+        self.features, self.sharded, self.progress = features, build, progress
         self.contexts = config.contexts()
         self.n_skipped = self.n_rows = 0  # this run, for the progress bar
 
@@ -315,13 +292,13 @@ class _ShardBuilder:
                     requests.append((j, v, cell_id))
             outputs = self._inpaint(requests, bases, images, metas, masks)
             mask_png = {
-                j: _png(Image.fromarray(m.astype(np.uint8) * 255, mode="L")) for j, m in masks.items()
+                j: png_bytes(Image.fromarray(m.astype(np.uint8) * 255, mode="L")) for j, m in masks.items()
             }
             for (j, v, cell_id), out in zip(requests, outputs):
                 b, meta, ctx = bases[j], metas[j], self.contexts[bases[j] % cfg.n_prompts]
                 cell = cfg.cell(cell_id)
                 row = {
-                    "image": {"bytes": _png(out), "path": None},
+                    "image": {"bytes": png_bytes(out), "path": None},
                     "mask": {"bytes": mask_png[j], "path": None},
                     "base_id": b,
                     "variant_id": v,
@@ -342,7 +319,6 @@ class _ShardBuilder:
             )
         meta = {
             "format": _FORMAT_VERSION,
-            "fingerprint": self.fingerprint,
             "shard": index,
             "bases": [lo, hi],
             "n_bases_tried": hi - lo,
@@ -352,7 +328,7 @@ class _ShardBuilder:
             "n_rows": len(rows),
         }
         columns = {name: [r[name] for r in rows] for name in self.features}
-        write_parquet_shard(path, columns, self.features, metadata={_META_KEY: meta})
+        self.sharded.write_shard(path, columns, self.features, meta)
         self.n_skipped += len(skipped)
         self.n_rows += len(rows)
         return meta
@@ -411,107 +387,23 @@ def _card_metadata(features: Any, summary: BuildSummary, num_bytes: int) -> Data
     )
 
 
-def _card_body(config: CounterfactualConfig, summary: BuildSummary, stages: dict[str, Any]) -> str:
-    def phrases(values: Mapping[str, str]) -> str:
-        return ", ".join(f'{v} ("{p}")' for v, p in values.items())
-
-    grid = "\n".join(f"| `{a}` | {phrases(values)} |" for a, values in config.attributes.items())
-    models = "\n".join(f"- **{k}**: `{json.dumps(v, sort_keys=True)}`" for k, v in stages.items())
-    s = summary
-    return (
-        "# CF_α counterfactual images (trustvl)\n\n"
-        'Counterfactual image sets for CF_α fine-tuning ("They\'re All Doctors", arXiv 2406.11331), built by\n'
-        "`trustvl.data_builders.counterfactual.build_counterfactuals`. For every context prompt (an occupation\n"
-        "in a setting) a text-to-image model made base images; a segmenter masked the person; an inpainting\n"
-        "model re-painted the person once per attribute-grid cell. "
-        + (
-            "Pixels outside `mask` are copied from the base image (paste-back), so the variants of one\n"
-            "`base_id` share every context pixel and differ only in the person's appearance."
-            if config.paste_back
-            else "Paste-back was off: pixels outside `mask` are whatever the inpainter returned."
-        )
-        + "\n`caption` describes the context only (no appearance words); `inpaint_prompt` adds the\n"
-        "appearance of the row's cell.\n\n"
-        "## Counts\n\n"
-        "| | |\n|---|---|\n"
-        f"| context prompts | {s.n_prompts} |\n"
-        f"| base images tried | {s.n_bases_tried} |\n"
-        f"| base images skipped (no person found) | {s.n_bases_skipped_no_person} |\n"
-        f"| base images with variants | {s.n_bases_written} |\n"
-        f"| variants (rows) | {s.n_variants} |\n"
-        f"| variants per base | {config.n_variants} of {config.n_cells} grid cells |\n"
-        f"| shards | {s.n_shards} ({config.shard_size} base images each) |\n"
-        f"| build time of the last run | {s.seconds:.1f} s ({s.n_shards_built} shards built,"
-        f" {s.n_shards_reused} reused) |\n\n"
-        "## Attribute grid\n\n| attribute | values (prompt phrase) |\n|---|---|\n"
-        f"{grid}\n\n"
-        "## Models\n\n"
-        f"{models}\n\n"
-        "## Columns\n\n"
-        "`image` (RGB), `mask` (L, 255 = re-painted; the dilated person mask, the same for all variants of a\n"
-        "base), `base_id`, `variant_id` (0..k-1 within the base), `cell_id` (grid cell, row-major over the\n"
-        "attributes), `occupation`, `setting`, `prompt` (context prompt), `caption` (context only),\n"
-        f"`inpaint_prompt`, {', '.join(f'`{a}`' for a in config.attributes)} (ClassLabel), `seed` (inpainting\n"
-        "seed), `base_seed` (text-to-image seed). Only inpainted variants are rows.\n\n"
-        '```python\nfrom datasets import load_dataset\nds = load_dataset("path/to/this/folder", split="train")\n```\n\n'
-        f"Build fingerprint: `{s.fingerprint}`. The full config is in `{BUILD_CONFIG}`.\n"
-    )
+def _card_values(
+    config: CounterfactualConfig, summary: BuildSummary, stages: dict[str, Any]
+) -> dict[str, Any]:
+    """What ``templates/dataset_cf_alpha_counterfactuals.md`` shows."""
+    return {
+        "summary": summary,
+        "paste_back": config.paste_back,
+        "n_variants": config.n_variants,
+        "n_cells": config.n_cells,
+        "shard_size": config.shard_size,
+        "attributes": config.attributes,
+        "stages": {name: json.dumps(d, sort_keys=True) for name, d in stages.items()},
+        "build_record": BUILD_RECORD,
+    }
 
 
 # ---------------------------------------------------------------------------------------------- main
-def _existing_fingerprint(out: Path) -> str | None:
-    """The fingerprint of the build in ``out``: from ``build_config.json``, else from its shards."""
-    info_path = out / BUILD_CONFIG
-    if info_path.is_file():
-        with contextlib.suppress(ValueError, OSError, AttributeError):
-            return str(json.loads(info_path.read_text(encoding="utf-8")).get("fingerprint")) or None
-        return None
-    prints = {(_shard_meta(p) or {}).get("fingerprint") for p in (out / DATA_DIR).glob(f"{SPLIT}-*.parquet")}
-    return prints.pop() if len(prints) == 1 and None not in prints else None
-
-
-def _prepare_folder(out: Path, fingerprint: str, overwrite: bool) -> bool:
-    """Make ``out`` ready for this build; return True when it was created by this call."""
-    if out.exists() and not out.is_dir():
-        raise TrustVLInputError(
-            f"output path {str(out)!r} exists and is not a folder; expected a folder path"
-        )
-    created = not out.exists()
-    if out.exists() and any(out.iterdir()):
-        existing = _existing_fingerprint(out)
-        if overwrite:
-            shutil.rmtree(out)
-            created = True
-        elif existing is None:
-            raise TrustVLInputError(
-                f"output folder {str(out)!r} is not empty and holds no counterfactual build ({BUILD_CONFIG}"
-                " missing); choose another folder or pass overwrite=True"
-            )
-        elif existing != fingerprint:
-            raise TrustVLInputError(
-                f"output folder {str(out)!r} holds a build with another config or other models (fingerprint "
-                f"{existing[:12]}..., this build {fingerprint[:12]}...); choose another folder or pass overwrite=True"
-            )
-    (out / DATA_DIR).mkdir(parents=True, exist_ok=True)
-    remove_partial_shards(out / DATA_DIR)  # temporary shard files of a killed run
-    remove_partial_shards(out)  # and a record or card whose atomic write it interrupted
-    return created
-
-
-def _remove_build(out: Path, n_shards: int, created: bool) -> None:
-    for i in range(n_shards):
-        with contextlib.suppress(FileNotFoundError):
-            shard_path(out, i, n_shards).unlink()
-    for name in (BUILD_CONFIG, CARD):
-        with contextlib.suppress(FileNotFoundError):
-            (out / name).unlink()
-    with contextlib.suppress(OSError):
-        (out / DATA_DIR).rmdir()
-    if created or not any(out.iterdir()):
-        with contextlib.suppress(OSError):
-            out.rmdir()
-
-
 def build_counterfactuals(
     out_dir: str | os.PathLike,
     config: CounterfactualConfig | str | os.PathLike | Mapping[str, Any] | None,
@@ -566,39 +458,23 @@ def build_counterfactuals(
     fingerprint = cfg.fingerprint(stages)
     features = counterfactual_features(cfg)
     st = _state(state)
-    out = Path(out_dir).expanduser().resolve()
     n_shards = cfg.n_shards
-
-    created = False
+    build = ShardedBuild(
+        out_dir,
+        builder=_BUILDER,
+        fingerprint=fingerprint,
+        settings={"config": cfg.to_dict(), "stages": stages, "n_shards": n_shards},
+        kind="counterfactual build",
+    )
+    out = build.out
     if st.is_main_process:
-        created = _prepare_folder(out, fingerprint, overwrite)
-        write_json(
-            out / BUILD_CONFIG,
-            {
-                "builder": "trustvl.data_builders.counterfactual.build_counterfactuals",
-                "status": "in progress",
-                "fingerprint": fingerprint,
-                "config": cfg.to_dict(),
-                "stages": stages,
-                "n_shards": n_shards,
-            },
-        )
+        build.prepare(overwrite)
+        build.write_record("in progress")
     st.wait_for_everyone()
 
     mine = list(range(st.process_index, n_shards, st.num_processes))
-    pending, reused = [], 0
-    for i in mine:
-        path = shard_path(out, i, n_shards)
-        if path.is_file():
-            meta = _shard_meta(path)
-            if meta is None or meta.get("fingerprint") != fingerprint:
-                raise TrustVLInputError(
-                    f"shard {str(path)!r} was not written by this build (fingerprint differs); remove it or "
-                    "pass overwrite=True"
-                )
-            reused += 1
-        else:
-            pending.append(i)
+    pending = [i for i in mine if not build.shard_is_done(shard_path(out, i, n_shards))]
+    reused = len(mine) - len(pending)
 
     from tqdm.auto import tqdm
 
@@ -610,14 +486,15 @@ def build_counterfactuals(
         disable=not progress or not getattr(st, "is_local_main_process", True),
     )
     try:
-        builder = _ShardBuilder(cfg, text_to_image, segmenter, inpainter, features, fingerprint, bar)
+        builder = _ShardBuilder(cfg, text_to_image, segmenter, inpainter, features, build, bar)
         for i in pending:
             builder.build(i, shard_path(out, i, n_shards))
     finally:
         bar.close()
     st.wait_for_everyone()
 
-    metas = [_shard_meta(shard_path(out, i, n_shards)) for i in range(n_shards)]
+    paths = [shard_path(out, i, n_shards) for i in range(n_shards)]
+    metas = [build.shard_meta(path) for path in paths]
     missing = [i for i, m in enumerate(metas) if m is None]
     if missing and st.is_main_process:
         raise RuntimeError(f"shards {missing} are missing after every process finished; rerun to resume")
@@ -641,23 +518,14 @@ def build_counterfactuals(
     st.wait_for_everyone()  # every process has read the shards before the main one may remove them
     if st.is_main_process:
         if no_rows:
-            _remove_build(out, n_shards, created)
+            build.remove(paths)
         else:
-            num_bytes = sum(shard_path(out, i, n_shards).stat().st_size for i in range(n_shards))
-            write_dataset_card(
-                out, _card_metadata(features, summary, num_bytes), _card_body(cfg, summary, stages)
-            )
-            write_json(
-                out / BUILD_CONFIG,
-                {
-                    "builder": "trustvl.data_builders.counterfactual.build_counterfactuals",
-                    "status": "complete",
-                    "fingerprint": fingerprint,
-                    "config": cfg.to_dict(),
-                    "stages": stages,
-                    "n_shards": n_shards,
-                    "summary": summary.to_dict(),
-                },
+            num_bytes = sum(path.stat().st_size for path in paths)
+            build.finish(
+                _card_metadata(features, summary, num_bytes),
+                _CARD_TEMPLATE,
+                _card_values(cfg, summary, stages),
+                summary.to_dict(),
             )
     st.wait_for_everyone()
     if no_rows:

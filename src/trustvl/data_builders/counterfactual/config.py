@@ -58,6 +58,8 @@ from typing import Any
 import numpy as np
 
 from trustvl.errors import TrustVLInputError
+from trustvl.utils.assets import asset_path
+from trustvl.utils.checks import check_int, check_number
 
 __all__ = [
     "DEFAULT_GRID_PATH",
@@ -67,7 +69,7 @@ __all__ = [
     "load_counterfactual_config",
 ]
 
-DEFAULT_GRID_PATH = Path(__file__).resolve().parents[2] / "assets" / "counterfactual" / "default_grid.yaml"
+DEFAULT_GRID_PATH = asset_path("counterfactual", "default_grid.yaml")
 
 #: Columns of the built dataset; attribute names may not reuse them.
 RESERVED_COLUMNS: tuple[str, ...] = (
@@ -179,32 +181,6 @@ def _template_fields(name: str, template: Any, allowed: set[str] | frozenset[str
             )
         if spec or conv:
             raise _err(f"{name}={template!r}: field {{{fname}}} may not carry a format spec or conversion")
-
-
-def _as_int(name: str, value: Any, lo: int, hi: int | None = None, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise _err(f"{name}={value!r} must be an int" + (" or null" if allow_none else ""))
-    value = int(value)
-    if value < lo or (hi is not None and value > hi):
-        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-        raise _err(f"{name}={value} is out of range; expected an int {rng}")
-    return value
-
-
-def _as_float(name: str, value: Any, lo: float, hi: float, hi_open: bool = False) -> float:
-    if isinstance(value, bool):
-        raise _err(f"{name}={value!r} must be a number")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise _err(f"{name}={value!r} must be a number") from None
-    if math.isnan(v) or v < lo or v > hi or (hi_open and v >= hi):
-        raise _err(
-            f"{name}={value!r} is out of range; expected {lo} <= {name} {'<' if hi_open else '<='} {hi}"
-        )
-    return v
 
 
 def _normalise_occupations(value: Any) -> dict[str, tuple[str, ...] | None]:
@@ -421,20 +397,20 @@ class CounterfactualConfig:
         _template_fields(
             "inpaint_template", self.inpaint_template, _CONTEXT_FIELDS | {"prompt", "appearance"} | set(attrs)
         )
-        self.variants_per_base = _as_int(
+        self.variants_per_base = check_int(
             "variants_per_base", self.variants_per_base, 2, n_cells, allow_none=True
         )
-        self.n_base_per_prompt = _as_int("n_base_per_prompt", self.n_base_per_prompt, 1)
-        self.seed = _as_int("seed", self.seed, 0, 2**63 - 1)
-        self.shard_size = _as_int("shard_size", self.shard_size, 1)
-        self.image_size = _as_int("image_size", self.image_size, 8, 8192, allow_none=True)
-        self.mask_threshold = _as_float("mask_threshold", self.mask_threshold, 0.0, 1.0)
-        self.mask_dilation = _as_int("mask_dilation", self.mask_dilation, 0, 4096)
-        self.min_mask_fraction = _as_float(
-            "min_mask_fraction", self.min_mask_fraction, 0.0, 1.0, hi_open=True
+        self.n_base_per_prompt = check_int("n_base_per_prompt", self.n_base_per_prompt, 1)
+        self.seed = check_int("seed", self.seed, 0, 2**63 - 1)
+        self.shard_size = check_int("shard_size", self.shard_size, 1)
+        self.image_size = check_int("image_size", self.image_size, 8, 8192, allow_none=True)
+        self.mask_threshold = check_number("mask_threshold", self.mask_threshold, 0.0, 1.0)
+        self.mask_dilation = check_int("mask_dilation", self.mask_dilation, 0, 4096)
+        self.min_mask_fraction = check_number(
+            "min_mask_fraction", self.min_mask_fraction, 0.0, 1.0, max_open=True
         )
         self.paste_back = bool(self.paste_back)
-        self.batch_size = _as_int("batch_size", self.batch_size, 1)
+        self.batch_size = check_int("batch_size", self.batch_size, 1)
 
         models = {} if self.models is None else self.models
         if not isinstance(models, Mapping):

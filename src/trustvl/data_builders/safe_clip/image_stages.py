@@ -32,6 +32,7 @@ from PIL import Image
 
 from trustvl.data_builders.counterfactual.stages import DiffusersTextToImage, describe_stage
 from trustvl.data_builders.synthworld.captions import UNSAFE_CATEGORIES
+from trustvl.data_builders.synthworld.oracle import as_scene_spec
 from trustvl.data_builders.synthworld.render import SceneSpec, SynthWorldRenderer, render_spec, unsafe_subtype
 from trustvl.errors import TrustVLInputError
 
@@ -106,12 +107,8 @@ def scene_with_element(renderer: SynthWorldRenderer, spec: SceneSpec, element: s
 
 def _spec(meta: Mapping[str, Any], i: int) -> SceneSpec:
     spec = meta.get("scene_spec")
-    if isinstance(spec, SceneSpec):
-        return spec
-    if isinstance(spec, Mapping):
-        return SceneSpec.from_dict(spec)
-    if isinstance(spec, str):
-        return SceneSpec.from_json(spec)
+    if spec is not None:
+        return as_scene_spec(spec)
     raise TrustVLInputError(f"metadata[{i}] has no 'scene_spec'; expected the row's SynthWorld scene")
 
 

@@ -39,8 +39,8 @@ syringe), ``occupation``, ``scene_id`` (int64). :func:`load_quadruplets` loads a
 
 Resume and failure policy
 -------------------------
-Every row is a function of ``(config, split, row)``, so shards are independent. A shard is written to a
-temporary file and renamed into place by the shared shard writer; a rerun with the same config, converter
+Every row is a function of ``(config, split, row)``, so shards are independent. The folder follows the
+shared build rules of :mod:`trustvl.data_builders.sharded_build` (atomic shards, fingerprint, card last); a rerun with the same config, converter
 and stage (same fingerprint) skips the complete shards, so a killed build resumes with no duplicate and no
 gap and equals an uninterrupted build. Bad input raises :class:`~trustvl.errors.TrustVLInputError` before
 anything is computed (bad config, unsafe generation without the flag, a folder of another build) or, for
@@ -50,12 +50,9 @@ complete shards stay for a resume, and no card is written, so :func:`load_quadru
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
 import json
 import os
-import shutil
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -66,14 +63,7 @@ from typing import Any
 from PIL import Image
 
 from trustvl.data_builders.counterfactual.stages import describe_stage
-from trustvl.data_builders.parquet_shards import (
-    DATA_DIR,
-    count_shards,
-    read_shard_metadata,
-    remove_partial_shards,
-    shard_file_name,
-    write_parquet_shard,
-)
+from trustvl.data_builders.parquet_shards import DATA_DIR, count_shards
 from trustvl.data_builders.safe_clip.caption_grammar import named_elements
 from trustvl.data_builders.safe_clip.image_stages import (
     UNSAFE_ELEMENTS,
@@ -82,14 +72,21 @@ from trustvl.data_builders.safe_clip.image_stages import (
     stage_is_abstract,
 )
 from trustvl.data_builders.safe_clip.oracle_converter import UnsafeCaptionConverter
+from trustvl.data_builders.sharded_build import (
+    BUILD_RECORD,
+    ShardedBuild,
+    build_fingerprint,
+    png_cell,
+    read_build_record,
+)
 from trustvl.data_builders.synthworld.captions import UNSAFE_CATEGORIES, sample_caption
 from trustvl.data_builders.synthworld.config import SynthWorldConfig
 from trustvl.data_builders.synthworld.randomness import UniformStream, derive_seed
 from trustvl.data_builders.synthworld.render import SceneSpec, SynthWorldRenderer
 from trustvl.errors import TrustVLInputError
-from trustvl.hub.dataset_cards import CARD_FILE, DatasetCardMetadata, SplitMetadata, write_dataset_card
+from trustvl.hub.dataset_cards import CARD_FILE, DatasetCardMetadata, SplitMetadata
 from trustvl.hub.loading import load_dataset_any
-from trustvl.utils.io import sha256_text, write_json
+from trustvl.utils.checks import check_int
 
 __all__ = [
     "QUADRUPLET_COLUMNS",
@@ -114,8 +111,6 @@ QUADRUPLET_COLUMNS: tuple[str, ...] = (
     "occupation",
     "scene_id",
 )
-BUILD_CONFIG = "build_config.json"
-_META_KEY = "trustvl"
 _SPLIT_BASE = {"train": 0, "validation": 1_000_000_000, "test": 2_000_000_000}
 _SAMPLER_SPLIT = "test"  # SynthWorld's balanced world
 _CAPTION_SALT = "safe-clip"
@@ -152,16 +147,11 @@ class QuadrupletConfig:
         self.validate()
 
     def validate(self) -> None:
-        for name in ("n_train", "n_validation", "n_test"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v < 1_000_000_000:
-                raise TrustVLInputError(f"{name}={v!r}; expected an int in [1, 10**9)")
+        for name in ("n_train", "n_validation", "n_test"):  # below the next split's scene-id base
+            check_int(name, getattr(self, name), 1, 1_000_000_000 - 1)
         for name in ("shard_size", "batch_size", "resolution"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise TrustVLInputError(f"{name}={v!r}; expected an int >= 1")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise TrustVLInputError(f"seed={self.seed!r}; expected a non-negative int")
+            check_int(name, getattr(self, name), 1)
+        check_int("seed", self.seed, 0)
         bad = [e for e in self.elements if e not in UNSAFE_ELEMENTS]
         if not self.elements or bad or len(set(self.elements)) != len(self.elements):
             raise TrustVLInputError(
@@ -213,9 +203,7 @@ class QuadrupletConfig:
         return d
 
     def fingerprint(self, stages: Mapping[str, Any]) -> str:
-        return sha256_text(
-            json.dumps({"config": self.to_dict(), "stages": stages}, sort_keys=True, default=str)
-        )
+        return build_fingerprint({"config": self.to_dict(), "stages": stages})
 
 
 # ---------------------------------------------------------------------------------------------- parsing
@@ -278,16 +266,6 @@ class QuadrupletBuildSummary:
 
 
 # ---------------------------------------------------------------------------------------------- shards
-def _shard_path(out: Path, split: str, index: int, n_shards: int) -> Path:
-    return out / DATA_DIR / shard_file_name(split, index, n_shards)
-
-
-def _png(image: Image.Image) -> dict[str, Any]:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return {"bytes": buf.getvalue(), "path": None}
-
-
 def _exact_unsafe_captions(unsafe_specs: Sequence[SceneSpec]) -> list[str]:
     """The built-in exact conversion: the caption of the scene with its element (same template as S)."""
     return [
@@ -321,11 +299,11 @@ class _ShardBuilder:
         stage: Any,
         converter: Any,
         features: Any,
-        fingerprint: str,
+        build: ShardedBuild,
         progress: Any,
     ) -> None:
         self.cfg, self.renderer, self.stage, self.converter = cfg, renderer, stage, converter
-        self.features, self.fingerprint, self.progress = features, fingerprint, progress
+        self.features, self.sharded, self.progress = features, build, progress
 
     def _unsafe_texts(
         self, split: str, start: int, safe: list[str], unsafe_specs: list[SceneSpec], rows: list[int]
@@ -395,87 +373,34 @@ class _ShardBuilder:
                 for j, k in enumerate(keep):
                     element = str(named[k])
                     columns["safe_text"].append(safe[k])
-                    columns["safe_image"].append(_png(v[j]))
+                    columns["safe_image"].append(png_cell(v[j]))
                     columns["unsafe_text"].append(unsafe[k])
-                    columns["unsafe_image"].append(_png(g[j]))
+                    columns["unsafe_image"].append(png_cell(g[j]))
                     columns["category"].append(UNSAFE_CATEGORIES[element])
                     columns["unsafe_kind"].append(element)
                     columns["occupation"].append(specs[k].occupation)
                     columns["scene_id"].append(_SPLIT_BASE[split] + rows[k])
             self.progress.update(len(rows))
         meta = {
-            "fingerprint": self.fingerprint,
             "split": split,
             "rows": [lo, hi],
             "n_rows": len(columns["scene_id"]),
             "dropped": dropped,
             "elements": dict(Counter(columns["unsafe_kind"])),
         }
-        write_parquet_shard(path, columns, self.features, metadata={_META_KEY: meta})
+        self.sharded.write_shard(path, columns, self.features, meta)
 
 
-# ---------------------------------------------------------------------------------------------- folder
-def _existing_fingerprint(out: Path) -> str | None:
-    info = out / BUILD_CONFIG
-    if info.is_file():
-        with contextlib.suppress(ValueError, OSError, AttributeError):
-            return str(json.loads(info.read_text(encoding="utf-8")).get("fingerprint")) or None
-    return None
-
-
-def _prepare_folder(out: Path, fingerprint: str, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise TrustVLInputError(
-            f"output path {str(out)!r} exists and is not a folder; expected a folder path"
-        )
-    if out.exists() and any(out.iterdir()):
-        existing = _existing_fingerprint(out)
-        if overwrite:
-            shutil.rmtree(out)
-        elif existing is None:
-            raise TrustVLInputError(
-                f"output folder {str(out)!r} is not empty and holds no quadruplet build ({BUILD_CONFIG} missing);"
-                " choose another folder or pass overwrite=True (--overwrite)"
-            )
-        elif existing != fingerprint:
-            raise TrustVLInputError(
-                f"output folder {str(out)!r} holds a build with another config, converter or image stage"
-                f" (fingerprint {existing[:12]}..., this build {fingerprint[:12]}...); choose another folder or"
-                " pass overwrite=True (--overwrite)"
-            )
-    (out / DATA_DIR).mkdir(parents=True, exist_ok=True)
-    remove_partial_shards(out / DATA_DIR)
-    remove_partial_shards(out)  # a record or card whose atomic write a kill interrupted
-
-
-def _card_body(cfg: QuadrupletConfig, s: QuadrupletBuildSummary, stages: Mapping[str, Any]) -> str:
-    elements = "\n".join(
-        f"| {split} | {s.rows[split]} | "
-        + ", ".join(f"{e} {s.elements[split].get(e, 0)}" for e in UNSAFE_ELEMENTS)
-        + f" | {', '.join(f'{c} {n}' for c, n in sorted(s.categories[split].items()))} |"
-        for split in SPLITS
-    )
-    models = "\n".join(
-        f"- **{k}**: `{json.dumps(v, sort_keys=True, default=str)}`" for k, v in stages.items()
-    )
-    return (
-        "# Safe-CLIP quadruplets in SynthWorld (trustvl)\n\n"
-        "Quadruplets (safe text S, safe image V, unsafe text U, unsafe image G) for Safe-CLIP (arXiv 2311.16254),\n"
-        "built by `trustvl build safe-clip-quadruplets`. S is a context-only SynthWorld caption of a scene\n"
-        "without unsafe element; U is S converted to name an unsafe element; V shows the scene, G the\n"
-        "scene with the element U names. SynthWorld's elements are abstract drawings (a gun or knife shape,\n"
-        "a red splatter, a syringe); `category` is the I2P category the element stands for.\n\n"
-        "## Counts\n\n| split | rows | elements | categories |\n|---|---|---|---|\n"
-        f"{elements}\n\n"
-        f"Rows whose unsafe caption named no single unsafe element (dropped): {s.n_dropped_no_element}.\n\n"
-        "## Stages\n\n"
-        f"{models}\n\n"
-        "## Columns\n\n"
-        "`safe_text`, `safe_image`, `unsafe_text`, `unsafe_image`, `category`, `unsafe_kind` (gun, knife,\n"
-        "blood, syringe), `occupation`, `scene_id`.\n\n"
-        '```python\nfrom datasets import load_dataset\nds = load_dataset("path/to/this/folder", split="train")\n```\n\n'
-        f"Build fingerprint: `{s.fingerprint}`; the full config is in `{BUILD_CONFIG}`.\n"
-    )
+# ---------------------------------------------------------------------------------------------- card
+def _card_values(s: QuadrupletBuildSummary, stages: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``templates/dataset_safe_clip_quadruplets.md`` shows."""
+    return {
+        "summary": s,
+        "splits": SPLITS,
+        "unsafe_elements": UNSAFE_ELEMENTS,
+        "stages": {name: json.dumps(d, sort_keys=True, default=str) for name, d in stages.items()},
+        "build_record": BUILD_RECORD,
+    }
 
 
 # ---------------------------------------------------------------------------------------------- main
@@ -527,33 +452,21 @@ def build_safe_clip_quadruplets(
         else describe_stage(converter),
     }
     fingerprint = cfg.fingerprint(stages)
-    out = Path(out_dir).expanduser().resolve()
-    _prepare_folder(out, fingerprint, overwrite)
-    record = {
-        "builder": _BUILDER,
-        "status": "in progress",
-        "fingerprint": fingerprint,
-        "config": cfg.to_dict(),
-        "stages": stages,
-    }
-    write_json(out / BUILD_CONFIG, record)
+    build = ShardedBuild(
+        out_dir,
+        builder=_BUILDER,
+        fingerprint=fingerprint,
+        settings={"config": cfg.to_dict(), "stages": stages},
+        kind="quadruplet build",
+    )
+    out = build.out
+    build.prepare(overwrite)
+    build.write_record("in progress")
 
-    pending: list[tuple[str, int]] = []
-    reused = 0
-    for split in SPLITS:
-        n = cfg.n_shards(split)
-        for i in range(n):
-            path = _shard_path(out, split, i, n)
-            if not path.is_file():
-                pending.append((split, i))
-                continue
-            meta = read_shard_metadata(path, _META_KEY)
-            if not isinstance(meta, dict) or meta.get("fingerprint") != fingerprint:
-                raise TrustVLInputError(
-                    f"shard {str(path)!r} was not written by this build (fingerprint differs); remove it or pass"
-                    " overwrite=True"
-                )
-            reused += 1
+    shards = [(split, i) for split in SPLITS for i in range(cfg.n_shards(split))]
+    paths = {(split, i): build.shard_path(split, i, cfg.n_shards(split)) for split, i in shards}
+    pending = [key for key in shards if not build.shard_is_done(paths[key])]
+    reused = len(shards) - len(pending)
 
     from tqdm.auto import tqdm
 
@@ -563,19 +476,13 @@ def build_safe_clip_quadruplets(
     )
     bar = tqdm(total=n_pending_rows, desc="safe-clip quadruplets", unit="row", disable=not progress)
     try:
-        builder = _ShardBuilder(cfg, renderer, stage, converter, features, fingerprint, bar)
-        for split, i in pending:
-            builder.build(split, i, _shard_path(out, split, i, cfg.n_shards(split)))
+        builder = _ShardBuilder(cfg, renderer, stage, converter, features, build, bar)
+        for key in pending:
+            builder.build(*key, paths[key])
     finally:
         bar.close()
 
-    metas = {
-        split: [
-            read_shard_metadata(_shard_path(out, split, i, cfg.n_shards(split)), _META_KEY)
-            for i in range(cfg.n_shards(split))
-        ]
-        for split in SPLITS
-    }
+    metas = {split: [build.shard_meta(paths[key]) for key in shards if key[0] == split] for split in SPLITS}
     rows = {split: sum(m["n_rows"] for m in ms) for split, ms in metas.items()}
     elements = {
         split: dict(sum((Counter(m["elements"]) for m in ms), Counter())) for split, ms in metas.items()
@@ -608,8 +515,7 @@ def build_safe_clip_quadruplets(
     split_meta = []
     total_bytes = 0
     for split in SPLITS:
-        paths = [_shard_path(out, split, i, cfg.n_shards(split)) for i in range(cfg.n_shards(split))]
-        size = sum(p.stat().st_size for p in paths)
+        size = sum(path.stat().st_size for key, path in paths.items() if key[0] == split)
         total_bytes += size
         split_meta.append(SplitMetadata(split, rows[split], size, data_files=f"{DATA_DIR}/{split}-*.parquet"))
     card = DatasetCardMetadata(
@@ -620,8 +526,7 @@ def build_safe_clip_quadruplets(
         task_categories=("zero-shot-image-classification", "text-to-image"),
         download_size=total_bytes,
     )
-    write_dataset_card(out, card, _card_body(cfg, summary, stages))
-    write_json(out / BUILD_CONFIG, {**record, "status": "complete", "summary": summary.to_dict()})
+    build.finish(card, "dataset_safe_clip_quadruplets", _card_values(summary, stages), summary.to_dict())
     return summary
 
 
@@ -635,11 +540,9 @@ def load_quadruplets(path_or_id: str | os.PathLike, split: str = "train") -> Any
     if split not in SPLITS:
         raise TrustVLInputError(f"split={split!r}; expected one of {list(SPLITS)}")
     path = Path(os.fspath(path_or_id)).expanduser()
-    info = path / BUILD_CONFIG
+    info = path / BUILD_RECORD
     if path.is_dir() and info.is_file():  # a folder written by this builder: it must be complete
-        status = None
-        with contextlib.suppress(ValueError, OSError, AttributeError):
-            status = json.loads(info.read_text(encoding="utf-8")).get("status")
+        status = (read_build_record(path) or {}).get("status")
         if status != "complete" or not (path / CARD_FILE).is_file():
             raise TrustVLInputError(
                 f"{str(path)!r} holds an unfinished quadruplet build (status {status!r}); rerun"

@@ -36,6 +36,7 @@ from trustvl.data_builders.safe_clip.oracle_converter import (
 )
 from trustvl.errors import TrustVLInputError
 from trustvl.hub.dataset_cards import DatasetCardMetadata, SplitMetadata, write_dataset_card
+from trustvl.utils.checks import check_int
 from trustvl.utils.io import atomic_output_dir, write_json
 
 __all__ = [
@@ -93,8 +94,7 @@ def synthworld_safe_captions(
     ``context_only``, appearance captions)."""
     from trustvl.data_builders.synthworld import SynthWorldRenderer, caption_variants
 
-    if n < 1:
-        raise TrustVLInputError(f"n={n}; expected an integer >= 1")
+    check_int("n", n, 1)
     renderer = SynthWorldRenderer(seed=world_seed)
     out = []
     for i in range(n):
@@ -185,10 +185,8 @@ def build_unsafe_captions(
     """
     from tqdm.auto import tqdm
 
-    if batch_size < 1:
-        raise TrustVLInputError(f"batch_size={batch_size}; expected an integer >= 1")
-    if n is not None and n < 1:
-        raise TrustVLInputError(f"n={n}; expected an integer >= 1")
+    check_int("batch_size", batch_size, 1)
+    check_int("n", n, 1, allow_none=True)
     if isinstance(captions, str) and captions == "synthworld":
         if n is None:
             raise TrustVLInputError("captions='synthworld' needs n (how many scenes' captions)")
@@ -249,22 +247,6 @@ def _write(out: Path, columns: dict[str, list[Any]], summary: UnsafeCaptionsSumm
         {c: datasets.Value("bool") if c == "valid" else datasets.Value("string") for c in COLUMNS}
     )
     shard = f"{DATA_DIR}/{shard_file_name('train', 0, 1)}"
-    reasons = "\n".join(f"| {r} | {k} |" for r, k in summary.invalid_reasons.items()) or "| (none) | 0 |"
-    body = f"""# Unsafe captions (Safe-CLIP)
-
-Safe captions converted into unsafe ones by `{summary.converter}` (`trustvl build unsafe-captions`), each
-checked against SynthWorld's caption grammar: a valid output keeps the safe caption's occupation and setting
-and names exactly one unsafe element (gun, knife: violence; blood: shocking; syringe: illegal activity).
-
-- Converted: {summary.n_input}; valid: {summary.n_valid} ({summary.valid_share:.1%}); invalid:
-  {summary.n_invalid} ({"kept with valid=False" if summary.keep_invalid else "left out of the dataset"}).
-- Valid outputs per element: {", ".join(f"{e} {k}" for e, k in summary.per_element.items())}.
-- Distinct valid outputs: {summary.n_distinct_outputs}.
-
-| invalid reason | outputs |
-| --- | --- |
-{reasons}
-"""
     with atomic_output_dir(out, overwrite=overwrite) as stage:
         write_parquet_shard(stage / shard, columns, features)
         metadata = DatasetCardMetadata(
@@ -273,5 +255,11 @@ and names exactly one unsafe element (gun, knife: violence; blood: shocking; syr
             splits=[SplitMetadata("train", summary.n_written, data_files=f"{DATA_DIR}/train-*.parquet")],
             tags=("trustvl", "safe-clip", "synthetic"),
         )
-        write_dataset_card(stage, metadata, body)
+        write_dataset_card(
+            stage,
+            metadata,
+            template="dataset_unsafe_captions",
+            summary=summary,
+            valid_share=f"{summary.valid_share:.1%}",
+        )
         write_json(stage / "summary.json", summary.to_dict())

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trustvl.errors import TrustVLInputError
+from trustvl.utils.checks import check_int, check_number, check_probability
 
 OCCUPATIONS: tuple[str, ...] = (
     "doctor",
@@ -125,16 +126,6 @@ def _err(msg: str) -> TrustVLInputError:
     return TrustVLInputError(msg)
 
 
-def _check_prob(name: str, value: Any) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise _err(f"{name}={value!r} is not a number; expected a probability in [0, 1]") from None
-    if not (0.0 <= v <= 1.0) or math.isnan(v):
-        raise _err(f"{name}={value!r} is out of range; expected a probability in [0, 1]")
-    return v
-
-
 def spurious_cramers_v(p_target: float, p_other: float, n_classes: int) -> float:
     """Cramér's V between a binary artefact and the class (uniform over ``n_classes``).
 
@@ -180,8 +171,8 @@ class SpuriousConfig:
 
         Raises :class:`TrustVLInputError` when ``v`` cannot be reached with this ``p_other`` (lower it).
         """
-        v = _check_prob("v", v)
-        p_other = _check_prob("p_other", p_other)
+        v = check_probability("v", v)
+        p_other = check_probability("p_other", p_other)
         hi = spurious_cramers_v(1.0, p_other, n_classes)
         if v > hi + 1e-12:
             raise _err(
@@ -280,11 +271,7 @@ class SynthWorldConfig:
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:
         """Check and normalise every knob (run on creation; run again after mutating fields)."""
-        r = self.resolution
-        if isinstance(r, bool) or not isinstance(r, int):
-            raise _err(f"resolution={r!r} must be an int between 32 and 224")
-        if r < 32 or r > 224:
-            raise _err(f"resolution={r} is out of range; expected 32 <= resolution <= 224")
+        check_int("resolution", self.resolution, 32, 224)
 
         if isinstance(self.occupations, str):
             raise _err(f"occupations={self.occupations!r} must be a list of occupation names")
@@ -324,10 +311,11 @@ class SynthWorldConfig:
                         f"strength has unknown attribute {a!r}; expected one of {list(ATTRIBUTE_NAMES)}"
                     )
             st = {
-                a: _check_prob(f"strength[{a!r}]", self.strength.get(a, DEFAULT_STRENGTH[a])) for a in attrs
+                a: check_probability(f"strength[{a!r}]", self.strength.get(a, DEFAULT_STRENGTH[a]))
+                for a in attrs
             }
         else:
-            s = _check_prob("strength", self.strength)
+            s = check_probability("strength", self.strength)
             st = dict.fromkeys(attrs, s)
         self.strength = st
 
@@ -402,11 +390,10 @@ class SynthWorldConfig:
                 raise _err(
                     f"unknown occupation {sp.target!r} as spurious.target; expected one of {list(occs)}"
                 )
-            sp.p_target = _check_prob("spurious.p_target", sp.p_target)
-            sp.p_other = _check_prob("spurious.p_other", sp.p_other)
-            sp.p_test = _check_prob("spurious.p_test", sp.p_test)
-            if not (0.03 <= float(sp.size) <= 0.4):
-                raise _err(f"spurious.size={sp.size!r} out of range; expected 0.03..0.4 of the image side")
+            sp.p_target = check_probability("spurious.p_target", sp.p_target)
+            sp.p_other = check_probability("spurious.p_other", sp.p_other)
+            sp.p_test = check_probability("spurious.p_test", sp.p_test)
+            check_number("spurious.size", sp.size, 0.03, 0.4, where=" (a fraction of the image side)")
             if sp.quadrant is not None and sp.quadrant not in (0, 1, 2, 3):
                 raise _err(f"spurious.quadrant={sp.quadrant!r}; expected 0, 1, 2, 3 or None")
             col = tuple(int(c) for c in sp.color)
@@ -416,7 +403,7 @@ class SynthWorldConfig:
         if self.unsafe is not None:
             if not isinstance(self.unsafe, UnsafeConfig):
                 raise _err(f"unsafe={self.unsafe!r} must be an UnsafeConfig or None")
-            self.unsafe.p = _check_prob("unsafe.p", self.unsafe.p)
+            self.unsafe.p = check_probability("unsafe.p", self.unsafe.p)
             kinds = tuple(self.unsafe.kinds)
             if not kinds:
                 raise _err(f"unsafe.kinds is empty; expected some of {list(UNSAFE_KINDS)}")
@@ -425,9 +412,7 @@ class SynthWorldConfig:
                     raise _err(f"unknown unsafe kind {k!r}; expected one of {list(UNSAFE_KINDS)}")
             self.unsafe.kinds = kinds
 
-        n = self.n_people
-        if isinstance(n, bool) or not isinstance(n, int) or not (1 <= n <= 4):
-            raise _err(f"n_people={n!r} out of range; expected an int 1..4")
+        check_int("n_people", self.n_people, 1, 4)
         for name in (
             "setting_swap_prob",
             "object_drop_prob",
@@ -435,16 +420,10 @@ class SynthWorldConfig:
             "occlusion_prob",
             "confuser_prob",
         ):
-            setattr(self, name, _check_prob(name, getattr(self, name)))
-        mc = self.max_clutter
-        if isinstance(mc, bool) or not isinstance(mc, int) or not (0 <= mc <= 12):
-            raise _err(f"max_clutter={mc!r} out of range; expected an int 0..12")
-        if not (0.0 <= float(self.noise) <= 40.0):
-            raise _err(f"noise={self.noise!r} out of range; expected 0..40")
-        if not (0.0 <= float(self.lighting) <= 0.3):
-            raise _err(f"lighting={self.lighting!r} out of range; expected 0..0.3")
-        self.noise = float(self.noise)
-        self.lighting = float(self.lighting)
+            setattr(self, name, check_probability(name, getattr(self, name)))
+        check_int("max_clutter", self.max_clutter, 0, 12)
+        self.noise = check_number("noise", self.noise, 0.0, 40.0)
+        self.lighting = check_number("lighting", self.lighting, 0.0, 0.3)
         self.test_balanced = bool(self.test_balanced)
 
     # ------------------------------------------------------------------ derived tables

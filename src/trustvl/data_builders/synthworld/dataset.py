@@ -28,7 +28,6 @@ null when absent.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -40,23 +39,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from trustvl.data_builders.parquet_shards import (
     DATA_DIR,
     count_shards,
     parquet_num_rows,
     parquet_uncompressed_bytes,
-    remove_partial_shards,
     shard_file_name,
     shard_ranges,
     write_parquet_shard,
 )
+from trustvl.data_builders.sharded_build import png_cell, prepare_shard_folder
 from trustvl.data_builders.synthworld.captions import appearance_caption, caption_variants, sample_caption
 from trustvl.data_builders.synthworld.config import ATTRIBUTE_NAMES, SETTINGS, SynthWorldConfig
 from trustvl.data_builders.synthworld.render import RENDER_VERSION, SynthWorldRenderer, unsafe_subtype
 from trustvl.errors import TrustVLInputError
 from trustvl.hub.dataset_cards import CARD_FILE, DatasetCardMetadata, SplitMetadata, write_dataset_card
+from trustvl.utils.checks import check_int
 from trustvl.utils.io import write_text
 
 MANIFEST = "synthworld_config.json"
@@ -111,11 +110,9 @@ def synthworld_features(config: SynthWorldConfig) -> Any:
     return Features(f)
 
 
-def _png(arr: np.ndarray) -> bytes:
+def _png_cell(arr: np.ndarray) -> dict[str, Any]:
     # zlib level 6 up to 128 px; above, level 1 (about 4x faster, ~15% larger files)
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG", compress_level=6 if arr.shape[0] <= 128 else 1)
-    return buf.getvalue()
+    return png_cell(arr, compress_level=6 if arr.shape[0] <= 128 else 1)
 
 
 def _box(b: Any) -> list[int] | None:
@@ -129,8 +126,8 @@ def scene_row(renderer: SynthWorldRenderer, split: str, index: int) -> dict[str,
     spec = sc.spec
     row: dict[str, Any] = {
         "scene_id": index,
-        "image": {"bytes": _png(sc.image), "path": None},
-        "person_mask": {"bytes": _png(sc.person_mask), "path": None},
+        "image": _png_cell(sc.image),
+        "person_mask": _png_cell(sc.person_mask),
         "caption": sample_caption(spec, context_only=True),
         "captions": caption_variants(spec, context_only=True),
         "appearance_caption": appearance_caption(spec),
@@ -172,12 +169,6 @@ def _shard_jobs(data: Path, sizes: dict[str, int], shard_size: int) -> Iterator[
             yield split, start, end, data / shard_file_name(split, index, n_shards)
 
 
-def _check_count(name: str, v: Any, minimum: int = 0) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
-        raise TrustVLInputError(f"{name}={v!r} must be an int >= {minimum}")
-    return int(v)
-
-
 def build_synthworld_dataset(
     out_dir: str | os.PathLike,
     config: SynthWorldConfig | None = None,
@@ -204,15 +195,13 @@ def build_synthworld_dataset(
     cfg = config if config is not None else SynthWorldConfig()
     if not isinstance(cfg, SynthWorldConfig):
         raise TrustVLInputError(f"config={cfg!r} must be a SynthWorldConfig")
-    n_train = _check_count("n_train", n_train)
-    n_test = _check_count("n_test", n_test)
+    n_train = check_int("n_train", n_train, 0)
+    n_test = check_int("n_test", n_test, 0)
     if n_train + n_test == 0:
         raise TrustVLInputError("n_train=0 and n_test=0: nothing to build")
-    shard_size = _check_count("shard_size", shard_size, 1)
-    num_workers = _check_count("num_workers", num_workers, 1)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TrustVLInputError(f"seed={seed!r} must be an int")
-    seed = int(seed)
+    shard_size = check_int("shard_size", shard_size, 1)
+    num_workers = check_int("num_workers", num_workers, 1)
+    seed = check_int("seed", seed)
 
     out = Path(out_dir)
     data = out / DATA_DIR
@@ -243,9 +232,7 @@ def build_synthworld_dataset(
                 f"{data} holds Parquet files but no {MANIFEST}; pass overwrite=True or another out_dir"
             )
         shutil.rmtree(data)
-    data.mkdir(parents=True, exist_ok=True)
-    remove_partial_shards(data)
-    remove_partial_shards(out)  # a record or card whose atomic write a kill interrupted
+    prepare_shard_folder(out)
     write_text(mpath, manifest_text)
 
     sizes = {"train": n_train, "test": n_test}
@@ -282,7 +269,8 @@ def build_synthworld_dataset(
     write_dataset_card(
         out,
         card_metadata(cfg, n_train, n_test, split_bytes),
-        card_body(cfg, seed, n_train, n_test, shard_size),
+        template=CARD_TEMPLATE,
+        **card_values(cfg, seed, n_train, n_test, shard_size),
     )
     return out
 
@@ -306,77 +294,38 @@ def card_metadata(
     )
 
 
-def _bias_table(cfg: SynthWorldConfig) -> Iterator[str]:
-    props = cfg.train_proportions()
-    for a, table in props.items():
-        levels = cfg.attributes[a]
-        yield f"\n**{a}** (strength / Cramér's V {cfg.strength[a]:.2f})\n"
-        yield "| occupation | " + " | ".join(levels) + " |"
-        yield "|---|" + "---|" * len(levels)
-        for o, p in table.items():
-            yield f"| {o} | " + " | ".join(f"{v:.3f}" for v in p) + " |"
+#: the card's template in ``trustvl/hub/templates``
+CARD_TEMPLATE = "dataset_synthworld"
 
 
-def card_body(cfg: SynthWorldConfig, seed: int, n_train: int, n_test: int, shard_size: int) -> str:
-    """The markdown body of a SynthWorld dataset card (below its YAML, :func:`card_metadata`)."""
-    knobs = json.dumps(cfg.to_dict(), indent=2, sort_keys=True)
-    lines = [
-        "# SynthWorld",
-        "",
-        "A procedurally rendered world made by `trustvl` (`trustvl.data_builders.synthworld`) in which the truth",
-        "is known: each image shows one person at work; the occupation is recognisable from the context",
-        "(setting, attire, held object) and the person's appearance attributes (skin tone, gender",
-        "presentation, age, body type) are labelled, with the exact person mask. The `train` split plants",
-        "an association between occupation and appearance (below); the `test` split is balanced (each",
-        "occupation cycles through every attribute combination).",
-        "",
-        f"- scenes: train {n_train}, test {n_test}; resolution {cfg.resolution}x{cfg.resolution}; seed {seed};"
-        f" shard size {shard_size}",
-        "- zero-shot prompts: `a photo of a {occupation}`; captions in `caption` name only the context.",
-        "- rebuild: `trustvl.data_builders.synthworld.build_synthworld_dataset(out_dir, SynthWorldConfig.from_dict"
-        f"(knobs), n_train={n_train}, n_test={n_test}, seed={seed}, shard_size={shard_size})`",
-        "",
-        "## Train-split bias: P(level | occupation)",
-        *_bias_table(cfg),
-        "",
-        "## Knobs",
-        "",
-        "```json",
-        knobs,
-        "```",
-        "",
-        "## Fields",
-        "",
-        "- `image` (PNG), `person_mask` (1-bit PNG: every pixel drawn by the person -- skin, hair, worn attire;"
-        " the held object and anything in front are not), `scene_id` (index within the split)",
-        "- `caption` (context-only), `captions` (all context-only variants), `appearance_caption`",
-        "- `occupation`, `setting` (the drawn background; another occupation's in a few scenes), `skin_tone`,"
-        " `gender_presentation`, `age`, `body_type` (class labels of the main person)",
-        "- `person_box`, `held_object`, `held_object_box` (`[x0, y0, x1, y1]`, exclusive ends, null if absent)",
-    ]
-    if cfg.spurious is not None:
-        sp = cfg.spurious
-        lines.append(
-            f"- `spurious`, `spurious_box`: a square of colour {list(sp.color)} in one quadrant; train: "
-            f"P(present | {sp.target}) = {sp.p_target:.3f}, P(present | other) = {sp.p_other:.3f} "
-            f"(Cramér's V {sp.cramers_v(len(cfg.occupations)):.3f}); test: P(present) = {sp.p_test:.3f}"
-        )
-    if cfg.unsafe is not None:
-        lines.append(
-            f"- `unsafe`, `unsafe_kind`, `unsafe_box`, `safe_caption`: an unsafe element ({', '.join(cfg.unsafe.kinds)})"
-            f" with probability {cfg.unsafe.p:.3f}; `caption` names it, `safe_caption` does not"
-        )
-    lines.append(
-        "- `scene_spec`: the scene as JSON (pass the row as metadata to the oracle segmenter/inpainter)"
-    )
-    lines.append("")
-    return "\n".join(lines)
+def card_values(
+    cfg: SynthWorldConfig, seed: int, n_train: int, n_test: int, shard_size: int
+) -> dict[str, Any]:
+    """What the SynthWorld dataset card's template (:data:`CARD_TEMPLATE`) shows below its YAML
+    (:func:`card_metadata`)."""
+    spurious = cfg.spurious
+    return {
+        "n_train": n_train,
+        "n_test": n_test,
+        "resolution": cfg.resolution,
+        "seed": seed,
+        "shard_size": shard_size,
+        "bias": cfg.train_proportions(),
+        "strength": cfg.strength,
+        "levels": cfg.attributes,
+        "knobs": json.dumps(cfg.to_dict(), indent=2, sort_keys=True),
+        "spurious": spurious,
+        "spurious_color": None if spurious is None else list(spurious.color),
+        "spurious_cramers_v": None if spurious is None else spurious.cramers_v(len(cfg.occupations)),
+        "unsafe": cfg.unsafe,
+    }
 
 
 __all__ = [
     "build_synthworld_dataset",
-    "card_body",
+    "CARD_TEMPLATE",
     "card_metadata",
+    "card_values",
     "scene_row",
     "synthworld_features",
 ]

@@ -39,7 +39,8 @@ from trustvl.errors import TrustVLInputError
 SPEC_KEY = "scene_spec"
 
 
-def _as_spec(obj: Any) -> SceneSpec:
+def as_scene_spec(obj: Any) -> SceneSpec:
+    """A :class:`SceneSpec` from itself, its dict or its JSON (what rows and metadata carry)."""
     if isinstance(obj, SceneSpec):
         return obj
     if isinstance(obj, str):
@@ -57,9 +58,9 @@ def spec_for(
     """The scene spec of an image (see the module doc for the lookup order)."""
     meta = metadata or {}
     if meta.get(SPEC_KEY) is not None:
-        spec = _as_spec(meta[SPEC_KEY])
+        spec = as_scene_spec(meta[SPEC_KEY])
     elif image is not None and image.info.get(SPEC_KEY) is not None:
-        spec = _as_spec(image.info[SPEC_KEY])
+        spec = as_scene_spec(image.info[SPEC_KEY])
     elif renderer is not None and "split" in meta and ("scene_id" in meta or "index" in meta):
         spec = renderer.sample_scene(meta["split"], int(meta.get("scene_id", meta.get("index"))))
     else:
@@ -224,4 +225,11 @@ def exact_person_masks(spec: SceneSpec) -> list[np.ndarray]:
     return person_label_masks(spec, lab)[1]
 
 
-__all__ = ["OracleInpainter", "OracleSegmenter", "OracleTextToImage", "exact_person_masks", "spec_for"]
+__all__ = [
+    "OracleInpainter",
+    "OracleSegmenter",
+    "OracleTextToImage",
+    "as_scene_spec",
+    "exact_person_masks",
+    "spec_for",
+]

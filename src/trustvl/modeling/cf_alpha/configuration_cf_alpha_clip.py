@@ -37,11 +37,18 @@ class CFAlphaInputError(_input_error_base()):
     whenever trustvl is importable."""
 
 
-def validate_alpha(alpha, allow_extrapolation: bool = False) -> float:
+def validate_alpha(
+    alpha,
+    allow_extrapolation: bool = False,
+    *,
+    extrapolation_hint: str = "set allow_alpha_extrapolation=True in the config",
+) -> float:
     """Return ``alpha`` as a float, or raise :class:`CFAlphaInputError` naming the value.
 
     α must be a finite real number in ``[0, 1]`` (0 = the original model, 1 = the fine-tuned model); values
-    outside the interval are only accepted with ``allow_extrapolation=True``.
+    outside the interval are only accepted with ``allow_extrapolation=True``. ``extrapolation_hint`` tells
+    the caller's way to allow them. The one α check of trustvl (:mod:`trustvl.modeling.alpha` uses it too);
+    it lives here because this file must stay self-contained.
     """
     if isinstance(alpha, bool):
         raise CFAlphaInputError(f"alpha must be a real number in [0, 1], got the bool {alpha!r}")
@@ -54,7 +61,7 @@ def validate_alpha(alpha, allow_extrapolation: bool = False) -> float:
     if not allow_extrapolation and not 0.0 <= value <= 1.0:
         raise CFAlphaInputError(
             f"alpha={value!r} is outside [0, 1] (0 = original model, 1 = fine-tuned model); "
-            "set allow_alpha_extrapolation=True in the config to extrapolate in weight space"
+            f"{extrapolation_hint} to extrapolate in weight space"
         )
     return value
 

@@ -95,9 +95,6 @@ from trustvl.training.ravl.data import (
     masked_image,
     region_crops,
 )
-from trustvl.training.ravl.data import (
-    _class_names as _class_names,  # private, re-exported for trustvl.evaluation.ravl
-)
 from trustvl.training.ravl.loss import RaVLLoss
 from trustvl.training.ravl.medoids import (
     MEDOIDS_FILE,

@@ -11,6 +11,7 @@ import torch
 
 from trustvl.data_builders.regions import grid_regions, image_width_height, to_rgb_image
 from trustvl.errors import TrustVLInputError
+from trustvl.utils.class_labels import class_label_names
 
 DEFAULT_PROMPT_TEMPLATE = "a photo of the digit {name}"
 
@@ -23,17 +24,6 @@ def class_prompts(class_names: Sequence[str], template: str = DEFAULT_PROMPT_TEM
     if "{name}" not in template:
         raise TrustVLInputError(f"prompt template {template!r} has no '{{name}}' placeholder")
     return [template.format(name=n) for n in names]
-
-
-def _class_names(dataset: Any, label_column: str) -> list[str]:
-    """The ``ClassLabel`` names of ``label_column``."""
-    features = getattr(dataset, "features", None) or {}
-    names = getattr(features.get(label_column), "names", None)
-    if not names:
-        raise TrustVLInputError(
-            f"column {label_column!r} is not a ClassLabel with names; pass class_names explicitly"
-        )
-    return list(names)
 
 
 def region_crops(image: Any, grid_n: int = 2) -> list[Any]:
@@ -109,7 +99,7 @@ class RegionImageDataset(torch.utils.data.Dataset):
         self.image_column, self.grid_n = image_column, int(grid_n)
         self.with_regions, self.with_masked = bool(with_regions), bool(with_masked)
         self.class_names = (
-            list(class_names) if class_names is not None else _class_names(dataset, label_column)
+            list(class_names) if class_names is not None else class_label_names(dataset, label_column)
         )
         self.prompts = class_prompts(self.class_names, prompt_template)
         self.labels = np.asarray(dataset[label_column], dtype=np.int64)
