@@ -267,7 +267,9 @@ def nested_config_fields(config_class: type) -> dict[str, dataclasses.Field]:
 
 
 class ConfigArgumentParser(HfArgumentParser):
-    """An :class:`~transformers.HfArgumentParser` that also reads ``--config FILE`` (YAML or JSON).
+    """An :class:`~transformers.HfArgumentParser` that also reads ``--config FILE`` (YAML or JSON; a class
+    with its own recipe format gives a classmethod ``config_file_values(path) -> {field: value}`` and a
+    ``config_file_help`` string).
 
     Every field of the configuration dataclass is a flag (``--learning_rate``, or ``--learning-rate``, plus
     the ``aliases`` in its metadata) with its default and doc in ``--help``; :data:`TRUSTVL_METADATA_KEYS`
@@ -307,7 +309,8 @@ class ConfigArgumentParser(HfArgumentParser):
             "--config",
             metavar="FILE",
             default=None,
-            help="YAML or JSON file of field values (a recipe); flags on the command line override it",
+            help=getattr(self.dataclass_types[0], "config_file_help", None)
+            or "YAML or JSON file of field values (a recipe); flags on the command line override it",
         )
 
     def _add_dataclass_arguments(self, dtype: Any) -> None:
@@ -338,7 +341,7 @@ class ConfigArgumentParser(HfArgumentParser):
         plain.metadata = types.MappingProxyType(
             {k: v for k, v in f.metadata.items() if k not in TRUSTVL_METADATA_KEYS}
         )
-        plain.type = type_hint
+        plain.type = _listed_tuple(type_hint)
         n_before = len(self._actions)
         self._parse_dataclass_field(self, plain)
         added = self._actions[n_before:]
@@ -347,6 +350,8 @@ class ConfigArgumentParser(HfArgumentParser):
             if dest != action.dest and action.nargs != 0 and action.metavar is None:
                 action.metavar = f.name.upper()
             action.dest = dest
+            if action.nargs == "+" and action.default is None and f.default is not dataclasses.MISSING:
+                action.default = f.default  # HfArgumentParser keeps only a list field's default_factory
             if action.option_strings[0].startswith("--no_") and action.const is not True:
                 action.help, action.default = f"same as --{f.name} false", argparse.SUPPRESS
                 for alias in f.metadata.get("negative_aliases", ()):
@@ -373,8 +378,10 @@ class ConfigArgumentParser(HfArgumentParser):
         args = list(sys.argv[1:] if args is None else args)
         path = _config_path(args)
         if path is not None and self.config_fields:
+            # a configuration class may read its own recipe format (``build counterfactuals``: the grid YAML)
+            reader = getattr(self.dataclass_types[0], "config_file_values", None)
             try:
-                values = read_config_file(path, self.config_fields)
+                values = reader(path) if reader else read_config_file(path, self.config_fields)
             except TrustVLInputError as err:
                 self.error(str(err))  # like any bad flag: usage + one line on stderr, exit code 2
             self._use_file_values(values)
@@ -393,6 +400,19 @@ class ConfigArgumentParser(HfArgumentParser):
                 action.default = values[head][tail]
         # fields without a flag of their own (``cli: False``, nested configurations) reach the namespace here
         self.set_defaults(**{k: v for k, v in values.items() if k not in flagged or k in nested})
+
+
+def _listed_tuple(type_hint: Any) -> Any:
+    """``list[X]`` for ``tuple[X, ...]`` (also inside ``| None``), which HfArgumentParser cannot parse; the
+    configuration's own ``__post_init__`` turns the list back into a tuple where it needs one."""
+    args = typing.get_args(type_hint)
+    if typing.get_origin(type_hint) is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return list[args[0]]
+    if type(None) in args and len(args) == 2:
+        given = next(a for a in args if a is not type(None))
+        inner = _listed_tuple(given)
+        return type_hint if inner is given else inner | None
+    return type_hint
 
 
 def _value_type(type_hint: Any) -> Any:
