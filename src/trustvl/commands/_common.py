@@ -467,6 +467,11 @@ def config_from_namespace(config_class: type[T], args: argparse.Namespace, **ove
     nested = nested_config_fields(config_class)
     names = {f.name for f in dataclasses.fields(config_class) if f.init}
     values = {name: getattr(args, name) for name in names - set(nested) if hasattr(args, name)}
+    for name in RESERVED_FLAG_NAMES & set(values):
+        if isinstance(
+            values[name], bool
+        ):  # trustvl's own switch (``--debug``), not the field: a file sets that
+            del values[name]
     for name, f in nested.items():
         if name not in overrides:
             values[name] = _nested_config(f, config_class.__name__, args)
