@@ -63,6 +63,10 @@ def test_generate_config_file_and_flags_override_it(tmp_path):
     (instruction,) = cfg.guidance.instructions()
     assert (instruction.attribute, instruction.guidance_scale, instruction.threshold) == ("gender", 7.0, 0.9)
 
+    recipe.write_text("prompts: [a photo of a pilot]\nout_dir: o\nfair: [skin_tone]\nfair_warmup: 1\n")
+    (instruction,) = _config(["generate", "--config", str(recipe)]).guidance.instructions()
+    assert (instruction.attribute, instruction.warmup_steps) == ("skin_tone", 1)  # flat keys work too
+
 
 def test_eval_fair_diffusion_defaults_are_the_evaluation_of_before():
     cfg = _config(["eval", "fair-diffusion", "--out", "o"])
@@ -121,7 +125,7 @@ def test_build_counterfactuals_config_is_the_grid_yaml(tmp_path):
     assert cfg.grid is None and cfg.synthworld and not cfg.progress and cfg.grid_overrides() == {}
 
 
-def test_build_safe_clip_quadruplets_config_file_and_flags_override_it(tmp_path):
+def test_build_safe_clip_quadruplets_config_file_and_flags_override_it(tmp_path, capsys):
     from trustvl.data_builders.safe_clip.quadruplets import QuadrupletConfig
 
     cfg = _config(["build", "safe-clip-quadruplets", "--out", "o"])
@@ -137,6 +141,15 @@ def test_build_safe_clip_quadruplets_config_file_and_flags_override_it(tmp_path)
     q = cfg.quadruplets
     assert (q.n_train, q.n_validation, q.n_test, q.seed, q.elements) == (4, 100, 2, 2, ("blood",))
     assert (cfg.num_inference_steps, cfg.guidance_scale) == (3, 5.0)
+
+    flat = tmp_path / "flat.yaml"  # a nested field's flags may also be top-level keys
+    flat.write_text("out_dir: o\nn_train: 4\nelements: [gun, knife]\nseed: 2\n")
+    q = _config(["build", "safe-clip-quadruplets", "--config", str(flat), "--n-test", "2"]).quadruplets
+    assert (q.n_train, q.n_test, q.seed, q.elements) == (4, 2, 2, ("gun", "knife"))
+    flat.write_text("out_dir: o\nn_trains: 4\n")
+    with pytest.raises(SystemExit) as exit_:  # an unknown key is still refused
+        main(["build", "safe-clip-quadruplets", "--config", str(flat)])
+    assert exit_.value.code == 2 and "n_trains" in capsys.readouterr().err
 
 
 def test_build_unsafe_captions_from_a_config_file(tmp_path, capsys):

@@ -253,7 +253,8 @@ def add_config_command(sub: Any, name: str, config_class: str, handler: Any, hel
 #:   (``progress``: ``--quiet``);
 #: - ``flags``: on a field that holds a nested configuration dataclass (``DemoConfig.cf_alpha``), the nested
 #:   fields given a flag of their own name, each mapped to metadata overrides (``{"max_steps": {"min": 1}}``);
-#:   a ``--config`` file sets any nested field with a mapping (``cf_alpha: {beta_cf: 10}``).
+#:   a ``--config`` file sets any nested field with a mapping (``cf_alpha: {beta_cf: 10}``), and one with a
+#:   flag also by its flag name as a top-level key (``max_steps: 40``).
 TRUSTVL_METADATA_KEYS = ("min", "max", "cli", "negative_aliases", "flags")
 
 #: field names kept for trustvl's own global flags: ``--debug`` is trustvl's traceback switch wherever it
@@ -304,6 +305,10 @@ class ConfigArgumentParser(HfArgumentParser):
         self.config_fields = {
             f.name for dtype in self.dataclass_types for f in dataclasses.fields(dtype) if f.init
         }
+        # a nested field's flag name may also be a top-level key of a --config file (``n_train: 4`` as well
+        # as ``quadruplets: {n_train: 4}``): flag names are unique, so the key names one field
+        for f in nested_config_fields(self.dataclass_types[0]).values():
+            self.config_fields |= set(f.metadata["flags"])
         self.set_defaults(config_class=self.dataclass_types[0])
         self.add_argument(
             "--config",
@@ -396,6 +401,8 @@ class ConfigArgumentParser(HfArgumentParser):
                 action.required = False  # given by the file
                 flagged.add(action.dest)
             head, _, tail = action.dest.partition(".")
+            if tail and tail in values and head not in values:
+                action.default = values[tail]  # a nested field's flag name as a top-level key
             if tail and isinstance(values.get(head), Mapping) and tail in values[head]:
                 action.default = values[head][tail]
         # fields without a flag of their own (``cli: False``, nested configurations) reach the namespace here
