@@ -517,36 +517,6 @@ def _nested_config(f: dataclasses.Field, owner: str, args: argparse.Namespace) -
         raise TrustVLInputError(f"{owner}.{f.name}: {err}") from None
 
 
-def field_defaults(config_class: str | type) -> dict[str, Any]:
-    """``{field: default}`` of a dataclass (``"module:Class"`` or the class), for options whose one source
-    of truth is a field of a dataclass that is not parsed as a whole (``FairnessInstruction``'s knobs)."""
-    if isinstance(config_class, str):
-        module_name, _, class_name = config_class.partition(":")
-        config_class = getattr(importlib.import_module(module_name), class_name)
-    return {
-        f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        for f in dataclasses.fields(config_class)
-        if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-    }
-
-
-def add_run_options(
-    p: argparse.ArgumentParser,
-    *,
-    seed: int | None = None,
-    overwrite: bool = False,
-    resume: bool = False,
-    quiet: bool = False,
-) -> None:
-    """Add the options many subcommands share, in this order: ``--seed`` (only when ``seed`` is given,
-    as its default), then the switches ``--overwrite``, ``--resume`` and ``--quiet`` that are asked for."""
-    if seed is not None:
-        p.add_argument("--seed", type=int, default=seed)
-    for name, wanted in (("overwrite", overwrite), ("resume", resume), ("quiet", quiet)):
-        if wanted:
-            p.add_argument(f"--{name}", action="store_true")
-
-
 def print_json_summary(summary: Mapping[str, Any], keys: Iterable[str] | None = None) -> None:
     """Print one JSON line of ``summary``: the entries ``keys`` in that order, or else every entry whose
     value is a number or a string."""
