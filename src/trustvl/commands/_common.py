@@ -253,7 +253,8 @@ def add_config_command(sub: Any, name: str, config_class: str, handler: Any, hel
 #:   (``progress``: ``--quiet``);
 #: - ``flags``: on a field that holds a nested configuration dataclass (``DemoConfig.cf_alpha``), the nested
 #:   fields given a flag of their own name, each mapped to metadata overrides (``{"max_steps": {"min": 1}}``);
-#:   a ``--config`` file sets any nested field with a mapping (``cf_alpha: {beta_cf: 10}``).
+#:   a ``--config`` file sets any nested field with a mapping (``cf_alpha: {beta_cf: 10}``), and one with a
+#:   flag also by its flag name as a top-level key (``max_steps: 40``).
 TRUSTVL_METADATA_KEYS = ("min", "max", "cli", "negative_aliases", "flags")
 
 #: field names kept for trustvl's own global flags: ``--debug`` is trustvl's traceback switch wherever it
@@ -267,7 +268,9 @@ def nested_config_fields(config_class: type) -> dict[str, dataclasses.Field]:
 
 
 class ConfigArgumentParser(HfArgumentParser):
-    """An :class:`~transformers.HfArgumentParser` that also reads ``--config FILE`` (YAML or JSON).
+    """An :class:`~transformers.HfArgumentParser` that also reads ``--config FILE`` (YAML or JSON; a class
+    with its own recipe format gives a classmethod ``config_file_values(path) -> {field: value}`` and a
+    ``config_file_help`` string).
 
     Every field of the configuration dataclass is a flag (``--learning_rate``, or ``--learning-rate``, plus
     the ``aliases`` in its metadata) with its default and doc in ``--help``; :data:`TRUSTVL_METADATA_KEYS`
@@ -302,12 +305,17 @@ class ConfigArgumentParser(HfArgumentParser):
         self.config_fields = {
             f.name for dtype in self.dataclass_types for f in dataclasses.fields(dtype) if f.init
         }
+        # a nested field's flag name may also be a top-level key of a --config file (``n_train: 4`` as well
+        # as ``quadruplets: {n_train: 4}``): flag names are unique, so the key names one field
+        for f in nested_config_fields(self.dataclass_types[0]).values():
+            self.config_fields |= set(f.metadata["flags"])
         self.set_defaults(config_class=self.dataclass_types[0])
         self.add_argument(
             "--config",
             metavar="FILE",
             default=None,
-            help="YAML or JSON file of field values (a recipe); flags on the command line override it",
+            help=getattr(self.dataclass_types[0], "config_file_help", None)
+            or "YAML or JSON file of field values (a recipe); flags on the command line override it",
         )
 
     def _add_dataclass_arguments(self, dtype: Any) -> None:
@@ -338,7 +346,7 @@ class ConfigArgumentParser(HfArgumentParser):
         plain.metadata = types.MappingProxyType(
             {k: v for k, v in f.metadata.items() if k not in TRUSTVL_METADATA_KEYS}
         )
-        plain.type = type_hint
+        plain.type = _listed_tuple(type_hint)
         n_before = len(self._actions)
         self._parse_dataclass_field(self, plain)
         added = self._actions[n_before:]
@@ -347,6 +355,8 @@ class ConfigArgumentParser(HfArgumentParser):
             if dest != action.dest and action.nargs != 0 and action.metavar is None:
                 action.metavar = f.name.upper()
             action.dest = dest
+            if action.nargs == "+" and action.default is None and f.default is not dataclasses.MISSING:
+                action.default = f.default  # HfArgumentParser keeps only a list field's default_factory
             if action.option_strings[0].startswith("--no_") and action.const is not True:
                 action.help, action.default = f"same as --{f.name} false", argparse.SUPPRESS
                 for alias in f.metadata.get("negative_aliases", ()):
@@ -373,8 +383,10 @@ class ConfigArgumentParser(HfArgumentParser):
         args = list(sys.argv[1:] if args is None else args)
         path = _config_path(args)
         if path is not None and self.config_fields:
+            # a configuration class may read its own recipe format (``build counterfactuals``: the grid YAML)
+            reader = getattr(self.dataclass_types[0], "config_file_values", None)
             try:
-                values = read_config_file(path, self.config_fields)
+                values = reader(path) if reader else read_config_file(path, self.config_fields)
             except TrustVLInputError as err:
                 self.error(str(err))  # like any bad flag: usage + one line on stderr, exit code 2
             self._use_file_values(values)
@@ -389,10 +401,25 @@ class ConfigArgumentParser(HfArgumentParser):
                 action.required = False  # given by the file
                 flagged.add(action.dest)
             head, _, tail = action.dest.partition(".")
+            if tail and tail in values and head not in values:
+                action.default = values[tail]  # a nested field's flag name as a top-level key
             if tail and isinstance(values.get(head), Mapping) and tail in values[head]:
                 action.default = values[head][tail]
         # fields without a flag of their own (``cli: False``, nested configurations) reach the namespace here
         self.set_defaults(**{k: v for k, v in values.items() if k not in flagged or k in nested})
+
+
+def _listed_tuple(type_hint: Any) -> Any:
+    """``list[X]`` for ``tuple[X, ...]`` (also inside ``| None``), which HfArgumentParser cannot parse; the
+    configuration's own ``__post_init__`` turns the list back into a tuple where it needs one."""
+    args = typing.get_args(type_hint)
+    if typing.get_origin(type_hint) is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return list[args[0]]
+    if type(None) in args and len(args) == 2:
+        given = next(a for a in args if a is not type(None))
+        inner = _listed_tuple(given)
+        return type_hint if inner is given else inner | None
+    return type_hint
 
 
 def _value_type(type_hint: Any) -> Any:
@@ -447,6 +474,11 @@ def config_from_namespace(config_class: type[T], args: argparse.Namespace, **ove
     nested = nested_config_fields(config_class)
     names = {f.name for f in dataclasses.fields(config_class) if f.init}
     values = {name: getattr(args, name) for name in names - set(nested) if hasattr(args, name)}
+    for name in RESERVED_FLAG_NAMES & set(values):
+        if isinstance(
+            values[name], bool
+        ):  # trustvl's own switch (``--debug``), not the field: a file sets that
+            del values[name]
     for name, f in nested.items():
         if name not in overrides:
             values[name] = _nested_config(f, config_class.__name__, args)
@@ -483,36 +515,6 @@ def _nested_config(f: dataclasses.Field, owner: str, args: argparse.Namespace) -
         raise
     except (ValueError, TypeError) as err:
         raise TrustVLInputError(f"{owner}.{f.name}: {err}") from None
-
-
-def field_defaults(config_class: str | type) -> dict[str, Any]:
-    """``{field: default}`` of a dataclass (``"module:Class"`` or the class), for options whose one source
-    of truth is a field of a dataclass that is not parsed as a whole (``FairnessInstruction``'s knobs)."""
-    if isinstance(config_class, str):
-        module_name, _, class_name = config_class.partition(":")
-        config_class = getattr(importlib.import_module(module_name), class_name)
-    return {
-        f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        for f in dataclasses.fields(config_class)
-        if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-    }
-
-
-def add_run_options(
-    p: argparse.ArgumentParser,
-    *,
-    seed: int | None = None,
-    overwrite: bool = False,
-    resume: bool = False,
-    quiet: bool = False,
-) -> None:
-    """Add the options many subcommands share, in this order: ``--seed`` (only when ``seed`` is given,
-    as its default), then the switches ``--overwrite``, ``--resume`` and ``--quiet`` that are asked for."""
-    if seed is not None:
-        p.add_argument("--seed", type=int, default=seed)
-    for name, wanted in (("overwrite", overwrite), ("resume", resume), ("quiet", quiet)):
-        if wanted:
-            p.add_argument(f"--{name}", action="store_true")
 
 
 def print_json_summary(summary: Mapping[str, Any], keys: Iterable[str] | None = None) -> None:

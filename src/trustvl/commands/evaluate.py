@@ -8,12 +8,9 @@ from typing import Any
 from trustvl.commands._common import (
     add_config_command,
     add_group,
-    add_run_options,
     check_model_path,
     check_output_dir,
     config_from_namespace,
-    float_arg,
-    int_arg,
 )
 
 
@@ -39,72 +36,26 @@ def add_eval(sub: Any) -> None:
 
 
 def _add_fair_diffusion(g: Any) -> None:
-    from trustvl.commands.generate import add_fair_options
-
-    p = g.add_parser(
+    add_config_command(
+        g,
         "fair-diffusion",
+        "trustvl.evaluation.fair_diffusion.config:FairDiffusionEvalConfig",
+        _cmd_fair_diffusion,
         help="Fair Diffusion outcome: group shares vs target with and without fairness instructions",
         description="Generate N images per prompt with and without the fairness instruction(s) (same seeds), "
         "read them with the outcome classifier and report per prompt the group shares vs the target, mean "
         "|share - target|, KL, prompts within the tolerance and whether the occupation is still recognised. "
         "Default: SynthWorld SD, gender 50/50, 'a photo of a {occupation}' for the 8 SynthWorld occupations.",
     )
-    p.add_argument("--out", required=True)
-    p.add_argument(
-        "--prompts", nargs="+", default=None, help="prompts (default: the 8 SynthWorld occupations)"
-    )
-    p.add_argument(
-        "--occupations", nargs="+", default=None, help="occupation each prompt shows (default: named in it)"
-    )
-    p.add_argument(
-        "--model", default=None, help="SD pipeline Hub id or folder (default: embedded SynthWorld SD)"
-    )
-    p.add_argument("--classifier", default=None, help="image-classification model (default: embedded one)")
-    p.add_argument("--n", type=int_arg(1), default=64, help="images per prompt (default: %(default)s)")
-    p.add_argument("--seed", type=int_arg(0, None), default=0)
-    p.add_argument("--steps", type=int_arg(1, 10_000), default=20)
-    p.add_argument("--guidance", type=float_arg(), default=8.0)
-    p.add_argument(
-        "--batch-size", type=int_arg(1), default=512, help="images per pipeline call, prompts mixed"
-    )
-    p.add_argument("--tolerance", type=float_arg(0.0, 1.0), default=0.1)
-    p.add_argument(
-        "--n-resamples", type=int_arg(0), default=1000, help="bootstrap resamples (0: no intervals)"
-    )
-    p.add_argument(
-        "--grid-images", type=int_arg(0), default=16, help="images per prompt in the report's grids"
-    )
-    p.add_argument("--device", default="auto")
-    p.add_argument("--dtype", default=None)
-    add_fair_options(p)
-    add_run_options(p, overwrite=True, quiet=True)
-    p.set_defaults(handler=_cmd_fair_diffusion)
 
 
 def _cmd_fair_diffusion(args: argparse.Namespace) -> int:
-    from trustvl.commands.generate import fair_plan
-    from trustvl.evaluation.fair_diffusion import FairDiffusionEvalConfig, run_fair_diffusion_eval
-    from trustvl.pipelines.fairness_instruction import FairnessInstruction
+    from trustvl.evaluation.fair_diffusion import run_fair_diffusion_eval
 
-    check_output_dir(args.out, overwrite=args.overwrite)
-    check_model_path(args.model, "--model")
-    check_model_path(args.classifier, "--classifier")
-    plan = fair_plan(args)
-    if plan is None:  # the SynthWorld default, with the command line's knobs
-        knobs = dict(guidance_scale=args.fair_scale, warmup_steps=args.fair_warmup,
-                     cooldown_steps=args.fair_cooldown, threshold=args.fair_threshold)  # fmt: skip
-        fairness = [FairnessInstruction.synthworld("gender", contextual=args.fair_context, **knobs)]
-    else:
-        fairness = list(plan.instructions)
-    cfg = FairDiffusionEvalConfig(
-        out_dir=args.out, fairness=fairness, prompts=args.prompts, occupations=args.occupations,
-        subjects=args.fair_subject,
-        model=args.model, classifier=args.classifier, n=args.n, seed=args.seed, num_inference_steps=args.steps,
-        guidance_scale=args.guidance, momentum_scale=args.fair_momentum, momentum_beta=args.fair_momentum_beta,
-        batch_size=args.batch_size, tolerance=args.tolerance, n_resamples=args.n_resamples,
-        grid_images=args.grid_images, device=args.device, dtype=args.dtype, overwrite=args.overwrite,
-        progress=not args.quiet,
-    )  # fmt: skip
+    cfg = config_from_namespace(args.config_class, args)
+    check_output_dir(cfg.out_dir, overwrite=cfg.overwrite)
+    check_model_path(cfg.model, "--model")
+    check_model_path(cfg.classifier, "--classifier")
     result = run_fair_diffusion_eval(cfg)
     for a in result.attributes:
         gap = a.mean_abs_gap
@@ -113,7 +64,7 @@ def _cmd_fair_diffusion(args: argparse.Namespace) -> int:
     if result.content is not None:
         c = result.content.recognised
         print(f"occupation recognised: {c.plain:.3f} -> {c.fair:.3f}")
-    print(f"report: {args.out}/report.html")
+    print(f"report: {cfg.out_dir}/report.html")
     return 0
 
 

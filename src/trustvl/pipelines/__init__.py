@@ -35,6 +35,9 @@ _EXPORTS = {
     "load_safe_text_encoder": "safe_generation",
     "make_safe_pipeline": "safe_generation",
     "generate_dataset": "generation",
+    "generate_from_config": "generation",
+    "GenerateConfig": "generation_config",
+    "FairGuidanceConfig": "fair_guidance_config",
     "generate_images": "generation",
     "iter_generated_batches": "generation",
 }

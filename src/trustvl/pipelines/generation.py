@@ -26,8 +26,9 @@ from tqdm.auto import tqdm
 from trustvl.data_builders.generated_images import GeneratedImage, GenerationRun, write_generated_dataset
 from trustvl.errors import TrustVLInputError
 from trustvl.pipelines.fair_diffusion import FairGenerationPlan
+from trustvl.pipelines.generation_config import GenerateConfig
 
-__all__ = ["generate_dataset", "generate_images", "iter_generated_batches"]
+__all__ = ["generate_dataset", "generate_from_config", "generate_images", "iter_generated_batches"]
 
 
 def _batches(n_prompts: int, n: int, batch_size: int, mix_prompts: bool) -> list[list[tuple[int, int]]]:
@@ -178,4 +179,22 @@ def generate_dataset(
         generated, out_dir, prompts=prompts, n=n, seed=seed, num_inference_steps=num_inference_steps,
         guidance_scale=guidance_scale, model=model, text_encoder=text_encoder, readings=readings,
         fairness_description=None if fairness is None else fairness.describe(n), overwrite=overwrite,
+    )  # fmt: skip
+
+
+def generate_from_config(cfg: GenerateConfig) -> GenerationRun:
+    """The ``trustvl generate`` job of ``cfg``: its Fair Diffusion plan (checked before any model loads), the
+    pipeline (with ``cfg.text_encoder``'s text tower when given) and :func:`generate_dataset`."""
+    plan = cfg.guidance.plan(cfg.prompts, cfg.subjects)
+    pipeline = None
+    if cfg.text_encoder is not None:
+        from trustvl.modeling.synthworld_sd import load_sd_pipeline
+        from trustvl.pipelines.safe_generation import make_safe_pipeline
+
+        pipeline = make_safe_pipeline(load_sd_pipeline(cfg.model, cfg.device, cfg.dtype), cfg.text_encoder)
+    return generate_dataset(
+        cfg.model, cfg.prompts, cfg.n, cfg.out_dir, seed=cfg.seed, num_inference_steps=cfg.num_inference_steps,
+        guidance_scale=cfg.guidance_scale, batch_size=cfg.batch_size, classify=cfg.classify,
+        classifier=cfg.classifier, device=cfg.device, dtype=cfg.dtype, overwrite=cfg.overwrite, fairness=plan,
+        pipeline=pipeline, text_encoder=cfg.text_encoder,
     )  # fmt: skip

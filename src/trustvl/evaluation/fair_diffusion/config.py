@@ -4,11 +4,11 @@ are read as) and every knob, checked before any model is loaded."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 from trustvl.errors import TrustVLInputError
 from trustvl.pipelines.fair_diffusion import FairGenerationPlan
+from trustvl.pipelines.fair_guidance_config import FAIR_FLAGS, FairGuidanceConfig
 from trustvl.pipelines.fairness_instruction import (
     SYNTHWORLD_FAIRNESS_HEADS,
     FairnessInstruction,
@@ -63,57 +63,95 @@ def resolve_outcomes(
 
 @dataclass
 class FairDiffusionEvalConfig:
-    """Settings of ``trustvl eval fair-diffusion`` (defaults: SynthWorld SD, the paper's guidance knobs).
+    """Settings of ``trustvl eval fair-diffusion`` (defaults: SynthWorld SD, gender 50/50, the paper's guidance
+    knobs); each field is a flag, its help below.
 
-    Args:
-        out_dir: output folder (written atomically).
-        fairness: :class:`FairnessInstruction` objects or ``--fair`` strings; default SynthWorld gender 50/50.
-        prompts: default :func:`default_prompts` (8 occupations).
-        occupations: the occupation each prompt should show (content check); default found in the prompt.
-        subjects: what each prompt shows, for guidance texts in context (``{subject}``); default
-            ``occupations``, else the SynthWorld occupation the prompt names.
-        model / classifier: SD pipeline and image-classification model (default: the embedded SynthWorld ones).
-        n: images per prompt (each with and without the instruction).
-        momentum_scale / momentum_beta: SEGA momentum (paper 0.5 / 0.6).
-        batch_size: images per pipeline call, prompts mixed.
-        tolerance: a prompt is "within" when every group's share is within ± this of its target.
-        n_resamples: bootstrap resamples of the intervals (0: none).
-        grid_images: images per prompt shown in the report's grids.
+    ``fairness`` (Python only): :class:`FairnessInstruction` objects or ``--fair`` strings; when given they
+    replace ``guidance``'s ``--fair``/``--fair-file`` instructions. With neither, SynthWorld gender 50/50 with
+    ``guidance``'s knobs.
     """
 
-    out_dir: str
-    fairness: Sequence[FairnessInstruction | str] | None = None
-    prompts: Sequence[str] | None = None
-    occupations: Sequence[str] | None = None
-    subjects: Sequence[str] | None = None
-    model: str | None = None
-    classifier: str | None = None
-    n: int = 64
-    seed: int = 0
-    num_inference_steps: int = 20
-    guidance_scale: float = 8.0
-    momentum_scale: float = 0.5
-    momentum_beta: float = 0.6
-    batch_size: int = 512
-    tolerance: float = 0.1
-    n_resamples: int = 1000
-    grid_images: int = 16
-    device: str = "auto"
-    dtype: Any = None
-    overwrite: bool = False
-    progress: bool = True
+    out_dir: str = field(metadata={"help": "output folder (written atomically)", "aliases": ["--out"]})
+    fairness: Sequence[FairnessInstruction | str] | None = field(default=None, metadata={"cli": False})
+    guidance: FairGuidanceConfig = field(default_factory=FairGuidanceConfig, metadata={"flags": FAIR_FLAGS})
+    prompts: list[str] | None = field(
+        default=None,
+        metadata={"help": "prompts; None: 'a photo of a {occupation}' for the 8 SynthWorld occupations"},
+    )
+    occupations: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "occupation each prompt shows, for the content check; None: the one the prompt names"
+        },
+    )
+    subjects: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "what each prompt shows, for guidance in context ({subject}); None: the occupations, else"
+            " the SynthWorld occupation the prompt names",
+            "aliases": ["--fair-subject"],
+            "action": "extend",
+            "metavar": "TEXT",
+        },
+    )
+    model: str | None = field(
+        default=None, metadata={"help": "SD pipeline Hub id or folder; None: the embedded SynthWorld SD"}
+    )
+    classifier: str | None = field(
+        default=None, metadata={"help": "image-classification model; None: the embedded outcome classifier"}
+    )
+    n: int = field(
+        default=64, metadata={"help": "images per prompt (each with and without guidance)", "min": 1}
+    )
+    seed: int = field(
+        default=0, metadata={"help": "image i of a prompt uses seed SEED+i", "min": 0, "max": None}
+    )
+    num_inference_steps: int = field(
+        default=20, metadata={"help": "inference steps", "aliases": ["--steps"], "min": 1, "max": 10_000}
+    )
+    guidance_scale: float = field(default=8.0, metadata={"help": "guidance scale", "aliases": ["--guidance"]})
+    batch_size: int = field(
+        default=512, metadata={"help": "images per pipeline call, prompts mixed", "min": 1}
+    )
+    tolerance: float = field(
+        default=0.1,
+        metadata={
+            "help": "a prompt is within when every share is within ± this of its target",
+            "min": 0.0,
+            "max": 1.0,
+        },
+    )
+    n_resamples: int = field(
+        default=1000, metadata={"help": "bootstrap resamples of the intervals (0: none)", "min": 0}
+    )
+    grid_images: int = field(
+        default=16, metadata={"help": "images per prompt in the report's grids", "min": 0}
+    )
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:1..."})
+    dtype: str | None = field(default=None, metadata={"help": "None (float32), float16, bfloat16 or auto"})
+    overwrite: bool = field(default=False, metadata={"help": "replace a non-empty output folder"})
+    progress: bool = field(
+        default=True, metadata={"help": "show progress bars", "negative_aliases": ["--quiet"]}
+    )
+
+    def instructions(self) -> list[FairnessInstruction]:
+        """``fairness``, else ``guidance``'s instructions, else SynthWorld gender 50/50 with its knobs."""
+        items = self.fairness
+        if not items:
+            if self.guidance.given:
+                return self.guidance.instructions()
+            knobs = self.guidance.knobs()
+            return [FairnessInstruction.synthworld("gender", contextual=self.guidance.fair_context, **knobs)]
+        if isinstance(items, (str, FairnessInstruction)):
+            items = [items]
+        return [
+            i if isinstance(i, FairnessInstruction) else FairnessInstruction.from_string(i) for i in items
+        ]
 
     def plan(self, prompts: Sequence[str] = ()) -> FairGenerationPlan:
         """The instructions as a plan; ``prompts`` pair with ``subjects`` (or ``occupations``)."""
-        items = self.fairness if self.fairness else [FairnessInstruction.synthworld("gender")]
-        if isinstance(items, (str, FairnessInstruction)):
-            items = [items]
-        instructions = tuple(
-            i if isinstance(i, FairnessInstruction) else FairnessInstruction.from_string(i) for i in items
-        )
         given = self.subjects if self.subjects is not None else self.occupations
-        subjects = dict(zip(prompts, given)) if given is not None and prompts else None
-        return FairGenerationPlan(instructions, self.momentum_scale, self.momentum_beta, subjects)
+        return self.guidance.plan_of(self.instructions(), prompts, given if prompts else None)
 
     def check(self) -> tuple[FairGenerationPlan, list[str]]:
         """Every setting checked (before any model is loaded); returns the plan and the prompts."""
