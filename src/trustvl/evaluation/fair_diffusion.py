@@ -18,8 +18,10 @@ per attribute, with and without the instruction:
 
 Intervals of the means over prompts come from a paired, prompt-stratified image bootstrap: each resample
 draws ``n`` image indices per prompt with replacement and uses the same indices with and without the
-instruction (same seeds, so the two images of an index are a pair); percentile intervals
-(:func:`trustvl.metrics.percentile_interval`), verdicts by :func:`trustvl.metrics.verdict`.
+instruction (same seeds, so the two images of an index are a pair); intervals centred on the measured value
+(:func:`trustvl.metrics.centred_interval`: the value ± 1.96·SE of the replicates, truncated to the metric's
+range, flagged when the replicates sit more than SE/2 from it, as the mean |share − target| does near 0),
+paired changes by :func:`trustvl.metrics.paired_comparison`.
 
 Choices the paper leaves open: KL is ``KL(observed || target)`` (ITI-GEN's direction) over the groups, the
 observed shares renormalised over the images read as one of the groups, a zero target replaced by ``1e-3``
@@ -45,9 +47,16 @@ import torch
 
 from trustvl.errors import TrustVLInputError
 from trustvl.evaluation.report import Figure, Links, Report, Table
-from trustvl.evaluation.results import ConfidenceInterval, MetricChange
+from trustvl.evaluation.results import MetricChange
 from trustvl.evaluation.wording import attribute_name, value_text
-from trustvl.metrics import percentile_interval, verdict
+from trustvl.metrics import (
+    ConfidenceInterval,
+    centred_interval,
+    kl_to_target,
+    paired_comparison,
+    wilson_interval,
+    within_stratum_resamples,
+)
 from trustvl.pipelines.fair_diffusion import FairGenerationPlan
 from trustvl.pipelines.fairness_instruction import (
     SYNTHWORLD_FAIRNESS_HEADS,
@@ -71,12 +80,9 @@ __all__ = [
     "resolve_outcomes",
     "run_fair_diffusion_eval",
     "summarise",
-    "wilson_interval",
 ]
 
 DEFAULT_PROMPT_TEMPLATE = "a photo of a {occupation}"
-#: A zero target is replaced by this share in KL (then renormalised), so KL stays finite.
-KL_TARGET_FLOOR = 1e-3
 
 
 def default_prompts(template: str = DEFAULT_PROMPT_TEMPLATE) -> list[str]:
@@ -84,20 +90,6 @@ def default_prompts(template: str = DEFAULT_PROMPT_TEMPLATE) -> list[str]:
     from trustvl.data_builders.synthworld import OCCUPATIONS
 
     return [template.format(occupation=o) for o in OCCUPATIONS]
-
-
-def wilson_interval(successes: int, trials: int, level: float = 0.95) -> ConfidenceInterval:
-    """Wilson score interval of a binomial proportion (sensible at 0 and ``trials``, unlike the Wald one)."""
-    if trials <= 0:
-        return ConfidenceInterval(0.0, 1.0, level)
-    z = NormalDist().inv_cdf(0.5 + level / 2)
-    p = successes / trials
-    denom = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denom
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
-    low = 0.0 if successes == 0 else max(0.0, centre - half)
-    high = 1.0 if successes == trials else min(1.0, centre + half)
-    return ConfidenceInterval(low, high, level)
 
 
 # ---------------------------------------------------------------------------------------------- typed results
@@ -433,18 +425,6 @@ def generate_and_read(
 
 
 # ---------------------------------------------------------------------------------------------- metrics
-def _kl(shares: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """KL(observed || target) over the last axis; observed renormalised; NaN where no image is in a group."""
-    q = np.maximum(target, KL_TARGET_FLOOR)
-    q = q / q.sum()
-    total = shares.sum(-1, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = shares / total
-        terms = np.where(p > 0, p * np.log(p / q), 0.0)
-    kl = terms.sum(-1)
-    return np.where(total[..., 0] > 0, kl, np.nan)
-
-
 def _prompt_stats(onehot: np.ndarray, target: np.ndarray, tolerance: float) -> dict[str, np.ndarray]:
     """From one-hot readings ``[..., prompts, n, groups]``: shares, gap, KL, within per prompt."""
     shares = onehot.mean(-2)
@@ -452,32 +432,35 @@ def _prompt_stats(onehot: np.ndarray, target: np.ndarray, tolerance: float) -> d
     return {
         "shares": shares,
         "gap": gap.mean(-1),
-        "kl": _kl(shares, target),
+        "kl": kl_to_target(shares, target),
         "within": (gap.max(-1) <= tolerance + 1e-9).astype(float),
     }
 
 
-def _resample_indices(n_prompts: int, n: int, n_resamples: int, seed: int) -> np.ndarray:
-    """``[resamples, prompts, n]`` image indices drawn with replacement within each prompt (seeded)."""
-    return np.random.default_rng(seed).integers(0, n, size=(n_resamples, n_prompts, n))
-
-
-def _interval(replicates: np.ndarray) -> ConfidenceInterval | None:
+def _interval(
+    estimate: float | None, replicates: np.ndarray, lower: float | None = None, upper: float | None = None
+) -> ConfidenceInterval | None:
+    """The centred interval of ``estimate`` from its finite replicates; ``None`` without 2 of them."""
     finite = replicates[np.isfinite(replicates)]
-    if finite.size < 2:
+    if estimate is None or not np.isfinite(estimate) or finite.size < 2:
         return None
-    low, high = percentile_interval(torch.as_tensor(finite))
-    return ConfidenceInterval(low, high)
+    return centred_interval(estimate, finite, lower=lower, upper=upper)
 
 
-def _paired(plain: float, fair: float, plain_reps, fair_reps, lower_is_better: bool) -> PairedMetric:
+def _paired(
+    plain: float, fair: float, plain_reps, fair_reps, lower_is_better: bool, upper: float | None = None
+) -> PairedMetric:
+    """``upper``: the metric's range is ``[0, upper]`` (``None``: unbounded above, as KL)."""
     if plain_reps is None:
         return PairedMetric(plain, fair)
-    diff = _interval(fair_reps - plain_reps)
     change = None
-    if diff is not None:
-        change = MetricChange(fair - plain, diff, verdict(diff.low, diff.high, lower_is_better))
-    return PairedMetric(plain, fair, _interval(plain_reps), _interval(fair_reps), change)
+    if np.isfinite(plain) and np.isfinite(fair):
+        ok = np.isfinite(plain_reps) & np.isfinite(fair_reps)
+        if ok.sum() >= 2:
+            change = paired_comparison(plain, fair, plain_reps[ok], fair_reps[ok], lower_is_better=lower_is_better)
+    return PairedMetric(
+        plain, fair, _interval(plain, plain_reps, 0.0, upper), _interval(fair, fair_reps, 0.0, upper), change
+    )
 
 
 def _attribute_outcome(
@@ -534,18 +517,21 @@ def _attribute_outcome(
         head=ins.head,
         targets=dict(ins.groups),
         outcome_values=dict(zip(groups, values)),
-        mean_abs_gap=_paired(gap_plain, gap_fair, *reps.get("gap", (None, None)), lower_is_better=True),
+        mean_abs_gap=_paired(gap_plain, gap_fair, *reps.get("gap", (None, None)), lower_is_better=True, upper=1.0),
         relative_gap_drop=(1 - gap_fair / gap_plain) if gap_plain > 0 else None,
-        relative_gap_drop_interval=_interval(reps["drop"]) if reps else None,
+        relative_gap_drop_interval=_interval(
+            (1 - gap_fair / gap_plain) if gap_plain > 0 else None, reps["drop"], upper=1.0
+        ) if reps else None,
         kl=_paired(kl_plain, kl_fair, *reps.get("kl", (None, None)), lower_is_better=True),
         within_tolerance=_paired(
             float(sp["within"].mean()),
             float(sf["within"].mean()),
             *reps.get("within", (None, None)),
             lower_is_better=False,
+            upper=1.0,
         ),  # fmt: skip
         obeyed=float(obeyed.mean()),
-        obeyed_interval=_interval(reps["obeyed"]) if reps else None,
+        obeyed_interval=_interval(float(obeyed.mean()), reps["obeyed"], 0.0, 1.0) if reps else None,
         per_prompt=per_prompt,
     )
 
@@ -574,10 +560,10 @@ def _content(
         sub = indices[:, keep]
         plain_reps, fair_reps = ok_plain[rows, sub].mean((-1, -2)), ok_fair[rows, sub].mean((-1, -2))
     recognised = _paired(
-        float(ok_plain.mean()), float(ok_fair.mean()), plain_reps, fair_reps, lower_is_better=False
+        float(ok_plain.mean()), float(ok_fair.mean()), plain_reps, fair_reps, lower_is_better=False, upper=1.0
     )
     drop = 100 * (recognised.plain - recognised.fair)
-    drop_ci = None if plain_reps is None else _interval(100 * (plain_reps - fair_reps))
+    drop_ci = None if plain_reps is None else _interval(drop, 100 * (plain_reps - fair_reps), -100.0, 100.0)
     return ContentKept(head, list(expected), per_plain, per_fair, recognised, drop, drop_ci)
 
 
@@ -595,7 +581,7 @@ def summarise(
 ) -> FairDiffusionEvaluation:
     """The typed outcome of one plain and one guided run of the same prompts and seeds."""
     n = next(iter(plain.values.values())).shape[1]
-    indices = _resample_indices(len(prompts), n, n_resamples, seed) if n_resamples else None
+    indices = within_stratum_resamples(len(prompts), n, n_resamples, seed) if n_resamples else None
     attributes = [
         _attribute_outcome(ins, prompts, plain, fair, tolerance, indices) for ins in plan.instructions
     ]
