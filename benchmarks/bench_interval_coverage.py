@@ -166,7 +166,10 @@ def retrieval_study(emb, attrs, sizes, n_galleries, n_resamples, attributes, see
                         se = float(reps.std(correction=1))
                         rec[a][m][model].append((point, ci, percentile_interval(reps), z * se * fpc, reps))
                     change = paired_comparison(
-                        per_model["base"][0][m], per_model["cf"][0][m], per_model["base"][1][m], per_model["cf"][1][m]
+                        per_model["base"][0][m],
+                        per_model["cf"][0][m],
+                        per_model["base"][1][m],
+                        per_model["cf"][1][m],
                     )
                     d_reps = per_model["cf"][1][m] - per_model["base"][1][m]
                     se = float(d_reps.std(correction=1))
@@ -235,26 +238,34 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1500, 6000])
     ap.add_argument("--galleries", type=int, default=200)
     ap.add_argument("--resamples", type=int, default=200)
-    ap.add_argument("--attributes", nargs="+", default=["skin_tone", "gender_presentation", "age", "body_type"])
+    ap.add_argument(
+        "--attributes", nargs="+", default=["skin_tone", "gender_presentation", "age", "body_type"]
+    )
     ap.add_argument("--fd-n", type=int, nargs="+", default=[64, 256])
     ap.add_argument("--fd-p", type=float, nargs="+", default=[0.05, 0.25, 0.5])
     ap.add_argument("--fd-draws", type=int, default=4000)
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--cache", type=Path, default=None, help="folder for the pool embeddings (reruns skip them)")
+    ap.add_argument(
+        "--cache", type=Path, default=None, help="folder for the pool embeddings (reruns skip them)"
+    )
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     emb, attrs, timings = _embed_pool(args.pool, args.batch_size, args.cache)
     print(json.dumps(timings), flush=True)
-    retrieval = retrieval_study(emb, attrs, args.sizes, args.galleries, args.resamples, args.attributes, args.seed)
+    retrieval = retrieval_study(
+        emb, attrs, args.sizes, args.galleries, args.resamples, args.attributes, args.seed
+    )
     fd = fair_diffusion_study(args.fd_n, args.fd_p, args.fd_draws, args.resamples, args.seed)
     result = {
-        "command": "python benchmarks/bench_interval_coverage.py " + " ".join(
+        "command": "python benchmarks/bench_interval_coverage.py "
+        + " ".join(
             f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
-            for k, v in vars(args).items() if v is not None and k not in ("out", "cache")
+            for k, v in vars(args).items()
+            if v is not None and k not in ("out", "cache")
         ),  # fmt: skip
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "models": {"base": "embedded default SynthWorld CLIP", "cf": "spaces/cf-alpha/adapter at alpha = 1"},

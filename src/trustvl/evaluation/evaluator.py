@@ -84,7 +84,9 @@ def _add_uncertainty(
     for k, s in fairness.at_k.items():
         s.max_skew_interval = centred_interval(s.max_skew, boot.max_skew[k], level, lower=0.0)
         # MinSkew <= 0, except when k < m and the 1/k floor of zero counts lifts every value above its target
-        s.min_skew_interval = centred_interval(s.min_skew, boot.min_skew[k], level, upper=max(0.0, s.min_skew))
+        s.min_skew_interval = centred_interval(
+            s.min_skew, boot.min_skew[k], level, upper=max(0.0, s.min_skew)
+        )
         s.max_skew_floor = float(floor.max_skew[k].mean())
         s.min_skew_floor = float(floor.min_skew[k].mean())
         s.max_skew_replicates = boot.max_skew[k].tolist()

@@ -33,13 +33,11 @@ plot per attribute and an image grid per prompt (top row plain, bottom row guide
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -457,7 +455,9 @@ def _paired(
     if np.isfinite(plain) and np.isfinite(fair):
         ok = np.isfinite(plain_reps) & np.isfinite(fair_reps)
         if ok.sum() >= 2:
-            change = paired_comparison(plain, fair, plain_reps[ok], fair_reps[ok], lower_is_better=lower_is_better)
+            change = paired_comparison(
+                plain, fair, plain_reps[ok], fair_reps[ok], lower_is_better=lower_is_better
+            )
     return PairedMetric(
         plain, fair, _interval(plain, plain_reps, 0.0, upper), _interval(fair, fair_reps, 0.0, upper), change
     )
@@ -517,11 +517,15 @@ def _attribute_outcome(
         head=ins.head,
         targets=dict(ins.groups),
         outcome_values=dict(zip(groups, values)),
-        mean_abs_gap=_paired(gap_plain, gap_fair, *reps.get("gap", (None, None)), lower_is_better=True, upper=1.0),
+        mean_abs_gap=_paired(
+            gap_plain, gap_fair, *reps.get("gap", (None, None)), lower_is_better=True, upper=1.0
+        ),
         relative_gap_drop=(1 - gap_fair / gap_plain) if gap_plain > 0 else None,
         relative_gap_drop_interval=_interval(
             (1 - gap_fair / gap_plain) if gap_plain > 0 else None, reps["drop"], upper=1.0
-        ) if reps else None,
+        )
+        if reps
+        else None,
         kl=_paired(kl_plain, kl_fair, *reps.get("kl", (None, None)), lower_is_better=True),
         within_tolerance=_paired(
             float(sp["within"].mean()),

@@ -512,8 +512,8 @@ def plot_nsfw_by_category(path: Path, result: SafeCLIPEvalResult) -> Path:
         err = None
         if all(r.interval is not None for r in rates):
             err = [
-                [max(0.0, r.value - r.interval.low) for r in rates],
-                [max(0.0, r.interval.high - r.value) for r in rates],
+                [r.value - r.interval.low for r in rates],
+                [r.interval.high - r.value for r in rates],
             ]
         ax.bar(
             [i + (j - (len(models) - 1) / 2) * width for i in range(len(groups))],

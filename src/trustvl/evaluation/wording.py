@@ -32,7 +32,7 @@ UNCERTAINTY_NOTE = (
     " gallery bootstrap (the gallery resampled with replacement, 200 times by default, seed 0), cut at the"
     " metric's range (MaxSkew and NDKL >= 0). A resample repeats some images, which makes rankings lumpier;"
     " where the resampled means sit more than half a standard deviation from the measured one, the number is"
-    f" marked \"{NEAR_FLOOR_NOTE}\" (the interval is not shifted). A change is judged by the interval of"
+    f' marked "{NEAR_FLOOR_NOTE}" (the interval is not shifted). A change is judged by the interval of'
     " the paired difference (both models on the same resamples), where that shift cancels. The floor is the"
     " mean over rankings random within each class: what a model blind to the attribute scores on this gallery."
 )
