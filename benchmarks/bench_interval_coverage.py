@@ -138,7 +138,8 @@ def _coverage_rows(points, intervals, percentile, halfwidth_fpc, target):
     }
 
 
-def retrieval_study(emb, attrs, sizes, n_galleries, n_resamples, attributes, seed):
+def retrieval_study(emb, attrs, sizes, n_galleries, n_resamples, attributes, seed, on_size=None):
+    """Coverage per gallery size; ``on_size(partial result)`` is called after each size (to save progress)."""
     n_pool = emb["base_images"].shape[0]
     n_levels = {a: m for a, (_, m) in attrs.items()}
     attrs = {a: v for a, (v, _) in attrs.items()}
@@ -150,7 +151,12 @@ def retrieval_study(emb, attrs, sizes, n_galleries, n_resamples, attributes, see
         fpc = float(np.sqrt(1 - size / n_pool))
         rec = {a: {m: {"base": [], "cf": [], "diff": []} for m in METRICS} for a in attributes}
         targets = [uniform_target(n_levels[a]) for a in attributes]
-        for _ in range(n_galleries):
+        for g in range(n_galleries):
+            if g % 50 == 0:
+                print(
+                    json.dumps({"size": size, "gallery": g, "seconds": round(time.perf_counter() - t, 1)}),
+                    flush=True,
+                )
             idx = torch.as_tensor(np.sort(rng.choice(n_pool, size, replace=False)))
             labels = torch.stack([attrs[a][idx] for a in attributes], 1)
             both = {}
@@ -202,6 +208,8 @@ def retrieval_study(emb, attrs, sizes, n_galleries, n_resamples, attributes, see
             "by_attribute": size_out,
         }
         print(json.dumps({"size": size, "seconds": out[str(size)]["seconds"]}), flush=True)
+        if on_size is not None:
+            on_size(out)
     return out
 
 
@@ -254,12 +262,6 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    emb, attrs, timings = _embed_pool(args.pool, args.batch_size, args.cache)
-    print(json.dumps(timings), flush=True)
-    retrieval = retrieval_study(
-        emb, attrs, args.sizes, args.galleries, args.resamples, args.attributes, args.seed
-    )
-    fd = fair_diffusion_study(args.fd_n, args.fd_p, args.fd_draws, args.resamples, args.seed)
     result = {
         "command": "python benchmarks/bench_interval_coverage.py "
         + " ".join(
@@ -273,18 +275,28 @@ def main() -> None:
             "cpu_count": os.cpu_count(),
             "threads": args.threads,
             "machine": platform.processor() or platform.machine(),
-            "load_average_1min": os.getloadavg()[0],
             "torch": torch.__version__,
         },
-        "timings": timings,
-        "retrieval": retrieval,
-        "fair_diffusion": fd,
-        "seconds": round(time.perf_counter() - start, 1),
+        "complete": False,
     }
-    text = json.dumps(result, indent=1)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n", encoding="utf-8")
+
+    def save(**parts) -> None:
+        result.update(parts)
+        result["machine"]["load_average_1min"] = os.getloadavg()[0]
+        result["seconds"] = round(time.perf_counter() - start, 1)
+        if args.out is not None:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+
+    save(fair_diffusion=fair_diffusion_study(args.fd_n, args.fd_p, args.fd_draws, args.resamples, args.seed))
+    emb, attrs, timings = _embed_pool(args.pool, args.batch_size, args.cache)
+    print(json.dumps(timings), flush=True)
+    save(timings=timings)
+    retrieval_study(
+        emb, attrs, args.sizes, args.galleries, args.resamples, args.attributes, args.seed,
+        on_size=lambda partial: save(retrieval=partial),
+    )  # fmt: skip
+    save(complete=True)
     print(json.dumps({"seconds": result["seconds"]}))
 
 
