@@ -240,6 +240,50 @@ def fair_diffusion_study(ns, ps, draws, n_resamples, seed):
     return {"per_prompt_share": shares, "mean_abs_gap": gaps}
 
 
+def _pct(x) -> str:
+    return "–" if x is None else f"{100 * x:.1f}"
+
+
+def markdown_tables(result: dict) -> str:
+    """The coverage tables of a result (as docs/uncertainty.md shows them)."""
+    lines = [
+        "| gallery | attribute | metric | model | coverage, centred (%) | centred, fpc (%) | percentile (%) "
+        "| flagged (%) | self-comparison false alarms (%) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for size, block in result.get("retrieval", {}).items():
+        for a, metrics in block["by_attribute"].items():
+            for m, row in metrics.items():
+                for which, name in (("base", "base"), ("cf", "CF_α"), ("diff", "CF_α − base")):
+                    r = row[which]
+                    fp = _pct(row["self_comparison_false_positive_rate"]) if which == "base" else ""
+                    lines.append(
+                        f"| {size} | {a} | {m} | {name} | {_pct(r['coverage_centred'])} |"
+                        f" {_pct(r['coverage_centred_fpc'])} | {_pct(r['coverage_percentile'])} |"
+                        f" {_pct(r['flagged_share'])} | {fp} |"
+                    )
+    fd = result.get("fair_diffusion", {})
+    lines += [
+        "",
+        "| images per prompt n | share p | draws | Wilson coverage (%) |",
+        "| --- | --- | --- | --- |",
+    ]
+    for r in fd.get("per_prompt_share", []):
+        lines.append(f"| {r['n']} | {r['p']} | {r['draws']} | {_pct(r['coverage_wilson'])} |")
+    lines += [
+        "",
+        "| images per prompt n | share p (8 prompts) | draws | centred coverage (%) | percentile coverage (%) "
+        "| percentile excludes its point (%) | flagged (%) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in fd.get("mean_abs_gap", []):
+        lines.append(
+            f"| {r['n']} | {r['p']} | {r['draws']} | {_pct(r['coverage_centred'])} | {_pct(r['coverage_percentile'])} |"
+            f" {_pct(r['percentile_excludes_point_share'])} | {_pct(r['flagged_share'])} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pool", type=int, default=30000)
@@ -259,7 +303,13 @@ def main() -> None:
         "--cache", type=Path, default=None, help="folder for the pool embeddings (reruns skip them)"
     )
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument(
+        "--tables", type=Path, default=None, help="only print the markdown tables of this result JSON"
+    )
     args = ap.parse_args()
+    if args.tables is not None:
+        print(markdown_tables(json.loads(args.tables.read_text(encoding="utf-8"))))
+        return
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     result = {
