@@ -8,9 +8,9 @@ attribute (:class:`AttributeFairness`, with :class:`SkewAtK` per cut-off) and Re
 
 Uncertainty (SPEC §1): the ``*_interval`` fields hold the gallery-bootstrap confidence interval of the mean
 over queries (:class:`~trustvl.metrics.ConfidenceInterval`: the mean ± 1.96·SE of the resampled means,
-truncated to the metric's range, ``bootstrap_biased`` when the resampled means sit more than SE/2 from it), the ``*_floor`` fields the sampling floor (the mean of rankings random within each class) and
-the ``*_replicates`` fields the per-resample means, kept so that two models evaluated on the same gallery
-with the same :class:`UncertaintySettings` can be compared *paired* (:class:`MetricChange`). They are
+truncated to the metric's range, ``bootstrap_biased`` when the resampled means sit more than SE/2 from it),
+the ``*_floor`` fields the sampling floor (the mean of rankings random within each class) and the
+``*_replicates`` fields the per-resample means, kept so that two models evaluated on the same gallery with the same :class:`UncertaintySettings` can be compared *paired* (:class:`MetricChange`). They are
 ``None`` when the evaluator ran with ``uncertainty=None``.
 """
 

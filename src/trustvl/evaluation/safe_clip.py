@@ -540,8 +540,8 @@ def safe_clip_report(result: SafeCLIPEvalResult, folder: Path) -> Report:
         f"Dataset `{result.dataset}`, split `{result.split}`, {result.n_quadruplets} quadruplets. Model `{e.model}`"
         + (f", compared with `{result.base.model}`." if result.base else "."),
         "Intervals: 95%, the rate ± 1.96·SE of a bootstrap over the queries (quadruplets resampled with"
-        " replacement, galleries fixed), truncated to [0, 1]; changes: paired interval of Safe-CLIP − base on the same resamples, called better/worse only"
-        " when it excludes 0.",
+        " replacement, galleries fixed), truncated to [0, 1]; changes: paired interval of Safe-CLIP − base on"
+        " the same resamples, called better/worse only when it excludes 0.",
     ]
     if result.comparison is not None and result.base is not None:
         intro.append(
