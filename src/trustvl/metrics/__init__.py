@@ -11,8 +11,8 @@ Uncertainty (SPEC §1): :func:`bootstrap_fairness` (seeded gallery bootstrap, al
 replicates and :func:`centred_interval` the reported :class:`ConfidenceInterval` (estimate ± z·SE, truncated
 to the metric's range, flagged when the bootstrap is biased); :func:`wilson_interval` a binomial share's
 interval; :func:`percentile_interval` the percentile interval (an option: biased for top-k metrics);
-:func:`sampling_floor` the value of rankings random within each class; :func:`paired_comparison` labels a change between two models "better", "worse" or
-"within noise" from the interval of their paired difference.
+:func:`sampling_floor` the value of rankings random within each class; :func:`paired_comparison` labels a
+change between two models "better", "worse" or "within noise" from the interval of their paired difference.
 """
 
 from trustvl.metrics.bootstrap import (
