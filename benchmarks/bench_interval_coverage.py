@@ -248,8 +248,8 @@ def markdown_tables(result: dict) -> str:
     """The coverage tables of a result (as docs/uncertainty.md shows them)."""
     lines = [
         "| gallery | attribute | metric | model | coverage, centred (%) | centred, fpc (%) | percentile (%) "
-        "| flagged (%) | self-comparison false alarms (%) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| SE / SD over galleries | flagged (%) | self-comparison false alarms (%) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for size, block in result.get("retrieval", {}).items():
         for a, metrics in block["by_attribute"].items():
@@ -260,6 +260,7 @@ def markdown_tables(result: dict) -> str:
                     lines.append(
                         f"| {size} | {a} | {m} | {name} | {_pct(r['coverage_centred'])} |"
                         f" {_pct(r['coverage_centred_fpc'])} | {_pct(r['coverage_percentile'])} |"
+                        f" {r['mean_halfwidth'] / 1.959964 / r['sd_over_galleries']:.2f} |"
                         f" {_pct(r['flagged_share'])} | {fp} |"
                     )
     fd = result.get("fair_diffusion", {})
