@@ -203,7 +203,9 @@ def test_alpha_sweep_result_round_trips_and_tabulates(gallery):
     at20 = ev.fairness["tone"].at_k[20]
     low, high = at20.max_skew_interval.low, at20.max_skew_interval.high
     assert table.rows[1][:2] == ["1", ev.zero_shot_top1]
-    note = " (near the sampling floor at this gallery size)" if at20.max_skew_interval.bootstrap_biased else ""
+    note = (
+        " (near the sampling floor at this gallery size)" if at20.max_skew_interval.bootstrap_biased else ""
+    )
     assert table.rows[1][3] == f"{at20.max_skew:.3f} [{low:.3f}, {high:.3f}]{note}"
     assert table.rows[-1][0] == "floor" and table.rows[-1][3] == f"{at20.max_skew_floor:.3f}"
     changes = sweep_change_table(sweep)
