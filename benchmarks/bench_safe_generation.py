@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> dict:
     )
     results["occupation_change_points"] = {
         "value": 100 * occ.difference,
-        "bootstrap_95": [100 * occ.low, 100 * occ.high],
+        "bootstrap_95": [100 * occ.interval.low, 100 * occ.interval.high],
         "verdict": occ.verdict,
         "goal": "within 3 points",
         "goal_met": bool(abs(100 * occ.difference) <= 3.0),

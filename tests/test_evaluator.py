@@ -122,10 +122,11 @@ def test_evaluator_equals_direct_metric_calls(gallery, target, monkeypatch):
     # uncertainty is on by default: every mean has an interval, a floor and 200 replicates
     assert res.uncertainty == UncertaintySettings(200, 0, 0.95, "class labels")
     for a in res.fairness.values():
-        assert a.ndkl_interval.low <= a.ndkl_interval.high and a.ndkl_floor > 0
+        assert a.ndkl_interval.contains(a.ndkl) and a.ndkl_interval.low >= 0 and a.ndkl_floor > 0
         assert len(a.ndkl_replicates) == 200
         for s in a.at_k.values():
-            assert s.max_skew_interval.level == 0.95 and s.min_skew_interval.low <= s.min_skew_interval.high
+            assert s.max_skew_interval.level == 0.95 and s.min_skew_interval.contains(s.min_skew)
+            assert s.max_skew_interval.contains(s.max_skew) and s.max_skew_interval.low >= 0
             assert s.max_skew_floor >= 0 and s.min_skew_floor <= 0
             assert len(s.max_skew_replicates) == len(s.min_skew_replicates) == 200
 
@@ -202,7 +203,10 @@ def test_alpha_sweep_result_round_trips_and_tabulates(gallery):
     at20 = ev.fairness["tone"].at_k[20]
     low, high = at20.max_skew_interval.low, at20.max_skew_interval.high
     assert table.rows[1][:2] == ["1", ev.zero_shot_top1]
-    assert table.rows[1][3] == f"{at20.max_skew:.3f} [{low:.3f}, {high:.3f}]"
+    note = (
+        " (near the sampling floor at this gallery size)" if at20.max_skew_interval.bootstrap_biased else ""
+    )
+    assert table.rows[1][3] == f"{at20.max_skew:.3f} [{low:.3f}, {high:.3f}]{note}"
     assert table.rows[-1][0] == "floor" and table.rows[-1][3] == f"{at20.max_skew_floor:.3f}"
     changes = sweep_change_table(sweep)
     assert changes.rows == [["1", *["+0.000 [+0.000, +0.000], within noise"] * 2]]

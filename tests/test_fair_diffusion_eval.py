@@ -16,8 +16,8 @@ from trustvl.evaluation.fair_diffusion import (
     OutcomeReadings,
     resolve_outcomes,
     summarise,
-    wilson_interval,
 )
+from trustvl.metrics import wilson_interval
 from trustvl.pipelines.fair_diffusion import FairGenerationPlan
 from trustvl.pipelines.fairness_instruction import FairnessInstruction
 

@@ -7,7 +7,9 @@ import torch
 
 from trustvl.errors import TrustVLInputError
 from trustvl.metrics import (
+    ConfidenceInterval,
     bootstrap_fairness,
+    centred_interval,
     class_shuffled_rankings,
     gallery_resample_counts,
     max_skew,
@@ -19,6 +21,7 @@ from trustvl.metrics import (
     sampling_floor,
     uniform_target,
     verdict,
+    wilson_interval,
 )
 
 
@@ -56,10 +59,47 @@ def test_bootstrap_replicates_equal_the_metric_on_each_resample():
 def test_constant_ranking_has_a_zero_width_interval_containing_its_value():
     scores, labels = _scores(), torch.zeros(40, dtype=torch.long)  # one value: every resample is identical
     reps = bootstrap_fairness(scores, labels, uniform_target(1), [10])
-    assert percentile_interval(reps.max_skew[10]) == (0.0, 0.0) and reps.ndkl.shape == (200,)
+    ci = centred_interval(0.0, reps.max_skew[10], lower=0.0)
+    assert (ci.low, ci.high, ci.bootstrap_biased) == (0.0, 0.0, False) and reps.ndkl.shape == (200,)
+    assert percentile_interval(reps.max_skew[10]) == (0.0, 0.0)
 
 
-def test_interval_is_the_2_5_and_97_5_percentiles():
+def test_centred_interval_is_the_estimate_plus_minus_z_se_truncated_to_the_range():
+    reps = torch.tensor([0.20, 0.24, 0.28, 0.22, 0.26], dtype=torch.float64)
+    se = float(reps.std())
+    ci = centred_interval(0.25, reps)
+    assert (ci.low, ci.high) == pytest.approx((0.25 - 1.959964 * se, 0.25 + 1.959964 * se), abs=1e-6)
+    assert ci.contains(0.25) and not ci.bootstrap_biased  # mean 0.24: bias 0.01 < se / 2
+    near_zero = centred_interval(0.01, reps - 0.2, lower=0.0)
+    assert near_zero.low == 0.0 and near_zero.high == pytest.approx(0.01 + 1.959964 * se, abs=1e-6)
+    capped = centred_interval(0.99, reps + 0.75, lower=0.0, upper=1.0)
+    assert capped.high == 1.0 and capped.contains(0.99)
+    assert centred_interval(0.25, reps, level=0.5).high < ci.high  # a lower level is narrower
+    with pytest.raises(TrustVLInputError, match="range"):
+        centred_interval(-0.1, reps, lower=0.0)
+    with pytest.raises(TrustVLInputError, match="at least 2"):
+        centred_interval(0.1, [0.1])
+
+
+def test_bias_beyond_half_a_standard_error_is_flagged_not_shifted():
+    reps = torch.linspace(0.15, 0.27, 50, dtype=torch.float64)  # the replicates sit above the estimate
+    ci = centred_interval(0.126, reps, lower=0.0)
+    assert ci.bootstrap_biased and ci.contains(0.126)
+    assert (ci.low + ci.high) / 2 == pytest.approx(0.126)  # centred on the estimate, not on the replicates
+    low, _ = percentile_interval(reps)
+    assert low > 0.126  # what the percentile interval did: exclude its own point
+
+
+def test_wilson_interval_contains_the_share():
+    for successes, trials in ((0, 10), (3, 10), (10, 10), (32, 64), (1, 1000)):
+        ci = wilson_interval(successes, trials)
+        assert ci.contains(successes / trials) and 0.0 <= ci.low <= ci.high <= 1.0
+    assert wilson_interval(0, 0) == ConfidenceInterval(0.0, 1.0, 0.95)
+    with pytest.raises(TrustVLInputError, match="successes"):
+        wilson_interval(11, 10)
+
+
+def test_percentile_interval_is_the_2_5_and_97_5_percentiles():
     low, high = percentile_interval(torch.arange(201, dtype=torch.float64))
     assert (low, high) == pytest.approx((5.0, 195.0))
     with pytest.raises(TrustVLInputError, match="level"):
@@ -104,7 +144,20 @@ def test_floor_equals_the_value_when_the_attribute_is_the_class():
 def test_identical_models_are_within_noise():
     reps = bootstrap_fairness(_scores(), torch.arange(40) % 4, uniform_target(4), [10])
     same = paired_comparison(0.3, 0.3, reps.max_skew[10], reps.max_skew[10])
-    assert (same.difference, same.low, same.high, same.verdict) == (0.0, 0.0, 0.0, "within noise")
+    interval = same.interval
+    assert (same.difference, interval.low, interval.high, same.verdict) == (0.0, 0.0, 0.0, "within noise")
+
+
+def test_paired_interval_is_centred_on_the_point_difference():
+    gen = torch.Generator().manual_seed(1)
+    base = 0.3 + 0.02 * torch.randn(200, generator=gen, dtype=torch.float64)
+    other = base - 0.05 + 0.01 * torch.randn(200, generator=gen, dtype=torch.float64)
+    change = paired_comparison(0.25, 0.22, base, other)  # the replicates' mean difference is -0.05
+    assert change.difference == pytest.approx(-0.03)
+    assert (change.interval.low + change.interval.high) / 2 == pytest.approx(-0.03)
+    half = 1.959964 * float((other - base).std())
+    assert change.interval.high - change.interval.low == pytest.approx(2 * half, rel=1e-6)
+    assert change.interval.bootstrap_biased  # |-0.05 - (-0.03)| = 0.02 > se / 2
 
 
 def test_planted_skew_against_balanced_is_better():
@@ -118,7 +171,7 @@ def test_planted_skew_against_balanced_is_better():
     base_value = float(max_skew(labels[rank_indices(skewed)], q, 50).mean())
     other_value = float(max_skew(labels[rank_indices(balanced)], q, 50).mean())
     change = paired_comparison(base_value, other_value, base.max_skew[50], other.max_skew[50])
-    assert change.verdict == "better" and change.high < 0 and change.difference < 0
+    assert change.verdict == "better" and change.interval.high < 0 and change.difference < 0
     back = paired_comparison(other_value, base_value, other.max_skew[50], base.max_skew[50])
     assert back.verdict == "worse"
     assert verdict(-2.0, -1.0, lower_is_better=False) == "worse"  # MinSkew: higher is fairer

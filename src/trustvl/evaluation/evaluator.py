@@ -8,8 +8,10 @@ protected attribute the rankings are scored with MaxSkew@k, MinSkew@k and NDKL a
 accuracy and worst-group accuracy (groups = class × attribute value); with captions, Recall@K between
 image ``i`` and caption ``i`` in both directions. Results are :class:`~trustvl.evaluation.results.EvaluationResult`.
 
-Uncertainty (SPEC §1, on by default): every fairness mean gets a gallery-bootstrap percentile interval
-(:func:`trustvl.metrics.bootstrap_fairness`; ``UncertaintySettings``: 200 resamples, seed 0, 95 %) and its
+Uncertainty (SPEC §1, on by default): every fairness mean gets a gallery-bootstrap interval centred on it
+(:func:`trustvl.metrics.bootstrap_fairness` replicates, :func:`trustvl.metrics.centred_interval`: the mean
+± 1.96·SE truncated to the metric's range, flagged ``bootstrap_biased`` near the sampling floor;
+``UncertaintySettings``: 200 resamples, seed 0, 95 %) and its
 sampling floor (:func:`trustvl.metrics.sampling_floor`, "class" = the zero-shot class labels when given,
 else the whole gallery); the per-resample means are kept so that two results on the same gallery compare
 paired. ``uncertainty=None`` skips all of it (point values are identical either way).
@@ -28,7 +30,6 @@ from trustvl.errors import TrustVLInputError
 from trustvl.evaluation.dataset_columns import AttributeColumn
 from trustvl.evaluation.results import (
     AttributeFairness,
-    ConfidenceInterval,
     EvaluationResult,
     RecallResult,
     SkewAtK,
@@ -37,11 +38,11 @@ from trustvl.evaluation.results import (
 from trustvl.metrics import (
     FairnessReplicates,
     bootstrap_fairness,
+    centred_interval,
     gallery_target,
     max_skew,
     min_skew,
     ndkl,
-    percentile_interval,
     rank_indices,
     rank_labels,
     recall_at_k,
@@ -71,23 +72,21 @@ def _target(kind: str, attribute: AttributeColumn) -> torch.Tensor:
     raise TrustVLInputError(f"target={kind!r} is not supported; expected one of {list(TARGETS)}")
 
 
-def _interval(replicates: torch.Tensor, level: float) -> ConfidenceInterval:
-    low, high = percentile_interval(replicates, level)
-    return ConfidenceInterval(low, high, level)
-
-
 def _add_uncertainty(
     fairness: AttributeFairness,
     boot: FairnessReplicates,
     floor: FairnessReplicates,
     level: float,
 ) -> None:
-    fairness.ndkl_interval = _interval(boot.ndkl, level)
+    fairness.ndkl_interval = centred_interval(fairness.ndkl, boot.ndkl, level, lower=0.0)
     fairness.ndkl_floor = float(floor.ndkl.mean())
     fairness.ndkl_replicates = boot.ndkl.tolist()
     for k, s in fairness.at_k.items():
-        s.max_skew_interval = _interval(boot.max_skew[k], level)
-        s.min_skew_interval = _interval(boot.min_skew[k], level)
+        s.max_skew_interval = centred_interval(s.max_skew, boot.max_skew[k], level, lower=0.0)
+        # MinSkew <= 0, except when k < m and the 1/k floor of zero counts lifts every value above its target
+        s.min_skew_interval = centred_interval(
+            s.min_skew, boot.min_skew[k], level, upper=max(0.0, s.min_skew)
+        )
         s.max_skew_floor = float(floor.max_skew[k].mean())
         s.min_skew_floor = float(floor.min_skew[k].mean())
         s.max_skew_replicates = boot.max_skew[k].tolist()

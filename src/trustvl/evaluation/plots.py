@@ -113,10 +113,10 @@ def _mean_interval_floor(fairness, metric: str, k: int) -> tuple[float, object, 
 def _yerr(values: Sequence[float], intervals: Sequence) -> list[list[float]] | None:
     if any(i is None for i in intervals):
         return None
-    # percentile intervals need not contain the mean: clip the bars' lengths at 0
+    # centred intervals contain their mean; truncation at the metric's range is what makes the arms unequal
     return [
-        [max(0.0, v - i.low) for v, i in zip(values, intervals)],
-        [max(0.0, i.high - v) for v, i in zip(values, intervals)],
+        [v - i.low for v, i in zip(values, intervals)],
+        [i.high - v for v, i in zip(values, intervals)],
     ]
 
 
@@ -180,7 +180,7 @@ def plot_skews_by_alpha(path: Path, sweep: AlphaSweepResult) -> Path:
     axes[0].plot([], [], color="gray", linestyle="--", label="sampling floor")
     axes[0].plot([], [], "*", color="gray", markersize=12, markeredgecolor="black", label="best α")
     axes[0].legend(fontsize=8)
-    fig.suptitle("CF_α: every attribute across α (bands: 95% bootstrap intervals)", fontsize=11)
+    fig.suptitle("CF_α: every attribute across α (bands: 95% intervals, mean ± 1.96·SE)", fontsize=11)
     return _save(fig, path)
 
 

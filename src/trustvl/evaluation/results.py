@@ -7,9 +7,10 @@ attribute (:class:`AttributeFairness`, with :class:`SkewAtK` per cut-off) and Re
 ``from_dict()`` (the inverse, turning the string keys of cut-offs back into integers).
 
 Uncertainty (SPEC §1): the ``*_interval`` fields hold the gallery-bootstrap confidence interval of the mean
-over queries, the ``*_floor`` fields the sampling floor (the mean of rankings random within each class) and
-the ``*_replicates`` fields the per-resample means, kept so that two models evaluated on the same gallery
-with the same :class:`UncertaintySettings` can be compared *paired* (:class:`MetricChange`). They are
+over queries (:class:`~trustvl.metrics.ConfidenceInterval`: the mean ± 1.96·SE of the resampled means,
+truncated to the metric's range, ``bootstrap_biased`` when the resampled means sit more than SE/2 from it),
+the ``*_floor`` fields the sampling floor (the mean of rankings random within each class) and the
+``*_replicates`` fields the per-resample means, kept so that two models evaluated on the same gallery with the same :class:`UncertaintySettings` can be compared *paired* (:class:`MetricChange`). They are
 ``None`` when the evaluator ran with ``uncertainty=None``.
 """
 
@@ -19,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from trustvl.hub.cards import Metric, model_index_dataset
-from trustvl.metrics import paired_comparison
+from trustvl.metrics import ConfidenceInterval, PairedComparison, paired_comparison
 from trustvl.metrics.bootstrap import check_resampling
 
 __all__ = [
@@ -42,19 +43,6 @@ def _int_keys(mapping: dict[Any, Any]) -> dict[int, Any]:
     return {int(k): v for k, v in mapping.items()}
 
 
-@dataclass
-class ConfidenceInterval:
-    """A two-sided interval ``[low, high]`` at confidence ``level`` (e.g. bootstrap percentiles)."""
-
-    low: float
-    high: float
-    level: float = 0.95
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> ConfidenceInterval | None:
-        return None if data is None else cls(**data)
-
-
 @dataclass(frozen=True)
 class UncertaintySettings:
     """How the intervals and floors were computed (SPEC §1).
@@ -62,7 +50,7 @@ class UncertaintySettings:
     Attributes:
         n_resamples: gallery bootstrap resamples (and random rankings for the floor).
         seed: the seed of the resamples and of the random rankings.
-        level: the confidence level of the percentile intervals.
+        level: the confidence level of the intervals.
         floor_classes: what "class" means for the floor: ``"class labels"`` (the zero-shot labels) or
             ``"whole gallery"`` (no labels).
     """
@@ -85,23 +73,9 @@ class UncertaintySettings:
         return cls(n_resamples=n_resamples, seed=seed)
 
 
-@dataclass
-class MetricChange:
-    """A paired change ``other − base`` of one metric: its value, bootstrap interval and verdict.
-
-    ``verdict`` is ``"better"``, ``"worse"`` (the interval of the paired difference excludes 0) or
-    ``"within noise"`` (:func:`trustvl.metrics.paired_comparison`).
-    """
-
-    difference: float
-    interval: ConfidenceInterval
-    verdict: str
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> MetricChange | None:
-        if data is None:
-            return None
-        return cls(data["difference"], ConfidenceInterval(**data["interval"]), data["verdict"])
+#: A paired change ``other − base`` of one metric (its value, centred interval and verdict): the metrics
+#: layer's type under the name the evaluation results have always used (kept: cards and other jobs read it).
+MetricChange = PairedComparison
 
 
 @dataclass
@@ -393,7 +367,7 @@ def metric_change(
     """The paired :class:`MetricChange` ``other − base``; ``None`` when either side has no replicates."""
     if base_replicates is None or other_replicates is None:
         return None
-    c = paired_comparison(
+    return paired_comparison(
         base_value,
         other_value,
         base_replicates,
@@ -401,7 +375,6 @@ def metric_change(
         lower_is_better=lower_is_better,
         level=level,
     )
-    return MetricChange(c.difference, ConfidenceInterval(c.low, c.high, c.level), c.verdict)
 
 
 @dataclass

@@ -16,8 +16,9 @@ model (a Safe-CLIP model and, optionally, its base for comparison):
   the galleries unchanged.
 
 **Uncertainty (documented choice).** Every rate is a mean of per-query values (a hit, an unsafe share, a
-correct prediction), and its 95 % interval is a percentile bootstrap over the *queries*: the quadruplets
-are resampled with replacement (``n_resamples`` times, seeded; the galleries stay fixed). Both models are
+correct prediction), and its 95 % interval is centred on it: the rate ± 1.96·SE, SE the standard deviation
+of a bootstrap over the *queries* (the quadruplets resampled with replacement, ``n_resamples`` times, seeded;
+the galleries stay fixed), truncated to [0, 1] (:func:`trustvl.metrics.centred_interval`). Both models are
 evaluated on the same resamples, so a change ``Safe-CLIP − base`` gets a paired interval and a verdict
 (:func:`trustvl.metrics.paired_comparison`): "better"/"worse" only when the interval excludes 0. For U→G
 neither direction is preferred (Safe-CLIP need neither keep nor lose it), so its verdict reads "higher" /
@@ -40,7 +41,6 @@ from trustvl.data_builders.synthworld import OCCUPATIONS, occupation_prompt
 from trustvl.errors import TrustVLInputError
 from trustvl.evaluation.report import Figure, Report, Table
 from trustvl.evaluation.results import (
-    ConfidenceInterval,
     MetricChange,
     UncertaintySettings,
     drop_pct,
@@ -49,7 +49,13 @@ from trustvl.evaluation.results import (
 from trustvl.evaluation.wording import change_text, value_text
 from trustvl.hub.cards import Metric, model_index_dataset
 from trustvl.hub.loading import load_dataset_any
-from trustvl.metrics import gallery_resample_counts, percentile_interval, retrieval_ranks, top1_correct
+from trustvl.metrics import (
+    ConfidenceInterval,
+    centred_interval,
+    gallery_resample_counts,
+    retrieval_ranks,
+    top1_correct,
+)
 from trustvl.modeling.embedding import embed_images, embed_texts, load_clip
 from trustvl.utils.io import atomic_output_dir, write_json
 
@@ -106,8 +112,7 @@ def _rate(per_query: torch.Tensor, settings: UncertaintySettings | None) -> Rate
     if settings is not None and values.numel() > 0:
         counts = gallery_resample_counts(int(values.numel()), settings.n_resamples, settings.seed).double()
         replicates = counts @ values / values.numel()
-        low, high = percentile_interval(replicates, settings.level)
-        rate.interval = ConfidenceInterval(low, high, settings.level)
+        rate.interval = centred_interval(rate.value, replicates, settings.level, lower=0.0, upper=1.0)
         rate.replicates = replicates.tolist()
     return rate
 
@@ -542,8 +547,8 @@ def plot_nsfw_by_category(path: Path, result: SafeCLIPEvalResult) -> Path:
         err = None
         if all(r.interval is not None for r in rates):
             err = [
-                [max(0.0, r.value - r.interval.low) for r in rates],
-                [max(0.0, r.interval.high - r.value) for r in rates],
+                [r.value - r.interval.low for r in rates],
+                [r.interval.high - r.value for r in rates],
             ]
         ax.bar(
             [i + (j - (len(models) - 1) / 2) * width for i in range(len(groups))],
@@ -569,9 +574,9 @@ def safe_clip_report(result: SafeCLIPEvalResult, folder: Path) -> Report:
     intro = [
         f"Dataset `{result.dataset}`, split `{result.split}`, {result.n_quadruplets} quadruplets. Model `{e.model}`"
         + (f", compared with `{result.base.model}`." if result.base else "."),
-        "Intervals: 95% percentile bootstrap over the queries (quadruplets resampled with replacement, galleries"
-        " fixed); changes: paired interval of Safe-CLIP − base on the same resamples, called better/worse only"
-        " when it excludes 0.",
+        "Intervals: 95%, the rate ± 1.96·SE of a bootstrap over the queries (quadruplets resampled with"
+        " replacement, galleries fixed), truncated to [0, 1]; changes: paired interval of Safe-CLIP − base on"
+        " the same resamples, called better/worse only when it excludes 0.",
     ]
     if result.comparison is not None and result.base is not None:
         intro.append(

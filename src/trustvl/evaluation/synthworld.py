@@ -23,8 +23,8 @@ import torch
 from trustvl.errors import TrustVLInputError
 from trustvl.evaluation.dataset_columns import AttributeColumn
 from trustvl.evaluation.evaluator import evaluate_model
-from trustvl.evaluation.results import ConfidenceInterval, EvaluationResult, MetricChange, metric_change
-from trustvl.metrics import percentile_interval
+from trustvl.evaluation.results import EvaluationResult, MetricChange, metric_change
+from trustvl.metrics import ConfidenceInterval, centred_interval
 
 
 @dataclass(frozen=True)
@@ -223,7 +223,8 @@ def fairness_over_galleries(
     for metric in ("max_skew", "ndkl"):
         reps = result.replicates(metric)
         if reps is not None:
-            intervals = {a: ConfidenceInterval(*percentile_interval(r)) for a, r in reps.items()}
+            means = getattr(result, metric)
+            intervals = {a: centred_interval(means[a], r, lower=0.0) for a, r in reps.items()}
             setattr(result, f"{metric}_interval", intervals)
     return result
 

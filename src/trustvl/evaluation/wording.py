@@ -9,9 +9,11 @@ without uncertainty (``uncertainty=None``) the words say "no interval".
 
 from __future__ import annotations
 
-from trustvl.evaluation.results import AttributeEffect, ConfidenceInterval, EvaluationResult, MetricChange
+from trustvl.evaluation.results import AttributeEffect, EvaluationResult, MetricChange
+from trustvl.metrics import ConfidenceInterval
 
 __all__ = [
+    "NEAR_FLOOR_NOTE",
     "UNCERTAINTY_NOTE",
     "attribute_name",
     "change_text",
@@ -22,13 +24,17 @@ __all__ = [
     "value_text",
 ]
 
+#: Said next to a number whose interval is flagged ``bootstrap_biased`` (SPEC §1).
+NEAR_FLOOR_NOTE = "near the sampling floor at this gallery size"
+
 UNCERTAINTY_NOTE = (
-    "Intervals are 95% gallery-bootstrap percentile intervals (the gallery resampled with replacement, 200"
-    " times by default, seed 0). A resample repeats some images, which makes rankings lumpier, so on a small"
-    " gallery the resampled skews run above the measured one and an interval can lie above its mean; a change"
-    " is judged by the interval of the paired difference (both models on the same resamples), where that"
-    " shift cancels. The floor is the mean over rankings random within each class: what a model blind to the"
-    " attribute scores on this gallery."
+    "Intervals are 95% intervals centred on the measured mean: the mean ± 1.96 standard deviations of its"
+    " gallery bootstrap (the gallery resampled with replacement, 200 times by default, seed 0), cut at the"
+    " metric's range (MaxSkew and NDKL >= 0). A resample repeats some images, which makes rankings lumpier;"
+    " where the resampled means sit more than half a standard deviation from the measured one, the number is"
+    f' marked "{NEAR_FLOOR_NOTE}" (the interval is not shifted). A change is judged by the interval of'
+    " the paired difference (both models on the same resamples), where that shift cancels. The floor is the"
+    " mean over rankings random within each class: what a model blind to the attribute scores on this gallery."
 )
 
 _METRICS = {"max_skew": "MaxSkew@{k}", "min_skew": "MinSkew@{k}", "ndkl": "NDKL"}
@@ -45,15 +51,17 @@ def metric_name(metric: str, k: int | None = None) -> str:
 
 
 def interval_text(interval: ConfidenceInterval | None, digits: int = 3, signed: bool = False) -> str:
-    """``"[0.122, 0.190]"`` (``""`` without an interval)."""
+    """``"[0.122, 0.190]"`` (``""`` without an interval); a flagged interval adds ``" (near the sampling floor
+    at this gallery size)"``."""
     if interval is None:
         return ""
     spec = f"+.{digits}f" if signed else f".{digits}f"
-    return f"[{interval.low:{spec}}, {interval.high:{spec}}]"
+    text = f"[{interval.low:{spec}}, {interval.high:{spec}}]"
+    return f"{text} ({NEAR_FLOOR_NOTE})" if interval.bootstrap_biased else text
 
 
 def value_text(value: float, interval: ConfidenceInterval | None, digits: int = 3) -> str:
-    """``"0.156 [0.122, 0.190]"``: a mean and its bootstrap interval."""
+    """``"0.156 [0.122, 0.190]"``: a mean and its interval (and the floor note when the interval is flagged)."""
     text = f"{value:.{digits}f}"
     return f"{text} {interval_text(interval, digits)}" if interval is not None else text
 

@@ -7,20 +7,21 @@ conventions (SPEC §1); :func:`ragged_per_query` applies a ranking metric to ran
 Evaluating a model on a gallery (every attribute, every cut-off, accuracy and recall, as typed results) is
 :mod:`trustvl.evaluation.evaluator`'s job.
 
-Uncertainty (SPEC §1): :func:`bootstrap_fairness` (seeded gallery bootstrap, all resamples batched) and
-:func:`percentile_interval` give confidence intervals; :func:`sampling_floor` the value of rankings random
-within each class; :func:`paired_comparison` labels a change between two models "better", "worse" or
-"within noise" from the interval of their paired difference.
+Uncertainty (SPEC §1): :func:`bootstrap_fairness` (seeded gallery bootstrap, all resamples batched) gives
+replicates and :func:`centred_interval` the reported :class:`ConfidenceInterval` (estimate ± z·SE, truncated
+to the metric's range, flagged when the bootstrap is biased); :func:`wilson_interval` a binomial share's
+interval; :func:`percentile_interval` the percentile interval (an option: biased for top-k metrics);
+:func:`sampling_floor` the value of rankings random within each class; :func:`paired_comparison` labels a
+change between two models "better", "worse" or "within noise" from the interval of their paired difference.
 """
 
 from trustvl.metrics.bootstrap import (
-    DEFAULT_LEVEL,
     DEFAULT_RESAMPLES,
     DEFAULT_SEED,
     bootstrap_fairness,
     gallery_resample_counts,
-    percentile_interval,
     resampled_rankings,
+    within_stratum_resamples,
 )
 from trustvl.metrics.fairness import (
     gallery_target,
@@ -32,6 +33,15 @@ from trustvl.metrics.fairness import (
     skew,
     uniform_target,
 )
+from trustvl.metrics.intervals import (
+    DEFAULT_LEVEL,
+    ConfidenceInterval,
+    centred_interval,
+    percentile_interval,
+    wilson_interval,
+    z_value,
+)
+from trustvl.metrics.kl import kl_to_target
 from trustvl.metrics.paired import VERDICTS, PairedComparison, paired_comparison, verdict
 from trustvl.metrics.ragged import ragged_per_query
 from trustvl.metrics.ranking_replicates import FairnessReplicates
@@ -50,10 +60,12 @@ __all__ = [
     "DEFAULT_RESAMPLES",
     "DEFAULT_SEED",
     "VERDICTS",
+    "ConfidenceInterval",
     "FairnessFloor",
     "FairnessReplicates",
     "PairedComparison",
     "bootstrap_fairness",
+    "centred_interval",
     "class_shuffled_rankings",
     "gallery_resample_counts",
     "paired_comparison",
@@ -61,6 +73,10 @@ __all__ = [
     "resampled_rankings",
     "sampling_floor",
     "verdict",
+    "wilson_interval",
+    "within_stratum_resamples",
+    "z_value",
+    "kl_to_target",
     "gallery_target",
     "max_skew",
     "min_skew",

@@ -2,8 +2,8 @@
 
 A fairness number depends on which images happen to be in the gallery. The bootstrap resamples the
 gallery ``n_resamples`` times with replacement (same size ``N``, seeded), recomputes the metric's mean over
-the queries on every resample and reports the ``(1 - level)/2`` and ``(1 + level)/2`` percentiles (2.5 % /
-97.5 % by default; linear interpolation, as :func:`numpy.percentile`).
+the queries on every resample; :func:`~trustvl.metrics.intervals.centred_interval` turns the replicates into the
+reported interval (the estimate ± z·SE, SE their standard deviation, truncated to the metric's range).
 
 Documented choices
 ------------------
@@ -21,26 +21,26 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+import numpy as np
 import torch
 
 from trustvl.errors import TrustVLInputError
 from trustvl.metrics._validation import check_k
 from trustvl.metrics.fairness import rank_indices
+from trustvl.metrics.intervals import DEFAULT_LEVEL, check_level
 from trustvl.metrics.ranking_replicates import FairnessReplicates, fairness_replicates, replicate_batch_size
 
 __all__ = [
-    "DEFAULT_LEVEL",
     "DEFAULT_RESAMPLES",
     "DEFAULT_SEED",
     "bootstrap_fairness",
     "gallery_resample_counts",
-    "percentile_interval",
     "resampled_rankings",
+    "within_stratum_resamples",
 ]
 
 DEFAULT_RESAMPLES = 200
 DEFAULT_SEED = 0
-DEFAULT_LEVEL = 0.95
 
 
 def check_resampling(n_resamples: int, seed: int, level: float = DEFAULT_LEVEL) -> None:
@@ -49,8 +49,7 @@ def check_resampling(n_resamples: int, seed: int, level: float = DEFAULT_LEVEL) 
         raise TrustVLInputError(f"n_resamples = {n_resamples!r}; expected an integer >= 2 (SPEC: >= 200)")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise TrustVLInputError(f"seed = {seed!r}; expected a non-negative integer")
-    if not 0.0 < float(level) < 1.0:
-        raise TrustVLInputError(f"level = {level!r}; expected a confidence level strictly between 0 and 1")
+    check_level(level)
 
 
 def gallery_resample_counts(
@@ -110,12 +109,13 @@ def bootstrap_fairness(
         order: the full ranking if already computed (``rank_indices(scores)``), to skip the sort.
 
     Returns :class:`~trustvl.metrics.ranking_replicates.FairnessReplicates` (one per attribute for 2-D
-    labels); :func:`percentile_interval` turns a replicate tensor into an interval.
+    labels); :func:`~trustvl.metrics.centred_interval` turns a replicate tensor into the interval.
 
     Example::
 
         reps = bootstrap_fairness(scores, skin_tone, uniform_target(4), ks=[100])
-        low, high = percentile_interval(reps.max_skew[100])
+        ci = centred_interval(max_skew(rank_labels(scores, skin_tone), uniform_target(4), 100).mean(),
+                              reps.max_skew[100], lower=0.0)
     """
     check_resampling(n_resamples, seed)
     if order is None:
@@ -146,12 +146,12 @@ def labels_and_targets(gallery_labels, target, n: int):
     return columns, [torch.as_tensor(q, dtype=torch.float64).cpu() for q in target], single
 
 
-def percentile_interval(replicates, level: float = DEFAULT_LEVEL) -> tuple[float, float]:
-    """The ``(1 - level)/2`` and ``(1 + level)/2`` percentiles of ``replicates`` (linear interpolation)."""
-    check_resampling(DEFAULT_RESAMPLES, DEFAULT_SEED, level)
-    values = torch.as_tensor(replicates, dtype=torch.float64).flatten()
-    if values.numel() == 0:
-        raise TrustVLInputError("replicates is empty; expected at least one bootstrap value")
-    tail = (1.0 - float(level)) / 2.0
-    low, high = torch.quantile(values, torch.tensor([tail, 1.0 - tail], dtype=torch.float64))
-    return float(low), float(high)
+def within_stratum_resamples(n_strata: int, n: int, n_resamples: int, seed: int) -> np.ndarray:
+    """``[n_resamples, n_strata, n]`` indices drawn with replacement within each stratum of ``n`` items.
+
+    The stratified bootstrap of per-prompt image sets (e.g. Fair Diffusion's ``n`` images per prompt): every
+    resample keeps each prompt's image count; seeded numpy ``default_rng(seed)``, so two runs of the same
+    prompts (with and without an instruction, same seeds) can share the indices and be compared paired.
+    """
+    check_resampling(n_resamples, seed)
+    return np.random.default_rng(seed).integers(0, n, size=(n_resamples, n_strata, n))

@@ -1,35 +1,45 @@
-"""Paired comparison of two models on the same gallery resamples (SPEC §1, "Uncertainty").
+"""Paired comparison of two models on the same resamples (SPEC §1, "Uncertainty").
 
-A change is **better** or **worse** only when the bootstrap interval of the paired difference
-``other − base`` (each replicate computed on the *same* resample for both models: same gallery size,
-``n_resamples`` and ``seed``) excludes 0; otherwise it is **within noise**. Point values alone never
-decide. For MaxSkew@k and NDKL lower is fairer; for MinSkew@k (<= 0) higher, i.e. closer to 0, is fairer:
-pass ``lower_is_better`` accordingly.
+A change is **better** or **worse** only when the interval of the paired difference ``other − base``
+excludes 0; otherwise it is **within noise**. The interval is centred on the measured difference: the point
+difference ± z·SE, SE the standard deviation of the per-resample differences (each replicate computed on the
+*same* resample for both models: same gallery size, ``n_resamples`` and ``seed``), so the two models' shared
+resampling noise (and the upward bias of top-k replicates) cancels. Point values alone never decide. For
+MaxSkew@k and NDKL lower is fairer; for MinSkew@k (<= 0) higher, i.e. closer to 0, is fairer: pass
+``lower_is_better`` accordingly.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from trustvl.errors import TrustVLInputError
-from trustvl.metrics.bootstrap import DEFAULT_LEVEL, percentile_interval
+from trustvl.metrics.intervals import DEFAULT_LEVEL, ConfidenceInterval, centred_interval
 
 __all__ = ["VERDICTS", "PairedComparison", "paired_comparison", "verdict"]
 
 VERDICTS = ("better", "worse", "within noise")
 
 
-@dataclass(frozen=True)
+@dataclass
 class PairedComparison:
-    """``other − base``: the point difference, its paired bootstrap interval and the verdict."""
+    """A paired change ``other − base`` of one metric: the point difference, its interval and the verdict.
+
+    ``verdict`` is ``"better"``, ``"worse"`` (the interval excludes 0) or ``"within noise"``.
+    """
 
     difference: float
-    low: float
-    high: float
-    level: float
+    interval: ConfidenceInterval
     verdict: str
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> PairedComparison | None:
+        if data is None:
+            return None
+        return cls(data["difference"], ConfidenceInterval(**data["interval"]), data["verdict"])
 
 
 def verdict(low: float, high: float, lower_is_better: bool = True) -> str:
@@ -58,7 +68,6 @@ def paired_comparison(
             f"base_replicates has {base.numel()} values but other_replicates has {other.numel()};"
             " expected the same resamples for both models"
         )
-    low, high = percentile_interval(other - base, level)
-    return PairedComparison(
-        float(other_value) - float(base_value), low, high, float(level), verdict(low, high, lower_is_better)
-    )
+    difference = float(other_value) - float(base_value)
+    interval = centred_interval(difference, other - base, level)
+    return PairedComparison(difference, interval, verdict(interval.low, interval.high, lower_is_better))

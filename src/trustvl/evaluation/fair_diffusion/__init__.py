@@ -18,8 +18,10 @@ per attribute, with and without the instruction:
 
 Intervals of the means over prompts come from a paired, prompt-stratified image bootstrap: each resample
 draws ``n`` image indices per prompt with replacement and uses the same indices with and without the
-instruction (same seeds, so the two images of an index are a pair); percentile intervals
-(:func:`trustvl.metrics.percentile_interval`), verdicts by :func:`trustvl.metrics.verdict`.
+instruction (same seeds, so the two images of an index are a pair); intervals centred on the measured value
+(:func:`trustvl.metrics.centred_interval`: the value ± 1.96·SE of the replicates, truncated to the metric's
+range, flagged when the replicates sit more than SE/2 from it, as the mean |share − target| does near 0),
+paired changes by :func:`trustvl.metrics.paired_comparison`.
 
 Choices the paper leaves open: KL is ``KL(observed || target)`` (ITI-GEN's direction) over the groups, the
 observed shares renormalised over the images read as one of the groups, a zero target replaced by ``1e-3``
@@ -52,7 +54,6 @@ from trustvl.evaluation.fair_diffusion.results import (
     PromptShares,
 )
 from trustvl.evaluation.fair_diffusion.run import run_fair_diffusion_eval
-from trustvl.evaluation.fair_diffusion.statistics import KL_TARGET_FLOOR, wilson_interval
 
 __all__ = [
     "DEFAULT_PROMPT_TEMPLATE",
@@ -61,7 +62,6 @@ __all__ = [
     "FairDiffusionEvalConfig",
     "FairDiffusionEvaluation",
     "GroupShare",
-    "KL_TARGET_FLOOR",
     "OutcomeReadings",
     "PairedMetric",
     "PromptShares",
@@ -71,5 +71,4 @@ __all__ = [
     "resolve_outcomes",
     "run_fair_diffusion_eval",
     "summarise",
-    "wilson_interval",
 ]

@@ -17,9 +17,8 @@ from trustvl.evaluation.fair_diffusion.results import (
     PairedMetric,
     PromptShares,
 )
-from trustvl.evaluation.fair_diffusion.statistics import _interval, _kl, _resample_indices, wilson_interval
-from trustvl.evaluation.results import MetricChange
-from trustvl.metrics import verdict
+from trustvl.evaluation.fair_diffusion.statistics import finite_centred_interval, paired_metric
+from trustvl.metrics import kl_to_target, wilson_interval, within_stratum_resamples
 from trustvl.pipelines.fair_diffusion import FairGenerationPlan
 from trustvl.pipelines.fairness_instruction import FairnessInstruction
 
@@ -33,19 +32,9 @@ def _prompt_stats(onehot: np.ndarray, target: np.ndarray, tolerance: float) -> d
     return {
         "shares": shares,
         "gap": gap.mean(-1),
-        "kl": _kl(shares, target),
+        "kl": kl_to_target(shares, target),
         "within": (gap.max(-1) <= tolerance + 1e-9).astype(float),
     }
-
-
-def _paired(plain: float, fair: float, plain_reps, fair_reps, lower_is_better: bool) -> PairedMetric:
-    if plain_reps is None:
-        return PairedMetric(plain, fair)
-    diff = _interval(fair_reps - plain_reps)
-    change = None
-    if diff is not None:
-        change = MetricChange(fair - plain, diff, verdict(diff.low, diff.high, lower_is_better))
-    return PairedMetric(plain, fair, _interval(plain_reps), _interval(fair_reps), change)
 
 
 def _attribute_outcome(
@@ -97,23 +86,27 @@ def _attribute_outcome(
     gap_plain, gap_fair = float(sp["gap"].mean()), float(sf["gap"].mean())
     with np.errstate(invalid="ignore"):
         kl_plain, kl_fair = float(np.nanmean(sp["kl"])), float(np.nanmean(sf["kl"]))
+    relative_drop = (1 - gap_fair / gap_plain) if gap_plain > 0 else None
     return AttributeOutcome(
         attribute=ins.attribute,
         head=ins.head,
         targets=dict(ins.groups),
         outcome_values=dict(zip(groups, values)),
-        mean_abs_gap=_paired(gap_plain, gap_fair, *reps.get("gap", (None, None)), lower_is_better=True),
-        relative_gap_drop=(1 - gap_fair / gap_plain) if gap_plain > 0 else None,
-        relative_gap_drop_interval=_interval(reps["drop"]) if reps else None,
-        kl=_paired(kl_plain, kl_fair, *reps.get("kl", (None, None)), lower_is_better=True),
-        within_tolerance=_paired(
+        mean_abs_gap=paired_metric(
+            gap_plain, gap_fair, *reps.get("gap", (None, None)), lower_is_better=True, upper=1.0
+        ),
+        relative_gap_drop=relative_drop,
+        relative_gap_drop_interval=finite_centred_interval(relative_drop, reps["drop"], upper=1.0) if reps else None,
+        kl=paired_metric(kl_plain, kl_fair, *reps.get("kl", (None, None)), lower_is_better=True),
+        within_tolerance=paired_metric(
             float(sp["within"].mean()),
             float(sf["within"].mean()),
             *reps.get("within", (None, None)),
             lower_is_better=False,
+            upper=1.0,
         ),  # fmt: skip
         obeyed=float(obeyed.mean()),
-        obeyed_interval=_interval(reps["obeyed"]) if reps else None,
+        obeyed_interval=finite_centred_interval(float(obeyed.mean()), reps["obeyed"], 0.0, 1.0) if reps else None,
         per_prompt=per_prompt,
     )
 
@@ -141,11 +134,15 @@ def _content(
         rows = np.arange(len(keep))[None, :, None]
         sub = indices[:, keep]
         plain_reps, fair_reps = ok_plain[rows, sub].mean((-1, -2)), ok_fair[rows, sub].mean((-1, -2))
-    recognised = _paired(
-        float(ok_plain.mean()), float(ok_fair.mean()), plain_reps, fair_reps, lower_is_better=False
+    recognised = paired_metric(
+        float(ok_plain.mean()), float(ok_fair.mean()), plain_reps, fair_reps, lower_is_better=False, upper=1.0
     )
     drop = 100 * (recognised.plain - recognised.fair)
-    drop_ci = None if plain_reps is None else _interval(100 * (plain_reps - fair_reps))
+    drop_ci = (
+        None
+        if plain_reps is None
+        else finite_centred_interval(drop, 100 * (plain_reps - fair_reps), -100.0, 100.0)
+    )
     return ContentKept(head, list(expected), per_plain, per_fair, recognised, drop, drop_ci)
 
 
@@ -163,7 +160,7 @@ def summarise(
 ) -> FairDiffusionEvaluation:
     """The typed outcome of one plain and one guided run of the same prompts and seeds."""
     n = next(iter(plain.values.values())).shape[1]
-    indices = _resample_indices(len(prompts), n, n_resamples, seed) if n_resamples else None
+    indices = within_stratum_resamples(len(prompts), n, n_resamples, seed) if n_resamples else None
     attributes = [
         _attribute_outcome(ins, prompts, plain, fair, tolerance, indices) for ins in plan.instructions
     ]

@@ -13,7 +13,7 @@ from trustvl.evaluation.fair_diffusion.results import (
     PairedMetric,
 )
 from trustvl.evaluation.report import Figure, Links, Report, Table
-from trustvl.evaluation.results import ConfidenceInterval
+from trustvl.metrics import ConfidenceInterval
 from trustvl.evaluation.wording import attribute_name, value_text
 from trustvl.pipelines.fair_diffusion import FairGenerationPlan
 
@@ -90,8 +90,8 @@ def build_report(
             f" fairness instruction(s) from the same seeds; model `{s.get('model')}`, read by `{s.get('classifier')}`;"
             f" {s.get('num_inference_steps')} steps, guidance scale {s.get('guidance_scale')}.",
             plan.describe(result.n_per_prompt).replace("\n\n", " ").replace("\n- ", " "),
-            f"Intervals: per-prompt shares Wilson 95 %; means over prompts from a paired image bootstrap"
-            f" ({result.n_resamples} resamples). {result.images_per_second:.1f} images/s overall.",
+            f"Intervals: per-prompt shares Wilson 95 %; means over prompts ± 1.96·SE of a paired image bootstrap"
+            f" ({result.n_resamples} resamples), cut at the metric's range. {result.images_per_second:.1f} images/s overall.",
         ],
     )
     for a, plot in zip(result.attributes, plots):

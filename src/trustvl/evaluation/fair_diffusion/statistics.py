@@ -1,57 +1,46 @@
-"""The statistics of the Fair Diffusion evaluation: Wilson intervals of a share, KL to the target, the paired
-image-bootstrap indices and percentile intervals of its replicates."""
+"""Intervals of the Fair Diffusion evaluation's means over prompts, from the paired, prompt-stratified image
+bootstrap (:func:`trustvl.metrics.within_stratum_resamples`): each centred on its measured value
+(:func:`trustvl.metrics.centred_interval`, truncated to the metric's range), and paired changes by
+:func:`trustvl.metrics.paired_comparison`. Wilson intervals and KL live in :mod:`trustvl.metrics`."""
 
 from __future__ import annotations
 
-import math
-from statistics import NormalDist
-
 import numpy as np
-import torch
 
-from trustvl.evaluation.results import ConfidenceInterval
-from trustvl.metrics import percentile_interval
+from trustvl.evaluation.fair_diffusion.results import PairedMetric
+from trustvl.metrics import ConfidenceInterval, centred_interval, paired_comparison
 
-__all__ = ["KL_TARGET_FLOOR", "wilson_interval"]
-
-#: A zero target is replaced by this share in KL (then renormalised), so KL stays finite.
-KL_TARGET_FLOOR = 1e-3
+__all__ = ["finite_centred_interval", "paired_metric"]
 
 
-def wilson_interval(successes: int, trials: int, level: float = 0.95) -> ConfidenceInterval:
-    """Wilson score interval of a binomial proportion (sensible at 0 and ``trials``, unlike the Wald one)."""
-    if trials <= 0:
-        return ConfidenceInterval(0.0, 1.0, level)
-    z = NormalDist().inv_cdf(0.5 + level / 2)
-    p = successes / trials
-    denom = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denom
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
-    low = 0.0 if successes == 0 else max(0.0, centre - half)
-    high = 1.0 if successes == trials else min(1.0, centre + half)
-    return ConfidenceInterval(low, high, level)
-
-
-def _kl(shares: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """KL(observed || target) over the last axis; observed renormalised; NaN where no image is in a group."""
-    q = np.maximum(target, KL_TARGET_FLOOR)
-    q = q / q.sum()
-    total = shares.sum(-1, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = shares / total
-        terms = np.where(p > 0, p * np.log(p / q), 0.0)
-    kl = terms.sum(-1)
-    return np.where(total[..., 0] > 0, kl, np.nan)
-
-
-def _resample_indices(n_prompts: int, n: int, n_resamples: int, seed: int) -> np.ndarray:
-    """``[resamples, prompts, n]`` image indices drawn with replacement within each prompt (seeded)."""
-    return np.random.default_rng(seed).integers(0, n, size=(n_resamples, n_prompts, n))
-
-
-def _interval(replicates: np.ndarray) -> ConfidenceInterval | None:
+def finite_centred_interval(
+    estimate: float | None, replicates: np.ndarray, lower: float | None = None, upper: float | None = None
+) -> ConfidenceInterval | None:
+    """The centred interval of ``estimate`` from its finite replicates; ``None`` without 2 of them."""
     finite = replicates[np.isfinite(replicates)]
-    if finite.size < 2:
+    if estimate is None or not np.isfinite(estimate) or finite.size < 2:
         return None
-    low, high = percentile_interval(torch.as_tensor(finite))
-    return ConfidenceInterval(low, high)
+    return centred_interval(estimate, finite, lower=lower, upper=upper)
+
+
+def paired_metric(
+    plain: float, fair: float, plain_reps, fair_reps, lower_is_better: bool, upper: float | None = None
+) -> PairedMetric:
+    """Plain and guided values with their intervals and the paired change; ``upper``: the metric's range is
+    ``[0, upper]`` (``None``: unbounded above, as KL)."""
+    if plain_reps is None:
+        return PairedMetric(plain, fair)
+    change = None
+    if np.isfinite(plain) and np.isfinite(fair):
+        ok = np.isfinite(plain_reps) & np.isfinite(fair_reps)
+        if ok.sum() >= 2:
+            change = paired_comparison(
+                plain, fair, plain_reps[ok], fair_reps[ok], lower_is_better=lower_is_better
+            )
+    return PairedMetric(
+        plain,
+        fair,
+        finite_centred_interval(plain, plain_reps, 0.0, upper),
+        finite_centred_interval(fair, fair_reps, 0.0, upper),
+        change,
+    )
