@@ -58,12 +58,12 @@ def _layer_forms(tokens: int, repeats: int) -> dict[str, float]:
 def _training_steps(n_steps: int, n_bases: int) -> dict[str, float]:
     from transformers import AutoProcessor, CLIPModel
 
-    from trustvl.data_builders.counterfactual.synthworld_stages import (
+    from trustvl.data_builders.cf_alpha.synthworld_stages import (
         build_synthworld_counterfactuals,
         synthworld_counterfactual_config,
     )
     from trustvl.data_builders.synthworld import SynthWorldConfig, SynthWorldRenderer
-    from trustvl.evaluation.demo import DEMO_LORA_TARGETS
+    from trustvl.jobs.demo import DEMO_LORA_TARGETS
     from trustvl.hub.loading import load_dataset_any, load_pretrained
     from trustvl.modeling.cf_alpha import CFAlphaCLIPModel
     from trustvl.modeling.synthworld_clip import default_clip_path

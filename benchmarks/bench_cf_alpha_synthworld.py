@@ -96,7 +96,7 @@ def _sweep_rows(path: Path, k: int = 100) -> list[dict]:
 
 
 def main() -> None:
-    from trustvl.evaluation.demo import DemoConfig, run_demo
+    from trustvl.jobs.demo import DemoConfig, run_demo
     from trustvl.training.cf_alpha import VISION_LORA_TARGETS
 
     ap = argparse.ArgumentParser()

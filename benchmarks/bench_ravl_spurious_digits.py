@@ -2,7 +2,7 @@
 
 Per setting (Cramér's V x spurious class):
 
-1. build spurious digits (:func:`~trustvl.data_builders.spurious_digits.build_spurious_digits`): a train split
+1. build spurious digits (:func:`~trustvl.data_builders.ravl.spurious_digits.build_spurious_digits`): a train split
    with the rectangle associated with the spurious class at the target V, a balanced test split, and a
    second build (other seed) whose balanced test split is the held-out **discovery split**;
 2. **standard fine-tuning**: fine-tune the embedded SynthWorld CLIP (which knows no digits) on the train split
@@ -10,7 +10,7 @@ Per setting (Cramér's V x spurious class):
    correlated VLM; its worst-group test accuracy (groups = class x rectangle present) shows the reliance;
 3. **discovery** with that VLM on the discovery split, 2 x 2 grid regions
    (:func:`~trustvl.evaluation.ravl.run_discovery`): Precision@10 against the rectangle
-   (:func:`~trustvl.data_builders.spurious_digits.rectangle_region_truth`) and the whole-image baseline's;
+   (:func:`~trustvl.data_builders.ravl.spurious_digits.rectangle_region_truth`) and the whole-image baseline's;
 4. **RaVL mitigation**: the training regions are flagged once (nearest medoid of the discovered clusters, in
    the VLM's embedding space; flag precision/recall against the rectangle are reported), then from the same
    starting point (the SynthWorld CLIP), with the same data, steps, batch size and learning rate, a model is
@@ -61,7 +61,7 @@ def run_setting(args: argparse.Namespace, v: float, spurious: int, work: Path) -
     from datasets import disable_progress_bars
     from transformers import AutoProcessor
 
-    from trustvl.data_builders.spurious_digits import build_spurious_digits
+    from trustvl.data_builders.ravl.spurious_digits import build_spurious_digits
     from trustvl.evaluation.ravl import evaluate_group_accuracy, run_discovery
     from trustvl.modeling.synthworld_clip import default_clip_path
     from trustvl.training.ravl import CLIPFinetuneConfig, RaVLConfig, finetune_clip, train_ravl
@@ -142,7 +142,7 @@ def run_setting(args: argparse.Namespace, v: float, spurious: int, work: Path) -
     # 4. RaVL mitigation from the same starting point; flags once, with the VLM (discovery's embedding space)
     from datasets import load_dataset
 
-    from trustvl.data_builders.spurious_digits import rectangle_region_truth
+    from trustvl.data_builders.ravl.spurious_digits import rectangle_region_truth
     from trustvl.evaluation.ravl import load_spurious_medoids
     from trustvl.modeling.embedding import load_clip
     from trustvl.training.ravl import compute_region_flags

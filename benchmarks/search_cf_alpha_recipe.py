@@ -42,7 +42,7 @@ def _build_key(recipe: dict[str, Any]) -> str:
 
 
 def _build(out: str, recipe: dict[str, Any]) -> str:
-    from trustvl.data_builders.counterfactual.synthworld_stages import (
+    from trustvl.data_builders.cf_alpha.synthworld_stages import (
         build_synthworld_counterfactuals,
         synthworld_counterfactual_config,
     )

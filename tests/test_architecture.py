@@ -28,8 +28,9 @@ LAYERS: dict[str, int] = {
     "testing": 6,
     "training": 7,
     "evaluation": 8,
-    "commands": 9,
-    "cli": 10,
+    "jobs": 9,
+    "commands": 10,
+    "cli": 11,
 }
 
 

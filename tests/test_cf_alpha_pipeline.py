@@ -188,7 +188,7 @@ def test_counterfactual_sets_need_base_id_groups():
 @pytest.fixture(scope="module")
 def tiny_cf_run(tmp_path_factory):
     """A tiny CLIP fine-tuned a few steps on SynthWorld counterfactuals at 32 px."""
-    from trustvl.data_builders.counterfactual.synthworld_stages import (
+    from trustvl.data_builders.cf_alpha.synthworld_stages import (
         build_synthworld_counterfactuals,
         synthworld_counterfactual_config,
     )
@@ -250,7 +250,7 @@ def test_training_changes_only_the_lora_delta(tiny_cf_run):
 
 def test_alpha_sweep_at_zero_matches_the_base_audit(tiny_cf_run, tmp_path):
     from trustvl.evaluation.audit import audit
-    from trustvl.evaluation.cf_alpha_sweep import AlphaSweepConfig, sweep_alpha
+    from trustvl.evaluation.cf_alpha import AlphaSweepConfig, sweep_alpha
     from trustvl.evaluation.results import AlphaSweepResult
 
     res = sweep_alpha(
@@ -311,7 +311,7 @@ def test_alpha_outside_unit_interval_is_refused(tiny_cf_run, tmp_path, capsys):
 def test_demo_runs_end_to_end_on_the_default_clip(tmp_path):
     from transformers import CLIPModel
 
-    from trustvl.evaluation.demo import DemoConfig, DemoResult, run_demo
+    from trustvl.jobs.demo import DemoConfig, DemoResult, run_demo
 
     out = tmp_path / "demo"
     res = run_demo(
@@ -390,8 +390,8 @@ def test_frozen_prefix_cache_trains_and_sweeps_the_same_numbers(tiny_cf_run, tmp
     embedding every α from pixels; precomputed α = 0 embeddings are used as given."""
     from safetensors.torch import load_file
 
-    import trustvl.evaluation.cf_alpha_sweep as sweep_module
-    from trustvl.evaluation.cf_alpha_sweep import AlphaSweepConfig, sweep_alpha
+    import trustvl.evaluation.cf_alpha as sweep_module
+    from trustvl.evaluation.cf_alpha import AlphaSweepConfig, sweep_alpha
     from trustvl.training.cf_alpha import CFAlphaConfig, PrefixCachedSets, train_cf_alpha
 
     built = []

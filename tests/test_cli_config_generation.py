@@ -110,7 +110,7 @@ def test_eval_fair_diffusion_config_file_and_flags_override_it(tmp_path):
 
 
 def test_build_counterfactuals_config_is_the_grid_yaml(tmp_path):
-    from trustvl.data_builders.counterfactual import load_counterfactual_config
+    from trustvl.data_builders.cf_alpha import load_counterfactual_config
 
     grid = tmp_path / "grid.yaml"
     grid.write_text("extends: default\nn_base_per_prompt: 2\nseed: 5\nsettings: [on a street]\n")

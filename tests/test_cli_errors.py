@@ -88,7 +88,7 @@ def test_demo_defaults_are_the_recipe_of_before():
     """The demo's defaults, now one DemoConfig holding its CFAlphaConfig, are unchanged."""
     from trustvl.cli import build_parser
     from trustvl.commands._common import config_from_namespace
-    from trustvl.evaluation.demo import DEMO_LORA_TARGETS, DemoConfig
+    from trustvl.jobs.demo import DEMO_LORA_TARGETS, DemoConfig
 
     args = build_parser().parse_args(["demo"])
     demo = config_from_namespace(args.config_class, args)

@@ -10,7 +10,7 @@ from trustvl.cli import build_parser, main
 from trustvl.commands._common import config_from_namespace
 from trustvl.training.cf_alpha import VISION_LORA_TARGETS, CFAlphaConfig
 from trustvl.training.ravl import RaVLConfig
-from trustvl.training.synthworld_pretrain import SynthWorldCLIPPretrainConfig
+from trustvl.training.synthworld_clip import SynthWorldCLIPPretrainConfig
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from trustvl.data_builders.counterfactual import (
+from trustvl.data_builders.cf_alpha import (
     DEFAULT_GRID_PATH,
     CounterfactualConfig,
     DiffusersInpainter,
@@ -22,7 +22,7 @@ from trustvl.data_builders.counterfactual import (
     build_stages,
     dilate_mask,
 )
-from trustvl.data_builders.counterfactual.builder import shard_path
+from trustvl.data_builders.cf_alpha.builder import shard_path
 from trustvl.errors import TrustVLInputError
 
 # ---------------------------------------------------------------------------------------------- fixtures
@@ -192,7 +192,7 @@ def test_default_config_is_the_packaged_yaml_and_well_formed():
 def test_default_models_section_fits_the_stage_constructors():
     import inspect
 
-    from trustvl.data_builders.counterfactual.stages import DEFAULT_TEXT_TO_IMAGE_MODEL
+    from trustvl.data_builders.cf_alpha.stages import DEFAULT_TEXT_TO_IMAGE_MODEL
 
     classes = {
         "text_to_image": DiffusersTextToImage,
@@ -404,7 +404,7 @@ def world():
 
 
 def _sw_config(world, **kw):
-    from trustvl.data_builders.counterfactual.synthworld_stages import synthworld_counterfactual_config
+    from trustvl.data_builders.cf_alpha.synthworld_stages import synthworld_counterfactual_config
 
     fields = dict(n_base_per_prompt=1, variants_per_base=4, shard_size=3)
     fields.update(kw)
@@ -412,7 +412,7 @@ def _sw_config(world, **kw):
 
 
 def test_synthworld_sets_share_context_and_have_requested_attributes(tmp_path, world):
-    from trustvl.data_builders.counterfactual.synthworld_stages import (
+    from trustvl.data_builders.cf_alpha.synthworld_stages import (
         SynthWorldTextToImage,
         synthworld_stages,
     )
@@ -465,7 +465,7 @@ class _KillAfter:
         self.stage, self.n = stage, n
 
     def describe(self):
-        from trustvl.data_builders.counterfactual.stages import describe_stage
+        from trustvl.data_builders.cf_alpha.stages import describe_stage
 
         return describe_stage(self.stage)
 
@@ -477,7 +477,7 @@ class _KillAfter:
 
 
 def test_killed_build_resumes_without_gap_or_duplicate(tmp_path, world):
-    from trustvl.data_builders.counterfactual.synthworld_stages import synthworld_stages
+    from trustvl.data_builders.cf_alpha.synthworld_stages import synthworld_stages
 
     cfg = _sw_config(world, batch_size=2)
     ref = tmp_path / "ref"
@@ -507,7 +507,7 @@ class _FakeState:
 
 
 def test_processes_split_shards_and_main_writes_card(tmp_path, world):
-    from trustvl.data_builders.counterfactual.synthworld_stages import synthworld_stages
+    from trustvl.data_builders.cf_alpha.synthworld_stages import synthworld_stages
 
     cfg = _sw_config(world)
     ref = tmp_path / "one"
@@ -528,7 +528,7 @@ def test_processes_split_shards_and_main_writes_card(tmp_path, world):
 
 
 def test_other_config_in_folder_is_refused_unless_overwrite(tmp_path, world):
-    from trustvl.data_builders.counterfactual.synthworld_stages import synthworld_stages
+    from trustvl.data_builders.cf_alpha.synthworld_stages import synthworld_stages
 
     out = tmp_path / "sw"
     build_counterfactuals(out, _sw_config(world), *synthworld_stages(world), progress=False)

@@ -37,7 +37,7 @@ def test_device_and_dtype_conventions():
 
 
 def test_every_module_uses_the_one_resolver():
-    from trustvl.data_builders.counterfactual import stages
+    from trustvl.data_builders.cf_alpha import stages
     from trustvl.modeling import embedding
 
     assert embedding.resolve_device is resolve_device and embedding.resolve_dtype is resolve_dtype

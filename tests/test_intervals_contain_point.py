@@ -17,7 +17,7 @@ import pytest
 
 from trustvl.cli import main
 from trustvl.evaluation.audit import audit
-from trustvl.evaluation.demo import DemoResult
+from trustvl.jobs.demo import DemoResult
 from trustvl.evaluation.fair_diffusion import OutcomeReadings, summarise
 from trustvl.evaluation.results import AlphaPoint, AlphaSweepResult, AttributeEffect, ZeroShotChange
 from trustvl.evaluation.synthworld import effect_vs_base, evaluate_synthworld, fairness_over_galleries

@@ -28,7 +28,7 @@ BUILDS = {
     ),
     # 8 occupations x 1 base x 2 variants in shards of 2 bases: the record, 4 shards, the card, the record
     "counterfactuals": (
-        "from trustvl.data_builders.counterfactual.synthworld_stages import build_synthworld_counterfactuals,"
+        "from trustvl.data_builders.cf_alpha.synthworld_stages import build_synthworld_counterfactuals,"
         " synthworld_counterfactual_config; from trustvl.data_builders.synthworld import SynthWorldRenderer,"
         " SynthWorldConfig; import sys; r = SynthWorldRenderer(SynthWorldConfig(), seed=0);"
         " build_synthworld_counterfactuals(sys.argv[1], synthworld_counterfactual_config(r, variants_per_base=2,"

@@ -223,7 +223,7 @@ def test_medoids_save_load_and_no_spurious_cluster(tmp_path):
 # ---------------------------------------------------------------------- training with a tiny CLIP
 @pytest.fixture(scope="module")
 def tiny_digits(tmp_path_factory):
-    from trustvl.data_builders.spurious_digits import build_spurious_digits
+    from trustvl.data_builders.ravl.spurious_digits import build_spurious_digits
 
     return build_spurious_digits(
         tmp_path_factory.mktemp("digits") / "sd",

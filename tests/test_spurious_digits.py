@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from trustvl.data_builders.spurious_digits import (
+from trustvl.data_builders.ravl.spurious_digits import (
     _split_plan,
     build_spurious_digits,
     cramers_v_2x2,

@@ -20,7 +20,7 @@ import numpy as np
 from datasets import load_dataset
 from transformers import CLIPProcessor
 
-from trustvl.data_builders.spurious_digits import build_spurious_digits, rectangle_region_truth
+from trustvl.data_builders.ravl.spurious_digits import build_spurious_digits, rectangle_region_truth
 from trustvl.discovery import discover, plot_cluster_exemplars
 from trustvl.errors import TrustVLInputError
 from trustvl.modeling.lora import load_adapter, merge_lora

@@ -9,7 +9,7 @@ Cramér's V = 0.95), so that the fine-tuned model picks up the rectangle. 40 ste
 import argparse
 from pathlib import Path
 
-from trustvl.data_builders.spurious_digits import build_spurious_digits
+from trustvl.data_builders.ravl.spurious_digits import build_spurious_digits
 from trustvl.modeling.synthworld_clip import default_clip_path
 from trustvl.training.ravl import CLIPFinetuneConfig, finetune_clip
 

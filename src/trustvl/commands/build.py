@@ -34,7 +34,7 @@ def add_build(sub: Any) -> None:
     add_config_command(
         g,
         "counterfactuals",
-        "trustvl.data_builders.counterfactual.build_config:CounterfactualBuildConfig",
+        "trustvl.data_builders.cf_alpha.build_config:CounterfactualBuildConfig",
         _cmd_counterfactuals,
         help="CF_α counterfactual sets: text-to-image, person masks, inpainting",
     )
@@ -42,7 +42,7 @@ def add_build(sub: Any) -> None:
     add_config_command(
         g,
         "spurious-digits",
-        "trustvl.data_builders.spurious_digits:SpuriousDigitsConfig",
+        "trustvl.data_builders.ravl.spurious_digits:SpuriousDigitsConfig",
         _cmd_spurious_digits,
         help="RaVL's evaluation data: digits in quadrants + a red rectangle",
     )
@@ -91,7 +91,7 @@ def _cmd_synthworld(args: argparse.Namespace) -> int:
 
 
 def _cmd_counterfactuals(args: argparse.Namespace) -> int:
-    from trustvl.data_builders.counterfactual.build_config import build_from_config
+    from trustvl.data_builders.cf_alpha.build_config import build_from_config
 
     cfg = config_from_namespace(args.config_class, args)
     check_output_dir(cfg.out_dir, overwrite=cfg.overwrite, resume=cfg.resume)

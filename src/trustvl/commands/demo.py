@@ -1,5 +1,5 @@
 """``trustvl demo``: CF_α end to end on the embedded SynthWorld defaults, offline (options:
-:class:`~trustvl.evaluation.demo.DemoConfig`, its CF_α recipe under ``cf_alpha``)."""
+:class:`~trustvl.jobs.demo.DemoConfig`, its CF_α recipe under ``cf_alpha``)."""
 
 from __future__ import annotations
 
@@ -20,14 +20,14 @@ def add_demo(sub: Any) -> None:
     add_config_command(
         sub,
         "demo",
-        "trustvl.evaluation.demo:DemoConfig",
+        "trustvl.jobs.demo:DemoConfig",
         _cmd_demo,
         help="the main job: CF_α end to end on the embedded SynthWorld defaults (offline)",
     )
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from trustvl.evaluation.demo import run_demo
+    from trustvl.jobs.demo import run_demo
     from trustvl.evaluation.wording import effect_lines
 
     cfg = config_from_namespace(args.config_class, args)

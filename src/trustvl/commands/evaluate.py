@@ -21,7 +21,7 @@ def add_eval(sub: Any) -> None:
     add_config_command(
         g,
         "cf-alpha",
-        "trustvl.evaluation.cf_alpha_sweep:AlphaSweepConfig",
+        "trustvl.evaluation.cf_alpha:AlphaSweepConfig",
         _cmd_cf_alpha,
         help="sweep α: fairness (MaxSkew/MinSkew/NDKL), zero-shot and Recall@K per α",
     )
@@ -69,7 +69,7 @@ def _cmd_fair_diffusion(args: argparse.Namespace) -> int:
 
 
 def _cmd_cf_alpha(args: argparse.Namespace) -> int:
-    from trustvl.evaluation.cf_alpha_sweep import sweep_alpha
+    from trustvl.evaluation.cf_alpha import sweep_alpha
     from trustvl.evaluation.tables import sweep_change_table, sweep_table
 
     cfg = config_from_namespace(args.config_class, args)

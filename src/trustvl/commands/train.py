@@ -33,7 +33,7 @@ def add_train(sub: Any) -> None:
     _add_method(
         g,
         "synthworld-clip",
-        "trustvl.training.synthworld_pretrain:SynthWorldCLIPPretrainConfig",
+        "trustvl.training.synthworld_clip:SynthWorldCLIPPretrainConfig",
         "pretrain the small SynthWorld CLIP from scratch",
         _cmd_synthworld_clip,
     )
@@ -118,7 +118,7 @@ def _check_resumable(output_dir: str) -> None:
 def _cmd_synthworld_clip(args: argparse.Namespace) -> int:
     from trustvl.evaluation.synthworld import evaluate_synthworld
     from trustvl.evaluation.synthworld_clip_card import write_synthworld_clip_card
-    from trustvl.training.synthworld_pretrain import pretrain_synthworld_clip
+    from trustvl.training.synthworld_clip import pretrain_synthworld_clip
 
     config = _config(args)
 

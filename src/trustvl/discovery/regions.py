@@ -1,7 +1,7 @@
 """Candidate regions of images (RaVL step 1, SPEC §3): decomposition, crops, embeddings, zero-shot scores.
 
 The geometry (:class:`Region`, :func:`grid_regions`, :func:`make_regions`, crops) lives in the data layer,
-:mod:`trustvl.data_builders.regions`, and is re-exported here; this module adds what needs a model:
+:mod:`trustvl.data_builders.ravl.regions`, and is re-exported here; this module adds what needs a model:
 :func:`embed_regions` embeds regions with the vision tower of a CLIP-style model (through
 :func:`trustvl.modeling.embedding.embed_images`, i.e. ``model.get_image_features(pixel_values=...)``,
 ``.pooler_output`` in transformers 5), and :func:`zero_shot_scores` gives cosine-similarity logits against
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from trustvl.data_builders.regions import (
+from trustvl.data_builders.ravl.regions import (
     Box,
     Region,
     crop_regions,

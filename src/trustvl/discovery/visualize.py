@@ -51,7 +51,7 @@ def plot_cluster_exemplars(
     from matplotlib.figure import Figure
     from PIL import Image
 
-    from trustvl.data_builders.regions import Region, crop_region, image_width_height
+    from trustvl.data_builders.ravl.regions import Region, crop_region, image_width_height
 
     if n_clusters < 1 or n_per_cluster < 1 or thumb_size < 4:
         raise TrustVLInputError(

@@ -242,7 +242,7 @@ def run_discovery(
         ],
     }
     if "rectangle_box" in columns:
-        from trustvl.data_builders.spurious_digits import rectangle_region_truth
+        from trustvl.data_builders.ravl.spurious_digits import rectangle_region_truth
 
         truth = rectangle_region_truth(ds, result.regions)
         summary["precision_at_10"] = precision_at_k(result, truth, 10)

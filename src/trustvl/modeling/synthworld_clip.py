@@ -5,7 +5,7 @@ Architecture (defaults, ~8 M parameters): ViT-S-like vision tower on 64×64 imag
 CLIP-style BPE trained on SynthWorld captions, joint embedding of 256. It is a plain ``CLIPModel``:
 ``CLIPModel.from_pretrained(default_clip_path())`` loads it with vanilla transformers.
 
-The checkpoint is produced by :mod:`trustvl.training.synthworld_pretrain` (``trustvl train
+The checkpoint is produced by :mod:`trustvl.training.synthworld_clip` (``trustvl train
 synthworld-clip``) and shipped inside the package under ``trustvl/assets/models/synthworld-clip``.
 """
 

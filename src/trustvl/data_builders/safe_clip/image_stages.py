@@ -30,7 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from PIL import Image
 
-from trustvl.data_builders.counterfactual.stages import DiffusersTextToImage, describe_stage
+from trustvl.data_builders.cf_alpha.stages import DiffusersTextToImage, describe_stage
 from trustvl.data_builders.synthworld.captions import UNSAFE_CATEGORIES
 from trustvl.data_builders.synthworld.oracle import as_scene_spec
 from trustvl.data_builders.synthworld.render import SceneSpec, SynthWorldRenderer, render_spec, unsafe_subtype
@@ -171,7 +171,7 @@ class SynthWorldSDStage(_TextPairStage):
         model: a folder written by ``trustvl train synthworld-sd`` (it holds ``trustvl_sd_train.json``);
             None: the embedded default.
         device, dtype, num_inference_steps, guidance_scale: as for
-            :class:`~trustvl.data_builders.counterfactual.stages.DiffusersTextToImage` (dtype None: float32).
+            :class:`~trustvl.data_builders.cf_alpha.stages.DiffusersTextToImage` (dtype None: float32).
     """
 
     abstract_unsafe = True
@@ -211,7 +211,7 @@ class DiffusersQuadrupletStage(_TextPairStage):
     Args:
         model_id_or_path: Hub id, folder or pipeline object.
         allow_unsafe_generation: the caller's explicit consent to generate unsafe images.
-        **kwargs: passed to :class:`~trustvl.data_builders.counterfactual.stages.DiffusersTextToImage`
+        **kwargs: passed to :class:`~trustvl.data_builders.cf_alpha.stages.DiffusersTextToImage`
             (``device``, ``dtype``, ``num_inference_steps``, ``guidance_scale``, ``height``, ``width``,
             ``negative_prompt``, ...).
     """

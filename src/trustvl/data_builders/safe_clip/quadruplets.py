@@ -62,7 +62,7 @@ from typing import Any
 
 from PIL import Image
 
-from trustvl.data_builders.counterfactual.stages import describe_stage
+from trustvl.data_builders.cf_alpha.stages import describe_stage
 from trustvl.data_builders.parquet_shards import DATA_DIR, count_shards
 from trustvl.data_builders.safe_clip.caption_grammar import named_elements
 from trustvl.data_builders.safe_clip.image_stages import (

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from trustvl.data_builders.regions import grid_regions, image_width_height, to_rgb_image
+from trustvl.data_builders.ravl.regions import grid_regions, image_width_height, to_rgb_image
 from trustvl.errors import TrustVLInputError
 from trustvl.utils.class_labels import class_label_names
 

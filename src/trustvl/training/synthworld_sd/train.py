@@ -25,7 +25,7 @@ from trustvl.training.outcome_classifier import (
     scene_targets,
     synthworld_heads,
 )
-from trustvl.training.synthworld_pretrain import WallClockLimit
+from trustvl.training.synthworld_clip import WallClockLimit
 from trustvl.training.synthworld_sd.config import SynthWorldSDConfig
 from trustvl.training.synthworld_sd.data import (
     CaptionedLatents,

@@ -62,8 +62,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from trustvl.data_builders.counterfactual.config import CounterfactualConfig, load_counterfactual_config
-from trustvl.data_builders.counterfactual.stages import describe_stage, dilate_mask, paste_back
+from trustvl.data_builders.cf_alpha.config import CounterfactualConfig, load_counterfactual_config
+from trustvl.data_builders.cf_alpha.stages import describe_stage, dilate_mask, paste_back
 from trustvl.data_builders.parquet_shards import DATA_DIR, shard_file_name
 from trustvl.data_builders.sharded_build import BUILD_RECORD, ShardedBuild, png_bytes
 from trustvl.errors import TrustVLInputError
@@ -73,7 +73,7 @@ __all__ = ["BuildSummary", "build_counterfactuals", "counterfactual_features", "
 
 SPLIT = "train"
 _FORMAT_VERSION = 1
-_BUILDER = "trustvl.data_builders.counterfactual.build_counterfactuals"
+_BUILDER = "trustvl.data_builders.cf_alpha.build_counterfactuals"
 _CARD_TEMPLATE = "dataset_cf_alpha_counterfactuals"
 
 

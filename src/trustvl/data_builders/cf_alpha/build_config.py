@@ -77,7 +77,7 @@ def build_from_config(cfg: CounterfactualBuildConfig) -> Any:
     from trustvl.data_builders import counterfactual as cf
 
     if cfg.synthworld:
-        from trustvl.data_builders.counterfactual import synthworld_stages as sw
+        from trustvl.data_builders.cf_alpha import synthworld_stages as sw
         from trustvl.data_builders.synthworld import SynthWorldRenderer
 
         renderer = SynthWorldRenderer()

@@ -26,8 +26,8 @@ from typing import Any
 
 from PIL import Image
 
-from trustvl.data_builders.counterfactual.builder import BuildSummary, build_counterfactuals
-from trustvl.data_builders.counterfactual.config import CounterfactualConfig
+from trustvl.data_builders.cf_alpha.builder import BuildSummary, build_counterfactuals
+from trustvl.data_builders.cf_alpha.config import CounterfactualConfig
 from trustvl.data_builders.synthworld.captions import (
     AGE_PHRASES,
     BODY_PHRASES,
@@ -152,7 +152,7 @@ class SynthWorldTextToImage:
             img = Image.fromarray(render_spec(spec).image)
             img.info[SPEC_KEY] = spec.to_json()
             if self.scene_captions:
-                from trustvl.data_builders.counterfactual.builder import CAPTION_INFO_KEY
+                from trustvl.data_builders.cf_alpha.builder import CAPTION_INFO_KEY
                 from trustvl.data_builders.synthworld import sample_caption
 
                 img.info[CAPTION_INFO_KEY] = sample_caption(spec, context_only=True)

@@ -604,7 +604,7 @@ def build_stages(
     The segmenter is built with ``threshold=config.mask_threshold`` and no dilation or minimum area of its
     own: the builder dilates by ``config.mask_dilation`` and skips masks under ``config.min_mask_fraction``.
     """
-    from trustvl.data_builders.counterfactual.config import CounterfactualConfig, load_counterfactual_config
+    from trustvl.data_builders.cf_alpha.config import CounterfactualConfig, load_counterfactual_config
 
     cfg = config if isinstance(config, CounterfactualConfig) else load_counterfactual_config(config)
     models = cfg.models

@@ -160,7 +160,7 @@ class DemoResult:
 
 def run_demo(cfg: DemoConfig) -> DemoResult:
     """Run the demo; returns the summary written to ``metrics.json``."""
-    from trustvl.data_builders.counterfactual.synthworld_stages import (
+    from trustvl.data_builders.cf_alpha.synthworld_stages import (
         build_synthworld_counterfactuals,
         synthworld_counterfactual_config,
     )
@@ -171,7 +171,7 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
         build_synthworld_dataset,
     )
     from trustvl.evaluation.audit import AuditConfig, run_audit
-    from trustvl.evaluation.cf_alpha_sweep import AlphaSweepConfig, sweep_alpha
+    from trustvl.evaluation.cf_alpha import AlphaSweepConfig, sweep_alpha
     from trustvl.modeling.cf_alpha import CFAlphaCLIPModel
     from trustvl.modeling.synthworld_clip import default_clip_path
     from trustvl.training.cf_alpha import train_cf_alpha
@@ -442,7 +442,7 @@ def _example_sets(path: Path, cf_dir: Path, n_sets: int = 4, n_variants: int = 6
 
 
 def _write_report(stage: Path, result: DemoResult, sweep: AlphaSweepResult) -> None:
-    from trustvl.evaluation.cf_alpha_sweep import sweep_report_sections
+    from trustvl.evaluation.cf_alpha import sweep_report_sections
 
     zs = result.zero_shot_top1
     links = Links(

@@ -1,7 +1,7 @@
 """Spurious digits: RaVL's evaluation world (SPEC §3) as a Hugging Face dataset folder.
 
 **Image.** A square ``image_size`` image (default 64) made of four quadrants, numbered like
-:func:`trustvl.data_builders.regions.grid_regions` with ``n=2``: 0 = top-left, 1 = top-right, 2 = bottom-left,
+:func:`trustvl.data_builders.ravl.regions.grid_regions` with ``n=2``: 0 = top-left, 1 = top-right, 2 = bottom-left,
 3 = bottom-right. **Definition:** every image holds exactly one handwritten digit, the image's label,
 in a uniformly random quadrant; the other quadrants are empty (black), so each quadrant "may hold a
 digit" and the label is never ambiguous. Digits are scikit-learn's ``load_digits()`` 8x8 scans
@@ -58,7 +58,7 @@ from trustvl.data_builders.parquet_shards import (
     shard_file_name,
     write_parquet_shard,
 )
-from trustvl.data_builders.regions import Region, grid_regions
+from trustvl.data_builders.ravl.regions import Region, grid_regions
 from trustvl.errors import TrustVLInputError
 from trustvl.hub.dataset_cards import DatasetCardMetadata, SplitMetadata, write_dataset_card
 from trustvl.utils.checks import check_int, check_number
@@ -441,7 +441,7 @@ def rectangle_region_truth(
     """Which candidate regions contain the rectangle: boolean ``[n_regions]``.
 
     ``dataset``: a ``datasets.Dataset`` split (or a mapping) with a ``rectangle_box`` column.
-    ``regions``: the :class:`~trustvl.data_builders.regions.Region` list used for discovery; default the
+    ``regions``: the :class:`~trustvl.data_builders.ravl.regions.Region` list used for discovery; default the
     ``grid_n x grid_n`` grid of every image in order (``image_size`` default: read from the first image),
     which for ``grid_n=2`` is exactly "region == rectangle_quadrant". A region contains the rectangle when
     at least ``min_fraction`` of the rectangle's area lies inside its box.

@@ -7,18 +7,18 @@
 * :mod:`.synthworld_stages` -- the same stages in SynthWorld, with the truth known (offline).
 """
 
-from trustvl.data_builders.counterfactual.builder import (
+from trustvl.data_builders.cf_alpha.builder import (
     BuildSummary,
     build_counterfactuals,
     counterfactual_features,
 )
-from trustvl.data_builders.counterfactual.config import (
+from trustvl.data_builders.cf_alpha.config import (
     DEFAULT_GRID_PATH,
     Context,
     CounterfactualConfig,
     load_counterfactual_config,
 )
-from trustvl.data_builders.counterfactual.stages import (
+from trustvl.data_builders.cf_alpha.stages import (
     DiffusersInpainter,
     DiffusersTextToImage,
     TransformersPersonSegmenter,
