@@ -63,8 +63,8 @@ def _training_steps(n_steps: int, n_bases: int) -> dict[str, float]:
         synthworld_counterfactual_config,
     )
     from trustvl.data_builders.synthworld import SynthWorldConfig, SynthWorldRenderer
-    from trustvl.jobs.demo import DEMO_LORA_TARGETS
     from trustvl.hub.loading import load_dataset_any, load_pretrained
+    from trustvl.jobs.demo import DEMO_LORA_TARGETS
     from trustvl.modeling.cf_alpha import CFAlphaCLIPModel
     from trustvl.modeling.synthworld_clip import default_clip_path
     from trustvl.training.cf_alpha import (

@@ -17,10 +17,10 @@ import pytest
 
 from trustvl.cli import main
 from trustvl.evaluation.audit import audit
-from trustvl.jobs.demo import DemoResult
 from trustvl.evaluation.fair_diffusion import OutcomeReadings, summarise
 from trustvl.evaluation.results import AlphaPoint, AlphaSweepResult, AttributeEffect, ZeroShotChange
 from trustvl.evaluation.synthworld import effect_vs_base, evaluate_synthworld, fairness_over_galleries
+from trustvl.jobs.demo import DemoResult
 from trustvl.pipelines.fair_diffusion import FairGenerationPlan
 from trustvl.pipelines.fairness_instruction import FairnessInstruction
 from trustvl.testing.safe_clip import tiny_quadruplet_dataset

@@ -27,8 +27,8 @@ def add_demo(sub: Any) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from trustvl.jobs.demo import run_demo
     from trustvl.evaluation.wording import effect_lines
+    from trustvl.jobs.demo import run_demo
 
     cfg = config_from_namespace(args.config_class, args)
     if max(cfg.ks) > cfg.n_test:

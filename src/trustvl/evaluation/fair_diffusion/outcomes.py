@@ -14,7 +14,6 @@ from trustvl.evaluation.fair_diffusion.results import (
     ContentKept,
     FairDiffusionEvaluation,
     GroupShare,
-    PairedMetric,
     PromptShares,
 )
 from trustvl.evaluation.fair_diffusion.statistics import finite_centred_interval, paired_metric

@@ -13,8 +13,8 @@ from trustvl.evaluation.fair_diffusion.results import (
     PairedMetric,
 )
 from trustvl.evaluation.report import Figure, Links, Report, Table
-from trustvl.metrics import ConfidenceInterval
 from trustvl.evaluation.wording import attribute_name, value_text
+from trustvl.metrics import ConfidenceInterval
 from trustvl.pipelines.fair_diffusion import FairGenerationPlan
 
 __all__ = ["build_report", "content_table", "per_prompt_table", "summary_table"]
