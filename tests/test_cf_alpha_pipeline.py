@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 
 import pytest
@@ -311,17 +313,17 @@ def test_alpha_outside_unit_interval_is_refused(tiny_cf_run, tmp_path, capsys):
 def test_demo_runs_end_to_end_on_the_default_clip(tmp_path):
     from transformers import CLIPModel
 
-    from trustvl.jobs.demo import DemoConfig, DemoResult, run_demo
+    from trustvl.jobs.demo import DemoConfig, DemoResult, demo_cf_alpha_recipe, run_demo
 
     out = tmp_path / "demo"
+    recipe = dataclasses.replace(demo_cf_alpha_recipe(), max_steps=2, per_device_train_batch_size=4)
     res = run_demo(
         DemoConfig(
             out_dir=str(out),
             n_test=128,
             n_base_per_occupation=1,
             variants_per_base=4,
-            max_steps=2,
-            sets_per_batch=4,
+            cf_alpha=recipe,
             alphas=[0.0, 1.0],
             ks=[10, 50],
             progress=False,
