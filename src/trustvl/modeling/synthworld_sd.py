@@ -20,6 +20,7 @@ Components (a plain :class:`diffusers.StableDiffusionPipeline`; no trustvl code 
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,6 +168,13 @@ def save_pipeline_fp16(pipe: Any, out_dir: str | os.PathLike) -> Path:
     pipe.save_pretrained(out, safe_serialization=True)
     for module in (pipe.vae, pipe.unet, pipe.text_encoder):
         module.to(torch.float32)
+    # transformers loads a model in the dtype its config names while diffusers loads the UNet and VAE in
+    # float32: a text encoder config saying float16 would make a plain from_pretrained(dir) pipeline mix
+    # dtypes on CPU. The weights stay fp16 on disk and are upcast on load.
+    config_file = out / "text_encoder" / "config.json"
+    config = json.loads(config_file.read_text())
+    config["dtype"] = "float32"
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     return out
 
 
