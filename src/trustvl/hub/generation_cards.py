@@ -176,10 +176,17 @@ age, body type and the unsafe element (none / gun / knife / blood / syringe). A 
 `"head=value"`; decode by an argmax within each head, e.g. with trustvl's `OutcomeClassifier`:
 
 ```python
-from transformers import AutoModelForImageClassification
-model = AutoModelForImageClassification.from_pretrained("path/to/synthworld-outcome-classifier")
+from PIL import Image
+from transformers import AutoImageProcessor, AutoModelForImageClassification
+from trustvl.data_builders.synthworld import SynthWorldRenderer
 from trustvl.modeling.outcome_classifier import OutcomeClassifier
-readings = OutcomeClassifier().read(images)   # [OutcomeReading(values={{"occupation": "nurse", ...}}, ...)]
+
+images = [Image.fromarray(SynthWorldRenderer(seed=0).scene("test", i).image) for i in range(4)]  # or generated ones
+processor = AutoImageProcessor.from_pretrained("path/to/synthworld-outcome-classifier")
+model = AutoModelForImageClassification.from_pretrained("path/to/synthworld-outcome-classifier")
+logits = model(**processor(images, return_tensors="pt")).logits   # labels "head=value"
+readings = OutcomeClassifier("path/to/synthworld-outcome-classifier").read(images)  # argmax within each head
+print(readings[0].values)   # {{"occupation": ..., "skin_tone": ..., "gender_presentation": ..., ...}}
 ```
 
 Trained with a per-head cross-entropy through trustvl's shared training core on SynthWorld renders and

@@ -68,6 +68,7 @@ from trustvl.modeling.synthworld_sd import (
     assemble_pipeline,
     build_unet,
     build_vae,
+    mark_loads_in_float32,
     save_pipeline_fp16,
     training_scheduler,
 )
@@ -618,6 +619,7 @@ def train_synthworld_sd(args: SynthWorldSDConfig, resume: bool = True) -> dict[s
         )  # fmt: skip
         summary["classifier_steps"] = result.global_step
         classifier.to(torch.float16).save_pretrained(classifier_dir)
+        mark_loads_in_float32(classifier_dir)
         processor.save_pretrained(classifier_dir)
         classifier.to(torch.float32)
     classifier.to(device)
