@@ -6,8 +6,8 @@ Covered files: README.md, docs/**/*.md, model_cards/*.md, the shipped model and 
 run) or the README's ``<!-- test-command -->`` marker (that line is .ci/run's own command, the whole suite).
 Blocks in other languages (``text``, ``yaml``, none) are not code and are not run.
 
-Each block runs in a fresh temporary folder laid out like a checkout: ``src/``, ``spaces/``,
-``evaluate_metrics/`` and ``benchmarks/`` are links to the repository's, and ``path/to/<model>`` links to
+Each block runs in a fresh temporary folder laid out like a checkout: ``src/`` is a link to the repository's,
+``spaces/``, ``evaluate_metrics/`` and ``benchmarks/`` are copies (so no snippet can change the repository), and ``path/to/<model>`` links to
 each shipped model (the placeholder the cards use for "where you downloaded it"). Python blocks run in this
 process with a fresh namespace (imports are shared, which keeps the file fast); bash blocks run in ``bash -e``
 with ``trustvl`` and ``python`` meaning this interpreter and this checkout's sources. Identical blocks (a card
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -34,7 +35,12 @@ DOC_GLOBS = (
     "src/trustvl/assets/*/*/README.md",
     "spaces/*/README.md",
 )
-CHECKOUT_LINKS = ("src", "spaces", "evaluate_metrics", "benchmarks")
+CHECKOUT_LINKS = ("src",)  # large and only read
+CHECKOUT_COPIES = (
+    "spaces",
+    "evaluate_metrics",
+    "benchmarks",
+)  # small; copied so no snippet can change the repository
 FENCE = re.compile(r"^```(\S*)\s*$")
 NOT_RUN = re.compile(r"^<!--\s*not-run:\s*(?P<reason>.*?)\s*-->$")
 TEST_COMMAND = "<!-- test-command -->"
@@ -84,7 +90,13 @@ def parse_blocks(path: Path) -> list[Block]:
         if before == TEST_COMMAND:
             reason = "the test command itself (.ci/run runs it on a clean checkout)"
         blocks.append(
-            Block(str(path.relative_to(ROOT)), start + 1, RUN_LANGUAGES.get(language, language), "\n".join(body) + "\n", reason)
+            Block(
+                str(path.relative_to(ROOT)),
+                start + 1,
+                RUN_LANGUAGES.get(language, language),
+                "\n".join(body) + "\n",
+                reason,
+            )
         )
     return blocks
 
@@ -104,6 +116,8 @@ def runnable(language: str) -> list[pytest.param]:
 def prepare_checkout(folder: Path) -> None:
     for name in CHECKOUT_LINKS:
         (folder / name).symlink_to(ROOT / name, target_is_directory=True)
+    for name in CHECKOUT_COPIES:
+        shutil.copytree(ROOT / name, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
     placeholders = folder / "path" / "to"
     placeholders.mkdir(parents=True)
     for model in MODELS.iterdir():
@@ -148,7 +162,9 @@ def test_bash_block_runs(code, checkout, tmp_path):
         text=True,
         timeout=SHELL_TIMEOUT_S,
     )
-    assert done.returncode == 0, f"exit {done.returncode}\n--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, (
+        f"exit {done.returncode}\n--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
+    )
 
 
 def test_every_skip_says_why_and_marks_a_block():
@@ -158,9 +174,13 @@ def test_every_skip_says_why_and_marks_a_block():
             marker = NOT_RUN.match(line.strip())
             if marker is None:
                 continue
-            assert marker.group("reason"), f"{path.relative_to(ROOT)}:{n + 1}: not-run marker without a reason"
+            assert marker.group("reason"), (
+                f"{path.relative_to(ROOT)}:{n + 1}: not-run marker without a reason"
+            )
             following = next((s for s in lines[n + 1 :] if s.strip()), "")
-            assert FENCE.match(following), f"{path.relative_to(ROOT)}:{n + 1}: not-run marker not before a block"
+            assert FENCE.match(following), (
+                f"{path.relative_to(ROOT)}:{n + 1}: not-run marker not before a block"
+            )
 
 
 def test_the_docs_have_blocks_that_run():
@@ -193,4 +213,8 @@ def test_readme_is_short_and_keeps_the_ci_command():
     assert len(lines) <= 250
     at = lines.index(TEST_COMMAND)
     command = lines[at + 2]  # .ci/run reads the command line inside the block after the marker
-    assert lines[at + 1] == "```bash" and "python -m pytest" in command and 'pip install -c constraints.txt -e ".[test]"' in command
+    assert (
+        lines[at + 1] == "```bash"
+        and "python -m pytest" in command
+        and 'pip install -c constraints.txt -e ".[test]"' in command
+    )
