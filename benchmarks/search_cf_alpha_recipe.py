@@ -11,7 +11,7 @@ mean NDKL per attribute, their drops against the base model, and zero-shot accur
     python benchmarks/search_cf_alpha_recipe.py --recipes benchmarks/recipes/recipes_round3.json \
         --workers 8 --world-seeds 0 1 2 [--alphas 0.25 0.5 0.75 1] --json-out results.json
 
-The recipe files of the rounds behind the README's numbers are in ``benchmarks/recipes/``, their outputs
+The recipe files of the rounds behind the numbers in docs/results.md are in ``benchmarks/recipes/``, their outputs
 in ``benchmarks/results/cf_alpha_recipe_*.json`` (round 1 and 2 judged on world seed 0 only).
 """
 

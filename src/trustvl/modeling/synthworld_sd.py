@@ -20,6 +20,7 @@ Components (a plain :class:`diffusers.StableDiffusionPipeline`; no trustvl code 
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,7 +169,23 @@ def save_pipeline_fp16(pipe: Any, out_dir: str | os.PathLike) -> Path:
     pipe.save_pretrained(out, safe_serialization=True)
     for module in (pipe.vae, pipe.unet, pipe.text_encoder):
         module.to(torch.float32)
+    # diffusers loads the UNet and VAE in float32, transformers the text encoder in its config's dtype
+    mark_loads_in_float32(out / "text_encoder")
     return out
+
+
+def mark_loads_in_float32(model_dir: str | os.PathLike) -> None:
+    """Make a transformers model saved with fp16 weights load in float32 by default.
+
+    transformers loads a model in the dtype its ``config.json`` names, which ``save_pretrained`` sets to
+    the dtype of the saved weights. A plain ``from_pretrained(dir)`` then gives an fp16 model that fails
+    on float32 inputs on CPU (and, in a pipeline, beside the float32 UNet and VAE). The weights stay fp16
+    on disk and are upcast on load; an explicit ``dtype=`` still wins.
+    """
+    config_file = Path(model_dir) / "config.json"
+    config = json.loads(config_file.read_text())
+    config["dtype"] = "float32"
+    config_file.write_text(json.dumps(config, indent=2) + "\n")  # key order as saved
 
 
 def default_sd_path() -> Path:
@@ -215,6 +232,7 @@ __all__ = [
     "inference_scheduler",
     "load_default_sd",
     "load_sd_pipeline",
+    "mark_loads_in_float32",
     "save_pipeline_fp16",
     "training_scheduler",
 ]

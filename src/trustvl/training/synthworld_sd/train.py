@@ -15,7 +15,13 @@ import torch
 
 from trustvl.data_builders.synthworld import SynthWorldRenderer
 from trustvl.modeling.outcome_classifier import build_outcome_classifier
-from trustvl.modeling.synthworld_sd import assemble_pipeline, build_unet, build_vae, save_pipeline_fp16
+from trustvl.modeling.synthworld_sd import (
+    assemble_pipeline,
+    build_unet,
+    build_vae,
+    mark_loads_in_float32,
+    save_pipeline_fp16,
+)
 from trustvl.training.arguments import TrustVLTrainingArguments
 from trustvl.training.core import train
 from trustvl.training.outcome_classifier import (
@@ -178,6 +184,7 @@ def train_synthworld_sd(args: SynthWorldSDConfig, resume: bool = True) -> dict[s
         )  # fmt: skip
         summary["classifier_steps"] = result.global_step
         classifier.to(torch.float16).save_pretrained(classifier_dir)
+        mark_loads_in_float32(classifier_dir)
         processor.save_pretrained(classifier_dir)
         classifier.to(torch.float32)
     classifier.to(device)
