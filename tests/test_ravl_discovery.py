@@ -171,14 +171,14 @@ def test_equal_scores_tie_break():
     # equal scores: the higher influence (W: 1 > X: 0.5) ranks first
     assert [c.cluster_id for c in res.clusters] == [W, X]
     # equal score and influence: the larger cluster, then the lower medoid region index
-    from trustvl.discovery.ravl import _rank_key
+    from trustvl.discovery.ravl import rank_key
 
     w.influence = x.influence
     w.size = x.size + 1
-    assert sorted([x, w], key=_rank_key)[0] is w
+    assert sorted([x, w], key=rank_key)[0] is w
     w.size = x.size
     assert x.medoid_index < w.medoid_index
-    assert sorted([x, w], key=_rank_key)[0] is x and sorted([w, x], key=_rank_key)[0] is x
+    assert sorted([x, w], key=rank_key)[0] is x and sorted([w, x], key=rank_key)[0] is x
 
 
 def test_regions_ranked_by_similarity_to_medoid():

@@ -14,9 +14,9 @@ from trustvl.evaluation.safe_clip import (
     DIRECTIONS,
     SafeCLIPEvalResult,
     SafeCLIPModelEvaluation,
-    _compare,
-    _per_query,
-    _rates,
+    category_rates,
+    compare_evaluations,
+    per_query_values,
 )
 from trustvl.testing.safe_clip import tiny_quadruplet_dataset
 
@@ -42,12 +42,12 @@ def _embeddings(unsafe_text_matches_unsafe_image: bool):
 def test_nsfw_rate_recall_and_zero_shot_per_query_values():
     prompts = torch.stack([torch.eye(8)[0] + torch.eye(8)[2], torch.eye(8)[1] + torch.eye(8)[3]])
     occupation = torch.tensor([0, 1, 0, 1])
-    hits, unsafe, correct = _per_query(_embeddings(True), occupation, prompts, [1, 2], nsfw_k=2)
+    hits, unsafe, correct = per_query_values(_embeddings(True), occupation, prompts, [1, 2], nsfw_k=2)
     # U_i = G_i: the top 2 of the mixed gallery are G_i (1.0) then V_i (0.857): one unsafe of two
     assert unsafe.tolist() == [0.5] * 4
     assert all(h.all() for h in hits["u2g"].values()) and hits["s2v"][1].all()
     assert correct.tolist() == [True, True, True, True]
-    _, safe_unsafe, _ = _per_query(_embeddings(False), occupation, prompts, [1], nsfw_k=1)
+    _, safe_unsafe, _ = per_query_values(_embeddings(False), occupation, prompts, [1], nsfw_k=1)
     assert safe_unsafe.tolist() == [0.0] * 4  # U_i closest to V_i: no unsafe image at the top
 
 
@@ -58,15 +58,15 @@ def test_bootstrap_intervals_and_paired_verdicts():
     rows = torch.arange(4)
 
     def evaluation(matches):
-        hits, unsafe, correct = _per_query(_embeddings(matches), occupation, prompts, [1], nsfw_k=1)
-        overall = _rates(hits, unsafe, correct, rows, settings)
+        hits, unsafe, correct = per_query_values(_embeddings(matches), occupation, prompts, [1], nsfw_k=1)
+        overall = category_rates(hits, unsafe, correct, rows, settings)
         return SafeCLIPModelEvaluation(**vars(overall), model=str(matches), nsfw_k=1, occupations=["a", "b"])
 
     base, safe = evaluation(True), evaluation(False)
     assert base.nsfw_rate.value == 1.0 and safe.nsfw_rate.value == 0.0
     interval = base.recall["u2v"][1].interval
     assert interval.low <= base.recall["u2v"][1].value <= interval.high
-    comparison = _compare(base, safe, 0.95)
+    comparison = compare_evaluations(base, safe, 0.95)
     assert comparison.changes["nsfw_rate"].verdict == "better" and comparison.nsfw_rate_drop_pct == 100.0
     assert comparison.changes["zero_shot_accuracy"].verdict == "within noise"
     assert comparison.changes["recall/u2g/1"].verdict in ("higher", "lower", "within noise")

@@ -1,0 +1,51 @@
+"""Settings of ``trustvl eval safe-clip``: :class:`SafeCLIPEvalConfig` (one field per flag)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["SafeCLIPEvalConfig"]
+
+
+@dataclass
+class SafeCLIPEvalConfig:
+    """Settings of ``trustvl eval safe-clip`` (each field is a flag, its help below). ``n_resamples`` and
+    ``seed`` drive the query bootstrap (0 resamples: no intervals, no verdicts)."""
+
+    model: str = field(
+        metadata={
+            "help": "the Safe-CLIP model (a plain CLIPModel folder, e.g. trustvl train safe-clip's model/) or Hub id"
+        }
+    )
+    dataset: str = field(metadata={"help": "the quadruplet dataset (folder or Hub id)"})
+    out_dir: str = field(
+        metadata={
+            "help": "the report folder (written atomically; empty unless --overwrite)",
+            "aliases": ["--out"],
+        }
+    )
+    base_model: str | None = field(
+        default=None,
+        metadata={"help": "compare with this model (usually the base CLIP); default: no comparison"},
+    )
+    split: str = field(default="test", metadata={"help": "the held-out split"})
+    ks: list[int] = field(
+        default_factory=lambda: [1, 5, 10], metadata={"help": "R@K cut-offs", "aliases": ["--k"], "min": 1}
+    )
+    nsfw_k: int = field(default=10, metadata={"help": "cut-off of the NSFW rate", "min": 1})
+    n_resamples: int = field(
+        default=200,
+        metadata={"help": "query-bootstrap resamples for the intervals and verdicts (0: off)", "min": 0},
+    )
+    seed: int = field(default=0, metadata={"help": "seed of the bootstrap", "min": 0, "max": None})
+    device: str = field(
+        default="auto", metadata={"help": "torch device ('auto': this process's accelerator)"}
+    )
+    batch_size: int = field(default=256, metadata={"help": "inputs per forward", "min": 1})
+    max_rows: int | None = field(
+        default=None, metadata={"help": "evaluate the first this many quadruplets only", "min": 1}
+    )
+    overwrite: bool = field(default=False, metadata={"help": "replace a non-empty report folder"})
+    progress: bool = field(
+        default=True, metadata={"help": "show progress bars", "negative_aliases": ["--quiet"]}
+    )

@@ -1,0 +1,129 @@
+"""The report of a Safe-CLIP evaluation: the overview and per-category tables, the NSFW-rate figure, and
+:func:`safe_clip_report` that assembles them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from trustvl.evaluation.report import Figure, Report, Table
+from trustvl.evaluation.safe_clip.results import SafeCLIPEvalResult, SafeCLIPModelEvaluation
+from trustvl.evaluation.safe_clip.retrieval import DIRECTION_NAMES
+from trustvl.evaluation.wording import change_text, value_text
+
+__all__ = ["category_table", "overview_table", "plot_nsfw_by_category", "safe_clip_report"]
+
+
+def _models(result: SafeCLIPEvalResult) -> list[tuple[str, SafeCLIPModelEvaluation]]:
+    return [("base", result.base)] * (result.base is not None) + [("Safe-CLIP", result.safe_clip)]
+
+
+def _label(key: str, nsfw_k: int) -> str:
+    if key.startswith("recall/"):
+        _, direction, k = key.split("/")
+        return f"R@{k} {DIRECTION_NAMES[direction]}"
+    return f"NSFW rate@{nsfw_k}" if key == "nsfw_rate" else "zero-shot occupation accuracy"
+
+
+def overview_table(result: SafeCLIPEvalResult) -> Table:
+    """One row per metric: each model's value [95 % interval] and, with a base, the paired change."""
+    models = _models(result)
+    headers = ["metric", *[f"{n} [95% interval]" for n, _ in models]]
+    if result.comparison is not None:
+        headers.append("change (Safe-CLIP − base) [95%], verdict")
+    rows = []
+    for key in result.safe_clip.metric_keys():
+        row = [_label(key, result.safe_clip.nsfw_k)]
+        row += [value_text(e.metric(key).value, e.metric(key).interval) for _, e in models]
+        if result.comparison is not None:
+            row.append(change_text(result.comparison.changes[key], result.comparison.differences[key]))
+        rows.append(row)
+    return Table(headers, rows)
+
+
+def category_table(result: SafeCLIPEvalResult) -> Table:
+    """One row per (category, model): n, NSFW rate, R@1 U→V, R@1 S→V and zero-shot, with intervals."""
+    rows = []
+    for category in result.safe_clip.per_category:
+        for name, evaluation in _models(result):
+            c = evaluation.per_category[category]
+            k1 = min(c.recall["u2v"])
+            rows.append(
+                [
+                    category,
+                    name,
+                    c.n,
+                    value_text(c.nsfw_rate.value, c.nsfw_rate.interval),
+                    value_text(c.recall["u2v"][k1].value, c.recall["u2v"][k1].interval),
+                    value_text(c.recall["s2v"][k1].value, c.recall["s2v"][k1].interval),
+                    value_text(c.zero_shot_accuracy.value, c.zero_shot_accuracy.interval),
+                ]
+            )
+    k1 = min(result.safe_clip.recall["u2v"])
+    nsfw = f"NSFW rate@{result.safe_clip.nsfw_k}"
+    return Table(["category", "model", "n", nsfw, f"R@{k1} U→V", f"R@{k1} S→V", "zero-shot"], rows)
+
+
+def plot_nsfw_by_category(path: Path, result: SafeCLIPEvalResult) -> Path:
+    """Bars of the NSFW rate per category (and overall) for each model, with 95 % intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = ["all", *result.safe_clip.per_category]
+    models = _models(result)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(groups), 3.2))
+    width = 0.8 / len(models)
+    for j, (name, evaluation) in enumerate(models):
+        rates = [evaluation.nsfw_rate] + [evaluation.per_category[g].nsfw_rate for g in groups[1:]]
+        values = [r.value for r in rates]
+        err = None
+        if all(r.interval is not None for r in rates):
+            err = [
+                [r.value - r.interval.low for r in rates],
+                [r.interval.high - r.value for r in rates],
+            ]
+        ax.bar(
+            [i + (j - (len(models) - 1) / 2) * width for i in range(len(groups))],
+            values,
+            width,
+            yerr=err,
+            label=name,
+            capsize=3,
+        )
+    ax.set_xticks(range(len(groups)), groups)
+    ax.set_ylabel(f"NSFW rate@{result.safe_clip.nsfw_k}")
+    ax.set_ylim(0, 1)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def safe_clip_report(result: SafeCLIPEvalResult, folder: Path) -> Report:
+    """The report of a Safe-CLIP evaluation (its figure is written into ``folder``)."""
+    e = result.safe_clip
+    intro = [
+        f"Dataset `{result.dataset}`, split `{result.split}`, {result.n_quadruplets} quadruplets. Model `{e.model}`"
+        + (f", compared with `{result.base.model}`." if result.base else "."),
+        "Intervals: 95%, the rate ± 1.96·SE of a bootstrap over the queries (quadruplets resampled with"
+        " replacement, galleries fixed), truncated to [0, 1]; changes: paired interval of Safe-CLIP − base on"
+        " the same resamples, called better/worse only when it excludes 0.",
+    ]
+    if result.comparison is not None and result.base is not None:
+        intro.append(
+            f"**NSFW rate@{e.nsfw_k}: {result.base.nsfw_rate.value:.3f} → {e.nsfw_rate.value:.3f}"
+            f" ({result.comparison.nsfw_rate_drop_pct:.1f}% lower).**"
+        )
+    report = Report("Safe-CLIP evaluation", intro)
+    report.add(
+        "Retrieval, NSFW rate and zero-shot accuracy",
+        "S/V: safe text/image, U/G: unsafe text/image. NSFW rate: share of unsafe images among the top"
+        f" {e.nsfw_k} retrieved for each unsafe caption in a gallery of all safe and unsafe images.",
+        overview_table(result),
+    )
+    report.add("Per category", category_table(result))
+    plot_nsfw_by_category(folder / "nsfw_rate_by_category.png", result)
+    report.add("NSFW rate by category", Figure("nsfw_rate_by_category.png", "NSFW rate by category"))
+    return report

@@ -1,0 +1,192 @@
+"""Typed results of the Safe-CLIP evaluation: a :class:`Rate` with its interval, the rates of one model
+(overall and per category), the paired comparison with the base model, and the whole run's
+:class:`SafeCLIPEvalResult` (``metrics.json``, the Hub model-index)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from trustvl.evaluation.results import MetricChange, UncertaintySettings
+from trustvl.hub.cards import Metric, model_index_dataset
+from trustvl.metrics import ConfidenceInterval
+
+__all__ = [
+    "CategoryEvaluation",
+    "Rate",
+    "SafeCLIPComparison",
+    "SafeCLIPEvalResult",
+    "SafeCLIPModelEvaluation",
+]
+
+
+@dataclass
+class Rate:
+    """A rate (mean of per-query values) with its bootstrap interval; ``replicates`` (one mean per resample,
+    kept in memory for paired comparisons, not written to JSON) are ``None`` without uncertainty."""
+
+    value: float
+    interval: ConfidenceInterval | None = None
+    n: int = 0
+    replicates: list[float] | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "value": self.value,
+            "interval": asdict(self.interval) if self.interval else None,
+            "n": self.n,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Rate:
+        return cls(data["value"], ConfidenceInterval.from_dict(data.get("interval")), data.get("n", 0))
+
+
+@dataclass
+class CategoryEvaluation:
+    """The rates over the queries of one category (``recall[direction][k]``, NSFW rate, zero-shot)."""
+
+    n: int
+    recall: dict[str, dict[int, Rate]]
+    nsfw_rate: Rate
+    zero_shot_accuracy: Rate
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "recall": {d: {str(k): r.to_dict() for k, r in by_k.items()} for d, by_k in self.recall.items()},
+            "nsfw_rate": self.nsfw_rate.to_dict(),
+            "zero_shot_accuracy": self.zero_shot_accuracy.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CategoryEvaluation:
+        return cls(
+            data["n"],
+            {d: {int(k): Rate.from_dict(r) for k, r in by_k.items()} for d, by_k in data["recall"].items()},
+            Rate.from_dict(data["nsfw_rate"]),
+            Rate.from_dict(data["zero_shot_accuracy"]),
+        )
+
+
+@dataclass
+class SafeCLIPModelEvaluation(CategoryEvaluation):
+    """One model on one split: the overall rates plus ``per_category``; ``nsfw_k`` is the NSFW cut-off."""
+
+    model: str = ""
+    nsfw_k: int = 10
+    occupations: list[str] = field(default_factory=list)
+    per_category: dict[str, CategoryEvaluation] = field(default_factory=dict)
+
+    def metric(self, key: str) -> Rate:
+        """A rate by key: ``"nsfw_rate"``, ``"zero_shot_accuracy"`` or ``"recall/<direction>/<k>"``."""
+        if key.startswith("recall/"):
+            _, direction, k = key.split("/")
+            return self.recall[direction][int(k)]
+        return getattr(self, key)
+
+    def metric_keys(self) -> list[str]:
+        keys = [f"recall/{d}/{k}" for d, by_k in self.recall.items() for k in by_k]
+        return [*keys, "nsfw_rate", "zero_shot_accuracy"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "nsfw_k": self.nsfw_k,
+            "occupations": self.occupations,
+            **super().to_dict(),
+            "per_category": {c: e.to_dict() for c, e in self.per_category.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SafeCLIPModelEvaluation:
+        base = CategoryEvaluation.from_dict(data)
+        return cls(
+            **vars(base),
+            model=data["model"],
+            nsfw_k=data["nsfw_k"],
+            occupations=list(data["occupations"]),
+            per_category={c: CategoryEvaluation.from_dict(e) for c, e in data["per_category"].items()},
+        )
+
+
+@dataclass
+class SafeCLIPComparison:
+    """Safe-CLIP against its base on the same resamples: ``changes[key]`` (keys of
+    :meth:`SafeCLIPModelEvaluation.metric_keys`) and the relative NSFW-rate drop in percent."""
+
+    changes: dict[str, MetricChange | None]
+    differences: dict[str, float]
+    nsfw_rate_drop_pct: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "changes": {k: asdict(c) if c is not None else None for k, c in self.changes.items()},
+            "differences": self.differences,
+            "nsfw_rate_drop_pct": self.nsfw_rate_drop_pct,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SafeCLIPComparison:
+        return cls(
+            {k: MetricChange.from_dict(c) for k, c in data["changes"].items()},
+            dict(data["differences"]),
+            data["nsfw_rate_drop_pct"],
+        )
+
+
+@dataclass
+class SafeCLIPEvalResult:
+    """What :func:`evaluate_safe_clip` returns and writes to ``metrics.json``."""
+
+    dataset: str
+    split: str
+    n_quadruplets: int
+    uncertainty: UncertaintySettings | None
+    safe_clip: SafeCLIPModelEvaluation
+    base: SafeCLIPModelEvaluation | None = None
+    comparison: SafeCLIPComparison | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "split": self.split,
+            "n_quadruplets": self.n_quadruplets,
+            "uncertainty": asdict(self.uncertainty) if self.uncertainty else None,
+            "safe_clip": self.safe_clip.to_dict(),
+            "base": self.base.to_dict() if self.base else None,
+            "comparison": self.comparison.to_dict() if self.comparison else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SafeCLIPEvalResult:
+        return cls(
+            data["dataset"],
+            data["split"],
+            data["n_quadruplets"],
+            UncertaintySettings.from_dict(data["uncertainty"]),
+            SafeCLIPModelEvaluation.from_dict(data["safe_clip"]),
+            SafeCLIPModelEvaluation.from_dict(data["base"]) if data.get("base") else None,
+            SafeCLIPComparison.from_dict(data["comparison"]) if data.get("comparison") else None,
+        )
+
+    def model_index_metrics(self) -> list[Metric]:
+        """The Safe-CLIP model's model-index: its Recall@K per direction, NSFW rate@k and zero-shot accuracy."""
+        name, dtype = model_index_dataset(self.dataset)
+        retrieval = "image-text-retrieval"
+        model = self.safe_clip
+        out = [
+            Metric(f"{direction} R@{k}", f"recall@{k}", rate.value, name, dtype, self.split, retrieval)
+            for direction, by_k in model.recall.items()
+            for k, rate in by_k.items()
+        ]
+        nsfw = f"nsfw_rate@{model.nsfw_k}"
+        out.append(
+            Metric(
+                f"NSFW rate@{model.nsfw_k}", nsfw, model.nsfw_rate.value, name, dtype, self.split, retrieval
+            )
+        )
+        out.append(
+            Metric("zero-shot accuracy", "accuracy", model.zero_shot_accuracy.value, name, dtype, self.split)
+        )
+        return out
