@@ -82,11 +82,12 @@ full fine-tuning.
 
 Files
 -----
-:mod:`.medoids` (:class:`SpuriousMedoids`, the flags), :mod:`.data` (prompts, crops, masked images,
-:class:`RegionImageDataset`, :class:`RaVLCollator`), :mod:`.loss` (:class:`RaVLLoss`), :mod:`.train`
-(:class:`CLIPFinetuneConfig`, :func:`finetune_clip`, :class:`RaVLConfig`, :func:`train_ravl`).
+:mod:`.config` (:class:`CLIPFinetuneConfig`, :class:`RaVLConfig`), :mod:`.medoids` (:class:`SpuriousMedoids`,
+the flags), :mod:`.data` (prompts, crops, masked images, :class:`RegionImageDataset`, :class:`RaVLCollator`),
+:mod:`.loss` (:class:`RaVLLoss`), :mod:`.train` (:func:`finetune_clip`, :func:`train_ravl`).
 """
 
+from trustvl.training.ravl.config import CLIPFinetuneConfig, RaVLConfig
 from trustvl.training.ravl.data import (
     DEFAULT_PROMPT_TEMPLATE,
     RaVLCollator,
@@ -102,7 +103,7 @@ from trustvl.training.ravl.medoids import (
     compute_region_flags,
     spurious_region_flags,
 )
-from trustvl.training.ravl.train import CLIPFinetuneConfig, RaVLConfig, finetune_clip, train_ravl
+from trustvl.training.ravl.train import finetune_clip, train_ravl
 
 __all__ = [
     "CLIPFinetuneConfig",

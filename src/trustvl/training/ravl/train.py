@@ -1,6 +1,7 @@
 """RaVL training entry points through :func:`trustvl.training.core.train`: :func:`finetune_clip` (standard
-fine-tuning, ``L_CLIP`` alone, configured by :class:`CLIPFinetuneConfig`) and :func:`train_ravl` (mitigation,
-configured by :class:`RaVLConfig`, which extends it with the discovery and the region-aware loss).
+fine-tuning, ``L_CLIP`` alone, configured by :class:`~.config.CLIPFinetuneConfig`) and :func:`train_ravl`
+(mitigation, configured by :class:`~.config.RaVLConfig`, which extends it with the discovery and the
+region-aware loss).
 
 LoRA is peft's (:mod:`trustvl.modeling.lora`): a LoRA run saves the merged plain ``CLIPModel`` to
 ``<output_dir>/model`` and the peft adapter to ``<output_dir>/adapter``; a full fine-tune saves ``model/`` only.
@@ -11,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,164 +24,14 @@ from trustvl.errors import TrustVLInputError
 from trustvl.hub.loading import load_dataset_any, load_pretrained
 from trustvl.modeling.embedding import load_clip
 from trustvl.modeling.lora import add_lora, clip_lora_config, merge_lora, save_adapter
-from trustvl.training.arguments import TrustVLTrainingArguments
 from trustvl.training.core import TrainResult, train
-from trustvl.training.ravl.data import DEFAULT_PROMPT_TEMPLATE, RaVLCollator, RegionImageDataset
+from trustvl.training.ravl.config import CLIPFinetuneConfig, RaVLConfig
+from trustvl.training.ravl.data import RaVLCollator, RegionImageDataset
 from trustvl.training.ravl.loss import RaVLLoss
 from trustvl.training.ravl.medoids import SpuriousMedoids, compute_region_flags
 from trustvl.utils.io import write_json
 
-
-@dataclass
-class CLIPFinetuneConfig(TrustVLTrainingArguments):
-    """Settings of standard CLIP fine-tuning on labelled images (:func:`finetune_clip`): the run's
-    :class:`TrustVLTrainingArguments` plus the model, data and LoRA fields below.
-
-    ``output_dir`` is the run folder: ``model/`` (a plain ``CLIPModel``, merged when LoRA is used),
-    ``adapter/`` (the peft adapter, LoRA runs only) and ``train_summary.json``. Optimisation: AdamW, cosine.
-    """
-
-    base_model: str | None = field(
-        default=None, metadata={"help": "Hub id or folder of the CLIP to fine-tune (required)."}
-    )
-    dataset: str | None = field(
-        default=None,
-        metadata={
-            "help": "Hub id or folder of the training data: image, label (ClassLabel), optional caption."
-        },
-    )
-    split: str = field(default="train", metadata={"help": "Split of the dataset to train on."})
-    image_column: str = field(default="image", metadata={"help": "Image column."})
-    label_column: str = field(default="label", metadata={"help": "Class column (a ClassLabel)."})
-    caption_column: str | None = field(
-        default="caption", metadata={"help": "Caption column; None: the class prompt of each label."}
-    )
-    class_names: list[str] | None = field(
-        default=None, metadata={"help": "Class names of the prompts; None: the ClassLabel's names."}
-    )
-    prompt_template: str = field(
-        default=DEFAULT_PROMPT_TEMPLATE, metadata={"help": "Class prompts: template.format(name=class name)."}
-    )
-    clip_positives: str = field(
-        default=RaVLLoss.clip_positives,
-        metadata={"help": "L_CLIP positives: 'same_text' (identical captions) or 'diagonal'."},
-    )
-    max_train_samples: int | None = field(
-        default=None, metadata={"help": "Use a seeded random subset of at most this many training rows."}
-    )
-    use_lora: bool = field(
-        default=False, metadata={"help": "Train a peft LoRA delta instead of every weight."}
-    )
-    lora_r: int = field(default=8, metadata={"help": "LoRA rank r."})
-    lora_alpha: float = field(
-        default=8.0, metadata={"help": "LoRA scaling numerator (ΔW = lora_alpha/r·B·A)."}
-    )
-    lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA branch's input."})
-    lora_target_modules: list[str] | str | None = field(
-        default=None,
-        metadata={
-            "help": "LoRA targets: a regular expression over full module names, or (config file / Python) a list"
-            " of module-name suffixes; None: both towers' q/k/v/out_proj, fc1, fc2."
-        },
-    )
-    save_model: bool = field(default=True, metadata={"help": "Save the trained model to <output_dir>/model."})
-    # the recipe's defaults
-    max_steps: int = field(default=200, metadata={"help": "Optimiser steps."})
-    warmup_steps: float = field(default=10, metadata={"help": "Linear warm-up steps."})
-    lr_scheduler_type: str = field(default="cosine", metadata={"help": "transformers scheduler name."})
-    save_strategy: str = field(
-        default="no", metadata={"help": "'steps' writes resumable checkpoints every save_steps; 'no' none."}
-    )
-    save_total_limit: int | None = field(default=1, metadata={"help": "Keep at most this many checkpoints."})
-    save_final_model: bool = field(
-        default=False, metadata={"help": "Also save the Trainer's final/ folder (model/ is written anyway)."}
-    )
-
-    def __post_init__(self) -> None:
-        for name in self._required_fields():
-            if not getattr(self, name):
-                raise TrustVLInputError(
-                    f"{type(self).__name__}.{name} is required; got {getattr(self, name)!r}"
-                )
-        super().__post_init__()
-
-    def _required_fields(self) -> tuple[str, ...]:
-        return ("base_model", "dataset", "output_dir")
-
-
-@dataclass
-class RaVLConfig(CLIPFinetuneConfig):
-    """Settings of RaVL mitigation (``trustvl train ravl``, :func:`train_ravl`): standard fine-tuning's
-    fields (:class:`CLIPFinetuneConfig`) plus the discovery and the region-aware loss (:class:`RaVLLoss`,
-    whose defaults these are), with LoRA on by default. Compare against :func:`finetune_clip` with the same
-    ``use_lora``, data, steps, batch size and learning rate. The default learning rate suits LoRA; full
-    fine-tuning wants about 1e-4 (the benchmark's setting).
-    """
-
-    discovery: str | None = field(
-        default=None,
-        metadata={
-            "help": "A discovery folder (trustvl discover, holding spurious_medoids.npz) or that file (required)."
-        },
-    )
-    flag_model: str | None = field(
-        default=None,
-        metadata={
-            "help": "Model whose embedding space the medoids are in (embeds the training regions for the flags);"
-            " None: the model recorded by discovery, else base_model."
-        },
-    )
-    grid_n: int = field(
-        default=2, metadata={"help": "Regions are the grid_n x grid_n cells (as in discovery)."}
-    )
-    clusters: list[int] | None = field(
-        default=None, metadata={"help": "Discovery clusters that count as spurious; None: every kept one."}
-    )
-    top_clusters: int | None = field(
-        default=None, metadata={"help": "Only the top this many kept clusters count as spurious."}
-    )
-    allow_empty: bool = field(
-        default=False,
-        metadata={"help": "Train even when discovery kept no cluster (every region non-spurious)."},
-    )
-    lambda_align: float = field(default=RaVLLoss.lambda_align, metadata={"help": "λ_a, weight of L_align."})
-    lambda_uninf: float = field(default=RaVLLoss.lambda_uninf, metadata={"help": "λ_u, weight of L_uninf."})
-    align_input: str = field(
-        default=RaVLLoss.align_input,
-        metadata={"help": "L_align's image side: 'masked_image' or 'regions' (RaVLLoss)."},
-    )
-    align_pooling: str = field(default=RaVLLoss.align_pooling, metadata={"help": "RaVLLoss.align_pooling."})
-    uninf_mode: str = field(
-        default=RaVLLoss.uninf_mode,
-        metadata={"help": "L_uninf: 'uniform', 'counterfactual' or 'both' (RaVLLoss)."},
-    )
-    detach_region_scale: bool = field(
-        default=RaVLLoss.detach_region_scale, metadata={"help": "RaVLLoss.detach_region_scale."}
-    )
-    use_lora: bool = field(
-        default=True, metadata={"help": "Train a peft LoRA delta (False: full fine-tuning)."}
-    )
-    learning_rate: float = field(default=1e-3, metadata={"help": "Peak learning rate (AdamW)."})
-    save_strategy: str = field(
-        default="steps",
-        metadata={"help": "'steps' writes resumable checkpoints every save_steps; 'no' none."},
-    )
-    save_steps: float = field(default=100, metadata={"help": "Write a resumable checkpoint every N steps."})
-
-    def _required_fields(self) -> tuple[str, ...]:
-        return ("base_model", "dataset", "discovery", "output_dir")
-
-    def loss(self) -> RaVLLoss:
-        """The :class:`RaVLLoss` of this run."""
-        return RaVLLoss(
-            lambda_align=self.lambda_align,
-            lambda_uninf=self.lambda_uninf,
-            align_input=self.align_input,
-            align_pooling=self.align_pooling,
-            uninf_mode=self.uninf_mode,
-            clip_positives=self.clip_positives,
-            detach_region_scale=self.detach_region_scale,
-        )
+__all__ = ["CLIPFinetuneConfig", "RaVLConfig", "finetune_clip", "train_ravl"]
 
 
 def _load_split(config: CLIPFinetuneConfig) -> Any:

@@ -14,7 +14,6 @@ from typing import Any
 import torch
 
 from trustvl.data_builders.synthworld import SynthWorldRenderer
-from trustvl.modeling.outcome_classifier import build_outcome_classifier
 from trustvl.modeling.synthworld_sd import (
     assemble_pipeline,
     build_unet,
@@ -25,11 +24,10 @@ from trustvl.modeling.synthworld_sd import (
 from trustvl.training.arguments import TrustVLTrainingArguments
 from trustvl.training.core import train
 from trustvl.training.outcome_classifier import (
-    LabelledImages,
-    MultiHeadLoss,
     head_accuracy,
     scene_targets,
     synthworld_heads,
+    train_outcome_classifier,
 )
 from trustvl.training.synthworld_clip import WallClockLimit
 from trustvl.training.synthworld_sd.config import SynthWorldSDConfig
@@ -164,23 +162,12 @@ def train_synthworld_sd(args: SynthWorldSDConfig, resume: bool = True) -> dict[s
 
         classifier = AutoModelForImageClassification.from_pretrained(classifier_dir, dtype=torch.float32)
     else:
-        torch.manual_seed(args.seed)
-        classifier, processor = build_outcome_classifier(
-            heads, image_size=args.classifier_image_size, hidden_sizes=args.classifier_hidden_sizes
-        )
-        dataset = LabelledImages(
-            images,
-            targets,
-            recons,
-            args.classifier_recon_prob,
-            seed=args.seed,
-            size=args.classifier_image_size,
-        )
-        result = train(
-            classifier, dataset, MultiHeadLoss(heads),
+        classifier, processor, result = train_outcome_classifier(
+            images, targets, heads,
             _stage_args(args, "classifier", args.classifier_max_steps, args.classifier_learning_rate,
                          args.classifier_batch_size),
-            callbacks=_limit(args.stage_max_seconds[1]), resume=resume,
+            recons=recons, recon_prob=args.classifier_recon_prob, image_size=args.classifier_image_size,
+            hidden_sizes=args.classifier_hidden_sizes, callbacks=_limit(args.stage_max_seconds[1]), resume=resume,
         )  # fmt: skip
         summary["classifier_steps"] = result.global_step
         classifier.to(torch.float16).save_pretrained(classifier_dir)
