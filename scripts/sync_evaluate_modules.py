@@ -7,7 +7,7 @@
   every other folder's ``app.py``.
 
 Usage: ``python scripts/sync_evaluate_modules.py [--check]``; ``--check`` changes nothing and exits 1 if a
-copy differs (tests/test_evaluate_modules_standalone.py checks the same).
+copy differs (tests/metrics/test_evaluate_modules_standalone.py checks the same).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ r"""The maths of MaxSkew@k, MinSkew@k and NDKL (Geyik et al. 2019), in numpy onl
 This file depends on numpy and the standard library only. :mod:`trustvl.metrics.fairness` builds its
 vectorised torch kernels (CPU or CUDA) on the float64 tables defined here, and an identical copy of this
 file ships inside every ``evaluate`` module folder (``evaluate_metrics/<name>/_fairness_core.py``), so
-``evaluate.load`` of a module works where trustvl is not installed. ``tests/test_evaluate_modules_standalone.py``
+``evaluate.load`` of a module works where trustvl is not installed. ``tests/metrics/test_evaluate_modules_standalone.py``
 fails if a shipped copy differs from ``src/trustvl/metrics/_fairness_core.py``; refresh the copies with
 ``python scripts/sync_evaluate_modules.py``.
 

@@ -25,7 +25,7 @@ from trustvl.pipelines.fair_diffusion import FairGenerationPlan
 from trustvl.pipelines.fairness_instruction import FairnessInstruction
 from trustvl.testing.safe_clip import tiny_quadruplet_dataset
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _interval_point_pairs(node, path="$"):

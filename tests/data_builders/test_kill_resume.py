@@ -18,7 +18,7 @@ import pytest
 from trustvl.errors import TrustVLInputError
 from trustvl.hub.loading import load_dataset_any
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 BUILDS = {
     # 40 + 8 scenes in shards of 8: the record, 6 shards and the card are 8 atomic writes
     "synthworld": (

@@ -21,7 +21,7 @@ from trustvl.cli import main
 from trustvl.evaluation.model_index import model_index_from_metrics
 from trustvl.hub.publish import PublishConfig, publish
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 #: the subprocess prelude: importing trustvl (or any trustvl.*) raises ImportError
 NO_TRUSTVL = textwrap.dedent(

@@ -23,7 +23,7 @@ from trustvl.metrics import max_skew, min_skew, ndkl, ragged_per_query
 
 pytest.importorskip("evaluate")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MODULES = ROOT / "evaluate_metrics"
 CORE = ROOT / "src" / "trustvl" / "metrics" / "_fairness_core.py"
 NAMES = ("max_skew", "min_skew", "ndkl")

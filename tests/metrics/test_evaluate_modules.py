@@ -12,7 +12,7 @@ from trustvl.metrics import max_skew, min_skew, ndkl
 
 evaluate = pytest.importorskip("evaluate")
 
-MODULES = Path(__file__).resolve().parents[1] / "evaluate_metrics"
+MODULES = Path(__file__).resolve().parents[2] / "evaluate_metrics"
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SPACES = REPO / "spaces"
 #: the README's screenshots are refreshed only when asked (TRUSTVL_UPDATE_SCREENSHOTS=1), so a test run leaves
 #: the checkout clean; otherwise they go to a temporary folder
