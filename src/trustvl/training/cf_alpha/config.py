@@ -101,7 +101,8 @@ class CFAlphaConfig(TrustVLTrainingArguments):
     cf_weight_by_alpha: bool = field(
         default=False,
         metadata={
-            "help": "With alpha_range: weight L_cf by the drawn α (the α-weighted path, see the module docs)."
+            "help": "With alpha_range: weight L_cf by the drawn α (the α-weighted path, see"
+            " trustvl.training.cf_alpha.loss)."
         },
     )
     alpha_endpoint_prob: float = field(
