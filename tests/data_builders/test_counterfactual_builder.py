@@ -337,6 +337,20 @@ def test_missing_model_is_a_clear_offline_error(tmp_path):
         DiffusersTextToImage("nobody/no-such-model-xyz", device="cpu")
 
 
+def test_build_command_path_reaches_the_real_stages(tmp_path):
+    """``trustvl build counterfactuals`` without --synthworld gets as far as loading the grid's models (it
+    once failed on an import of the package's pre-re-layout name)."""
+    from trustvl.data_builders.cf_alpha.build_config import CounterfactualBuildConfig, build_from_config
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("extends: default\nmodels:\n  text_to_image:\n    model: nobody/no-such-model-xyz\n")
+    cfg = CounterfactualBuildConfig(
+        out_dir=str(tmp_path / "out"), grid=str(grid), device="cpu", progress=False
+    )
+    with pytest.raises(TrustVLInputError, match="no-such-model-xyz"):
+        build_from_config(cfg)
+
+
 def test_real_stages_build_loads_and_shares_context_pixels(tmp_path, real_stages):
     t2i, seg, inp = real_stages
     assert isinstance(t2i, DiffusersTextToImage) and isinstance(inp, DiffusersInpainter)

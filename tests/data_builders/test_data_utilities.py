@@ -37,11 +37,11 @@ def test_device_and_dtype_conventions():
 
 
 def test_every_module_uses_the_one_resolver():
-    from trustvl.data_builders.cf_alpha import stages
+    from trustvl.data_builders.cf_alpha import diffusers_stage, segmentation
     from trustvl.modeling import embedding
 
-    assert embedding.resolve_device is resolve_device and embedding.resolve_dtype is resolve_dtype
-    assert stages.resolve_device is resolve_device and stages.resolve_dtype is resolve_dtype
+    for module in (embedding, diffusers_stage, segmentation):
+        assert module.resolve_device is resolve_device and module.resolve_dtype is resolve_dtype
 
 
 def test_atomic_write_leaves_old_file_on_error(tmp_path):

@@ -479,7 +479,7 @@ def test_prefix_cache_is_skipped_when_it_would_not_fit(tiny_cf_run, monkeypatch)
     need = cf_module.PrefixCachedSets.nbytes(model, sets)
     assert need == len(sets) * 4 * ((32 // model.config.vision_config.patch_size) ** 2 + 1) * 32 * 4
     assert cf_module.PrefixCachedSets.applies(model, sets)
-    monkeypatch.setattr(cf_module, "PREFIX_CACHE_MAX_BYTES", need - 1)
+    monkeypatch.setattr(cf_module.data, "PREFIX_CACHE_MAX_BYTES", need - 1)  # read where applies() is
     assert not cf_module.PrefixCachedSets.applies(model, sets)
     text_lora = CFAlphaCLIPModel.from_clip(str(tiny_cf_run["clip"]), lora_target_modules=None)
     assert not cf_module.PrefixCachedSets.applies(text_lora)  # text LoRA: text features are not frozen

@@ -74,7 +74,7 @@ class CounterfactualBuildConfig:
 
 def build_from_config(cfg: CounterfactualBuildConfig) -> Any:
     """Build the counterfactual dataset of ``cfg`` into ``cfg.out_dir``; returns the builder's summary."""
-    from trustvl.data_builders import counterfactual as cf
+    from trustvl.data_builders import cf_alpha as cf
 
     if cfg.synthworld:
         from trustvl.data_builders.cf_alpha import synthworld_stages as sw

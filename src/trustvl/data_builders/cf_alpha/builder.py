@@ -63,7 +63,7 @@ import numpy as np
 from PIL import Image
 
 from trustvl.data_builders.cf_alpha.config import CounterfactualConfig, load_counterfactual_config
-from trustvl.data_builders.cf_alpha.stages import describe_stage, dilate_mask, paste_back
+from trustvl.data_builders.cf_alpha.stage_utils import describe_stage, dilate_mask, paste_back
 from trustvl.data_builders.parquet_shards import DATA_DIR, shard_file_name
 from trustvl.data_builders.sharded_build import BUILD_RECORD, ShardedBuild, png_bytes
 from trustvl.errors import TrustVLInputError

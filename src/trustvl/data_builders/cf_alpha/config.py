@@ -36,6 +36,9 @@ an error). ``extends: default`` (or a path) first loads that base file, then mer
 mappings key by key (so an occupation or an attribute value can be added or overridden), lists and
 scalars replaced. The packaged default is ``trustvl/assets/counterfactual/default_grid.yaml``
 (:data:`DEFAULT_GRID_PATH`); ``CounterfactualConfig()`` equals it.
+
+The YAML reading lives in :mod:`.grid_yaml`, the field checks in :mod:`.grid_fields` and the cell design in
+:mod:`.variant_design`.
 """
 
 from __future__ import annotations
@@ -47,18 +50,25 @@ import itertools
 import json
 import math
 import os
-import re
-import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from trustvl.data_builders.cf_alpha.grid_fields import (
+    CONTEXT_FIELDS,
+    MODEL_STAGES,
+    RESERVED_COLUMNS,
+    check_template_fields,
+    normalise_attributes,
+    normalise_occupations,
+    with_articles,
+)
+from trustvl.data_builders.cf_alpha.grid_yaml import DEFAULT_GRID_PATH, default_grid_value, resolve_grid_yaml
+from trustvl.data_builders.cf_alpha.variant_design import VARIANT_DESIGN, balanced_design
 from trustvl.errors import TrustVLInputError
-from trustvl.utils.assets import asset_path
 from trustvl.utils.checks import check_int, check_number
 
 __all__ = [
@@ -68,197 +78,6 @@ __all__ = [
     "CounterfactualConfig",
     "load_counterfactual_config",
 ]
-
-DEFAULT_GRID_PATH = asset_path("counterfactual", "default_grid.yaml")
-
-#: Columns of the built dataset; attribute names may not reuse them.
-RESERVED_COLUMNS: tuple[str, ...] = (
-    "image",
-    "mask",
-    "base_id",
-    "variant_id",
-    "cell_id",
-    "prompt",
-    "caption",
-    "inpaint_prompt",
-    "occupation",
-    "setting",
-    "seed",
-    "base_seed",
-)
-
-_CONTEXT_FIELDS = frozenset({"occupation", "setting"})
-_MODEL_STAGES = ("text_to_image", "segmenter", "inpainter")
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_ARTICLE_RE = re.compile(r"\b([Aa]) (?=[AEIOaeio])")
-
-
-def _err(msg: str) -> TrustVLInputError:
-    return TrustVLInputError(msg)
-
-
-@lru_cache(maxsize=8)
-def _read_yaml_cached(path: str, mtime: float) -> Any:
-    import yaml
-
-    with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise _err(f"config file {str(path)!r} does not exist; expected a YAML file")
-    try:
-        data = _read_yaml_cached(str(path), path.stat().st_mtime)
-    except Exception as err:  # yaml.YAMLError and decoding errors
-        raise _err(f"config file {str(path)!r} is not valid YAML: {err}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, Mapping):
-        raise _err(f"config file {str(path)!r} holds a {type(data).__name__}; expected a mapping of fields")
-    return copy.deepcopy(dict(data))
-
-
-def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """Mappings merged key by key (recursively); anything else in ``over`` replaces ``base``."""
-    out = dict(base)
-    for k, v in over.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-            out[k] = _merge(out[k], v)
-        else:
-            out[k] = v
-    return out
-
-
-def _resolve_yaml(path: Path, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
-    key = str(path.resolve())
-    if key in _seen:
-        raise _err(f"config file {str(path)!r} extends itself (cycle through {list(_seen)})")
-    data = _read_yaml(path)
-    parent = data.pop("extends", None)
-    if parent is None:
-        return data
-    if not isinstance(parent, str) or not parent.strip():
-        raise _err(f"extends={parent!r} in {str(path)!r}; expected 'default' or a path to a YAML file")
-    if parent == "default":
-        base_path = DEFAULT_GRID_PATH
-    else:
-        base_path = Path(parent).expanduser()
-        if not base_path.is_absolute():
-            base_path = path.parent / base_path
-    return _merge(_resolve_yaml(base_path, (*_seen, key)), data)
-
-
-@lru_cache(maxsize=1)
-def _default_data() -> dict[str, Any]:
-    return _resolve_yaml(DEFAULT_GRID_PATH)
-
-
-def _default(name: str) -> Any:
-    return copy.deepcopy(_default_data()[name])
-
-
-def _with_articles(text: str) -> str:
-    return _ARTICLE_RE.sub(lambda m: m.group(1) + "n ", text)
-
-
-def _template_fields(name: str, template: Any, allowed: set[str] | frozenset[str]) -> None:
-    if not isinstance(template, str) or not template.strip():
-        raise _err(f"{name}={template!r}; expected a non-empty str template")
-    try:
-        parsed = list(string.Formatter().parse(template))
-    except ValueError as err:
-        raise _err(f"{name}={template!r} is not a valid format string: {err}") from None
-    for _, fname, spec, conv in parsed:
-        if fname is None:
-            continue
-        if fname == "" or fname.isdigit():
-            raise _err(f"{name}={template!r} uses a positional field {{}}; expected named fields")
-        if fname not in allowed:
-            raise _err(
-                f"{name}={template!r} uses unknown field {{{fname}}}; expected some of {sorted(allowed)}"
-                + (" (captions are context-only: no appearance fields)" if name == "caption_template" else "")
-            )
-        if spec or conv:
-            raise _err(f"{name}={template!r}: field {{{fname}}} may not carry a format spec or conversion")
-
-
-def _normalise_occupations(value: Any) -> dict[str, tuple[str, ...] | None]:
-    if isinstance(value, str) or value is None:
-        raise _err(
-            f"occupations={value!r}; expected a list of occupations or a mapping occupation -> settings"
-        )
-    if isinstance(value, Mapping):
-        items = list(value.items())
-    else:
-        items = [(o, None) for o in value]
-    out: dict[str, tuple[str, ...] | None] = {}
-    for occ, settings in items:
-        if not isinstance(occ, str) or not occ.strip():
-            raise _err(f"occupation {occ!r} must be a non-empty str")
-        occ = occ.strip()
-        if occ in out:
-            raise _err(f"occupation {occ!r} is listed twice")
-        if settings is None:
-            out[occ] = None
-            continue
-        if isinstance(settings, str):
-            settings = [settings]
-        settings = tuple(settings)
-        for s in settings:
-            if not isinstance(s, str) or not s.strip():
-                raise _err(f"occupations[{occ!r}] has setting {s!r}; expected non-empty str settings")
-        if len(set(settings)) != len(settings):
-            raise _err(f"occupations[{occ!r}]={list(settings)!r} contains duplicates")
-        out[occ] = tuple(s.strip() for s in settings) or None
-    return out
-
-
-def _normalise_attributes(value: Any) -> dict[str, dict[str, str]]:
-    if not isinstance(value, Mapping):
-        raise _err(f"attributes={value!r}; expected a mapping attribute -> {{value: prompt phrase}}")
-    out: dict[str, dict[str, str]] = {}
-    for name, values in value.items():
-        if not isinstance(name, str) or not _NAME_RE.match(name):
-            raise _err(
-                f"attribute name {name!r} is not usable as a column name; expected letters, digits and _"
-            )
-        if name in RESERVED_COLUMNS:
-            raise _err(f"attribute name {name!r} is a reserved column; expected another name")
-        if isinstance(values, str) or values is None:
-            raise _err(
-                f"attributes[{name!r}]={values!r}; expected a mapping value -> phrase or a list of values"
-            )
-        if isinstance(values, Mapping):
-            pairs = list(values.items())
-        else:
-            pairs = []
-            for v in values:
-                if isinstance(v, Mapping):
-                    extra = set(v) - {"value", "phrase"}
-                    if "value" not in v or extra:
-                        raise _err(f"attributes[{name!r}] item {v!r}; expected keys 'value' and 'phrase'")
-                    pairs.append((v["value"], v.get("phrase")))
-                else:
-                    pairs.append((v, None))
-        level_map: dict[str, str] = {}
-        for v, phrase in pairs:
-            if not isinstance(v, str) or not v.strip():
-                raise _err(
-                    f"attributes[{name!r}] has value {v!r}; expected non-empty str values (quote YAML values"
-                    " such as yes/no/on/off)"
-                )
-            if v in level_map:
-                raise _err(f"attributes[{name!r}] lists value {v!r} twice")
-            if phrase is None:
-                phrase = v
-            if not isinstance(phrase, str):
-                raise _err(f"attributes[{name!r}][{v!r}] phrase {phrase!r} must be a str")
-            level_map[v] = phrase.strip()
-        if not level_map:
-            raise _err(f"attributes[{name!r}] has no values; expected at least one")
-        out[name] = level_map
-    return out
 
 
 @dataclass(frozen=True)
@@ -317,14 +136,14 @@ class CounterfactualConfig:
     """
 
     occupations: Mapping[str, Sequence[str] | None] | Sequence[str] = field(
-        default_factory=lambda: _default("occupations")
+        default_factory=lambda: default_grid_value("occupations")
     )
-    settings: Sequence[str] = field(default_factory=lambda: _default("settings"))
+    settings: Sequence[str] = field(default_factory=lambda: default_grid_value("settings"))
     prompt_template: str = "a photo of a {occupation} {setting}"
     caption_template: str | None = None
     inpaint_template: str = "a photo of a {appearance} {occupation}"
     fix_articles: bool = True
-    attributes: Mapping[str, Any] = field(default_factory=lambda: _default("attributes"))
+    attributes: Mapping[str, Any] = field(default_factory=lambda: default_grid_value("attributes"))
     use_attributes: Sequence[str] | None = None
     variants_per_base: int | None = 8
     n_base_per_prompt: int = 4
@@ -336,14 +155,14 @@ class CounterfactualConfig:
     min_mask_fraction: float = 0.01
     paste_back: bool = True
     batch_size: int = 4
-    models: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: _default("models"))
+    models: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: default_grid_value("models"))
 
     def __post_init__(self) -> None:
         self._validate()
 
     # ------------------------------------------------------------------ validation
     def _validate(self) -> None:
-        self.occupations = _normalise_occupations(self.occupations)
+        self.occupations = normalise_occupations(self.occupations)
         if isinstance(self.settings, str):
             self.settings = [self.settings]
         if self.settings is None:
@@ -351,51 +170,53 @@ class CounterfactualConfig:
         settings = tuple(self.settings)
         for s in settings:
             if not isinstance(s, str) or not s.strip():
-                raise _err(f"settings has {s!r}; expected non-empty str settings")
+                raise TrustVLInputError(f"settings has {s!r}; expected non-empty str settings")
         self.settings = tuple(s.strip() for s in settings)
         if not self.occupations:
-            raise _err(
+            raise TrustVLInputError(
                 "the prompt grid is empty: occupations has no entries; expected at least one occupation"
             )
         without = [o for o, s in self.occupations.items() if s is None]
         if without and not self.settings:
-            raise _err(
+            raise TrustVLInputError(
                 f"the prompt grid is empty for occupations {without}: they have no settings of their own and"
                 " settings=[] ; expected settings for them"
             )
 
-        _template_fields("prompt_template", self.prompt_template, _CONTEXT_FIELDS)
+        check_template_fields("prompt_template", self.prompt_template, CONTEXT_FIELDS)
         if self.caption_template is not None:
-            _template_fields("caption_template", self.caption_template, _CONTEXT_FIELDS)
+            check_template_fields("caption_template", self.caption_template, CONTEXT_FIELDS)
         self.fix_articles = bool(self.fix_articles)
 
-        attrs = _normalise_attributes(self.attributes)
+        attrs = normalise_attributes(self.attributes)
         if self.use_attributes is not None:
             if isinstance(self.use_attributes, str):
                 self.use_attributes = [self.use_attributes]
             use = tuple(self.use_attributes)
             unknown = [a for a in use if a not in attrs]
             if unknown:
-                raise _err(
+                raise TrustVLInputError(
                     f"use_attributes names unknown attribute(s) {unknown}; expected some of {list(attrs)}"
                 )
             if len(set(use)) != len(use):
-                raise _err(f"use_attributes={list(use)!r} contains duplicates")
+                raise TrustVLInputError(f"use_attributes={list(use)!r} contains duplicates")
             if not use:
-                raise _err("use_attributes=[] is empty; expected at least one attribute (or null for all)")
+                raise TrustVLInputError(
+                    "use_attributes=[] is empty; expected at least one attribute (or null for all)"
+                )
             self.use_attributes = use
             attrs = {a: attrs[a] for a in use}
         self.attributes = attrs
         if not attrs:
-            raise _err("attributes is empty; expected an attribute grid with at least two cells")
+            raise TrustVLInputError("attributes is empty; expected an attribute grid with at least two cells")
         n_cells = math.prod(len(v) for v in attrs.values())
         if n_cells < 2:
-            raise _err(
+            raise TrustVLInputError(
                 f"the attribute grid {{{', '.join(f'{a}: {list(v)}' for a, v in attrs.items())}}} has a single"
                 " cell: no counterfactual variants are possible; expected at least two values in total"
             )
-        _template_fields(
-            "inpaint_template", self.inpaint_template, _CONTEXT_FIELDS | {"prompt", "appearance"} | set(attrs)
+        check_template_fields(
+            "inpaint_template", self.inpaint_template, CONTEXT_FIELDS | {"prompt", "appearance"} | set(attrs)
         )
         self.variants_per_base = check_int(
             "variants_per_base", self.variants_per_base, 2, n_cells, allow_none=True
@@ -414,19 +235,23 @@ class CounterfactualConfig:
 
         models = {} if self.models is None else self.models
         if not isinstance(models, Mapping):
-            raise _err(f"models={models!r}; expected a mapping stage -> keyword arguments")
+            raise TrustVLInputError(f"models={models!r}; expected a mapping stage -> keyword arguments")
         for stage, kwargs in models.items():
-            if stage not in _MODEL_STAGES:
-                raise _err(f"models has unknown stage {stage!r}; expected some of {list(_MODEL_STAGES)}")
+            if stage not in MODEL_STAGES:
+                raise TrustVLInputError(
+                    f"models has unknown stage {stage!r}; expected some of {list(MODEL_STAGES)}"
+                )
             if not isinstance(kwargs, Mapping):
-                raise _err(f"models[{stage!r}]={kwargs!r}; expected a mapping of keyword arguments")
+                raise TrustVLInputError(
+                    f"models[{stage!r}]={kwargs!r}; expected a mapping of keyword arguments"
+                )
         self.models = {k: dict(v) for k, v in models.items()}
 
     # ------------------------------------------------------------------ contexts
     def _fmt(self, template: str, **fields: str) -> str:
         text = template.format(**fields)
         text = " ".join(text.split())
-        return _with_articles(text) if self.fix_articles else text
+        return with_articles(text) if self.fix_articles else text
 
     def contexts(self) -> list[Context]:
         """The context prompts, occupations in order and each occupation's settings in order."""
@@ -476,7 +301,9 @@ class CounterfactualConfig:
     def cell(self, cell_id: int) -> dict[str, str]:
         """Attribute -> value of grid cell ``cell_id`` (row-major over the attributes, last fastest)."""
         if not 0 <= cell_id < self.n_cells:
-            raise _err(f"cell_id={cell_id} is out of range; expected 0 <= cell_id < {self.n_cells}")
+            raise TrustVLInputError(
+                f"cell_id={cell_id} is out of range; expected 0 <= cell_id < {self.n_cells}"
+            )
         out: dict[str, str] = {}
         rest = cell_id
         for name in reversed(self.attribute_names):
@@ -511,7 +338,7 @@ class CounterfactualConfig:
             return list(range(n_cells))
         ctx, rep = base_index % self.n_prompts, base_index // self.n_prompts
         levels = tuple(len(v) for v in self.attributes.values())
-        return list(_balanced_design(levels, n, self.seed, ctx, rep + 1)[rep])
+        return list(balanced_design(levels, n, self.seed, ctx, rep + 1)[rep])
 
     def appearance(self, cell: Mapping[str, str]) -> str:
         """The appearance phrase of a cell (phrases in attribute order, empty ones dropped)."""
@@ -570,19 +397,21 @@ class CounterfactualConfig:
     def from_dict(cls, d: Mapping[str, Any]) -> CounterfactualConfig:
         """Build from a dict of fields; unknown keys raise :class:`~trustvl.errors.TrustVLInputError`."""
         if not isinstance(d, Mapping):
-            raise _err(f"config {d!r}; expected a mapping of fields")
+            raise TrustVLInputError(f"config {d!r}; expected a mapping of fields")
         d = dict(d)
         d.pop("extends", None)
         known = [f.name for f in dataclasses.fields(cls)]
         unknown = sorted(set(d) - set(known))
         if unknown:
-            raise _err(f"unknown counterfactual config key(s) {unknown}; expected some of {known}")
+            raise TrustVLInputError(
+                f"unknown counterfactual config key(s) {unknown}; expected some of {known}"
+            )
         return cls(**d)
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, **overrides: Any) -> CounterfactualConfig:
         """Load a YAML file (``extends`` resolved, see the module doc); ``overrides`` replace fields."""
-        data = _resolve_yaml(Path(path).expanduser())
+        data = resolve_grid_yaml(Path(path).expanduser())
         data.update(overrides)
         try:
             return cls.from_dict(data)
@@ -599,56 +428,6 @@ class CounterfactualConfig:
         tmp.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True), encoding="utf-8")
         os.replace(tmp, path)
         return path
-
-
-#: Name of the rule that picks a base's grid cells (part of the content fingerprint, so a build resumed
-#: with another rule is refused instead of mixing two designs).
-VARIANT_DESIGN = "balanced-v1"
-
-_DESIGN_CACHE: dict[tuple, list[tuple[int, ...]]] = {}
-
-
-def _balanced_design(
-    levels: tuple[int, ...], n: int, seed: int, ctx: int, n_reps: int, tries: int = 16
-) -> list[tuple[int, ...]]:
-    """The first ``n_reps`` balanced cell sets of context ``ctx`` (see the module doc), cached."""
-    key = (levels, n, seed, ctx)
-    sets = _DESIGN_CACHE.setdefault(key, [])
-    if len(sets) >= n_reps:
-        return sets
-    grid = np.array(list(itertools.product(*(range(k) for k in levels))))  # [n_cells, n_attrs]
-    n_cells, offsets = len(grid), np.cumsum([0, *levels])[:-1]
-    onehot = np.zeros((n_cells, sum(levels)))
-    quota = np.zeros(sum(levels))
-    for a, k in enumerate(levels):
-        onehot[np.arange(n_cells), offsets[a] + grid[:, a]] = 1
-        quota[offsets[a] : offsets[a] + k] = -(-n // k)  # ceil(n / levels): the most one level may take
-    usage = np.zeros(n_cells)
-    for s in sets:
-        usage[list(s)] += 1
-    for rep in range(len(sets), n_reps):
-        best: tuple[tuple[float, float], list[int]] | None = None
-        for attempt in range(tries):
-            order = np.random.default_rng(np.random.SeedSequence([seed, 2, ctx, rep, attempt])).permutation(
-                n_cells
-            )
-            counts, taken, chosen = np.zeros(sum(levels)), np.zeros(n_cells), []
-            for _ in range(n):
-                over_quota = (onehot * (counts + 1) > quota).sum(1) + 1e9 * taken
-                c = int(np.lexsort((order, usage, onehot @ counts, over_quota))[0])
-                chosen.append(c)
-                taken[c] = 1
-                counts += onehot[c]
-            spread = max(np.ptp(counts[o : o + k]) for o, k in zip(offsets, levels))
-            score = (float(spread), float(usage[chosen].sum()))
-            if best is None or score < best[0]:
-                best = (score, chosen)
-            if spread <= 1:
-                break
-        assert best is not None
-        usage[best[1]] += 1
-        sets.append(tuple(sorted(best[1])))
-    return sets
 
 
 def load_counterfactual_config(

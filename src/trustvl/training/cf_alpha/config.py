@@ -1,0 +1,148 @@
+"""Settings of CF_α fine-tuning (``trustvl train cf-alpha``): :class:`CFAlphaConfig`, with the CF_α recipe's
+defaults, and the default LoRA targets (the vision tower's projections, :func:`vision_lora_targets`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from trustvl.errors import TrustVLInputError
+from trustvl.training.arguments import TrustVLTrainingArguments
+from trustvl.training.cf_alpha.loss import CFAlphaLoss
+
+__all__ = ["VISION_LORA_TARGETS", "CFAlphaConfig", "vision_lora_targets"]
+
+
+#: Default LoRA targets of CF_α: the attention and MLP projections of the **vision** tower only. The text
+#: tower stays the original one, so class prompts keep their embeddings (zero-shot accuracy is preserved
+#: even though counterfactual captions are few and templated) and the delta only changes how images are
+#: seen; pass ``lora_target_modules`` to adapt both towers.
+def vision_lora_targets(layers: str = r"\d+") -> str:
+    r"""Regular expression for the attention and MLP projections of the vision encoder layers whose index
+    matches ``layers`` (a regex: ``r"\d+"`` every layer, ``"[2-5]"`` layers 2 to 5)."""
+    return rf"vision_model\.encoder\.layers\.{layers}\.(self_attn\.(q_proj|k_proj|v_proj|out_proj)|mlp\.(fc1|fc2))"
+
+
+VISION_LORA_TARGETS = vision_lora_targets()
+
+
+@dataclass
+class CFAlphaConfig(TrustVLTrainingArguments):
+    """Settings of CF_α fine-tuning (``trustvl train cf-alpha``): the run's :class:`TrustVLTrainingArguments`
+    plus the model, data, LoRA and loss fields below, with the CF_α recipe's defaults.
+
+    ``output_dir`` is the run folder: ``model/`` (the :class:`~trustvl.modeling.cf_alpha.CFAlphaCLIPModel`),
+    ``adapter/`` (the LoRA delta as a peft adapter), ``train_summary.json`` and the resumable
+    ``checkpoint-<step>`` folders. ``per_device_train_batch_size`` counts counterfactual **sets** (each of
+    ``variants_per_set`` images) per device. Optimisation is the Trainer's: AdamW, cosine schedule.
+    """
+
+    base_model: str | None = field(
+        default=None,
+        metadata={"help": "Hub id or folder of the CLIP to make fairer; None: the embedded SynthWorld CLIP."},
+    )
+    dataset: str | None = field(
+        default=None,
+        metadata={
+            "help": "Counterfactual dataset: `trustvl build counterfactuals` output or any dataset with image,"
+            " caption and base_id columns (required).",
+        },
+    )
+    split: str = field(default="train", metadata={"help": "Split of the dataset to train on."})
+    variants_per_set: int = field(
+        default=4, metadata={"help": "Variants (images) of one base image per counterfactual set."}
+    )
+    lora_r: int = field(default=8, metadata={"help": "Rank r of the LoRA delta ΔW = (lora_alpha / r)·B·A."})
+    lora_alpha: float = field(
+        default=8.0,
+        metadata={"help": "LoRA scaling numerator (peft's lora_alpha; not the CF_α coefficient)."},
+    )
+    lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA branch's input."})
+    lora_target_modules: list[str] | str | None = field(
+        default=VISION_LORA_TARGETS,
+        metadata={
+            "help": "Linear layers with a LoRA delta: a regular expression matched against full module names"
+            " (the default: the vision tower's attention and MLP projections), or (config file / Python) a list"
+            " of module-name suffixes; None: both towers' q/k/v/out_proj, fc1, fc2."
+        },
+    )
+    beta_clip: float = field(
+        default=CFAlphaLoss.beta_clip, metadata={"help": "β1, weight of the CLIP loss L_CLIP."}
+    )
+    beta_cf: float = field(
+        default=CFAlphaLoss.beta_cf, metadata={"help": "β0, weight of the counterfactual loss L_cf."}
+    )
+    cf_loss: str = field(
+        default=CFAlphaLoss.cf_loss,
+        metadata={
+            "help": "L_cf: 'cohesion' (squared distance to the set mean) or 'info_nce' (same-set positives).",
+            "choices": ["cohesion", "info_nce"],
+        },
+    )
+    cf_temperature: float = field(
+        default=CFAlphaLoss.cf_temperature, metadata={"help": "Temperature of cf_loss='info_nce'."}
+    )
+    beta_score: float = field(
+        default=CFAlphaLoss.beta_score,
+        metadata={
+            "help": "β_s, weight of the score-cohesion term (within-set variance of retrieval logits); 0: off."
+        },
+    )
+    max_logit_scale: float = field(
+        default=CFAlphaLoss.max_logit_scale,
+        metadata={"help": "Clamp of the learned CLIP logit scale in L_CLIP."},
+    )
+    alpha_range: list[float] | None = field(
+        default=None,
+        metadata={
+            "help": "LO HI: train each step at α ~ U(LO, HI) (the α path) instead of α = 1: a smoother α sweep"
+            " for some accuracy at α = 1 (see the README)."
+        },
+    )
+    cf_weight_by_alpha: bool = field(
+        default=False,
+        metadata={
+            "help": "With alpha_range: weight L_cf by the drawn α (the α-weighted path, see"
+            " trustvl.training.cf_alpha.loss)."
+        },
+    )
+    alpha_endpoint_prob: float = field(
+        default=0.0, metadata={"help": "With alpha_range: share of steps trained at its upper end exactly."}
+    )
+    cache_frozen_layers: bool = field(
+        default=True,
+        metadata={
+            "help": "Compute the frozen part once (vision layers below the first LoRA layer, the text tower) instead"
+            " of every step; exact, applied when the text tower has no LoRA, the towers have no dropout and the"
+            " states fit in 4 GiB (else the run trains from pixels)."
+        },
+    )
+    alpha: float = field(
+        default=1.0,
+        metadata={"help": "α stored in the saved model's config (the sweep changes it at run time)."},
+    )
+    # the CF_α recipe's optimisation defaults
+    learning_rate: float = field(default=1e-3, metadata={"help": "Peak learning rate (AdamW)."})
+    max_steps: int = field(default=300, metadata={"help": "Optimiser steps (-1: train num_train_epochs)."})
+    warmup_steps: float = field(default=20, metadata={"help": "Linear warm-up steps (a float < 1: a ratio)."})
+    lr_scheduler_type: str = field(default="cosine", metadata={"help": "transformers scheduler name."})
+    logging_steps: float = field(default=20, metadata={"help": "Log every N steps."})
+    save_steps: float = field(default=100, metadata={"help": "Write a resumable checkpoint every N steps."})
+    save_total_limit: int | None = field(default=1, metadata={"help": "Keep at most this many checkpoints."})
+    save_final_model: bool = field(
+        default=False, metadata={"help": "Also save the Trainer's final/ folder (CF_α writes model/ itself)."}
+    )
+
+    def __post_init__(self) -> None:
+        if not self.dataset:
+            raise TrustVLInputError("CFAlphaConfig.dataset is required (a counterfactual dataset); got None")
+        if not self.output_dir:
+            raise TrustVLInputError("CFAlphaConfig.output_dir is required (the run folder); got None")
+        if self.variants_per_set < 2:
+            raise TrustVLInputError(f"variants_per_set={self.variants_per_set}; expected at least 2")
+        if self.alpha_range is not None:
+            if len(self.alpha_range) != 2:
+                raise TrustVLInputError(f"alpha_range={self.alpha_range!r}; expected two numbers LO HI")
+            self.alpha_range = [float(x) for x in self.alpha_range]
+        super().__post_init__()
+        # the loss settings are checked here, before any data or model is loaded
+        CFAlphaLoss.from_config(self)

@@ -1,0 +1,195 @@
+"""The CF_α loss :class:`CFAlphaLoss` (arXiv 2406.11331; SPEC §2), a :data:`~trustvl.training.core.LossFn`.
+
+Loss, per batch of ``B`` counterfactual sets with ``v`` variants each (images ``x_{b,j}``, one
+context-only caption ``t_b`` per set)::
+
+    L = β1 · L_CLIP + β0 · L_cf + β_s · L_score
+
+* ``L_CLIP``: symmetric InfoNCE between the ``B·v`` images and the ``B`` captions, with logit scale
+  ``exp(logit_scale)`` (clamped at 100), in the multi-positive form ``-log Σ_pos exp / Σ_all exp``
+  (:func:`~trustvl.training.losses.multi_positive_info_nce`): an image's positives are its set's caption
+  and every identical caption of another set in the batch (counterfactual captions are templated, so two
+  chefs in a kitchen share one; treating them as negatives would teach the model to tell same-context
+  scenes apart); a caption's positives are all variants of those sets. With distinct captions and one
+  variant per set this is exactly CLIP's loss. Captions never name appearance, so context alone must
+  explain the match.
+* ``L_cf`` (trustvl's definition; the paper leaves it open): **cohesion** of each set's variants,
+  the mean squared distance of their L2-normalised image embeddings to the set mean
+  (:func:`~trustvl.training.losses.group_mean_cohesion_loss`). It is zero exactly when every variant of
+  a base image embeds identically, i.e. when the image tower ignores the person's appearance. The
+  ``cf_loss="info_nce"`` alternative treats same-set variants as positives among all batch images.
+* ``L_score`` (weight ``β_s = beta_score``, default 20, 0 turns it off; trustvl's addition): **score cohesion**, the
+  within-set variance of each image's retrieval logits against every caption of the batch
+  (``scale·cos(x_{b,j}, t_c)``, averaged over captions ``c``). Retrieval skew (MaxSkew, NDKL) comes from
+  scores that depend on appearance; embedding cohesion removes that dependence only where it is fully
+  reached, while this term targets the scores themselves, so it also holds along the α path.
+
+**α path (optional, ``alpha_range=(lo, hi)``).** Weight-space interpolation of a LoRA delta trained at
+α = 1 only is not an interpolation of fairness: on SynthWorld the skews of attributes that were not
+targeted rise above the base model's at α = 0.25–0.5 before falling at α = 1 (README, "The α sweep").
+With ``alpha_range`` each step is computed at an α drawn uniformly from ``[lo, hi]``, so the delta is
+trained along the path, not only at its end. The draw is a function of ``(seed, optimiser step)`` only
+(the training core reports the step through ``set_step``), so every process draws the same α and a
+resumed run continues the same sequence. The loss at the drawn α is the same ``β1·L_CLIP + β0·L_cf``,
+unless ``cf_weight_by_alpha``: then it is ``β1·L_CLIP + α·β0·L_cf``, so the model at each α is trained on
+the objective whose fairness weight grows with α (the α-weighted path: α walks along the accuracy/fairness
+trade-off instead of asking every α for full invariance). ``alpha_endpoint_prob`` trains a share of the
+steps at ``hi`` exactly (draws stay a function of seed and step).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from trustvl.errors import TrustVLInputError
+from trustvl.training.core import model_inputs, unwrap_model
+from trustvl.training.losses import group_mean_cohesion_loss, multi_positive_info_nce
+
+__all__ = ["CFAlphaLoss"]
+
+
+@dataclass
+class CFAlphaLoss:
+    """``L = β1·L_CLIP + β0·L_cf + β_s·L_score`` as a :data:`~trustvl.training.core.LossFn` (see module docstring).
+
+    Batches hold ``pixel_values`` ``[B·v, 3, H, W]``, ``input_ids``/``attention_mask`` ``[B, L]``,
+    ``set_index`` ``[B·v]`` (the caption/set of each image) and optionally ``caption_index`` ``[B]``
+    (equal for sets whose captions are identical; such pairs count as positives, not negatives).
+
+    Build it from a run's settings with :meth:`from_config`; the :class:`CFAlphaConfig` fields of the same
+    names take their defaults from here (the CF_α recipe: β1 = 1, β0 = 30).
+
+    Args:
+        beta_clip: β1, weight of the CLIP loss.
+        beta_cf: β0, weight of the counterfactual cohesion loss.
+        cf_loss: ``"cohesion"`` (squared distance to the set mean) or ``"info_nce"``.
+        cf_temperature: temperature of the ``"info_nce"`` variant.
+        beta_score: β_s, weight of the score-cohesion term ``L_score`` (0: off; the default 20 is the
+            recipe measured best on SynthWorld: with it every attribute's MaxSkew@100 fell at α = 1, body type's
+            included, for less zero-shot accuracy than without; README, "CF_α").
+        max_logit_scale: clamp of the learned CLIP logit scale.
+        alpha_range: ``(lo, hi)`` with ``0 <= lo <= hi <= 1``: train each step at α ~ U(lo, hi) (see the
+            module docstring); ``None`` trains at the model's α (1).
+        cf_weight_by_alpha: with ``alpha_range``, weight ``L_cf`` by the drawn α (``α·β0``).
+        alpha_endpoint_prob: with ``alpha_range``, the probability that a step trains at ``hi`` exactly.
+        seed: seed of the α draws.
+    """
+
+    beta_clip: float = 1.0
+    beta_cf: float = 30.0
+    cf_loss: str = "cohesion"
+    cf_temperature: float = 0.1
+    max_logit_scale: float = 100.0
+    alpha_range: tuple[float, float] | None = None
+    cf_weight_by_alpha: bool = False
+    alpha_endpoint_prob: float = 0.0
+    beta_score: float = 20.0
+    seed: int = 0
+
+    @classmethod
+    def from_config(cls, config: Any) -> CFAlphaLoss:
+        """The loss of a :class:`~trustvl.training.cf_alpha.config.CFAlphaConfig` run (typed ``Any``: the
+        config imports this class for its defaults, so this module cannot import the config back)."""
+        return cls(
+            beta_clip=config.beta_clip,
+            beta_cf=config.beta_cf,
+            cf_loss=config.cf_loss,
+            cf_temperature=config.cf_temperature,
+            max_logit_scale=config.max_logit_scale,
+            alpha_range=None if config.alpha_range is None else tuple(config.alpha_range),
+            cf_weight_by_alpha=config.cf_weight_by_alpha,
+            alpha_endpoint_prob=config.alpha_endpoint_prob,
+            beta_score=config.beta_score,
+            seed=config.seed,
+        )
+
+    def __post_init__(self) -> None:
+        if self.cf_loss not in ("cohesion", "info_nce"):
+            raise TrustVLInputError(f"cf_loss={self.cf_loss!r}; expected 'cohesion' or 'info_nce'")
+        if self.beta_score < 0:
+            raise TrustVLInputError(f"beta_score={self.beta_score}; expected a non-negative weight")
+        if self.beta_clip < 0 or self.beta_cf < 0 or self.beta_clip + self.beta_cf == 0:
+            raise TrustVLInputError(
+                f"beta_clip={self.beta_clip}, beta_cf={self.beta_cf}; expected non-negative"
+                " weights, not both zero"
+            )
+        if self.alpha_range is not None:
+            lo, hi = (float(x) for x in self.alpha_range)
+            if not 0.0 <= lo <= hi <= 1.0:
+                raise TrustVLInputError(
+                    f"alpha_range={self.alpha_range!r}; expected (lo, hi) with 0 <= lo <= hi <= 1"
+                )
+            self.alpha_range = (lo, hi)
+        if not 0.0 <= self.alpha_endpoint_prob <= 1.0:
+            raise TrustVLInputError(
+                f"alpha_endpoint_prob={self.alpha_endpoint_prob}; expected a probability in [0, 1]"
+            )
+        if (self.cf_weight_by_alpha or self.alpha_endpoint_prob) and self.alpha_range is None:
+            raise TrustVLInputError(
+                "cf_weight_by_alpha / alpha_endpoint_prob need alpha_range (lo, hi); got alpha_range=None"
+            )
+        self._step = 0
+
+    def set_step(self, step: int) -> None:
+        """The optimiser step of the next call (set by the training core); the α-path draw depends on it."""
+        self._step = int(step)
+
+    def draw_alpha(self) -> float:
+        """The α of the current step: ``lo + (hi - lo)·u`` with ``u ~ U(0, 1)`` seeded by (seed, step)."""
+        assert self.alpha_range is not None
+        lo, hi = self.alpha_range
+        rng = np.random.default_rng(np.random.SeedSequence([int(self.seed), 7, self._step]))
+        u = float(rng.random())
+        if self.alpha_endpoint_prob and float(rng.random()) < self.alpha_endpoint_prob:
+            return hi
+        return lo + (hi - lo) * u
+
+    def __call__(
+        self, model: nn.Module, batch: dict[str, Any]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        cf_weight = self.beta_cf
+        if self.alpha_range is not None:
+            alpha = self.draw_alpha()
+            unwrap_model(model).set_alpha(alpha)
+            if self.cf_weight_by_alpha:
+                cf_weight = self.beta_cf * alpha
+        if "vision_hidden_states" in batch:  # frozen prefix cached (PrefixCachedSets): adapted layers only
+            out = model(
+                vision_hidden_states=batch["vision_hidden_states"],
+                vision_start_layer=batch["vision_start_layer"],
+                text_embeds=batch["text_embeds"],
+            )
+        else:
+            out = model(**model_inputs(batch))
+        img, txt = out.image_embeds, out.text_embeds
+        sets = batch["set_index"]
+        scale = unwrap_model(model).logit_scale.exp().clamp(max=self.max_logit_scale)
+        img_n = nn.functional.normalize(img, dim=-1)
+        txt_n = nn.functional.normalize(txt, dim=-1)
+        # sets whose captions are identical (e.g. two chefs in a kitchen) are not negatives of each other
+        caption_index = batch.get("caption_index")
+        if caption_index is None:
+            caption_index = torch.arange(txt.shape[0], device=sets.device)
+        positives = caption_index[sets][:, None] == caption_index[None, :]  # [B·v, B]
+        i2t = multi_positive_info_nce(img_n, txt_n, positives, scale, normalize=False)
+        t2i = multi_positive_info_nce(txt_n, img_n, positives.T, scale, normalize=False)
+        clip = 0.5 * (i2t + t2i)
+        if self.cf_loss == "cohesion":
+            cf = group_mean_cohesion_loss(img_n, sets)
+        else:
+            cf = multi_positive_info_nce(
+                img_n, None, sets[:, None] == sets[None, :], self.cf_temperature, normalize=False
+            )
+        loss = self.beta_clip * clip + cf_weight * cf
+        logs = {"clip_loss": clip.detach(), "cf_loss": cf.detach()}
+        if self.beta_score:
+            logits = scale * img_n @ txt_n.T  # [B·v, B]
+            score = group_mean_cohesion_loss(logits, sets, normalize=False) / logits.shape[1]
+            loss = loss + self.beta_score * score
+            logs["score_loss"] = score.detach()
+        return loss, logs
