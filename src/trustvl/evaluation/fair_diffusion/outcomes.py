@@ -95,7 +95,9 @@ def _attribute_outcome(
             gap_plain, gap_fair, *reps.get("gap", (None, None)), lower_is_better=True, upper=1.0
         ),
         relative_gap_drop=relative_drop,
-        relative_gap_drop_interval=finite_centred_interval(relative_drop, reps["drop"], upper=1.0) if reps else None,
+        relative_gap_drop_interval=finite_centred_interval(relative_drop, reps["drop"], upper=1.0)
+        if reps
+        else None,
         kl=paired_metric(kl_plain, kl_fair, *reps.get("kl", (None, None)), lower_is_better=True),
         within_tolerance=paired_metric(
             float(sp["within"].mean()),
@@ -105,7 +107,9 @@ def _attribute_outcome(
             upper=1.0,
         ),  # fmt: skip
         obeyed=float(obeyed.mean()),
-        obeyed_interval=finite_centred_interval(float(obeyed.mean()), reps["obeyed"], 0.0, 1.0) if reps else None,
+        obeyed_interval=finite_centred_interval(float(obeyed.mean()), reps["obeyed"], 0.0, 1.0)
+        if reps
+        else None,
         per_prompt=per_prompt,
     )
 
