@@ -93,8 +93,9 @@ def test_shard_round_trip_and_card_load(tmp_path, hub_layout):
     card_meta = DatasetCardMetadata(
         pretty_name="tiny", features=features, splits=[SplitMetadata("train", 2)], license="apache-2.0"
     )
-    write_dataset_card(tmp_path, card_meta, "# tiny\n")
-    card = dataset_card(card_meta, "# tiny\n")
+    write_dataset_card(tmp_path, card_meta, template="dataset_published", name="tiny")
+    card = dataset_card(card_meta, template="dataset_published", name="tiny")
+    assert "# tiny\n\nParquet shards published with `trustvl publish dataset`." in str(card)
     assert card.data.configs == [
         {"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}
     ]

@@ -79,16 +79,13 @@ class DatasetCardMetadata:
     download_size: int | None = None
 
 
-def dataset_card(
-    metadata: DatasetCardMetadata, body: str | None = None, *, template: str | None = None, **values: Any
-) -> Any:
+def dataset_card(metadata: DatasetCardMetadata, *, template: str, **values: Any) -> Any:
     """A ``huggingface_hub.DatasetCard``: ``metadata`` as YAML front matter, then the markdown body.
 
     Args:
         metadata: the YAML part.
-        body: a ready markdown body; kept for callers that have not moved to a template yet.
         template: the name of a template in :data:`TEMPLATES` (``"dataset_synthworld"``), rendered with
-            ``values``; give either ``body`` or ``template``.
+            ``values``: every dataset card trustvl writes comes from one.
     """
     from datasets import DatasetInfo
     from datasets.info import DatasetInfosDict
@@ -115,12 +112,6 @@ def dataset_card(
     info = DatasetInfo(features=metadata.features, splits=split_dict, download_size=metadata.download_size)
     # datasets' own serialisation of features and splits, the one push_to_hub writes
     DatasetInfosDict({metadata.config_name: info}).to_dataset_card_data(card_data)
-    if (body is None) == (template is None):
-        raise TrustVLInputError(
-            f"body={body!r}, template={template!r}; expected either a markdown body or a template name"
-        )
-    if body is not None:
-        return DatasetCard(f"---\n{card_data.to_yaml()}\n---\n\n{body.lstrip()}")
     path = TEMPLATES / f"{template}.md"
     if not path.is_file():
         known = sorted(p.stem for p in TEMPLATES.glob("dataset_*.md"))
@@ -133,12 +124,11 @@ def dataset_card(
 def write_dataset_card(
     folder: str | os.PathLike,
     metadata: DatasetCardMetadata,
-    body: str | None = None,
     *,
-    template: str | None = None,
+    template: str,
     **values: Any,
 ) -> Path:
     """Write :func:`dataset_card` to ``folder/README.md`` atomically and return its path."""
     path = Path(folder) / CARD_FILE
-    write_text(path, str(dataset_card(metadata, body, template=template, **values)))
+    write_text(path, str(dataset_card(metadata, template=template, **values)))
     return path

@@ -68,9 +68,7 @@ def _make_dataset_card(root: Path, shards: list[Path], license: str) -> Any:
         tags=["trustvl"],
         download_size=sum(f.stat().st_size for f in shards),
     )
-    return dataset_card(
-        metadata, f"# {root.name}\n\nParquet shards published with `trustvl publish dataset`.\n"
-    )
+    return dataset_card(metadata, template="dataset_published", name=root.name)
 
 
 def _check_dataset_configs(root: Path, meta: dict[str, Any], shards: list[Path]) -> None:
