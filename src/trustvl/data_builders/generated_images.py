@@ -1,5 +1,5 @@
-"""The dataset folder of generated images (``trustvl generate``): one Parquet shard (the shared shard writer),
-an image grid and a dataset card.
+"""The dataset folder of generated images (``trustvl generate``): one Parquet shard, an image grid and a
+dataset card, written whole through the shared build (:meth:`trustvl.data_builders.sharded_build.ShardedBuild.staged`).
 
 The images come from the generation loop one floor up (:mod:`trustvl.pipelines.generation`: image ``i`` of a
 prompt uses seed ``seed + i``; with Fair Diffusion each image's groups, written in ``fair_<attribute>``
@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from trustvl.data_builders.parquet_shards import DATA_DIR, shard_file_name, write_parquet_shard
+from trustvl.data_builders.parquet_shards import DATA_DIR, shard_file_name
+from trustvl.data_builders.sharded_build import ShardedBuild
 from trustvl.errors import TrustVLInputError
-from trustvl.hub.dataset_cards import DatasetCardMetadata, SplitMetadata, write_dataset_card
-from trustvl.utils.io import atomic_output_dir
+from trustvl.hub.dataset_cards import DatasetCardMetadata, SplitMetadata
 
 
 @dataclass
@@ -113,9 +113,11 @@ def write_generated_dataset(
         }
     )  # fmt: skip
     shard = f"{DATA_DIR}/{shard_file_name('train', 0, 1)}"
-    with atomic_output_dir(out_dir, overwrite=overwrite) as stage:
-        write_parquet_shard(stage / shard, columns, features, hub_layout=True)
-        image_grid([g.image for g in generated], cols=min(n, 16)).save(stage / "grid.png")
+    with ShardedBuild.staged(
+        out_dir, builder=f"{__name__}.write_generated_dataset", kind="generated images", overwrite=overwrite
+    ) as build:
+        build.write_shard(build.out / shard, columns, features, hub_layout=True)
+        image_grid([g.image for g in generated], cols=min(n, 16)).save(build.out / "grid.png")
         model_name = model or "trustvl synthworld-sd (embedded default)"
         if text_encoder is not None:
             model_name += f" with the text encoder of {text_encoder}"
@@ -125,12 +127,11 @@ def write_generated_dataset(
             splits=[SplitMetadata("train", len(generated), data_files=f"{DATA_DIR}/train-*.parquet")],
             tags=("trustvl", "synthetic", "text-to-image"),
         )
-        write_dataset_card(
-            stage, metadata, template="dataset_generated_images", model_name=model_name,
-            n_images=len(generated), n=n, seed=seed, last_seed=seed + n - 1,
+        build.finish(metadata, "dataset_generated_images", dict(
+            model_name=model_name, n_images=len(generated), n=n, seed=seed, last_seed=seed + n - 1,
             num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
             classified=readings is not None, fairness_description=fairness_description, prompts=list(prompts),
-        )  # fmt: skip
+        ))  # fmt: skip
     out = Path(out_dir).expanduser().resolve()
     return GenerationRun(
         str(out), len(generated), str(out / "grid.png"), str(out / shard),

@@ -6,11 +6,23 @@ A build writes a dataset folder::
     <out>/build_config.json                       the build record: builder, status, fingerprint, settings
     <out>/README.md                               the dataset card, written last
 
-and follows four rules, held here once:
+and follows four rules, held here once, for each of the three ways a builder keeps its record:
+
+* a **status record** (the default; CF_α counterfactuals, Safe-CLIP quadruplets): ``build_config.json``
+  says ``"in progress"`` then ``"complete"``, and every shard's schema metadata carries the fingerprint;
+* a **manifest** (:class:`Manifest`; SynthWorld's ``synthworld_config.json``): the build's settings as fixed
+  text, written first and compared as text; shards carry no metadata, a shard is complete when it holds its
+  rows, and the build is complete when its card exists (``hub.loading`` refuses a manifest without a card);
+* **no record** (:meth:`ShardedBuild.staged`; spurious digits, unsafe captions, generated images): a build
+  small enough to write whole, staged in a hidden folder and renamed into place in one step, so the folder
+  is absent or complete and there is nothing to resume.
+
+The rules:
 
 * **Fingerprint.** The build's settings (config and the stages' descriptions) hash to one fingerprint
   (:func:`build_fingerprint`); the record and every shard's schema metadata carry it. A folder holding a
   build with another fingerprint is refused unless ``overwrite`` (then it is replaced).
+  (A manifest build's fingerprint is its manifest text; a staged build needs none.)
 * **Atomic shards.** A shard is written to a hidden temporary file and renamed into place, so it is either
   absent or complete; :meth:`ShardedBuild.prepare` deletes the temporary files a killed run left.
 * **Resume.** A complete shard of this fingerprint is skipped (:meth:`ShardedBuild.shard_is_done`); one of
@@ -29,7 +41,8 @@ import io
 import json
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +51,7 @@ from PIL import Image
 
 from trustvl.data_builders.parquet_shards import (
     DATA_DIR,
+    parquet_num_rows,
     read_shard_metadata,
     remove_partial_shards,
     shard_file_name,
@@ -46,10 +60,11 @@ from trustvl.data_builders.parquet_shards import (
 from trustvl.errors import TrustVLInputError
 from trustvl.hub.dataset_cards import CARD_FILE, DatasetCardMetadata, write_dataset_card
 from trustvl.hub.loading import BUILD_RECORD
-from trustvl.utils.io import sha256_text, write_json
+from trustvl.utils.io import atomic_output_dir, sha256_text, write_json, write_text
 
 __all__ = [
     "BUILD_RECORD",
+    "Manifest",
     "SHARD_META_KEY",
     "ShardedBuild",
     "build_fingerprint",
@@ -109,15 +124,34 @@ def _shard_meta(path: str | os.PathLike) -> dict[str, Any] | None:
     return meta if isinstance(meta, dict) else None
 
 
+@dataclass(frozen=True)
+class Manifest:
+    """A build record that is the build's settings as fixed text (indented, sorted JSON), written before the
+    first shard and compared as text on a rerun (SynthWorld's ``synthworld_config.json``)."""
+
+    name: str
+    settings: Mapping[str, Any]
+
+    @property
+    def text(self) -> str:
+        return json.dumps(dict(self.settings), indent=2, sort_keys=True) + "\n"
+
+
+#: the three ways a build keeps its record (see the module doc)
+_STATUS, _MANIFEST, _STAGED = "status", "manifest", "staged"
+
+
 class ShardedBuild:
     """One fingerprinted build of a dataset folder (see the module doc for the rules).
 
     Args:
         out_dir: the dataset folder.
         builder: the builder's dotted name (stored in the record).
-        fingerprint: :func:`build_fingerprint` of the build's settings.
+        fingerprint: :func:`build_fingerprint` of the build's settings (status record only).
         settings: what the record stores besides builder, status and fingerprint (config, stages, ...).
         kind: how errors name this kind of build (``"quadruplet build"``).
+        manifest: keep the record as this :class:`Manifest` instead of a status record (then
+            ``fingerprint`` and ``settings`` are not given: the manifest is both).
     """
 
     def __init__(
@@ -125,14 +159,41 @@ class ShardedBuild:
         out_dir: str | os.PathLike,
         *,
         builder: str,
-        fingerprint: str,
-        settings: Mapping[str, Any],
         kind: str,
+        fingerprint: str | None = None,
+        settings: Mapping[str, Any] | None = None,
+        manifest: Manifest | None = None,
     ) -> None:
         self.out = Path(out_dir).expanduser().resolve()
-        self.builder, self.fingerprint, self.kind = builder, fingerprint, kind
-        self.settings = dict(settings)
+        self.builder, self.kind, self.manifest = builder, kind, manifest
+        if manifest is not None:
+            if fingerprint is not None or settings is not None:
+                raise TrustVLInputError(
+                    "a manifest build takes no fingerprint or settings; expected the manifest alone"
+                )
+            self.mode, fingerprint = _MANIFEST, sha256_text(manifest.text)
+        else:
+            self.mode = _STATUS if fingerprint is not None else _STAGED
+        self.fingerprint = fingerprint
+        self.settings = dict(settings or {})
         self.created = False
+        self.finished = False
+
+    @classmethod
+    @contextlib.contextmanager
+    def staged(
+        cls, out_dir: str | os.PathLike, *, builder: str, kind: str, overwrite: bool
+    ) -> Iterator[ShardedBuild]:
+        """A build written whole (no record, no resume): yields a build of a hidden staging folder that
+        becomes ``out_dir`` in one rename when the block ends after :meth:`finish`; on any error it is
+        removed and ``out_dir`` is left as it was. ``out_dir`` must be absent or empty unless ``overwrite``."""
+        with atomic_output_dir(out_dir, overwrite=overwrite) as stage:
+            build = cls(stage, builder=builder, kind=kind)
+            prepare_shard_folder(stage)
+            yield build
+            if not build.finished:
+                raise RuntimeError(f"{kind}: the staged build ended before finish() wrote its card")
+            stage.chmod(0o755)  # mkdtemp makes 0700 folders; a dataset folder is meant to be shared
 
     # ------------------------------------------------------------------------------------------ folder
     def shard_path(self, split: str, index: int, n_shards: int) -> Path:
@@ -141,6 +202,9 @@ class ShardedBuild:
 
     def existing_fingerprint(self) -> str | None:
         """The fingerprint of the build already in the folder: from its record, else from its shards."""
+        if self.manifest is not None:
+            path = self.out / self.manifest.name
+            return sha256_text(path.read_text(encoding="utf-8")) if path.is_file() else None
         if (self.out / BUILD_RECORD).is_file():
             record = read_build_record(self.out) or {}
             return str(record.get("fingerprint") or "") or None
@@ -151,12 +215,18 @@ class ShardedBuild:
         """Make the folder ready: refuse (or, with ``overwrite``, replace) another build or other files,
         delete a killed run's temporary files; sets :attr:`created` when this call made the folder."""
         out = self.out
+        if self.mode == _STAGED:
+            raise TrustVLInputError(
+                "a staged build is prepared by ShardedBuild.staged(); expected no prepare()"
+            )
         if out.exists() and not out.is_dir():
             raise TrustVLInputError(
                 f"output path {str(out)!r} exists and is not a folder; expected a folder path"
             )
         self.created = not out.exists()
-        if out.exists() and any(out.iterdir()):
+        if self.manifest is not None:
+            self._prepare_manifest_folder(overwrite)
+        elif out.exists() and any(out.iterdir()):
             existing = self.existing_fingerprint()
             if overwrite:
                 shutil.rmtree(out)
@@ -174,14 +244,54 @@ class ShardedBuild:
                 )
         prepare_shard_folder(out)
 
+    def _prepare_manifest_folder(self, overwrite: bool) -> None:
+        # a manifest build owns its manifest, card and data folder only: other files in the folder are kept,
+        # and overwrite clears just those three
+        assert self.manifest is not None
+        out, name, data = self.out, self.manifest.name, self.out / DATA_DIR
+        existing = self.existing_fingerprint()
+        if existing is not None and existing != self.fingerprint:
+            if not overwrite:
+                raise TrustVLInputError(
+                    f"{out} already holds a {self.kind} built with other arguments ({name} differs); "
+                    "pass overwrite=True to rebuild it or choose another out_dir"
+                )
+            shutil.rmtree(data, ignore_errors=True)
+            for stale in (name, CARD_FILE):
+                (out / stale).unlink(missing_ok=True)
+        elif existing is None and data.is_dir() and any(data.glob("*.parquet")):
+            if not overwrite:
+                raise TrustVLInputError(
+                    f"{data} holds Parquet files but no {name}; pass overwrite=True or another out_dir"
+                )
+            shutil.rmtree(data)
+
     def write_record(self, status: str, **extra: Any) -> None:
-        """Write the build record with ``status`` (``"in progress"`` / ``"complete"``) and ``extra`` entries."""
+        """Write the build record with ``status`` (``"in progress"`` / ``"complete"``) and ``extra`` entries.
+
+        A manifest build writes its manifest for ``"in progress"`` (its card marks it complete); a staged
+        build keeps no record."""
+        if self.manifest is not None:
+            if status != "complete":
+                write_text(self.out / self.manifest.name, self.manifest.text)
+            return
+        if self.mode == _STAGED:
+            return
         record = {"builder": self.builder, "status": status, "fingerprint": self.fingerprint}
         write_json(self.out / BUILD_RECORD, {**record, **self.settings, **extra})
 
     # ------------------------------------------------------------------------------------------ shards
-    def shard_is_done(self, path: Path) -> bool:
-        """True for a complete shard of this build, False for an absent one; raises for another build's."""
+    def shard_is_done(self, path: Path, n_rows: int | None = None) -> bool:
+        """True for a complete shard of this build, False for an absent one; raises for another build's.
+
+        A manifest build's shards carry no fingerprint: one is complete when it holds ``n_rows`` rows (any
+        other file at its path is rewritten)."""
+        if self.manifest is not None:
+            if n_rows is None:
+                raise TrustVLInputError(
+                    "a manifest build's shard_is_done needs n_rows; expected the shard's rows"
+                )
+            return parquet_num_rows(path) == n_rows
         if not path.is_file():
             return False
         meta = _shard_meta(path)
@@ -193,11 +303,30 @@ class ShardedBuild:
         return True
 
     def write_shard(
-        self, path: Path, columns: Mapping[str, Sequence[Any]], features: Any, meta: Mapping[str, Any]
-    ) -> None:
-        """Write one shard atomically; its schema metadata holds ``meta`` and this build's fingerprint."""
-        write_parquet_shard(
-            path, columns, features, metadata={SHARD_META_KEY: {**meta, "fingerprint": self.fingerprint}}
+        self,
+        path: Path,
+        columns: Mapping[str, Sequence[Any]],
+        features: Any,
+        meta: Mapping[str, Any] | None = None,
+        *,
+        hub_layout: bool = False,
+    ) -> int:
+        """Write one shard atomically and return its rows. A status build's shard carries ``meta`` and this
+        build's fingerprint in its schema metadata; the shards of the other builds carry none (``meta`` must
+        then be empty). ``hub_layout``: ``datasets``' own Parquet layout (see :func:`write_parquet_shard`)."""
+        if self.mode != _STATUS:
+            if meta:
+                raise TrustVLInputError(
+                    f"shard metadata {dict(meta)!r} given to a {self.mode} build; expected none (its shards"
+                    " carry no metadata)"
+                )
+            return write_parquet_shard(path, columns, features, hub_layout=hub_layout)
+        return write_parquet_shard(
+            path,
+            columns,
+            features,
+            metadata={SHARD_META_KEY: {**(meta or {}), "fingerprint": self.fingerprint}},
+            hub_layout=hub_layout,
         )
 
     @staticmethod
@@ -211,12 +340,18 @@ class ShardedBuild:
         card: DatasetCardMetadata,
         template: str,
         values: Mapping[str, Any],
-        summary: Mapping[str, Any],
+        summary: Mapping[str, Any] | None = None,
+        *,
+        files: Mapping[str, Any] | None = None,
     ) -> None:
-        """Write the card (``template`` rendered with ``values``), then mark the record complete with
-        ``summary``: the last step, after every shard."""
+        """The last step, after every shard: write ``files`` (name -> JSON-able value, e.g. a summary),
+        then the card (``template`` rendered with ``values``), then mark a status record complete with
+        ``summary``."""
+        for name, value in (files or {}).items():
+            write_json(self.out / name, value)
         write_dataset_card(self.out, card, template=template, **values)
-        self.write_record("complete", summary=dict(summary))
+        self.write_record("complete", summary=dict(summary or {}))
+        self.finished = True
 
     def remove(self, shard_paths: Sequence[Path]) -> None:
         """Delete ``shard_paths``, the record and the card, and the folder when this build made it (or it is

@@ -36,8 +36,9 @@ up and down) have the rectangle, so the rectangle is independent of the class (V
 ``load_digits()``).
 
 **Folder.** ``README.md`` (dataset card with YAML ``configs`` and ``dataset_info``),
-``data/train-00000-of-00001.parquet``, ``data/test-00000-of-00001.parquet``, ``build_info.json``.
-``datasets.load_dataset(folder)`` loads it offline.
+``data/train-00000-of-00001.parquet``, ``data/test-00000-of-00001.parquet``, ``build_info.json``, written
+whole through the shared build (:meth:`~trustvl.data_builders.sharded_build.ShardedBuild.staged`: the folder
+appears complete or not at all). ``datasets.load_dataset(folder)`` loads it offline.
 """
 
 from __future__ import annotations
@@ -52,15 +53,11 @@ from typing import Any
 
 import numpy as np
 
-from trustvl.data_builders.parquet_shards import (
-    DATA_DIR,
-    parquet_uncompressed_bytes,
-    shard_file_name,
-    write_parquet_shard,
-)
+from trustvl.data_builders.parquet_shards import DATA_DIR, parquet_uncompressed_bytes
 from trustvl.data_builders.ravl.regions import Region, grid_regions
+from trustvl.data_builders.sharded_build import ShardedBuild
 from trustvl.errors import TrustVLInputError
-from trustvl.hub.dataset_cards import DatasetCardMetadata, SplitMetadata, write_dataset_card
+from trustvl.hub.dataset_cards import DatasetCardMetadata, SplitMetadata
 from trustvl.utils.checks import check_int, check_number
 
 __all__ = [
@@ -246,7 +243,7 @@ def _features(class_names: list[str]):
     )
 
 
-def _card_metadata(folder: Path, info: dict[str, Any], features: Any) -> DatasetCardMetadata:
+def _card_metadata(build: ShardedBuild, info: dict[str, Any], features: Any) -> DatasetCardMetadata:
     return DatasetCardMetadata(
         pretty_name="trustvl spurious digits",
         features=features,
@@ -254,7 +251,7 @@ def _card_metadata(folder: Path, info: dict[str, Any], features: Any) -> Dataset
             SplitMetadata(
                 split,
                 stats["n"],
-                parquet_uncompressed_bytes(folder / DATA_DIR / shard_file_name(split, 0, 1)),
+                parquet_uncompressed_bytes(build.shard_path(split, 0, 1)),
                 data_files=f"{DATA_DIR}/{split}-*.parquet",
             )
             for split, stats in info["splits"].items()
@@ -313,8 +310,6 @@ def build_spurious_digits(
     import datasets
     from sklearn.datasets import load_digits
 
-    from trustvl.utils.io import atomic_output_dir, write_json
-
     rng = np.random.default_rng(seed)
     digits = load_digits()
     scans, targets = digits.images, digits.target
@@ -349,9 +344,14 @@ def build_spurious_digits(
     if not progress:
         datasets.disable_progress_bars()
     try:
-        with atomic_output_dir(out_dir, overwrite=overwrite) as stage:
+        with ShardedBuild.staged(
+            out_dir,
+            builder=f"{__name__}.build_spurious_digits",
+            kind="spurious-digits build",
+            overwrite=overwrite,
+        ) as build:
             _write_splits(
-                stage,
+                build,
                 rng,
                 info,
                 features,
@@ -365,15 +365,12 @@ def build_spurious_digits(
                 image_size,
                 progress,
             )
-            write_json(stage / "build_info.json", info)
-            write_dataset_card(
-                stage,
-                _card_metadata(stage, info, features),
-                template="dataset_spurious_digits",
-                **_card_values(info),
+            build.finish(
+                _card_metadata(build, info, features),
+                "dataset_spurious_digits",
+                _card_values(info),
+                files={"build_info.json": info},
             )
-            stage.chmod(0o755)  # mkdtemp makes 0700 folders; a dataset folder is meant to be shared
-            (stage / "build_info.json").chmod(0o644)
     finally:
         if bars_were_on and not progress:
             datasets.enable_progress_bars()
@@ -381,7 +378,7 @@ def build_spurious_digits(
 
 
 def _write_splits(
-    stage: Path,
+    build: ShardedBuild,
     rng: np.random.Generator,
     info: dict[str, Any],
     features: Any,
@@ -419,7 +416,7 @@ def _write_splits(
             rows["rectangle_box"].append(list(box))
             rows["is_spurious_class"].append(d == spurious_class)
             rows["source_index"].append(src)
-        write_parquet_shard(stage / DATA_DIR / shard_file_name(split, 0, 1), rows, features, hub_layout=True)
+        build.write_shard(build.shard_path(split, 0, 1), rows, features, hub_layout=True)
         info["splits"][split] = {
             "n": n,
             "rectangle_rate": float(rect.mean()),

@@ -27,17 +27,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trustvl.data_builders.parquet_shards import DATA_DIR, shard_file_name, write_parquet_shard
+from trustvl.data_builders.parquet_shards import DATA_DIR
 from trustvl.data_builders.safe_clip.caption_grammar import UNSAFE_ELEMENTS, check_conversion, parse_caption
 from trustvl.data_builders.safe_clip.oracle_converter import (
     OracleCaptionConverter,
     UnsafeCaptionConverter,
     check_safe_captions,
 )
+from trustvl.data_builders.sharded_build import ShardedBuild
 from trustvl.errors import TrustVLInputError
-from trustvl.hub.dataset_cards import DatasetCardMetadata, SplitMetadata, write_dataset_card
+from trustvl.hub.dataset_cards import DatasetCardMetadata, SplitMetadata
 from trustvl.utils.checks import check_int
-from trustvl.utils.io import atomic_output_dir, write_json
 
 __all__ = [
     "UnsafeCaptionsSummary",
@@ -246,20 +246,20 @@ def _write(out: Path, columns: dict[str, list[Any]], summary: UnsafeCaptionsSumm
     features = datasets.Features(
         {c: datasets.Value("bool") if c == "valid" else datasets.Value("string") for c in COLUMNS}
     )
-    shard = f"{DATA_DIR}/{shard_file_name('train', 0, 1)}"
-    with atomic_output_dir(out, overwrite=overwrite) as stage:
-        write_parquet_shard(stage / shard, columns, features)
+    # one shard, written whole: the folder appears complete or not at all
+    with ShardedBuild.staged(
+        out, builder=f"{__name__}.build_unsafe_captions", kind="unsafe-captions build", overwrite=overwrite
+    ) as build:
+        build.write_shard(build.shard_path("train", 0, 1), columns, features)
         metadata = DatasetCardMetadata(
             pretty_name="Unsafe captions (Safe-CLIP)",
             features=features,
             splits=[SplitMetadata("train", summary.n_written, data_files=f"{DATA_DIR}/train-*.parquet")],
             tags=("trustvl", "safe-clip", "synthetic"),
         )
-        write_dataset_card(
-            stage,
+        build.finish(
             metadata,
-            template="dataset_unsafe_captions",
-            summary=summary,
-            valid_share=f"{summary.valid_share:.1%}",
+            "dataset_unsafe_captions",
+            {"summary": summary, "valid_share": f"{summary.valid_share:.1%}"},
+            files={"summary.json": summary.to_dict()},
         )
-        write_json(stage / "summary.json", summary.to_dict())

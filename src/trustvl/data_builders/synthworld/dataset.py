@@ -10,10 +10,11 @@ Layout of ``out_dir``::
 ``datasets.load_dataset(out_dir)`` loads it (``Image()`` columns decode to PIL images; the person mask
 is a 1-bit PNG, ``np.asarray(row["person_mask"])`` is a bool array).
 
-Resumable and deterministic: each shard is a pure function of (config, seed, split, shard range) and
-is written to a temporary file then ``os.replace``-d into place, so a killed run leaves only complete
-shards; a rerun with the same arguments skips them and the final folder is byte-identical to an
-uninterrupted run. A rerun with different arguments is refused (``overwrite=True`` rebuilds).
+Resumable and deterministic: each shard is a pure function of (config, seed, split, shard range). The
+folder is written through the shared build (:class:`~trustvl.data_builders.sharded_build.ShardedBuild` with
+the manifest as its record): shards are atomic, so a killed run leaves only complete ones; a rerun with the
+same arguments skips them and the final folder is byte-identical to an uninterrupted run. A rerun with
+different arguments is refused (``overwrite=True`` rebuilds). The card is written last.
 
 Columns (always): ``scene_id`` (index within the split), ``image``, ``person_mask``, ``caption``
 (one context-only caption), ``captions`` (all context-only variants), ``appearance_caption`` (a
@@ -30,7 +31,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -43,20 +43,17 @@ import numpy as np
 from trustvl.data_builders.parquet_shards import (
     DATA_DIR,
     count_shards,
-    parquet_num_rows,
     parquet_uncompressed_bytes,
     shard_file_name,
     shard_ranges,
-    write_parquet_shard,
 )
-from trustvl.data_builders.sharded_build import png_cell, prepare_shard_folder
+from trustvl.data_builders.sharded_build import Manifest, ShardedBuild, png_cell
 from trustvl.data_builders.synthworld.captions import appearance_caption, caption_variants, sample_caption
 from trustvl.data_builders.synthworld.config import ATTRIBUTE_NAMES, SETTINGS, SynthWorldConfig
 from trustvl.data_builders.synthworld.render import RENDER_VERSION, SynthWorldRenderer, unsafe_subtype
 from trustvl.errors import TrustVLInputError
-from trustvl.hub.dataset_cards import CARD_FILE, DatasetCardMetadata, SplitMetadata, write_dataset_card
+from trustvl.hub.dataset_cards import DatasetCardMetadata, SplitMetadata
 from trustvl.utils.checks import check_int
-from trustvl.utils.io import write_text
 
 MANIFEST = "synthworld_config.json"
 FORMAT = "trustvl-synthworld"
@@ -152,13 +149,16 @@ def scene_row(renderer: SynthWorldRenderer, split: str, index: int) -> dict[str,
     return row
 
 
-def _write_shard(config_dict: dict[str, Any], seed: int, split: str, start: int, end: int, path: str) -> int:
-    """Render scenes ``start..end-1`` of ``split`` into the Parquet shard ``path`` (atomically)."""
+def _write_shard(
+    build: ShardedBuild, config_dict: dict[str, Any], seed: int, split: str, start: int, end: int, path: Path
+) -> int:
+    """Render scenes ``start..end-1`` of ``split`` into the shard ``path`` of ``build`` (atomically); runs in
+    a worker process too (the build is plain data and pickles)."""
     cfg = SynthWorldConfig.from_dict(config_dict)
     renderer = SynthWorldRenderer(cfg, seed=seed)
     features = synthworld_features(cfg)
     rows = [scene_row(renderer, split, i) for i in range(start, end)]
-    return write_parquet_shard(path, {name: [r[name] for r in rows] for name in features}, features)
+    return build.write_shard(path, {name: [r[name] for r in rows] for name in features}, features)
 
 
 def _shard_jobs(data: Path, sizes: dict[str, int], shard_size: int) -> Iterator[tuple[str, int, int, Path]]:
@@ -203,8 +203,6 @@ def build_synthworld_dataset(
     num_workers = check_int("num_workers", num_workers, 1)
     seed = check_int("seed", seed)
 
-    out = Path(out_dir)
-    data = out / DATA_DIR
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -215,32 +213,24 @@ def build_synthworld_dataset(
         "shard_size": shard_size,
         "config": cfg.to_dict(),
     }
-    manifest_text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
-    mpath = out / MANIFEST
-    if mpath.is_file() and mpath.read_text(encoding="utf-8") != manifest_text:
-        if not overwrite:
-            raise TrustVLInputError(
-                f"{out} already holds a SynthWorld dataset built with other arguments ({MANIFEST} differs); "
-                "pass overwrite=True to rebuild it or choose another out_dir"
-            )
-        shutil.rmtree(data, ignore_errors=True)
-        for name in (MANIFEST, CARD_FILE):
-            (out / name).unlink(missing_ok=True)
-    elif not mpath.is_file() and data.is_dir() and any(data.glob("*.parquet")):
-        if not overwrite:
-            raise TrustVLInputError(
-                f"{data} holds Parquet files but no {MANIFEST}; pass overwrite=True or another out_dir"
-            )
-        shutil.rmtree(data)
-    prepare_shard_folder(out)
-    write_text(mpath, manifest_text)
+    build = ShardedBuild(
+        out_dir,
+        builder=f"{__name__}.build_synthworld_dataset",
+        kind="SynthWorld dataset",
+        manifest=Manifest(MANIFEST, manifest),
+    )
+    build.prepare(overwrite)
+    build.write_record("in progress")
+    data = build.out / DATA_DIR
 
     sizes = {"train": n_train, "test": n_test}
     done = sum(
-        b - a for _, a, b, path in _shard_jobs(data, sizes, shard_size) if parquet_num_rows(path) == b - a
+        b - a for _, a, b, path in _shard_jobs(data, sizes, shard_size) if build.shard_is_done(path, b - a)
     )
     todo = (
-        job for job in _shard_jobs(data, sizes, shard_size) if parquet_num_rows(job[3]) != job[2] - job[1]
+        job
+        for job in _shard_jobs(data, sizes, shard_size)
+        if not build.shard_is_done(job[3], job[2] - job[1])
     )
 
     from tqdm.auto import tqdm
@@ -251,13 +241,13 @@ def build_synthworld_dataset(
     ) as bar:
         if num_workers == 1:
             for split, a, b, path in todo:
-                bar.update(_write_shard(cfg_dict, seed, split, a, b, str(path)))
+                bar.update(_write_shard(build, cfg_dict, seed, split, a, b, path))
         else:
             with ProcessPoolExecutor(max_workers=num_workers) as ex:
                 # a bounded window of submitted shards, so the pending work never grows with the dataset
                 window: deque[Future[int]] = deque()
                 for split, a, b, path in todo:
-                    window.append(ex.submit(_write_shard, cfg_dict, seed, split, a, b, str(path)))
+                    window.append(ex.submit(_write_shard, build, cfg_dict, seed, split, a, b, path))
                     if len(window) >= 2 * num_workers:
                         bar.update(window.popleft().result())
                 while window:
@@ -266,13 +256,12 @@ def build_synthworld_dataset(
     split_bytes = {"train": 0, "test": 0}
     for split, _, _, path in _shard_jobs(data, sizes, shard_size):
         split_bytes[split] += parquet_uncompressed_bytes(path)
-    write_dataset_card(
-        out,
+    build.finish(
         card_metadata(cfg, n_train, n_test, split_bytes),
-        template=CARD_TEMPLATE,
-        **card_values(cfg, seed, n_train, n_test, shard_size),
+        CARD_TEMPLATE,
+        card_values(cfg, seed, n_train, n_test, shard_size),
     )
-    return out
+    return Path(out_dir)
 
 
 def card_metadata(
