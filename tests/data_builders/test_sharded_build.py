@@ -10,6 +10,7 @@ from PIL import Image
 
 from trustvl.data_builders.sharded_build import (
     BUILD_RECORD,
+    Manifest,
     ShardedBuild,
     build_fingerprint,
     png_bytes,
@@ -140,3 +141,77 @@ def test_dataset_card_renders_a_template_or_refuses(tmp_path):
         dataset_card(_card(4), template="dataset_nope")
     with pytest.raises(TypeError):
         dataset_card(_card(4))  # a template is required: no hand-written card bodies
+
+
+def _manifest_build(out, seed=0):
+    return ShardedBuild(
+        out, builder="tests.maker", kind="test dataset", manifest=Manifest("m.json", {"seed": seed})
+    )
+
+
+def test_manifest_build_keeps_its_record_as_text_and_recognises_shards_by_rows(tmp_path):
+    out = tmp_path / "ds"
+    build = _manifest_build(out)
+    build.prepare(overwrite=False)
+    build.write_record("in progress")
+    assert (out / "m.json").read_text() == '{\n  "seed": 0\n}\n'
+    assert not (out / BUILD_RECORD).exists()
+    shard = build.shard_path("train", 0, 1)
+    assert not build.shard_is_done(shard, 2)
+    assert build.write_shard(shard, _columns(0), _features()) == 2
+    assert build.shard_meta(shard) is None  # manifest shards carry no metadata
+    assert build.shard_is_done(shard, 2) and not build.shard_is_done(shard, 3)
+    with pytest.raises(TrustVLInputError, match="no metadata"):
+        build.write_shard(shard, _columns(0), _features(), {"n_rows": 2})
+    with pytest.raises(TrustVLInputError, match="n_rows"):
+        build.shard_is_done(shard)
+    build.finish(_card(2), "dataset_spurious_digits", _DIGIT_VALUES)
+    assert (out / CARD_FILE).is_file() and not (out / BUILD_RECORD).exists()
+
+    # the same manifest resumes; another is refused, and overwrite clears only what the build owns
+    _manifest_build(out).prepare(overwrite=False)
+    (out / "notes.txt").write_text("mine")
+    other = _manifest_build(out, seed=1)
+    with pytest.raises(TrustVLInputError, match="m.json differs"):
+        other.prepare(overwrite=False)
+    other.prepare(overwrite=True)
+    assert (out / "notes.txt").read_text() == "mine"
+    assert not (out / "m.json").exists() and not (out / CARD_FILE).exists() and not shard.exists()
+
+
+def test_manifest_build_refuses_shards_without_a_manifest(tmp_path):
+    out = tmp_path / "ds"
+    build = _manifest_build(out)
+    build.prepare(overwrite=False)
+    build.write_shard(build.shard_path("train", 0, 1), _columns(0), _features())
+    with pytest.raises(TrustVLInputError, match="no m.json"):
+        _manifest_build(out).prepare(overwrite=False)
+    _manifest_build(out).prepare(overwrite=True)
+    assert not any((out / "data").glob("*.parquet"))
+    with pytest.raises(TrustVLInputError, match="no fingerprint or settings"):
+        ShardedBuild(out, builder="b", kind="k", fingerprint="x", manifest=Manifest("m.json", {}))
+
+
+def test_staged_build_appears_complete_or_not_at_all(tmp_path):
+    out = tmp_path / "ds"
+    with pytest.raises(ValueError, match="boom"):
+        with ShardedBuild.staged(out, builder="tests.maker", kind="test build", overwrite=False) as build:
+            build.write_shard(build.shard_path("train", 0, 1), _columns(0), _features())
+            raise ValueError("boom")
+    assert not out.exists() and not list(tmp_path.iterdir())  # no staging folder left either
+    with pytest.raises(RuntimeError, match="before finish"):
+        with ShardedBuild.staged(out, builder="tests.maker", kind="test build", overwrite=False) as build:
+            build.write_shard(build.shard_path("train", 0, 1), _columns(0), _features())
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+    with ShardedBuild.staged(out, builder="tests.maker", kind="test build", overwrite=False) as build:
+        with pytest.raises(TrustVLInputError, match="staged"):
+            build.prepare(overwrite=False)
+        build.write_shard(build.shard_path("train", 0, 1), _columns(0), _features(), hub_layout=True)
+        build.finish(_card(2), "dataset_spurious_digits", _DIGIT_VALUES, files={"info.json": {"n": 2}})
+    assert sorted(p.name for p in out.iterdir()) == [CARD_FILE, "data", "info.json"]  # no build record
+    assert out.stat().st_mode & 0o777 == 0o755
+    assert read_build_record(out) is None
+    with pytest.raises(TrustVLInputError, match="not empty"):
+        with ShardedBuild.staged(out, builder="tests.maker", kind="test build", overwrite=False):
+            pass

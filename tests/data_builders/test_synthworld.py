@@ -294,6 +294,14 @@ def test_dataset_resume_is_byte_identical(tmp_path, monkeypatch):
         build_synthworld_dataset(out, **{**kw, "n_train": 30})
 
 
+def test_dataset_built_by_worker_processes_is_byte_identical(tmp_path):
+    # the shards are written through the (pickled) shared build in each worker
+    kw = {"n_train": 9, "n_test": 4, "seed": 1, "shard_size": 3, "progress": False}
+    ref = build_synthworld_dataset(tmp_path / "ref", **kw)
+    out = build_synthworld_dataset(tmp_path / "par", num_workers=2, **kw)
+    assert _files(out) == _files(ref)
+
+
 # ------------------------------------------------------------------------------------------ knobs
 def test_bad_proportions():
     with pytest.raises(TrustVLInputError, match=r"sums to 0\.9"):

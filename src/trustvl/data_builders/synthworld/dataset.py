@@ -53,9 +53,11 @@ from trustvl.data_builders.synthworld.config import ATTRIBUTE_NAMES, SETTINGS, S
 from trustvl.data_builders.synthworld.render import RENDER_VERSION, SynthWorldRenderer, unsafe_subtype
 from trustvl.errors import TrustVLInputError
 from trustvl.hub.dataset_cards import DatasetCardMetadata, SplitMetadata
+from trustvl.hub.loading import SYNTHWORLD_RECORD
 from trustvl.utils.checks import check_int
 
-MANIFEST = "synthworld_config.json"
+#: the manifest (``hub.loading`` refuses a folder holding it without a card: an unfinished build)
+MANIFEST = SYNTHWORLD_RECORD
 FORMAT = "trustvl-synthworld"
 FORMAT_VERSION = 1
 
