@@ -6,7 +6,7 @@ A build writes a dataset folder::
     <out>/build_config.json                       the build record: builder, status, fingerprint, settings
     <out>/README.md                               the dataset card, written last
 
-and follows four rules, held here once, for each of the three ways a builder keeps its record:
+and follows four rules, held here once. A builder keeps its record in one of three ways:
 
 * a **status record** (the default; CF_α counterfactuals, Safe-CLIP quadruplets): ``build_config.json``
   says ``"in progress"`` then ``"complete"``, and every shard's schema metadata carries the fingerprint;
@@ -22,7 +22,7 @@ The rules:
 * **Fingerprint.** The build's settings (config and the stages' descriptions) hash to one fingerprint
   (:func:`build_fingerprint`); the record and every shard's schema metadata carry it. A folder holding a
   build with another fingerprint is refused unless ``overwrite`` (then it is replaced).
-  (A manifest build's fingerprint is its manifest text; a staged build needs none.)
+  (A manifest build's fingerprint is the hash of its manifest text; a staged build needs none.)
 * **Atomic shards.** A shard is written to a hidden temporary file and renamed into place, so it is either
   absent or complete; :meth:`ShardedBuild.prepare` deletes the temporary files a killed run left.
 * **Resume.** A complete shard of this fingerprint is skipped (:meth:`ShardedBuild.shard_is_done`); one of
