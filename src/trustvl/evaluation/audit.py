@@ -36,6 +36,14 @@ from trustvl.hub.cards import Metric
 from trustvl.utils.assets import asset_path
 from trustvl.utils.class_labels import class_label_names
 from trustvl.utils.io import atomic_output_dir, write_json
+from trustvl.utils.options import (
+    device_option,
+    dtype_option,
+    overwrite_option,
+    progress_option,
+    resamples_option,
+    uncertainty_seed_option,
+)
 
 DEFAULT_KS = (10, 100, 1000)
 _DEFAULT_PROMPTS = asset_path("prompts", "occupations.txt")
@@ -111,13 +119,8 @@ class AuditConfig:
         },
     )
     batch_size: int = field(default=64, metadata={"help": "images per forward", "min": 1})
-    device: str = field(
-        default="auto", metadata={"help": "torch device ('auto': this process's accelerator)"}
-    )
-    dtype: str | None = field(
-        default=None,
-        metadata={"help": "model dtype (default fp32)", "choices": ["fp32", "bf16", "fp16"]},
-    )
+    device: str = device_option()
+    dtype: str | None = dtype_option(choices=["fp32", "bf16", "fp16"])
     max_images: int | None = field(
         default=None, metadata={"help": "audit only the first N images of the split", "min": 1}
     )
@@ -128,20 +131,10 @@ class AuditConfig:
         default=True,
         metadata={"help": "read and write the embedding cache", "negative_aliases": ["--no-cache"]},
     )
-    overwrite: bool = field(default=False, metadata={"help": "replace a non-empty output folder"})
-    progress: bool = field(
-        default=True, metadata={"help": "show progress bars", "negative_aliases": ["--quiet"]}
-    )
-    n_resamples: int = field(
-        default=200,
-        metadata={
-            "help": "gallery-bootstrap resamples for the intervals, floors and verdicts (0: off)",
-            "min": 0,
-        },
-    )
-    uncertainty_seed: int = field(
-        default=0, metadata={"help": "seed of the bootstrap resamples", "min": 0, "max": None}
-    )
+    overwrite: bool = overwrite_option("output folder")
+    progress: bool = progress_option()
+    n_resamples: int = resamples_option()
+    uncertainty_seed: int = uncertainty_seed_option()
     extra: dict[str, Any] = field(default_factory=dict, metadata={"cli": False})
 
     def validate(self) -> None:

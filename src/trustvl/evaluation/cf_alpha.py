@@ -29,6 +29,13 @@ from trustvl.evaluation.tables import sweep_change_table, sweep_table
 from trustvl.evaluation.wording import UNCERTAINTY_NOTE, attribute_name
 from trustvl.utils.class_labels import class_label_names
 from trustvl.utils.io import atomic_output_dir, write_json
+from trustvl.utils.options import (
+    device_option,
+    overwrite_option,
+    progress_option,
+    resamples_option,
+    uncertainty_seed_option,
+)
 
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -84,26 +91,14 @@ class AlphaSweepConfig:
     )
     allow_extrapolation: bool = field(default=False, metadata={"help": "allow α outside [0, 1]"})
     batch_size: int = field(default=128, metadata={"help": "images per forward", "min": 1})
-    device: str = field(
-        default="auto", metadata={"help": "torch device ('auto': this process's accelerator)"}
-    )
+    device: str = device_option()
     max_images: int | None = field(
         default=None, metadata={"help": "use only the first N images of the split", "min": 1}
     )
-    overwrite: bool = field(default=False, metadata={"help": "replace a non-empty report folder"})
-    progress: bool = field(
-        default=True, metadata={"help": "show progress bars", "negative_aliases": ["--quiet"]}
-    )
-    n_resamples: int = field(
-        default=200,
-        metadata={
-            "help": "gallery-bootstrap resamples for the intervals, floors and verdicts (0: off)",
-            "min": 0,
-        },
-    )
-    uncertainty_seed: int = field(
-        default=0, metadata={"help": "seed of the bootstrap resamples", "min": 0, "max": None}
-    )
+    overwrite: bool = overwrite_option("report folder")
+    progress: bool = progress_option()
+    n_resamples: int = resamples_option()
+    uncertainty_seed: int = uncertainty_seed_option()
 
     def validate(self) -> None:
         UncertaintySettings.of(self.n_resamples, self.uncertainty_seed)

@@ -37,6 +37,7 @@ from trustvl.training.ravl import (
     class_prompts,
 )
 from trustvl.utils.class_labels import class_label_names
+from trustvl.utils.options import device_option, overwrite_option, progress_option
 
 __all__ = ["evaluate_group_accuracy", "load_spurious_medoids", "run_discovery"]
 
@@ -101,13 +102,9 @@ class DiscoveryConfig:
     )
     max_images: int | None = field(default=None, metadata={"help": "use only the first N images", "min": 1})
     seed: int = field(default=0, metadata={"help": "seed of the clustering", "min": 0, "max": None})
-    device: str = field(
-        default="auto", metadata={"help": "torch device ('auto': this process's accelerator)"}
-    )
-    overwrite: bool = field(default=False, metadata={"help": "write into a folder that is not empty"})
-    progress: bool = field(
-        default=True, metadata={"help": "show progress bars", "negative_aliases": ["--quiet"]}
-    )
+    device: str = device_option()
+    overwrite: bool = overwrite_option()
+    progress: bool = progress_option()
 
     def run(self) -> Any:
         return run_discovery(

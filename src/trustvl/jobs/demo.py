@@ -29,6 +29,7 @@ from trustvl.evaluation.tables import effect_table, sweep_table
 from trustvl.evaluation.wording import UNCERTAINTY_NOTE, attribute_name
 from trustvl.training.cf_alpha import CFAlphaConfig, vision_lora_targets
 from trustvl.utils.io import atomic_output_dir, write_json
+from trustvl.utils.options import overwrite_option, progress_option
 
 #: The demo's LoRA targets: attention and MLP projections of the vision tower's layers 2–5 (of 6).
 DEMO_LORA_TARGETS = vision_lora_targets("[2-5]")
@@ -99,10 +100,8 @@ class DemoConfig:
         },
     )
     seed: int = field(default=0, metadata={"help": "seed of every stage", "min": 0, "max": None})
-    overwrite: bool = field(default=False, metadata={"help": "replace an existing run folder"})
-    progress: bool = field(
-        default=True, metadata={"help": "show progress bars", "negative_aliases": ["--quiet"]}
-    )
+    overwrite: bool = overwrite_option("run folder")
+    progress: bool = progress_option()
 
     def summary(self) -> dict[str, Any]:
         """The configuration for ``metrics.json``: the demo's fields, and of the CF_α recipe the settings

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from trustvl.pipelines.fair_guidance_config import FAIR_FLAGS, FairGuidanceConfig
+from trustvl.utils.options import device_option, dtype_option, overwrite_option
 
 __all__ = ["GenerateConfig"]
 
@@ -62,6 +63,6 @@ class GenerateConfig:
             "metavar": "TEXT",
         },
     )
-    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:1..."})
-    dtype: str | None = field(default=None, metadata={"help": "None (float32), float16, bfloat16 or auto"})
-    overwrite: bool = field(default=False, metadata={"help": "replace a non-empty output folder"})
+    device: str = device_option()
+    dtype: str | None = dtype_option()
+    overwrite: bool = overwrite_option("output folder")

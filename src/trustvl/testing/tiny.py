@@ -31,6 +31,7 @@ from transformers import CLIPConfig, CLIPModel, CLIPProcessor, CLIPTextConfig, C
 from trustvl.errors import TrustVLInputError
 from trustvl.modeling.clip_components import clip_image_processor, clip_text_config
 from trustvl.modeling.tokenization import build_byte_level_bpe
+from trustvl.utils.options import overwrite_option
 
 __all__ = [
     "TINY_FIXTURE_NAMES",
@@ -352,7 +353,7 @@ class TinyFixturesConfig:
         metadata={"help": "output folder (must be empty or absent unless --overwrite)", "aliases": ["--out"]}
     )
     seed: int = field(default=0, metadata={"help": "seed of the random weights", "min": 0, "max": None})
-    overwrite: bool = field(default=False, metadata={"help": "write into a folder that is not empty"})
+    overwrite: bool = overwrite_option()
 
 
 def build_tiny_fixtures(root: str | os.PathLike, *, seed: int = 0) -> dict[str, Path]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from trustvl.errors import TrustVLInputError
+from trustvl.utils.options import device_option, overwrite_option, progress_option
 
 __all__ = ["CounterfactualBuildConfig", "build_from_config"]
 
@@ -42,14 +43,12 @@ class CounterfactualBuildConfig:
     seed: int | None = field(
         default=None, metadata={"help": "master seed; None: the grid's", "min": 0, "max": None}
     )
-    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:1..."})
-    overwrite: bool = field(default=False, metadata={"help": "replace a non-empty output folder"})
+    device: str = device_option()
+    overwrite: bool = overwrite_option("output folder")
     resume: bool = field(
         default=False, metadata={"help": "continue an unfinished build in the output folder"}
     )
-    progress: bool = field(
-        default=True, metadata={"help": "show progress bars", "negative_aliases": ["--quiet"]}
-    )
+    progress: bool = progress_option()
 
     config_file_help = "the counterfactual grid YAML (same as --grid); flags on the command line override it"
 

@@ -59,6 +59,7 @@ from trustvl.data_builders.sharded_build import ShardedBuild
 from trustvl.errors import TrustVLInputError
 from trustvl.hub.dataset_cards import DatasetCardMetadata, SplitMetadata
 from trustvl.utils.checks import check_int, check_number
+from trustvl.utils.options import overwrite_option, progress_option
 
 __all__ = [
     "DIGIT_NAMES",
@@ -483,10 +484,8 @@ class SpuriousDigitsConfig:
     n_test: int = field(default=1000, metadata={"help": "test images", "min": 0})
     image_size: int = field(default=64, metadata={"help": "image side in pixels", "min": 8, "max": 4096})
     seed: int = field(default=0, metadata={"help": "seed of the build", "min": 0, "max": None})
-    overwrite: bool = field(default=False, metadata={"help": "replace a non-empty output folder"})
-    progress: bool = field(
-        default=True, metadata={"help": "show progress bars", "negative_aliases": ["--quiet"]}
-    )
+    overwrite: bool = overwrite_option("output folder")
+    progress: bool = progress_option()
 
     def build(self) -> Path:
         return build_spurious_digits(

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from trustvl.data_builders.safe_clip.quadruplets import QuadrupletConfig
 from trustvl.errors import TrustVLInputError
+from trustvl.utils.options import device_option, overwrite_option, progress_option
 
 __all__ = ["QuadrupletBuildConfig", "build_from_config"]
 
@@ -70,14 +71,12 @@ class QuadrupletBuildConfig:
     guidance_scale: float = field(
         default=8.0, metadata={"help": "guidance scale of a diffusion stage", "aliases": ["--guidance"]}
     )
-    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:1..."})
-    overwrite: bool = field(default=False, metadata={"help": "replace a non-empty output folder"})
+    device: str = device_option()
+    overwrite: bool = overwrite_option("output folder")
     resume: bool = field(
         default=False, metadata={"help": "continue an unfinished build in the output folder"}
     )
-    progress: bool = field(
-        default=True, metadata={"help": "show progress bars", "negative_aliases": ["--quiet"]}
-    )
+    progress: bool = progress_option()
 
     def image_stage_object(self) -> Any:
         """The image stage (None: SynthWorld's renderer, exact); checked before any model loads."""

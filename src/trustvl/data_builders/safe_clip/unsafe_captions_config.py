@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from trustvl.errors import TrustVLInputError
+from trustvl.utils.options import device_option, overwrite_option, progress_option
 
 __all__ = ["UnsafeCaptionsConfig", "build_from_config"]
 
@@ -41,11 +42,9 @@ class UnsafeCaptionsConfig:
         default=False, metadata={"help": "keep invalid outputs as rows with valid=False"}
     )
     sample: bool = field(default=False, metadata={"help": "sample (seeded) instead of greedy decoding"})
-    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:1..."})
-    overwrite: bool = field(default=False, metadata={"help": "replace a non-empty output folder"})
-    progress: bool = field(
-        default=True, metadata={"help": "show progress bars", "negative_aliases": ["--quiet"]}
-    )
+    device: str = device_option()
+    overwrite: bool = overwrite_option("output folder")
+    progress: bool = progress_option()
 
     def check(self) -> None:
         """The checks that need no model: the caption source and its count."""

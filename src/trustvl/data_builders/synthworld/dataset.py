@@ -55,6 +55,7 @@ from trustvl.errors import TrustVLInputError
 from trustvl.hub.dataset_cards import DatasetCardMetadata, SplitMetadata
 from trustvl.hub.loading import SYNTHWORLD_RECORD
 from trustvl.utils.checks import check_int
+from trustvl.utils.options import overwrite_option, progress_option
 
 #: the manifest (``hub.loading`` refuses a folder holding it without a card: an unfinished build)
 MANIFEST = SYNTHWORLD_RECORD
@@ -340,10 +341,8 @@ class SynthWorldBuildConfig:
     world_json: str | None = field(
         default=None, metadata={"help": "JSON object of further SynthWorldConfig knobs"}
     )
-    overwrite: bool = field(default=False, metadata={"help": "replace a non-empty output folder"})
+    overwrite: bool = overwrite_option("output folder")
     resume: bool = field(
         default=False, metadata={"help": "continue an unfinished build in the output folder"}
     )
-    progress: bool = field(
-        default=True, metadata={"help": "show progress bars", "negative_aliases": ["--quiet"]}
-    )
+    progress: bool = progress_option()

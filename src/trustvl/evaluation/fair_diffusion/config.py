@@ -14,6 +14,13 @@ from trustvl.pipelines.fairness_instruction import (
     FairnessInstruction,
     synthworld_outcome_value,
 )
+from trustvl.utils.options import (
+    device_option,
+    dtype_option,
+    overwrite_option,
+    progress_option,
+    resamples_option,
+)
 
 __all__ = ["DEFAULT_PROMPT_TEMPLATE", "FairDiffusionEvalConfig", "default_prompts", "resolve_outcomes"]
 
@@ -121,18 +128,14 @@ class FairDiffusionEvalConfig:
             "max": 1.0,
         },
     )
-    n_resamples: int = field(
-        default=1000, metadata={"help": "bootstrap resamples of the intervals (0: none)", "min": 0}
-    )
+    n_resamples: int = resamples_option(1000, what="image")
     grid_images: int = field(
         default=16, metadata={"help": "images per prompt in the report's grids", "min": 0}
     )
-    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:1..."})
-    dtype: str | None = field(default=None, metadata={"help": "None (float32), float16, bfloat16 or auto"})
-    overwrite: bool = field(default=False, metadata={"help": "replace a non-empty output folder"})
-    progress: bool = field(
-        default=True, metadata={"help": "show progress bars", "negative_aliases": ["--quiet"]}
-    )
+    device: str = device_option()
+    dtype: str | None = dtype_option()
+    overwrite: bool = overwrite_option("output folder")
+    progress: bool = progress_option()
 
     def instructions(self) -> list[FairnessInstruction]:
         """``fairness``, else ``guidance``'s instructions, else SynthWorld gender 50/50 with its knobs."""

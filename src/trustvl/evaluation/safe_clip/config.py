@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from trustvl.utils.options import device_option, overwrite_option, progress_option, resamples_option
+
 __all__ = ["SafeCLIPEvalConfig"]
 
 
@@ -33,19 +35,12 @@ class SafeCLIPEvalConfig:
         default_factory=lambda: [1, 5, 10], metadata={"help": "R@K cut-offs", "aliases": ["--k"], "min": 1}
     )
     nsfw_k: int = field(default=10, metadata={"help": "cut-off of the NSFW rate", "min": 1})
-    n_resamples: int = field(
-        default=200,
-        metadata={"help": "query-bootstrap resamples for the intervals and verdicts (0: off)", "min": 0},
-    )
+    n_resamples: int = resamples_option(what="query")
     seed: int = field(default=0, metadata={"help": "seed of the bootstrap", "min": 0, "max": None})
-    device: str = field(
-        default="auto", metadata={"help": "torch device ('auto': this process's accelerator)"}
-    )
+    device: str = device_option()
     batch_size: int = field(default=256, metadata={"help": "inputs per forward", "min": 1})
     max_rows: int | None = field(
         default=None, metadata={"help": "evaluate the first this many quadruplets only", "min": 1}
     )
-    overwrite: bool = field(default=False, metadata={"help": "replace a non-empty report folder"})
-    progress: bool = field(
-        default=True, metadata={"help": "show progress bars", "negative_aliases": ["--quiet"]}
-    )
+    overwrite: bool = overwrite_option("report folder")
+    progress: bool = progress_option()
