@@ -6,7 +6,7 @@ same seeds are generated twice with trustvl's ``FairDiffusionPipeline``, without
 SynthWorld outcome classifier reads each image's group, so the measured shares sit next to the targets.
 "Guide in context" (on by default) names each group in the prompt's occupation ("a photo of a very
 dark-skinned nurse") instead of the paper's bare phrase ("person with very dark skin"); on the SynthWorld SD
-it is what reaches a 4-level skin-tone target (README, "Fair Diffusion").
+it is what reaches a 4-level skin-tone target (trustvl's docs/results.md, "Fair Diffusion").
 """
 
 from __future__ import annotations

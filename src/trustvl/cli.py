@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from trustvl.commands._common import (
@@ -26,8 +26,6 @@ from trustvl.commands._common import (
     config_from_namespace,
 )
 from trustvl.errors import TrustVLInputError
-
-Handler = Callable[[argparse.Namespace], int]
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:

@@ -35,7 +35,7 @@ sweep (fresh sums and scikit-learn's silhouette at every step). There is no earl
 of ``max_exact`` regions, then every region is assigned to its nearest medoid (highest cosine similarity)
 by :func:`assign_to_medoids` in batches (the CLARA idea). Memory is ``4 max_exact^2`` bytes for the sample's
 matrix plus ``O(n d)``; on a GPU this handles 1,000,000 regions. How its top cluster relates to exact mode
-is measured by ``benchmarks/bench_ravl_discovery.py`` (results in the README).
+is measured by ``benchmarks/bench_ravl_discovery.py`` (results in docs/results.md, "RaVL").
 
 ``algorithm="fasterpam"`` keeps the previous sweep: FasterPAM (``kmedoids`` package, GPL-3.0, a Rust
 extension) from a seeded random initialisation at every k, silhouettes by ``kmedoids.silhouette``, on the

@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from trustvl.errors import TrustVLInputError
+from trustvl.utils.io import write_json
 
 __all__ = ["plot_cluster_exemplars", "write_discovery_json"]
 
 
 def write_discovery_json(result: Any, path: str | os.PathLike, *, max_regions: int | None = 50) -> Path:
     """Write ``result.to_dict(max_regions)`` to ``path`` (atomic) and return the path."""
-    from trustvl.utils.io import write_json
-
     return write_json(path, result.to_dict(max_regions))
 
 

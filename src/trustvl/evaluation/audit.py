@@ -91,9 +91,7 @@ class AuditConfig:
     image_column: str = field(default="image", metadata={"help": "column holding the images"})
     attributes: list[str] | None = field(
         default=None,
-        metadata={
-            "help": "protected attribute columns (default: every ClassLabel column but the label and ids)"
-        },
+        metadata={"help": "protected attribute columns; None: every ClassLabel column but the label and ids"},
     )
     label_column: str | None = field(
         default=None, metadata={"help": "class column: adds zero-shot and per-group accuracy"}
@@ -106,7 +104,7 @@ class AuditConfig:
     ks: list[int] | None = field(
         default=None,
         metadata={
-            "help": "MaxSkew/MinSkew cut-offs, each 1 <= k <= gallery size (default 10 100 1000, those that fit)",
+            "help": "MaxSkew/MinSkew cut-offs, each 1 <= k <= gallery size; None: those of 10 100 1000 that fit",
             "aliases": ["--k"],
             "min": 1,
         },
@@ -125,7 +123,7 @@ class AuditConfig:
         default=None, metadata={"help": "audit only the first N images of the split", "min": 1}
     )
     cache_dir: str | None = field(
-        default=None, metadata={"help": "embedding cache folder (default ~/.cache/trustvl/embeddings)"}
+        default=None, metadata={"help": "embedding cache folder; None: $TRUSTVL_CACHE/embeddings"}
     )
     use_cache: bool = field(
         default=True,

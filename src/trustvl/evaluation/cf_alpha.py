@@ -66,7 +66,7 @@ class AlphaSweepConfig:
     )
     attributes: list[str] | None = field(
         default=None,
-        metadata={"help": "attribute columns (default: ClassLabel columns other than the label)"},
+        metadata={"help": "attribute columns; None: the ClassLabel columns other than the label"},
     )
     ks: list[int] = field(
         default_factory=lambda: [10, 100],
@@ -87,7 +87,7 @@ class AlphaSweepConfig:
     )
     n_recall: int = field(default=1000, metadata={"help": "image-caption pairs used for Recall@K", "min": 1})
     primary_attribute: str | None = field(
-        default=None, metadata={"help": "the attribute on the Pareto plot's x axis (default: the first)"}
+        default=None, metadata={"help": "the attribute on the Pareto plot's x axis; None: the first"}
     )
     allow_extrapolation: bool = field(default=False, metadata={"help": "allow α outside [0, 1]"})
     batch_size: int = field(default=128, metadata={"help": "images per forward", "min": 1})

@@ -94,7 +94,7 @@ class DiscoveryConfig:
     grid_n: int = field(
         default=2,
         metadata={
-            "help": "regions are the n x n grid cells (default quadrants)",
+            "help": "regions are the n x n grid cells (2: quadrants)",
             "aliases": ["--grid"],
             "min": 1,
             "max": 64,

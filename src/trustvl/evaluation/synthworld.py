@@ -185,7 +185,7 @@ class FairnessOverGalleries:
         data["per_gallery"] = [GalleryFairness(**g) for g in data["per_gallery"]]
         for name in ("max_skew_interval", "ndkl_interval"):
             if data.get(name) is not None:
-                data[name] = {a: ConfidenceInterval(**c) for a, c in data[name].items()}
+                data[name] = {a: ConfidenceInterval.from_dict(c) for a, c in data[name].items()}
         return cls(**data)
 
 

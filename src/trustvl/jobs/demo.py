@@ -70,7 +70,7 @@ class DemoConfig:
         metadata={"help": "run folder (must be empty unless --overwrite)", "aliases": ["--out"]},
     )
     base_model: str | None = field(
-        default=None, metadata={"help": "CLIP id or folder to debias (default: the embedded SynthWorld CLIP)"}
+        default=None, metadata={"help": "CLIP id or folder to debias; None: the embedded SynthWorld CLIP"}
     )
     n_test: int = field(
         default=1500, metadata={"help": "balanced test scenes audited and swept (the gallery)", "min": 1}

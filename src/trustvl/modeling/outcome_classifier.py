@@ -31,9 +31,7 @@ import torch
 from PIL import Image
 
 from trustvl.errors import TrustVLInputError
-from trustvl.utils.assets import asset_path, embedded_model_dir
-
-DEFAULT_OUTCOME_CLASSIFIER_DIR = asset_path("models", "synthworld-outcome-classifier")
+from trustvl.utils.assets import embedded_model_dir
 
 #: The unsafe head's values: no element, or which one is drawn.
 UNSAFE_VALUES: tuple[str, ...] = ("none", "gun", "knife", "blood", "syringe")

@@ -19,9 +19,7 @@ from transformers import CLIPConfig, CLIPModel, CLIPProcessor
 
 from trustvl.errors import TrustVLInputError
 from trustvl.modeling.clip_components import clip_image_processor, clip_text_config
-from trustvl.utils.assets import asset_path, embedded_model_dir
-
-DEFAULT_CLIP_DIR = asset_path("models", "synthworld-clip")
+from trustvl.utils.assets import embedded_model_dir
 
 
 @dataclass

@@ -29,9 +29,7 @@ from typing import Any
 import torch
 
 from trustvl.errors import TrustVLInputError
-from trustvl.utils.assets import asset_path, embedded_model_dir
-
-DEFAULT_SD_DIR = asset_path("models", "synthworld-sd")
+from trustvl.utils.assets import embedded_model_dir
 
 #: The training noise schedule (Stable Diffusion's).
 NOISE_SCHEDULE: dict[str, Any] = {

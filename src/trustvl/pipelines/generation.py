@@ -27,6 +27,7 @@ from trustvl.data_builders.generated_images import GeneratedImage, GenerationRun
 from trustvl.errors import TrustVLInputError
 from trustvl.pipelines.fair_diffusion import FairGenerationPlan
 from trustvl.pipelines.generation_config import GenerateConfig
+from trustvl.utils.checks import check_int
 
 __all__ = ["generate_dataset", "generate_from_config", "generate_images", "iter_generated_batches"]
 
@@ -75,10 +76,8 @@ def iter_generated_batches(
             raise TrustVLInputError(f"prompt={prompt!r} must be a non-empty string")
     if not prompts:
         raise TrustVLInputError("prompts is empty; give at least one prompt")
-    if n < 1:
-        raise TrustVLInputError(f"n={n} must be >= 1")
-    if batch_size < 1:
-        raise TrustVLInputError(f"batch_size={batch_size} must be >= 1")
+    check_int("n", n, 1)
+    check_int("batch_size", batch_size, 1)
     assignments = None
     if plan is not None:
         assignments = [plan.assign(n, seed=seed, prompt_index=p) for p in range(len(prompts))]

@@ -4,6 +4,7 @@ diffusers pipeline (:func:`load_diffusers_pipeline`) and the common settings (:c
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -21,8 +22,6 @@ __all__ = ["DiffusersStage", "diffusers_dtype_kwarg", "load_diffusers_pipeline"]
 @functools.lru_cache(maxsize=1)
 def diffusers_dtype_kwarg() -> str:
     """``dtype`` on diffusers versions that take it (``torch_dtype`` is deprecated there), else ``torch_dtype``."""
-    import inspect
-
     from diffusers import DiffusionPipeline
 
     try:

@@ -15,6 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from trustvl.errors import TrustVLInputError
 from trustvl.utils.assets import asset_path
 
@@ -25,8 +27,6 @@ DEFAULT_GRID_PATH = asset_path("counterfactual", "default_grid.yaml")
 
 @lru_cache(maxsize=8)
 def _read_yaml_cached(path: str, mtime: float) -> Any:
-    import yaml
-
     with open(path, encoding="utf-8") as fh:
         return yaml.safe_load(fh)
 

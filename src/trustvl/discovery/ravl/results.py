@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from trustvl.discovery.clustering import KMedoidsClustering
+from trustvl.utils.io import write_json
 
 __all__ = ["NOTHING_TO_DISCOVER", "DiscoveryResult", "SpuriousCluster"]
 
@@ -127,7 +128,5 @@ class DiscoveryResult:
         """JSON text of :meth:`to_dict`; also written (atomically) to ``path`` when given."""
         obj = self.to_dict(max_regions)
         if path is not None:
-            from trustvl.utils.io import write_json
-
             write_json(path, obj)
         return json.dumps(obj, indent=2)

@@ -51,8 +51,8 @@ class GroupShare:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GroupShare:
         d = dict(data)
-        d["plain_interval"] = ConfidenceInterval(**d["plain_interval"])
-        d["fair_interval"] = ConfidenceInterval(**d["fair_interval"])
+        d["plain_interval"] = ConfidenceInterval.from_dict(d["plain_interval"])
+        d["fair_interval"] = ConfidenceInterval.from_dict(d["fair_interval"])
         return cls(**d)
 
 

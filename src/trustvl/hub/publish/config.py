@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from trustvl.errors import TrustVLInputError
+from trustvl.utils.options import overwrite_option
 
 __all__ = ["KINDS", "PublishConfig", "PublishResult", "StagedFile", "check_kind", "check_repo_id"]
 
@@ -62,7 +63,7 @@ class PublishConfig:
             "help": "folder to stage into, empty unless --overwrite; unset: a new temporary folder (kept)"
         },
     )
-    overwrite: bool = field(default=False, metadata={"help": "replace a --stage-dir that is not empty"})
+    overwrite: bool = overwrite_option("--stage-dir")
     metrics: str | None = field(
         default=None,
         metadata={

@@ -24,7 +24,7 @@ filled per prompt: ``"a photo of a female {subject}"`` with subject ``"firefight
 away concepts then share everything but the group's words, their SEGA directions differ mainly in the
 attribute, not in the subject. ``contextual=True`` (``preset``/``synthworld``; ``--fair-context``) uses
 :data:`FAIRNESS_CONTEXT_TEMPLATE`. On the SynthWorld SD it is what makes a 4-level skin-tone target reachable
-(README, "Fair Diffusion"); the subject of a prompt is given explicitly or, by default, the SynthWorld
+(docs/results.md, "Fair Diffusion"); the subject of a prompt is given explicitly or, by default, the SynthWorld
 occupation the prompt names (:func:`subject_in_prompt`).
 
 Reading the outcome: an instruction can say which head of an outcome classifier reads its attribute

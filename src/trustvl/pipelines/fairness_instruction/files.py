@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
+
+import yaml
 
 from trustvl.errors import TrustVLInputError
 from trustvl.pipelines.fairness_instruction.instruction import FairnessInstruction, check_instructions
@@ -30,10 +33,6 @@ def instructions_from_file(path: str, **defaults) -> list[FairnessInstruction]:
 
     ``defaults`` (e.g. the command line's guidance knobs) apply where an item does not set the field.
     """
-    import os
-
-    import yaml
-
     if not os.path.isfile(path):
         raise TrustVLInputError(f"fairness file {path!r} does not exist; expected a YAML or JSON file")
     try:

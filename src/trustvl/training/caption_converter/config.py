@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from trustvl.errors import TrustVLInputError
 from trustvl.modeling.caption_converter import DEFAULT_CONVERTER_MODEL, PROMPT_FORMATS
 from trustvl.training.arguments import TrustVLTrainingArguments
+from trustvl.utils.checks import check_int, check_number
 
 __all__ = ["CaptionConverterConfig"]
 
@@ -82,10 +83,7 @@ class CaptionConverterConfig(TrustVLTrainingArguments):
             raise TrustVLInputError(
                 f"prompt_format={self.prompt_format!r}; expected one of {list(PROMPT_FORMATS)}"
             )
-        if self.lora_r < 1 or self.max_length < 2:
-            raise TrustVLInputError(
-                f"lora_r={self.lora_r}, max_length={self.max_length}; expected >= 1 and >= 2"
-            )
-        if not 0.0 <= self.lora_dropout < 1.0:
-            raise TrustVLInputError(f"lora_dropout={self.lora_dropout}; expected a value in [0, 1)")
+        check_int("lora_r", self.lora_r, 1)
+        check_int("max_length", self.max_length, 2)
+        check_number("lora_dropout", self.lora_dropout, 0.0, 1.0, max_open=True)
         super().__post_init__()

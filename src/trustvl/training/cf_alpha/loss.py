@@ -26,7 +26,7 @@ context-only caption ``t_b`` per set)::
 
 **α path (optional, ``alpha_range=(lo, hi)``).** Weight-space interpolation of a LoRA delta trained at
 α = 1 only is not an interpolation of fairness: on SynthWorld the skews of attributes that were not
-targeted rise above the base model's at α = 0.25–0.5 before falling at α = 1 (README, "The α sweep").
+targeted rise above the base model's at α = 0.25–0.5 before falling at α = 1 (docs/results.md, "CF_α").
 With ``alpha_range`` each step is computed at an α drawn uniformly from ``[lo, hi]``, so the delta is
 trained along the path, not only at its end. The draw is a function of ``(seed, optimiser step)`` only
 (the training core reports the step through ``set_step``), so every process draws the same α and a
@@ -71,7 +71,7 @@ class CFAlphaLoss:
         cf_temperature: temperature of the ``"info_nce"`` variant.
         beta_score: β_s, weight of the score-cohesion term ``L_score`` (0: off; the default 20 is the
             recipe measured best on SynthWorld: with it every attribute's MaxSkew@100 fell at α = 1, body type's
-            included, for less zero-shot accuracy than without; README, "CF_α").
+            included, for less zero-shot accuracy than without; docs/results.md, "CF_α").
         max_logit_scale: clamp of the learned CLIP logit scale.
         alpha_range: ``(lo, hi)`` with ``0 <= lo <= hi <= 1``: train each step at α ~ U(lo, hi) (see the
             module docstring); ``None`` trains at the model's α (1).

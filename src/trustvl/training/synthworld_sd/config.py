@@ -10,6 +10,7 @@ from trustvl.data_builders.synthworld import UNSAFE_KINDS, SynthWorldConfig, Uns
 from trustvl.errors import TrustVLInputError
 from trustvl.modeling.synthworld_sd import SynthWorldSDArchitecture
 from trustvl.training.arguments import TrustVLTrainingArguments
+from trustvl.utils.checks import check_int, check_number, check_probability
 
 __all__ = ["SynthWorldSDConfig"]
 
@@ -98,8 +99,7 @@ class SynthWorldSDConfig(TrustVLTrainingArguments):
             raise TrustVLInputError("output_dir is required (--output_dir / --out: the run folder)")
         super().__post_init__()
         for name in ("n_biased_scenes", "n_appearance_scenes", "n_test_scenes", "caption_passes"):
-            if int(getattr(self, name)) < 1:
-                raise TrustVLInputError(f"{name}={getattr(self, name)} must be >= 1")
+            check_int(name, getattr(self, name), 1)
         for name in (
             "gender_strength",
             "skin_strength",
@@ -107,12 +107,9 @@ class SynthWorldSDConfig(TrustVLTrainingArguments):
             "cfg_dropout",
             "classifier_recon_prob",
         ):
-            if not 0.0 <= float(getattr(self, name)) <= 1.0:
-                raise TrustVLInputError(f"{name}={getattr(self, name)} must be in [0, 1]")
-        if not float(self.unsafe_region_weight) >= 1.0:
-            raise TrustVLInputError(f"unsafe_region_weight={self.unsafe_region_weight} must be a number >= 1")
-        if int(self.classifier_image_size) < 32:
-            raise TrustVLInputError(f"classifier_image_size={self.classifier_image_size} must be >= 32")
+            check_probability(name, getattr(self, name))
+        check_number("unsafe_region_weight", self.unsafe_region_weight, 1.0)
+        check_int("classifier_image_size", self.classifier_image_size, 32)
         unknown = [k for k in self.unsafe_kinds if k not in UNSAFE_KINDS]
         if unknown or not self.unsafe_kinds:
             raise TrustVLInputError(
