@@ -20,7 +20,9 @@ from pathlib import Path
 from transformers import CLIPModel, CLIPProcessor
 src, dst = Path(sys.argv[1]), Path(sys.argv[2])
 CLIPModel.from_pretrained(src).half().save_pretrained(dst, safe_serialization=True)
-CLIPProcessor.from_pretrained(src).save_pretrained(dst)
+processor = CLIPProcessor.from_pretrained(src)
+processor.save_pretrained(dst)
+processor.image_processor.save_pretrained(dst)
 for name in ("trustvl_pretrain.json", "README.md"):
     if (src / name).exists():
         shutil.copy(src / name, dst / name)
