@@ -11,7 +11,7 @@ mkdir -p "$OUT"
 python3 -m trustvl.cli train synthworld-clip --overwrite --quiet \
   --output_dir "$RUN" --world_preset web --bf16 true --seed 0 --world_seed 0 \
   --max_steps 6000 --per_device_train_batch_size 512 --learning_rate 5e-4 \
-  --dataloader_num_workers 14 --save_steps 100000 --logging_steps 500 --max_train_seconds 420 "$@" \
+  --dataloader_num_workers 14 --save_steps 100000 --logging_steps 500 --max_train_seconds 400 "$@" \
   2>&1 | grep -v -i warn | tee "$OUT/train_log.txt"
 # fp16 safetensors, loadable with CLIPModel.from_pretrained + its tokenizer and processor files
 python3 - "$RUN/final" "$OUT/synthworld-web-clip" <<'PY'
@@ -27,7 +27,9 @@ for name in ("trustvl_pretrain.json", "README.md"):
     if (src / name).exists():
         shutil.copy(src / name, dst / name)
 PY
-tar -C "$OUT" -czf "$OUT/synthworld-web-clip.tgz" synthworld-web-clip && rm -rf "$OUT/synthworld-web-clip"
-mkdir -p /tmp/web16 && tar -C /tmp/web16 -xzf "$OUT/synthworld-web-clip.tgz"
+tar -C "$OUT" -czf /tmp/synthworld-web-clip.tgz synthworld-web-clip && rm -rf "$OUT/synthworld-web-clip"
+# in 12 MB parts: a device call returns files of at most 16 MiB
+split -b 12M /tmp/synthworld-web-clip.tgz "$OUT/synthworld-web-clip.tgz."
+mkdir -p /tmp/web16 && tar -C /tmp/web16 -xzf /tmp/synthworld-web-clip.tgz
 python3 benchmarks/bench_synthworld_web_clip.py --model /tmp/web16/synthworld-web-clip --device cuda \
   --out "$OUT/synthworld_web_clip.json" 2>&1 | grep -v -i warn | tail -120
