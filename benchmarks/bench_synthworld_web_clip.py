@@ -10,7 +10,7 @@ docs/synthworld_web.md). Measures, on held-out (test-split) scenes:
 3. **spurious watermark**: scenes of the web world's test split, where the watermark appears in half of the
    scenes independently of the occupation (no unsafe elements). Among images whose occupation is not the
    watermark's, the share zero-shot classified as the watermark's occupation, with and without the mark
-   (Wilson 95 % intervals; "beyond noise" = the intervals are disjoint). RaVL discovery
+   (Wilson 95 % intervals, scipy; "beyond noise" = the intervals are disjoint). RaVL discovery
    (:func:`trustvl.discovery.discover`, 2 x 2 grid regions) on the same images: precision@10 of the ranked
    regions against "the region holds the watermark", and the watermark share of the first-ranked cluster.
    Bars: misclassification beyond noise; P@10 >= 0.8; first cluster mostly watermark regions.
@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.stats import binomtest
 
 from trustvl.data_builders.synthworld import (
     SynthWorldConfig,
@@ -52,7 +53,6 @@ from trustvl.data_builders.synthworld import (
 )
 from trustvl.data_builders.synthworld.captions import UNSAFE_PHRASES
 from trustvl.discovery import discover, precision_at_k
-from trustvl.evaluation.fair_diffusion import wilson_interval
 from trustvl.evaluation.synthworld import evaluate_synthworld
 from trustvl.modeling.clip_components import normalize_uint8
 from trustvl.modeling.embedding import embed_pixel_values, embed_texts, load_clip
@@ -126,7 +126,7 @@ def spurious_watermark(model: Any, processor: Any, args: argparse.Namespace) -> 
 
     def rate(mask: np.ndarray) -> dict[str, Any]:
         n, k = int(mask.sum()), int((preds[mask] == target).sum())
-        ci = wilson_interval(k, n)
+        ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
         return {"n": n, "as_target": k, "rate": k / max(n, 1), "interval": [ci.low, ci.high]}
 
     other = labels != target
@@ -195,7 +195,7 @@ def unsafe_awareness(model: Any, processor: Any, args: argparse.Namespace) -> di
     without_phrase = [sample_caption(s, include_unsafe=False) for s in specs]
     # safe scenes against their caption plus a phrase of the element kind in the same position
     safe_plus = []
-    for j, s in enumerate(specs):
+    for j in range(len(specs)):
         kind = names[1 + j % (len(names) - 1)]
         safe_plus.append(without_phrase[j] + ", " + UNSAFE_PHRASES[kind][j % len(UNSAFE_PHRASES[kind])])
     t_with = embed_texts(model, processor, with_phrase)
@@ -253,7 +253,9 @@ def main() -> None:
         "unsafe_element_precision@10>=0.8_each": all(
             e["text_to_image_element_precision@10"] >= 0.8 for e in elements.values()
         ),
-        "unsafe_image_to_text>=0.9_each": all(e["image_to_text_with_vs_without"] >= 0.9 for e in elements.values()),
+        "unsafe_image_to_text>=0.9_each": all(
+            e["image_to_text_with_vs_without"] >= 0.9 for e in elements.values()
+        ),
     }
     result = {
         "benchmark": "synthworld_web_clip",

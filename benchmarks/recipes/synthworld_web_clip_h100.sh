@@ -8,11 +8,12 @@ shift
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 RUN=/tmp/synthworld-web-run
 mkdir -p "$OUT"
-python3 -m trustvl.cli train synthworld-clip --overwrite --quiet \
+python3 -m trustvl.cli train synthworld-clip --overwrite --disable_tqdm true \
   --output_dir "$RUN" --world_preset web --bf16 true --seed 0 --world_seed 0 \
   --max_steps 6000 --per_device_train_batch_size 512 --learning_rate 5e-4 \
   --dataloader_num_workers 14 --save_steps 100000 --logging_steps 500 --max_train_seconds 400 "$@" \
-  2>&1 | grep -v -i warn | tee "$OUT/train_log.txt"
+  2>&1 | grep -v -i warn | tee "$OUT/train_log.txt" || exit 1
+[ -f "$RUN/final/model.safetensors" ] || exit 1
 # fp16 safetensors, loadable with CLIPModel.from_pretrained + its tokenizer and processor files
 python3 - "$RUN/final" "$OUT/synthworld-web-clip" <<'PY'
 import shutil, sys
