@@ -161,7 +161,7 @@ def spurious_watermark(model: Any, processor: Any, args: argparse.Namespace) -> 
         "zero_shot_top1_without_mark": float((preds[~has_mark] == labels[~has_mark]).mean()),
         "non_target_classified_as_target_with_mark": with_mark,
         "non_target_classified_as_target_without_mark": without_mark,
-        "misclassified_beyond_noise": with_mark["interval"][0] > without_mark["interval"][1],
+        "misclassified_beyond_noise": bool(with_mark["interval"][0] > without_mark["interval"][1]),
         "ravl_precision@10": precision_at_k(result, truth, 10),
         "ravl_first_cluster": None
         if first is None
@@ -257,6 +257,7 @@ def main() -> None:
             e["image_to_text_with_vs_without"] >= 0.9 for e in elements.values()
         ),
     }
+    bars = {name: bool(ok) for name, ok in bars.items()}
     result = {
         "benchmark": "synthworld_web_clip",
         "model": str(args.model),
