@@ -127,7 +127,7 @@ def spurious_watermark(model: Any, processor: Any, args: argparse.Namespace) -> 
     def rate(mask: np.ndarray) -> dict[str, Any]:
         n, k = int(mask.sum()), int((preds[mask] == target).sum())
         ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-        return {"n": n, "as_target": k, "rate": k / max(n, 1), "interval": [ci.low, ci.high]}
+        return {"n": n, "as_target": k, "rate": k / max(n, 1), "interval": [float(ci.low), float(ci.high)]}
 
     other = labels != target
     with_mark, without_mark = rate(other & has_mark), rate(other & ~has_mark)
