@@ -12,6 +12,13 @@ Recipe (the reproducible source of the embedded default checkpoint):
    naming the person's appearance. The planted occupation ↔ appearance association of the train split
    is thereby learned, which the fairness audit then measures.
 
+``world_preset="web"`` trains on the web-like mixture instead (SynthWorld-Web, docs/synthworld_web.md):
+the world is :meth:`SynthWorldConfig.web` (unsafe elements, a watermark that co-occurs with one
+occupation, skin tone planted harder) and the captions are alt-text-like
+(:func:`~trustvl.data_builders.synthworld.web_captions.web_caption`: appearance named mostly when it is
+atypical for the occupation, the unsafe element only part of the time); ``appearance_caption_prob`` is
+then unused and ``web_captions`` sets the caption policy.
+
 Evaluation is not this module's job (training sits below evaluation): ``trustvl train synthworld-clip``
 passes the balanced-test-split evaluation (zero-shot occupation accuracy; MaxSkew, MinSkew and NDKL per
 attribute over the occupation prompts) as ``evaluate`` and writes the model card.
@@ -33,10 +40,12 @@ from transformers import AutoTokenizer
 from trustvl.data_builders.synthworld import (
     SynthWorldConfig,
     SynthWorldRenderer,
+    WebCaptionPolicy,
     appearance_caption,
     caption_variants,
     occupation_prompt,
     sample_caption,
+    web_caption,
 )
 from trustvl.errors import TrustVLInputError
 from trustvl.modeling.clip_components import normalize_uint8
@@ -86,6 +95,22 @@ class SynthWorldCLIPPretrainConfig(TrustVLTrainingArguments):
             ' \'{"strength": {"skin_tone": 0.95}}\'; the evaluation always uses the balanced test split.'
         },
     )
+    world_preset: str = field(
+        default="default",
+        metadata={
+            "help": "World and captions to pretrain on: 'default' (SynthWorldConfig() with `world` on top,"
+            " captions by appearance_caption_prob) or 'web' (SynthWorldConfig.web() with `world` on top,"
+            " alt-text-like captions by `web_captions`; docs/synthworld_web.md)."
+        },
+    )
+    web_captions: dict | str | None = field(
+        default=None,
+        metadata={
+            "help": "JSON object of WebCaptionPolicy fields for world_preset 'web', e.g."
+            " '{\"unsafe_named_prob\": 0.5}' (typical_appearance_prob, atypical_appearance_prob,"
+            " unsafe_named_prob)."
+        },
+    )
     # the recipe's optimisation defaults
     max_steps: int = field(default=6000, metadata={"help": "Optimiser steps."})
     per_device_train_batch_size: int = field(
@@ -105,7 +130,7 @@ class SynthWorldCLIPPretrainConfig(TrustVLTrainingArguments):
     def __post_init__(self) -> None:
         if not self.output_dir:
             raise TrustVLInputError("output_dir is required (the run folder); got None")
-        for name in ("arch", "world"):
+        for name in ("arch", "world", "web_captions"):
             value = getattr(self, name)
             if isinstance(value, str):
                 try:
@@ -121,8 +146,18 @@ class SynthWorldCLIPPretrainConfig(TrustVLTrainingArguments):
                 raise TrustVLInputError(f"{name}={v!r}; expected a positive integer <= 100000000")
         if not 8 <= self.resolution <= 4096:
             raise TrustVLInputError(f"resolution={self.resolution}; expected an integer in [8, 4096]")
+        if self.world_preset not in WORLD_PRESETS:
+            raise TrustVLInputError(
+                f"world_preset={self.world_preset!r}; expected one of {list(WORLD_PRESETS)}"
+            )
+        if self.web_captions and self.world_preset != "web":
+            raise TrustVLInputError(
+                f"web_captions={self.web_captions!r} is only used with world_preset 'web';"
+                f" got world_preset={self.world_preset!r}"
+            )
         try:  # the world's knobs, checked now rather than when the data loader starts
-            SynthWorldConfig(resolution=self.resolution, **self.world)
+            self.world_config()
+            self.caption_policy()
         except TypeError as err:
             raise TrustVLInputError(
                 f"world={self.world!r}: {err}; see SynthWorldConfig for the knobs"
@@ -132,6 +167,23 @@ class SynthWorldCLIPPretrainConfig(TrustVLTrainingArguments):
                 f"appearance_caption_prob={self.appearance_caption_prob}; expected a number in [0, 1]"
             )
         super().__post_init__()
+
+    def world_config(self) -> SynthWorldConfig:
+        """The train world: the preset's :class:`SynthWorldConfig` with ``world`` on top."""
+        return WORLD_PRESETS[self.world_preset](resolution=self.resolution, **self.world)
+
+    def caption_policy(self) -> WebCaptionPolicy | None:
+        """The web caption policy (``world_preset="web"``), or None for the default captions."""
+        if self.world_preset != "web":
+            return None
+        return WebCaptionPolicy.from_dict(self.web_captions)
+
+
+#: ``world_preset`` name -> the SynthWorldConfig constructor it starts from.
+WORLD_PRESETS: dict[str, Callable[..., SynthWorldConfig]] = {
+    "default": SynthWorldConfig,
+    "web": SynthWorldConfig.web,
+}
 
 
 class WallClockLimit:
@@ -161,7 +213,8 @@ def _unit_hash(*parts: Any) -> float:
 class SynthWorldCaptionDataset(torch.utils.data.Dataset):
     """Scenes ``0..n-1`` of a SynthWorld split with one caption each, rendered on access.
 
-    Items: ``{"pixel_values": [3, H, W] float, "caption": str, "label": occupation id}``.
+    Items: ``{"pixel_values": [3, H, W] float, "caption": str, "label": occupation id}``. With a
+    ``web_policy`` the caption is :func:`web_caption`'s (``appearance_caption_prob`` unused).
     """
 
     def __init__(
@@ -171,9 +224,11 @@ class SynthWorldCaptionDataset(torch.utils.data.Dataset):
         n: int,
         split: str = "train",
         appearance_caption_prob: float = 0.0,
+        web_policy: WebCaptionPolicy | None = None,
     ) -> None:
         self.renderer, self.image_processor, self.n, self.split = renderer, image_processor, n, split
         self.p_app = appearance_caption_prob
+        self.web_policy = web_policy
         self._occ_index = {o: i for i, o in enumerate(renderer.config.occupations)}
 
     def __len__(self) -> int:
@@ -181,8 +236,11 @@ class SynthWorldCaptionDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         scene = self.renderer.scene(self.split, int(index))
-        use_app = _unit_hash(self.renderer.seed, self.split, int(index), "app") < self.p_app
-        caption = appearance_caption(scene.spec) if use_app else sample_caption(scene.spec)
+        if self.web_policy is not None:
+            caption = web_caption(scene.spec, self.renderer.config, self.web_policy)
+        else:
+            use_app = _unit_hash(self.renderer.seed, self.split, int(index), "app") < self.p_app
+            caption = appearance_caption(scene.spec) if use_app else sample_caption(scene.spec)
         return {
             "pixel_values": normalize_uint8(scene.image, self.image_processor)[0],
             "caption": caption,
@@ -218,9 +276,7 @@ def pretrain_synthworld_clip(
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
-    renderer = SynthWorldRenderer(
-        SynthWorldConfig(resolution=config.resolution, **config.world), seed=config.world_seed
-    )
+    renderer = SynthWorldRenderer(config.world_config(), seed=config.world_seed)
     arch = SynthWorldCLIPArchitecture(image_size=config.resolution, **config.arch)
     tok_dir = out / "tokenizer"
     if (tok_dir / "tokenizer.json").exists():
@@ -233,7 +289,12 @@ def pretrain_synthworld_clip(
     model, processor = build_synthworld_clip(tokenizer, arch)
     n_params = sum(p.numel() for p in model.parameters())
     data = SynthWorldCaptionDataset(
-        renderer, processor.image_processor, config.n_scenes, "train", config.appearance_caption_prob
+        renderer,
+        processor.image_processor,
+        config.n_scenes,
+        "train",
+        config.appearance_caption_prob,
+        web_policy=config.caption_policy(),
     )
     collator = ImageTextCollator(processor, max_length=arch.max_length)
     t0 = time.perf_counter()
@@ -262,7 +323,11 @@ def pretrain_synthworld_clip(
         "device": str(next(model.parameters()).device),
         "model_dir": str(final),
         "config": config.to_dict(),
+        "world": renderer.config.to_dict(),
     }
+    policy = config.caption_policy()
+    if policy is not None:
+        summary["web_captions"] = policy.to_dict()
     if torch.cuda.is_available():
         summary["device_name"] = torch.cuda.get_device_name()
     if evaluate is not None:

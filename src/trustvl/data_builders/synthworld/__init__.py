@@ -60,6 +60,7 @@ from trustvl.data_builders.synthworld.render import (
     unsafe_subtype,
     with_attributes,
 )
+from trustvl.data_builders.synthworld.web_captions import WebCaptionPolicy, web_caption
 
 __all__ = [
     "ATTRIBUTES",
@@ -84,6 +85,7 @@ __all__ = [
     "DEFAULT_UNSAFE_KINDS",
     "UNSAFE_KINDS",
     "UnsafeConfig",
+    "WebCaptionPolicy",
     "appearance_caption",
     "appearance_phrase",
     "build_synthworld_dataset",
@@ -97,5 +99,6 @@ __all__ = [
     "spurious_cramers_v",
     "synthworld_features",
     "unsafe_subtype",
+    "web_caption",
     "with_attributes",
 ]

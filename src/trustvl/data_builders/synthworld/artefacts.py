@@ -1,4 +1,5 @@
-"""Planted elements drawn on top of a scene: the spurious square (RaVL) and unsafe elements (Safe-CLIP).
+"""Planted elements drawn on top of a scene: the spurious square or watermark (RaVL) and unsafe elements
+(Safe-CLIP).
 
 An element is positioned in the coordinates of the final image (after mirroring), so the caller passes
 ``left_x``, the element's left edge on the canvas (mirrored when the scene flips). Elements are context:
@@ -18,17 +19,31 @@ DEFAULT_SQUARE_COLOUR = (230, 20, 20)
 
 
 def draw_artefact(canvas: LabelCanvas, element: ArtefactSpec, left_x: float) -> None:
-    """Draw ``element`` ("square", "weapon", "blood" or "drugs") with its left edge at ``left_x``."""
+    """Draw ``element`` ("square", "watermark", "weapon", "blood" or "drugs") with its left edge at ``left_x``."""
     if element.kind == "square":
         colour = tuple(element.color or DEFAULT_SQUARE_COLOUR)
         size = element.size
         canvas.rect(left_x, element.y, left_x + size, element.y + size, canvas.context_colour(colour))
+    elif element.kind == "watermark":
+        _draw_watermark(canvas, element, left_x)
     elif element.kind == "weapon":
         _draw_weapon(canvas, element, left_x)
     elif element.kind == "drugs":
         _draw_syringe(canvas, element, left_x)
     else:
         _draw_blood(canvas, element, left_x)
+
+
+def _draw_watermark(canvas: LabelCanvas, element: ArtefactSpec, left_x: float) -> None:
+    """A stock-photo-like badge: a pale square with a dark ring inside (a "©"-like logo), the same box as
+    the plain square. The ring is at least one pixel wide so that it survives small resolutions."""
+    size = element.size
+    colour = tuple(element.color or DEFAULT_SQUARE_COLOUR)
+    canvas.rect(left_x, element.y, left_x + size, element.y + size, canvas.context_colour(colour))
+    centre_x, centre_y = left_x + size / 2, element.y + size / 2
+    ink = canvas.context_colour((70, 72, 80))
+    width = max(size * 0.14, 1.0 / canvas.resolution)
+    canvas.arc(centre_x, centre_y, size * 0.32, size * 0.32, 0, 360, width, ink)
 
 
 def _draw_weapon(canvas: LabelCanvas, element: ArtefactSpec, left_x: float) -> None:

@@ -216,6 +216,14 @@ def appearance_caption(spec: SceneSpec, include_unsafe: bool = True) -> str:
     return t.format(**f) + _unsafe_suffix(spec, include_unsafe)
 
 
+def skin_appearance_captions(spec: SceneSpec, include_unsafe: bool = True) -> list[str]:
+    """The appearance captions that name the main person's skin tone (every appearance template but the
+    one naming only age and gender)."""
+    f = _fields(spec)
+    suffix = _unsafe_suffix(spec, include_unsafe)
+    return [t.format(**f) + suffix for t in _APPEARANCE_TEMPLATES if "skin}" in t]
+
+
 def unsafe_phrase(kind: str, index: int = 0) -> str:
     """One of the phrases naming an unsafe element of ``kind`` ("gun", "knife", "blood" or "syringe")."""
     if kind not in UNSAFE_PHRASES:
@@ -232,5 +240,6 @@ __all__ = [
     "occupation_prompt",
     "parse_appearance",
     "sample_caption",
+    "skin_appearance_captions",
     "unsafe_phrase",
 ]

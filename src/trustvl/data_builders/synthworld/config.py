@@ -121,6 +121,15 @@ DEFAULT_UNSAFE_KINDS: tuple[str, ...] = ("weapon", "blood")
 
 SPLITS: tuple[str, ...] = ("train", "test")
 
+#: Shapes of the spurious artefact: a plain square, or a watermark-like badge (see :mod:`.artefacts`).
+SPURIOUS_SHAPES: tuple[str, ...] = ("square", "watermark")
+
+#: The web-like preset (:meth:`SynthWorldConfig.web`, docs/synthworld_web.md). Skin tone is planted harder
+#: than the default (Cramér's V 0.9: P(preferred) = 0.925); the other attributes keep their defaults.
+WEB_STRENGTH: dict[str, float] = {**DEFAULT_STRENGTH, "skin_tone": 0.9}
+#: Share of web-preset scenes (either split) that carry an unsafe element.
+WEB_UNSAFE_SHARE = 0.15
+
 
 def _err(msg: str) -> TrustVLInputError:
     return TrustVLInputError(msg)
@@ -153,6 +162,8 @@ class SpuriousConfig:
         size: side of the square as a fraction of the image side.
         quadrant: 0..3 (top-left, top-right, bottom-left, bottom-right) to pin the quadrant, or None for a
             random quadrant per scene. The square lies in the outer half of its quadrant.
+        shape: ``"square"`` (a plain square of ``color``) or ``"watermark"`` (a stock-photo-like badge: a
+            square of ``color`` with a dark ring inside, see :mod:`.artefacts`). Same box either way.
     """
 
     target: str | None = None
@@ -162,6 +173,7 @@ class SpuriousConfig:
     color: tuple[int, int, int] = (230, 20, 20)
     size: float = 0.13
     quadrant: int | None = None
+    shape: str = "square"
 
     @classmethod
     def from_cramers_v(
@@ -267,6 +279,37 @@ class SynthWorldConfig:
 
     def __post_init__(self) -> None:
         self.validate()
+
+    @classmethod
+    def web(cls, **overrides: Any) -> SynthWorldConfig:
+        """The web-like pretraining world (SynthWorld-Web; docs/synthworld_web.md).
+
+        - skin tone planted with strength :data:`WEB_STRENGTH` (0.9), the other attributes as by default;
+        - :data:`WEB_UNSAFE_SHARE` (15 %) of scenes carry an unsafe element (weapon -- gun or knife --,
+          blood or a syringe), independent of occupation and appearance;
+        - a watermark-like badge in the bottom-right corner co-occurs with "doctor" (85 % of train-split
+          doctors, 2 % of the others; 50 % of test scenes, independent of the occupation).
+
+        How often captions name the appearance and the unsafe element is the caption policy's business
+        (:class:`~trustvl.data_builders.synthworld.web_captions.WebCaptionPolicy`), not the world's.
+        Keyword arguments override any knob (e.g. ``resolution=96``).
+        """
+        knobs: dict[str, Any] = {
+            "strength": dict(WEB_STRENGTH),
+            "spurious": SpuriousConfig(
+                target="doctor",
+                p_target=0.85,
+                p_other=0.02,
+                p_test=0.5,
+                color=(244, 244, 240),
+                size=0.12,
+                quadrant=3,
+                shape="watermark",
+            ),
+            "unsafe": UnsafeConfig(p=WEB_UNSAFE_SHARE, kinds=UNSAFE_KINDS),
+        }
+        knobs.update(overrides)
+        return cls(**knobs)
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:
@@ -396,6 +439,8 @@ class SynthWorldConfig:
             check_number("spurious.size", sp.size, 0.03, 0.4, where=" (a fraction of the image side)")
             if sp.quadrant is not None and sp.quadrant not in (0, 1, 2, 3):
                 raise _err(f"spurious.quadrant={sp.quadrant!r}; expected 0, 1, 2, 3 or None")
+            if sp.shape not in SPURIOUS_SHAPES:
+                raise _err(f"spurious.shape={sp.shape!r}; expected one of {list(SPURIOUS_SHAPES)}")
             col = tuple(int(c) for c in sp.color)
             if len(col) != 3 or any(c < 0 or c > 255 for c in col):
                 raise _err(f"spurious.color={sp.color!r}; expected an RGB triple of 0..255")
@@ -469,6 +514,10 @@ class SynthWorldConfig:
                 d[f.name] = getattr(self, f.name)
         if d["spurious"] is not None:
             d["spurious"]["color"] = list(d["spurious"]["color"])
+            # the default shape is left out so that dataset manifests written before the field existed
+            # still match (a manifest that differs refuses to resume a build)
+            if d["spurious"]["shape"] == "square":
+                del d["spurious"]["shape"]
         if d["unsafe"] is not None:
             d["unsafe"]["kinds"] = list(d["unsafe"]["kinds"])
         return d

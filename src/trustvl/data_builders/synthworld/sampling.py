@@ -142,7 +142,7 @@ class SceneSampler:
         y = min(max(y, 0.0), 1.0 - size)
         if not present:
             return None
-        return ArtefactSpec(kind="square", x=x, y=y, size=size, color=tuple(spurious.color))
+        return ArtefactSpec(kind=spurious.shape, x=x, y=y, size=size, color=tuple(spurious.color))
 
     def _unsafe(self, split: str, index: int) -> ArtefactSpec | None:
         unsafe = self.config.unsafe

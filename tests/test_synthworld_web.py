@@ -1,0 +1,105 @@
+"""SynthWorld-Web: the web-like preset (SynthWorldConfig.web), its watermark and its alt-text-like captions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trustvl.data_builders.synthworld import (
+    UNSAFE_KINDS,
+    SynthWorldConfig,
+    SynthWorldRenderer,
+    WebCaptionPolicy,
+    sample_caption,
+    web_caption,
+)
+from trustvl.data_builders.synthworld.captions import SKIN_PHRASES, UNSAFE_PHRASES
+from trustvl.errors import TrustVLInputError
+from trustvl.training.synthworld_pretrain import SynthWorldCLIPPretrainConfig
+
+
+def test_web_preset_knobs_and_overrides():
+    cfg = SynthWorldConfig.web()
+    assert cfg.unsafe.p == 0.15 and cfg.unsafe.kinds == UNSAFE_KINDS
+    assert cfg.spurious.shape == "watermark" and cfg.spurious.target == "doctor"
+    assert cfg.strength["skin_tone"] == 0.9 and cfg.strength["skin_tone"] > max(
+        v for a, v in cfg.strength.items() if a != "skin_tone"
+    )
+    assert SynthWorldConfig.web(resolution=96, unsafe=None).resolution == 96
+    assert SynthWorldConfig.web(unsafe=None).unsafe is None
+    assert SynthWorldConfig.from_dict(cfg.to_dict()).to_dict() == cfg.to_dict()
+
+
+def test_square_shape_keeps_older_manifests():
+    # the default shape stays out of to_dict, so a dataset manifest written before the field still matches
+    d = SynthWorldConfig(spurious={"target": "nurse"}).to_dict()
+    assert "shape" not in d["spurious"]
+    assert SynthWorldConfig.web().to_dict()["spurious"]["shape"] == "watermark"
+    with pytest.raises(TrustVLInputError, match="spurious.shape='logo'"):
+        SynthWorldConfig(spurious={"shape": "logo"})
+
+
+def test_watermark_draws_a_badge_where_the_square_would_be():
+    web = SynthWorldRenderer(SynthWorldConfig.web(unsafe=None), seed=0)
+    square = SynthWorldRenderer(
+        SynthWorldConfig.web(unsafe=None, spurious={**vars(web.config.spurious), "shape": "square"}), seed=0
+    )
+    index = next(i for i in range(50) if web.sample_scene("test", i).spurious is not None)
+    a, b = web.scene("test", index), square.scene("test", index)
+    assert a.boxes["spurious"] == b.boxes["spurious"]
+    x0, y0, x1, y1 = a.boxes["spurious"]
+    assert (a.image[y0:y1, x0:x1] != b.image[y0:y1, x0:x1]).any()  # the ring
+    outside = np.ones(a.image.shape[:2], bool)
+    outside[y0:y1, x0:x1] = False
+    assert (a.image[outside] == b.image[outside]).all()
+    assert a.image[y0:y1, x0:x1].min() < 120 < a.image[y0:y1, x0:x1].max()  # dark ring on a pale badge
+
+
+def test_web_captions_follow_the_policy():
+    cfg = SynthWorldConfig.web()
+    renderer = SynthWorldRenderer(cfg, seed=0)
+    policy = WebCaptionPolicy(
+        typical_appearance_prob=0.1, atypical_appearance_prob=0.8, unsafe_named_prob=0.5
+    )
+    named = {True: [], False: []}
+    unsafe_named = []
+    for i in range(1500):
+        spec = renderer.sample_scene("train", i)
+        caption = web_caption(spec, cfg, policy)
+        assert caption == web_caption(spec, cfg, policy)  # deterministic
+        typical = spec.attributes["skin_tone"] == cfg.preferred_level("skin_tone", spec.occupation)
+        skin_named = SKIN_PHRASES[spec.attributes["skin_tone"]] in caption
+        named[typical].append(skin_named)
+        mentions = any(p in caption for phrases in UNSAFE_PHRASES.values() for p in phrases)
+        if spec.unsafe is None:
+            assert not mentions
+        else:
+            unsafe_named.append(mentions)
+        if not skin_named:
+            assert caption in (
+                sample_caption(spec, include_unsafe=True),
+                sample_caption(spec, include_unsafe=False),
+            )
+    assert abs(np.mean(named[True]) - 0.1) < 0.03
+    assert abs(np.mean(named[False]) - 0.8) < 0.12
+    assert len(unsafe_named) > 150 and abs(np.mean(unsafe_named) - 0.5) < 0.1
+
+
+def test_web_caption_policy_checks_its_probabilities():
+    with pytest.raises(TrustVLInputError, match="unsafe_named_prob"):
+        WebCaptionPolicy(unsafe_named_prob=1.5)
+    with pytest.raises(TrustVLInputError, match="bogus"):
+        WebCaptionPolicy.from_dict({"bogus": 1})
+
+
+def test_pretrain_config_world_preset(tmp_path):
+    cfg = SynthWorldCLIPPretrainConfig(
+        output_dir=str(tmp_path), world_preset="web", web_captions='{"unsafe_named_prob": 0.3}'
+    )
+    assert cfg.world_config().to_dict() == SynthWorldConfig.web().to_dict()
+    assert cfg.caption_policy() == WebCaptionPolicy(unsafe_named_prob=0.3)
+    assert SynthWorldCLIPPretrainConfig(output_dir=str(tmp_path)).caption_policy() is None
+    with pytest.raises(TrustVLInputError, match="world_preset='webby'"):
+        SynthWorldCLIPPretrainConfig(output_dir=str(tmp_path), world_preset="webby")
+    with pytest.raises(TrustVLInputError, match="only used with world_preset 'web'"):
+        SynthWorldCLIPPretrainConfig(output_dir=str(tmp_path), web_captions={"unsafe_named_prob": 0.3})
