@@ -27,7 +27,9 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from trustvl.data_builders.synthworld.captions import sample_caption, skin_appearance_captions
-from trustvl.data_builders.synthworld.config import SynthWorldConfig, _check_prob
+from trustvl.data_builders.synthworld.config import SynthWorldConfig
+from trustvl.errors import TrustVLInputError
+from trustvl.utils.checks import check_probability
 
 if TYPE_CHECKING:
     from trustvl.data_builders.synthworld.specs import SceneSpec
@@ -53,12 +55,10 @@ class WebCaptionPolicy:
 
     def __post_init__(self) -> None:
         for name in ("typical_appearance_prob", "atypical_appearance_prob", "unsafe_named_prob"):
-            _check_prob(name, getattr(self, name))
+            check_probability(name, getattr(self, name), where="WebCaptionPolicy")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> WebCaptionPolicy:
-        from trustvl.errors import TrustVLInputError
-
         try:
             return cls(**(data or {}))
         except TypeError as err:

@@ -59,6 +59,7 @@ from trustvl.training.core.early_stopping import TrustVLEarlyStopping, early_sto
 from trustvl.training.core.results import TrainResult
 from trustvl.training.core.run import train
 from trustvl.training.core.trainer import TrustVLTrainer
+from trustvl.training.core.wall_clock import WallClockLimit
 
 __all__ = [
     "ClipContrastiveLoss",
@@ -67,6 +68,7 @@ __all__ = [
     "TrainResult",
     "TrustVLEarlyStopping",
     "TrustVLTrainer",
+    "WallClockLimit",
     "early_stopping",
     "last_complete_checkpoint",
     "model_inputs",

@@ -22,14 +22,13 @@ from trustvl.modeling.synthworld_sd import (
     save_pipeline_fp16,
 )
 from trustvl.training.arguments import TrustVLTrainingArguments
-from trustvl.training.core import train
+from trustvl.training.core import WallClockLimit, train
 from trustvl.training.outcome_classifier import (
     head_accuracy,
     scene_targets,
     synthworld_heads,
     train_outcome_classifier,
 )
-from trustvl.training.synthworld_clip import WallClockLimit
 from trustvl.training.synthworld_sd.config import SynthWorldSDConfig
 from trustvl.training.synthworld_sd.data import (
     CaptionedLatents,

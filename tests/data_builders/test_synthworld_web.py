@@ -15,7 +15,7 @@ from trustvl.data_builders.synthworld import (
 )
 from trustvl.data_builders.synthworld.captions import SKIN_PHRASES, UNSAFE_PHRASES
 from trustvl.errors import TrustVLInputError
-from trustvl.training.synthworld_pretrain import SynthWorldCLIPPretrainConfig
+from trustvl.training.synthworld_clip import SynthWorldCLIPPretrainConfig
 
 
 def test_web_preset_knobs_and_overrides():
