@@ -61,7 +61,12 @@ def _check_finite(emb: torch.Tensor, what: str) -> torch.Tensor:
     return emb
 
 
-_AUTOCAST = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
+_AUTOCAST = {
+    "bf16": torch.bfloat16,
+    "bfloat16": torch.bfloat16,
+    "fp16": torch.float16,
+    "float16": torch.float16,
+}
 
 
 def _unreadable_message(bad: Unreadable) -> str:
@@ -96,7 +101,9 @@ class ImageEmbedder:
         if self.num_workers < 0:
             raise TrustVLInputError(f"num_workers={self.num_workers} must be 0 or a positive integer")
         if self.autocast is not None and self.autocast not in _AUTOCAST:
-            raise TrustVLInputError(f"autocast={self.autocast!r}; expected None or one of {sorted(_AUTOCAST)}")
+            raise TrustVLInputError(
+                f"autocast={self.autocast!r}; expected None or one of {sorted(_AUTOCAST)}"
+            )
         self.transform = PixelTransform.from_processor(self.processor)
         self.param = next(self.model.parameters())
 
@@ -196,7 +203,12 @@ def embed_images(
 ) -> torch.Tensor:
     """Embed images (PIL or arrays) with :class:`ImageEmbedder`; returns float32 ``[n, d]`` on CPU."""
     engine = ImageEmbedder(
-        model, processor, batch_size=batch_size, num_workers=num_workers, autocast=autocast, normalize=normalize
+        model,
+        processor,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        autocast=autocast,
+        normalize=normalize,
     )
     return engine.embed(images, total=total, progress=progress, desc=desc)
 

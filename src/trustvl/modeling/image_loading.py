@@ -51,7 +51,9 @@ def to_uint8_chw(image: Any) -> torch.Tensor:
     if t.ndim == 2:
         t = t.unsqueeze(-1)
     if t.ndim != 3:
-        raise TrustVLInputError(f"an image array of shape {tuple(t.shape)}; expected [H, W], [H, W, C] or [C, H, W]")
+        raise TrustVLInputError(
+            f"an image array of shape {tuple(t.shape)}; expected [H, W], [H, W, C] or [C, H, W]"
+        )
     if t.shape[0] not in (1, 3):  # channels first when the first axis can be channels, as transformers infers
         if t.shape[-1] not in (1, 3, 4):
             raise TrustVLInputError(f"an image array of shape {tuple(t.shape)}; expected 1, 3 or 4 channels")
@@ -142,7 +144,9 @@ class PixelTransform:
                 " the torch preprocessing reproduces"
             )
         if size and "shortest_edge" not in size and not {"height", "width"} <= set(size):
-            raise TrustVLInputError(f"image processor size={size!r}; expected shortest_edge or height and width")
+            raise TrustVLInputError(
+                f"image processor size={size!r}; expected shortest_edge or height and width"
+            )
         return cls(
             shortest_edge=size.get("shortest_edge"),
             resize_to=(size["height"], size["width"]) if "height" in size and "width" in size else None,
