@@ -284,11 +284,11 @@ def vision_prefix_states(
 ) -> torch.Tensor:
     """Hidden states entering vision layer ``n_layers`` of a model with ``vision_hidden_states`` (the CF_α
     CLIP), for ``images``; ``[n, tokens, width]`` on CPU in the model's dtype."""
-    param = next(model.parameters())
+    engine = ImageEmbedder(model, processor, batch_size=batch_size)  # its decoding and torch preprocessing
     outs = []
-    for i in tqdm(range(0, len(images), batch_size), desc=desc, disable=not progress):
-        pv = processor(images=list(images[i : i + batch_size]), return_tensors="pt")["pixel_values"]
-        outs.append(model.vision_hidden_states(pv.to(device=param.device, dtype=param.dtype), n_layers).cpu())
+    for batch in tqdm(engine.loader(ImageRows(images)), desc=desc, disable=not progress):
+        pv = engine.pixel_values(batch).to(dtype=engine.param.dtype)
+        outs.append(model.vision_hidden_states(pv, n_layers).cpu())
     if not outs:
         raise TrustVLInputError("no images to embed; expected at least one image")
     return torch.cat(outs)
