@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -71,7 +75,7 @@ def test_second_audit_uses_embedding_cache(tiny_clip_dir, tiny_parquet_dir, tmp_
     first = _run(tiny_clip_dir, tiny_parquet_dir, tmp_path / "a", cache, ks=[5])
     second = _run(tiny_clip_dir, tiny_parquet_dir, tmp_path / "b", cache, ks=[5])
     assert first.embedding_cache_hit is False and second.embedding_cache_hit is True
-    assert len(list(cache.glob("*.safetensors"))) == 1
+    assert len(list(cache.glob("*/shard-*.safetensors"))) == 1  # 40 images: one shard of 4096
     assert first.evaluation == second.evaluation
     third = _run(tiny_clip_dir, tiny_parquet_dir, tmp_path / "c", cache, ks=[5], max_images=20)
     assert third.embedding_cache_hit is False  # another subset is another key
@@ -198,3 +202,75 @@ def test_load_dataset_any_reads_save_to_disk_folders(tmp_path):
     assert len(load_dataset_any(tmp_path / "dict", split="test")) == 3
     with pytest.raises(TrustVLInputError, match="HF_HUB_OFFLINE"):
         load_dataset_any("no-such-org/no-such-dataset")
+
+
+class _CountingEmbedder:
+    """Counts the images the audit's engine embeds (wraps ImageEmbedder.batches)."""
+
+    def __init__(self, monkeypatch):
+        from trustvl.modeling.embedding import ImageEmbedder
+
+        self.images = 0
+        original = ImageEmbedder.batches
+
+        def batches(engine, rows):
+            for emb in original(engine, rows):
+                self.images += len(emb)
+                yield emb
+
+        monkeypatch.setattr(ImageEmbedder, "batches", batches)
+
+
+_AUDIT = (
+    "import sys; from trustvl.evaluation.audit import audit; audit(sys.argv[1], sys.argv[2], sys.argv[3],"
+    " cache_dir=sys.argv[4], ks=[5], batch_size=4, shard_size=8, progress=False)"
+)
+
+
+def test_killed_audit_resumes_embedding_only_the_missing_shards(
+    tiny_clip_dir, tiny_parquet_dir, tmp_path, monkeypatch
+):
+    """40 images in 5 shards of 8: a run killed right after its 2nd shard's rename leaves 2 shards; the
+    resumed run embeds the other 24 images only and equals an uninterrupted run; then a 3rd run embeds none."""
+    cache = tmp_path / "cache"
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env["TRUSTVL_FAULT"] = "atomic-write:after-rename:2"
+    args = [str(tiny_clip_dir), str(tiny_parquet_dir), str(tmp_path / "killed"), str(cache)]
+    rc = subprocess.run([sys.executable, "-c", _AUDIT, *args], env=env, timeout=300).returncode
+    assert rc == 137
+    assert len(list(cache.glob("*/shard-*.safetensors"))) == 2
+    assert not list(cache.glob("*/.*.tmp"))  # killed after the rename: nothing half-written
+    counter = _CountingEmbedder(monkeypatch)
+    resumed = _run(tiny_clip_dir, tiny_parquet_dir, tmp_path / "a", cache, ks=[5], batch_size=4, shard_size=8)
+    assert counter.images == 24 and resumed.embedding_cache_hit is False
+    assert len(list(cache.glob("*/shard-*.safetensors"))) == 5
+    straight = _run(
+        tiny_clip_dir, tiny_parquet_dir, tmp_path / "b", tmp_path / "c2", ks=[5], batch_size=4, shard_size=8
+    )
+    assert torch.equal(resumed.image_embeds, straight.image_embeds)
+    assert resumed.evaluation == straight.evaluation
+    counter.images = 0
+    again = _run(tiny_clip_dir, tiny_parquet_dir, tmp_path / "d", cache, ks=[5], batch_size=4, shard_size=8)
+    assert counter.images == 0 and again.embedding_cache_hit is True
+
+
+def test_killed_before_rename_leaves_no_shard_and_resumes(
+    tiny_clip_dir, tiny_parquet_dir, tmp_path, monkeypatch
+):
+    cache = tmp_path / "cache"
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env["TRUSTVL_FAULT"] = "atomic-write:before-rename:1"
+    args = [str(tiny_clip_dir), str(tiny_parquet_dir), str(tmp_path / "killed"), str(cache)]
+    assert subprocess.run([sys.executable, "-c", _AUDIT, *args], env=env, timeout=300).returncode == 137
+    assert not list(cache.glob("*/shard-*.safetensors")) and list(cache.glob("*/.*.tmp"))
+    counter = _CountingEmbedder(monkeypatch)
+    _run(tiny_clip_dir, tiny_parquet_dir, tmp_path / "a", cache, ks=[5], batch_size=4, shard_size=8)
+    assert counter.images == 40 and len(list(cache.glob("*/shard-*.safetensors"))) == 5
+
+
+def test_audit_with_worker_processes_equals_in_process(tiny_clip_dir, tiny_parquet_dir, tmp_path):
+    one = _run(tiny_clip_dir, tiny_parquet_dir, tmp_path / "a", tmp_path / "c1", ks=[5], use_cache=False)
+    two = _run(tiny_clip_dir, tiny_parquet_dir, tmp_path / "b", tmp_path / "c2", ks=[5], num_workers=2)
+    assert torch.equal(one.image_embeds, two.image_embeds) and one.evaluation == two.evaluation

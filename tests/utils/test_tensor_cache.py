@@ -49,3 +49,28 @@ def test_checkpoint_fingerprint_follows_the_files(tiny_clip_dir, tmp_path):
         model.weight.add_(1.0)
     assert checkpoint_fingerprint(tmp_path / "absent", model) != by_weights
     assert checkpoint_fingerprint(tmp_path / "absent") == checkpoint_fingerprint(tmp_path / "absent")
+
+
+def test_sharded_cache_writes_shards_and_reports_the_missing(tmp_path):
+    import pytest
+
+    from trustvl.errors import TrustVLInputError
+    from trustvl.utils.tensor_cache import ShardedTensorCache
+
+    cache = ShardedTensorCache(tmp_path, "k", n_rows=10, shard_rows=4)
+    assert cache.n_shards == 3 and list(cache.rows(2)) == [8, 9] and cache.missing() == [0, 1, 2]
+    full = torch.randn(10, 3)
+    cache.put(0, full[:4])
+    cache.put(2, full[8:])
+    assert cache.missing() == [1]
+    with pytest.raises(TrustVLInputError, match=r"shard 1 of .* is missing"):
+        cache.load()
+    with pytest.raises(TrustVLInputError, match="shard 1 got 3 rows; expected 4"):
+        cache.put(1, full[4:7])
+    cache.put(1, full[4:8])
+    assert cache.missing() == [] and torch.equal(cache.load(), full)
+    assert not [p for p in (tmp_path / "k").iterdir() if p.name.startswith(".")]  # no temporary files
+    cache.path(1).write_bytes(b"corrupt")
+    assert cache.missing() == [1]  # a corrupt shard is recomputed
+    with pytest.raises(TrustVLInputError, match="n_rows=0"):
+        ShardedTensorCache(tmp_path, "k", n_rows=0)

@@ -13,16 +13,14 @@ fingerprints, so a second audit of the same pair skips embedding.
 
 from __future__ import annotations
 
-import itertools
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import UnidentifiedImageError
+from tqdm.auto import tqdm
 
 from trustvl.errors import TrustVLInputError
 from trustvl.evaluation.dataset_columns import AttributeColumn, attribute_columns
@@ -117,6 +115,24 @@ class AuditConfig:
         },
     )
     batch_size: int = field(default=64, metadata={"help": "images per forward", "min": 1})
+    num_workers: int = field(
+        default=0,
+        metadata={
+            "help": "worker processes decoding images while the model runs (0: in this process)",
+            "min": 0,
+        },
+    )
+    autocast: str | None = field(
+        default=None,
+        metadata={
+            "help": "mixed precision of the image forward (bf16 or fp16; default none)",
+            "choices": ["bf16", "fp16"],
+        },
+    )
+    shard_size: int = field(
+        default=4096,
+        metadata={"help": "images per embedding-cache shard (a killed run resumes per shard)", "min": 1},
+    )
     device: str = device_option()
     dtype: str | None = dtype_option(choices=["fp32", "bf16", "fp16"])
     max_images: int | None = field(
@@ -149,6 +165,14 @@ class AuditConfig:
                     raise TrustVLInputError(f"k={k!r} is not valid; expected a positive integer")
         if self.batch_size <= 0:
             raise TrustVLInputError(f"batch_size={self.batch_size} must be a positive integer")
+        for name in ("num_workers", "shard_size"):
+            value, low = getattr(self, name), 0 if name == "num_workers" else 1
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+                raise TrustVLInputError(f"{name}={value!r} is not valid; expected an integer >= {low}")
+        if self.autocast not in (None, "bf16", "fp16"):
+            raise TrustVLInputError(
+                f"autocast={self.autocast!r} is not valid; expected None, 'bf16' or 'fp16'"
+            )
         if self.max_images is not None and self.max_images <= 0:
             raise TrustVLInputError(f"max_images={self.max_images} must be a positive integer")
         if "{}" not in self.prompt_template:
@@ -193,10 +217,30 @@ class AuditResult:
 
 
 def _embed_gallery(cfg: AuditConfig, model: Any, processor: Any, ds: Any) -> tuple[torch.Tensor, bool]:
-    from trustvl.modeling.embedding import embed_images
-    from trustvl.utils.tensor_cache import TensorCache, cache_dir, checkpoint_fingerprint
+    """The gallery's embeddings through the engine, shard by shard through the sharded cache: only the
+    shards not yet on disk are embedded (a killed run resumes; a second audit of the pair embeds nothing).
+    Returns the embeddings and whether every shard came from the cache."""
+    from trustvl.modeling.embedding import ImageEmbedder
+    from trustvl.modeling.image_loading import ImageRows, Unreadable
+    from trustvl.utils.tensor_cache import ShardedTensorCache, TensorCache, cache_dir, checkpoint_fingerprint
 
-    cache = TensorCache(cfg.cache_dir if cfg.cache_dir is not None else cache_dir("embeddings"))
+    def unreadable(bad: Unreadable) -> str:  # PIL's own message names an in-memory BytesIO, not the row
+        return (
+            f"dataset {cfg.dataset!r}, split {cfg.split!r}, row {bad.row}: the {cfg.image_column!r} value is "
+            f"not a readable image ({bad.reason}); expected an image file (PNG, JPEG, ...)"
+        )
+
+    engine = ImageEmbedder(
+        model,
+        processor,
+        batch_size=cfg.batch_size,
+        num_workers=cfg.num_workers,
+        autocast=cfg.autocast,
+        unreadable=unreadable,
+    )
+    if not cfg.use_cache:
+        rows = ImageRows(ds, column=cfg.image_column)
+        return engine.embed(rows, progress=cfg.progress), False
     proc_cfg = getattr(getattr(processor, "image_processor", None), "to_dict", lambda: {})()
     key = TensorCache.key(
         model=checkpoint_fingerprint(cfg.model, model),
@@ -206,40 +250,41 @@ def _embed_gallery(cfg: AuditConfig, model: Any, processor: Any, ds: Any) -> tup
         n=len(ds),
         processor=proc_cfg,
         dtype=str(next(model.parameters()).dtype),
+        autocast=cfg.autocast,
+        shard_size=cfg.shard_size,
     )
-    if cfg.use_cache:
-        hit = cache.get(key, ["embeddings"], expected_rows=len(ds))
-        if hit is not None:
-            return hit["embeddings"], True
-    images = _decoded_images(ds, cfg)
-    emb = embed_images(
-        model, processor, images, batch_size=cfg.batch_size, total=len(ds), progress=cfg.progress
-    )
-    if cfg.use_cache:
-        cache.put(
-            key,
-            {"embeddings": emb},
-            metadata={"model": str(cfg.model), "dataset": str(cfg.dataset), "split": cfg.split},
+    folder = cfg.cache_dir if cfg.cache_dir is not None else cache_dir("embeddings")
+    cache = ShardedTensorCache(folder, key, len(ds), cfg.shard_size)
+    missing = cache.missing()
+    if missing:
+        meta = {"model": str(cfg.model), "dataset": str(cfg.dataset), "split": cfg.split}
+        todo = [r for shard in missing for r in cache.rows(shard)]
+        bar = tqdm(total=len(todo), desc="embedding images", unit="img", disable=not cfg.progress)
+        pending: list[torch.Tensor] = []
+        n_pending, shards = 0, iter(missing)
+        shard = next(shards)
+        try:  # one DataLoader over every missing row; each shard is written as soon as its rows are in
+            for emb in engine.batches(ImageRows(ds, todo, column=cfg.image_column)):
+                pending.append(emb)
+                n_pending += len(emb)
+                bar.update(len(emb))
+                while shard is not None and n_pending >= len(cache.rows(shard)):
+                    stacked = torch.cat(pending)
+                    size = len(cache.rows(shard))
+                    cache.put(shard, _check_finite(stacked[:size]), meta)
+                    pending, n_pending = [stacked[size:]], n_pending - size
+                    shard = next(shards, None)
+        finally:  # an error (an unreadable image) must not leave the bar to redraw over its message
+            bar.close()
+    return cache.load(), not missing
+
+
+def _check_finite(emb: torch.Tensor) -> torch.Tensor:
+    if not torch.isfinite(emb).all():
+        raise TrustVLInputError(
+            "the model produced non-finite image embeddings; expected finite values (try fp32 instead of fp16)"
         )
-    return emb, False
-
-
-def _decoded_images(ds: Any, cfg: AuditConfig) -> Iterator[Any]:
-    """The images of ``ds`` in order; an undecodable one is an input error naming its dataset row (PIL's
-    own message names an in-memory ``BytesIO`` object, useless to find the row)."""
-    rows = iter(ds.select_columns([cfg.image_column]))
-    for index in itertools.count():
-        try:
-            row = next(rows)
-        except StopIteration:
-            return
-        except (OSError, ValueError) as err:  # PIL.UnidentifiedImageError is an OSError
-            reason = "cannot identify image file" if isinstance(err, UnidentifiedImageError) else str(err)
-            raise TrustVLInputError(
-                f"dataset {cfg.dataset!r}, split {cfg.split!r}, row {index}: the {cfg.image_column!r} value is "
-                f"not a readable image ({' '.join(reason.split())}); expected an image file (PNG, JPEG, ...)"
-            ) from None
-        yield row[cfg.image_column]
+    return emb
 
 
 def run_audit(cfg: AuditConfig) -> AuditResult:

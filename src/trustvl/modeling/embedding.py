@@ -9,13 +9,15 @@ older versions returned the tensor itself — both are handled.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
 from trustvl.errors import TrustVLInputError
+from trustvl.modeling.image_loading import ImageRows, PixelTransform, Unreadable, collate_images, to_uint8_chw
 from trustvl.utils.devices import resolve_device, resolve_dtype
 
 
@@ -59,7 +61,133 @@ def _check_finite(emb: torch.Tensor, what: str) -> torch.Tensor:
     return emb
 
 
-@torch.no_grad()
+_AUTOCAST = {
+    "bf16": torch.bfloat16,
+    "bfloat16": torch.bfloat16,
+    "fp16": torch.float16,
+    "float16": torch.float16,
+}
+
+
+def _unreadable_message(bad: Unreadable) -> str:
+    return f"image {bad.row} is not a readable image ({bad.reason}); expected an image file (PNG, JPEG, ...)"
+
+
+@dataclass
+class ImageEmbedder:
+    """trustvl's one image-embedding engine (every job that embeds images goes through it).
+
+    A :class:`torch.utils.data.DataLoader` over :class:`~trustvl.modeling.image_loading.ImageRows`:
+    ``num_workers`` worker processes decode (0: in this process, as before), ``prefetch`` batches each ahead,
+    so decoding overlaps the forward; on CUDA the batches are pinned and copied with ``non_blocking``. The
+    processor's resize / crop / rescale / normalise run on the device as torch ops
+    (:class:`~trustvl.modeling.image_loading.PixelTransform`), then the forward, under ``autocast``
+    (``"bf16"`` / ``"fp16"``) when given. Embeddings come back float32 on CPU, L2-normalised when
+    ``normalize``. ``unreadable`` words the error for an undecodable image (default: names its row).
+    """
+
+    model: Any
+    processor: Any
+    batch_size: int = 64
+    num_workers: int = 0
+    autocast: str | None = None
+    normalize: bool = True
+    prefetch: int = 4
+    unreadable: Callable[[Unreadable], str] = _unreadable_message
+
+    def __post_init__(self) -> None:
+        if self.batch_size <= 0:
+            raise TrustVLInputError(f"batch_size={self.batch_size} must be a positive integer")
+        if self.num_workers < 0:
+            raise TrustVLInputError(f"num_workers={self.num_workers} must be 0 or a positive integer")
+        if self.autocast is not None and self.autocast not in _AUTOCAST:
+            raise TrustVLInputError(
+                f"autocast={self.autocast!r}; expected None or one of {sorted(_AUTOCAST)}"
+            )
+        self.transform = PixelTransform.from_processor(self.processor)
+        self.param = next(self.model.parameters())
+
+    def loader(self, rows: ImageRows) -> torch.utils.data.DataLoader:
+        workers = self.num_workers
+        return torch.utils.data.DataLoader(
+            rows,
+            batch_size=self.batch_size,
+            shuffle=False,
+            num_workers=workers,
+            collate_fn=collate_images,
+            pin_memory=self.param.device.type == "cuda",
+            prefetch_factor=self.prefetch if workers > 0 else None,
+            persistent_workers=False,
+        )
+
+    def pixel_values(self, batch: torch.Tensor | list[Any]) -> torch.Tensor:
+        """A collated batch (a ``[n, 3, H, W]`` tensor, or a list of images of several sizes) → float32
+        ``pixel_values`` on the model's device."""
+        dev = self.param.device
+        if isinstance(batch, torch.Tensor):
+            return self.transform(batch.to(dev, non_blocking=True))
+        for item in batch:
+            if isinstance(item, Unreadable):
+                raise TrustVLInputError(self.unreadable(item))
+        return torch.cat([self.transform(t.unsqueeze(0).to(dev, non_blocking=True)) for t in batch])
+
+    @torch.no_grad()
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Image embeddings of device-resident ``pixel_values``; float32 on the device."""
+        pv = pixel_values.to(dtype=self.param.dtype)
+        dev_type = self.param.device.type
+        if self.autocast is not None:
+            with torch.autocast(dev_type, dtype=_AUTOCAST[self.autocast]):
+                emb = _features(self.model.get_image_features(pixel_values=pv))
+        else:
+            emb = _features(self.model.get_image_features(pixel_values=pv))
+        emb = emb.float()
+        return torch.nn.functional.normalize(emb, dim=-1) if self.normalize else emb
+
+    def batches(self, rows: ImageRows) -> Iterator[torch.Tensor]:
+        """The embeddings of ``rows``, one float32 CPU tensor per batch, in order."""
+        for batch in self.loader(rows):
+            yield self.forward(self.pixel_values(batch)).cpu()
+
+    def embed(
+        self,
+        images: Iterable[Any],
+        *,
+        total: int | None = None,
+        progress: bool = True,
+        desc: str = "embedding images",
+    ) -> torch.Tensor:
+        """Embed ``images`` (an :class:`ImageRows`, a sequence or any iterable of PIL images / arrays);
+        float32 ``[n, d]`` on CPU. A one-pass iterable (a generator) is decoded in this process."""
+        if isinstance(images, ImageRows):
+            rows: ImageRows | None = images
+        elif hasattr(images, "__len__") and hasattr(images, "__getitem__"):
+            rows = ImageRows(images)
+        else:
+            rows = None
+        outs: list[torch.Tensor] = []
+        bar = tqdm(total=total if rows is None else len(rows), desc=desc, unit="img", disable=not progress)
+        try:
+            for emb in self.batches(rows) if rows is not None else self._one_pass(images):
+                outs.append(emb)
+                bar.update(len(emb))
+        finally:  # an error (an unreadable image) must not leave the bar to redraw over its message
+            bar.close()
+        if not outs:
+            raise TrustVLInputError("no images to embed; expected at least one image")
+        return _check_finite(torch.cat(outs), "image")
+
+    def _one_pass(self, images: Iterable[Any]) -> Iterator[torch.Tensor]:
+        batch: list[Any] = []
+        for img in images:
+            batch.append(to_uint8_chw(img))
+            if len(batch) == self.batch_size:
+                yield self.forward(self.pixel_values(collate_images(batch))).cpu()
+                batch = []
+        if batch:
+            yield self.forward(self.pixel_values(collate_images(batch))).cpu()
+
+
 def embed_images(
     model,
     processor,
@@ -70,37 +198,19 @@ def embed_images(
     normalize: bool = True,
     progress: bool = True,
     desc: str = "embedding images",
+    num_workers: int = 0,
+    autocast: str | None = None,
 ) -> torch.Tensor:
-    """Embed an iterable of images (PIL or arrays) in batches; returns float32 ``[n, d]`` on CPU."""
-    if batch_size <= 0:
-        raise TrustVLInputError(f"batch_size={batch_size} must be a positive integer")
-    param = next(model.parameters())
-    outs: list[torch.Tensor] = []
-    bar = tqdm(total=total, desc=desc, unit="img", disable=not progress)
-    batch: list[Any] = []
-
-    def flush() -> None:
-        pixel_values = processor(images=batch, return_tensors="pt")["pixel_values"]
-        pixel_values = pixel_values.to(device=param.device, dtype=param.dtype)
-        emb = _features(model.get_image_features(pixel_values=pixel_values)).float()
-        if normalize:
-            emb = torch.nn.functional.normalize(emb, dim=-1)
-        outs.append(emb.cpu())
-        bar.update(len(batch))
-        batch.clear()
-
-    try:
-        for img in images:
-            batch.append(img.convert("RGB") if hasattr(img, "convert") else img)
-            if len(batch) == batch_size:
-                flush()
-        if batch:
-            flush()
-    finally:  # an error (an unreadable image) must not leave the bar to redraw over its message
-        bar.close()
-    if not outs:
-        raise TrustVLInputError("no images to embed; expected at least one image")
-    return _check_finite(torch.cat(outs), "image")
+    """Embed images (PIL or arrays) with :class:`ImageEmbedder`; returns float32 ``[n, d]`` on CPU."""
+    engine = ImageEmbedder(
+        model,
+        processor,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        autocast=autocast,
+        normalize=normalize,
+    )
+    return engine.embed(images, total=total, progress=progress, desc=desc)
 
 
 @torch.no_grad()
@@ -174,11 +284,11 @@ def vision_prefix_states(
 ) -> torch.Tensor:
     """Hidden states entering vision layer ``n_layers`` of a model with ``vision_hidden_states`` (the CF_α
     CLIP), for ``images``; ``[n, tokens, width]`` on CPU in the model's dtype."""
-    param = next(model.parameters())
+    engine = ImageEmbedder(model, processor, batch_size=batch_size)  # its decoding and torch preprocessing
     outs = []
-    for i in tqdm(range(0, len(images), batch_size), desc=desc, disable=not progress):
-        pv = processor(images=list(images[i : i + batch_size]), return_tensors="pt")["pixel_values"]
-        outs.append(model.vision_hidden_states(pv.to(device=param.device, dtype=param.dtype), n_layers).cpu())
+    for batch in tqdm(engine.loader(ImageRows(images)), desc=desc, disable=not progress):
+        pv = engine.pixel_values(batch).to(dtype=engine.param.dtype)
+        outs.append(model.vision_hidden_states(pv, n_layers).cpu())
     if not outs:
         raise TrustVLInputError("no images to embed; expected at least one image")
     return torch.cat(outs)

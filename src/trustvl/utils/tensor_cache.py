@@ -10,7 +10,9 @@ Two jobs cache what a frozen model computes once: the audit its gallery's image 
   entry;
 * :class:`TensorCache` — a folder of ``<key>.safetensors`` files holding named tensors, written atomically
   (a temporary file, then a rename); an entry that is corrupt, lacks a tensor or has the wrong number of rows
-  is a miss and is rewritten. Safetensors only: nothing is unpickled.
+  is a miss and is rewritten. Safetensors only: nothing is unpickled;
+* :class:`ShardedTensorCache` — one large tensor (a gallery's embeddings) as shards written one by one, so
+  a killed run resumes with the shards it has not written.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save, save_file
 
-from trustvl.utils.io import sha256_files, sha256_text
+from trustvl.errors import TrustVLInputError
+from trustvl.utils.io import atomic_write, sha256_files, sha256_text
 
-__all__ = ["TensorCache", "cache_dir", "checkpoint_fingerprint"]
+__all__ = ["ShardedTensorCache", "TensorCache", "cache_dir", "checkpoint_fingerprint"]
 
 
 def cache_dir(name: str) -> Path:
@@ -107,3 +110,73 @@ class TensorCache:
         save_file({n: t.contiguous() for n, t in tensors.items()}, str(tmp), metadata=dict(metadata or {}))
         os.replace(tmp, path)
         return path
+
+
+class ShardedTensorCache:
+    """One cached ``[n_rows, ...]`` tensor stored as shards of ``shard_rows`` rows, each its own safetensors file
+    in ``folder/<key>/`` (``shard-<i>-of-<n>.safetensors``, tensor ``name``), written atomically through
+    :func:`trustvl.utils.io.atomic_write` (so its fault points apply). A run killed part-way keeps its finished
+    shards: the next run computes only :meth:`missing` ones. A shard that is corrupt or of the wrong shape is
+    missing (recomputed)."""
+
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        key: str,
+        n_rows: int,
+        shard_rows: int = 4096,
+        name: str = "embeddings",
+    ) -> None:
+        if n_rows <= 0 or shard_rows <= 0:
+            raise TrustVLInputError(
+                f"n_rows={n_rows}, shard_rows={shard_rows}; expected positive integers (an empty gallery is"
+                " not cached)"
+            )
+        self.dir = Path(folder).expanduser() / key
+        self.n_rows, self.shard_rows, self.name = int(n_rows), int(shard_rows), name
+        self.n_shards = -(-self.n_rows // self.shard_rows)
+
+    def rows(self, shard: int) -> range:
+        """The rows of shard ``shard``."""
+        return range(shard * self.shard_rows, min((shard + 1) * self.shard_rows, self.n_rows))
+
+    def path(self, shard: int) -> Path:
+        return self.dir / f"shard-{shard:05d}-of-{self.n_shards:05d}.safetensors"
+
+    def get(self, shard: int) -> torch.Tensor | None:
+        """Shard ``shard``'s tensor, or None when it is absent or unreadable or has another row count."""
+        path = self.path(shard)
+        if not path.is_file():
+            return None
+        try:
+            tensor = load_file(str(path)).get(self.name)
+        except Exception:  # noqa: BLE001 - a corrupt shard is missing, rewritten by the next put
+            return None
+        if tensor is None or tensor.shape[0] != len(self.rows(shard)):
+            return None
+        return tensor
+
+    def missing(self) -> list[int]:
+        """The shards still to compute, in order."""
+        return [i for i in range(self.n_shards) if self.get(i) is None]
+
+    def put(self, shard: int, tensor: torch.Tensor, metadata: Mapping[str, str] | None = None) -> Path:
+        """Write shard ``shard`` atomically."""
+        if tensor.shape[0] != len(self.rows(shard)):
+            raise TrustVLInputError(
+                f"shard {shard} got {tensor.shape[0]} rows; expected {len(self.rows(shard))}"
+            )
+        path = self.path(shard)
+        with atomic_write(path) as fh:
+            fh.write(save({self.name: tensor.contiguous()}, metadata=dict(metadata or {})))
+        return path
+
+    def load(self) -> torch.Tensor:
+        """All shards concatenated (every shard must be present)."""
+        parts = [self.get(i) for i in range(self.n_shards)]
+        absent = [i for i, p in enumerate(parts) if p is None]
+        if absent:
+            raise TrustVLInputError(
+                f"shard {absent[0]} of {self.dir} is missing; expected every shard written"
+            )
+        return torch.cat(parts)  # type: ignore[arg-type]

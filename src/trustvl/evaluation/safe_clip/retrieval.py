@@ -14,6 +14,7 @@ from trustvl.evaluation.results import UncertaintySettings
 from trustvl.evaluation.safe_clip.results import CategoryEvaluation, Rate, SafeCLIPModelEvaluation
 from trustvl.metrics import centred_interval, gallery_resample_counts, retrieval_ranks, top1_correct
 from trustvl.modeling.embedding import embed_images, embed_texts
+from trustvl.modeling.image_loading import ImageRows
 
 __all__ = [
     "DIRECTIONS",
@@ -126,7 +127,7 @@ def evaluate_quadruplets(
         emb[c] = embed_images(
             model,
             processor,
-            iter(dataset[c]),
+            ImageRows(dataset, column=c),  # decoded by the engine's loader (worker processes when asked)
             batch_size=batch_size,
             total=n,
             progress=progress,
