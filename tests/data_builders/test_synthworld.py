@@ -280,8 +280,8 @@ def test_dataset_resume_is_byte_identical(tmp_path, monkeypatch):
         return real(*args)
 
     monkeypatch.setattr(dmod, "_write_shard", dying)
-    with pytest.raises(KeyboardInterrupt):
-        build_synthworld_dataset(tmp_path / "run", **kw)
+    with pytest.raises(KeyboardInterrupt):  # in this process: the patched writer does not reach a worker
+        build_synthworld_dataset(tmp_path / "run", num_proc=1, **kw)
     monkeypatch.setattr(dmod, "_write_shard", real)
     assert len(list((tmp_path / "run" / "data").glob("*.parquet"))) == 2
     out = build_synthworld_dataset(tmp_path / "run", **kw)
@@ -297,9 +297,11 @@ def test_dataset_resume_is_byte_identical(tmp_path, monkeypatch):
 def test_dataset_built_by_worker_processes_is_byte_identical(tmp_path):
     # the shards are written through the (pickled) shared build in each worker
     kw = {"n_train": 9, "n_test": 4, "seed": 1, "shard_size": 3, "progress": False}
-    ref = build_synthworld_dataset(tmp_path / "ref", **kw)
-    out = build_synthworld_dataset(tmp_path / "par", num_workers=2, **kw)
+    ref = build_synthworld_dataset(tmp_path / "ref", num_proc=1, **kw)
+    out = build_synthworld_dataset(tmp_path / "par", num_proc=2, **kw)
     assert _files(out) == _files(ref)
+    with pytest.raises(TrustVLInputError, match="num_proc=0"):
+        build_synthworld_dataset(tmp_path / "bad", num_proc=0, **kw)
 
 
 # ------------------------------------------------------------------------------------------ knobs

@@ -84,6 +84,7 @@ def _cmd_synthworld(args: argparse.Namespace) -> int:
         n_test=cfg.n_test,
         seed=cfg.seed,
         progress=cfg.progress,
+        num_proc=cfg.num_proc,
         overwrite=cfg.overwrite,
     )
     print(f"dataset: {path}")

@@ -9,15 +9,21 @@ place. The metadata keys (``min``, ``max``, ``negative_aliases``, ``choices``) a
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any
+
+from trustvl.utils.checks import check_int
 
 __all__ = [
     "device_option",
     "dtype_option",
+    "num_proc_option",
     "overwrite_option",
     "progress_option",
     "resamples_option",
+    "resolve_num_proc",
     "uncertainty_seed_option",
+    "usable_cores",
 ]
 
 
@@ -65,3 +71,33 @@ def uncertainty_seed_option() -> Any:
     return dataclasses.field(
         default=0, metadata={"help": "seed of the bootstrap resamples", "min": 0, "max": None}
     )
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on: its affinity mask where the OS has one (a container or
+    ``taskset`` limits it below ``os.cpu_count()``), else ``os.cpu_count()``; at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def num_proc_option(what: str = "shards") -> Any:
+    """``num_proc``: processes rendering ``what`` in parallel; None (the default): :func:`usable_cores`;
+    1: in this process. The output is byte-identical whatever the value."""
+    return dataclasses.field(
+        default=None,
+        metadata={
+            "help": f"processes rendering {what} in parallel (default: every usable core; 1: in this "
+            "process); the output is the same bytes whatever the value",
+            "min": 1,
+        },
+    )
+
+
+def resolve_num_proc(num_proc: int | None, n_jobs: int | None = None) -> int:
+    """The processes to start for ``n_jobs`` independent jobs: ``num_proc`` (None: :func:`usable_cores`),
+    at most one per job, at least 1 (1: run in this process, no pool to start)."""
+    n = usable_cores() if num_proc is None else check_int("num_proc", num_proc, 1)
+    if n_jobs is not None:
+        n = min(n, max(1, n_jobs))
+    return n

@@ -55,7 +55,7 @@ from trustvl.errors import TrustVLInputError
 from trustvl.hub.dataset_cards import DatasetCardMetadata, SplitMetadata
 from trustvl.hub.loading import SYNTHWORLD_RECORD
 from trustvl.utils.checks import check_int
-from trustvl.utils.options import overwrite_option, progress_option
+from trustvl.utils.options import num_proc_option, overwrite_option, progress_option, resolve_num_proc
 
 #: the manifest (``hub.loading`` refuses a folder holding it without a card: an unfinished build)
 MANIFEST = SYNTHWORLD_RECORD
@@ -180,7 +180,7 @@ def build_synthworld_dataset(
     seed: int = 0,
     shard_size: int = 1000,
     progress: bool = True,
-    num_workers: int = 1,
+    num_proc: int | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Render SynthWorld into a Hugging Face dataset folder and return its path.
@@ -192,7 +192,9 @@ def build_synthworld_dataset(
         seed: world seed.
         shard_size: scenes per Parquet shard.
         progress: show a tqdm progress bar.
-        num_workers: processes rendering shards in parallel (1: in this process).
+        num_proc: processes rendering shards in parallel (None: every usable core, at most one per shard
+            left to write; 1: in this process). Each shard is a pure function of its range, so the folder
+            is byte-identical whatever the value.
         overwrite: rebuild when the folder holds a dataset made with other arguments (else that raises).
     """
     cfg = config if config is not None else SynthWorldConfig()
@@ -203,7 +205,8 @@ def build_synthworld_dataset(
     if n_train + n_test == 0:
         raise TrustVLInputError("n_train=0 and n_test=0: nothing to build")
     shard_size = check_int("shard_size", shard_size, 1)
-    num_workers = check_int("num_workers", num_workers, 1)
+    if num_proc is not None:
+        num_proc = check_int("num_proc", num_proc, 1)
     seed = check_int("seed", seed)
 
     manifest = {
@@ -230,11 +233,13 @@ def build_synthworld_dataset(
     done = sum(
         b - a for _, a, b, path in _shard_jobs(data, sizes, shard_size) if build.shard_is_done(path, b - a)
     )
-    todo = (
+    todo = [
         job
         for job in _shard_jobs(data, sizes, shard_size)
         if not build.shard_is_done(job[3], job[2] - job[1])
-    )
+    ]
+    # no more processes than shards left: a one-shard build (the demo's) renders in this process
+    num_workers = resolve_num_proc(num_proc, len(todo))
 
     from tqdm.auto import tqdm
 
@@ -346,3 +351,4 @@ class SynthWorldBuildConfig:
         default=False, metadata={"help": "continue an unfinished build in the output folder"}
     )
     progress: bool = progress_option()
+    num_proc: int | None = num_proc_option("SynthWorld shards")
