@@ -557,3 +557,22 @@ def test_other_config_in_folder_is_refused_unless_overwrite(tmp_path, world):
     with pytest.raises(TrustVLInputError, match="not empty"):
         build_counterfactuals(foreign, other, *synthworld_stages(world), progress=False)
     assert (foreign / "notes.txt").read_text() == "mine"
+
+
+def test_worker_processes_write_the_same_bytes(tmp_path, world):
+    from trustvl.data_builders.cf_alpha.synthworld_stages import build_synthworld_counterfactuals
+
+    cfg = _sw_config(world)  # 8 bases in 3 shards
+    one = build_synthworld_counterfactuals(tmp_path / "one", cfg, renderer=world, progress=False, num_proc=1)
+    two = build_synthworld_counterfactuals(tmp_path / "two", cfg, renderer=world, progress=False, num_proc=2)
+    assert (
+        _shard_bytes(tmp_path / "one") == _shard_bytes(tmp_path / "two")
+        and len(_shard_bytes(tmp_path / "two")) == 3
+    )
+    assert (one.n_variants, one.n_shards_built) == (two.n_variants, two.n_shards_built) == (32, 3)
+    # the card differs only in the build's wall time
+    cards = [(tmp_path / d / "README.md").read_text().splitlines() for d in ("one", "two")]
+    kept = [[line for line in c if "build time" not in line] for c in cards]
+    assert kept[0] == kept[1]
+    with pytest.raises(TrustVLInputError, match="num_proc=0"):
+        build_synthworld_counterfactuals(tmp_path / "bad", cfg, renderer=world, progress=False, num_proc=0)

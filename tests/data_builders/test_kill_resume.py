@@ -32,7 +32,8 @@ BUILDS = {
         " synthworld_counterfactual_config; from trustvl.data_builders.synthworld import SynthWorldRenderer,"
         " SynthWorldConfig; import sys; r = SynthWorldRenderer(SynthWorldConfig(), seed=0);"
         " build_synthworld_counterfactuals(sys.argv[1], synthworld_counterfactual_config(r, variants_per_base=2,"
-        " n_base_per_prompt=1, shard_size=2, seed=0), renderer=r, progress=False)"
+        " n_base_per_prompt=1, shard_size=2, seed=0), renderer=r, progress=False,"
+        " num_proc=int(sys.argv[2]) if sys.argv[2:] else None)"
     ),
 }
 SPLIT = {"synthworld": ("train", 40), "counterfactuals": ("train", 16)}
@@ -44,7 +45,7 @@ def _build(out: Path, fault: str | None = None, kind: str = "synthworld") -> int
     if fault:
         env["TRUSTVL_FAULT"] = fault
     # a fault counts its passes per process: the killed run renders in one process, so the n-th write is
-    # the same one every time; the straight run and the resume use every core (SynthWorld: byte-identical)
+    # the same one every time; the straight run and the resume use every core (the same bytes)
     argv = [str(out)] + (["1"] if fault else [])
     return subprocess.run([sys.executable, "-c", BUILDS[kind], *argv], env=env, timeout=300).returncode
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from trustvl.errors import TrustVLInputError
-from trustvl.utils.options import device_option, overwrite_option, progress_option
+from trustvl.utils.options import device_option, num_proc_option, overwrite_option, progress_option
 
 __all__ = ["CounterfactualBuildConfig", "build_from_config"]
 
@@ -49,6 +49,8 @@ class CounterfactualBuildConfig:
         default=False, metadata={"help": "continue an unfinished build in the output folder"}
     )
     progress: bool = progress_option()
+    # model stages hold an accelerator and are not forked: --num-proc applies to --synthworld only
+    num_proc: int | None = num_proc_option("counterfactual shards (--synthworld only; model stages: 1)")
 
     config_file_help = "the counterfactual grid YAML (same as --grid); flags on the command line override it"
 
@@ -82,7 +84,12 @@ def build_from_config(cfg: CounterfactualBuildConfig) -> Any:
         renderer = SynthWorldRenderer()
         config = sw.synthworld_counterfactual_config(renderer, **cfg.grid_overrides())
         return sw.build_synthworld_counterfactuals(
-            cfg.out_dir, config, renderer=renderer, progress=cfg.progress, overwrite=cfg.overwrite
+            cfg.out_dir,
+            config,
+            renderer=renderer,
+            progress=cfg.progress,
+            overwrite=cfg.overwrite,
+            num_proc=cfg.num_proc,
         )
     config = cf.load_counterfactual_config(cfg.grid, **cfg.grid_overrides())
     t2i, seg, inp = cf.build_stages(config, device=cfg.device)

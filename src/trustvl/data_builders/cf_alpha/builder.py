@@ -55,6 +55,7 @@ import json
 import os
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,7 @@ from trustvl.data_builders.parquet_shards import DATA_DIR, shard_file_name
 from trustvl.data_builders.sharded_build import BUILD_RECORD, ShardedBuild, png_bytes
 from trustvl.errors import TrustVLInputError
 from trustvl.hub.dataset_cards import DatasetCardMetadata, SplitMetadata
+from trustvl.utils.options import resolve_num_proc
 
 __all__ = ["BuildSummary", "build_counterfactuals", "counterfactual_features", "shard_path"]
 
@@ -404,6 +406,21 @@ def _card_values(
 
 
 # ---------------------------------------------------------------------------------------------- main
+def _build_shard_in_worker(
+    config: CounterfactualConfig,
+    stages: tuple[Any, Any, Any],
+    features: Any,
+    build: ShardedBuild,
+    index: int,
+    path: Path,
+) -> dict[str, Any]:
+    """Shard ``index`` written by a worker process (the stages, config and build pickle); its metadata."""
+    from tqdm.auto import tqdm
+
+    with tqdm(disable=True) as silent:  # the parent's bar counts whole shards
+        return _ShardBuilder(config, *stages, features, build, silent).build(index, path)
+
+
 def build_counterfactuals(
     out_dir: str | os.PathLike,
     config: CounterfactualConfig | str | os.PathLike | Mapping[str, Any] | None,
@@ -414,6 +431,7 @@ def build_counterfactuals(
     progress: bool = True,
     overwrite: bool = False,
     state: Any = None,
+    num_proc: int | None = 1,
 ) -> BuildSummary:
     """Build (or resume) a counterfactual dataset folder; see the module doc for the layout.
 
@@ -432,6 +450,9 @@ def build_counterfactuals(
         overwrite: replace a folder holding anything else (another build, other files) instead of failing.
         state: an ``accelerate.PartialState``-like object (default: ``PartialState()``; one process when
             accelerate is not initialised for several).
+        num_proc: worker processes writing shards (1, the default: in this process, as model stages on
+            an accelerator need; None: every usable core). Only for stages that pickle and hold no device
+            state, such as SynthWorld's; ignored (1) when ``state`` has several processes.
 
     Returns:
         A :class:`BuildSummary` (also written to ``build_config.json`` and the card).
@@ -485,10 +506,25 @@ def build_counterfactuals(
         unit="base",
         disable=not progress or not getattr(st, "is_local_main_process", True),
     )
+    # shards are pure functions of their index, so worker processes write the same bytes; under accelerate
+    # the processes already split the shards, and each renders in-process
+    workers = resolve_num_proc(num_proc, len(pending)) if st.num_processes == 1 else 1
     try:
-        builder = _ShardBuilder(cfg, text_to_image, segmenter, inpainter, features, build, bar)
-        for i in pending:
-            builder.build(i, shard_path(out, i, n_shards))
+        if workers == 1:
+            builder = _ShardBuilder(cfg, text_to_image, segmenter, inpainter, features, build, bar)
+            for i in pending:
+                builder.build(i, shard_path(out, i, n_shards))
+        else:
+            stages_ = (text_to_image, segmenter, inpainter)
+            with ProcessPoolExecutor(max_workers=workers) as ex:
+                futures = [
+                    ex.submit(
+                        _build_shard_in_worker, cfg, stages_, features, build, i, shard_path(out, i, n_shards)
+                    )
+                    for i in pending
+                ]
+                for future in futures:
+                    bar.update(future.result()["n_bases_tried"])
     finally:
         bar.close()
     st.wait_for_everyone()

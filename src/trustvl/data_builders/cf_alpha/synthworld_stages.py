@@ -267,9 +267,11 @@ def build_synthworld_counterfactuals(
     state: Any = None,
     force_setting: bool = True,
     scene_captions: bool = False,
+    num_proc: int | None = None,
 ) -> BuildSummary:
     """:func:`~.builder.build_counterfactuals` with the SynthWorld stages (default config:
-    :func:`synthworld_counterfactual_config`)."""
+    :func:`synthworld_counterfactual_config`); ``num_proc`` worker processes render the shards (None: every
+    usable core, at most one per shard; 1: in this process), the same bytes whatever the value."""
     r = _renderer(renderer)
     cfg = synthworld_counterfactual_config(r) if config is None else config
     check_synthworld_config(cfg, r)
@@ -277,5 +279,5 @@ def build_synthworld_counterfactuals(
         r, split=split, force_setting=force_setting, scene_captions=scene_captions
     )
     return build_counterfactuals(
-        out_dir, cfg, t2i, seg, inp, progress=progress, overwrite=overwrite, state=state
+        out_dir, cfg, t2i, seg, inp, progress=progress, overwrite=overwrite, state=state, num_proc=num_proc
     )
