@@ -293,3 +293,13 @@ def test_synthworld_sd_stage_takes_synthworld_sd_folders_only(tmp_path):
     with pytest.raises(TrustVLInputError, match="not a SynthWorld SD folder"):
         SynthWorldSDStage(tmp_path)
     assert SynthWorldSDStage.abstract_unsafe is True and DiffusersQuadrupletStage.abstract_unsafe is False
+
+
+def test_worker_processes_write_the_same_bytes(tmp_path, built):
+    ref, ref_summary = built  # the default num_proc: every usable core
+    one = build_safe_clip_quadruplets(tmp_path / "one", QuadrupletConfig(**TINY), progress=False, num_proc=1)
+    two = build_safe_clip_quadruplets(tmp_path / "two", QuadrupletConfig(**TINY), progress=False, num_proc=2)
+    assert _shard_bytes(tmp_path / "one") == _shard_bytes(tmp_path / "two") == _shard_bytes(ref)
+    assert len(_shard_bytes(ref)) == 4 and one.rows == two.rows == ref_summary.rows
+    with pytest.raises(TrustVLInputError, match="num_proc=0"):
+        build_safe_clip_quadruplets(tmp_path / "bad", QuadrupletConfig(**TINY), progress=False, num_proc=0)

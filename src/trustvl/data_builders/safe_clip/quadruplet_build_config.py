@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from trustvl.data_builders.safe_clip.quadruplets import QuadrupletConfig
 from trustvl.errors import TrustVLInputError
-from trustvl.utils.options import device_option, overwrite_option, progress_option
+from trustvl.utils.options import device_option, num_proc_option, overwrite_option, progress_option
 
 __all__ = ["QuadrupletBuildConfig", "build_from_config"]
 
@@ -77,6 +77,7 @@ class QuadrupletBuildConfig:
         default=False, metadata={"help": "continue an unfinished build in the output folder"}
     )
     progress: bool = progress_option()
+    num_proc: int | None = num_proc_option("quadruplet shards (renderer stage; model stages: 1)")
 
     def image_stage_object(self) -> Any:
         """The image stage (None: SynthWorld's renderer, exact); checked before any model loads."""
@@ -122,4 +123,5 @@ def build_from_config(cfg: QuadrupletBuildConfig) -> Any:
         allow_unsafe_generation=cfg.allow_unsafe_generation,
         progress=cfg.progress,
         overwrite=cfg.overwrite,
+        num_proc=cfg.num_proc,
     )

@@ -56,6 +56,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,7 @@ from trustvl.data_builders.safe_clip.image_stages import (
     scene_with_element,
     stage_is_abstract,
 )
-from trustvl.data_builders.safe_clip.oracle_converter import UnsafeCaptionConverter
+from trustvl.data_builders.safe_clip.oracle_converter import OracleCaptionConverter, UnsafeCaptionConverter
 from trustvl.data_builders.sharded_build import (
     BUILD_RECORD,
     ShardedBuild,
@@ -87,6 +88,7 @@ from trustvl.errors import TrustVLInputError
 from trustvl.hub.dataset_cards import CARD_FILE, DatasetCardMetadata, SplitMetadata
 from trustvl.hub.loading import load_dataset_any
 from trustvl.utils.checks import check_int
+from trustvl.utils.options import resolve_num_proc
 
 __all__ = [
     "QUADRUPLET_COLUMNS",
@@ -391,6 +393,32 @@ class _ShardBuilder:
         self.sharded.write_shard(path, columns, self.features, meta)
 
 
+def _build_shard_in_worker(
+    cfg: QuadrupletConfig,
+    renderer: SynthWorldRenderer,
+    stage: Any,
+    converter: Any,
+    features: Any,
+    build: ShardedBuild,
+    key: tuple[str, int],
+    path: Path,
+) -> None:
+    """Shard ``key`` written by a worker process (every argument pickles)."""
+    from tqdm.auto import tqdm
+
+    with tqdm(disable=True) as silent:  # the parent's bar counts whole shards
+        _ShardBuilder(cfg, renderer, stage, converter, features, build, silent).build(*key, path)
+
+
+def _renders_in_workers(stage: Any, converter: Any) -> bool:
+    """Whether the stages are pure functions safe to send to workers: exactly SynthWorld's renderer stage
+    and the built-in or oracle converter. A model stage or converter holds an accelerator and large weights,
+    and a subclass or other callable may not pickle, so those builds stay in this process."""
+    return type(stage) is SynthWorldRendererStage and (
+        converter is None or type(converter) is OracleCaptionConverter
+    )
+
+
 # ---------------------------------------------------------------------------------------------- card
 def _card_values(s: QuadrupletBuildSummary, stages: Mapping[str, Any]) -> dict[str, Any]:
     """What ``templates/dataset_safe_clip_quadruplets.md`` shows."""
@@ -413,6 +441,7 @@ def build_safe_clip_quadruplets(
     allow_unsafe_generation: bool = False,
     progress: bool = True,
     overwrite: bool = False,
+    num_proc: int | None = None,
 ) -> QuadrupletBuildSummary:
     """Build (or resume) a quadruplet dataset folder; see the module doc.
 
@@ -424,6 +453,9 @@ def build_safe_clip_quadruplets(
             exact SynthWorld conversion.
         allow_unsafe_generation: needed for any image stage that is not declared abstract (real models).
         progress: show a tqdm bar; overwrite: replace a folder that holds something else.
+        num_proc: worker processes writing shards (None: every usable core, at most one per shard; 1: in
+            this process); the same bytes whatever the value. Only SynthWorld's renderer stage with the
+            built-in or oracle converter forks; model stages and converters build in this process.
 
     Raises:
         TrustVLInputError: see the module doc's failure policy.
@@ -475,10 +507,21 @@ def build_safe_clip_quadruplets(
         min((i + 1) * cfg.shard_size, cfg.n_rows(split)) - i * cfg.shard_size for split, i in pending
     )
     bar = tqdm(total=n_pending_rows, desc="safe-clip quadruplets", unit="row", disable=not progress)
+    workers = resolve_num_proc(num_proc, len(pending))
+    if not _renders_in_workers(stage, converter):
+        workers = 1
     try:
-        builder = _ShardBuilder(cfg, renderer, stage, converter, features, build, bar)
-        for key in pending:
-            builder.build(*key, paths[key])
+        if workers == 1:
+            builder = _ShardBuilder(cfg, renderer, stage, converter, features, build, bar)
+            for key in pending:
+                builder.build(*key, paths[key])
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as ex:
+                args = (cfg, renderer, stage, converter, features, build)
+                futures = {key: ex.submit(_build_shard_in_worker, *args, key, paths[key]) for key in pending}
+                for (split, i), future in futures.items():
+                    future.result()
+                    bar.update(min((i + 1) * cfg.shard_size, cfg.n_rows(split)) - i * cfg.shard_size)
     finally:
         bar.close()
 
