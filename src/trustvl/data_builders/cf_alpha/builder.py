@@ -406,6 +406,14 @@ def _card_values(
 
 
 # ---------------------------------------------------------------------------------------------- main
+def _one_torch_thread() -> None:
+    """A worker's initializer: each worker is one core, and torch's thread pool (mask dilation) inherited
+    through fork must not be used with several threads in the child."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def _build_shard_in_worker(
     config: CounterfactualConfig,
     stages: tuple[Any, Any, Any],
@@ -516,7 +524,7 @@ def build_counterfactuals(
                 builder.build(i, shard_path(out, i, n_shards))
         else:
             stages_ = (text_to_image, segmenter, inpainter)
-            with ProcessPoolExecutor(max_workers=workers) as ex:
+            with ProcessPoolExecutor(max_workers=workers, initializer=_one_torch_thread) as ex:
                 futures = [
                     ex.submit(
                         _build_shard_in_worker, cfg, stages_, features, build, i, shard_path(out, i, n_shards)
