@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from safetensors import safe_open
 
 from trustvl.evaluation.audit import audit
@@ -20,6 +21,7 @@ def _metrics_without_timings(path):
     return data
 
 
+@pytest.mark.slow
 def test_two_process_audit_matches_single_process(tiny_clip_dir, tiny_parquet_dir, tmp_path):
     options = dict(ks=[5, 10], attributes=["skin_tone", "gender"], label_column="occupation", shard_size=8)
     audit(
@@ -56,3 +58,14 @@ def test_two_process_audit_matches_single_process(tiny_clip_dir, tiny_parquet_di
         with safe_open(str(path), "pt") as f:
             writers.append(f.metadata()["process"])
     assert writers == ["0 of 2", "1 of 2", "0 of 2", "1 of 2", "0 of 2"]
+
+    # the shards the two processes wrote are the single process's cache entry: a later audit embeds nothing
+    again = audit(
+        str(tiny_clip_dir),
+        str(tiny_parquet_dir),
+        str(tmp_path / "again"),
+        cache_dir=str(tmp_path / "cache-dp"),
+        progress=False,
+        **options,
+    )
+    assert again.embedding_cache_hit is True
