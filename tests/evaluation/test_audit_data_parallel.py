@@ -11,7 +11,9 @@ import sys
 import pytest
 from safetensors import safe_open
 
-from trustvl.evaluation.audit import audit
+from trustvl.errors import TrustVLInputError
+from trustvl.evaluation.audit import AuditConfig, _embed_gallery, audit
+from trustvl.utils.distributed import ProcessGroup
 
 
 def _metrics_without_timings(path):
@@ -69,3 +71,33 @@ def test_two_process_audit_matches_single_process(tiny_clip_dir, tiny_parquet_di
         **options,
     )
     assert again.embedding_cache_hit is True
+
+
+class _NoWaitGroup(ProcessGroup):
+    """Rank 0 of a 2-process group, in this process alone (nothing to wait for)."""
+
+    def barrier(self) -> None:
+        pass
+
+
+def _gallery(tiny_clip_dir, tiny_parquet_dir, tmp_path, **kw):
+    from trustvl.hub.loading import load_dataset_any
+    from trustvl.modeling.embedding import load_clip
+
+    cfg = AuditConfig(
+        model=str(tiny_clip_dir),
+        dataset=str(tiny_parquet_dir),
+        out_dir=str(tmp_path / "unused"),
+        cache_dir=str(tmp_path / "cache"),
+        shard_size=8,
+        progress=False,
+        **kw,
+    )
+    model, processor = load_clip(cfg.model, device="cpu")
+    return cfg, model, processor, load_dataset_any(cfg.dataset, split=cfg.split)
+
+
+def test_no_cache_with_several_processes_is_refused(tiny_clip_dir, tiny_parquet_dir, tmp_path):
+    cfg, model, processor, ds = _gallery(tiny_clip_dir, tiny_parquet_dir, tmp_path, use_cache=False)
+    with pytest.raises(TrustVLInputError, match="use_cache=False with 2 processes"):
+        _embed_gallery(cfg, model, processor, ds, _NoWaitGroup(rank=0, world_size=2))
