@@ -12,7 +12,7 @@ import pytest
 from safetensors import safe_open
 
 from trustvl.errors import TrustVLInputError
-from trustvl.evaluation.audit import AuditConfig, _embed_gallery, audit
+from trustvl.evaluation.audit import audit
 from trustvl.utils.distributed import ProcessGroup
 
 
@@ -80,24 +80,12 @@ class _NoWaitGroup(ProcessGroup):
         pass
 
 
-def _gallery(tiny_clip_dir, tiny_parquet_dir, tmp_path, **kw):
-    from trustvl.hub.loading import load_dataset_any
-    from trustvl.modeling.embedding import load_clip
+def test_no_cache_with_several_processes_is_refused(tiny_clip_dir, tiny_parquet_dir, tmp_path, monkeypatch):
+    import trustvl.evaluation.audit as audit_module
 
-    cfg = AuditConfig(
-        model=str(tiny_clip_dir),
-        dataset=str(tiny_parquet_dir),
-        out_dir=str(tmp_path / "unused"),
-        cache_dir=str(tmp_path / "cache"),
-        shard_size=8,
-        progress=False,
-        **kw,
-    )
-    model, processor = load_clip(cfg.model, device="cpu")
-    return cfg, model, processor, load_dataset_any(cfg.dataset, split=cfg.split)
-
-
-def test_no_cache_with_several_processes_is_refused(tiny_clip_dir, tiny_parquet_dir, tmp_path):
-    cfg, model, processor, ds = _gallery(tiny_clip_dir, tiny_parquet_dir, tmp_path, use_cache=False)
+    monkeypatch.setattr(audit_module, "process_group", lambda cpu=None: _NoWaitGroup(rank=0, world_size=2))
     with pytest.raises(TrustVLInputError, match="use_cache=False with 2 processes"):
-        _embed_gallery(cfg, model, processor, ds, _NoWaitGroup(rank=0, world_size=2))
+        audit(
+            str(tiny_clip_dir), str(tiny_parquet_dir), str(tmp_path / "out"), use_cache=False, progress=False
+        )
+    assert not (tmp_path / "out").exists()
