@@ -35,7 +35,10 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     cfg = config_from_namespace(args.config_class, args)
     check_output_dir(cfg.out_dir, overwrite=cfg.overwrite)
     check_model_path(cfg.model, "--model")
-    evaluation = run_audit(cfg).evaluation
+    result = run_audit(cfg)
+    if result is None:  # a rank other than 0 of `accelerate launch`: rank 0 prints and writes the report
+        return 0
+    evaluation = result.evaluation
     for line in evaluation_lines(evaluation):
         print(line)
     if evaluation.zero_shot_top1 is not None:

@@ -33,6 +33,7 @@ from trustvl.evaluation.wording import UNCERTAINTY_NOTE, attribute_name
 from trustvl.hub.cards import Metric
 from trustvl.utils.assets import asset_path
 from trustvl.utils.class_labels import class_label_names
+from trustvl.utils.distributed import ProcessGroup, process_group
 from trustvl.utils.io import atomic_output_dir, write_json
 from trustvl.utils.options import (
     device_option,
@@ -216,10 +217,15 @@ class AuditResult:
         return self.evaluation.model_index_metrics(self.dataset, self.split)
 
 
-def _embed_gallery(cfg: AuditConfig, model: Any, processor: Any, ds: Any) -> tuple[torch.Tensor, bool]:
+def _embed_gallery(
+    cfg: AuditConfig, model: Any, processor: Any, ds: Any, group: ProcessGroup
+) -> tuple[torch.Tensor | None, bool]:
     """The gallery's embeddings through the engine, shard by shard through the sharded cache: only the
     shards not yet on disk are embedded (a killed run resumes; a second audit of the pair embeds nothing).
-    Returns the embeddings and whether every shard came from the cache."""
+
+    Data parallel (``group`` of W > 1 processes, ``accelerate launch``): rank r embeds the r-th, (r+W)-th, ...
+    missing shard and writes it to the cache; after a barrier rank 0 reads every shard, the other ranks get
+    None. Returns the embeddings and whether every shard came from the cache."""
     from trustvl.modeling.embedding import ImageEmbedder
     from trustvl.modeling.image_loading import ImageRows, Unreadable
     from trustvl.utils.tensor_cache import ShardedTensorCache, TensorCache, cache_dir, checkpoint_fingerprint
@@ -239,6 +245,11 @@ def _embed_gallery(cfg: AuditConfig, model: Any, processor: Any, ds: Any) -> tup
         unreadable=unreadable,
     )
     if not cfg.use_cache:
+        if group.world_size > 1:  # the processes hand their shards to rank 0 through the cache
+            raise TrustVLInputError(
+                f"use_cache=False with {group.world_size} processes; expected the embedding cache on (the"
+                " processes gather their shards through it) or a single process"
+            )
         rows = ImageRows(ds, column=cfg.image_column)
         return engine.embed(rows, progress=cfg.progress), False
     proc_cfg = getattr(getattr(processor, "image_processor", None), "to_dict", lambda: {})()
@@ -256,14 +267,21 @@ def _embed_gallery(cfg: AuditConfig, model: Any, processor: Any, ds: Any) -> tup
     folder = cfg.cache_dir if cfg.cache_dir is not None else cache_dir("embeddings")
     cache = ShardedTensorCache(folder, key, len(ds), cfg.shard_size)
     missing = cache.missing()
-    if missing:
-        meta = {"model": str(cfg.model), "dataset": str(cfg.dataset), "split": cfg.split}
-        todo = [r for shard in missing for r in cache.rows(shard)]
+    group.barrier()  # every rank has listed the missing shards before any rank writes one: all split one list
+    mine = missing[group.rank :: group.world_size]
+    if mine:
+        meta = {
+            "model": str(cfg.model),
+            "dataset": str(cfg.dataset),
+            "split": cfg.split,
+            "process": f"{group.rank} of {group.world_size}",
+        }
+        todo = [r for shard in mine for r in cache.rows(shard)]
         bar = tqdm(total=len(todo), desc="embedding images", unit="img", disable=not cfg.progress)
         pending: list[torch.Tensor] = []
-        n_pending, shards = 0, iter(missing)
+        n_pending, shards = 0, iter(mine)
         shard = next(shards)
-        try:  # one DataLoader over every missing row; each shard is written as soon as its rows are in
+        try:  # one DataLoader over every row to embed; each shard is written as soon as its rows are in
             for emb in engine.batches(ImageRows(ds, todo, column=cfg.image_column)):
                 pending.append(emb)
                 n_pending += len(emb)
@@ -276,6 +294,9 @@ def _embed_gallery(cfg: AuditConfig, model: Any, processor: Any, ds: Any) -> tup
                     shard = next(shards, None)
         finally:  # an error (an unreadable image) must not leave the bar to redraw over its message
             bar.close()
+    group.barrier()  # every shard is on disk before rank 0 reads them
+    if not group.is_main:
+        return None, not missing
     return cache.load(), not missing
 
 
@@ -287,8 +308,12 @@ def _check_finite(emb: torch.Tensor) -> torch.Tensor:
     return emb
 
 
-def run_audit(cfg: AuditConfig) -> AuditResult:
-    """Run an audit and write its report; returns the result (also in ``metrics.json``)."""
+def run_audit(cfg: AuditConfig) -> AuditResult | None:
+    """Run an audit and write its report; returns the result (also in ``metrics.json``).
+
+    Under ``accelerate launch`` / ``torchrun`` with W processes, the processes split the gallery's embedding
+    (:func:`_embed_gallery`) and only rank 0 ranks, scores and writes the report; the other ranks return None.
+    """
     from trustvl.hub.loading import load_dataset_any
     from trustvl.modeling.embedding import load_clip
 
@@ -330,8 +355,11 @@ def run_audit(cfg: AuditConfig) -> AuditResult:
     else:
         prompts = default_prompts()
 
+    group = process_group(cpu=True if str(cfg.device).startswith("cpu") else None)
     model, processor = load_clip(cfg.model, device=cfg.device, dtype=cfg.dtype)
-    img_emb, cache_hit = _embed_gallery(cfg, model, processor, ds)
+    img_emb, cache_hit = _embed_gallery(cfg, model, processor, ds, group)
+    if img_emb is None:  # a rank other than 0 of a data-parallel run: its shards are written, rank 0 scores
+        return None
     t_embed = time.perf_counter() - t0
     evaluation = evaluate_model(
         model,
