@@ -12,7 +12,7 @@ by gallery index) as long as each chunk's scores equal the full matrix's columns
   and the runs are merged pairwise, adjacent runs first (a k-way merge as a balanced tree), so only one
   chunk's scores are ever on the device. The output ``[n_queries, N]`` itself is the full ranking.
 
-Why the merge is exact: scores are compared through the integer keys of ``_ascending_keys`` (equal scores,
+Why the merge is exact: scores are compared through the integer keys of :func:`~trustvl.metrics.fairness.ranking_keys` (equal scores,
 equal keys; ``-0.0`` = ``+0.0``), and when two runs merge every index of the left run is below every index
 of the right run, so an element of the left run goes before a right-run element with the same key. The
 merged position of each element is its position in its own run plus the number of elements of the other
@@ -28,7 +28,7 @@ import torch
 
 from trustvl.errors import TrustVLInputError
 from trustvl.metrics._validation import check_k
-from trustvl.metrics.fairness import _ascending_keys, rank_indices
+from trustvl.metrics.fairness import rank_indices, ranking_keys
 
 __all__ = ["chunked_rank_indices", "gallery_chunks", "merge_sorted_runs"]
 
@@ -46,7 +46,7 @@ def merge_sorted_runs(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Merge two per-row runs sorted by ascending key into one, left run first among equal keys.
 
-    All tensors are ``[n_queries, length]`` (keys from ``_ascending_keys``, indices int64); every index of
+    All tensors are ``[n_queries, length]`` (keys from ``ranking_keys``, indices int64); every index of
     the left run must be below every index of the right run, which makes the result the (key, index) order.
     """
     n_left, n_right = left_keys.shape[1], right_keys.shape[1]
@@ -69,7 +69,7 @@ def _sorted_run(queries: torch.Tensor, chunk: torch.Tensor, offset: int, k: int 
     """(keys, global indices) of one chunk's scores in rank order, the top ``k`` only when given."""
     scores = queries @ chunk.to(queries.device, queries.dtype).T
     local = rank_indices(scores, None if k is None else min(k, chunk.shape[0]))  # also rejects non-finite
-    keys = _ascending_keys(scores).gather(1, local)
+    keys = ranking_keys(scores).gather(1, local)
     return keys, local.add_(offset)
 
 
