@@ -39,6 +39,8 @@ from trustvl.metrics import (
     FairnessReplicates,
     bootstrap_fairness,
     centred_interval,
+    chunked_rank_indices,
+    gallery_chunks,
     gallery_target,
     max_skew,
     min_skew,
@@ -61,6 +63,13 @@ __all__ = [
 ]
 
 TARGETS = ("uniform", "gallery")
+
+# Above this many score cells (n_prompts x n_images) the prompts rank the gallery chunk by chunk
+# (metrics/chunked_ranking.py: same ranking, same metrics) instead of through one score matrix: 2**28
+# float32 cells are 1 GiB. The demo and the tests' galleries stay far below it, so their path is unchanged.
+CHUNKED_RANKING_MIN_CELLS = 2**28
+# gallery rows scored at once on the chunked path
+GALLERY_CHUNK_ROWS = 65_536
 
 
 def _target(kind: str, attribute: AttributeColumn) -> torch.Tensor:
@@ -106,23 +115,28 @@ def _floor_shares(
 
 
 def fairness_by_attribute(
-    scores: torch.Tensor,
+    scores: torch.Tensor | None,
     attributes: Sequence[AttributeColumn],
     ks: Sequence[int],
     target: str = "uniform",
     *,
     uncertainty: UncertaintySettings | None = None,
     classes: np.ndarray | None = None,
+    order: torch.Tensor | None = None,
 ) -> dict[str, AttributeFairness]:
     """MaxSkew@k / MinSkew@k (each ``k``) and NDKL of the rankings ``scores [n_prompts, n_images]`` induce.
 
     The gallery is ranked once for all attributes (score descending, ties by gallery index); NDKL uses the
     full ranking. With ``uncertainty`` the intervals, floors and replicates are filled (the floor's classes
-    are ``classes``, ``[n_images]`` ids, or the whole gallery when ``None``).
+    are ``classes``, ``[n_images]`` ids, or the whole gallery when ``None``). ``order`` is that full ranking
+    when the caller already has it (``[n_prompts, n_images]`` int64, e.g. from
+    :func:`~trustvl.metrics.chunked_rank_indices`); then ``scores`` is not needed (``None``).
     """
     if not attributes:
         raise TrustVLInputError("attributes is empty; expected at least one attribute column")
-    n = scores.shape[1]
+    if scores is None and order is None:
+        raise TrustVLInputError("neither scores nor order was given; expected one of them")
+    n = order.shape[1] if order is not None else scores.shape[1]
     for attribute in attributes:
         bad = np.flatnonzero((attribute.values < 0) | (attribute.values >= len(attribute.names)))
         if bad.size:
@@ -133,7 +147,11 @@ def fairness_by_attribute(
     stacked = np.stack([a.values for a in attributes], axis=1)
     small = int(stacked.max(initial=0)) < 256 and int(stacked.min(initial=0)) >= 0
     gallery_labels = torch.as_tensor(stacked.astype(np.uint8 if small else np.int64))
-    ranked_all = rank_labels(scores, gallery_labels)
+    if order is None:
+        ranked_all = rank_labels(scores, gallery_labels)
+    else:  # the same gather rank_labels does on its own ranking
+        flat = gallery_labels.index_select(0, order.reshape(-1).to(gallery_labels.device))
+        ranked_all = flat.view(*order.shape, gallery_labels.shape[1])
     out: dict[str, AttributeFairness] = {}
     for j, attribute in enumerate(attributes):
         m = len(attribute.names)
@@ -164,7 +182,8 @@ def fairness_by_attribute(
         targets = [_target(target, a) for a in attributes]
         ks = [int(k) for k in ks]
         n_resamples, seed = uncertainty.n_resamples, uncertainty.seed
-        order = rank_indices(scores)  # the order rank_labels used, shared by the bootstrap and the floor
+        if order is None:
+            order = rank_indices(scores)  # the order rank_labels used, shared by the bootstrap and the floor
         boots = bootstrap_fairness(
             scores, gallery_labels, targets, ks, n_resamples=n_resamples, seed=seed, order=order
         )
@@ -239,7 +258,13 @@ def evaluate_embeddings(
     bad = [k for k in ks if k > n]
     if bad:
         raise TrustVLInputError(f"k={bad[0]} exceeds the gallery size {n}; expected 1 <= k <= {n}")
-    scores = prompt_embeds @ image_embeds.T  # [n_prompts, n_images]
+    order = None
+    if prompt_embeds.shape[0] * n > CHUNKED_RANKING_MIN_CELLS:
+        # never hold [n_prompts, n_images] scores: the exact full ranking (NDKL needs it) from sorted chunks
+        scores = None
+        order = chunked_rank_indices(prompt_embeds, gallery_chunks(image_embeds, GALLERY_CHUNK_ROWS))
+    else:
+        scores = prompt_embeds @ image_embeds.T  # [n_prompts, n_images]
     if uncertainty is not None:
         floor_classes = "class labels" if labels is not None else "whole gallery"
         uncertainty = replace(uncertainty, floor_classes=floor_classes)
@@ -255,6 +280,7 @@ def evaluate_embeddings(
             target,
             uncertainty=uncertainty,
             classes=None if labels is None else np.asarray(labels, dtype=np.int64),
+            order=order,
         ),
         uncertainty=uncertainty,
     )
@@ -262,9 +288,13 @@ def evaluate_embeddings(
         if class_names is None:
             raise TrustVLInputError("labels were given without class_names; expected one name per class")
         if class_prompt_embeds is None:
-            class_prompts, class_scores = list(prompts), scores
+            class_prompts, class_prompt_embeds, class_scores = list(prompts), prompt_embeds, scores
         else:
-            class_scores = class_prompt_embeds @ image_embeds.T
+            class_scores = None
+        if class_scores is None:  # one column per image, so scoring the gallery in chunks is the same
+            class_scores = torch.cat(
+                [class_prompt_embeds @ c.T for c in gallery_chunks(image_embeds, GALLERY_CHUNK_ROWS)], dim=1
+            )
         if class_scores.shape[0] != len(class_names):
             raise TrustVLInputError(
                 f"{class_scores.shape[0]} class prompts for {len(class_names)} classes; expected one per class"

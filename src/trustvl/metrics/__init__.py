@@ -23,6 +23,7 @@ from trustvl.metrics.bootstrap import (
     resampled_rankings,
     within_stratum_resamples,
 )
+from trustvl.metrics.chunked_ranking import chunked_rank_indices, gallery_chunks, merge_sorted_runs
 from trustvl.metrics.fairness import (
     gallery_target,
     max_skew,
@@ -66,6 +67,7 @@ __all__ = [
     "PairedComparison",
     "bootstrap_fairness",
     "centred_interval",
+    "chunked_rank_indices",
     "class_shuffled_rankings",
     "gallery_resample_counts",
     "paired_comparison",
@@ -77,8 +79,10 @@ __all__ = [
     "within_stratum_resamples",
     "z_value",
     "kl_to_target",
+    "gallery_chunks",
     "gallery_target",
     "max_skew",
+    "merge_sorted_runs",
     "min_skew",
     "ndkl",
     "per_group_accuracy",

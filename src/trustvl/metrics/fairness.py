@@ -382,6 +382,15 @@ def _ascending_keys(scores: torch.Tensor, out: torch.Tensor | None = None, tmp: 
     return bits.bitwise_xor_(tmp)
 
 
+def ranking_keys(scores: torch.Tensor) -> torch.Tensor:
+    """Integer keys of float or integer ``scores`` whose ascending order is the rank order (score descending).
+
+    Equal scores give equal keys (``-0.0`` and ``+0.0`` too), so (key, gallery index) ascending is exactly
+    the order of :func:`rank_indices`; used to merge rankings of gallery chunks (metrics/chunked_ranking.py).
+    """
+    return _ascending_keys(scores)
+
+
 def _rank_chunk(scores: torch.Tensor, k: int | None) -> torch.Tensor:
     """Gallery indices of ``scores [r, n]`` in rank order (score desc, index asc): ``[r, k or n]`` int64."""
     r, n = scores.shape
