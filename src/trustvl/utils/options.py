@@ -87,7 +87,7 @@ def num_proc_option(what: str = "shards") -> Any:
     return dataclasses.field(
         default=None,
         metadata={
-            "help": f"processes rendering {what} in parallel (default: every usable core; 1: in this "
+            "help": f"processes rendering {what} in parallel (None: every usable core; 1: in this "
             "process); the output is the same bytes whatever the value",
             "min": 1,
         },
