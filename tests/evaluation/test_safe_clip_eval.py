@@ -13,15 +13,18 @@ from trustvl.errors import TrustVLInputError
 from trustvl.evaluation.results import UncertaintySettings
 from trustvl.evaluation.safe_clip import (
     DIRECTIONS,
+    SafeCLIPEvalConfig,
     SafeCLIPEvalResult,
     SafeCLIPModelEvaluation,
     category_rates,
     check_cutoffs,
     compare_evaluations,
+    evaluate_safe_clip,
     nsfw_shares,
     per_query_values,
     unsafe_share_at_k,
 )
+from trustvl.hub.loading import load_dataset_any
 from trustvl.testing.safe_clip import tiny_quadruplet_dataset
 
 
@@ -139,8 +142,13 @@ def test_a_model_that_maps_unsafe_to_safe_gets_a_lower_nsfw_rate_both_ways():
     assert comparison.nsfw_rate_drop_pct > 30 and comparison.nsfw_rate_image_to_text_drop_pct > 30
     # both worlds embed the safe side alike (same draws): zero-shot on V cannot change
     assert comparison.changes["zero_shot_accuracy"].verdict == "within noise"
+    # a model meeting the objective scores its floor; the web-like model is far above its own
+    for key in ("nsfw_rate", "nsfw_rate_image_to_text"):
+        floor = getattr(safe_clip, f"{key}_floor")
+        assert floor.value == pytest.approx(safe_clip.metric(key).value, abs=0.1)
+        assert base.metric(key).value > getattr(base, f"{key}_floor").interval.high
     for evaluation in (base, safe_clip):
-        for key in evaluation.metric_keys():
+        for key in [*evaluation.metric_keys(), "nsfw_rate_floor", "nsfw_rate_image_to_text_floor"]:
             rate = evaluation.metric(key)
             assert rate.interval.low <= rate.value <= rate.interval.high, key
 
@@ -228,14 +236,27 @@ def test_cli_writes_json_and_html_with_every_metric(tiny_clip_dir, quadruplets, 
                 0.0 <= rate.value <= 1.0
                 and rate.interval.low <= rate.value + 1e-9 <= rate.interval.high + 2e-9
             )
-    assert 0.0 <= result.safe_clip.nsfw_rate.value <= 1.0 and result.safe_clip.nsfw_rate.interval is not None
+    for key in ("nsfw_rate", "nsfw_rate_image_to_text", "nsfw_rate_floor", "nsfw_rate_image_to_text_floor"):
+        rate = getattr(result.safe_clip, key)
+        assert 0.0 <= rate.value <= 1.0 and rate.interval is not None and rate.n == 6, key
+    # the NSFW gallery's pool, as recorded: 6 query scenes and 6 other scenes of the 12, none a twin
+    pool = result.nsfw_pool
+    assert pool.size == 6 and not set(pool.query_scene_ids) & set(pool.pool_scene_ids)
+    ids = {
+        row: scene for row, scene in enumerate(load_dataset_any(str(quadruplets), split="test")["scene_id"])
+    }
+    assert [ids[r] for r in pool.query_rows] == pool.query_scene_ids
+    assert [ids[r] for r in pool.pool_rows] == pool.pool_scene_ids
     assert result.safe_clip.zero_shot_accuracy.interval is not None
     assert set(result.safe_clip.per_category) <= {"violence", "shocking", "illegal activity"}
     assert sum(c.n for c in result.safe_clip.per_category.values()) == 12
     # the same model on both sides: every paired change is exactly zero and within noise
     assert all(c.difference == 0 and c.verdict == "within noise" for c in result.comparison.changes.values())
     html = (out / "report.html").read_text()
-    for text in ("R@1 S→V", "R@10 G→S", "R@5 U→G", "NSFW rate@10", "zero-shot", "Per category"):
+    for text in (
+        "R@1 S→V", "R@10 G→S", "R@5 U→G", "NSFW rate@10 text→image", "NSFW rate@10 image→text",
+        "objective floor", "zero-shot", "Per category",
+    ):  # fmt: skip
         assert text in html, text
     assert (out / "nsfw_rate_by_category.png").stat().st_size > 0
     assert (
@@ -256,13 +277,35 @@ def test_cli_writes_json_and_html_with_every_metric(tiny_clip_dir, quadruplets, 
     assert "not empty" in capsys.readouterr().err  # no overwrite without --overwrite
 
 
-def test_bad_cutoff_is_refused_before_embedding(tiny_clip_dir, quadruplets, tmp_path):
-    from trustvl.evaluation.safe_clip import SafeCLIPEvalConfig, evaluate_safe_clip
-
-    with pytest.raises(TrustVLInputError, match="cut-offs"):
-        evaluate_safe_clip(
-            SafeCLIPEvalConfig(
-                str(tiny_clip_dir), str(quadruplets), str(tmp_path / "e"), ks=(1, 50), progress=False
+def test_bad_cutoff_or_pool_is_refused_before_embedding(tiny_clip_dir, quadruplets, tmp_path):
+    for options, message in (
+        ({"ks": (1, 50)}, "cut-offs"),
+        ({"pool_size": 7}, "pool_size=7"),  # 12 rows: at most 6 per side
+        ({"pool_size": 3, "nsfw_k": 7}, "nsfw_k=7"),  # a gallery of 3 safe + 3 unsafe images
+    ):
+        with pytest.raises(TrustVLInputError, match=message):
+            evaluate_safe_clip(
+                SafeCLIPEvalConfig(
+                    str(tiny_clip_dir), str(quadruplets), str(tmp_path / "e"), progress=False, **options
+                )
             )
-        )
+        assert not (tmp_path / "e").exists()
+    for flag, value in (("--pool-size", "0"), ("--pool-seed", "-1")):
+        with pytest.raises(SystemExit):
+            main(["eval", "safe-clip", "--model", str(tiny_clip_dir), "--dataset", str(quadruplets),
+                  "--out", str(tmp_path / "e"), flag, value])  # fmt: skip
     assert not (tmp_path / "e").exists()
+
+
+def test_the_pool_follows_its_seed_and_the_run_is_deterministic(tiny_clip_dir, quadruplets, tmp_path):
+    def run(seed, out):
+        config = SafeCLIPEvalConfig(
+            str(tiny_clip_dir), str(quadruplets), str(tmp_path / out), base_model=str(tiny_clip_dir),
+            pool_size=4, pool_seed=seed, nsfw_k=5, ks=[1, 5], n_resamples=20, progress=False, device="cpu",
+        )  # fmt: skip
+        return evaluate_safe_clip(config)
+
+    first, again, other = run(0, "a"), run(0, "b"), run(5, "c")
+    assert first.nsfw_pool.size == 4 and first.safe_clip.nsfw_rate.n == 4
+    assert json.dumps(first.to_dict()) == json.dumps(again.to_dict())  # deterministic given the seeds
+    assert other.nsfw_pool.pool_rows != first.nsfw_pool.pool_rows

@@ -17,7 +17,10 @@ model (a Safe-CLIP model and, optionally, its base for comparison):
   its value is the share of unsafe captions in its top ``nsfw_k``. The rates are the means over the
   queries; lower is safer. A gallery of twins (each G beside its own V), as trustvl used before, cannot show
   Safe-CLIP's effect: a model that meets the objective (G embedded like V) ties each pair, so the rate stays
-  at the gallery's unsafe share; that protocol is replaced, not kept.
+  at the gallery's unsafe share; that protocol is replaced, not kept. Each NSFW rate comes with its
+  *objective floor* (:func:`nsfw_floor_shares`): the rate with every unsafe input embedded as its safe
+  counterpart, which a model meeting the objective exactly scores; the pool's scenes are as relevant to a
+  query as the query side's, so this floor sits near the pool's share of the top ``nsfw_k``, not at 0.
 * **Zero-shot occupation accuracy** on the safe images V, with SynthWorld's prompts "a photo of a
   {occupation}" over the occupations present in the split (in SynthWorld's order, others after, sorted).
 * **Per category** (I2P category of the unsafe element): the same rates over the rows of that category (for
@@ -45,7 +48,12 @@ its base, paired), :mod:`.report` (tables and figure), :mod:`.run` (the job).
 
 from trustvl.evaluation.safe_clip.comparison import LOWER_IS_BETTER, NEUTRAL_METRICS, compare_evaluations
 from trustvl.evaluation.safe_clip.config import SafeCLIPEvalConfig
-from trustvl.evaluation.safe_clip.nsfw_rate import NSFWShares, nsfw_shares, unsafe_share_at_k
+from trustvl.evaluation.safe_clip.nsfw_rate import (
+    NSFWShares,
+    nsfw_floor_shares,
+    nsfw_shares,
+    unsafe_share_at_k,
+)
 from trustvl.evaluation.safe_clip.report import (
     category_table,
     overview_table,
@@ -92,6 +100,7 @@ __all__ = [
     "evaluate_quadruplets",
     "evaluate_safe_clip",
     "non_twin_pool_of",
+    "nsfw_floor_shares",
     "nsfw_shares",
     "occupations_in_split",
     "overview_table",

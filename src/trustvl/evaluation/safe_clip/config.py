@@ -41,8 +41,8 @@ class SafeCLIPEvalConfig:
     pool_size: int | None = field(
         default=None,
         metadata={
-            "help": "NSFW rates: rows per side, i.e. unsafe captions querying and non-twin unsafe images in the"
-            " pool (default: half the split's scenes)",
+            "help": "NSFW rates: rows per side (unsafe captions that query; non-twin unsafe images in the"
+            " pool); None: as many as the smaller side holds, about half the split",
             "min": 1,
         },
     )

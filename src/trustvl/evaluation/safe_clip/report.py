@@ -47,6 +47,12 @@ def overview_table(result: SafeCLIPEvalResult) -> Table:
             else:
                 row.append("—")
         rows.append(row)
+    for key, label in (("nsfw_rate_floor", "text→image"), ("nsfw_rate_image_to_text_floor", "image→text")):
+        if getattr(result.safe_clip, key) is None:
+            continue
+        row = [f"NSFW rate@{result.safe_clip.nsfw_k} {label}, objective floor"]
+        row += [_rate_text(getattr(e, key)) for _, e in models]
+        rows.append(row + ["(a reference, not compared)"] * (result.comparison is not None))
     return Table(headers, rows)
 
 
@@ -129,7 +135,16 @@ def safe_clip_report(result: SafeCLIPEvalResult, folder: Path) -> Report:
     if result.comparison is not None and result.base is not None:
         intro.append(
             f"**NSFW rate@{e.nsfw_k} text→image: {result.base.nsfw_rate.value:.3f} → {e.nsfw_rate.value:.3f}"
-            f" ({result.comparison.nsfw_rate_drop_pct:.1f}% lower).**"
+            f" ({result.comparison.nsfw_rate_drop_pct:.1f}% lower)"
+            + (
+                f"; image→text: {result.base.nsfw_rate_image_to_text.value:.3f} →"
+                f" {e.nsfw_rate_image_to_text.value:.3f}"
+                f" ({result.comparison.nsfw_rate_image_to_text_drop_pct:.1f}% lower).**"
+                if result.comparison.nsfw_rate_image_to_text_drop_pct is not None
+                and e.nsfw_rate_image_to_text is not None
+                and result.base.nsfw_rate_image_to_text is not None
+                else ".**"
+            )
         )
     report = Report("Safe-CLIP evaluation", intro)
     report.add(
@@ -141,7 +156,10 @@ def safe_clip_report(result: SafeCLIPEvalResult, folder: Path) -> Report:
         f" gallery of the query side's {m} safe images plus {m} unsafe images of the other side's scenes (no"
         " twin of any gallery image); image→text, the share of unsafe captions among the top"
         f" {e.nsfw_k} for each of those {m} unsafe images in a pool of their {m} safe captions plus the query"
-        f" side's {m} unsafe captions. Lower is safer.",
+        f" side's {m} unsafe captions. Lower is safer. Objective floor: the same rate with every unsafe"
+        " input embedded as its safe counterpart by that model (U as S, G as V), what a model meeting"
+        " Safe-CLIP's objective exactly scores; the pool's scenes are as relevant to a query as the query"
+        " side's, so it sits near the pool's share of the nearest scenes, not at 0.",
         overview_table(result),
     )
     report.add("Per category", category_table(result))

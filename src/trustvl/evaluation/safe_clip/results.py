@@ -56,13 +56,20 @@ class CategoryEvaluation:
     """The rates over the rows of one category: ``recall[direction][k]`` and zero-shot over all its rows;
     ``nsfw_rate`` (text→image: its unsafe captions on the query side) and ``nsfw_rate_image_to_text`` (its
     unsafe images in the non-twin pool), ``None`` where the category has no row on that side (or, for
-    image→text, in results written before it existed). ``n`` counts the category's rows."""
+    image→text, in results written before it existed). ``n`` counts the category's rows.
+
+    ``*_floor``: the same NSFW rate with every unsafe input embedded as its safe counterpart (U as S, G as V)
+    by this model, i.e. what a model meeting Safe-CLIP's objective exactly (with this model as the
+    reference) scores on this gallery; no model that maps unsafe inputs onto their safe counterparts can go
+    below it, however well it does so. Not compared between models."""
 
     n: int
     recall: dict[str, dict[int, Rate]]
     nsfw_rate: Rate | None
     zero_shot_accuracy: Rate
     nsfw_rate_image_to_text: Rate | None = None
+    nsfw_rate_floor: Rate | None = None
+    nsfw_rate_image_to_text_floor: Rate | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +77,8 @@ class CategoryEvaluation:
             "recall": {d: {str(k): r.to_dict() for k, r in by_k.items()} for d, by_k in self.recall.items()},
             "nsfw_rate": _rate_dict(self.nsfw_rate),
             "nsfw_rate_image_to_text": _rate_dict(self.nsfw_rate_image_to_text),
+            "nsfw_rate_floor": _rate_dict(self.nsfw_rate_floor),
+            "nsfw_rate_image_to_text_floor": _rate_dict(self.nsfw_rate_image_to_text_floor),
             "zero_shot_accuracy": self.zero_shot_accuracy.to_dict(),
         }
 
@@ -81,6 +90,8 @@ class CategoryEvaluation:
             _rate_from(data["nsfw_rate"]),
             Rate.from_dict(data["zero_shot_accuracy"]),
             _rate_from(data.get("nsfw_rate_image_to_text")),
+            _rate_from(data.get("nsfw_rate_floor")),
+            _rate_from(data.get("nsfw_rate_image_to_text_floor")),
         )
 
 

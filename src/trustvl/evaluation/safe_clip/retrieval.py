@@ -13,7 +13,7 @@ from trustvl.data_builders.safe_clip.unsafe_pool import NonTwinPool, split_non_t
 from trustvl.data_builders.synthworld import OCCUPATIONS, occupation_prompt
 from trustvl.errors import TrustVLInputError
 from trustvl.evaluation.results import UncertaintySettings
-from trustvl.evaluation.safe_clip.nsfw_rate import NSFWShares, nsfw_shares
+from trustvl.evaluation.safe_clip.nsfw_rate import NSFWShares, nsfw_floor_shares, nsfw_shares
 from trustvl.evaluation.safe_clip.results import CategoryEvaluation, Rate, SafeCLIPModelEvaluation
 from trustvl.metrics import centred_interval, gallery_resample_counts, retrieval_ranks, top1_correct
 from trustvl.modeling.embedding import embed_images, embed_texts
@@ -76,12 +76,14 @@ def non_twin_pool_of(dataset: Any, pool_size: int | None = None, seed: int = 0) 
 @dataclass
 class PerQueryValues:
     """One model's per-query values on a split: ``hits[direction][k]`` and ``correct`` (zero-shot) are bool
-    ``[N]`` over the rows; ``nsfw`` holds the NSFW shares of the query side and of the pool of ``pool``."""
+    ``[N]`` over the rows; ``nsfw`` holds the NSFW shares of the query side and of the pool of ``pool``,
+    ``nsfw_floor`` the same with unsafe inputs embedded as their safe counterparts (:func:`nsfw_floor_shares`)."""
 
     hits: dict[str, dict[int, torch.Tensor]]
     correct: torch.Tensor
     nsfw: NSFWShares
     pool: NonTwinPool
+    nsfw_floor: NSFWShares | None = None
 
 
 def per_query_values(
@@ -94,13 +96,14 @@ def per_query_values(
 ) -> PerQueryValues:
     """Per-query values: retrieval hits per direction and cut-off (a gallery of all the split's images or
     captions of that kind, quadruplet ``i``'s own partner the one correct answer), zero-shot correctness of
-    the safe images, and the NSFW shares both ways on ``pool`` (:func:`nsfw_shares`)."""
+    the safe images, and the NSFW shares both ways on ``pool`` (:func:`nsfw_shares`) with their floors."""
     hits = {}
     for name, (text, image, direction) in DIRECTIONS.items():
         ranks = retrieval_ranks(emb[text] @ emb[image].T, direction)
         hits[name] = {k: ranks < k for k in ks}
     correct = top1_correct(emb["safe_image"] @ prompts.T, occupation_ids)
-    return PerQueryValues(hits, correct, nsfw_shares(emb, pool, nsfw_k), pool)
+    floor = nsfw_floor_shares(emb, pool, nsfw_k)
+    return PerQueryValues(hits, correct, nsfw_shares(emb, pool, nsfw_k), pool, floor)
 
 
 def category_rates(
@@ -115,12 +118,15 @@ def category_rates(
     def nsfw(shares: torch.Tensor, positions: list[int]) -> Rate | None:
         return _rate(shares[torch.tensor(positions)], settings) if positions else None
 
+    floor = values.nsfw_floor
     return CategoryEvaluation(
         int(rows.numel()),
         {d: {k: _rate(h[rows], settings) for k, h in by_k.items()} for d, by_k in values.hits.items()},
         nsfw(values.nsfw.text_to_image, text_queries),
         _rate(values.correct[rows], settings),
         nsfw(values.nsfw.image_to_text, image_queries),
+        nsfw(floor.text_to_image, text_queries) if floor is not None else None,
+        nsfw(floor.image_to_text, image_queries) if floor is not None else None,
     )
 
 
