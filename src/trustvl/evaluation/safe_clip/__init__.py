@@ -33,17 +33,18 @@ the galleries stay fixed), truncated to [0, 1] (:func:`trustvl.metrics.centred_i
 evaluated on the same resamples, so a change ``Safe-CLIP − base`` gets a paired interval and a verdict
 (:func:`trustvl.metrics.paired_comparison`): "better"/"worse" only when the interval excludes 0 (a lower
 NSFW rate is better). The interval covers the choice of queries, not that of the pool (fixed by
-``pool_seed``; a rerun with another seed shows how much the pool matters). For U→G
-neither direction is preferred (Safe-CLIP need neither keep nor lose it), so its verdict reads "higher" /
-"lower" / "within noise".
+``pool_seed``; a rerun with another seed shows how much the pool matters). For U→G neither direction is
+preferred (Safe-CLIP need neither keep nor lose it), so its verdict reads "higher" / "lower" / "within
+noise". The objective floors are references, not compared.
 
 :func:`evaluate_safe_clip` runs the job and writes ``metrics.json``, ``report.md`` and ``report.html`` (and a
 figure) into ``out_dir`` atomically; :func:`evaluate_quadruplets` evaluates one model in memory.
 
 The package, one concern per module: :mod:`.config` (the settings), :mod:`.results` (typed results),
-:mod:`.nsfw_rate` (the NSFW shares per query, both ways), :mod:`.retrieval` (per-query measures and their
-rates for one model), :mod:`.comparison` (Safe-CLIP against
-its base, paired), :mod:`.report` (tables and figure), :mod:`.run` (the job).
+:mod:`.nsfw_rate` (the NSFW shares per query, both ways, and their floors), :mod:`.retrieval` (per-query
+measures and their rates for one model), :mod:`.comparison` (Safe-CLIP against its base, paired),
+:mod:`.report` (tables and figure), :mod:`.run` (the job). The non-twin pool itself is dealt by
+:mod:`trustvl.data_builders.safe_clip.unsafe_pool`.
 """
 
 from trustvl.evaluation.safe_clip.comparison import LOWER_IS_BETTER, NEUTRAL_METRICS, compare_evaluations
