@@ -17,11 +17,13 @@ from trustvl.evaluation.safe_clip import (
     SafeCLIPEvalResult,
     SafeCLIPModelEvaluation,
     category_rates,
+    category_table,
     check_cutoffs,
     compare_evaluations,
     evaluate_safe_clip,
     nsfw_shares,
     per_query_values,
+    safe_clip_report,
     unsafe_share_at_k,
 )
 from trustvl.hub.loading import load_dataset_any
@@ -309,3 +311,24 @@ def test_the_pool_follows_its_seed_and_the_run_is_deterministic(tiny_clip_dir, q
     assert first.nsfw_pool.size == 4 and first.safe_clip.nsfw_rate.n == 4
     assert json.dumps(first.to_dict()) == json.dumps(again.to_dict())  # deterministic given the seeds
     assert other.nsfw_pool.pool_rows != first.nsfw_pool.pool_rows
+
+
+def test_a_category_without_queries_on_a_side_reads_as_such_not_as_zero(tmp_path):
+    emb, kinds = _world(24)
+    pool = _pool(kinds, seed=0)
+    values = per_query_values(emb, torch.arange(24) % 6, emb["safe_image"][:6], [1, 5, 10], 10, pool)
+    overall = category_rates(values, torch.arange(24), None)
+    only_queries = category_rates(values, torch.tensor(pool.query_rows[:2]), None)
+    assert only_queries.nsfw_rate.n == 2 and only_queries.nsfw_rate_image_to_text is None
+    model = SafeCLIPModelEvaluation(**vars(overall), model="m", per_category={"violence": only_queries})
+    result = SafeCLIPEvalResult("d", "test", 24, None, model, nsfw_pool=pool)
+    (row,) = category_table(result).rows
+    assert row[4].startswith("—") and not row[3].startswith("—")
+    assert (
+        SafeCLIPEvalResult.from_dict(json.loads(json.dumps(result.to_dict()))).to_dict() == result.to_dict()
+    )
+    markdown = safe_clip_report(result, tmp_path).to_markdown()
+    assert (
+        f"two disjoint sides of {pool.size} rows" in markdown
+        and "| — (no query of it on this side) |" in markdown
+    )
