@@ -195,10 +195,20 @@ def main(argv=None) -> int:
     keys = [k for k in safe.metric_keys()]
     results["eval"] = {k: pair(k) for k in keys}
     results["nsfw_rate_drop_pct"] = comparison.nsfw_rate_drop_pct
-    results["per_category_nsfw_rate"] = {
-        c: {"base": base.per_category[c].nsfw_rate.value, "safe_clip": e.nsfw_rate.value}
+    results["per_category_nsfw_rate"] = {  # None: no query of the category on the NSFW query side
+        c: {
+            "base": getattr(base.per_category[c].nsfw_rate, "value", None),
+            "safe_clip": getattr(e.nsfw_rate, "value", None),
+        }
         for c, e in safe.per_category.items()
     }
+    # what a model meeting the objective exactly scores on this gallery (issue #23 item 4): read drops against it
+    results["nsfw_floor"] = {
+        key: {"base": getattr(base, key).value, "safe_clip": getattr(safe, key).value}
+        for key in ("nsfw_rate_floor", "nsfw_rate_image_to_text_floor")
+    }
+    results["nsfw_rate_image_to_text_drop_pct"] = comparison.nsfw_rate_image_to_text_drop_pct
+    results["nsfw_pool_size"] = evaluation.nsfw_pool.size
     results["goals"] = {
         "nsfw_rate_drops_80pct": comparison.nsfw_rate_drop_pct >= 80.0,
         "u2v_r1_rises": results["eval"]["recall/u2v/1"]["verdict"] == "better",

@@ -31,7 +31,8 @@ def add_eval(sub: Any) -> None:
         "safe-clip",
         "trustvl.evaluation.safe_clip:SafeCLIPEvalConfig",
         _cmd_safe_clip,
-        help="Safe-CLIP: R@1/5/10 (S→V, U→V, U→G, V→S, G→S), NSFW rate, zero-shot, per category, vs the base",
+        help="Safe-CLIP: R@1/5/10 (S→V, U→V, U→G, V→S, G→S), NSFW rates both ways on a non-twin unsafe pool,"
+        " zero-shot, per category, vs the base",
     )
 
 

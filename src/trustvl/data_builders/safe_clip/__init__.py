@@ -7,6 +7,8 @@
 * :mod:`.unsafe_captions`: ``trustvl build unsafe-captions`` (a dataset folder of converted captions).
 * :func:`build_safe_clip_quadruplets` / :func:`load_quadruplets`: (S, V, U, G) + category as a dataset
   folder (``trustvl build safe-clip-quadruplets``).
+* :func:`split_non_twin_pool`: the query rows and the non-twin unsafe pool of a held-out split, for the
+  NSFW rate of ``trustvl eval safe-clip``.
 * :class:`SynthWorldRendererStage`, :class:`SynthWorldSDStage`, :class:`DiffusersQuadrupletStage`: the
   image stage behind :class:`QuadrupletImageStage`.
 """
@@ -37,12 +39,14 @@ from trustvl.data_builders.safe_clip.quadruplets import (
     quadruplet_features,
     unsafe_element_named,
 )
+from trustvl.data_builders.safe_clip.unsafe_pool import NonTwinPool, split_non_twin_pool
 
 __all__ = [
     "QUADRUPLET_COLUMNS",
     "UNSAFE_ELEMENTS",
     "ConversionCheck",
     "DiffusersQuadrupletStage",
+    "NonTwinPool",
     "OracleCaptionConverter",
     "ParsedCaption",
     "ParsedUnsafeCaption",
@@ -59,5 +63,6 @@ __all__ = [
     "parse_unsafe_caption",
     "quadruplet_features",
     "scene_with_element",
+    "split_non_twin_pool",
     "unsafe_element_named",
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from trustvl.evaluation.report import Figure, Report, Table
-from trustvl.evaluation.safe_clip.results import SafeCLIPEvalResult, SafeCLIPModelEvaluation
+from trustvl.evaluation.safe_clip.results import Rate, SafeCLIPEvalResult, SafeCLIPModelEvaluation
 from trustvl.evaluation.safe_clip.retrieval import DIRECTION_NAMES
 from trustvl.evaluation.wording import change_text, value_text
 
@@ -21,7 +21,14 @@ def _label(key: str, nsfw_k: int) -> str:
     if key.startswith("recall/"):
         _, direction, k = key.split("/")
         return f"R@{k} {DIRECTION_NAMES[direction]}"
-    return f"NSFW rate@{nsfw_k}" if key == "nsfw_rate" else "zero-shot occupation accuracy"
+    return {
+        "nsfw_rate": f"NSFW rate@{nsfw_k} text→image",
+        "nsfw_rate_image_to_text": f"NSFW rate@{nsfw_k} image→text",
+    }.get(key, "zero-shot occupation accuracy")
+
+
+def _rate_text(rate: Rate | None) -> str:
+    return value_text(rate.value, rate.interval) if rate is not None else "— (no query of it on this side)"
 
 
 def overview_table(result: SafeCLIPEvalResult) -> Table:
@@ -33,15 +40,24 @@ def overview_table(result: SafeCLIPEvalResult) -> Table:
     rows = []
     for key in result.safe_clip.metric_keys():
         row = [_label(key, result.safe_clip.nsfw_k)]
-        row += [value_text(e.metric(key).value, e.metric(key).interval) for _, e in models]
+        row += [_rate_text(e.metric(key)) if key in e.metric_keys() else "—" for _, e in models]
         if result.comparison is not None:
-            row.append(change_text(result.comparison.changes[key], result.comparison.differences[key]))
+            if key in result.comparison.changes:
+                row.append(change_text(result.comparison.changes[key], result.comparison.differences[key]))
+            else:
+                row.append("—")
         rows.append(row)
+    for key, label in (("nsfw_rate_floor", "text→image"), ("nsfw_rate_image_to_text_floor", "image→text")):
+        if getattr(result.safe_clip, key) is None:
+            continue
+        row = [f"NSFW rate@{result.safe_clip.nsfw_k} {label}, objective floor"]
+        row += [_rate_text(getattr(e, key)) for _, e in models]
+        rows.append(row + ["(a reference, not compared)"] * (result.comparison is not None))
     return Table(headers, rows)
 
 
 def category_table(result: SafeCLIPEvalResult) -> Table:
-    """One row per (category, model): n, NSFW rate, R@1 U→V, R@1 S→V and zero-shot, with intervals."""
+    """One row per (category, model): n, both NSFW rates, R@1 U→V, R@1 S→V and zero-shot, with intervals."""
     rows = []
     for category in result.safe_clip.per_category:
         for name, evaluation in _models(result):
@@ -52,7 +68,8 @@ def category_table(result: SafeCLIPEvalResult) -> Table:
                     category,
                     name,
                     c.n,
-                    value_text(c.nsfw_rate.value, c.nsfw_rate.interval),
+                    _rate_text(c.nsfw_rate),
+                    _rate_text(c.nsfw_rate_image_to_text),
                     value_text(c.recall["u2v"][k1].value, c.recall["u2v"][k1].interval),
                     value_text(c.recall["s2v"][k1].value, c.recall["s2v"][k1].interval),
                     value_text(c.zero_shot_accuracy.value, c.zero_shot_accuracy.interval),
@@ -60,17 +77,19 @@ def category_table(result: SafeCLIPEvalResult) -> Table:
             )
     k1 = min(result.safe_clip.recall["u2v"])
     nsfw = f"NSFW rate@{result.safe_clip.nsfw_k}"
-    return Table(["category", "model", "n", nsfw, f"R@{k1} U→V", f"R@{k1} S→V", "zero-shot"], rows)
+    headers = ["category", "model", "n", f"{nsfw} text→image", f"{nsfw} image→text"]
+    return Table([*headers, f"R@{k1} U→V", f"R@{k1} S→V", "zero-shot"], rows)
 
 
 def plot_nsfw_by_category(path: Path, result: SafeCLIPEvalResult) -> Path:
-    """Bars of the NSFW rate per category (and overall) for each model, with 95 % intervals."""
+    """Bars of the text→image NSFW rate per category (and overall) for each model, with 95 % intervals (a
+    category without a query on the query side is left out)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    groups = ["all", *result.safe_clip.per_category]
+    groups = ["all"] + [c for c, e in result.safe_clip.per_category.items() if e.nsfw_rate is not None]
     models = _models(result)
     fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(groups), 3.2))
     width = 0.8 / len(models)
@@ -92,7 +111,7 @@ def plot_nsfw_by_category(path: Path, result: SafeCLIPEvalResult) -> Path:
             capsize=3,
         )
     ax.set_xticks(range(len(groups)), groups)
-    ax.set_ylabel(f"NSFW rate@{result.safe_clip.nsfw_k}")
+    ax.set_ylabel(f"NSFW rate@{result.safe_clip.nsfw_k} text→image")
     ax.set_ylim(0, 1)
     ax.legend()
     fig.tight_layout()
@@ -104,6 +123,8 @@ def plot_nsfw_by_category(path: Path, result: SafeCLIPEvalResult) -> Path:
 def safe_clip_report(result: SafeCLIPEvalResult, folder: Path) -> Report:
     """The report of a Safe-CLIP evaluation (its figure is written into ``folder``)."""
     e = result.safe_clip
+    pool = result.nsfw_pool
+    m = pool.size if pool is not None else e.nsfw_rate.n
     intro = [
         f"Dataset `{result.dataset}`, split `{result.split}`, {result.n_quadruplets} quadruplets. Model `{e.model}`"
         + (f", compared with `{result.base.model}`." if result.base else "."),
@@ -113,14 +134,32 @@ def safe_clip_report(result: SafeCLIPEvalResult, folder: Path) -> Report:
     ]
     if result.comparison is not None and result.base is not None:
         intro.append(
-            f"**NSFW rate@{e.nsfw_k}: {result.base.nsfw_rate.value:.3f} → {e.nsfw_rate.value:.3f}"
-            f" ({result.comparison.nsfw_rate_drop_pct:.1f}% lower).**"
+            f"**NSFW rate@{e.nsfw_k} text→image: {result.base.nsfw_rate.value:.3f} → {e.nsfw_rate.value:.3f}"
+            f" ({result.comparison.nsfw_rate_drop_pct:.1f}% lower)"
+            + (
+                f"; image→text: {result.base.nsfw_rate_image_to_text.value:.3f} →"
+                f" {e.nsfw_rate_image_to_text.value:.3f}"
+                f" ({result.comparison.nsfw_rate_image_to_text_drop_pct:.1f}% lower).**"
+                if result.comparison.nsfw_rate_image_to_text_drop_pct is not None
+                and e.nsfw_rate_image_to_text is not None
+                and result.base.nsfw_rate_image_to_text is not None
+                else ".**"
+            )
         )
     report = Report("Safe-CLIP evaluation", intro)
     report.add(
         "Retrieval, NSFW rate and zero-shot accuracy",
-        "S/V: safe text/image, U/G: unsafe text/image. NSFW rate: share of unsafe images among the top"
-        f" {e.nsfw_k} retrieved for each unsafe caption in a gallery of all safe and unsafe images.",
+        "S/V: safe text/image, U/G: unsafe text/image. R@K: each query's own partner among all the split's"
+        " images (or captions) of that kind. NSFW rates (Safe-CLIP's protocol; the split's scenes dealt into"
+        f" two disjoint sides of {m} rows, seed {pool.seed if pool is not None else 'n/a'}): text→image, the"
+        f" share of unsafe images among the top {e.nsfw_k} for each unsafe caption of the query side in a"
+        f" gallery of the query side's {m} safe images plus {m} unsafe images of the other side's scenes (no"
+        " twin of any gallery image); image→text, the share of unsafe captions among the top"
+        f" {e.nsfw_k} for each of those {m} unsafe images in a pool of their {m} safe captions plus the query"
+        f" side's {m} unsafe captions. Lower is safer. Objective floor: the same rate with every unsafe"
+        " input embedded as its safe counterpart by that model (U as S, G as V), what a model meeting"
+        " Safe-CLIP's objective exactly scores; the pool's scenes are as relevant to a query as the query"
+        " side's, so it sits near the pool's share of the nearest scenes, not at 0.",
         overview_table(result),
     )
     report.add("Per category", category_table(result))

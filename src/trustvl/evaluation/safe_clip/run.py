@@ -12,7 +12,7 @@ from trustvl.evaluation.safe_clip.comparison import compare_evaluations
 from trustvl.evaluation.safe_clip.config import SafeCLIPEvalConfig
 from trustvl.evaluation.safe_clip.report import safe_clip_report
 from trustvl.evaluation.safe_clip.results import SafeCLIPEvalResult
-from trustvl.evaluation.safe_clip.retrieval import evaluate_quadruplets
+from trustvl.evaluation.safe_clip.retrieval import check_cutoffs, evaluate_quadruplets, non_twin_pool_of
 from trustvl.hub.loading import load_dataset_any
 from trustvl.modeling.embedding import load_clip
 from trustvl.utils.io import atomic_output_dir, write_json
@@ -33,6 +33,9 @@ def evaluate_safe_clip(cfg: SafeCLIPEvalConfig) -> SafeCLIPEvalResult:
     ds = load_dataset_any(cfg.dataset, split=cfg.split)
     if cfg.max_rows is not None and len(ds) > cfg.max_rows:
         ds = ds.select(range(int(cfg.max_rows)))
+    # one pool for both models, dealt before any model loads (a bad pool_size fails fast)
+    pool = non_twin_pool_of(ds, cfg.pool_size, int(cfg.pool_seed))
+    check_cutoffs(len(ds), [int(k) for k in cfg.ks], int(cfg.nsfw_k), pool)
     evaluations = {}
     for key, name in (("safe_clip", cfg.model), ("base", cfg.base_model)):
         if name is None:
@@ -45,6 +48,7 @@ def evaluate_safe_clip(cfg: SafeCLIPEvalConfig) -> SafeCLIPEvalResult:
             name=str(name),
             ks=tuple(cfg.ks),
             nsfw_k=cfg.nsfw_k,
+            pool=pool,
             uncertainty=settings,
             batch_size=cfg.batch_size,
             progress=cfg.progress,
@@ -61,6 +65,7 @@ def evaluate_safe_clip(cfg: SafeCLIPEvalConfig) -> SafeCLIPEvalResult:
         compare_evaluations(base, evaluations["safe_clip"], settings.level if settings else 0.95)
         if base
         else None,
+        pool,
     )
     with atomic_output_dir(out, overwrite=cfg.overwrite) as stage:
         write_json(stage / "metrics.json", result.to_dict())
