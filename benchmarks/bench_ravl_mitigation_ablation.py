@@ -130,7 +130,7 @@ def _base(args, v: float, spurious: int, seed: int, work: Path, base_file: Path)
         progress=False,
     )
     info = json.loads((Path(data) / "build_info.json").read_text())
-    w = time.perf_counter()
+    w, c = time.perf_counter(), time.process_time()
     torch.manual_seed(seed)
     std = finetune_clip(
         CLIPFinetuneConfig(
@@ -143,7 +143,7 @@ def _base(args, v: float, spurious: int, seed: int, work: Path, base_file: Path)
             **_train_kwargs(args, seed),
         )
     )
-    std_seconds = time.perf_counter() - w
+    std_seconds, std_cpu = time.perf_counter() - w, time.process_time() - c
     vlm = std.pop("model")
     processor = AutoProcessor.from_pretrained(base)
     ev_std = _group_eval(vlm, data, processor, args.device)
@@ -175,7 +175,12 @@ def _base(args, v: float, spurious: int, seed: int, work: Path, base_file: Path)
         "spurious_class": spurious,
         "seed": seed,
         "train_cramers_v_measured": info["splits"]["train"]["cramers_v"],
-        "standard": {**ev_std, "final_loss": std["final_loss"], "seconds": round(std_seconds, 1)},
+        "standard": {
+            **ev_std,
+            "final_loss": std["final_loss"],
+            "seconds": round(std_seconds, 1),
+            "cpu_seconds": round(std_cpu, 1),
+        },
         "discovery": {
             "precision_at_10": dsum.get("precision_at_10"),
             "k": dsum["k"],
@@ -231,7 +236,7 @@ def run_task(args, v: float, spurious: int, seed: int) -> None:
     from transformers import AutoProcessor
 
     from trustvl.modeling.synthworld_clip import default_clip_path
-    from trustvl.training.ravl import RaVLConfig, SpuriousMedoids, train_ravl
+    from trustvl.training.ravl import MEDOIDS_FILE, FlagSelection, RaVLConfig, SpuriousMedoids, train_ravl
 
     disable_progress_bars()
     torch.set_num_threads(args.threads)
@@ -257,7 +262,9 @@ def run_task(args, v: float, spurious: int, seed: int) -> None:
         f"{task}: standard worst {base['standard']['worst_group_accuracy']:.3f}"
         f" overall {base['standard']['overall_accuracy']:.3f}; {base['discovery']['n_kept_clusters']} kept"
     )
-    medoids = SpuriousMedoids.load(work / "discovery")
+    # no medoids file: discovery found nothing to cluster (every image right); no strategy has a cluster
+    have_medoids = (work / "discovery" / MEDOIDS_FILE).is_file()
+    medoids = SpuriousMedoids.load(work / "discovery") if have_medoids else None
     emb = np.load(work / "train_region_embeds.npy")
     truth = np.load(work / "train_region_truth.npy")
     data = work / "data"
@@ -265,8 +272,12 @@ def run_task(args, v: float, spurious: int, seed: int) -> None:
     seen: dict[str, dict] = {}  # (flags digest, variant) -> result of the run that produced it
     for strategy, variant in [(s, var) for var in args.loss_variants for s in args.strategies]:
         path = result_path(out_dir, task, strategy, variant)
-        selection = medoids.select(strategy, allow_empty=True)
-        weights = medoids.region_weights(emb, selection).reshape(truth.shape)
+        if medoids is None:
+            selection = FlagSelection(strategy, np.zeros(0), [])
+            weights = np.zeros(truth.shape, dtype=np.float32)
+        else:
+            selection = medoids.select(strategy, allow_empty=True)
+            weights = medoids.region_weights(emb, selection).reshape(truth.shape)
         digest = hashlib.sha1(np.round(weights, 6).tobytes()).hexdigest() + variant
         if path.exists() and not args.fresh:
             seen.setdefault(digest, json.loads(path.read_text()))
@@ -282,12 +293,12 @@ def run_task(args, v: float, spurious: int, seed: int) -> None:
         }
         if digest in seen:
             prev = seen[digest]
-            row.update({k: prev[k] for k in ("mitigated", "no_selection", "seconds")})
+            row.update({k: prev[k] for k in ("mitigated", "no_selection", "seconds", "cpu_seconds")})
             row["reused_from"] = prev["strategy"]
         elif not selection.clusters:
-            row.update(mitigated=None, no_selection=True, seconds=0.0)
+            row.update(mitigated=None, no_selection=True, seconds=0.0, cpu_seconds=0.0)
         else:
-            w = time.perf_counter()
+            w, c = time.perf_counter(), time.process_time()
             cfg = RaVLConfig(
                 base_model=str(default_clip_path()),
                 dataset=str(data),
@@ -311,6 +322,7 @@ def run_task(args, v: float, spurious: int, seed: int) -> None:
                 mitigated={**ev, "final_loss": summary["final_loss"]},
                 no_selection=False,
                 seconds=round(time.perf_counter() - w, 1),
+                cpu_seconds=round(time.process_time() - c, 1),
             )
             shutil.rmtree(work / f"run_{strategy}_{variant}", ignore_errors=True)
         acc = row["mitigated"] or base["standard"]
@@ -367,6 +379,12 @@ def summarise(bases: dict[str, dict], results: list[dict]) -> dict:
             _per_seed_means(base_rows, lambda r: r["standard"]["overall_accuracy"])
         ),
         "mean_seconds": float(np.mean([r["standard"]["seconds"] for r in base_rows])) if base_rows else None,
+        "mean_cpu_seconds": float(np.mean([r["standard"]["cpu_seconds"] for r in base_rows]))
+        if base_rows
+        else None,
+        "mean_task_base_cpu_seconds": float(np.mean([r["base_cpu_seconds"] for r in base_rows]))
+        if base_rows
+        else None,
         "mean_discovery_seconds": float(np.mean([r["discovery"]["seconds"] for r in base_rows]))
         if base_rows
         else None,
@@ -426,6 +444,9 @@ def summarise(bases: dict[str, dict], results: list[dict]) -> dict:
                 "runs_without_selection": int(sum(r["no_selection"] for r in runs)),
                 "runs_reusing_identical_flags": int(sum(bool(r.get("reused_from")) for r in runs)),
                 "mean_seconds_per_finetune": float(np.mean([r["seconds"] for r in fresh])) if fresh else None,
+                "mean_cpu_seconds_per_finetune": float(np.mean([r["cpu_seconds"] for r in fresh]))
+                if fresh
+                else None,
                 "seconds_total": round(float(sum(r["seconds"] for r in fresh)), 1),
                 "per_setting": per_setting,
                 "goals": {
@@ -468,13 +489,17 @@ def markdown(report: dict) -> str:
         "",
         "| flag_clusters | loss | worst-group acc | overall acc | worst-group gain (points) | overall gain"
         " (points) | settings worse beyond noise | flag precision | flag recall | clusters acted on |"
-        " s / fine-tune | goals (gain ≥ 60, none worse, P ≥ 0.8 at R ≥ 0.9) |",
+        " s (CPU s) / fine-tune | goals (gain ≥ 60, none worse, P ≥ 0.8 at R ≥ 0.9) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in s["strategies"]:
         worse = r["settings_worse_beyond_noise"]
         goals = r["goals"]
-        secs = "n/a" if r["mean_seconds_per_finetune"] is None else f"{r['mean_seconds_per_finetune']:.0f}"
+        secs = (
+            "n/a"
+            if r["mean_seconds_per_finetune"] is None
+            else f"{r['mean_seconds_per_finetune']:.0f} ({r['mean_cpu_seconds_per_finetune']:.0f})"
+        )
         lines.append(
             f"| `{r['strategy']}` | {r['loss_variant']} | {_fmt(r['worst_group_accuracy'])} |"
             f" {_fmt(r['overall_accuracy'])} | {_fmt(r['worst_group_gain_points'], digits=1)} |"
@@ -633,6 +658,11 @@ def main(argv: list[str] | None = None) -> int:
         "failed_tasks": failed,
         "wall_seconds": round(time.perf_counter() - t0, 1),
         "base_seconds_total": round(sum(b["base_seconds"] for b in bases.values()), 1),
+        "cpu_seconds_total": round(
+            sum(b["base_cpu_seconds"] for b in bases.values())
+            + sum(r["cpu_seconds"] for r in results if not r.get("reused_from")),
+            1,
+        ),
         "summary": summarise(bases, results),
     }
     _write_json(Path(args.out), report)
