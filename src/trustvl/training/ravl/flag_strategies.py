@@ -1,9 +1,9 @@
 """Which discovered clusters RaVL mitigation acts on (``RaVLConfig.flag_clusters``; issue 27).
 
 Discovery (SPEC §3 step 5) keeps every cluster whose gaps have both signs and whose influence is at least
-0.25, ranked by ``Σ |gap|``; the public RaVL code returns the top-ranked cluster ("the region cluster with the
-highest score is identified as spurious"). How many of the kept clusters mitigation should suppress is not
-specified by the paper; it is trustvl's choice, made among these strategies
+0.25, ranked by ``Σ |gap|``; mitigation makes the model ignore "the discovered spurious" regions (SPEC §3's
+summary of the paper), and the public RaVL code returns the top-ranked cluster. How many of the kept clusters mitigation should suppress
+is not specified by the paper; it is trustvl's choice, made among these strategies
 (``benchmarks/bench_ravl_mitigation_ablation.py`` compares them):
 
 * ``"top1"`` — the top-ranked kept cluster only (the public code's output).
