@@ -268,9 +268,10 @@ class RaVLLoss:
             elif self._align_on_masked:  # the masked image where there is one, else the image itself
                 union = img.clone()
                 union[flagged] = masked_emb
-                none = torch.zeros(b, 1, dtype=torch.bool, device=union.device)
-                align = self.align_term(union[:, None], none, cls_emb, labels, s_reg)
-                if weight is not None:  # w · CE(masked image) + (1 - w) · CE(image)
+                if weight is None:
+                    none = torch.zeros(b, 1, dtype=torch.bool, device=union.device)
+                    align = self.align_term(union[:, None], none, cls_emb, labels, s_reg)
+                else:  # w · CE(masked image) + (1 - w) · CE(image)
                     align = self._weighted_align(union, img, image_weight, cls_emb, labels, s_reg)
             if self._uniform:  # on the spurious crops, one region per row
                 spur_emb = crop_emb[spurious.flatten()] if self._align_on_crops else crop_emb
