@@ -6,7 +6,8 @@ the fine-tuned model is the embedded SynthWorld CLIP plus the shipped LoRA adapt
 ``make_adapter.py``). On request, trustvl's ``discover`` splits each test image into 2 x 2 regions, clusters
 the region embeddings (K-medoids, k by silhouette) and ranks the clusters by per-class accuracy gap and
 influence. The rectangle is ground truth here, so the app also says how many of each cluster's regions
-hold it.
+hold it, and which clusters RaVL mitigation (``trustvl train ravl``) would act on under each
+``flag_clusters`` strategy (``trustvl.training.ravl.flag_strategies``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from trustvl.discovery import discover, plot_cluster_exemplars
 from trustvl.errors import TrustVLInputError
 from trustvl.modeling.lora import load_adapter, merge_lora
 from trustvl.modeling.synthworld_clip import default_clip_path
+from trustvl.training.ravl import DEFAULT_FLAG_STRATEGY, FLAG_STRATEGIES, selection_from_result
 from trustvl.utils.image_files import image_file
 
 HERE = Path(__file__).resolve().parent
@@ -81,6 +83,61 @@ def run_discovery(n_images: int, seed: int):
     return subset, result
 
 
+def acted_on_by(result) -> dict[int, str]:
+    """Per kept cluster id: the flag strategies whose mitigation acts on it (a score weight below 1 in
+    parentheses), e.g. ``"top1, top_per_class, all_kept, score_weighted, gap_test"``."""
+    selections = [selection_from_result(result, strategy) for strategy in FLAG_STRATEGIES]
+    out = {}
+    for cluster in result.clusters:
+        names = []
+        for sel in selections:
+            w = float(sel.weights[cluster.cluster_id])
+            if w > 0:
+                names.append(sel.strategy if w == 1.0 else f"{sel.strategy} ({w:.2f})")
+        out[int(cluster.cluster_id)] = ", ".join(names) or "none"
+    return out
+
+
+def cluster_rows(result, truth, max_shown: int = MAX_CLUSTERS_SHOWN) -> tuple[list[str], list[list]]:
+    """The ranked-cluster table: headers and one row per shown cluster."""
+    names = result.class_names
+    acted = acted_on_by(result) if result.clusters else {}
+    rows = []
+    for rank, cluster in enumerate(result.clusters[:max_shown], start=1):
+        rows.append(
+            [
+                rank,
+                int(cluster.cluster_id),
+                round(float(cluster.score), 3),
+                round(float(cluster.influence), 3),
+                int(cluster.size),
+                ", ".join(f"{n}: {g:+.2f}" for n, g in zip(names, cluster.gap)),
+                acted[int(cluster.cluster_id)],
+                f"{truth[cluster.region_indices].mean():.0%}",
+            ]
+        )
+    headers = [
+        "rank",
+        "cluster",
+        "score",
+        "influence",
+        "regions",
+        "accuracy gap per class (in - out)",
+        "mitigation acts on it under flag_clusters =",
+        "regions with the rectangle",
+    ]
+    return headers, rows
+
+
+def mitigation_line(result) -> str:
+    """Which clusters ``trustvl train ravl`` acts on with the default strategy (ids, scores, classes)."""
+    if not result.clusters:
+        return "Mitigation has no cluster to act on."
+    selection = selection_from_result(result, DEFAULT_FLAG_STRATEGY)
+    acted = "; ".join(c.describe() for c in selection.clusters) or "none"
+    return f"Mitigation (`trustvl train ravl`, default `flag_clusters={DEFAULT_FLAG_STRATEGY}`) acts on: {acted}."
+
+
 def discover_clusters(n_images: float, seed: float, progress=gr.Progress()):
     n_images, seed = int(n_images), int(seed)
     if not MIN_IMAGES <= n_images <= MAX_IMAGES:
@@ -99,35 +156,11 @@ def discover_clusters(n_images: float, seed: float, progress=gr.Progress()):
     exemplars = plot_cluster_exemplars(
         result, list(subset["image"]), n_clusters=MAX_CLUSTERS_SHOWN, n_per_cluster=8, thumb_size=48
     )
-    names = result.class_names
-    rows = []
-    for rank, cluster in enumerate(result.clusters[:MAX_CLUSTERS_SHOWN], start=1):
-        rows.append(
-            [
-                rank,
-                int(cluster.cluster_id),
-                round(float(cluster.score), 3),
-                round(float(cluster.influence), 3),
-                int(cluster.size),
-                ", ".join(f"{n}: {g:+.2f}" for n, g in zip(names, cluster.gap)),
-                f"{truth[cluster.region_indices].mean():.0%}",
-            ]
-        )
-    table = {
-        "headers": [
-            "rank",
-            "cluster",
-            "score",
-            "influence",
-            "regions",
-            "accuracy gap per class (in - out)",
-            "regions with the rectangle",
-        ],
-        "data": rows,
-    }
+    headers, rows = cluster_rows(result, truth)
+    table = {"headers": headers, "data": rows}
     summary = (
         f"{result.n_images} test images, {result.n_regions} regions, k = {result.k}; image zero-shot accuracy"
-        f" {result.image_accuracy:.2f}. {result.message}"
+        f" {result.image_accuracy:.2f}. {result.message}\n\n{mitigation_line(result)}"
     )
     return image_file(exemplars), table, summary
 
@@ -137,7 +170,8 @@ with gr.Blocks(title="trustvl: RaVL discovery") as demo:
         "# RaVL: which image regions does a fine-tuned CLIP rely on? (trustvl)\n"
         "A CLIP fine-tuned on digits where a red rectangle co-occurs with *seven* (Cramér's V = 0.95). RaVL"
         " clusters the 2 × 2 regions of balanced test images and ranks the clusters by how much the model's"
-        " per-class accuracy differs when a region of the cluster is present (gap) and by influence."
+        " per-class accuracy differs when a region of the cluster is present (gap) and by influence. The table"
+        " also says which clusters RaVL mitigation would act on under each `flag_clusters` strategy."
     )
     with gr.Row():
         n_box = gr.Slider(MIN_IMAGES, MAX_IMAGES, value=48, step=3, label="test images", elem_id="n-images")

@@ -281,6 +281,12 @@ def test_train_ravl_through_core_changes_only_lora(tiny_clip_dir, tiny_digits, t
     assert summary["spurious_region_fraction"] == pytest.approx(flags.mean())
     assert {"clip_loss", "align_loss", "uninf_loss"} <= set(summary["last_log"])
     assert json.loads((tmp_path / "run" / "train_summary.json").read_text())["method"] == "ravl"
+    # the default strategy acted on the one kept cluster (id 1); the model card lists it
+    assert summary["flag_clusters"] == "all_kept"
+    assert [c["cluster_id"] for c in summary["acted_on_clusters"]] == [1]
+    card = (tmp_path / "run" / "model" / "README.md").read_text()
+    assert "flag_clusters=all_kept" in card and "\n| 1 | 1 | n/a | 1 |" in card, card
+    assert "model-index" not in card and "ravl" in card
 
     # a RaVL checkpoint is a plain CLIPModel (merged) plus a peft adapter on the original weights
     config = json.loads((tmp_path / "run" / "model" / "config.json").read_text())
@@ -375,6 +381,28 @@ def test_loss_embeds_only_what_it_needs_in_one_forward(
         assert torch.equal(batch["masked_pixel_values"][1], batch["pixel_values"][1])
 
 
+@pytest.mark.parametrize("align_input", ["masked_image", "regions"])
+def test_loss_with_region_weights(tiny_clip_dir, tiny_digits, align_input):
+    """Weights of 1 give the unweighted loss; fractional weights change it (score_weighted flags)."""
+    from datasets import load_dataset
+    from transformers import CLIPModel, CLIPProcessor
+
+    model = CLIPModel.from_pretrained(tiny_clip_dir)
+    processor = CLIPProcessor.from_pretrained(tiny_clip_dir)
+    train = load_dataset(str(tiny_digits), split="train").select(range(4))
+    flags = np.zeros((4, 4), bool)
+    flags[0, train[0]["digit_quadrant"]] = flags[2, 0] = flags[2, 3] = True
+    loss_fn = RaVLLoss(align_input=align_input, uninf_mode="both")
+    rows = RegionImageDataset(train, processor, region_flags=flags, with_regions=True, with_masked=True)
+    batch = RaVLCollator(processor, rows.prompts)([rows[i] for i in range(4)])
+    plain, _ = loss_fn(model, batch)
+    same, _ = loss_fn(model, {**batch, "region_weight": batch["region_spurious"].float()})
+    torch.testing.assert_close(same, plain)
+    halved, extras = loss_fn(model, {**batch, "region_weight": batch["region_spurious"].float() * 0.5})
+    assert torch.isfinite(halved) and halved.requires_grad
+    assert extras["uninf_loss"].item() < loss_fn(model, batch)[1]["uninf_loss"].item()
+
+
 def test_train_ravl_refuses_without_spurious_clusters(tiny_clip_dir, tiny_digits, tmp_path):
     from datasets import load_dataset
     from transformers import CLIPModel, CLIPProcessor
@@ -447,6 +475,12 @@ def test_run_discovery_writes_files_and_evaluation(tiny_clip_dir, tiny_digits, t
         medoids = load_spurious_medoids(out)
         assert medoids.k == 4 and medoids.n_spurious == len(result.clusters)
         assert medoids.model == str(tiny_clip_dir)
+        # the cluster statistics every flag strategy needs travel with the medoids
+        assert medoids.statistics is not None and medoids.statistics.class_names == result.class_names
+        np.testing.assert_allclose(
+            medoids.statistics.score,
+            [c.score for c in sorted(result.all_clusters, key=lambda c: c.cluster_id)],
+        )
 
     ev = evaluate_group_accuracy(str(tiny_clip_dir), str(tiny_digits), device="cpu")
     assert ev["n_images"] == 32 and len(ev["per_group"]) == 4  # 2 classes x rectangle present

@@ -6,8 +6,9 @@ regions (the 2 x 2 grid by default), runs :func:`trustvl.discovery.discover` and
 
 * ``discovery.json`` — the :class:`~trustvl.discovery.DiscoveryResult` (ranked clusters, gaps, influence);
 * ``clusters.png`` — exemplar regions of the ranked clusters;
-* ``spurious_medoids.npz`` — the medoid embeddings and kept flags of every cluster
-  (:class:`~trustvl.training.ravl.SpuriousMedoids`), what mitigation needs to flag regions of new images;
+* ``spurious_medoids.npz`` — the medoid embeddings, kept flags and statistics (score, gaps, influence) of
+  every cluster (:class:`~trustvl.training.ravl.SpuriousMedoids`), what mitigation needs to flag regions of
+  new images with any ``flag_clusters`` strategy;
 * ``summary.json`` and ``report.md`` — the headline numbers. When the dataset has a ``rectangle_box``
   column (trustvl's spurious digits) they include Precision@10 of RaVL and of the whole-image baseline
   (:func:`~trustvl.discovery.discover_spurious_images`) against the planted rectangle.
@@ -33,6 +34,7 @@ from trustvl.evaluation.report import Figure, Report, Table
 from trustvl.training.ravl import (
     DEFAULT_PROMPT_TEMPLATE,
     MEDOIDS_FILE,
+    ClusterStatistics,
     SpuriousMedoids,
     class_prompts,
 )
@@ -217,7 +219,9 @@ def run_discovery(
         rank = np.full(len(clusters), -1, dtype=np.int64)
         for r, c in enumerate(result.clusters):
             rank[c.cluster_id] = r
-        medoids = SpuriousMedoids(med_emb, [c.kept for c in clusters], rank, model_name)
+        medoids = SpuriousMedoids(
+            med_emb, [c.kept for c in clusters], rank, model_name, ClusterStatistics.from_result(result)
+        )
         medoids.save(out / MEDOIDS_FILE)
     elif (out / MEDOIDS_FILE).exists():
         (out / MEDOIDS_FILE).unlink()  # a stale file from an earlier run must not be picked up

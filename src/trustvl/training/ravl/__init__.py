@@ -9,9 +9,14 @@ Region flags
 ------------
 Every training image is cut into the same candidate regions as in discovery (default: the 2 x 2 grid of
 quadrants). Each region is embedded with the model discovery ran on and assigned to the **nearest medoid**
-(highest cosine similarity) among *all* discovery clusters; it is flagged **spurious** when that cluster is
-one of the kept (ranked) clusters, or of a chosen subset of them (:class:`SpuriousMedoids`,
-:func:`spurious_region_flags`). Flags are computed once, before training, and stay fixed.
+(highest cosine similarity) among *all* discovery clusters; it is flagged **spurious** when mitigation acts
+on that cluster (:class:`SpuriousMedoids`, :func:`spurious_region_flags`). Which of the kept (ranked)
+clusters it acts on is ``RaVLConfig.flag_clusters`` (:mod:`.flag_strategies`: ``top1``, ``top_per_class``,
+``all_kept`` — the default, every kept cluster —, ``score_weighted``, ``gap_test``). Flags are computed
+once, before training, and stay fixed. Under ``score_weighted`` a flag has a weight ``w`` in (0, 1]
+(``region_weight``): the uniform term of a crop and the counterfactual term of an image (its largest
+weight) are scaled by it, ``L_align`` becomes ``w·CE(masked image) + (1 − w)·CE(image)`` (mean pooling of
+crops weighs a region by ``1 − w``); with all weights 1 everything below is unchanged.
 
 The loss
 --------
@@ -82,8 +87,8 @@ full fine-tuning.
 
 Files
 -----
-:mod:`.config` (:class:`CLIPFinetuneConfig`, :class:`RaVLConfig`), :mod:`.medoids` (:class:`SpuriousMedoids`,
-the flags), :mod:`.data` (prompts, crops, masked images, :class:`RegionImageDataset`, :class:`RaVLCollator`),
+:mod:`.config` (:class:`CLIPFinetuneConfig`, :class:`RaVLConfig`), :mod:`.flag_strategies` (which clusters are
+acted on: :func:`select_flag_clusters`), :mod:`.medoids` (:class:`SpuriousMedoids`, the flags), :mod:`.data` (prompts, crops, masked images, :class:`RegionImageDataset`, :class:`RaVLCollator`),
 :mod:`.loss` (:class:`RaVLLoss`), :mod:`.train` (:func:`finetune_clip`, :func:`train_ravl`).
 """
 
@@ -96,17 +101,33 @@ from trustvl.training.ravl.data import (
     masked_image,
     region_crops,
 )
+from trustvl.training.ravl.flag_strategies import (
+    DEFAULT_FLAG_STRATEGY,
+    FLAG_STRATEGIES,
+    ActedOnCluster,
+    ClusterStatistics,
+    FlagSelection,
+    select_flag_clusters,
+    selection_from_result,
+)
 from trustvl.training.ravl.loss import RaVLLoss
 from trustvl.training.ravl.medoids import (
     MEDOIDS_FILE,
     SpuriousMedoids,
     compute_region_flags,
+    compute_region_weights,
+    embed_region_grid,
     spurious_region_flags,
 )
 from trustvl.training.ravl.train import finetune_clip, train_ravl
 
 __all__ = [
+    "ActedOnCluster",
     "CLIPFinetuneConfig",
+    "ClusterStatistics",
+    "DEFAULT_FLAG_STRATEGY",
+    "FLAG_STRATEGIES",
+    "FlagSelection",
     "DEFAULT_PROMPT_TEMPLATE",
     "MEDOIDS_FILE",
     "RaVLCollator",
@@ -116,9 +137,13 @@ __all__ = [
     "SpuriousMedoids",
     "class_prompts",
     "compute_region_flags",
+    "compute_region_weights",
+    "embed_region_grid",
     "finetune_clip",
     "masked_image",
     "region_crops",
+    "select_flag_clusters",
+    "selection_from_result",
     "spurious_region_flags",
     "train_ravl",
 ]

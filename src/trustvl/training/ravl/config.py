@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from trustvl.errors import TrustVLInputError
 from trustvl.training.arguments import TrustVLTrainingArguments
 from trustvl.training.ravl.data import DEFAULT_PROMPT_TEMPLATE
+from trustvl.training.ravl.flag_strategies import DEFAULT_FLAG_STRATEGY, FLAG_STRATEGIES
 from trustvl.training.ravl.loss import RaVLLoss
 
 __all__ = ["CLIPFinetuneConfig", "RaVLConfig"]
@@ -117,11 +118,23 @@ class RaVLConfig(CLIPFinetuneConfig):
     grid_n: int = field(
         default=2, metadata={"help": "Regions are the grid_n x grid_n cells (as in discovery)."}
     )
+    flag_clusters: str = field(
+        default=DEFAULT_FLAG_STRATEGY,
+        metadata={
+            "help": "Which discovered clusters mitigation acts on: 'top1' (the top-ranked, as the public RaVL"
+            " returns), 'top_per_class' (the best-ranked cluster affecting each class), 'all_kept' (every kept"
+            " cluster; today's behaviour), 'score_weighted' (every kept one, weighted by score / top score) or"
+            " 'gap_test' (kept clusters whose accuracy gap is negative beyond noise). See"
+            " trustvl.training.ravl.flag_strategies.",
+            "choices": list(FLAG_STRATEGIES),
+        },
+    )
     clusters: list[int] | None = field(
-        default=None, metadata={"help": "Discovery clusters that count as spurious; None: every kept one."}
+        default=None,
+        metadata={"help": "Candidate discovery clusters (ids) for flag_clusters; None: every kept one."},
     )
     top_clusters: int | None = field(
-        default=None, metadata={"help": "Only the top this many kept clusters count as spurious."}
+        default=None, metadata={"help": "Only the top this many kept clusters are candidates."}
     )
     allow_empty: bool = field(
         default=False,
@@ -150,6 +163,13 @@ class RaVLConfig(CLIPFinetuneConfig):
         metadata={"help": "'steps' writes resumable checkpoints every save_steps; 'no' none."},
     )
     save_steps: float = field(default=100, metadata={"help": "Write a resumable checkpoint every N steps."})
+
+    def __post_init__(self) -> None:
+        if self.flag_clusters not in FLAG_STRATEGIES:
+            raise TrustVLInputError(
+                f"flag_clusters={self.flag_clusters!r}; expected one of {FLAG_STRATEGIES}"
+            )
+        super().__post_init__()
 
     def _required_fields(self) -> tuple[str, ...]:
         return ("base_model", "dataset", "discovery", "output_dir")

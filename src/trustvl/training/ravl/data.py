@@ -67,7 +67,10 @@ class RegionImageDataset(torch.utils.data.Dataset):
             and ``label_column``.
         processor: the CLIP processor (its image processor resizes crops to the model's input size).
         class_names: class names (default: the ``ClassLabel`` names of ``label_column``).
-        region_flags: ``[n, R]`` bool spurious flags (default all False), ``R = grid_n²``.
+        region_flags: ``[n, R]`` spurious flags (default all False), ``R = grid_n²``: bool, or float weights
+            in ``[0, 1]`` (``flag_clusters="score_weighted"``; a region is flagged when its weight is > 0 and,
+            when some weight lies strictly between 0 and 1, rows also carry ``"region_weight"`` ``[R]`` for
+            :class:`~trustvl.training.ravl.RaVLLoss`).
         caption_column: captions; `None` uses the class prompt of each label.
         prompt_template: template of the class prompts.
         with_regions: include region crops and flags (standard fine-tuning needs none).
@@ -117,14 +120,25 @@ class RegionImageDataset(torch.utils.data.Dataset):
             else [self.prompts[y] for y in self.labels]
         )
         r = self.grid_n * self.grid_n
+        self.weights: np.ndarray | None = None  # [n, R] float, only with fractional weights
         if region_flags is None:
             self.flags = np.zeros((n, r), dtype=bool)
         else:
-            self.flags = np.asarray(region_flags, dtype=bool)
-            if self.flags.shape != (n, r):
+            given = np.asarray(region_flags)
+            if given.shape != (n, r):
                 raise TrustVLInputError(
-                    f"region_flags has shape {self.flags.shape}; expected ({n}, {r}) = (images, regions)"
+                    f"region_flags has shape {given.shape}; expected ({n}, {r}) = (images, regions)"
                 )
+            weights = given.astype(np.float32)
+            if not np.isfinite(weights).all() or weights.min() < 0 or weights.max() > 1:
+                raise TrustVLInputError(
+                    f"region_flags lie in [{weights.min()}, {weights.max()}]; expected bool flags or weights"
+                    " in [0, 1]"
+                )
+            self.flags = weights > 0
+            # only fractional weights change the loss; 0/1 weights are plain flags (and the same batches)
+            if ((weights > 0) & (weights < 1)).any():
+                self.weights = weights
         # (pixel values [n, 3, H, W], crops [n, R, 3, H, W] or None, {row: masked image [3, H, W]})
         self._cache: tuple[torch.Tensor, torch.Tensor | None, dict[int, torch.Tensor]] | None = None
         if cache:
@@ -174,6 +188,8 @@ class RegionImageDataset(torch.utils.data.Dataset):
             row["region_pixel_values"] = rpv[k]
         if self.with_regions or self.with_masked:
             row["region_spurious"] = torch.from_numpy(self.flags[i].copy())
+            if self.weights is not None:
+                row["region_weight"] = torch.from_numpy(self.weights[i].copy())
         if self.with_masked:
             row["masked_pixel_values"] = masked.get(i, row["pixel_values"])
         return row
@@ -186,7 +202,7 @@ class RaVLCollator:
     Output: ``pixel_values`` ``[B, 3, H, W]``, ``labels`` ``[B]``, ``input_ids`` / ``attention_mask``
     ``[B + C, L]`` (the ``B`` captions followed by the ``C`` class prompts, tokenised together so they share
     one padding length) and, when the rows have them, ``region_pixel_values`` ``[B, R, 3, H, W]``,
-    ``region_spurious`` ``[B, R]`` and ``masked_pixel_values`` ``[B, 3, H, W]``.
+    ``region_spurious`` ``[B, R]``, ``region_weight`` ``[B, R]`` and ``masked_pixel_values`` ``[B, 3, H, W]``.
     """
 
     processor: Any
@@ -211,4 +227,6 @@ class RaVLCollator:
             batch["region_spurious"] = torch.stack(
                 [torch.as_tensor(r["region_spurious"]) for r in rows]
             ).bool()
+        if all("region_weight" in r for r in rows):
+            batch["region_weight"] = torch.stack([torch.as_tensor(r["region_weight"]) for r in rows]).float()
         return batch

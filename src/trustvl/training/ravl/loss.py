@@ -133,18 +133,25 @@ class RaVLLoss:
         class_embeds: torch.Tensor,
         labels: torch.Tensor,
         scale: torch.Tensor,
+        weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``L_align`` from region embeddings ``[B, R, D]``, flags ``[B, R]``, prompt embeddings ``[C, D]``.
 
         (For ``align_input="masked_image"`` pass the masked-image embeddings as ``[B, 1, D]`` with no flag.)
+        ``weights`` ``[B, R]`` (score-weighted flags): mean pooling weighs region ``r`` by ``1 - w_r``; max
+        pooling leaves out the regions of weight 1 only.
         """
         z, t = _unit(region_embeds), _unit(class_embeds)
         keep = ~spurious.bool()
+        keep_weight = keep.to(z.dtype)
+        if weights is not None:
+            keep_weight = torch.where(keep, keep_weight, 1.0 - weights.to(z.dtype))
+            keep = keep_weight > 0
         has = keep.any(dim=1)
         if not bool(has.any()):
             return z.sum() * 0.0
         if self.align_pooling == "mean":
-            pooled = nn.functional.normalize((z * keep[..., None].to(z.dtype)).sum(dim=1), dim=-1)
+            pooled = nn.functional.normalize((z * keep_weight[..., None]).sum(dim=1), dim=-1)
             logits = scale * pooled @ t.T
         else:
             region_logits = scale * z @ t.T  # [B, R, C]
@@ -153,16 +160,22 @@ class RaVLLoss:
 
     @staticmethod
     def uninformative_term(
-        region_embeds: torch.Tensor, spurious: torch.Tensor, class_embeds: torch.Tensor, scale: torch.Tensor
+        region_embeds: torch.Tensor,
+        spurious: torch.Tensor,
+        class_embeds: torch.Tensor,
+        scale: torch.Tensor,
+        weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``L_uninf`` (uniform): mean over spurious regions of ``KL(uniform ‖ softmax(class logits))``."""
+        """``L_uninf`` (uniform): mean over spurious regions of ``KL(uniform ‖ softmax(class logits))``, each
+        times its weight when ``weights`` (same shape as ``spurious``) is given."""
         z, t = _unit(region_embeds), _unit(class_embeds)
         mask = spurious.bool()
         if not bool(mask.any()):
             return z.sum() * 0.0
         logq = torch.log_softmax(scale * z[mask] @ t.T, dim=-1)  # [n_spurious, C]
         c = logq.shape[-1]
-        return (-float(np.log(c)) - logq.mean(dim=-1)).mean()
+        kl = -float(np.log(c)) - logq.mean(dim=-1)
+        return (kl if weights is None else kl * weights[mask].to(kl.dtype)).mean()
 
     @staticmethod
     def counterfactual_term(
@@ -170,16 +183,35 @@ class RaVLLoss:
         masked_embeds: torch.Tensor,
         class_embeds: torch.Tensor,
         scale: torch.Tensor,
+        weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``L_uninf`` (counterfactual): mean over images of ``KL(p_masked ‖ p_image)``, ``p = softmax`` of the
         class logits, the masked side detached (a fixed target): the spurious cells add no class information.
-        Rows are the images that have a spurious cell; none -> 0."""
+        Rows are the images that have a spurious cell; none -> 0. ``weights`` ``[rows]`` scale each row."""
         if image_embeds.shape[0] == 0:
             return class_embeds.sum() * 0.0
         v, m, t = _unit(image_embeds), _unit(masked_embeds), _unit(class_embeds)
         log_p = torch.log_softmax(scale * v @ t.T, dim=-1)
         log_target = torch.log_softmax(scale * m @ t.T, dim=-1).detach()
-        return (log_target.exp() * (log_target - log_p)).sum(dim=-1).mean()
+        kl = (log_target.exp() * (log_target - log_p)).sum(dim=-1)
+        return (kl if weights is None else kl * weights.to(kl.dtype)).mean()
+
+    @staticmethod
+    def _weighted_align(
+        union: torch.Tensor,
+        img: torch.Tensor,
+        image_weight: torch.Tensor,
+        class_embeds: torch.Tensor,
+        labels: torch.Tensor,
+        scale: torch.Tensor,
+    ) -> torch.Tensor:
+        """``mean_b [w_b · CE(masked image_b) + (1 − w_b) · CE(image_b)]`` (score-weighted flags; with 0/1
+        weights it is the unweighted masked-image ``L_align``)."""
+        t = _unit(class_embeds)
+        ce_masked = nn.functional.cross_entropy(scale * _unit(union) @ t.T, labels, reduction="none")
+        ce_image = nn.functional.cross_entropy(scale * _unit(img) @ t.T, labels, reduction="none")
+        w = image_weight.to(ce_masked.dtype)
+        return (w * ce_masked + (1.0 - w) * ce_image).mean()
 
     # -- the LossFn -----------------------------------------------------------------------------------------
     def __call__(
@@ -225,19 +257,30 @@ class RaVLLoss:
             s_reg = scale.detach() if self.detach_region_scale else scale
             spurious = spurious.bool()
             labels = batch["labels"]
+            # score-weighted flags (only fractional weights reach the batch): w_{b,r}, and per image its
+            # largest weight, the share of the masked image in L_align and of its counterfactual term
+            weight = batch.get("region_weight")
+            if weight is not None:
+                weight = weight.float() * spurious
+                image_weight = weight.amax(dim=1)
             if self._align_on_crops:
-                align = self.align_term(crop_emb.view(b, r, -1), spurious, cls_emb, labels, s_reg)
+                align = self.align_term(crop_emb.view(b, r, -1), spurious, cls_emb, labels, s_reg, weight)
             elif self._align_on_masked:  # the masked image where there is one, else the image itself
                 union = img.clone()
                 union[flagged] = masked_emb
-                none = torch.zeros(b, 1, dtype=torch.bool, device=union.device)
-                align = self.align_term(union[:, None], none, cls_emb, labels, s_reg)
+                if weight is None:
+                    none = torch.zeros(b, 1, dtype=torch.bool, device=union.device)
+                    align = self.align_term(union[:, None], none, cls_emb, labels, s_reg)
+                else:  # w · CE(masked image) + (1 - w) · CE(image)
+                    align = self._weighted_align(union, img, image_weight, cls_emb, labels, s_reg)
             if self._uniform:  # on the spurious crops, one region per row
                 spur_emb = crop_emb[spurious.flatten()] if self._align_on_crops else crop_emb
                 ones = torch.ones(spur_emb.shape[0], 1, dtype=torch.bool, device=spur_emb.device)
-                uninf = uninf + self.uninformative_term(spur_emb[:, None], ones, cls_emb, s_reg)
+                w_spur = None if weight is None else weight[spurious][:, None]
+                uninf = uninf + self.uninformative_term(spur_emb[:, None], ones, cls_emb, s_reg, w_spur)
             if self._counterfactual:
-                uninf = uninf + self.counterfactual_term(img[flagged], masked_emb, cls_emb, s_reg)
+                w_img = None if weight is None else image_weight[flagged]
+                uninf = uninf + self.counterfactual_term(img[flagged], masked_emb, cls_emb, s_reg, w_img)
             n_spur = spurious.float().mean()
         loss = clip + self.lambda_align * align + self.lambda_uninf * uninf
         return loss, {

@@ -1,4 +1,5 @@
-"""Spurious region flags: the discovery clusters' medoids (:class:`SpuriousMedoids`) and nearest-medoid flags."""
+"""Spurious region flags: the discovery clusters' medoids (:class:`SpuriousMedoids`) and nearest-medoid flags
+of the clusters a flag strategy selects (:mod:`.flag_strategies`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,12 @@ import numpy as np
 
 from trustvl.errors import TrustVLInputError
 from trustvl.training.ravl.data import region_crops
+from trustvl.training.ravl.flag_strategies import (
+    DEFAULT_FLAG_STRATEGY,
+    ClusterStatistics,
+    FlagSelection,
+    select_flag_clusters,
+)
 
 MEDOIDS_FILE = "spurious_medoids.npz"
 
@@ -30,12 +37,15 @@ class SpuriousMedoids:
         kept: ``[k]`` whether discovery kept (ranked) the cluster as spurious.
         rank: ``[k]`` rank of a kept cluster (0 = most spurious), -1 for the others.
         model: the model whose embedding space this is (informational, e.g. a path), or `None`.
+        statistics: discovery's per-cluster statistics (scores, gaps, influence), which the flag strategies
+            other than ``"top1"``/``"all_kept"`` read; `None` in files written before they were saved.
     """
 
     medoid_embeds: np.ndarray
     kept: np.ndarray
     rank: np.ndarray
     model: str | None = None
+    statistics: ClusterStatistics | None = None
 
     def __post_init__(self) -> None:
         emb = np.asarray(self.medoid_embeds, dtype=np.float32)
@@ -49,6 +59,10 @@ class SpuriousMedoids:
         if len(self.kept) != len(emb) or len(self.rank) != len(emb):
             raise TrustVLInputError(
                 f"kept ({len(self.kept)}) and rank ({len(self.rank)}) need one entry per medoid ({len(emb)})"
+            )
+        if self.statistics is not None and len(self.statistics.score) != len(emb):
+            raise TrustVLInputError(
+                f"statistics cover {len(self.statistics.score)} clusters; expected one per medoid ({len(emb)})"
             )
 
     @property
@@ -83,6 +97,7 @@ class SpuriousMedoids:
             kept=np.array([c.kept for c in clusters], dtype=bool),
             rank=rank,
             model=model,
+            statistics=ClusterStatistics.from_result(result),
         )
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -95,6 +110,7 @@ class SpuriousMedoids:
             kept=self.kept,
             rank=self.rank,
             model=np.array("" if self.model is None else str(self.model)),
+            **(self.statistics.to_arrays() if self.statistics is not None else {}),
         )
         os.replace(tmp, path)
         return path
@@ -112,7 +128,8 @@ class SpuriousMedoids:
             )
         with np.load(path, allow_pickle=False) as data:
             model = str(data["model"]) or None
-            return cls(data["medoid_embeds"], data["kept"], data["rank"], model)
+            statistics = ClusterStatistics.from_arrays(data)
+            return cls(data["medoid_embeds"], data["kept"], data["rank"], model, statistics)
 
     def selected(self, clusters: Sequence[int] | None = None, top: int | None = None) -> np.ndarray:
         """Boolean ``[k]`` mask of the clusters treated as spurious: ``clusters`` (ids) if given, else the kept
@@ -133,6 +150,34 @@ class SpuriousMedoids:
             mask &= (self.rank >= 0) & (self.rank < top)
         return mask
 
+    def select(
+        self,
+        strategy: str = DEFAULT_FLAG_STRATEGY,
+        clusters: Sequence[int] | None = None,
+        top: int | None = None,
+        *,
+        allow_empty: bool = False,
+    ) -> FlagSelection:
+        """The clusters mitigation acts on: ``strategy`` (:mod:`.flag_strategies`) among the candidates of
+        :meth:`selected` (``clusters``/``top``).
+
+        Raises:
+            TrustVLInputError: nothing is selected (discovery kept no cluster, or the strategy kept none of
+                the candidates) unless ``allow_empty``; a bad strategy.
+        """
+        candidates = self.selected(clusters, top)
+        selection = select_flag_clusters(
+            self.kept, self.rank, strategy, statistics=self.statistics, candidates=candidates
+        )
+        if not allow_empty and not selection.mask.any():
+            raise TrustVLInputError(
+                f"no spurious cluster to mitigate: discovery kept {self.n_spurious} of its {self.k} clusters and"
+                f" flag_clusters={strategy!r} selected none of the {int(candidates.sum())} candidates; there is"
+                " nothing for the RaVL loss to suppress. Pass allow_empty=True to train with every region"
+                " flagged non-spurious."
+            )
+        return selection
+
     def require_selection(self, clusters: Sequence[int] | None = None, top: int | None = None) -> np.ndarray:
         """:meth:`selected`, raising :class:`~trustvl.errors.TrustVLInputError` when it is empty."""
         mask = self.selected(clusters, top)
@@ -144,27 +189,10 @@ class SpuriousMedoids:
             )
         return mask
 
-    def flags(
-        self,
-        region_embeds: Any,
-        *,
-        clusters: Sequence[int] | None = None,
-        top: int | None = None,
-        allow_empty: bool = False,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """``(spurious [n] bool, nearest cluster [n] int64)`` of new region embeddings ``[n, d]``.
-
-        Every region goes to its nearest medoid among *all* clusters (highest cosine similarity); it is
-        spurious when that cluster is selected (:meth:`selected`).
-
-        Raises:
-            TrustVLInputError: no cluster is selected (discovery kept none) unless ``allow_empty``, in which
-                case every flag is False (a documented no-op for the spurious terms: ``L_uninf`` is 0 and
-                ``L_align`` uses the whole images / all their regions).
-        """
+    def assign(self, region_embeds: Any) -> np.ndarray:
+        """The nearest medoid (cluster id, highest cosine similarity) of each region embedding ``[n, d]``."""
         from trustvl.discovery.clustering import assign_to_medoids
 
-        mask = self.selected(clusters, top) if allow_empty else self.require_selection(clusters, top)
         emb = _float32_array(region_embeds)
         if emb.ndim != 2 or emb.shape[1] != self.medoid_embeds.shape[1]:
             raise TrustVLInputError(
@@ -172,9 +200,41 @@ class SpuriousMedoids:
                 " embedding size of the discovery model)"
             )
         if emb.shape[0] == 0:
-            return np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int64)
-        assigned, _ = assign_to_medoids(emb, self.medoid_embeds)
-        return mask[assigned], assigned
+            return np.zeros(0, dtype=np.int64)
+        return np.asarray(assign_to_medoids(emb, self.medoid_embeds)[0], dtype=np.int64)
+
+    def region_weights(self, region_embeds: Any, selection: FlagSelection) -> np.ndarray:
+        """``[n]`` float weight of each region: its nearest cluster's weight in ``selection`` (0: not
+        spurious; 1 for every acted-on cluster except under ``"score_weighted"``)."""
+        if len(selection.weights) != self.k:
+            raise TrustVLInputError(
+                f"the selection covers {len(selection.weights)} clusters; expected {self.k}"
+            )
+        return np.asarray(selection.weights, dtype=np.float32)[self.assign(region_embeds)]
+
+    def flags(
+        self,
+        region_embeds: Any,
+        *,
+        clusters: Sequence[int] | None = None,
+        top: int | None = None,
+        allow_empty: bool = False,
+        strategy: str = DEFAULT_FLAG_STRATEGY,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(spurious [n] bool, nearest cluster [n] int64)`` of new region embeddings ``[n, d]``.
+
+        Every region goes to its nearest medoid among *all* clusters (highest cosine similarity); it is
+        spurious when ``strategy`` acts on that cluster (:meth:`select`; the default, ``"all_kept"``, flags
+        every kept cluster, or the ``clusters``/``top`` selection).
+
+        Raises:
+            TrustVLInputError: no cluster is selected (discovery kept none) unless ``allow_empty``, in which
+                case every flag is False (a documented no-op for the spurious terms: ``L_uninf`` is 0 and
+                ``L_align`` uses the whole images / all their regions).
+        """
+        selection = self.select(strategy, clusters, top, allow_empty=allow_empty)
+        assigned = self.assign(region_embeds)
+        return selection.mask[assigned], assigned
 
 
 def spurious_region_flags(
@@ -185,6 +245,7 @@ def spurious_region_flags(
     clusters: Sequence[int] | None = None,
     top: int | None = None,
     allow_empty: bool = False,
+    strategy: str = DEFAULT_FLAG_STRATEGY,
 ) -> np.ndarray:
     """Per-region spurious flags of new data by nearest-medoid assignment (see :class:`SpuriousMedoids`).
 
@@ -192,30 +253,29 @@ def spurious_region_flags(
         result: the :class:`~trustvl.discovery.DiscoveryResult`.
         discovery_region_embeds: ``[n_regions, d]`` embeddings of the regions discovery clustered.
         region_embeds: ``[n, d]`` embeddings (same model) of the regions to flag.
-        clusters: cluster ids to treat as spurious (default: the kept ones); ``top``: only the ``top`` ranked.
+        clusters: candidate cluster ids (default: the kept ones); ``top``: only the ``top`` ranked.
         allow_empty: with no spurious cluster, return all-False instead of raising.
+        strategy: which candidates are acted on (:mod:`.flag_strategies`).
 
     Returns:
         ``[n]`` bool.
     """
     medoids = SpuriousMedoids.from_result(result, discovery_region_embeds)
-    return medoids.flags(region_embeds, clusters=clusters, top=top, allow_empty=allow_empty)[0]
+    return medoids.flags(
+        region_embeds, clusters=clusters, top=top, allow_empty=allow_empty, strategy=strategy
+    )[0]
 
 
-def compute_region_flags(
+def embed_region_grid(
     model: Any,
     processor: Any,
     images: Sequence[Any],
-    medoids: SpuriousMedoids,
     *,
     grid_n: int = 2,
     batch_size: int = 128,
-    clusters: Sequence[int] | None = None,
-    top: int | None = None,
-    allow_empty: bool = False,
     progress: bool = False,
 ) -> np.ndarray:
-    """Embed the grid regions of ``images`` with ``model`` (the discovery model) and flag them: ``[n, R]``."""
+    """``[n · grid_n², d]`` embeddings of the grid regions of ``images`` (row-major per image)."""
     from trustvl.modeling.embedding import embed_images
 
     n = len(images)
@@ -231,5 +291,43 @@ def compute_region_flags(
         progress=progress,
         desc="embedding regions for flags",
     )
-    flags, _ = medoids.flags(emb, clusters=clusters, top=top, allow_empty=allow_empty)
-    return flags.reshape(n, grid_n * grid_n)
+    return _float32_array(emb)
+
+
+def compute_region_weights(
+    model: Any,
+    processor: Any,
+    images: Sequence[Any],
+    medoids: SpuriousMedoids,
+    selection: FlagSelection,
+    *,
+    grid_n: int = 2,
+    batch_size: int = 128,
+    progress: bool = False,
+) -> np.ndarray:
+    """Embed the grid regions of ``images`` with ``model`` (the discovery model) and weight them by the
+    acted-on clusters of ``selection``: ``[n, R]`` float (0 = not spurious)."""
+    emb = embed_region_grid(model, processor, images, grid_n=grid_n, batch_size=batch_size, progress=progress)
+    return medoids.region_weights(emb, selection).reshape(len(images), grid_n * grid_n)
+
+
+def compute_region_flags(
+    model: Any,
+    processor: Any,
+    images: Sequence[Any],
+    medoids: SpuriousMedoids,
+    *,
+    grid_n: int = 2,
+    batch_size: int = 128,
+    clusters: Sequence[int] | None = None,
+    top: int | None = None,
+    allow_empty: bool = False,
+    progress: bool = False,
+    strategy: str = DEFAULT_FLAG_STRATEGY,
+) -> np.ndarray:
+    """Embed the grid regions of ``images`` with ``model`` (the discovery model) and flag them: ``[n, R]``."""
+    selection = medoids.select(strategy, clusters, top, allow_empty=allow_empty)
+    weights = compute_region_weights(
+        model, processor, images, medoids, selection, grid_n=grid_n, batch_size=batch_size, progress=progress
+    )
+    return weights > 0

@@ -21,15 +21,17 @@ from peft import PeftModel
 from transformers import AutoProcessor, CLIPModel
 
 from trustvl.errors import TrustVLInputError
+from trustvl.hub.cards import model_card
 from trustvl.hub.loading import load_dataset_any, load_pretrained
 from trustvl.modeling.embedding import load_clip
 from trustvl.modeling.lora import add_lora, clip_lora_config, merge_lora, save_adapter
 from trustvl.training.core import TrainResult, train
 from trustvl.training.ravl.config import CLIPFinetuneConfig, RaVLConfig
 from trustvl.training.ravl.data import RaVLCollator, RegionImageDataset
+from trustvl.training.ravl.flag_strategies import FlagSelection
 from trustvl.training.ravl.loss import RaVLLoss
-from trustvl.training.ravl.medoids import SpuriousMedoids, compute_region_flags
-from trustvl.utils.io import write_json
+from trustvl.training.ravl.medoids import SpuriousMedoids, compute_region_weights
+from trustvl.utils.io import write_json, write_text
 
 __all__ = ["CLIPFinetuneConfig", "RaVLConfig", "finetune_clip", "train_ravl"]
 
@@ -154,14 +156,61 @@ def finetune_clip(config: CLIPFinetuneConfig, resume: bool = False) -> dict[str,
     return {**summary, "model": model}
 
 
-def train_ravl(config: RaVLConfig, resume: bool = False, *, region_flags: Any = None) -> dict[str, Any]:
-    """RaVL mitigation: flag the training regions with the discovered clusters, then fine-tune with
-    :class:`RaVLLoss` through :func:`trustvl.training.core.train`; returns a JSON-able summary (also written
-    to ``output_dir/train_summary.json``) and saves the model to ``output_dir/model`` (a plain ``CLIPModel``)
+def _write_card(model_dir: Path, config: RaVLConfig, summary: dict[str, Any]) -> None:
+    """``model_dir/README.md``: what was trained and which discovered clusters mitigation acted on."""
+    acted = summary.get("acted_on_clusters")
+    if acted is None:
+        clusters_text = "The region flags were given by the caller; no cluster selection was recorded."
+    elif not acted:
+        clusters_text = "None: no cluster was selected (`allow_empty`), so no region was flagged."
+    else:
+        header = "| cluster | discovery rank | score | weight | hurts (gap < 0) | favours (gap > 0) |\n"
+        header += "| --- | --- | --- | --- | --- | --- |"
+        rows = [
+            f"| {c['cluster_id']} | {c['rank'] + 1} | {'n/a' if c['score'] is None else format(c['score'], '.3f')}"
+            f" | {c['weight']:.3g} | {', '.join(c['hurt_classes']) or '-'} | {', '.join(c['favoured_classes']) or '-'} |"
+            for c in acted
+        ]
+        clusters_text = "\n".join([header, *rows])
+    card = model_card(
+        "ravl",
+        model_name=f"ravl-{Path(str(config.base_model)).name}",
+        metrics=[],
+        tags=["robustness", "spurious-correlations", "ravl", *(["lora"] if config.use_lora else [])],
+        base_model_id=str(config.base_model),
+        discovery=str(config.discovery),
+        flag_clusters=config.flag_clusters,
+        acted_on_table=clusters_text,
+        spurious_region_fraction=f"{summary['spurious_region_fraction']:.3f}",
+        images_with_spurious_region=f"{summary['images_with_spurious_region']:.3f}",
+        n_train=summary["n_train"],
+        steps=summary["global_step"],
+        loss=f"align_input={config.align_input}, uninf_mode={config.uninf_mode}, λ_a={config.lambda_align:g},"
+        f" λ_u={config.lambda_uninf:g}",
+        adapter_dir="../adapter" if summary.get("adapter_dir") else None,
+    )
+    write_text(model_dir / "README.md", str(card))
+
+
+def train_ravl(
+    config: RaVLConfig,
+    resume: bool = False,
+    *,
+    region_flags: Any = None,
+    flag_selection: FlagSelection | None = None,
+    return_model: bool = False,
+) -> dict[str, Any]:
+    """RaVL mitigation: flag the training regions with the discovered clusters that ``config.flag_clusters``
+    selects (:mod:`.flag_strategies`), then fine-tune with :class:`RaVLLoss` through
+    :func:`trustvl.training.core.train`; returns a JSON-able summary (also written to
+    ``output_dir/train_summary.json``, with the acted-on clusters under ``"acted_on_clusters"``) and saves
+    the model to ``output_dir/model`` (a plain ``CLIPModel`` with a model card listing the acted-on clusters)
     and, for LoRA, the peft adapter to ``output_dir/adapter``.
 
-    ``region_flags`` (``[n, R]`` bool, e.g. computed once for several runs with :func:`compute_region_flags`)
-    replaces the flag computation.
+    ``region_flags`` (``[n, R]`` bool flags or score weights, e.g. computed once for several runs with
+    :func:`compute_region_weights`) replaces the flag computation; ``flag_selection`` then records which
+    clusters they came from. ``return_model``: also return the trained plain model under ``"model"`` (not
+    JSON-able).
 
     Raises:
         TrustVLInputError: discovery kept no spurious cluster (unless ``config.allow_empty``), bad columns or
@@ -176,22 +225,21 @@ def train_ravl(config: RaVLConfig, resume: bool = False, *, region_flags: Any = 
     model = load_pretrained(CLIPModel, os.fspath(config.base_model))
     ds = _load_split(config)
 
-    n_selected = None
+    selection = flag_selection
     if region_flags is None and loss_fn.uses_flags:
         medoids = SpuriousMedoids.load(config.discovery)
         # without allow_empty, an empty selection raises here, before the flag model is loaded
-        select = medoids.selected if config.allow_empty else medoids.require_selection
-        n_selected = int(select(config.clusters, config.top_clusters).sum())
+        selection = medoids.select(
+            config.flag_clusters, config.clusters, config.top_clusters, allow_empty=config.allow_empty
+        )
         f_model, f_proc = load_clip(config.flag_model or medoids.model or config.base_model, device="cpu")
-        region_flags = compute_region_flags(
+        region_flags = compute_region_weights(
             f_model,
             f_proc,
             list(ds[config.image_column]),
             medoids,
+            selection,
             grid_n=config.grid_n,
-            clusters=config.clusters,
-            top=config.top_clusters,
-            allow_empty=config.allow_empty,
             progress=not config.disable_tqdm,
         )
     rows = RegionImageDataset(
@@ -208,9 +256,9 @@ def train_ravl(config: RaVLConfig, resume: bool = False, *, region_flags: Any = 
         with_masked=loss_fn.uses_masked,
     )
     model, result = _fit(model, processor, rows, loss_fn, config, resume)
-    _, paths = _save(model, processor, out, config.save_model)
+    model, paths = _save(model, processor, out, config.save_model)
     flags = np.asarray(rows.flags)
-    return _write_summary(
+    summary = _write_summary(
         out,
         result,
         t0,
@@ -218,8 +266,13 @@ def train_ravl(config: RaVLConfig, resume: bool = False, *, region_flags: Any = 
         **paths,
         n_train=len(rows),
         class_names=rows.class_names,
-        n_spurious_clusters=n_selected,
+        flag_clusters=config.flag_clusters,
+        n_spurious_clusters=None if selection is None else len(selection.clusters),
+        acted_on_clusters=None if selection is None else [c.to_dict() for c in selection.clusters],
         spurious_region_fraction=float(flags.mean()),
         images_with_spurious_region=float(flags.any(axis=1).mean()),
         config=config.to_dict(),
     )
+    if paths["model_dir"]:
+        _write_card(Path(paths["model_dir"]), config, summary)
+    return {**summary, "model": model} if return_model else summary

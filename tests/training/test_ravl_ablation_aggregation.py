@@ -1,0 +1,117 @@
+"""The RaVL mitigation ablation's aggregation (benchmarks/bench_ravl_mitigation_ablation.py) on synthetic
+runs: seed-level intervals, settings worse beyond noise, runs without a selection, the markdown table."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_ravl_mitigation_ablation.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_ravl_mitigation_ablation", PATH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_seed_interval(bench):
+    iv = bench.seed_interval([0.5, 0.6, 0.7])
+    assert iv["mean"] == pytest.approx(0.6) and iv["n_seeds"] == 3
+    assert iv["high"] - iv["mean"] == pytest.approx(4.303 * 0.1 / 3**0.5)
+    single = bench.seed_interval([0.4, None])
+    assert single == {"mean": 0.4, "low": None, "high": None, "n_seeds": 1}
+
+
+def _runs():
+    """Settings A and B x seeds 0-2; standard worst 0.1 / overall 0.6 everywhere. Strategy ``good`` lifts
+    both settings; ``bad`` lifts A but makes B worse in every seed; ``none`` selects nothing in B."""
+    bases, results = {}, []
+    for setting in ("A", "B"):
+        for seed in range(3):
+            task = f"{setting}_seed{seed}"
+            bases[task] = {
+                "task": task,
+                "setting": setting,
+                "seed": seed,
+                "standard": {
+                    "worst_group_accuracy": 0.1,
+                    "overall_accuracy": 0.6,
+                    "seconds": 1.0,
+                    "cpu_seconds": 1.0,
+                },
+                "discovery": {"seconds": 1.0, "n_kept_clusters": 2},
+                "base_seconds": 3.0,
+                "base_cpu_seconds": 3.0,
+            }
+            for strategy, worst, overall in (
+                ("top1", 0.8 + 0.01 * seed, 0.8),
+                ("all_kept", 0.7 if setting == "A" else 0.05 - 0.01 * seed, 0.7 if setting == "A" else 0.5),
+                ("gap_test", None if setting == "B" else 0.9, None if setting == "B" else 0.85),
+            ):
+                mitigated = (
+                    None if worst is None else {"worst_group_accuracy": worst, "overall_accuracy": overall}
+                )
+                acc = mitigated or bases[task]["standard"]
+                results.append(
+                    {
+                        "task": task,
+                        "setting": setting,
+                        "seed": seed,
+                        "strategy": strategy,
+                        "loss_variant": "ravl",
+                        "acted_on_clusters": [] if mitigated is None else [{"cluster_id": 0}],
+                        "flags": {"precision": None if mitigated is None else 1.0, "recall": 0.5},
+                        "mitigated": mitigated,
+                        "no_selection": mitigated is None,
+                        "seconds": 0.0 if mitigated is None else 10.0,
+                        "cpu_seconds": 0.0 if mitigated is None else 9.0,
+                        "worst_group_gain_points": 100 * (acc["worst_group_accuracy"] - 0.1),
+                        "overall_gain_points": 100 * (acc["overall_accuracy"] - 0.6),
+                    }
+                )
+    return bases, results
+
+
+def test_summary_finds_settings_worse_beyond_noise_and_keeps_standard_without_selection(bench):
+    bases, results = _runs()
+    summary = bench.summarise(bases, results)
+    rows = {r["strategy"]: r for r in summary["strategies"]}
+    assert [r["strategy"] for r in summary["strategies"]] == ["top1", "all_kept", "gap_test"]
+    assert rows["top1"]["settings_worse_beyond_noise"] == []
+    assert rows["top1"]["worst_group_gain_points"]["mean"] == pytest.approx(71.0)
+    assert rows["top1"]["goals"]["worst_group_gain_60"] is True
+    assert rows["all_kept"]["settings_worse_beyond_noise"] == ["B"]
+    assert rows["all_kept"]["goals"]["no_setting_worse_beyond_noise"] is False
+    # no selection in B: the user keeps the standard model there (gain 0), which is not worse
+    gap = rows["gap_test"]
+    assert gap["runs_without_selection"] == 3 and gap["settings_worse_beyond_noise"] == []
+    assert gap["worst_group_accuracy"]["mean"] == pytest.approx((0.9 + 0.1) / 2)
+    assert gap["mean_seconds_per_finetune"] == 10.0 and gap["flag_precision"]["mean"] == 1.0
+    assert summary["standard_finetuning"]["worst_group_accuracy"]["mean"] == pytest.approx(0.1)
+    table = bench.markdown(
+        {
+            "summary": summary,
+            "config": {
+                "cramers_v": [0.9],
+                "spurious_classes": [3],
+                "seeds": [0, 1, 2],
+                "classes": [1, 3],
+                "n_train": 10,
+                "steps": 1,
+                "batch_size": 2,
+                "lr": 1e-4,
+                "lora": False,
+                "device": "cpu",
+            },
+            "tasks": sorted(bases),
+            "command": "python benchmarks/bench_ravl_mitigation_ablation.py",
+        }
+    )
+    assert "| `all_kept` | ravl |" in table and "| B | " in table and "yes / yes / no" in table
