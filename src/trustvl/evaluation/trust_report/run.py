@@ -43,6 +43,8 @@ from trustvl.utils.tensor_cache import cache_dir
 __all__ = ["default_gallery", "run_trust_report", "trust_report"]
 
 DEFAULT_LABEL = "occupation"
+#: the default gallery's cut-offs (the report shows the middle one)
+DEFAULT_GALLERY_KS = (10, 25, 50)
 
 
 def default_gallery(n: int, seed: int = 0) -> Path:
@@ -74,6 +76,8 @@ def _plan(cfg: TrustReportConfig) -> _Plan:
             dataset=str(gallery),
             attributes=cfg.attributes or list(ATTRIBUTE_NAMES),
             label_column=cfg.label_column or DEFAULT_LABEL,
+            # each occupation holds n/8 scenes: cut-offs well below that, so a top k is a choice among them
+            ks=cfg.ks or [k for k in DEFAULT_GALLERY_KS if k <= cfg.default_gallery_size // 8] or [1],
         )
     skipped: dict[str, str] = {}
     ds = None
