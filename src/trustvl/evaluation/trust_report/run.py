@@ -22,7 +22,7 @@ import numpy as np
 
 from trustvl.data_builders.synthworld import ATTRIBUTE_NAMES, SynthWorldConfig, build_synthworld_dataset
 from trustvl.errors import TrustVLInputError
-from trustvl.evaluation.audit import AuditResult, measure_audit, run_audit
+from trustvl.evaluation.audit import AuditResult, measure_audit, read_prompts, run_audit
 from trustvl.evaluation.dataset_columns import attribute_columns
 from trustvl.evaluation.results import UncertaintySettings
 from trustvl.evaluation.trust_report.bias_axis import bias_axis
@@ -37,6 +37,7 @@ from trustvl.hub.loading import load_dataset_any
 from trustvl.modeling.embedding import embed_images, load_clip
 from trustvl.modeling.image_loading import ImageRows
 from trustvl.utils.class_labels import class_label_names
+from trustvl.utils.devices import resolve_device
 from trustvl.utils.io import atomic_output_dir, write_json
 from trustvl.utils.tensor_cache import cache_dir
 
@@ -68,6 +69,7 @@ class _Plan:
 
 
 def _plan(cfg: TrustReportConfig) -> _Plan:
+    resolve_device(cfg.device)  # a bad device is refused before any render or load
     audit_cfg = cfg
     if cfg.dataset is None:
         gallery = default_gallery(cfg.default_gallery_size, cfg.world_seed)
@@ -88,6 +90,20 @@ def _plan(cfg: TrustReportConfig) -> _Plan:
             ds = ds.select(range(audit_cfg.max_images))
         if len(ds) == 0:
             raise TrustVLInputError(f"dataset {audit_cfg.dataset!r} split {audit_cfg.split!r} is empty; expected at least one image")
+        columns = list(ds.column_names)
+        for what, column in (("image", audit_cfg.image_column), ("label", audit_cfg.label_column)):
+            if column is not None and column not in columns:  # named (or defaulted) columns must exist
+                raise TrustVLInputError(
+                    f"{what} column {column!r} is not in the dataset; available columns: {columns}"
+                )
+        # the audit's own checks, before the safety probe is rendered or a model loaded
+        if audit_cfg.prompts_file is not None:
+            read_prompts(audit_cfg.prompts_file)
+        if audit_cfg.label_column is not None:
+            class_label_names(ds, audit_cfg.label_column)
+        too_large = [k for k in audit_cfg.ks or [] if k > len(ds)]
+        if too_large and cfg.wants("bias"):
+            raise TrustVLInputError(f"k={too_large[0]} exceeds the gallery size {len(ds)}; expected 1 <= k <= {len(ds)}")
         if cfg.wants("bias"):
             try:
                 attribute_columns(ds, audit_cfg.image_column, audit_cfg.label_column, audit_cfg.attributes)
@@ -99,14 +115,6 @@ def _plan(cfg: TrustReportConfig) -> _Plan:
         if cfg.wants("spurious"):
             if audit_cfg.label_column is None:
                 skipped["spurious"] = "no label column (--label-column): RaVL needs each image's class"
-            elif audit_cfg.label_column not in ds.column_names:
-                raise TrustVLInputError(
-                    f"label column {audit_cfg.label_column!r} is not in the dataset; available columns: {ds.column_names}"
-                )
-            elif audit_cfg.image_column not in ds.column_names:
-                raise TrustVLInputError(
-                    f"image column {audit_cfg.image_column!r} is not in the dataset; available columns: {ds.column_names}"
-                )
             else:
                 spurious = True
     probe = None
