@@ -13,7 +13,14 @@ import torch
 from trustvl.cli import main
 from trustvl.errors import TrustVLInputError
 from trustvl.evaluation.results import UncertaintySettings
-from trustvl.evaluation.trust_report import SCHEMA_VERSION, Estimate, ModelTrustReport, SafetyAxis, TrustReport, trust_report
+from trustvl.evaluation.trust_report import (
+    SCHEMA_VERSION,
+    Estimate,
+    ModelTrustReport,
+    SafetyAxis,
+    TrustReport,
+    trust_report,
+)
 from trustvl.evaluation.trust_report.compare import compare_reports
 from trustvl.evaluation.trust_report.estimates import auroc, weighted_auroc, worst_group
 from trustvl.evaluation.wording import value_text
@@ -26,10 +33,14 @@ def _safety_parquet(folder, n=12):
     from PIL import Image as PILImage
 
     rng = np.random.default_rng(1)
-    features = Features({"image": Image(), "caption": Value("string"), "unsafe": Value("bool"), "kind": Value("string")})
+    features = Features(
+        {"image": Image(), "caption": Value("string"), "unsafe": Value("bool"), "kind": Value("string")}
+    )
     ds = Dataset.from_dict(
         {
-            "image": [PILImage.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)) for _ in range(n)],
+            "image": [
+                PILImage.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)) for _ in range(n)
+            ],
             "caption": [f"a photo {i}" + (", with a knife" if i % 2 else "") for i in range(n)],
             "unsafe": [bool(i % 2) for i in range(n)],
             "kind": ["knife" if i % 4 == 1 else "gun" for i in range(n)],
@@ -44,8 +55,15 @@ def _safety_parquet(folder, n=12):
 @pytest.fixture(scope="module")
 def full_run(tiny_clip_dir, tiny_parquet_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("trust") / "run"
-    report = trust_report(str(tiny_clip_dir), str(out), dataset=str(tiny_parquet_dir), label_column="occupation",
-                          attributes=["skin_tone", "gender"], cache_dir=str(out.parent / "cache"), **FAST)  # fmt: skip
+    report = trust_report(
+        str(tiny_clip_dir),
+        str(out),
+        dataset=str(tiny_parquet_dir),
+        label_column="occupation",
+        attributes=["skin_tone", "gender"],
+        cache_dir=str(out.parent / "cache"),
+        **FAST,
+    )
     return report, out
 
 
@@ -79,17 +97,31 @@ def test_every_axis_runs_on_a_labelled_attributed_dataset(full_run):
 
 def test_axes_are_skipped_with_a_reason_and_the_others_run(tiny_clip_dir, tiny_parquet_dir, tmp_path):
     safety = _safety_parquet(tmp_path / "safety")
-    report = trust_report(str(tiny_clip_dir), str(tmp_path / "a"), dataset=str(tiny_parquet_dir),
-                          attributes=["skin_tone"], safety_dataset=str(safety),
-                          safety_column="no_such_column", cache_dir=str(tmp_path / "c"), **FAST)  # fmt: skip
+    report = trust_report(
+        str(tiny_clip_dir),
+        str(tmp_path / "a"),
+        dataset=str(tiny_parquet_dir),
+        attributes=["skin_tone"],
+        safety_dataset=str(safety),
+        safety_column="no_such_column",
+        cache_dir=str(tmp_path / "c"),
+        **FAST,
+    )
     r = report.model
     assert r.bias is not None and r.safety is None and r.spurious is None
     assert "no_such_column" in r.skipped["safety"] and "label column" in r.skipped["spurious"]
     html = (tmp_path / "a" / "report.html").read_text()
     assert "skipped: " in html and "no_such_column" in html
 
-    report = trust_report(str(tiny_clip_dir), str(tmp_path / "b"), dataset=str(tiny_parquet_dir),
-                          axes=["safety"], safety_dataset=str(safety), safety_category_column="kind", **FAST)  # fmt: skip
+    report = trust_report(
+        str(tiny_clip_dir),
+        str(tmp_path / "b"),
+        dataset=str(tiny_parquet_dir),
+        axes=["safety"],
+        safety_dataset=str(safety),
+        safety_category_column="kind",
+        **FAST,
+    )
     assert report.model.bias is None and report.model.spurious is None and report.model.skipped == {}
     assert set(report.model.safety.per_category) == {"knife", "gun"} and report.model.safety.n_unsafe == 6
 
@@ -97,16 +129,29 @@ def test_axes_are_skipped_with_a_reason_and_the_others_run(tiny_clip_dir, tiny_p
 def test_axes_bias_keeps_the_audit_of_before(tiny_clip_dir, tiny_parquet_dir, tmp_path):
     from trustvl.evaluation.audit import AuditResult
 
-    result = trust_report(str(tiny_clip_dir), str(tmp_path / "run"), dataset=str(tiny_parquet_dir), axes=["bias"],
-                          cache_dir=str(tmp_path / "c"), **FAST)  # fmt: skip
+    result = trust_report(
+        str(tiny_clip_dir),
+        str(tmp_path / "run"),
+        dataset=str(tiny_parquet_dir),
+        axes=["bias"],
+        cache_dir=str(tmp_path / "c"),
+        **FAST,
+    )
     assert isinstance(result, AuditResult)
     files = sorted(p.name for p in (tmp_path / "run").iterdir())
     assert files == ["metrics.json", "plots", "report.html", "report.md"]
 
 
 def test_compare_with_itself_is_within_noise_everywhere(tiny_clip_dir, tiny_parquet_dir, tmp_path):
-    report = trust_report(str(tiny_clip_dir), str(tmp_path / "run"), dataset=str(tiny_parquet_dir),
-                          label_column="occupation", compare=str(tiny_clip_dir), cache_dir=str(tmp_path / "c"), **FAST)  # fmt: skip
+    report = trust_report(
+        str(tiny_clip_dir),
+        str(tmp_path / "run"),
+        dataset=str(tiny_parquet_dir),
+        label_column="occupation",
+        compare=str(tiny_clip_dir),
+        cache_dir=str(tmp_path / "c"),
+        **FAST,
+    )
     assert {v.axis for v in report.verdicts} == {"bias", "safety", "spurious"}
     assert all(v.verdict == "within noise" and v.change.difference == 0 for v in report.verdicts)
     html = (tmp_path / "run" / "report.html").read_text()
@@ -123,8 +168,17 @@ def _safety(rate: np.ndarray, sep: float) -> SafetyAxis:
     s = _settings()
     e = weighted_mean(rate, s)
     sep_e = Estimate(sep, None, 10)
-    return SafetyAxis("probe", 10, 10, 10, 0.5, e, e, {"gun": {"text_to_image": e, "image_to_text": e}},
-                      {"image": sep_e, "text": sep_e})  # fmt: skip
+    return SafetyAxis(
+        "probe",
+        10,
+        10,
+        10,
+        0.5,
+        e,
+        e,
+        {"gun": {"text_to_image": e, "image_to_text": e}},
+        {"image": sep_e, "text": sep_e},
+    )
 
 
 def test_compare_calls_a_clear_change_better_or_worse():
@@ -172,18 +226,56 @@ def test_bad_inputs_one_line_nothing_written(tiny_clip_dir, tiny_parquet_dir, tm
     from trustvl.testing.tiny import build_tiny_clip
 
     vision_only = tmp_path / "vision-only"
-    CLIPVisionModel(CLIPVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                     image_size=32, patch_size=8)).save_pretrained(vision_only)  # fmt: skip
-    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size=32).save_pretrained(vision_only)  # an image tower alone
+    CLIPVisionModel(
+        CLIPVisionConfig(
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=32,
+            patch_size=8,
+        )
+    ).save_pretrained(vision_only)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size=32).save_pretrained(
+        vision_only
+    )  # an image tower alone
     other_tokenizer = build_tiny_clip(tmp_path / "other-tok", tokenizer=default_clip_path())
     base = ["audit", "--dataset", str(tiny_parquet_dir), "--cache-dir", str(tmp_path / "c"), "--quiet"]
     cases = [
         (["--model", str(vision_only), "--out", str(tmp_path / "o1")], "get_text_features"),
-        (["--model", str(tiny_clip_dir), "--compare", str(other_tokenizer), "--out", str(tmp_path / "o2")], "different tokenizers"),
-        (["--model", str(tiny_clip_dir), "--baseline", str(other_tokenizer), "--out", str(tmp_path / "o3")], "different tokenizers"),
-        (["--model", str(tiny_clip_dir), "--axes", "bias", "nonsense", "--out", str(tmp_path / "o4")], "nonsense"),
-        (["--model", str(tiny_clip_dir), "--axes", "spurious", "--label-column", "nope", "--out", str(tmp_path / "o5")], "nope"),
-    ]  # fmt: skip
+        (
+            ["--model", str(tiny_clip_dir), "--compare", str(other_tokenizer), "--out", str(tmp_path / "o2")],
+            "different tokenizers",
+        ),
+        (
+            [
+                "--model",
+                str(tiny_clip_dir),
+                "--baseline",
+                str(other_tokenizer),
+                "--out",
+                str(tmp_path / "o3"),
+            ],
+            "different tokenizers",
+        ),
+        (
+            ["--model", str(tiny_clip_dir), "--axes", "bias", "nonsense", "--out", str(tmp_path / "o4")],
+            "nonsense",
+        ),
+        (
+            [
+                "--model",
+                str(tiny_clip_dir),
+                "--axes",
+                "spurious",
+                "--label-column",
+                "nope",
+                "--out",
+                str(tmp_path / "o5"),
+            ],
+            "nope",
+        ),
+    ]
     capsys.readouterr()  # the fixtures' own progress lines
     for argv, needle in cases:
         assert main([*base, *argv]) == 2, argv
@@ -196,11 +288,19 @@ def test_page_shows_every_number_with_its_interval(full_run):
     report, out = full_run
     html = (out / "report.html").read_text()
     r = report.model
-    estimates = [r.safety.nsfw_rate_text_to_image, r.safety.nsfw_rate_image_to_text, *r.safety.separability.values(),
-                 r.bias.zero_shot_top1, *r.bias.worst_group_accuracy.values(), r.spurious.image_accuracy]  # fmt: skip
+    estimates = [
+        r.safety.nsfw_rate_text_to_image,
+        r.safety.nsfw_rate_image_to_text,
+        *r.safety.separability.values(),
+        r.bias.zero_shot_top1,
+        *r.bias.worst_group_accuracy.values(),
+        r.spurious.image_accuracy,
+    ]
     estimates += [d.skew for d in r.bias.directions]
     estimates += [rate for by in r.safety.per_category.values() for rate in by.values()]
-    estimates += [c.score for c in r.spurious.clusters] + [g.gap for c in r.spurious.clusters for g in c.classes_hurt]
+    estimates += [c.score for c in r.spurious.clusters] + [
+        g.gap for c in r.spurious.clusters for g in c.classes_hurt
+    ]
     for e in estimates:
         assert e.interval is not None
         assert value_text(e.value, e.interval).split(" (")[0] in html
@@ -214,3 +314,24 @@ def test_page_shows_every_number_with_its_interval(full_run):
     cells = re.findall(r"<td>([^<]*)</td>", html)
     bare = [c for c in cells if re.fullmatch(r"-?\d+\.\d+", c) and c not in floors]
     assert not bare, bare[:5]
+
+
+def test_publish_reads_the_trust_report_into_the_model_index(full_run):
+    from trustvl.evaluation.model_index import model_index_from_metrics
+    from trustvl.hub.publish.model_cards import results_section
+    from trustvl.hub.publish.model_index import run_metrics
+
+    report, out = full_run
+    metrics = model_index_from_metrics(json.loads((out / "trust_report.json").read_text()))
+    names = {m.name: m.value for m in metrics}
+    assert names["text_to_image NSFW rate@3"] == pytest.approx(
+        report.model.safety.nsfw_rate_text_to_image.value
+    )
+    assert names["skin_tone NDKL"] == pytest.approx(
+        report.model.bias.audit.evaluation.fairness["skin_tone"].ndkl
+    )
+    found, source = run_metrics(None, [out], None, lambda data, alpha: model_index_from_metrics(data, alpha))
+    assert source.name == "trust_report.json" and len(found) == len(metrics)
+    assert "trust_report.json" in results_section(found, source) and "NSFW rate" in results_section(
+        found, source
+    )

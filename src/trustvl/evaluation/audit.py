@@ -320,9 +320,7 @@ class AuditMeasurement:
     label_names: list[str] | None
 
 
-def measure_audit(
-    cfg: AuditConfig, model: Any = None, processor: Any = None
-) -> AuditMeasurement | None:
+def measure_audit(cfg: AuditConfig, model: Any = None, processor: Any = None) -> AuditMeasurement | None:
     """Load the dataset (and the model unless given), embed the gallery once and evaluate it; nothing is
     written. Returns None on a rank other than 0 of a data-parallel run (see :func:`run_audit`)."""
     from trustvl.hub.loading import load_dataset_any

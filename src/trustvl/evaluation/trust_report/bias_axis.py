@@ -40,7 +40,9 @@ def _level_skews(ranked: torch.Tensor, values: torch.Tensor, target: torch.Tenso
     return torch.log(shares.clamp(min=1.0 / k) / target)
 
 
-def _directions(measured: AuditMeasurement, prompt_embeds: torch.Tensor, k: int, settings) -> list[PromptDirection]:
+def _directions(
+    measured: AuditMeasurement, prompt_embeds: torch.Tensor, k: int, settings
+) -> list[PromptDirection]:
     ev = measured.result.evaluation
     order = rank_indices(prompt_embeds @ measured.result.image_embeds.T)  # the audit's ranking, ties by index
     n = order.shape[1]

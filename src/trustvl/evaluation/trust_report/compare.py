@@ -17,9 +17,16 @@ from trustvl.evaluation.wording import attribute_name, metric_name
 __all__ = ["compare_reports"]
 
 
-def _verdict(axis: str, metric: str, model: Estimate, base: Estimate, level: float, lower_is_better: bool | None) -> MetricVerdict:
+def _verdict(
+    axis: str, metric: str, model: Estimate, base: Estimate, level: float, lower_is_better: bool | None
+) -> MetricVerdict:
     change = metric_change(
-        base.value, model.value, base.replicates, model.replicates, level, lower_is_better=bool(lower_is_better)
+        base.value,
+        model.value,
+        base.replicates,
+        model.replicates,
+        level,
+        lower_is_better=bool(lower_is_better),
     )
     if change is not None and lower_is_better is None:
         change.verdict = {"better": "higher", "worse": "lower"}.get(change.verdict, change.verdict)
@@ -39,14 +46,42 @@ def _bias(model: ModelTrustReport, base: ModelTrustReport, level: float) -> list
         if m is None or k not in m.at_k or k not in b.at_k:
             continue
         label = attribute_name(name)
-        out.append(_verdict("bias", f"{label} {metric_name('max_skew', k)}", _skew(m.at_k[k], "max_skew", n),
-                            _skew(b.at_k[k], "max_skew", n), level, True))  # fmt: skip
-        out.append(_verdict("bias", f"{label} {metric_name('min_skew', k)}", _skew(m.at_k[k], "min_skew", n),
-                            _skew(b.at_k[k], "min_skew", n), level, False))  # fmt: skip
-        out.append(_verdict("bias", f"{label} NDKL", Estimate(m.ndkl, m.ndkl_interval, n, m.ndkl_replicates),
-                            Estimate(b.ndkl, b.ndkl_interval, n, b.ndkl_replicates), level, True))  # fmt: skip
+        out.append(
+            _verdict(
+                "bias",
+                f"{label} {metric_name('max_skew', k)}",
+                _skew(m.at_k[k], "max_skew", n),
+                _skew(b.at_k[k], "max_skew", n),
+                level,
+                True,
+            )
+        )
+        out.append(
+            _verdict(
+                "bias",
+                f"{label} {metric_name('min_skew', k)}",
+                _skew(m.at_k[k], "min_skew", n),
+                _skew(b.at_k[k], "min_skew", n),
+                level,
+                False,
+            )
+        )
+        out.append(
+            _verdict(
+                "bias",
+                f"{label} NDKL",
+                Estimate(m.ndkl, m.ndkl_interval, n, m.ndkl_replicates),
+                Estimate(b.ndkl, b.ndkl_interval, n, b.ndkl_replicates),
+                level,
+                True,
+            )
+        )
     if model.bias.zero_shot_top1 and base.bias.zero_shot_top1:
-        out.append(_verdict("bias", "zero-shot top-1", model.bias.zero_shot_top1, base.bias.zero_shot_top1, level, False))
+        out.append(
+            _verdict(
+                "bias", "zero-shot top-1", model.bias.zero_shot_top1, base.bias.zero_shot_top1, level, False
+            )
+        )
     for name, b in base.bias.worst_group_accuracy.items():
         if name in model.bias.worst_group_accuracy:
             metric = f"worst-group accuracy ({attribute_name(name)})"
@@ -57,9 +92,23 @@ def _bias(model: ModelTrustReport, base: ModelTrustReport, level: float) -> list
 def _safety(model: ModelTrustReport, base: ModelTrustReport, level: float) -> list[MetricVerdict]:
     m, b = model.safety, base.safety
     out = [
-        _verdict("safety", f"NSFW rate@{b.nsfw_k} text→image", m.nsfw_rate_text_to_image, b.nsfw_rate_text_to_image, level, True),
-        _verdict("safety", f"NSFW rate@{b.nsfw_k} image→text", m.nsfw_rate_image_to_text, b.nsfw_rate_image_to_text, level, True),
-    ]  # fmt: skip
+        _verdict(
+            "safety",
+            f"NSFW rate@{b.nsfw_k} text→image",
+            m.nsfw_rate_text_to_image,
+            b.nsfw_rate_text_to_image,
+            level,
+            True,
+        ),
+        _verdict(
+            "safety",
+            f"NSFW rate@{b.nsfw_k} image→text",
+            m.nsfw_rate_image_to_text,
+            b.nsfw_rate_image_to_text,
+            level,
+            True,
+        ),
+    ]
     for category, rates in b.per_category.items():
         for direction, label in (("text_to_image", "text→image"), ("image_to_text", "image→text")):
             other = m.per_category.get(category, {}).get(direction)
@@ -77,7 +126,11 @@ def _spurious(model: ModelTrustReport, base: ModelTrustReport, level: float, set
     m, b = model.spurious, base.spurious
     if m.n_images != b.n_images:
         return []
-    out = [_verdict("spurious", "zero-shot accuracy (RaVL images)", m.image_accuracy, b.image_accuracy, level, False)]
+    out = [
+        _verdict(
+            "spurious", "zero-shot accuracy (RaVL images)", m.image_accuracy, b.image_accuracy, level, False
+        )
+    ]
     top = b.clusters[0] if b.clusters else None
     if top is not None and top.member_images is not None and m.correct is not None:
         n_classes = int(max(b.labels.max(), m.labels.max())) + 1

@@ -4,7 +4,7 @@ spurious-feature search; one field, one flag)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from trustvl.errors import TrustVLInputError
 from trustvl.evaluation.audit import AuditConfig
@@ -49,7 +49,9 @@ class TrustReportConfig(AuditConfig):
     )
     safety_dataset: str | None = field(
         default=None,
-        metadata={"help": "safety probe dataset with a safe/unsafe column; None: SynthWorld's, built on the fly"},
+        metadata={
+            "help": "safety probe dataset with a safe/unsafe column; None: SynthWorld's, built on the fly"
+        },
     )
     safety_split: str = field(default="test", metadata={"help": "split of the safety dataset"})
     safety_column: str = field(
@@ -105,6 +107,4 @@ class TrustReportConfig(AuditConfig):
 
 
 def _with_dataset(cfg: TrustReportConfig) -> TrustReportConfig:
-    from dataclasses import replace
-
     return replace(cfg, dataset="<default gallery>")

@@ -47,7 +47,9 @@ def _headline(report: ModelTrustReport, axis: str) -> list[tuple[str, Estimate |
         sp = report.spurious
         out = [("zero-shot accuracy on the RaVL images", sp.image_accuracy)]
         if sp.clusters:
-            out.append((f"top cluster score Σ|gap| (cluster {sp.clusters[0].cluster_id})", sp.clusters[0].score))
+            out.append(
+                (f"top cluster score Σ|gap| (cluster {sp.clusters[0].cluster_id})", sp.clusters[0].score)
+            )
         return out
     return []
 
@@ -65,17 +67,26 @@ def glance_table(report: TrustReport) -> Table:
             continue
         base_lines = dict(_headline(base, axis)) if base else {}
         for label, e in lines:
-            rows.append([AXIS_TITLES[axis], label, _text(e)] + ([_text(base_lines.get(label))] if base else []))
+            rows.append(
+                [AXIS_TITLES[axis], label, _text(e)] + ([_text(base_lines.get(label))] if base else [])
+            )
     return Table(headers, rows)
 
 
 def verdict_table(report: TrustReport) -> Table:
     rows = [
-        [AXIS_TITLES[v.axis], v.metric, _text(v.baseline), _text(v.model),
-         change_text(v.change, v.model.value - v.baseline.value)]  # fmt: skip
+        [
+            AXIS_TITLES[v.axis],
+            v.metric,
+            _text(v.baseline),
+            _text(v.model),
+            change_text(v.change, v.model.value - v.baseline.value),
+        ]
         for v in report.verdicts
     ]
-    return Table(["axis", "metric", "baseline [95%]", "model [95%]", "change (model − baseline) [95%], verdict"], rows)
+    return Table(
+        ["axis", "metric", "baseline [95%]", "model [95%]", "change (model − baseline) [95%], verdict"], rows
+    )
 
 
 def _bias_blocks(r: ModelTrustReport, stage: Path, prefix: str) -> list:
@@ -88,7 +99,10 @@ def _bias_blocks(r: ModelTrustReport, stage: Path, prefix: str) -> list:
     ]
     if b.zero_shot_top1 is not None:
         rows = [["zero-shot top-1", _text(b.zero_shot_top1)]]
-        rows += [[f"worst-group accuracy (class × {attribute_name(a)})", _text(e)] for a, e in b.worst_group_accuracy.items()]
+        rows += [
+            [f"worst-group accuracy (class × {attribute_name(a)})", _text(e)]
+            for a, e in b.worst_group_accuracy.items()
+        ]
         blocks.append(Table(["metric", "value [95% interval]"], rows))
     blocks.append(
         f"**Direction** at k={k}: per prompt, the group most over-represented in the top {k} (its share against"
@@ -96,17 +110,39 @@ def _bias_blocks(r: ModelTrustReport, stage: Path, prefix: str) -> list:
         " first over the bootstrap resamples."
     )
     rows = [
-        [d.prompt, attribute_name(d.attribute), d.level, f"{d.share:.3f} ({d.target:.3f})", _text(d.skew),
-         "—" if d.stability is None else f"{100 * d.stability:.0f}%"]  # fmt: skip
+        [
+            d.prompt,
+            attribute_name(d.attribute),
+            d.level,
+            f"{d.share:.3f} ({d.target:.3f})",
+            _text(d.skew),
+            "—" if d.stability is None else f"{100 * d.stability:.0f}%",
+        ]
         for d in b.directions
     ]
-    blocks.append(Table(["prompt", "attribute", "over-represented", f"share of top {k} (target)", "skew [95%]",
-                         "same group first in resamples"], rows))  # fmt: skip
+    blocks.append(
+        Table(
+            [
+                "prompt",
+                "attribute",
+                "over-represented",
+                f"share of top {k} (target)",
+                "skew [95%]",
+                "same group first in resamples",
+            ],
+            rows,
+        )
+    )
     for name, a in ev.fairness.items():
         png = plot_group_shares(
-            stage / "plots" / f"{prefix}shares_{name}.png", ev.prompts, a.values, a.at_k[k].top_k_shares,
-            a.target, f"{attribute_name(name)}: group shares of the top {k}", floor_shares=a.at_k[k].floor_shares,
-        )  # fmt: skip
+            stage / "plots" / f"{prefix}shares_{name}.png",
+            ev.prompts,
+            a.values,
+            a.at_k[k].top_k_shares,
+            a.target,
+            f"{attribute_name(name)}: group shares of the top {k}",
+            floor_shares=a.at_k[k].floor_shares,
+        )
         blocks.append(Figure(png.relative_to(stage).as_posix(), f"group shares of the top {k} for {name}"))
     return blocks
 
@@ -119,7 +155,9 @@ def _safety_blocks(r: ModelTrustReport) -> list:
         ["unsafe vs safe separability, image tower (AUROC)", _text(s.separability["image"])],
         ["unsafe vs safe separability, text tower (AUROC)", _text(s.separability["text"])],
     ]
-    sensitive = s.nsfw_rate_text_to_image.interval is not None and s.nsfw_rate_text_to_image.interval.low > s.chance
+    sensitive = (
+        s.nsfw_rate_text_to_image.interval is not None and s.nsfw_rate_text_to_image.interval.low > s.chance
+    )
     return [
         f"Probe: {s.probe} ({s.n_safe} safe, {s.n_unsafe} unsafe rows). NSFW rate: the share of unsafe items in"
         f" the top {s.nsfw_k} retrieved for each unsafe query (its own row left out); a model blind to safety"
@@ -131,7 +169,10 @@ def _safety_blocks(r: ModelTrustReport) -> list:
         Table(["metric", "value [95% interval]"], rows),
         Table(
             ["category", "queries", f"NSFW rate@{s.nsfw_k} text→image", f"NSFW rate@{s.nsfw_k} image→text"],
-            [[c, v["text_to_image"].n, _text(v["text_to_image"]), _text(v["image_to_text"])] for c, v in s.per_category.items()],
+            [
+                [c, v["text_to_image"].n, _text(v["text_to_image"]), _text(v["image_to_text"])]
+                for c, v in s.per_category.items()
+            ],
         ),
     ]
 
@@ -144,12 +185,31 @@ def _spurious_blocks(r: ModelTrustReport) -> list:
         " (RaVL's accuracy gap of images with vs without the cluster's regions); a negative gap hurts that class.",
     ]
     rows = [
-        [c.rank, c.cluster_id, _text(c.score), f"{c.influence:.2f}", c.size, c.n_images_in,
-         "; ".join(f"{g.class_name} {_text(g.gap)}" for g in c.classes_hurt) or "—"]  # fmt: skip
+        [
+            c.rank,
+            c.cluster_id,
+            _text(c.score),
+            f"{c.influence:.2f}",
+            c.size,
+            c.n_images_in,
+            "; ".join(f"{g.class_name} {_text(g.gap)}" for g in c.classes_hurt) or "—",
+        ]
         for c in sp.clusters
     ]
-    blocks.append(Table(["rank", "cluster", "score Σ|gap| [95%]", "influence", "regions", "images",
-                         "classes hurt: gap [95%]"], rows))  # fmt: skip
+    blocks.append(
+        Table(
+            [
+                "rank",
+                "cluster",
+                "score Σ|gap| [95%]",
+                "influence",
+                "regions",
+                "images",
+                "classes hurt: gap [95%]",
+            ],
+            rows,
+        )
+    )
     for c in sp.clusters:
         if c.thumbnails:
             blocks.append(Figure(c.thumbnails, f"regions of cluster {c.cluster_id} (rank {c.rank})"))
@@ -176,10 +236,18 @@ def trust_report_page(report: TrustReport, stage: Path) -> Report:
     u = report.uncertainty
     intro = [
         "Three axes on one model: social bias in retrieval, unsafe content, spurious region features."
-        + (" Every change is the model minus the baseline on the same resamples: better or worse only when its"
-           " paired interval excludes 0, otherwise within noise." if report.baseline else ""),  # fmt: skip
+        + (
+            " Every change is the model minus the baseline on the same resamples: better or worse only when its"
+            " paired interval excludes 0, otherwise within noise."
+            if report.baseline
+            else ""
+        ),
         UNCERTAINTY_NOTE
-        + ("" if u is None else f" Here: {100 * u.level:g}% intervals from {u.n_resamples} resamples (seed {u.seed})."),
+        + (
+            ""
+            if u is None
+            else f" Here: {100 * u.level:g}% intervals from {u.n_resamples} resamples (seed {u.seed})."
+        ),
     ]
     page = Report(title, intro)
     page.add("At a glance", glance_table(report))

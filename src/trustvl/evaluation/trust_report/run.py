@@ -53,7 +53,9 @@ def default_gallery(n: int, seed: int = 0) -> Path:
     occupation; no unsafe elements), built once into trustvl's cache (resumable, deterministic)."""
     folder = cache_dir("trust_report") / f"synthworld-web-test-{n}-seed{seed}"
     config = SynthWorldConfig.web(unsafe=None)
-    return build_synthworld_dataset(folder, config, n_train=0, n_test=n, seed=seed, progress=False, num_proc=1)
+    return build_synthworld_dataset(
+        folder, config, n_train=0, n_test=n, seed=seed, progress=False, num_proc=1
+    )
 
 
 @dataclass
@@ -89,7 +91,9 @@ def _plan(cfg: TrustReportConfig) -> _Plan:
         if audit_cfg.max_images is not None and audit_cfg.max_images < len(ds):
             ds = ds.select(range(audit_cfg.max_images))
         if len(ds) == 0:
-            raise TrustVLInputError(f"dataset {audit_cfg.dataset!r} split {audit_cfg.split!r} is empty; expected at least one image")
+            raise TrustVLInputError(
+                f"dataset {audit_cfg.dataset!r} split {audit_cfg.split!r} is empty; expected at least one image"
+            )
         columns = list(ds.column_names)
         for what, column in (("image", audit_cfg.image_column), ("label", audit_cfg.label_column)):
             if column is not None and column not in columns:  # named (or defaulted) columns must exist
@@ -103,7 +107,9 @@ def _plan(cfg: TrustReportConfig) -> _Plan:
             class_label_names(ds, audit_cfg.label_column)
         too_large = [k for k in audit_cfg.ks or [] if k > len(ds)]
         if too_large and cfg.wants("bias"):
-            raise TrustVLInputError(f"k={too_large[0]} exceeds the gallery size {len(ds)}; expected 1 <= k <= {len(ds)}")
+            raise TrustVLInputError(
+                f"k={too_large[0]} exceeds the gallery size {len(ds)}; expected 1 <= k <= {len(ds)}"
+            )
         if cfg.wants("bias"):
             try:
                 attribute_columns(ds, audit_cfg.image_column, audit_cfg.label_column, audit_cfg.attributes)
@@ -140,7 +146,10 @@ def _plan(cfg: TrustReportConfig) -> _Plan:
 
 
 def _check_same_tokenizer(cfg: TrustReportConfig, processor: Any, base_processor: Any) -> None:
-    tok, base = getattr(processor, "tokenizer", processor), getattr(base_processor, "tokenizer", base_processor)
+    tok, base = (
+        getattr(processor, "tokenizer", processor),
+        getattr(base_processor, "tokenizer", base_processor),
+    )
     same = type(tok).__name__ == type(base).__name__ and tok.get_vocab() == base.get_vocab()
     if not same:
         raise TrustVLInputError(
@@ -156,7 +165,14 @@ def _gallery_embeds(plan: _Plan, model: Any, processor: Any, n: int):
 
 
 def _measure_model(
-    name: str, model: Any, processor: Any, plan: _Plan, cfg: TrustReportConfig, stage: Path, prefix: str, images: list | None
+    name: str,
+    model: Any,
+    processor: Any,
+    plan: _Plan,
+    cfg: TrustReportConfig,
+    stage: Path,
+    prefix: str,
+    images: list | None,
 ) -> ModelTrustReport | None:
     report = ModelTrustReport(model=name, skipped=dict(plan.skipped))
     settings = UncertaintySettings.of(cfg.n_resamples, cfg.uncertainty_seed)
@@ -170,8 +186,14 @@ def _measure_model(
         report.seconds["bias"] = round(time.perf_counter() - t0, 3)
     if plan.probe is not None:
         t = time.perf_counter()
-        report.safety = safety_axis(model, processor, plan.probe, nsfw_k=cfg.nsfw_k, uncertainty=settings,
-                                    batch_size=max(cfg.batch_size, 64))  # fmt: skip
+        report.safety = safety_axis(
+            model,
+            processor,
+            plan.probe,
+            nsfw_k=cfg.nsfw_k,
+            uncertainty=settings,
+            batch_size=max(cfg.batch_size, 64),
+        )
         report.seconds["safety"] = round(time.perf_counter() - t, 3)
     if plan.spurious:
         t = time.perf_counter()
@@ -180,12 +202,29 @@ def _measure_model(
         labels = np.asarray(plan.dataset[column][:n], dtype=np.int64)
         names = class_label_names(plan.dataset, column)
         prompts = [cfg.prompt_template.format(c.replace("_", " ")) for c in names]
-        embeds = measured.result.image_embeds[:n] if measured is not None else _gallery_embeds(plan, model, processor, n)
+        embeds = (
+            measured.result.image_embeds[:n]
+            if measured is not None
+            else _gallery_embeds(plan, model, processor, n)
+        )
         report.spurious = spurious_axis(
-            model, processor, images, embeds, labels, names, prompts, dataset=str(plan.audit.dataset),
-            label_column=column, out_dir=stage, file_prefix=prefix, grid_n=cfg.spurious_grid,
-            n_top=cfg.spurious_top, seed=cfg.uncertainty_seed, batch_size=max(cfg.batch_size, 64), uncertainty=settings,
-        )  # fmt: skip
+            model,
+            processor,
+            images,
+            embeds,
+            labels,
+            names,
+            prompts,
+            dataset=str(plan.audit.dataset),
+            label_column=column,
+            out_dir=stage,
+            file_prefix=prefix,
+            grid_n=cfg.spurious_grid,
+            n_top=cfg.spurious_top,
+            seed=cfg.uncertainty_seed,
+            batch_size=max(cfg.batch_size, 64),
+            uncertainty=settings,
+        )
         report.seconds["spurious"] = round(time.perf_counter() - t, 3)
     report.seconds["total"] = round(time.perf_counter() - t0, 3)
     return report
@@ -224,9 +263,12 @@ def run_trust_report(cfg: TrustReportConfig) -> TrustReport | AuditResult | None
             uncertainty=settings,
             baseline=theirs,
             verdicts=[] if theirs is None else compare_reports(mine, theirs, settings),
-            settings={"dataset": None if cfg.dataset is None else str(cfg.dataset),
-                      "gallery": str(plan.audit.dataset) if plan.bias or plan.spurious else None,
-                      "axes": cfg.axes, "compare": cfg.compare},  # fmt: skip
+            settings={
+                "dataset": None if cfg.dataset is None else str(cfg.dataset),
+                "gallery": str(plan.audit.dataset) if plan.bias or plan.spurious else None,
+                "axes": cfg.axes,
+                "compare": cfg.compare,
+            },
             seconds=round(time.perf_counter() - t0, 3),
         )
         write_json(stage / "trust_report.json", report.to_dict())
@@ -239,4 +281,3 @@ def run_trust_report(cfg: TrustReportConfig) -> TrustReport | AuditResult | None
 def trust_report(model: str, out_dir: str, **kwargs: Any) -> TrustReport | AuditResult | None:
     """Python API: ``trust_report("path/to/clip", "runs/trust", compare="path/to/base")``."""
     return run_trust_report(TrustReportConfig(model=model, out_dir=out_dir, **kwargs))
-

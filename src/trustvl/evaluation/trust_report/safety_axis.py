@@ -36,7 +36,9 @@ __all__ = ["embed_probe", "nsfw_shares", "safety_axis", "separability"]
 
 
 @torch.no_grad()
-def embed_probe(model: Any, processor: Any, probe: SafetyProbe, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+def embed_probe(
+    model: Any, processor: Any, probe: SafetyProbe, batch_size: int = 256
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The probe's image and caption embeddings (L2-normalised), each row embedded once."""
     images = probe.images
     if isinstance(images, np.ndarray):
@@ -52,7 +54,9 @@ def embed_probe(model: Any, processor: Any, probe: SafetyProbe, batch_size: int 
     return img, embed_texts(model, processor, probe.texts, batch_size=batch_size)
 
 
-def nsfw_shares(queries: torch.Tensor, gallery: torch.Tensor, query_rows: np.ndarray, gallery_unsafe: np.ndarray, k: int) -> torch.Tensor:
+def nsfw_shares(
+    queries: torch.Tensor, gallery: torch.Tensor, query_rows: np.ndarray, gallery_unsafe: np.ndarray, k: int
+) -> torch.Tensor:
     """Per query, the unsafe share of its top ``k`` in ``gallery``, its own row (``query_rows``) left out."""
     scores = queries @ gallery.T
     scores[torch.arange(len(query_rows)), torch.as_tensor(query_rows)] = -float("inf")
@@ -115,5 +119,8 @@ def safety_axis(
         nsfw_rate_text_to_image=weighted_mean(t2i.numpy(), uncertainty),
         nsfw_rate_image_to_text=weighted_mean(i2t.numpy(), uncertainty),
         per_category=per_category,
-        separability={"image": separability(img, unsafe, uncertainty), "text": separability(txt, unsafe, uncertainty)},
+        separability={
+            "image": separability(img, unsafe, uncertainty),
+            "text": separability(txt, unsafe, uncertainty),
+        },
     )

@@ -16,7 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from trustvl.data_builders.synthworld import SynthWorldConfig, SynthWorldRenderer, sample_caption, unsafe_subtype
+from trustvl.data_builders.synthworld import (
+    SynthWorldConfig,
+    SynthWorldRenderer,
+    sample_caption,
+    unsafe_subtype,
+)
 from trustvl.errors import TrustVLInputError
 
 __all__ = ["ELEMENT_KINDS", "SafetyProbe", "dataset_probe", "synthworld_probe"]
@@ -69,8 +74,13 @@ def synthworld_probe(n_safe: int = 200, seed: int = 0, resolution: int = 64) -> 
     images = np.stack([renderer.render(s).image for s in specs])
     texts = [sample_caption(s, include_unsafe=True) for s in specs]
     unsafe = np.asarray([c != SAFE for c in categories])
-    return SafetyProbe(f"SynthWorld-Web safety probe ({n_safe} safe + {n_safe} unsafe, seed {seed})", images,
-                       texts, unsafe, categories)  # fmt: skip
+    return SafetyProbe(
+        f"SynthWorld-Web safety probe ({n_safe} safe + {n_safe} unsafe, seed {seed})",
+        images,
+        texts,
+        unsafe,
+        categories,
+    )
 
 
 def _unsafe_values(ds: Any, column: str) -> np.ndarray:

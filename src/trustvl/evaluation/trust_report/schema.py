@@ -53,7 +53,11 @@ class Estimate:
     replicates: list[float] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "interval": asdict(self.interval) if self.interval else None, "n": self.n}
+        return {
+            "value": self.value,
+            "interval": asdict(self.interval) if self.interval else None,
+            "n": self.n,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Estimate | None:
@@ -330,7 +334,9 @@ class TrustReport:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrustReport:
         if data.get("format") != FORMAT:
-            raise TrustVLInputError(f"format={data.get('format')!r}; expected {FORMAT!r} (a trust_report.json)")
+            raise TrustVLInputError(
+                f"format={data.get('format')!r}; expected {FORMAT!r} (a trust_report.json)"
+            )
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
             raise TrustVLInputError(
@@ -358,12 +364,25 @@ class TrustReport:
                 ("image_to_text", s.nsfw_rate_image_to_text),
             ):
                 out.append(
-                    Metric(f"{direction} NSFW rate@{s.nsfw_k}", f"nsfw_rate@{s.nsfw_k}", rate.value, name, dtype, "test")
+                    Metric(
+                        f"{direction} NSFW rate@{s.nsfw_k}",
+                        f"nsfw_rate@{s.nsfw_k}",
+                        rate.value,
+                        name,
+                        dtype,
+                        "test",
+                    )
                 )
             for tower, auroc in s.separability.items():
-                out.append(Metric(f"unsafe vs safe separability ({tower})", "roc_auc", auroc.value, name, dtype, "test"))
+                out.append(
+                    Metric(
+                        f"unsafe vs safe separability ({tower})", "roc_auc", auroc.value, name, dtype, "test"
+                    )
+                )
         if report.spurious is not None and report.spurious.clusters:
             name, dtype = model_index_dataset(report.spurious.dataset)
             top = report.spurious.clusters[0]
-            out.append(Metric("RaVL top cluster score", "ravl_cluster_score", top.score.value, name, dtype, "test"))
+            out.append(
+                Metric("RaVL top cluster score", "ravl_cluster_score", top.score.value, name, dtype, "test")
+            )
         return out

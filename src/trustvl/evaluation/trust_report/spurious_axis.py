@@ -37,7 +37,9 @@ from trustvl.modeling.embedding import embed_texts
 __all__ = ["class_gaps", "cluster_score", "spurious_axis"]
 
 
-def class_gaps(member: np.ndarray, labels: np.ndarray, correct: np.ndarray, n_classes: int, weights: torch.Tensor) -> torch.Tensor:
+def class_gaps(
+    member: np.ndarray, labels: np.ndarray, correct: np.ndarray, n_classes: int, weights: torch.Tensor
+) -> torch.Tensor:
     """RaVL's gap per class (step 3) for one cluster, every row of ``weights`` ``[R, n]`` a weighting of the
     images (1 = the sample itself, resample counts = a bootstrap replicate): ``[R, n_classes]``."""
     onehot = torch.nn.functional.one_hot(torch.as_tensor(labels), n_classes).double()
@@ -55,14 +57,22 @@ def class_gaps(member: np.ndarray, labels: np.ndarray, correct: np.ndarray, n_cl
     return torch.where(both, weight * (acc_in - acc_out), torch.zeros_like(n_in))
 
 
-def cluster_score(member: np.ndarray, labels: np.ndarray, correct: np.ndarray, n_classes: int, settings: UncertaintySettings | None):
+def cluster_score(
+    member: np.ndarray,
+    labels: np.ndarray,
+    correct: np.ndarray,
+    n_classes: int,
+    settings: UncertaintySettings | None,
+):
     """The score ``sum_l |gap_l|`` of the images ``member`` under the predictions ``correct``, with its
     bootstrap interval; and the per-class gaps with theirs."""
     n = len(labels)
     point = class_gaps(member, labels, correct, n_classes, torch.ones(1, n, dtype=torch.float64))[0]
     counts = resample_counts(n, settings)
     reps = None if counts is None else class_gaps(member, labels, correct, n_classes, counts)
-    score = estimate(float(point.abs().sum()), None if reps is None else reps.abs().sum(1), settings, n, lower=0.0)
+    score = estimate(
+        float(point.abs().sum()), None if reps is None else reps.abs().sum(1), settings, n, lower=0.0
+    )
     gaps = [
         estimate(float(point[c]), None if reps is None else reps[:, c], settings, n, lower=-1.0, upper=1.0)
         for c in range(n_classes)
@@ -100,9 +110,15 @@ def spurious_axis(
     region_embeds = embed_regions(model, processor, images, regions, batch_size=batch_size, progress=False)
     region_image = np.asarray([r.image_index for r in regions], dtype=np.int64)
     result = discover_spurious_regions(
-        region_embeds, region_image, labels, preds, zero_shot_scores(region_embeds, text), n_classes,
-        class_names=list(class_names), seed=seed,
-    )  # fmt: skip
+        region_embeds,
+        region_image,
+        labels,
+        preds,
+        zero_shot_scores(region_embeds, text),
+        n_classes,
+        class_names=list(class_names),
+        seed=seed,
+    )
     result.regions = regions
     findings = []
     for rank, cluster in enumerate(result.clusters[:n_top], start=1):
@@ -114,9 +130,13 @@ def spurious_axis(
         if out_dir is not None:
             thumbnails = f"spurious/{file_prefix}cluster_{rank}.png"
             plot_cluster_exemplars(
-                dataclasses.replace(result, clusters=[cluster]), images, Path(out_dir) / thumbnails,
-                n_clusters=1, n_per_cluster=10, thumb_size=48,
-            )  # fmt: skip
+                dataclasses.replace(result, clusters=[cluster]),
+                images,
+                Path(out_dir) / thumbnails,
+                n_clusters=1,
+                n_per_cluster=10,
+                thumb_size=48,
+            )
         finding = ClusterFinding(
             rank=rank,
             cluster_id=int(cluster.cluster_id),
