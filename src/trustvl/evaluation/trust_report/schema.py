@@ -41,6 +41,8 @@ SCHEMA_VERSION = 1
 FORMAT = "trustvl-trust-report"
 #: the axes, in report order
 AXES = ("bias", "safety", "spurious")
+#: fields kept in memory for a paired comparison or a benchmark, never written to JSON
+_IN_MEMORY = ("member_images", "region_indices", "labels", "correct", "regions")
 
 
 @dataclass
@@ -196,9 +198,11 @@ class ClusterFinding:
     thumbnails: str | None = None
     #: in memory only: which images hold a region of the cluster (a paired comparison reuses them)
     member_images: Any = field(default=None, repr=False, compare=False)
+    #: in memory only: the cluster's regions (indices into ``SpuriousAxis.regions``), most typical first
+    region_indices: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {f: getattr(self, f) for f in self.__dataclass_fields__ if f != "member_images"}
+        out = {f: getattr(self, f) for f in self.__dataclass_fields__ if f not in _IN_MEMORY}
         out["score"] = self.score.to_dict()
         out["classes_hurt"] = [c.to_dict() for c in self.classes_hurt]
         return out
@@ -226,9 +230,11 @@ class SpuriousAxis:
     #: in memory only: the images' class ids and whether each was zero-shot classified right
     labels: Any = field(default=None, repr=False, compare=False)
     correct: Any = field(default=None, repr=False, compare=False)
+    #: in memory only: the candidate regions (:class:`trustvl.discovery.Region`: image index and box)
+    regions: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {f: getattr(self, f) for f in self.__dataclass_fields__ if f not in ("labels", "correct")}
+        out = {f: getattr(self, f) for f in self.__dataclass_fields__ if f not in _IN_MEMORY}
         out["image_accuracy"] = self.image_accuracy.to_dict()
         out["clusters"] = [c.to_dict() for c in self.clusters]
         return out

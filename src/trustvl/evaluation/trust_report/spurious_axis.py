@@ -147,6 +147,7 @@ def spurious_axis(
             classes_hurt=[ClassGap(class_names[c], gaps[c]) for c in hurt],
             thumbnails=thumbnails,
             member_images=member,
+            region_indices=np.asarray(cluster.region_indices),
         )
         findings.append(finding)
     axis = SpuriousAxis(
@@ -160,5 +161,6 @@ def spurious_axis(
         clusters=findings,
         labels=labels,
         correct=correct,
+        regions=regions,
     )
     return axis
