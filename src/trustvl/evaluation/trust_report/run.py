@@ -38,6 +38,7 @@ from trustvl.modeling.embedding import embed_images, load_clip
 from trustvl.modeling.image_loading import ImageRows
 from trustvl.utils.class_labels import class_label_names
 from trustvl.utils.devices import resolve_device
+from trustvl.utils.distributed import process_group
 from trustvl.utils.io import atomic_output_dir, write_json
 from trustvl.utils.tensor_cache import cache_dir
 
@@ -236,9 +237,16 @@ def run_trust_report(cfg: TrustReportConfig) -> TrustReport | AuditResult | None
     on a rank other than 0 of a data-parallel run."""
     cfg.validate()
     t0 = time.perf_counter()
+    # first: under `accelerate launch` the process group must be set up before anything asks for the device
+    group = process_group(cpu=True if str(cfg.device).startswith("cpu") else None)
     plan = _plan(cfg)
     if cfg.bias_only:
         return run_audit(plan.audit)
+    if not group.is_main:  # embed this process's shards of each gallery; rank 0 measures and writes the rest
+        for name in (cfg.model, cfg.compare):
+            if name is not None and plan.bias:
+                measure_audit(replace(plan.audit, model=str(name)))
+        return None
     if not (plan.bias or plan.spurious or plan.probe is not None):
         raise TrustVLInputError(f"no axis can run: {'; '.join(f'{a}: {r}' for a, r in plan.skipped.items())}")
     model, processor = load_clip(cfg.model, device=cfg.device, dtype=cfg.dtype)
