@@ -335,3 +335,36 @@ def test_publish_reads_the_trust_report_into_the_model_index(full_run):
     assert "trust_report.json" in results_section(found, source) and "NSFW rate" in results_section(
         found, source
     )
+
+
+def test_cli_prints_every_axis(tiny_clip_dir, tiny_parquet_dir, tmp_path, capsys):
+    argv = [
+        "audit",
+        "--model",
+        str(tiny_clip_dir),
+        "--dataset",
+        str(tiny_parquet_dir),
+        "--out",
+        str(tmp_path / "run"),
+        "--label-column",
+        "occupation",
+        "--k",
+        "5",
+        "--safety-probe-size",
+        "8",
+        "--nsfw-k",
+        "3",
+        "--spurious-max-images",
+        "24",
+        "--n-resamples",
+        "20",
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "skin tone: MaxSkew@5 " in out and "zero-shot top-1:" in out
+    assert "safety: NSFW rate@3 text→image " in out and "(chance 0.467)" in out
+    assert "spurious: " in out and out.rstrip().endswith(str(tmp_path / "run" / "report.html"))
+    assert (tmp_path / "run" / "trust_report.json").is_file()
