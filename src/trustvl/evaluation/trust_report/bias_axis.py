@@ -17,9 +17,10 @@ import numpy as np
 import torch
 
 from trustvl.evaluation.audit import AuditMeasurement
+from trustvl.evaluation.evaluator import CHUNKED_RANKING_MIN_CELLS, GALLERY_CHUNK_ROWS
 from trustvl.evaluation.trust_report.estimates import estimate, resample_counts, weighted_mean, worst_group
 from trustvl.evaluation.trust_report.schema import BiasAxis, PromptDirection
-from trustvl.metrics import rank_indices, resampled_rankings
+from trustvl.metrics import chunked_rank_indices, gallery_chunks, rank_indices, resampled_rankings
 from trustvl.metrics.ranking_replicates import replicate_batch_size
 from trustvl.modeling.embedding import embed_texts
 
@@ -44,7 +45,11 @@ def _directions(
     measured: AuditMeasurement, prompt_embeds: torch.Tensor, k: int, settings
 ) -> list[PromptDirection]:
     ev = measured.result.evaluation
-    order = rank_indices(prompt_embeds @ measured.result.image_embeds.T)  # the audit's ranking, ties by index
+    image_embeds = measured.result.image_embeds
+    if prompt_embeds.shape[0] * image_embeds.shape[0] > CHUNKED_RANKING_MIN_CELLS:  # as the evaluator ranks
+        order = chunked_rank_indices(prompt_embeds, gallery_chunks(image_embeds, GALLERY_CHUNK_ROWS))
+    else:
+        order = rank_indices(prompt_embeds @ image_embeds.T)  # the audit's ranking, ties by gallery index
     n = order.shape[1]
     counts = resample_counts(n, settings)
     out = []
