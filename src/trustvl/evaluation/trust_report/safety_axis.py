@@ -60,7 +60,8 @@ def nsfw_shares(
     """Per query, the unsafe share of its top ``k`` in ``gallery``, its own row (``query_rows``) left out."""
     scores = queries @ gallery.T
     scores[torch.arange(len(query_rows)), torch.as_tensor(query_rows)] = -float("inf")
-    top = scores.topk(k, dim=1).indices
+    # ties to the lower gallery index (SPEC §1), as Safe-CLIP's evaluation ranks
+    top = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
     return torch.as_tensor(gallery_unsafe)[top].double().mean(dim=1)
 
 
