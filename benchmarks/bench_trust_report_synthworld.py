@@ -111,12 +111,12 @@ def _spurious(report: TrustReport, gallery: str) -> dict[str, Any]:
 
 def _verdicts(report: TrustReport) -> dict[str, Any]:
     by_axis: dict[str, Counter] = {}
-    worse = []
+    named: dict[str, list[str]] = {"better": [], "worse": []}
     for v in report.verdicts:
         by_axis.setdefault(v.axis, Counter())[v.verdict] += 1
-        if v.verdict == "worse":
-            worse.append(f"{v.axis}: {v.metric}")
-    return {"by_axis": {a: dict(c) for a, c in by_axis.items()}, "worse": worse}
+        if v.verdict in named:
+            named[v.verdict].append(f"{v.axis}: {v.metric}")
+    return {"by_axis": {a: dict(c) for a, c in by_axis.items()}, **named}
 
 
 def main() -> None:
