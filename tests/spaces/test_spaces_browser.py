@@ -200,7 +200,11 @@ def test_fairness_audit_space(browser):
             "the safety table",
         )
         assert "NSFW rate@10 text→image" in safety.text and "separability, image tower" in safety.text
-        _wait(browser, lambda d: "RaVL on 160" in d.find_element(By.ID, "trust-summary").text, "the trust summary")
+        _wait(
+            browser,
+            lambda d: "RaVL on 160" in d.find_element(By.ID, "trust-summary").text,
+            "the trust summary",
+        )
         assert "cluster" in browser.find_element(By.ID, "spurious-table").text
         shot = _screenshot(browser, "fairness-audit")
         assert 0 < shot.stat().st_size < 200_000
