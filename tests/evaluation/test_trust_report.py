@@ -156,6 +156,8 @@ def test_compare_with_itself_is_within_noise_everywhere(tiny_clip_dir, tiny_parq
     assert all(v.verdict == "within noise" and v.change.difference == 0 for v in report.verdicts)
     html = (tmp_path / "run" / "report.html").read_text()
     assert "Model vs baseline" in html and html.count("within noise") >= len(report.verdicts)
+    n = sum(v.axis == "safety" for v in report.verdicts)
+    assert f"<strong>Unsafe content</strong>: 0 better, 0 worse, {n} within noise of {n} metrics." in html
 
 
 def _settings():

@@ -16,7 +16,7 @@ from trustvl.evaluation.tables import fairness_summary_table
 from trustvl.evaluation.trust_report.schema import AXES, Estimate, ModelTrustReport, TrustReport
 from trustvl.evaluation.wording import UNCERTAINTY_NOTE, attribute_name, change_text, value_text
 
-__all__ = ["AXIS_TITLES", "glance_table", "trust_report_page", "verdict_table"]
+__all__ = ["AXIS_TITLES", "glance_table", "trust_report_page", "verdict_lines", "verdict_table"]
 
 AXIS_TITLES = {"bias": "Social bias", "safety": "Unsafe content", "spurious": "Spurious features"}
 
@@ -71,6 +71,24 @@ def glance_table(report: TrustReport) -> Table:
                 [AXIS_TITLES[axis], label, _text(e)] + ([_text(base_lines.get(label))] if base else [])
             )
     return Table(headers, rows)
+
+
+def verdict_lines(report: TrustReport) -> list[str]:
+    """One line per axis: how many metrics are better / worse / within noise, and which changed."""
+    lines = []
+    for axis in AXES:
+        verdicts = [v for v in report.verdicts if v.axis == axis]
+        if not verdicts:
+            continue
+        counts = {w: sum(v.verdict == w for v in verdicts) for w in ("better", "worse", "within noise")}
+        changed = "; ".join(
+            f"{v.metric}: {v.verdict}" for v in verdicts if v.verdict not in ("within noise", "no interval")
+        )
+        lines.append(
+            f"**{AXIS_TITLES[axis]}**: {counts['better']} better, {counts['worse']} worse, {counts['within noise']}"
+            f" within noise of {len(verdicts)} metrics" + (f" ({changed})." if changed else ".")
+        )
+    return lines
 
 
 def verdict_table(report: TrustReport) -> Table:
@@ -252,7 +270,7 @@ def trust_report_page(report: TrustReport, stage: Path) -> Report:
     page = Report(title, intro)
     page.add("At a glance", glance_table(report))
     if report.baseline is not None:
-        page.add("Model vs baseline", verdict_table(report))
+        page.add("Model vs baseline", *verdict_lines(report), verdict_table(report))
     _model_sections(page, report.model, stage, "model", "")
     if report.baseline is not None:
         _model_sections(page, report.baseline, stage, "baseline", "baseline_")
