@@ -1,4 +1,7 @@
-"""trustvl Space: retrieval fairness audit (MaxSkew@k, MinSkew@k, NDKL per attribute, with intervals).
+"""trustvl Space: the trust report of a CLIP model. Retrieval fairness (MaxSkew@k, MinSkew@k, NDKL per
+attribute, with intervals), unsafe content (NSFW rate text→image and image→text on SynthWorld's safety probe,
+separability) and spurious features (RaVL discovery on SynthWorld-Web scenes, where a watermark sits in half
+of the images), the same measures as ``trustvl audit``.
 
 Runs offline on the embedded SynthWorld CLIP and a small SynthWorld gallery rendered on start (cached per
 model and dataset). Every number comes from trustvl's evaluator (``evaluate_embeddings``): gallery-bootstrap
@@ -22,6 +25,9 @@ from trustvl.evaluation.dataset_columns import AttributeColumn
 from trustvl.evaluation.evaluator import evaluate_embeddings
 from trustvl.evaluation.plots import plot_group_shares
 from trustvl.evaluation.results import UncertaintySettings
+from trustvl.evaluation.trust_report.safety_axis import safety_axis
+from trustvl.evaluation.trust_report.safety_probe import synthworld_probe
+from trustvl.evaluation.trust_report.spurious_axis import spurious_axis
 from trustvl.evaluation.wording import attribute_name, value_text
 from trustvl.modeling.clip_components import normalize_uint8
 from trustvl.modeling.embedding import embed_pixel_values, embed_texts, load_clip
@@ -41,6 +47,9 @@ MAX_TOP_IMAGES = 24
 #: A model above this many parameters would take more than ~30 s to embed the gallery on 2 CPU cores.
 MAX_PARAMETERS = 160_000_000
 N_RESAMPLES = 200
+#: the trust axes' sizes: safe probe rows (and as many unsafe), RaVL images (4 regions each)
+PROBE_SIZE = 60
+SPURIOUS_IMAGES = 160
 
 
 @lru_cache(maxsize=2)
@@ -169,13 +178,93 @@ def run_audit(model_name: str, dataset: str, k: float, attribute: str, prompt: s
     return table, str(plot_path), top, summary
 
 
+@lru_cache(maxsize=1)
+def web_gallery():
+    """SynthWorld-Web test scenes (the watermark in half of them, independent of the occupation)."""
+    world = SynthWorldConfig.web(unsafe=None)
+    batch = SynthWorldRenderer(world, seed=0).render_batch("test", 0, SPURIOUS_IMAGES)
+    labels = np.asarray([world.occupations.index(s.occupation) for s in batch.specs], dtype=np.int64)
+    return list(batch.images), labels, list(world.occupations)
+
+
+def run_trust(model_name: str):
+    """The safety table, the spurious-cluster table, the top cluster's regions and a summary line."""
+    try:
+        if model_name != DEFAULT_MODEL and not model_name.strip():
+            raise TrustVLInputError("the model is empty; expected a local CLIP folder")
+        clip, processor = model(model_name)
+        settings = UncertaintySettings(n_resamples=N_RESAMPLES)
+        safety = safety_axis(clip, processor, synthworld_probe(PROBE_SIZE), uncertainty=settings)
+        images, labels, occupations = web_gallery()
+        embeds = embed_pixel_values(clip, normalize_uint8(np.stack(images), processor.image_processor))
+        folder = Path(tempfile.mkdtemp(prefix="trust_"))
+        spurious = spurious_axis(
+            clip,
+            processor,
+            images,
+            embeds,
+            labels,
+            occupations,
+            [occupation_prompt(o) for o in occupations],
+            dataset="SynthWorld-Web test",
+            label_column="occupation",
+            out_dir=folder,
+            n_top=3,
+            uncertainty=settings,
+        )
+    except TrustVLInputError as err:
+        raise gr.Error(str(err)) from None
+    rows = [
+        [
+            f"NSFW rate@{safety.nsfw_k} text→image",
+            value_text(safety.nsfw_rate_text_to_image.value, safety.nsfw_rate_text_to_image.interval),
+        ],
+        [
+            f"NSFW rate@{safety.nsfw_k} image→text",
+            value_text(safety.nsfw_rate_image_to_text.value, safety.nsfw_rate_image_to_text.interval),
+        ],
+    ]
+    rows += [
+        [f"separability, {t} tower (AUROC)", value_text(e.value, e.interval)]
+        for t, e in safety.separability.items()
+    ]
+    rows += [
+        [f"NSFW rate text→image, {c}", value_text(v["text_to_image"].value, v["text_to_image"].interval)]
+        for c, v in safety.per_category.items()
+    ]
+    safety_table = {"headers": ["metric", "value [95% CI]"], "data": rows}
+    cluster_rows = [
+        [
+            c.rank,
+            c.cluster_id,
+            value_text(c.score.value, c.score.interval),
+            c.size,
+            ", ".join(g.class_name for g in c.classes_hurt) or "—",
+        ]
+        for c in spurious.clusters
+    ]
+    spurious_table = {
+        "headers": ["rank", "cluster", "score Σ|gap| [95% CI]", "regions", "classes hurt"],
+        "data": cluster_rows or [["—", "—", spurious.message, "—", "—"]],
+    }
+    strip = str(folder / spurious.clusters[0].thumbnails) if spurious.clusters else None
+    sensitive = safety.nsfw_rate_text_to_image.interval.low > safety.chance
+    summary = (
+        f"Safety probe: {safety.n_safe} safe + {safety.n_unsafe} unsafe SynthWorld scenes; chance NSFW rate"
+        f" {safety.chance:.3f}: the model is {'' if sensitive else 'not '}unsafe-sensitive beyond noise."
+        f" RaVL on {spurious.n_images} SynthWorld-Web scenes ({spurious.n_regions} regions): {spurious.message}."
+    )
+    return safety_table, spurious_table, strip, summary
+
+
 ATTRIBUTE_CHOICES = [attribute_name(a) for a in SynthWorldConfig().attributes]
 
-with gr.Blocks(title="trustvl: retrieval fairness audit") as demo:
+with gr.Blocks(title="trustvl: trust report") as demo:
     gr.Markdown(
-        "# Retrieval fairness audit (trustvl)\n"
-        "MaxSkew@k, MinSkew@k and NDKL (Geyik et al. 2019) of occupation-prompt retrieval, per protected"
-        " attribute, with gallery-bootstrap 95 % intervals. Runs offline on the embedded SynthWorld CLIP and"
+        "# Trust report of a CLIP model (trustvl)\n"
+        "**Social bias**: MaxSkew@k, MinSkew@k and NDKL (Geyik et al. 2019) of occupation-prompt retrieval, per"
+        " protected attribute, with gallery-bootstrap 95 % intervals. **Unsafe content** and **spurious"
+        " features** below. Runs offline on the embedded SynthWorld CLIP and"
         f" a {GALLERY_SIZE}-scene SynthWorld gallery."
     )
     with gr.Row():
@@ -207,6 +296,21 @@ with gr.Blocks(title="trustvl: retrieval fairness audit") as demo:
         [model_box, dataset_box, k_box, attribute_box, prompt_box, n_top_box],
         [table_box, plot_box, top_box, summary_box],
         api_name="audit",
+    )
+    gr.Markdown(
+        "## Unsafe content and spurious features\n"
+        "NSFW rate (Safe-CLIP): the share of unsafe items in the top 10 retrieved for each unsafe query;"
+        " separability: AUROC of unsafe vs safe in each tower. Spurious features: RaVL's ranked region"
+        " clusters, their accuracy gap Σ|gap| and the classes they hurt."
+    )
+    run_trust_button = gr.Button("Run safety and spurious axes", elem_id="run-trust")
+    trust_summary_box = gr.Markdown(elem_id="trust-summary")
+    with gr.Row():
+        safety_box = gr.Dataframe(label="unsafe content", elem_id="safety-table")
+        spurious_box = gr.Dataframe(label="spurious region clusters (RaVL)", elem_id="spurious-table")
+    strip_box = gr.Image(label="top cluster's regions", type="filepath", elem_id="spurious-strip")
+    run_trust_button.click(
+        run_trust, [model_box], [safety_box, spurious_box, strip_box, trust_summary_box], api_name="trust"
     )
 
 demo.queue(default_concurrency_limit=1, max_size=8)

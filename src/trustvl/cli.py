@@ -29,20 +29,19 @@ from trustvl.errors import TrustVLInputError
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from trustvl.evaluation.audit import run_audit
-    from trustvl.evaluation.wording import evaluation_lines
+    from trustvl.evaluation.audit import AuditResult
+    from trustvl.evaluation.trust_report import run_trust_report
+    from trustvl.evaluation.trust_report.summary import summary_lines
 
     cfg = config_from_namespace(args.config_class, args)
     check_output_dir(cfg.out_dir, overwrite=cfg.overwrite)
     check_model_path(cfg.model, "--model")
-    result = run_audit(cfg)
+    check_model_path(cfg.compare, "--compare")
+    result = run_trust_report(cfg)
     if result is None:  # a rank other than 0 of `accelerate launch`: rank 0 prints and writes the report
         return 0
-    evaluation = result.evaluation
-    for line in evaluation_lines(evaluation):
+    for line in summary_lines(result.evaluation if isinstance(result, AuditResult) else result):
         print(line)
-    if evaluation.zero_shot_top1 is not None:
-        print(f"zero-shot top-1: {evaluation.zero_shot_top1:.3f}")
     print(f"report: {os.path.join(os.path.abspath(cfg.out_dir), 'report.html')}")
     return 0
 
@@ -62,11 +61,14 @@ def _add_core_commands(sub: Any) -> None:
     add_config_command(
         sub,
         "audit",
-        "trustvl.evaluation.audit:AuditConfig",
+        "trustvl.evaluation.trust_report.config:TrustReportConfig",
         _cmd_audit,
-        help="measure retrieval fairness (MaxSkew/MinSkew/NDKL) of a CLIP model",
-        description="Rank an attributed image set for each concept prompt and report MaxSkew@k, "
-        "MinSkew@k and NDKL per attribute.",
+        help="trust report of a CLIP model: social bias, unsafe content, spurious features (--axes bias: fairness only)",
+        description="Audit a CLIP-style model on three axes, each with 95% intervals: retrieval fairness "
+        "(MaxSkew@k, MinSkew@k, NDKL per attribute, the over-represented group per prompt, zero-shot and "
+        "worst-group accuracy), unsafe content (NSFW rate text→image and image→text, separability) and "
+        "spurious region features (RaVL). --compare M0 adds paired verdicts against a baseline. Without "
+        "--dataset, a SynthWorld-Web gallery is rendered on the fly.",
     )
     add_config_command(
         sub,

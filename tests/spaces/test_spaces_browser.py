@@ -192,6 +192,20 @@ def test_fairness_audit_space(browser):
         assert captions.count("(pilot)") >= 5, captions
         _wait(browser, lambda d: _images(d, "group-shares"), "the group-share plot")
         assert "zero-shot top-1" in browser.find_element(By.ID, "audit-summary").text
+        # the trust report's other axes: unsafe content and spurious features, every number with its interval
+        _click(browser, "run-trust")
+        safety = _wait(
+            browser,
+            lambda d: (t := d.find_element(By.ID, "safety-table")).text.count("[") >= 8 and t,
+            "the safety table",
+        )
+        assert "NSFW rate@10 text→image" in safety.text and "separability, image tower" in safety.text
+        _wait(
+            browser,
+            lambda d: "RaVL on 160" in d.find_element(By.ID, "trust-summary").text,
+            "the trust summary",
+        )
+        assert "cluster" in browser.find_element(By.ID, "spurious-table").text
         shot = _screenshot(browser, "fairness-audit")
         assert 0 < shot.stat().st_size < 200_000
 

@@ -308,12 +308,21 @@ def _check_finite(emb: torch.Tensor) -> torch.Tensor:
     return emb
 
 
-def run_audit(cfg: AuditConfig) -> AuditResult | None:
-    """Run an audit and write its report; returns the result (also in ``metrics.json``).
+@dataclass
+class AuditMeasurement:
+    """An audit measured in memory (:func:`measure_audit`): the result and the loaded inputs behind it, so
+    that the trust report's other axes reuse the gallery, its labels and the model without loading twice."""
 
-    Under ``accelerate launch`` / ``torchrun`` with W processes, the processes split the gallery's embedding
-    (:func:`_embed_gallery`) and only rank 0 ranks, scores and writes the report; the other ranks return None.
-    """
+    result: AuditResult
+    dataset: Any
+    attributes: list[AttributeColumn]
+    labels: np.ndarray | None
+    label_names: list[str] | None
+
+
+def measure_audit(cfg: AuditConfig, model: Any = None, processor: Any = None) -> AuditMeasurement | None:
+    """Load the dataset (and the model unless given), embed the gallery once and evaluate it; nothing is
+    written. Returns None on a rank other than 0 of a data-parallel run (see :func:`run_audit`)."""
     from trustvl.hub.loading import load_dataset_any
     from trustvl.modeling.embedding import load_clip
 
@@ -356,7 +365,8 @@ def run_audit(cfg: AuditConfig) -> AuditResult | None:
         prompts = default_prompts()
 
     group = process_group(cpu=True if str(cfg.device).startswith("cpu") else None)
-    model, processor = load_clip(cfg.model, device=cfg.device, dtype=cfg.dtype)
+    if model is None:
+        model, processor = load_clip(cfg.model, device=cfg.device, dtype=cfg.dtype)
     img_emb, cache_hit = _embed_gallery(cfg, model, processor, ds, group)
     if img_emb is None:  # a rank other than 0 of a data-parallel run: its shards are written, rank 0 scores
         return None
@@ -384,10 +394,27 @@ def run_audit(cfg: AuditConfig) -> AuditResult | None:
         seconds_embedding=round(t_embed, 3),
         image_embeds=img_emb,
     )
+    return AuditMeasurement(result, ds, attrs, labels, label_names)
+
+
+def run_audit(cfg: AuditConfig) -> AuditResult | None:
+    """Run an audit and write its report; returns the result (also in ``metrics.json``).
+
+    Under ``accelerate launch`` / ``torchrun`` with W processes, the processes split the gallery's embedding
+    (:func:`_embed_gallery`) and only rank 0 ranks, scores and writes the report; the other ranks return None.
+    """
+    measured = measure_audit(cfg)
+    if measured is None:
+        return None
     with atomic_output_dir(cfg.out_dir, overwrite=cfg.overwrite) as stage:
-        write_json(stage / "metrics.json", result.to_dict())
-        _write_report(stage, result, cfg.label_column)
-    return result
+        write_audit_files(stage, measured.result, cfg.label_column)
+    return measured.result
+
+
+def write_audit_files(stage: Path, result: AuditResult, label_column: str | None) -> None:
+    """``metrics.json``, ``report.md``, ``report.html`` and ``plots/`` of an audit, into ``stage``."""
+    write_json(stage / "metrics.json", result.to_dict())
+    _write_report(stage, result, label_column)
 
 
 def _uncertainty_note(ev) -> list[str]:

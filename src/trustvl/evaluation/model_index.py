@@ -16,6 +16,7 @@ from typing import Any
 from trustvl.evaluation.audit import AuditResult
 from trustvl.evaluation.results import AlphaSweepResult, EvaluationResult
 from trustvl.evaluation.safe_clip import SafeCLIPEvalResult
+from trustvl.evaluation.trust_report import TrustReport
 from trustvl.hub.cards import Metric, model_index_dataset
 
 __all__ = ["RESULT_TYPES", "TrainingValidation", "model_index_from_metrics"]
@@ -48,6 +49,7 @@ class TrainingValidation:
 
 #: the result types a metrics file may hold, most specific first (a bare evaluation last but one)
 RESULT_TYPES: tuple[type, ...] = (
+    TrustReport,
     AlphaSweepResult,
     AuditResult,
     SafeCLIPEvalResult,

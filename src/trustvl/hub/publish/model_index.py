@@ -19,7 +19,7 @@ from trustvl.hub.cards import Metric
 __all__ = ["METRICS_FILES", "MetricsReader", "read_json_object", "run_metrics"]
 
 #: the files of a run folder that may hold its results, in the order they are tried
-METRICS_FILES = ("metrics.json", "train_summary.json")
+METRICS_FILES = ("trust_report.json", "metrics.json", "train_summary.json")
 
 #: ``reader(data, alpha)``: the model-index metrics of the typed result that the JSON object ``data`` holds
 #: (for an α sweep, those at ``alpha``, the published model's α), or None when it holds no result the

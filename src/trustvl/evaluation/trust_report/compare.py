@@ -1,0 +1,154 @@
+"""Paired verdicts between a model's trust report and its baseline's (``--compare`` / ``--baseline``): one
+:class:`~trustvl.evaluation.trust_report.schema.MetricVerdict` per metric of every axis both ran.
+
+A change ``model − baseline`` is "better" / "worse" only when the interval of the paired difference (both
+models on the same resamples: the same gallery, probe and images, the same seed) excludes 0
+(:func:`trustvl.evaluation.results.metric_change`, :mod:`trustvl.metrics.paired`); otherwise "within noise".
+Metrics without a preferred direction (how separable unsafe content is) read "higher" / "lower".
+"""
+
+from __future__ import annotations
+
+from trustvl.evaluation.results import SkewAtK, metric_change
+from trustvl.evaluation.trust_report.schema import Estimate, MetricVerdict, ModelTrustReport
+from trustvl.evaluation.trust_report.spurious_axis import cluster_score
+from trustvl.evaluation.wording import attribute_name, metric_name
+
+__all__ = ["compare_reports"]
+
+
+def _verdict(
+    axis: str, metric: str, model: Estimate, base: Estimate, level: float, lower_is_better: bool | None
+) -> MetricVerdict:
+    change = metric_change(
+        base.value,
+        model.value,
+        base.replicates,
+        model.replicates,
+        level,
+        lower_is_better=bool(lower_is_better),
+    )
+    if change is not None and lower_is_better is None:
+        change.verdict = {"better": "higher", "worse": "lower"}.get(change.verdict, change.verdict)
+    return MetricVerdict(axis, metric, model, base, change, lower_is_better)
+
+
+def _skew(s: SkewAtK, which: str, n: int) -> Estimate:
+    return Estimate(getattr(s, which), getattr(s, f"{which}_interval"), n, getattr(s, f"{which}_replicates"))
+
+
+def _bias(model: ModelTrustReport, base: ModelTrustReport, level: float) -> list[MetricVerdict]:
+    out = []
+    m_ev, b_ev = model.bias.audit.evaluation, base.bias.audit.evaluation
+    k, n = base.bias.k, b_ev.n_images
+    for name, b in b_ev.fairness.items():
+        m = m_ev.fairness.get(name)
+        if m is None or k not in m.at_k or k not in b.at_k:
+            continue
+        label = attribute_name(name)
+        out.append(
+            _verdict(
+                "bias",
+                f"{label} {metric_name('max_skew', k)}",
+                _skew(m.at_k[k], "max_skew", n),
+                _skew(b.at_k[k], "max_skew", n),
+                level,
+                True,
+            )
+        )
+        out.append(
+            _verdict(
+                "bias",
+                f"{label} {metric_name('min_skew', k)}",
+                _skew(m.at_k[k], "min_skew", n),
+                _skew(b.at_k[k], "min_skew", n),
+                level,
+                False,
+            )
+        )
+        out.append(
+            _verdict(
+                "bias",
+                f"{label} NDKL",
+                Estimate(m.ndkl, m.ndkl_interval, n, m.ndkl_replicates),
+                Estimate(b.ndkl, b.ndkl_interval, n, b.ndkl_replicates),
+                level,
+                True,
+            )
+        )
+    if model.bias.zero_shot_top1 and base.bias.zero_shot_top1:
+        out.append(
+            _verdict(
+                "bias", "zero-shot top-1", model.bias.zero_shot_top1, base.bias.zero_shot_top1, level, False
+            )
+        )
+    for name, b in base.bias.worst_group_accuracy.items():
+        if name in model.bias.worst_group_accuracy:
+            metric = f"worst-group accuracy ({attribute_name(name)})"
+            out.append(_verdict("bias", metric, model.bias.worst_group_accuracy[name], b, level, False))
+    return out
+
+
+def _safety(model: ModelTrustReport, base: ModelTrustReport, level: float) -> list[MetricVerdict]:
+    m, b = model.safety, base.safety
+    out = [
+        _verdict(
+            "safety",
+            f"NSFW rate@{b.nsfw_k} text→image",
+            m.nsfw_rate_text_to_image,
+            b.nsfw_rate_text_to_image,
+            level,
+            True,
+        ),
+        _verdict(
+            "safety",
+            f"NSFW rate@{b.nsfw_k} image→text",
+            m.nsfw_rate_image_to_text,
+            b.nsfw_rate_image_to_text,
+            level,
+            True,
+        ),
+    ]
+    for category, rates in b.per_category.items():
+        for direction, label in (("text_to_image", "text→image"), ("image_to_text", "image→text")):
+            other = m.per_category.get(category, {}).get(direction)
+            if other is not None:
+                metric = f"NSFW rate@{b.nsfw_k} {label}, {category}"
+                out.append(_verdict("safety", metric, other, rates[direction], level, True))
+    for tower, auroc in b.separability.items():
+        if tower in m.separability:
+            metric = f"unsafe vs safe separability, {tower} (AUROC)"
+            out.append(_verdict("safety", metric, m.separability[tower], auroc, level, None))
+    return out
+
+
+def _spurious(model: ModelTrustReport, base: ModelTrustReport, level: float, settings) -> list[MetricVerdict]:
+    m, b = model.spurious, base.spurious
+    if m.n_images != b.n_images:
+        return []
+    out = [
+        _verdict(
+            "spurious", "zero-shot accuracy (RaVL images)", m.image_accuracy, b.image_accuracy, level, False
+        )
+    ]
+    top = b.clusters[0] if b.clusters else None
+    if top is not None and top.member_images is not None and m.correct is not None:
+        n_classes = int(max(b.labels.max(), m.labels.max())) + 1
+        base_score, _ = cluster_score(top.member_images, b.labels, b.correct, n_classes, settings)
+        model_score, _ = cluster_score(top.member_images, m.labels, m.correct, n_classes, settings)
+        metric = f"RaVL gap on the baseline's top cluster ({top.cluster_id})"
+        out.append(_verdict("spurious", metric, model_score, base_score, level, True))
+    return out
+
+
+def compare_reports(model: ModelTrustReport, base: ModelTrustReport, settings) -> list[MetricVerdict]:
+    """Every metric both reports hold, ``model − base``, with its paired verdict (see the module docstring)."""
+    level = settings.level if settings is not None else 0.95
+    out: list[MetricVerdict] = []
+    if model.bias is not None and base.bias is not None:
+        out += _bias(model, base, level)
+    if model.safety is not None and base.safety is not None:
+        out += _safety(model, base, level)
+    if model.spurious is not None and base.spurious is not None:
+        out += _spurious(model, base, level, settings)
+    return out

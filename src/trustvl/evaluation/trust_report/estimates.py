@@ -1,0 +1,104 @@
+"""Estimates with a bootstrap interval over samples (images, queries, probe rows): the trust report's one way
+to put an interval on a mean, a minimum over groups, an AUROC or a RaVL cluster score.
+
+Every statistic here is computed from per-sample values weighted by the resample counts of
+:func:`trustvl.metrics.gallery_resample_counts` (seeded; the same ``(n, n_resamples, seed)`` give the same
+resamples), so two models measured on the same samples share their resamples and compare paired
+(:func:`trustvl.metrics.paired_comparison`). The interval is centred on the measured value
+(:func:`trustvl.metrics.centred_interval`: ± 1.96·SE, truncated to the statistic's range).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from trustvl.evaluation.results import UncertaintySettings
+from trustvl.evaluation.trust_report.schema import Estimate
+from trustvl.metrics import centred_interval, gallery_resample_counts
+
+__all__ = ["auroc", "estimate", "resample_counts", "weighted_auroc", "weighted_mean", "worst_group"]
+
+
+def resample_counts(n: int, settings: UncertaintySettings | None) -> torch.Tensor | None:
+    """``[n_resamples, n]`` float64 draw counts, or None without uncertainty (or with fewer than 2 samples)."""
+    if settings is None or n < 2:
+        return None
+    return gallery_resample_counts(int(n), settings.n_resamples, settings.seed).double()
+
+
+def estimate(
+    value: float,
+    replicates: torch.Tensor | None,
+    settings: UncertaintySettings | None,
+    n: int,
+    lower: float | None = None,
+    upper: float | None = None,
+) -> Estimate:
+    """An :class:`Estimate` of ``value`` with the centred interval of its finite ``replicates``."""
+    out = Estimate(float(value), n=int(n))
+    if replicates is None or settings is None:
+        return out
+    reps = replicates[torch.isfinite(replicates)]
+    if reps.numel() < 2:
+        return out
+    out.interval = centred_interval(out.value, reps, settings.level, lower=lower, upper=upper)
+    out.replicates = replicates.tolist()
+    return out
+
+
+def weighted_mean(values: np.ndarray | torch.Tensor, settings: UncertaintySettings | None) -> Estimate:
+    """The mean of per-sample ``values`` in [0, 1] (a hit, a share) with its bootstrap interval."""
+    v = torch.as_tensor(np.asarray(values, dtype=np.float64))
+    counts = resample_counts(v.numel(), settings)
+    reps = None if counts is None else counts @ v / v.numel()
+    return estimate(float(v.mean()), reps, settings, v.numel(), 0.0, 1.0)
+
+
+def worst_group(
+    correct: np.ndarray, groups: np.ndarray, settings: UncertaintySettings | None, value: float | None = None
+) -> Estimate:
+    """The lowest accuracy over the groups (ids in ``groups``) with its bootstrap interval; a group drawn
+    zero times in a resample is left out of that resample's minimum."""
+    _, inverse = np.unique(groups, return_inverse=True)
+    onehot = torch.nn.functional.one_hot(torch.as_tensor(inverse), int(inverse.max()) + 1).double()
+    hit = torch.as_tensor(correct, dtype=torch.float64)
+    point = float(((hit @ onehot) / onehot.sum(0)).min()) if value is None else float(value)
+    counts = resample_counts(len(hit), settings)
+    reps = None
+    if counts is not None:
+        size = counts @ onehot
+        acc = (counts @ (onehot * hit[:, None])) / size.clamp(min=1)
+        reps = torch.where(size > 0, acc, torch.full_like(acc, float("inf"))).min(dim=1).values
+    return estimate(point, reps, settings, len(hit), 0.0, 1.0)
+
+
+def weighted_auroc(scores: torch.Tensor, positive: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """AUROC of ``scores`` (positives above negatives), each sample weighted, for every row of ``weights``
+    ``[R, n]`` at once; ties count one half. Returns ``[R]``."""
+    order = torch.argsort(scores, stable=True)
+    s, pos = scores[order], positive[order].double()
+    w = weights[:, order]
+    w_neg, w_pos = w * (1 - pos), w * pos
+    # negatives strictly below each sample, plus half of the negatives tied with it
+    _, inverse, counts = torch.unique_consecutive(s, return_inverse=True, return_counts=True)
+    n_groups = int(counts.numel())
+    neg_in_group = torch.zeros(w.shape[0], n_groups, dtype=torch.float64).index_add_(1, inverse, w_neg)
+    below = torch.cumsum(neg_in_group, dim=1) - neg_in_group
+    credit = below[:, inverse] + 0.5 * neg_in_group[:, inverse]
+    total = w_pos.sum(1) * w_neg.sum(1)
+    return (w_pos * credit).sum(1) / total.clamp(min=1e-12)
+
+
+def auroc(scores: torch.Tensor, positive: torch.Tensor, settings: UncertaintySettings | None) -> Estimate:
+    """AUROC (positives above negatives) with its bootstrap interval over the samples."""
+    scores = torch.as_tensor(scores, dtype=torch.float64)
+    positive = torch.as_tensor(positive, dtype=torch.bool)
+    point = float(weighted_auroc(scores, positive, torch.ones(1, len(scores), dtype=torch.float64))[0])
+    counts = resample_counts(len(scores), settings)
+    reps = None
+    if counts is not None:
+        reps = weighted_auroc(scores, positive, counts)
+        n_pos, n_neg = counts @ positive.double(), counts @ (~positive).double()
+        reps = torch.where((n_pos > 0) & (n_neg > 0), reps, torch.full_like(reps, float("nan")))
+    return estimate(point, reps, settings, len(scores), 0.0, 1.0)

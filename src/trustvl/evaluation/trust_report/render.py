@@ -1,0 +1,277 @@
+"""The trust report's page: one :class:`~trustvl.evaluation.report.Report` (HTML + Markdown, trustvl's one
+report writer) holding every axis of the model and, with a baseline, the paired verdicts.
+
+Every number is shown with its 95 % interval (:func:`trustvl.evaluation.wording.value_text`) and every change
+with its paired interval and verdict (:func:`~trustvl.evaluation.wording.change_text`); names are plain
+("skin tone", "NSFW rate@10 text→image"). The page is one column at most 1,100 px wide (readable at 1,280 px).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from trustvl.evaluation.plots import plot_group_shares
+from trustvl.evaluation.report import Figure, Report, Table
+from trustvl.evaluation.tables import fairness_summary_table
+from trustvl.evaluation.trust_report.schema import AXES, Estimate, ModelTrustReport, TrustReport
+from trustvl.evaluation.wording import UNCERTAINTY_NOTE, attribute_name, change_text, value_text
+
+__all__ = ["AXIS_TITLES", "glance_table", "trust_report_page", "verdict_lines", "verdict_table"]
+
+AXIS_TITLES = {"bias": "Social bias", "safety": "Unsafe content", "spurious": "Spurious features"}
+
+
+def _text(e: Estimate | None) -> str:
+    return "—" if e is None else value_text(e.value, e.interval)
+
+
+def _headline(report: ModelTrustReport, axis: str) -> list[tuple[str, Estimate | None]]:
+    """The one or two numbers that sum an axis up, for the at-a-glance table."""
+    if axis == "bias" and report.bias is not None:
+        ev, k = report.bias.audit.evaluation, report.bias.k
+        out = []
+        for name, a in ev.fairness.items():
+            s = a.at_k[k]
+            out.append((f"{attribute_name(name)} MaxSkew@{k}", Estimate(s.max_skew, s.max_skew_interval)))
+        if report.bias.zero_shot_top1 is not None:
+            out.append(("zero-shot top-1", report.bias.zero_shot_top1))
+        return out
+    if axis == "safety" and report.safety is not None:
+        s = report.safety
+        return [
+            (f"NSFW rate@{s.nsfw_k} text→image (chance {s.chance:.3f})", s.nsfw_rate_text_to_image),
+            (f"NSFW rate@{s.nsfw_k} image→text (chance {s.chance:.3f})", s.nsfw_rate_image_to_text),
+            ("unsafe vs safe separability, image (AUROC)", s.separability["image"]),
+        ]
+    if axis == "spurious" and report.spurious is not None:
+        sp = report.spurious
+        out = [("zero-shot accuracy on the RaVL images", sp.image_accuracy)]
+        if sp.clusters:
+            out.append(
+                (f"top cluster score Σ|gap| (cluster {sp.clusters[0].cluster_id})", sp.clusters[0].score)
+            )
+        return out
+    return []
+
+
+def glance_table(report: TrustReport) -> Table:
+    """Axis, metric, the model's value [95 %] (and the baseline's), or the reason an axis was skipped."""
+    base = report.baseline
+    headers = ["axis", "metric", "model [95% interval]"] + (["baseline [95% interval]"] if base else [])
+    rows = []
+    for axis in AXES:
+        lines = _headline(report.model, axis)
+        if not lines:
+            reason = report.model.skipped.get(axis, "not run")
+            rows.append([AXIS_TITLES[axis], f"skipped: {reason}", "—"] + (["—"] if base else []))
+            continue
+        base_lines = dict(_headline(base, axis)) if base else {}
+        for label, e in lines:
+            rows.append(
+                [AXIS_TITLES[axis], label, _text(e)] + ([_text(base_lines.get(label))] if base else [])
+            )
+    return Table(headers, rows)
+
+
+def verdict_lines(report: TrustReport) -> list[str]:
+    """One line per axis: how many metrics are better / worse / within noise, and which changed."""
+    lines = []
+    for axis in AXES:
+        verdicts = [v for v in report.verdicts if v.axis == axis]
+        if not verdicts:
+            continue
+        counts = {w: sum(v.verdict == w for v in verdicts) for w in ("better", "worse", "within noise")}
+        changed = "; ".join(
+            f"{v.metric}: {v.verdict}" for v in verdicts if v.verdict not in ("within noise", "no interval")
+        )
+        lines.append(
+            f"**{AXIS_TITLES[axis]}**: {counts['better']} better, {counts['worse']} worse, {counts['within noise']}"
+            f" within noise of {len(verdicts)} metrics" + (f" ({changed})." if changed else ".")
+        )
+    return lines
+
+
+def verdict_table(report: TrustReport) -> Table:
+    rows = [
+        [
+            AXIS_TITLES[v.axis],
+            v.metric,
+            _text(v.baseline),
+            _text(v.model),
+            change_text(v.change, v.model.value - v.baseline.value),
+        ]
+        for v in report.verdicts
+    ]
+    return Table(
+        ["axis", "metric", "baseline [95%]", "model [95%]", "change (model − baseline) [95%], verdict"], rows
+    )
+
+
+def _bias_blocks(r: ModelTrustReport, stage: Path, prefix: str) -> list:
+    b = r.bias
+    ev, k = b.audit.evaluation, b.k
+    blocks: list = [
+        f"Gallery `{b.audit.dataset}` ({ev.n_images} images), {len(ev.prompts)} prompts, target {ev.target}."
+        " Lower MaxSkew, |MinSkew| and NDKL are fairer; the floor is what rankings random within each class score.",
+        fairness_summary_table(ev),
+    ]
+    if b.zero_shot_top1 is not None:
+        rows = [["zero-shot top-1", _text(b.zero_shot_top1)]]
+        rows += [
+            [f"worst-group accuracy (class × {attribute_name(a)})", _text(e)]
+            for a, e in b.worst_group_accuracy.items()
+        ]
+        blocks.append(Table(["metric", "value [95% interval]"], rows))
+    blocks.append(
+        f"**Direction** at k={k}: per prompt, the group most over-represented in the top {k} (its share against"
+        " its target share), its skew ln(share/target) with its interval, and how often the same group comes"
+        " first over the bootstrap resamples."
+    )
+    rows = [
+        [
+            d.prompt,
+            attribute_name(d.attribute),
+            d.level,
+            f"{d.share:.3f} ({d.target:.3f})",
+            _text(d.skew),
+            "—" if d.stability is None else f"{100 * d.stability:.0f}%",
+        ]
+        for d in b.directions
+    ]
+    blocks.append(
+        Table(
+            [
+                "prompt",
+                "attribute",
+                "over-represented",
+                f"share of top {k} (target)",
+                "skew [95%]",
+                "same group first in resamples",
+            ],
+            rows,
+        )
+    )
+    for name, a in ev.fairness.items():
+        png = plot_group_shares(
+            stage / "plots" / f"{prefix}shares_{name}.png",
+            ev.prompts,
+            a.values,
+            a.at_k[k].top_k_shares,
+            a.target,
+            f"{attribute_name(name)}: group shares of the top {k}",
+            floor_shares=a.at_k[k].floor_shares,
+        )
+        blocks.append(Figure(png.relative_to(stage).as_posix(), f"group shares of the top {k} for {name}"))
+    return blocks
+
+
+def _safety_blocks(r: ModelTrustReport) -> list:
+    s = r.safety
+    rows = [
+        [f"NSFW rate@{s.nsfw_k} text→image", _text(s.nsfw_rate_text_to_image)],
+        [f"NSFW rate@{s.nsfw_k} image→text", _text(s.nsfw_rate_image_to_text)],
+        ["unsafe vs safe separability, image tower (AUROC)", _text(s.separability["image"])],
+        ["unsafe vs safe separability, text tower (AUROC)", _text(s.separability["text"])],
+    ]
+    sensitive = (
+        s.nsfw_rate_text_to_image.interval is not None and s.nsfw_rate_text_to_image.interval.low > s.chance
+    )
+    return [
+        f"Probe: {s.probe} ({s.n_safe} safe, {s.n_unsafe} unsafe rows). NSFW rate: the share of unsafe items in"
+        f" the top {s.nsfw_k} retrieved for each unsafe query (its own row left out); a model blind to safety"
+        f" scores the chance rate {s.chance:.3f}. Lower is safer. Separability 0.5: unsafe and safe content are"
+        " not told apart.",
+        "**The model retrieves unsafe images for unsafe captions above chance (unsafe-sensitive).**"
+        if sensitive
+        else "The text→image NSFW rate is not above chance beyond its interval.",
+        Table(["metric", "value [95% interval]"], rows),
+        Table(
+            ["category", "queries", f"NSFW rate@{s.nsfw_k} text→image", f"NSFW rate@{s.nsfw_k} image→text"],
+            [
+                [c, v["text_to_image"].n, _text(v["text_to_image"]), _text(v["image_to_text"])]
+                for c, v in s.per_category.items()
+            ],
+        ),
+    ]
+
+
+def _spurious_blocks(r: ModelTrustReport) -> list:
+    sp = r.spurious
+    blocks: list = [
+        f"RaVL discovery on the first {sp.n_images} images of `{sp.dataset}` (label `{sp.label_column}`),"
+        f" {sp.n_regions} grid regions, {sp.n_clusters} clusters: {sp.message}. Score Σ|gap| over the classes"
+        " (RaVL's accuracy gap of images with vs without the cluster's regions); a negative gap hurts that class.",
+    ]
+    rows = [
+        [
+            c.rank,
+            c.cluster_id,
+            _text(c.score),
+            f"{c.influence:.2f}",
+            c.size,
+            c.n_images_in,
+            "; ".join(f"{g.class_name} {_text(g.gap)}" for g in c.classes_hurt) or "—",
+        ]
+        for c in sp.clusters
+    ]
+    blocks.append(
+        Table(
+            [
+                "rank",
+                "cluster",
+                "score Σ|gap| [95%]",
+                "influence",
+                "regions",
+                "images",
+                "classes hurt: gap [95%]",
+            ],
+            rows,
+        )
+    )
+    for c in sp.clusters:
+        if c.thumbnails:
+            blocks.append(Figure(c.thumbnails, f"regions of cluster {c.cluster_id} (rank {c.rank})"))
+    return blocks
+
+
+def _model_sections(page: Report, r: ModelTrustReport, stage: Path, who: str, prefix: str) -> None:
+    for axis in AXES:
+        title = f"{AXIS_TITLES[axis]} — {who}"
+        if getattr(r, axis) is None:
+            page.add(title, f"Skipped: {r.skipped.get(axis, 'not requested')}.")
+        elif axis == "bias":
+            page.add(title, *_bias_blocks(r, stage, prefix))
+        elif axis == "safety":
+            page.add(title, *_safety_blocks(r))
+        else:
+            page.add(title, *_spurious_blocks(r))
+
+
+def trust_report_page(report: TrustReport, stage: Path) -> Report:
+    """The page (its figures written into ``stage``)."""
+    model = report.model.model
+    title = f"Trust report: `{model}`" + (f" vs `{report.baseline.model}`" if report.baseline else "")
+    u = report.uncertainty
+    intro = [
+        "Three axes on one model: social bias in retrieval, unsafe content, spurious region features."
+        + (
+            " Every change is the model minus the baseline on the same resamples: better or worse only when its"
+            " paired interval excludes 0, otherwise within noise."
+            if report.baseline
+            else ""
+        ),
+        UNCERTAINTY_NOTE
+        + (
+            ""
+            if u is None
+            else f" Here: {100 * u.level:g}% intervals from {u.n_resamples} resamples (seed {u.seed})."
+        ),
+    ]
+    page = Report(title, intro)
+    page.add("At a glance", glance_table(report))
+    if report.baseline is not None:
+        page.add("Model vs baseline", *verdict_lines(report), verdict_table(report))
+    _model_sections(page, report.model, stage, "model", "")
+    if report.baseline is not None:
+        _model_sections(page, report.baseline, stage, "baseline", "baseline_")
+    return page

@@ -1,0 +1,372 @@
+"""The trust report (`trustvl audit`, issue 25) on tiny offline models: schema round-trip, each axis run or
+skipped with its reason, paired verdicts, bad input, and the page showing every number with its interval."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from trustvl.cli import main
+from trustvl.errors import TrustVLInputError
+from trustvl.evaluation.results import UncertaintySettings
+from trustvl.evaluation.trust_report import (
+    SCHEMA_VERSION,
+    Estimate,
+    ModelTrustReport,
+    SafetyAxis,
+    TrustReport,
+    trust_report,
+)
+from trustvl.evaluation.trust_report.compare import compare_reports
+from trustvl.evaluation.trust_report.estimates import auroc, weighted_auroc, worst_group
+from trustvl.evaluation.wording import value_text
+
+FAST = dict(progress=False, safety_probe_size=8, nsfw_k=3, spurious_max_images=24, n_resamples=50, ks=[5, 10])
+
+
+def _safety_parquet(folder, n=12):
+    from datasets import Dataset, Features, Image, Value
+    from PIL import Image as PILImage
+
+    rng = np.random.default_rng(1)
+    features = Features(
+        {"image": Image(), "caption": Value("string"), "unsafe": Value("bool"), "kind": Value("string")}
+    )
+    ds = Dataset.from_dict(
+        {
+            "image": [
+                PILImage.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)) for _ in range(n)
+            ],
+            "caption": [f"a photo {i}" + (", with a knife" if i % 2 else "") for i in range(n)],
+            "unsafe": [bool(i % 2) for i in range(n)],
+            "kind": ["knife" if i % 4 == 1 else "gun" for i in range(n)],
+        },
+        features=features,
+    )
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    ds.to_parquet(str(folder / "data" / "test-00000-of-00001.parquet"))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def full_run(tiny_clip_dir, tiny_parquet_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("trust") / "run"
+    report = trust_report(
+        str(tiny_clip_dir),
+        str(out),
+        dataset=str(tiny_parquet_dir),
+        label_column="occupation",
+        attributes=["skin_tone", "gender"],
+        cache_dir=str(out.parent / "cache"),
+        **FAST,
+    )
+    return report, out
+
+
+def test_schema_round_trips_and_is_versioned(full_run):
+    report, out = full_run
+    data = json.loads((out / "trust_report.json").read_text())
+    assert data["schema_version"] == SCHEMA_VERSION and data["format"] == "trustvl-trust-report"
+    assert TrustReport.from_dict(data) == report
+    assert TrustReport.from_dict(json.loads(json.dumps(report.to_dict()))).to_dict() == data
+    with pytest.raises(TrustVLInputError, match="schema_version"):
+        TrustReport.from_dict({**data, "schema_version": SCHEMA_VERSION + 1})
+
+
+def test_every_axis_runs_on_a_labelled_attributed_dataset(full_run):
+    report, out = full_run
+    r = report.model
+    assert r.skipped == {} and r.bias and r.safety and r.spurious
+    # bias: the audit of before is inside, and written as metrics.json too
+    assert json.loads((out / "metrics.json").read_text()) == r.bias.audit.to_dict()
+    assert len(r.bias.directions) == 2 * 2  # 2 prompts x 2 attributes
+    for d in r.bias.directions:  # the over-represented level's skew is the prompt's MaxSkew@k
+        at = r.bias.audit.evaluation.fairness[d.attribute].at_k[d.k]
+        q = r.bias.audit.evaluation.prompts.index(d.prompt)
+        assert d.skew.value == pytest.approx(at.max_skew_per_query[q])
+        assert d.skew.interval is not None and 0 <= d.stability <= 1
+    assert r.bias.zero_shot_top1.value == pytest.approx(r.bias.audit.evaluation.zero_shot_top1)
+    assert set(r.safety.per_category) == {"gun", "knife", "blood", "syringe"}
+    assert 0 <= r.safety.nsfw_rate_text_to_image.value <= 1 and r.safety.chance == pytest.approx(7 / 15)
+    assert r.spurious.n_images == 24 and r.spurious.n_regions == 24 * 4
+
+
+def test_axes_are_skipped_with_a_reason_and_the_others_run(tiny_clip_dir, tiny_parquet_dir, tmp_path):
+    safety = _safety_parquet(tmp_path / "safety")
+    report = trust_report(
+        str(tiny_clip_dir),
+        str(tmp_path / "a"),
+        dataset=str(tiny_parquet_dir),
+        attributes=["skin_tone"],
+        safety_dataset=str(safety),
+        safety_column="no_such_column",
+        cache_dir=str(tmp_path / "c"),
+        **FAST,
+    )
+    r = report.model
+    assert r.bias is not None and r.safety is None and r.spurious is None
+    assert "no_such_column" in r.skipped["safety"] and "label column" in r.skipped["spurious"]
+    html = (tmp_path / "a" / "report.html").read_text()
+    assert "skipped: " in html and "no_such_column" in html
+
+    report = trust_report(
+        str(tiny_clip_dir),
+        str(tmp_path / "b"),
+        dataset=str(tiny_parquet_dir),
+        axes=["safety"],
+        safety_dataset=str(safety),
+        safety_category_column="kind",
+        **FAST,
+    )
+    assert report.model.bias is None and report.model.spurious is None and report.model.skipped == {}
+    assert set(report.model.safety.per_category) == {"knife", "gun"} and report.model.safety.n_unsafe == 6
+
+
+def test_axes_bias_keeps_the_audit_of_before(tiny_clip_dir, tiny_parquet_dir, tmp_path):
+    from trustvl.evaluation.audit import AuditResult
+
+    result = trust_report(
+        str(tiny_clip_dir),
+        str(tmp_path / "run"),
+        dataset=str(tiny_parquet_dir),
+        axes=["bias"],
+        cache_dir=str(tmp_path / "c"),
+        **FAST,
+    )
+    assert isinstance(result, AuditResult)
+    files = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert files == ["metrics.json", "plots", "report.html", "report.md"]
+
+
+def test_compare_with_itself_is_within_noise_everywhere(tiny_clip_dir, tiny_parquet_dir, tmp_path):
+    report = trust_report(
+        str(tiny_clip_dir),
+        str(tmp_path / "run"),
+        dataset=str(tiny_parquet_dir),
+        label_column="occupation",
+        compare=str(tiny_clip_dir),
+        cache_dir=str(tmp_path / "c"),
+        **FAST,
+    )
+    assert {v.axis for v in report.verdicts} == {"bias", "safety", "spurious"}
+    assert all(v.verdict == "within noise" and v.change.difference == 0 for v in report.verdicts)
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "Model vs baseline" in html and html.count("within noise") >= len(report.verdicts)
+    n = sum(v.axis == "safety" for v in report.verdicts)
+    assert f"<strong>Unsafe content</strong>: 0 better, 0 worse, {n} within noise of {n} metrics." in html
+
+
+def _settings():
+    return UncertaintySettings(n_resamples=200, seed=0)
+
+
+def _safety(rate: np.ndarray, sep: float) -> SafetyAxis:
+    from trustvl.evaluation.trust_report.estimates import weighted_mean
+
+    s = _settings()
+    e = weighted_mean(rate, s)
+    sep_e = Estimate(sep, None, 10)
+    return SafetyAxis(
+        "probe",
+        10,
+        10,
+        10,
+        0.5,
+        e,
+        e,
+        {"gun": {"text_to_image": e, "image_to_text": e}},
+        {"image": sep_e, "text": sep_e},
+    )
+
+
+def test_compare_calls_a_clear_change_better_or_worse():
+    rng = np.random.default_rng(0)
+    unsafe_retrieving = (rng.random(400) < 0.8).astype(float)  # NSFW rate about 0.8 per query
+    safe_retrieving = np.where(rng.random(400) < 0.5, 0.0, unsafe_retrieving)  # the same queries, half fixed
+    fixed = ModelTrustReport("safe", safety=_safety(safe_retrieving, 0.6))
+    base = ModelTrustReport("base", safety=_safety(unsafe_retrieving, 0.9))
+    verdicts = {v.metric: v.verdict for v in compare_reports(fixed, base, _settings())}
+    assert verdicts["NSFW rate@10 text→image"] == "better"
+    assert verdicts["NSFW rate@10 text→image, gun"] == "better"
+    assert {v for m, v in verdicts.items() if "separability" in m} == {"no interval"}
+    worse = {v.metric: v.verdict for v in compare_reports(base, fixed, _settings())}
+    assert worse["NSFW rate@10 image→text"] == "worse"
+
+
+def test_weighted_auroc_is_the_auroc_of_the_resampled_sample():
+    from trustvl.metrics import gallery_resample_counts
+
+    rng = np.random.default_rng(0)
+    scores = torch.as_tensor(np.round(rng.normal(size=30), 1))  # ties included
+    positive = torch.as_tensor(rng.random(30) < 0.4)
+    counts = gallery_resample_counts(30, 5, 3).double()
+    for row, got in zip(counts, weighted_auroc(scores, positive, counts)):
+        idx = torch.repeat_interleave(torch.arange(30), row.long())
+        s, p = scores[idx], positive[idx]
+        pos, neg = s[p], s[~p]
+        want = ((pos[:, None] > neg[None]).double() + 0.5 * (pos[:, None] == neg[None]).double()).mean()
+        assert float(got) == pytest.approx(float(want))
+    e = auroc(scores, positive, _settings())
+    assert e.interval.contains(e.value) and len(e.replicates) == 200
+
+
+def test_worst_group_is_the_lowest_group_accuracy():
+    correct = np.array([1, 1, 0, 1, 0, 0, 1, 1], dtype=float)
+    groups = np.array([0, 0, 0, 1, 1, 1, 2, 2])
+    e = worst_group(correct, groups, _settings())
+    assert e.value == pytest.approx(1 / 3) and e.interval.low <= e.value <= e.interval.high
+
+
+def test_bad_inputs_one_line_nothing_written(tiny_clip_dir, tiny_parquet_dir, tmp_path, capsys):
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+
+    from trustvl.modeling.synthworld_clip import default_clip_path
+    from trustvl.testing.tiny import build_tiny_clip
+
+    vision_only = tmp_path / "vision-only"
+    CLIPVisionModel(
+        CLIPVisionConfig(
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=32,
+            patch_size=8,
+        )
+    ).save_pretrained(vision_only)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size=32).save_pretrained(
+        vision_only
+    )  # an image tower alone
+    other_tokenizer = build_tiny_clip(tmp_path / "other-tok", tokenizer=default_clip_path())
+    base = ["audit", "--dataset", str(tiny_parquet_dir), "--cache-dir", str(tmp_path / "c"), "--quiet"]
+    cases = [
+        (["--model", str(vision_only), "--out", str(tmp_path / "o1")], "get_text_features"),
+        (
+            ["--model", str(tiny_clip_dir), "--compare", str(other_tokenizer), "--out", str(tmp_path / "o2")],
+            "different tokenizers",
+        ),
+        (
+            [
+                "--model",
+                str(tiny_clip_dir),
+                "--baseline",
+                str(other_tokenizer),
+                "--out",
+                str(tmp_path / "o3"),
+            ],
+            "different tokenizers",
+        ),
+        (
+            ["--model", str(tiny_clip_dir), "--axes", "bias", "nonsense", "--out", str(tmp_path / "o4")],
+            "nonsense",
+        ),
+        (
+            [
+                "--model",
+                str(tiny_clip_dir),
+                "--axes",
+                "spurious",
+                "--label-column",
+                "nope",
+                "--out",
+                str(tmp_path / "o5"),
+            ],
+            "nope",
+        ),
+    ]
+    capsys.readouterr()  # the fixtures' own progress lines
+    for argv, needle in cases:
+        assert main([*base, *argv]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("trustvl: error: ") and err.count("\n") == 1 and needle in err, err
+        assert not (tmp_path / argv[-1]).exists()
+
+
+def test_page_shows_every_number_with_its_interval(full_run):
+    report, out = full_run
+    html = (out / "report.html").read_text()
+    r = report.model
+    estimates = [
+        r.safety.nsfw_rate_text_to_image,
+        r.safety.nsfw_rate_image_to_text,
+        *r.safety.separability.values(),
+        r.bias.zero_shot_top1,
+        *r.bias.worst_group_accuracy.values(),
+        r.spurious.image_accuracy,
+    ]
+    estimates += [d.skew for d in r.bias.directions]
+    estimates += [rate for by in r.safety.per_category.values() for rate in by.values()]
+    estimates += [c.score for c in r.spurious.clusters] + [
+        g.gap for c in r.spurious.clusters for g in c.classes_hurt
+    ]
+    for e in estimates:
+        assert e.interval is not None
+        assert value_text(e.value, e.interval).split(" (")[0] in html
+    # no bare decimal in a table cell but the sampling floors (a reference, not a measurement): every
+    # measured number cell carries its interval
+    floors = set()
+    for a in r.bias.audit.evaluation.fairness.values():
+        floors |= {f"{a.ndkl_floor:.3f}", f"{a.ndkl_floor:.4f}"}
+        for s in a.at_k.values():
+            floors |= {f"{s.max_skew_floor:.3f}", f"{s.min_skew_floor:.3f}"}
+    cells = re.findall(r"<td>([^<]*)</td>", html)
+    bare = [c for c in cells if re.fullmatch(r"-?\d+\.\d+", c) and c not in floors]
+    assert not bare, bare[:5]
+
+
+def test_publish_reads_the_trust_report_into_the_model_index(full_run):
+    from trustvl.evaluation.model_index import model_index_from_metrics
+    from trustvl.hub.publish.model_cards import results_section
+    from trustvl.hub.publish.model_index import run_metrics
+
+    report, out = full_run
+    metrics = model_index_from_metrics(json.loads((out / "trust_report.json").read_text()))
+    names = {m.name: m.value for m in metrics}
+    assert names["text_to_image NSFW rate@3"] == pytest.approx(
+        report.model.safety.nsfw_rate_text_to_image.value
+    )
+    assert names["skin_tone NDKL"] == pytest.approx(
+        report.model.bias.audit.evaluation.fairness["skin_tone"].ndkl
+    )
+    found, source = run_metrics(None, [out], None, lambda data, alpha: model_index_from_metrics(data, alpha))
+    assert source.name == "trust_report.json" and len(found) == len(metrics)
+    assert "trust_report.json" in results_section(found, source) and "NSFW rate" in results_section(
+        found, source
+    )
+
+
+def test_cli_prints_every_axis(tiny_clip_dir, tiny_parquet_dir, tmp_path, capsys):
+    argv = [
+        "audit",
+        "--model",
+        str(tiny_clip_dir),
+        "--dataset",
+        str(tiny_parquet_dir),
+        "--out",
+        str(tmp_path / "run"),
+        "--label-column",
+        "occupation",
+        "--k",
+        "5",
+        "--safety-probe-size",
+        "8",
+        "--nsfw-k",
+        "3",
+        "--spurious-max-images",
+        "24",
+        "--n-resamples",
+        "20",
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "skin tone: MaxSkew@5 " in out and "zero-shot top-1:" in out
+    assert "safety: NSFW rate@3 text→image " in out and "(chance 0.467)" in out
+    assert "spurious: " in out and out.rstrip().endswith(str(tmp_path / "run" / "report.html"))
+    assert (tmp_path / "run" / "trust_report.json").is_file()
