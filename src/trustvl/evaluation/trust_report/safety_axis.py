@@ -25,6 +25,7 @@ import torch
 
 from trustvl.errors import TrustVLInputError
 from trustvl.evaluation.results import UncertaintySettings
+from trustvl.evaluation.safe_clip.nsfw_rate import unsafe_share_at_k
 from trustvl.evaluation.trust_report.estimates import auroc, weighted_mean
 from trustvl.evaluation.trust_report.safety_probe import SafetyProbe
 from trustvl.evaluation.trust_report.schema import Estimate, SafetyAxis
@@ -60,9 +61,8 @@ def nsfw_shares(
     """Per query, the unsafe share of its top ``k`` in ``gallery``, its own row (``query_rows``) left out."""
     scores = queries @ gallery.T
     scores[torch.arange(len(query_rows)), torch.as_tensor(query_rows)] = -float("inf")
-    # ties to the lower gallery index (SPEC §1), as Safe-CLIP's evaluation ranks
-    top = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
-    return torch.as_tensor(gallery_unsafe)[top].double().mean(dim=1)
+    # ranked as Safe-CLIP's evaluation ranks (ties to the lower gallery index, SPEC §1)
+    return unsafe_share_at_k(scores, torch.as_tensor(gallery_unsafe, dtype=torch.bool), k)
 
 
 def separability(emb: torch.Tensor, unsafe: np.ndarray, settings: UncertaintySettings | None) -> Estimate:
