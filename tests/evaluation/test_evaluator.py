@@ -215,6 +215,50 @@ def test_alpha_sweep_result_round_trips_and_tabulates(gallery):
     assert effect.max_skew_drop_pct == 0.0 and effect.base_ndkl == ev.fairness["tone"].ndkl
 
 
+def test_sweep_monotonicity_flags_only_rises_beyond_noise(gallery, tmp_path):
+    from trustvl.evaluation.cf_alpha import write_sweep_report
+
+    fair = _evaluate(gallery)
+    # at α = 0.5 every prompt prefers tone "a": MaxSkew@k of tone jumps far beyond the bootstrap noise
+    tone_a = torch.as_tensor(gallery["attributes"][0].values == 0)
+    biased_images = gallery["images"].clone()
+    biased_images[tone_a] += 3 * gallery["prompts"].sum(0)
+    biased = _evaluate({**gallery, "images": _normed(biased_images)})
+    sweep = AlphaSweepResult(
+        "m",
+        "d",
+        "test",
+        60,
+        [5, 20],
+        "tone",
+        [AlphaPoint(0.0, fair), AlphaPoint(0.5, biased), AlphaPoint(1.0, fair)],
+    )
+    rises = sweep.rises()
+    assert sweep.monotone is False
+    assert ("tone", "max_skew") in {(r.attribute, r.metric) for r in rises}
+    assert {(r.alpha, r.previous_alpha) for r in rises} == {(0.5, 0.0)}  # the step 0.5 → 1 gets fairer
+    assert all(r.change.verdict == "worse" and r.change.interval.low > 0 for r in rises)
+    flat = AlphaSweepResult(
+        "m", "d", "test", 60, [5, 20], "tone", [AlphaPoint(0.0, fair), AlphaPoint(1.0, fair)]
+    )
+    assert flat.monotone is True and flat.rises() == []
+
+    data = json.loads(json.dumps(sweep.to_dict()))
+    assert data["monotone"] is False and {r["alpha"] for r in data["rises"]} == {0.5}
+    assert [c["alpha"] for c in data["changes_vs_previous"]] == [0.5, 1.0]
+    assert AlphaSweepResult.from_dict(data) == sweep
+    steps = sweep_change_table(sweep, against="previous")
+    assert [row[0] for row in steps.rows] == ["0 → 0.5", "0.5 → 1"]
+    assert steps.rows[0][1].endswith("worse") and steps.rows[1][1].endswith("better")
+    with pytest.raises(TrustVLInputError, match="against='next'"):
+        sweep_change_table(sweep, against="next")
+    write_sweep_report(tmp_path, sweep)
+    report = (tmp_path / "report.md").read_text()
+    assert "**Not monotone**" in report and "tone MaxSkew@20 rises from α = 0 to 0.5" in report
+    write_sweep_report(tmp_path / "flat", flat)
+    assert "**Monotone within noise**" in (tmp_path / "flat" / "report.md").read_text()
+
+
 def test_bad_input_is_a_clear_error(gallery):
     with pytest.raises(TrustVLInputError, match="target='fair'"):
         _evaluate(gallery, target="fair")

@@ -26,7 +26,7 @@ from trustvl.evaluation.plots import plot_pareto, plot_skews_by_alpha
 from trustvl.evaluation.report import Figure, Report
 from trustvl.evaluation.results import AlphaPoint, AlphaSweepResult, UncertaintySettings
 from trustvl.evaluation.tables import sweep_change_table, sweep_table
-from trustvl.evaluation.wording import UNCERTAINTY_NOTE, attribute_name
+from trustvl.evaluation.wording import UNCERTAINTY_NOTE, attribute_name, metric_name
 from trustvl.utils.class_labels import class_label_names
 from trustvl.utils.io import atomic_output_dir, write_json
 from trustvl.utils.options import (
@@ -257,6 +257,29 @@ def sweep_report_sections(report: Report, sweep: AlphaSweepResult, folder: str =
         sweep_change_table(sweep, "max_skew"),
         sweep_change_table(sweep, "ndkl"),
         f"Lowest mean MaxSkew@{k} (point value; starred on the plot): {best}.",
+    )
+    rises = sweep.rises()
+    if sweep.monotone is None:
+        verdict_line = "No replicates: monotonicity along α cannot be judged."
+    elif not rises:
+        verdict_line = (
+            "**Monotone within noise**: no step to a larger α makes any attribute's MaxSkew@"
+            f"{k} or NDKL worse beyond its interval."
+        )
+    else:
+        verdict_line = "**Not monotone**: " + "; ".join(
+            f"{attribute_name(r.attribute)} {metric_name(r.metric, k)} rises from α = {r.previous_alpha:g} to"
+            f" {r.alpha:g} ({r.change.difference:+.3f} [{r.change.interval.low:+.3f},"
+            f" {r.change.interval.high:+.3f}])"
+            for r in rises
+        )
+    report.add(
+        "Monotone along α?",
+        "Each α against the previous one (paired, same resamples): a user sliding α up should never get a"
+        " model less fair than the step before.",
+        verdict_line,
+        sweep_change_table(sweep, "max_skew", against="previous"),
+        sweep_change_table(sweep, "ndkl", against="previous"),
     )
     report.add(
         "Fairness vs accuracy",

@@ -148,13 +148,15 @@ def plot_skews_by_alpha(path: Path, sweep: AlphaSweepResult) -> Path:
     """Mean MaxSkew@k and mean NDKL of **every** attribute against α (the base model at α = 0).
 
     Each attribute's line carries its 95 % intervals (a band), its sampling floor (dashed, same colour;
-    averaged over α) and a star at the α where it is lowest. The Pareto plot shows the primary attribute
-    only; this one shows whether the other attributes get better or worse along the α path
+    averaged over α), a star at the α where it is lowest and a red-edged triangle at each α where it got
+    worse than at the previous α beyond noise (:meth:`AlphaSweepResult.rises`). The Pareto plot shows the
+    primary attribute only; this one shows whether the other attributes get better or worse along the α path
     (weight-space interpolation is not fairness interpolation).
     """
     k = sweep.k_shown
     points = sorted(sweep.points, key=lambda p: p.alpha)
     alphas = [p.alpha for p in points]
+    rises = sweep.rises()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for attr in points[0].evaluation.fairness:
         for ax, metric in ((axes[0], "max_skew"), (axes[1], "ndkl")):
@@ -173,14 +175,31 @@ def plot_skews_by_alpha(path: Path, sweep: AlphaSweepResult) -> Path:
             ax.plot(
                 [best], [values[alphas.index(best)]], "*", color=color, markersize=14, markeredgecolor="black"
             )
+            risen = [r.alpha for r in rises if r.attribute == attr and r.metric == metric]
+            if risen:
+                ax.plot(
+                    risen,
+                    [values[alphas.index(a)] for a in risen],
+                    "^",
+                    color=color,
+                    markersize=11,
+                    markeredgecolor="red",
+                    markeredgewidth=2,
+                )
     for ax, label in ((axes[0], f"mean MaxSkew@{k}"), (axes[1], "mean NDKL")):
         ax.set_xlabel("α")
         ax.set_ylabel(f"{label} — lower is fairer")
         ax.grid(alpha=0.3)
     axes[0].plot([], [], color="gray", linestyle="--", label="sampling floor")
     axes[0].plot([], [], "*", color="gray", markersize=12, markeredgecolor="black", label="best α")
+    axes[0].plot(
+        [], [], "^", color="gray", markersize=10, markeredgecolor="red", label="worse than previous α"
+    )
     axes[0].legend(fontsize=8)
-    fig.suptitle("CF_α: every attribute across α (bands: 95% intervals, mean ± 1.96·SE)", fontsize=11)
+    monotone = {None: "", True: " — monotone within noise"}.get(
+        sweep.monotone, f" — {len(rises)} rise(s) beyond noise (red triangles)"
+    )
+    fig.suptitle(f"CF_α: every attribute across α (bands: 95% intervals){monotone}", fontsize=11)
     return _save(fig, path)
 
 

@@ -25,6 +25,7 @@ from trustvl.metrics.bootstrap import check_resampling
 
 __all__ = [
     "AlphaPoint",
+    "AlphaRise",
     "AlphaSweepResult",
     "AttributeEffect",
     "AttributeFairness",
@@ -269,6 +270,18 @@ class AlphaPoint:
 
 
 @dataclass
+class AlphaRise:
+    """One step of an α sweep where an attribute got worse beyond noise: ``metric`` (``"max_skew"`` or
+    ``"ndkl"``) of ``attribute`` at ``alpha`` against ``previous_alpha``, with the paired change."""
+
+    alpha: float
+    previous_alpha: float
+    attribute: str
+    metric: str
+    change: MetricChange
+
+
+@dataclass
 class AlphaSweepResult:
     """A CF_α α sweep (``trustvl eval cf-alpha``): one :class:`AlphaPoint` per α, in sweep order.
 
@@ -315,6 +328,41 @@ class AlphaSweepResult:
             if p is not base
         }
 
+    def steps(self) -> dict[float, dict[str, AttributeEffect]]:
+        """Each α against the α before it in increasing order (CF_α's knob read as a dial):
+        ``{α: {attribute: AttributeEffect}}`` at :attr:`k_shown`, ``base_*`` fields holding the previous α."""
+        ordered = sorted(self.points, key=lambda p: p.alpha)
+        level = ordered[0].evaluation.uncertainty.level if ordered[0].evaluation.uncertainty else 0.95
+        return {
+            cur.alpha: {
+                a: AttributeEffect.between(f, cur.evaluation.fairness[a], self.k_shown, level)
+                for a, f in prev.evaluation.fairness.items()
+            }
+            for prev, cur in zip(ordered, ordered[1:])
+        }
+
+    def rises(self) -> list[AlphaRise]:
+        """The steps along α where an attribute's mean MaxSkew@:attr:`k_shown` or NDKL gets **worse** beyond
+        noise (paired verdict against the previous α, same resamples). Empty: the knob is monotone within
+        the intervals (issue 26's criterion); point-value rises inside the noise are not listed."""
+        ordered = sorted(p.alpha for p in self.points)
+        previous = dict(zip(ordered[1:], ordered))
+        out = []
+        for alpha, effect in self.steps().items():
+            for attribute, e in effect.items():
+                for metric, change in (("max_skew", e.max_skew_change), ("ndkl", e.ndkl_change)):
+                    if change is not None and change.verdict == "worse":
+                        out.append(AlphaRise(alpha, previous[alpha], attribute, metric, change))
+        return out
+
+    @property
+    def monotone(self) -> bool | None:
+        """True when no step along α makes any attribute worse beyond noise (:meth:`rises`); ``None`` when
+        the evaluations carry no replicates (no paired verdict is possible)."""
+        if any(p.evaluation.uncertainty is None for p in self.points):
+            return None
+        return not self.rises()
+
     def best_alpha(self, attribute: str, metric: str = "max_skew") -> float:
         """The α with the lowest mean ``metric`` (``"max_skew"`` at :attr:`k_shown`, or ``"ndkl"``) of
         ``attribute``; the smallest such α on ties. A point value: see :meth:`effects` for significance."""
@@ -333,12 +381,19 @@ class AlphaSweepResult:
             {"alpha": alpha, "effect": {a: e.to_dict() for a, e in effect.items()}}
             for alpha, effect in self.effects().items()
         ]
+        out["changes_vs_previous"] = [
+            {"alpha": alpha, "effect": {a: e.to_dict() for a, e in effect.items()}}
+            for alpha, effect in self.steps().items()
+        ]
+        out["monotone"] = self.monotone
+        out["rises"] = [asdict(r) for r in self.rises()]
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AlphaSweepResult:
         data = dict(data)
-        data.pop("changes_vs_baseline", None)
+        for derived in ("changes_vs_baseline", "changes_vs_previous", "monotone", "rises"):
+            data.pop(derived, None)
         data["points"] = [AlphaPoint.from_dict(p) for p in data["points"]]
         return cls(**data)
 

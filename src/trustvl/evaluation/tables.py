@@ -7,6 +7,7 @@ floor, a change with its sign, its paired interval and its verdict.
 
 from __future__ import annotations
 
+from trustvl.errors import TrustVLInputError
 from trustvl.evaluation.report import Table
 from trustvl.evaluation.results import AlphaSweepResult, AttributeEffect, EvaluationResult
 from trustvl.evaluation.wording import attribute_name, change_text, metric_name, value_text
@@ -167,16 +168,21 @@ def sweep_table(sweep: AlphaSweepResult, metric: str = "max_skew", with_accuracy
     return Table(headers, rows)
 
 
-def sweep_change_table(sweep: AlphaSweepResult, metric: str = "max_skew") -> Table:
+def sweep_change_table(sweep: AlphaSweepResult, metric: str = "max_skew", against: str = "baseline") -> Table:
     """One row per α (but the baseline): each attribute's signed paired change of mean ``metric``
-    (``"max_skew"`` at ``k_shown`` or ``"ndkl"``) against the baseline α, its interval and verdict."""
+    (``"max_skew"`` at ``k_shown`` or ``"ndkl"``) against the baseline α (``against="baseline"``) or against
+    the previous α (``against="previous"``: the monotonicity steps), its interval and verdict."""
+    if against not in ("baseline", "previous"):
+        raise TrustVLInputError(f"against={against!r} is not valid; expected 'baseline' or 'previous'")
     k = sweep.k_shown
-    effects = sweep.effects()
+    effects = sweep.effects() if against == "baseline" else sweep.steps()
     attrs = list(sweep.baseline.evaluation.fairness)
     headers = ["α", *[f"{attribute_name(a)} {metric_name(metric, k)}" for a in attrs]]
+    ordered = sorted(p.alpha for p in sweep.points)
+    previous = dict(zip(ordered[1:], ordered))
     rows = []
     for alpha, effect in effects.items():
-        row: list = [f"{alpha:g}"]
+        row: list = [f"{alpha:g}" if against == "baseline" else f"{previous[alpha]:g} → {alpha:g}"]
         for a in attrs:
             e = effect[a]
             if metric == "ndkl":

@@ -130,6 +130,9 @@ class DemoResult:
         training: global_step, final_loss, train_seconds, n_sets, lora_parameters of the CF_α run.
         audit_base: the base model's audit (the full evaluation).
         seconds: wall-clock seconds per stage and in total.
+        alpha_monotone: no step to a larger α makes an attribute's MaxSkew@k or NDKL worse beyond noise
+            (:meth:`~trustvl.evaluation.results.AlphaSweepResult.monotone`; ``None`` without replicates).
+        alpha_rises: the steps that did (:meth:`~trustvl.evaluation.results.AlphaSweepResult.rises`).
     """
 
     base_model: str
@@ -140,6 +143,8 @@ class DemoResult:
     training: dict[str, Any]
     audit_base: EvaluationResult
     seconds: dict[str, float] = field(default_factory=dict)
+    alpha_monotone: bool | None = None
+    alpha_rises: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out = {f: getattr(self, f) for f in self.__dataclass_fields__}
@@ -309,6 +314,8 @@ def _summary(
             k: train[k] for k in ("global_step", "final_loss", "train_seconds", "n_sets", "lora_parameters")
         },
         audit_base=audit.evaluation,
+        alpha_monotone=sweep.monotone,
+        alpha_rises=[asdict(r) for r in sweep.rises()],
     )
 
 
