@@ -168,9 +168,10 @@ class ImageEmbedder:
 
         A stream cannot be dealt out to DataLoader worker processes and come back in order, so here
         ``num_workers`` threads decode (``decode``, default :func:`~trustvl.modeling.image_loading.open_image`;
-        PIL releases the GIL while it decodes), each thread a whole batch, at most ``prefetch`` batches per
-        thread ahead of the forward: only those batches' images are ever in host memory (0 workers: decoded
-        in this thread, one batch at a time)."""
+        PIL releases the GIL while it decodes), each thread a whole batch, and at most ``num_workers +
+        prefetch`` batches are in flight ahead of the forward (every thread busy, ``prefetch`` decoded batches
+        waiting): only those batches' images are ever in host memory (0 workers: decoded in this thread, one
+        batch at a time)."""
         pin = self.param.device.type == "cuda"
 
         def load(batch: list[tuple[int, Any]]) -> torch.Tensor | list[Any]:
@@ -188,7 +189,7 @@ class ImageEmbedder:
         try:
             for batch in batches:
                 pending.append(pool.submit(load, batch))
-                if len(pending) >= self.num_workers * self.prefetch:
+                if len(pending) >= self.num_workers + self.prefetch:
                     yield self.forward(self.pixel_values(pending.popleft().result())).cpu()
             while pending:
                 yield self.forward(self.pixel_values(pending.popleft().result())).cpu()

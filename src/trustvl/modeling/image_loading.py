@@ -105,7 +105,7 @@ def open_image(value: Any) -> Any:
 def _decode_one(row: int, fetch: Callable[[], Any]) -> torch.Tensor | Unreadable:
     """``fetch()``'s image as a ``uint8 [3, H, W]`` tensor, or :class:`Unreadable` naming ``row``."""
     try:
-        return to_uint8_chw(fetch())
+        return to_uint8_chw(open_image(fetch()))  # encoded values (bytes, paths) are decoded here
     except (OSError, ValueError) as err:  # PIL.UnidentifiedImageError is an OSError
         reason = "cannot identify image file" if isinstance(err, UnidentifiedImageError) else str(err)
         return Unreadable(row, " ".join(reason.split()))
@@ -121,7 +121,7 @@ def decode_rows(
 
 class ImageRows(torch.utils.data.Dataset):
     """Rows ``indices`` of ``source`` decoded to ``uint8 [3, H, W]`` tensors: ``source`` is a sequence of images
-    (PIL or arrays), or, with ``column``, a ``datasets.Dataset`` whose ``column`` holds them (read a batch of
+    (PIL, arrays, or encoded: bytes, ``{"bytes", "path"}`` dicts, file paths, see :func:`open_image`), or, with ``column``, a ``datasets.Dataset`` whose ``column`` holds them (read a batch of
     rows at a time, one Arrow slice, through :meth:`__getitems__`, which DataLoader calls)."""
 
     def __init__(self, source: Any, indices: Sequence[int] | None = None, column: str | None = None) -> None:
