@@ -22,7 +22,9 @@ Reported (JSON + a table):
 * ``embedding``: the engine end to end, cache writes included, images/s, its share of ``forward`` and the
   MFU against the card's peak (``--peak-tflops``; default: a square bf16 matmul measured here);
 * ``scoring``: the ranking and the metrics with intervals, seconds;
-* ``total``: embedding + scoring, seconds for ``--n-images`` (the 1M-image time).
+* ``total``: embedding + scoring, seconds for ``--n-images`` (the 1M-image time);
+* ``peak_rss_mb``: this process's peak host RSS (``resource.getrusage``; the DataLoader workers' own, each
+  one's peak, as ``worker_peak_rss_mb``).
 
 GPU (one card, 16 cores):
 
@@ -41,6 +43,7 @@ import argparse
 import io
 import json
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -247,15 +250,18 @@ def main() -> None:
         "seconds_total": seconds_embedding + seconds_scoring,
         "seconds_building_pool": seconds_pool,
         "n_resamples": args.n_resamples,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "ndkl_skin_tone": result.fairness["skin_tone"].ndkl,
     }
     print(json.dumps(row), flush=True)
     print(
         "\n| images | decode img/s | preprocess img/s | forward img/s | embedding img/s | % of forward |"
-        " MFU | embedding s | scoring s | total s |\n|---|---|---|---|---|---|---|---|---|---|"
+        " MFU | embedding s | scoring s | total s | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|"
         f"\n| {row['n_images']:,} | {decode:,.0f} | {preprocess:,.0f} | {forward:,.0f} | {e2e:,.0f} |"
         f" {100 * row['embedding_share_of_forward']:.0f} % | {100 * row['embedding_mfu']:.1f} % |"
         f" {seconds_embedding:,.1f} | {seconds_scoring:,.1f} | {row['seconds_total']:,.1f} |"
+        f" {row['peak_rss_mb']:,.0f} |"
     )
     if args.out:
         Path(args.out).write_text(json.dumps(row, indent=2) + "\n")
