@@ -92,14 +92,17 @@ def test_columns_are_read_without_decoding_an_image(tiny_parquet_dir, monkeypatc
     assert all(isinstance(value["bytes"], bytes) for _, value in got)
 
 
-def test_streaming_bad_image_column_is_a_clear_error(tiny_clip_dir, tiny_parquet_dir, tmp_path):
-    with pytest.raises(TrustVLInputError, match="image column 'img' is not in the dataset"):
-        audit(
-            str(tiny_clip_dir),
-            str(tiny_parquet_dir),
-            str(tmp_path / "run"),
-            streaming=True,
-            image_column="img",
-            **OPTIONS,
-        )
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"image_column": "img"}, "image column 'img' is not in the dataset"),
+        ({"attributes": ["religion"]}, "religion"),
+        ({"split": "validation"}, "validation"),
+        ({"ks": [41]}, "41 exceeds the gallery size 40"),
+    ],
+)
+def test_streaming_bad_input_is_a_clear_error(tiny_clip_dir, tiny_parquet_dir, tmp_path, kwargs, match):
+    options = {**OPTIONS, **kwargs}
+    with pytest.raises(TrustVLInputError, match=match):
+        audit(str(tiny_clip_dir), str(tiny_parquet_dir), str(tmp_path / "run"), streaming=True, **options)
     assert not (tmp_path / "run").exists()
