@@ -106,3 +106,29 @@ def test_streaming_bad_input_is_a_clear_error(tiny_clip_dir, tiny_parquet_dir, t
     with pytest.raises(TrustVLInputError, match=match):
         audit(str(tiny_clip_dir), str(tiny_parquet_dir), str(tmp_path / "run"), streaming=True, **options)
     assert not (tmp_path / "run").exists()
+
+
+def test_webdataset_tar_shards_stream_with_the_same_metrics(tiny_clip_dir, tmp_path):
+    import io
+    import tarfile
+
+    import numpy as np
+    from PIL import Image as PILImage
+
+    rng = np.random.default_rng(0)
+    shards = tmp_path / "wds"
+    shards.mkdir()
+    for s in range(2):  # two tar shards of 15 samples: <key>.png and <key>.cls (the attribute)
+        with tarfile.open(shards / f"data-{s:03d}.tar", "w") as tar:
+            for i in range(15):
+                key, buf = f"{15 * s + i:05d}", io.BytesIO()
+                PILImage.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(buf, format="PNG")
+                for name, data in ((f"{key}.png", buf.getvalue()), (f"{key}.cls", str(i % 3).encode())):
+                    info = tarfile.TarInfo(name)
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+    kw = dict(split="train", image_column="png", attributes=["cls"], ks=[5], progress=False, use_cache=False)
+    loaded = audit(str(tiny_clip_dir), str(shards), str(tmp_path / "a"), **kw)
+    streamed = audit(str(tiny_clip_dir), str(shards), str(tmp_path / "b"), streaming=True, **kw)
+    assert streamed.evaluation.n_images == 30
+    assert streamed.evaluation == loaded.evaluation
