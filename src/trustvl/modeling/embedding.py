@@ -227,7 +227,7 @@ class ImageEmbedder:
     def _one_pass(self, images: Iterable[Any]) -> Iterator[torch.Tensor]:
         batch: list[Any] = []
         for img in images:
-            batch.append(to_uint8_chw(img))
+            batch.append(to_uint8_chw(open_image(img)))  # encoded values too, as ImageRows decodes them
             if len(batch) == self.batch_size:
                 yield self.forward(self.pixel_values(collate_images(batch))).cpu()
                 batch = []
