@@ -264,6 +264,19 @@ def test_bad_inputs_one_line_nothing_written(tiny_clip_dir, tiny_parquet_dir, tm
             ["--model", str(tiny_clip_dir), "--axes", "bias", "nonsense", "--out", str(tmp_path / "o4")],
             "nonsense",
         ),
+        (  # a streamed gallery never holds its images: only the bias axis can run on it
+            [
+                "--model",
+                str(tiny_clip_dir),
+                "--streaming",
+                "--axes",
+                "bias",
+                "safety",
+                "--out",
+                str(tmp_path / "o5"),
+            ],
+            "with streaming=True",
+        ),
         (
             [
                 "--model",

@@ -78,3 +78,49 @@ def test_bad_inputs_are_clear_errors():
     bad[6, 0] = float("nan")
     with pytest.raises(TrustVLInputError, match="not finite"):
         chunked_rank_indices(queries, gallery_chunks(bad, 4))
+
+
+def test_gallery_read_from_cache_shards_ranks_as_the_full_matrix(tmp_path):
+    from trustvl.metrics import GalleryChunks
+    from trustvl.utils.tensor_cache import ShardedTensorCache
+
+    queries, gallery = _tied(7, 5, 50)
+    cache = ShardedTensorCache(tmp_path, "key", n_rows=50, shard_rows=16)  # shards of 16, 16, 16, 2 rows
+    for i in range(cache.n_shards):
+        cache.put(i, gallery[cache.rows(i).start : cache.rows(i).stop])
+    reads = []
+
+    def read():
+        reads.append(1)
+        return cache.iter_shards()
+
+    chunks = GalleryChunks(50, 3, read)
+    full = rank_indices(queries @ gallery.T)
+    assert torch.equal(chunked_rank_indices(queries, chunks), full)
+    assert torch.equal(chunked_rank_indices(queries, chunks, 7), full[:, :7])
+    assert len(reads) == 2  # each pass reads the shards again: nothing is kept between passes
+    assert torch.equal(chunks.head(20), gallery[:20]) and chunks.shape == (50, 3)
+    with pytest.raises(TrustVLInputError, match="hold 50 rows; expected 60"):
+        list(GalleryChunks(60, 3, read))
+    cache.path(2).unlink()
+    with pytest.raises(TrustVLInputError, match="shard 2 .* is missing"):
+        chunked_rank_indices(queries, chunks)
+
+
+def test_evaluator_gives_the_same_result_from_gallery_chunks():
+    from trustvl.evaluation.dataset_columns import AttributeColumn
+    from trustvl.evaluation.evaluator import evaluate_embeddings
+    from trustvl.metrics import GalleryChunks
+
+    g = torch.Generator().manual_seed(3)
+    gallery = torch.nn.functional.normalize(torch.randn(120, 8, generator=g), dim=-1)
+    prompts = torch.nn.functional.normalize(torch.randn(3, 8, generator=g), dim=-1)
+    labels = torch.randint(0, 3, (120,), generator=g).numpy()
+    attrs = [AttributeColumn("tone", torch.randint(0, 2, (120,), generator=g).numpy(), ["a", "b"])]
+    kw = dict(
+        prompts=["x", "y", "z"], attributes=attrs, ks=[5, 50], labels=labels, class_names=["x", "y", "z"]
+    )
+    kw["caption_embeds"] = prompts  # Recall@K reads the gallery's first rows
+    whole = evaluate_embeddings(gallery, prompts, **kw)
+    blocks = GalleryChunks(120, 8, lambda: iter(gallery.split(32)))
+    assert evaluate_embeddings(blocks, prompts, ranking_device="cpu", **kw) == whole

@@ -125,3 +125,26 @@ def test_arrays_and_grey_images_become_rgb_chw():
     assert to_uint8_chw(hwc.transpose(2, 0, 1)).shape == (3, 5, 6)
     with pytest.raises(TrustVLInputError, match="shape"):
         to_uint8_chw(np.zeros((5, 6, 7), dtype=np.uint8))
+
+
+def test_streamed_batches_equal_the_loader_and_name_an_unreadable_row(tiny_clip_dir):
+    import io
+
+    from trustvl.modeling.image_loading import open_image
+
+    images = _images([(24, 24)] * 9 + [(30, 20)] * 4)  # two sizes: one batch is a list, not a tensor
+    encoded = []
+    for img in images:
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        encoded.append({"bytes": buf.getvalue(), "path": None})
+    assert np.array_equal(np.asarray(open_image(encoded[0])), np.asarray(images[0]))
+    model, processor = load_clip(tiny_clip_dir, device="cpu")
+    expected = ImageEmbedder(model, processor, batch_size=4).embed(images, progress=False)
+    for workers in (0, 3):
+        engine = ImageEmbedder(model, processor, batch_size=4, num_workers=workers, prefetch=1)
+        got = torch.cat(list(engine.stream_batches(enumerate(encoded))))
+        assert torch.equal(got, expected), workers
+        bad = [*enumerate(encoded[:6]), (6, {"bytes": b"not an image", "path": None})]
+        with pytest.raises(TrustVLInputError, match=r"image 6 is not a readable image \(cannot identify"):
+            list(engine.stream_batches(bad))

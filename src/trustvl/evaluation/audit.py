@@ -9,6 +9,12 @@ is the one evaluator's (:mod:`trustvl.evaluation.evaluator`); the result is an :
 Outputs (written atomically into ``out_dir``): ``metrics.json`` (:meth:`AuditResult.to_dict`),
 ``report.md``, ``report.html`` and ``plots/*.png``. Image embeddings are cached on disk keyed by the model's and the dataset's
 fingerprints, so a second audit of the same pair skips embedding.
+
+``streaming=True`` (``--streaming``) reads the dataset as a stream (:mod:`trustvl.evaluation.streamed_gallery`):
+the attribute and label columns first, without touching an image, then the images of the shards still to
+embed; the embeddings stay in the cache's shards on disk, which the ranking reads one at a time
+(:class:`~trustvl.metrics.GalleryChunks`, scored on the model's device), so host memory does not grow with
+the gallery's images. The metrics are the same as without streaming (tested).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from trustvl.evaluation.results import EvaluationResult, UncertaintySettings
 from trustvl.evaluation.tables import accuracy_table, fairness_summary_table, per_prompt_table
 from trustvl.evaluation.wording import UNCERTAINTY_NOTE, attribute_name
 from trustvl.hub.cards import Metric
+from trustvl.metrics import GalleryChunks
 from trustvl.utils.assets import asset_path
 from trustvl.utils.class_labels import class_label_names
 from trustvl.utils.distributed import ProcessGroup, process_group
@@ -130,6 +137,14 @@ class AuditConfig:
             "choices": ["bf16", "fp16"],
         },
     )
+    streaming: bool = field(
+        default=False,
+        metadata={
+            "help": "read the dataset as a stream (datasets streaming=True): its images are never all in host"
+            " memory, the embeddings go to the cache's shards and the ranking reads them one at a time;"
+            " the trust report then runs the bias axis alone"
+        },
+    )
     shard_size: int = field(
         default=4096,
         metadata={"help": "images per embedding-cache shard (a killed run resumes per shard)", "min": 1},
@@ -198,7 +213,8 @@ class AuditResult:
     seconds: float = 0.0
     seconds_embedding: float = 0.0
     #: the gallery's L2-normalised image embeddings (in memory only; not written to ``metrics.json``), so a
-    #: job that audits and then sweeps the same gallery (``trustvl demo``) does not embed it twice
+    #: job that audits and then sweeps the same gallery (``trustvl demo``) does not embed it twice; for a
+    #: streaming audit a :class:`~trustvl.metrics.GalleryChunks` reading the cache's shards
     image_embeds: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -218,14 +234,20 @@ class AuditResult:
 
 
 def _embed_gallery(
-    cfg: AuditConfig, model: Any, processor: Any, ds: Any, group: ProcessGroup
-) -> tuple[torch.Tensor | None, bool]:
+    cfg: AuditConfig, model: Any, processor: Any, ds: Any, group: ProcessGroup, stream: Any = None
+) -> tuple[torch.Tensor | GalleryChunks | None, bool]:
     """The gallery's embeddings through the engine, shard by shard through the sharded cache: only the
     shards not yet on disk are embedded (a killed run resumes; a second audit of the pair embeds nothing).
+
+    ``stream``: the gallery as a ``datasets.IterableDataset`` (``ds`` then holds only its columns,
+    :class:`~trustvl.evaluation.streamed_gallery.GalleryColumns`); its images are read in order and decoded
+    by the engine's threads, and rank 0 gets the cache's shards as :class:`~trustvl.metrics.GalleryChunks`
+    (read from disk one at a time) instead of one tensor.
 
     Data parallel (``group`` of W > 1 processes, ``accelerate launch``): rank r embeds the r-th, (r+W)-th, ...
     missing shard and writes it to the cache; after a barrier rank 0 reads every shard, the other ranks get
     None. Returns the embeddings and whether every shard came from the cache."""
+    from trustvl.evaluation.streamed_gallery import encoded_images, image_decoder, stream_fingerprint
     from trustvl.modeling.embedding import ImageEmbedder
     from trustvl.modeling.image_loading import ImageRows, Unreadable
     from trustvl.utils.tensor_cache import ShardedTensorCache, TensorCache, cache_dir, checkpoint_fingerprint
@@ -244,18 +266,37 @@ def _embed_gallery(
         autocast=cfg.autocast,
         unreadable=unreadable,
     )
+
+    def embed_rows(rows: list[int] | None):
+        """The embeddings of ``rows`` (None: all) of the gallery, batch by batch."""
+        if stream is None:
+            return engine.batches(ImageRows(ds, rows, column=cfg.image_column))
+        images = encoded_images(stream, cfg.image_column, rows)
+        return engine.stream_batches(images, image_decoder(stream, cfg.image_column))
+
     if not cfg.use_cache:
         if group.world_size > 1:  # the processes hand their shards to rank 0 through the cache
             raise TrustVLInputError(
                 f"use_cache=False with {group.world_size} processes; expected the embedding cache on (the"
                 " processes gather their shards through it) or a single process"
             )
-        rows = ImageRows(ds, column=cfg.image_column)
-        return engine.embed(rows, progress=cfg.progress), False
+        if stream is None:
+            return engine.embed(ImageRows(ds, column=cfg.image_column), progress=cfg.progress), False
+        outs = []
+        with tqdm(total=len(ds), desc="embedding images", unit="img", disable=not cfg.progress) as bar:
+            for emb in embed_rows(None):
+                outs.append(emb)
+                bar.update(len(emb))
+        return _check_finite(torch.cat(outs)), False
     proc_cfg = getattr(getattr(processor, "image_processor", None), "to_dict", lambda: {})()
+    fingerprint = (
+        getattr(ds, "_fingerprint", None)
+        if stream is None
+        else stream_fingerprint(cfg.dataset, cfg.split, ds)
+    )
     key = TensorCache.key(
         model=checkpoint_fingerprint(cfg.model, model),
-        dataset=getattr(ds, "_fingerprint", None),
+        dataset=fingerprint,
         split=cfg.split,
         column=cfg.image_column,
         n=len(ds),
@@ -282,7 +323,7 @@ def _embed_gallery(
         n_pending, shards = 0, iter(mine)
         shard = next(shards)
         try:  # one DataLoader over every row to embed; each shard is written as soon as its rows are in
-            for emb in engine.batches(ImageRows(ds, todo, column=cfg.image_column)):
+            for emb in embed_rows(todo):
                 pending.append(emb)
                 n_pending += len(emb)
                 bar.update(len(emb))
@@ -297,6 +338,9 @@ def _embed_gallery(
     group.barrier()  # every shard is on disk before rank 0 reads them
     if not group.is_main:
         return None, not missing
+    if stream is not None:  # the ranking reads the shards from disk as it reaches them
+        dim = cache.get(0).shape[1]
+        return GalleryChunks(cache.n_rows, dim, cache.iter_shards), not missing
     return cache.load(), not missing
 
 
@@ -323,14 +367,20 @@ class AuditMeasurement:
 def measure_audit(cfg: AuditConfig, model: Any = None, processor: Any = None) -> AuditMeasurement | None:
     """Load the dataset (and the model unless given), embed the gallery once and evaluate it; nothing is
     written. Returns None on a rank other than 0 of a data-parallel run (see :func:`run_audit`)."""
+    from trustvl.evaluation.streamed_gallery import open_stream, read_columns
     from trustvl.hub.loading import load_dataset_any
     from trustvl.modeling.embedding import load_clip
 
     cfg.validate()
     t0 = time.perf_counter()
-    ds = load_dataset_any(cfg.dataset, split=cfg.split)
-    if cfg.max_images is not None and cfg.max_images < len(ds):
-        ds = ds.select(range(cfg.max_images))
+    stream = None
+    if cfg.streaming:  # only the columns are read here; the images are streamed by _embed_gallery
+        stream = open_stream(cfg.dataset, cfg.split, cfg.max_images)
+        ds = read_columns(stream, cfg.image_column, cfg.label_column, cfg.attributes)
+    else:
+        ds = load_dataset_any(cfg.dataset, split=cfg.split)
+        if cfg.max_images is not None and cfg.max_images < len(ds):
+            ds = ds.select(range(cfg.max_images))
     if len(ds) == 0:
         raise TrustVLInputError(
             f"dataset {cfg.dataset!r} split {cfg.split!r} is empty; expected at least one image"
@@ -367,7 +417,7 @@ def measure_audit(cfg: AuditConfig, model: Any = None, processor: Any = None) ->
     group = process_group(cpu=True if str(cfg.device).startswith("cpu") else None)
     if model is None:
         model, processor = load_clip(cfg.model, device=cfg.device, dtype=cfg.dtype)
-    img_emb, cache_hit = _embed_gallery(cfg, model, processor, ds, group)
+    img_emb, cache_hit = _embed_gallery(cfg, model, processor, ds, group, stream)
     if img_emb is None:  # a rank other than 0 of a data-parallel run: its shards are written, rank 0 scores
         return None
     t_embed = time.perf_counter() - t0
@@ -383,6 +433,8 @@ def measure_audit(cfg: AuditConfig, model: Any = None, processor: Any = None) ->
         class_names=label_names,
         class_prompts=class_prompts,
         uncertainty=UncertaintySettings.of(cfg.n_resamples, cfg.uncertainty_seed),
+        # a streamed gallery's shards are scored where the model runs, one at a time
+        ranking_device=next(model.parameters()).device if cfg.streaming else None,
     )
     result = AuditResult(
         model=str(cfg.model),

@@ -19,7 +19,7 @@ paired. ``uncertainty=None`` skips all of it (point values are identical either 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -37,6 +37,7 @@ from trustvl.evaluation.results import (
 )
 from trustvl.metrics import (
     FairnessReplicates,
+    GalleryChunks,
     bootstrap_fairness,
     centred_interval,
     chunked_rank_indices,
@@ -223,7 +224,7 @@ def recall_between(
 
 
 def evaluate_embeddings(
-    image_embeds: torch.Tensor,
+    image_embeds: torch.Tensor | GalleryChunks,
     prompt_embeds: torch.Tensor,
     *,
     prompts: Sequence[str],
@@ -237,11 +238,14 @@ def evaluate_embeddings(
     caption_embeds: torch.Tensor | None = None,
     recall_ks: Sequence[int] = (1, 5, 10),
     uncertainty: UncertaintySettings | None = UncertaintySettings(),
+    ranking_device: str | torch.device | None = None,
 ) -> EvaluationResult:
     """Evaluate normalised embeddings (see the module docstring).
 
     Args:
-        image_embeds: ``[n_images, d]`` gallery embeddings.
+        image_embeds: ``[n_images, d]`` gallery embeddings, or :class:`~trustvl.metrics.GalleryChunks` (a
+            gallery read block by block, e.g. from the embedding cache's shards, never one tensor: always
+            ranked on the chunked path).
         prompt_embeds: ``[n_prompts, d]`` embeddings of ``prompts``, the queries ranking the gallery.
         attributes: the protected attributes of the gallery.
         ks: MaxSkew/MinSkew cut-offs (each <= ``n_images``).
@@ -251,6 +255,8 @@ def evaluate_embeddings(
         caption_embeds: ``[n_pairs, d]`` embeddings of the captions of the first ``n_pairs`` images (Recall@K).
         recall_ks: Recall@K cut-offs (those above ``n_pairs`` are skipped).
         uncertainty: bootstrap/floor settings (``floor_classes`` is set from ``labels``); ``None`` skips them.
+        ranking_device: where the chunked path scores the gallery blocks (each moved there in turn, so the
+            full gallery is never on it); ``None``: the prompt embeddings' device.
     """
     n = image_embeds.shape[0]
     if target not in TARGETS:
@@ -259,10 +265,16 @@ def evaluate_embeddings(
     if bad:
         raise TrustVLInputError(f"k={bad[0]} exceeds the gallery size {n}; expected 1 <= k <= {n}")
     order = None
-    if prompt_embeds.shape[0] * n > CHUNKED_RANKING_MIN_CELLS:
+    streamed = isinstance(image_embeds, GalleryChunks)
+    device = torch.device(ranking_device) if ranking_device is not None else prompt_embeds.device
+
+    def blocks() -> Iterable[torch.Tensor]:
+        return image_embeds if streamed else gallery_chunks(image_embeds, GALLERY_CHUNK_ROWS)
+
+    if streamed or prompt_embeds.shape[0] * n > CHUNKED_RANKING_MIN_CELLS:
         # never hold [n_prompts, n_images] scores: the exact full ranking (NDKL needs it) from sorted chunks
         scores = None
-        order = chunked_rank_indices(prompt_embeds, gallery_chunks(image_embeds, GALLERY_CHUNK_ROWS))
+        order = chunked_rank_indices(prompt_embeds.to(device), blocks())
     else:
         scores = prompt_embeds @ image_embeds.T  # [n_prompts, n_images]
     if uncertainty is not None:
@@ -292,8 +304,9 @@ def evaluate_embeddings(
         else:
             class_scores = None
         if class_scores is None:  # one column per image, so scoring the gallery in chunks is the same
+            queries = class_prompt_embeds.to(device)
             class_scores = torch.cat(
-                [class_prompt_embeds @ c.T for c in gallery_chunks(image_embeds, GALLERY_CHUNK_ROWS)], dim=1
+                [(queries @ c.to(device, queries.dtype).T).cpu() for c in blocks()], dim=1
             )
         if class_scores.shape[0] != len(class_names):
             raise TrustVLInputError(
@@ -313,7 +326,8 @@ def evaluate_embeddings(
             a.name: float(worst_group_accuracy(correct, labels, a.values)) for a in attributes
         }
     if caption_embeds is not None and caption_embeds.shape[0] > 0:
-        result.recall = recall_between(caption_embeds, image_embeds, recall_ks)
+        head = image_embeds.head(min(caption_embeds.shape[0], n)) if streamed else image_embeds
+        result.recall = recall_between(caption_embeds, head, recall_ks)
     return result
 
 
@@ -321,7 +335,7 @@ def evaluate_embeddings(
 def evaluate_model(
     model: Any,
     processor: Any,
-    image_embeds: torch.Tensor,
+    image_embeds: torch.Tensor | GalleryChunks,
     *,
     prompts: Sequence[str],
     attributes: Sequence[AttributeColumn],
@@ -333,6 +347,7 @@ def evaluate_model(
     captions: Sequence[str] | None = None,
     recall_ks: Sequence[int] = (1, 5, 10),
     uncertainty: UncertaintySettings | None = UncertaintySettings(),
+    ranking_device: str | torch.device | None = None,
 ) -> EvaluationResult:
     """Embed the prompts (and the class prompts when they differ, and the captions) with ``model`` and
     :func:`evaluate_embeddings` the gallery ``image_embeds`` (embedded once by the caller)."""
@@ -360,6 +375,7 @@ def evaluate_model(
             caption_embeds=caption_embeds,
             recall_ks=recall_ks,
             uncertainty=uncertainty,
+            ranking_device=ranking_device,
         )
     finally:
         model.train(was_training)

@@ -23,7 +23,12 @@ from trustvl.metrics.bootstrap import (
     resampled_rankings,
     within_stratum_resamples,
 )
-from trustvl.metrics.chunked_ranking import chunked_rank_indices, gallery_chunks, merge_sorted_runs
+from trustvl.metrics.chunked_ranking import (
+    GalleryChunks,
+    chunked_rank_indices,
+    gallery_chunks,
+    merge_sorted_runs,
+)
 from trustvl.metrics.fairness import (
     gallery_target,
     max_skew,
@@ -64,6 +69,7 @@ __all__ = [
     "ConfidenceInterval",
     "FairnessFloor",
     "FairnessReplicates",
+    "GalleryChunks",
     "PairedComparison",
     "bootstrap_fairness",
     "centred_interval",

@@ -60,9 +60,13 @@ def gallery_resample_counts(
     if isinstance(n_gallery, bool) or not isinstance(n_gallery, int) or n_gallery < 1:
         raise TrustVLInputError(f"n_gallery = {n_gallery!r}; expected a positive integer")
     generator = torch.Generator().manual_seed(seed)
-    drawn = torch.randint(n_gallery, (n_resamples, n_gallery), generator=generator)
-    counts = torch.zeros(n_resamples, n_gallery, dtype=torch.int64)
-    return counts.scatter_add_(1, drawn, torch.ones_like(drawn))
+    counts = torch.empty(n_resamples, n_gallery, dtype=torch.int64)
+    # one resample's draws at a time (the CPU generator yields the same numbers as one [n_resamples,
+    # n_gallery] draw): only the counts are held, not the draws too (3x less memory for a 1M-image gallery)
+    for r in range(n_resamples):
+        drawn = torch.randint(n_gallery, (n_gallery,), generator=generator)
+        counts[r] = torch.bincount(drawn, minlength=n_gallery)
+    return counts
 
 
 def resampled_rankings(order: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,8 @@ right run), which is a permutation, scattered in one op.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 import torch
 
@@ -30,7 +31,48 @@ from trustvl.errors import TrustVLInputError
 from trustvl.metrics._validation import check_k
 from trustvl.metrics.fairness import rank_indices, ranking_keys
 
-__all__ = ["chunked_rank_indices", "gallery_chunks", "merge_sorted_runs"]
+__all__ = ["GalleryChunks", "chunked_rank_indices", "gallery_chunks", "merge_sorted_runs"]
+
+
+@dataclass(frozen=True)
+class GalleryChunks:
+    """A gallery's ``[n_rows, dim]`` embeddings that are never one tensor: consecutive row blocks that
+    ``read()`` yields one at a time, in gallery order (e.g. the shards of an embedding cache, loaded from
+    disk as they are reached). Each iteration calls ``read()`` again, so the blocks can be passed over
+    several times (ranking, zero-shot scores) while only one is in memory; a block may live on any device,
+    :func:`chunked_rank_indices` moves it to the queries' device."""
+
+    n_rows: int
+    dim: int
+    read: Callable[[], Iterable[torch.Tensor]]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n_rows, self.dim)
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        offset = 0
+        for chunk in self.read():
+            if chunk.dim() != 2 or chunk.shape[1] != self.dim:
+                raise TrustVLInputError(
+                    f"gallery chunk at row {offset} has shape {tuple(chunk.shape)}; expected [n, {self.dim}]"
+                )
+            offset += chunk.shape[0]
+            yield chunk
+        if offset != self.n_rows:
+            raise TrustVLInputError(f"the gallery chunks hold {offset} rows; expected {self.n_rows}")
+
+    def head(self, n: int) -> torch.Tensor:
+        """The first ``n`` rows as one tensor (reads only the blocks that hold them)."""
+        parts, have = [], 0
+        for chunk in self.read():
+            if have >= n:
+                break
+            parts.append(chunk[: n - have])
+            have += parts[-1].shape[0]
+        if have < n:
+            raise TrustVLInputError(f"asked for the first {n} gallery rows; the gallery holds {have}")
+        return torch.cat(parts)
 
 
 def gallery_chunks(embeds: torch.Tensor, chunk_size: int) -> Iterator[torch.Tensor]:

@@ -8,8 +8,11 @@ older versions returned the tensor itself — both are handled.
 
 from __future__ import annotations
 
+import itertools
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +20,15 @@ import torch
 from tqdm.auto import tqdm
 
 from trustvl.errors import TrustVLInputError
-from trustvl.modeling.image_loading import ImageRows, PixelTransform, Unreadable, collate_images, to_uint8_chw
+from trustvl.modeling.image_loading import (
+    ImageRows,
+    PixelTransform,
+    Unreadable,
+    collate_images,
+    decode_rows,
+    open_image,
+    to_uint8_chw,
+)
 from trustvl.utils.devices import resolve_device, resolve_dtype
 
 
@@ -149,6 +160,42 @@ class ImageEmbedder:
         for batch in self.loader(rows):
             yield self.forward(self.pixel_values(batch)).cpu()
 
+    def stream_batches(
+        self, items: Iterable[tuple[int, Any]], decode: Callable[[Any], Any] = open_image
+    ) -> Iterator[torch.Tensor]:
+        """The embeddings of a one-pass stream of ``(row, encoded image)`` pairs (a streamed dataset), one
+        float32 CPU tensor per batch of ``batch_size`` pairs, in stream order.
+
+        A stream cannot be dealt out to DataLoader worker processes and come back in order, so here
+        ``num_workers`` threads decode (``decode``, default :func:`~trustvl.modeling.image_loading.open_image`;
+        PIL releases the GIL while it decodes), each thread a whole batch, and at most ``num_workers +
+        prefetch`` batches are in flight ahead of the forward (every thread busy, ``prefetch`` decoded batches
+        waiting): only those batches' images are ever in host memory (0 workers: decoded in this thread, one
+        batch at a time)."""
+        pin = self.param.device.type == "cuda"
+
+        def load(batch: list[tuple[int, Any]]) -> torch.Tensor | list[Any]:
+            collated = decode_rows(batch, decode)
+            return collated.pin_memory() if pin and isinstance(collated, torch.Tensor) else collated
+
+        stream = iter(items)
+        batches = iter(lambda: list(itertools.islice(stream, self.batch_size)), [])
+        if self.num_workers == 0:
+            for batch in batches:
+                yield self.forward(self.pixel_values(load(batch))).cpu()
+            return
+        pool = ThreadPoolExecutor(self.num_workers, thread_name_prefix="trustvl-decode")
+        pending: deque = deque()
+        try:
+            for batch in batches:
+                pending.append(pool.submit(load, batch))
+                if len(pending) >= self.num_workers + self.prefetch:
+                    yield self.forward(self.pixel_values(pending.popleft().result())).cpu()
+            while pending:
+                yield self.forward(self.pixel_values(pending.popleft().result())).cpu()
+        finally:  # an error (an unreadable image) or an abandoned stream: drop the batches not started
+            pool.shutdown(wait=True, cancel_futures=True)
+
     def embed(
         self,
         images: Iterable[Any],
@@ -180,7 +227,7 @@ class ImageEmbedder:
     def _one_pass(self, images: Iterable[Any]) -> Iterator[torch.Tensor]:
         batch: list[Any] = []
         for img in images:
-            batch.append(to_uint8_chw(img))
+            batch.append(to_uint8_chw(open_image(img)))  # encoded values too, as ImageRows decodes them
             if len(batch) == self.batch_size:
                 yield self.forward(self.pixel_values(collate_images(batch))).cpu()
                 batch = []

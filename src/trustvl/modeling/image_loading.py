@@ -14,22 +14,38 @@ Two halves, so that decoding (CPU-bound, parallel over worker processes) overlap
   size, so there the pixels equal the processor's bit for bit (on CPU, where the rescale runs in float64 as
   the processor's does); a resize matches PIL's bicubic within 1 grey level per pixel before rescaling
   (tests/modeling/test_image_loading.py states the tolerance).
+
+A streamed gallery (a ``datasets`` ``IterableDataset``) has no random access, so it cannot feed
+:class:`ImageRows`; it arrives as ``(row, encoded image)`` pairs that :func:`decode_rows` decodes a batch at a
+time (:meth:`trustvl.modeling.embedding.ImageEmbedder.stream_batches` runs it in threads). :func:`open_image`
+decodes an encoded value as ``datasets.Image`` does, so a streamed image equals the one a map-style dataset
+hands out.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from trustvl.errors import TrustVLInputError
 
-__all__ = ["ImageRows", "PixelTransform", "Unreadable", "collate_images", "to_uint8_chw"]
+__all__ = [
+    "ImageRows",
+    "PixelTransform",
+    "Unreadable",
+    "collate_images",
+    "decode_rows",
+    "open_image",
+    "to_uint8_chw",
+]
 
 
 @dataclass(frozen=True)
@@ -65,9 +81,47 @@ def to_uint8_chw(image: Any) -> torch.Tensor:
     return t.contiguous()
 
 
+def open_image(value: Any) -> Any:
+    """An encoded image as a PIL image, decoded as ``datasets.Image`` decodes one (read fully, then turned by
+    its EXIF orientation): ``bytes``, a ``{"bytes": ..., "path": ...}`` dict (how ``datasets`` stores an image
+    it has not decoded) or a local file path. A decoded image (PIL, array) is returned as it is."""
+    if isinstance(value, dict):
+        data, path = value.get("bytes"), value.get("path")
+        if data is None and path is None:
+            raise ValueError(f"an image value with neither bytes nor path: {value!r}")
+        value = data if data is not None else path
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        image = Image.open(io.BytesIO(value))
+    elif isinstance(value, (str, Path)):
+        image = Image.open(value)
+    else:
+        return value
+    image.load()
+    if image.getexif().get(Image.ExifTags.Base.Orientation) is not None:
+        image = ImageOps.exif_transpose(image)
+    return image
+
+
+def _decode_one(row: int, fetch: Callable[[], Any]) -> torch.Tensor | Unreadable:
+    """``fetch()``'s image as a ``uint8 [3, H, W]`` tensor, or :class:`Unreadable` naming ``row``."""
+    try:
+        return to_uint8_chw(open_image(fetch()))  # encoded values (bytes, paths) are decoded here
+    except (OSError, ValueError) as err:  # PIL.UnidentifiedImageError is an OSError
+        reason = "cannot identify image file" if isinstance(err, UnidentifiedImageError) else str(err)
+        return Unreadable(row, " ".join(reason.split()))
+
+
+def decode_rows(
+    items: Sequence[tuple[int, Any]], decode: Callable[[Any], Any] = open_image
+) -> torch.Tensor | list[Any]:
+    """One batch of ``(row, encoded image)`` pairs decoded with ``decode`` and collated
+    (:func:`collate_images`); an undecodable image is an :class:`Unreadable` naming its row."""
+    return collate_images([_decode_one(row, lambda v=value: decode(v)) for row, value in items])
+
+
 class ImageRows(torch.utils.data.Dataset):
     """Rows ``indices`` of ``source`` decoded to ``uint8 [3, H, W]`` tensors: ``source`` is a sequence of images
-    (PIL or arrays), or, with ``column``, a ``datasets.Dataset`` whose ``column`` holds them (read a batch of
+    (PIL, arrays, or encoded: bytes, ``{"bytes", "path"}`` dicts, file paths, see :func:`open_image`), or, with ``column``, a ``datasets.Dataset`` whose ``column`` holds them (read a batch of
     rows at a time, one Arrow slice, through :meth:`__getitems__`, which DataLoader calls)."""
 
     def __init__(self, source: Any, indices: Sequence[int] | None = None, column: str | None = None) -> None:
@@ -79,11 +133,7 @@ class ImageRows(torch.utils.data.Dataset):
         return len(self.indices)
 
     def _decode(self, row: int, fetch: Callable[[], Any]) -> torch.Tensor | Unreadable:
-        try:
-            return to_uint8_chw(fetch())
-        except (OSError, ValueError) as err:  # PIL.UnidentifiedImageError is an OSError
-            reason = "cannot identify image file" if isinstance(err, UnidentifiedImageError) else str(err)
-            return Unreadable(row, " ".join(reason.split()))
+        return _decode_one(row, fetch)
 
     def _one(self, row: int) -> Any:
         return self.source[row][self.column] if self.column is not None else self.source[row]

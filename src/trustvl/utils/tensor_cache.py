@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +170,15 @@ class ShardedTensorCache:
         with atomic_write(path) as fh:
             fh.write(save({self.name: tensor.contiguous()}, metadata=dict(metadata or {})))
         return path
+
+    def iter_shards(self) -> Iterator[torch.Tensor]:
+        """The shards in order, each read from disk when it is reached (one in memory at a time); a missing
+        shard raises."""
+        for i in range(self.n_shards):
+            part = self.get(i)
+            if part is None:
+                raise TrustVLInputError(f"shard {i} of {self.dir} is missing; expected every shard written")
+            yield part
 
     def load(self) -> torch.Tensor:
         """All shards concatenated (every shard must be present)."""

@@ -85,6 +85,12 @@ class TrustReportConfig(AuditConfig):
             bad = [a for a in self.axes if a not in AXES]
             if bad or not self.axes:
                 raise TrustVLInputError(f"axes={self.axes!r}; expected one or more of {list(AXES)}")
+            if self.streaming and not self.bias_only:
+                raise TrustVLInputError(
+                    f"axes={self.axes!r} with streaming=True; a streamed gallery is audited on the bias axis"
+                    " only (the safety and spurious axes hold images in memory): pass --axes bias or drop"
+                    " --streaming"
+                )
         for name, low in (
             ("default_gallery_size", 8),
             ("safety_probe_size", 4),

@@ -71,8 +71,8 @@ class _Plan:
     skipped: dict[str, str]
 
 
-def _plan(cfg: TrustReportConfig) -> _Plan:
-    resolve_device(cfg.device)  # a bad device is refused before any render or load
+def _audit_config(cfg: TrustReportConfig) -> TrustReportConfig:
+    """The fairness audit's settings: ``cfg`` itself, or on the default SynthWorld gallery."""
     audit_cfg = cfg
     if cfg.dataset is None:
         gallery = default_gallery(cfg.default_gallery_size, cfg.world_seed)
@@ -84,6 +84,12 @@ def _plan(cfg: TrustReportConfig) -> _Plan:
             # each occupation holds n/8 scenes: cut-offs well below that, so a top k is a choice among them
             ks=cfg.ks or [k for k in DEFAULT_GALLERY_KS if k <= cfg.default_gallery_size // 8] or [1],
         )
+    return audit_cfg
+
+
+def _plan(cfg: TrustReportConfig) -> _Plan:
+    resolve_device(cfg.device)  # a bad device is refused before any render or load
+    audit_cfg = _audit_config(cfg)
     skipped: dict[str, str] = {}
     ds = None
     bias = spurious = False
@@ -239,9 +245,10 @@ def run_trust_report(cfg: TrustReportConfig) -> TrustReport | AuditResult | None
     t0 = time.perf_counter()
     # first: under `accelerate launch` the process group must be set up before anything asks for the device
     group = process_group(cpu=True if str(cfg.device).startswith("cpu") else None)
+    if cfg.bias_only or cfg.streaming:  # a streamed gallery never holds its images: the bias axis alone
+        resolve_device(cfg.device)
+        return run_audit(_audit_config(cfg))
     plan = _plan(cfg)
-    if cfg.bias_only:
-        return run_audit(plan.audit)
     if not group.is_main:  # embed this process's shards of each gallery; rank 0 measures and writes the rest
         for name in (cfg.model, cfg.compare):
             if name is not None and plan.bias:
