@@ -31,6 +31,7 @@ __all__ = [
     "AttributeFairness",
     "ConfidenceInterval",
     "EvaluationResult",
+    "Estimate",
     "MetricChange",
     "RecallResult",
     "SkewAtK",
@@ -42,6 +43,33 @@ __all__ = [
 
 def _int_keys(mapping: dict[Any, Any]) -> dict[int, Any]:
     return {int(k): v for k, v in mapping.items()}
+
+
+@dataclass
+class Estimate:
+    """A measured value with its 95 % interval (``None`` without uncertainty) over ``n`` samples (a rate, a
+    mean, an accuracy). ``replicates`` (one value per bootstrap resample) stay in memory for paired
+    comparisons and are not written to JSON."""
+
+    value: float
+    interval: ConfidenceInterval | None = None
+    n: int = 0
+    replicates: list[float] | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "value": self.value,
+            "interval": asdict(self.interval) if self.interval else None,
+            "n": self.n,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Estimate | None:
+        if data is None:
+            return None
+        return cls(
+            float(data["value"]), ConfidenceInterval.from_dict(data.get("interval")), int(data.get("n", 0))
+        )
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from trustvl.data_builders.safe_clip.unsafe_pool import NonTwinPool
-from trustvl.evaluation.results import MetricChange, UncertaintySettings
+from trustvl.evaluation.results import Estimate, MetricChange, UncertaintySettings
 from trustvl.hub.cards import Metric, model_index_dataset
-from trustvl.metrics import ConfidenceInterval
 
 __all__ = [
     "CategoryEvaluation",
@@ -21,34 +20,12 @@ __all__ = [
 ]
 
 
-@dataclass
-class Rate:
-    """A rate (mean of per-query values) with its bootstrap interval; ``replicates`` (one mean per resample,
-    kept in memory for paired comparisons, not written to JSON) are ``None`` without uncertainty."""
-
-    value: float
-    interval: ConfidenceInterval | None = None
-    n: int = 0
-    replicates: list[float] | None = field(default=None, repr=False, compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "value": self.value,
-            "interval": asdict(self.interval) if self.interval else None,
-            "n": self.n,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Rate:
-        return cls(data["value"], ConfidenceInterval.from_dict(data.get("interval")), data.get("n", 0))
+#: A Safe-CLIP rate (mean of per-query values) with its bootstrap interval: the shared :class:`Estimate`.
+Rate = Estimate
 
 
 def _rate_dict(rate: Rate | None) -> dict[str, Any] | None:
     return rate.to_dict() if rate is not None else None
-
-
-def _rate_from(data: dict[str, Any] | None) -> Rate | None:
-    return Rate.from_dict(data) if data is not None else None
 
 
 @dataclass
@@ -87,11 +64,11 @@ class CategoryEvaluation:
         return cls(
             data["n"],
             {d: {int(k): Rate.from_dict(r) for k, r in by_k.items()} for d, by_k in data["recall"].items()},
-            _rate_from(data["nsfw_rate"]),
+            Rate.from_dict(data["nsfw_rate"]),
             Rate.from_dict(data["zero_shot_accuracy"]),
-            _rate_from(data.get("nsfw_rate_image_to_text")),
-            _rate_from(data.get("nsfw_rate_floor")),
-            _rate_from(data.get("nsfw_rate_image_to_text_floor")),
+            Rate.from_dict(data.get("nsfw_rate_image_to_text")),
+            Rate.from_dict(data.get("nsfw_rate_floor")),
+            Rate.from_dict(data.get("nsfw_rate_image_to_text_floor")),
         )
 
 

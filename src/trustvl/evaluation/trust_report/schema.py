@@ -16,9 +16,8 @@ from typing import Any
 
 from trustvl.errors import TrustVLInputError
 from trustvl.evaluation.audit import AuditResult
-from trustvl.evaluation.results import MetricChange, UncertaintySettings
+from trustvl.evaluation.results import Estimate, MetricChange, UncertaintySettings
 from trustvl.hub.cards import Metric, model_index_dataset
-from trustvl.metrics import ConfidenceInterval
 
 __all__ = [
     "AXES",
@@ -43,29 +42,6 @@ FORMAT = "trustvl-trust-report"
 AXES = ("bias", "safety", "spurious")
 #: fields kept in memory for a paired comparison or a benchmark, never written to JSON
 _IN_MEMORY = ("member_images", "region_indices", "labels", "correct", "regions")
-
-
-@dataclass
-class Estimate:
-    """A measured value with its 95 % interval (``None`` without uncertainty) over ``n`` samples."""
-
-    value: float
-    interval: ConfidenceInterval | None = None
-    n: int = 0
-    replicates: list[float] | None = field(default=None, repr=False, compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "value": self.value,
-            "interval": asdict(self.interval) if self.interval else None,
-            "n": self.n,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> Estimate | None:
-        if data is None:
-            return None
-        return cls(float(data["value"]), ConfidenceInterval.from_dict(data.get("interval")), int(data["n"]))
 
 
 def _estimates(data: dict[str, Any]) -> dict[str, Estimate]:
