@@ -54,6 +54,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # the sibling benchmark whose settings this ablation shares
+from bench_ravl_spurious_digits import add_setting_arguments  # noqa: E402
+
 STRATEGIES = ("top1", "top_per_class", "all_kept", "score_weighted", "gap_test")
 #: the loss variants already implemented (RaVLLoss): name -> RaVLConfig fields
 LOSS_VARIANTS = {
@@ -545,8 +548,6 @@ def collect(out_dir: Path) -> tuple[dict[str, dict], list[dict]]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="2 settings, 1 seed, tiny sizes (smoke run)")
-    ap.add_argument("--cramers-v", type=float, nargs="+", default=[0.7, 0.8, 0.9, 0.95, 0.99])
-    ap.add_argument("--spurious-classes", type=int, nargs="+", default=[3, 7])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
     ap.add_argument(
@@ -556,17 +557,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=sorted(LOSS_VARIANTS),
         help="loss variants (axis); ravl = the loss's defaults, ravl_crops about 5x the cost",
     )
-    ap.add_argument("--classes", type=int, nargs="+", default=[1, 3, 7, 8])
-    ap.add_argument("--n-train", type=int, default=1200)
-    ap.add_argument("--n-test", type=int, default=400)
-    ap.add_argument("--n-discovery", type=int, default=400)
-    ap.add_argument("--steps", type=int, default=100)
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=1e-4)
-    ap.add_argument("--warmup", type=int, default=10)
-    ap.add_argument("--lora", action="store_true", help="a peft LoRA delta instead of full fine-tuning")
-    ap.add_argument("--lambda-align", type=float, default=1.0)
-    ap.add_argument("--lambda-uninf", type=float, default=1.0)
+    add_setting_arguments(ap)
     ap.add_argument("--device", default="cpu", help="cpu (default: each job single-threaded) or cuda")
     ap.add_argument("--jobs", type=int, default=1, help="tasks run in parallel, one process each")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per job")

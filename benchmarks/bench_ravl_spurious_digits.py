@@ -293,9 +293,9 @@ def summarise(rows: list[dict]) -> dict:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="2 settings, tiny sizes (smoke run)")
+def add_setting_arguments(ap: argparse.ArgumentParser) -> None:
+    """The spurious-digits settings (Cramér's V x spurious class), data sizes and fine-tuning knobs, shared
+    with ``bench_ravl_mitigation_ablation.py``."""
     ap.add_argument("--cramers-v", type=float, nargs="+", default=[0.7, 0.8, 0.9, 0.95, 0.99])
     ap.add_argument("--spurious-classes", type=int, nargs="+", default=[3, 7])
     ap.add_argument("--classes", type=int, nargs="+", default=[1, 3, 7, 8])
@@ -309,6 +309,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lora", action="store_true", help="a peft LoRA delta instead of full fine-tuning")
     ap.add_argument("--lambda-align", type=float, default=1.0)
     ap.add_argument("--lambda-uninf", type=float, default=1.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="2 settings, tiny sizes (smoke run)")
+    add_setting_arguments(ap)
     ap.add_argument(
         "--crop-variant-v",
         type=float,
