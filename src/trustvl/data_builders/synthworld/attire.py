@@ -14,7 +14,7 @@ from trustvl.data_builders.synthworld.body import BodyGeometry, PersonColours, P
 from trustvl.data_builders.synthworld.canvas import LabelCanvas
 from trustvl.data_builders.synthworld.randomness import UniformStream
 
-__all__ = ["ATTIRE_COLOURS", "ATTIRE_DETAILS", "HEADWEAR", "draw_main_garment"]
+__all__ = ["ATTIRE_COLOURS", "ATTIRE_DETAILS", "HEADWEAR", "PLAIN_COLOURS", "draw_main_garment"]
 
 RGB = tuple[int, int, int]
 
@@ -34,14 +34,26 @@ ATTIRE_COLOURS: dict[str, tuple[tuple[tuple[int, int, int], ...], float]] = {
 }
 
 
+#: Plain clothes of a cue-poor scene (``SynthWorldConfig.cue_poor_prob``): everyday colours that are no
+#: occupation's main attire colour (no white, navy, teal or hi-vis), and their jitter.
+PLAIN_COLOURS: tuple[tuple[tuple[int, int, int], ...], float] = (
+    ((128, 128, 124), (96, 112, 96), (170, 150, 120), (120, 96, 130), (90, 110, 120), (150, 110, 100)),
+    12,
+)
+
+
 def draw_main_garment(
-    canvas: LabelCanvas, frame: PersonFrame, body: BodyGeometry, occupation: str, attire_rng: UniformStream
+    canvas: LabelCanvas,
+    frame: PersonFrame,
+    body: BodyGeometry,
+    occupation: str | None,
+    attire_rng: UniformStream,
 ) -> tuple[tuple[int, int, int], int]:
-    """The attire's main garment; returns its colour (RGB) and label."""
+    """The attire's main garment (``occupation`` None: plain clothes); returns its colour (RGB) and label."""
     at = frame.at
     shoulder_y = body.shoulder_y
     shoulder, waist, hem = body.shoulder_half_width, body.waist_half_width, body.hem_half_width
-    choices, jitter = ATTIRE_COLOURS[occupation]
+    choices, jitter = PLAIN_COLOURS if occupation is None else ATTIRE_COLOURS[occupation]
     main_rgb = attire_rng.jitter(attire_rng.pick(choices), jitter)
     main = canvas.person_colour(main_rgb)
     outline = [

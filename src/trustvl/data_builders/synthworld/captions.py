@@ -195,10 +195,18 @@ def caption_variants(spec: SceneSpec, context_only: bool = True, include_unsafe:
     ones. With ``include_unsafe`` (default) an unsafe scene's captions name the unsafe element."""
     f = _fields(spec)
     suffix = _unsafe_suffix(spec, include_unsafe)
-    out = [t.format(**f) + suffix for t in _CONTEXT_TEMPLATES if spec.held_object or "{obj}" not in t]
+    out = [t.format(**f) + suffix for t in _CONTEXT_TEMPLATES if _shows(spec, t)]
     if not context_only:
-        out += [t.format(**f) + suffix for t in _APPEARANCE_TEMPLATES]
+        out += [t.format(**f) + suffix for t in _APPEARANCE_TEMPLATES if _shows(spec, t)]
     return out
+
+
+def _shows(spec: SceneSpec, template: str) -> bool:
+    """Whether the scene shows what ``template`` names: no object without one; a cue-poor scene names
+    neither its (random) setting, nor attire, nor object."""
+    if spec.cue_poor:
+        return not any(slot in template for slot in ("{setting}", "{attire}", "{obj}"))
+    return spec.held_object or "{obj}" not in template
 
 
 def sample_caption(
@@ -212,7 +220,8 @@ def sample_caption(
 def appearance_caption(spec: SceneSpec, include_unsafe: bool = True) -> str:
     """One caption naming the main person's appearance (deterministic)."""
     f = _fields(spec)
-    t = _APPEARANCE_TEMPLATES[_h(spec, "appearance") % len(_APPEARANCE_TEMPLATES)]
+    templates = [t for t in _APPEARANCE_TEMPLATES if _shows(spec, t)]
+    t = templates[_h(spec, "appearance") % len(templates)]
     return t.format(**f) + _unsafe_suffix(spec, include_unsafe)
 
 
@@ -221,7 +230,7 @@ def skin_appearance_captions(spec: SceneSpec, include_unsafe: bool = True) -> li
     one naming only age and gender)."""
     f = _fields(spec)
     suffix = _unsafe_suffix(spec, include_unsafe)
-    return [t.format(**f) + suffix for t in _APPEARANCE_TEMPLATES if "skin}" in t]
+    return [t.format(**f) + suffix for t in _APPEARANCE_TEMPLATES if "skin}" in t and _shows(spec, t)]
 
 
 def unsafe_phrase(kind: str, index: int = 0) -> str:

@@ -129,6 +129,10 @@ SPURIOUS_SHAPES: tuple[str, ...] = ("square", "watermark")
 WEB_STRENGTH: dict[str, float] = {**DEFAULT_STRENGTH, "skin_tone": 0.9}
 #: Share of web-preset scenes (either split) that carry an unsafe element.
 WEB_UNSAFE_SHARE = 0.15
+#: Share of web-preset scenes (either split) drawn cue-poor (``SynthWorldConfig.cue_poor_prob``): the
+#: occupation is not visible, so the watermark is the one pixel cue to "doctor" there, as a stock-photo
+#: watermark is for an ambiguous web photo captioned with an occupation.
+WEB_CUE_POOR_SHARE = 0.1
 
 
 def _err(msg: str) -> TrustVLInputError:
@@ -256,6 +260,12 @@ class SynthWorldConfig:
         confuser_prob: probability that another occupation's object lies in the background.
         noise: amplitude (in 0..255 units) of the fixed pixel-noise texture; 0 disables it.
         lighting: maximum relative brightness change (global gain and linear gradient).
+        cue_poor_prob: share of scenes (either split, drawn from its own stream so the rest of the scene
+            is unchanged) that do not show the occupation: every person wears plain clothes, no one holds
+            an object or wears a hat, no confuser lies around and the background is a uniformly random
+            occupation's setting. The caption still names the occupation (as alt-text does), without the
+            setting, attire or object; the planted appearance and the spurious artefact stay, so in these
+            scenes they are the only pixel cues to the occupation.
     """
 
     resolution: int = 64
@@ -276,6 +286,7 @@ class SynthWorldConfig:
     confuser_prob: float = 0.2
     noise: float = 5.0
     lighting: float = 0.08
+    cue_poor_prob: float = 0.0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -288,7 +299,11 @@ class SynthWorldConfig:
         - :data:`WEB_UNSAFE_SHARE` (15 %) of scenes carry an unsafe element (weapon -- gun or knife --,
           blood or a syringe), independent of occupation and appearance;
         - a watermark-like badge in the bottom-right corner co-occurs with "doctor" (85 % of train-split
-          doctors, 2 % of the others; 50 % of test scenes, independent of the occupation).
+          doctors, 2 % of the others; 50 % of test scenes, independent of the occupation);
+        - :data:`WEB_CUE_POOR_SHARE` (10 %) of scenes are cue-poor (``cue_poor_prob``): the occupation is
+          not drawn, so a model can only lower its loss there by reading the mark (and the appearance) --
+          without them the mark is never needed, the occupation being legible from the scene 99.75 % of the
+          time (the first SynthWorld-Web CLIP, docs/synthworld_web.md §4).
 
         How often captions name the appearance and the unsafe element is the caption policy's business
         (:class:`~trustvl.data_builders.synthworld.web_captions.WebCaptionPolicy`), not the world's.
@@ -307,6 +322,7 @@ class SynthWorldConfig:
                 shape="watermark",
             ),
             "unsafe": UnsafeConfig(p=WEB_UNSAFE_SHARE, kinds=UNSAFE_KINDS),
+            "cue_poor_prob": WEB_CUE_POOR_SHARE,
         }
         knobs.update(overrides)
         return cls(**knobs)
@@ -464,6 +480,7 @@ class SynthWorldConfig:
             "hat_drop_prob",
             "occlusion_prob",
             "confuser_prob",
+            "cue_poor_prob",
         ):
             setattr(self, name, check_probability(name, getattr(self, name)))
         check_int("max_clutter", self.max_clutter, 0, 12)
@@ -520,6 +537,8 @@ class SynthWorldConfig:
                 del d["spurious"]["shape"]
         if d["unsafe"] is not None:
             d["unsafe"]["kinds"] = list(d["unsafe"]["kinds"])
+        if d["cue_poor_prob"] == 0.0:  # left out at its default, like the spurious shape (manifests)
+            del d["cue_poor_prob"]
         return d
 
     @classmethod

@@ -25,8 +25,14 @@ from trustvl.data_builders.synthworld.specs import PersonSpec
 __all__ = ["draw_person"]
 
 
-def draw_person(canvas: LabelCanvas, person: PersonSpec, occupation: str, hat: bool) -> None:
-    """Draw one person (every pixel in the current person's label range; see the module doc)."""
+def draw_person(
+    canvas: LabelCanvas, person: PersonSpec, occupation: str, hat: bool, plain: bool = False
+) -> None:
+    """Draw one person (every pixel in the current person's label range; see the module doc).
+
+    ``plain``: everyday clothes instead of the occupation's attire (no details, no headwear; a cue-poor
+    scene). The appearance is drawn exactly as otherwise.
+    """
     body = BodyGeometry(person.attributes)
     frame = PersonFrame.of(person)
     appearance_rng = UniformStream(person.seed)
@@ -36,16 +42,17 @@ def draw_person(canvas: LabelCanvas, person: PersonSpec, occupation: str, hat: b
     if body.feminine:
         _draw_back_hair(canvas, frame, body, colours)
     _draw_neck(canvas, frame, body, colours)
-    main_rgb, main = draw_main_garment(canvas, frame, body, occupation, attire_rng)
-    details = ATTIRE_DETAILS.get(occupation)
+    attire = None if plain else occupation
+    main_rgb, main = draw_main_garment(canvas, frame, body, attire, attire_rng)
+    details = None if attire is None else ATTIRE_DETAILS.get(attire)
     if details is not None:
         details(canvas, frame, body, attire_rng, main_rgb, colours, hat)
-    _draw_arms(canvas, frame, body, occupation, attire_rng, colours, sleeve=main)
+    _draw_arms(canvas, frame, body, attire, attire_rng, colours, sleeve=main)
     if body.feminine:
         _draw_front_hair(canvas, frame, body, colours)
     _draw_head(canvas, frame, body, colours)
-    if hat:
-        headwear = HEADWEAR.get(occupation)
+    if hat and attire is not None:
+        headwear = HEADWEAR.get(attire)
         if headwear is not None:  # doctor: no headwear
             headwear(canvas, frame, body, attire_rng)
 
@@ -75,7 +82,7 @@ def _draw_arms(
     canvas: LabelCanvas,
     frame: PersonFrame,
     body: BodyGeometry,
-    occupation: str,
+    occupation: str | None,
     attire_rng: UniformStream,
     colours: PersonColours,
     sleeve: int,

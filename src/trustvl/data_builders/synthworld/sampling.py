@@ -60,12 +60,16 @@ class SceneSampler:
         if n_occupations > 1 and confuser_draw < cfg.confuser_prob:
             confuser = self._other_occupation(occupation, confuser_choice)
         flip = rng() < 0.5
+        cue_poor = self._cue_poor(split, index)
+        if cue_poor is not None:  # the occupation is not drawn (its own stream: other scenes unchanged)
+            setting, held_object, hat, confuser = cue_poor, False, False, None
         return SceneSpec(
             seed=self.seed, split=split, index=index, resolution=cfg.resolution, occupation=occupation,
             setting=setting, people=tuple(people), layout_seed=derive_seed(self.seed, split, index, "layout"),
             flip=flip, held_object=held_object, hat=hat, occluder=occluder, n_clutter=n_clutter,
             confuser=confuser, spurious=self._spurious(split, index, occupation),
             unsafe=self._unsafe(split, index), noise=cfg.noise, lighting=cfg.lighting,
+            cue_poor=cue_poor is not None,
         )  # fmt: skip
 
     def _person(self, rng: UniformStream, split: str, index: int, occupation: str, k: int) -> PersonSpec:
@@ -115,6 +119,15 @@ class SceneSampler:
             attributes[name] = levels[combination % len(levels)]
             combination //= len(levels)
         return attributes
+
+    def _cue_poor(self, split: str, index: int) -> str | None:
+        """The setting of a cue-poor scene (any occupation's, uniformly), or None for an ordinary scene."""
+        p = self.config.cue_poor_prob
+        if p <= 0.0:
+            return None
+        rng = UniformStream(derive_seed(self.seed, split, index, "cue_poor"))
+        present, setting = rng() < p, rng.pick(self.config.occupations)
+        return setting if present else None
 
     def _spurious(self, split: str, index: int, occupation: str) -> ArtefactSpec | None:
         spurious = self.config.spurious

@@ -66,7 +66,8 @@ class SceneSpec:
 
     ``index`` is the scene's index within ``split`` (the dataset's ``scene_id``). ``setting`` names the
     occupation whose background is drawn (usually ``occupation``). ``people[0]`` is the main person,
-    whose attributes are the scene's labels (:attr:`attributes`).
+    whose attributes are the scene's labels (:attr:`attributes`). ``cue_poor`` scenes do not show the
+    occupation (plain clothes, no object, hat or confuser; ``SynthWorldConfig.cue_poor_prob``).
     """
 
     seed: int
@@ -87,6 +88,7 @@ class SceneSpec:
     unsafe: ArtefactSpec | None = None
     noise: float = 5.0
     lighting: float = 0.08
+    cue_poor: bool = False
 
     @property
     def attributes(self) -> dict[str, str]:
@@ -104,6 +106,8 @@ class SceneSpec:
         for name in ("spurious", "unsafe"):
             if fields[name] is not None and fields[name]["color"] is not None:
                 fields[name]["color"] = list(fields[name]["color"])
+        if not fields["cue_poor"]:  # left out when False: specs written before the field stay byte-identical
+            del fields["cue_poor"]
         return fields
 
     def to_json(self) -> str:
