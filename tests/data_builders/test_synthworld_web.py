@@ -103,3 +103,40 @@ def test_pretrain_config_world_preset(tmp_path):
         SynthWorldCLIPPretrainConfig(output_dir=str(tmp_path), world_preset="webby")
     with pytest.raises(TrustVLInputError, match="only used with world_preset 'web'"):
         SynthWorldCLIPPretrainConfig(output_dir=str(tmp_path), web_captions={"unsafe_named_prob": 0.3})
+
+
+def test_cue_poor_scenes_hide_the_occupation_and_leave_the_rest():
+    base = SynthWorldConfig.web(cue_poor_prob=0.0)
+    poor = SynthWorldConfig.web(cue_poor_prob=1.0)
+    assert SynthWorldConfig.web().cue_poor_prob == 0.1
+    assert "cue_poor_prob" not in SynthWorldConfig().to_dict()  # older manifests keep matching
+    assert SynthWorldConfig.from_dict(poor.to_dict()).cue_poor_prob == 1.0
+    with pytest.raises(TrustVLInputError, match="cue_poor_prob"):
+        SynthWorldConfig(cue_poor_prob=1.5)
+    rich = SynthWorldRenderer(base, seed=3).render_batch("train", 0, 24)
+    plain = SynthWorldRenderer(poor, seed=3).render_batch("train", 0, 24)
+    settings = set()
+    for a, b, image_a, image_b in zip(rich.specs, plain.specs, rich.images, plain.images):
+        assert not a.cue_poor and b.cue_poor
+        # same person, mark and unsafe element; no object, hat or confuser
+        assert a.people == b.people and a.spurious == b.spurious and a.unsafe == b.unsafe
+        assert not b.held_object and not b.hat and b.confuser is None
+        assert "held_object" not in plain.boxes[b.index]
+        settings.add(b.setting == b.occupation)
+        assert not np.array_equal(image_a, image_b)
+        # a cue-poor caption names the occupation but nothing the scene does not show
+        caption = sample_caption(b)
+        assert b.occupation in caption and " in " not in caption.split(",")[0] and "wearing" not in caption
+        assert b.to_dict()["cue_poor"] is True and "cue_poor" not in a.to_dict()
+    assert settings == {True, False}  # the setting is any occupation's, its own included
+
+
+def test_cue_poor_share_draws_from_its_own_stream():
+    rich = SynthWorldRenderer(SynthWorldConfig.web(cue_poor_prob=0.0), seed=0)
+    mixed = SynthWorldRenderer(SynthWorldConfig.web(), seed=0)
+    specs = [mixed.sample_scene(split, i) for split in ("train", "test") for i in range(400)]
+    share = np.mean([s.cue_poor for s in specs])
+    assert 0.06 < share < 0.14
+    for s in specs:  # every ordinary scene is the scene of the world without cue-poor scenes
+        if not s.cue_poor:
+            assert s == rich.sample_scene(s.split, s.index)
