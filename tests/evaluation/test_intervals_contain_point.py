@@ -154,3 +154,23 @@ def test_safe_clip_result(tiny_clip_dir, tmp_path):
     assert code == 0
     # two models x (5 directions x 3 cut-offs + NSFW + zero-shot), and the paired changes
     _assert_every_interval_contains_its_point(json.loads((out / "metrics.json").read_text()), 2 * 17 + 17)
+
+
+def test_plots_draw_old_intervals_that_miss_their_point():
+    # results written before intervals were centred (issue 24) may hold an interval that misses its point;
+    # the plots draw that arm as 0 instead of failing on a negative error bar
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from trustvl.evaluation.plots import _yerr
+    from trustvl.metrics.intervals import ConfidenceInterval
+
+    values = [0.3, 0.5]
+    intervals = [ConfidenceInterval(0.35, 0.6, 0.95), ConfidenceInterval(0.4, 0.45, 0.95)]
+    arms = _yerr(values, intervals)
+    assert arms == [[0.0, pytest.approx(0.1)], [pytest.approx(0.3), 0.0]]
+    fig, ax = plt.subplots()
+    ax.errorbar(values, [1, 2], xerr=arms)  # raises on a negative arm
+    plt.close(fig)

@@ -113,10 +113,12 @@ def _mean_interval_floor(fairness, metric: str, k: int) -> tuple[float, object, 
 def _yerr(values: Sequence[float], intervals: Sequence) -> list[list[float]] | None:
     if any(i is None for i in intervals):
         return None
-    # centred intervals contain their mean; truncation at the metric's range is what makes the arms unequal
+    # centred intervals contain their mean; truncation at the metric's range is what makes the arms unequal.
+    # Results written before intervals were centred (issue 24) can hold an interval that misses its point:
+    # its arm on that side is drawn as 0 (matplotlib refuses negative error bars) rather than failing.
     return [
-        [v - i.low for v, i in zip(values, intervals)],
-        [i.high - v for v, i in zip(values, intervals)],
+        [max(0.0, v - i.low) for v, i in zip(values, intervals)],
+        [max(0.0, i.high - v) for v, i in zip(values, intervals)],
     ]
 
 
