@@ -59,6 +59,21 @@ def load_clip(name_or_path: str | os.PathLike, device: str | torch.device = "aut
     return model, processor
 
 
+def load_clip_float32(name_or_path: str | os.PathLike, model_class: Any = None) -> Any:
+    """A CLIP's weights in float32 (``model_class``, default ``CLIPModel``), for training or as a frozen
+    reference, whatever dtype they were stored in.
+
+    transformers loads a checkpoint in its stored dtype; the SynthWorld-Web CLIP is stored in fp16, and
+    fp16 master weights neither train well nor mix with fp32 LoRA layers on a CPU. Mixed precision is the
+    trainer's business (``--bf16``), not the checkpoint's.
+    """
+    from transformers import CLIPModel
+
+    from trustvl.hub.loading import load_pretrained
+
+    return load_pretrained(model_class or CLIPModel, os.fspath(name_or_path), dtype=torch.float32)
+
+
 def _features(out: Any) -> torch.Tensor:
     return out.pooler_output if hasattr(out, "pooler_output") else out
 

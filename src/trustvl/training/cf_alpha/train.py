@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoProcessor, CLIPModel
+from transformers import AutoProcessor
 
 from trustvl.errors import TrustVLInputError
 from trustvl.hub.loading import load_dataset_any, load_pretrained
 from trustvl.modeling.cf_alpha import CFAlphaCLIPModel
+from trustvl.modeling.embedding import load_clip_float32
 from trustvl.modeling.synthworld_clip import default_clip_path
 from trustvl.training.cf_alpha.config import CFAlphaConfig
 from trustvl.training.cf_alpha.data import (
@@ -48,7 +49,7 @@ def train_cf_alpha(config: CFAlphaConfig, resume: bool = False) -> dict[str, Any
     base_model = config.base_model or str(default_clip_path())
     ds = load_dataset_any(config.dataset, split=config.split)
     sets = CounterfactualSets(ds, variants_per_set=config.variants_per_set, seed=config.seed)
-    base = load_pretrained(CLIPModel, base_model)
+    base = load_clip_float32(base_model)
     processor = load_pretrained(AutoProcessor, base_model)
     targets = config.lora_target_modules
     torch.manual_seed(config.seed)

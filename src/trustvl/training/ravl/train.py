@@ -23,7 +23,7 @@ from transformers import AutoProcessor, CLIPModel
 from trustvl.errors import TrustVLInputError
 from trustvl.hub.cards import model_card
 from trustvl.hub.loading import load_dataset_any, load_pretrained
-from trustvl.modeling.embedding import load_clip
+from trustvl.modeling.embedding import load_clip, load_clip_float32
 from trustvl.modeling.lora import add_lora, clip_lora_config, merge_lora, save_adapter
 from trustvl.training.core import TrainResult, train
 from trustvl.training.ravl.config import CLIPFinetuneConfig, RaVLConfig
@@ -128,7 +128,7 @@ def finetune_clip(config: CLIPFinetuneConfig, resume: bool = False) -> dict[str,
     t0 = time.perf_counter()
     out = Path(config.output_dir)
     processor = load_pretrained(AutoProcessor, os.fspath(config.base_model))
-    model = load_pretrained(CLIPModel, os.fspath(config.base_model))
+    model = load_clip_float32(config.base_model)
     rows = RegionImageDataset(
         _load_split(config),
         processor,
@@ -222,7 +222,7 @@ def train_ravl(
     out = Path(config.output_dir)
     loss_fn = config.loss()
     processor = load_pretrained(AutoProcessor, os.fspath(config.base_model))
-    model = load_pretrained(CLIPModel, os.fspath(config.base_model))
+    model = load_clip_float32(config.base_model)
     ds = _load_split(config)
 
     selection = flag_selection

@@ -25,10 +25,9 @@ from typing import Any
 
 import torch
 from tqdm.auto import tqdm
-from transformers import CLIPModel
 
 from trustvl.errors import TrustVLInputError
-from trustvl.hub.loading import load_pretrained
+from trustvl.modeling.embedding import load_clip_float32
 from trustvl.utils.devices import resolve_device
 from trustvl.utils.io import sha256_text
 from trustvl.utils.tensor_cache import TensorCache, checkpoint_fingerprint
@@ -121,7 +120,7 @@ def compute_reference_embeddings(
             return ReferenceEmbeddings(stored["text"], stored["image"], key, from_cache=True)
 
     dev = resolve_device(device)
-    reference = load_pretrained(CLIPModel, os.fspath(base_model)).to(dev).eval()
+    reference = load_clip_float32(base_model).to(dev).eval()
     for p in reference.parameters():
         p.requires_grad_(False)
     tokenizer = processor.tokenizer

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoProcessor, CLIPModel
+from transformers import AutoProcessor
 
 from trustvl.errors import TrustVLInputError
 from trustvl.hub.cards import Metric, model_card
 from trustvl.hub.loading import load_dataset_any, load_pretrained
+from trustvl.modeling.embedding import load_clip_float32
 from trustvl.modeling.lora import add_lora, clip_lora_config, merge_lora, save_adapter
 from trustvl.modeling.synthworld_clip import default_clip_path
 from trustvl.training.core import early_stopping, train
@@ -153,7 +154,7 @@ def train_safe_clip(config: SafeCLIPConfig, resume: bool = False) -> dict[str, A
         raise TrustVLInputError(
             "lora_target_modules is empty; expected module-name suffixes or a regular expression"
         )
-    model = load_pretrained(CLIPModel, base_model)
+    model = load_clip_float32(base_model)
     check_lora_targets(model, targets)
     processor = load_pretrained(AutoProcessor, base_model)
 
