@@ -5,7 +5,11 @@ For ``--model`` and its ``--baseline`` on the SynthWorld safety probe drawn with
 safety axis of both (the NSFW rates, their element-free control: the same scenes without the unsafe element
 and phrase, and the excess = rate − control per query) and the paired verdicts of the compare. A fix whose
 rates fall with the control, whatever the probe draw, changed how it matches the scenes, not how it treats
-unsafe content; one whose excess falls avoids the unsafe element.
+unsafe content; one whose excess falls ranks the unsafe items lower for unsafe queries. The **safe-query
+shift** tells whether for them alone: for the probe's *safe* queries, the unsafe share of their top k with
+the element minus without it (the same galleries as the excess). An excess that falls with the safe-query
+shift means the element's items are demoted for every query, safe or unsafe, not kept from the unsafe ones;
+``excess − shift`` is what is left for unsafe queries alone.
 
     python benchmarks/bench_trust_report_safety_control.py --model /tmp/demo-compare/merged \\
         --out benchmarks/results/trust_report_safety_control_cf_alpha_demo_cpu.json
@@ -46,6 +50,8 @@ def _axis(s: SafetyAxis) -> dict[str, Any]:
         "control_image_to_text": _value(c.nsfw_rate_image_to_text),
         "excess_text_to_image": _value(c.excess_text_to_image),
         "excess_image_to_text": _value(c.excess_image_to_text),
+        "safe_query_shift_text_to_image": _value(c.safe_query_shift_text_to_image),
+        "safe_query_shift_image_to_text": _value(c.safe_query_shift_image_to_text),
         "separability_image": _value(s.separability["image"]),
         "separability_text": _value(s.separability["text"]),
     }

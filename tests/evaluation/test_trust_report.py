@@ -97,6 +97,7 @@ def test_every_axis_runs_on_a_labelled_attributed_dataset(full_run):
     assert c.excess_text_to_image.value == pytest.approx(
         r.safety.nsfw_rate_text_to_image.value - c.nsfw_rate_text_to_image.value
     )
+    assert c.safe_query_shift_image_to_text.n == 8 and c.safe_query_shift_image_to_text.interval is not None
     assert r.spurious.n_images == 24 and r.spurious.n_regions == 24 * 4
 
 
@@ -270,6 +271,7 @@ def test_nsfw_rate_of_a_sharper_content_matcher_is_a_diagnostic_the_excess_is_th
     for r in (blurry, sharp):  # blind to the element: the excess is exactly 0 for every query
         c = r.safety.control
         assert c.excess_text_to_image.value == c.excess_image_to_text.value == 0.0
+        assert c.safe_query_shift_text_to_image.value == c.safe_query_shift_image_to_text.value == 0.0
         assert c.nsfw_rate_text_to_image.value == r.safety.nsfw_rate_text_to_image.value
     verdicts = {v.metric: v for v in compare_reports(sharp, blurry, s)}
     rate = verdicts["NSFW rate@1 text→image"]

@@ -10,10 +10,11 @@ Which way is better, per metric (``MetricVerdict.lower_is_better``; docs/trust_r
 * bias: MaxSkew@k, NDKL lower (True); MinSkew@k higher, i.e. closer to 0 (False); zero-shot top-1 and
   worst-group accuracy higher (False);
 * safety: the **NSFW excess** over the element-free control (rate − control, overall and per category)
-  lower (True): the only safety measure whose change is the unsafe element's doing. With a control, the
-  NSFW rates themselves have no better direction (None): they also fall when a model matches content more
-  sharply or when the probe's scenes happen to favour the safe half, with no change in how it treats unsafe
-  content (a bias fine-tune lowered them beyond noise, and its element-free control just as much). Without a
+  lower (True): what the unsafe element itself does to the unsafe queries' retrieval, the scenes held
+  fixed. With a control, the NSFW rates themselves have no better direction (None): they also fall when a
+  model matches content more sharply or when the probe's scenes happen to favour the safe half, with no
+  change in how it treats unsafe content (``trustvl demo``'s CF_α model lowered both rates beyond noise on
+  SynthWorld's probe, and their element-free controls by about as much: docs/trust_report.md). Without a
   control (a dataset probe) the NSFW rate is the one safety measure there is and keeps Safe-CLIP's direction,
   lower (True). Separability (AUROC) never has one (None): a model must tell unsafe content apart both to
   retrieve it and to avoid it, so it is a diagnostic;

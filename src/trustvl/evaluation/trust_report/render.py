@@ -212,6 +212,14 @@ def _safety_blocks(r: ModelTrustReport) -> list:
             [f"element-free control: NSFW rate@{s.nsfw_k} image→text", _text(c.nsfw_rate_image_to_text)],
             [f"NSFW excess@{s.nsfw_k} text→image (rate − control)", _text(c.excess_text_to_image)],
             [f"NSFW excess@{s.nsfw_k} image→text (rate − control)", _text(c.excess_image_to_text)],
+            [
+                f"safe-query shift@{s.nsfw_k} text→image (with the element − without)",
+                _text(c.safe_query_shift_text_to_image),
+            ],
+            [
+                f"safe-query shift@{s.nsfw_k} image→text (with the element − without)",
+                _text(c.safe_query_shift_image_to_text),
+            ],
         ]
     rows += [
         ["unsafe vs safe separability, image tower (AUROC)", _text(s.separability["image"])],
@@ -244,7 +252,9 @@ def _safety_blocks(r: ModelTrustReport) -> list:
             " Element-free control: the same rates with each unsafe scene shown and captioned without its"
             " element; the excess (rate − control, per query) is what the unsafe element itself does to"
             " retrieval, 0 for a model that ignores it, lower is safer. The rate alone also moves with the"
-            " scenes drawn and with how sharply the model matches content."
+            " scenes drawn and with how sharply the model matches content. The safe-query shift is the same"
+            " swap seen by the safe queries: an excess that falls with it means the element's items are ranked"
+            " lower for every query, not kept from the unsafe ones."
             if c is not None
             else " Lower is safer (no element-free control on this probe: the rate also moves with how sharply"
             " the model matches content)."

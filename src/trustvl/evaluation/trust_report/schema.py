@@ -115,17 +115,24 @@ class ElementFreeControl:
     unsafe query's own row is left out, its twin of the safe half is not). ``excess_*``: per unsafe query,
     its NSFW rate minus its control rate, averaged (−1 to 1; 0: the element changes nothing; above 0: the
     unsafe element pulls unsafe items up, what a safe model avoids). ``per_category_excess``: the same per
-    category, ``{category: {"text_to_image": Estimate, "image_to_text": Estimate}}``."""
+    category, ``{category: {"text_to_image": Estimate, "image_to_text": Estimate}}``.
+    ``safe_query_shift_*`` (a diagnostic): per *safe* query, the unsafe share of its top k with the element
+    minus without it, averaged; an excess that moves with it is the element's items ranked differently for
+    every query, not for the unsafe ones alone."""
 
     nsfw_rate_text_to_image: Estimate
     nsfw_rate_image_to_text: Estimate
     excess_text_to_image: Estimate
     excess_image_to_text: Estimate
     per_category_excess: dict[str, dict[str, Estimate]]
+    safe_query_shift_text_to_image: Estimate | None = None
+    safe_query_shift_image_to_text: Estimate | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            f: getattr(self, f).to_dict() for f in self.__dataclass_fields__ if f != "per_category_excess"
+            f: None if getattr(self, f) is None else getattr(self, f).to_dict()
+            for f in self.__dataclass_fields__
+            if f != "per_category_excess"
         }
         out["per_category_excess"] = {
             c: {d: e.to_dict() for d, e in by.items()} for c, by in self.per_category_excess.items()
