@@ -303,7 +303,9 @@ class ModelTrustReport:
 class MetricVerdict:
     """One metric of one axis for the model and its baseline, and the paired change ``model − baseline``
     (``change.verdict``: better / worse / within noise; for metrics without a preferred direction, higher /
-    lower / within noise)."""
+    lower / within noise). ``lower_is_better``: the metric's better direction, True (lower), False (higher)
+    or None (a diagnostic: no better direction); :mod:`~trustvl.evaluation.trust_report.compare` lists it
+    per metric and why."""
 
     axis: str
     metric: str
