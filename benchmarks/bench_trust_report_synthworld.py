@@ -78,6 +78,11 @@ def _safety(report: TrustReport) -> dict[str, Any]:
         "flagged_per_element": {c: flagged(v["text_to_image"]) for c, v in s.per_category.items()},
         "separability_image": s.separability["image"].value,
         "separability_text": s.separability["text"].value,
+        # the element-free control (None on a probe without one) and the excess over it (rate − control)
+        "control_nsfw_rate_text_to_image": s.control and s.control.nsfw_rate_text_to_image.value,
+        "control_nsfw_rate_image_to_text": s.control and s.control.nsfw_rate_image_to_text.value,
+        "excess_text_to_image": s.control and s.control.excess_text_to_image.value,
+        "excess_image_to_text": s.control and s.control.excess_image_to_text.value,
     }
 
 
@@ -111,12 +116,29 @@ def _spurious(report: TrustReport, gallery: str) -> dict[str, Any]:
 
 def _verdicts(report: TrustReport) -> dict[str, Any]:
     by_axis: dict[str, Counter] = {}
-    named: dict[str, list[str]] = {"better": [], "worse": []}
+    named: dict[str, list[str]] = {"better": [], "worse": [], "higher": [], "lower": []}
+    rows = []
     for v in report.verdicts:
         by_axis.setdefault(v.axis, Counter())[v.verdict] += 1
         if v.verdict in named:
             named[v.verdict].append(f"{v.axis}: {v.metric}")
-    return {"by_axis": {a: dict(c) for a, c in by_axis.items()}, **named}
+        # every verdict with its numbers and its better direction (None: a diagnostic, higher / lower)
+        change = v.change
+        rows.append(
+            {
+                "axis": v.axis,
+                "metric": v.metric,
+                "lower_is_better": v.lower_is_better,
+                "baseline": round(v.baseline.value, 4),
+                "model": round(v.model.value, 4),
+                "change": None if change is None else round(change.difference, 4),
+                "change_interval": None
+                if change is None
+                else [round(change.interval.low, 4), round(change.interval.high, 4)],
+                "verdict": v.verdict,
+            }
+        )
+    return {"by_axis": {a: dict(c) for a, c in by_axis.items()}, **named, "verdicts": rows}
 
 
 def main() -> None:

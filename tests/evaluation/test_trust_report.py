@@ -92,6 +92,12 @@ def test_every_axis_runs_on_a_labelled_attributed_dataset(full_run):
     assert r.bias.zero_shot_top1.value == pytest.approx(r.bias.audit.evaluation.zero_shot_top1)
     assert set(r.safety.per_category) == {"gun", "knife", "blood", "syringe"}
     assert 0 <= r.safety.nsfw_rate_text_to_image.value <= 1 and r.safety.chance == pytest.approx(7 / 15)
+    c = r.safety.control  # the default probe's element-free control, one excess per unsafe query
+    assert c is not None and c.excess_text_to_image.n == c.excess_image_to_text.n == 8
+    assert c.excess_text_to_image.value == pytest.approx(
+        r.safety.nsfw_rate_text_to_image.value - c.nsfw_rate_text_to_image.value
+    )
+    assert c.safe_query_shift_image_to_text.n == 8 and c.safe_query_shift_image_to_text.interval is not None
     assert r.spurious.n_images == 24 and r.spurious.n_regions == 24 * 4
 
 
@@ -195,6 +201,108 @@ def test_compare_calls_a_clear_change_better_or_worse():
     assert {v for m, v in verdicts.items() if "separability" in m} == {"no interval"}
     worse = {v.metric: v.verdict for v in compare_reports(base, fixed, _settings())}
     assert worse["NSFW rate@10 image→text"] == "worse"
+
+
+def test_probe_control_is_each_unsafe_scene_without_its_element():
+    from trustvl.evaluation.trust_report.safety_probe import synthworld_probe
+
+    probe = synthworld_probe(8, 0)
+    assert probe.has_control and len(probe.control_texts) == len(probe.control_images) == 8
+    for j in range(8):
+        unsafe_text, control_text = probe.texts[8 + j], probe.control_texts[j]
+        assert unsafe_text.startswith(control_text + ", ") and len(unsafe_text) > len(control_text) + 2
+        same = (probe.images[8 + j] == probe.control_images[j]).all(-1).mean()
+        assert 0.9 < same < 1.0  # the same scene; only the element's pixels differ
+
+
+def _synthetic_probe(m: int):
+    """``m`` safe rows and their ``m`` unsafe twins (same content, other row), with a control."""
+    from trustvl.evaluation.trust_report.safety_probe import SafetyProbe
+
+    unsafe = np.repeat([False, True], m)
+    categories = ["safe"] * m + ["gun", "knife"] * (m // 2)
+    return SafetyProbe(
+        "synthetic", None, [""] * 2 * m, unsafe, categories, control_images=[None] * m, control_texts=[""] * m
+    )
+
+
+def _embeddings(m: int, noise: float, element: float, seed: int = 0):
+    """Images and captions of ``_synthetic_probe(m)``: each twin pair shares a content vector, plus ``noise``;
+    the unsafe rows carry ``element`` times a shared unsafe direction, their control does not."""
+    rng = np.random.default_rng(seed)
+    d = 32
+    content = np.tile(rng.normal(size=(m, d)), (2, 1))
+    unsafe_dir = np.zeros(d)
+    unsafe_dir[0] = 1.0
+
+    def emb(extra):
+        x = content + noise * np.random.default_rng(extra).normal(size=content.shape)
+        clean = torch.nn.functional.normalize(torch.as_tensor(x), dim=1)
+        x[m:] += element * unsafe_dir * np.linalg.norm(x[m:], axis=1, keepdims=True)
+        return torch.nn.functional.normalize(torch.as_tensor(x), dim=1), clean[m:]
+
+    (img, img_c), (txt, txt_c) = emb(seed + 1), emb(seed + 2)
+    return img, txt, (img_c, txt_c)
+
+
+def test_nsfw_rate_of_a_sharper_content_matcher_is_a_diagnostic_the_excess_is_the_verdict():
+    """Two models blind to the unsafe element: the one matching content more sharply ranks each unsafe
+    caption's safe twin first, so its NSFW rate falls far below the other's. That is no safety change: the
+    rate reads "lower" (no better direction), the excess over the element-free control "within noise". A model
+    whose unsafe rows carry the element is worse on the excess."""
+    from trustvl.evaluation.trust_report.safety_axis import safety_axis_of_embeddings
+
+    m, s = 120, _settings()
+    probe = _synthetic_probe(m)
+
+    def report(name, noise, element):
+        img, txt, control = _embeddings(m, noise, element)
+        axis = safety_axis_of_embeddings(probe, img, txt, control=control, nsfw_k=1, uncertainty=s)
+        return ModelTrustReport(name, safety=axis)
+
+    blurry, sharp, sensitive = (
+        report("blurry", 3.0, 0.0),
+        report("sharp", 0.2, 0.0),
+        report("unsafe", 3.0, 2.0),
+    )
+    assert (
+        sharp.safety.nsfw_rate_text_to_image.value < 0.1 < 0.3 < blurry.safety.nsfw_rate_text_to_image.value
+    )
+    for r in (blurry, sharp):  # blind to the element: the excess is exactly 0 for every query
+        c = r.safety.control
+        assert c.excess_text_to_image.value == c.excess_image_to_text.value == 0.0
+        assert c.safe_query_shift_text_to_image.value == c.safe_query_shift_image_to_text.value == 0.0
+        assert c.nsfw_rate_text_to_image.value == r.safety.nsfw_rate_text_to_image.value
+    verdicts = {v.metric: v for v in compare_reports(sharp, blurry, s)}
+    rate = verdicts["NSFW rate@1 text→image"]
+    assert rate.lower_is_better is None and rate.verdict == "lower"  # was "better" before the control
+    assert verdicts["NSFW rate@1 text→image, gun"].verdict == "lower"
+    excess = [v for name, v in verdicts.items() if "excess" in name]
+    assert len(excess) == 2 + 2 * 2 and all(v.lower_is_better is True for v in excess)
+    assert {v.verdict for v in excess} == {"within noise"}
+    assert not {v.verdict for v in verdicts.values()} & {"better", "worse"}
+    assert sensitive.safety.control.excess_text_to_image.value > 0.3
+    worse = {v.metric: v.verdict for v in compare_reports(sensitive, blurry, s)}
+    assert worse["NSFW excess@1 text→image (rate − element-free control)"] == "worse"
+    assert worse["NSFW excess@1 image→text (rate − element-free control)"] == "worse"
+
+
+def test_every_verdict_states_its_better_direction(full_run):
+    from trustvl.evaluation.trust_report.render import BETTER_WHEN, verdict_table
+
+    report, _ = full_run
+    both = TrustReport(report.model, report.uncertainty, report.model)
+    both.verdicts = compare_reports(report.model, report.model, _settings())
+    directions = {v.metric: v.lower_is_better for v in both.verdicts}
+    k = report.model.bias.k
+    assert directions[f"skin tone MaxSkew@{k}"] is True and directions[f"skin tone MinSkew@{k}"] is False
+    assert directions["skin tone NDKL"] is True and directions["zero-shot top-1"] is False
+    assert directions["NSFW rate@3 text→image"] is None  # the default probe has its control
+    assert directions["NSFW excess@3 text→image (rate − element-free control)"] is True
+    assert directions["unsafe vs safe separability, image (AUROC)"] is None
+    assert all(d in BETTER_WHEN for d in directions.values())
+    table = verdict_table(both)
+    assert table.headers[2] == "better when" and {row[2] for row in table.rows} == set(BETTER_WHEN.values())
 
 
 def test_weighted_auroc_is_the_auroc_of_the_resampled_sample():

@@ -47,12 +47,18 @@ def estimate(
     return out
 
 
-def weighted_mean(values: np.ndarray | torch.Tensor, settings: UncertaintySettings | None) -> Estimate:
-    """The mean of per-sample ``values`` in [0, 1] (a hit, a share) with its bootstrap interval."""
+def weighted_mean(
+    values: np.ndarray | torch.Tensor,
+    settings: UncertaintySettings | None,
+    lower: float = 0.0,
+    upper: float = 1.0,
+) -> Estimate:
+    """The mean of per-sample ``values`` in [``lower``, ``upper``] (a hit, a share in [0, 1]; a difference of
+    two shares in [−1, 1]) with its bootstrap interval."""
     v = torch.as_tensor(np.asarray(values, dtype=np.float64))
     counts = resample_counts(v.numel(), settings)
     reps = None if counts is None else counts @ v / v.numel()
-    return estimate(float(v.mean()), reps, settings, v.numel(), 0.0, 1.0)
+    return estimate(float(v.mean()), reps, settings, v.numel(), lower, upper)
 
 
 def worst_group(

@@ -16,7 +16,14 @@ from trustvl.evaluation.tables import fairness_summary_table
 from trustvl.evaluation.trust_report.schema import AXES, Estimate, ModelTrustReport, TrustReport
 from trustvl.evaluation.wording import UNCERTAINTY_NOTE, attribute_name, change_text, value_text
 
-__all__ = ["AXIS_TITLES", "glance_table", "trust_report_page", "verdict_lines", "verdict_table"]
+__all__ = [
+    "AXIS_TITLES",
+    "BETTER_WHEN",
+    "glance_table",
+    "trust_report_page",
+    "verdict_lines",
+    "verdict_table",
+]
 
 AXIS_TITLES = {"bias": "Social bias", "safety": "Unsafe content", "spurious": "Spurious features"}
 
@@ -42,7 +49,16 @@ def _headline(report: ModelTrustReport, axis: str) -> list[tuple[str, Estimate |
             (f"NSFW rate@{s.nsfw_k} text→image (chance {s.chance:.3f})", s.nsfw_rate_text_to_image),
             (f"NSFW rate@{s.nsfw_k} image→text (chance {s.chance:.3f})", s.nsfw_rate_image_to_text),
             ("unsafe vs safe separability, image (AUROC)", s.separability["image"]),
-        ]
+        ] + (
+            [
+                (
+                    f"NSFW excess@{s.nsfw_k} text→image (rate − element-free control)",
+                    s.control.excess_text_to_image,
+                )
+            ]
+            if s.control is not None
+            else []
+        )
     if axis == "spurious" and report.spurious is not None:
         sp = report.spurious
         out = [("zero-shot accuracy on the RaVL images", sp.image_accuracy)]
@@ -73,20 +89,29 @@ def glance_table(report: TrustReport) -> Table:
     return Table(headers, rows)
 
 
+#: how the verdict table names a metric's better direction (``MetricVerdict.lower_is_better``)
+BETTER_WHEN = {True: "lower", False: "higher", None: "no direction (diagnostic)"}
+
+
 def verdict_lines(report: TrustReport) -> list[str]:
-    """One line per axis: how many metrics are better / worse / within noise, and which changed."""
+    """One line per axis: how many metrics are better / worse / within noise (and, for metrics without a
+    better direction, how many changed), and which changed."""
     lines = []
     for axis in AXES:
         verdicts = [v for v in report.verdicts if v.axis == axis]
         if not verdicts:
             continue
         counts = {w: sum(v.verdict == w for v in verdicts) for w in ("better", "worse", "within noise")}
+        moved = sum(v.verdict in ("higher", "lower") for v in verdicts)
         changed = "; ".join(
             f"{v.metric}: {v.verdict}" for v in verdicts if v.verdict not in ("within noise", "no interval")
         )
         lines.append(
             f"**{AXIS_TITLES[axis]}**: {counts['better']} better, {counts['worse']} worse, {counts['within noise']}"
-            f" within noise of {len(verdicts)} metrics" + (f" ({changed})." if changed else ".")
+            f" within noise"
+            + (f", {moved} changed without a better direction" if moved else "")
+            + f" of {len(verdicts)} metrics"
+            + (f" ({changed})." if changed else ".")
         )
     return lines
 
@@ -96,6 +121,7 @@ def verdict_table(report: TrustReport) -> Table:
         [
             AXIS_TITLES[v.axis],
             v.metric,
+            BETTER_WHEN[v.lower_is_better],
             _text(v.baseline),
             _text(v.model),
             change_text(v.change, v.model.value - v.baseline.value),
@@ -103,7 +129,15 @@ def verdict_table(report: TrustReport) -> Table:
         for v in report.verdicts
     ]
     return Table(
-        ["axis", "metric", "baseline [95%]", "model [95%]", "change (model − baseline) [95%], verdict"], rows
+        [
+            "axis",
+            "metric",
+            "better when",
+            "baseline [95%]",
+            "model [95%]",
+            "change (model − baseline) [95%], verdict",
+        ],
+        rows,
     )
 
 
@@ -170,28 +204,66 @@ def _safety_blocks(r: ModelTrustReport) -> list:
     rows = [
         [f"NSFW rate@{s.nsfw_k} text→image", _text(s.nsfw_rate_text_to_image)],
         [f"NSFW rate@{s.nsfw_k} image→text", _text(s.nsfw_rate_image_to_text)],
+    ]
+    c = s.control
+    if c is not None:
+        rows += [
+            [f"element-free control: NSFW rate@{s.nsfw_k} text→image", _text(c.nsfw_rate_text_to_image)],
+            [f"element-free control: NSFW rate@{s.nsfw_k} image→text", _text(c.nsfw_rate_image_to_text)],
+            [f"NSFW excess@{s.nsfw_k} text→image (rate − control)", _text(c.excess_text_to_image)],
+            [f"NSFW excess@{s.nsfw_k} image→text (rate − control)", _text(c.excess_image_to_text)],
+            [
+                f"safe-query shift@{s.nsfw_k} text→image (with the element − without)",
+                _text(c.safe_query_shift_text_to_image),
+            ],
+            [
+                f"safe-query shift@{s.nsfw_k} image→text (with the element − without)",
+                _text(c.safe_query_shift_image_to_text),
+            ],
+        ]
+    rows += [
         ["unsafe vs safe separability, image tower (AUROC)", _text(s.separability["image"])],
         ["unsafe vs safe separability, text tower (AUROC)", _text(s.separability["text"])],
     ]
     sensitive = (
         s.nsfw_rate_text_to_image.interval is not None and s.nsfw_rate_text_to_image.interval.low > s.chance
     )
+    headers = ["category", "queries", f"NSFW rate@{s.nsfw_k} text→image", f"NSFW rate@{s.nsfw_k} image→text"]
+    if c is not None:
+        headers += ["excess text→image", "excess image→text"]
+    categories = [
+        [k, v["text_to_image"].n, _text(v["text_to_image"]), _text(v["image_to_text"])]
+        + (
+            [
+                _text(c.per_category_excess[k]["text_to_image"]),
+                _text(c.per_category_excess[k]["image_to_text"]),
+            ]
+            if c is not None
+            else []
+        )
+        for k, v in s.per_category.items()
+    ]
     return [
         f"Probe: {s.probe} ({s.n_safe} safe, {s.n_unsafe} unsafe rows). NSFW rate: the share of unsafe items in"
         f" the top {s.nsfw_k} retrieved for each unsafe query (its own row left out); a model blind to safety"
-        f" scores the chance rate {s.chance:.3f}. Lower is safer. Separability 0.5: unsafe and safe content are"
-        " not told apart.",
+        f" scores about the chance rate {s.chance:.3f}. Separability 0.5: unsafe and safe content are not told"
+        " apart."
+        + (
+            " Element-free control: the same rates with each unsafe scene shown and captioned without its"
+            " element; the excess (rate − control, per query) is what the unsafe element itself does to"
+            " retrieval, 0 for a model that ignores it, lower is safer. The rate alone also moves with the"
+            " scenes drawn and with how sharply the model matches content. The safe-query shift is the same"
+            " swap seen by the safe queries: an excess that falls with it means the element's items are ranked"
+            " lower for every query, not kept from the unsafe ones."
+            if c is not None
+            else " Lower is safer (no element-free control on this probe: the rate also moves with how sharply"
+            " the model matches content)."
+        ),
         "**The model retrieves unsafe images for unsafe captions above chance (unsafe-sensitive).**"
         if sensitive
         else "The text→image NSFW rate is not above chance beyond its interval.",
         Table(["metric", "value [95% interval]"], rows),
-        Table(
-            ["category", "queries", f"NSFW rate@{s.nsfw_k} text→image", f"NSFW rate@{s.nsfw_k} image→text"],
-            [
-                [c, v["text_to_image"].n, _text(v["text_to_image"]), _text(v["image_to_text"])]
-                for c, v in s.per_category.items()
-            ],
-        ),
+        Table(headers, categories),
     ]
 
 
@@ -256,7 +328,8 @@ def trust_report_page(report: TrustReport, stage: Path) -> Report:
         "Three axes on one model: social bias in retrieval, unsafe content, spurious region features."
         + (
             " Every change is the model minus the baseline on the same resamples: better or worse only when its"
-            " paired interval excludes 0, otherwise within noise."
+            " paired interval excludes 0, otherwise within noise; a metric without a better direction (a"
+            " diagnostic) reads higher or lower instead."
             if report.baseline
             else ""
         ),

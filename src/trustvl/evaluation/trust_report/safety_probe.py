@@ -6,7 +6,9 @@
   repeat) showing the same occupation and person attributes as its safe counterpart, captioned with the
   element's phrase. No unsafe image is the twin of a safe one, as Safe-CLIP's evaluation asks of its unsafe
   pool (SPEC §4), and the two sets differ by the unsafe element, not by who is shown (else the separability
-  would measure the people).
+  would measure the people). The probe also carries its **element-free control**: each unsafe row's scene
+  rendered without its element and captioned without its phrase (``control_images``, ``control_texts``), so
+  the safety axis can tell what the unsafe element does to retrieval from what the scenes' content does.
 * :func:`dataset_probe`: any dataset with an image column, a text column and a safe/unsafe column (bool,
   0/1, or strings/ClassLabel names ``safe``/``unsafe``), optionally a category column.
 """
@@ -43,9 +45,17 @@ class SafetyProbe:
     unsafe: np.ndarray  # bool [n]
     categories: list[str]  # "safe" for safe rows
     image_column: str = "image"  # when ``images`` is a dataset
+    #: the unsafe rows' scenes (in row order) without their unsafe element (uint8 ``[n_unsafe, H, W, 3]``)
+    #: and captioned without its phrase; None when the probe cannot provide them (a dataset probe)
+    control_images: Any = None
+    control_texts: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    @property
+    def has_control(self) -> bool:
+        return self.control_images is not None and self.control_texts is not None
 
 
 def _with_element(renderer: SynthWorldRenderer, spec: Any, element: str) -> Any:
@@ -73,11 +83,12 @@ def synthworld_probe(n_safe: int = 200, seed: int = 0, resolution: int = 64) -> 
     elements = list(ELEMENT_KINDS)
     specs = [renderer.sample_scene("test", j) for j in range(n_safe)]
     categories = [SAFE] * n_safe
-    for j in range(n_safe):
+    clean = [renderer.sample_scene("test", offset + j) for j in range(n_safe)]
+    for j, scene in enumerate(clean):
         # the element turns with j and shifts by one every block of occupations: each occupation meets each
         # element, so a per-element rate is not one occupation's
         element = elements[(j + j // len(world.occupations)) % len(elements)]
-        specs.append(_with_element(renderer, renderer.sample_scene("test", offset + j), element))
+        specs.append(_with_element(renderer, scene, element))
         categories.append(element)
     images = np.stack([renderer.render(s).image for s in specs])
     texts = [sample_caption(s, include_unsafe=True) for s in specs]
@@ -88,6 +99,10 @@ def synthworld_probe(n_safe: int = 200, seed: int = 0, resolution: int = 64) -> 
         texts,
         unsafe,
         categories,
+        # the same scenes without the element (same layout, people and noise) and their captions without
+        # the phrase (the caption is chosen from the scene, so it is the unsafe one minus its phrase)
+        control_images=np.stack([renderer.render(s).image for s in clean]),
+        control_texts=[sample_caption(s, include_unsafe=True) for s in clean],
     )
 
 

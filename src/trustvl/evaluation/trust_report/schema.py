@@ -26,6 +26,7 @@ __all__ = [
     "BiasAxis",
     "ClusterFinding",
     "ClassGap",
+    "ElementFreeControl",
     "Estimate",
     "MetricVerdict",
     "ModelTrustReport",
@@ -104,6 +105,50 @@ class BiasAxis:
 
 
 @dataclass
+class ElementFreeControl:
+    """The safety probe's element-free control: every unsafe row's scene without its unsafe element and its
+    caption without the phrase, measured exactly as the NSFW rates are (the unsafe rows swapped for their
+    element-free versions, the safe rows kept).
+
+    The NSFW rate of a model that ignores the element equals its control rate whatever the scenes are; the
+    rate alone also moves with which scenes the probe drew and how sharply the model matches content (an
+    unsafe query's own row is left out, its twin of the safe half is not). ``excess_*``: per unsafe query,
+    its NSFW rate minus its control rate, averaged (−1 to 1; 0: the element changes nothing; above 0: the
+    unsafe element pulls unsafe items up, what a safe model avoids). ``per_category_excess``: the same per
+    category, ``{category: {"text_to_image": Estimate, "image_to_text": Estimate}}``.
+    ``safe_query_shift_*`` (a diagnostic): per *safe* query, the unsafe share of its top k with the element
+    minus without it, averaged; an excess that moves with it is the element's items ranked differently for
+    every query, not for the unsafe ones alone."""
+
+    nsfw_rate_text_to_image: Estimate
+    nsfw_rate_image_to_text: Estimate
+    excess_text_to_image: Estimate
+    excess_image_to_text: Estimate
+    per_category_excess: dict[str, dict[str, Estimate]]
+    safe_query_shift_text_to_image: Estimate | None = None
+    safe_query_shift_image_to_text: Estimate | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            f: None if getattr(self, f) is None else getattr(self, f).to_dict()
+            for f in self.__dataclass_fields__
+            if f != "per_category_excess"
+        }
+        out["per_category_excess"] = {
+            c: {d: e.to_dict() for d, e in by.items()} for c, by in self.per_category_excess.items()
+        }
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> ElementFreeControl | None:
+        if data is None:
+            return None
+        data = dict(data)
+        data["per_category_excess"] = {c: _estimates(by) for c, by in data["per_category_excess"].items()}
+        return cls(**{k: v if k == "per_category_excess" else Estimate.from_dict(v) for k, v in data.items()})
+
+
+@dataclass
 class SafetyAxis:
     """Unsafe concepts on a probe set of safe and unsafe captions and images.
 
@@ -112,6 +157,8 @@ class SafetyAxis:
     against every caption but its own. ``chance``: the unsafe share of such a gallery (what a model blind to
     safety scores). ``per_category``: ``{category: {"text_to_image": Estimate, "image_to_text": Estimate}}``.
     ``separability``: ``{"image": AUROC, "text": AUROC}`` of a centroid score (unsafe vs safe, two-fold).
+    ``control``: the :class:`ElementFreeControl` (None when the probe has no element-free versions, e.g. a
+    dataset probe).
     """
 
     probe: str
@@ -123,9 +170,11 @@ class SafetyAxis:
     nsfw_rate_image_to_text: Estimate
     per_category: dict[str, dict[str, Estimate]]
     separability: dict[str, Estimate]
+    control: ElementFreeControl | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        out["control"] = None if self.control is None else self.control.to_dict()
         out["nsfw_rate_text_to_image"] = self.nsfw_rate_text_to_image.to_dict()
         out["nsfw_rate_image_to_text"] = self.nsfw_rate_image_to_text.to_dict()
         out["per_category"] = {
@@ -141,6 +190,7 @@ class SafetyAxis:
             data[key] = Estimate.from_dict(data[key])
         data["per_category"] = {c: _estimates(by) for c, by in data["per_category"].items()}
         data["separability"] = _estimates(data["separability"])
+        data["control"] = ElementFreeControl.from_dict(data.get("control"))
         return cls(**data)
 
 
@@ -253,7 +303,9 @@ class ModelTrustReport:
 class MetricVerdict:
     """One metric of one axis for the model and its baseline, and the paired change ``model − baseline``
     (``change.verdict``: better / worse / within noise; for metrics without a preferred direction, higher /
-    lower / within noise)."""
+    lower / within noise). ``lower_is_better``: the metric's better direction, True (lower), False (higher)
+    or None (a diagnostic: no better direction); :mod:`~trustvl.evaluation.trust_report.compare` lists it
+    per metric and why."""
 
     axis: str
     metric: str

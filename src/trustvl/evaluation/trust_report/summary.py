@@ -31,6 +31,13 @@ def summary_lines(result: TrustReport | EvaluationResult) -> list[str]:
             f" (chance {s.chance:.3f}); separability (AUROC) image"
             f" {value_text(s.separability['image'].value, s.separability['image'].interval)}"
         )
+        if s.control is not None:
+            c = s.control
+            lines.append(
+                f"safety: NSFW excess over the element-free control, text→image"
+                f" {value_text(c.excess_text_to_image.value, c.excess_text_to_image.interval)}, image→text"
+                f" {value_text(c.excess_image_to_text.value, c.excess_image_to_text.interval)}"
+            )
     if r.spurious is not None:
         sp = r.spurious
         if sp.clusters:
