@@ -74,9 +74,12 @@ def train_cf_alpha(config: CFAlphaConfig, resume: bool = False) -> dict[str, Any
     model.set_alpha(config.alpha)
     model.eval()
     model_dir = out / "model"
-    model.save_pretrained(str(model_dir))
-    processor.save_pretrained(str(model_dir))
-    model.save_adapter(out / "adapter")
+    if (
+        config.should_save
+    ):  # under torchrun / accelerate launch every process holds the same weights: one writes
+        model.save_pretrained(str(model_dir))
+        processor.save_pretrained(str(model_dir))
+        model.save_adapter(out / "adapter")
     logs = [h for h in result.log_history if "loss" in h]
     summary = {
         "model_dir": str(model_dir),
@@ -92,5 +95,6 @@ def train_cf_alpha(config: CFAlphaConfig, resume: bool = False) -> dict[str, Any
         "last_log": logs[-1] if logs else None,
         "config": config.to_dict(),
     }
-    write_json(out / "train_summary.json", summary)
+    if config.should_save:
+        write_json(out / "train_summary.json", summary)
     return summary
