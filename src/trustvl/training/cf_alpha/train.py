@@ -74,9 +74,8 @@ def train_cf_alpha(config: CFAlphaConfig, resume: bool = False) -> dict[str, Any
     model.set_alpha(config.alpha)
     model.eval()
     model_dir = out / "model"
-    if (
-        config.should_save
-    ):  # under torchrun / accelerate launch every process holds the same weights: one writes
+    # under torchrun / accelerate launch every process holds the same weights: one writes them
+    if config.should_save:
         model.save_pretrained(str(model_dir))
         processor.save_pretrained(str(model_dir))
         model.save_adapter(out / "adapter")

@@ -219,9 +219,8 @@ def train_safe_clip(config: SafeCLIPConfig, resume: bool = False) -> dict[str, A
     )
 
     peft_model.eval()
-    if (
-        config.should_save
-    ):  # under torchrun / accelerate launch every process holds the same weights: one writes
+    # under torchrun / accelerate launch every process holds the same weights: one writes them
+    if config.should_save:
         with atomic_output_dir(out / "adapter", overwrite=True) as stage:
             save_adapter(peft_model, stage)
     merged = merge_lora(peft_model).eval()
