@@ -92,6 +92,9 @@ def train_cf_alpha(config: CFAlphaConfig, resume: bool = False) -> dict[str, Any
         "lora_parameters": model.num_lora_parameters(),
         "first_log": logs[0] if logs else None,
         "last_log": logs[-1] if logs else None,
+        # every logged step and the Trainer's own timing (train_runtime, train_samples_per_second): what a
+        # comparison of runs (e.g. benchmarks/bench_multi_gpu.py, 1 vs N processes) reads
+        "log_history": result.log_history,
         "config": config.to_dict(),
     }
     if config.should_save:

@@ -246,6 +246,9 @@ def train_safe_clip(config: SafeCLIPConfig, resume: bool = False) -> dict[str, A
         "final_eval": final_eval,
         "first_log": logs[0] if logs else None,
         "last_log": logs[-1] if logs else None,
+        # every logged step and the Trainer's own timing (train_runtime, train_samples_per_second): what a
+        # comparison of runs (e.g. benchmarks/bench_multi_gpu.py, 1 vs N processes) reads
+        "log_history": result.log_history,
         "config": config.to_dict(),
     }
     if config.should_save:
