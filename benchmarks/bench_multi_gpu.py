@@ -180,7 +180,9 @@ def bench_builder(
     n = launcher.nproc
     one, _ = launcher.run([*argv, "--num_proc", "1", "--out", str(work / f"{name}-1")])
     _, seconds_one = launcher.run([*argv, "--num_proc", "1", "--out", str(work / f"{name}-1b")])  # warm
-    _, seconds_n = launcher.run([*argv, "--out", str(work / f"{name}-{n}")], nproc=n)
+    printed, seconds_n = launcher.run([*argv, "--out", str(work / f"{name}-{n}")], nproc=n)
+    # every process prints its summary, with the shards it built
+    built = [int(x) for x in re.findall(r'n_shards_built"?[=:] ?(\d+)', printed)]
     reference = dataset_files(work / f"{name}-1")
     shards = [f for f in reference if f.endswith(".parquet")]
 
@@ -196,6 +198,7 @@ def bench_builder(
         "n_rows": {split: len(rows) for split, rows in ref_rows.items()},
         "compared": "data shards byte for byte, and the card but for its build-time line",
         f"{n}_processes_vs_1": compare_files(reference, dataset_files(work / f"{name}-{n}")),
+        "shards_built_per_process": built,
         "seconds_1_process": round(seconds_one, 2),
         f"seconds_{n}_processes": round(seconds_n, 2),
         "seconds_note": "wall time of the whole command (interpreter start and imports included)",
