@@ -90,6 +90,23 @@ def test_two_processes_build_the_bytes_of_one_and_survive_a_killed_rank(tmp_path
     assert len(ids) == len(set(ids)) == len(load_dataset_any(tmp_path / "one", split="train"))
 
 
+def test_only_rank_0_refuses_a_non_empty_output_folder(tmp_path, monkeypatch):
+    """A slower rank must not refuse the folder that rank 0 has started to write (a race under torchrun)."""
+    from trustvl.commands._common import check_output_dir
+    from trustvl.errors import TrustVLInputError
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "build_config.json").write_text("{}")
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(TrustVLInputError, match="exists and is not empty"):
+        check_output_dir(tmp_path / "out")
+    monkeypatch.setenv("RANK", "1")
+    assert check_output_dir(tmp_path / "out") == tmp_path / "out"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(TrustVLInputError, match="existing file"):  # every other check still applies
+        check_output_dir(tmp_path / "file")
+
+
 if __name__ == "__main__":  # the entry point of every torchrun process of the test above
     if os.environ.get("KILL_RANK") == os.environ["RANK"]:
         os.environ["TRUSTVL_FAULT"] = os.environ["KILL_AT"]
