@@ -200,7 +200,10 @@ def check_output_dir(
     out = Path(path).expanduser()
     if out.exists() and not out.is_dir():
         raise TrustVLInputError(f"{flag} {str(path)!r} is an existing file; expected a folder path")
-    if out.is_dir() and any(out.iterdir()) and not overwrite and not resume:
+    # under torchrun / accelerate launch rank 0 may already be writing the folder when a slower rank gets
+    # here: rank 0 alone refuses a non-empty folder (its error ends the whole launch)
+    other_rank = int(os.environ.get("RANK", "0") or 0) > 0
+    if out.is_dir() and any(out.iterdir()) and not overwrite and not resume and not other_rank:
         how = "--overwrite to replace it" + (" or --resume to continue it" if resume is not None else "")
         raise TrustVLInputError(
             f"{flag} {str(path)!r} exists and is not empty; choose another folder or pass {how}"

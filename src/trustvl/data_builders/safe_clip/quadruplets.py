@@ -46,6 +46,13 @@ gap and equals an uninterrupted build. Bad input raises :class:`~trustvl.errors.
 anything is computed (bad config, unsafe generation without the flag, a folder of another build) or, for
 a stage that returns an empty caption or a missing image, before the shard holding that row is written;
 complete shards stay for a resume, and no card is written, so :func:`load_quadruplets` refuses the folder.
+
+Several processes
+-----------------
+Under ``torchrun`` / ``accelerate launch`` (:func:`trustvl.utils.distributed.process_group`), process ``i``
+of ``n`` builds the shards ``i, i+n, i+2n, ...`` of the list of every split's shards (train, validation,
+test); the main process prepares the folder first and writes the card after every process is done (the
+folder must be on a filesystem every process sees). The bytes are those of one process.
 """
 
 from __future__ import annotations
@@ -88,6 +95,7 @@ from trustvl.errors import TrustVLInputError
 from trustvl.hub.dataset_cards import CARD_FILE, DatasetCardMetadata, SplitMetadata
 from trustvl.hub.loading import load_dataset_any
 from trustvl.utils.checks import check_int
+from trustvl.utils.distributed import process_group
 from trustvl.utils.options import resolve_num_proc
 
 __all__ = [
@@ -455,7 +463,8 @@ def build_safe_clip_quadruplets(
         progress: show a tqdm bar; overwrite: replace a folder that holds something else.
         num_proc: worker processes writing shards (None: every usable core, at most one per shard; 1: in
             this process); the same bytes whatever the value. Only SynthWorld's renderer stage with the
-            built-in or oracle converter forks; model stages and converters build in this process.
+            built-in or oracle converter forks; model stages and converters build in this process. Under a
+            multi-process launch the processes split the shards and each builds its own in-process.
 
     Raises:
         TrustVLInputError: see the module doc's failure policy.
@@ -492,13 +501,17 @@ def build_safe_clip_quadruplets(
         kind="quadruplet build",
     )
     out = build.out
-    build.prepare(overwrite)
-    build.write_record("in progress")
+    group = process_group()
+    if group.is_main:
+        build.prepare(overwrite)
+        build.write_record("in progress")
+    group.barrier()
 
     shards = [(split, i) for split in SPLITS for i in range(cfg.n_shards(split))]
     paths = {(split, i): build.shard_path(split, i, cfg.n_shards(split)) for split, i in shards}
-    pending = [key for key in shards if not build.shard_is_done(paths[key])]
-    reused = len(shards) - len(pending)
+    mine = shards[group.rank :: group.world_size]
+    pending = [key for key in mine if not build.shard_is_done(paths[key])]
+    reused = len(mine) - len(pending)
 
     from tqdm.auto import tqdm
 
@@ -506,9 +519,14 @@ def build_safe_clip_quadruplets(
     n_pending_rows = sum(
         min((i + 1) * cfg.shard_size, cfg.n_rows(split)) - i * cfg.shard_size for split, i in pending
     )
-    bar = tqdm(total=n_pending_rows, desc="safe-clip quadruplets", unit="row", disable=not progress)
+    bar = tqdm(
+        total=n_pending_rows,
+        desc="safe-clip quadruplets",
+        unit="row",
+        disable=not progress or not group.is_main,
+    )
     workers = resolve_num_proc(num_proc, len(pending))
-    if not _renders_in_workers(stage, converter):
+    if not _renders_in_workers(stage, converter) or group.world_size > 1:
         workers = 1
     try:
         if workers == 1:
@@ -524,6 +542,7 @@ def build_safe_clip_quadruplets(
                     bar.update(min((i + 1) * cfg.shard_size, cfg.n_rows(split)) - i * cfg.shard_size)
     finally:
         bar.close()
+    group.barrier()
 
     metas = {split: [build.shard_meta(paths[key]) for key in shards if key[0] == split] for split in SPLITS}
     rows = {split: sum(m["n_rows"] for m in ms) for split, ms in metas.items()}
@@ -569,7 +588,9 @@ def build_safe_clip_quadruplets(
         task_categories=("zero-shot-image-classification", "text-to-image"),
         download_size=total_bytes,
     )
-    build.finish(card, "dataset_safe_clip_quadruplets", _card_values(summary, stages), summary.to_dict())
+    if group.is_main:
+        build.finish(card, "dataset_safe_clip_quadruplets", _card_values(summary, stages), summary.to_dict())
+    group.barrier()  # the folder is complete when any process returns
     return summary
 
 

@@ -20,6 +20,7 @@ from trustvl.training.cf_alpha.data import (
     CounterfactualSets,
     PrefixCachedSets,
     caption_groups,
+    caption_keys,
     collate_prefix_cached_sets,
 )
 from trustvl.training.cf_alpha.loss import CFAlphaLoss
@@ -34,6 +35,7 @@ __all__ = [
     "CounterfactualSets",
     "PrefixCachedSets",
     "caption_groups",
+    "caption_keys",
     "collate_prefix_cached_sets",
     "train_cf_alpha",
     "vision_lora_targets",

@@ -108,6 +108,13 @@ class CFAlphaConfig(TrustVLTrainingArguments):
     alpha_endpoint_prob: float = field(
         default=0.0, metadata={"help": "With alpha_range: share of steps trained at its upper end exactly."}
     )
+    gather_across_devices: bool = field(
+        default=CFAlphaLoss.gather_across_devices,
+        metadata={
+            "help": "Under torchrun / accelerate launch: the loss of every process's batch together (the global"
+            " batch, exact gradients), so N processes train the 1-process objective; false: each process's own."
+        },
+    )
     cache_frozen_layers: bool = field(
         default=True,
         metadata={

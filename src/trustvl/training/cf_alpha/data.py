@@ -4,6 +4,7 @@ model computed once."""
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ __all__ = [
     "CounterfactualSets",
     "PrefixCachedSets",
     "caption_groups",
+    "caption_keys",
     "collate_prefix_cached_sets",
 ]
 
@@ -78,7 +80,7 @@ class CounterfactualSets(torch.utils.data.Dataset):
 class CounterfactualSetCollator:
     """Flattens sets into ``pixel_values`` ``[B·v, ...]``, one caption per set, ``set_index`` ``[B·v]`` and
     ``caption_index`` ``[B]`` (equal for sets whose captions are identical, so the loss counts them as
-    positives of each other rather than negatives)."""
+    positives of each other rather than negatives) and ``caption_key`` ``[B]`` (:func:`caption_keys`)."""
 
     processor: Any
     max_length: int | None = None
@@ -100,6 +102,7 @@ class CounterfactualSetCollator:
             "attention_mask": tok["attention_mask"],
             "set_index": set_index,
             "caption_index": caption_groups([it["caption"] for it in items]),
+            "caption_key": caption_keys([it["caption"] for it in items]),
         }
 
 
@@ -107,6 +110,15 @@ def caption_groups(captions: list[str]) -> torch.Tensor:
     """``[B]`` long tensor: the index of each caption's first occurrence among distinct captions."""
     first: dict[str, int] = {}
     return torch.tensor([first.setdefault(c, len(first)) for c in captions], dtype=torch.long)
+
+
+def caption_keys(captions: list[str]) -> torch.Tensor:
+    """``[B]`` long tensor: a 63-bit key of each caption (the first bytes of its sha256), equal for equal
+    captions on every process, so a batch gathered from several processes still groups its captions."""
+    return torch.tensor(
+        [int.from_bytes(hashlib.sha256(c.encode("utf-8")).digest()[:8], "big") >> 1 for c in captions],
+        dtype=torch.long,
+    )
 
 
 #: Largest cache of frozen-prefix states CF_α training builds (bytes); larger datasets train from pixels.
@@ -192,7 +204,8 @@ class PrefixCachedSets(torch.utils.data.Dataset):
 
 def collate_prefix_cached_sets(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     """Batch of :class:`PrefixCachedSets` items: ``vision_hidden_states`` ``[B·v, tokens, width]``,
-    ``vision_start_layer``, ``text_embeds`` ``[B, d]``, ``set_index`` ``[B·v]`` and ``caption_index`` ``[B]``."""
+    ``vision_start_layer``, ``text_embeds`` ``[B, d]``, ``set_index`` ``[B·v]``, ``caption_index`` and
+    ``caption_key`` ``[B]``."""
     hidden = torch.cat([it["hidden_states"] for it in items])
     v = items[0]["hidden_states"].shape[0]
     return {
@@ -201,4 +214,5 @@ def collate_prefix_cached_sets(items: list[dict[str, Any]]) -> dict[str, torch.T
         "text_embeds": torch.stack([it["text_embeds"] for it in items]),
         "set_index": torch.arange(len(items)).repeat_interleave(v),
         "caption_index": caption_groups([it["caption"] for it in items]),
+        "caption_key": caption_keys([it["caption"] for it in items]),
     }

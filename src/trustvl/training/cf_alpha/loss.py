@@ -35,6 +35,13 @@ unless ``cf_weight_by_alpha``: then it is ``β1·L_CLIP + α·β0·L_cf``, so th
 the objective whose fairness weight grows with α (the α-weighted path: α walks along the accuracy/fairness
 trade-off instead of asking every α for full invariance). ``alpha_endpoint_prob`` trains a share of the
 steps at ``hi`` exactly (draws stay a function of seed and step).
+
+**Several processes (``torchrun`` / ``accelerate launch``).** Every term is over the batch (``L_CLIP``'s
+negatives, ``L_score``'s captions), so by default (``gather_across_devices``) each process gathers every
+process's embeddings, set indices and caption keys (:func:`~trustvl.training.losses.gather_with_grad`) and
+computes the loss of the global batch: N processes with ``per_device_train_batch_size = B / N`` train the
+1-process objective of batch ``B`` with its exact gradient. Without it each process's batch is its own,
+smaller, set of negatives (a different objective; ``benchmarks/bench_multi_gpu.py`` measures the gap).
 """
 
 from __future__ import annotations
@@ -44,11 +51,12 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from trustvl.errors import TrustVLInputError
 from trustvl.training.core import model_inputs, unwrap_model
-from trustvl.training.losses import group_mean_cohesion_loss, multi_positive_info_nce
+from trustvl.training.losses import gather_with_grad, group_mean_cohesion_loss, multi_positive_info_nce
 
 __all__ = ["CFAlphaLoss"]
 
@@ -59,7 +67,9 @@ class CFAlphaLoss:
 
     Batches hold ``pixel_values`` ``[B·v, 3, H, W]``, ``input_ids``/``attention_mask`` ``[B, L]``,
     ``set_index`` ``[B·v]`` (the caption/set of each image) and optionally ``caption_index`` ``[B]``
-    (equal for sets whose captions are identical; such pairs count as positives, not negatives).
+    (equal for sets whose captions are identical; such pairs count as positives, not negatives) and
+    ``caption_key`` ``[B]`` (the same grouping as a stable hash, comparable across processes; needed when
+    the batch is gathered from several processes).
 
     Build it from a run's settings with :meth:`from_config`; the :class:`CFAlphaConfig` fields of the same
     names take their defaults from here (the CF_α recipe: β1 = 1, β0 = 30).
@@ -78,6 +88,8 @@ class CFAlphaLoss:
         cf_weight_by_alpha: with ``alpha_range``, weight ``L_cf`` by the drawn α (``α·β0``).
         alpha_endpoint_prob: with ``alpha_range``, the probability that a step trains at ``hi`` exactly.
         seed: seed of the α draws.
+        gather_across_devices: under several processes, compute the loss on every process's batch
+            together (the global batch; see the module docstring); one process is unaffected.
     """
 
     beta_clip: float = 1.0
@@ -90,6 +102,7 @@ class CFAlphaLoss:
     alpha_endpoint_prob: float = 0.0
     beta_score: float = 20.0
     seed: int = 0
+    gather_across_devices: bool = True
 
     @classmethod
     def from_config(cls, config: Any) -> CFAlphaLoss:
@@ -106,6 +119,7 @@ class CFAlphaLoss:
             alpha_endpoint_prob=config.alpha_endpoint_prob,
             beta_score=config.beta_score,
             seed=config.seed,
+            gather_across_devices=config.gather_across_devices,
         )
 
     def __post_init__(self) -> None:
@@ -168,13 +182,16 @@ class CFAlphaLoss:
             out = model(**model_inputs(batch))
         img, txt = out.image_embeds, out.text_embeds
         sets = batch["set_index"]
-        scale = unwrap_model(model).logit_scale.exp().clamp(max=self.max_logit_scale)
-        img_n = nn.functional.normalize(img, dim=-1)
-        txt_n = nn.functional.normalize(txt, dim=-1)
         # sets whose captions are identical (e.g. two chefs in a kitchen) are not negatives of each other
         caption_index = batch.get("caption_index")
         if caption_index is None:
             caption_index = torch.arange(txt.shape[0], device=sets.device)
+        if self.gather_across_devices and dist.is_available() and dist.is_initialized():
+            if dist.get_world_size() > 1:
+                img, txt, sets, caption_index = _global_batch(img, txt, sets, batch)
+        scale = unwrap_model(model).logit_scale.exp().clamp(max=self.max_logit_scale)
+        img_n = nn.functional.normalize(img, dim=-1)
+        txt_n = nn.functional.normalize(txt, dim=-1)
         positives = caption_index[sets][:, None] == caption_index[None, :]  # [B·v, B]
         i2t = multi_positive_info_nce(img_n, txt_n, positives, scale, normalize=False)
         t2i = multi_positive_info_nce(txt_n, img_n, positives.T, scale, normalize=False)
@@ -193,3 +210,25 @@ class CFAlphaLoss:
             loss = loss + self.beta_score * score
             logs["score_loss"] = score.detach()
         return loss, logs
+
+
+def _global_batch(
+    img: torch.Tensor, txt: torch.Tensor, sets: torch.Tensor, batch: dict[str, Any]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Every process's images, captions, set indices and caption groups, in rank order (the order of the
+    1-process batch that the data loader split): set indices are shifted by ``rank · B`` (every process has
+    ``B`` sets: accelerate evens the batches), captions are grouped by their key, which is the same
+    on every process (a batch-local ``caption_index`` is not)."""
+    keys = batch.get("caption_key")
+    if keys is None:
+        raise TrustVLInputError(
+            "a CF_α batch gathered from several processes has no 'caption_key'; expected the batches of"
+            " CounterfactualSetCollator / collate_prefix_cached_sets (or gather_across_devices=False)"
+        )
+    offset = dist.get_rank() * txt.shape[0]
+    return (
+        gather_with_grad(img),
+        gather_with_grad(txt),
+        gather_with_grad(sets + offset),
+        gather_with_grad(keys.to(sets.device)),
+    )

@@ -75,9 +75,11 @@ def train_cf_alpha(config: CFAlphaConfig, resume: bool = False) -> dict[str, Any
     model.set_alpha(config.alpha)
     model.eval()
     model_dir = out / "model"
-    model.save_pretrained(str(model_dir))
-    processor.save_pretrained(str(model_dir))
-    model.save_adapter(out / "adapter")
+    # under torchrun / accelerate launch every process holds the same weights: one writes them
+    if config.should_save:
+        model.save_pretrained(str(model_dir))
+        processor.save_pretrained(str(model_dir))
+        model.save_adapter(out / "adapter")
     logs = [h for h in result.log_history if "loss" in h]
     summary = {
         "model_dir": str(model_dir),
@@ -91,7 +93,11 @@ def train_cf_alpha(config: CFAlphaConfig, resume: bool = False) -> dict[str, Any
         "lora_parameters": model.num_lora_parameters(),
         "first_log": logs[0] if logs else None,
         "last_log": logs[-1] if logs else None,
+        # every logged step and the Trainer's own timing (train_runtime, train_samples_per_second): what a
+        # comparison of runs (e.g. benchmarks/bench_multi_gpu.py, 1 vs N processes) reads
+        "log_history": result.log_history,
         "config": config.to_dict(),
     }
-    write_json(out / "train_summary.json", summary)
+    if config.should_save:
+        write_json(out / "train_summary.json", summary)
     return summary

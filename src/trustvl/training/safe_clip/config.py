@@ -89,6 +89,13 @@ class SafeCLIPConfig(TrustVLTrainingArguments):
             " divides by the sum of the weights only (a weighted mean of the terms)."
         },
     )
+    gather_across_devices: bool = field(
+        default=True,
+        metadata={
+            "help": "Under torchrun / accelerate launch: the terms on every process's batch together (the global"
+            " batch, exact gradients), so N processes train the 1-process objective; false: each process's own."
+        },
+    )
     early_stopping_patience: int = field(
         default=5,
         metadata={"help": "Evaluations without a better recall_sum before stopping; 0: no early stop."},
@@ -166,4 +173,5 @@ class SafeCLIPConfig(TrustVLTrainingArguments):
             weights=self.term_weights,
             logit_scale=self.logit_scale,
             divide_by_num_terms=self.divide_by_num_terms,
+            gather_across_devices=self.gather_across_devices,
         )

@@ -29,6 +29,12 @@ different text and image batch sizes; here both are ``2B``).
 adapter. :func:`reference_embeddings_from_model` computes the same tensors by forward passes of a frozen
 model, the public recipe's way (used by the speed benchmark).
 
+**Several processes (``torchrun`` / ``accelerate launch``).** Terms 5-8 take their negatives from the
+batch; by default (``gather_across_devices``) every process gathers the six ``[B, D]`` tensors of every
+process (:func:`~trustvl.training.losses.gather_with_grad`) and computes the eight terms on the global
+batch, so N processes with ``per_device_train_batch_size = B / N`` train the 1-process objective of batch
+``B`` with its exact gradient; without it each process's negatives are its own batch's.
+
 Every term is returned in the ``extras`` dict (``term1_text_safe`` … ``term8_unsafe_image_nce``), so the
 training core logs each one.
 """
@@ -43,7 +49,7 @@ from torch import nn
 
 from trustvl.errors import TrustVLInputError
 from trustvl.training.core import model_inputs
-from trustvl.training.losses import clip_contrastive_loss, cosine_distance
+from trustvl.training.losses import clip_contrastive_loss, cosine_distance, gather_with_grad
 
 __all__ = [
     "DEFAULT_TERM_WEIGHTS",
@@ -138,12 +144,15 @@ class SafeCLIPLoss:
         divide_by_num_terms: also divide by 8, as the public code does (see the module docstring).
         reference: a frozen reference model; when given, ``Tref(S)``/``Vref(V)`` are recomputed from it
             every step instead of read from the batch (the public recipe; slower, same value).
+        gather_across_devices: under several processes, compute the terms on every process's batch
+            together (the global batch; see the module docstring); one process is unaffected.
     """
 
     weights: tuple[float, ...] = DEFAULT_TERM_WEIGHTS
     logit_scale: float = 100.0
     divide_by_num_terms: bool = False
     reference: nn.Module | None = field(default=None, repr=False)
+    gather_across_devices: bool = True
 
     def __post_init__(self) -> None:
         self.weights = tuple(float(w) for w in self.weights)
@@ -179,8 +188,9 @@ class SafeCLIPLoss:
         out = model(**model_inputs(batch))
         b = n_text // 2
         text, image = out.text_embeds, out.image_embeds
-        terms = safe_clip_terms(
-            text[:b], text[b:], image[:b], image[b:], ref_text, ref_image, self.logit_scale
-        )
+        parts = (text[:b], text[b:], image[:b], image[b:], ref_text, ref_image)
+        if self.gather_across_devices:  # unchanged outside torch.distributed or with one process
+            parts = tuple(gather_with_grad(t) for t in parts)
+        terms = safe_clip_terms(*parts, self.logit_scale)
         loss = self.combine(terms)
         return loss, {name: value.detach() for name, value in terms.items()}

@@ -220,8 +220,10 @@ def train_safe_clip(config: SafeCLIPConfig, resume: bool = False) -> dict[str, A
     )
 
     peft_model.eval()
-    with atomic_output_dir(out / "adapter", overwrite=True) as stage:
-        save_adapter(peft_model, stage)
+    # under torchrun / accelerate launch every process holds the same weights: one writes them
+    if config.should_save:
+        with atomic_output_dir(out / "adapter", overwrite=True) as stage:
+            save_adapter(peft_model, stage)
     merged = merge_lora(peft_model).eval()
     final_eval = validation(merged) if validation is not None else None
     logs = [h for h in result.log_history if "loss" in h]
@@ -245,11 +247,15 @@ def train_safe_clip(config: SafeCLIPConfig, resume: bool = False) -> dict[str, A
         "final_eval": final_eval,
         "first_log": logs[0] if logs else None,
         "last_log": logs[-1] if logs else None,
+        # every logged step and the Trainer's own timing (train_runtime, train_samples_per_second): what a
+        # comparison of runs (e.g. benchmarks/bench_multi_gpu.py, 1 vs N processes) reads
+        "log_history": result.log_history,
         "config": config.to_dict(),
     }
-    with atomic_output_dir(out / "model", overwrite=True) as stage:
-        merged.save_pretrained(str(stage))
-        processor.save_pretrained(str(stage))
-        _write_card(stage, config, {**summary, "model_dir": str(out / "model")})
-    write_json(out / "train_summary.json", summary)
+    if config.should_save:
+        with atomic_output_dir(out / "model", overwrite=True) as stage:
+            merged.save_pretrained(str(stage))
+            processor.save_pretrained(str(stage))
+            _write_card(stage, config, {**summary, "model_dir": str(out / "model")})
+        write_json(out / "train_summary.json", summary)
     return summary
