@@ -122,6 +122,10 @@ def score_spurious_axis(
         "n_ranked_clusters_shown": len(axis.clusters),
         "image_accuracy": _estimate(axis.image_accuracy),
         "precision_at_10": float(truth[ranked[:TOP_K]].sum()) / TOP_K,
+        # the rectangle share of every shown cluster, in rank order: where the rectangle's cluster ranks
+        "cluster_rectangle_shares": [
+            round(float(truth[np.asarray(c.region_indices, dtype=np.int64)].mean()), 4) for c in axis.clusters
+        ],
         "first_cluster": None,
     }
     if not axis.clusters:
@@ -181,7 +185,7 @@ def run_setting(args: argparse.Namespace, v: float, spurious: int, work: Path) -
     data, disc_data, info = build_setting_data(args, v, spurious, work)
     disc = load_dataset(str(disc_data), split="test")
     class_names = disc.features["label"].names
-    spurious_name = class_names[list(args.classes).index(spurious)]
+    spurious_name = class_names[disc["label"][disc["digit"].index(spurious)]]
 
     w, c = time.perf_counter(), time.process_time()
     std = standard_finetune(args, data, work, name)
