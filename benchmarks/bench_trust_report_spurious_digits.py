@@ -122,10 +122,11 @@ def score_spurious_axis(
         "n_ranked_clusters_shown": len(axis.clusters),
         "image_accuracy": _estimate(axis.image_accuracy),
         "precision_at_10": float(truth[ranked[:TOP_K]].sum()) / TOP_K,
-        # the rectangle share of every shown cluster, in rank order: where the rectangle's cluster ranks
+        # every shown cluster in rank order: where the rectangle's cluster ranks, and by how much
         "cluster_rectangle_shares": [
             round(float(truth[np.asarray(c.region_indices, dtype=np.int64)].mean()), 4) for c in axis.clusters
         ],
+        "cluster_scores": [_estimate(c.score) for c in axis.clusters],
         "first_cluster": None,
     }
     if not axis.clusters:
@@ -236,8 +237,23 @@ def run_setting(args: argparse.Namespace, v: float, spurious: int, work: Path) -
         (vlm, processor), str(disc_data), disc_dir, split="test", seed=args.seed, progress=False, device="cpu"
     )
     dsum = json.loads((disc_dir / "summary.json").read_text())
+    disc_truth = rectangle_region_truth(disc, result.regions)
+    silhouette = {} if result.clustering is None else result.clustering.silhouette
     discovery = {
         "precision_at_10": dsum.get("precision_at_10"),
+        # the first 3 ranked clusters, and the two best k of the silhouette sweep (how near the choice was)
+        "top_clusters": [
+            {
+                "score": round(float(c.score), 4),
+                "size": int(c.size),
+                "rectangle_share": round(float(disc_truth[c.region_indices].mean()), 4),
+            }
+            for c in result.clusters[:3]
+        ],
+        "silhouette_best_two": {
+            str(k): round(float(silhouette[k]), 5)
+            for k in sorted(silhouette, key=lambda k: -silhouette[k])[:2]
+        },
         "top_cluster_rectangle_fraction": dsum.get("top_cluster_rectangle_fraction"),
         "k": dsum["k"],
         "n_kept_clusters": dsum["n_kept_clusters"],
