@@ -56,21 +56,14 @@ def _log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def run_setting(args: argparse.Namespace, v: float, spurious: int, work: Path) -> dict:
-    import torch
-    from datasets import disable_progress_bars
-    from transformers import AutoProcessor
-
+def build_setting_data(
+    args: argparse.Namespace, v: float, spurious: int, work: Path
+) -> tuple[Path, Path, dict]:
+    """Step 1 of one setting: the spurious-digits build (train + balanced test), the held-out build whose
+    balanced test split is the discovery split, and the first build's ``build_info.json``."""
     from trustvl.data_builders.ravl.spurious_digits import build_spurious_digits
-    from trustvl.evaluation.ravl import evaluate_group_accuracy, run_discovery
-    from trustvl.modeling.synthworld_clip import default_clip_path
-    from trustvl.training.ravl import CLIPFinetuneConfig, RaVLConfig, finetune_clip, train_ravl
 
-    disable_progress_bars()
-    t_setting = time.process_time()
-    w_setting = time.perf_counter()
     name = f"v{v}_s{spurious}"
-    base = str(default_clip_path())
     data = build_spurious_digits(
         work / f"data_{name}",
         cramers_v=v,
@@ -94,7 +87,36 @@ def run_setting(args: argparse.Namespace, v: float, spurious: int, work: Path) -
         progress=False,
     )
     info = json.loads((Path(data) / "build_info.json").read_text())
-    common = dict(
+    return Path(data), Path(disc_data), info
+
+
+def standard_finetune(args: argparse.Namespace, data: Path, work: Path, name: str) -> dict:
+    """Step 2 of one setting: the embedded SynthWorld CLIP fine-tuned on ``data``'s train split with ``L_CLIP``
+    alone (the spuriously correlated VLM); :func:`~trustvl.training.ravl.finetune_clip`'s summary, the model
+    under ``"model"``."""
+    import torch
+
+    from trustvl.modeling.synthworld_clip import default_clip_path
+    from trustvl.training.ravl import CLIPFinetuneConfig, finetune_clip
+
+    torch.manual_seed(args.seed)
+    return finetune_clip(
+        CLIPFinetuneConfig(
+            base_model=str(default_clip_path()),
+            dataset=str(data),
+            output_dir=str(work / f"std_{name}"),
+            use_lora=args.lora,
+            save_model=False,
+            disable_tqdm=True,
+            logging_steps=max(args.steps // 5, 1),
+            **_train_kwargs(args),
+        )
+    )
+
+
+def _train_kwargs(args: argparse.Namespace) -> dict:
+    """The fine-tuning knobs shared by standard fine-tuning and RaVL mitigation (same data, steps, seed)."""
+    return dict(
         learning_rate=args.lr,
         max_steps=args.steps,
         per_device_train_batch_size=args.batch_size,
@@ -102,21 +124,27 @@ def run_setting(args: argparse.Namespace, v: float, spurious: int, work: Path) -
         seed=args.seed,
     )
 
+
+def run_setting(args: argparse.Namespace, v: float, spurious: int, work: Path) -> dict:
+    import torch
+    from datasets import disable_progress_bars
+    from transformers import AutoProcessor
+
+    from trustvl.evaluation.ravl import evaluate_group_accuracy, run_discovery
+    from trustvl.modeling.synthworld_clip import default_clip_path
+    from trustvl.training.ravl import RaVLConfig, train_ravl
+
+    disable_progress_bars()
+    t_setting = time.process_time()
+    w_setting = time.perf_counter()
+    name = f"v{v}_s{spurious}"
+    base = str(default_clip_path())
+    data, disc_data, info = build_setting_data(args, v, spurious, work)
+    common = _train_kwargs(args)
+
     # 2. standard fine-tuning = the spurious VLM
     t = time.process_time()
-    torch.manual_seed(args.seed)
-    std = finetune_clip(
-        CLIPFinetuneConfig(
-            base_model=base,
-            dataset=str(data),
-            output_dir=str(work / f"std_{name}"),
-            use_lora=args.lora,
-            save_model=False,
-            disable_tqdm=True,
-            logging_steps=max(args.steps // 5, 1),
-            **common,
-        )
-    )
+    std = standard_finetune(args, data, work, name)
     cpu_std = time.process_time() - t
     vlm = std.pop("model")
     processor = AutoProcessor.from_pretrained(base)
