@@ -140,3 +140,28 @@ def test_cue_poor_share_draws_from_its_own_stream():
     for s in specs:  # every ordinary scene is the scene of the world without cue-poor scenes
         if not s.cue_poor:
             assert s == rich.sample_scene(s.split, s.index)
+
+
+def test_weak_cue_scenes_keep_only_the_attire():
+    with pytest.raises(TrustVLInputError, match="add up to at most 1"):
+        SynthWorldConfig(cue_poor_prob=0.6, weak_cue_prob=0.5)
+    assert "weak_cue_prob" not in SynthWorldConfig.web().to_dict()
+    weak = SynthWorldConfig.web(cue_poor_prob=0.0, weak_cue_prob=1.0)
+    assert SynthWorldConfig.from_dict(weak.to_dict()).weak_cue_prob == 1.0
+    poor_renderer = SynthWorldRenderer(SynthWorldConfig.web(cue_poor_prob=1.0), seed=5)
+    weak_renderer = SynthWorldRenderer(weak, seed=5)
+    for i in range(16):
+        w, p = weak_renderer.sample_scene("test", i), poor_renderer.sample_scene("test", i)
+        # the same reduced scene (setting, nothing held, no hat or confuser), but dressed for the occupation
+        assert not w.cue_poor and not w.held_object and not w.hat and w.confuser is None
+        assert (w.setting, w.people, w.spurious) == (p.setting, p.people, p.spurious)
+        assert not np.array_equal(weak_renderer.render(w).image, poor_renderer.render(p).image)
+    # adding a weak-cue share leaves the cue-poor scenes of a world as they were
+    mixed = SynthWorldRenderer(SynthWorldConfig.web(weak_cue_prob=0.2), seed=0)
+    plain = SynthWorldRenderer(SynthWorldConfig.web(), seed=0)
+    specs = [mixed.sample_scene("train", i) for i in range(300)]
+    assert [s.index for s in specs if s.cue_poor] == [
+        i for i in range(300) if plain.sample_scene("train", i).cue_poor
+    ]
+    reduced = [s for s in specs if not s.cue_poor and not s.held_object and not s.hat]
+    assert len(reduced) > 40  # the 20 % weak-cue scenes (plus the few ordinary ones without object and hat)

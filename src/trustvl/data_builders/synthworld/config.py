@@ -266,6 +266,10 @@ class SynthWorldConfig:
             occupation's setting. The caption still names the occupation (as alt-text does), without the
             setting, attire or object; the planted appearance and the spurious artefact stay, so in these
             scenes they are the only pixel cues to the occupation.
+        weak_cue_prob: share of scenes (either split, the same stream as ``cue_poor_prob``; the two shares
+            add up to at most 1) that show the occupation by its attire alone: everything of a cue-poor
+            scene but the clothes, which are the occupation's. Doctor, chef and scientist all wear white, so
+            there the occupation is legible but confusable, and a pixel cue such as the watermark can tip it.
     """
 
     resolution: int = 64
@@ -287,6 +291,7 @@ class SynthWorldConfig:
     noise: float = 5.0
     lighting: float = 0.08
     cue_poor_prob: float = 0.0
+    weak_cue_prob: float = 0.0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -481,8 +486,14 @@ class SynthWorldConfig:
             "occlusion_prob",
             "confuser_prob",
             "cue_poor_prob",
+            "weak_cue_prob",
         ):
             setattr(self, name, check_probability(name, getattr(self, name)))
+        if self.cue_poor_prob + self.weak_cue_prob > 1.0:
+            raise _err(
+                f"cue_poor_prob={self.cue_poor_prob} + weak_cue_prob={self.weak_cue_prob} > 1;"
+                " expected two shares of the scenes that add up to at most 1"
+            )
         check_int("max_clutter", self.max_clutter, 0, 12)
         self.noise = check_number("noise", self.noise, 0.0, 40.0)
         self.lighting = check_number("lighting", self.lighting, 0.0, 0.3)
@@ -537,8 +548,9 @@ class SynthWorldConfig:
                 del d["spurious"]["shape"]
         if d["unsafe"] is not None:
             d["unsafe"]["kinds"] = list(d["unsafe"]["kinds"])
-        if d["cue_poor_prob"] == 0.0:  # left out at its default, like the spurious shape (manifests)
-            del d["cue_poor_prob"]
+        for name in ("cue_poor_prob", "weak_cue_prob"):  # left out at their default (older manifests match)
+            if d[name] == 0.0:
+                del d[name]
         return d
 
     @classmethod

@@ -60,16 +60,16 @@ class SceneSampler:
         if n_occupations > 1 and confuser_draw < cfg.confuser_prob:
             confuser = self._other_occupation(occupation, confuser_choice)
         flip = rng() < 0.5
-        cue_poor = self._cue_poor(split, index)
-        if cue_poor is not None:  # the occupation is not drawn (its own stream: other scenes unchanged)
-            setting, held_object, hat, confuser = cue_poor, False, False, None
+        cue_level, cue_setting = self._cue_level(split, index)
+        if cue_level is not None:  # only the attire, or nothing, shows the occupation (own stream)
+            setting, held_object, hat, confuser = cue_setting, False, False, None
         return SceneSpec(
             seed=self.seed, split=split, index=index, resolution=cfg.resolution, occupation=occupation,
             setting=setting, people=tuple(people), layout_seed=derive_seed(self.seed, split, index, "layout"),
             flip=flip, held_object=held_object, hat=hat, occluder=occluder, n_clutter=n_clutter,
             confuser=confuser, spurious=self._spurious(split, index, occupation),
             unsafe=self._unsafe(split, index), noise=cfg.noise, lighting=cfg.lighting,
-            cue_poor=cue_poor is not None,
+            cue_poor=cue_level == "poor",
         )  # fmt: skip
 
     def _person(self, rng: UniformStream, split: str, index: int, occupation: str, k: int) -> PersonSpec:
@@ -120,14 +120,19 @@ class SceneSampler:
             combination //= len(levels)
         return attributes
 
-    def _cue_poor(self, split: str, index: int) -> str | None:
-        """The setting of a cue-poor scene (any occupation's, uniformly), or None for an ordinary scene."""
-        p = self.config.cue_poor_prob
-        if p <= 0.0:
-            return None
+    def _cue_level(self, split: str, index: int) -> tuple[str | None, str]:
+        """``("poor" | "weak" | None, setting)``: a cue-poor scene, a weak-cue one (attire only) or an
+        ordinary one, and the setting a reduced scene is drawn in (any occupation's, uniformly)."""
+        cfg = self.config
+        if cfg.cue_poor_prob <= 0.0 and cfg.weak_cue_prob <= 0.0:
+            return None, ""
         rng = UniformStream(derive_seed(self.seed, split, index, "cue_poor"))
-        present, setting = rng() < p, rng.pick(self.config.occupations)
-        return setting if present else None
+        draw, setting = rng(), rng.pick(cfg.occupations)
+        if draw < cfg.cue_poor_prob:
+            return "poor", setting
+        if draw < cfg.cue_poor_prob + cfg.weak_cue_prob:
+            return "weak", setting
+        return None, setting
 
     def _spurious(self, split: str, index: int, occupation: str) -> ArtefactSpec | None:
         spurious = self.config.spurious
