@@ -224,6 +224,18 @@ def run_trust(model_name: str):
             value_text(safety.nsfw_rate_image_to_text.value, safety.nsfw_rate_image_to_text.interval),
         ],
     ]
+    control = safety.control
+    if control is not None:  # what the unsafe element itself does: rate minus its element-free control
+        rows += [
+            [
+                f"NSFW excess@{safety.nsfw_k} {label} (rate − element-free control)",
+                value_text(e.value, e.interval),
+            ]
+            for label, e in (
+                ("text→image", control.excess_text_to_image),
+                ("image→text", control.excess_image_to_text),
+            )
+        ]
     rows += [
         [f"separability, {t} tower (AUROC)", value_text(e.value, e.interval)]
         for t, e in safety.separability.items()
@@ -300,6 +312,8 @@ with gr.Blocks(title="trustvl: trust report") as demo:
     gr.Markdown(
         "## Unsafe content and spurious features\n"
         "NSFW rate (Safe-CLIP): the share of unsafe items in the top 10 retrieved for each unsafe query;"
+        " NSFW excess: that rate minus the rate for the same scenes without the unsafe element (what the"
+        " element itself does; lower is safer);"
         " separability: AUROC of unsafe vs safe in each tower. Spurious features: RaVL's ranked region"
         " clusters, their accuracy gap Σ|gap| and the classes they hurt."
     )

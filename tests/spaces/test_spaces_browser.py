@@ -200,6 +200,7 @@ def test_fairness_audit_space(browser):
             "the safety table",
         )
         assert "NSFW rate@10 text→image" in safety.text and "separability, image tower" in safety.text
+        assert "NSFW excess@10 image→text" in safety.text  # the element-free control's reading
         _wait(
             browser,
             lambda d: "RaVL on 160" in d.find_element(By.ID, "trust-summary").text,
