@@ -39,10 +39,8 @@ Prints one JSON object and writes it to ``--out``.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -61,6 +59,7 @@ from trustvl.discovery import discover, precision_at_k
 from trustvl.evaluation.synthworld import evaluate_synthworld
 from trustvl.modeling.clip_components import normalize_uint8
 from trustvl.modeling.embedding import embed_pixel_values, embed_texts, load_clip
+from trustvl.utils.io import print_json
 
 #: element name -> the SynthWorld unsafe kind that draws it
 ELEMENT_KINDS = {"gun": "weapon", "knife": "weapon", "blood": "blood", "syringe": "drugs"}
@@ -320,11 +319,7 @@ def main() -> None:
         "unsafe": unsafe,
         "seconds": round(time.perf_counter() - t0, 1),
     }
-    text = json.dumps(result, indent=1, default=float)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    print_json(result, args.out)
 
 
 if __name__ == "__main__":

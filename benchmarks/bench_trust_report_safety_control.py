@@ -21,7 +21,6 @@ import argparse
 import json
 import platform
 import time
-from pathlib import Path
 from typing import Any
 
 from trustvl.evaluation.results import UncertaintySettings
@@ -31,6 +30,7 @@ from trustvl.evaluation.trust_report.safety_probe import synthworld_probe
 from trustvl.evaluation.trust_report.schema import Estimate, ModelTrustReport, SafetyAxis
 from trustvl.modeling.embedding import load_clip
 from trustvl.modeling.synthworld_clip import default_clip_path
+from trustvl.utils.io import print_json
 
 
 def _value(e: Estimate) -> dict[str, Any]:
@@ -110,11 +110,7 @@ def main() -> None:
         "draws": draws,
         "seconds": round(time.perf_counter() - t0, 1),
     }
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    print_json(result, args.out)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ processes inflate the wall time, not the CPU time; with 2 idle cores the wall ti
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
@@ -24,6 +23,7 @@ import torch
 
 from trustvl.evaluation.trust_report import trust_report
 from trustvl.modeling.synthworld_clip import default_clip_path
+from trustvl.utils.io import print_json
 
 
 def main() -> None:
@@ -55,11 +55,7 @@ def main() -> None:
         "load_average_after": [round(v, 2) for v in os.getloadavg()],
         "runs": runs,
     }
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    print_json(result, args.out)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ within noise, and which are worse.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import tempfile
 import time
@@ -37,6 +36,7 @@ import numpy as np
 from trustvl.data_builders.synthworld import SynthWorldConfig
 from trustvl.evaluation.trust_report import TrustReport, trust_report
 from trustvl.hub.loading import load_dataset_any
+from trustvl.utils.io import print_json
 
 
 def _direction(report: TrustReport, world: SynthWorldConfig) -> dict[str, Any]:
@@ -180,11 +180,7 @@ def main() -> None:
             fixed = trust_report(path, str(Path(tmp) / name), compare=args.model, **common)
             result["fixed"][name] = {"model": path, **_verdicts(fixed)}
     result["seconds"] = round(time.perf_counter() - t0, 1)
-    text = json.dumps(result, indent=1, default=float)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    print_json(result, args.out)
 
 
 if __name__ == "__main__":

@@ -73,8 +73,19 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return Path(path)
 
 
+def print_json(obj: Any, path: str | os.PathLike | None = None, indent: int = 1) -> str:
+    """Print ``obj`` as indented JSON and, with ``path``, write the same text there atomically (folders
+    created): how the benchmarks report a result. Numpy scalars and arrays become numbers and lists."""
+    text = json.dumps(obj, indent=indent, default=_json_default)
+    print(text)
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        write_text(path, text + "\n")
+    return text
+
+
 def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "tolist"):
+    if hasattr(obj, "tolist"):  # numpy / torch scalars and arrays
         return obj.tolist()
     if isinstance(obj, Path):
         return str(obj)
