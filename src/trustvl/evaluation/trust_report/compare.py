@@ -62,26 +62,17 @@ def _bias(model: ModelTrustReport, base: ModelTrustReport, level: float) -> list
         if m is None or k not in m.at_k or k not in b.at_k:
             continue
         label = attribute_name(name)
-        out.append(
-            _verdict(
-                "bias",
-                f"{label} {metric_name('max_skew', k)}",
-                _skew(m.at_k[k], "max_skew", n),
-                _skew(b.at_k[k], "max_skew", n),
-                level,
-                True,
+        for skew, lower_is_better in (("max_skew", True), ("min_skew", False)):
+            out.append(
+                _verdict(
+                    "bias",
+                    f"{label} {metric_name(skew, k)}",
+                    _skew(m.at_k[k], skew, n),
+                    _skew(b.at_k[k], skew, n),
+                    level,
+                    lower_is_better,
+                )
             )
-        )
-        out.append(
-            _verdict(
-                "bias",
-                f"{label} {metric_name('min_skew', k)}",
-                _skew(m.at_k[k], "min_skew", n),
-                _skew(b.at_k[k], "min_skew", n),
-                level,
-                False,
-            )
-        )
         out.append(
             _verdict(
                 "bias",
