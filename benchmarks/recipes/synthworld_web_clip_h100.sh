@@ -4,6 +4,7 @@
 # Usage (repo root, trustvl importable): bash benchmarks/recipes/synthworld_web_clip_h100.sh OUT_DIR [EXTRA_FLAGS...]
 # DEADLINE=S (optional) stops the benchmark S seconds after the start (the model archive is written first),
 # for a machine lent for a limited time; the benchmark can be rerun anywhere on the archive.
+# BENCH_ARGS (optional) is passed to the benchmark, e.g. BENCH_ARGS="--spurious-probes world,1.0,reduced".
 set -uo pipefail
 OUT=${1:?output folder}
 shift
@@ -35,4 +36,4 @@ tar -C "$OUT" -czf /tmp/synthworld-web-clip.tgz synthworld-web-clip && rm -rf "$
 split -b 12M /tmp/synthworld-web-clip.tgz "$OUT/synthworld-web-clip.tgz."
 mkdir -p /tmp/web16 && tar -C /tmp/web16 -xzf /tmp/synthworld-web-clip.tgz
 timeout $(( ${DEADLINE:-100000} - SECONDS )) python3 benchmarks/bench_synthworld_web_clip.py --model /tmp/web16/synthworld-web-clip --device cuda \
-  --out "$OUT/synthworld_web_clip.json" 2>&1 | grep -v -i warn | tail -120
+  --out "$OUT/synthworld_web_clip.json" ${BENCH_ARGS:-} 2>&1 | grep -v -i warn | tail -120
