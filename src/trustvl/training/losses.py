@@ -19,7 +19,9 @@ Each process computes the loss on its own per-device batch; DDP averages the gra
 losses whose negatives should span the *global* batch, pass the embeddings through
 :func:`gather_with_grad` first: every process then computes the same global loss, the gather's backward
 returns each process the gradient of its own rows, and DDP's averaging yields exactly the gradient of the
-single-process loss on the global batch.
+single-process loss on the global batch. A term that is a mean of per-row values over a number of rows
+that differs between processes (RaVL's spurious regions) needs no gather: :func:`mean_over_processes`
+turns each process's rows into its share of the global mean.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ __all__ = [
     "cosine_distance",
     "gather_with_grad",
     "group_mean_cohesion_loss",
+    "mean_over_processes",
     "multi_positive_info_nce",
 ]
 
@@ -265,3 +268,22 @@ def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
     from torch.distributed.nn.functional import all_gather
 
     return torch.cat(all_gather(tensor), dim=0)
+
+
+def mean_over_processes(values: torch.Tensor) -> torch.Tensor:
+    """This process's share of the mean of per-row ``values`` over every process's rows.
+
+    With ``S_p`` the sum of process ``p``'s values, ``n`` the number of rows of all ``N`` processes together
+    (one ``all_reduce``), it returns ``N · S_p / n``: the mean over processes of these shares is the global
+    mean, and DDP's averaging of the processes' gradients gives exactly the gradient of the global mean,
+    whatever number of rows each process holds (zero included: then its share is 0, still on the graph).
+    Outside ``torch.distributed`` (or with one process) returns ``values.mean()``. Every process must call
+    it at the same point (it is a collective).
+    """
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return values.mean()
+    count = torch.tensor(float(values.numel()), device=values.device)
+    dist.all_reduce(count)
+    return values.sum() * (dist.get_world_size() / count.clamp(min=1.0))

@@ -50,6 +50,13 @@ class CLIPFinetuneConfig(TrustVLTrainingArguments):
         default=RaVLLoss.clip_positives,
         metadata={"help": "L_CLIP positives: 'same_text' (identical captions) or 'diagonal'."},
     )
+    gather_across_devices: bool = field(
+        default=RaVLLoss.gather_across_devices,
+        metadata={
+            "help": "Under torchrun / accelerate launch: the loss of every process's batch together (the global"
+            " batch, exact gradients), so N processes train the 1-process objective; false: each process's own."
+        },
+    )
     max_train_samples: int | None = field(
         default=None, metadata={"help": "Use a seeded random subset of at most this many training rows."}
     )
@@ -184,4 +191,5 @@ class RaVLConfig(CLIPFinetuneConfig):
             uninf_mode=self.uninf_mode,
             clip_positives=self.clip_positives,
             detach_region_scale=self.detach_region_scale,
+            gather_across_devices=self.gather_across_devices,
         )

@@ -1,16 +1,33 @@
-"""The RaVL loss ``L = L_CLIP + λ_a·L_align + λ_u·L_uninf`` (defined in :mod:`trustvl.training.ravl`)."""
+"""The RaVL loss ``L = L_CLIP + λ_a·L_align + λ_u·L_uninf`` (defined in :mod:`trustvl.training.ravl`).
+
+**Several processes (``torchrun`` / ``accelerate launch``).** ``L_CLIP`` takes its negatives from the batch,
+and the region terms are means over rows whose number differs between processes (the spurious crops, the
+images with a spurious cell); a per-process loss is then another objective than the 1-process loss of the
+same global batch. By default (``gather_across_devices``) each process gathers every process's image and
+caption embeddings and caption tokens for ``L_CLIP``
+(:func:`~trustvl.training.losses.gather_with_grad`), and takes its share of each region term's global mean
+(:func:`~trustvl.training.losses.mean_over_processes`): N processes with ``per_device_train_batch_size =
+B / N`` train the 1-process objective of batch ``B`` with its exact gradient, and the logged loss and terms
+(means over processes) are the global batch's.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from trustvl.errors import TrustVLInputError
 from trustvl.training.core import unwrap_model
+from trustvl.training.losses import gather_with_grad, mean_over_processes
+
+# a mean over per-row values: None is ``values.mean()`` as written (one process), else mean_over_processes
+RowMean = Callable[[torch.Tensor], torch.Tensor] | None
 
 _ALIGN_INPUTS = ("regions", "masked_image")
 _ALIGN_POOLINGS = ("mean", "max")
@@ -32,6 +49,19 @@ def _multi_positive_ce(logits: torch.Tensor, positives: torch.Tensor) -> torch.T
     return (torch.logsumexp(logits, dim=1) - log_num)[has].mean()
 
 
+def _several_processes() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def _global_caption_ids(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Every process's caption tokens ``[B, L]`` in rank order, comparable across processes: padding is -1
+    and every process's rows are padded to the longest (each process's collator pads to its own batch)."""
+    ids = input_ids.masked_fill(attention_mask == 0, -1)
+    length = torch.tensor(ids.shape[1], device=ids.device)
+    dist.all_reduce(length, op=dist.ReduceOp.MAX)
+    return gather_with_grad(nn.functional.pad(ids, (0, int(length) - ids.shape[1]), value=-1))
+
+
 @dataclass
 class RaVLLoss:
     """``L = L_CLIP + λ_a·L_align + λ_u·L_uninf`` as a :data:`~trustvl.training.core.LossFn` (see
@@ -51,6 +81,8 @@ class RaVLLoss:
         clip_positives: ``"same_text"`` (identical captions are positives) or ``"diagonal"`` (plain CLIP).
         detach_region_scale: use the logit scale without gradient in the region terms.
         max_logit_scale: clamp of ``exp(logit_scale)``.
+        gather_across_devices: under several processes, compute the loss of every process's batch together
+            (the global batch; see the module docstring); one process is unaffected.
 
     With ``lambda_align = lambda_uninf = 0`` it is the CLIP loss alone and only the images are embedded: the
     "standard fine-tuning" baseline. Only the images a term needs are embedded: every crop for
@@ -66,6 +98,7 @@ class RaVLLoss:
     clip_positives: str = "same_text"
     detach_region_scale: bool = True
     max_logit_scale: float = 100.0
+    gather_across_devices: bool = True
 
     def __post_init__(self) -> None:
         for name, allowed in (
@@ -134,12 +167,14 @@ class RaVLLoss:
         labels: torch.Tensor,
         scale: torch.Tensor,
         weights: torch.Tensor | None = None,
+        mean: RowMean = None,
     ) -> torch.Tensor:
         """``L_align`` from region embeddings ``[B, R, D]``, flags ``[B, R]``, prompt embeddings ``[C, D]``.
 
         (For ``align_input="masked_image"`` pass the masked-image embeddings as ``[B, 1, D]`` with no flag.)
         ``weights`` ``[B, R]`` (score-weighted flags): mean pooling weighs region ``r`` by ``1 - w_r``; max
-        pooling leaves out the regions of weight 1 only.
+        pooling leaves out the regions of weight 1 only. ``mean``: how the per-image terms are averaged
+        (:data:`RowMean`).
         """
         z, t = _unit(region_embeds), _unit(class_embeds)
         keep = ~spurious.bool()
@@ -148,7 +183,7 @@ class RaVLLoss:
             keep_weight = torch.where(keep, keep_weight, 1.0 - weights.to(z.dtype))
             keep = keep_weight > 0
         has = keep.any(dim=1)
-        if not bool(has.any()):
+        if mean is None and not bool(has.any()):
             return z.sum() * 0.0
         if self.align_pooling == "mean":
             pooled = nn.functional.normalize((z * keep_weight[..., None]).sum(dim=1), dim=-1)
@@ -156,7 +191,9 @@ class RaVLLoss:
         else:
             region_logits = scale * z @ t.T  # [B, R, C]
             logits = region_logits.masked_fill(~keep[..., None], float("-inf")).amax(dim=1)
-        return nn.functional.cross_entropy(logits[has], labels[has])
+        if mean is None:
+            return nn.functional.cross_entropy(logits[has], labels[has])
+        return mean(nn.functional.cross_entropy(logits[has], labels[has], reduction="none"))
 
     @staticmethod
     def uninformative_term(
@@ -165,17 +202,19 @@ class RaVLLoss:
         class_embeds: torch.Tensor,
         scale: torch.Tensor,
         weights: torch.Tensor | None = None,
+        mean: RowMean = None,
     ) -> torch.Tensor:
         """``L_uninf`` (uniform): mean over spurious regions of ``KL(uniform ‖ softmax(class logits))``, each
-        times its weight when ``weights`` (same shape as ``spurious``) is given."""
+        times its weight when ``weights`` (same shape as ``spurious``) is given; ``mean``: :data:`RowMean`."""
         z, t = _unit(region_embeds), _unit(class_embeds)
         mask = spurious.bool()
-        if not bool(mask.any()):
+        if mean is None and not bool(mask.any()):
             return z.sum() * 0.0
         logq = torch.log_softmax(scale * z[mask] @ t.T, dim=-1)  # [n_spurious, C]
         c = logq.shape[-1]
         kl = -float(np.log(c)) - logq.mean(dim=-1)
-        return (kl if weights is None else kl * weights[mask].to(kl.dtype)).mean()
+        kl = kl if weights is None else kl * weights[mask].to(kl.dtype)
+        return kl.mean() if mean is None else mean(kl)
 
     @staticmethod
     def counterfactual_term(
@@ -184,17 +223,20 @@ class RaVLLoss:
         class_embeds: torch.Tensor,
         scale: torch.Tensor,
         weights: torch.Tensor | None = None,
+        mean: RowMean = None,
     ) -> torch.Tensor:
         """``L_uninf`` (counterfactual): mean over images of ``KL(p_masked ‖ p_image)``, ``p = softmax`` of the
         class logits, the masked side detached (a fixed target): the spurious cells add no class information.
-        Rows are the images that have a spurious cell; none -> 0. ``weights`` ``[rows]`` scale each row."""
-        if image_embeds.shape[0] == 0:
+        Rows are the images that have a spurious cell; none -> 0. ``weights`` ``[rows]`` scale each row;
+        ``mean``: :data:`RowMean`."""
+        if mean is None and image_embeds.shape[0] == 0:
             return class_embeds.sum() * 0.0
         v, m, t = _unit(image_embeds), _unit(masked_embeds), _unit(class_embeds)
         log_p = torch.log_softmax(scale * v @ t.T, dim=-1)
         log_target = torch.log_softmax(scale * m @ t.T, dim=-1).detach()
         kl = (log_target.exp() * (log_target - log_p)).sum(dim=-1)
-        return (kl if weights is None else kl * weights.to(kl.dtype)).mean()
+        kl = kl if weights is None else kl * weights.to(kl.dtype)
+        return kl.mean() if mean is None else mean(kl)
 
     @staticmethod
     def _weighted_align(
@@ -204,14 +246,16 @@ class RaVLLoss:
         class_embeds: torch.Tensor,
         labels: torch.Tensor,
         scale: torch.Tensor,
+        mean: RowMean = None,
     ) -> torch.Tensor:
         """``mean_b [w_b · CE(masked image_b) + (1 − w_b) · CE(image_b)]`` (score-weighted flags; with 0/1
-        weights it is the unweighted masked-image ``L_align``)."""
+        weights it is the unweighted masked-image ``L_align``); ``mean``: :data:`RowMean`."""
         t = _unit(class_embeds)
         ce_masked = nn.functional.cross_entropy(scale * _unit(union) @ t.T, labels, reduction="none")
         ce_image = nn.functional.cross_entropy(scale * _unit(img) @ t.T, labels, reduction="none")
         w = image_weight.to(ce_masked.dtype)
-        return (w * ce_masked + (1.0 - w) * ce_image).mean()
+        per_image = w * ce_masked + (1.0 - w) * ce_image
+        return per_image.mean() if mean is None else mean(per_image)
 
     # -- the LossFn -----------------------------------------------------------------------------------------
     def __call__(
@@ -249,7 +293,14 @@ class RaVLLoss:
         crop_emb = chunks.pop(0) if self.uses_regions else None
         masked_emb = chunks.pop(0) if self.uses_masked else None
         scale = unwrap_model(model).logit_scale.exp().clamp(max=self.max_logit_scale)
-        clip = self.clip_term(img, text_embeds[:b], scale, batch["input_ids"][:b])
+        # under several processes: L_CLIP of the global batch, each region term's share of its global mean
+        mean: RowMean = None
+        if self.gather_across_devices and _several_processes():
+            mean = mean_over_processes
+            ids = _global_caption_ids(batch["input_ids"][:b], batch["attention_mask"][:b])
+            clip = self.clip_term(gather_with_grad(img), gather_with_grad(text_embeds[:b]), scale, ids)
+        else:
+            clip = self.clip_term(img, text_embeds[:b], scale, batch["input_ids"][:b])
         zero = clip.new_zeros(())
         align, uninf, n_spur = zero, zero, zero
         if self.uses_flags:
@@ -264,24 +315,31 @@ class RaVLLoss:
                 weight = weight.float() * spurious
                 image_weight = weight.amax(dim=1)
             if self._align_on_crops:
-                align = self.align_term(crop_emb.view(b, r, -1), spurious, cls_emb, labels, s_reg, weight)
+                align = self.align_term(
+                    crop_emb.view(b, r, -1), spurious, cls_emb, labels, s_reg, weight, mean=mean
+                )
             elif self._align_on_masked:  # the masked image where there is one, else the image itself
                 union = img.clone()
                 union[flagged] = masked_emb
                 if weight is None:
                     none = torch.zeros(b, 1, dtype=torch.bool, device=union.device)
-                    align = self.align_term(union[:, None], none, cls_emb, labels, s_reg)
+                    align = self.align_term(union[:, None], none, cls_emb, labels, s_reg, mean=mean)
                 else:  # w · CE(masked image) + (1 - w) · CE(image)
-                    align = self._weighted_align(union, img, image_weight, cls_emb, labels, s_reg)
+                    align = self._weighted_align(union, img, image_weight, cls_emb, labels, s_reg, mean)
             if self._uniform:  # on the spurious crops, one region per row
                 spur_emb = crop_emb[spurious.flatten()] if self._align_on_crops else crop_emb
                 ones = torch.ones(spur_emb.shape[0], 1, dtype=torch.bool, device=spur_emb.device)
                 w_spur = None if weight is None else weight[spurious][:, None]
-                uninf = uninf + self.uninformative_term(spur_emb[:, None], ones, cls_emb, s_reg, w_spur)
+                uninf = uninf + self.uninformative_term(
+                    spur_emb[:, None], ones, cls_emb, s_reg, w_spur, mean=mean
+                )
             if self._counterfactual:
                 w_img = None if weight is None else image_weight[flagged]
-                uninf = uninf + self.counterfactual_term(img[flagged], masked_emb, cls_emb, s_reg, w_img)
-            n_spur = spurious.float().mean()
+                uninf = uninf + self.counterfactual_term(
+                    img[flagged], masked_emb, cls_emb, s_reg, w_img, mean=mean
+                )
+            flat = spurious.float().flatten()
+            n_spur = flat.mean() if mean is None else mean(flat)
         loss = clip + self.lambda_align * align + self.lambda_uninf * uninf
         return loss, {
             "clip_loss": clip.detach(),

@@ -5,6 +5,11 @@ region-aware loss).
 
 LoRA is peft's (:mod:`trustvl.modeling.lora`): a LoRA run saves the merged plain ``CLIPModel`` to
 ``<output_dir>/model`` and the peft adapter to ``<output_dir>/adapter``; a full fine-tune saves ``model/`` only.
+
+Under ``torchrun`` / ``accelerate launch`` the processes split the embedding of the training regions for the
+flags (each its contiguous part of the rows, gathered in rank order), train through the core's DDP with the
+global-batch loss (:mod:`.loss`), and process 0 alone writes the run's outputs (every process holds the same
+weights and returns the same summary).
 """
 
 from __future__ import annotations
@@ -12,11 +17,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from accelerate.utils import gather_object
 from peft import PeftModel
 from transformers import AutoProcessor, CLIPModel
 
@@ -82,25 +89,31 @@ def _fit(
 
 
 def _save(
-    model: torch.nn.Module, processor: Any, out: Path, save_model: bool
+    model: torch.nn.Module, processor: Any, out: Path, save_model: bool, write: bool = True
 ) -> tuple[CLIPModel, dict[str, Any]]:
     """Write ``adapter/`` (LoRA runs) and ``model/`` (a plain ``CLIPModel``, merged); return the plain model
-    and the paths written."""
+    and the paths. ``write=False`` (a process other than 0 of a multi-process run, which holds the same
+    weights): merge and return the paths process 0 writes, write nothing."""
     paths: dict[str, Any] = {"model_dir": None, "adapter_dir": None}
     if isinstance(model, PeftModel):
         if save_model:
-            paths["adapter_dir"] = str(save_adapter(model, out / "adapter"))
+            paths["adapter_dir"] = (
+                str(save_adapter(model, out / "adapter")) if write else str(out / "adapter")
+            )
         model = merge_lora(model)
     model.eval()
     if save_model:
-        model.save_pretrained(str(out / "model"))
-        processor.save_pretrained(str(out / "model"))
+        if write:
+            model.save_pretrained(str(out / "model"))
+            processor.save_pretrained(str(out / "model"))
         paths["model_dir"] = str(out / "model")
     return model, paths
 
 
-def _write_summary(out: Path, result: TrainResult, t0: float, **extra: Any) -> dict[str, Any]:
-    """The JSON-able run summary, also written (atomically) to ``out/train_summary.json``."""
+def _write_summary(
+    out: Path, result: TrainResult, t0: float, write: bool = True, **extra: Any
+) -> dict[str, Any]:
+    """The JSON-able run summary, also written (atomically) to ``out/train_summary.json`` when ``write``."""
     logs = [h for h in result.log_history if "loss" in h]
     summary = {
         "global_step": result.global_step,
@@ -109,10 +122,31 @@ def _write_summary(out: Path, result: TrainResult, t0: float, **extra: Any) -> d
         "train_seconds": round(time.perf_counter() - t0, 1),
         "first_log": logs[0] if logs else None,
         "last_log": logs[-1] if logs else None,
+        # every logged step and the Trainer's own timing: what a comparison of runs reads (e.g. 1 vs N
+        # processes, benchmarks/bench_multi_gpu.py); the CLI prints the scalar entries only
+        "log_history": result.log_history,
         **extra,
     }
-    write_json(out / "train_summary.json", summary)
+    if write:
+        write_json(out / "train_summary.json", summary)
     return summary
+
+
+def _region_weights_split_over_processes(
+    config: RaVLConfig, ds: Any, weights_of: Callable[[list[Any]], np.ndarray]
+) -> np.ndarray:
+    """``weights_of(images)`` (``[n, R]``) of every training row. Under several processes each process
+    computes a contiguous part of the rows and the parts are gathered in rank order (the same array on every
+    process): the region embedding is split instead of repeated in every process."""
+    _ = config.device  # sets up the process group now (the Trainer would, later)
+    world, rank = config.world_size, config.process_index
+    if world <= 1:
+        return weights_of(list(ds[config.image_column]))
+    bounds = np.linspace(0, len(ds), world + 1).astype(int)
+    lo, hi = int(bounds[rank]), int(bounds[rank + 1])
+    part = weights_of(list(ds.select(range(lo, hi))[config.image_column])) if hi > lo else None
+    parts = [p for p in gather_object([part]) if p is not None]
+    return np.concatenate(parts, axis=0)
 
 
 def finetune_clip(config: CLIPFinetuneConfig, resume: bool = False) -> dict[str, Any]:
@@ -139,13 +173,19 @@ def finetune_clip(config: CLIPFinetuneConfig, resume: bool = False) -> dict[str,
         prompt_template=config.prompt_template,
         with_regions=False,
     )
-    loss_fn = RaVLLoss(lambda_align=0.0, lambda_uninf=0.0, clip_positives=config.clip_positives)
+    loss_fn = RaVLLoss(
+        lambda_align=0.0,
+        lambda_uninf=0.0,
+        clip_positives=config.clip_positives,
+        gather_across_devices=config.gather_across_devices,
+    )
     model, result = _fit(model, processor, rows, loss_fn, config, resume)
-    model, paths = _save(model, processor, out, config.save_model)
+    model, paths = _save(model, processor, out, config.save_model, write=config.should_save)
     summary = _write_summary(
         out,
         result,
         t0,
+        write=config.should_save,
         method="standard_finetuning",
         **paths,
         base_model=config.base_model,
@@ -233,14 +273,18 @@ def train_ravl(
             config.flag_clusters, config.clusters, config.top_clusters, allow_empty=config.allow_empty
         )
         f_model, f_proc = load_clip(config.flag_model or medoids.model or config.base_model, device="cpu")
-        region_flags = compute_region_weights(
-            f_model,
-            f_proc,
-            list(ds[config.image_column]),
-            medoids,
-            selection,
-            grid_n=config.grid_n,
-            progress=not config.disable_tqdm,
+        region_flags = _region_weights_split_over_processes(
+            config,
+            ds,
+            lambda images: compute_region_weights(
+                f_model,
+                f_proc,
+                images,
+                medoids,
+                selection,
+                grid_n=config.grid_n,
+                progress=not config.disable_tqdm,
+            ),
         )
     rows = RegionImageDataset(
         ds,
@@ -256,12 +300,13 @@ def train_ravl(
         with_masked=loss_fn.uses_masked,
     )
     model, result = _fit(model, processor, rows, loss_fn, config, resume)
-    model, paths = _save(model, processor, out, config.save_model)
+    model, paths = _save(model, processor, out, config.save_model, write=config.should_save)
     flags = np.asarray(rows.flags)
     summary = _write_summary(
         out,
         result,
         t0,
+        write=config.should_save,
         method="ravl",
         **paths,
         n_train=len(rows),
@@ -273,6 +318,6 @@ def train_ravl(
         images_with_spurious_region=float(flags.any(axis=1).mean()),
         config=config.to_dict(),
     )
-    if paths["model_dir"]:
+    if paths["model_dir"] and config.should_save:
         _write_card(Path(paths["model_dir"]), config, summary)
     return {**summary, "model": model} if return_model else summary
