@@ -10,6 +10,14 @@ a) **Training** -- ``trustvl train cf-alpha`` on a SynthWorld counterfactual set
    validation recalls the run reports) and the Trainer's samples/s of each run and their ratio. Each loss
    is also run on N processes with ``--gather_across_devices false`` (per-process negatives), to show what
    the global-batch loss buys.
+a') **RaVL training** -- ``trustvl train ravl`` (LoRA, the default loss: masked-image alignment, uniform +
+   counterfactual terms) on spurious digits (``trustvl build spurious-digits``, V = 0.9, class 7), with the
+   flags of a ``trustvl discover`` run of the model on the test split, compared the same way (losses and
+   terms per step, adapter, samples/s, per-process negatives), plus the final metrics: zero-shot overall and
+   worst-group accuracy (class × rectangle) of each trained model on the test split, in this process. When
+   discovery keeps no cluster (an untuned model), the runs act on the 2nd to 4th largest clusters, given
+   with ``--clusters`` (the largest is the empty cells), so that regions are flagged: it checks the
+   multi-process path, not mitigation.
 b) **Builders** -- ``trustvl build counterfactuals --synthworld`` and ``trustvl build
    safe-clip-quadruplets`` on 1 and N processes: the data shards compared **byte for byte** (and the card,
    but for its build-time line; ``build_config.json`` records each run's seconds and per-process counts, so
@@ -28,10 +36,13 @@ builders and the audit take accelerate's default for the device (NCCL on GPUs, g
 the embedded SynthWorld CLIP unless ``--model``. The training compares fp32 runs without LoRA dropout
 (``--lora-dropout``, default 0): dropout draws differ per process, so curves would then differ by noise.
 
-Commands (one process per GPU; the JSON's ``commands`` lists every command that ran)::
+Commands (one process per GPU; the JSON's ``commands`` lists every command that ran; ``--only`` runs some
+of the jobs ``builders``, ``cf_alpha``, ``safe_clip``, ``ravl``, ``audit``)::
 
     python benchmarks/bench_multi_gpu.py --nproc 2 --backend gloo --device cpu \\
         --out benchmarks/results/multi_gpu_cpu_gloo2.json          # a few minutes on 2 CPU cores
+    python benchmarks/bench_multi_gpu.py --nproc 2 --backend gloo --device cpu --only ravl \\
+        --out benchmarks/results/multi_gpu_cpu_gloo2_ravl.json
     python benchmarks/bench_multi_gpu.py --nproc 4 --backend nccl --device cuda \\
         --global-batch 256 --steps 50 --cf-bases-per-prompt 256 --quad-train 8192 --gallery 20000 \\
         --out benchmarks/results/multi_gpu_h100x4.json
@@ -63,6 +74,7 @@ NVLINK_MULTICAST_OFF = {
 # the killed rank dies just before its second shard is renamed into place: one shard of its own is on disk
 KILL_AT = "atomic-write:before-rename:2"
 TIMING_KEYS = ("seconds", "seconds_embedding")
+JOBS = ("builders", "cf_alpha", "safe_clip", "ravl", "audit")
 
 
 # ---------------------------------------------------------------------------------------------- running
@@ -293,6 +305,52 @@ def bench_training(
     }
 
 
+# ---------------------------------------------------------------------------------------------- a') RaVL
+def prepare_ravl(
+    launcher: Launcher, work: Path, model: str, args: argparse.Namespace
+) -> tuple[list[str], dict[str, Any]]:
+    """Spurious digits and a discovery of ``model`` on them; the ``trustvl train ravl`` arguments (without
+    batch size and output) and what the flags act on."""
+    digits, disc = work / "digits", work / "ravl-discovery"
+    launcher.run(
+        ["build", "spurious-digits", "--cramers_v", "0.9", "--spurious_class", "7"]
+        + ["--n_train", str(args.digits_train), "--n_test", str(args.digits_test)]
+        + ["--image_size", str(args.resolution), "--quiet", "--out", str(digits)]
+    )
+    device = "cpu" if args.device == "cpu" else "auto"
+    launcher.run(
+        ["discover", "--model", model, "--dataset", str(digits), "--device", device, "--quiet"]
+        + ["--out", str(disc)]
+    )
+    found = json.loads((disc / "discovery.json").read_text())
+    argv = ["train", "ravl", "--dataset", str(digits), "--base_model", model, "--discovery", str(disc)]
+    flags: dict[str, Any] = {"kept_clusters": [c["cluster_id"] for c in found["all_clusters"] if c["kept"]]}
+    if not flags["kept_clusters"]:
+        by_size = sorted(found["all_clusters"], key=lambda c: (-c["size"], c["cluster_id"]))
+        flags["explicit_clusters"] = [c["cluster_id"] for c in by_size[1:4]]
+        flags["why"] = (
+            "discovery kept no cluster: the 2nd-4th largest clusters (the largest is the empty cells)"
+        )
+        argv += ["--clusters", *map(str, flags["explicit_clusters"])]
+    return argv, {"dataset": str(digits), "discovery": str(disc), "k": found["k"], **flags}
+
+
+def ravl_final_metrics(work: Path, name: str, n: int, digits: str) -> dict[str, Any]:
+    """Zero-shot overall and worst-group accuracy (class × rectangle) of each RaVL run's model, in this process."""
+    from trustvl.evaluation.ravl import evaluate_group_accuracy
+
+    metrics = {
+        label: evaluate_group_accuracy(str(work / f"{name}-{label}" / "model"), digits, device="cpu")
+        for label in ("1", str(n))
+    }
+    keys = ("overall_accuracy", "worst_group_accuracy")
+    return {
+        "evaluation": "zero-shot accuracy on the spurious-digits test split (groups: class x rectangle), 1 process",
+        **{k: {label: m[k] for label, m in metrics.items()} for k in keys},
+        "max_abs_per_group_diff": max_abs_diff(metrics["1"]["per_group"], metrics[str(n)]["per_group"]),
+    }
+
+
 # ---------------------------------------------------------------------------------------------- c) audit
 def bench_audit(launcher: Launcher, work: Path, argv: list[str], n_images: int) -> dict[str, Any]:
     n = launcher.nproc
@@ -370,7 +428,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--workdir", default=None, help="where the runs go (default: a temporary folder)")
     p.add_argument(
-        "--global-batch", type=int, default=8, help="sets (CF_α) / quadruplets (Safe-CLIP) per step"
+        "--global-batch",
+        type=int,
+        default=8,
+        help="sets (CF_α) / quadruplets (Safe-CLIP) / images (RaVL) per step",
     )
     p.add_argument("--steps", type=int, default=8, help="optimiser steps of each training run")
     p.add_argument("--lora-dropout", type=float, default=0.0, help="Safe-CLIP's LoRA dropout (recipe: 0.1)")
@@ -381,12 +442,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--resolution", type=int, default=64, help="SynthWorld image side of the quadruplets/gallery"
     )
     p.add_argument("--gallery", type=int, default=256, help="SynthWorld test images audited")
+    p.add_argument("--digits-train", type=int, default=64, help="spurious-digits training images (RaVL)")
+    p.add_argument(
+        "--digits-test", type=int, default=64, help="spurious-digits test images (discovery, metrics)"
+    )
+    p.add_argument(
+        "--only",
+        default=",".join(JOBS),
+        help=f"comma-separated jobs to run, of {','.join(JOBS)} (default: all)",
+    )
     p.add_argument(
         "--audit-shard-size", type=int, default=32, help="embedding shard (the unit split over ranks)"
     )
     args = p.parse_args(argv)
     if args.nproc < 2:
         p.error(f"--nproc {args.nproc}: expected at least 2 (the baseline is the 1-process run)")
+    args.only = [j.strip() for j in args.only.split(",") if j.strip()]
+    if not args.only or set(args.only) - set(JOBS):
+        p.error(f"--only {','.join(args.only)!r}: expected some of {','.join(JOBS)}")
     return args
 
 
@@ -413,24 +486,23 @@ def main(argv: list[str] | None = None) -> int:
     quad_argv = ["build", "safe-clip-quadruplets", "--n_train", str(args.quad_train or 16 * n)]
     quad_argv += ["--n_validation", "8", "--n_test", "8", "--shard_size", "8"]
     quad_argv += ["--resolution", str(args.resolution), "--quiet"]
-    builders = {
-        "counterfactuals": bench_builder(launcher, work, "cf", cf_argv, ("base_id", "variant_id")),
-        "safe_clip_quadruplets": bench_builder(launcher, work, "quad", quad_argv, ("scene_id",)),
-    }
+    jobs = set(args.only)
+    builders: dict[str, Any] = {}
+    if jobs & {
+        "builders",
+        "cf_alpha",
+        "safe_clip",
+    }:  # the two trainings train on the builders' 1-process data
+        builders = {
+            "counterfactuals": bench_builder(launcher, work, "cf", cf_argv, ("base_id", "variant_id")),
+            "safe_clip_quadruplets": bench_builder(launcher, work, "quad", quad_argv, ("scene_id",)),
+        }
     gallery = work / "gallery"
-    launcher.run(
-        [
-            "build",
-            "synthworld",
-            "--n_train",
-            "8",
-            "--n_test",
-            str(args.gallery),
-            "--resolution",
-            str(args.resolution),
-        ]
-        + ["--quiet", "--out", str(gallery)]
-    )
+    if jobs & {"cf_alpha", "audit"}:
+        launcher.run(
+            ["build", "synthworld", "--n_train", "8", "--n_test", str(args.gallery)]
+            + ["--resolution", str(args.resolution), "--quiet", "--out", str(gallery)]
+        )
     audit_argv = ["audit", "--dataset", str(gallery), "--axes", "bias", "--device", audit_device, "--quiet"]
     audit_argv += ["--shard_size", str(args.audit_shard_size), "--label_column", "occupation"]
 
@@ -439,12 +511,36 @@ def main(argv: list[str] | None = None) -> int:
     safe_train = ["train", "safe-clip", "--dataset", str(work / "quad-1"), "--base_model", model]
     safe_train += ["--eval_strategy", "no", "--lora_dropout", str(args.lora_dropout), *train_flags]
     safe_train += ["--reference_cache_dir", str(work / "safe-clip-references")]
-    training = {
-        "cf_alpha": bench_training(launcher, work, "cf-alpha", cf_train, args.global_batch),
-        "safe_clip": bench_training(launcher, work, "safe-clip", safe_train, args.global_batch),
-    }
-    training["cf_alpha"]["final_metrics"] = final_metrics_of_trained(launcher, work, "cf-alpha", audit_argv)
-    audit = bench_audit(launcher, work, [*audit_argv, "--model", model], args.gallery)
+    training: dict[str, Any] = {}
+    if "cf_alpha" in jobs:
+        training["cf_alpha"] = bench_training(launcher, work, "cf-alpha", cf_train, args.global_batch)
+        training["cf_alpha"]["final_metrics"] = final_metrics_of_trained(
+            launcher, work, "cf-alpha", audit_argv
+        )
+    if "safe_clip" in jobs:
+        training["safe_clip"] = bench_training(launcher, work, "safe-clip", safe_train, args.global_batch)
+    if "ravl" in jobs:
+        ravl_argv, ravl_flags = prepare_ravl(launcher, work, model, args)
+        ravl_train = [*ravl_argv, "--warmup_steps", "0", *train_flags]
+        runs = bench_training(launcher, work, "ravl", ravl_train, args.global_batch)
+        runs.pop("final_eval")  # RaVL reports none; its final metrics follow
+        # the flags: embedded by one process, or split over the N processes and gathered
+        ravl_flags["spurious_region_fraction"] = {
+            label: json.loads((work / f"ravl-{label}" / "train_summary.json").read_text())[
+                "spurious_region_fraction"
+            ]
+            for label in ("1", str(n))
+        }
+        training["ravl"] = {
+            "data_and_flags": ravl_flags,
+            **runs,
+            "final_metrics": ravl_final_metrics(work, "ravl", n, ravl_flags["dataset"]),
+        }
+    audit = (
+        bench_audit(launcher, work, [*audit_argv, "--model", model], args.gallery)
+        if "audit" in jobs
+        else None
+    )
 
     result = {
         "what": (
@@ -456,6 +552,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(args),
         "command": shlex.join([sys.executable, *sys.argv]),
         "nproc": n,
+        "jobs": args.only,
         "backend": {"training": args.backend, "builders_and_audit": "accelerate's default for the device"},
         "device": args.device,
         "env": {k: launcher.env[k] for k in (*NVLINK_MULTICAST_OFF, "OMP_NUM_THREADS") if k in launcher.env},
