@@ -83,7 +83,9 @@ Training
 :class:`CLIPFinetuneConfig` and :class:`RaVLConfig` (which extends it), both ``TrainingArguments``. By
 default RaVL trains a peft LoRA delta (:mod:`trustvl.modeling.lora`; only the LoRA factors train) and saves
 the merged plain ``CLIPModel`` (``model/``) and the peft adapter (``adapter/``); set ``use_lora=False`` for
-full fine-tuning.
+full fine-tuning. Under ``torchrun`` / ``accelerate launch`` both train the 1-process objective of the
+global batch (``gather_across_devices``, :mod:`.loss`) and process 0 alone writes (:mod:`.train`;
+docs/multi_gpu.md).
 
 Files
 -----
