@@ -36,7 +36,6 @@ checked per row: mean worst-group gain >= +60 points, no setting worse beyond no
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -86,6 +85,33 @@ def task_name(v: float, spurious: int, seed: int) -> str:
 
 def result_path(out_dir: Path, task: str, strategy: str, variant: str) -> Path:
     return out_dir / task / f"{strategy}__{variant}.json"
+
+
+def flag_key(acted_on_clusters: list[dict], variant: str, seed: int) -> str:
+    """The cache key of one mitigation fine-tune inside a task: the acted-on cluster set (ids and weights),
+    the loss variant and the seed. Within a task the data, discovery, medoids and region embeddings are fixed
+    and training is deterministic given the seed, so two runs with one key give the same model."""
+    ids = sorted((int(c["cluster_id"]), round(float(c.get("weight", 1.0)), 6)) for c in acted_on_clusters)
+    return f"seed={seed}|loss={variant}|clusters=" + ",".join(f"{i}:{w:g}" for i, w in ids)
+
+
+def trained_runs(task_dir: Path) -> dict[str, dict]:
+    """``flag_key -> result row`` of the runs a task already has, whatever their strategy (older files
+    without a stored key get it from their acted-on clusters); a key maps to the run that trained it."""
+    runs: dict[str, dict] = {}
+    for path in sorted(task_dir.glob("*__*.json")):
+        row = json.loads(path.read_text())
+        key = row.get("flag_key") or flag_key(row["acted_on_clusters"], row["loss_variant"], row["seed"])
+        if key not in runs or (runs[key].get("reused_from") and not row.get("reused_from")):
+            runs[key] = row
+    return runs
+
+
+def reuse_row(row: dict, prev: dict) -> dict:
+    """``row`` completed with the results of ``prev``, an earlier run with the same :func:`flag_key`."""
+    row.update({k: prev[k] for k in ("mitigated", "no_selection", "seconds", "cpu_seconds")})
+    row["reused_from"] = prev.get("reused_from") or prev["strategy"]
+    return row
 
 
 # ----------------------------------------------------------------------------------------------- one task
@@ -272,32 +298,32 @@ def run_task(args, v: float, spurious: int, seed: int) -> None:
     truth = np.load(work / "train_region_truth.npy")
     data = work / "data"
     processor = AutoProcessor.from_pretrained(str(default_clip_path()))
-    seen: dict[str, dict] = {}  # (flags digest, variant) -> result of the run that produced it
+    # flag_key -> the run that trained it: every strategy's earlier runs of this task, then this call's
+    seen = {} if args.fresh else trained_runs(out_dir / task)
     for strategy, variant in [(s, var) for var in args.loss_variants for s in args.strategies]:
         path = result_path(out_dir, task, strategy, variant)
+        if path.exists() and not args.fresh:
+            continue
         if medoids is None:
             selection = FlagSelection(strategy, np.zeros(0), [])
             weights = np.zeros(truth.shape, dtype=np.float32)
         else:
             selection = medoids.select(strategy, allow_empty=True)
             weights = medoids.region_weights(emb, selection).reshape(truth.shape)
-        digest = hashlib.sha1(np.round(weights, 6).tobytes()).hexdigest() + variant
-        if path.exists() and not args.fresh:
-            seen.setdefault(digest, json.loads(path.read_text()))
-            continue
+        acted_on = [c.to_dict() for c in selection.clusters]
+        key = flag_key(acted_on, variant, seed)
         row = {
             "task": task,
             "setting": base["setting"],
             "seed": seed,
             "strategy": strategy,
             "loss_variant": variant,
-            "acted_on_clusters": [c.to_dict() for c in selection.clusters],
+            "acted_on_clusters": acted_on,
+            "flag_key": key,
             "flags": _flag_stats(weights, truth),
         }
-        if digest in seen:
-            prev = seen[digest]
-            row.update({k: prev[k] for k in ("mitigated", "no_selection", "seconds", "cpu_seconds")})
-            row["reused_from"] = prev["strategy"]
+        if key in seen:
+            reuse_row(row, seen[key])
         elif not selection.clusters:
             row.update(mitigated=None, no_selection=True, seconds=0.0, cpu_seconds=0.0)
         else:
@@ -334,7 +360,7 @@ def run_task(args, v: float, spurious: int, seed: int) -> None:
         )
         row["overall_gain_points"] = 100.0 * (acc["overall_accuracy"] - base["standard"]["overall_accuracy"])
         _write_json(path, row)
-        seen.setdefault(digest, row)
+        seen.setdefault(key, row)
         _log(
             f"{task}: {strategy}/{variant} clusters {[c['cluster_id'] for c in row['acted_on_clusters']]}"
             f" worst {acc['worst_group_accuracy']:.3f} overall {acc['overall_accuracy']:.3f}"

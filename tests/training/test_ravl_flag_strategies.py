@@ -304,3 +304,71 @@ def test_space_lists_the_clusters_each_strategy_acts_on():
     assert "top_per_class" not in by_id[4] and "gap_test" not in by_id[4] and "all_kept" in by_id[4]
     line = app.mitigation_line(result)
     assert "flag_clusters=all_kept" in line and "cluster 4 (rank 4" in line and "hurts one, seven" in line
+
+
+# ------------------------------------------------------------------- nothing flagged = standard fine-tuning
+def test_mitigation_with_nothing_flagged_is_standard_finetuning(tiny_clip_dir, tmp_path):
+    """An empty selection (allow_empty) trains L_CLIP alone: the same weights as finetune_clip with the same
+    data, steps and seed (the region terms, L_align on whole images, would otherwise still train)."""
+    from trustvl.data_builders.ravl.spurious_digits import build_spurious_digits
+    from trustvl.training.ravl import CLIPFinetuneConfig, RaVLConfig, finetune_clip, train_ravl
+
+    data = build_spurious_digits(
+        tmp_path / "sd",
+        cramers_v=0.9,
+        spurious_class=7,
+        classes=[1, 7],
+        n_train=16,
+        n_test=8,
+        image_size=32,
+        seed=0,
+        progress=False,
+    )
+    kept = np.zeros(4, dtype=bool)
+    SpuriousMedoids(np.eye(4, 32, dtype=np.float32), kept, np.full(4, -1)).save(
+        tmp_path / "disc" / "spurious_medoids.npz"
+    )
+    common = dict(
+        base_model=str(tiny_clip_dir),
+        dataset=str(data),
+        max_steps=2,
+        per_device_train_batch_size=8,
+        learning_rate=1e-2,
+        warmup_steps=0,
+        use_lora=False,
+        save_model=False,
+        disable_tqdm=True,
+        logging_steps=1,
+    )
+    flags = np.zeros((16, 4), dtype=bool)
+    empty = train_ravl(
+        RaVLConfig(
+            output_dir=str(tmp_path / "ravl"),
+            discovery=str(tmp_path / "disc"),
+            allow_empty=True,
+            save_strategy="no",
+            **common,
+        ),
+        region_flags=flags,
+        return_model=True,
+    )
+    standard = finetune_clip(CLIPFinetuneConfig(output_dir=str(tmp_path / "std"), **common))
+    assert empty["region_terms"].startswith("off") and empty["last_log"]["align_loss"] == 0.0
+    a, b = empty["model"].state_dict(), standard["model"].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in b)
+    assert empty["final_loss"] == standard["final_loss"]
+    # one flagged region turns the region terms on, and the run differs
+    flags[0, 0] = True
+    flagged = train_ravl(
+        RaVLConfig(
+            output_dir=str(tmp_path / "ravl1"),
+            discovery=str(tmp_path / "disc"),
+            allow_empty=True,
+            save_strategy="no",
+            **common,
+        ),
+        region_flags=flags,
+        return_model=True,
+    )
+    assert flagged["region_terms"] == "on"
+    assert not all(torch.equal(flagged["model"].state_dict()[k], b[k]) for k in b)

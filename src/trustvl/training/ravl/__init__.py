@@ -57,7 +57,9 @@ embeddings ``v_b`` (images), ``ṽ_b`` (masked images), ``u_b`` (captions), ``z_
           p_b = softmax_c(s̄ · <v_b, T_c>), p̃_b the same for ṽ_b and held fixed (no gradient) as the target
       uninf_mode="both" (default): the sum of the two
 
-  Terms without any flagged region in the batch contribute 0.
+  ``L_uninf`` terms without any flagged region in the batch contribute 0 (``L_align`` then aligns the
+  whole images). A run in which no training region is flagged at all is standard fine-tuning,
+  ``L_CLIP`` alone (:func:`train_ravl`): nothing is spurious, so there is nothing to suppress.
 
 The region terms use ``s̄`` (``detach_region_scale=True``): with full fine-tuning the logit scale is
 trainable, and ``L_uninf`` could otherwise be lowered by shrinking it (less confident predictions
