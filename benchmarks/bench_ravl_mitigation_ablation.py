@@ -547,6 +547,17 @@ def markdown(report: dict) -> str:
             f" {secs} |"
             f" {' / '.join('n/a' if v is None else ('yes' if v else 'no') for v in goals.values())} |"
         )
+    n_runs = sum(r["n_runs"] for r in s["strategies"])
+    n_reused = sum(r["runs_reusing_identical_flags"] for r in s["strategies"])
+    n_empty = sum(r["runs_without_selection"] for r in s["strategies"])
+    lines += [
+        "",
+        f"Notes: fine-tunes are cached on (flagged cluster set with weights, loss, seed): within a task the data,"
+        " discovery and region flags are fixed and training is deterministic given the seed, so a strategy that"
+        f" flags the same clusters as another reuses its run (`reused_from` in the run files): {n_reused} of"
+        f" {n_runs} runs here; the per-fine-tune seconds count each fine-tune once. {n_empty} runs selected no"
+        " cluster and keep the standard fine-tuned model (a run with no region flagged is standard fine-tuning).",
+    ]
     settings = sorted({k for r in s["strategies"] for k in r["per_setting"]})
     lines += [
         "",

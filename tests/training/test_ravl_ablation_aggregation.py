@@ -115,6 +115,9 @@ def test_summary_finds_settings_worse_beyond_noise_and_keeps_standard_without_se
         }
     )
     assert "| `all_kept` | ravl |" in table and "| B | " in table and "yes / yes / no" in table
+    n_runs = sum(r["n_runs"] for r in summary["strategies"])
+    assert f"reuses its run (`reused_from` in the run files): 0 of {n_runs} runs here" in table
+    assert "3 runs selected no cluster" in table
 
 
 def test_runs_are_cached_on_the_flagged_cluster_set_loss_and_seed(bench, tmp_path):
