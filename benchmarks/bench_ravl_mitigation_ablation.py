@@ -522,7 +522,7 @@ def markdown(report: dict) -> str:
         " seed). Command: `" + report["command"] + "`.",
         "",
         f"Standard fine-tuning: worst-group {_fmt(std['worst_group_accuracy'])}, overall"
-        f" {_fmt(std['overall_accuracy'])}; discovery kept {std['mean_kept_clusters']} clusters on average.",
+        f" {_fmt(std['overall_accuracy'])}; discovery kept {std['mean_kept_clusters']:.1f} clusters on average.",
         "",
         "| flag_clusters | loss | worst-group acc | overall acc | worst-group gain (points) | overall gain"
         " (points) | settings worse beyond noise | flag precision | flag recall | clusters acted on |"
@@ -559,21 +559,22 @@ def markdown(report: dict) -> str:
         " cluster and keep the standard fine-tuned model (a run with no region flagged is standard fine-tuning).",
     ]
     settings = sorted({k for r in s["strategies"] for k in r["per_setting"]})
-    lines += [
-        "",
-        "Mean worst-group gain (points) per setting, over seeds:",
-        "",
-        "| setting | "
-        + " | ".join(f"`{r['strategy']}` ({r['loss_variant']})" for r in s["strategies"])
-        + " |",
-        "| --- |" + " --- |" * len(s["strategies"]),
-    ]
-    for setting in settings:
-        cells = []
-        for r in s["strategies"]:
-            v = r["per_setting"].get(setting)
-            cells.append("" if v is None else _fmt(v["worst_group_gain_points"], digits=1))
-        lines.append(f"| {setting} | " + " | ".join(cells) + " |")
+    for name, title in (("worst_group_gain_points", "worst-group"), ("overall_gain_points", "overall")):
+        lines += [
+            "",
+            f"Mean {title} gain (points) per setting, over seeds:",
+            "",
+            "| setting | "
+            + " | ".join(f"`{r['strategy']}` ({r['loss_variant']})" for r in s["strategies"])
+            + " |",
+            "| --- |" + " --- |" * len(s["strategies"]),
+        ]
+        for setting in settings:
+            cells = []
+            for r in s["strategies"]:
+                v = r["per_setting"].get(setting)
+                cells.append("" if v is None else _fmt(v[name], digits=1))
+            lines.append(f"| {setting} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
