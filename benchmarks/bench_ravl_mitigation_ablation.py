@@ -3,16 +3,20 @@
 The spurious-digits benchmark's 10 settings (Cramér's V in 0.7, 0.8, 0.9, 0.95, 0.99 x spurious class 3, 7;
 digits 1, 3, 7, 8; :mod:`bench_ravl_spurious_digits`) x seeds (default 0, 1, 2) x flag strategies
 (:mod:`trustvl.training.ravl.flag_strategies`: ``top1``, ``top_per_class``, ``all_kept``, ``score_weighted``,
-``gap_test``) x, optionally, the loss variants (``--loss-variants``; default the loss's defaults only).
+``gap_test``, ``gap_test_or_top1``, ``gap_test_two_sided``) x, optionally, the loss variants
+(``--loss-variants``; default the loss's defaults only).
 
 Per (setting, seed) — one *task* — the data build, the standard fine-tuning (the spuriously correlated VLM and
 the comparison's baseline), discovery on a held-out balanced split and the embedding of the training regions
 are done once; then each strategy selects clusters, flags the training regions by nearest medoid and runs
 one mitigation fine-tune from the same start (the SynthWorld CLIP) with the same data, steps and seed.
-Two strategies whose flags (and weights) are identical in a task give the same model (training is
-deterministic given the seed), so the second reuses the first's result (``"reused_from"``; its ``seconds``
-are those of the run it reuses). When a strategy selects no cluster, ``trustvl train ravl`` refuses to train:
-the user keeps the standard fine-tuned model, which is what the row records (``"no_selection": true``).
+Fine-tunes are cached on :func:`flag_key` — the acted-on cluster set (ids and weights), the loss variant and
+the seed: within a task everything else is fixed and training is deterministic given the seed, so a strategy
+that flags the same clusters as an earlier run of the task (this call's or a result file's, any strategy)
+reuses it (``"reused_from"``; its ``seconds`` are those of the run it reuses) instead of training again.
+When a strategy selects no cluster, ``trustvl train ravl`` refuses to train (with ``--allow_empty`` it trains
+standard fine-tuning): the user keeps the standard fine-tuned model, which is what the row records
+(``"no_selection": true``).
 
 Tasks run as parallel single-thread processes (``--jobs``). Each finished (setting, seed, strategy, loss) is a
 JSON file in ``--out-dir`` and is never recomputed (``--fresh`` to redo), so an interrupted run resumes; a
