@@ -146,3 +146,9 @@ def test_runs_are_cached_on_the_flagged_cluster_set_loss_and_seed(bench, tmp_pat
     assert again["reused_from"] == "top_per_class" and again["mitigated"] == {"overall_accuracy": 0.8}
     # a reuse of a reuse names the run that trained
     assert bench.reuse_row({"strategy": "x"}, reused)["reused_from"] == "top_per_class"
+
+
+def test_the_ablation_covers_every_flag_strategy(bench):
+    from trustvl.training.ravl import FLAG_STRATEGIES
+
+    assert tuple(bench.STRATEGIES) == tuple(FLAG_STRATEGIES)
