@@ -3,16 +3,20 @@
 The spurious-digits benchmark's 10 settings (Cramér's V in 0.7, 0.8, 0.9, 0.95, 0.99 x spurious class 3, 7;
 digits 1, 3, 7, 8; :mod:`bench_ravl_spurious_digits`) x seeds (default 0, 1, 2) x flag strategies
 (:mod:`trustvl.training.ravl.flag_strategies`: ``top1``, ``top_per_class``, ``all_kept``, ``score_weighted``,
-``gap_test``) x, optionally, the loss variants (``--loss-variants``; default the loss's defaults only).
+``gap_test``, ``gap_test_or_top1``, ``gap_test_two_sided``) x, optionally, the loss variants
+(``--loss-variants``; default the loss's defaults only).
 
 Per (setting, seed) — one *task* — the data build, the standard fine-tuning (the spuriously correlated VLM and
 the comparison's baseline), discovery on a held-out balanced split and the embedding of the training regions
 are done once; then each strategy selects clusters, flags the training regions by nearest medoid and runs
 one mitigation fine-tune from the same start (the SynthWorld CLIP) with the same data, steps and seed.
-Two strategies whose flags (and weights) are identical in a task give the same model (training is
-deterministic given the seed), so the second reuses the first's result (``"reused_from"``; its ``seconds``
-are those of the run it reuses). When a strategy selects no cluster, ``trustvl train ravl`` refuses to train:
-the user keeps the standard fine-tuned model, which is what the row records (``"no_selection": true``).
+Fine-tunes are cached on :func:`flag_key` — the acted-on cluster set (ids and weights), the loss variant and
+the seed: within a task everything else is fixed and training is deterministic given the seed, so a strategy
+that flags the same clusters as an earlier run of the task (this call's or a result file's, any strategy)
+reuses it (``"reused_from"``; its ``seconds`` are those of the run it reuses) instead of training again.
+When a strategy selects no cluster, ``trustvl train ravl`` refuses to train (with ``--allow_empty`` it trains
+standard fine-tuning): the user keeps the standard fine-tuned model, which is what the row records
+(``"no_selection": true``).
 
 Tasks run as parallel single-thread processes (``--jobs``). Each finished (setting, seed, strategy, loss) is a
 JSON file in ``--out-dir`` and is never recomputed (``--fresh`` to redo), so an interrupted run resumes; a
@@ -36,7 +40,6 @@ checked per row: mean worst-group gain >= +60 points, no setting worse beyond no
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -57,7 +60,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the sibling benchmark whose settings this ablation shares
 from bench_ravl_spurious_digits import add_setting_arguments  # noqa: E402
 
-STRATEGIES = ("top1", "top_per_class", "all_kept", "score_weighted", "gap_test")
+STRATEGIES = (
+    "top1",
+    "top_per_class",
+    "all_kept",
+    "score_weighted",
+    "gap_test",
+    "gap_test_or_top1",
+    "gap_test_two_sided",
+)
 #: the loss variants already implemented (RaVLLoss): name -> RaVLConfig fields
 LOSS_VARIANTS = {
     "ravl": {},  # the defaults: masked-image alignment, uniform + counterfactual L_uninf
@@ -86,6 +97,33 @@ def task_name(v: float, spurious: int, seed: int) -> str:
 
 def result_path(out_dir: Path, task: str, strategy: str, variant: str) -> Path:
     return out_dir / task / f"{strategy}__{variant}.json"
+
+
+def flag_key(acted_on_clusters: list[dict], variant: str, seed: int) -> str:
+    """The cache key of one mitigation fine-tune inside a task: the acted-on cluster set (ids and weights),
+    the loss variant and the seed. Within a task the data, discovery, medoids and region embeddings are fixed
+    and training is deterministic given the seed, so two runs with one key give the same model."""
+    ids = sorted((int(c["cluster_id"]), round(float(c.get("weight", 1.0)), 6)) for c in acted_on_clusters)
+    return f"seed={seed}|loss={variant}|clusters=" + ",".join(f"{i}:{w:g}" for i, w in ids)
+
+
+def trained_runs(task_dir: Path) -> dict[str, dict]:
+    """``flag_key -> result row`` of the runs a task already has, whatever their strategy (older files
+    without a stored key get it from their acted-on clusters); a key maps to the run that trained it."""
+    runs: dict[str, dict] = {}
+    for path in sorted(task_dir.glob("*__*.json")):
+        row = json.loads(path.read_text())
+        key = row.get("flag_key") or flag_key(row["acted_on_clusters"], row["loss_variant"], row["seed"])
+        if key not in runs or (runs[key].get("reused_from") and not row.get("reused_from")):
+            runs[key] = row
+    return runs
+
+
+def reuse_row(row: dict, prev: dict) -> dict:
+    """``row`` completed with the results of ``prev``, an earlier run with the same :func:`flag_key`."""
+    row.update({k: prev[k] for k in ("mitigated", "no_selection", "seconds", "cpu_seconds")})
+    row["reused_from"] = prev.get("reused_from") or prev["strategy"]
+    return row
 
 
 # ----------------------------------------------------------------------------------------------- one task
@@ -272,32 +310,32 @@ def run_task(args, v: float, spurious: int, seed: int) -> None:
     truth = np.load(work / "train_region_truth.npy")
     data = work / "data"
     processor = AutoProcessor.from_pretrained(str(default_clip_path()))
-    seen: dict[str, dict] = {}  # (flags digest, variant) -> result of the run that produced it
+    # flag_key -> the run that trained it: every strategy's earlier runs of this task, then this call's
+    seen = {} if args.fresh else trained_runs(out_dir / task)
     for strategy, variant in [(s, var) for var in args.loss_variants for s in args.strategies]:
         path = result_path(out_dir, task, strategy, variant)
+        if path.exists() and not args.fresh:
+            continue
         if medoids is None:
             selection = FlagSelection(strategy, np.zeros(0), [])
             weights = np.zeros(truth.shape, dtype=np.float32)
         else:
             selection = medoids.select(strategy, allow_empty=True)
             weights = medoids.region_weights(emb, selection).reshape(truth.shape)
-        digest = hashlib.sha1(np.round(weights, 6).tobytes()).hexdigest() + variant
-        if path.exists() and not args.fresh:
-            seen.setdefault(digest, json.loads(path.read_text()))
-            continue
+        acted_on = [c.to_dict() for c in selection.clusters]
+        key = flag_key(acted_on, variant, seed)
         row = {
             "task": task,
             "setting": base["setting"],
             "seed": seed,
             "strategy": strategy,
             "loss_variant": variant,
-            "acted_on_clusters": [c.to_dict() for c in selection.clusters],
+            "acted_on_clusters": acted_on,
+            "flag_key": key,
             "flags": _flag_stats(weights, truth),
         }
-        if digest in seen:
-            prev = seen[digest]
-            row.update({k: prev[k] for k in ("mitigated", "no_selection", "seconds", "cpu_seconds")})
-            row["reused_from"] = prev["strategy"]
+        if key in seen:
+            reuse_row(row, seen[key])
         elif not selection.clusters:
             row.update(mitigated=None, no_selection=True, seconds=0.0, cpu_seconds=0.0)
         else:
@@ -334,7 +372,7 @@ def run_task(args, v: float, spurious: int, seed: int) -> None:
         )
         row["overall_gain_points"] = 100.0 * (acc["overall_accuracy"] - base["standard"]["overall_accuracy"])
         _write_json(path, row)
-        seen.setdefault(digest, row)
+        seen.setdefault(key, row)
         _log(
             f"{task}: {strategy}/{variant} clusters {[c['cluster_id'] for c in row['acted_on_clusters']]}"
             f" worst {acc['worst_group_accuracy']:.3f} overall {acc['overall_accuracy']:.3f}"
@@ -488,7 +526,7 @@ def markdown(report: dict) -> str:
         " seed). Command: `" + report["command"] + "`.",
         "",
         f"Standard fine-tuning: worst-group {_fmt(std['worst_group_accuracy'])}, overall"
-        f" {_fmt(std['overall_accuracy'])}; discovery kept {std['mean_kept_clusters']} clusters on average.",
+        f" {_fmt(std['overall_accuracy'])}; discovery kept {std['mean_kept_clusters']:.1f} clusters on average.",
         "",
         "| flag_clusters | loss | worst-group acc | overall acc | worst-group gain (points) | overall gain"
         " (points) | settings worse beyond noise | flag precision | flag recall | clusters acted on |"
@@ -513,22 +551,34 @@ def markdown(report: dict) -> str:
             f" {secs} |"
             f" {' / '.join('n/a' if v is None else ('yes' if v else 'no') for v in goals.values())} |"
         )
-    settings = sorted({k for r in s["strategies"] for k in r["per_setting"]})
+    n_runs = sum(r["n_runs"] for r in s["strategies"])
+    n_reused = sum(r["runs_reusing_identical_flags"] for r in s["strategies"])
+    n_empty = sum(r["runs_without_selection"] for r in s["strategies"])
     lines += [
         "",
-        "Mean worst-group gain (points) per setting, over seeds:",
-        "",
-        "| setting | "
-        + " | ".join(f"`{r['strategy']}` ({r['loss_variant']})" for r in s["strategies"])
-        + " |",
-        "| --- |" + " --- |" * len(s["strategies"]),
+        f"Notes: fine-tunes are cached on (flagged cluster set with weights, loss, seed): within a task the data,"
+        " discovery and region flags are fixed and training is deterministic given the seed, so a strategy that"
+        f" flags the same clusters as another reuses its run (`reused_from` in the run files): {n_reused} of"
+        f" {n_runs} runs here; the per-fine-tune seconds count each fine-tune once. {n_empty} runs selected no"
+        " cluster and keep the standard fine-tuned model (a run with no region flagged is standard fine-tuning).",
     ]
-    for setting in settings:
-        cells = []
-        for r in s["strategies"]:
-            v = r["per_setting"].get(setting)
-            cells.append("" if v is None else _fmt(v["worst_group_gain_points"], digits=1))
-        lines.append(f"| {setting} | " + " | ".join(cells) + " |")
+    settings = sorted({k for r in s["strategies"] for k in r["per_setting"]})
+    for name, title in (("worst_group_gain_points", "worst-group"), ("overall_gain_points", "overall")):
+        lines += [
+            "",
+            f"Mean {title} gain (points) per setting, over seeds:",
+            "",
+            "| setting | "
+            + " | ".join(f"`{r['strategy']}` ({r['loss_variant']})" for r in s["strategies"])
+            + " |",
+            "| --- |" + " --- |" * len(s["strategies"]),
+        ]
+        for setting in settings:
+            cells = []
+            for r in s["strategies"]:
+                v = r["per_setting"].get(setting)
+                cells.append("" if v is None else _fmt(v[name], digits=1))
+            lines.append(f"| {setting} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -115,3 +115,40 @@ def test_summary_finds_settings_worse_beyond_noise_and_keeps_standard_without_se
         }
     )
     assert "| `all_kept` | ravl |" in table and "| B | " in table and "yes / yes / no" in table
+    n_runs = sum(r["n_runs"] for r in summary["strategies"])
+    assert f"reuses its run (`reused_from` in the run files): 0 of {n_runs} runs here" in table
+    assert "3 runs selected no cluster" in table
+
+
+def test_runs_are_cached_on_the_flagged_cluster_set_loss_and_seed(bench, tmp_path):
+    """Two strategies that act on the same clusters (same weights) with the same loss and seed share one
+    fine-tune; another weight, loss or seed is another run; older files without a stored key still match."""
+    a = [{"cluster_id": 3, "weight": 1.0}, {"cluster_id": 1, "weight": 1.0}]
+    key = bench.flag_key(a, "ravl", 0)
+    assert key == bench.flag_key(list(reversed(a)), "ravl", 0) == "seed=0|loss=ravl|clusters=1:1,3:1"
+    assert key != bench.flag_key(
+        [{"cluster_id": 3, "weight": 1.0}, {"cluster_id": 1, "weight": 0.5}], "ravl", 0
+    )
+    assert key != bench.flag_key(a, "ravl_uniform", 0) and key != bench.flag_key(a, "ravl", 1)
+    assert bench.flag_key([], "ravl", 0) == "seed=0|loss=ravl|clusters="
+
+    task = tmp_path / "v0.8_s7_seed0"
+    trained = {"strategy": "top_per_class", "loss_variant": "ravl", "seed": 0, "acted_on_clusters": a}
+    trained.update(mitigated={"overall_accuracy": 0.8}, no_selection=False, seconds=12.0, cpu_seconds=11.0)
+    reused = bench.reuse_row(
+        {"strategy": "all_kept", "loss_variant": "ravl", "seed": 0, "acted_on_clusters": a}, trained
+    )
+    bench._write_json(task / "all_kept__ravl.json", reused)  # sorts first: a reuse must not hide the original
+    bench._write_json(task / "top_per_class__ravl.json", trained)  # no stored flag_key (an older file)
+    runs = bench.trained_runs(task)
+    assert list(runs) == [key] and runs[key]["strategy"] == "top_per_class"
+    again = bench.reuse_row({"strategy": "gap_test_or_top1"}, runs[key])
+    assert again["reused_from"] == "top_per_class" and again["mitigated"] == {"overall_accuracy": 0.8}
+    # a reuse of a reuse names the run that trained
+    assert bench.reuse_row({"strategy": "x"}, reused)["reused_from"] == "top_per_class"
+
+
+def test_the_ablation_covers_every_flag_strategy(bench):
+    from trustvl.training.ravl import FLAG_STRATEGIES
+
+    assert tuple(bench.STRATEGIES) == tuple(FLAG_STRATEGIES)

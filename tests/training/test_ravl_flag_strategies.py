@@ -86,6 +86,8 @@ EXPECTED = {
     "all_kept": {0, 1, 2, 4},
     "score_weighted": {0, 1, 2, 4},
     "gap_test": {0, 1},
+    "gap_test_or_top1": {0, 1},
+    "gap_test_two_sided": {0, 1, 2},  # cluster 2: seven right on all 6 images with a region vs 60 % without
 }
 
 
@@ -145,6 +147,54 @@ def test_gap_test_is_deterministic_and_follows_the_evidence():
     rank = np.array([0, 1, 2, -1, 3])
     sel = select_flag_clusters(kept, rank, "gap_test", statistics=stats)
     assert set(sel.cluster_ids) == {0, 1, 2}
+
+
+def test_gap_test_or_top1_falls_back_to_the_top_ranked_candidate():
+    result = hand_made_result()
+    stats = ClusterStatistics.from_result(result)
+    kept = np.array([True, True, True, False, True])
+    rank = np.array([0, 1, 2, -1, 3])
+    medoids = SpuriousMedoids(np.eye(5, dtype=np.float32), kept, rank, None, stats)
+    # among clusters 2 and 4 no harm is beyond noise: gap_test acts on none, the fallback on the better ranked
+    assert medoids.select("gap_test", clusters=[2, 4], allow_empty=True).cluster_ids == []
+    assert medoids.select("gap_test_or_top1", clusters=[4, 2]).cluster_ids == [2]
+    # when the test passes something, it is gap_test
+    assert medoids.select("gap_test_or_top1").cluster_ids == medoids.select("gap_test").cluster_ids
+
+
+def _two_class_stats(n_in, acc_in, acc_out, n=80):
+    """Statistics of one cluster over two classes (gaps from the accuracies, ``n`` images per class)."""
+    n_in, acc_in, acc_out = np.array([n_in]), np.array([acc_in], float), np.array([acc_out], float)
+    gap = 2 * np.minimum(n_in, n - n_in) / n * (acc_in - acc_out)
+    return ClusterStatistics(
+        score=np.abs(gap).sum(axis=1),
+        gap=gap,
+        n_in=n_in,
+        n_out=n - n_in,
+        acc_in=acc_in,
+        acc_out=acc_out,
+        influence_per_class=np.full((1, 2), 0.5),
+    )
+
+
+@pytest.mark.parametrize(
+    ("n_in", "acc_in", "acc_out", "harm_only", "two_sided"),
+    [
+        # a shortcut: a small harm (not beyond noise) and a large favour on 40 images each side
+        ([40, 40], [0.8, 0.95], [0.85, 0.45], False, True),
+        # a favour seen on 3 images, all right: no spread at accuracy 1 without the plus-two resampling
+        ([3, 40], [1.0, 0.8], [0.9, 0.8], False, False),
+        # a large harm on 40 images: both tests pass it
+        ([40, 40], [0.3, 0.8], [0.9, 0.8], True, True),
+    ],
+)
+def test_two_sided_gap_test_reads_favours_and_needs_more_than_a_few_images(
+    n_in, acc_in, acc_out, harm_only, two_sided
+):
+    stats = _two_class_stats(n_in, acc_in, acc_out)
+    kept, rank = np.array([True]), np.array([0])
+    assert bool(select_flag_clusters(kept, rank, "gap_test", statistics=stats).mask[0]) is harm_only
+    assert bool(select_flag_clusters(kept, rank, "gap_test_two_sided", statistics=stats).mask[0]) is two_sided
 
 
 def test_candidates_errors_and_default():
@@ -297,10 +347,80 @@ def test_space_lists_the_clusters_each_strategy_acts_on():
     headers, rows = app.cluster_rows(result, truth)
     col = headers.index("mitigation acts on it under flag_clusters =")
     by_id = {row[1]: row[col] for row in rows}
-    assert by_id[0] == "top1, top_per_class, all_kept, score_weighted, gap_test"
+    assert by_id[0] == (
+        "top1, top_per_class, all_kept, score_weighted, gap_test, gap_test_or_top1, gap_test_two_sided"
+    )
     assert by_id[1].startswith("top_per_class, all_kept, score_weighted (0.") and by_id[1].endswith(
-        "gap_test"
+        "gap_test, gap_test_or_top1, gap_test_two_sided"
     )
     assert "top_per_class" not in by_id[4] and "gap_test" not in by_id[4] and "all_kept" in by_id[4]
     line = app.mitigation_line(result)
     assert "flag_clusters=all_kept" in line and "cluster 4 (rank 4" in line and "hurts one, seven" in line
+
+
+# ------------------------------------------------------------------- nothing flagged = standard fine-tuning
+def test_mitigation_with_nothing_flagged_is_standard_finetuning(tiny_clip_dir, tmp_path):
+    """An empty selection (allow_empty) trains L_CLIP alone: the same weights as finetune_clip with the same
+    data, steps and seed (the region terms, L_align on whole images, would otherwise still train)."""
+    from trustvl.data_builders.ravl.spurious_digits import build_spurious_digits
+    from trustvl.training.ravl import CLIPFinetuneConfig, RaVLConfig, finetune_clip, train_ravl
+
+    data = build_spurious_digits(
+        tmp_path / "sd",
+        cramers_v=0.9,
+        spurious_class=7,
+        classes=[1, 7],
+        n_train=16,
+        n_test=8,
+        image_size=32,
+        seed=0,
+        progress=False,
+    )
+    kept = np.zeros(4, dtype=bool)
+    SpuriousMedoids(np.eye(4, 32, dtype=np.float32), kept, np.full(4, -1)).save(
+        tmp_path / "disc" / "spurious_medoids.npz"
+    )
+    common = dict(
+        base_model=str(tiny_clip_dir),
+        dataset=str(data),
+        max_steps=2,
+        per_device_train_batch_size=8,
+        learning_rate=1e-2,
+        warmup_steps=0,
+        use_lora=False,
+        save_model=False,
+        disable_tqdm=True,
+        logging_steps=1,
+    )
+    flags = np.zeros((16, 4), dtype=bool)
+    empty = train_ravl(
+        RaVLConfig(
+            output_dir=str(tmp_path / "ravl"),
+            discovery=str(tmp_path / "disc"),
+            allow_empty=True,
+            save_strategy="no",
+            **common,
+        ),
+        region_flags=flags,
+        return_model=True,
+    )
+    standard = finetune_clip(CLIPFinetuneConfig(output_dir=str(tmp_path / "std"), **common))
+    assert empty["region_terms"].startswith("off") and empty["last_log"]["align_loss"] == 0.0
+    a, b = empty["model"].state_dict(), standard["model"].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in b)
+    assert empty["final_loss"] == standard["final_loss"]
+    # one flagged region turns the region terms on, and the run differs
+    flags[0, 0] = True
+    flagged = train_ravl(
+        RaVLConfig(
+            output_dir=str(tmp_path / "ravl1"),
+            discovery=str(tmp_path / "disc"),
+            allow_empty=True,
+            save_strategy="no",
+            **common,
+        ),
+        region_flags=flags,
+        return_model=True,
+    )
+    assert flagged["region_terms"] == "on"
+    assert not all(torch.equal(flagged["model"].state_dict()[k], b[k]) for k in b)

@@ -12,11 +12,12 @@ quadrants). Each region is embedded with the model discovery ran on and assigned
 (highest cosine similarity) among *all* discovery clusters; it is flagged **spurious** when mitigation acts
 on that cluster (:class:`SpuriousMedoids`, :func:`spurious_region_flags`). Which of the kept (ranked)
 clusters it acts on is ``RaVLConfig.flag_clusters`` (:mod:`.flag_strategies`: ``top1``, ``top_per_class``,
-``all_kept`` — the default, every kept cluster —, ``score_weighted``, ``gap_test``). Flags are computed
-once, before training, and stay fixed. Under ``score_weighted`` a flag has a weight ``w`` in (0, 1]
-(``region_weight``): the uniform term of a crop and the counterfactual term of an image (its largest
-weight) are scaled by it, ``L_align`` becomes ``w·CE(masked image) + (1 − w)·CE(image)`` (mean pooling of
-crops weighs a region by ``1 − w``); with all weights 1 everything below is unchanged.
+``all_kept`` — the default, every kept cluster —, ``score_weighted``, ``gap_test``, ``gap_test_or_top1``,
+``gap_test_two_sided``). Flags are computed once, before training, and stay fixed. Under
+``score_weighted`` a flag has a weight ``w`` in (0, 1] (``region_weight``): the uniform term of a crop and
+the counterfactual term of an image (its largest weight) are scaled by it, ``L_align`` becomes
+``w·CE(masked image) + (1 − w)·CE(image)`` (mean pooling of crops weighs a region by ``1 − w``); with all
+weights 1 everything below is unchanged.
 
 The loss
 --------
@@ -57,7 +58,9 @@ embeddings ``v_b`` (images), ``ṽ_b`` (masked images), ``u_b`` (captions), ``z_
           p_b = softmax_c(s̄ · <v_b, T_c>), p̃_b the same for ṽ_b and held fixed (no gradient) as the target
       uninf_mode="both" (default): the sum of the two
 
-  Terms without any flagged region in the batch contribute 0.
+  ``L_uninf`` terms without any flagged region in the batch contribute 0 (``L_align`` then aligns the
+  whole images). A run in which no training region is flagged at all is standard fine-tuning,
+  ``L_CLIP`` alone (:func:`train_ravl`): nothing is spurious, so there is nothing to suppress.
 
 The region terms use ``s̄`` (``detach_region_scale=True``): with full fine-tuning the logit scale is
 trainable, and ``L_uninf`` could otherwise be lowered by shrinking it (less confident predictions

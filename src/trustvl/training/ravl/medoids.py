@@ -229,8 +229,8 @@ class SpuriousMedoids:
 
         Raises:
             TrustVLInputError: no cluster is selected (discovery kept none) unless ``allow_empty``, in which
-                case every flag is False (a documented no-op for the spurious terms: ``L_uninf`` is 0 and
-                ``L_align`` uses the whole images / all their regions).
+                case every flag is False (:func:`~trustvl.training.ravl.train_ravl` then trains standard
+                fine-tuning, ``L_CLIP`` alone).
         """
         selection = self.select(strategy, clusters, top, allow_empty=allow_empty)
         assigned = self.assign(region_embeds)
