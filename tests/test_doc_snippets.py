@@ -8,7 +8,7 @@ Blocks in other languages (``text``, ``yaml``, none) are not code and are not ru
 
 Each block runs in a fresh temporary folder laid out like a checkout: ``src/`` is a link to the repository's,
 ``spaces/``, ``evaluate_metrics/`` and ``benchmarks/`` are copies (so no snippet can change the repository), and ``path/to/<model>`` links to
-each shipped model (the placeholder the cards use for "where you downloaded it"). Python blocks run in this
+each shipped model (the placeholder the cards use for "where you downloaded it"; the SD's complete folder). Python blocks run in this
 process with a fresh namespace (imports are shared, which keeps the file fast); bash blocks run in ``bash -e``
 with ``trustvl`` and ``python`` meaning this interpreter and this checkout's sources. Identical blocks (a card
 shipped in two places) run once.
@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from trustvl.modeling.synthworld_sd import complete_sd_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "src" / "trustvl" / "assets" / "models"
@@ -122,7 +124,9 @@ def prepare_checkout(folder: Path) -> None:
     placeholders.mkdir(parents=True)
     for model in MODELS.iterdir():
         if (model / "README.md").is_file():
-            (placeholders / model.name).symlink_to(model, target_is_directory=True)
+            # a downloaded SD folder is complete; the package's stores its text encoder in the CLIP only
+            target = complete_sd_folder(model) if model.name == "synthworld-sd" else model
+            (placeholders / model.name).symlink_to(target, target_is_directory=True)
 
 
 @pytest.fixture

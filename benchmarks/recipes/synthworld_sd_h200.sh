@@ -16,8 +16,14 @@ python3 -m trustvl.cli train synthworld-sd --resume \
   --stage_max_seconds 70 45 230 \
   --dataloader_num_workers 8 --save_steps 2000 --logging_steps 200 --disable_tqdm true \
   2>&1 | grep -v -i warn | tee "$OUT/train_log.txt"
-# the text encoder is the SynthWorld CLIP text tower in fp16: rebuilt locally, not copied back
-tar -C "$OUT/run" --exclude text_encoder -czf "$OUT/models.tgz" pipeline outcome-classifier trustvl_sd_train.json
+# the text encoder is the SynthWorld CLIP text tower in fp16: the shipped folder names that CLIP instead of
+# holding a copy (modeling.synthworld_sd.detach_text_encoder; it sits beside the CLIP in assets/models)
+rm -rf "$OUT/ship" && mkdir -p "$OUT/ship" && cp -r "$OUT/run/pipeline" "$OUT/ship/synthworld-sd"
+python3 -c "import sys; from trustvl.modeling.synthworld_clip import default_clip_path as d
+from trustvl.modeling.synthworld_sd import detach_text_encoder as t
+t(sys.argv[1], sys.argv[2] or d(), reference='../synthworld-clip')" "$OUT/ship/synthworld-sd" "$CLIP"
+tar -C "$OUT/ship" -czf "$OUT/models.tgz" synthworld-sd
+tar -C "$OUT/run" -czf "$OUT/classifier.tgz" outcome-classifier trustvl_sd_train.json
 for G in 5 8; do
   TRUSTVL_DEFAULT_SD="$OUT/run/pipeline" TRUSTVL_DEFAULT_OUTCOME_CLASSIFIER="$OUT/run/outcome-classifier" \
   timeout 75 python3 benchmarks/bench_synthworld_generation.py --n 64 --steps 20 --guidance $G \

@@ -11,7 +11,12 @@ Components (a plain :class:`diffusers.StableDiffusionPipeline`; no trustvl code 
   summary of the same hidden states is added to the time embedding, a *global* signal (occupation, skin
   tone) next to the spatial cross-attention. It lives inside the UNet, so the standard pipeline uses it.
 * ``text_encoder`` / ``tokenizer``: the SynthWorld CLIP's text tower (frozen during training) and its
-  tokenizer (32 positions), stored as a fp16 ``CLIPTextModel``.
+  tokenizer (32 positions), a fp16 ``CLIPTextModel``. The package stores that tower once, inside the
+  SynthWorld CLIP: the shipped SD folder has no ``text_encoder/`` but a record of which CLIP's text tower it
+  was trained on and its fingerprint (:data:`TEXT_TOWER_RECORD`), and :func:`default_sd_path` returns a
+  complete folder, written once into trustvl's cache from that CLIP (:func:`complete_sd_folder`) and
+  checked against the fingerprint, so ``StableDiffusionPipeline.from_pretrained(default_sd_path())`` works
+  without trustvl.
 * ``scheduler``: DPM-Solver++ (multistep) for inference over the training noise schedule (DDPM, SD's
   ``scaled_linear`` betas, 1,000 steps, epsilon prediction).
 
@@ -20,8 +25,11 @@ Components (a plain :class:`diffusers.StableDiffusionPipeline`; no trustvl code 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +38,12 @@ import torch
 
 from trustvl.errors import TrustVLInputError
 from trustvl.utils.assets import embedded_model_dir
+from trustvl.utils.tensor_cache import cache_dir
+
+#: In an SD folder without ``text_encoder/``: which CLIP's text tower completes it and that tower's
+#: fingerprint (:func:`text_tower_fingerprint`), ``{"clip": <path relative to the SD folder, or absolute>,
+#: "sha256": ...}``.
+TEXT_TOWER_RECORD = "trustvl_text_encoder.json"
 
 #: The training noise schedule (Stable Diffusion's).
 NOISE_SCHEDULE: dict[str, Any] = {
@@ -186,14 +200,120 @@ def mark_loads_in_float32(model_dir: str | os.PathLike) -> None:
     config_file.write_text(json.dumps(config, indent=2) + "\n")  # key order as saved
 
 
+def load_clip_text_tower(clip_dir: str | os.PathLike) -> tuple[Any, Any]:
+    """The text tower of the CLIP checkpoint ``clip_dir`` as a float32 ``CLIPTextModel``, and its tokenizer."""
+    from transformers import CLIPTextModel, CLIPTokenizer
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the CLIP checkpoint's vision tower is "unexpected" for a text model
+    try:
+        text_encoder = CLIPTextModel.from_pretrained(clip_dir, dtype=torch.float32)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    return text_encoder, CLIPTokenizer.from_pretrained(clip_dir)
+
+
+def text_tower_fingerprint(text_encoder: Any) -> str:
+    """SHA-256 of a text encoder's weights as shipped (fp16), tensor by tensor in name order: equal for the
+    same tower whether it was read from a pipeline's ``text_encoder/`` or from the whole CLIP checkpoint."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(text_encoder.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().to("cpu", torch.float16).contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def detach_text_encoder(
+    sd_dir: str | os.PathLike, clip_dir: str | os.PathLike, reference: str | None = None
+) -> Path:
+    """Drop ``sd_dir/text_encoder`` (a copy of ``clip_dir``'s text tower) and write :data:`TEXT_TOWER_RECORD`.
+
+    How the shipped folder is made from a ``trustvl train synthworld-sd`` pipeline. The record names the CLIP
+    as ``reference`` when given (e.g. ``"../synthworld-clip"``, where the folder will sit beside it), else
+    relative to ``sd_dir`` when the two share a parent, else by absolute path.
+
+    Raises:
+        TrustVLInputError: the pipeline's text encoder is not ``clip_dir``'s text tower (compared in fp16).
+    """
+    from transformers import CLIPTextModel
+
+    sd, clip = Path(sd_dir), Path(clip_dir)
+    shipped = CLIPTextModel.from_pretrained(sd / "text_encoder", dtype=torch.float32)
+    fingerprint = text_tower_fingerprint(shipped)
+    if text_tower_fingerprint(load_clip_text_tower(clip)[0]) != fingerprint:
+        raise TrustVLInputError(
+            f"clip_dir={str(clip)!r}: its text tower is not the text encoder of {str(sd)!r}; expected the CLIP"
+            " the pipeline was trained with"
+        )
+    if reference is None:
+        same_parent = clip.resolve().parent == sd.resolve().parent
+        reference = os.path.relpath(clip.resolve(), sd.resolve()) if same_parent else str(clip.resolve())
+    (sd / TEXT_TOWER_RECORD).write_text(
+        json.dumps({"clip": reference, "sha256": fingerprint}, indent=2) + "\n"
+    )
+    shutil.rmtree(sd / "text_encoder")
+    return sd
+
+
+def complete_sd_folder(sd_dir: str | os.PathLike) -> Path:
+    """``sd_dir`` itself when it holds a ``text_encoder/``; else a complete copy in trustvl's cache
+    (``sd-pipelines/<name>-<fingerprint>``), its text encoder rebuilt from the CLIP :data:`TEXT_TOWER_RECORD`
+    names, written once (atomically) and checked against the recorded fingerprint.
+
+    Raises:
+        TrustVLInputError: the folder has neither a text encoder nor a record, or the named CLIP's text tower
+            is not the one the pipeline was trained with.
+    """
+    sd = Path(sd_dir)
+    record_file = sd / TEXT_TOWER_RECORD
+    if (sd / "text_encoder").is_dir() or not record_file.is_file():
+        return sd
+    record = json.loads(record_file.read_text())
+    clip = Path(record["clip"]).expanduser()
+    clip = clip if clip.is_absolute() else (sd / clip).resolve()
+    target = cache_dir("sd-pipelines") / f"{sd.name}-{record['sha256'][:16]}"
+    if (target / "text_encoder" / "model.safetensors").is_file():
+        return target
+    if not (clip / "config.json").is_file():
+        raise TrustVLInputError(
+            f"{str(sd)!r} takes its text encoder from the CLIP at {str(clip)!r} ({TEXT_TOWER_RECORD}), which is"
+            " missing; expected that CLIP folder next to the pipeline"
+        )
+    text_encoder, _ = load_clip_text_tower(clip)
+    found = text_tower_fingerprint(text_encoder)
+    if found != record["sha256"]:
+        raise TrustVLInputError(
+            f"the text tower of {str(clip)!r} (sha256 {found[:16]}…) is not the one {str(sd)!r} was trained with"
+            f" (sha256 {record['sha256'][:16]}…); expected the CLIP its {TEXT_TOWER_RECORD} names"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        shutil.copytree(sd, staging, dirs_exist_ok=True, ignore=shutil.ignore_patterns(TEXT_TOWER_RECORD))
+        text_encoder.to(torch.float16).save_pretrained(staging / "text_encoder", safe_serialization=True)
+        mark_loads_in_float32(staging / "text_encoder")
+        try:
+            staging.rename(target)
+        except OSError:  # another process completed it first: theirs is the same
+            if not (target / "text_encoder" / "model.safetensors").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
 def default_sd_path() -> Path:
-    """Folder of the shipped SynthWorld SD (``TRUSTVL_DEFAULT_SD`` overrides it)."""
-    return embedded_model_dir(
-        "synthworld-sd",
-        env="TRUSTVL_DEFAULT_SD",
-        marker="model_index.json",
-        what="SynthWorld SD pipeline",
-        made_by="trustvl train synthworld-sd",
+    """Folder of the shipped SynthWorld SD, complete (``TRUSTVL_DEFAULT_SD`` overrides it): the package
+    stores its text encoder once, in the SynthWorld CLIP (:func:`complete_sd_folder`)."""
+    return complete_sd_folder(
+        embedded_model_dir(
+            "synthworld-sd",
+            env="TRUSTVL_DEFAULT_SD",
+            marker="model_index.json",
+            what="SynthWorld SD pipeline",
+            made_by="trustvl train synthworld-sd",
+        )
     )
 
 
@@ -205,6 +325,8 @@ def load_sd_pipeline(model: str | os.PathLike | None = None, device: str = "auto
     from trustvl.utils.devices import resolve_device, resolve_dtype
 
     path = default_sd_path() if model is None else model
+    if not isinstance(path, str) or Path(path).is_dir():
+        path = complete_sd_folder(path)
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
     try:
@@ -222,15 +344,20 @@ def load_default_sd(device: str = "auto", dtype: Any = None) -> Any:
 
 __all__ = [
     "NOISE_SCHEDULE",
+    "TEXT_TOWER_RECORD",
     "SynthWorldSDArchitecture",
     "assemble_pipeline",
     "build_unet",
     "build_vae",
+    "complete_sd_folder",
     "default_sd_path",
+    "detach_text_encoder",
     "inference_scheduler",
+    "load_clip_text_tower",
     "load_default_sd",
     "load_sd_pipeline",
     "mark_loads_in_float32",
     "save_pipeline_fp16",
+    "text_tower_fingerprint",
     "training_scheduler",
 ]

@@ -14,10 +14,12 @@ from typing import Any
 import torch
 
 from trustvl.data_builders.synthworld import SynthWorldRenderer
+from trustvl.modeling.synthworld_clip import default_clip_path
 from trustvl.modeling.synthworld_sd import (
     assemble_pipeline,
     build_unet,
     build_vae,
+    load_clip_text_tower,
     mark_loads_in_float32,
     save_pipeline_fp16,
 )
@@ -76,22 +78,6 @@ def _stage_args(
 
 def _limit(seconds: float) -> list[Any]:
     return [WallClockLimit(seconds)] if seconds and seconds > 0 else []
-
-
-def _load_text_tower(clip_dir: str | None) -> tuple[Any, Any]:
-    from transformers import CLIPTextModel, CLIPTokenizer
-    from transformers.utils import logging as hf_logging
-
-    from trustvl.modeling.synthworld_clip import default_clip_path
-
-    path = clip_dir or default_clip_path()
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # the CLIP checkpoint's vision tower is "unexpected" for a text model
-    try:
-        text_encoder = CLIPTextModel.from_pretrained(path, dtype=torch.float32)
-    finally:
-        hf_logging.set_verbosity(verbosity)
-    return text_encoder, CLIPTokenizer.from_pretrained(path)
 
 
 def train_synthworld_sd(args: SynthWorldSDConfig, resume: bool = True) -> dict[str, Any]:
@@ -186,7 +172,7 @@ def train_synthworld_sd(args: SynthWorldSDConfig, resume: bool = True) -> dict[s
 
     # ---- UNet
     t = time.perf_counter()
-    text_encoder, tokenizer = _load_text_tower(args.clip_dir)
+    text_encoder, tokenizer = load_clip_text_tower(args.clip_dir or default_clip_path())
     torch.manual_seed(args.seed)
     if args.init_from:
         from diffusers import UNet2DConditionModel
