@@ -60,15 +60,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the sibling benchmark whose settings this ablation shares
 from bench_ravl_spurious_digits import add_setting_arguments  # noqa: E402
 
-STRATEGIES = (
-    "top1",
-    "top_per_class",
-    "all_kept",
-    "score_weighted",
-    "gap_test",
-    "gap_test_or_top1",
-    "gap_test_two_sided",
-)
+from trustvl.training.ravl.flag_strategies import FLAG_STRATEGIES  # noqa: E402
+
+STRATEGIES = FLAG_STRATEGIES
 #: the loss variants already implemented (RaVLLoss): name -> RaVLConfig fields
 LOSS_VARIANTS = {
     "ravl": {},  # the defaults: masked-image alignment, uniform + counterfactual L_uninf
