@@ -167,7 +167,7 @@ def spurious_watermark(
         labels,
         prompts,
         regions="grid",
-        grid_n=2,
+        grid_n=args.grid_n,
         batch_size=512,
         progress=False,
         class_names=list(world.occupations),
@@ -201,6 +201,7 @@ def spurious_watermark(
             "score": float(first.score),
             "kept": bool(first.kept),
         },
+        "ravl_grid_n": args.grid_n,
         "ravl_n_regions": int(len(truth)),
         "ravl_watermark_regions": int(truth.sum()),
         "ravl_seconds": round(discovery_seconds, 1),
@@ -265,6 +266,12 @@ def main() -> None:
         default="world,1.0",
         help="comma-separated watermark probes: 'world' (the web world's test split), 'reduced' (weak cues:"
         " REDUCED_CUES) or a cue-poor share such as '1.0'",
+    )
+    ap.add_argument(
+        "--grid-n",
+        type=int,
+        default=2,
+        help="RaVL regions: an N x N grid per image (the mark covers about 1/(7.7/N)^2 of its cell)",
     )
     ap.add_argument("--world-seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="write the JSON here too")
