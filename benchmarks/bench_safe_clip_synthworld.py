@@ -212,6 +212,10 @@ def main(argv=None) -> int:
     p.add_argument("--lora-alpha", type=float, default=1.0)
     p.add_argument("--patience", type=int, default=5)
     p.add_argument("--bf16", action="store_true")
+    p.add_argument(
+        "--max-train-samples", type=int, default=None, help="train on a seeded subset of the train split"
+    )
+    p.add_argument("--max-steps", type=int, default=-1, help="stop after this many steps (-1: by epochs)")
     p.add_argument("--workers", type=int, default=4)
     p.add_argument(
         "--aware-base-steps",
@@ -238,7 +242,10 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     data = args.data
     if data is None:
-        data = str(work / "data")
+        # the folder's name holds everything its rows depend on: datasets caches a local folder by its name and
+        # card, not its files, so two builds under one name (e.g. another world) would share the first's cache
+        name = f"quadruplets-{args.world_preset}-seed{args.world_seed}-{args.resolution}px"
+        data = str(work / f"{name}-{args.n_train}-{args.n_val}-{args.n_test}")
         shutil.rmtree(data, ignore_errors=True)
         tiny_quadruplet_dataset(
             data, {"train": args.n_train, "validation": args.n_val, "test": args.n_test}, args.world_seed,
@@ -259,7 +266,9 @@ def main(argv=None) -> int:
 
     run = work / "run"
     shutil.rmtree(run, ignore_errors=True)
-    steps = dict(max_steps=6, eval_strategy="steps", eval_steps=3, save_strategy="no") if args.smoke else {}
+    if args.smoke:
+        args.max_steps = 6
+    steps = dict(eval_strategy="steps", eval_steps=3, save_strategy="no") if args.smoke else {}
     config = SafeCLIPConfig(
         base_model=base_model,
         dataset=data,
@@ -269,6 +278,8 @@ def main(argv=None) -> int:
         learning_rate=args.learning_rate,
         lora_alpha=args.lora_alpha,
         early_stopping_patience=args.patience,
+        max_train_samples=args.max_train_samples,
+        max_steps=args.max_steps,
         bf16=args.bf16,
         use_cpu=args.device == "cpu",
         dataloader_num_workers=args.workers,
