@@ -1,8 +1,10 @@
-"""Safe-CLIP on SynthWorld: train on quadruplets with the embedded SynthWorld CLIP, evaluate base vs Safe-CLIP.
+"""Safe-CLIP on SynthWorld: train on quadruplets from a SynthWorld CLIP, evaluate base vs Safe-CLIP.
 
-Goals (issue #12, item 7): the NSFW rate of unsafe-text retrieval drops by >= 80 % against the base CLIP;
-R@1 unsafe text -> safe image (U→V) rises (paired verdict "better"); R@1 S→V and zero-shot occupation
-accuracy stay within 2 points (|change| <= 0.02).
+Goals (issue #23, item 5, on the paper's non-twin NSFW pool): the base's NSFW rate text→image is >= 0.6;
+Safe-CLIP lowers it by >= 50 % relative, beyond the interval (the whole paired interval of the change at or
+below -50 % of the base rate); R@1 unsafe text -> safe image (U→V) rises (paired verdict "better"); R@1 S→V
+and zero-shot occupation accuracy stay within 2 points (|change| <= 0.02). Each NSFW rate is reported with
+its objective floor (what a model meeting Safe-CLIP's objective exactly scores on the same gallery).
 
 Data: ``--data DIR`` (a quadruplet dataset folder, e.g. ``trustvl build safe-clip-quadruplets`` output), or
 else built here with :func:`trustvl.testing.safe_clip.tiny_quadruplet_dataset` (SynthWorld's exact oracle:
@@ -11,15 +13,22 @@ Training: :func:`trustvl.training.safe_clip.train_safe_clip` (SPEC §4's recipe 
 batch, epochs, bf16). Evaluation: :func:`trustvl.evaluation.safe_clip.evaluate_safe_clip` on the test split
 (report + metrics.json in ``<work>/eval``).
 
-Base model: the embedded SynthWorld CLIP, or with ``--aware-base-steps N`` an *unsafe-aware* base: the
-SynthWorld CLIP fine-tuned for N steps (plain CLIP loss, every weight, :func:`trustvl.training.ravl.finetune_clip`)
-on the training split's (V, S) and (G, U) pairs, so that, like a web-trained CLIP, it tells unsafe elements
-apart before Safe-CLIP removes that. The SynthWorld CLIP itself never saw an unsafe element in pretraining.
+World: ``--world-preset web`` draws the quadruplets' scenes from ``SynthWorldConfig.web()`` (watermark,
+cue-poor scenes, the web strengths), the world a SynthWorld-Web CLIP was pretrained on; every scene still
+carries an unsafe element. ``--base-only`` evaluates the base alone, without training.
+
+Base model: ``--base-model DIR``, else the embedded SynthWorld CLIP (``TRUSTVL_DEFAULT_CLIP`` overrides it);
+with ``--aware-base-steps N`` an *unsafe-aware* base: that CLIP fine-tuned for N steps (plain CLIP loss, every
+weight, :func:`trustvl.training.ravl.finetune_clip`) on the training split's (V, S) and (G, U) pairs, so that,
+like a web-trained CLIP, it tells unsafe elements apart before Safe-CLIP removes that. The embedded default
+SynthWorld CLIP never saw an unsafe element in pretraining; a SynthWorld-Web CLIP did.
 
 Usage::
 
     python benchmarks/bench_safe_clip_synthworld.py --device cuda --out results/safe_clip_synthworld.json
     python benchmarks/bench_safe_clip_synthworld.py --smoke --out /tmp/safe_clip_smoke.json     # CPU, tiny
+    python benchmarks/bench_safe_clip_synthworld.py --world-preset web --base-model MODEL_DIR --base-only \
+        --device cpu --threads 1 --workers 0 --out base.json                                 # a web base alone
 """
 
 from __future__ import annotations
