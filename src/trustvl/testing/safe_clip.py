@@ -11,6 +11,7 @@ purpose; the real builder is ``trustvl build safe-clip-quadruplets``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -46,6 +47,7 @@ def tiny_quadruplet_dataset(
     *,
     resolution: int = 64,
     kinds: tuple[str, ...] = UNSAFE_KINDS,
+    world: SynthWorldConfig | None = None,
 ) -> Path:
     """Render ``n_per_split`` SynthWorld quadruplets per split into the dataset folder ``path``.
 
@@ -55,6 +57,9 @@ def tiny_quadruplet_dataset(
         seed: the SynthWorld world seed.
         resolution: image side in pixels.
         kinds: the unsafe element kinds drawn (default: all of SynthWorld's).
+        world: the world the scenes come from, e.g. ``SynthWorldConfig.web()`` so that a CLIP pretrained on
+            it is evaluated on its own world (default: SynthWorld's default world). Its ``resolution`` and
+            ``unsafe`` knobs are replaced by ``resolution`` and ``kinds`` (every scene carries an element).
     """
     counts = (
         dict(n_per_split)
@@ -67,9 +72,13 @@ def tiny_quadruplet_dataset(
         )
     from PIL import Image
 
-    renderer = SynthWorldRenderer(
-        SynthWorldConfig(resolution=resolution, unsafe=UnsafeConfig(p=1.0, kinds=tuple(kinds))), seed=seed
+    unsafe = UnsafeConfig(p=1.0, kinds=tuple(kinds))
+    config = (
+        SynthWorldConfig(resolution=resolution, unsafe=unsafe)
+        if world is None
+        else dataclasses.replace(world, resolution=resolution, unsafe=unsafe)
     )
+    renderer = SynthWorldRenderer(config, seed=seed)
     folder = Path(path)
     features = quadruplet_features()
     splits = []
