@@ -7,12 +7,14 @@ must fail at once with a message that says so, never hang and never show a raw t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 from trustvl.errors import TrustVLInputError
+from trustvl.utils.tensor_cache import cache_dir
 
 _OFFLINE_HINT = (
     "trustvl could not find it on disk and the Hugging Face Hub is not reachable"
@@ -97,6 +99,20 @@ def _refuse_unfinished_build(path: Path) -> None:
         )
 
 
+def _folder_fingerprint(path: Path) -> str:
+    """Hash of a local dataset folder: its absolute path and every file's relative path, size and mtime.
+
+    ``datasets`` caches the Arrow copy of a local folder whose card lists its data files under a key of the
+    folder's *name* and card, not its place or content: a second folder of the same name (another build, or
+    the same folder rebuilt) would get the first one's rows. A cache folder per fingerprint keeps them apart.
+    """
+    digest = hashlib.sha256(str(path.resolve()).encode())
+    for file in sorted(p for p in path.rglob("*") if p.is_file() and ".cache" not in p.parts):
+        stat = file.stat()
+        digest.update(f"{file.relative_to(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:24]
+
+
 def load_dataset_any(name_or_path: str | os.PathLike, split: str | None = None, **kwargs: Any) -> Any:
     """``datasets.load_dataset`` for a Hub id, a local dataset folder, Parquet file(s) or an imagefolder.
 
@@ -122,6 +138,8 @@ def load_dataset_any(name_or_path: str | os.PathLike, split: str | None = None, 
             )
         if not path.exists() and hub_offline():
             raise _not_found("dataset", name)
+        if path.is_dir() and "cache_dir" not in kwargs and not kwargs.get("streaming"):
+            kwargs["cache_dir"] = str(cache_dir("datasets") / _folder_fingerprint(path))
         return datasets.load_dataset(str(path) if path.exists() else name, split=split, **kwargs)
     except TrustVLInputError:
         raise
