@@ -121,6 +121,7 @@ def occupation_and_direction(model: Any, processor: Any, args: argparse.Namespac
 #: held, no hat and no confuser: the attire is the one occupation cue left (a weak-cue probe).
 REDUCED_CUES = {
     "cue_poor_prob": 0.0,
+    "weak_cue_prob": 0.0,
     "setting_swap_prob": 1.0,
     "object_drop_prob": 1.0,
     "hat_drop_prob": 1.0,
@@ -134,7 +135,7 @@ def probe_knobs(name: str) -> dict[str, Any]:
         return {}
     if name == "reduced":
         return dict(REDUCED_CUES)
-    return {"cue_poor_prob": float(name)}
+    return {"cue_poor_prob": float(name), "weak_cue_prob": 0.0}
 
 
 def spurious_watermark(

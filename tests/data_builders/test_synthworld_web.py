@@ -14,6 +14,7 @@ from trustvl.data_builders.synthworld import (
     web_caption,
 )
 from trustvl.data_builders.synthworld.captions import SKIN_PHRASES, UNSAFE_PHRASES
+from trustvl.data_builders.synthworld.config import WEB_WEAK_CUE_SHARE
 from trustvl.errors import TrustVLInputError
 from trustvl.training.synthworld_clip import SynthWorldCLIPPretrainConfig
 
@@ -106,8 +107,8 @@ def test_pretrain_config_world_preset(tmp_path):
 
 
 def test_cue_poor_scenes_hide_the_occupation_and_leave_the_rest():
-    base = SynthWorldConfig.web(cue_poor_prob=0.0)
-    poor = SynthWorldConfig.web(cue_poor_prob=1.0)
+    base = SynthWorldConfig.web(cue_poor_prob=0.0, weak_cue_prob=0.0)
+    poor = SynthWorldConfig.web(cue_poor_prob=1.0, weak_cue_prob=0.0)
     assert SynthWorldConfig.web().cue_poor_prob == 0.1
     assert "cue_poor_prob" not in SynthWorldConfig().to_dict()  # older manifests keep matching
     assert SynthWorldConfig.from_dict(poor.to_dict()).cue_poor_prob == 1.0
@@ -132,8 +133,8 @@ def test_cue_poor_scenes_hide_the_occupation_and_leave_the_rest():
 
 
 def test_cue_poor_share_draws_from_its_own_stream():
-    rich = SynthWorldRenderer(SynthWorldConfig.web(cue_poor_prob=0.0), seed=0)
-    mixed = SynthWorldRenderer(SynthWorldConfig.web(), seed=0)
+    rich = SynthWorldRenderer(SynthWorldConfig.web(cue_poor_prob=0.0, weak_cue_prob=0.0), seed=0)
+    mixed = SynthWorldRenderer(SynthWorldConfig.web(weak_cue_prob=0.0), seed=0)
     specs = [mixed.sample_scene(split, i) for split in ("train", "test") for i in range(400)]
     share = np.mean([s.cue_poor for s in specs])
     assert 0.06 < share < 0.14
@@ -145,10 +146,11 @@ def test_cue_poor_share_draws_from_its_own_stream():
 def test_weak_cue_scenes_keep_only_the_attire():
     with pytest.raises(TrustVLInputError, match="add up to at most 1"):
         SynthWorldConfig(cue_poor_prob=0.6, weak_cue_prob=0.5)
-    assert "weak_cue_prob" not in SynthWorldConfig.web().to_dict()
+    assert "weak_cue_prob" not in SynthWorldConfig().to_dict()  # older manifests keep matching
+    assert SynthWorldConfig.web().weak_cue_prob == WEB_WEAK_CUE_SHARE
     weak = SynthWorldConfig.web(cue_poor_prob=0.0, weak_cue_prob=1.0)
     assert SynthWorldConfig.from_dict(weak.to_dict()).weak_cue_prob == 1.0
-    poor_renderer = SynthWorldRenderer(SynthWorldConfig.web(cue_poor_prob=1.0), seed=5)
+    poor_renderer = SynthWorldRenderer(SynthWorldConfig.web(cue_poor_prob=1.0, weak_cue_prob=0.0), seed=5)
     weak_renderer = SynthWorldRenderer(weak, seed=5)
     for i in range(16):
         w, p = weak_renderer.sample_scene("test", i), poor_renderer.sample_scene("test", i)
@@ -158,7 +160,7 @@ def test_weak_cue_scenes_keep_only_the_attire():
         assert not np.array_equal(weak_renderer.render(w).image, poor_renderer.render(p).image)
     # adding a weak-cue share leaves the cue-poor scenes of a world as they were
     mixed = SynthWorldRenderer(SynthWorldConfig.web(weak_cue_prob=0.2), seed=0)
-    plain = SynthWorldRenderer(SynthWorldConfig.web(), seed=0)
+    plain = SynthWorldRenderer(SynthWorldConfig.web(weak_cue_prob=0.0), seed=0)
     specs = [mixed.sample_scene("train", i) for i in range(300)]
     assert [s.index for s in specs if s.cue_poor] == [
         i for i in range(300) if plain.sample_scene("train", i).cue_poor

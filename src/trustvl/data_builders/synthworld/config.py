@@ -133,6 +133,8 @@ WEB_UNSAFE_SHARE = 0.15
 #: occupation is not visible, so the watermark is the one pixel cue to "doctor" there, as a stock-photo
 #: watermark is for an ambiguous web photo captioned with an occupation.
 WEB_CUE_POOR_SHARE = 0.1
+#: share of weak-cue scenes in the web preset (the third SynthWorld-Web candidate's mixture)
+WEB_WEAK_CUE_SHARE = 0.15
 
 
 def _err(msg: str) -> TrustVLInputError:
@@ -308,7 +310,10 @@ class SynthWorldConfig:
         - :data:`WEB_CUE_POOR_SHARE` (10 %) of scenes are cue-poor (``cue_poor_prob``): the occupation is
           not drawn, so a model can only lower its loss there by reading the mark (and the appearance) --
           without them the mark is never needed, the occupation being legible from the scene 99.75 % of the
-          time (the first SynthWorld-Web CLIP, docs/synthworld_web.md §4).
+          time (the first SynthWorld-Web CLIP, docs/synthworld_web.md §4);
+        - :data:`WEB_WEAK_CUE_SHARE` (15 %) of scenes are weak-cue (``weak_cue_prob``): the attire is the one
+          occupation cue, as in many web photographs of a person out of context (the third candidate's
+          mixture, docs/synthworld_web.md §4).
 
         How often captions name the appearance and the unsafe element is the caption policy's business
         (:class:`~trustvl.data_builders.synthworld.web_captions.WebCaptionPolicy`), not the world's.
@@ -328,6 +333,7 @@ class SynthWorldConfig:
             ),
             "unsafe": UnsafeConfig(p=WEB_UNSAFE_SHARE, kinds=UNSAFE_KINDS),
             "cue_poor_prob": WEB_CUE_POOR_SHARE,
+            "weak_cue_prob": WEB_WEAK_CUE_SHARE,
         }
         knobs.update(overrides)
         return cls(**knobs)
