@@ -218,8 +218,9 @@ def test_cli_trains_and_writes_adapter_merged_model_and_card(
     assert json.loads((out / "adapter" / "adapter_config.json").read_text())["r"] == 16
 
     # the references the run cached equal the original model's, recomputed after training: no drift
-    from datasets import load_dataset
     from safetensors.torch import load_file
+
+    from trustvl.hub.loading import load_dataset_any
 
     cached = load_file(
         str(tmp_path / "cache" / "safe_clip_references" / f"{summary['reference_cache_key']}.safetensors")
@@ -227,7 +228,9 @@ def test_cli_trains_and_writes_adapter_merged_model_and_card(
     after = compute_reference_embeddings(
         tiny_clip_dir,
         processor,
-        load_dataset(str(quadruplets), split="train"),
+        load_dataset_any(
+            quadruplets, split="train"
+        ),  # plain load_dataset may return a same-named folder's rows
         use_cache=False,
         progress=False,
         device="cpu",

@@ -27,6 +27,7 @@ from trustvl.evaluation.report import Figure, Links, Report, Table
 from trustvl.evaluation.results import AlphaSweepResult, AttributeEffect, EvaluationResult, ZeroShotChange
 from trustvl.evaluation.tables import effect_table, sweep_table
 from trustvl.evaluation.wording import UNCERTAINTY_NOTE, attribute_name
+from trustvl.hub.loading import load_dataset_any
 from trustvl.training.cf_alpha import CFAlphaConfig, vision_lora_targets
 from trustvl.utils.io import atomic_output_dir, write_json
 from trustvl.utils.options import overwrite_option, progress_option
@@ -407,9 +408,9 @@ def _write_card(
 
 
 def _example_sets(path: Path, cf_dir: Path, n_sets: int = 4, n_variants: int = 6) -> None:
-    from datasets import load_dataset
-
-    ds = load_dataset(str(cf_dir), split="train")
+    ds = load_dataset_any(
+        cf_dir, split="train"
+    )  # not plain load_dataset: it may return a same-named folder's rows
     base_col = list(ds["base_id"])
     bases = sorted(set(base_col))[:n_sets]
     n_sets = len(bases)
