@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from trustvl.data_builders.synthworld import (
     UNSAFE_KINDS,
+    SceneSpec,
     SynthWorldConfig,
     SynthWorldRenderer,
     WebCaptionPolicy,
@@ -167,3 +170,32 @@ def test_weak_cue_scenes_keep_only_the_attire():
     ]
     reduced = [s for s in specs if not s.cue_poor and not s.held_object and not s.hat]
     assert len(reduced) > 40  # the 20 % weak-cue scenes (plus the few ordinary ones without object and hat)
+
+
+def test_weak_cue_attire_swap_dresses_some_weak_scenes_as_another_occupation():
+    with pytest.raises(TrustVLInputError, match="weak_cue_attire_swap_prob"):
+        SynthWorldConfig(weak_cue_attire_swap_prob=1.5)
+    assert (
+        "weak_cue_attire_swap_prob" not in SynthWorldConfig.web().to_dict()
+    )  # older manifests keep matching
+    plain_cfg = SynthWorldConfig.web(cue_poor_prob=0.0, weak_cue_prob=1.0)
+    swap_cfg = SynthWorldConfig.web(cue_poor_prob=0.0, weak_cue_prob=1.0, weak_cue_attire_swap_prob=0.5)
+    assert SynthWorldConfig.from_dict(swap_cfg.to_dict()).weak_cue_attire_swap_prob == 0.5
+    plain, swapped = SynthWorldRenderer(plain_cfg, seed=2), SynthWorldRenderer(swap_cfg, seed=2)
+    n_swapped = 0
+    for i in range(40):
+        a, b = plain.sample_scene("train", i), swapped.sample_scene("train", i)
+        assert a.attire is None and "attire" not in a.to_dict()  # specs without a swap stay byte-identical
+        # everything but the clothes is the scene of the world without swaps, the caption's occupation too
+        assert dataclasses.replace(b, attire=None) == a
+        if b.attire is not None:
+            n_swapped += 1
+            assert b.attire != b.occupation and b.attire in swap_cfg.occupations
+            assert SceneSpec.from_json(b.to_json()) == b
+            assert not np.array_equal(swapped.render(b).image, plain.render(a).image)
+        else:
+            assert np.array_equal(swapped.render(b).image, plain.render(a).image)
+    assert 10 <= n_swapped <= 30
+    # ordinary and cue-poor scenes never swap
+    mixed = SynthWorldRenderer(SynthWorldConfig.web(weak_cue_prob=0.0, weak_cue_attire_swap_prob=1.0), seed=0)
+    assert all(mixed.sample_scene("train", i).attire is None for i in range(60))

@@ -54,7 +54,7 @@ def draw_label_image(spec: SceneSpec) -> tuple[np.ndarray, np.ndarray, dict[str,
     # people: background ones first, main person last
     for k in range(len(spec.people) - 1, -1, -1):
         canvas.begin_person(k)
-        draw_person(canvas, spec.people[k], spec.occupation, spec.hat, plain=spec.cue_poor)
+        draw_person(canvas, spec.people[k], spec.attire or spec.occupation, spec.hat, plain=spec.cue_poor)
     main = spec.people[0]
     height = 0.85 * main.scale
     if spec.held_object:

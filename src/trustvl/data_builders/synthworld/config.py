@@ -272,6 +272,11 @@ class SynthWorldConfig:
             add up to at most 1) that show the occupation by its attire alone: everything of a cue-poor
             scene but the clothes, which are the occupation's. Doctor, chef and scientist all wear white, so
             there the occupation is legible but confusable, and a pixel cue such as the watermark can tip it.
+        weak_cue_attire_swap_prob: in a weak-cue scene, the probability that the clothes are another
+            occupation's (uniformly among the others) while the caption still names the scene's occupation:
+            the attire becomes a noisy cue, as a web photograph's alt-text often names a role its picture does
+            not show, so a model cannot rely on the attire alone where nothing else shows the occupation.
+            Drawn after the cue level from the same stream, so every other draw is unchanged.
     """
 
     resolution: int = 64
@@ -294,6 +299,7 @@ class SynthWorldConfig:
     lighting: float = 0.08
     cue_poor_prob: float = 0.0
     weak_cue_prob: float = 0.0
+    weak_cue_attire_swap_prob: float = 0.0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -493,6 +499,7 @@ class SynthWorldConfig:
             "confuser_prob",
             "cue_poor_prob",
             "weak_cue_prob",
+            "weak_cue_attire_swap_prob",
         ):
             setattr(self, name, check_probability(name, getattr(self, name)))
         if self.cue_poor_prob + self.weak_cue_prob > 1.0:
@@ -554,7 +561,8 @@ class SynthWorldConfig:
                 del d["spurious"]["shape"]
         if d["unsafe"] is not None:
             d["unsafe"]["kinds"] = list(d["unsafe"]["kinds"])
-        for name in ("cue_poor_prob", "weak_cue_prob"):  # left out at their default (older manifests match)
+        # left out at their default (older manifests match)
+        for name in ("cue_poor_prob", "weak_cue_prob", "weak_cue_attire_swap_prob"):
             if d[name] == 0.0:
                 del d[name]
         return d

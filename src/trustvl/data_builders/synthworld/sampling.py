@@ -60,7 +60,7 @@ class SceneSampler:
         if n_occupations > 1 and confuser_draw < cfg.confuser_prob:
             confuser = self._other_occupation(occupation, confuser_choice)
         flip = rng() < 0.5
-        cue_level, cue_setting = self._cue_level(split, index)
+        cue_level, cue_setting, attire = self._cue_level(split, index, occupation)
         if cue_level is not None:  # only the attire, or nothing, shows the occupation (own stream)
             setting, held_object, hat, confuser = cue_setting, False, False, None
         return SceneSpec(
@@ -69,7 +69,7 @@ class SceneSampler:
             flip=flip, held_object=held_object, hat=hat, occluder=occluder, n_clutter=n_clutter,
             confuser=confuser, spurious=self._spurious(split, index, occupation),
             unsafe=self._unsafe(split, index), noise=cfg.noise, lighting=cfg.lighting,
-            cue_poor=cue_level == "poor",
+            cue_poor=cue_level == "poor", attire=attire,
         )  # fmt: skip
 
     def _person(self, rng: UniformStream, split: str, index: int, occupation: str, k: int) -> PersonSpec:
@@ -120,19 +120,23 @@ class SceneSampler:
             combination //= len(levels)
         return attributes
 
-    def _cue_level(self, split: str, index: int) -> tuple[str | None, str]:
-        """``("poor" | "weak" | None, setting)``: a cue-poor scene, a weak-cue one (attire only) or an
-        ordinary one, and the setting a reduced scene is drawn in (any occupation's, uniformly)."""
+    def _cue_level(self, split: str, index: int, occupation: str) -> tuple[str | None, str, str | None]:
+        """``("poor" | "weak" | None, setting, attire)``: a cue-poor scene, a weak-cue one (attire only) or an
+        ordinary one, the setting a reduced scene is drawn in (any occupation's, uniformly), and the other
+        occupation whose clothes a weak-cue scene's people wear (``weak_cue_attire_swap_prob``; else None)."""
         cfg = self.config
         if cfg.cue_poor_prob <= 0.0 and cfg.weak_cue_prob <= 0.0:
-            return None, ""
+            return None, "", None
         rng = UniformStream(derive_seed(self.seed, split, index, "cue_poor"))
         draw, setting = rng(), rng.pick(cfg.occupations)
         if draw < cfg.cue_poor_prob:
-            return "poor", setting
+            return "poor", setting, None
         if draw < cfg.cue_poor_prob + cfg.weak_cue_prob:
-            return "weak", setting
-        return None, setting
+            swap, choice = rng(), rng()  # after the draws above, which stay as they were
+            if swap < cfg.weak_cue_attire_swap_prob and len(cfg.occupations) > 1:
+                return "weak", setting, self._other_occupation(occupation, choice)
+            return "weak", setting, None
+        return None, setting, None
 
     def _spurious(self, split: str, index: int, occupation: str) -> ArtefactSpec | None:
         spurious = self.config.spurious

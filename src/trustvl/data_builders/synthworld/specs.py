@@ -89,6 +89,7 @@ class SceneSpec:
     noise: float = 5.0
     lighting: float = 0.08
     cue_poor: bool = False
+    attire: str | None = None
 
     @property
     def attributes(self) -> dict[str, str]:
@@ -108,6 +109,8 @@ class SceneSpec:
                 fields[name]["color"] = list(fields[name]["color"])
         if not fields["cue_poor"]:  # left out when False: specs written before the field stay byte-identical
             del fields["cue_poor"]
+        if fields["attire"] is None:  # likewise
+            del fields["attire"]
         return fields
 
     def to_json(self) -> str:
