@@ -35,6 +35,7 @@ __all__ = [
     "clip_contrastive_loss",
     "cosine_distance",
     "gather_with_grad",
+    "several_processes",
     "group_mean_cohesion_loss",
     "mean_over_processes",
     "multi_positive_info_nce",
@@ -254,6 +255,13 @@ def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (1.0 - F.cosine_similarity(a.float(), b.float(), dim=-1)).mean()
 
 
+def several_processes() -> bool:
+    """Whether this process is one of several in an initialised ``torch.distributed`` group."""
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
 def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
     """Concatenate ``tensor`` from every process along dim 0, keeping the autograd graph.
 
@@ -261,9 +269,7 @@ def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
     it with the same shape. Use it to give contrastive losses global-batch negatives under DDP (see the
     module docstring for why the gradients are then exact).
     """
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    if not several_processes():
         return tensor
     from torch.distributed.nn.functional import all_gather
 
@@ -282,7 +288,7 @@ def mean_over_processes(values: torch.Tensor) -> torch.Tensor:
     """
     import torch.distributed as dist
 
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    if not several_processes():
         return values.mean()
     count = torch.tensor(float(values.numel()), device=values.device)
     dist.all_reduce(count)

@@ -56,7 +56,12 @@ from torch import nn
 
 from trustvl.errors import TrustVLInputError
 from trustvl.training.core import model_inputs, unwrap_model
-from trustvl.training.losses import gather_with_grad, group_mean_cohesion_loss, multi_positive_info_nce
+from trustvl.training.losses import (
+    gather_with_grad,
+    group_mean_cohesion_loss,
+    multi_positive_info_nce,
+    several_processes,
+)
 
 __all__ = ["CFAlphaLoss"]
 
@@ -186,9 +191,8 @@ class CFAlphaLoss:
         caption_index = batch.get("caption_index")
         if caption_index is None:
             caption_index = torch.arange(txt.shape[0], device=sets.device)
-        if self.gather_across_devices and dist.is_available() and dist.is_initialized():
-            if dist.get_world_size() > 1:
-                img, txt, sets, caption_index = _global_batch(img, txt, sets, batch)
+        if self.gather_across_devices and several_processes():
+            img, txt, sets, caption_index = _global_batch(img, txt, sets, batch)
         scale = unwrap_model(model).logit_scale.exp().clamp(max=self.max_logit_scale)
         img_n = nn.functional.normalize(img, dim=-1)
         txt_n = nn.functional.normalize(txt, dim=-1)

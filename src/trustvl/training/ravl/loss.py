@@ -24,7 +24,7 @@ from torch import nn
 
 from trustvl.errors import TrustVLInputError
 from trustvl.training.core import unwrap_model
-from trustvl.training.losses import gather_with_grad, mean_over_processes
+from trustvl.training.losses import gather_with_grad, mean_over_processes, several_processes
 
 # a mean over per-row values: None is ``values.mean()`` as written (one process), else mean_over_processes
 RowMean = Callable[[torch.Tensor], torch.Tensor] | None
@@ -47,10 +47,6 @@ def _multi_positive_ce(logits: torch.Tensor, positives: torch.Tensor) -> torch.T
         return logits.sum() * 0.0
     log_num = torch.logsumexp(logits.masked_fill(~positives, float("-inf")), dim=1)
     return (torch.logsumexp(logits, dim=1) - log_num)[has].mean()
-
-
-def _several_processes() -> bool:
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
 def _global_caption_ids(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -295,7 +291,7 @@ class RaVLLoss:
         scale = unwrap_model(model).logit_scale.exp().clamp(max=self.max_logit_scale)
         # under several processes: L_CLIP of the global batch, each region term's share of its global mean
         mean: RowMean = None
-        if self.gather_across_devices and _several_processes():
+        if self.gather_across_devices and several_processes():
             mean = mean_over_processes
             ids = _global_caption_ids(batch["input_ids"][:b], batch["attention_mask"][:b])
             clip = self.clip_term(gather_with_grad(img), gather_with_grad(text_embeds[:b]), scale, ids)
