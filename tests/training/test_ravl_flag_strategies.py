@@ -203,7 +203,7 @@ def test_candidates_errors_and_default():
     kept = np.array([True, True, True, False, True])
     rank = np.array([0, 1, 2, -1, 3])
     medoids = SpuriousMedoids(np.eye(5, dtype=np.float32), kept, rank, None, stats)
-    assert DEFAULT_FLAG_STRATEGY == "all_kept"  # today's behaviour until the full ablation decides
+    assert DEFAULT_FLAG_STRATEGY == "top1"  # the 10 x 3 ablation's choice (docs/methods/ravl.md)
     # candidates restrict every strategy: the top 2 kept; explicit ids
     assert medoids.select("top_per_class", top=2).cluster_ids == [0, 1]
     assert medoids.select("top1", clusters=[1, 2]).cluster_ids == [1]
@@ -355,7 +355,9 @@ def test_space_lists_the_clusters_each_strategy_acts_on():
     )
     assert "top_per_class" not in by_id[4] and "gap_test" not in by_id[4] and "all_kept" in by_id[4]
     line = app.mitigation_line(result)
-    assert "flag_clusters=all_kept" in line and "cluster 4 (rank 4" in line and "hurts one, seven" in line
+    # the default acts on the top-ranked cluster only
+    assert "flag_clusters=top1" in line and "cluster 0 (rank 1" in line and "hurts one, three" in line
+    assert "cluster 4" not in line
 
 
 # ------------------------------------------------------------------- nothing flagged = standard fine-tuning

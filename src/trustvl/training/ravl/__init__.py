@@ -11,8 +11,8 @@ Every training image is cut into the same candidate regions as in discovery (def
 quadrants). Each region is embedded with the model discovery ran on and assigned to the **nearest medoid**
 (highest cosine similarity) among *all* discovery clusters; it is flagged **spurious** when mitigation acts
 on that cluster (:class:`SpuriousMedoids`, :func:`spurious_region_flags`). Which of the kept (ranked)
-clusters it acts on is ``RaVLConfig.flag_clusters`` (:mod:`.flag_strategies`: ``top1``, ``top_per_class``,
-``all_kept`` — the default, every kept cluster —, ``score_weighted``, ``gap_test``, ``gap_test_or_top1``,
+clusters it acts on is ``RaVLConfig.flag_clusters`` (:mod:`.flag_strategies`: ``top1`` — the default, the
+top-ranked kept cluster —, ``top_per_class``, ``all_kept``, ``score_weighted``, ``gap_test``, ``gap_test_or_top1``,
 ``gap_test_two_sided``). Flags are computed once, before training, and stay fixed. Under
 ``score_weighted`` a flag has a weight ``w`` in (0, 1] (``region_weight``): the uniform term of a crop and
 the counterfactual term of an image (its largest weight) are scaled by it, ``L_align`` becomes

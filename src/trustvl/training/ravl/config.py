@@ -129,8 +129,8 @@ class RaVLConfig(CLIPFinetuneConfig):
         default=DEFAULT_FLAG_STRATEGY,
         metadata={
             "help": "Which discovered clusters mitigation acts on: 'top1' (the top-ranked, as the public RaVL"
-            " returns), 'top_per_class' (the best-ranked cluster affecting each class), 'all_kept' (every kept"
-            " cluster; today's behaviour), 'score_weighted' (every kept one, weighted by score / top score),"
+            " returns; the default, chosen by the ablation in docs/methods/ravl.md), 'top_per_class' (the best-ranked cluster affecting each class), 'all_kept' (every kept"
+            " cluster; the behaviour before the option), 'score_weighted' (every kept one, weighted by score / top score),"
             " 'gap_test' (kept clusters whose accuracy gap is negative beyond noise), 'gap_test_or_top1'"
             " (gap_test, else the top-ranked cluster) or 'gap_test_two_sided' (kept clusters with a gap of"
             " either sign beyond noise). See trustvl.training.ravl.flag_strategies.",

@@ -224,8 +224,8 @@ class SpuriousMedoids:
         """``(spurious [n] bool, nearest cluster [n] int64)`` of new region embeddings ``[n, d]``.
 
         Every region goes to its nearest medoid among *all* clusters (highest cosine similarity); it is
-        spurious when ``strategy`` acts on that cluster (:meth:`select`; the default, ``"all_kept"``, flags
-        every kept cluster, or the ``clusters``/``top`` selection).
+        spurious when ``strategy`` acts on that cluster (:meth:`select`; the default, ``"top1"``, flags
+        the top-ranked kept cluster, within the ``clusters``/``top`` selection).
 
         Raises:
             TrustVLInputError: no cluster is selected (discovery kept none) unless ``allow_empty``, in which
