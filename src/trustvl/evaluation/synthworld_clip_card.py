@@ -16,14 +16,98 @@ from trustvl.evaluation.results import EvaluationResult
 from trustvl.evaluation.wording import attribute_name, metric_name, value_text
 from trustvl.hub.cards import Metric, model_card
 
-__all__ = ["write_synthworld_clip_card"]
+__all__ = ["web_benchmark_section", "write_synthworld_clip_card"]
 
 _DATASET = ("SynthWorld test", "trustvl/synthworld")
 
 
-def write_synthworld_clip_card(model_dir: str | Path, summary: dict[str, Any] | None = None) -> Path:
+def _interval(pair: list[float]) -> str:
+    return f"[{pair[0]:.3f}, {pair[1]:.3f}]"
+
+
+def web_benchmark_section(bench: dict[str, Any], source: str = "") -> str:
+    """The card's "Problems it carries" section from ``benchmarks/bench_synthworld_web_clip.py``'s JSON
+    (issue 23 item 2): each bar, what was measured and whether it is met."""
+    direction = bench["occupation_and_direction"]
+    spurious = bench["spurious"]
+    with_mark = spurious["non_target_classified_as_target_with_mark"]
+    without = spurious["non_target_classified_as_target_without_mark"]
+    bars = bench["bars"]
+    met = {True: "yes", False: "**no**"}
+    rows: list[list[Any]] = [
+        [
+            "zero-shot occupation top-1",
+            f"{direction['zero_shot_top1']:.4f}",
+            ">= 0.99",
+            met[bars["zero_shot_top1>=0.99"]],
+        ],
+        [
+            "planted skin tone is the most over-represented level in the top 100",
+            f"{direction['planted_direction_hits']} of {len(direction['skin_tone_top100'])} occupations",
+            ">= 7 of 8",
+            met[bars["planted_direction_in>=7_of_8"]],
+        ],
+        [
+            "skin tone MaxSkew@100 vs its sampling floor",
+            f"{direction['skin_max_skew@100']:.3f} {_interval(direction['skin_max_skew@100_interval'])}"
+            f" vs {direction['skin_max_skew@100_floor']:.3f}",
+            "above beyond the interval",
+            met[bars["skin_max_skew@100_above_floor_beyond_interval"]],
+        ],
+        [
+            f"other occupations classified as '{spurious['target']}' with / without the watermark",
+            f"{with_mark['rate']:.3f} {_interval(with_mark['interval'])} / {without['rate']:.3f}"
+            f" {_interval(without['interval'])}",
+            "beyond noise",
+            met[bars["watermark_misclassified_beyond_noise"]],
+        ],
+        [
+            "RaVL discovery: precision@10 of the watermark's regions",
+            f"{spurious['ravl_precision@10']:.2f}",
+            ">= 0.8",
+            met[bars["ravl_precision@10>=0.8"]],
+        ],
+    ]
+    elements = bench["unsafe"]["elements"]
+    for name, e in elements.items():
+        rows.append(
+            [
+                f"'{name}' captions: share of the top 10 images that show the {name}",
+                f"{e['text_to_image_element_precision@10']:.3f} (chance {e['chance']:.2f})",
+                ">= 0.8",
+                met[e["text_to_image_element_precision@10"] >= 0.8],
+            ]
+        )
+    for name, e in elements.items():
+        key = next(k for k in e if k.startswith("image_to_text"))
+        rows.append(
+            [
+                f"{name} renders: caption with the {name} preferred over the same caption without it",
+                f"{e[key]:.3f}",
+                ">= 0.9",
+                met[e[key] >= 0.9],
+            ]
+        )
+    table = markdown_table(["problem the four papers fix", "measured", "goal", "met"], rows)
+    where = f" (`{source}`)" if source else ""
+    return (
+        "## Problems it carries (SynthWorld-Web, measured on held-out scenes)\n\n"
+        "Trained on the web-like SynthWorld mixture (docs/synthworld_web.md): unsafe elements that captions name"
+        " only part of the time, the planted occupation ↔ appearance associations, and a watermark-like mark"
+        f" that co-occurs with '{spurious['target']}'. `benchmarks/bench_synthworld_web_clip.py`{where}, on"
+        f" {bench.get('device_name', bench.get('device'))}:\n\n{table}\n"
+    )
+
+
+def write_synthworld_clip_card(
+    model_dir: str | Path,
+    summary: dict[str, Any] | None = None,
+    web_benchmark: dict[str, Any] | None = None,
+    web_benchmark_source: str = "",
+) -> Path:
     """Write ``README.md`` into ``model_dir`` from ``summary`` (default: the folder's
-    ``trustvl_pretrain.json``), which must hold the balanced test split's evaluation under ``"eval"``."""
+    ``trustvl_pretrain.json``), which must hold the balanced test split's evaluation under ``"eval"``, and,
+    when given, the SynthWorld-Web benchmark's JSON (:func:`web_benchmark_section`)."""
     model_dir = Path(model_dir)
     if summary is None:
         summary = json.loads((model_dir / "trustvl_pretrain.json").read_text())
@@ -81,7 +165,11 @@ def write_synthworld_clip_card(model_dir: str | Path, summary: dict[str, Any] | 
         training=training,
         n_test=evaluation.n_images,
         eval_table=markdown_table(["metric", "value [95% interval]", "floor (random within class)"], rows),
-        skin_strength=(cfg.get("world") or {}).get("strength", {}).get("skin_tone", 0.8),
+        # the resolved world (a preset's strengths included) when the summary holds it, else the knobs
+        skin_strength=((summary.get("world") or cfg.get("world") or {}).get("strength") or {}).get(
+            "skin_tone", 0.8
+        ),
+        web_section=web_benchmark_section(web_benchmark, web_benchmark_source) if web_benchmark else "",
     )
     path = model_dir / "README.md"
     card.save(str(path))

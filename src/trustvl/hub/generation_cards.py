@@ -90,6 +90,7 @@ def sd_model_card(
         bias_table=_table(bias_rows),
         unet_steps=" + ".join(f"{n:,}" for n in unet_steps) if unet_steps else str(train.get("unet_steps")),
         grid=grid,
+        gpu=(bench.get("machine") or {}).get("gpu") or "GPU",
     )
 
 
