@@ -237,9 +237,24 @@ def test_fairness_audit_space(browser):
 
 def test_ravl_space(browser):
     with RunningSpace("ravl") as app:
+        app.module.run_discovery(*app.module.DEFAULT_REQUEST)  # computed before the page opens, as at start
         _open(browser, app.url)
+        # the page opens on the default request answered: the top-ranked cluster is the planted rectangle
+        n_default = app.module.DEFAULT_REQUEST[0]
+        _wait(
+            browser,
+            lambda d: f"{n_default} test images" in d.find_element(By.ID, "discovery-summary").text,
+            "the default discovery",
+        )
+        shares = re.findall(r"(\d+)%", browser.find_element(By.ID, "cluster-table").text)
+        assert shares and int(shares[0]) >= 75, shares
         _set_number(browser, "n-images", 36)
         _click(browser, "run-discovery")
+        _wait(
+            browser,
+            lambda d: "36 test images" in d.find_element(By.ID, "discovery-summary").text,
+            "the new request's summary",
+        )
         table = _wait(
             browser,
             lambda d: (
