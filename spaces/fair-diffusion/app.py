@@ -29,7 +29,6 @@ from trustvl.pipelines import FairDiffusionPipeline, FairnessInstruction
 from trustvl.pipelines.fairness_instruction import subject_in_prompt
 from trustvl.utils.image_files import image_file
 
-STEPS = 20
 FAIR_SCALE = 7.0
 FAIR_WARMUP = 2
 MAX_PROMPT_CHARS = 100
@@ -44,8 +43,9 @@ LEVELS = {
     "skin_tone": ("very light", "light", "dark", "very dark"),
 }
 #: the inputs the page opens on (prompt, attribute, target shares, images per grid, steps, seed, in context):
-#: enough images that the target is whole image counts, an occupation the model draws with one gender
-DEFAULT_REQUEST = ("a photo of a nurse", "gender", "0.5, 0.5", 16, STEPS, 0, True)
+#: 16 images, so the 50/50 target is 8 + 8 images; an occupation the model draws with one gender (15 of 16
+#: read feminine without the instruction); 10 steps read the same shares as 20 at half the CPU time
+DEFAULT_REQUEST = ("a photo of a nurse", "gender", "0.5, 0.5", 16, 10, 0, True)
 
 
 @lru_cache(maxsize=1)
