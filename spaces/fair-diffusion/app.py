@@ -138,9 +138,10 @@ def generate(
                 f"{n_images} images x {steps} steps x 2 grids would take about {estimate:.0f} s on this machine;"
                 f" this Space answers requests of at most {MAX_REQUEST_S:.0f} s: use fewer images or steps"
             )
+        # the instruction's own checks (e.g. too few images for a group with a nonzero target) raise here too
+        return _run(prompt.strip(), attribute, targets, n_images, steps, seed, bool(in_context), progress)
     except TrustVLInputError as err:
         raise gr.Error(str(err)) from None
-    return _run(prompt.strip(), attribute, targets, n_images, steps, seed, bool(in_context), progress)
 
 
 def _default_key() -> tuple:
