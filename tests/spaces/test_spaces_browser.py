@@ -365,8 +365,15 @@ def test_fair_diffusion_space(browser):
 def test_cf_alpha_space(browser):
     with RunningSpace("cf-alpha") as app:
         _open(browser, app.url)
+        # the page opens on α = 1 ranked, each attribute's skew shown next to its value at α = 0
+        _wait(
+            browser, lambda d: "α = 1:" in d.find_element(By.ID, "alpha-summary").text, "the default ranking"
+        )
+        default_table = browser.find_element(By.ID, "skew-table").text
+        assert "at α = 0" in default_table and "skin tone" in default_table
         _type(browser, "prompt", "a photo of a doctor")
         _set_number(browser, "n-top", 8)
+        _set_number(browser, "alpha", 0)
         _click(browser, "rank")
         _wait(browser, lambda d: "α = 0:" in d.find_element(By.ID, "alpha-summary").text, "the α = 0 ranking")
         table_at_0 = browser.find_element(By.ID, "skew-table").text
