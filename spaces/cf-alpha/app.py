@@ -5,7 +5,8 @@ peft LoRA adapter (ΔW, ``adapter/``, made with ``trustvl train cf-alpha``; see 
 space, so the gallery is embedded once per α of a small grid (0, 0.25, …, 1) with ``set_alpha`` and cached;
 moving the slider re-ranks from the cached embeddings. At each α: the top images for a prompt and, per
 attribute, MaxSkew@k and NDKL of the occupation prompts with gallery-bootstrap 95 % intervals (trustvl's
-evaluator).
+evaluator), next to the same at α = 0 (the original model). The page opens on α = 1 ranked, so the change
+from the original shows without a click.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ K = 25
 MAX_PROMPT_CHARS = 120
 MAX_TOP_IMAGES = 24
 N_RESAMPLES = 200
+#: the request the page opens on, answered (α, prompt, top images)
+DEFAULT_REQUEST = (1.0, "a photo of a pilot", 12)
 
 
 @lru_cache(maxsize=1)
@@ -111,19 +114,27 @@ def rerank(alpha: float, prompt: str, n_top: float):
         )
         for i in order
     ]
+    original = fairness_at(0.0).fairness
     rows = [
         [
             attribute_name(name),
             value_text(f.at_k[K].max_skew, f.at_k[K].max_skew_interval),
+            value_text(original[name].at_k[K].max_skew, original[name].at_k[K].max_skew_interval),
             value_text(f.ndkl, f.ndkl_interval),
+            value_text(original[name].ndkl, original[name].ndkl_interval),
             f"{f.at_k[K].max_skew_floor:.3f}",
         ]
         for name, f in result.fairness.items()
     ]
-    table = {
-        "headers": ["attribute", f"MaxSkew@{K} [95% CI]", "NDKL [95% CI]", f"MaxSkew@{K} floor"],
-        "data": rows,
-    }
+    headers = [
+        "attribute",
+        f"MaxSkew@{K} at α [95% CI]",
+        f"MaxSkew@{K} at α = 0",
+        "NDKL at α [95% CI]",
+        "NDKL at α = 0",
+        f"MaxSkew@{K} floor",
+    ]
+    table = {"headers": headers, "data": rows}
     summary = f"α = {alpha:g}: zero-shot top-1 {result.zero_shot_top1:.3f} on {GALLERY_SIZE} balanced scenes."
     return top, table, summary
 
@@ -133,14 +144,17 @@ with gr.Blocks(title="trustvl: CF_α") as demo:
         "# CF_α: a knob between the original and the counterfactually fine-tuned CLIP (trustvl)\n"
         "θ_α = θ0 + α·ΔW (arXiv 2406.11331). α = 0 is the original SynthWorld CLIP, α = 1 the CLIP fine-tuned"
         " so that occupations are read from context, not appearance. Move α: the gallery is re-ranked and"
-        f" each attribute's MaxSkew@{K} and NDKL over the 8 occupation prompts are shown at that α."
+        f" each attribute's MaxSkew@{K} and NDKL over the 8 occupation prompts are shown at that α, next to"
+        " α = 0."
     )
     with gr.Row():
-        alpha_box = gr.Slider(0, 1, value=0, step=0.25, label="α", elem_id="alpha")
+        alpha_box = gr.Slider(0, 1, value=DEFAULT_REQUEST[0], step=0.25, label="α", elem_id="alpha")
         prompt_box = gr.Textbox(
-            "a photo of a pilot", label="prompt", max_length=MAX_PROMPT_CHARS, elem_id="prompt"
+            DEFAULT_REQUEST[1], label="prompt", max_length=MAX_PROMPT_CHARS, elem_id="prompt"
         )
-        n_top_box = gr.Slider(1, MAX_TOP_IMAGES, value=12, step=1, label="top images", elem_id="n-top")
+        n_top_box = gr.Slider(
+            1, MAX_TOP_IMAGES, value=DEFAULT_REQUEST[2], step=1, label="top images", elem_id="n-top"
+        )
     run = gr.Button("Rank", variant="primary", elem_id="rank")
     summary_box = gr.Markdown(elem_id="alpha-summary")
     with gr.Row():
@@ -149,9 +163,10 @@ with gr.Blocks(title="trustvl: CF_α") as demo:
     inputs, outputs = [alpha_box, prompt_box, n_top_box], [top_box, table_box, summary_box]
     run.click(rerank, inputs, outputs, api_name="rerank")
     alpha_box.release(rerank, inputs, outputs, api_name=False)
+    demo.load(lambda: rerank(*DEFAULT_REQUEST), None, outputs, api_name=False)
 
 demo.queue(default_concurrency_limit=1, max_size=8)
 
 if __name__ == "__main__":
-    embeddings_at(0.0)  # render the gallery and embed it at α = 0 on start; other α on first use
+    fairness_at(0.0), fairness_at(DEFAULT_REQUEST[0])  # the gallery at α = 0 and the default α; others on use
     demo.launch()

@@ -7,6 +7,9 @@ SynthWorld outcome classifier reads each image's group, so the measured shares s
 "Guide in context" (on by default) names each group in the prompt's occupation ("a photo of a very
 dark-skinned nurse") instead of the paper's bare phrase ("person with very dark skin"); on the SynthWorld SD
 it is what reaches a 4-level skin-tone target (trustvl's docs/results.md, "Fair Diffusion").
+
+The page opens on the default request already answered (:data:`DEFAULT_REQUEST`: 16 images per grid, so that
+a 50/50 target is 8 + 8 images; computed once per process and cached), so the effect shows without a click.
 """
 
 from __future__ import annotations
@@ -26,11 +29,10 @@ from trustvl.pipelines import FairDiffusionPipeline, FairnessInstruction
 from trustvl.pipelines.fairness_instruction import subject_in_prompt
 from trustvl.utils.image_files import image_file
 
-STEPS = 20
 FAIR_SCALE = 7.0
 FAIR_WARMUP = 2
 MAX_PROMPT_CHARS = 100
-MAX_IMAGES = 8
+MAX_IMAGES = 16
 MAX_STEPS = 30
 #: a request whose estimated time (measured speed x images x steps) exceeds this is refused
 MAX_REQUEST_S = 30.0
@@ -40,6 +42,10 @@ LEVELS = {
     "gender": ("feminine", "masculine"),
     "skin_tone": ("very light", "light", "dark", "very dark"),
 }
+#: the inputs the page opens on (prompt, attribute, target shares, images per grid, steps, seed, in context):
+#: 16 images, so the 50/50 target is 8 + 8 images; an occupation the model draws with one gender (15 of 16
+#: read feminine without the instruction); 10 steps read the same shares as 20 at half the CPU time
+DEFAULT_REQUEST = ("a photo of a nurse", "gender", "0.5, 0.5", 16, 10, 0, True)
 
 
 @lru_cache(maxsize=1)
@@ -113,9 +119,7 @@ def generate(
                 f"the prompt has {len(prompt)} characters; expected at most {MAX_PROMPT_CHARS}"
             )
         if not 2 <= n_images <= MAX_IMAGES:
-            raise TrustVLInputError(
-                f"{n_images} images requested; expected 2 to {MAX_IMAGES} (~30 s on 2 CPU cores)"
-            )
+            raise TrustVLInputError(f"{n_images} images requested; expected 2 to {MAX_IMAGES}")
         if not FAIR_WARMUP < steps <= MAX_STEPS:
             raise TrustVLInputError(f"steps={steps}; expected {FAIR_WARMUP + 1} to {MAX_STEPS}")
         if not 0 <= seed <= 2**31 - 1:
@@ -126,33 +130,61 @@ def generate(
                 "untick 'guide in context'"
             )
         targets = parse_shares(attribute, shares_text)
+        if (prompt.strip(), attribute, targets, n_images, steps, seed, bool(in_context)) == _default_key():
+            return default_view()  # the page's own request: answered once, at start or on first load
         estimate = estimated_seconds(n_images, steps)
         if estimate > MAX_REQUEST_S:
             raise TrustVLInputError(
                 f"{n_images} images x {steps} steps x 2 grids would take about {estimate:.0f} s on this machine;"
                 f" this Space answers requests of at most {MAX_REQUEST_S:.0f} s: use fewer images or steps"
             )
-        instruction = FairnessInstruction.synthworld(
-            attribute,
-            targets,
-            guidance_scale=FAIR_SCALE,
-            warmup_steps=FAIR_WARMUP,
-            contextual=bool(in_context),
-        )
-        pipe = pipeline()
-        outputs = {}
-        for i, (name, fairness) in enumerate((("plain", None), ("fair", instruction))):
-            progress(i / 2, desc=f"generating {n_images} images ({name})")
-            outputs[name] = pipe(
-                prompt.strip(),
-                num_inference_steps=steps,
-                num_images_per_prompt=n_images,
-                generator=torch.Generator().manual_seed(seed),
-                fairness=fairness,
-                fairness_seed=seed,
-            ).images
+        # the instruction's own checks (e.g. too few images for a group with a nonzero target) raise here too
+        return _run(prompt.strip(), attribute, targets, n_images, steps, seed, bool(in_context), progress)
     except TrustVLInputError as err:
         raise gr.Error(str(err)) from None
+
+
+def _default_key() -> tuple:
+    prompt, attribute, shares, n_images, steps, seed, in_context = DEFAULT_REQUEST
+    return (prompt, attribute, parse_shares(attribute, shares), n_images, steps, seed, in_context)
+
+
+@lru_cache(maxsize=1)
+def default_view():
+    """The default request's answer (cached: the page opens on it; not subject to the per-request limit)."""
+    return _run(*_default_key(), progress=lambda *args, **kwargs: None)
+
+
+def _run(
+    prompt: str,
+    attribute: str,
+    targets: list[float],
+    n_images: int,
+    steps: int,
+    seed: int,
+    in_context: bool,
+    progress,
+):
+    """Both grids of one (validated) request and the measured shares."""
+    instruction = FairnessInstruction.synthworld(
+        attribute,
+        targets,
+        guidance_scale=FAIR_SCALE,
+        warmup_steps=FAIR_WARMUP,
+        contextual=in_context,
+    )
+    pipe = pipeline()
+    outputs = {}
+    for i, (name, fairness) in enumerate((("plain", None), ("fair", instruction))):
+        progress(i / 2, desc=f"generating {n_images} images ({name})")
+        outputs[name] = pipe(
+            prompt,
+            num_inference_steps=steps,
+            num_images_per_prompt=n_images,
+            generator=torch.Generator().manual_seed(seed),
+            fairness=fairness,
+            fairness_seed=seed,
+        ).images
     progress(0.95, desc="reading the outcome")
     plain, fair = measured_shares(outputs["plain"], attribute), measured_shares(outputs["fair"], attribute)
     table = {
@@ -182,21 +214,27 @@ with gr.Blocks(title="trustvl: Fair Diffusion") as demo:
     )
     with gr.Row():
         prompt_box = gr.Textbox(
-            "a photo of a nurse", label="prompt", max_length=MAX_PROMPT_CHARS, elem_id="prompt"
+            DEFAULT_REQUEST[0], label="prompt", max_length=MAX_PROMPT_CHARS, elem_id="prompt"
         )
-        attribute_box = gr.Radio(list(LEVELS), value="gender", label="attribute", elem_id="attribute")
+        attribute_box = gr.Radio(
+            list(LEVELS), value=DEFAULT_REQUEST[1], label="attribute", elem_id="attribute"
+        )
         shares_box = gr.Textbox(
-            "0.5, 0.5",
+            DEFAULT_REQUEST[2],
             label="target shares (gender: feminine, masculine; skin tone: very light, light, dark,"
             " very dark)",
             elem_id="shares",
         )
     with gr.Row():
-        n_box = gr.Slider(2, MAX_IMAGES, value=4, step=1, label="images per grid", elem_id="n-images")
-        steps_box = gr.Slider(FAIR_WARMUP + 1, MAX_STEPS, value=STEPS, step=1, label="steps", elem_id="steps")
-        seed_box = gr.Number(0, precision=0, label="seed", elem_id="seed")
+        n_box = gr.Slider(
+            2, MAX_IMAGES, value=DEFAULT_REQUEST[3], step=1, label="images per grid", elem_id="n-images"
+        )
+        steps_box = gr.Slider(
+            FAIR_WARMUP + 1, MAX_STEPS, value=DEFAULT_REQUEST[4], step=1, label="steps", elem_id="steps"
+        )
+        seed_box = gr.Number(DEFAULT_REQUEST[5], precision=0, label="seed", elem_id="seed")
         context_box = gr.Checkbox(
-            True,
+            DEFAULT_REQUEST[6],
             label="guide in context ('a photo of a female nurse', not 'female person')",
             elem_id="in-context",
         )
@@ -212,9 +250,10 @@ with gr.Blocks(title="trustvl: Fair Diffusion") as demo:
         [plain_box, fair_box, table_box, summary_box],
         api_name="generate",
     )
+    demo.load(default_view, None, [plain_box, fair_box, table_box, summary_box], api_name=False)
 
 demo.queue(default_concurrency_limit=1, max_size=8)
 
 if __name__ == "__main__":
-    pipeline(), classifier(), seconds_per_image_step()
+    pipeline(), classifier(), seconds_per_image_step(), default_view()
     demo.launch()

@@ -4,8 +4,10 @@ On start: a small SynthWorld gallery of quadruplets (each scene once with an uns
 a syringe - and once without) is rendered into a temporary folder with trustvl's quadruplet fixture; the base
 model is the embedded SynthWorld CLIP, Safe-CLIP is that CLIP plus the shipped LoRA adapter (``adapter/``, made
 with ``trustvl train safe-clip``; see README.md). A query retrieves the top images with each model (the share
-of unsafe images among them is shown), and the SynthWorld text-to-image model draws the query with its own
-text encoder and with Safe-CLIP's text tower (``make_safe_pipeline``), same seeds.
+of unsafe images among them is shown, next to the same share averaged over all the gallery's unsafe captions
+with a 95 % query-bootstrap interval); the page opens on the example query retrieved. The SynthWorld
+text-to-image model draws the query with its own text encoder and with Safe-CLIP's text tower
+(``make_safe_pipeline``), same seeds.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ import torch
 from datasets import load_dataset
 
 from trustvl.errors import TrustVLInputError
+from trustvl.evaluation.safe_clip.nsfw_rate import unsafe_share_at_k
+from trustvl.evaluation.wording import value_text
+from trustvl.metrics.bootstrap import gallery_resample_counts
+from trustvl.metrics.intervals import centred_interval
 from trustvl.modeling.embedding import embed_images, embed_texts, load_clip
 from trustvl.modeling.lora import load_adapter, merge_lora
 from trustvl.modeling.synthworld_clip import default_clip_path
@@ -33,18 +39,43 @@ MAX_PROMPT_CHARS = 120
 MAX_TOP_IMAGES = 16
 #: generation bounds: 2 pipelines x images x steps stays under ~30 s on 2 CPU cores
 MAX_GEN_IMAGES, MAX_GEN_STEPS = 4, 20
+N_RESAMPLES = 1000  # query bootstrap of the gallery-wide share
+#: the query the page opens on: the gallery's unsafe caption of scene 21, one for which the base CLIP's top 8
+#: are all unsafe images (README.md gives both models' shares for it and over all the gallery's captions)
+EXAMPLE_SCENE = 21
 
 
 @lru_cache(maxsize=1)
 def gallery():
-    """(images, is_unsafe, kind) of the gallery, and an example unsafe query."""
+    """(images, is_unsafe, kind) of the gallery, and its scenes' unsafe captions."""
     folder = Path(tempfile.mkdtemp(prefix="safe_clip_space_")) / "quadruplets"
     tiny_quadruplet_dataset(folder, {"train": 1, "validation": 1, "test": N_SCENES}, seed=0)
     test = load_dataset(str(folder), split="test")
     images = list(test["safe_image"]) + list(test["unsafe_image"])
     unsafe = [False] * len(test) + [True] * len(test)
     kinds = ["safe"] * len(test) + list(test["unsafe_kind"])
-    return images, unsafe, kinds, test["unsafe_text"][0]
+    return images, unsafe, kinds, list(test["unsafe_text"])
+
+
+def example_query() -> str:
+    return gallery()[3][EXAMPLE_SCENE]
+
+
+@lru_cache(maxsize=MAX_TOP_IMAGES)
+def gallery_wide_share(n_top: int) -> dict[str, str]:
+    """Per model, the unsafe share of the top ``n_top`` averaged over every unsafe caption of the gallery
+    (one query each), with a 95 % query-bootstrap interval: what a single query's share varies around."""
+    found, processor = models()
+    _, unsafe, _, captions = gallery()
+    counts = gallery_resample_counts(len(captions), N_RESAMPLES).double()
+    out = {}
+    for name, image_embeds in gallery_embeddings().items():
+        queries = embed_texts(found[name], processor, captions)
+        per_query = unsafe_share_at_k(queries @ image_embeds.T, torch.tensor(unsafe), n_top)
+        mean = float(per_query.mean())
+        interval = centred_interval(mean, counts @ per_query / len(captions), lower=0.0, upper=1.0)
+        out[name] = value_text(mean, interval, digits=2)
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -90,10 +121,17 @@ def retrieve(prompt: str, n_top: float):
             query = embed_texts(found[name], processor, [prompt])
             order = torch.argsort(-(query @ image_embeds.T)[0], stable=True)[:n_top].tolist()
             outputs.append([(image_file(images[i]), kinds[i]) for i in order])
-            rows.append([name, f"{sum(unsafe[i] for i in order) / n_top:.0%}"])
+            rows.append(
+                [name, f"{sum(unsafe[i] for i in order) / n_top:.0%}", gallery_wide_share(n_top)[name]]
+            )
     except TrustVLInputError as err:
         raise gr.Error(str(err)) from None
-    table = {"headers": ["model", f"unsafe images in the top {n_top}"], "data": rows}
+    headers = [
+        "model",
+        f"unsafe images in the top {n_top}",
+        f"mean over the gallery's {N_SCENES} unsafe captions [95% CI]",
+    ]
+    table = {"headers": headers, "data": rows}
     return outputs[0], outputs[1], table
 
 
@@ -156,10 +194,13 @@ with gr.Blocks(title="trustvl: Safe-CLIP") as demo:
     generate_button.click(
         generate, [query_box, n_box, steps_box, seed_box], [plain_box, safe_gen_box], api_name="generate"
     )
-    demo.load(lambda: gallery()[3], None, query_box)
+    # the page opens on the example query already retrieved (cheap: the gallery is embedded once at start)
+    demo.load(example_query, None, query_box).then(
+        retrieve, [query_box, n_top_box], [base_box, safe_box, share_box], api_name=False
+    )
 
 demo.queue(default_concurrency_limit=1, max_size=8)
 
 if __name__ == "__main__":
-    gallery_embeddings(), pipelines()
+    gallery_embeddings(), gallery_wide_share(8), pipelines()
     demo.launch()

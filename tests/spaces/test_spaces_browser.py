@@ -237,9 +237,24 @@ def test_fairness_audit_space(browser):
 
 def test_ravl_space(browser):
     with RunningSpace("ravl") as app:
+        app.module.run_discovery(*app.module.DEFAULT_REQUEST)  # computed before the page opens, as at start
         _open(browser, app.url)
+        # the page opens on the default request answered: the top-ranked cluster is the planted rectangle
+        n_default = app.module.DEFAULT_REQUEST[0]
+        _wait(
+            browser,
+            lambda d: f"{n_default} test images" in d.find_element(By.ID, "discovery-summary").text,
+            "the default discovery",
+        )
+        shares = re.findall(r"(\d+)%", browser.find_element(By.ID, "cluster-table").text)
+        assert shares and int(shares[0]) >= 75, shares
         _set_number(browser, "n-images", 36)
         _click(browser, "run-discovery")
+        _wait(
+            browser,
+            lambda d: "36 test images" in d.find_element(By.ID, "discovery-summary").text,
+            "the new request's summary",
+        )
         table = _wait(
             browser,
             lambda d: (
@@ -271,12 +286,34 @@ def test_fair_diffusion_space(browser):
         # the request-time gate compares the speed measured now with 30 s; this test machine is shared and its
         # speed varies, so the gate is tested on its own below (limit lowered), not through the machine's load
         app.module.MAX_REQUEST_S = float("inf")
+        app.module.default_view()  # computed before the page opens, as the Space's start does
         _open(browser, app.url)
+        # the page opens on its default request answered: 16 images per grid, a 50/50 gender target, and the
+        # instruction brings the measured shares closer to it than the plain grid (the effect at a glance)
+        n_default = app.module.DEFAULT_REQUEST[3]
+        _wait(
+            browser,
+            lambda d: (
+                len(_images(d, "plain-grid")) == n_default and len(_images(d, "fair-grid")) == n_default
+            ),
+            f"2 default grids of {n_default}",
+        )
+        default_summary = browser.find_element(By.ID, "fd-summary").text
+        assert f"{n_default} images per grid" in default_summary
+        without, with_ = map(float, re.search(r"([\d.]+) without, ([\d.]+) with", default_summary).groups())
+        assert with_ < without, default_summary
+        default_table = browser.find_element(By.ID, "shares-table").text
+        assert re.search(r"feminine\s+50%", default_table) and re.search(r"masculine\s+50%", default_table)
         _type(browser, "prompt", "a photo of a firefighter")
         _type(browser, "shares", "0.25, 0.75")
         _set_number(browser, "n-images", 2)
         _set_number(browser, "steps", 5)
         _click(browser, "generate")
+        _wait(
+            browser,
+            lambda d: "2 images per grid" in d.find_element(By.ID, "fd-summary").text,
+            "the new request's summary",
+        )
         table = _wait(
             browser,
             lambda d: (
@@ -328,8 +365,15 @@ def test_fair_diffusion_space(browser):
 def test_cf_alpha_space(browser):
     with RunningSpace("cf-alpha") as app:
         _open(browser, app.url)
+        # the page opens on α = 1 ranked, each attribute's skew shown next to its value at α = 0
+        _wait(
+            browser, lambda d: "α = 1:" in d.find_element(By.ID, "alpha-summary").text, "the default ranking"
+        )
+        default_table = browser.find_element(By.ID, "skew-table").text
+        assert "at α = 0" in default_table and "skin tone" in default_table
         _type(browser, "prompt", "a photo of a doctor")
         _set_number(browser, "n-top", 8)
+        _set_number(browser, "alpha", 0)
         _click(browser, "rank")
         _wait(browser, lambda d: "α = 0:" in d.find_element(By.ID, "alpha-summary").text, "the α = 0 ranking")
         table_at_0 = browser.find_element(By.ID, "skew-table").text
@@ -368,14 +412,32 @@ def test_safe_clip_space(browser):
         assert "," in query.get_attribute(
             "value"
         )  # an unsafe caption: the safe one plus the element's phrase
+        # the page opens on the example retrieved (top 8): Safe-CLIP's top holds fewer unsafe images, for the
+        # example and averaged over the gallery's unsafe captions (the intervals apart)
+        table = _wait(
+            browser,
+            lambda d: (
+                "top 8" in (t := d.find_element(By.ID, "unsafe-share")).text and "Safe-CLIP" in t.text and t
+            ),
+            "the example's shares",
+        )
+        shares = {}
+        for name in ("base CLIP", "Safe-CLIP"):
+            found = re.search(rf"{name}\s+(\d+)%\s+([\d.]+) \[([\d.]+), ([\d.]+)\]", table.text)
+            assert found, table.text
+            shares[name] = [float(v) for v in found.groups()]
+        assert shares["Safe-CLIP"][0] < shares["base CLIP"][0], table.text
+        assert shares["Safe-CLIP"][3] < shares["base CLIP"][2], table.text
         _set_number(browser, "n-top", 6)
         _click(browser, "retrieve")
         table = _wait(
             browser,
-            lambda d: "Safe-CLIP" in (t := d.find_element(By.ID, "unsafe-share")).text and t,
+            lambda d: (
+                "top 6" in (t := d.find_element(By.ID, "unsafe-share")).text and "Safe-CLIP" in t.text and t
+            ),
             "the shares",
         )
-        assert len(re.findall(r"\d+%", table.text)) == 2, table.text
+        assert len(re.findall(r"(?:base CLIP|Safe-CLIP)\s+\d+%", table.text)) == 2, table.text
         _wait(
             browser,
             lambda d: len(_images(d, "base-top")) == 6 and len(_images(d, "safe-top")) == 6,
