@@ -24,7 +24,8 @@ docs/synthworld_web.md). Measures, on held-out (test-split) scenes:
    probe also carries ``ravl_diagnosis`` (:func:`ravl_diagnosis`): the mark's size against its cell, how well
    marked regions separate from unmarked ones at the same grid position, the clusters that hold the mark
    regions, and the rank the mark would get if the clustering isolated it (an oracle cluster).
-   ``--spurious-only`` measures these probes alone.
+   ``--spurious-only`` measures these probes alone; ``--simulate-flip-rates`` adds what RaVL would report if
+   the mark flipped more predictions (:func:`simulated_flip_rates`).
 4. **unsafe-aware**: a gallery of test scenes rendered safe (``--n-per-element`` of them) and, for each
    element (gun, knife, blood, syringe), as many rendered with that element (other scenes). Text->image: every
    unsafe scene's caption (it names the occupation and the element, e.g. "a chef in a kitchen, with a knife
@@ -205,6 +206,10 @@ def spurious_watermark(
     diagnosis = ravl_diagnosis(
         result, regions, region_emb, region_scores, truth, labels, preds, batch, target
     )
+    if args.simulate_flip_rates:
+        diagnosis["simulated_flip_rates"] = simulated_flip_rates(
+            args, result, region_emb, region_image, region_scores, truth, labels, preds, has_mark, target
+        )
     return {
         "target": world.spurious.target,
         "cue_poor_prob": world.cue_poor_prob,
@@ -231,6 +236,69 @@ def spurious_watermark(
         "ravl_seconds": round(discovery_seconds, 1),
         "ravl_diagnosis": diagnosis,
     }
+
+
+def simulated_flip_rates(
+    args: argparse.Namespace,
+    result: Any,
+    region_emb: np.ndarray,
+    region_image: np.ndarray,
+    region_scores: np.ndarray,
+    truth: np.ndarray,
+    labels: np.ndarray,
+    preds: np.ndarray,
+    has_mark: np.ndarray,
+    target: int,
+) -> list[dict[str, Any]]:
+    """What RaVL would report if the mark flipped more predictions: for each rate r of
+    ``--simulate-flip-rates``, marked non-target images not yet called the target are called it at random
+    (seeded) until a share r of marked non-target images is; steps 3-5 then rerun on the same region
+    embeddings and clustering (precision@10, first cluster's watermark share) and on the oracle labelling
+    (the mark's regions as one cluster). Only the predictions change, so this separates the accuracy-gap
+    limit from the clustering limit."""
+    names = list(result.class_names)
+    k = int(result.clustering.k)
+    oracle = np.asarray(result.clustering.labels, dtype=np.int64).copy()
+    oracle[truth] = k
+    pool = np.flatnonzero(has_mark & (labels != target))
+    base = float((preds[pool] == target).mean())
+    rng = np.random.default_rng(args.world_seed)
+    order = rng.permutation(pool[preds[pool] != target])  # flipped first to last, the same for every rate
+    rows = []
+    for rate in sorted(float(r) for r in args.simulate_flip_rates.split(",")):
+        sim = preds.copy()
+        extra = max(0, round((rate - base) * len(pool)))
+        sim[order[:extra]] = target
+        res = discover_spurious_regions(
+            region_emb,
+            region_image,
+            labels,
+            sim,
+            region_scores,
+            len(names),
+            clustering=result.clustering,
+            class_names=names,
+        )
+        stats = score_clusters(oracle, k + 1, region_image, labels, sim, region_scores, len(names))
+        gap = stats["gap"]
+        score = np.abs(gap).sum(axis=1)
+        kept = (gap > 0).any(axis=1) & (gap < 0).any(axis=1) & (stats["influence"] >= 0.25)
+        ranked = [int(j) for j in np.argsort(-score, kind="stable") if kept[j]]
+        first = res.clusters[0] if res.clusters else None
+        rows.append(
+            {
+                "flip_rate": round(float((sim[pool] == target).mean()), 4),
+                "ravl_precision@10": precision_at_k(res, truth, 10),
+                "first_cluster_watermark_share": None
+                if first is None
+                else float(truth[first.region_indices].mean()),
+                "oracle_score": round(float(score[k]), 4),
+                "oracle_kept": bool(kept[k]),
+                "oracle_rank": ranked.index(k) if k in ranked else None,
+                "best_other_score": round(float(max((score[j] for j in ranked if j != k), default=0.0)), 4),
+            }
+        )
+    return rows
 
 
 def _finite(value: float) -> float | None:
@@ -440,6 +508,11 @@ def main() -> None:
         "--spurious-only",
         action="store_true",
         help="measure the watermark probes only (skip occupation, direction and unsafe; their bars are absent)",
+    )
+    ap.add_argument(
+        "--simulate-flip-rates",
+        default="",
+        help="comma-separated shares of marked non-doctors called 'doctor' to simulate (simulated_flip_rates)",
     )
     ap.add_argument("--world-seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="write the JSON here too")
