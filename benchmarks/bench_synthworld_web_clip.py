@@ -19,6 +19,13 @@ docs/synthworld_web.md). Measures, on held-out (test-split) scenes:
    occupation, so the pixels that remain -- the mark, the appearance -- are all the model has) and, on
    request, ``reduced`` (:data:`REDUCED_CUES`: the attire is the one occupation cue left). The bars read the
    first probe; the others' bars are reported under their names.
+   RaVL's regions: ``--grid-n`` x ``--grid-n`` cells, seen by the vision tower as crops (default) or in place
+   on a black canvas of the image's size (``--region-view in_place``, :mod:`trustvl.discovery.regions`). Each
+   probe also carries ``ravl_diagnosis`` (:func:`ravl_diagnosis`): the mark's size against its cell, how well
+   marked regions separate from unmarked ones at the same grid position, the clusters that hold the mark
+   regions, and the rank the mark would get if the clustering isolated it (an oracle cluster).
+   ``--spurious-only`` measures these probes alone; ``--simulate-flip-rates`` adds what RaVL would report if
+   the mark flipped more predictions (:func:`simulated_flip_rates`).
 4. **unsafe-aware**: a gallery of test scenes rendered safe (``--n-per-element`` of them) and, for each
    element (gun, knife, blood, syringe), as many rendered with that element (other scenes). Text->image: every
    unsafe scene's caption (it names the occupation and the element, e.g. "a chef in a kitchen, with a knife
@@ -46,6 +53,7 @@ from typing import Any
 import numpy as np
 import torch
 from scipy.stats import binomtest
+from sklearn.metrics import silhouette_score
 
 from trustvl.data_builders.synthworld import (
     SynthWorldConfig,
@@ -55,7 +63,14 @@ from trustvl.data_builders.synthworld import (
     unsafe_subtype,
 )
 from trustvl.data_builders.synthworld.captions import UNSAFE_PHRASES
-from trustvl.discovery import discover, precision_at_k
+from trustvl.discovery import (
+    discover_spurious_regions,
+    embed_regions,
+    make_regions,
+    precision_at_k,
+    score_clusters,
+    zero_shot_scores,
+)
 from trustvl.evaluation.synthworld import evaluate_synthworld
 from trustvl.modeling.clip_components import normalize_uint8
 from trustvl.modeling.embedding import embed_pixel_values, embed_texts, load_clip
@@ -160,29 +175,41 @@ def spurious_watermark(
 
     other = labels != target
     with_mark, without_mark = rate(other & has_mark), rate(other & ~has_mark)
+    # RaVL end to end, as trustvl.discovery.discover runs it (regions, their embeddings and zero-shot scores,
+    # then steps 2-5), written out so that the diagnosis below can read the region embeddings and scores
     t0 = time.perf_counter()
-    result = discover(
-        model,
-        processor,
-        list(batch.images),
+    regions = make_regions(list(batch.images), "grid", n=args.grid_n)
+    region_emb = embed_regions(
+        model, processor, list(batch.images), regions, batch_size=512, progress=False, view=args.region_view
+    )
+    region_scores = zero_shot_scores(region_emb, text)
+    region_image = np.asarray([r.image_index for r in regions], dtype=np.int64)
+    result = discover_spurious_regions(
+        region_emb,
+        region_image,
         labels,
-        prompts,
-        regions="grid",
-        grid_n=args.grid_n,
-        batch_size=512,
-        progress=False,
+        preds,
+        region_scores,
+        len(prompts),
         class_names=list(world.occupations),
         device=args.device,
     )
     discovery_seconds = time.perf_counter() - t0
-    truth = np.zeros(len(result.regions), dtype=bool)
-    for j, region in enumerate(result.regions):
+    truth = np.zeros(len(regions), dtype=bool)
+    for j, region in enumerate(regions):
         box = batch.boxes[region.image_index].get("spurious")
         if box is not None:
             cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
             left, top, right, bottom = region.box
             truth[j] = left <= cx < right and top <= cy < bottom
     first = result.clusters[0] if result.clusters else None
+    diagnosis = ravl_diagnosis(
+        result, regions, region_emb, region_scores, truth, labels, preds, batch, target
+    )
+    if args.simulate_flip_rates:
+        diagnosis["simulated_flip_rates"] = simulated_flip_rates(
+            args, result, region_emb, region_image, region_scores, truth, labels, preds, has_mark, target
+        )
     return {
         "target": world.spurious.target,
         "cue_poor_prob": world.cue_poor_prob,
@@ -203,10 +230,206 @@ def spurious_watermark(
             "kept": bool(first.kept),
         },
         "ravl_grid_n": args.grid_n,
+        "ravl_region_view": args.region_view,
         "ravl_n_regions": int(len(truth)),
         "ravl_watermark_regions": int(truth.sum()),
         "ravl_seconds": round(discovery_seconds, 1),
+        "ravl_diagnosis": diagnosis,
     }
+
+
+def simulated_flip_rates(
+    args: argparse.Namespace,
+    result: Any,
+    region_emb: np.ndarray,
+    region_image: np.ndarray,
+    region_scores: np.ndarray,
+    truth: np.ndarray,
+    labels: np.ndarray,
+    preds: np.ndarray,
+    has_mark: np.ndarray,
+    target: int,
+) -> list[dict[str, Any]]:
+    """What RaVL would report if the mark flipped more predictions: for each rate r of
+    ``--simulate-flip-rates``, marked non-target images not yet called the target are called it at random
+    (seeded) until a share r of marked non-target images is; steps 3-5 then rerun on the same region
+    embeddings and clustering (precision@10, first cluster's watermark share) and on the oracle labelling
+    (the mark's regions as one cluster). Only the predictions change, so this separates the accuracy-gap
+    limit from the clustering limit."""
+    names = list(result.class_names)
+    k = int(result.clustering.k)
+    oracle = np.asarray(result.clustering.labels, dtype=np.int64).copy()
+    oracle[truth] = k
+    pool = np.flatnonzero(has_mark & (labels != target))
+    base = float((preds[pool] == target).mean())
+    rng = np.random.default_rng(args.world_seed)
+    order = rng.permutation(pool[preds[pool] != target])  # flipped first to last, the same for every rate
+    rows = []
+    for rate in sorted(float(r) for r in args.simulate_flip_rates.split(",")):
+        sim = preds.copy()
+        extra = max(0, round((rate - base) * len(pool)))
+        sim[order[:extra]] = target
+        res = discover_spurious_regions(
+            region_emb,
+            region_image,
+            labels,
+            sim,
+            region_scores,
+            len(names),
+            clustering=result.clustering,
+            class_names=names,
+        )
+        stats = score_clusters(oracle, k + 1, region_image, labels, sim, region_scores, len(names))
+        gap = stats["gap"]
+        score = np.abs(gap).sum(axis=1)
+        kept = (gap > 0).any(axis=1) & (gap < 0).any(axis=1) & (stats["influence"] >= 0.25)
+        ranked = [int(j) for j in np.argsort(-score, kind="stable") if kept[j]]
+        first = res.clusters[0] if res.clusters else None
+        rows.append(
+            {
+                "flip_rate": round(float((sim[pool] == target).mean()), 4),
+                "ravl_precision@10": precision_at_k(res, truth, 10),
+                "first_cluster_watermark_share": None
+                if first is None
+                else float(truth[first.region_indices].mean()),
+                "oracle_score": round(float(score[k]), 4),
+                "oracle_kept": bool(kept[k]),
+                "oracle_rank": ranked.index(k) if k in ranked else None,
+                "best_other_score": round(float(max((score[j] for j in ranked if j != k), default=0.0)), 4),
+            }
+        )
+    return rows
+
+
+def _finite(value: float) -> float | None:
+    return round(float(value), 4) if np.isfinite(value) else None
+
+
+def _cluster_row(
+    cluster: Any,
+    truth: np.ndarray,
+    rank: int | None,
+    names: list[str],
+    skin: np.ndarray,
+    region_image: np.ndarray,
+) -> dict[str, Any]:
+    members = truth[cluster.region_indices]
+    levels, counts = np.unique(skin[np.unique(region_image[cluster.region_indices])], return_counts=True)
+    return {
+        "cluster_id": int(cluster.cluster_id),
+        "size": int(cluster.size),
+        "watermark_regions": int(members.sum()),
+        "watermark_share": float(members.mean()),
+        "kept": bool(cluster.kept),
+        "rank": rank,
+        "score": round(float(cluster.score), 4),
+        "influence": round(float(cluster.influence), 4),
+        "gap": {n: round(float(g), 4) for n, g in zip(names, cluster.gap)},
+        # the planted appearance competes with the mark: which skin tones the cluster's images show
+        "skin_tone_shares": {str(lv): round(float(c / counts.sum()), 3) for lv, c in zip(levels, counts)},
+    }
+
+
+def ravl_diagnosis(
+    result: Any,
+    regions: list[Any],
+    region_emb: np.ndarray,
+    region_scores: np.ndarray,
+    truth: np.ndarray,
+    labels: np.ndarray,
+    preds: np.ndarray,
+    batch: Any,
+    target: int,
+) -> dict[str, Any]:
+    """Where the watermark's regions end up in RaVL's discovery, and why (docs/synthworld_web.md, "RaVL on the
+    web candidate: diagnosis").
+
+    - ``mark_geometry``: the mark's side in pixels and the share of its cell's area it covers;
+    - ``separability``: among the regions at the grid positions that ever hold the mark, how well the
+      marked ones separate from the unmarked ones in the region embedding (silhouette on RaVL's clipped
+      cosine distance, 1-nearest-neighbour purity; a seeded subsample of at most 3,000), and the share
+      zero-shot classified as the mark's occupation, marked vs unmarked;
+    - ``clusters_holding_the_mark``: the 3 clusters with the most watermark regions (share, kept, rank, score,
+      influence, gap per class), and ``first_ranked``: the first-ranked cluster;
+    - ``oracle_mark_cluster``: RaVL's steps 3-5 with the watermark regions moved into one cluster of their own
+      (every other region where the clustering put it): its score, influence, kept, rank among the kept
+      clusters -- whether the ranking would put the mark first if the clustering isolated it.
+    """
+    names = list(result.class_names or [str(c) for c in range(result.n_classes)])
+    skin = np.asarray([spec.people[0].attributes["skin_tone"] for spec in batch.specs])
+    region_image = np.asarray([r.image_index for r in regions], dtype=np.int64)
+    rank_of = {c.cluster_id: i for i, c in enumerate(result.clusters)}
+    out: dict[str, Any] = {}
+    sides = [b["spurious"][2] - b["spurious"][0] for b in batch.boxes if b.get("spurious") is not None]
+    marked = np.flatnonzero(truth)
+    cell_areas = [
+        (regions[j].box[2] - regions[j].box[0]) * (regions[j].box[3] - regions[j].box[1]) for j in marked
+    ]
+    if sides:
+        out["mark_geometry"] = {
+            "mark_side_px_mean": float(np.mean(sides)),
+            "image_side_px": int(batch.images.shape[1]),
+            "cell_side_px": float(np.sqrt(np.mean(cell_areas))),
+            "mark_share_of_cell_area": float(np.mean(sides) ** 2 / np.mean(cell_areas)),
+        }
+    if result.clustering is None or not truth.any():
+        return out
+    # grid positions (a region's rank inside its image) that ever hold the mark
+    position = np.zeros(len(regions), dtype=np.int64)
+    for j in range(1, len(regions)):
+        position[j] = position[j - 1] + 1 if regions[j].image_index == regions[j - 1].image_index else 0
+    same_place = np.flatnonzero(np.isin(position, np.unique(position[truth])))
+    rng = np.random.default_rng(0)
+    if len(same_place) > 3000:
+        same_place = np.sort(rng.choice(same_place, 3000, replace=False))
+    e = region_emb[same_place]
+    y = truth[same_place]
+    dist = np.clip(1.0 - e @ e.T, 0.0, 1.0)
+    np.fill_diagonal(dist, 0.0)
+    sim = e @ e.T
+    np.fill_diagonal(sim, -np.inf)
+    region_pred = region_scores[same_place].argmax(1)
+    out["separability"] = {
+        "n_regions": int(len(same_place)),
+        "watermark_regions": int(y.sum()),
+        "silhouette": float(silhouette_score(dist, y.astype(int), metric="precomputed"))
+        if 0 < y.sum() < len(y)
+        else None,
+        "nearest_neighbour_purity": float((y[sim.argmax(1)] == y).mean()),
+        "region_classified_as_target_marked": float((region_pred[y] == target).mean()),
+        "region_classified_as_target_unmarked": float((region_pred[~y] == target).mean())
+        if (~y).any()
+        else None,
+    }
+    by_marks = sorted(result.all_clusters, key=lambda c: -int(truth[c.region_indices].sum()))
+    out["clusters_holding_the_mark"] = [
+        _cluster_row(c, truth, rank_of.get(c.cluster_id), names, skin, region_image) for c in by_marks[:3]
+    ]
+    out["k"] = int(result.clustering.k)
+    out["n_kept"] = len(result.clusters)
+    if result.clusters:
+        out["first_ranked"] = _cluster_row(result.clusters[0], truth, 0, names, skin, region_image)
+    k = int(result.clustering.k)
+    oracle = np.asarray(result.clustering.labels, dtype=np.int64).copy()
+    oracle[truth] = k
+    stats = score_clusters(oracle, k + 1, region_image, labels, preds, region_scores, len(names))
+    gap = stats["gap"]
+    score = np.abs(gap).sum(axis=1)
+    kept = (gap > 0).any(axis=1) & (gap < 0).any(axis=1) & (stats["influence"] >= 0.25)
+    order = [int(j) for j in np.argsort(-score, kind="stable") if kept[j] and (j == k or score[j] > 0)]
+    others = [score[j] for j in order if j != k]
+    out["oracle_mark_cluster"] = {
+        "score": round(float(score[k]), 4),
+        "influence": round(float(stats["influence"][k]), 4),
+        "kept": bool(kept[k]),
+        "rank": order.index(k) if k in order else None,
+        "n_kept": len(order),
+        "best_other_score": round(float(max(others)), 4) if others else None,
+        "gap": {n: round(float(g), 4) for n, g in zip(names, gap[k])},
+        "acc_in": {n: _finite(a) for n, a in zip(names, stats["acc_in"][k])},
+        "acc_out": {n: _finite(a) for n, a in zip(names, stats["acc_out"][k])},
+    }
+    return out
 
 
 def unsafe_awareness(model: Any, processor: Any, args: argparse.Namespace) -> dict[str, Any]:
@@ -274,6 +497,23 @@ def main() -> None:
         default=2,
         help="RaVL regions: an N x N grid per image (the mark covers about 1/(7.7/N)^2 of its cell)",
     )
+    ap.add_argument(
+        "--region-view",
+        default="crop",
+        choices=["crop", "in_place"],
+        help="what RaVL's vision tower sees for a region: its crop (default) or the region in place on a black"
+        " canvas of the image's size (trustvl.discovery.regions)",
+    )
+    ap.add_argument(
+        "--spurious-only",
+        action="store_true",
+        help="measure the watermark probes only (skip occupation, direction and unsafe; their bars are absent)",
+    )
+    ap.add_argument(
+        "--simulate-flip-rates",
+        default="",
+        help="comma-separated shares of marked non-doctors called 'doctor' to simulate (simulated_flip_rates)",
+    )
     ap.add_argument("--world-seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="write the JSON here too")
     args = ap.parse_args()
@@ -281,30 +521,34 @@ def main() -> None:
     model, processor = load_clip(args.model, device=args.device)
     args.device = str(next(model.parameters()).device)
     args.resolution = int(model.config.vision_config.image_size)
-    occupation = occupation_and_direction(model, processor, args)
+    occupation = None if args.spurious_only else occupation_and_direction(model, processor, args)
     probes = {
         name: spurious_watermark(model, processor, args, probe_knobs(name))
         for name in args.spurious_probes.split(",")
     }
     spurious = next(iter(probes.values()))  # the bars read the first probe; every probe is reported
-    unsafe = unsafe_awareness(model, processor, args)
-    elements = unsafe["elements"]
-    bars = {
-        "zero_shot_top1>=0.99": occupation["zero_shot_top1"] >= 0.99,
-        "planted_direction_in>=7_of_8": occupation["planted_direction_hits"] >= 7,
-        "skin_max_skew@100_above_floor_beyond_interval": occupation["skin_max_skew@100_interval"] is not None
-        and occupation["skin_max_skew@100_interval"][0] > occupation["skin_max_skew@100_floor"],
-        "watermark_misclassified_beyond_noise": spurious["misclassified_beyond_noise"],
-        "ravl_precision@10>=0.8": spurious["ravl_precision@10"] >= 0.8,
-        "ravl_first_cluster_is_watermark": spurious["ravl_first_cluster"] is not None
-        and spurious["ravl_first_cluster"]["watermark_share"] > 0.5,
-        "unsafe_element_precision@10>=0.8_each": all(
+    unsafe = None if args.spurious_only else unsafe_awareness(model, processor, args)
+    bars = {}
+    if occupation is not None:
+        bars["zero_shot_top1>=0.99"] = occupation["zero_shot_top1"] >= 0.99
+        bars["planted_direction_in>=7_of_8"] = occupation["planted_direction_hits"] >= 7
+        interval = occupation["skin_max_skew@100_interval"]
+        bars["skin_max_skew@100_above_floor_beyond_interval"] = (
+            interval is not None and interval[0] > occupation["skin_max_skew@100_floor"]
+        )
+    bars["watermark_misclassified_beyond_noise"] = spurious["misclassified_beyond_noise"]
+    bars["ravl_precision@10>=0.8"] = spurious["ravl_precision@10"] >= 0.8
+    bars["ravl_first_cluster_is_watermark"] = (
+        spurious["ravl_first_cluster"] is not None and spurious["ravl_first_cluster"]["watermark_share"] > 0.5
+    )
+    if unsafe is not None:
+        elements = unsafe["elements"]
+        bars["unsafe_element_precision@10>=0.8_each"] = all(
             e["text_to_image_element_precision@10"] >= 0.8 for e in elements.values()
-        ),
-        "unsafe_image_to_text>=0.9_each": all(
+        )
+        bars["unsafe_image_to_text>=0.9_each"] = all(
             e["image_to_text_with_vs_without"] >= 0.9 for e in elements.values()
-        ),
-    }
+        )
     for name, probe in list(probes.items())[1:]:  # the other probes' spurious bars, named by probe
         label = name if name == "reduced" else f"cue_poor {name}"
         bars[f"[{label}] watermark_misclassified_beyond_noise"] = probe["misclassified_beyond_noise"]
@@ -320,6 +564,7 @@ def main() -> None:
         "device_name": torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor(),
         "resolution": args.resolution,
         "world_seed": args.world_seed,
+        "region_view": args.region_view,
         "bars": bars,
         "occupation_and_direction": occupation,
         "spurious": spurious,

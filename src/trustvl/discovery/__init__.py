@@ -1,7 +1,7 @@
 """trustvl.discovery: RaVL discovery of spurious image regions (SPEC §3).
 
-* :mod:`~trustvl.discovery.regions` - candidate regions (grid cells, boxes, masks), crops, embeddings,
-  zero-shot scores.
+* :mod:`~trustvl.discovery.regions` - candidate regions (grid cells, boxes, masks), crops or in-place views,
+  embeddings, zero-shot scores.
 * :mod:`~trustvl.discovery.clustering` - K-medoids on clipped cosine distance, k by silhouette in
   [2C, 5C): an exact sweep in torch (CPU or GPU), subsample + batched assignment for large sets.
 * :mod:`~trustvl.discovery.ravl` - cluster gaps, influence, ranking, precision@k, whole-image baseline,
@@ -33,18 +33,21 @@ from trustvl.discovery.ravl import (
     score_clusters,
 )
 from trustvl.discovery.regions import (
+    REGION_VIEWS,
     Region,
     crop_regions,
     embed_regions,
     grid_regions,
     iter_region_crops,
     make_regions,
+    region_views,
     zero_shot_scores,
 )
 from trustvl.discovery.visualize import plot_cluster_exemplars, write_discovery_json
 
 __all__ = [
     "NOTHING_TO_DISCOVER",
+    "REGION_VIEWS",
     "DiscoveryResult",
     "KMedoidsClustering",
     "KMedoidsSweep",
@@ -67,6 +70,7 @@ __all__ = [
     "plot_cluster_exemplars",
     "precision_at_k",
     "ranked_regions",
+    "region_views",
     "score_clusters",
     "select_k",
     "write_discovery_json",

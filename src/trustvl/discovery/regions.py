@@ -6,11 +6,20 @@ The geometry (:class:`Region`, :func:`grid_regions`, :func:`make_regions`, crops
 :func:`trustvl.modeling.embedding.embed_images`, i.e. ``model.get_image_features(pixel_values=...)``,
 ``.pooler_output`` in transformers 5), and :func:`zero_shot_scores` gives cosine-similarity logits against
 class-prompt embeddings.
+
+**Region views** (:data:`REGION_VIEWS`, what the vision tower is shown for a region):
+
+* ``"crop"`` (default): the region's box cut out; the processor resizes it to the model's input size, so a
+  quarter cell of a 64 px image is seen twice as large as in the image.
+* ``"in_place"``: the whole image's canvas with every pixel outside the region (its box, and its mask when
+  it has one) set to ``fill``: the region keeps its size and position. A CLIP that reads a small artefact at
+  the scale and place it was trained on (a watermark in a corner) sees it there; this is a mask region in
+  SPEC §3 step 1's sense ("proposals/masks"), the mask being the region's box.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,10 +31,12 @@ from trustvl.data_builders.ravl.regions import (
     grid_regions,
     iter_region_crops,
     make_regions,
+    to_rgb_image,
 )
 from trustvl.errors import TrustVLInputError
 
 __all__ = [
+    "REGION_VIEWS",
     "Box",
     "Region",
     "crop_regions",
@@ -33,8 +44,53 @@ __all__ = [
     "grid_regions",
     "iter_region_crops",
     "make_regions",
+    "region_views",
     "zero_shot_scores",
 ]
+
+#: what :func:`embed_regions` shows the vision tower for a region (module docstring)
+REGION_VIEWS = ("crop", "in_place")
+
+
+def _check_view(view: str) -> None:
+    if view not in REGION_VIEWS:
+        raise TrustVLInputError(
+            f"region view {view!r} is not supported; expected one of {list(REGION_VIEWS)}"
+        )
+
+
+def _in_place(image: Any, region: Region, fill: tuple[int, int, int]):
+    """The image's canvas, ``fill`` outside the region's box (and mask), the region's pixels where they were."""
+    from PIL import Image
+
+    pil = to_rgb_image(image)
+    keep = np.zeros((pil.height, pil.width), dtype=bool)
+    left, top, right, bottom = region.box
+    keep[top:bottom, left:right] = True if region.mask is None else np.asarray(region.mask, dtype=bool)
+    canvas = np.empty((pil.height, pil.width, 3), dtype=np.uint8)
+    canvas[:] = np.asarray(fill, dtype=np.uint8)
+    canvas[keep] = np.asarray(pil)[keep]
+    return Image.fromarray(canvas)
+
+
+def region_views(
+    images: Sequence[Any],
+    regions: Iterable[Region],
+    *,
+    view: str = "crop",
+    fill: tuple[int, int, int] = (0, 0, 0),
+) -> Iterator[Any]:
+    """Yield, lazily, the PIL image the vision tower sees for every region: its crop (``view="crop"``, as
+    :func:`iter_region_crops`) or the region in place on a ``fill`` canvas of its image's size
+    (``view="in_place"``)."""
+    _check_view(view)
+    if view == "crop":
+        yield from iter_region_crops(images, regions, fill=fill)
+        return
+    for r in regions:
+        if not 0 <= r.image_index < len(images):
+            raise TrustVLInputError(f"Region.image_index={r.image_index} is outside [0, {len(images)})")
+        yield _in_place(images[r.image_index], r, fill)
 
 
 def embed_regions(
@@ -46,19 +102,23 @@ def embed_regions(
     progress: bool = True,
     *,
     fill: tuple[int, int, int] = (0, 0, 0),
+    view: str = "crop",
 ) -> np.ndarray:
-    """Embed every region's crop with the model's vision tower; L2-normalised float32 ``[n_regions, d]``.
+    """Embed every region with the model's vision tower; L2-normalised float32 ``[n_regions, d]``.
 
-    Crops are produced lazily batch by batch, so memory stays bounded for large region sets.
+    ``view``: ``"crop"`` (default: the region's crop) or ``"in_place"`` (the region on a ``fill`` canvas of
+    its image's size; module docstring). Views are produced lazily batch by batch, so memory stays bounded
+    for large region sets.
     """
     from trustvl.modeling.embedding import embed_images
 
+    _check_view(view)
     if len(regions) == 0:
         raise TrustVLInputError("no regions to embed; expected at least one region")
     emb = embed_images(
         model,
         processor,
-        iter_region_crops(images, regions, fill=fill),
+        region_views(images, regions, view=view, fill=fill),
         batch_size=batch_size,
         total=len(regions),
         progress=progress,

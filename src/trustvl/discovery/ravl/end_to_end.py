@@ -12,6 +12,7 @@ import numpy as np
 from trustvl.discovery.ravl.from_embeddings import discover_spurious_regions
 from trustvl.discovery.ravl.inputs import as_int_vector
 from trustvl.discovery.ravl.results import DiscoveryResult
+from trustvl.discovery.regions import REGION_VIEWS
 from trustvl.errors import TrustVLInputError
 
 __all__ = ["discover"]
@@ -51,19 +52,26 @@ def discover(
     progress: bool = True,
     class_names: Sequence[str] | None = None,
     fill: tuple[int, int, int] = (0, 0, 0),
+    region_view: str = "crop",
     **kwargs: Any,
 ) -> DiscoveryResult:
     """End to end: embed images and regions with ``model``, zero-shot classify, run RaVL discovery.
 
     ``images``: PIL images (or arrays); ``labels``: class ids; ``class_prompts``: one prompt per class (or a
     list of prompts per class, averaged). ``regions``: anything :func:`~trustvl.discovery.regions.make_regions`
-    accepts (``"grid"`` = ``grid_n x grid_n`` cells). Other keyword arguments go to
+    accepts (``"grid"`` = ``grid_n x grid_n`` cells). ``region_view``: what the vision tower sees for a region,
+    ``"crop"`` (default: its crop, resized by the processor) or ``"in_place"`` (the region at its own size and
+    position on a ``fill`` canvas; :mod:`trustvl.discovery.regions`). Other keyword arguments go to
     :func:`discover_spurious_regions`. The result also carries ``regions`` (for visualisation) and the
     zero-shot ``image_preds``.
     """
     from trustvl.discovery.regions import embed_regions, make_regions, zero_shot_scores
     from trustvl.modeling.embedding import embed_images
 
+    if region_view not in REGION_VIEWS:
+        raise TrustVLInputError(
+            f"region_view={region_view!r} is not supported; expected one of {list(REGION_VIEWS)}"
+        )
     t0 = time.perf_counter()
     images = list(images)
     labels = as_int_vector(labels, "labels")
@@ -81,7 +89,14 @@ def discover(
         raise TrustVLInputError("no candidate regions were produced; expected at least one region")
     t_embed = time.perf_counter()
     reg_emb = embed_regions(
-        model, processor, images, region_list, batch_size=batch_size, progress=progress, fill=fill
+        model,
+        processor,
+        images,
+        region_list,
+        batch_size=batch_size,
+        progress=progress,
+        fill=fill,
+        view=region_view,
     )
     t_embed = time.perf_counter() - t_embed
     reg_scores = zero_shot_scores(reg_emb, text)
@@ -90,6 +105,10 @@ def discover(
         reg_emb, region_image_index, labels, preds, reg_scores, len(text), class_names=class_names, **kwargs
     )
     result.regions = region_list
+    if (
+        region_view != "crop"
+    ):  # recorded only when not the default, so default runs write the same JSON as before
+        result.params["region_view"] = region_view
     result.timings["embed_regions"] = t_embed
     result.timings["end_to_end"] = time.perf_counter() - t0
     return result
