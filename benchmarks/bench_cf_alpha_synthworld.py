@@ -136,9 +136,7 @@ def _recipe(args: argparse.Namespace):
     )
 
 
-def main() -> None:
-    from trustvl.jobs.demo import DemoConfig, run_demo
-
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="runs/bench_cf_alpha")
     ap.add_argument(
@@ -168,7 +166,13 @@ def main() -> None:
     )
     ap.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
     ap.add_argument("--json-out", default="benchmarks/results/cf_alpha_synthworld.json")
-    args = ap.parse_args()
+    return ap.parse_args(argv)
+
+
+def demo_config(args: argparse.Namespace):
+    """The :class:`~trustvl.jobs.demo.DemoConfig` the benchmark runs (``--quick`` shrinks it in place)."""
+    from trustvl.jobs.demo import DemoConfig
+
     cf_alpha = _recipe(args)
     sizes = {}
     if args.n_base_per_occupation is not None:
@@ -179,8 +183,7 @@ def main() -> None:
         args.n_test, args.world_seeds = 256, args.world_seeds[:1]
         sizes["n_base_per_occupation"] = 2
         cf_alpha.max_steps, cf_alpha.per_device_train_batch_size = 3, 4
-    t0 = time.perf_counter()
-    cfg = DemoConfig(
+    return DemoConfig(
         out_dir=args.out,
         n_test=args.n_test,
         cf_alpha=cf_alpha,
@@ -190,6 +193,14 @@ def main() -> None:
         progress=False,
         **sizes,
     )
+
+
+def main() -> None:
+    from trustvl.jobs.demo import run_demo
+
+    args = parse_args()
+    t0 = time.perf_counter()
+    cfg = demo_config(args)
     res = run_demo(cfg)
     galleries = _galleries(args.out, args.world_seeds, args.n_test, args.alphas)
     report = {
