@@ -3,25 +3,16 @@ benchmark; it once passed fields the demo no longer had and nothing noticed unti
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
+from conftest import load_benchmark
 
 from trustvl.jobs.demo import DemoConfig, demo_cf_alpha_recipe
 from trustvl.training.cf_alpha import VISION_LORA_TARGETS
 
-PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_cf_alpha_synthworld.py"
-
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_cf_alpha_synthworld", PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_cf_alpha_synthworld")
 
 
 def test_default_is_the_demo_recipe_at_benchmark_size(bench, tmp_path):

@@ -4,29 +4,21 @@ tiny setting end to end (build, fine-tune, report, run_discovery; resumed from i
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_benchmark
 
 from trustvl.data_builders.ravl.regions import Region, grid_regions
 from trustvl.data_builders.ravl.spurious_digits import build_spurious_digits
 from trustvl.evaluation.results import Estimate
 from trustvl.evaluation.trust_report.schema import ClassGap, ClusterFinding, SpuriousAxis
 
-PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_trust_report_spurious_digits.py"
-
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_trust_report_spurious_digits", PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_trust_report_spurious_digits")
 
 
 @pytest.fixture(scope="module")

@@ -3,22 +3,13 @@ runs: seed-level intervals, settings worse beyond noise, runs without a selectio
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
-
-PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_ravl_mitigation_ablation.py"
+from conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_ravl_mitigation_ablation", PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_ravl_mitigation_ablation")
 
 
 def test_seed_interval(bench):
