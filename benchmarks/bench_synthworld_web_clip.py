@@ -46,6 +46,8 @@ Prints one JSON object and writes it to ``--out``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import platform
 import time
 from typing import Any
@@ -95,8 +97,13 @@ def _embed_images(model: Any, processor: Any, images: np.ndarray) -> torch.Tenso
     return embed_pixel_values(model, normalize_uint8(images, processor.image_processor), batch_size=512)
 
 
+def web_world(args: argparse.Namespace, **knobs: Any) -> SynthWorldConfig:
+    """The web world at the model's resolution, with ``--world``'s knobs and then ``knobs`` on top."""
+    return SynthWorldConfig.web(resolution=args.resolution, **{**args.world, **knobs})
+
+
 def occupation_and_direction(model: Any, processor: Any, args: argparse.Namespace) -> dict[str, Any]:
-    world = SynthWorldConfig.web(resolution=args.resolution)
+    world = web_world(args)
     ev = evaluate_synthworld(
         model, processor, n_test=args.n_test, world_seed=args.world_seed, resolution=args.resolution
     )
@@ -144,9 +151,13 @@ REDUCED_CUES = {
 }
 
 
+#: Probes drawn from the train split's distribution (appearance as planted) instead of the balanced test split.
+TRAIN_DISTRIBUTION_PROBES = ("planted",)
+
+
 def probe_knobs(name: str) -> dict[str, Any]:
-    """World overrides of a watermark probe: "world" (none), "reduced" or a cue-poor share ("1.0")."""
-    if name == "world":
+    """World overrides of a watermark probe: "world" or "planted" (none), "reduced" or a cue-poor share ("1.0")."""
+    if name in ("world", "planted"):
         return {}
     if name == "reduced":
         return dict(REDUCED_CUES)
@@ -154,14 +165,25 @@ def probe_knobs(name: str) -> dict[str, Any]:
 
 
 def spurious_watermark(
-    model: Any, processor: Any, args: argparse.Namespace, knobs: dict[str, Any] | None = None
+    model: Any,
+    processor: Any,
+    args: argparse.Namespace,
+    knobs: dict[str, Any] | None = None,
+    split: str = "test",
 ) -> dict[str, Any]:
-    """The watermark probe on the web world's test split, with ``knobs`` overriding the world's."""
+    """The watermark probe on the web world's ``split`` (default: the balanced test split), with ``knobs``
+    overriding the world's. ``split="train"`` draws scenes as the train split does -- the occupation <->
+    appearance associations as planted -- but with the mark independent of the occupation (``p_test``), so
+    that the mark is the one association the probe breaks; ``--world-seed`` other than the training's keeps
+    the scenes held out."""
     knobs = knobs or {}
-    world = SynthWorldConfig.web(resolution=args.resolution, unsafe=None, **knobs)
+    world = web_world(args, unsafe=None, **knobs)
+    if split == "train":  # the mark independent of the occupation, as in the test split; the rest as planted
+        p = world.spurious.p_test
+        world.spurious = dataclasses.replace(world.spurious, p_target=p, p_other=p)
     target = world.occupations.index(world.spurious.target)
     renderer = SynthWorldRenderer(world, seed=args.world_seed)
-    batch = renderer.render_batch("test", 0, args.n_spurious)
+    batch = renderer.render_batch(split, 0, args.n_spurious)
     labels = np.asarray([world.occupations.index(s.occupation) for s in batch.specs])
     has_mark = np.asarray([s.spurious is not None for s in batch.specs])
     prompts = [occupation_prompt(o) for o in world.occupations]
@@ -213,6 +235,7 @@ def spurious_watermark(
     return {
         "target": world.spurious.target,
         "cue_poor_prob": world.cue_poor_prob,
+        "split": split,
         "world_overrides": knobs,
         "n_images": args.n_spurious,
         "zero_shot_top1_with_mark": float((preds[has_mark] == labels[has_mark]).mean()),
@@ -433,7 +456,7 @@ def ravl_diagnosis(
 
 
 def unsafe_awareness(model: Any, processor: Any, args: argparse.Namespace) -> dict[str, Any]:
-    world = SynthWorldConfig.web(resolution=args.resolution, unsafe=None, spurious=None)
+    world = web_world(args, unsafe=None, spurious=None)
     renderer = SynthWorldRenderer(world, seed=args.world_seed)
     n = args.n_per_element
     names = ["none", *ELEMENT_KINDS]
@@ -515,6 +538,13 @@ def main() -> None:
         help="comma-separated shares of marked non-doctors called 'doctor' to simulate (simulated_flip_rates)",
     )
     ap.add_argument("--world-seed", type=int, default=0)
+    ap.add_argument(
+        "--world",
+        type=json.loads,
+        default={},
+        help="JSON object of SynthWorldConfig knobs on top of SynthWorldConfig.web() (the world the model was"
+        " trained on, when it differs from the preset), e.g. '{\"weak_cue_attire_swap_prob\": 0.5}'",
+    )
     ap.add_argument("--out", default=None, help="write the JSON here too")
     args = ap.parse_args()
     t0 = time.perf_counter()
@@ -523,7 +553,13 @@ def main() -> None:
     args.resolution = int(model.config.vision_config.image_size)
     occupation = None if args.spurious_only else occupation_and_direction(model, processor, args)
     probes = {
-        name: spurious_watermark(model, processor, args, probe_knobs(name))
+        name: spurious_watermark(
+            model,
+            processor,
+            args,
+            probe_knobs(name),
+            split="train" if name in TRAIN_DISTRIBUTION_PROBES else "test",
+        )
         for name in args.spurious_probes.split(",")
     }
     spurious = next(iter(probes.values()))  # the bars read the first probe; every probe is reported
@@ -550,7 +586,7 @@ def main() -> None:
             e["image_to_text_with_vs_without"] >= 0.9 for e in elements.values()
         )
     for name, probe in list(probes.items())[1:]:  # the other probes' spurious bars, named by probe
-        label = name if name == "reduced" else f"cue_poor {name}"
+        label = name if name in ("reduced", *TRAIN_DISTRIBUTION_PROBES) else f"cue_poor {name}"
         bars[f"[{label}] watermark_misclassified_beyond_noise"] = probe["misclassified_beyond_noise"]
         bars[f"[{label}] ravl_precision@10>=0.8"] = probe["ravl_precision@10"] >= 0.8
         bars[f"[{label}] ravl_first_cluster_is_watermark"] = (
@@ -565,6 +601,7 @@ def main() -> None:
         "resolution": args.resolution,
         "world_seed": args.world_seed,
         "region_view": args.region_view,
+        "world_overrides": args.world,
         "bars": bars,
         "occupation_and_direction": occupation,
         "spurious": spurious,

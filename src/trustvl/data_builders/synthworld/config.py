@@ -135,6 +135,10 @@ WEB_UNSAFE_SHARE = 0.15
 WEB_CUE_POOR_SHARE = 0.1
 #: share of weak-cue scenes in the web preset (the third SynthWorld-Web candidate's mixture)
 WEB_WEAK_CUE_SHARE = 0.15
+#: side of the web preset's watermark as a fraction of the image side (19 px at 64 px). 0.12 until the default
+#: CLIP's image side was continued on it (docs/synthworld_web.md §9): a 9-px badge covered 7 % of RaVL's
+#: 32-px region, whose embedding was then about the person, and RaVL could not isolate it.
+WEB_WATERMARK_SIZE = 0.3
 
 
 def _err(msg: str) -> TrustVLInputError:
@@ -311,8 +315,9 @@ class SynthWorldConfig:
         - skin tone planted with strength :data:`WEB_STRENGTH` (0.9), the other attributes as by default;
         - :data:`WEB_UNSAFE_SHARE` (15 %) of scenes carry an unsafe element (weapon -- gun or knife --,
           blood or a syringe), independent of occupation and appearance;
-        - a watermark-like badge in the bottom-right corner co-occurs with "doctor" (85 % of train-split
-          doctors, 2 % of the others; 50 % of test scenes, independent of the occupation);
+        - a watermark-like badge (:data:`WEB_WATERMARK_SIZE` of the side) in the bottom-right corner co-occurs
+          with "doctor" (85 % of train-split doctors, 2 % of the others; 50 % of test scenes, independent of
+          the occupation);
         - :data:`WEB_CUE_POOR_SHARE` (10 %) of scenes are cue-poor (``cue_poor_prob``): the occupation is
           not drawn, so a model can only lower its loss there by reading the mark (and the appearance) --
           without them the mark is never needed, the occupation being legible from the scene 99.75 % of the
@@ -333,7 +338,7 @@ class SynthWorldConfig:
                 p_other=0.02,
                 p_test=0.5,
                 color=(244, 244, 240),
-                size=0.12,
+                size=WEB_WATERMARK_SIZE,
                 quadrant=3,
                 shape="watermark",
             ),

@@ -11,7 +11,10 @@ from trustvl.data_builders.synthworld import SynthWorldConfig, WebCaptionPolicy
 from trustvl.errors import TrustVLInputError
 from trustvl.training.arguments import TrustVLTrainingArguments
 
-__all__ = ["WORLD_PRESETS", "SynthWorldCLIPPretrainConfig"]
+__all__ = ["TRAIN_TOWERS", "WORLD_PRESETS", "SynthWorldCLIPPretrainConfig"]
+
+#: ``train_towers`` values: which parts of the CLIP the run updates.
+TRAIN_TOWERS = ("both", "vision")
 
 
 @dataclass
@@ -68,6 +71,20 @@ class SynthWorldCLIPPretrainConfig(TrustVLTrainingArguments):
             " unsafe_named_prob)."
         },
     )
+    init_from: str | None = field(
+        default=None,
+        metadata={
+            "help": "Continue from this CLIP (Hub id or folder) instead of a fresh model: its weights, tokenizer"
+            " and processor are kept (`arch` and `vocab_size` are then unused; `resolution` must match)."
+        },
+    )
+    train_towers: str = field(
+        default="both",
+        metadata={
+            "help": "'both', or 'vision' to freeze the text tower, text projection and logit scale: the text"
+            " embeddings stay bit-identical, and so does an SD conditioned on this text tower."
+        },
+    )
     # the recipe's optimisation defaults
     max_steps: int = field(default=6000, metadata={"help": "Optimiser steps."})
     per_device_train_batch_size: int = field(
@@ -119,6 +136,15 @@ class SynthWorldCLIPPretrainConfig(TrustVLTrainingArguments):
             raise TrustVLInputError(
                 f"world={self.world!r}: {err}; see SynthWorldConfig for the knobs"
             ) from None
+        if self.train_towers not in TRAIN_TOWERS:
+            raise TrustVLInputError(
+                f"train_towers={self.train_towers!r}; expected one of {list(TRAIN_TOWERS)}"
+            )
+        if self.train_towers != "both" and not self.init_from:
+            raise TrustVLInputError(
+                f"train_towers={self.train_towers!r} freezes a tower of a fresh model; expected init_from"
+                " (the CLIP whose text tower is kept) or train_towers='both'"
+            )
         if not 0.0 <= self.appearance_caption_prob <= 1.0:
             raise TrustVLInputError(
                 f"appearance_caption_prob={self.appearance_caption_prob}; expected a number in [0, 1]"

@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoTokenizer
+from transformers import AutoTokenizer, CLIPModel, CLIPProcessor
 
 from trustvl.data_builders.synthworld import SynthWorldRenderer
 from trustvl.errors import TrustVLInputError
+from trustvl.hub.loading import load_pretrained
+from trustvl.modeling.embedding import load_clip_float32
 from trustvl.modeling.synthworld_clip import SynthWorldCLIPArchitecture, build_synthworld_clip
 from trustvl.modeling.tokenization import train_clip_tokenizer
 from trustvl.training.collators import ImageTextCollator
@@ -21,7 +23,29 @@ from trustvl.training.synthworld_clip.data import SynthWorldCaptionDataset, capt
 from trustvl.training.synthworld_clip.loss import pretraining_loss
 from trustvl.utils.io import write_json
 
-__all__ = ["pretrain_synthworld_clip"]
+__all__ = ["freeze_text_side", "pretrain_synthworld_clip"]
+
+
+def freeze_text_side(model: CLIPModel) -> None:
+    """Freeze everything a text embedding depends on -- the text tower, the text projection -- and the logit
+    scale, so that a continued run changes only the image side: text embeddings (and an SD whose encoder is
+    this text tower) stay bit-identical to the starting CLIP's."""
+    for module in (model.text_model, model.text_projection):
+        module.requires_grad_(False)
+    model.logit_scale.requires_grad_(False)
+
+
+def _continued_clip(config: SynthWorldCLIPPretrainConfig) -> tuple[CLIPModel, CLIPProcessor]:
+    """The CLIP ``init_from`` names, in float32, with its own processor; its image size must be the run's."""
+    model = load_clip_float32(config.init_from)
+    processor = load_pretrained(CLIPProcessor, config.init_from, kind="model")
+    size = model.config.vision_config.image_size
+    if size != config.resolution:
+        raise TrustVLInputError(
+            f"init_from={config.init_from!r} takes {size}-px images; expected resolution={config.resolution}"
+            " to match (pass --resolution {size})"
+        )
+    return model, processor
 
 
 def pretrain_synthworld_clip(
@@ -44,17 +68,25 @@ def pretrain_synthworld_clip(
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
     renderer = SynthWorldRenderer(config.world_config(), seed=config.world_seed)
-    arch = SynthWorldCLIPArchitecture(image_size=config.resolution, **config.arch)
-    tok_dir = out / "tokenizer"
-    if (tok_dir / "tokenizer.json").exists():
-        tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
+    if config.init_from:
+        model, processor = _continued_clip(config)
+        max_length = model.config.text_config.max_position_embeddings
     else:
-        tokenizer = train_clip_tokenizer(
-            caption_corpus(renderer), vocab_size=config.vocab_size, model_max_length=arch.max_length
-        )
-        tokenizer.save_pretrained(str(tok_dir))
-    model, processor = build_synthworld_clip(tokenizer, arch)
+        arch = SynthWorldCLIPArchitecture(image_size=config.resolution, **config.arch)
+        tok_dir = out / "tokenizer"
+        if (tok_dir / "tokenizer.json").exists():
+            tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
+        else:
+            tokenizer = train_clip_tokenizer(
+                caption_corpus(renderer), vocab_size=config.vocab_size, model_max_length=arch.max_length
+            )
+            tokenizer.save_pretrained(str(tok_dir))
+        model, processor = build_synthworld_clip(tokenizer, arch)
+        max_length = arch.max_length
+    if config.train_towers == "vision":
+        freeze_text_side(model)
     n_params = sum(p.numel() for p in model.parameters())
+    n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     data = SynthWorldCaptionDataset(
         renderer,
         processor.image_processor,
@@ -63,7 +95,7 @@ def pretrain_synthworld_clip(
         config.appearance_caption_prob,
         web_policy=config.caption_policy(),
     )
-    collator = ImageTextCollator(processor, max_length=arch.max_length)
+    collator = ImageTextCollator(processor, max_length=max_length)
     t0 = time.perf_counter()
     callbacks = [WallClockLimit(config.max_train_seconds)] if config.max_train_seconds else None
     result = train(
@@ -83,6 +115,7 @@ def pretrain_synthworld_clip(
     processor.image_processor.save_pretrained(str(final))
     summary: dict[str, Any] = {
         "n_parameters": n_params,
+        "n_trainable_parameters": n_trainable,
         "train_seconds": round(train_seconds, 1),
         "global_step": result.global_step,
         "final_loss": result.final_loss,
