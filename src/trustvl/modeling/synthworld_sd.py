@@ -20,6 +20,12 @@ Components (a plain :class:`diffusers.StableDiffusionPipeline`; no trustvl code 
 * ``scheduler``: DPM-Solver++ (multistep) for inference over the training noise schedule (DDPM, SD's
   ``scaled_linear`` betas, 1,000 steps, epsilon prediction).
 
+A finer latent grid for thin elements (a knife's blade is 1–2 px at 64 px, thinner than a 16 × 16 latent
+cell): a VAE with two blocks (2× down, 4 × 32 × 32 latents) and a UNet with one more level outside, without
+attention (:attr:`SynthWorldSDArchitecture.unet_plain_levels`), whose inner levels can start from the 4×-down
+UNet (:func:`grow_unet_weights`). The pipeline is the same ``StableDiffusionPipeline``: it takes its image size
+from the UNet's ``sample_size`` times the VAE's factor.
+
 :func:`load_default_sd` loads the shipped pipeline from ``trustvl/assets/models/synthworld-sd``.
 """
 
