@@ -3,14 +3,14 @@
 # (64 px -> 4 x 32 x 32 latents), a UNet with one more level outside the shipped one's (no attention at 32 x 32)
 # whose inner levels start from the shipped UNet (grow_unet_weights), trained against the shipped CLIP's text
 # tower on the continue recipe's worlds; the shipped outcome classifier is reused. Then the generation
-# benchmark at guidance 5 and 8. One H100, ~9 minutes in all (UNet 230 s, each bench at most 90 s).
+# benchmark at guidance 5 and 8. One H100, ~9 minutes in all (VAE 60 s, UNet 220 s, each bench at most 90 s).
 # Usage (repo root, trustvl importable): bash benchmarks/recipes/synthworld_sd_2x_h100.sh OUT_DIR [CLIP_DIR] [UNET_S] [DEVICE]
 # CPU smoke test of this script only: DEVICE cpu, TRUSTVL_SD_SMOKE="flags that shrink the run" (appended: later
 # flags win), BENCH_N / BENCH_STEPS / BENCH_THROUGHPUT_N / BENCH_TIMEOUT for the benches (see docs/synthworld_web.md)
 set -uo pipefail
 OUT=${1:?output folder}
 CLIP=${2:-src/trustvl/assets/models/synthworld-clip}
-UNET_S=${3:-230}
+UNET_S=${3:-220}
 DEVICE=${4:-cuda}
 SD=src/trustvl/assets/models/synthworld-sd
 export PYTHONUNBUFFERED=1
@@ -25,8 +25,8 @@ python3 -m trustvl.cli train synthworld-sd --resume \
   --n_biased_scenes 96000 --n_appearance_scenes 64000 --n_test_scenes 4096 --render_workers 16 \
   --classifier_hidden_sizes 32 64 128 192 \
   --vae_max_steps 1000 --vae_batch_size 128 --vae_learning_rate 1e-3 \
-  --max_steps 1400 --per_device_train_batch_size 512 --learning_rate 5e-4 --weight_decay 0.01 \
-  --stage_max_seconds 50 0 "$UNET_S" \
+  --max_steps 1350 --per_device_train_batch_size 512 --learning_rate 5e-4 --weight_decay 0.01 \
+  --stage_max_seconds 60 0 "$UNET_S" \
   --dataloader_num_workers 8 --save_steps 500 --logging_steps 100 --disable_tqdm true \
   ${TRUSTVL_SD_SMOKE:-} \
   2>&1 | grep -v -i warn | tee "$OUT/train_log.txt"
