@@ -20,6 +20,12 @@ Components (a plain :class:`diffusers.StableDiffusionPipeline`; no trustvl code 
 * ``scheduler``: DPM-Solver++ (multistep) for inference over the training noise schedule (DDPM, SD's
   ``scaled_linear`` betas, 1,000 steps, epsilon prediction).
 
+A finer latent grid for thin elements (a knife's blade is 1–2 px at 64 px, thinner than a 16 × 16 latent
+cell): a VAE with two blocks (2× down, 4 × 32 × 32 latents) and a UNet with one more level outside, without
+attention (:attr:`SynthWorldSDArchitecture.unet_plain_levels`), whose inner levels can start from the 4×-down
+UNet (:func:`grow_unet_weights`). The pipeline is the same ``StableDiffusionPipeline``: it takes its image size
+from the UNet's ``sample_size`` times the VAE's factor.
+
 :func:`load_default_sd` loads the shipped pipeline from ``trustvl/assets/models/synthworld-sd``.
 """
 
@@ -68,6 +74,10 @@ class SynthWorldSDArchitecture:
         attention_head_dim: width of one attention head.
         mid_block: whether the UNet has a mid block (dropped by default: the 4×4 blocks and the pooled text
             embedding already see the whole image, and it would cost ~1 M parameters).
+        unet_plain_levels: how many of the UNet's outermost levels have no attention (ResNet blocks only).
+            With a 2×-down VAE (32 × 32 latents) a plain outer level keeps attention off the 1,024-cell grid,
+            where it would cost most, and leaves the inner levels shaped as the 4×-down SD's UNet, so they can
+            start from its weights (:func:`grow_unet_weights`).
     """
 
     image_size: int = 64
@@ -77,6 +87,7 @@ class SynthWorldSDArchitecture:
     unet_layers_per_block: int = 1
     attention_head_dim: int = 32
     mid_block: bool = False
+    unet_plain_levels: int = 0
 
     @property
     def vae_scale_factor(self) -> int:
@@ -95,6 +106,11 @@ class SynthWorldSDArchitecture:
             raise TrustVLInputError(
                 f"latent size {self.latent_size} must be divisible by 2**{len(self.unet_channels) - 1}"
                 f" (unet_channels={self.unet_channels})"
+            )
+        if not 0 <= self.unet_plain_levels < len(self.unet_channels):
+            raise TrustVLInputError(
+                f"unet_plain_levels={self.unet_plain_levels} must be between 0 and {len(self.unet_channels) - 1}"
+                f" (one less than the {len(self.unet_channels)} levels of unet_channels={self.unet_channels})"
             )
 
 
@@ -124,15 +140,16 @@ def build_unet(text_hidden_size: int, arch: SynthWorldSDArchitecture | None = No
 
     a = arch or SynthWorldSDArchitecture()
     a.validate()
-    n = len(a.unet_channels)
+    n, plain = len(a.unet_channels), a.unet_plain_levels
     return UNet2DConditionModel(
         sample_size=a.latent_size,
         in_channels=a.latent_channels,
         out_channels=a.latent_channels,
         layers_per_block=a.unet_layers_per_block,
         block_out_channels=tuple(a.unet_channels),
-        down_block_types=("CrossAttnDownBlock2D",) * n,
-        up_block_types=("CrossAttnUpBlock2D",) * n,
+        # down blocks run outer to inner, up blocks inner to outer
+        down_block_types=("DownBlock2D",) * plain + ("CrossAttnDownBlock2D",) * (n - plain),
+        up_block_types=("CrossAttnUpBlock2D",) * (n - plain) + ("UpBlock2D",) * plain,
         mid_block_type="UNetMidBlock2DCrossAttn" if a.mid_block else None,
         cross_attention_dim=text_hidden_size,
         attention_head_dim=a.attention_head_dim,
@@ -140,6 +157,48 @@ def build_unet(text_hidden_size: int, arch: SynthWorldSDArchitecture | None = No
         addition_embed_type="text",
         addition_embed_type_num_heads=4,
     )
+
+
+def grow_unet_weights(unet: Any, source: Any) -> list[str]:
+    """Copy a trained UNet's weights into ``unet``, which has the same levels plus ``k >= 0`` new outer ones.
+
+    How a UNet for a finer latent grid starts from a coarser one's training (the 2×-down SynthWorld SD from
+    the 4×-down one): ``source``'s down block ``i`` becomes ``unet``'s down block ``i + k`` and its up block
+    ``i`` stays up block ``i`` (up blocks run inner to outer), so each trained level keeps the grid it was
+    trained on relative to the innermost one; the time and pooled-text embeddings and ``conv_in`` /
+    ``conv_out`` are copied by name. Convolution and attention weights do not depend on the grid size, so
+    every shape matches; what has no counterpart (the new levels, the up-sampler the formerly outermost up
+    block now needs) keeps its fresh initialisation.
+
+    Returns:
+        the names of ``unet``'s parameters and buffers left as initialised, sorted.
+
+    Raises:
+        TrustVLInputError: ``source`` has more levels than ``unet``, or a tensor it maps has another shape
+            (the architectures differ in more than added outer levels).
+    """
+    k = len(unet.down_blocks) - len(source.down_blocks)
+    if k < 0 or len(unet.up_blocks) - len(source.up_blocks) != k:
+        raise TrustVLInputError(
+            f"source UNet has {len(source.down_blocks)} levels and the grown one {len(unet.down_blocks)}; expected"
+            " a source with at most as many levels"
+        )
+    target = unet.state_dict()
+    copied: dict[str, torch.Tensor] = {}
+    for name, tensor in source.state_dict().items():
+        mapped = name
+        if name.startswith("down_blocks."):
+            level, rest = name[len("down_blocks.") :].split(".", 1)
+            mapped = f"down_blocks.{int(level) + k}.{rest}"
+        if mapped not in target or target[mapped].shape != tensor.shape:
+            found = tuple(target[mapped].shape) if mapped in target else "absent"
+            raise TrustVLInputError(
+                f"source UNet tensor {name!r} {tuple(tensor.shape)} has no counterpart {mapped!r} ({found}) in the"
+                " grown UNet; expected the same architecture plus outer levels"
+            )
+        copied[mapped] = tensor
+    unet.load_state_dict(copied, strict=False)
+    return sorted(set(target) - set(copied))
 
 
 def training_scheduler() -> Any:
@@ -352,6 +411,7 @@ __all__ = [
     "complete_sd_folder",
     "default_sd_path",
     "detach_text_encoder",
+    "grow_unet_weights",
     "inference_scheduler",
     "load_clip_text_tower",
     "load_default_sd",

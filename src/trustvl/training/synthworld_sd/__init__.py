@@ -27,7 +27,10 @@ Recipe (the reproducible source of the shipped ``synthworld-sd`` and ``synthworl
    cross-attention on the frozen SynthWorld CLIP text tower. The squared error inside an unsafe element's
    box (known exactly from the renderer, taken to latent resolution) is weighted ``unsafe_region_weight``
    (the rest 1): an element covers ~3 % of the image, so with a uniform loss the UNet learns the scene
-   long before the small object the caption names (trustvl's choice; 1 disables it).
+   long before the small object the caption names (trustvl's choice; 1 disables it;
+   ``unsafe_region_weights`` sets it per element, e.g. ``knife=8``). With ``unet_init_from`` the UNet starts
+   from another pipeline's UNet, grown by outer levels when its latent grid is coarser (a 2×-down SD from the
+   4×-down one; :func:`~trustvl.modeling.synthworld_sd.grow_unet_weights`).
 6. The pipeline (``StableDiffusionPipeline``, DPM-Solver++ scheduler, fp16) and the classifier are saved
    under ``<output_dir>/pipeline`` and ``<output_dir>/outcome-classifier``.
 

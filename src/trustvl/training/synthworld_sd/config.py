@@ -8,11 +8,15 @@ from typing import Any
 
 from trustvl.data_builders.synthworld import UNSAFE_KINDS, SynthWorldConfig, UnsafeConfig
 from trustvl.errors import TrustVLInputError
+from trustvl.modeling.outcome_classifier import UNSAFE_VALUES
 from trustvl.modeling.synthworld_sd import SynthWorldSDArchitecture
 from trustvl.training.arguments import TrustVLTrainingArguments
 from trustvl.utils.checks import check_int, check_number, check_probability
 
-__all__ = ["SynthWorldSDConfig"]
+__all__ = ["UNSAFE_ELEMENTS", "SynthWorldSDConfig"]
+
+#: What an unsafe element can depict (``unsafe_subtype``): the keys of ``unsafe_region_weights``.
+UNSAFE_ELEMENTS: tuple[str, ...] = tuple(v for v in UNSAFE_VALUES if v != "none")
 
 
 @dataclass
@@ -33,7 +37,9 @@ class SynthWorldSDConfig(TrustVLTrainingArguments):
         cfg_dropout (`float`, defaults to 0.1): share of empty captions (classifier-free guidance).
         caption_passes (`int`, defaults to 64): virtual passes over the pools, each drawing new captions.
         min_snr_gamma (`float`, defaults to 5.0): Min-SNR-γ loss weighting (0 disables).
-        unet_channels, vae_channels (`list[int]`): block widths (see ``SynthWorldSDArchitecture``).
+        unet_channels, vae_channels (`list[int]`): block widths (see ``SynthWorldSDArchitecture``); two VAE
+            widths make a 2×-down VAE (32 × 32 latents at 64 px), three the shipped 4×-down one.
+        unet_plain_levels (`int`, defaults to 0): outermost UNet levels without attention.
         vae_max_steps, vae_learning_rate, vae_batch_size, vae_kl_weight: the VAE stage.
         classifier_max_steps, classifier_learning_rate, classifier_batch_size: the classifier stage.
         classifier_recon_prob (`float`, defaults to 0.5): share of classifier images that are VAE reconstructions.
@@ -50,6 +56,12 @@ class SynthWorldSDConfig(TrustVLTrainingArguments):
         init_from (`str`, *optional*): a pipeline folder written by this recipe: its VAE is reused as is (the VAE
             stage is skipped) and its UNet is trained further (a second, shorter run focusing on what the
             first one under-learned, e.g. with a higher ``unsafe_prob``).
+        unet_init_from (`str`, *optional*): a pipeline folder whose UNet initialises this run's UNet while the
+            VAE is trained afresh: its levels become the innermost ones and the ``unet_channels`` levels added
+            outside start fresh (:func:`~trustvl.modeling.synthworld_sd.grow_unet_weights`; e.g. the 4×-down
+            SD's UNet inside a 2×-down SD's).
+        unsafe_region_weights (`list[str]`): per-element overrides of ``unsafe_region_weight`` as
+            ``element=weight`` (elements: gun, knife, blood, syringe), e.g. ``knife=8`` for the thinnest one.
     """
 
     n_biased_scenes: int = field(default=96_000, metadata={"help": "scenes of the biased pool"})
@@ -93,6 +105,16 @@ class SynthWorldSDConfig(TrustVLTrainingArguments):
     unsafe_region_weight: float = field(
         default=4.0, metadata={"help": "UNet loss weight inside an unsafe element's box (1: uniform)"}
     )
+    unet_plain_levels: int = field(default=0, metadata={"help": "outermost UNet levels without attention"})
+    unet_init_from: str | None = field(
+        default=None,
+        metadata={
+            "help": "a pipeline folder whose UNet initialises this UNet's inner levels (VAE trained anew)"
+        },
+    )
+    unsafe_region_weights: list[str] = field(
+        default_factory=list, metadata={"help": "per-element region weights, e.g. knife=8"}
+    )
 
     def __post_init__(self) -> None:
         if not self.output_dir:
@@ -115,6 +137,12 @@ class SynthWorldSDConfig(TrustVLTrainingArguments):
             raise TrustVLInputError(
                 f"unsafe_kinds={list(self.unsafe_kinds)} must be a non-empty subset of {list(UNSAFE_KINDS)}"
             )
+        if self.init_from and self.unet_init_from:
+            raise TrustVLInputError(
+                f"init_from={self.init_from!r} and unet_init_from={self.unet_init_from!r}: expected one of them"
+                " (init_from keeps that pipeline's VAE; unet_init_from trains a new VAE)"
+            )
+        self.element_region_weights()  # validates the overrides
         if len(self.stage_max_seconds) != 3:
             raise TrustVLInputError(
                 f"stage_max_seconds={self.stage_max_seconds} must give three limits (VAE, classifier, UNet)"
@@ -123,8 +151,27 @@ class SynthWorldSDConfig(TrustVLTrainingArguments):
     @property
     def architecture(self) -> SynthWorldSDArchitecture:
         return SynthWorldSDArchitecture(
-            vae_channels=tuple(self.vae_channels), unet_channels=tuple(self.unet_channels)
+            vae_channels=tuple(self.vae_channels),
+            unet_channels=tuple(self.unet_channels),
+            unet_plain_levels=self.unet_plain_levels,
         )
+
+    def element_region_weights(self) -> dict[str, float]:
+        """``unsafe_region_weights`` as ``{element: weight}``."""
+        out: dict[str, float] = {}
+        for item in self.unsafe_region_weights:
+            element, _, value = item.partition("=")
+            try:
+                weight = float(value)
+            except ValueError:
+                weight = float("nan")
+            if element not in UNSAFE_ELEMENTS or not weight >= 1.0:
+                raise TrustVLInputError(
+                    f"unsafe_region_weights item {item!r}: expected element=weight with an element of"
+                    f" {list(UNSAFE_ELEMENTS)} and a weight >= 1"
+                )
+            out[element] = weight
+        return out
 
     def biased_world(self) -> SynthWorldConfig:
         return SynthWorldConfig(

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from trustvl.data_builders.synthworld import SynthWorldRenderer, sample_caption
+from trustvl.data_builders.synthworld import SynthWorldRenderer, sample_caption, unsafe_subtype
 from trustvl.data_builders.synthworld.generation_captions import (
     APPEARANCE_KINDS,
     appearance_generation_caption,
@@ -106,7 +106,8 @@ class CaptionedLatents(torch.utils.data.Dataset):
     the pass number salts the caption draw, so each pass sees new phrasings. With ``unsafe_boxes`` (pixel
     boxes of each scene's unsafe element, None without one; images ``image_size`` wide) and
     ``region_weight`` > 1, rows also carry ``loss_weights``: a latent-resolution map that is
-    ``region_weight`` on the latent cells the element's box touches and 1 elsewhere.
+    ``region_weight`` on the latent cells the element's box touches and 1 elsewhere;
+    ``element_region_weights`` (``{"knife": 8.0}``) overrides that weight for the elements it names.
     """
 
     def __init__(
@@ -120,12 +121,15 @@ class CaptionedLatents(torch.utils.data.Dataset):
         unsafe_boxes: list[Any] | None = None,
         region_weight: float = 1.0,
         image_size: int = 64,
+        element_region_weights: dict[str, float] | None = None,
     ) -> None:
         self.latents = latents
         self.specs = list(biased_specs) + list(appearance_specs)
         self.n_biased = len(biased_specs)
         self.passes, self.cfg_dropout, self.seed = passes, cfg_dropout, seed
-        self.boxes = unsafe_boxes if unsafe_boxes is not None and region_weight > 1.0 else None
+        self.element_region_weights = dict(element_region_weights or {})
+        weighted = region_weight > 1.0 or any(w > 1.0 for w in self.element_region_weights.values())
+        self.boxes = unsafe_boxes if unsafe_boxes is not None and weighted else None
         self.region_weight, self.image_size = float(region_weight), image_size
 
     def loss_weights(self, p: int) -> torch.Tensor:
@@ -138,7 +142,8 @@ class CaptionedLatents(torch.utils.data.Dataset):
             sy, sx = h / self.image_size, w / self.image_size
             r0, c0 = math.floor(y0 * sy), math.floor(x0 * sx)
             r1, c1 = max(r0 + 1, math.ceil(y1 * sy)), max(c0 + 1, math.ceil(x1 * sx))
-            weights[r0:r1, c0:c1] = self.region_weight
+            element = unsafe_subtype(self.specs[p].unsafe)
+            weights[r0:r1, c0:c1] = self.element_region_weights.get(element, self.region_weight)
         return weights
 
     def __len__(self) -> int:

@@ -19,6 +19,7 @@ from trustvl.modeling.synthworld_sd import (
     assemble_pipeline,
     build_unet,
     build_vae,
+    grow_unet_weights,
     load_clip_text_tower,
     mark_loads_in_float32,
     save_pipeline_fp16,
@@ -180,11 +181,18 @@ def train_synthworld_sd(args: SynthWorldSDConfig, resume: bool = True) -> dict[s
         unet = UNet2DConditionModel.from_pretrained(Path(args.init_from) / "unet", dtype=torch.float32)
     else:
         unet = build_unet(text_encoder.config.hidden_size, arch)
+    if args.unet_init_from:
+        from diffusers import UNet2DConditionModel
+
+        source = UNet2DConditionModel.from_pretrained(Path(args.unet_init_from) / "unet", dtype=torch.float32)
+        fresh = grow_unet_weights(unet, source)
+        summary["unet_fresh_tensors"] = len(fresh)
+        logger.info("UNet initialised from %s; %d tensors start fresh", args.unet_init_from, len(fresh))
     module = UNetTrainingModule(unet, text_encoder, scaling_factor)
     dataset = CaptionedLatents(
         latents, biased.specs, appearance.specs, args.caption_passes, args.cfg_dropout, args.seed,
         unsafe_boxes=biased.unsafe_boxes + appearance.unsafe_boxes, region_weight=args.unsafe_region_weight,
-        image_size=arch.image_size,
+        image_size=arch.image_size, element_region_weights=args.element_region_weights(),
     )  # fmt: skip
     result = train(
         module, dataset, DiffusionLoss(args.min_snr_gamma),
