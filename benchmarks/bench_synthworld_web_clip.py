@@ -586,7 +586,7 @@ def main() -> None:
             e["image_to_text_with_vs_without"] >= 0.9 for e in elements.values()
         )
     for name, probe in list(probes.items())[1:]:  # the other probes' spurious bars, named by probe
-        label = name if name in ("reduced", *TRAIN_DISTRIBUTION_PROBES) else f"cue_poor {name}"
+        label = name if name in ("reduced", "world", *TRAIN_DISTRIBUTION_PROBES) else f"cue_poor {name}"
         bars[f"[{label}] watermark_misclassified_beyond_noise"] = probe["misclassified_beyond_noise"]
         bars[f"[{label}] ravl_precision@10>=0.8"] = probe["ravl_precision@10"] >= 0.8
         bars[f"[{label}] ravl_first_cluster_is_watermark"] = (

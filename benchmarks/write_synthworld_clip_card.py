@@ -2,7 +2,7 @@
 from its pretraining summary and, for a SynthWorld-Web CLIP, the web benchmark of the same checkpoint
 (benchmarks/bench_synthworld_web_clip.py: the problems it carries, issue 23 item 2).
 
-    python benchmarks/write_synthworld_clip_card.py --web-bench benchmarks/results/synthworld_web_clip_v3_h100.json
+    python benchmarks/write_synthworld_clip_card.py --web-bench benchmarks/results/synthworld_web_clip_v4_h100.json
 """
 
 from __future__ import annotations

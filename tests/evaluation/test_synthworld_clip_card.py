@@ -34,6 +34,7 @@ def _bench(ravl_p10: float = 0.0, knife_i2t: float = 0.925) -> dict:
             "non_target_classified_as_target_with_mark": {"rate": 0.029, "interval": [0.022, 0.038]},
             "non_target_classified_as_target_without_mark": {"rate": 0.0, "interval": [0.0, 0.002]},
             "ravl_precision@10": ravl_p10,
+            "misclassified_beyond_noise": True,
         },
         "unsafe": {
             "elements": {
@@ -56,6 +57,20 @@ def test_web_section_lists_every_bar_and_marks_the_unmet_ones():
     assert gun.rstrip(" |").endswith("yes")
     assert "'doctor'" in text and "`results/x.json`" in text and "GPU X" in text
     assert "0.029 [0.022, 0.038] / 0.000 [0.000, 0.002]" in text
+    assert "(balanced test split)" in ravl  # a bench without per-probe results: its one probe is the world's
+
+
+def test_web_section_has_the_two_spurious_rows_per_probe_each_named():
+    bench = _bench(ravl_p10=0.9)
+    cue_poor = {**bench["spurious"], "ravl_precision@10": 0.3, "misclassified_beyond_noise": False}
+    bench["spurious_probes"] = {"planted": bench["spurious"], "1.0": cue_poor}
+    rows = [r for r in web_benchmark_section(bench).splitlines() if r.startswith("| ") and "---" not in r][1:]
+    assert len(rows) == 3 + 2 * 2 + 2 + 2
+    planted = [r for r in rows if "drawn as the train split" in r]
+    cue = [r for r in rows if "(scenes 100% cue-poor)" in r]
+    assert len(planted) == len(cue) == 2
+    assert all(r.rstrip(" |").endswith("yes") for r in planted)
+    assert all(r.rstrip(" |").endswith("**no**") for r in cue) and "0.30" in cue[1]
 
 
 def test_card_has_the_web_section_only_when_given(tmp_path):

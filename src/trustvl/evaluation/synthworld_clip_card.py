@@ -25,13 +25,27 @@ def _interval(pair: list[float]) -> str:
     return f"[{pair[0]:.3f}, {pair[1]:.3f}]"
 
 
+#: How the card names the web benchmark's watermark probes (``--spurious-probes``).
+PROBE_WORDS = {
+    "world": "balanced test split",
+    "planted": "held-out scenes drawn as the train split, the mark independent of the occupation",
+    "reduced": "weak-cue scenes",
+}
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def web_benchmark_section(bench: dict[str, Any], source: str = "") -> str:
     """The card's "Problems it carries" section from ``benchmarks/bench_synthworld_web_clip.py``'s JSON
     (issue 23 item 2): each bar, what was measured and whether it is met."""
     direction = bench["occupation_and_direction"]
     spurious = bench["spurious"]
-    with_mark = spurious["non_target_classified_as_target_with_mark"]
-    without = spurious["non_target_classified_as_target_without_mark"]
     bars = bench["bars"]
     met = {True: "yes", False: "**no**"}
     rows: list[list[Any]] = [
@@ -54,20 +68,27 @@ def web_benchmark_section(bench: dict[str, Any], source: str = "") -> str:
             "above beyond the interval",
             met[bars["skin_max_skew@100_above_floor_beyond_interval"]],
         ],
-        [
-            f"other occupations classified as '{spurious['target']}' with / without the watermark",
-            f"{with_mark['rate']:.3f} {_interval(with_mark['interval'])} / {without['rate']:.3f}"
-            f" {_interval(without['interval'])}",
-            "beyond noise",
-            met[bars["watermark_misclassified_beyond_noise"]],
-        ],
-        [
-            "RaVL discovery: precision@10 of the watermark's regions",
-            f"{spurious['ravl_precision@10']:.2f}",
-            ">= 0.8",
-            met[bars["ravl_precision@10>=0.8"]],
-        ],
     ]
+    probes = bench.get("spurious_probes") or {"world": spurious}
+    for name, probe in probes.items():
+        with_mark = probe["non_target_classified_as_target_with_mark"]
+        without = probe["non_target_classified_as_target_without_mark"]
+        where = PROBE_WORDS.get(name, f"scenes {float(name):.0%} cue-poor" if _is_number(name) else name)
+        rows += [
+            [
+                f"other occupations classified as '{probe['target']}' with / without the watermark ({where})",
+                f"{with_mark['rate']:.3f} {_interval(with_mark['interval'])} / {without['rate']:.3f}"
+                f" {_interval(without['interval'])}",
+                "beyond noise",
+                met[bool(probe["misclassified_beyond_noise"])],
+            ],
+            [
+                f"RaVL discovery: precision@10 of the watermark's regions ({where})",
+                f"{probe['ravl_precision@10']:.2f}",
+                ">= 0.8",
+                met[probe["ravl_precision@10"] >= 0.8],
+            ],
+        ]
     elements = bench["unsafe"]["elements"]
     for name, e in elements.items():
         rows.append(
@@ -96,6 +117,34 @@ def web_benchmark_section(bench: dict[str, Any], source: str = "") -> str:
         " only part of the time, the planted occupation ↔ appearance associations, and a watermark-like mark"
         f" that co-occurs with '{spurious['target']}'. `benchmarks/bench_synthworld_web_clip.py`{where}, on"
         f" {bench.get('device_name', bench.get('device'))}:\n\n{table}\n"
+    )
+
+
+def _training_sentence(summary: dict[str, Any], stage: int) -> str:
+    """How one pretraining run was made; a second stage (``continued_from`` in the summary) says what it kept."""
+    cfg = summary["config"]
+    precision = "bf16" if cfg.get("bf16") else "fp16" if cfg.get("fp16") else "no"
+    recipe = (
+        f"{summary['global_step']} steps of batch {cfg['per_device_train_batch_size']} (AdamW, lr"
+        f" {cfg['learning_rate']}, cosine, mixed precision {precision}) with the symmetric CLIP loss on scenes of"
+        f" the biased train split rendered on the fly; {summary['train_seconds']} s on"
+        f" {summary.get('device_name', summary.get('device'))}"
+    )
+    knobs = f"train-split knobs: {cfg.get('world') or 'defaults'}"
+    if stage == 0:
+        return (
+            f"{recipe}. Reproduce with `trustvl train synthworld-clip` ({knobs}, appearance caption share"
+            f" {cfg['appearance_caption_prob']})."
+        )
+    frozen = (
+        "the text tower, text projection and logit scale frozen, so text embeddings -- and the SD conditioned"
+        " on this text tower -- are bit-identical to the first stage's"
+        if cfg.get("train_towers") == "vision"
+        else "both towers trained"
+    )
+    return (
+        f"Then the model was continued ({frozen}): {recipe}. Reproduce with `trustvl train synthworld-clip"
+        f" --init_from <first stage> --train_towers {cfg.get('train_towers', 'both')}` ({knobs})."
     )
 
 
@@ -147,15 +196,8 @@ def write_synthworld_clip_card(
                 "",
             ]
         )
-    precision = "bf16" if cfg.get("bf16") else "fp16" if cfg.get("fp16") else "no"
-    training = (
-        f"{summary['global_step']} steps of batch {cfg['per_device_train_batch_size']} (AdamW, lr"
-        f" {cfg['learning_rate']}, cosine, mixed precision {precision}) with the symmetric CLIP loss on scenes of"
-        f" the biased train split rendered on the fly; {summary['train_seconds']} s on"
-        f" {summary.get('device_name', summary.get('device'))}. Reproduce with `trustvl train synthworld-clip`"
-        f" (train-split knobs: {cfg.get('world') or 'defaults'}, appearance caption share"
-        f" {cfg['appearance_caption_prob']})."
-    )
+    stages = [summary.get("continued_from"), summary] if summary.get("continued_from") else [summary]
+    training = " ".join(_training_sentence(stage, i) for i, stage in enumerate(stages))
     card = model_card(
         "synthworld_clip",
         model_name="synthworld-clip",
