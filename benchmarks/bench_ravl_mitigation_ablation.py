@@ -3,7 +3,7 @@
 The spurious-digits benchmark's 10 settings (Cramér's V in 0.7, 0.8, 0.9, 0.95, 0.99 x spurious class 3, 7;
 digits 1, 3, 7, 8; :mod:`bench_ravl_spurious_digits`) x seeds (default 0, 1, 2) x flag strategies
 (:mod:`trustvl.training.ravl.flag_strategies`: ``top1``, ``top_per_class``, ``all_kept``, ``score_weighted``,
-``gap_test``, ``gap_test_or_top1``, ``gap_test_two_sided``) x, optionally, the loss variants
+``gap_test``, ``gap_test_or_top1``, ``gap_test_two_sided``, ``top1_similar``) x, optionally, the loss variants
 (``--loss-variants``; default the loss's defaults only).
 
 Per (setting, seed) — one *task* — the data build, the standard fine-tuning (the spuriously correlated VLM and
