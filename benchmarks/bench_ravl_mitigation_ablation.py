@@ -35,6 +35,10 @@ checked per row: mean worst-group gain >= +60 points, no setting worse beyond no
     python benchmarks/bench_ravl_mitigation_ablation.py --jobs 16             # 10 settings x 3 seeds
     python benchmarks/bench_ravl_mitigation_ablation.py --quick --jobs 2      # smoke: 2 settings, 1 seed, tiny
     python benchmarks/bench_ravl_mitigation_ablation.py --report-only         # aggregate what is there
+
+``--discovery-only`` trains no mitigation: per task it runs the shared work (data, standard fine-tuning,
+discovery, region embeddings) and writes ``<out-dir>/<task>/clusters.json`` (:func:`cluster_facts`), from which
+``benchmarks/ravl_flag_rules_offline.py`` grades flag rules' precision/recall without any fine-tune.
 """
 
 from __future__ import annotations

@@ -147,6 +147,64 @@ def _mean(values: list) -> float | None:
     return float(np.mean(v)) if v else None
 
 
+def cosine_margin(tasks: list[dict]) -> dict:
+    """Grading only (reads the rectangle counts): over the tasks whose top cluster is mostly rectangle, the
+    medoid cosine to the top cluster of the other kept clusters that are mostly rectangle (``rectangle``) and
+    of those that are mostly not (``other``): how much room ``top1_similar``'s threshold has."""
+    rect, other, top_missed = [], [], []
+    for t in tasks:
+        ids = ranked_kept(t)
+        cl = t["clusters"]
+
+        def frac(j, cl=cl):
+            return cl[j]["n_rectangle"] / max(cl[j]["n_regions"], 1)
+
+        if frac(ids[0]) < 0.5:
+            top_missed.append(t["task"])
+            continue
+        for j in ids[1:]:
+            (rect if frac(j) >= 0.5 else other).append(t["medoid_cosine"][ids[0]][j])
+    return {
+        "rectangle_min": round(min(rect), 3) if rect else None,
+        "rectangle_n": len(rect),
+        "other_max": round(max(other), 3) if other else None,
+        "other_n": len(other),
+        "tasks_top_cluster_not_rectangle": top_missed,
+    }
+
+
+def markdown(report: dict) -> str:
+    m = report["medoid_cosine_margin"]
+    lines = [
+        "# RaVL flag rules graded offline (issue 27)",
+        "",
+        f"{report['n_tasks']} (setting, seed) tasks; flag precision / recall on the training regions (mean over"
+        " tasks; a task with nothing flagged has no precision). Command: `" + report["command"] + "`.",
+        "",
+        "| rule | flag precision | flag recall | clusters acted on | P >= 0.8 at R >= 0.9 | tasks with P >= 0.8"
+        " and R >= 0.9 |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in report["rules"]:
+        ok = sum(
+            g["precision"] is not None and g["precision"] >= GOAL_PRECISION and g["recall"] >= GOAL_RECALL
+            for g in r["per_task"].values()
+        )
+        p, rc = r["precision"], r["recall"]
+        lines.append(
+            f"| `{r['rule']}` | {'n/a' if p is None else f'{p:.3f}'} | {'n/a' if rc is None else f'{rc:.3f}'}"
+            f" | {r['mean_clusters']:.2f} | {'yes' if r['goal'] else 'no'} | {ok} / {len(r['per_task'])} |"
+        )
+    lines += [
+        "",
+        f"Medoid cosine to the top cluster's medoid (grading only): kept clusters mostly rectangle min"
+        f" {m['rectangle_min']} (n = {m['rectangle_n']}), kept clusters mostly not rectangle max {m['other_max']}"
+        f" (n = {m['other_n']}); tasks whose top cluster is not mostly rectangle:"
+        f" {', '.join(m['tasks_top_cluster_not_rectangle']) or 'none'}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument(
@@ -178,7 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         "tasks": [t["task"] for t in tasks],
         "rules": rows,
     }
+    report["medoid_cosine_margin"] = cosine_margin(tasks)
     Path(args.out).write_text(json.dumps(report, indent=1))
+    Path(args.out).with_suffix(".md").write_text(markdown(report))
     print(f"{len(tasks)} tasks")
     print(f"{'rule':28s} {'P':>6s} {'R':>6s} {'k':>5s} goal")
     for r in rows:
