@@ -3,7 +3,7 @@
 The spurious-digits benchmark's 10 settings (Cramér's V in 0.7, 0.8, 0.9, 0.95, 0.99 x spurious class 3, 7;
 digits 1, 3, 7, 8; :mod:`bench_ravl_spurious_digits`) x seeds (default 0, 1, 2) x flag strategies
 (:mod:`trustvl.training.ravl.flag_strategies`: ``top1``, ``top_per_class``, ``all_kept``, ``score_weighted``,
-``gap_test``, ``gap_test_or_top1``, ``gap_test_two_sided``) x, optionally, the loss variants
+``gap_test``, ``gap_test_or_top1``, ``gap_test_two_sided``, ``top1_similar``) x, optionally, the loss variants
 (``--loss-variants``; default the loss's defaults only).
 
 Per (setting, seed) — one *task* — the data build, the standard fine-tuning (the spuriously correlated VLM and
@@ -35,6 +35,10 @@ checked per row: mean worst-group gain >= +60 points, no setting worse beyond no
     python benchmarks/bench_ravl_mitigation_ablation.py --jobs 16             # 10 settings x 3 seeds
     python benchmarks/bench_ravl_mitigation_ablation.py --quick --jobs 2      # smoke: 2 settings, 1 seed, tiny
     python benchmarks/bench_ravl_mitigation_ablation.py --report-only         # aggregate what is there
+
+``--discovery-only`` trains no mitigation: per task it runs the shared work (data, standard fine-tuning,
+discovery, region embeddings) and writes ``<out-dir>/<task>/clusters.json`` (:func:`cluster_facts`), from which
+``benchmarks/ravl_flag_rules_offline.py`` grades flag rules' precision/recall without any fine-tune.
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ LOSS_VARIANTS = {
     "ravl_counterfactual": {"uninf_mode": "counterfactual"},
 }
 GOAL_GAIN_POINTS, GOAL_PRECISION, GOAL_RECALL = 60.0, 0.8, 0.9
+CLUSTER_FACTS_FILE = "clusters.json"
 
 
 def _log(msg: str) -> None:
@@ -254,6 +259,44 @@ def _train_kwargs(args, seed: int) -> dict:
     return kw
 
 
+def cluster_facts(task: str, medoids, emb: np.ndarray, truth: np.ndarray) -> dict:
+    """Per discovery cluster, what a flag rule reads and what grades it, so that any rule's flag precision and
+    recall on the training regions can be computed offline (no fine-tune): discovery's statistics (score, rank,
+    per-class gap, sides, influence), the cosine similarity of the medoids, and how many training regions go
+    to the cluster by nearest medoid (``n_regions``) and how many of those hold the planted rectangle
+    (``n_rectangle``; the ground truth, only for grading)."""
+    n_rect = int(truth.sum())
+    if medoids is None:
+        return {"task": task, "n_regions": int(truth.size), "n_rectangle": n_rect, "clusters": []}
+    assigned = medoids.assign(emb)
+    flat = truth.reshape(-1)
+    st = medoids.statistics
+    clusters = []
+    for j in range(medoids.k):
+        row = {
+            "cluster_id": j,
+            "kept": bool(medoids.kept[j]),
+            "rank": int(medoids.rank[j]),
+            "n_regions": int((assigned == j).sum()),
+            "n_rectangle": int(flat[assigned == j].sum()),
+        }
+        if st is not None:
+            row["score"] = float(st.score[j])
+            for name in ("gap", "n_in", "n_out", "acc_in", "acc_out", "influence_per_class"):
+                row[name] = [
+                    None if not np.isfinite(x) else float(x) for x in np.asarray(getattr(st, name)[j], float)
+                ]
+        clusters.append(row)
+    return {
+        "task": task,
+        "n_regions": int(truth.size),
+        "n_rectangle": n_rect,
+        "min_influence": None if st is None else st.min_influence,
+        "medoid_cosine": np.round(medoids.medoid_embeds @ medoids.medoid_embeds.T, 5).tolist(),
+        "clusters": clusters,
+    }
+
+
 def _flag_stats(weights: np.ndarray, truth: np.ndarray) -> dict:
     flags = weights > 0
     return {
@@ -285,6 +328,8 @@ def run_task(args, v: float, spurious: int, seed: int) -> None:
         for s in args.strategies
         if args.fresh or not result_path(out_dir, task, s, var).exists()
     ]
+    if args.discovery_only:
+        todo = [] if (out_dir / task / CLUSTER_FACTS_FILE).exists() and not args.fresh else [("facts", "")]
     if not todo and base_file.exists():
         _log(f"{task}: done")
         return
@@ -302,6 +347,11 @@ def run_task(args, v: float, spurious: int, seed: int) -> None:
     medoids = SpuriousMedoids.load(work / "discovery") if have_medoids else None
     emb = np.load(work / "train_region_embeds.npy")
     truth = np.load(work / "train_region_truth.npy")
+    if args.discovery_only:  # no mitigation fine-tune: what an offline flag rule needs, then the work goes
+        _write_json(out_dir / task / CLUSTER_FACTS_FILE, cluster_facts(task, medoids, emb, truth))
+        if not args.keep_work:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     data = work / "data"
     processor = AutoProcessor.from_pretrained(str(default_clip_path()))
     # flag_key -> the run that trained it: every strategy's earlier runs of this task, then this call's
@@ -611,6 +661,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--fresh", action="store_true", help="recompute results that exist")
     ap.add_argument("--keep-work", action="store_true", help="keep each task's data and discovery")
     ap.add_argument("--report-only", action="store_true", help="aggregate the existing result files")
+    ap.add_argument(
+        "--discovery-only",
+        action="store_true",
+        help="no mitigation fine-tune: per task, standard fine-tuning and discovery, then the per-cluster facts"
+        f" ({CLUSTER_FACTS_FILE}) that grade flag rules offline",
+    )
     ap.add_argument("--task", default=None, help=argparse.SUPPRESS)  # internal: run one task (v,s,seed)
     args = ap.parse_args(argv)
     if args.quick:
@@ -667,6 +723,9 @@ def main(argv: list[str] | None = None) -> int:
             for task, rc in pool.map(launch, tasks):
                 if rc != 0:
                     failed.append(task_name(*task))
+    if args.discovery_only:
+        _log(f"cluster facts in {out_dir}/*/{CLUSTER_FACTS_FILE}" + (f"; failed {failed}" if failed else ""))
+        return 1 if failed else 0
     bases, results = collect(out_dir)
     wanted = {task_name(*t) for t in tasks}
     bases = {k: v for k, v in bases.items() if k in wanted}

@@ -27,7 +27,12 @@ from trustvl.discovery import discover, plot_cluster_exemplars
 from trustvl.errors import TrustVLInputError
 from trustvl.modeling.lora import load_adapter, merge_lora
 from trustvl.modeling.synthworld_clip import default_clip_path
-from trustvl.training.ravl import DEFAULT_FLAG_STRATEGY, FLAG_STRATEGIES, selection_from_result
+from trustvl.training.ravl import (
+    DEFAULT_FLAG_STRATEGY,
+    FLAG_STRATEGIES,
+    MEDOID_STRATEGIES,
+    selection_from_result,
+)
 from trustvl.utils.image_files import image_file
 
 HERE = Path(__file__).resolve().parent
@@ -89,7 +94,12 @@ def run_discovery(n_images: int, seed: int):
 def acted_on_by(result) -> dict[int, str]:
     """Per kept cluster id: the flag strategies whose mitigation acts on it (a score weight below 1 in
     parentheses), e.g. ``"top1, top_per_class, all_kept, score_weighted, gap_test"``."""
-    selections = [selection_from_result(result, strategy) for strategy in FLAG_STRATEGIES]
+    # the medoid strategies need the region embeddings, which discover() does not return
+    selections = [
+        selection_from_result(result, strategy)
+        for strategy in FLAG_STRATEGIES
+        if strategy not in MEDOID_STRATEGIES
+    ]
     out = {}
     for cluster in result.clusters:
         names = []

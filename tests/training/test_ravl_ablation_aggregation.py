@@ -143,3 +143,51 @@ def test_the_ablation_covers_every_flag_strategy(bench):
     from trustvl.training.ravl import FLAG_STRATEGIES
 
     assert tuple(bench.STRATEGIES) == tuple(FLAG_STRATEGIES)
+
+
+def test_cluster_facts_grade_flag_rules_offline(bench):
+    """--discovery-only's per-cluster facts give the flag precision/recall a fine-tune run reports, for any
+    rule, including the medoid strategies (medoids rebuilt from the stored cosines)."""
+    import numpy as np
+
+    from trustvl.training.ravl import ClusterStatistics, SpuriousMedoids
+
+    offline = load_benchmark("ravl_flag_rules_offline")
+    # clusters 0 (top) and 2 are the "rectangle", 2 split off near 0; 1 is far; 3 is not kept
+    medoids = np.array([[1.0, 0, 0, 0], [0.2, 0.98, 0, 0], [0.9, 0, 0.436, 0], [0, 0, 0, 1.0]])
+    k, c = 4, 2
+    stats = ClusterStatistics(
+        score=[1.0, 0.6, 0.4, 0.0],
+        gap=[[-0.3, 0.5], [0.2, -0.1], [-0.1, 0.2], [0, 0]],
+        n_in=np.full((k, c), 10),
+        n_out=np.full((k, c), 30),
+        acc_in=np.full((k, c), 0.5),
+        acc_out=np.full((k, c), 0.5),
+        influence_per_class=np.full((k, c), 0.5),
+    )
+    sm = SpuriousMedoids(medoids, [True, True, True, False], [0, 1, 2, -1], "toy", stats)
+    # 10 images x 2 regions: which medoid each region sits on, and which hold the rectangle
+    on = np.array([0, 1, 0, 3, 2, 1, 0, 3, 1, 1, 2, 3, 0, 1, 3, 3, 0, 1, 1, 3])
+    truth = np.isin(on, [0, 2]).reshape(10, 2)
+    truth[0, 0] = False  # one region of cluster 0 without the rectangle
+    truth[1, 1] = True  # one rectangle region that went to cluster 3
+    facts = bench.cluster_facts("t", sm, medoids[on] + 0.01, truth)
+    assert facts["n_rectangle"] == int(truth.sum()) == 7
+    assert [cl["n_regions"] for cl in facts["clusters"]] == [int((on == j).sum()) for j in range(k)]
+    assert [cl["n_rectangle"] for cl in facts["clusters"]] == [4, 0, 2, 1]
+    facts = json_round_trip(facts)
+    graded = offline.grade(facts, [0, 2])  # 6 rectangle regions of 7 flagged; 6 of the 7 rectangle regions
+    assert graded["precision"] == pytest.approx(6 / 7) and graded["recall"] == pytest.approx(6 / 7)
+    rules = offline.candidate_rules()
+    assert rules["top1"](facts) == [0]
+    assert rules["all_kept"](facts) == [0, 1, 2]
+    assert sorted(rules["top1_similar"](facts)) == sorted(sm.select("top1_similar").cluster_ids) == [0, 2]
+    rebuilt = offline.medoid_embeds(facts)
+    unit = rebuilt / np.linalg.norm(rebuilt, axis=1, keepdims=True)
+    np.testing.assert_allclose(unit @ unit.T, sm.medoid_embeds @ sm.medoid_embeds.T, atol=1e-4)
+
+
+def json_round_trip(obj):
+    import json
+
+    return json.loads(json.dumps(obj))

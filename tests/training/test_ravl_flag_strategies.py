@@ -17,6 +17,7 @@ from trustvl.errors import TrustVLInputError
 from trustvl.training.ravl import (
     DEFAULT_FLAG_STRATEGY,
     FLAG_STRATEGIES,
+    MEDOID_STRATEGIES,
     ClusterStatistics,
     RaVLLoss,
     RegionImageDataset,
@@ -88,6 +89,7 @@ EXPECTED = {
     "gap_test": {0, 1},
     "gap_test_or_top1": {0, 1},
     "gap_test_two_sided": {0, 1, 2},  # cluster 2: seven right on all 6 images with a region vs 60 % without
+    "top1_similar": {0},  # orthogonal medoids: no cluster is near the top one
 }
 
 
@@ -102,7 +104,8 @@ def test_each_strategy_selects_its_clusters_and_flags_their_regions(strategy):
     assert set(selection.cluster_ids) == EXPECTED[strategy]
     assert selection.cluster_ids == sorted(selection.cluster_ids, key=lambda j: rank[j])  # rank order
     # the same answer straight from the result (what the Space uses)
-    np.testing.assert_allclose(selection_from_result(result, strategy).weights, selection.weights)
+    from_result = selection_from_result(result, strategy, medoid_embeds=np.eye(5))
+    np.testing.assert_allclose(from_result.weights, selection.weights)
 
     # regions near each medoid (cluster ids 0..4, twice) are flagged iff their cluster is acted on
     kinds = np.array([0, 1, 2, 3, 4, 4, 3, 2, 1, 0])
@@ -120,6 +123,44 @@ def test_each_strategy_selects_its_clusters_and_flags_their_regions(strategy):
         assert selection.weighted and 0 < weights[kinds == 4][0] < weights[kinds == 1][0] < 1
     else:
         assert set(np.unique(weights)) <= {0.0, 1.0} and not selection.weighted
+
+
+def _medoids_at_cosines(cosines: list[float]) -> np.ndarray:
+    """Unit vectors (row = cluster id) whose cosine with row 0 is ``cosines[j]``."""
+    out = np.zeros((len(cosines), len(cosines) + 1))
+    for j, c in enumerate(cosines):
+        out[j, 0], out[j, j + 1] = c, np.sqrt(1 - c * c)
+    return out
+
+
+def test_top1_similar_adds_the_kept_clusters_near_the_top_medoid():
+    """Cluster 0 is the top one; 2 (rank 3) sits at cosine 0.9 of it (a split-off piece of the same feature),
+    4 (rank 4) at 0.75, 1 (rank 2, the best-ranked after the top) at 0.3, and 3 at 0.95 but not kept."""
+    result = hand_made_result()
+    stats = ClusterStatistics.from_result(result)
+    kept = np.array([True, True, True, False, True])
+    rank = np.array([0, 1, 2, -1, 3])
+    embeds = 2.0 * _medoids_at_cosines([1.0, 0.3, 0.9, 0.95, 0.75])  # the rule normalises
+    medoids = SpuriousMedoids(embeds, kept, rank, "toy", stats)
+    assert medoids.select("top1_similar").cluster_ids == [0, 2]  # not 1 (far), 3 (not kept), 4 (0.75 < 0.8)
+    looser = select_flag_clusters(kept, rank, "top1_similar", medoid_embeds=embeds, similar_cosine=0.7)
+    assert looser.cluster_ids == [0, 2, 4]
+    assert select_flag_clusters(
+        kept, rank, "top1_similar", medoid_embeds=embeds, similar_cosine=0.95
+    ).cluster_ids == [0]
+    # candidates restrict it like every ranked strategy: without cluster 0, cluster 1 is the top one
+    cand = np.array([False, True, True, False, True])
+    sel = select_flag_clusters(kept, rank, "top1_similar", medoid_embeds=embeds, candidates=cand)
+    assert sel.cluster_ids == [1]  # 2 and 4 are at cosine 0.27 and 0.23 of cluster 1
+    # regions go to their nearest medoid; those of clusters 0 and 2 are flagged
+    flags, assigned = medoids.flags(medoids.medoid_embeds[[0, 1, 2, 3, 4, 2]], strategy="top1_similar")
+    np.testing.assert_array_equal(assigned, [0, 1, 2, 3, 4, 2])
+    np.testing.assert_array_equal(flags, [True, False, True, False, False, True])
+    assert "top1_similar" in FLAG_STRATEGIES and "top1_similar" in MEDOID_STRATEGIES
+    with pytest.raises(TrustVLInputError, match="medoid embeddings"):
+        selection_from_result(result, "top1_similar")
+    with pytest.raises(TrustVLInputError, match=r"expected a finite \[5, d\]"):
+        select_flag_clusters(kept, rank, "top1_similar", medoid_embeds=embeds[:4])
 
 
 def test_acted_on_clusters_carry_score_and_classes():

@@ -13,7 +13,8 @@ quadrants). Each region is embedded with the model discovery ran on and assigned
 on that cluster (:class:`SpuriousMedoids`, :func:`spurious_region_flags`). Which of the kept (ranked)
 clusters it acts on is ``RaVLConfig.flag_clusters`` (:mod:`.flag_strategies`: ``top1`` — the default, the
 top-ranked kept cluster —, ``top_per_class``, ``all_kept``, ``score_weighted``, ``gap_test``, ``gap_test_or_top1``,
-``gap_test_two_sided``). Flags are computed once, before training, and stay fixed. Under
+``gap_test_two_sided``, ``top1_similar`` — the top one and the kept clusters whose medoid is close to its
+medoid). Flags are computed once, before training, and stay fixed. Under
 ``score_weighted`` a flag has a weight ``w`` in (0, 1] (``region_weight``): the uniform term of a crop and
 the counterfactual term of an image (its largest weight) are scaled by it, ``L_align`` becomes
 ``w·CE(masked image) + (1 − w)·CE(image)`` (mean pooling of crops weighs a region by ``1 − w``); with all
@@ -109,6 +110,7 @@ from trustvl.training.ravl.data import (
 from trustvl.training.ravl.flag_strategies import (
     DEFAULT_FLAG_STRATEGY,
     FLAG_STRATEGIES,
+    MEDOID_STRATEGIES,
     ActedOnCluster,
     ClusterStatistics,
     FlagSelection,
@@ -132,6 +134,7 @@ __all__ = [
     "ClusterStatistics",
     "DEFAULT_FLAG_STRATEGY",
     "FLAG_STRATEGIES",
+    "MEDOID_STRATEGIES",
     "FlagSelection",
     "DEFAULT_PROMPT_TEMPLATE",
     "MEDOIDS_FILE",

@@ -133,7 +133,8 @@ class RaVLConfig(CLIPFinetuneConfig):
             " cluster; the behaviour before the option), 'score_weighted' (every kept one, weighted by score / top score),"
             " 'gap_test' (kept clusters whose accuracy gap is negative beyond noise), 'gap_test_or_top1'"
             " (gap_test, else the top-ranked cluster) or 'gap_test_two_sided' (kept clusters with a gap of"
-            " either sign beyond noise). See trustvl.training.ravl.flag_strategies.",
+            " either sign beyond noise) or 'top1_similar' (the top-ranked cluster and the kept clusters whose"
+            " medoid is within cosine 0.8 of its medoid). See trustvl.training.ravl.flag_strategies.",
             "choices": list(FLAG_STRATEGIES),
         },
     )

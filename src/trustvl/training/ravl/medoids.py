@@ -167,7 +167,12 @@ class SpuriousMedoids:
         """
         candidates = self.selected(clusters, top)
         selection = select_flag_clusters(
-            self.kept, self.rank, strategy, statistics=self.statistics, candidates=candidates
+            self.kept,
+            self.rank,
+            strategy,
+            statistics=self.statistics,
+            candidates=candidates,
+            medoid_embeds=self.medoid_embeds,
         )
         if not allow_empty and not selection.mask.any():
             raise TrustVLInputError(
