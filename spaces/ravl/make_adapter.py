@@ -1,7 +1,7 @@
 """How ``adapter/`` was made: standard fine-tuning (L_CLIP only, LoRA r = 8 on both towers) of the embedded
 SynthWorld CLIP on a spurious-digits train split (digits 1, 3, 7; a red rectangle associated with "seven" at
 Cramér's V = 0.95), so that the fine-tuned model picks up the rectangle. 40 steps x 32 images, lr 1e-3, seed 0
-(188 s on a shared 2-core CPU, on the SynthWorld-Web default CLIP). The app rebuilds the same dataset (same arguments, same seed) at start.
+(32 s on a shared 2-core CPU, on the SynthWorld-Web default CLIP v4). The app rebuilds the same dataset (same arguments, same seed) at start.
 
     python spaces/ravl/make_adapter.py --out /tmp/ravl_ft   # then copy /tmp/ravl_ft/ft/adapter here
 """
