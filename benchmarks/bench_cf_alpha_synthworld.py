@@ -25,6 +25,7 @@ occupation prompts drop by >= 50%, zero-shot occupation accuracy within 2 points
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import time
@@ -121,7 +122,8 @@ def _recipe(args: argparse.Namespace):
     from trustvl.training.cf_alpha import VISION_LORA_TARGETS, CFAlphaConfig
 
     if args.recipe == "demo":
-        return demo_cf_alpha_recipe()
+        recipe = demo_cf_alpha_recipe()
+        return dataclasses.replace(recipe, **args.cf_alpha) if args.cf_alpha else recipe
     return CFAlphaConfig(
         dataset="data/counterfactuals",
         output_dir="cf_alpha",
@@ -163,6 +165,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["vision", "both"],
         default="vision",
         help="benchmark recipe: every layer of the vision tower, or both",
+    )
+    ap.add_argument(
+        "--cf-alpha",
+        type=json.loads,
+        default={},
+        help="demo recipe: JSON object of CFAlphaConfig fields on top of it, as in"
+        " benchmarks/recipes/recipes_demo_mono.json, e.g. '{\"alpha_range\": [0, 1], \"max_steps\": 240}'",
     )
     ap.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
     ap.add_argument("--json-out", default="benchmarks/results/cf_alpha_synthworld.json")

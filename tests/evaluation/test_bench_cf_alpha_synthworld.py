@@ -45,3 +45,15 @@ def test_benchmark_recipe_and_sizes(bench, tmp_path):
     assert cfg.n_base_per_occupation == 100 and cfg.variants_per_base == 8
     quick = bench.demo_config(bench.parse_args(["--out", str(tmp_path), "--quick"]))
     assert quick.n_test == 256 and quick.cf_alpha.max_steps == 3 and quick.n_base_per_occupation == 2
+
+
+def test_demo_recipe_takes_cf_alpha_overrides(bench, tmp_path):
+    d6 = '{"alpha_range": [0.0, 1.0], "alpha_endpoint_prob": 0.75, "beta_score": 60.0, "max_steps": 240}'
+    cfg = bench.demo_config(bench.parse_args(["--out", str(tmp_path), "--cf-alpha", d6]))
+    demo = demo_cf_alpha_recipe()
+    assert cfg.cf_alpha.max_steps == 240 and cfg.cf_alpha.beta_score == 60.0
+    assert list(cfg.cf_alpha.alpha_range) == [0.0, 1.0] and cfg.cf_alpha.alpha_endpoint_prob == 0.75
+    assert cfg.cf_alpha.learning_rate == demo.learning_rate  # everything else is the demo's
+    assert demo.max_steps != 240  # the demo's own recipe is untouched
+    with pytest.raises(TypeError, match="no_such_field"):
+        bench.demo_config(bench.parse_args(["--out", str(tmp_path), "--cf-alpha", '{"no_such_field": 1}']))
