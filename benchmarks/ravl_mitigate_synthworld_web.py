@@ -3,10 +3,11 @@
 The embedded default CLIP (SynthWorld-Web v4) learned a watermark (bottom-right, 30 % of the side) that
 co-occurs with "doctor" in its pretraining. This recipe:
 
-1. renders a labelled set from the web world (``SynthWorldConfig.web()``, world seed ``--seed``, another
-   seed than the trust report's gallery, 0): ``--n-train`` TRAIN-split scenes (the mark co-occurs with doctor
-   as in pretraining; labels = occupation) and ``--n-discovery`` TEST-split scenes (the mark in half of the
-   scenes, independent of the occupation);
+1. renders labelled scenes of world seed ``--seed`` (another seed than the trust report's gallery, 0):
+   ``--n-train`` TRAIN-split scenes of the web world (``SynthWorldConfig.web()``: the mark co-occurs with
+   doctor as in pretraining; labels = occupation) and ``--n-discovery`` TEST-split scenes of the report
+   gallery's world (``web(unsafe=None)``; the mark in half of the scenes, independent of the occupation;
+   ``--discovery-with-unsafe``: the web world as it is);
 2. runs RaVL discovery of the default CLIP on the test split (2 x 2 grid, prompts "a photo of a {name}");
 3. fine-tunes the default CLIP with the region-aware loss (``train_ravl``, as ``trustvl train ravl``: LoRA,
    flag strategy ``top1``, merged plain ``CLIPModel`` in ``<out-dir>/ravl/model``);
@@ -170,6 +171,11 @@ def main() -> None:
     ap.add_argument(
         "--lr", type=float, default=1e-3, help="LoRA learning rate (trustvl train ravl's default)"
     )
+    ap.add_argument(
+        "--discovery-with-unsafe",
+        action="store_true",
+        help="discovery scenes from the web world as it is (15 %% with an unsafe element), not the report's",
+    )
     ap.add_argument("--flag-clusters", default="top1")
     ap.add_argument("--grid-n", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
@@ -183,9 +189,15 @@ def main() -> None:
     world = SynthWorldConfig.web()
     names = list(world.occupations)
     data = build_synthworld_dataset(
-        out / "data",
-        world,
-        n_train=args.n_train,
+        out / "data", world, n_train=args.n_train, n_test=0, seed=args.seed, progress=False, num_proc=1
+    )
+    # the discovery scenes: the test split of the trust report's gallery world (no unsafe element) unless
+    # --discovery-with-unsafe (the web world as it is), same world seed as the training scenes
+    discovery_world = world if args.discovery_with_unsafe else SynthWorldConfig.web(unsafe=None)
+    discovery_data = build_synthworld_dataset(
+        out / "discovery_data",
+        discovery_world,
+        n_train=0,
         n_test=args.n_discovery,
         seed=args.seed,
         progress=False,
@@ -205,7 +217,7 @@ def main() -> None:
     t = time.perf_counter()
     result = run_discovery(
         args.base,
-        str(data),
+        str(discovery_data),
         out / "discovery",
         split="test",
         grid_n=args.grid_n,
@@ -215,7 +227,7 @@ def main() -> None:
         device="cpu",
         progress=False,
     )
-    test_boxes = load_dataset_any(str(data), split="test")["spurious_box"]
+    test_boxes = load_dataset_any(str(discovery_data), split="test")["spurious_box"]
     truth = np.asarray([_holds_mark(test_boxes[r.image_index], r.box) for r in result.regions])
     first = result.clusters[0] if result.clusters else None
     discovery = {
