@@ -138,12 +138,19 @@ def mark_use(models: dict[str, str], dataset: Path, names: list[str], target: st
     return out
 
 
-def grade_flags(base: str, dataset: Path, discovery: Path, strategy: str, grid_n: int) -> dict[str, Any]:
+def grade_flags(
+    discovery_model: str,
+    dataset: Path,
+    discovery: Path,
+    strategy: str,
+    grid_n: int,
+    clusters: list[int] | None = None,
+) -> dict[str, Any]:
     """The training regions the strategy flags (as ``train_ravl`` computes them) against the watermark."""
     ds = load_dataset_any(str(dataset), split="train")
     medoids = SpuriousMedoids.load(discovery)
-    selection = medoids.select(strategy)
-    model, processor = load_clip(base, device="cpu")
+    selection = medoids.select(strategy, clusters)
+    model, processor = load_clip(discovery_model, device="cpu")
     flags = compute_region_weights(model, processor, ds["image"], medoids, selection, grid_n=grid_n) > 0
     truth = _mark_cells(ds["spurious_box"], ds[0]["image"].size[0], grid_n)
     return {
@@ -176,7 +183,20 @@ def main() -> None:
         action="store_true",
         help="discovery scenes from the web world as it is (15 %% with an unsafe element), not the report's",
     )
+    ap.add_argument(
+        "--discover-on",
+        choices=("standard_ft", "base"),
+        default="standard_ft",
+        help="the model discovery audits (and whose region embeddings the flags use): the control fine-tuned"
+        " on the training scenes (RaVL's setting: a fine-tuned VLM), or the default CLIP itself",
+    )
     ap.add_argument("--flag-clusters", default="top1")
+    ap.add_argument(
+        "--act-on-mark",
+        action="store_true",
+        help="oracle: act on the discovery clusters whose regions mostly hold the watermark (ground truth no"
+        " user has; separates mitigation from discovery's ranking), instead of --flag-clusters",
+    )
     ap.add_argument("--grid-n", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--results", default=None, help="write the JSON here too")
@@ -214,39 +234,6 @@ def main() -> None:
     )
     times["render"] = time.perf_counter() - t0
 
-    t = time.perf_counter()
-    result = run_discovery(
-        args.base,
-        str(discovery_data),
-        out / "discovery",
-        split="test",
-        grid_n=args.grid_n,
-        prompt_template=PROMPT_TEMPLATE,
-        class_names=names,
-        label_column="occupation",
-        device="cpu",
-        progress=False,
-    )
-    test_boxes = load_dataset_any(str(discovery_data), split="test")["spurious_box"]
-    truth = np.asarray([_holds_mark(test_boxes[r.image_index], r.box) for r in result.regions])
-    first = result.clusters[0] if result.clusters else None
-    discovery = {
-        "message": result.message,
-        "kept_clusters": len(result.clusters),
-        "k": result.k,
-        "image_accuracy": round(float(result.image_accuracy), 4),
-        "first_cluster": None
-        if first is None
-        else {
-            "id": int(first.cluster_id),
-            "size": int(first.size),
-            "score": round(float(first.score), 4),
-            "watermark_share": round(float(truth[first.region_indices].mean()), 4),
-        },
-        "precision@10": precision_at_k(result, truth, 10),
-    }
-    times["discovery"] = time.perf_counter() - t
-
     common: dict[str, Any] = dict(
         base_model=args.base,
         dataset=str(data),
@@ -266,23 +253,77 @@ def main() -> None:
         use_cpu=True,
     )
     t = time.perf_counter()
+    control = finetune_clip(CLIPFinetuneConfig(output_dir=str(out / "standard_ft"), **common))
+    control.pop("model", None)
+    times["standard_ft"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    # the paper's order: discovery audits the model fine-tuned on the user's data (the control), unless
+    # --discover-on base (the default CLIP itself)
+    discovery_model = str(out / "standard_ft" / "model") if args.discover_on == "standard_ft" else args.base
+    result = run_discovery(
+        discovery_model,
+        str(discovery_data),
+        out / "discovery",
+        split="test",
+        grid_n=args.grid_n,
+        prompt_template=PROMPT_TEMPLATE,
+        class_names=names,
+        label_column="occupation",
+        device="cpu",
+        progress=False,
+    )
+    test_boxes = load_dataset_any(str(discovery_data), split="test")["spurious_box"]
+    truth = np.asarray([_holds_mark(test_boxes[r.image_index], r.box) for r in result.regions])
+    first = result.clusters[0] if result.clusters else None
+    discovery = {
+        "model": args.discover_on,
+        "message": result.message,
+        "kept_clusters": len(result.clusters),
+        "k": result.k,
+        "image_accuracy": round(float(result.image_accuracy), 4),
+        "first_cluster": None
+        if first is None
+        else {
+            "id": int(first.cluster_id),
+            "size": int(first.size),
+            "score": round(float(first.score), 4),
+            "watermark_share": round(float(truth[first.region_indices].mean()), 4),
+        },
+        "precision@10": precision_at_k(result, truth, 10),
+    }
+    # oracle (--act-on-mark): the clusters most of whose regions hold the mark, kept or not, all acted on --
+    # what mitigation does when it acts on the mark, apart from whether discovery ranks the mark first
+    mark_clusters = [int(c.cluster_id) for c in result.all_clusters if truth[c.region_indices].mean() >= 0.5]
+    discovery["mark_clusters"] = [
+        {
+            "id": int(c.cluster_id),
+            "rank": next((r for r, k in enumerate(result.clusters) if k.cluster_id == c.cluster_id), None),
+            "kept": bool(c.kept),
+            "size": int(c.size),
+            "score": round(float(c.score), 4),
+            "watermark_share": round(float(truth[c.region_indices].mean()), 4),
+        }
+        for c in result.all_clusters
+        if int(c.cluster_id) in mark_clusters
+    ]
+    strategy, clusters = ("all_kept", mark_clusters) if args.act_on_mark else (args.flag_clusters, None)
+    times["discovery"] = time.perf_counter() - t
+
+    t = time.perf_counter()
     ravl = train_ravl(
         RaVLConfig(
             output_dir=str(out / "ravl"),
             discovery=str(out / "discovery"),
-            flag_clusters=args.flag_clusters,
+            flag_clusters=strategy,
+            clusters=clusters,
             grid_n=args.grid_n,
             **common,
         )
     )
     times["ravl"] = time.perf_counter() - t
     t = time.perf_counter()
-    control = finetune_clip(CLIPFinetuneConfig(output_dir=str(out / "standard_ft"), **common))
-    control.pop("model", None)
-    times["standard_ft"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    flags = grade_flags(args.base, data, out / "discovery", args.flag_clusters, args.grid_n)
+    flags = grade_flags(discovery_model, data, out / "discovery", strategy, args.grid_n, clusters)
     use = mark_use(
         {
             "default": args.base,
