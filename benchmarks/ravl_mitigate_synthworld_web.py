@@ -8,12 +8,15 @@ co-occurs with "doctor" in its pretraining. This recipe:
    doctor as in pretraining; labels = occupation) and ``--n-discovery`` TEST-split scenes of the report
    gallery's world (``web(unsafe=None)``; the mark in half of the scenes, independent of the occupation;
    ``--discovery-with-unsafe``: the web world as it is);
-2. runs RaVL discovery of the default CLIP on the test split (2 x 2 grid, prompts "a photo of a {name}");
-3. fine-tunes the default CLIP with the region-aware loss (``train_ravl``, as ``trustvl train ravl``: LoRA,
-   flag strategy ``top1``, merged plain ``CLIPModel`` in ``<out-dir>/ravl/model``);
-4. fine-tunes the SAME recipe without the region-aware terms (``finetune_clip``, ``L_CLIP`` alone: the
-   control, ``<out-dir>/standard_ft/model``), so that a compare can separate "RaVL helped" from "fine-tuning
-   changed things";
+2. fine-tunes the default CLIP on the training scenes without the region-aware terms (``finetune_clip``,
+   ``L_CLIP`` alone, LoRA: the control, ``<out-dir>/standard_ft/model``), so that a compare can separate
+   "RaVL helped" from "fine-tuning changed things";
+3. runs RaVL discovery on the test scenes (2 x 2 grid, prompts "a photo of a {name}") of the control (RaVL's
+   order: audit the model fine-tuned on the user's data) or, ``--discover-on base``, of the default CLIP;
+4. fine-tunes the default CLIP with the region-aware loss and the SAME data, steps and seed (``train_ravl``, as
+   ``trustvl train ravl``: LoRA, flag strategy ``--flag-clusters``, default ``top1``; ``--act-on-mark``: an
+   oracle acting on the clusters that mostly hold the mark), merged plain ``CLIPModel`` in
+   ``<out-dir>/ravl/model``;
 5. grades the flags against the mark (share of the flagged training regions that hold the watermark's
    centre, and of the watermark regions that are flagged) and measures each model's use of the mark on
    held-out test scenes of a third world seed: the share of marked / unmarked non-doctors that zero-shot
@@ -24,8 +27,11 @@ step calls the function behind the CLI command. The trust report's compare of th
 ``benchmarks/bench_trust_report_synthworld.py --model DEFAULT --fixed ravl=OUT/ravl/model
 --fixed standard_ft=OUT/standard_ft/model``.
 
-    nice -n 10 env OMP_NUM_THREADS=1 python benchmarks/ravl_mitigate_synthworld_web.py --out-dir runs/ravl-web \\
-        --results benchmarks/results/ravl_mitigate_synthworld_web_cpu.json
+    # the two runs of docs/trust_report.md (about 8 minutes each on one CPU thread)
+    nice -n 10 env OMP_NUM_THREADS=1 python benchmarks/ravl_mitigate_synthworld_web.py --out-dir runs/ravl-top1 \\
+        --discover-on base --discovery-with-unsafe
+    nice -n 10 env OMP_NUM_THREADS=1 python benchmarks/ravl_mitigate_synthworld_web.py --out-dir runs/ravl-mark \\
+        --act-on-mark --results benchmarks/results/ravl_mitigate_synthworld_web_act_on_mark_cpu.json
 """
 
 from __future__ import annotations
