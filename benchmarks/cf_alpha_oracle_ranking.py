@@ -22,8 +22,8 @@ import torch
 
 from trustvl.data_builders.synthworld import occupation_prompt
 from trustvl.evaluation.synthworld import (
-    FairnessOverGalleries,
     GalleryFairness,
+    combine_galleries,
     effect_vs_base,
     evaluate_synthworld,
     synthworld_test_set,
@@ -31,26 +31,6 @@ from trustvl.evaluation.synthworld import (
 from trustvl.modeling.embedding import embed_texts
 from trustvl.modeling.synthworld_clip import load_default_clip
 from trustvl.utils.io import print_json
-
-
-def _mean(per: list[GalleryFairness], name: str) -> dict[str, list[float]] | None:
-    fields = [getattr(g, name) for g in per]
-    if any(f is None for f in fields):
-        return None
-    return {a: np.mean([f[a] for f in fields], axis=0).tolist() for a in fields[0]}
-
-
-def over_galleries(per: list[GalleryFairness], k: int) -> FairnessOverGalleries:
-    attrs = list(per[0].max_skew)
-    return FairnessOverGalleries(
-        k=k,
-        zero_shot_top1=float(np.mean([g.zero_shot_top1 for g in per])),
-        max_skew={a: float(np.mean([g.max_skew[a] for g in per])) for a in attrs},
-        ndkl={a: float(np.mean([g.ndkl[a] for g in per])) for a in attrs},
-        per_gallery=per,
-        max_skew_floor=_mean(per, "max_skew_floor"),
-        ndkl_floor=_mean(per, "ndkl_floor"),
-    )
 
 
 def oracle_embeddings(text: torch.Tensor, occupation: np.ndarray, noise: float, seed: int) -> torch.Tensor:
@@ -84,7 +64,7 @@ def main() -> None:
             model, processor, n_test=args.n_test, world_seed=seed, ks=(args.k,), n_recall=0, image_embeds=img
         )
         oracle.append(GalleryFairness.of(seed, ev, args.k))
-    b, o = over_galleries(base, args.k), over_galleries(oracle, args.k)
+    b, o = combine_galleries(base, args.k), combine_galleries(oracle, args.k)
     effect = effect_vs_base(b, o)
 
     def verdicts(changes):

@@ -210,6 +210,14 @@ def fairness_over_galleries(
     for seed in world_seeds:
         ev = evaluate_synthworld(model, processor, n_test=n_test, world_seed=int(seed), ks=(k,), n_recall=0)
         per.append(GalleryFairness.of(seed, ev, k))
+    return combine_galleries(per, k)
+
+
+def combine_galleries(per: list[GalleryFairness], k: int) -> FairnessOverGalleries:
+    """The mean over the galleries ``per`` (measured at cut-off ``k``), with the intervals and floors of the
+    means when every gallery carries replicates (see :func:`fairness_over_galleries`)."""
+    if not per:
+        raise TrustVLInputError("per is empty; expected at least one GalleryFairness")
     attrs = list(per[0].max_skew)
     result = FairnessOverGalleries(
         k=k,
