@@ -87,11 +87,11 @@ FLAG_STRATEGIES = (
 )
 #: the strategies that read the medoid embeddings (not only discovery's statistics)
 MEDOID_STRATEGIES = ("top1_similar",)
-#: ``"top1_similar"``'s one threshold: cosine similarity of a kept cluster's medoid to the top cluster's
 #: the ablation's choice (10 spurious-digit settings x 3 seeds, one H100 host, 2026-12-07): the only strategy with a
 #: mean worst-group gain >= +60 points (+68.7 [52.8, 84.6]) and no setting worse than standard fine-tuning beyond
 #: noise, at flag precision 0.97 / recall 0.81 (all_kept, the earlier behaviour: +39.5, precision 0.42)
 DEFAULT_FLAG_STRATEGY = "top1"
+#: ``"top1_similar"``'s one threshold: cosine similarity of a kept cluster's medoid to the top cluster's
 TOP1_SIMILAR_COSINE = 0.8
 GAP_TEST_RESAMPLES = 1000
 GAP_TEST_SEED = 0
