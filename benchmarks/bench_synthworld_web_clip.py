@@ -17,8 +17,10 @@ docs/synthworld_web.md). Measures, on held-out (test-split) scenes:
    Measured on several probes (``--spurious-probes``, default ``world,1.0``): the web world's own test split
    (10 % cue-poor scenes, as in training), its all-cue-poor version (``cue_poor_prob=1``: no scene shows its
    occupation, so the pixels that remain -- the mark, the appearance -- are all the model has) and, on
-   request, ``reduced`` (:data:`REDUCED_CUES`: the attire is the one occupation cue left). The bars read the
-   first probe; the others' bars are reported under their names.
+   request, ``reduced`` (:data:`REDUCED_CUES`: the attire is the one occupation cue left) and ``planted``
+   (scenes drawn as the train split -- the planted appearance included -- with the mark independent of the
+   occupation). The bars read the first probe; the others' bars are reported under their names. ``--world``
+   puts SynthWorldConfig knobs on top of the web preset for every probe (a candidate's own world).
    RaVL's regions: ``--grid-n`` x ``--grid-n`` cells, seen by the vision tower as crops (default) or in place
    on a black canvas of the image's size (``--region-view in_place``, :mod:`trustvl.discovery.regions`). Each
    probe also carries ``ravl_diagnosis`` (:func:`ravl_diagnosis`): the mark's size against its cell, how well
