@@ -151,6 +151,7 @@ def main() -> None:
     ap.add_argument("--gallery-size", type=int, default=800)
     ap.add_argument("--probe-size", type=int, default=200)
     ap.add_argument("--spurious-images", type=int, default=400)
+    ap.add_argument("--world-seed", type=int, default=0, help="seed of the default gallery and safety probe")
     ap.add_argument("--out", default=None, help="write the JSON here too")
     args = ap.parse_args()
     t0 = time.perf_counter()
@@ -160,6 +161,7 @@ def main() -> None:
         default_gallery_size=args.gallery_size,
         safety_probe_size=args.probe_size,
         spurious_max_images=args.spurious_images,
+        world_seed=args.world_seed,
         progress=False,
     )
     with tempfile.TemporaryDirectory() as tmp:
