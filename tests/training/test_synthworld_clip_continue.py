@@ -60,5 +60,8 @@ def test_bad_continuation_settings_fail_with_the_value(tmp_path):
         _config(tmp_path, init_from=None)
     with pytest.raises(TrustVLInputError, match="train_towers='text'"):
         _config(tmp_path, train_towers="text")
-    with pytest.raises(TrustVLInputError, match="takes 64-px images; expected resolution=96"):
+    with pytest.raises(
+        TrustVLInputError,
+        match=r"takes 64-px images; expected resolution=96 to match \(pass --resolution 64\)",
+    ):
         pretrain_synthworld_clip(_config(tmp_path, resolution=96))

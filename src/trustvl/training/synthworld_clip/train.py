@@ -43,7 +43,7 @@ def _continued_clip(config: SynthWorldCLIPPretrainConfig) -> tuple[CLIPModel, CL
     if size != config.resolution:
         raise TrustVLInputError(
             f"init_from={config.init_from!r} takes {size}-px images; expected resolution={config.resolution}"
-            " to match (pass --resolution {size})"
+            f" to match (pass --resolution {size})"
         )
     return model, processor
 
