@@ -31,19 +31,6 @@ python3 -m trustvl.cli train synthworld-sd --resume \
   ${TRUSTVL_SD_SMOKE:-} \
   2>&1 | grep -v -i warn | tee "$OUT/train_log.txt"
 echo "training done at ${SECONDS}s" | tee -a "$OUT/train_log.txt"
-# the folder names the CLIP instead of holding a copy of its text tower (modeling.synthworld_sd.detach_text_encoder)
-rm -rf "$OUT/ship" && mkdir -p "$OUT/ship" && cp -r "$OUT/run/pipeline" "$OUT/ship/synthworld-sd"
-python3 -c "import sys; from trustvl.modeling.synthworld_sd import detach_text_encoder as t
-t(sys.argv[1], sys.argv[2], reference='../synthworld-clip')" "$OUT/ship/synthworld-sd" "$CLIP"
-tar -C "$OUT/ship" -czf "$OUT/models.tgz" synthworld-sd
-cp "$OUT/run/trustvl_sd_train.json" "$OUT/" 2>/dev/null
 # a 2x-down UNet step costs ~1.6x the shipped one's, so each bench gets 90 s (the 4x-down one took ~50 s)
-for G in 5 8; do
-  TRUSTVL_DEFAULT_SD="$OUT/run/pipeline" TRUSTVL_DEFAULT_OUTCOME_CLASSIFIER="$OUT/run/outcome-classifier" \
-  timeout "${BENCH_TIMEOUT:-90}" python3 benchmarks/bench_synthworld_generation.py --n "${BENCH_N:-64}" --steps "${BENCH_STEPS:-20}" \
-    --guidance $G --batch-size 64 --throughput-n "${BENCH_THROUGHPUT_N:-512}" --device "$DEVICE" \
-    --grid "$OUT/grid_g$G.png" --out "$OUT/bench_g$G.json" \
-    2>&1 | grep -v -i -E "warn|it/s" | tail -30 | tee -a "$OUT/bench_log.txt"
-done
+BENCH_TIMEOUT=${BENCH_TIMEOUT:-90} bash benchmarks/recipes/sd_ship_and_bench.sh "$OUT" "$CLIP" "$DEVICE"
 echo "all done at ${SECONDS}s" | tee -a "$OUT/bench_log.txt"
-find "$OUT/run" -mindepth 1 -maxdepth 1 ! -name trustvl_sd_train.json -exec rm -rf {} +

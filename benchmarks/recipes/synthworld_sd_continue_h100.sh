@@ -20,15 +20,4 @@ python3 -m trustvl.cli train synthworld-sd --resume \
   --stage_max_seconds 0 0 "$SECONDS_UNET" \
   --dataloader_num_workers 8 --save_steps 1000 --logging_steps 200 --disable_tqdm true \
   2>&1 | grep -v -i warn | tee "$OUT/train_log.txt"
-rm -rf "$OUT/ship" && mkdir -p "$OUT/ship" && cp -r "$OUT/run/pipeline" "$OUT/ship/synthworld-sd"
-python3 -c "import sys; from trustvl.modeling.synthworld_sd import detach_text_encoder as t
-t(sys.argv[1], sys.argv[2], reference='../synthworld-clip')" "$OUT/ship/synthworld-sd" "$CLIP"
-tar -C "$OUT/ship" -czf "$OUT/models.tgz" synthworld-sd
-cp "$OUT/run/trustvl_sd_train.json" "$OUT/" 2>/dev/null
-for G in 5 8; do
-  TRUSTVL_DEFAULT_SD="$OUT/run/pipeline" TRUSTVL_DEFAULT_OUTCOME_CLASSIFIER="$OUT/run/outcome-classifier" \
-  timeout 75 python3 benchmarks/bench_synthworld_generation.py --n 64 --steps 20 --guidance $G \
-    --batch-size 64 --throughput-n 512 --device cuda --grid "$OUT/grid_g$G.png" --out "$OUT/bench_g$G.json" \
-    2>&1 | grep -v -i -E "warn|it/s" | tail -30 | tee -a "$OUT/bench_log.txt"
-done
-find "$OUT/run" -mindepth 1 -maxdepth 1 ! -name trustvl_sd_train.json -exec rm -rf {} +
+bash benchmarks/recipes/sd_ship_and_bench.sh "$OUT" "$CLIP" cuda
