@@ -125,16 +125,35 @@ def time_forward(engine, n: int, resolution: int, device: torch.device) -> float
     return steps * engine.batch_size / (time.perf_counter() - t)
 
 
-def embed_to_cache(engine, rows, cache) -> None:
-    """The audit's embedding loop: one DataLoader over every row, each shard written once its rows are in."""
-    pending, n_pending, shard = [], 0, 0
-    for emb in engine.batches(rows):
+def embed_to_cache(engine, source, cache, shards: list[int], deadline: float | None = None) -> list[int]:
+    """The audit's embedding loop: one DataLoader over the rows of ``shards`` (in order), each shard written
+    once its rows are in. With ``deadline`` (a ``time.perf_counter()`` value) the loop stops after the first
+    shard written past it, as a killed run would have, and the next run computes only the shards still
+    missing. Returns the shards written."""
+    from trustvl.modeling.image_loading import ImageRows
+
+    indices = [i for shard in shards for i in cache.rows(shard)]
+    written: list[int] = []
+    pending, n_pending = [], 0
+    batches = engine.batches(ImageRows(source, indices))
+    for emb in batches:
         pending.append(emb)
         n_pending += len(emb)
-        while shard < cache.n_shards and n_pending >= len(cache.rows(shard)):
+        while len(written) < len(shards) and n_pending >= len(cache.rows(shards[len(written)])):
+            shard = shards[len(written)]
             stacked, size = torch.cat(pending), len(cache.rows(shard))
             cache.put(shard, stacked[:size])
-            pending, n_pending, shard = [stacked[size:]], n_pending - size, shard + 1
+            written.append(shard)
+            pending, n_pending = [stacked[size:]], n_pending - size
+        if deadline is not None and written and time.perf_counter() >= deadline:
+            batches.close()  # shuts the DataLoader's workers down
+            break
+    return written
+
+
+def read_progress(path: Path) -> list[dict]:
+    """The earlier runs' embedding records of a resumed ``--work-dir`` (empty for a fresh one)."""
+    return json.loads(path.read_text())["runs"] if path.is_file() else []
 
 
 def main() -> None:
@@ -164,7 +183,19 @@ def main() -> None:
     p.add_argument("--n-split", type=int, default=20_000, help="images timed for each standalone stage")
     p.add_argument("--n-resamples", type=int, default=200, help="bootstrap resamples (0: no intervals)")
     p.add_argument("--ks", type=int, nargs="+", default=[10, 100, 1000])
-    p.add_argument("--work-dir", default=None, help="embedding cache folder (default: a temporary one)")
+    p.add_argument(
+        "--work-dir",
+        default=None,
+        help="embedding cache folder (default: a temporary one, removed at the end); a run over the same folder"
+        " embeds only the shards still missing and adds the earlier runs' embedding time",
+    )
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        help="stop embedding after the first shard written past this many seconds (with --work-dir: the next"
+        " run resumes; no scoring until every shard is in)",
+    )
     p.add_argument("--out", default=None, help="write the results as JSON here")
     args = p.parse_args()
 
@@ -176,7 +207,7 @@ def main() -> None:
     t = time.perf_counter()
     pool = encoded_pool(min(args.pool, args.n_images), args.source_size or args.resolution, args.format)
     seconds_pool = time.perf_counter() - t
-    rows = ImageRows(CycledPool(pool, args.n_images))
+    source = CycledPool(pool, args.n_images)
     split_rows = ImageRows(CycledPool(pool, min(args.n_split, args.n_images)))
 
     model, processor = build_model(args.shape, args.resolution, device, torch.float32)
@@ -189,13 +220,45 @@ def main() -> None:
     forward = time_forward(engine, args.n_split, args.resolution, device)
 
     work = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="trustvl-audit-1m-"))
-    cache = ShardedTensorCache(work, "gallery", args.n_images, args.shard_size)
+    key = f"{args.shape}-{args.resolution}-{args.source_size or args.resolution}-{args.format}-{args.pool}"
+    cache = ShardedTensorCache(work, key, args.n_images, args.shard_size)
+    progress_path = work / f"{key}-progress.json"
+    earlier = read_progress(progress_path)
+    missing = cache.missing()
     engine.embed(ImageRows(CycledPool(pool, 2 * args.batch_size)), progress=False)  # workers and kernels warm
     sync(device)
     t = time.perf_counter()
-    embed_to_cache(engine, rows, cache)
+    deadline = None if args.time_limit is None else t + args.time_limit
+    written = embed_to_cache(engine, source, cache, missing, deadline) if missing else []
     sync(device)
-    seconds_embedding = time.perf_counter() - t
+    this_run = {
+        "shards_written": len(written),
+        "images": sum(len(cache.rows(i)) for i in written),
+        "seconds_embedding": time.perf_counter() - t,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+    runs = [*earlier, this_run]
+    save_json(progress_path, {"runs": runs})
+    seconds_embedding = sum(r["seconds_embedding"] for r in runs)
+    if len(written) < len(missing):
+        done = cache.n_shards - len(missing) + len(written)
+        print(
+            f"stopped at --time-limit {args.time_limit} s: {done} of {cache.n_shards} shards in {work};"
+            " run the same command again to embed the rest and score",
+            flush=True,
+        )
+        if args.out:
+            save_json(
+                Path(args.out),
+                {
+                    "complete": False,
+                    "shards_done": done,
+                    "n_shards": cache.n_shards,
+                    "runs": runs,
+                    "work_dir": str(work),
+                },
+            )
+        return
 
     gen = torch.Generator().manual_seed(0)
     dim = cache.get(0).shape[1]
@@ -222,6 +285,8 @@ def main() -> None:
 
     e2e = args.n_images / seconds_embedding
     row = {
+        "complete": True,
+        "embedding_runs": runs,
         "shape": args.shape,
         "resolution": args.resolution,
         "source_size": args.source_size or args.resolution,
@@ -250,7 +315,7 @@ def main() -> None:
         "seconds_total": seconds_embedding + seconds_scoring,
         "seconds_building_pool": seconds_pool,
         "n_resamples": args.n_resamples,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": max(peak_rss_mb(), *(r["peak_rss_mb"] for r in runs)),
         "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "ndkl_skin_tone": result.fairness["skin_tone"].ndkl,
     }
@@ -264,7 +329,15 @@ def main() -> None:
         f" {row['peak_rss_mb']:,.0f} |"
     )
     if args.out:
-        Path(args.out).write_text(json.dumps(row, indent=2) + "\n")
+        save_json(Path(args.out), row)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def save_json(path: Path, obj: dict) -> None:
+    path.write_text(json.dumps(obj, indent=2) + "\n")
 
 
 if __name__ == "__main__":
