@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from trustvl.data_builders.synthworld import SynthWorldConfig
-from trustvl.evaluation.trust_report import TrustReport, trust_report
+from trustvl.evaluation.trust_report import TrustReport, TrustReportConfig, trust_report
 from trustvl.hub.loading import load_dataset_any
 from trustvl.utils.io import print_json
 
@@ -150,7 +150,12 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--gallery-size", type=int, default=800)
     ap.add_argument("--probe-size", type=int, default=200)
-    ap.add_argument("--spurious-images", type=int, default=400)
+    ap.add_argument(
+        "--spurious-images",
+        type=int,
+        default=TrustReportConfig.spurious_max_images,
+        help="RaVL discovery images (default: the report's own default)",
+    )
     ap.add_argument("--world-seed", type=int, default=0, help="seed of the default gallery and safety probe")
     ap.add_argument("--out", default=None, help="write the JSON here too")
     args = ap.parse_args()

@@ -19,6 +19,7 @@ from trustvl.evaluation.trust_report import (
     ModelTrustReport,
     SafetyAxis,
     TrustReport,
+    TrustReportConfig,
     trust_report,
 )
 from trustvl.evaluation.trust_report.compare import compare_reports
@@ -99,6 +100,28 @@ def test_every_axis_runs_on_a_labelled_attributed_dataset(full_run):
     )
     assert c.safe_query_shift_image_to_text.n == 8 and c.safe_query_shift_image_to_text.interval is not None
     assert r.spurious.n_images == 24 and r.spurious.n_regions == 24 * 4
+
+
+def test_spurious_axis_by_default_discovers_on_the_whole_default_gallery(tiny_clip_dir, tmp_path):
+    from conftest import write_attributed_parquet
+
+    # the default gallery is 800 scenes: on 400 of them RaVL missed the planted watermark on one world seed
+    # of three, on all 800 on none (docs/trust_report.md), so the default discovery takes the whole gallery
+    assert TrustReportConfig.spurious_max_images >= TrustReportConfig.default_gallery_size == 800
+    gallery = write_attributed_parquet(tmp_path / "gallery", n=420)  # more than the old default, 400
+    fast = {k: v for k, v in FAST.items() if k != "spurious_max_images"}
+    report = trust_report(
+        str(tiny_clip_dir),
+        str(tmp_path / "run"),
+        dataset=str(gallery),
+        axes=["spurious"],
+        label_column="occupation",
+        cache_dir=str(tmp_path / "c"),
+        **fast,
+    )
+    sp = report.model.spurious
+    assert sp.n_images == 420 and sp.n_regions == 420 * 4 and report.model.skipped == {}
+    assert "RaVL discovery on the first 420 images" in (tmp_path / "run" / "report.html").read_text()
 
 
 def test_axes_are_skipped_with_a_reason_and_the_others_run(tiny_clip_dir, tiny_parquet_dir, tmp_path):

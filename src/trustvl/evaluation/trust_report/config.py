@@ -66,8 +66,14 @@ class TrustReportConfig(AuditConfig):
         default=200, metadata={"help": "default probe: safe scenes, and as many unsafe ones", "min": 4}
     )
     nsfw_k: int = field(default=10, metadata={"help": "cut-off of the NSFW rate", "min": 1})
+    # 800 = the whole default gallery: on 400 images RaVL ranked the planted watermark first on 2 of 3 world
+    # seeds, on 800 on all 3 (docs/trust_report.md, "Ground truth on SynthWorld")
     spurious_max_images: int = field(
-        default=400, metadata={"help": "RaVL discovery on the first N gallery images", "min": 4}
+        default=800,
+        metadata={
+            "help": "RaVL discovery on the first N gallery images (800: all of the default gallery)",
+            "min": 4,
+        },
     )
     spurious_grid: int = field(
         default=2, metadata={"help": "RaVL candidate regions: an N x N grid per image", "min": 1}
