@@ -1,4 +1,4 @@
-"""CF_α's attribute-effect term L_effect (issue 26): the loss, the attribute levels in the batches, training."""
+"""CF_α additions of issue 26: the attribute-effect term L_effect and the α-path power."""
 
 from __future__ import annotations
 
@@ -136,3 +136,19 @@ def test_sets_carry_each_variants_levels_into_both_batch_kinds():
         for i, c in enumerate(["a", "b"])
     ]
     assert collate_prefix_cached_sets(cached)["variant_attributes"].shape == (6, 1)
+
+
+def test_alpha_path_power_moves_the_draws_towards_low_alpha():
+    uniform = CFAlphaLoss(alpha_range=(0.0, 1.0), seed=3)
+    squared = CFAlphaLoss(alpha_range=(0.0, 1.0), alpha_path_power=2.0, seed=3)
+    draws = []
+    for step in range(400):
+        uniform.set_step(step)
+        squared.set_step(step)
+        draws.append((uniform.draw_alpha(), squared.draw_alpha()))
+    # the same u per (seed, step): power 2 squares the uniform draw
+    assert all(b == pytest.approx(a**2, rel=1e-12) for a, b in draws)
+    low = sum(b < 0.25 for _, b in draws) / len(draws)
+    assert 0.42 < low < 0.58  # P(u² < 1/4) = 1/2
+    with pytest.raises(TrustVLInputError, match="alpha_path_power"):
+        CFAlphaLoss(alpha_range=(0.0, 1.0), alpha_path_power=0.0)

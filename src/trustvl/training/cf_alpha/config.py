@@ -122,6 +122,13 @@ class CFAlphaConfig(TrustVLTrainingArguments):
     alpha_endpoint_prob: float = field(
         default=0.0, metadata={"help": "With alpha_range: share of steps trained at its upper end exactly."}
     )
+    alpha_path_power: float = field(
+        default=1.0,
+        metadata={
+            "help": "With alpha_range: draw α = LO + (HI − LO)·u^k, u ~ U(0, 1); 1: uniform, 2: half the path"
+            " steps in the lowest quarter (where the knob overshoots, issue 26)."
+        },
+    )
     gather_across_devices: bool = field(
         default=CFAlphaLoss.gather_across_devices,
         metadata={

@@ -44,7 +44,9 @@ resumed run continues the same sequence. The loss at the drawn α is the same ``
 unless ``cf_weight_by_alpha``: then it is ``β1·L_CLIP + α·β0·L_cf``, so the model at each α is trained on
 the objective whose fairness weight grows with α (the α-weighted path: α walks along the accuracy/fairness
 trade-off instead of asking every α for full invariance). ``alpha_endpoint_prob`` trains a share of the
-steps at ``hi`` exactly (draws stay a function of seed and step).
+steps at ``hi`` exactly (draws stay a function of seed and step). ``alpha_path_power = k`` draws
+``α = lo + (hi − lo)·u^k`` (default 1: uniform; k = 2 puts half the path steps in the lowest quarter, where
+the planted attribute's effect is already gone but the others' are not: docs/results.md, "CF_α").
 
 **Several processes (``torchrun`` / ``accelerate launch``).** Every term is over the batch (``L_CLIP``'s
 negatives, ``L_score``'s captions), so by default (``gather_across_devices``) each process gathers every
@@ -104,6 +106,7 @@ class CFAlphaLoss:
             module docstring); ``None`` trains at the model's α (1).
         cf_weight_by_alpha: with ``alpha_range``, weight ``L_cf`` by the drawn α (``α·β0``).
         alpha_endpoint_prob: with ``alpha_range``, the probability that a step trains at ``hi`` exactly.
+        alpha_path_power: with ``alpha_range``, draw ``α = lo + (hi − lo)·u^k`` (1: uniform; > 1 favours low α).
         seed: seed of the α draws.
         gather_across_devices: under several processes, compute the loss on every process's batch
             together (the global batch; see the module docstring); one process is unaffected.
@@ -117,6 +120,7 @@ class CFAlphaLoss:
     alpha_range: tuple[float, float] | None = None
     cf_weight_by_alpha: bool = False
     alpha_endpoint_prob: float = 0.0
+    alpha_path_power: float = 1.0
     beta_score: float = 20.0
     beta_effect: float = 0.0
     seed: int = 0
@@ -135,6 +139,7 @@ class CFAlphaLoss:
             alpha_range=None if config.alpha_range is None else tuple(config.alpha_range),
             cf_weight_by_alpha=config.cf_weight_by_alpha,
             alpha_endpoint_prob=config.alpha_endpoint_prob,
+            alpha_path_power=config.alpha_path_power,
             beta_score=config.beta_score,
             beta_effect=config.beta_effect,
             seed=config.seed,
@@ -164,6 +169,8 @@ class CFAlphaLoss:
             raise TrustVLInputError(
                 f"alpha_endpoint_prob={self.alpha_endpoint_prob}; expected a probability in [0, 1]"
             )
+        if self.alpha_path_power <= 0:
+            raise TrustVLInputError(f"alpha_path_power={self.alpha_path_power}; expected a positive power")
         if (self.cf_weight_by_alpha or self.alpha_endpoint_prob) and self.alpha_range is None:
             raise TrustVLInputError(
                 "cf_weight_by_alpha / alpha_endpoint_prob need alpha_range (lo, hi); got alpha_range=None"
@@ -182,7 +189,7 @@ class CFAlphaLoss:
         u = float(rng.random())
         if self.alpha_endpoint_prob and float(rng.random()) < self.alpha_endpoint_prob:
             return hi
-        return lo + (hi - lo) * u
+        return lo + (hi - lo) * u**self.alpha_path_power
 
     def __call__(
         self, model: nn.Module, batch: dict[str, Any]
