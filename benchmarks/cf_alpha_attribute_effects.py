@@ -74,7 +74,7 @@ def max_skew(labels: np.ndarray, m: int) -> float:
 
 def gallery_effects(img: torch.Tensor, text: torch.Tensor, ts, planted: str, k: int) -> dict[str, float]:
     """Occupation-averaged effect spreads, standardised effects, top-k MaxSkew and the planted attribute's
-    top-level share in the top k (see the module docstring)."""
+    top-level share in the top k (see the module docstring), and the gallery's zero-shot top-1."""
     scores = (img @ text.T).numpy().astype(np.float64)  # [n, n_occupations]
     levels = {a: len(v) for a, v in ts.attribute_levels.items()}
     rows = []
@@ -87,7 +87,9 @@ def gallery_effects(img: torch.Tensor, text: torch.Tensor, ts, planted: str, k: 
         row |= {f"max_skew_{a}": max_skew(ts.attributes[a][top], levels[a]) for a in levels}
         row[f"top_level_share_{planted}"] = float(np.bincount(ts.attributes[planted][top]).max() / k)
         rows.append(row)
-    return {key: round(float(np.mean([r[key] for r in rows])), 5) for key in rows[0]}
+    out = {key: round(float(np.mean([r[key] for r in rows])), 5) for key in rows[0]}
+    out["zero_shot_top1"] = round(float((scores.argmax(1) == ts.occupation).mean()), 5)
+    return out
 
 
 def paired_effects(model, processor, data_dir: str, attributes: list[str], alphas: list[float]) -> dict:
