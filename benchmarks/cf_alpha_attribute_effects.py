@@ -16,11 +16,17 @@ For a trained CF_α model (a run's ``cf_alpha/model`` folder) and every α of th
 
     python benchmarks/cf_alpha_attribute_effects.py --model RUN/cf_alpha/model \
         --counterfactuals RUN/data/counterfactuals --world-seeds 0 --out effects.json
+
+``--train RECIPE_JSON --model DIR`` first trains the demo's CF_α recipe with those overrides (the
+benchmark's ``--cf-alpha``) on ``--counterfactuals`` into ``DIR`` (the CPU proxy of issue 26's search: the
+benchmark's training without its audit, build and three-gallery sweep), then measures ``DIR/model``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import time
 
 import numpy as np
@@ -29,8 +35,10 @@ import torch
 from trustvl.data_builders.synthworld import occupation_prompt
 from trustvl.evaluation.synthworld import synthworld_test_set
 from trustvl.hub.loading import load_dataset_any
+from trustvl.jobs.demo import demo_cf_alpha_recipe
 from trustvl.modeling.clip_components import normalize_uint8
 from trustvl.modeling.embedding import embed_pixel_values, embed_texts, load_clip
+from trustvl.training.cf_alpha import train_cf_alpha
 from trustvl.utils.io import print_json
 
 
@@ -115,6 +123,19 @@ def paired_effects(model, processor, data_dir: str, attributes: list[str], alpha
     return out
 
 
+def proxy_recipe(overrides: dict, counterfactuals: str, out_dir: str, seed: int = 0):
+    """The demo's CF_α recipe with ``overrides`` (as the benchmark's ``--cf-alpha``), on ``counterfactuals``,
+    written to ``out_dir``."""
+    return dataclasses.replace(
+        demo_cf_alpha_recipe(),
+        dataset=counterfactuals,
+        output_dir=out_dir,
+        seed=seed,
+        disable_tqdm=True,
+        **overrides,
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, help="a CF_α model folder (RUN/cf_alpha/model)")
@@ -124,9 +145,18 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=100)
     ap.add_argument("--planted", default="skin_tone")
     ap.add_argument("--counterfactuals", default=None, help="a counterfactual build for the paired effects")
+    ap.add_argument("--train", type=json.loads, default=None, help="train this --cf-alpha recipe first")
+    ap.add_argument("--seed", type=int, default=0, help="training seed (with --train)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     t0 = time.perf_counter()
+    train = None
+    if args.train is not None:
+        if not args.counterfactuals:
+            ap.error("--train needs --counterfactuals (the sets to train on)")
+        summary = train_cf_alpha(proxy_recipe(args.train, args.counterfactuals, args.model, args.seed))
+        train = {k: summary[k] for k in ("train_seconds", "global_step", "final_loss", "last_log")}
+        args.model = summary["model_dir"]
     model, processor = load_clip(args.model, device="cpu")
     model.requires_grad_(False)
     gallery = {}
@@ -150,6 +180,7 @@ def main() -> None:
         {
             "benchmark": "cf_alpha_attribute_effects",
             "settings": vars(args),
+            "train": train,
             "gallery": gallery,
             "paired": paired,
             "seconds": round(time.perf_counter() - t0, 1),

@@ -40,3 +40,13 @@ def test_paired_effects_cancel_the_scene(effects):
 def test_max_skew_ignores_empty_levels(effects):
     assert effects.max_skew(np.array([0] * 75 + [1] * 25), 2) == pytest.approx(np.log(1.5))
     assert effects.max_skew(np.array([1] * 10), 4) == pytest.approx(np.log(4))
+
+
+def test_proxy_recipe_is_the_demo_recipe_with_the_benchmarks_overrides(effects, tmp_path):
+    from trustvl.jobs.demo import demo_cf_alpha_recipe
+
+    cfg = effects.proxy_recipe({"alpha_path_power": 2.0, "max_steps": 240}, "cf", str(tmp_path), seed=1)
+    demo = demo_cf_alpha_recipe()
+    assert cfg.alpha_path_power == 2.0 and cfg.max_steps == 240 and cfg.seed == 1
+    assert cfg.learning_rate == demo.learning_rate and cfg.lora_target_modules == demo.lora_target_modules
+    assert cfg.dataset == "cf" and cfg.output_dir == str(tmp_path)
