@@ -184,6 +184,12 @@ CASES = [
         "alpha_endpoint_prob",
     ),
     _case("t-cf-weight-by-alpha-no-range", [*T_CF, "--cf_weight_by_alpha"], "cf_weight_by_alpha"),
+    _case("t-cf-effect-no-attributes", [*T_CF, "--beta_effect", "1"], "effect_attributes"),
+    _case(
+        "t-cf-path-power-0",
+        [*T_CF, "--alpha_range", "0", "1", "--alpha_path_power", "0"],
+        "alpha_path_power",
+    ),
     _case("t-cf-seed-negative", [*T_CF, "--seed", "-1"], "seed"),
     _case("t-cf-config-unknown-key", [*T_CF, "--config", "@BADYAML"], "no_such_field"),
     _case("t-cf-dataset-missing", [*T_CF, "--dataset", "@MISSING"], "@MISSING"),

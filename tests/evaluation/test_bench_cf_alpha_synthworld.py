@@ -57,3 +57,16 @@ def test_demo_recipe_takes_cf_alpha_overrides(bench, tmp_path):
     assert demo.max_steps != 240  # the demo's own recipe is untouched
     with pytest.raises(TypeError, match="no_such_field"):
         bench.demo_config(bench.parse_args(["--out", str(tmp_path), "--cf-alpha", '{"no_such_field": 1}']))
+
+
+def test_attribute_effect_recipe_reaches_the_cf_alpha_config(bench, tmp_path):
+    """The --cf-alpha JSON of issue 26's L_effect candidates (cfknob_gpu.md) sets the new loss fields."""
+    recipe = (
+        '{"beta_effect": 10.0, "effect_attributes": ["skin_tone", "gender_presentation", "age", "body_type"],'
+        ' "alpha_range": [0.0, 1.0], "alpha_endpoint_prob": 0.75, "beta_score": 60.0, "beta_clip": 2.0,'
+        ' "max_steps": 240}'
+    )
+    cfg = bench.demo_config(bench.parse_args(["--out", str(tmp_path), "--cf-alpha", recipe]))
+    assert cfg.cf_alpha.beta_effect == 10.0 and cfg.cf_alpha.alpha_range == [0.0, 1.0]
+    assert cfg.cf_alpha.effect_attributes == ["skin_tone", "gender_presentation", "age", "body_type"]
+    assert cfg.summary()["cf_alpha"]["beta_effect"] == 10.0

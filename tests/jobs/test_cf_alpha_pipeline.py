@@ -385,6 +385,32 @@ def test_alpha_path_training_saves_the_model_at_alpha_one(tiny_cf_run):
     assert any(float(v.abs().sum()) > 0 for k, v in model.lora_state_dict().items() if "lora_B" in k)
 
 
+def test_attribute_effect_term_trains_on_the_builders_attribute_columns(tiny_cf_run):
+    """beta_effect reads the counterfactual build's attribute columns into every batch (through the frozen
+    prefix cache) and logs L_effect; the effect term changes the trained delta."""
+    from trustvl.training.cf_alpha import CFAlphaConfig, train_cf_alpha
+
+    root = tiny_cf_run["root"]
+    common = dict(
+        base_model=str(tiny_cf_run["clip"]),
+        dataset=str(root / "cf"),
+        max_steps=2,
+        per_device_train_batch_size=4,
+        save_steps=1000,
+        logging_steps=1,
+        disable_tqdm=True,
+    )
+    attrs = ["skin_tone", "gender_presentation", "age", "body_type"]
+    with_effect = train_cf_alpha(
+        CFAlphaConfig(output_dir=str(root / "run_effect"), beta_effect=5.0, effect_attributes=attrs, **common)
+    )
+    without = train_cf_alpha(CFAlphaConfig(output_dir=str(root / "run_no_effect"), **common))
+    logged = [h for h in with_effect["log_history"] if "effect_loss" in h]
+    assert logged and all(h["effect_loss"] > 0 for h in logged)
+    assert not [h for h in without["log_history"] if "effect_loss" in h]
+    assert with_effect["final_loss"] != pytest.approx(without["final_loss"], rel=1e-6)
+
+
 def test_frozen_prefix_cache_trains_and_sweeps_the_same_numbers(tiny_cf_run, tmp_path, monkeypatch):
     """LoRA on the top vision layer only: training from cached prefix states (PrefixCachedSets) gives the same
     LoRA weights as training from pixels, and the α sweep from cached gallery states the same metrics as

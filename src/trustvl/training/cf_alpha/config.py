@@ -87,6 +87,20 @@ class CFAlphaConfig(TrustVLTrainingArguments):
             "help": "β_s, weight of the score-cohesion term (within-set variance of retrieval logits); 0: off."
         },
     )
+    beta_effect: float = field(
+        default=CFAlphaLoss.beta_effect,
+        metadata={
+            "help": "β_e, weight of the attribute-effect term L_effect (each attribute's mean score shift,"
+            " every attribute pushed alike; needs effect_attributes); 0: off."
+        },
+    )
+    effect_attributes: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Attribute columns of the counterfactual dataset whose levels L_effect reads (e.g."
+            " skin_tone gender_presentation age body_type); needed when beta_effect > 0."
+        },
+    )
     max_logit_scale: float = field(
         default=CFAlphaLoss.max_logit_scale,
         metadata={"help": "Clamp of the learned CLIP logit scale in L_CLIP."},
@@ -107,6 +121,13 @@ class CFAlphaConfig(TrustVLTrainingArguments):
     )
     alpha_endpoint_prob: float = field(
         default=0.0, metadata={"help": "With alpha_range: share of steps trained at its upper end exactly."}
+    )
+    alpha_path_power: float = field(
+        default=1.0,
+        metadata={
+            "help": "With alpha_range: draw α = LO + (HI − LO)·u^k, u ~ U(0, 1); 1: uniform, 2: half the path"
+            " steps in the lowest quarter (where the knob overshoots, issue 26)."
+        },
     )
     gather_across_devices: bool = field(
         default=CFAlphaLoss.gather_across_devices,
@@ -150,6 +171,11 @@ class CFAlphaConfig(TrustVLTrainingArguments):
             if len(self.alpha_range) != 2:
                 raise TrustVLInputError(f"alpha_range={self.alpha_range!r}; expected two numbers LO HI")
             self.alpha_range = [float(x) for x in self.alpha_range]
+        if self.beta_effect and not self.effect_attributes:
+            raise TrustVLInputError(
+                f"beta_effect={self.beta_effect} needs effect_attributes (the dataset's attribute columns,"
+                " e.g. ['skin_tone', 'gender_presentation', 'age', 'body_type']); got none"
+            )
         super().__post_init__()
         # the loss settings are checked here, before any data or model is loaded
         CFAlphaLoss.from_config(self)

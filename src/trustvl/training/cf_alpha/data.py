@@ -33,6 +33,8 @@ class CounterfactualSets(torch.utils.data.Dataset):
 
     Variants are chosen deterministically (a seeded permutation per base and epoch-independent), so
     training is reproducible. Bases with fewer than two variants are rejected: they teach no invariance.
+    ``attribute_columns`` (integer / ClassLabel columns, e.g. the builder's ``skin_tone``, ``age``) adds each
+    variant's levels to the item as ``attributes`` ``[v, n_attributes]``, for the loss's attribute-effect term.
     """
 
     def __init__(
@@ -43,8 +45,9 @@ class CounterfactualSets(torch.utils.data.Dataset):
         image_column: str = "image",
         caption_column: str = "caption",
         base_column: str = "base_id",
+        attribute_columns: list[str] | None = None,
     ) -> None:
-        for col in (image_column, caption_column, base_column):
+        for col in (image_column, caption_column, base_column, *(attribute_columns or [])):
             if col not in dataset.column_names:
                 raise TrustVLInputError(
                     f"column {col!r} is not in the counterfactual dataset; available columns:"
@@ -67,13 +70,29 @@ class CounterfactualSets(torch.utils.data.Dataset):
         }
         self.v = min(variants_per_set, min(len(r) for r in self.rows.values()))
         self.dataset, self.image_column, self.caption_column = dataset, image_column, caption_column
+        self.attribute_columns = list(attribute_columns or [])
+        # the levels are read once (no image decoding): [n_rows, n_attributes]
+        self.levels = (
+            torch.tensor(
+                np.stack([np.asarray(dataset[c], dtype=np.int64) for c in self.attribute_columns], 1)
+            )
+            if self.attribute_columns
+            else None
+        )
 
     def __len__(self) -> int:
         return len(self.bases)
 
+    def attributes(self, i: int) -> torch.Tensor | None:
+        """``[v, n_attributes]`` levels of item ``i``'s variants (None without ``attribute_columns``)."""
+        return None if self.levels is None else self.levels[self.rows[self.bases[i]][: self.v]]
+
     def __getitem__(self, i: int) -> dict[str, Any]:
         rows = self.dataset[self.rows[self.bases[i]][: self.v]]
-        return {"images": rows[self.image_column], "caption": rows[self.caption_column][0]}
+        item = {"images": rows[self.image_column], "caption": rows[self.caption_column][0]}
+        if self.levels is not None:
+            item["attributes"] = self.attributes(i)
+        return item
 
 
 @dataclass
@@ -96,7 +115,7 @@ class CounterfactualSetCollator:
             return_tensors="pt",
         )
         set_index = torch.tensor([i for i, it in enumerate(items) for _ in it["images"]], dtype=torch.long)
-        return {
+        batch = {
             "pixel_values": pixel_values,
             "input_ids": tok["input_ids"],
             "attention_mask": tok["attention_mask"],
@@ -104,6 +123,9 @@ class CounterfactualSetCollator:
             "caption_index": caption_groups([it["caption"] for it in items]),
             "caption_key": caption_keys([it["caption"] for it in items]),
         }
+        if "attributes" in items[0]:
+            batch["variant_attributes"] = torch.cat([it["attributes"] for it in items])
+        return batch
 
 
 def caption_groups(captions: list[str]) -> torch.Tensor:
@@ -194,21 +216,25 @@ class PrefixCachedSets(torch.utils.data.Dataset):
         return len(self.sets)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        return {
+        item = {
             "hidden_states": self.hidden_states[i],
             "text_embeds": self.text_embeds[i],
             "caption": self.captions[i],
             "start_layer": self.start_layer,
         }
+        attributes = self.sets.attributes(i)
+        if attributes is not None:
+            item["attributes"] = attributes
+        return item
 
 
 def collate_prefix_cached_sets(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     """Batch of :class:`PrefixCachedSets` items: ``vision_hidden_states`` ``[B·v, tokens, width]``,
     ``vision_start_layer``, ``text_embeds`` ``[B, d]``, ``set_index`` ``[B·v]``, ``caption_index`` and
-    ``caption_key`` ``[B]``."""
+    ``caption_key`` ``[B]`` (and ``variant_attributes`` ``[B·v, n_attributes]`` when the sets carry them)."""
     hidden = torch.cat([it["hidden_states"] for it in items])
     v = items[0]["hidden_states"].shape[0]
-    return {
+    batch = {
         "vision_hidden_states": hidden,
         "vision_start_layer": torch.tensor(items[0]["start_layer"]),
         "text_embeds": torch.stack([it["text_embeds"] for it in items]),
@@ -216,3 +242,6 @@ def collate_prefix_cached_sets(items: list[dict[str, Any]]) -> dict[str, torch.T
         "caption_index": caption_groups([it["caption"] for it in items]),
         "caption_key": caption_keys([it["caption"] for it in items]),
     }
+    if "attributes" in items[0]:
+        batch["variant_attributes"] = torch.cat([it["attributes"] for it in items])
+    return batch

@@ -23,6 +23,16 @@ context-only caption ``t_b`` per set)::
   (``scale·cos(x_{b,j}, t_c)``, averaged over captions ``c``). Retrieval skew (MaxSkew, NDKL) comes from
   scores that depend on appearance; embedding cohesion removes that dependence only where it is fully
   reached, while this term targets the scores themselves, so it also holds along the α path.
+* ``L_effect`` (weight ``β_e = beta_effect``, default 0: off; trustvl's addition, issue 26): the **attribute
+  effects** on the scores. It needs each variant's attribute levels (``variant_attributes`` ``[B·v, A]``, from
+  the builder's attribute columns: ``CFAlphaConfig.effect_attributes``). With ``d_{i,c}`` image ``i``'s
+  logit against caption ``c`` minus its set's mean (the base image and context cancel), the effect of level
+  ``ℓ`` of attribute ``a`` is ``E_{a,ℓ,c} = mean_{i : a_i = ℓ} d_{i,c}`` over the batch, and
+  ``L_effect = mean_a mean_{ℓ,c} sqrt(E_{a,ℓ,c}² + ε)``. Why: a top-k cut turns an attribute's *mean* score
+  shift of 0.1–0.2 within-occupation standard deviations into a MaxSkew@100 rise of 0.05–0.1; the variance
+  terms above are quadratic, so they remove the planted attribute's large effect first and leave the small
+  effects of the others, which the planted one had masked in the base ranking. This term pushes every
+  attribute's mean effect towards zero at the same rate, however small it is.
 
 **α path (optional, ``alpha_range=(lo, hi)``).** Weight-space interpolation of a LoRA delta trained at
 α = 1 only is not an interpolation of fairness: on SynthWorld the skews of attributes that were not
@@ -34,7 +44,9 @@ resumed run continues the same sequence. The loss at the drawn α is the same ``
 unless ``cf_weight_by_alpha``: then it is ``β1·L_CLIP + α·β0·L_cf``, so the model at each α is trained on
 the objective whose fairness weight grows with α (the α-weighted path: α walks along the accuracy/fairness
 trade-off instead of asking every α for full invariance). ``alpha_endpoint_prob`` trains a share of the
-steps at ``hi`` exactly (draws stay a function of seed and step).
+steps at ``hi`` exactly (draws stay a function of seed and step). ``alpha_path_power = k`` draws
+``α = lo + (hi − lo)·u^k`` (default 1: uniform; k = 2 puts half the path steps in the lowest quarter, where
+the planted attribute's effect is already gone but the others' are not: docs/results.md, "CF_α").
 
 **Several processes (``torchrun`` / ``accelerate launch``).** Every term is over the batch (``L_CLIP``'s
 negatives, ``L_score``'s captions), so by default (``gather_across_devices``) each process gathers every
@@ -88,10 +100,13 @@ class CFAlphaLoss:
             recipe measured best on SynthWorld: with it every attribute's MaxSkew@100 fell at α = 1, body type's
             included, for less zero-shot accuracy than without; docs/results.md, "CF_α").
         max_logit_scale: clamp of the learned CLIP logit scale.
+        beta_effect: β_e, weight of the attribute-effect term ``L_effect`` (0: off; needs the batch's
+            ``variant_attributes``).
         alpha_range: ``(lo, hi)`` with ``0 <= lo <= hi <= 1``: train each step at α ~ U(lo, hi) (see the
             module docstring); ``None`` trains at the model's α (1).
         cf_weight_by_alpha: with ``alpha_range``, weight ``L_cf`` by the drawn α (``α·β0``).
         alpha_endpoint_prob: with ``alpha_range``, the probability that a step trains at ``hi`` exactly.
+        alpha_path_power: with ``alpha_range``, draw ``α = lo + (hi − lo)·u^k`` (1: uniform; > 1 favours low α).
         seed: seed of the α draws.
         gather_across_devices: under several processes, compute the loss on every process's batch
             together (the global batch; see the module docstring); one process is unaffected.
@@ -105,7 +120,9 @@ class CFAlphaLoss:
     alpha_range: tuple[float, float] | None = None
     cf_weight_by_alpha: bool = False
     alpha_endpoint_prob: float = 0.0
+    alpha_path_power: float = 1.0
     beta_score: float = 20.0
+    beta_effect: float = 0.0
     seed: int = 0
     gather_across_devices: bool = True
 
@@ -122,7 +139,9 @@ class CFAlphaLoss:
             alpha_range=None if config.alpha_range is None else tuple(config.alpha_range),
             cf_weight_by_alpha=config.cf_weight_by_alpha,
             alpha_endpoint_prob=config.alpha_endpoint_prob,
+            alpha_path_power=config.alpha_path_power,
             beta_score=config.beta_score,
+            beta_effect=config.beta_effect,
             seed=config.seed,
             gather_across_devices=config.gather_across_devices,
         )
@@ -132,6 +151,8 @@ class CFAlphaLoss:
             raise TrustVLInputError(f"cf_loss={self.cf_loss!r}; expected 'cohesion' or 'info_nce'")
         if self.beta_score < 0:
             raise TrustVLInputError(f"beta_score={self.beta_score}; expected a non-negative weight")
+        if self.beta_effect < 0:
+            raise TrustVLInputError(f"beta_effect={self.beta_effect}; expected a non-negative weight")
         if self.beta_clip < 0 or self.beta_cf < 0 or self.beta_clip + self.beta_cf == 0:
             raise TrustVLInputError(
                 f"beta_clip={self.beta_clip}, beta_cf={self.beta_cf}; expected non-negative"
@@ -148,6 +169,8 @@ class CFAlphaLoss:
             raise TrustVLInputError(
                 f"alpha_endpoint_prob={self.alpha_endpoint_prob}; expected a probability in [0, 1]"
             )
+        if self.alpha_path_power <= 0:
+            raise TrustVLInputError(f"alpha_path_power={self.alpha_path_power}; expected a positive power")
         if (self.cf_weight_by_alpha or self.alpha_endpoint_prob) and self.alpha_range is None:
             raise TrustVLInputError(
                 "cf_weight_by_alpha / alpha_endpoint_prob need alpha_range (lo, hi); got alpha_range=None"
@@ -166,7 +189,7 @@ class CFAlphaLoss:
         u = float(rng.random())
         if self.alpha_endpoint_prob and float(rng.random()) < self.alpha_endpoint_prob:
             return hi
-        return lo + (hi - lo) * u
+        return lo + (hi - lo) * u**self.alpha_path_power
 
     def __call__(
         self, model: nn.Module, batch: dict[str, Any]
@@ -191,8 +214,17 @@ class CFAlphaLoss:
         caption_index = batch.get("caption_index")
         if caption_index is None:
             caption_index = torch.arange(txt.shape[0], device=sets.device)
+        attributes = batch.get("variant_attributes")
+        if self.beta_effect and attributes is None:
+            raise TrustVLInputError(
+                f"beta_effect={self.beta_effect} needs each variant's attribute levels in the batch"
+                " ('variant_attributes'); expected CFAlphaConfig.effect_attributes naming the dataset's"
+                " attribute columns (e.g. ['skin_tone', 'gender_presentation', 'age', 'body_type'])"
+            )
         if self.gather_across_devices and several_processes():
             img, txt, sets, caption_index = _global_batch(img, txt, sets, batch)
+            if self.beta_effect:
+                attributes = gather_with_grad(attributes.to(sets.device))
         scale = unwrap_model(model).logit_scale.exp().clamp(max=self.max_logit_scale)
         img_n = nn.functional.normalize(img, dim=-1)
         txt_n = nn.functional.normalize(txt, dim=-1)
@@ -208,12 +240,46 @@ class CFAlphaLoss:
             )
         loss = self.beta_clip * clip + cf_weight * cf
         logs = {"clip_loss": clip.detach(), "cf_loss": cf.detach()}
+        logits = scale * img_n @ txt_n.T if (self.beta_score or self.beta_effect) else None  # [B·v, B]
+        if self.beta_effect:
+            effect = attribute_effect_loss(logits, sets, attributes.to(sets.device))
+            loss = loss + self.beta_effect * effect
+            logs["effect_loss"] = effect.detach()
         if self.beta_score:
-            logits = scale * img_n @ txt_n.T  # [B·v, B]
             score = group_mean_cohesion_loss(logits, sets, normalize=False) / logits.shape[1]
             loss = loss + self.beta_score * score
             logs["score_loss"] = score.detach()
         return loss, logs
+
+
+#: ε of ``sqrt(E² + ε)`` in ``L_effect`` (logit units²): smooths |E| below 0.001 logits, a cosine shift of
+#: 5e-5 at the SynthWorld CLIP's logit scale (≈ 20), a tenth of the smallest effect that skews a top-100 cut.
+_EFFECT_EPS = 1e-6
+
+
+def attribute_effect_loss(logits: torch.Tensor, sets: torch.Tensor, attributes: torch.Tensor) -> torch.Tensor:
+    """``L_effect`` (module docstring): mean over attributes, levels present and captions of
+    ``sqrt(E² + ε)``, ``E`` the batch mean of the set-centred logits of the variants at that level.
+
+    ``logits`` ``[N, C]``, ``sets`` ``[N]`` (set of each image), ``attributes`` ``[N, A]`` (integer levels).
+    Images of single-image sets have no within-set contrast and are left out."""
+    _, inverse, counts = torch.unique(sets, return_inverse=True, return_counts=True)
+    means = (
+        logits.new_zeros(counts.shape[0], logits.shape[1]).index_add_(0, inverse, logits) / counts[:, None]
+    )
+    keep = counts[inverse] >= 2
+    if not bool(keep.any()):
+        return logits.sum() * 0.0
+    centred, attributes = (logits - means[inverse])[keep], attributes[keep]
+    per_attribute = []
+    for a in range(attributes.shape[1]):
+        levels, level_of = torch.unique(attributes[:, a], return_inverse=True)
+        n = torch.bincount(level_of, minlength=len(levels)).to(centred.dtype)
+        effect = (
+            centred.new_zeros(len(levels), centred.shape[1]).index_add_(0, level_of, centred) / n[:, None]
+        )
+        per_attribute.append(torch.sqrt(effect**2 + _EFFECT_EPS).mean())
+    return torch.stack(per_attribute).mean()
 
 
 def _global_batch(

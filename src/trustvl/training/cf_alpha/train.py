@@ -48,7 +48,13 @@ def train_cf_alpha(config: CFAlphaConfig, resume: bool = False) -> dict[str, Any
     loss_fn = CFAlphaLoss.from_config(config)
     base_model = config.base_model or str(default_clip_path())
     ds = load_dataset_any(config.dataset, split=config.split)
-    sets = CounterfactualSets(ds, variants_per_set=config.variants_per_set, seed=config.seed)
+    sets = CounterfactualSets(
+        ds,
+        variants_per_set=config.variants_per_set,
+        seed=config.seed,
+        # the attribute levels ride along only for L_effect: batches stay as before otherwise
+        attribute_columns=list(config.effect_attributes or []) if config.beta_effect else None,
+    )
     base = load_clip_float32(base_model)
     processor = load_pretrained(AutoProcessor, base_model)
     targets = config.lora_target_modules

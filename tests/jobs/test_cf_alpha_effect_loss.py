@@ -1,0 +1,154 @@
+"""CF_α additions of issue 26: the attribute-effect term L_effect and the α-path power."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from datasets import ClassLabel, Dataset, Features, Image, Value
+from PIL import Image as PILImage
+
+from trustvl.errors import TrustVLInputError
+from trustvl.training.cf_alpha import CFAlphaConfig, CFAlphaLoss, CounterfactualSets
+from trustvl.training.cf_alpha.data import CounterfactualSetCollator, collate_prefix_cached_sets
+from trustvl.training.cf_alpha.loss import _EFFECT_EPS, attribute_effect_loss
+
+
+class _Out:
+    def __init__(self, image_embeds, text_embeds):
+        self.image_embeds, self.text_embeds = image_embeds, text_embeds
+
+
+class _FakeClip(torch.nn.Module):
+    def __init__(self, img, txt, scale=10.0):
+        super().__init__()
+        self.img, self.txt = img, txt
+        self.logit_scale = torch.nn.Parameter(torch.tensor(scale).log())
+
+    def forward(self, **_):
+        return _Out(self.img, self.txt)
+
+
+def test_effect_is_the_mean_set_centred_score_shift_of_each_level():
+    # two sets of two variants, one caption; attribute 0 shifts the score by +-0.5 around each set's mean,
+    # attribute 1 is balanced against it so its level means cancel
+    logits = torch.tensor([[1.5], [0.5], [3.5], [2.5]])
+    sets = torch.tensor([0, 0, 1, 1])
+    attributes = torch.tensor([[1, 0], [0, 1], [1, 1], [0, 0]])
+    loss = attribute_effect_loss(logits, sets, attributes)
+    floor = _EFFECT_EPS**0.5
+    # attribute 0: both levels at |0.5|; attribute 1: level 0 = mean(-0.5, +0.5) = 0, level 1 = 0
+    assert loss.item() == pytest.approx(0.5 * ((0.25 + _EFFECT_EPS) ** 0.5 + floor), rel=1e-6)
+    # the base image's own score (a per-set offset) never counts
+    shifted = logits + torch.tensor([[10.0], [10.0], [-4.0], [-4.0]])
+    assert attribute_effect_loss(shifted, sets, attributes).item() == pytest.approx(loss.item(), rel=1e-6)
+    # no attribute moves the scores: only the ε floor is left
+    flat = torch.tensor([[1.0], [1.0], [3.0], [3.0]])
+    assert attribute_effect_loss(flat, sets, attributes).item() == pytest.approx(floor, rel=1e-6)
+
+
+def test_small_effects_get_the_same_push_as_large_ones():
+    """The gradient on each attribute's level means has the same size whatever the effect's size (unlike a
+    variance, whose gradient shrinks with the effect): small residual effects keep being removed."""
+    sets = torch.arange(8).repeat_interleave(2)
+    big = torch.tensor([0, 1]).repeat(8)  # planted: within every set
+    small = torch.tensor([0, 1, 1, 0]).repeat(4)  # balanced against the planted one
+    attributes = torch.stack([big, small], 1)
+    effect_big, effect_small = 2.0, 0.02
+    logits = (effect_big * big + effect_small * small).float()[:, None].requires_grad_(True)
+    attribute_effect_loss(logits, sets, attributes).backward()
+    g = logits.grad[:, 0]
+    grad_big = (g[big == 1].mean() - g[big == 0].mean()).abs()
+    grad_small = (g[small == 1].mean() - g[small == 0].mean()).abs()
+    assert grad_small.item() == pytest.approx(grad_big.item(), rel=0.01)
+
+
+def test_cf_alpha_loss_adds_the_weighted_effect_term_and_needs_the_levels():
+    img = torch.tensor([[1.0, 0.2, 0.0], [1.0, -0.2, 0.0], [0.2, 1.0, 0.0], [-0.2, 1.0, 0.0]])
+    txt = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    batch = {
+        "set_index": torch.tensor([0, 0, 1, 1]),
+        "variant_attributes": torch.tensor([[0], [1], [0], [1]]),
+    }
+    plain = CFAlphaLoss(beta_clip=0.0, beta_cf=1.0, beta_score=0.0)
+    with_effect = CFAlphaLoss(beta_clip=0.0, beta_cf=1.0, beta_score=0.0, beta_effect=3.0)
+    loss0, logs0 = plain(_FakeClip(img, txt), batch)
+    loss1, logs1 = with_effect(_FakeClip(img, txt), batch)
+    assert "effect_loss" not in logs0 and logs1["effect_loss"].item() > 0.01
+    assert loss1.item() == pytest.approx(loss0.item() + 3.0 * logs1["effect_loss"].item(), rel=1e-5)
+    with pytest.raises(TrustVLInputError, match="variant_attributes"):
+        with_effect(_FakeClip(img, txt), {"set_index": batch["set_index"]})
+    with pytest.raises(TrustVLInputError, match="beta_effect"):
+        CFAlphaLoss(beta_effect=-1.0)
+    with pytest.raises(TrustVLInputError, match="effect_attributes"):
+        CFAlphaConfig(dataset="d", output_dir="o", beta_effect=1.0)
+
+
+def _toy_with_levels():
+    img = PILImage.new("RGB", (8, 8))
+    return Dataset.from_dict(
+        {
+            "image": [img] * 6,
+            "caption": ["a", "a", "a", "b", "b", "b"],
+            "base_id": [0, 0, 0, 1, 1, 1],
+            "age": [0, 1, 0, 1, 0, 1],
+        },
+        features=Features(
+            {
+                "image": Image(),
+                "caption": Value("string"),
+                "base_id": Value("int64"),
+                "age": ClassLabel(names=["young", "old"]),
+            }
+        ),
+    )
+
+
+def test_sets_carry_each_variants_levels_into_both_batch_kinds():
+    ds = _toy_with_levels()
+    with pytest.raises(TrustVLInputError, match="'height'"):
+        CounterfactualSets(ds, attribute_columns=["height"])
+    assert "attributes" not in CounterfactualSets(ds, variants_per_set=3)[0]  # off unless asked
+    sets = CounterfactualSets(ds, variants_per_set=3, attribute_columns=["age"])
+    for i, base in enumerate(sets.bases):
+        rows = sets.rows[base]
+        assert sets[i]["attributes"][:, 0].tolist() == [ds["age"][r] for r in rows]
+
+    class _Processor:
+        def image_processor(self, images, return_tensors):
+            return {"pixel_values": torch.zeros(len(images), 3, 8, 8)}
+
+        def tokenizer(self, texts, **_):
+            return {"input_ids": torch.zeros(len(texts), 2, dtype=torch.long), "attention_mask": None}
+
+    batch = CounterfactualSetCollator(_Processor())([sets[0], sets[1]])
+    assert (
+        batch["variant_attributes"].tolist()
+        == torch.cat([sets[0]["attributes"], sets[1]["attributes"]]).tolist()
+    )
+    cached = [
+        {
+            "hidden_states": torch.zeros(3, 2, 4),
+            "text_embeds": torch.zeros(4),
+            "caption": c,
+            "start_layer": 1,
+            "attributes": sets[i]["attributes"],
+        }
+        for i, c in enumerate(["a", "b"])
+    ]
+    assert collate_prefix_cached_sets(cached)["variant_attributes"].shape == (6, 1)
+
+
+def test_alpha_path_power_moves_the_draws_towards_low_alpha():
+    uniform = CFAlphaLoss(alpha_range=(0.0, 1.0), seed=3)
+    squared = CFAlphaLoss(alpha_range=(0.0, 1.0), alpha_path_power=2.0, seed=3)
+    draws = []
+    for step in range(400):
+        uniform.set_step(step)
+        squared.set_step(step)
+        draws.append((uniform.draw_alpha(), squared.draw_alpha()))
+    # the same u per (seed, step): power 2 squares the uniform draw
+    assert all(b == pytest.approx(a**2, rel=1e-12) for a, b in draws)
+    low = sum(b < 0.25 for _, b in draws) / len(draws)
+    assert 0.42 < low < 0.58  # P(u² < 1/4) = 1/2
+    with pytest.raises(TrustVLInputError, match="alpha_path_power"):
+        CFAlphaLoss(alpha_range=(0.0, 1.0), alpha_path_power=0.0)
