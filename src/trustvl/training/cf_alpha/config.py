@@ -101,6 +101,12 @@ class CFAlphaConfig(TrustVLTrainingArguments):
             " skin_tone gender_presentation age body_type); needed when beta_effect > 0."
         },
     )
+    effect_own_caption: bool = field(
+        default=False,
+        metadata={
+            "help": "L_effect on each image's own caption's logit only (default: every caption of the batch)."
+        },
+    )
     max_logit_scale: float = field(
         default=CFAlphaLoss.max_logit_scale,
         metadata={"help": "Clamp of the learned CLIP logit scale in L_CLIP."},
