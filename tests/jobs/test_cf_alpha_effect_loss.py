@@ -152,3 +152,24 @@ def test_alpha_path_power_moves_the_draws_towards_low_alpha():
     assert 0.42 < low < 0.58  # P(u² < 1/4) = 1/2
     with pytest.raises(TrustVLInputError, match="alpha_path_power"):
         CFAlphaLoss(alpha_range=(0.0, 1.0), alpha_path_power=0.0)
+
+
+def test_effect_on_own_caption_ignores_shifts_against_other_captions():
+    txt = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    # set 0's variants (caption 0) differ only in their score against caption 1; set 1's are identical
+    img = torch.tensor([[1.0, 0.3, 0.0], [1.0, -0.3, 0.0], [0.0, 1.0, 0.0], [0.0, 1.0, 0.0]])
+    batch = {
+        "set_index": torch.tensor([0, 0, 1, 1]),
+        "variant_attributes": torch.tensor([[0], [1], [0], [1]]),
+    }
+    common = dict(beta_clip=0.0, beta_cf=1.0, beta_score=0.0, beta_effect=1.0)
+    every = CFAlphaLoss(**common)(_FakeClip(img, txt), batch)[1]["effect_loss"].item()
+    own = CFAlphaLoss(**common, effect_own_caption=True)(_FakeClip(img, txt), batch)[1]["effect_loss"].item()
+    assert own == pytest.approx(_EFFECT_EPS**0.5, rel=1e-4) and every > 0.1
+    # a shift against the own caption counts
+    img2 = torch.tensor([[1.0, 0.0, 0.3], [1.0, 0.0, -0.3], [0.0, 1.0, 0.0], [0.0, 1.0, 0.0]])
+    img2[:2, 0] += torch.tensor([0.2, -0.2])
+    own2 = CFAlphaLoss(**common, effect_own_caption=True)(_FakeClip(img2, txt), batch)[1][
+        "effect_loss"
+    ].item()
+    assert own2 > 0.01

@@ -101,6 +101,12 @@ class CFAlphaConfig(TrustVLTrainingArguments):
             " skin_tone gender_presentation age body_type); needed when beta_effect > 0."
         },
     )
+    effect_own_caption: bool = field(
+        default=CFAlphaLoss.effect_own_caption,
+        metadata={
+            "help": "L_effect on each image's own caption's logit only (default: every caption of the batch)."
+        },
+    )
     max_logit_scale: float = field(
         default=CFAlphaLoss.max_logit_scale,
         metadata={"help": "Clamp of the learned CLIP logit scale in L_CLIP."},
@@ -123,7 +129,7 @@ class CFAlphaConfig(TrustVLTrainingArguments):
         default=0.0, metadata={"help": "With alpha_range: share of steps trained at its upper end exactly."}
     )
     alpha_path_power: float = field(
-        default=1.0,
+        default=CFAlphaLoss.alpha_path_power,
         metadata={
             "help": "With alpha_range: draw α = LO + (HI − LO)·u^k, u ~ U(0, 1); 1: uniform, 2: half the path"
             " steps in the lowest quarter (where the knob overshoots, issue 26)."

@@ -32,7 +32,8 @@ context-only caption ``t_b`` per set)::
   shift of 0.1–0.2 within-occupation standard deviations into a MaxSkew@100 rise of 0.05–0.1; the variance
   terms above are quadratic, so they remove the planted attribute's large effect first and leave the small
   effects of the others, which the planted one had masked in the base ranking. This term pushes every
-  attribute's mean effect towards zero at the same rate, however small it is.
+  attribute's mean effect towards zero at the same rate, however small it is. ``effect_own_caption``
+  measures ``E`` on each image's own caption only (the score a retrieval for its context ranks it by).
 
 **α path (optional, ``alpha_range=(lo, hi)``).** Weight-space interpolation of a LoRA delta trained at
 α = 1 only is not an interpolation of fairness: on SynthWorld the skews of attributes that were not
@@ -102,6 +103,7 @@ class CFAlphaLoss:
         max_logit_scale: clamp of the learned CLIP logit scale.
         beta_effect: β_e, weight of the attribute-effect term ``L_effect`` (0: off; needs the batch's
             ``variant_attributes``).
+        effect_own_caption: ``L_effect`` on each image's own caption's logit only (default: every caption).
         alpha_range: ``(lo, hi)`` with ``0 <= lo <= hi <= 1``: train each step at α ~ U(lo, hi) (see the
             module docstring); ``None`` trains at the model's α (1).
         cf_weight_by_alpha: with ``alpha_range``, weight ``L_cf`` by the drawn α (``α·β0``).
@@ -123,6 +125,7 @@ class CFAlphaLoss:
     alpha_path_power: float = 1.0
     beta_score: float = 20.0
     beta_effect: float = 0.0
+    effect_own_caption: bool = False
     seed: int = 0
     gather_across_devices: bool = True
 
@@ -142,6 +145,7 @@ class CFAlphaLoss:
             alpha_path_power=config.alpha_path_power,
             beta_score=config.beta_score,
             beta_effect=config.beta_effect,
+            effect_own_caption=config.effect_own_caption,
             seed=config.seed,
             gather_across_devices=config.gather_across_devices,
         )
@@ -242,7 +246,9 @@ class CFAlphaLoss:
         logs = {"clip_loss": clip.detach(), "cf_loss": cf.detach()}
         logits = scale * img_n @ txt_n.T if (self.beta_score or self.beta_effect) else None  # [B·v, B]
         if self.beta_effect:
-            effect = attribute_effect_loss(logits, sets, attributes.to(sets.device))
+            # set b's caption is row b of the captions (also in the gathered batch: both in rank order)
+            own = logits.gather(1, sets[:, None]) if self.effect_own_caption else logits
+            effect = attribute_effect_loss(own, sets, attributes.to(sets.device))
             loss = loss + self.beta_effect * effect
             logs["effect_loss"] = effect.detach()
         if self.beta_score:
