@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -84,3 +85,21 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+class FakeClipOutput:
+    def __init__(self, image_embeds, text_embeds):
+        self.image_embeds, self.text_embeds = image_embeds, text_embeds
+
+
+class FakeClip(torch.nn.Module):
+    """A CLIP stand-in for loss tests: forward returns fixed image and text embeddings, as the training core's
+    loss contract requires, with a learnable logit scale."""
+
+    def __init__(self, img, txt, scale=10.0):
+        super().__init__()
+        self.img, self.txt = img, txt
+        self.logit_scale = torch.nn.Parameter(torch.tensor(scale).log())
+
+    def forward(self, **_):
+        return FakeClipOutput(self.img, self.txt)

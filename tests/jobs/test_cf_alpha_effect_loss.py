@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import FakeClip
 from datasets import ClassLabel, Dataset, Features, Image, Value
 from PIL import Image as PILImage
 
@@ -11,21 +12,6 @@ from trustvl.errors import TrustVLInputError
 from trustvl.training.cf_alpha import CFAlphaConfig, CFAlphaLoss, CounterfactualSets
 from trustvl.training.cf_alpha.data import CounterfactualSetCollator, collate_prefix_cached_sets
 from trustvl.training.cf_alpha.loss import _EFFECT_EPS, attribute_effect_loss
-
-
-class _Out:
-    def __init__(self, image_embeds, text_embeds):
-        self.image_embeds, self.text_embeds = image_embeds, text_embeds
-
-
-class _FakeClip(torch.nn.Module):
-    def __init__(self, img, txt, scale=10.0):
-        super().__init__()
-        self.img, self.txt = img, txt
-        self.logit_scale = torch.nn.Parameter(torch.tensor(scale).log())
-
-    def forward(self, **_):
-        return _Out(self.img, self.txt)
 
 
 def test_effect_is_the_mean_set_centred_score_shift_of_each_level():
@@ -71,12 +57,12 @@ def test_cf_alpha_loss_adds_the_weighted_effect_term_and_needs_the_levels():
     }
     plain = CFAlphaLoss(beta_clip=0.0, beta_cf=1.0, beta_score=0.0)
     with_effect = CFAlphaLoss(beta_clip=0.0, beta_cf=1.0, beta_score=0.0, beta_effect=3.0)
-    loss0, logs0 = plain(_FakeClip(img, txt), batch)
-    loss1, logs1 = with_effect(_FakeClip(img, txt), batch)
+    loss0, logs0 = plain(FakeClip(img, txt), batch)
+    loss1, logs1 = with_effect(FakeClip(img, txt), batch)
     assert "effect_loss" not in logs0 and logs1["effect_loss"].item() > 0.01
     assert loss1.item() == pytest.approx(loss0.item() + 3.0 * logs1["effect_loss"].item(), rel=1e-5)
     with pytest.raises(TrustVLInputError, match="variant_attributes"):
-        with_effect(_FakeClip(img, txt), {"set_index": batch["set_index"]})
+        with_effect(FakeClip(img, txt), {"set_index": batch["set_index"]})
     with pytest.raises(TrustVLInputError, match="beta_effect"):
         CFAlphaLoss(beta_effect=-1.0)
     with pytest.raises(TrustVLInputError, match="effect_attributes"):
@@ -163,13 +149,11 @@ def test_effect_on_own_caption_ignores_shifts_against_other_captions():
         "variant_attributes": torch.tensor([[0], [1], [0], [1]]),
     }
     common = dict(beta_clip=0.0, beta_cf=1.0, beta_score=0.0, beta_effect=1.0)
-    every = CFAlphaLoss(**common)(_FakeClip(img, txt), batch)[1]["effect_loss"].item()
-    own = CFAlphaLoss(**common, effect_own_caption=True)(_FakeClip(img, txt), batch)[1]["effect_loss"].item()
+    every = CFAlphaLoss(**common)(FakeClip(img, txt), batch)[1]["effect_loss"].item()
+    own = CFAlphaLoss(**common, effect_own_caption=True)(FakeClip(img, txt), batch)[1]["effect_loss"].item()
     assert own == pytest.approx(_EFFECT_EPS**0.5, rel=1e-4) and every > 0.1
     # a shift against the own caption counts
     img2 = torch.tensor([[1.0, 0.0, 0.3], [1.0, 0.0, -0.3], [0.0, 1.0, 0.0], [0.0, 1.0, 0.0]])
     img2[:2, 0] += torch.tensor([0.2, -0.2])
-    own2 = CFAlphaLoss(**common, effect_own_caption=True)(_FakeClip(img2, txt), batch)[1][
-        "effect_loss"
-    ].item()
+    own2 = CFAlphaLoss(**common, effect_own_caption=True)(FakeClip(img2, txt), batch)[1]["effect_loss"].item()
     assert own2 > 0.01

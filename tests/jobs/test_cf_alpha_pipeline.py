@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from conftest import FakeClip
 from datasets import Dataset, Features, Image, Value
 from PIL import Image as PILImage
 
@@ -20,38 +21,21 @@ from trustvl.training.cf_alpha import (
 from trustvl.training.losses import clip_contrastive_loss
 
 
-class _Out:
-    def __init__(self, image_embeds, text_embeds):
-        self.image_embeds, self.text_embeds = image_embeds, text_embeds
-
-
-class _FakeClip(torch.nn.Module):
-    """Returns fixed embeddings through forward, as the loss contract requires."""
-
-    def __init__(self, img, txt, scale=10.0):
-        super().__init__()
-        self.img, self.txt = img, txt
-        self.logit_scale = torch.nn.Parameter(torch.tensor(scale).log())
-
-    def forward(self, **_):
-        return _Out(self.img, self.txt)
-
-
 def test_cf_loss_is_zero_for_identical_variants_and_positive_otherwise():
     txt = torch.eye(4)[:2]
     same = torch.tensor([[1.0, 0, 0, 0]] * 3 + [[0, 1.0, 0, 0]] * 3)
     batch = {"set_index": torch.tensor([0, 0, 0, 1, 1, 1])}
     loss_fn = CFAlphaLoss(beta_clip=0.0, beta_cf=1.0)
-    assert loss_fn(_FakeClip(same, txt), batch)[1]["cf_loss"].item() == pytest.approx(0.0, abs=1e-7)
+    assert loss_fn(FakeClip(same, txt), batch)[1]["cf_loss"].item() == pytest.approx(0.0, abs=1e-7)
     varied = same + 0.5 * torch.tensor([[0, 0, 1.0, 0], [0, 0, 0, 1.0], [0, 0, 0, 0]] * 2)
-    assert loss_fn(_FakeClip(varied, txt), batch)[1]["cf_loss"].item() > 0.01
+    assert loss_fn(FakeClip(varied, txt), batch)[1]["cf_loss"].item() > 0.01
 
 
 def test_clip_term_with_one_variant_per_set_is_the_clip_loss():
     torch.manual_seed(0)
     img, txt = torch.randn(5, 8), torch.randn(5, 8)
     loss_fn = CFAlphaLoss(beta_clip=1.0, beta_cf=0.0)
-    loss, extras = loss_fn(_FakeClip(img, txt, scale=7.0), {"set_index": torch.arange(5)})
+    loss, extras = loss_fn(FakeClip(img, txt, scale=7.0), {"set_index": torch.arange(5)})
     torch.testing.assert_close(loss, clip_contrastive_loss(img, txt, torch.tensor(7.0)), rtol=1e-5, atol=1e-6)
 
 
@@ -62,7 +46,7 @@ def test_bad_loss_settings():
         CFAlphaLoss(beta_clip=0.0, beta_cf=0.0)
 
 
-class _AlphaClip(_FakeClip):
+class _AlphaClip(FakeClip):
     """A fake CLIP that records the α the loss sets before each forward."""
 
     def __init__(self, img, txt):
@@ -122,8 +106,8 @@ def test_identical_captions_are_positives_not_negatives():
     txt = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
     img_e = txt[batch["set_index"]]
     loss_fn = CFAlphaLoss(beta_clip=1.0, beta_cf=0.0)
-    with_groups = loss_fn(_FakeClip(img_e, txt), batch)[0]
-    without = loss_fn(_FakeClip(img_e, txt), {"set_index": batch["set_index"]})[0]
+    with_groups = loss_fn(FakeClip(img_e, txt), batch)[0]
+    without = loss_fn(FakeClip(img_e, txt), {"set_index": batch["set_index"]})[0]
     assert with_groups < without - 0.1
 
 
@@ -133,10 +117,10 @@ def test_score_cohesion_is_zero_iff_variants_score_alike():
     loss_fn = CFAlphaLoss(beta_clip=0.0, beta_cf=1.0, beta_score=2.0)
     # variants differ only orthogonally to every caption: embeddings differ, scores do not
     img = torch.tensor([[1.0, 0.0, 0.3], [1.0, 0.0, -0.3], [0.0, 1.0, 0.3], [0.0, 1.0, -0.3]])
-    loss, logs = loss_fn(_FakeClip(img, txt), batch)
+    loss, logs = loss_fn(FakeClip(img, txt), batch)
     assert logs["score_loss"].item() == pytest.approx(0.0, abs=1e-7) and logs["cf_loss"].item() > 0.01
     tilted = torch.tensor([[1.0, 0.2, 0.0], [1.0, -0.2, 0.0], [0.2, 1.0, 0.0], [-0.2, 1.0, 0.0]])
-    loss2, logs2 = loss_fn(_FakeClip(tilted, txt), batch)
+    loss2, logs2 = loss_fn(FakeClip(tilted, txt), batch)
     assert logs2["score_loss"].item() > 0.01
     assert loss2.item() == pytest.approx(logs2["cf_loss"].item() + 2.0 * logs2["score_loss"].item(), rel=1e-5)
     with pytest.raises(TrustVLInputError, match="beta_score"):
@@ -147,7 +131,7 @@ def test_alpha_weighted_path_and_endpoint_share():
     img, txt = torch.randn(4, 8), torch.randn(2, 8)
     batch = {"set_index": torch.tensor([0, 0, 1, 1])}
     cf_only = CFAlphaLoss(beta_clip=0.0, beta_cf=1.0, beta_score=0.0)
-    cf = cf_only(_FakeClip(img, txt), batch)[1]["cf_loss"].item()
+    cf = cf_only(FakeClip(img, txt), batch)[1]["cf_loss"].item()
     model = _AlphaClip(img, txt)
     weighted = CFAlphaLoss(
         beta_clip=0.0, beta_cf=1.0, beta_score=0.0, alpha_range=(0.0, 1.0), cf_weight_by_alpha=True, seed=1
