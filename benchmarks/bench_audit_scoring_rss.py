@@ -18,7 +18,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import resource
 import shutil
 import sys
 import tempfile
@@ -28,11 +27,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_audit_1m import ATTRIBUTES, N_QUERIES  # noqa: E402
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from bench_audit_1m import ATTRIBUTES, N_QUERIES, peak_rss_mb  # noqa: E402
 
 
 def write_shards(work: Path, n_images: int, dim: int, shard_size: int) -> None:
