@@ -1,4 +1,4 @@
-"""CF_α additions of issue 26: the attribute-effect term L_effect and the α-path power."""
+"""CF_α additions of issue 26: the attribute-effect term L_effect, the α-path power and the linear α path."""
 
 from __future__ import annotations
 
@@ -157,3 +157,71 @@ def test_effect_on_own_caption_ignores_shifts_against_other_captions():
     img2[:2, 0] += torch.tensor([0.2, -0.2])
     own2 = CFAlphaLoss(**common, effect_own_caption=True)(FakeClip(img2, txt), batch)[1]["effect_loss"].item()
     assert own2 > 0.01
+
+
+class _RecordingAlphaClip(FakeClip):
+    """A fake CLIP whose embeddings do not depend on α (the delta does nothing) and that records every α the
+    loss sets and whether gradients were on for the forward that followed."""
+
+    def __init__(self, img, txt):
+        super().__init__(img, txt)
+        self.alphas: list[float] = []
+        self.grad_on: list[bool] = []
+
+    def set_alpha(self, alpha):
+        self.alphas.append(alpha)
+        return self
+
+    def forward(self, **kwargs):
+        self.grad_on.append(torch.is_grad_enabled())
+        return super().forward(**kwargs)
+
+
+def test_linear_path_asks_the_alpha_model_for_one_minus_alpha_of_the_base_offsets():
+    torch.manual_seed(0)
+    img, txt = torch.randn(6, 5), torch.randn(3, 5)
+    batch = {"set_index": torch.tensor([0, 0, 1, 1, 2, 2])}
+    invariance = CFAlphaLoss(beta_clip=0.0, beta_cf=1.0, beta_score=1.0)
+    _, inv_logs = invariance(FakeClip(img, txt), batch)
+    linear = CFAlphaLoss(
+        beta_clip=0.0, beta_cf=1.0, beta_score=1.0, alpha_range=(0.0, 1.0), alpha_path_target="linear", seed=4
+    )
+    model = _RecordingAlphaClip(img, txt)
+    drawn = []
+    for step in range(12):
+        linear.set_step(step)
+        _, logs = linear(model, batch)
+        alpha = model.alphas[-1]
+        drawn.append(alpha)
+        # the model's offsets are the base's, so what is left of them after keeping (1 − α) is α·offset
+        assert logs["cf_loss"].item() == pytest.approx(alpha**2 * inv_logs["cf_loss"].item(), rel=1e-4, abs=1e-9)
+        assert logs["score_loss"].item() == pytest.approx(
+            alpha**2 * inv_logs["score_loss"].item(), rel=1e-4, abs=1e-9
+        )
+    assert max(drawn) - min(drawn) > 0.5
+    # each step: the base at α = 0 without gradients, then the drawn α with them
+    assert model.alphas[0::2] == [0.0] * 12 and model.grad_on[0::2] == [False] * 12
+    assert model.grad_on[1::2] == [True] * 12
+
+
+def test_linear_path_at_alpha_one_is_the_invariance_loss():
+    torch.manual_seed(1)
+    img, txt = torch.randn(4, 5), torch.randn(2, 5)
+    batch = {"set_index": torch.tensor([0, 0, 1, 1])}
+    model = _RecordingAlphaClip(img, txt)
+    end = CFAlphaLoss(alpha_range=(1.0, 1.0), alpha_path_target="linear")
+    loss, _ = end(model, batch)
+    expected, _ = CFAlphaLoss()(FakeClip(img, txt), batch)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert model.alphas == [1.0]  # no base forward when nothing of it is kept
+
+
+def test_linear_path_needs_the_alpha_path_and_the_cohesion_loss():
+    with pytest.raises(TrustVLInputError, match="alpha_range"):
+        CFAlphaLoss(alpha_path_target="linear")
+    with pytest.raises(TrustVLInputError, match="cf_loss"):
+        CFAlphaLoss(alpha_path_target="linear", alpha_range=(0, 1), cf_loss="info_nce")
+    with pytest.raises(TrustVLInputError, match="alpha_path_target='curved'"):
+        CFAlphaLoss(alpha_path_target="curved", alpha_range=(0, 1))
+    config = CFAlphaConfig(dataset="d", output_dir="o", alpha_range=[0.0, 1.0], alpha_path_target="linear")
+    assert CFAlphaLoss.from_config(config).alpha_path_target == "linear"

@@ -37,6 +37,7 @@ __all__ = [
     "gather_with_grad",
     "several_processes",
     "group_mean_cohesion_loss",
+    "group_offsets",
     "mean_over_processes",
     "multi_positive_info_nce",
 ]
@@ -194,7 +195,10 @@ def multi_positive_info_nce(
 
 
 def group_mean_cohesion_loss(
-    embeds: torch.Tensor, group_ids: torch.Tensor, normalize: bool = True
+    embeds: torch.Tensor,
+    group_ids: torch.Tensor,
+    normalize: bool = True,
+    target_offsets: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean squared distance of L2-normalised embeddings to the mean of their group.
 
@@ -209,6 +213,10 @@ def group_mean_cohesion_loss(
 
     trustvl uses it as a CF_α cohesion term: ``group_ids`` = the base-image id of each counterfactual variant.
 
+    With ``target_offsets`` ``o`` the rows are asked to keep those offsets from their group's mean instead of
+    none: ``L = mean_{i : |G(i)| ≥ 2} ‖(z_i − μ_{G(i)}) − o_i‖²`` (``o = 0`` is the cohesion above). CF_α's
+    linear α path passes ``(1 − α)`` times a reference model's own offsets (:func:`group_offsets`).
+
     Args:
         embeds (`torch.Tensor` of shape `(N, D)`):
             Embeddings.
@@ -217,6 +225,9 @@ def group_mean_cohesion_loss(
         normalize (`bool`, defaults to `True`):
             L2-normalise the rows first; ``False`` takes them as given (e.g. rows of retrieval scores, where
             ``L`` is then the within-group variance summed over columns).
+        target_offsets (`torch.Tensor` of shape `(N, D)`, *optional*):
+            Offset each row should keep from its group's mean (taken as given: not normalised, and detached
+            by the caller if no gradient should flow into it). Default: zero offsets.
 
     Returns:
         `torch.Tensor`: a float32 scalar.
@@ -225,15 +236,34 @@ def group_mean_cohesion_loss(
     ids = torch.as_tensor(group_ids, device=embeds.device).reshape(-1)
     if ids.shape[0] != embeds.shape[0]:
         raise TrustVLInputError(f"group_ids must have one id per row ({embeds.shape[0]}); got {ids.shape[0]}")
-    z = _normalize(embeds, normalize)
+    offsets, keep = _offsets_from_group_mean(_normalize(embeds, normalize), ids)
+    if target_offsets is not None:
+        if tuple(target_offsets.shape) != tuple(offsets.shape):
+            raise TrustVLInputError(
+                f"target_offsets must have the embeddings' shape {tuple(offsets.shape)};"
+                f" got {tuple(target_offsets.shape)}"
+            )
+        offsets = offsets - target_offsets.to(offsets.dtype)
+    if not bool(keep.any()):
+        return offsets.sum() * 0.0
+    return offsets.pow(2).sum(dim=1)[keep].mean()
+
+
+def group_offsets(embeds: torch.Tensor, group_ids: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+    """Each row's offset from its group's mean, ``z_i − μ_{G(i)}`` (rows L2-normalised first unless
+    ``normalize=False``; a singleton's offset is 0): scaled, the ``target_offsets`` of
+    :func:`group_mean_cohesion_loss`."""
+    _check_2d("embeds", embeds)
+    ids = torch.as_tensor(group_ids, device=embeds.device).reshape(-1)
+    return _offsets_from_group_mean(_normalize(embeds, normalize), ids)[0]
+
+
+def _offsets_from_group_mean(z: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(z_i − μ_{G(i)}, |G(i)| ≥ 2)`` per row."""
     _, inverse, counts = torch.unique(ids, return_inverse=True, return_counts=True)
     sums = torch.zeros(counts.shape[0], z.shape[1], dtype=z.dtype, device=z.device).index_add(0, inverse, z)
     means = sums / counts.unsqueeze(1).to(z.dtype)
-    sq_dist = (z - means[inverse]).pow(2).sum(dim=1)
-    keep = counts[inverse] >= 2
-    if not bool(keep.any()):
-        return z.sum() * 0.0
-    return sq_dist[keep].mean()
+    return z - means[inverse], counts[inverse] >= 2
 
 
 def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

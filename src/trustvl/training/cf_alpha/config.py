@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from trustvl.errors import TrustVLInputError
 from trustvl.training.arguments import TrustVLTrainingArguments
-from trustvl.training.cf_alpha.loss import CFAlphaLoss
+from trustvl.training.cf_alpha.loss import ALPHA_PATH_TARGETS, CFAlphaLoss
 
 __all__ = ["VISION_LORA_TARGETS", "CFAlphaConfig", "vision_lora_targets"]
 
@@ -133,6 +133,15 @@ class CFAlphaConfig(TrustVLTrainingArguments):
         metadata={
             "help": "With alpha_range: draw α = LO + (HI − LO)·u^k, u ~ U(0, 1); 1: uniform, 2: half the path"
             " steps in the lowest quarter (where the knob overshoots, issue 26)."
+        },
+    )
+    alpha_path_target: str = field(
+        default=CFAlphaLoss.alpha_path_target,
+        metadata={
+            "help": "With alpha_range: what L_cf and L_score ask of the model at a drawn α: 'invariance' (the end"
+            " point's, at every α) or 'linear' (1 − α of the base's own within-set offsets, so every attribute's"
+            " effect shrinks by the same factor along α; issue 26).",
+            "choices": list(ALPHA_PATH_TARGETS),
         },
     )
     gather_across_devices: bool = field(

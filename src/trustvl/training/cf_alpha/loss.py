@@ -49,6 +49,18 @@ steps at ``hi`` exactly (draws stay a function of seed and step). ``alpha_path_p
 ``α = lo + (hi − lo)·u^k`` (default 1: uniform; k = 2 puts half the path steps in the lowest quarter, where
 the planted attribute's effect is already gone but the others' are not: docs/results.md, "CF_α").
 
+**Linear α path (``alpha_path_target="linear"``; trustvl's addition, issue 26).** The default path target
+asks every drawn α for the end point's invariance. Its variance-type terms remove the largest appearance
+effect first, so half-way along the path the planted attribute no longer masks the small ones and their skew
+rises above the base's. With ``"linear"`` the model at α is instead asked to keep ``(1 − α)`` of the base
+model's own appearance dependence: ``L_cf`` and ``L_score`` measure each variant's offset from its set's
+mean (embedding, resp. logits against every caption) against ``(1 − α)`` times the same offset of the model
+at α = 0 (the frozen base: the same forward with the delta off, no gradient), i.e.
+``‖(z_i − μ) − (1 − α)(z⁰_i − μ⁰)‖²`` instead of ``‖z_i − μ‖²``. At α = 1 both terms are the invariance
+terms above. Every attribute's effect then shrinks by the same factor along α, so their order, and hence
+which attribute masks which in a top-k cut, is kept, and no attribute's skew has a reason to rise on the
+way. The base forward costs one extra no-gradient forward per step. ``L_effect`` keeps its zero target.
+
 **Several processes (``torchrun`` / ``accelerate launch``).** Every term is over the batch (``L_CLIP``'s
 negatives, ``L_score``'s captions), so by default (``gather_across_devices``) each process gathers every
 process's embeddings, set indices and caption keys (:func:`~trustvl.training.losses.gather_with_grad`) and
@@ -72,11 +84,15 @@ from trustvl.training.core import model_inputs, unwrap_model
 from trustvl.training.losses import (
     gather_with_grad,
     group_mean_cohesion_loss,
+    group_offsets,
     multi_positive_info_nce,
     several_processes,
 )
 
-__all__ = ["CFAlphaLoss"]
+__all__ = ["ALPHA_PATH_TARGETS", "CFAlphaLoss"]
+
+#: What the CF_α terms ask of the model at a drawn α (``CFAlphaLoss.alpha_path_target``).
+ALPHA_PATH_TARGETS = ("invariance", "linear")
 
 
 @dataclass
@@ -109,6 +125,9 @@ class CFAlphaLoss:
         cf_weight_by_alpha: with ``alpha_range``, weight ``L_cf`` by the drawn α (``α·β0``).
         alpha_endpoint_prob: with ``alpha_range``, the probability that a step trains at ``hi`` exactly.
         alpha_path_power: with ``alpha_range``, draw ``α = lo + (hi − lo)·u^k`` (1: uniform; > 1 favours low α).
+        alpha_path_target: with ``alpha_range``, what ``L_cf`` and ``L_score`` ask of the model at a drawn α:
+            ``"invariance"`` (the end point's, at every α) or ``"linear"`` (``1 − α`` of the base's own
+            within-set offsets; module docstring).
         seed: seed of the α draws.
         gather_across_devices: under several processes, compute the loss on every process's batch
             together (the global batch; see the module docstring); one process is unaffected.
@@ -123,6 +142,7 @@ class CFAlphaLoss:
     cf_weight_by_alpha: bool = False
     alpha_endpoint_prob: float = 0.0
     alpha_path_power: float = 1.0
+    alpha_path_target: str = "invariance"
     beta_score: float = 20.0
     beta_effect: float = 0.0
     effect_own_caption: bool = False
@@ -143,6 +163,7 @@ class CFAlphaLoss:
             cf_weight_by_alpha=config.cf_weight_by_alpha,
             alpha_endpoint_prob=config.alpha_endpoint_prob,
             alpha_path_power=config.alpha_path_power,
+            alpha_path_target=config.alpha_path_target,
             beta_score=config.beta_score,
             beta_effect=config.beta_effect,
             effect_own_caption=config.effect_own_caption,
@@ -175,6 +196,19 @@ class CFAlphaLoss:
             )
         if self.alpha_path_power <= 0:
             raise TrustVLInputError(f"alpha_path_power={self.alpha_path_power}; expected a positive power")
+        if self.alpha_path_target not in ALPHA_PATH_TARGETS:
+            raise TrustVLInputError(
+                f"alpha_path_target={self.alpha_path_target!r}; expected one of {', '.join(ALPHA_PATH_TARGETS)}"
+            )
+        if self.alpha_path_target != "invariance" and self.cf_loss != "cohesion":
+            raise TrustVLInputError(
+                f"alpha_path_target={self.alpha_path_target!r} needs cf_loss='cohesion' (its target is a"
+                f" within-set offset); got cf_loss={self.cf_loss!r}"
+            )
+        if self.alpha_path_target != "invariance" and self.alpha_range is None:
+            raise TrustVLInputError(
+                f"alpha_path_target={self.alpha_path_target!r} needs alpha_range (lo, hi); got alpha_range=None"
+            )
         if (self.cf_weight_by_alpha or self.alpha_endpoint_prob) and self.alpha_range is None:
             raise TrustVLInputError(
                 "cf_weight_by_alpha / alpha_endpoint_prob need alpha_range (lo, hi); got alpha_range=None"
@@ -198,21 +232,19 @@ class CFAlphaLoss:
     def __call__(
         self, model: nn.Module, batch: dict[str, Any]
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        cf_weight = self.beta_cf
+        cf_weight, keep = self.beta_cf, 0.0  # keep: share of the base's within-set offsets the α model keeps
+        reference = None
         if self.alpha_range is not None:
             alpha = self.draw_alpha()
+            if self.alpha_path_target == "linear" and alpha < 1.0:
+                keep = 1.0 - alpha
+                unwrap_model(model).set_alpha(0.0)
+                with torch.no_grad():
+                    reference = _forward(model, batch)
             unwrap_model(model).set_alpha(alpha)
             if self.cf_weight_by_alpha:
                 cf_weight = self.beta_cf * alpha
-        if "vision_hidden_states" in batch:  # frozen prefix cached (PrefixCachedSets): adapted layers only
-            out = model(
-                vision_hidden_states=batch["vision_hidden_states"],
-                vision_start_layer=batch["vision_start_layer"],
-                text_embeds=batch["text_embeds"],
-            )
-        else:
-            out = model(**model_inputs(batch))
-        img, txt = out.image_embeds, out.text_embeds
+        img, txt = _forward(model, batch)
         sets = batch["set_index"]
         # sets whose captions are identical (e.g. two chefs in a kitchen) are not negatives of each other
         caption_index = batch.get("caption_index")
@@ -226,7 +258,10 @@ class CFAlphaLoss:
                 " attribute columns (e.g. ['skin_tone', 'gender_presentation', 'age', 'body_type'])"
             )
         if self.gather_across_devices and several_processes():
-            img, txt, sets, caption_index = _global_batch(img, txt, sets, batch)
+            local_sets = sets
+            img, txt, sets, caption_index = _global_batch(img, txt, local_sets, batch)
+            if reference is not None:
+                reference = _global_batch(*reference, local_sets, batch)[:2]
             if self.beta_effect:
                 attributes = gather_with_grad(attributes.to(sets.device))
         scale = unwrap_model(model).logit_scale.exp().clamp(max=self.max_logit_scale)
@@ -236,8 +271,14 @@ class CFAlphaLoss:
         i2t = multi_positive_info_nce(img_n, txt_n, positives, scale, normalize=False)
         t2i = multi_positive_info_nce(txt_n, img_n, positives.T, scale, normalize=False)
         clip = 0.5 * (i2t + t2i)
+        ref_img_n = ref_logits = None
+        if reference is not None:
+            ref_img_n = nn.functional.normalize(reference[0].float(), dim=-1)
+            ref_txt_n = nn.functional.normalize(reference[1].float(), dim=-1)
+            ref_logits = scale.detach() * ref_img_n @ ref_txt_n.T
         if self.cf_loss == "cohesion":
-            cf = group_mean_cohesion_loss(img_n, sets)
+            target = None if ref_img_n is None else keep * group_offsets(ref_img_n, sets, normalize=False)
+            cf = group_mean_cohesion_loss(img_n, sets, target_offsets=target)
         else:
             cf = multi_positive_info_nce(
                 img_n, None, sets[:, None] == sets[None, :], self.cf_temperature, normalize=False
@@ -252,10 +293,25 @@ class CFAlphaLoss:
             loss = loss + self.beta_effect * effect
             logs["effect_loss"] = effect.detach()
         if self.beta_score:
-            score = group_mean_cohesion_loss(logits, sets, normalize=False) / logits.shape[1]
+            target = None if ref_logits is None else keep * group_offsets(ref_logits, sets, normalize=False)
+            score = group_mean_cohesion_loss(logits, sets, normalize=False, target_offsets=target)
+            score = score / logits.shape[1]
             loss = loss + self.beta_score * score
             logs["score_loss"] = score.detach()
         return loss, logs
+
+
+def _forward(model: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch's image and text embeddings at the model's current α."""
+    if "vision_hidden_states" in batch:  # frozen prefix cached (PrefixCachedSets): adapted layers only
+        out = model(
+            vision_hidden_states=batch["vision_hidden_states"],
+            vision_start_layer=batch["vision_start_layer"],
+            text_embeds=batch["text_embeds"],
+        )
+    else:
+        out = model(**model_inputs(batch))
+    return out.image_embeds, out.text_embeds
 
 
 #: ε of ``sqrt(E² + ε)`` in ``L_effect`` (logit units²): smooths |E| below 0.001 logits, a cosine shift of
