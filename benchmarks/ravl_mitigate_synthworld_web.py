@@ -180,9 +180,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1, help="world seed of the training and discovery scenes")
     ap.add_argument("--eval-seed", type=int, default=2, help="world seed of the held-out mark-use scenes")
     ap.add_argument("--n-train", type=int, default=2000)
-    # 800, as the trust report's RaVL default: on 400 test scenes of seed 1 discovery ranked a chalkboard
-    # cluster first (watermark P@10 0.0, with the default CLIP and with the control); on 800 it ranks the
-    # mark's cluster first with either (P@10 1.0; docs/trust_report.md, "Compare with RaVL")
+    # 800, as the trust report's RaVL default: on 400 test scenes of seed 1 discovery ranked a cluster
+    # without the watermark first (P@10 0.0, with the default CLIP and with the control); on 800 it ranks
+    # the mark's cluster first with either (P@10 1.0; docs/trust_report.md, "Compare with RaVL")
     ap.add_argument(
         "--n-discovery",
         type=int,
