@@ -94,11 +94,12 @@ def run_discovery(n_images: int, seed: int):
 def acted_on_by(result) -> dict[int, str]:
     """Per kept cluster id: the flag strategies whose mitigation acts on it (a score weight below 1 in
     parentheses), e.g. ``"top1, top_per_class, all_kept, score_weighted, gap_test"``."""
-    # the medoid strategies need the region embeddings, which discover() does not return
+    # the medoid strategies compare the clusters' medoid embeddings (discover() returns them)
+    has_medoids = getattr(result, "medoid_embeds", None) is not None
     selections = [
         selection_from_result(result, strategy)
         for strategy in FLAG_STRATEGIES
-        if strategy not in MEDOID_STRATEGIES
+        if has_medoids or strategy not in MEDOID_STRATEGIES
     ]
     out = {}
     for cluster in result.clusters:

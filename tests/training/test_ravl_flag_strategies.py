@@ -244,7 +244,7 @@ def test_candidates_errors_and_default():
     kept = np.array([True, True, True, False, True])
     rank = np.array([0, 1, 2, -1, 3])
     medoids = SpuriousMedoids(np.eye(5, dtype=np.float32), kept, rank, None, stats)
-    assert DEFAULT_FLAG_STRATEGY == "top1"  # the 10 x 3 ablation's choice (docs/methods/ravl.md)
+    assert DEFAULT_FLAG_STRATEGY == "top1_similar"  # the ablation's choice (docs/methods/ravl.md)
     # candidates restrict every strategy: the top 2 kept; explicit ids
     assert medoids.select("top_per_class", top=2).cluster_ids == [0, 1]
     assert medoids.select("top1", clusters=[1, 2]).cluster_ids == [1]
@@ -383,22 +383,31 @@ def test_space_lists_the_clusters_each_strategy_acts_on():
     sys.modules[spec.name] = app
     spec.loader.exec_module(app)
     result = hand_made_result()
+    # medoids as discover() returns them: cluster 4's lies next to the top cluster's (cosine 0.9), the others not
+    result.medoid_embeds = np.eye(5, dtype=np.float32)
+    result.medoid_embeds[4] = [0.9, 0.0, 0.0, 0.0, np.sqrt(1 - 0.81)]
     truth = np.zeros(50, dtype=bool)
     truth[0] = True
     headers, rows = app.cluster_rows(result, truth)
     col = headers.index("mitigation acts on it under flag_clusters =")
     by_id = {row[1]: row[col] for row in rows}
     assert by_id[0] == (
-        "top1, top_per_class, all_kept, score_weighted, gap_test, gap_test_or_top1, gap_test_two_sided"
+        "top1, top_per_class, all_kept, score_weighted, gap_test, gap_test_or_top1, gap_test_two_sided,"
+        " top1_similar"
     )
     assert by_id[1].startswith("top_per_class, all_kept, score_weighted (0.") and by_id[1].endswith(
         "gap_test, gap_test_or_top1, gap_test_two_sided"
     )
     assert "top_per_class" not in by_id[4] and "gap_test" not in by_id[4] and "all_kept" in by_id[4]
+    assert by_id[4].endswith("top1_similar")
     line = app.mitigation_line(result)
-    # the default acts on the top-ranked cluster only
-    assert "flag_clusters=top1" in line and "cluster 0 (rank 1" in line and "hurts one, three" in line
-    assert "cluster 4" not in line
+    # the default acts on the top-ranked cluster and the one whose medoid lies next to it
+    assert "flag_clusters=top1_similar" in line and "cluster 0 (rank 1" in line and "hurts one, three" in line
+    assert "cluster 4" in line and "cluster 1 " not in line
+    # without medoid embeddings (a result built by hand) the medoid strategy is left out of the table
+    result.medoid_embeds = None
+    headers, rows = app.cluster_rows(result, truth)
+    assert "top1_similar" not in {row[1]: row[col] for row in rows}[0]
 
 
 # ------------------------------------------------------------------- nothing flagged = standard fine-tuning

@@ -282,10 +282,10 @@ def test_train_ravl_through_core_changes_only_lora(tiny_clip_dir, tiny_digits, t
     assert {"clip_loss", "align_loss", "uninf_loss"} <= set(summary["last_log"])
     assert json.loads((tmp_path / "run" / "train_summary.json").read_text())["method"] == "ravl"
     # the default strategy acted on the one kept cluster (id 1); the model card lists it
-    assert summary["flag_clusters"] == "top1"
+    assert summary["flag_clusters"] == "top1_similar"
     assert [c["cluster_id"] for c in summary["acted_on_clusters"]] == [1]
     card = (tmp_path / "run" / "model" / "README.md").read_text()
-    assert "flag_clusters=top1" in card and "\n| 1 | 1 | n/a | 1 |" in card, card
+    assert "flag_clusters=top1_similar" in card and "\n| 1 | 1 | n/a | 1 |" in card, card
     assert "model-index" not in card and "ravl" in card
 
     # a RaVL checkpoint is a plain CLIPModel (merged) plus a peft adapter on the original weights

@@ -193,6 +193,7 @@ def discover_spurious_regions(
         None,
         names,
         preds,
+        np.asarray(emb[np.asarray(clustering.medoids, dtype=np.int64)], dtype=np.float32),
     )
 
 

@@ -78,6 +78,8 @@ class DiscoveryResult:
     ``message``: a human summary (``"nothing to discover: ..."`` when no image is misclassified).
     ``clustering``: the K-medoids result (None when nothing was clustered). ``regions``: the
     :class:`~trustvl.discovery.regions.Region` list when the caller (e.g. :func:`~trustvl.discovery.ravl.discover`) had one.
+    ``medoid_embeds``: ``[k, d]`` float32, each cluster's medoid region embedding (row = cluster id; None when
+    nothing was clustered), what ``flag_clusters="top1_similar"`` compares (not part of :meth:`to_dict`).
     """
 
     clusters: list[SpuriousCluster]
@@ -93,6 +95,7 @@ class DiscoveryResult:
     regions: list[Any] | None = None
     class_names: list[str] | None = None
     image_preds: np.ndarray | None = None
+    medoid_embeds: np.ndarray | None = None
 
     @property
     def k(self) -> int:

@@ -11,10 +11,10 @@ Every training image is cut into the same candidate regions as in discovery (def
 quadrants). Each region is embedded with the model discovery ran on and assigned to the **nearest medoid**
 (highest cosine similarity) among *all* discovery clusters; it is flagged **spurious** when mitigation acts
 on that cluster (:class:`SpuriousMedoids`, :func:`spurious_region_flags`). Which of the kept (ranked)
-clusters it acts on is ``RaVLConfig.flag_clusters`` (:mod:`.flag_strategies`: ``top1`` — the default, the
+clusters it acts on is ``RaVLConfig.flag_clusters`` (:mod:`.flag_strategies`: ``top1`` — the
 top-ranked kept cluster —, ``top_per_class``, ``all_kept``, ``score_weighted``, ``gap_test``, ``gap_test_or_top1``,
-``gap_test_two_sided``, ``top1_similar`` — the top one and the kept clusters whose medoid is close to its
-medoid). Flags are computed once, before training, and stay fixed. Under
+``gap_test_two_sided``, ``top1_similar`` — the default, the top one and the kept clusters whose medoid is close
+to its medoid). Flags are computed once, before training, and stay fixed. Under
 ``score_weighted`` a flag has a weight ``w`` in (0, 1] (``region_weight``): the uniform term of a crop and
 the counterfactual term of an image (its largest weight) are scaled by it, ``L_align`` becomes
 ``w·CE(masked image) + (1 − w)·CE(image)`` (mean pooling of crops weighs a region by ``1 − w``); with all

@@ -129,12 +129,13 @@ class RaVLConfig(CLIPFinetuneConfig):
         default=DEFAULT_FLAG_STRATEGY,
         metadata={
             "help": "Which discovered clusters mitigation acts on: 'top1' (the top-ranked, as the public RaVL"
-            " returns; the default, chosen by the ablation in docs/methods/ravl.md), 'top_per_class' (the best-ranked cluster affecting each class), 'all_kept' (every kept"
+            " returns), 'top_per_class' (the best-ranked cluster affecting each class), 'all_kept' (every kept"
             " cluster; the behaviour before the option), 'score_weighted' (every kept one, weighted by score / top score),"
             " 'gap_test' (kept clusters whose accuracy gap is negative beyond noise), 'gap_test_or_top1'"
             " (gap_test, else the top-ranked cluster) or 'gap_test_two_sided' (kept clusters with a gap of"
             " either sign beyond noise) or 'top1_similar' (the top-ranked cluster and the kept clusters whose"
-            " medoid is within cosine 0.8 of its medoid). See trustvl.training.ravl.flag_strategies.",
+            " medoid is within cosine 0.8 of its medoid; the default, chosen by the ablation in docs/methods/ravl.md)."
+            " See trustvl.training.ravl.flag_strategies.",
             "choices": list(FLAG_STRATEGIES),
         },
     )
