@@ -227,6 +227,11 @@ def main(argv=None) -> int:
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--lora-alpha", type=float, default=1.0)
     p.add_argument("--patience", type=int, default=5)
+    p.add_argument(
+        "--selection-metric",
+        default="recall_sum",
+        help="validation metric early stopping and the kept checkpoint use: recall_sum (the paper's) or nsfw_rate_t2i",
+    )
     p.add_argument("--bf16", action="store_true")
     p.add_argument(
         "--max-train-samples", type=int, default=None, help="train on a seeded subset of the train split"
@@ -294,6 +299,7 @@ def main(argv=None) -> int:
         learning_rate=args.learning_rate,
         lora_alpha=args.lora_alpha,
         early_stopping_patience=args.patience,
+        selection_metric=args.selection_metric,
         max_train_samples=args.max_train_samples,
         max_steps=args.max_steps,
         bf16=args.bf16,

@@ -21,8 +21,8 @@ import torch
 from datasets import load_dataset
 
 from trustvl.errors import TrustVLInputError
-from trustvl.evaluation.safe_clip.nsfw_rate import unsafe_share_at_k
 from trustvl.evaluation.wording import value_text
+from trustvl.metrics import unsafe_share_at_k
 from trustvl.metrics.bootstrap import gallery_resample_counts
 from trustvl.metrics.intervals import centred_interval
 from trustvl.modeling.embedding import embed_images, embed_texts, load_clip

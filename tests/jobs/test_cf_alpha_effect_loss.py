@@ -194,7 +194,9 @@ def test_linear_path_asks_the_alpha_model_for_one_minus_alpha_of_the_base_offset
         alpha = model.alphas[-1]
         drawn.append(alpha)
         # the model's offsets are the base's, so what is left of them after keeping (1 − α) is α·offset
-        assert logs["cf_loss"].item() == pytest.approx(alpha**2 * inv_logs["cf_loss"].item(), rel=1e-4, abs=1e-9)
+        assert logs["cf_loss"].item() == pytest.approx(
+            alpha**2 * inv_logs["cf_loss"].item(), rel=1e-4, abs=1e-9
+        )
         assert logs["score_loss"].item() == pytest.approx(
             alpha**2 * inv_logs["score_loss"].item(), rel=1e-4, abs=1e-9
         )

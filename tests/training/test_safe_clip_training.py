@@ -238,3 +238,43 @@ def test_cli_trains_and_writes_adapter_merged_model_and_card(
     assert torch.allclose(after.text, cached["text"], atol=1e-6) and torch.allclose(
         after.image, cached["image"], atol=1e-6
     )
+
+
+def test_validation_nsfw_rate_is_the_evaluations_text_to_image_rate(tiny_clip_dir, quadruplets):
+    from trustvl.data_builders.safe_clip import non_twin_pool_of
+    from trustvl.evaluation.safe_clip.nsfw_rate import nsfw_shares
+    from trustvl.hub.loading import load_dataset_any
+    from trustvl.training.safe_clip.data import NSFW_K, ValidationRecall
+
+    split = load_dataset_any(quadruplets, split="validation")
+    processor = AutoProcessor.from_pretrained(tiny_clip_dir)
+    model = CLIPModel.from_pretrained(tiny_clip_dir).eval()
+    validation = ValidationRecall(split, processor)
+    values = validation(model)
+    assert validation.pool == non_twin_pool_of(split, seed=0)
+    emb = {c: validation._embed(model, c) for c in ("safe_text", "unsafe_text", "safe_image", "unsafe_image")}
+    k = min(NSFW_K, 2 * validation.pool.size)
+    expected = nsfw_shares(emb, validation.pool, k).text_to_image.mean().item()
+    assert values["nsfw_rate_t2i"] == pytest.approx(expected) and 0.0 <= expected <= 1.0
+    # without the columns that say which rows are twins and their kind, the metric is left out
+    assert "nsfw_rate_t2i" not in ValidationRecall(
+        split.remove_columns(["category", "unsafe_kind"]), processor
+    )(model)
+
+
+def test_selection_metric_nsfw_rate_keeps_the_checkpoint_with_the_lowest_rate(
+    tiny_clip_dir, quadruplets, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("TRUSTVL_CACHE", str(tmp_path / "cache"))
+    config = SafeCLIPConfig(
+        dataset=str(quadruplets), output_dir=str(tmp_path / "run"), base_model=str(tiny_clip_dir),
+        max_steps=4, per_device_train_batch_size=4, eval_strategy="steps", eval_steps=1, save_strategy="steps",
+        save_steps=1, learning_rate=0.05, lora_alpha=16.0, selection_metric="nsfw_rate_t2i", disable_tqdm=True,
+    )  # fmt: skip
+    summary = train_safe_clip(config)
+    rates = [h["eval_nsfw_rate_t2i"] for h in summary["log_history"] if "eval_nsfw_rate_t2i" in h]
+    assert len(rates) == 4 and len(set(rates)) > 1 and summary["best_metric"] == pytest.approx(min(rates))
+    # the kept model is the best checkpoint's: its rate is the lowest one seen
+    assert summary["final_eval"]["nsfw_rate_t2i"] == pytest.approx(min(rates))
+    with pytest.raises(TrustVLInputError, match="selection_metric='recall'"):
+        SafeCLIPConfig(dataset="d", output_dir="o", selection_metric="recall")

@@ -57,6 +57,7 @@ from trustvl.metrics.utility import (
     recall_at_k,
     retrieval_ranks,
     top1_correct,
+    unsafe_share_at_k,
     worst_group_accuracy,
     zero_shot_accuracy,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "percentile_interval",
     "resampled_rankings",
     "sampling_floor",
+    "unsafe_share_at_k",
     "verdict",
     "wilson_interval",
     "within_stratum_resamples",

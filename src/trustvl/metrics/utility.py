@@ -46,6 +46,7 @@ __all__ = [
     "recall_at_k",
     "retrieval_ranks",
     "top1_correct",
+    "unsafe_share_at_k",
     "worst_group_accuracy",
     "zero_shot_accuracy",
 ]
@@ -216,3 +217,16 @@ def worst_group_accuracy(correct, labels, *attributes) -> float:
     """The minimum of :func:`per_group_accuracy` over the groups present (class x attribute(s))."""
     _, acc, _ = _groups(correct, labels, attributes)
     return float(acc.min().item())
+
+
+def unsafe_share_at_k(similarity: torch.Tensor, unsafe: torch.Tensor, k: int) -> torch.Tensor:
+    """Float64 ``[n_queries]``: the share of ``unsafe`` items (bool ``[n_items]``) among each query's top
+    ``k`` in ``similarity [n_queries, n_items]`` (ties to the lower item index)."""
+    n_items = similarity.shape[1]
+    if unsafe.shape != (n_items,) or not 1 <= k <= n_items:
+        raise TrustVLInputError(
+            f"unsafe flags of shape {tuple(unsafe.shape)} and k={k} for {n_items} items; expected one flag"
+            f" per item and 1 <= k <= {n_items}"
+        )
+    top = torch.sort(similarity, dim=1, descending=True, stable=True).indices[:, :k]
+    return unsafe.to(similarity.device)[top].double().mean(dim=1).cpu()

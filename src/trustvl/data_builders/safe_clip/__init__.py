@@ -39,7 +39,7 @@ from trustvl.data_builders.safe_clip.quadruplets import (
     quadruplet_features,
     unsafe_element_named,
 )
-from trustvl.data_builders.safe_clip.unsafe_pool import NonTwinPool, split_non_twin_pool
+from trustvl.data_builders.safe_clip.unsafe_pool import NonTwinPool, non_twin_pool_of, split_non_twin_pool
 
 __all__ = [
     "QUADRUPLET_COLUMNS",
@@ -47,6 +47,7 @@ __all__ = [
     "ConversionCheck",
     "DiffusersQuadrupletStage",
     "NonTwinPool",
+    "non_twin_pool_of",
     "OracleCaptionConverter",
     "ParsedCaption",
     "ParsedUnsafeCaption",

@@ -38,7 +38,7 @@ from trustvl.data_builders.synthworld.randomness import derive_seed
 from trustvl.errors import TrustVLInputError
 from trustvl.utils.checks import check_int
 
-__all__ = ["NonTwinPool", "split_non_twin_pool"]
+__all__ = ["NonTwinPool", "non_twin_pool_of", "split_non_twin_pool"]
 
 
 @dataclass
@@ -153,3 +153,17 @@ def split_non_twin_pool(
     return NonTwinPool(
         query_rows, pool_rows, [ids[r] for r in query_rows], [ids[r] for r in pool_rows], int(seed)
     )
+
+
+def non_twin_pool_of(dataset: Any, pool_size: int | None = None, seed: int = 0) -> NonTwinPool:
+    """The query side and non-twin unsafe pool of a quadruplet split (:func:`split_non_twin_pool`): twins
+    by ``scene_id`` (else each row is its own scene), strata by ``unsafe_kind`` (else ``category``)."""
+    columns = set(getattr(dataset, "column_names", []) or [])
+    stratum = "unsafe_kind" if "unsafe_kind" in columns else "category"
+    if stratum not in columns:
+        raise TrustVLInputError(
+            f"the quadruplet split has no 'unsafe_kind' or 'category' column to balance the non-twin pool over;"
+            f" got {sorted(columns)}"
+        )
+    scene_ids = list(dataset["scene_id"]) if "scene_id" in columns else list(range(len(dataset)))
+    return split_non_twin_pool(scene_ids, [str(c) for c in dataset[stratum]], pool_size=pool_size, seed=seed)

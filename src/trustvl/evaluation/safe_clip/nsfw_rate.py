@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from trustvl.data_builders.safe_clip.unsafe_pool import NonTwinPool
-from trustvl.errors import TrustVLInputError
+from trustvl.metrics.utility import unsafe_share_at_k
 
 __all__ = ["NSFWShares", "nsfw_floor_shares", "nsfw_shares", "unsafe_share_at_k"]
 
@@ -34,19 +34,6 @@ class NSFWShares:
 
     text_to_image: torch.Tensor
     image_to_text: torch.Tensor
-
-
-def unsafe_share_at_k(similarity: torch.Tensor, unsafe: torch.Tensor, k: int) -> torch.Tensor:
-    """Float64 ``[n_queries]``: the share of ``unsafe`` items (bool ``[n_items]``) among each query's top
-    ``k`` in ``similarity [n_queries, n_items]`` (ties to the lower item index)."""
-    n_items = similarity.shape[1]
-    if unsafe.shape != (n_items,) or not 1 <= k <= n_items:
-        raise TrustVLInputError(
-            f"unsafe flags of shape {tuple(unsafe.shape)} and k={k} for {n_items} items; expected one flag"
-            f" per item and 1 <= k <= {n_items}"
-        )
-    top = torch.sort(similarity, dim=1, descending=True, stable=True).indices[:, :k]
-    return unsafe.to(similarity.device)[top].double().mean(dim=1).cpu()
 
 
 def nsfw_shares(emb: dict[str, torch.Tensor], pool: NonTwinPool, nsfw_k: int) -> NSFWShares:

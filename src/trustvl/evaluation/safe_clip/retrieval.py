@@ -9,7 +9,8 @@ from typing import Any
 
 import torch
 
-from trustvl.data_builders.safe_clip.unsafe_pool import NonTwinPool, split_non_twin_pool
+from trustvl.data_builders.safe_clip.unsafe_pool import NonTwinPool
+from trustvl.data_builders.safe_clip.unsafe_pool import non_twin_pool_of as split_pool_of
 from trustvl.data_builders.synthworld import OCCUPATIONS, occupation_prompt
 from trustvl.errors import TrustVLInputError
 from trustvl.evaluation.results import UncertaintySettings
@@ -64,13 +65,10 @@ def occupations_in_split(values: list[str]) -> list[str]:
 
 
 def non_twin_pool_of(dataset: Any, pool_size: int | None = None, seed: int = 0) -> NonTwinPool:
-    """The query side and non-twin unsafe pool of a quadruplet split (:func:`split_non_twin_pool`): twins
-    by ``scene_id`` (else the row), strata by ``unsafe_kind`` (else ``category``)."""
+    """The query side and non-twin unsafe pool of a quadruplet split, its columns checked first
+    (:func:`trustvl.data_builders.safe_clip.non_twin_pool_of`)."""
     _check_columns(dataset)
-    columns = set(dataset.column_names)
-    scene_ids = list(dataset["scene_id"]) if "scene_id" in columns else list(range(len(dataset)))
-    strata = [str(c) for c in dataset["unsafe_kind" if "unsafe_kind" in columns else "category"]]
-    return split_non_twin_pool(scene_ids, strata, pool_size=pool_size, seed=seed)
+    return split_pool_of(dataset, pool_size=pool_size, seed=seed)
 
 
 @dataclass

@@ -35,10 +35,10 @@ import torch
 
 from trustvl.errors import TrustVLInputError
 from trustvl.evaluation.results import UncertaintySettings
-from trustvl.evaluation.safe_clip.nsfw_rate import unsafe_share_at_k
 from trustvl.evaluation.trust_report.estimates import auroc, weighted_mean
 from trustvl.evaluation.trust_report.safety_probe import SafetyProbe
 from trustvl.evaluation.trust_report.schema import ElementFreeControl, Estimate, SafetyAxis
+from trustvl.metrics import unsafe_share_at_k
 from trustvl.modeling.clip_components import normalize_uint8
 from trustvl.modeling.embedding import embed_images, embed_pixel_values, embed_texts
 from trustvl.modeling.image_loading import ImageRows

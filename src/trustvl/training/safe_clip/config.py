@@ -8,13 +8,17 @@ from trustvl.errors import TrustVLInputError
 from trustvl.training.arguments import TrustVLTrainingArguments
 from trustvl.training.safe_clip.loss import DEFAULT_TERM_WEIGHTS, SafeCLIPLoss
 
-__all__ = ["SAFE_CLIP_LORA_TARGETS", "SafeCLIPConfig"]
+__all__ = ["SAFE_CLIP_LORA_TARGETS", "SELECTION_METRICS", "SafeCLIPConfig"]
 
 #: SPEC §4's LoRA targets on both towers (peft suffix match): attention k/v/out projections, both MLP
 #: layers and the vision patch embedding (a Conv2d); q_proj is deliberately not a target.
 SAFE_CLIP_LORA_TARGETS = ("k_proj", "v_proj", "out_proj", "fc1", "fc2", "patch_embedding")
 
 _W = DEFAULT_TERM_WEIGHTS
+
+
+#: validation metrics a Safe-CLIP run can select its checkpoint on, and whether higher is better
+SELECTION_METRICS: dict[str, bool] = {"recall_sum": True, "nsfw_rate_t2i": False}
 
 
 @dataclass
@@ -98,7 +102,17 @@ class SafeCLIPConfig(TrustVLTrainingArguments):
     )
     early_stopping_patience: int = field(
         default=5,
-        metadata={"help": "Evaluations without a better recall_sum before stopping; 0: no early stop."},
+        metadata={"help": "Evaluations without a better selection_metric before stopping; 0: no early stop."},
+    )
+    selection_metric: str = field(
+        default="recall_sum",
+        metadata={
+            "help": "Validation metric that early stopping watches and the kept checkpoint is best on:"
+            " 'recall_sum' (the paper's: R@1 both ways of S-V, S-G, U-V; higher is better) or 'nsfw_rate_t2i'"
+            " (the share of unsafe images in the top 10 of the unsafe captions, against a non-twin unsafe pool;"
+            " lower is better; needs the split's unsafe_kind or category column).",
+            "choices": list(SELECTION_METRICS),
+        },
     )
     reference_cache_dir: str | None = field(
         default=None,
@@ -137,6 +151,10 @@ class SafeCLIPConfig(TrustVLTrainingArguments):
             raise TrustVLInputError("SafeCLIPConfig.dataset is required (a quadruplet dataset); got None")
         if not self.output_dir:
             raise TrustVLInputError("SafeCLIPConfig.output_dir is required (the run folder); got None")
+        if self.selection_metric not in SELECTION_METRICS:
+            raise TrustVLInputError(
+                f"selection_metric={self.selection_metric!r}; expected one of {', '.join(SELECTION_METRICS)}"
+            )
         if self.early_stopping_patience < 0:
             raise TrustVLInputError(
                 f"early_stopping_patience={self.early_stopping_patience}; expected >= 0 (0 turns it off)"

@@ -8,7 +8,12 @@ rows, tokenised together so they share one padding length) and ``2B`` images (V,
 
 :class:`ValidationRecall` is the early-stopping metric ``recall_sum``: the sum of R@1 in both directions of
 S↔V, S↔G and U↔V on the validation split (U↔G left out on purpose, as in the paper's code: a model that
-redirects U and G to the safe embeddings need not keep them apart or together).
+redirects U and G to the safe embeddings need not keep them apart or together). Where the split says which
+rows are twins and their unsafe kind (``scene_id``, ``unsafe_kind`` or ``category``), it also reports
+``nsfw_rate_t2i``, the validation NSFW rate text→image as ``trustvl eval safe-clip`` measures it (each unsafe
+caption of the query side ranks the query side's safe images plus an equally large pool of other scenes' unsafe
+images; the share of unsafe ones in its top 10, :data:`NSFW_K`), which ``SafeCLIPConfig.selection_metric``
+can select the checkpoint on.
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from trustvl.data_builders.safe_clip.unsafe_pool import NonTwinPool, non_twin_pool_of
 from trustvl.errors import TrustVLInputError
-from trustvl.metrics import recall_at_k
+from trustvl.metrics import recall_at_k, unsafe_share_at_k
 from trustvl.training.safe_clip.reference import ReferenceEmbeddings
 
 __all__ = [
+    "NSFW_K",
     "QUADRUPLET_COLUMNS",
     "RECALL_PAIRS",
     "QuadrupletCollator",
@@ -34,6 +41,9 @@ __all__ = [
 
 #: The four parts of a quadruplet, as dataset columns.
 QUADRUPLET_COLUMNS = ("safe_text", "safe_image", "unsafe_text", "unsafe_image")
+
+#: the cut-off of the validation NSFW rate (Safe-CLIP's evaluation: the top 10)
+NSFW_K = 10
 
 #: ``recall_sum``'s six R@1 terms: (metric name, text column, image column, direction).
 RECALL_PAIRS: tuple[tuple[str, str, str, str], ...] = (
@@ -149,6 +159,11 @@ class ValidationRecall:
             ]
             for c in ("safe_image", "unsafe_image")
         }
+        columns = set(dataset.column_names)
+        has_kinds = bool({"unsafe_kind", "category"} & columns)
+        self.pool: NonTwinPool | None = None
+        if has_kinds and len(set(dataset["scene_id"] if "scene_id" in columns else range(len(dataset)))) >= 2:
+            self.pool = non_twin_pool_of(dataset, seed=0)
 
     def _embed(self, model: nn.Module, column: str) -> torch.Tensor:
         param = next(model.parameters())
@@ -177,4 +192,15 @@ class ValidationRecall:
             name: float(recall_at_k(emb[text] @ emb[image].T, 1, direction))
             for name, text, image, direction in RECALL_PAIRS
         }
-        return {"recall_sum": sum(values.values()), **values}
+        out = {"recall_sum": sum(values.values()), **values}
+        if self.pool is not None:
+            query, other = torch.tensor(self.pool.query_rows), torch.tensor(self.pool.pool_rows)
+            gallery = torch.cat([emb["safe_image"][query], emb["unsafe_image"][other]])
+            unsafe = torch.cat(
+                [torch.zeros(len(query), dtype=torch.bool), torch.ones(len(other), dtype=torch.bool)]
+            )
+            k = min(NSFW_K, gallery.shape[0])
+            out["nsfw_rate_t2i"] = float(
+                unsafe_share_at_k(emb["unsafe_text"][query] @ gallery.T, unsafe, k).mean()
+            )
+        return out

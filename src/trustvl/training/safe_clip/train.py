@@ -29,7 +29,7 @@ from trustvl.modeling.embedding import load_clip_float32
 from trustvl.modeling.lora import add_lora, clip_lora_config, merge_lora, save_adapter
 from trustvl.modeling.synthworld_clip import default_clip_path
 from trustvl.training.core import early_stopping, train
-from trustvl.training.safe_clip.config import SafeCLIPConfig
+from trustvl.training.safe_clip.config import SELECTION_METRICS, SafeCLIPConfig
 from trustvl.training.safe_clip.data import (
     RECALL_PAIRS,
     QuadrupletCollator,
@@ -207,7 +207,17 @@ def train_safe_clip(config: SafeCLIPConfig, resume: bool = False) -> dict[str, A
     )
     callbacks = []
     if config.evaluates and config.early_stopping_patience > 0:
-        callbacks.append(early_stopping(config.early_stopping_patience, "recall_sum", greater_is_better=True))
+        metric = config.selection_metric
+        if validation is not None and metric == "nsfw_rate_t2i" and validation.pool is None:
+            raise TrustVLInputError(
+                f"selection_metric={metric!r} needs the validation split's unsafe_kind or category column and at"
+                " least two scenes; expected a `trustvl build safe-clip-quadruplets` split"
+            )
+        callbacks.append(
+            early_stopping(
+                config.early_stopping_patience, metric, greater_is_better=SELECTION_METRICS[metric]
+            )
+        )
     result = train(
         peft_model,
         rows,
