@@ -110,8 +110,18 @@ def _spurious(report: TrustReport, gallery: str) -> dict[str, Any]:
         ),
         "first_cluster_watermark_share": float(np.mean([holds_mark(i) for i in first])),
         "first_cluster_hurts": [g.class_name for g in sp.clusters[0].classes_hurt],
+        "first_cluster_favours": sp.clusters[0].favoured_class,
+        "first_cluster_pull": _value_interval(sp.clusters[0].pull),
         "n_images": sp.n_images,
     }
+
+
+def _value_interval(e) -> list[float | None] | None:
+    """``[value, low, high]`` rounded (low, high None without an interval); None for no estimate."""
+    if e is None:
+        return None
+    low, high = (None, None) if e.interval is None else (round(e.interval.low, 4), round(e.interval.high, 4))
+    return [round(e.value, 4), low, high]
 
 
 def _verdicts(report: TrustReport) -> dict[str, Any]:
@@ -131,6 +141,8 @@ def _verdicts(report: TrustReport) -> dict[str, Any]:
                 "lower_is_better": v.lower_is_better,
                 "baseline": round(v.baseline.value, 4),
                 "model": round(v.model.value, 4),
+                "baseline_estimate": _value_interval(v.baseline),
+                "model_estimate": _value_interval(v.model),
                 "change": None if change is None else round(change.difference, 4),
                 "change_interval": None
                 if change is None
