@@ -13,7 +13,13 @@ from pathlib import Path
 from trustvl.evaluation.plots import plot_group_shares
 from trustvl.evaluation.report import Figure, Report, Table
 from trustvl.evaluation.tables import fairness_summary_table
-from trustvl.evaluation.trust_report.schema import AXES, Estimate, ModelTrustReport, TrustReport
+from trustvl.evaluation.trust_report.schema import (
+    AXES,
+    ClusterFinding,
+    Estimate,
+    ModelTrustReport,
+    TrustReport,
+)
 from trustvl.evaluation.wording import UNCERTAINTY_NOTE, attribute_name, change_text, value_text
 
 __all__ = [
@@ -269,7 +275,7 @@ def _safety_blocks(r: ModelTrustReport) -> list:
     ]
 
 
-def _pull_text(c) -> str:
+def _pull_text(c: ClusterFinding) -> str:
     if c.pull is None:
         return f"— ({c.pull_note})" if c.pull_note else "—"
     return f"{c.favoured_class} {_text(c.pull)}"
@@ -334,7 +340,7 @@ def _model_sections(page: Report, r: ModelTrustReport, stage: Path, who: str, pr
 def _pull_skipped(report: TrustReport) -> list[str]:
     """Why the pull of the baseline's top cluster is not among the verdicts, when it is not."""
     sp = report.baseline.spurious
-    if sp is None or not sp.clusters or sp.clusters[0].pull is not None:
+    if report.model.spurious is None or sp is None or not sp.clusters or sp.clusters[0].pull is not None:
         return []
     top = sp.clusters[0]
     return [f"The pull of the baseline's top cluster ({top.cluster_id}) is not compared: {top.pull_note}."]
