@@ -102,7 +102,8 @@ def test_pull_falls_where_the_gap_does_not():
     assert v["pull"].model.value == pytest.approx(0.0) and v["pull"].verdict == "better"
     assert v["pull"].lower_is_better is True
     assert "towards doctor (share of other classes' images called doctor, in minus out)" in v["pull"].metric
-    assert _verdicts(base, fixed)["pull"].verdict == "worse"
+    # the other way round the baseline pulls nothing (0): no pull verdict, a new pull shows as the model's own
+    assert "pull" not in _verdicts(base, fixed)
 
 
 def test_gap_falls_where_the_pull_does_not():
@@ -126,10 +127,38 @@ def test_no_class_favoured_skips_the_pull_with_its_reason(tmp_path):
     assert top.favoured_class is None and top.pull is None and "favours none" in top.pull_note
     report = TrustReport(base, SETTINGS, base, compare_reports(base, base, SETTINGS))
     assert [v.metric.split(" ")[0] for v in report.verdicts] == ["zero-shot", "RaVL"]
-    html = trust_report_page(report, tmp_path).to_html()
-    assert "pull of the baseline&#x27;s top cluster (7) is not compared" in html.replace("'", "&#x27;")
-    assert "favours none" in html
+    html = trust_report_page(report, tmp_path).to_html().replace("&#x27;", "'")
+    assert "The pull of the baseline's top cluster (7) is not compared: no class has a positive gap" in html
     assert favoured_class(np.array([-0.1, 0.0, -0.3])) is None and favoured_class([0.1, 0.3, -0.2]) == 1
+
+
+def test_a_cluster_that_pulls_nothing_is_not_compared(tmp_path):
+    """The gap favours doctor, but the other classes' images holding the cluster are called doctor *less*
+    often (pull < 0): a fix that brings the pull back to 0 undoes nothing spurious and must not read worse."""
+    labels, member = _world()
+    base_preds = _baseline_predictions(labels, member, pulled=0.0)
+    away = np.flatnonzero((labels != 0) & ~member)[::10]  # 10 % of the others without the cluster: "doctor"
+    base_preds[away] = 0
+    fixed_preds = base_preds.copy()
+    fixed_preds[away] = labels[away]
+    base, fixed = _axis("base", labels, member, base_preds), _axis("fixed", labels, member, fixed_preds)
+    top = base.spurious.clusters[0]
+    assert (
+        top.favoured_class == "doctor"
+        and top.pull.value == pytest.approx(-0.1)
+        and top.pull.interval.high < 0
+    )
+    assert "pull" not in _verdicts(fixed, base)
+    report = TrustReport(fixed, SETTINGS, base, compare_reports(fixed, base, SETTINGS))
+    html = trust_report_page(report, tmp_path).to_html().replace("&#x27;", "'")
+    assert (
+        "The pull of the baseline's top cluster (7) is not compared: it does not pull other classes' images"
+        in html
+    )
+    assert (
+        "towards doctor beyond noise (pull −0.100 [" in html
+        or "towards doctor beyond noise (pull -0.100 [" in html
+    )
 
 
 def test_pull_is_undefined_without_other_class_images_on_both_sides():

@@ -22,8 +22,9 @@ Which way is better, per metric (``MetricVerdict.lower_is_better``; docs/trust_r
   pull of the baseline's top cluster towards the class it favours in the baseline (the largest positive gap:
   the share of other classes' images called that class, with the cluster minus without) lower (True). The
   gap sums every class's noise and can miss a fix of the one error a spurious feature causes; the pull counts
-  that error (:mod:`~trustvl.evaluation.trust_report.cluster_pull` says why both). When no class has a
-  positive gap in the baseline the pull is not compared (the finding's ``pull_note`` says so on the page).
+  that error (:mod:`~trustvl.evaluation.trust_report.cluster_pull` says why both). It is compared only when
+  some class has a positive gap in the baseline and the baseline's pull towards it lies above 0 beyond noise
+  (otherwise a return to 0 would read worse); the page says why when it is not.
 
 A metric without a better direction reads "higher" / "lower" / "within noise", never better or worse.
 """
@@ -31,7 +32,7 @@ A metric without a better direction reads "higher" / "lower" / "within noise", n
 from __future__ import annotations
 
 from trustvl.evaluation.results import SkewAtK, metric_change
-from trustvl.evaluation.trust_report.cluster_pull import favoured_class, pull_towards
+from trustvl.evaluation.trust_report.cluster_pull import favoured_class, pull_towards, pulls_beyond_noise
 from trustvl.evaluation.trust_report.schema import Estimate, MetricVerdict, ModelTrustReport
 from trustvl.evaluation.trust_report.spurious_axis import cluster_score
 from trustvl.evaluation.wording import attribute_name, metric_name
@@ -186,7 +187,8 @@ def _spurious(model: ModelTrustReport, base: ModelTrustReport, level: float, set
 
 def _pull(model: ModelTrustReport, base: ModelTrustReport, base_gaps, level: float, settings):
     """The pull of the baseline's top cluster towards the class it favours in the baseline, both models on
-    the same images and resamples; nothing when it favours none (or a model's predictions are not kept)."""
+    the same images and resamples; nothing when it favours none, when the baseline's pull is not above 0
+    beyond noise, or when a model's predictions are not kept."""
     m, b = model.spurious, base.spurious
     top = b.clusters[0]
     favoured = favoured_class(base_gaps)
@@ -194,7 +196,8 @@ def _pull(model: ModelTrustReport, base: ModelTrustReport, base_gaps, level: flo
         return []
     base_pull = pull_towards(top.member_images, b.labels, b.predictions, favoured, settings)
     model_pull = pull_towards(top.member_images, m.labels, m.predictions, favoured, settings)
-    if base_pull is None or model_pull is None:
+    # a baseline cluster that pulls nothing towards its class leaves nothing to undo: no verdict
+    if base_pull is None or model_pull is None or not pulls_beyond_noise(base_pull):
         return []
     name = b.class_names[favoured] if b.class_names else str(favoured)
     metric = (

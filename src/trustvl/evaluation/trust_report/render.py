@@ -13,6 +13,7 @@ from pathlib import Path
 from trustvl.evaluation.plots import plot_group_shares
 from trustvl.evaluation.report import Figure, Report, Table
 from trustvl.evaluation.tables import fairness_summary_table
+from trustvl.evaluation.trust_report.cluster_pull import not_compared_reason
 from trustvl.evaluation.trust_report.schema import (
     AXES,
     ClusterFinding,
@@ -340,10 +341,15 @@ def _model_sections(page: Report, r: ModelTrustReport, stage: Path, who: str, pr
 def _pull_skipped(report: TrustReport) -> list[str]:
     """Why the pull of the baseline's top cluster is not among the verdicts, when it is not."""
     sp = report.baseline.spurious
-    if report.model.spurious is None or sp is None or not sp.clusters or sp.clusters[0].pull is not None:
+    if report.model.spurious is None or sp is None or not sp.clusters:
         return []
     top = sp.clusters[0]
-    return [f"The pull of the baseline's top cluster ({top.cluster_id}) is not compared: {top.pull_note}."]
+    reason = not_compared_reason(top)
+    return (
+        []
+        if reason is None
+        else [f"The pull of the baseline's top cluster ({top.cluster_id}) is not compared: {reason}."]
+    )
 
 
 def trust_report_page(report: TrustReport, stage: Path) -> Report:
