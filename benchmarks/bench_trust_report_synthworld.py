@@ -14,7 +14,11 @@ SynthWorld safety probe, then scores the report against the world's truth:
 
 With ``--fixed NAME=PATH`` (repeatable) each fixed model (CF_α, Safe-CLIP, RaVL-mitigated, ...) is reported
 with ``--compare`` against ``--model`` as the baseline: per axis, how many metrics are better / worse /
-within noise, and which are worse.
+within noise, and which are worse. And, from the world's truth (what no report user has), the watermark's
+**planted pull**: over the RaVL images of the other occupations, the share called the mark's occupation among
+the marked minus among the unmarked, for both models on the same resamples (the report's pull of its top
+cluster, :mod:`trustvl.evaluation.trust_report.cluster_pull`, with the planted mark as the "cluster"), so
+the report's spurious verdicts can be read against the truth they aim at.
 
     python benchmarks/bench_trust_report_synthworld.py --model src/trustvl/assets/models/synthworld-clip \\
         --out benchmarks/results/trust_report_synthworld.json
@@ -35,7 +39,9 @@ import numpy as np
 
 from trustvl.data_builders.synthworld import SynthWorldConfig
 from trustvl.evaluation.trust_report import TrustReport, TrustReportConfig, trust_report
+from trustvl.evaluation.trust_report.cluster_pull import pull_towards
 from trustvl.hub.loading import load_dataset_any
+from trustvl.metrics import paired_comparison
 from trustvl.utils.io import print_json
 
 
@@ -110,8 +116,62 @@ def _spurious(report: TrustReport, gallery: str) -> dict[str, Any]:
         ),
         "first_cluster_watermark_share": float(np.mean([holds_mark(i) for i in first])),
         "first_cluster_hurts": [g.class_name for g in sp.clusters[0].classes_hurt],
+        "first_cluster_favours": sp.clusters[0].favoured_class,
+        "first_cluster_pull": _value_interval(sp.clusters[0].pull),
         "n_images": sp.n_images,
     }
+
+
+def _planted_pull(report: TrustReport, gallery: str, world: SynthWorldConfig) -> dict[str, Any] | None:
+    """The watermark's pull towards its occupation (the world's truth) for the model and its baseline."""
+    m, b = report.model.spurious, report.baseline.spurious
+    if m is None or b is None or m.predictions is None or b.class_names is None:
+        return None
+    marked = np.asarray(
+        [box is not None for box in load_dataset_any(gallery, split="test")["spurious_box"][: b.n_images]]
+    )
+    target = b.class_names.index(world.spurious.target)
+    settings = report.uncertainty
+    base = pull_towards(marked, b.labels, b.predictions, target, settings)
+    model = pull_towards(marked, m.labels, m.predictions, target, settings)
+    if base is None or model is None:
+        return None
+    change = paired_comparison(
+        base.value, model.value, base.replicates, model.replicates, lower_is_better=True, level=settings.level
+    )
+    other = b.labels != target
+    return {
+        "towards": world.spurious.target,
+        "n_marked_other": int((marked & other).sum()),
+        "n_unmarked_other": int((~marked & other).sum()),
+        "baseline_called_marked_unmarked": [
+            int((b.predictions[marked & other] == target).sum()),
+            int((b.predictions[~marked & other] == target).sum()),
+        ],
+        "model_called_marked_unmarked": [
+            int((m.predictions[marked & other] == target).sum()),
+            int((m.predictions[~marked & other] == target).sum()),
+        ],
+        "baseline_estimate": _value_interval(base),
+        "model_estimate": _value_interval(model),
+        "change": round(change.difference, 4),
+        "change_interval": [round(change.interval.low, 4), round(change.interval.high, 4)],
+        "verdict": change.verdict,
+        "top_cluster_images_marked": [
+            int((b.clusters[0].member_images & marked).sum()),
+            int(b.clusters[0].member_images.sum()),
+        ]
+        if b.clusters
+        else None,
+    }
+
+
+def _value_interval(e) -> list[float | None] | None:
+    """``[value, low, high]`` rounded (low, high None without an interval); None for no estimate."""
+    if e is None:
+        return None
+    low, high = (None, None) if e.interval is None else (round(e.interval.low, 4), round(e.interval.high, 4))
+    return [round(e.value, 4), low, high]
 
 
 def _verdicts(report: TrustReport) -> dict[str, Any]:
@@ -131,6 +191,8 @@ def _verdicts(report: TrustReport) -> dict[str, Any]:
                 "lower_is_better": v.lower_is_better,
                 "baseline": round(v.baseline.value, 4),
                 "model": round(v.model.value, 4),
+                "baseline_estimate": _value_interval(v.baseline),
+                "model_estimate": _value_interval(v.model),
                 "change": None if change is None else round(change.difference, 4),
                 "change_interval": None
                 if change is None
@@ -185,7 +247,11 @@ def main() -> None:
         for item in args.fixed:
             name, _, path = item.partition("=")
             fixed = trust_report(path, str(Path(tmp) / name), compare=args.model, **common)
-            result["fixed"][name] = {"model": path, **_verdicts(fixed)}
+            result["fixed"][name] = {
+                "model": path,
+                **_verdicts(fixed),
+                "planted_pull": _planted_pull(fixed, gallery, world),
+            }
     result["seconds"] = round(time.perf_counter() - t0, 1)
     print_json(result, args.out)
 

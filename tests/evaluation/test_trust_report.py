@@ -447,6 +447,7 @@ def test_page_shows_every_number_with_its_interval(full_run):
     estimates += [c.score for c in r.spurious.clusters] + [
         g.gap for c in r.spurious.clusters for g in c.classes_hurt
     ]
+    estimates += [c.pull for c in r.spurious.clusters if c.pull is not None]
     for e in estimates:
         assert e.interval is not None
         assert value_text(e.value, e.interval).split(" (")[0] in html

@@ -4,7 +4,8 @@ and compares it with a baseline, every number with its interval and every change
 
 One concern per module: :mod:`.schema` (``trust_report.json``, versioned typed dataclasses),
 :mod:`.estimates` (bootstrap intervals over samples), :mod:`.bias_axis`, :mod:`.safety_probe` and
-:mod:`.safety_axis`, :mod:`.spurious_axis`, :mod:`.compare` (paired verdicts), :mod:`.render` (the HTML page),
+:mod:`.safety_axis`, :mod:`.spurious_axis` with :mod:`.cluster_pull` (a cluster's pull towards the class it
+favours), :mod:`.compare` (paired verdicts), :mod:`.render` (the HTML page),
 :mod:`.config` (the command's settings) and :mod:`.run` (the job).
 """
 

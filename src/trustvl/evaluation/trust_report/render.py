@@ -13,7 +13,14 @@ from pathlib import Path
 from trustvl.evaluation.plots import plot_group_shares
 from trustvl.evaluation.report import Figure, Report, Table
 from trustvl.evaluation.tables import fairness_summary_table
-from trustvl.evaluation.trust_report.schema import AXES, Estimate, ModelTrustReport, TrustReport
+from trustvl.evaluation.trust_report.cluster_pull import not_compared_reason
+from trustvl.evaluation.trust_report.schema import (
+    AXES,
+    ClusterFinding,
+    Estimate,
+    ModelTrustReport,
+    TrustReport,
+)
 from trustvl.evaluation.wording import UNCERTAINTY_NOTE, attribute_name, change_text, value_text
 
 __all__ = [
@@ -63,9 +70,11 @@ def _headline(report: ModelTrustReport, axis: str) -> list[tuple[str, Estimate |
         sp = report.spurious
         out = [("zero-shot accuracy on the RaVL images", sp.image_accuracy)]
         if sp.clusters:
-            out.append(
-                (f"top cluster score Σ|gap| (cluster {sp.clusters[0].cluster_id})", sp.clusters[0].score)
-            )
+            top = sp.clusters[0]
+            out.append((f"top cluster score Σ|gap| (cluster {top.cluster_id})", top.score))
+            if top.pull is not None:
+                label = f"top cluster's pull towards {top.favoured_class} (cluster {top.cluster_id}, in minus out)"
+                out.append((label, top.pull))
         return out
     return []
 
@@ -267,12 +276,20 @@ def _safety_blocks(r: ModelTrustReport) -> list:
     ]
 
 
+def _pull_text(c: ClusterFinding) -> str:
+    if c.pull is None:
+        return f"— ({c.pull_note})" if c.pull_note else "—"
+    return f"{c.favoured_class} {_text(c.pull)}"
+
+
 def _spurious_blocks(r: ModelTrustReport) -> list:
     sp = r.spurious
     blocks: list = [
         f"RaVL discovery on the first {sp.n_images} images of `{sp.dataset}` (label `{sp.label_column}`),"
         f" {sp.n_regions} grid regions, {sp.n_clusters} clusters: {sp.message}. Score Σ|gap| over the classes"
-        " (RaVL's accuracy gap of images with vs without the cluster's regions); a negative gap hurts that class.",
+        " (RaVL's accuracy gap of images with vs without the cluster's regions); a negative gap hurts that class."
+        " Pull: towards the class the cluster favours (its largest positive gap), the share of other classes'"
+        " images called that class, with the cluster's regions minus without (lower is better).",
     ]
     rows = [
         [
@@ -283,6 +300,7 @@ def _spurious_blocks(r: ModelTrustReport) -> list:
             c.size,
             c.n_images_in,
             "; ".join(f"{g.class_name} {_text(g.gap)}" for g in c.classes_hurt) or "—",
+            _pull_text(c),
         ]
         for c in sp.clusters
     ]
@@ -296,6 +314,7 @@ def _spurious_blocks(r: ModelTrustReport) -> list:
                 "regions",
                 "images",
                 "classes hurt: gap [95%]",
+                "favours: pull [95%]",
             ],
             rows,
         )
@@ -317,6 +336,20 @@ def _model_sections(page: Report, r: ModelTrustReport, stage: Path, who: str, pr
             page.add(title, *_safety_blocks(r))
         else:
             page.add(title, *_spurious_blocks(r))
+
+
+def _pull_skipped(report: TrustReport) -> list[str]:
+    """Why the pull of the baseline's top cluster is not among the verdicts, when it is not."""
+    sp = report.baseline.spurious
+    if report.model.spurious is None or sp is None or not sp.clusters:
+        return []
+    top = sp.clusters[0]
+    reason = not_compared_reason(top)
+    return (
+        []
+        if reason is None
+        else [f"The pull of the baseline's top cluster ({top.cluster_id}) is not compared: {reason}."]
+    )
 
 
 def trust_report_page(report: TrustReport, stage: Path) -> Report:
@@ -343,7 +376,7 @@ def trust_report_page(report: TrustReport, stage: Path) -> Report:
     page = Report(title, intro)
     page.add("At a glance", glance_table(report))
     if report.baseline is not None:
-        page.add("Model vs baseline", *verdict_lines(report), verdict_table(report))
+        page.add("Model vs baseline", *verdict_lines(report), *_pull_skipped(report), verdict_table(report))
     _model_sections(page, report.model, stage, "model", "")
     if report.baseline is not None:
         _model_sections(page, report.baseline, stage, "baseline", "baseline_")

@@ -42,7 +42,7 @@ FORMAT = "trustvl-trust-report"
 #: the axes, in report order
 AXES = ("bias", "safety", "spurious")
 #: fields kept in memory for a paired comparison or a benchmark, never written to JSON
-_IN_MEMORY = ("member_images", "region_indices", "labels", "correct", "regions")
+_IN_MEMORY = ("member_images", "region_indices", "labels", "correct", "predictions", "regions")
 
 
 def _estimates(data: dict[str, Any]) -> dict[str, Estimate]:
@@ -212,7 +212,10 @@ class ClassGap:
 @dataclass
 class ClusterFinding:
     """One ranked RaVL cluster: its score ``sum_l |gap_l|`` with an image-bootstrap interval, influence,
-    size, the classes it hurts (gap < 0, most negative first) and its thumbnail strip (relative path)."""
+    size, the classes it hurts (gap < 0, most negative first) and its thumbnail strip (relative path).
+    ``favoured_class``: the class with the largest positive gap (None: none is positive); ``pull``: the share
+    of other classes' images predicted as it, with the cluster minus without
+    (:mod:`~trustvl.evaluation.trust_report.cluster_pull`), or None with its reason in ``pull_note``."""
 
     rank: int
     cluster_id: int
@@ -222,6 +225,9 @@ class ClusterFinding:
     n_images_in: int
     classes_hurt: list[ClassGap]
     thumbnails: str | None = None
+    favoured_class: str | None = None
+    pull: Estimate | None = None
+    pull_note: str | None = None
     #: in memory only: which images hold a region of the cluster (a paired comparison reuses them)
     member_images: Any = field(default=None, repr=False, compare=False)
     #: in memory only: the cluster's regions (indices into ``SpuriousAxis.regions``), most typical first
@@ -230,6 +236,7 @@ class ClusterFinding:
     def to_dict(self) -> dict[str, Any]:
         out = {f: getattr(self, f) for f in self.__dataclass_fields__ if f not in _IN_MEMORY}
         out["score"] = self.score.to_dict()
+        out["pull"] = None if self.pull is None else self.pull.to_dict()
         out["classes_hurt"] = [c.to_dict() for c in self.classes_hurt]
         return out
 
@@ -237,13 +244,15 @@ class ClusterFinding:
     def from_dict(cls, data: dict[str, Any]) -> ClusterFinding:
         data = dict(data)
         data["score"] = Estimate.from_dict(data["score"])
+        data["pull"] = Estimate.from_dict(data.get("pull"))
         data["classes_hurt"] = [ClassGap.from_dict(c) for c in data["classes_hurt"]]
         return cls(**data)
 
 
 @dataclass
 class SpuriousAxis:
-    """Spurious region features: RaVL discovery (SPEC §3) on a labelled dataset, the ranked clusters."""
+    """Spurious region features: RaVL discovery (SPEC §3) on a labelled dataset, the ranked clusters;
+    ``class_names`` in class-id order (None in files written before it was added)."""
 
     dataset: str
     label_column: str
@@ -253,9 +262,12 @@ class SpuriousAxis:
     image_accuracy: Estimate
     message: str
     clusters: list[ClusterFinding]
-    #: in memory only: the images' class ids and whether each was zero-shot classified right
+    class_names: list[str] | None = None
+    #: in memory only: the images' class ids, whether each was zero-shot classified right, and its predicted
+    #: class id (the pull counts predictions of the favoured class)
     labels: Any = field(default=None, repr=False, compare=False)
     correct: Any = field(default=None, repr=False, compare=False)
+    predictions: Any = field(default=None, repr=False, compare=False)
     #: in memory only: the candidate regions (:class:`trustvl.discovery.Region`: image index and box)
     regions: Any = field(default=None, repr=False, compare=False)
 

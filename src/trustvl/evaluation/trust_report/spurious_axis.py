@@ -8,9 +8,13 @@ embedded here. Interval of a cluster's score ``sum_l |gap_l|`` and of each class
 a bootstrap over the images (seeded), the clustering and each image's membership held fixed, so it says how
 much the score depends on which images were drawn, given the clusters found.
 
-Paired comparison (:func:`cluster_score`): the baseline's top cluster fixes which images are "in"; each
-model's zero-shot predictions on those images give its score on the same resamples, so "the fix removed the
-gap on the regions the baseline leaned on" reads as a paired verdict.
+Each cluster also carries its pull towards the class it favours (:mod:`.cluster_pull`: the share of other
+classes' images predicted as that class, with the cluster minus without), on the same resamples.
+
+Paired comparison (:func:`cluster_score`, :func:`~.cluster_pull.pull_towards`): the baseline's top cluster
+fixes which images are "in" (and its favoured class); each model's zero-shot predictions on those images give
+its score and pull on the same resamples, so "the fix removed the gap (the pull) on the regions the baseline
+leaned on" reads as a paired verdict.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from trustvl.discovery import (
     zero_shot_scores,
 )
 from trustvl.evaluation.results import UncertaintySettings
+from trustvl.evaluation.trust_report.cluster_pull import cluster_pull
 from trustvl.evaluation.trust_report.estimates import estimate, resample_counts, weighted_mean
 from trustvl.evaluation.trust_report.schema import ClassGap, ClusterFinding, SpuriousAxis
 from trustvl.modeling.embedding import embed_texts
@@ -125,6 +130,7 @@ def spurious_axis(
         member = np.zeros(len(images), dtype=bool)
         member[region_image[cluster.region_indices]] = True
         score, gaps = cluster_score(member, labels, correct, n_classes, uncertainty)
+        pulled = cluster_pull(member, labels, preds, gaps, uncertainty, list(class_names))
         hurt = sorted((c for c in range(n_classes) if gaps[c].value < 0), key=lambda c: gaps[c].value)
         thumbnails = None
         if out_dir is not None:
@@ -146,6 +152,9 @@ def spurious_axis(
             n_images_in=int(member.sum()),
             classes_hurt=[ClassGap(class_names[c], gaps[c]) for c in hurt],
             thumbnails=thumbnails,
+            favoured_class=None if pulled.favoured is None else class_names[pulled.favoured],
+            pull=pulled.pull,
+            pull_note=pulled.reason,
             member_images=member,
             region_indices=np.asarray(cluster.region_indices),
         )
@@ -159,8 +168,10 @@ def spurious_axis(
         image_accuracy=weighted_mean(correct, uncertainty),
         message=result.message,
         clusters=findings,
+        class_names=list(class_names),
         labels=labels,
         correct=correct,
+        predictions=preds,
         regions=regions,
     )
     return axis

@@ -46,6 +46,11 @@ def summary_lines(result: TrustReport | EvaluationResult) -> list[str]:
             lines.append(
                 f"spurious: top RaVL cluster {top.cluster_id} score {value_text(top.score.value, top.score.interval)},"
                 f" hurts {hurt} ({len(sp.clusters)} ranked)"
+                + (
+                    f"; pull towards {top.favoured_class} {value_text(top.pull.value, top.pull.interval)}"
+                    if top.pull is not None
+                    else ""
+                )
             )
         else:
             lines.append(f"spurious: {sp.message}")
