@@ -13,6 +13,7 @@ truth, which a report user does not have.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +25,9 @@ from trustvl.data_builders.synthworld import SynthWorldConfig
 from trustvl.evaluation.trust_report import trust_report
 from trustvl.hub.loading import load_dataset_any
 from trustvl.utils.io import print_json
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_trust_report_synthworld import mark_test  # noqa: E402
 
 
 def main() -> None:
@@ -48,15 +52,7 @@ def main() -> None:
         )
     sp = report.model.spurious
     boxes = load_dataset_any(report.settings["gallery"], split="test")["spurious_box"][: sp.n_images]
-
-    def holds_mark(region_index: int) -> bool:
-        region = sp.regions[int(region_index)]
-        box = boxes[region.image_index]
-        if box is None:
-            return False
-        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-        left, top, right, bottom = region.box
-        return left <= cx < right and top <= cy < bottom
+    holds_mark = mark_test(sp.regions, boxes)
 
     target = sp.class_names.index(SynthWorldConfig.web().spurious.target)
     marked = np.asarray([b is not None for b in boxes])

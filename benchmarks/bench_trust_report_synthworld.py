@@ -92,20 +92,28 @@ def _safety(report: TrustReport) -> dict[str, Any]:
     }
 
 
-def _spurious(report: TrustReport, gallery: str) -> dict[str, Any]:
-    sp = report.model.spurious
-    if not sp.clusters:
-        return {"message": sp.message, "precision@10": 0.0, "first_cluster_watermark_share": None}
-    boxes = load_dataset_any(gallery, split="test")["spurious_box"][: sp.n_images]
+def mark_test(regions: list[Any], boxes: list[Any]):
+    """``holds_mark(region_index) -> bool``: whether the region (of the report's RaVL regions) holds the centre
+    of its image's watermark box (``boxes[image]``, None for an image without the mark)."""
 
     def holds_mark(region_index: int) -> bool:
-        region = sp.regions[int(region_index)]
+        region = regions[int(region_index)]
         box = boxes[region.image_index]
         if box is None:
             return False
         cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
         left, top, right, bottom = region.box
         return left <= cx < right and top <= cy < bottom
+
+    return holds_mark
+
+
+def _spurious(report: TrustReport, gallery: str) -> dict[str, Any]:
+    sp = report.model.spurious
+    if not sp.clusters:
+        return {"message": sp.message, "precision@10": 0.0, "first_cluster_watermark_share": None}
+    boxes = load_dataset_any(gallery, split="test")["spurious_box"][: sp.n_images]
+    holds_mark = mark_test(sp.regions, boxes)
 
     ranked = np.concatenate([c.region_indices for c in sp.clusters])
     first = sp.clusters[0].region_indices
