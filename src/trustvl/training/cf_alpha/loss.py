@@ -60,6 +60,8 @@ at α = 0 (the frozen base: the same forward with the delta off, no gradient), i
 terms above. Every attribute's effect then shrinks by the same factor along α, so their order, and hence
 which attribute masks which in a top-k cut, is kept, and no attribute's skew has a reason to rise on the
 way. The base forward costs one extra no-gradient forward per step. ``L_effect`` keeps its zero target.
+Measured on SynthWorld-Web (docs/results.md, "CF_α"): α ≤ 0.75 stays close to the base in every attribute,
+but the rise of the small attributes' skew moves to the last step, α = 1; off by default.
 
 **Several processes (``torchrun`` / ``accelerate launch``).** Every term is over the batch (``L_CLIP``'s
 negatives, ``L_score``'s captions), so by default (``gather_across_devices``) each process gathers every
