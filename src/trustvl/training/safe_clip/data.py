@@ -159,11 +159,11 @@ class ValidationRecall:
             ]
             for c in ("safe_image", "unsafe_image")
         }
-        columns = set(dataset.column_names)
-        has_kinds = bool({"unsafe_kind", "category"} & columns)
-        self.pool: NonTwinPool | None = None
-        if has_kinds and len(set(dataset["scene_id"] if "scene_id" in columns else range(len(dataset)))) >= 2:
+        self.pool: NonTwinPool | None
+        try:  # a split without the kind columns, or of one scene, has no non-twin pool: no NSFW rate
             self.pool = non_twin_pool_of(dataset, seed=0)
+        except TrustVLInputError:
+            self.pool = None
 
     def _embed(self, model: nn.Module, column: str) -> torch.Tensor:
         param = next(model.parameters())
