@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The recipe of the shipped synthworld-sd + synthworld-outcome-classifier: one H200, ~8 minutes.
+# The first SynthWorld SD run (4x down, 16 x 16 latents; the shipped SD grew from it: synthworld_sd_2x_h100.sh)
+# + the synthworld-outcome-classifier: one H200, ~8 minutes.
 # Usage (repo root, trustvl importable): bash benchmarks/recipes/synthworld_sd_h200.sh OUT_DIR [CLIP_DIR]
 set -uo pipefail
 OUT=${1:?output folder}
@@ -8,6 +9,7 @@ export PYTHONUNBUFFERED=1
 mkdir -p "$OUT"
 python3 -m trustvl.cli train synthworld-sd --resume \
   --output_dir "$OUT/run" ${CLIP:+--clip_dir "$CLIP"} \
+  --vae_channels 32 48 64 --unet_channels 64 96 128 --unet_plain_levels 0 \
   --bf16 true --seed 0 --world_seed 0 \
   --n_biased_scenes 96000 --n_appearance_scenes 64000 --n_test_scenes 2048 --render_workers 16 \
   --vae_max_steps 3000 --vae_batch_size 256 --vae_learning_rate 1e-3 \

@@ -121,3 +121,25 @@ def test_detach_refuses_a_clip_that_is_not_the_pipelines(tmp_path):
     with pytest.raises(TrustVLInputError, match="clip_dir="):
         detach_text_encoder(sd, other / "text_encoder")
     assert (sd / "text_encoder").is_dir()
+
+
+def test_a_retrained_unet_beside_the_same_clip_gets_its_own_completed_folder(monkeypatch, tmp_path):
+    """A new release may ship a retrained UNet or VAE with an unchanged text tower: the cached copy of the
+    old pipeline must not be returned for it."""
+    from diffusers import UNet2DConditionModel
+
+    monkeypatch.setenv("TRUSTVL_CACHE", str(tmp_path / "cache"))
+    sd, clip = _tiny_pipeline_and_clip(tmp_path)
+    detach_text_encoder(sd, clip)
+    old = complete_sd_folder(sd)
+    assert complete_sd_folder(sd) == old  # unchanged folder: the same cached copy
+    unet = UNet2DConditionModel.from_pretrained(sd / "unet")
+    with torch.no_grad():
+        next(unet.parameters()).add_(0.5)
+    unet.save_pretrained(sd / "unet")
+    new = complete_sd_folder(sd)
+    assert new != old
+    got = UNet2DConditionModel.from_pretrained(new / "unet").state_dict()
+    assert all(torch.equal(got[k], v) for k, v in unet.state_dict().items())
+    stale = UNet2DConditionModel.from_pretrained(old / "unet").state_dict()
+    assert not all(torch.equal(stale[k], v) for k, v in unet.state_dict().items())

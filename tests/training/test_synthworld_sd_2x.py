@@ -1,6 +1,5 @@
 """The 2×-down SynthWorld SD (issue 23 item 3): a VAE with two levels (32 × 32 latents at 64 px), a UNet whose
-outer level has no attention, grown from a 4×-down UNet, and per-element region weights; the 4×-down path as
-shipped."""
+outer level has no attention, grown from a 4×-down UNet, and per-element region weights; the shipped SD is one."""
 
 from __future__ import annotations
 
@@ -24,21 +23,25 @@ from trustvl.modeling.synthworld_sd import (
     grow_unet_weights,
 )
 
-TINY_4X = SynthWorldSDArchitecture(vae_channels=(16, 16, 16), unet_channels=(32, 32, 32))
+TINY_4X = SynthWorldSDArchitecture(vae_channels=(16, 16, 16), unet_channels=(32, 32, 32), unet_plain_levels=0)
 TINY_2X = SynthWorldSDArchitecture(vae_channels=(16, 16), unet_channels=(32, 32, 32, 32), unet_plain_levels=1)
 
 
-def test_default_architecture_is_the_shipped_4x_down_sd():
+def test_default_architecture_is_the_shipped_2x_down_sd():
     shipped = json.loads((default_sd_path() / "unet" / "config.json").read_text())
-    unet = build_unet(shipped["cross_attention_dim"])
+    shipped_vae = json.loads((default_sd_path() / "vae" / "config.json").read_text())
+    unet, vae = build_unet(shipped["cross_attention_dim"]), build_vae()
 
     def plain(value):
         return list(value) if isinstance(value, (list, tuple)) else value
 
     for key in ("down_block_types", "up_block_types", "block_out_channels", "sample_size", "mid_block_type"):
         assert plain(unet.config[key]) == plain(shipped[key]), key
-    assert sum(p.numel() for p in unet.parameters()) == 5_363_940  # the shipped card's count
-    assert SynthWorldSDArchitecture().latent_size == 16 and TINY_2X.latent_size == 32
+    for key in ("block_out_channels", "down_block_types", "latent_channels"):
+        assert plain(vae.config[key]) == plain(shipped_vae[key]), key
+    assert sum(p.numel() for p in unet.parameters()) == 5_799_972  # the shipped card's count
+    assert sum(p.numel() for p in vae.parameters()) == 658_375
+    assert SynthWorldSDArchitecture().latent_size == 32 and TINY_4X.latent_size == 16
 
 
 def test_2x_down_architecture_has_plain_outer_levels_and_checks_them():

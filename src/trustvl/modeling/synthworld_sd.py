@@ -63,7 +63,9 @@ NOISE_SCHEDULE: dict[str, Any] = {
 
 @dataclass
 class SynthWorldSDArchitecture:
-    """Sizes of the SynthWorld SD's trained parts (the defaults fit the 20 MB fp16 asset budget).
+    """Sizes of the SynthWorld SD's trained parts. The defaults are the shipped SD's (2× down: 4 × 32 × 32
+    latents at 64 px, 13 MB in fp16); ``vae_channels=(32, 48, 64), unet_channels=(64, 96, 128),
+    unet_plain_levels=0`` is the earlier 4×-down SD, whose UNet became the shipped one's inner levels.
 
     Attributes:
         image_size: image side in pixels (the VAE down-samples by ``2 ** (len(vae_channels) - 1)``).
@@ -81,13 +83,13 @@ class SynthWorldSDArchitecture:
     """
 
     image_size: int = 64
-    vae_channels: tuple[int, ...] = (32, 48, 64)
+    vae_channels: tuple[int, ...] = (32, 64)
     latent_channels: int = 4
-    unet_channels: tuple[int, ...] = (64, 96, 128)
+    unet_channels: tuple[int, ...] = (64, 64, 96, 128)
     unet_layers_per_block: int = 1
     attention_head_dim: int = 32
     mid_block: bool = False
-    unet_plain_levels: int = 0
+    unet_plain_levels: int = 1
 
     @property
     def vae_scale_factor(self) -> int:
@@ -315,10 +317,23 @@ def detach_text_encoder(
     return sd
 
 
+def _folder_fingerprint(sd: Path, text_tower_sha256: str) -> str:
+    """sha256 over the text tower's fingerprint and every file of ``sd`` (relative path and bytes, sorted)."""
+    digest = hashlib.sha256(text_tower_sha256.encode())
+    for path in sorted(p for p in sd.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(sd).as_posix().encode() + b"\0")
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
 def complete_sd_folder(sd_dir: str | os.PathLike) -> Path:
     """``sd_dir`` itself when it holds a ``text_encoder/``; else a complete copy in trustvl's cache
     (``sd-pipelines/<name>-<fingerprint>``), its text encoder rebuilt from the CLIP :data:`TEXT_TOWER_RECORD`
-    names, written once (atomically) and checked against the recorded fingerprint.
+    names, written once (atomically) and checked against the recorded fingerprint. The cache key covers the
+    folder's own files as well as the text tower, so a retrained UNet or VAE beside the same CLIP (a new
+    trustvl release) gets a new copy instead of the cached old one.
 
     Raises:
         TrustVLInputError: the folder has neither a text encoder nor a record, or the named CLIP's text tower
@@ -331,7 +346,7 @@ def complete_sd_folder(sd_dir: str | os.PathLike) -> Path:
     record = json.loads(record_file.read_text())
     clip = Path(record["clip"]).expanduser()
     clip = clip if clip.is_absolute() else (sd / clip).resolve()
-    target = cache_dir("sd-pipelines") / f"{sd.name}-{record['sha256'][:16]}"
+    target = cache_dir("sd-pipelines") / f"{sd.name}-{_folder_fingerprint(sd, record['sha256'])[:16]}"
     if (target / "text_encoder" / "model.safetensors").is_file():
         return target
     if not (clip / "config.json").is_file():

@@ -74,8 +74,10 @@ class SynthWorldSDConfig(TrustVLTrainingArguments):
     cfg_dropout: float = field(default=0.1, metadata={"help": "share of empty captions"})
     caption_passes: int = field(default=64, metadata={"help": "virtual passes over the pools"})
     min_snr_gamma: float = field(default=5.0, metadata={"help": "Min-SNR-gamma weighting (0: off)"})
-    unet_channels: list[int] = field(default_factory=lambda: [64, 96, 128], metadata={"help": "UNet widths"})
-    vae_channels: list[int] = field(default_factory=lambda: [32, 48, 64], metadata={"help": "VAE widths"})
+    unet_channels: list[int] = field(
+        default_factory=lambda: [64, 64, 96, 128], metadata={"help": "UNet widths"}
+    )
+    vae_channels: list[int] = field(default_factory=lambda: [32, 64], metadata={"help": "VAE widths"})
     vae_max_steps: int = field(default=2000, metadata={"help": "VAE optimiser steps"})
     vae_learning_rate: float = field(default=1e-3, metadata={"help": "VAE peak learning rate"})
     vae_batch_size: int = field(default=256, metadata={"help": "VAE batch size"})
@@ -105,7 +107,7 @@ class SynthWorldSDConfig(TrustVLTrainingArguments):
     unsafe_region_weight: float = field(
         default=4.0, metadata={"help": "UNet loss weight inside an unsafe element's box (1: uniform)"}
     )
-    unet_plain_levels: int = field(default=0, metadata={"help": "outermost UNet levels without attention"})
+    unet_plain_levels: int = field(default=1, metadata={"help": "outermost UNet levels without attention"})
     unet_init_from: str | None = field(
         default=None,
         metadata={
