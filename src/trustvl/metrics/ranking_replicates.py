@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from trustvl.metrics.fairness import ndkl, skew
+from trustvl.utils.host_memory import release_free_heap
 
 __all__ = ["FairnessReplicates", "fairness_replicates", "replicate_batch_size"]
 
@@ -51,7 +52,8 @@ def fairness_replicates(
     """Per attribute ``j``: the metrics of ``gallery_labels[j]`` against ``targets[j]`` for every ranking.
 
     ``batches`` yields int64 ``[r, n_queries, n]`` gallery indices in rank order; the labels are
-    ``[n_gallery]`` tensors of validated ids (``targets[j]`` has one entry per id).
+    ``[n_gallery]`` tensors of validated ids (``targets[j]`` has one entry per id). A batch is released
+    before the next is asked for, so a generator that builds its batches lazily keeps one in memory.
     """
     parts: list[dict[str, list]] = [{"max": [], "min": [], "ndkl": []} for _ in gallery_labels]
     for batch in batches:
@@ -63,6 +65,10 @@ def fairness_replicates(
             part["max"].append(torch.stack([s.amax(1).view(r, n_queries).mean(1) for s in skews], 1))
             part["min"].append(torch.stack([s.amin(1).view(r, n_queries).mean(1) for s in skews], 1))
             part["ndkl"].append(ndkl(ranked, q).view(r, n_queries).mean(1))
+        # free this batch before the generator builds the next one, and hand the freed heap back: else
+        # the resident memory grows with every batch (utils/host_memory.py says why), 3x the counts' bytes
+        del batch, flat, ranked, skews
+        release_free_heap()
     out = []
     for part in parts:
         mx, mn = torch.cat(part["max"]), torch.cat(part["min"])
