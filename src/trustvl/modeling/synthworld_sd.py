@@ -44,6 +44,7 @@ import torch
 
 from trustvl.errors import TrustVLInputError
 from trustvl.utils.assets import embedded_model_dir
+from trustvl.utils.io import sha256_files, sha256_text
 from trustvl.utils.tensor_cache import cache_dir
 
 #: In an SD folder without ``text_encoder/``: which CLIP's text tower completes it and that tower's
@@ -317,17 +318,6 @@ def detach_text_encoder(
     return sd
 
 
-def _folder_fingerprint(sd: Path, text_tower_sha256: str) -> str:
-    """sha256 over the text tower's fingerprint and every file of ``sd`` (relative path and bytes, sorted)."""
-    digest = hashlib.sha256(text_tower_sha256.encode())
-    for path in sorted(p for p in sd.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(sd).as_posix().encode() + b"\0")
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
-
-
 def complete_sd_folder(sd_dir: str | os.PathLike) -> Path:
     """``sd_dir`` itself when it holds a ``text_encoder/``; else a complete copy in trustvl's cache
     (``sd-pipelines/<name>-<fingerprint>``), its text encoder rebuilt from the CLIP :data:`TEXT_TOWER_RECORD`
@@ -346,7 +336,9 @@ def complete_sd_folder(sd_dir: str | os.PathLike) -> Path:
     record = json.loads(record_file.read_text())
     clip = Path(record["clip"]).expanduser()
     clip = clip if clip.is_absolute() else (sd / clip).resolve()
-    target = cache_dir("sd-pipelines") / f"{sd.name}-{_folder_fingerprint(sd, record['sha256'])[:16]}"
+    files = sorted(p for p in sd.rglob("*") if p.is_file())
+    key = sha256_text(record["sha256"], sha256_files(files))
+    target = cache_dir("sd-pipelines") / f"{sd.name}-{key[:16]}"
     if (target / "text_encoder" / "model.safetensors").is_file():
         return target
     if not (clip / "config.json").is_file():
