@@ -1,6 +1,8 @@
-"""The trust report's second spurious measure (issue 25 item 4): a cluster's pull towards the class it favours,
+"""The trust report's second spurious measure (issue 25 item 4): the pull of a cluster (towards the class its
+gaps favour) and of the top cluster's feature (towards the class it pulls most; the one ``--compare`` reads),
 on hand-made predictions where the pull and the RaVL gap disagree, its skip, its paired interval and its rows
-on the page."""
+on the page. Here the feature's images are the cluster's (``test_trust_report_spurious_feature.py`` builds
+features from region embeddings)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from trustvl.evaluation.trust_report.estimates import weighted_mean
 from trustvl.evaluation.trust_report.render import glance_table, trust_report_page, verdict_table
 from trustvl.evaluation.trust_report.schema import ClusterFinding
 from trustvl.evaluation.trust_report.spurious_axis import cluster_score
+from trustvl.evaluation.trust_report.spurious_feature import feature_pull
 from trustvl.metrics import gallery_resample_counts
 
 CLASSES = ["doctor", "nurse", "chef"]
@@ -71,6 +74,9 @@ def _axis(name, labels, member, preds) -> ModelTrustReport:
         "ok",
         [finding],
         class_names=CLASSES,
+        feature=feature_pull(
+            member, labels, preds, CLASSES, SETTINGS, top_cluster_id=7, n_regions=int(member.sum())
+        ),
         labels=labels,
         correct=correct,
         predictions=preds,
@@ -101,9 +107,17 @@ def test_pull_falls_where_the_gap_does_not():
     assert v["acc"].verdict == "within noise"
     assert v["pull"].model.value == pytest.approx(0.0) and v["pull"].verdict == "better"
     assert v["pull"].lower_is_better is True
-    assert "towards doctor (share of other classes' images called doctor, in minus out)" in v["pull"].metric
-    # the other way round the baseline pulls nothing (0): no pull verdict, a new pull shows as the model's own
-    assert "pull" not in _verdicts(base, fixed)
+    assert (
+        "towards doctor (share of other classes' images called doctor, with the feature minus without)"
+        in v["pull"].metric
+    )
+    assert base.spurious.feature.towards == "doctor" and base.spurious.feature.pull.value == pytest.approx(
+        0.2
+    )
+    # the other way round the baseline's feature pulls towards nurse (its chefs called nurse): that class is
+    # compared, and the model that pulls to doctor instead reads better on it
+    back = _verdicts(base, fixed)["pull"]
+    assert fixed.spurious.feature.towards in ("nurse", "chef") and back.verdict == "better"
 
 
 def test_gap_falls_where_the_pull_does_not():
@@ -118,23 +132,27 @@ def test_gap_falls_where_the_pull_does_not():
     assert v["pull"].change.difference == 0 and v["pull"].verdict == "within noise"
 
 
-def test_no_class_favoured_skips_the_pull_with_its_reason(tmp_path):
+def test_a_cluster_favouring_no_class_can_still_pull(tmp_path):
+    """Nurses holding the cluster are called chef: no class's gap is above 0, so the cluster favours none, but
+    its feature pulls other classes' images towards chef, and that is what the compare reads."""
     labels, member = _world()
     preds = labels.copy()
-    preds[member & (labels == 1)] = 2  # the cluster only hurts: no gap above 0
+    preds[member & (labels == 1)] = 2
     base = _axis("base", labels, member, preds)
     top = base.spurious.clusters[0]
     assert top.favoured_class is None and top.pull is None and "favours none" in top.pull_note
+    feature = base.spurious.feature
+    assert feature.towards == "chef" and feature.pull.value == pytest.approx(0.5)
     report = TrustReport(base, SETTINGS, base, compare_reports(base, base, SETTINGS))
-    assert [v.metric.split(" ")[0] for v in report.verdicts] == ["zero-shot", "RaVL"]
-    html = trust_report_page(report, tmp_path).to_html().replace("&#x27;", "'")
-    assert "The pull of the baseline's top cluster (7) is not compared: no class has a positive gap" in html
+    assert [v.metric.split(" ")[0] for v in report.verdicts] == ["zero-shot", "RaVL", "pull"]
+    assert report.verdicts[-1].verdict == "within noise" and "towards chef" in report.verdicts[-1].metric
     assert favoured_class(np.array([-0.1, 0.0, -0.3])) is None and favoured_class([0.1, 0.3, -0.2]) == 1
 
 
-def test_a_cluster_that_pulls_nothing_is_not_compared(tmp_path):
+def test_a_feature_that_pulls_nothing_is_not_compared(tmp_path):
     """The gap favours doctor, but the other classes' images holding the cluster are called doctor *less*
-    often (pull < 0): a fix that brings the pull back to 0 undoes nothing spurious and must not read worse."""
+    often (pull < 0) and no class's pull is above 0: a fix that brings the pull back to 0 undoes nothing
+    spurious and must not read worse."""
     labels, member = _world()
     base_preds = _baseline_predictions(labels, member, pulled=0.0)
     away = np.flatnonzero((labels != 0) & ~member)[::10]  # 10 % of the others without the cluster: "doctor"
@@ -151,13 +169,10 @@ def test_a_cluster_that_pulls_nothing_is_not_compared(tmp_path):
     assert "pull" not in _verdicts(fixed, base)
     report = TrustReport(fixed, SETTINGS, base, compare_reports(fixed, base, SETTINGS))
     html = trust_report_page(report, tmp_path).to_html().replace("&#x27;", "'")
+    assert base.spurious.feature.towards == "chef" and base.spurious.feature.pull.value == 0
     assert (
-        "The pull of the baseline's top cluster (7) is not compared: it does not pull other classes' images"
-        in html
-    )
-    assert (
-        "towards doctor beyond noise (pull −0.100 [" in html
-        or "towards doctor beyond noise (pull -0.100 [" in html
+        "The pull of the baseline's top-cluster feature (cluster 7) is not compared: it does not pull other"
+        " classes' images towards any class beyond noise (largest: chef 0.000 [" in html
     )
 
 
@@ -201,17 +216,23 @@ def test_pull_rows_on_the_page(tmp_path):
     report = TrustReport(fixed, SETTINGS, base, compare_reports(fixed, base, SETTINGS))
     row = next(r for r in verdict_table(report).rows if r[1].startswith("pull"))
     assert row[1] == (
-        "pull of the baseline's top cluster (7) towards doctor"
-        " (share of other classes' images called doctor, in minus out)"
+        "pull of the baseline's top-cluster feature (cluster 7 and alike) towards doctor"
+        " (share of other classes' images called doctor, with the feature minus without)"
     )
     assert row[2] == "lower" and row[3].startswith("0.200 [") and row[4].startswith("0.000")
     assert row[5].startswith("−0.200 [") or row[5].startswith("-0.200 [")
     assert "better" in row[5]
     glance = {r[1]: r for r in glance_table(report).rows}
-    assert glance["top cluster's pull towards doctor (cluster 7, in minus out)"][3].startswith("0.200 [")
+    assert glance["top cluster's feature: pull towards doctor (with minus without)"][3].startswith("0.200 [")
     html = trust_report_page(report, tmp_path).to_html()
     assert "favours: pull [95%]" in html and "doctor 0.200 [" in html
+    assert "It pulls other classes' images towards doctor most: 0.200 [" in html
     # the JSON keeps the finding's pull and class names (additive fields, same schema version)
     again = TrustReport.from_dict(report.to_dict())
     assert again.baseline.spurious.clusters[0].pull.value == pytest.approx(0.2)
     assert again.baseline.spurious.class_names == CLASSES
+    assert again.baseline.spurious.feature.pull.value == pytest.approx(0.2)
+    assert (
+        again.baseline.spurious.feature.towards == "doctor"
+        and again.baseline.spurious.feature.n_images_in == 300
+    )

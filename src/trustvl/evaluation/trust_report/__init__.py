@@ -5,7 +5,7 @@ and compares it with a baseline, every number with its interval and every change
 One concern per module: :mod:`.schema` (``trust_report.json``, versioned typed dataclasses),
 :mod:`.estimates` (bootstrap intervals over samples), :mod:`.bias_axis`, :mod:`.safety_probe` and
 :mod:`.safety_axis`, :mod:`.spurious_axis` with :mod:`.cluster_pull` (a cluster's pull towards the class it
-favours), :mod:`.compare` (paired verdicts), :mod:`.render` (the HTML page),
+favours) and :mod:`.spurious_feature` (the top cluster's feature across clusters and its pull), :mod:`.compare` (paired verdicts), :mod:`.render` (the HTML page),
 :mod:`.config` (the command's settings) and :mod:`.run` (the job).
 """
 
@@ -24,6 +24,7 @@ from trustvl.evaluation.trust_report.schema import (
     PromptDirection,
     SafetyAxis,
     SpuriousAxis,
+    SpuriousFeature,
     TrustReport,
 )
 
@@ -40,6 +41,7 @@ __all__ = [
     "PromptDirection",
     "SafetyAxis",
     "SpuriousAxis",
+    "SpuriousFeature",
     "TrustReport",
     "TrustReportConfig",
     "default_gallery",

@@ -20,13 +20,14 @@ the score did not). The pull counts that error itself, on the images
 it can happen to, so it reads such a fix; the score still reads a cluster that helps or hurts without a
 single favoured class. The report keeps both.
 
-Compared only where there is a pull. ``--compare`` reads the pull of the baseline's top cluster as a paired
-verdict (lower is better) only when the baseline's pull lies above 0 beyond noise (its interval's low end
-> 0). The favoured class comes from the gap, and a cluster can help a class while pulling no other image
-towards it (its images simply classified better); its pull is then ≤ 0, and a fix that brings it back to 0
-would read "worse" with nothing spurious undone. :func:`not_compared_reason` says why, for the page. So the
-verdict reads whether a fix undid the baseline's pull; a pull the fixed model makes anew shows in its own
-clusters (each finding carries its pull), not as a verdict.
+Compared only where there is a pull. ``--compare`` reads a pull as a paired verdict (lower is better) only
+when the baseline's pull lies above 0 beyond noise (its interval's low end > 0, :func:`pulls_beyond_noise`):
+a cluster can help a class while pulling no other image towards it (its images simply classified better);
+its pull is then ≤ 0, and a fix that brings it back to 0 would read "worse" with nothing spurious undone.
+The pull it compares is the top cluster's *feature*'s (:mod:`.spurious_feature`), not a single cluster's:
+k-medoids can split one feature over several clusters, and the class a cluster's gaps favour need not be
+the one its regions pull towards (SynthWorld-Web's watermark: docs/trust_report.md). Each cluster's own
+pull is shown on the page as a description.
 
 Intervals: the same bootstrap over the images as the score (:func:`resample_counts`, the same settings), the
 clusters and each image's membership held fixed; two models on the same images share the resamples, hence a
@@ -43,14 +44,12 @@ import torch
 
 from trustvl.evaluation.results import UncertaintySettings
 from trustvl.evaluation.trust_report.estimates import estimate, resample_counts
-from trustvl.evaluation.trust_report.schema import ClusterFinding, Estimate
-from trustvl.evaluation.wording import value_text
+from trustvl.evaluation.trust_report.schema import Estimate
 
 __all__ = [
     "PullOfCluster",
     "cluster_pull",
     "favoured_class",
-    "not_compared_reason",
     "pulls_beyond_noise",
     "pull_towards",
 ]
@@ -126,16 +125,3 @@ def cluster_pull(
 def pulls_beyond_noise(pull: Estimate) -> bool:
     """Whether ``pull`` lies above 0 beyond noise (its interval's low end > 0; without an interval, > 0)."""
     return pull.interval.low > 0 if pull.interval is not None else pull.value > 0
-
-
-def not_compared_reason(finding: ClusterFinding) -> str | None:
-    """Why ``--compare`` gives no pull verdict for ``finding`` (the baseline's top cluster), or None."""
-    if finding.pull is None:
-        return finding.pull_note
-    if not pulls_beyond_noise(finding.pull):
-        name = finding.favoured_class
-        return (
-            f"it does not pull other classes' images towards {name} beyond noise (pull"
-            f" {value_text(finding.pull.value, finding.pull.interval)})"
-        )
-    return None

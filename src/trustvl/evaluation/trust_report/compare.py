@@ -19,12 +19,15 @@ Which way is better, per metric (``MetricVerdict.lower_is_better``; docs/trust_r
   lower (True). Separability (AUROC) never has one (None): a model must tell unsafe content apart both to
   retrieve it and to avoid it, so it is a diagnostic;
 * spurious: zero-shot accuracy higher (False); the RaVL gap on the baseline's top cluster lower (True); the
-  pull of the baseline's top cluster towards the class it favours in the baseline (the largest positive gap:
-  the share of other classes' images called that class, with the cluster minus without) lower (True). The
-  gap sums every class's noise and can miss a fix of the one error a spurious feature causes; the pull counts
-  that error (:mod:`~trustvl.evaluation.trust_report.cluster_pull` says why both). It is compared only when
-  some class has a positive gap in the baseline and the baseline's pull towards it lies above 0 beyond noise
-  (otherwise a return to 0 would read worse); the page says why when it is not.
+  pull of the baseline's top-cluster *feature* (the top cluster's regions and every region in any cluster
+  that carries its direction, :mod:`~trustvl.evaluation.trust_report.spurious_feature`) towards the class it
+  pulls towards most in the baseline (the share of other classes' images called that class, with the feature
+  minus without) lower (True). The gap sums every class's noise and can miss a fix of the one error a
+  spurious feature causes, and a feature that k-medoids split over several clusters puts most of its errors
+  outside the top cluster; the feature's pull counts those errors
+  (:mod:`~trustvl.evaluation.trust_report.cluster_pull` says why a pull). It is compared only when the
+  baseline's feature pull lies above 0 beyond noise (otherwise a return to 0 would read worse); the page
+  says why when it is not.
 
 A metric without a better direction reads "higher" / "lower" / "within noise", never better or worse.
 """
@@ -32,7 +35,7 @@ A metric without a better direction reads "higher" / "lower" / "within noise", n
 from __future__ import annotations
 
 from trustvl.evaluation.results import SkewAtK, metric_change
-from trustvl.evaluation.trust_report.cluster_pull import favoured_class, pull_towards, pulls_beyond_noise
+from trustvl.evaluation.trust_report.cluster_pull import pull_towards, pulls_beyond_noise
 from trustvl.evaluation.trust_report.schema import Estimate, MetricVerdict, ModelTrustReport
 from trustvl.evaluation.trust_report.spurious_axis import cluster_score
 from trustvl.evaluation.wording import attribute_name, metric_name
@@ -177,32 +180,32 @@ def _spurious(model: ModelTrustReport, base: ModelTrustReport, level: float, set
     top = b.clusters[0] if b.clusters else None
     if top is not None and top.member_images is not None and m.correct is not None:
         n_classes = int(max(b.labels.max(), m.labels.max())) + 1
-        base_score, base_gaps = cluster_score(top.member_images, b.labels, b.correct, n_classes, settings)
+        base_score, _ = cluster_score(top.member_images, b.labels, b.correct, n_classes, settings)
         model_score, _ = cluster_score(top.member_images, m.labels, m.correct, n_classes, settings)
         metric = f"RaVL gap on the baseline's top cluster ({top.cluster_id})"
         out.append(_verdict("spurious", metric, model_score, base_score, level, True))
-        out += _pull(model, base, base_gaps, level, settings)
-    return out
+    return out + _pull(model, base, level, settings)
 
 
-def _pull(model: ModelTrustReport, base: ModelTrustReport, base_gaps, level: float, settings):
-    """The pull of the baseline's top cluster towards the class it favours in the baseline, both models on
-    the same images and resamples; nothing when it favours none, when the baseline's pull is not above 0
-    beyond noise, or when a model's predictions are not kept."""
+def _pull(model: ModelTrustReport, base: ModelTrustReport, level: float, settings):
+    """The pull of the baseline's feature towards the class it pulls towards in the baseline, both models on
+    the same images and resamples; nothing when the baseline has no feature pull above 0 beyond noise, or when
+    a model's predictions are not kept."""
     m, b = model.spurious, base.spurious
-    top = b.clusters[0]
-    favoured = favoured_class(base_gaps)
-    if favoured is None or m.predictions is None or b.predictions is None:
+    feature = b.feature
+    if feature is None or feature.towards is None or feature.member_images is None or not b.class_names:
         return []
-    base_pull = pull_towards(top.member_images, b.labels, b.predictions, favoured, settings)
-    model_pull = pull_towards(top.member_images, m.labels, m.predictions, favoured, settings)
-    # a baseline cluster that pulls nothing towards its class leaves nothing to undo: no verdict
-    if base_pull is None or model_pull is None or not pulls_beyond_noise(base_pull):
+    if m.predictions is None or b.predictions is None or not pulls_beyond_noise(feature.pull):
         return []
-    name = b.class_names[favoured] if b.class_names else str(favoured)
+    towards = b.class_names.index(feature.towards)
+    base_pull = pull_towards(feature.member_images, b.labels, b.predictions, towards, settings)
+    model_pull = pull_towards(feature.member_images, m.labels, m.predictions, towards, settings)
+    if base_pull is None or model_pull is None:
+        return []
+    name = feature.towards
     metric = (
-        f"pull of the baseline's top cluster ({top.cluster_id}) towards {name}"
-        f" (share of other classes' images called {name}, in minus out)"
+        f"pull of the baseline's top-cluster feature (cluster {feature.top_cluster_id} and alike) towards"
+        f" {name} (share of other classes' images called {name}, with the feature minus without)"
     )
     return [_verdict("spurious", metric, model_pull, base_pull, level, True)]
 

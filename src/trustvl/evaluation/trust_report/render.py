@@ -13,7 +13,7 @@ from pathlib import Path
 from trustvl.evaluation.plots import plot_group_shares
 from trustvl.evaluation.report import Figure, Report, Table
 from trustvl.evaluation.tables import fairness_summary_table
-from trustvl.evaluation.trust_report.cluster_pull import not_compared_reason
+from trustvl.evaluation.trust_report.cluster_pull import pulls_beyond_noise
 from trustvl.evaluation.trust_report.schema import (
     AXES,
     ClusterFinding,
@@ -72,9 +72,10 @@ def _headline(report: ModelTrustReport, axis: str) -> list[tuple[str, Estimate |
         if sp.clusters:
             top = sp.clusters[0]
             out.append((f"top cluster score Σ|gap| (cluster {top.cluster_id})", top.score))
-            if top.pull is not None:
-                label = f"top cluster's pull towards {top.favoured_class} (cluster {top.cluster_id}, in minus out)"
-                out.append((label, top.pull))
+        f = sp.feature
+        if f is not None and f.pull is not None:
+            label = f"top cluster's feature: pull towards {f.towards} (with minus without)"
+            out.append((label, f.pull))
         return out
     return []
 
@@ -319,6 +320,19 @@ def _spurious_blocks(r: ModelTrustReport) -> list:
             rows,
         )
     )
+    f = sp.feature
+    if f is not None:
+        pull = (
+            f"It pulls other classes' images towards {f.towards} most: {_text(f.pull)} (share called"
+            f" {f.towards} with the feature minus without; lower is better)."
+            if f.pull is not None
+            else f"No pull: {f.pull_note}."
+        )
+        blocks.append(
+            f"The top cluster's feature: its regions and every region, in any cluster, whose embedding carries"
+            f" at least {f.share:.0%} of cluster {f.top_cluster_id}'s own direction: {f.n_regions} regions in"
+            f" {f.n_images_in} images. {pull}"
+        )
     for c in sp.clusters:
         if c.thumbnails:
             blocks.append(Figure(c.thumbnails, f"regions of cluster {c.cluster_id} (rank {c.rank})"))
@@ -339,17 +353,23 @@ def _model_sections(page: Report, r: ModelTrustReport, stage: Path, who: str, pr
 
 
 def _pull_skipped(report: TrustReport) -> list[str]:
-    """Why the pull of the baseline's top cluster is not among the verdicts, when it is not."""
+    """Why the pull of the baseline's top-cluster feature is not among the verdicts, when it is not."""
     sp = report.baseline.spurious
-    if report.model.spurious is None or sp is None or not sp.clusters:
+    if report.model.spurious is None or sp is None or sp.feature is None:
         return []
-    top = sp.clusters[0]
-    reason = not_compared_reason(top)
-    return (
-        []
-        if reason is None
-        else [f"The pull of the baseline's top cluster ({top.cluster_id}) is not compared: {reason}."]
-    )
+    f = sp.feature
+    if f.pull is None:
+        reason = f.pull_note
+    elif not pulls_beyond_noise(f.pull):
+        reason = (
+            f"it does not pull other classes' images towards any class beyond noise (largest: {f.towards}"
+            f" {value_text(f.pull.value, f.pull.interval)})"
+        )
+    else:
+        return []
+    return [
+        f"The pull of the baseline's top-cluster feature (cluster {f.top_cluster_id}) is not compared: {reason}."
+    ]
 
 
 def trust_report_page(report: TrustReport, stage: Path) -> Report:

@@ -33,6 +33,7 @@ __all__ = [
     "PromptDirection",
     "SafetyAxis",
     "SpuriousAxis",
+    "SpuriousFeature",
     "TrustReport",
 ]
 
@@ -250,6 +251,37 @@ class ClusterFinding:
 
 
 @dataclass
+class SpuriousFeature:
+    """The feature of the top cluster (:mod:`~trustvl.evaluation.trust_report.spurious_feature`): the regions
+    whose centred embedding carries at least ``share`` of the top cluster's own direction, in any cluster;
+    ``towards``: the class the feature pulls other classes' images towards most, with that ``pull`` (share
+    called ``towards`` with the feature minus without; lower is better), or None with ``pull_note``."""
+
+    top_cluster_id: int
+    share: float
+    n_regions: int
+    n_images_in: int
+    towards: str | None = None
+    pull: Estimate | None = None
+    pull_note: str | None = None
+    #: in memory only: which images hold the feature (a paired comparison reuses them)
+    member_images: Any = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f: getattr(self, f) for f in self.__dataclass_fields__ if f not in _IN_MEMORY}
+        out["pull"] = None if self.pull is None else self.pull.to_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> SpuriousFeature | None:
+        if data is None:
+            return None
+        data = dict(data)
+        data["pull"] = Estimate.from_dict(data.get("pull"))
+        return cls(**data)
+
+
+@dataclass
 class SpuriousAxis:
     """Spurious region features: RaVL discovery (SPEC §3) on a labelled dataset, the ranked clusters;
     ``class_names`` in class-id order (None in files written before it was added)."""
@@ -263,6 +295,9 @@ class SpuriousAxis:
     message: str
     clusters: list[ClusterFinding]
     class_names: list[str] | None = None
+    #: the top cluster's feature across clusters and its pull (None without clusters, or in files written
+    #: before it was added)
+    feature: SpuriousFeature | None = None
     #: in memory only: the images' class ids, whether each was zero-shot classified right, and its predicted
     #: class id (the pull counts predictions of the favoured class)
     labels: Any = field(default=None, repr=False, compare=False)
@@ -275,6 +310,7 @@ class SpuriousAxis:
         out = {f: getattr(self, f) for f in self.__dataclass_fields__ if f not in _IN_MEMORY}
         out["image_accuracy"] = self.image_accuracy.to_dict()
         out["clusters"] = [c.to_dict() for c in self.clusters]
+        out["feature"] = None if self.feature is None else self.feature.to_dict()
         return out
 
     @classmethod
@@ -282,6 +318,7 @@ class SpuriousAxis:
         data = dict(data)
         data["image_accuracy"] = Estimate.from_dict(data["image_accuracy"])
         data["clusters"] = [ClusterFinding.from_dict(c) for c in data["clusters"]]
+        data["feature"] = SpuriousFeature.from_dict(data.get("feature"))
         return cls(**data)
 
 

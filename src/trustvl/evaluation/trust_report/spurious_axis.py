@@ -9,12 +9,15 @@ a bootstrap over the images (seeded), the clustering and each image's membership
 much the score depends on which images were drawn, given the clusters found.
 
 Each cluster also carries its pull towards the class it favours (:mod:`.cluster_pull`: the share of other
-classes' images predicted as that class, with the cluster minus without), on the same resamples.
+classes' images predicted as that class, with the cluster minus without), on the same resamples. The top
+cluster's **feature** (:mod:`.spurious_feature`: its regions and every region, in any cluster, that carries
+its direction) carries the pull ``--compare`` reads.
 
 Paired comparison (:func:`cluster_score`, :func:`~.cluster_pull.pull_towards`): the baseline's top cluster
-fixes which images are "in" (and its favoured class); each model's zero-shot predictions on those images give
-its score and pull on the same resamples, so "the fix removed the gap (the pull) on the regions the baseline
-leaned on" reads as a paired verdict.
+fixes which images are "in" for the score, and the baseline's feature which images are "in" and which class
+the pull counts; each model's zero-shot predictions on those images give its score and pull on the same
+resamples, so "the fix removed the gap (the pull) on the regions the baseline leaned on" reads as a paired
+verdict.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from trustvl.evaluation.results import UncertaintySettings
 from trustvl.evaluation.trust_report.cluster_pull import cluster_pull
 from trustvl.evaluation.trust_report.estimates import estimate, resample_counts, weighted_mean
 from trustvl.evaluation.trust_report.schema import ClassGap, ClusterFinding, SpuriousAxis
+from trustvl.evaluation.trust_report.spurious_feature import spurious_feature
 from trustvl.modeling.embedding import embed_texts
 
 __all__ = ["class_gaps", "cluster_score", "spurious_axis"]
@@ -159,6 +163,19 @@ def spurious_axis(
             region_indices=np.asarray(cluster.region_indices),
         )
         findings.append(finding)
+    feature = None
+    if result.clusters:
+        top = result.clusters[0]
+        feature = spurious_feature(
+            region_embeds,
+            region_image,
+            top.cluster_id,
+            np.asarray(top.region_indices),
+            labels,
+            preds,
+            list(class_names),
+            uncertainty,
+        )
     axis = SpuriousAxis(
         dataset=dataset,
         label_column=label_column,
@@ -169,6 +186,7 @@ def spurious_axis(
         message=result.message,
         clusters=findings,
         class_names=list(class_names),
+        feature=feature,
         labels=labels,
         correct=correct,
         predictions=preds,
