@@ -28,7 +28,7 @@ would read "worse" with nothing spurious undone. :func:`not_compared_reason` say
 verdict reads whether a fix undid the baseline's pull; a pull the fixed model makes anew shows in its own
 clusters (each finding carries its pull), not as a verdict.
 
-Intervals: the same bootstrap over the images as the score (:func:`resample_counts`, the same settings), the
+Intervals: the same bootstrap over the images as the score (:func:`replicates_of`, the same settings), the
 clusters and each image's membership held fixed; two models on the same images share the resamples, hence a
 paired verdict. A resample with no other-class image in (or out of) the cluster scores 0, as RaVL's gap
 does for a class missing on one side.
@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from trustvl.evaluation.results import UncertaintySettings
-from trustvl.evaluation.trust_report.estimates import estimate, resample_counts
+from trustvl.evaluation.trust_report.estimates import estimate, replicates_of
 from trustvl.evaluation.trust_report.schema import ClusterFinding, Estimate
 from trustvl.evaluation.wording import value_text
 
@@ -98,9 +98,7 @@ def pull_towards(
 
     n = len(labels)
     point = float(pull(torch.ones(1, n, dtype=torch.float64))[0])
-    counts = resample_counts(n, settings)
-    reps = None if counts is None else pull(counts)
-    return estimate(point, reps, settings, n, lower=-1.0, upper=1.0)
+    return estimate(point, replicates_of(pull, n, settings), settings, n, lower=-1.0, upper=1.0)
 
 
 def cluster_pull(
