@@ -24,7 +24,6 @@ Documented choices
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
@@ -168,45 +167,22 @@ def resampled_replicates(
     return torch.cat(parts)
 
 
-@contextlib.contextmanager
-def _one_intra_op_thread() -> Iterator[None]:
-    """Run the body on one intra-op thread. torch's (OpenMP's and MKL's) thread count is the calling
-    thread's own, so other threads keep theirs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def resampled_means(values, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> torch.Tensor:
     """Bootstrap replicates of the mean of the per-sample ``values`` ``[n]`` (a hit, a share, a difference):
     ``counts @ values / n`` for every resample's counts, float64 ``[n_resamples]``
     (:func:`resampled_replicates`: a block of resamples at a time).
 
-    The sum order. MKL's multi-threaded matrix-vector product splits each row's sum between the threads
-    when the matrix has few rows and gives each thread whole rows when it has many (MKL 2024.2 at 2 threads:
-    split under about 100 rows, from about 10,000 columns; whole rows at 128 and 200 rows), so a block of 8
-    rows would sum a row in another order than all 200 rows at once: the last bits of non-integer means would
-    differ. So when the resamples come in several blocks, each block's product runs on one thread, which sums
-    every row as the whole product does with whole rows per thread (200 rows at 2, 4 and 8 threads against
-    one thread, 40,000 and 300,000 samples): bit-for-bit the replicates of before at the default 200
-    resamples. Where the whole product split the sums (fewer than about 100 resamples, more samples than one
-    block holds, several threads) its last bits depended on the thread count; the blocks give the
-    one-thread sums. One block (up to ``WEIGHT_BLOCK_BYTES / (8 n_resamples)`` samples: 41,943 at 200
-    resamples) is the whole product on the caller's threads, as before.
+    The sum order. One block (up to ``WEIGHT_BLOCK_BYTES / (8 n_resamples)`` samples: 41,943 at 200
+    resamples) is the whole product ``counts @ values / n``, bit for bit. With several blocks, a multi-threaded
+    BLAS may sum a row of a few-row block in another order than a row of the whole matrix (MKL splits a row
+    between threads for fewer than about 100 rows), so non-integer means can differ in their last bits from
+    the whole product; they are the same for any two calls with the same ``(n, n_resamples, seed)`` and thread
+    count, so paired comparisons are unaffected. Integer-valued means are exact either way.
     """
     check_resampling(n_resamples, seed)
     v = torch.as_tensor(values, dtype=torch.float64).reshape(-1)
     n = v.numel()
-    serial = weight_block_size(max(n, 1)) < n_resamples
-
-    def mean(weights: torch.Tensor) -> torch.Tensor:
-        with _one_intra_op_thread() if serial else contextlib.nullcontext():
-            return weights @ v / n
-
-    return resampled_replicates(mean, n, n_resamples, seed)
+    return resampled_replicates(lambda weights: weights @ v / n, n, n_resamples, seed)
 
 
 def bootstrap_fairness(
