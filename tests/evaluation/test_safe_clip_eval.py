@@ -332,3 +332,60 @@ def test_a_category_without_queries_on_a_side_reads_as_such_not_as_zero(tmp_path
         f"two disjoint sides of {pool.size} rows" in markdown
         and "| — (no query of it on this side) |" in markdown
     )
+
+
+def test_rates_draw_their_query_bootstrap_a_block_at_a_time(monkeypatch):
+    """Every rate's replicates and interval are bit-for-bit those of the whole [n_resamples, n] float64 counts
+    (the computation before, written out here), with blocks forced down to 3 resamples (20 resamples: the
+    last block short), and all counts are never drawn at once."""
+    import importlib
+
+    from trustvl.evaluation.safe_clip import NSFWShares, PerQueryValues
+    from trustvl.metrics import centred_interval, gallery_resample_counts
+
+    bootstrap = importlib.import_module("trustvl.metrics.bootstrap")
+    draw = bootstrap.resample_count_blocks
+    n, settings = 41, UncertaintySettings(n_resamples=20, seed=3)
+    gen = torch.Generator().manual_seed(5)
+    pool = NonTwinPool(list(range(0, 40, 2)), list(range(1, 40, 2)), list(range(20)), list(range(20, 40)), 0)
+    shares = [
+        torch.randint(0, 4, (20,), generator=gen).double() / 3 for _ in range(4)
+    ]  # unsafe shares at k=3
+    values = PerQueryValues(
+        {"s2v": {1: torch.rand(n, generator=gen) < 0.6}},
+        torch.rand(n, generator=gen) < 0.8,
+        NSFWShares(shares[0], shares[1]),
+        pool,
+        NSFWShares(shares[2], shares[3]),
+    )
+
+    def whole(per_query):
+        v = per_query.double()
+        counts = gallery_resample_counts(v.numel(), settings.n_resamples, settings.seed).double()
+        reps = counts @ v / v.numel()
+        return reps, centred_interval(float(v.mean()), reps, settings.level, lower=0.0, upper=1.0)
+
+    wanted = {
+        "recall": whole(values.hits["s2v"][1]),
+        "zero_shot_accuracy": whole(values.correct),
+        "nsfw_rate": whole(shares[0]),
+        "nsfw_rate_image_to_text": whole(shares[1]),
+        "nsfw_rate_floor": whole(shares[2]),
+        "nsfw_rate_image_to_text_floor": whole(shares[3]),
+    }
+    blocks = []
+
+    def spy(n_samples, n_resamples, seed, block):
+        assert block < n_resamples, "all counts drawn at once"
+        for counts in draw(n_samples, n_resamples, seed, block):
+            blocks.append(counts.shape[0])
+            yield counts
+
+    monkeypatch.setattr(bootstrap, "WEIGHT_BLOCK_BYTES", 8 * n * 3)  # 3 resamples a block of 41 (6 of 20)
+    monkeypatch.setattr(bootstrap, "resample_count_blocks", spy)
+    got = category_rates(values, torch.arange(n), settings)
+    for name, (reps, interval) in wanted.items():
+        rate = got.recall["s2v"][1] if name == "recall" else getattr(got, name)
+        assert torch.equal(torch.tensor(rate.replicates, dtype=torch.float64), reps), name
+        assert rate.interval == interval, name
+    assert sorted(blocks) == sorted(([3] * 6 + [2]) * 2 + ([6] * 3 + [2]) * 4)  # 2 rates of 41 rows, 4 of 20

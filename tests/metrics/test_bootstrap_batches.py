@@ -116,3 +116,82 @@ def test_batch_size_bounds_the_positions_per_batch():
             assert r * n_queries * n <= cap < (r + 1) * n_queries * n
         else:
             assert r == 1
+
+
+# ------------------------------------------------------------- statistics of weighted samples, a block at a time
+
+
+def _values():
+    gen = torch.Generator().manual_seed(9)
+    return torch.randint(0, 11, (N,), generator=gen).double() / 10  # shares: sums of them round
+
+
+@pytest.mark.parametrize("rows", [1, 3, 7])  # resamples per block of weights
+@pytest.mark.parametrize(("n_resamples", "seed"), [(2, 0), (13, 5), (20, 3)])
+def test_resampled_replicates_are_the_statistic_of_the_whole_counts_bit_for_bit(
+    monkeypatch, rows, n_resamples, seed
+):
+    monkeypatch.setattr(bootstrap, "WEIGHT_BLOCK_BYTES", 8 * N * rows)
+    assert bootstrap.weight_block_size(N) == rows
+    values = _values()
+    whole = gallery_resample_counts(N, n_resamples, seed).double()
+
+    def statistic(weights):  # a row-wise statistic: [r, 2]
+        return torch.stack([weights @ (values > 0.5).double(), (weights * values).amax(1)], 1)
+
+    got = bootstrap.resampled_replicates(statistic, N, n_resamples, seed)
+    assert torch.equal(got, statistic(whole))
+    assert torch.equal(bootstrap.resampled_means(values, n_resamples, seed), whole @ values / N)
+
+
+def test_resampled_replicates_hold_one_block_of_weights_at_a_time(monkeypatch):
+    """Blocks of weight_block_size resamples, never the whole counts (a block of all resamples, as
+    gallery_resample_counts draws), each block's weights released before the next is drawn."""
+    monkeypatch.setattr(bootstrap, "WEIGHT_BLOCK_BYTES", 8 * N * 4)  # 4 resamples a block
+    drawn: list[int] = []
+    earlier: list[weakref.ref] = []
+    alive: list[bool] = []
+
+    def spy_draw(n, n_resamples, seed, block):
+        assert block < n_resamples, "all counts drawn at once"
+        for counts in draw(n, n_resamples, seed, block):
+            alive.append(any(ref() is not None for ref in earlier))
+            drawn.append(counts.shape[0])
+            yield counts
+
+    def statistic(weights):
+        earlier.append(weakref.ref(weights))
+        return weights.sum(1)
+
+    draw = bootstrap.resample_count_blocks
+    monkeypatch.setattr(bootstrap, "resample_count_blocks", spy_draw)
+    got = bootstrap.resampled_replicates(statistic, N, 14, 1)
+    assert drawn == [4, 4, 4, 2] and alive == [False] * 4
+    assert torch.equal(got, torch.full((14,), float(N), dtype=torch.float64))
+
+
+def test_weight_blocks_stay_within_64_mb():
+    assert bootstrap.WEIGHT_BLOCK_BYTES == 64 << 20
+    for n in (1, 257, 41_943, 41_944, 1_000_000):
+        r = bootstrap.weight_block_size(n)
+        assert 8 * n * r <= bootstrap.WEIGHT_BLOCK_BYTES < 8 * n * (r + 1)
+    assert bootstrap.weight_block_size(41_943) == 200 > bootstrap.weight_block_size(41_944)  # one block: 200
+    assert bootstrap.weight_block_size(1_000_000) == 8 and bootstrap.weight_block_size(10**8) == 1
+
+
+def test_means_in_blocks_equal_the_whole_product_up_to_the_sum_order(monkeypatch):
+    """Non-integer values at 20,000 samples, 200 resamples in blocks of 7: the means equal the whole
+    product's to the last bits a BLAS's sum order can change; integer values are exact; one block is the
+    whole product bit for bit."""
+    n = 20_000
+    gen = torch.Generator().manual_seed(2)
+    values = torch.randint(0, 11, (n,), generator=gen).double() / 10
+    want = gallery_resample_counts(n, 200, 0).double() @ values / n
+    assert torch.equal(bootstrap.resampled_means(values, 200, 0), want)  # one block at the real size
+    monkeypatch.setattr(bootstrap, "WEIGHT_BLOCK_BYTES", 8 * n * 7)
+    got = bootstrap.resampled_means(values, 200, 0)
+    assert torch.allclose(got, want, rtol=1e-13, atol=0)
+    hits = (values > 0.5).double()
+    assert torch.equal(
+        bootstrap.resampled_means(hits, 200, 0), gallery_resample_counts(n, 200, 0).double() @ hits / n
+    )

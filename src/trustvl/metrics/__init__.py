@@ -8,11 +8,13 @@ Evaluating a model on a gallery (every attribute, every cut-off, accuracy and re
 :mod:`trustvl.evaluation.evaluator`'s job.
 
 Uncertainty (SPEC §1): :func:`bootstrap_fairness` (seeded gallery bootstrap, all resamples batched) gives
-replicates and :func:`centred_interval` the reported :class:`ConfidenceInterval` (estimate ± z·SE, truncated
-to the metric's range, flagged when the bootstrap is biased); :func:`wilson_interval` a binomial share's
-interval; :func:`percentile_interval` the percentile interval (an option: biased for top-k metrics);
-:func:`sampling_floor` the value of rankings random within each class; :func:`paired_comparison` labels a
-change between two models "better", "worse" or "within noise" from the interval of their paired difference.
+replicates, :func:`resampled_replicates` / :func:`resampled_means` those of a statistic of weighted samples
+(a block of resamples at a time), and :func:`centred_interval` the reported :class:`ConfidenceInterval`
+(estimate ± z·SE, truncated to the metric's range, flagged when the bootstrap is biased);
+:func:`wilson_interval` a binomial share's interval; :func:`percentile_interval` the percentile interval (an
+option: biased for top-k metrics); :func:`sampling_floor` the value of rankings random within each class;
+:func:`paired_comparison` labels a change between two models "better", "worse" or "within noise" from the
+interval of their paired difference.
 """
 
 from trustvl.metrics.bootstrap import (
@@ -20,7 +22,10 @@ from trustvl.metrics.bootstrap import (
     DEFAULT_SEED,
     bootstrap_fairness,
     gallery_resample_counts,
+    resampled_means,
+    resampled_ranking_batches,
     resampled_rankings,
+    resampled_replicates,
     within_stratum_resamples,
 )
 from trustvl.metrics.chunked_ranking import (
@@ -79,7 +84,10 @@ __all__ = [
     "gallery_resample_counts",
     "paired_comparison",
     "percentile_interval",
+    "resampled_means",
+    "resampled_ranking_batches",
     "resampled_rankings",
+    "resampled_replicates",
     "sampling_floor",
     "unsafe_share_at_k",
     "verdict",

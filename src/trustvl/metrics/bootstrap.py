@@ -16,13 +16,15 @@ Documented choices
   queries at once (in chunks that bound memory), no Python loop over queries.
 * **Memory.** The counts are drawn batch by batch as the rankings are scored (:func:`resample_count_blocks`),
   so host memory holds one batch's counts and rankings, whatever ``n_resamples``; the draws, and so the
-  replicates, are the same as from the whole ``[n_resamples, n_gallery]`` tensor.
+  replicates, are the same as from the whole ``[n_resamples, n_gallery]`` tensor. The same holds for a
+  statistic of weighted samples (a mean, an accuracy, an AUROC: :func:`resampled_replicates`,
+  :func:`resampled_means`), whose float64 weights are built a block of resamples at a time.
 * **Target.** The target ``q`` is held fixed (for ``target="gallery"``: the full gallery's proportions).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -32,19 +34,28 @@ from trustvl.metrics._validation import check_k
 from trustvl.metrics.fairness import rank_indices
 from trustvl.metrics.intervals import DEFAULT_LEVEL, check_level
 from trustvl.metrics.ranking_replicates import FairnessReplicates, fairness_replicates, replicate_batch_size
+from trustvl.utils.host_memory import release_free_heap
 
 __all__ = [
     "DEFAULT_RESAMPLES",
     "DEFAULT_SEED",
+    "WEIGHT_BLOCK_BYTES",
     "bootstrap_fairness",
     "gallery_resample_counts",
     "resample_count_blocks",
+    "resampled_means",
+    "resampled_ranking_batches",
     "resampled_rankings",
+    "resampled_replicates",
+    "weight_block_size",
     "within_stratum_resamples",
 ]
 
 DEFAULT_RESAMPLES = 200
 DEFAULT_SEED = 0
+
+#: The most bytes of float64 resample weights ``[block, n]`` that :func:`resampled_replicates` holds at once.
+WEIGHT_BLOCK_BYTES = 64 << 20
 
 
 def check_resampling(n_resamples: int, seed: int, level: float = DEFAULT_LEVEL) -> None:
@@ -56,13 +67,17 @@ def check_resampling(n_resamples: int, seed: int, level: float = DEFAULT_LEVEL) 
     check_level(level)
 
 
+def _check_size(n: int, name: str = "n_gallery") -> None:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise TrustVLInputError(f"{name} = {n!r}; expected a positive integer")
+
+
 def gallery_resample_counts(
     n_gallery: int, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED
 ) -> torch.Tensor:
     """How often each image is drawn in each resample: int64 ``[n_resamples, n_gallery]``, rows sum to ``n_gallery``."""
     check_resampling(n_resamples, seed)
-    if isinstance(n_gallery, bool) or not isinstance(n_gallery, int) or n_gallery < 1:
-        raise TrustVLInputError(f"n_gallery = {n_gallery!r}; expected a positive integer")
+    _check_size(n_gallery)
     return next(resample_count_blocks(n_gallery, n_resamples, seed, n_resamples))
 
 
@@ -101,13 +116,73 @@ def resampled_rankings(order: torch.Tensor, counts: torch.Tensor) -> torch.Tenso
     return repeated.view(n_resamples, n_queries, n)
 
 
-def _batches(order: torch.Tensor, n_resamples: int, seed: int) -> Iterator[torch.Tensor]:
-    """The resampled rankings, :func:`replicate_batch_size` resamples at a time, each batch's counts drawn
-    only when it is asked for (never all ``[n_resamples, n_gallery]`` counts at once)."""
+def resampled_ranking_batches(order: torch.Tensor, n_resamples: int, seed: int) -> Iterator[torch.Tensor]:
+    """The resampled rankings (:func:`resampled_rankings`) of ``order`` ``[n_queries, n_gallery]`` (on the
+    CPU), :func:`replicate_batch_size` resamples at a time, each batch's counts drawn only when it is asked
+    for (never all ``[n_resamples, n_gallery]`` counts at once). The arguments are the caller's, checked."""
     size = replicate_batch_size(*order.shape)
     for counts in resample_count_blocks(order.shape[1], n_resamples, seed, size):
         yield resampled_rankings(order, counts)
         del counts  # before the next block is drawn
+
+
+def weight_block_size(n: int) -> int:
+    """Resamples per block of float64 weights over ``n`` samples: at most :data:`WEIGHT_BLOCK_BYTES` of them
+    (8 resamples at 1,000,000 samples), at least one resample."""
+    return max(1, WEIGHT_BLOCK_BYTES // (8 * n))
+
+
+def resampled_replicates(
+    statistic: Callable[[torch.Tensor], torch.Tensor],
+    n: int,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+) -> torch.Tensor:
+    """Bootstrap replicates of a statistic of ``n`` weighted samples (a mean, a worst-group accuracy, an
+    AUROC): ``statistic(weights)`` ``[r, ...]`` for float64 resample counts ``weights`` ``[r, n]``,
+    concatenated over all resamples: ``[n_resamples, ...]``.
+
+    The weights are the rows of ``gallery_resample_counts(n, n_resamples, seed)``, drawn
+    :func:`weight_block_size` resamples at a time (:func:`resample_count_blocks`) and released before the
+    next block is drawn: memory holds one block (at most :data:`WEIGHT_BLOCK_BYTES`), not the whole matrix
+    (1.6 GB at 1,000,000 samples and 200 resamples). Two statistics of the same ``(n, n_resamples, seed)``
+    see the same resamples (a paired comparison). ``statistic`` computes each row's value from that row
+    alone and in an order that does not depend on how many rows come with it (row-wise operations; sums of
+    integer-valued products, which are exact); then the replicates are bit-for-bit those of
+    ``statistic(gallery_resample_counts(n, n_resamples, seed).double())``. A matrix product of non-integer
+    values is not such a statistic under a multi-threaded BLAS: :func:`resampled_means` says why, and is the
+    mean's.
+    """
+    check_resampling(n_resamples, seed)
+    _check_size(n, "n")
+    block = weight_block_size(n)
+    parts = []
+    for counts in resample_count_blocks(n, n_resamples, seed, block):
+        weights = counts.double()
+        del counts  # the generator drops its own reference before it draws the next block
+        parts.append(statistic(weights))
+        del weights
+        if block < n_resamples:
+            release_free_heap()  # the freed block and the statistic's temporaries (utils/host_memory.py)
+    return torch.cat(parts)
+
+
+def resampled_means(values, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> torch.Tensor:
+    """Bootstrap replicates of the mean of the per-sample ``values`` ``[n]`` (a hit, a share, a difference):
+    ``counts @ values / n`` for every resample's counts, float64 ``[n_resamples]``
+    (:func:`resampled_replicates`: a block of resamples at a time).
+
+    The sum order. One block (up to ``WEIGHT_BLOCK_BYTES / (8 n_resamples)`` samples: 41,943 at 200
+    resamples) is the whole product ``counts @ values / n``, bit for bit. With several blocks, a multi-threaded
+    BLAS may sum a row of a few-row block in another order than a row of the whole matrix (MKL splits a row
+    between threads for fewer than about 100 rows), so non-integer means can differ in their last bits from
+    the whole product; they are the same for any two calls with the same ``(n, n_resamples, seed)`` and thread
+    count, so paired comparisons are unaffected. Integer-valued means are exact either way.
+    """
+    check_resampling(n_resamples, seed)
+    v = torch.as_tensor(values, dtype=torch.float64).reshape(-1)
+    n = v.numel()
+    return resampled_replicates(lambda weights: weights @ v / n, n, n_resamples, seed)
 
 
 def bootstrap_fairness(
@@ -148,7 +223,7 @@ def bootstrap_fairness(
         order = order.unsqueeze(0)
     labels, targets, single = labels_and_targets(gallery_labels, target, order.shape[1])
     ks = [check_k(k, order.shape[1], "k", "the gallery size") for k in ks]
-    out = fairness_replicates(_batches(order.cpu(), n_resamples, seed), labels, targets, ks)
+    out = fairness_replicates(resampled_ranking_batches(order.cpu(), n_resamples, seed), labels, targets, ks)
     return out[0] if single else out
 
 

@@ -16,7 +16,7 @@ from trustvl.errors import TrustVLInputError
 from trustvl.evaluation.results import UncertaintySettings
 from trustvl.evaluation.safe_clip.nsfw_rate import NSFWShares, nsfw_floor_shares, nsfw_shares
 from trustvl.evaluation.safe_clip.results import CategoryEvaluation, Rate, SafeCLIPModelEvaluation
-from trustvl.metrics import centred_interval, gallery_resample_counts, retrieval_ranks, top1_correct
+from trustvl.metrics import centred_interval, resampled_means, retrieval_ranks, top1_correct
 from trustvl.modeling.embedding import embed_images, embed_texts
 from trustvl.modeling.image_loading import ImageRows
 
@@ -51,8 +51,8 @@ def _rate(per_query: torch.Tensor, settings: UncertaintySettings | None) -> Rate
     values = per_query.double()
     rate = Rate(float(values.mean()), n=int(values.numel()))
     if settings is not None and values.numel() > 0:
-        counts = gallery_resample_counts(int(values.numel()), settings.n_resamples, settings.seed).double()
-        replicates = counts @ values / values.numel()
+        # the query bootstrap's means, a block of resamples at a time (never the [n_resamples, N] counts)
+        replicates = resampled_means(values, settings.n_resamples, settings.seed)
         rate.interval = centred_interval(rate.value, replicates, settings.level, lower=0.0, upper=1.0)
         rate.replicates = replicates.tolist()
     return rate

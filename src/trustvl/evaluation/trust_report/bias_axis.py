@@ -18,10 +18,9 @@ import torch
 
 from trustvl.evaluation.audit import AuditMeasurement
 from trustvl.evaluation.evaluator import CHUNKED_RANKING_MIN_CELLS, GALLERY_CHUNK_ROWS
-from trustvl.evaluation.trust_report.estimates import estimate, resample_counts, weighted_mean, worst_group
+from trustvl.evaluation.trust_report.estimates import estimate, resampled, weighted_mean, worst_group
 from trustvl.evaluation.trust_report.schema import BiasAxis, PromptDirection
-from trustvl.metrics import chunked_rank_indices, gallery_chunks, rank_indices, resampled_rankings
-from trustvl.metrics.ranking_replicates import replicate_batch_size
+from trustvl.metrics import chunked_rank_indices, gallery_chunks, rank_indices, resampled_ranking_batches
 from trustvl.modeling.embedding import embed_texts
 
 __all__ = ["bias_axis", "report_k"]
@@ -51,24 +50,28 @@ def _directions(
     else:
         order = rank_indices(prompt_embeds @ image_embeds.T)  # the audit's ranking, ties by gallery index
     n = order.shape[1]
-    counts = resample_counts(n, settings)
-    out = []
+    levels = []  # per attribute: its values, target, skews of the full ranking [Q, m] and first level [Q]
     for attribute in measured.attributes:
-        fairness = ev.fairness[attribute.name]
         values = torch.as_tensor(attribute.values)
-        target = torch.as_tensor(fairness.target, dtype=torch.float64)
-        point = _level_skews(order, values, target, k)  # [Q, m]
-        level = point.argmax(dim=1)
-        chosen_reps, same_first = None, None
-        if counts is not None:
-            batch = replicate_batch_size(*order.shape)
-            parts, firsts = [], []
-            for start in range(0, counts.shape[0], batch):
-                ranked = resampled_rankings(order, counts[start : start + batch].long())
+        target = torch.as_tensor(ev.fairness[attribute.name].target, dtype=torch.float64)
+        point = _level_skews(order, values, target, k)
+        levels.append((values, target, point, point.argmax(dim=1)))
+    parts = [[] for _ in levels]  # per attribute: the chosen level's skew [R', Q] per batch of resamples
+    firsts = [[] for _ in levels]  # per attribute: whether that level still comes first [R', Q]
+    if resampled(n, settings):
+        # the audit's resamples, one batch of rankings at a time, each batch's counts drawn when it is ranked
+        for ranked in resampled_ranking_batches(order.cpu(), settings.n_resamples, settings.seed):
+            for (values, target, _, level), part, first in zip(levels, parts, firsts):
                 skews = _level_skews(ranked, values, target, k)  # [R', Q, m]
-                parts.append(skews.gather(2, level.view(1, -1, 1).expand(skews.shape[0], -1, 1))[..., 0])
-                firsts.append(skews.argmax(dim=2) == level)
-            chosen_reps, same_first = torch.cat(parts), torch.cat(firsts).double().mean(0)
+                part.append(skews.gather(2, level.view(1, -1, 1).expand(skews.shape[0], -1, 1))[..., 0])
+                first.append(skews.argmax(dim=2) == level)
+            del ranked  # before the next batch is built
+    out = []
+    for i, attribute in enumerate(measured.attributes):
+        _, target, point, level = levels[i]
+        chosen_reps = torch.cat(parts[i]) if parts[i] else None
+        same_first = torch.cat(firsts[i]).double().mean(0) if firsts[i] else None
+        fairness = ev.fairness[attribute.name]
         shares = fairness.at_k[k].top_k_shares
         for q, prompt in enumerate(ev.prompts):
             a = int(level[q])

@@ -29,7 +29,7 @@ k-medoids can split one feature over several clusters, and the class a cluster's
 the one its regions pull towards (SynthWorld-Web's watermark: docs/trust_report.md). Each cluster's own
 pull is shown on the page as a description.
 
-Intervals: the same bootstrap over the images as the score (:func:`resample_counts`, the same settings), the
+Intervals: the same bootstrap over the images as the score (:func:`replicates_of`, the same settings), the
 clusters and each image's membership held fixed; two models on the same images share the resamples, hence a
 paired verdict. A resample with no other-class image in (or out of) the cluster scores 0, as RaVL's gap
 does for a class missing on one side.
@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from trustvl.evaluation.results import UncertaintySettings
-from trustvl.evaluation.trust_report.estimates import estimate, resample_counts
+from trustvl.evaluation.trust_report.estimates import estimate, replicates_of
 from trustvl.evaluation.trust_report.schema import Estimate
 
 __all__ = [
@@ -97,9 +97,7 @@ def pull_towards(
 
     n = len(labels)
     point = float(pull(torch.ones(1, n, dtype=torch.float64))[0])
-    counts = resample_counts(n, settings)
-    reps = None if counts is None else pull(counts)
-    return estimate(point, reps, settings, n, lower=-1.0, upper=1.0)
+    return estimate(point, replicates_of(pull, n, settings), settings, n, lower=-1.0, upper=1.0)
 
 
 def cluster_pull(

@@ -4,27 +4,60 @@ to put an interval on a mean, a minimum over groups, an AUROC or a RaVL cluster 
 Every statistic here is computed from per-sample values weighted by the resample counts of
 :func:`trustvl.metrics.gallery_resample_counts` (seeded; the same ``(n, n_resamples, seed)`` give the same
 resamples), so two models measured on the same samples share their resamples and compare paired
-(:func:`trustvl.metrics.paired_comparison`). The interval is centred on the measured value
-(:func:`trustvl.metrics.centred_interval`: ± 1.96·SE, truncated to the statistic's range).
+(:func:`trustvl.metrics.paired_comparison`). The counts are drawn a block of resamples at a time
+(:func:`replicates_of`, :func:`trustvl.metrics.resampled_replicates`), never as the whole
+``[n_resamples, n]`` matrix, with the replicates of the whole matrix bit-for-bit. The interval is centred on
+the measured value (:func:`trustvl.metrics.centred_interval`: ± 1.96·SE, truncated to the statistic's
+range).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from trustvl.evaluation.results import UncertaintySettings
 from trustvl.evaluation.trust_report.schema import Estimate
-from trustvl.metrics import centred_interval, gallery_resample_counts
+from trustvl.metrics import centred_interval, gallery_resample_counts, resampled_means, resampled_replicates
 
-__all__ = ["auroc", "estimate", "resample_counts", "weighted_auroc", "weighted_mean", "worst_group"]
+__all__ = [
+    "auroc",
+    "estimate",
+    "replicates_of",
+    "resample_counts",
+    "resampled",
+    "weighted_auroc",
+    "weighted_mean",
+    "worst_group",
+]
+
+
+def resampled(n: int, settings: UncertaintySettings | None) -> bool:
+    """Whether an estimate over ``n`` samples gets a bootstrap interval: with uncertainty and >= 2 samples."""
+    return settings is not None and n >= 2
 
 
 def resample_counts(n: int, settings: UncertaintySettings | None) -> torch.Tensor | None:
-    """``[n_resamples, n]`` float64 draw counts, or None without uncertainty (or with fewer than 2 samples)."""
-    if settings is None or n < 2:
+    """``[n_resamples, n]`` float64 draw counts, or None without uncertainty (or with fewer than 2 samples).
+
+    The whole matrix (8 bytes × n_resamples × n: 1.6 GB at 1,000,000 samples and 200 resamples); the
+    estimates use :func:`replicates_of`, which draws the same counts a block at a time."""
+    if not resampled(n, settings):
         return None
     return gallery_resample_counts(int(n), settings.n_resamples, settings.seed).double()
+
+
+def replicates_of(
+    statistic: Callable[[torch.Tensor], torch.Tensor], n: int, settings: UncertaintySettings | None
+) -> torch.Tensor | None:
+    """``statistic(weights)`` for every resample's float64 counts ``weights`` ``[r, n]`` (those of
+    :func:`resample_counts`, a block of rows at a time: :func:`trustvl.metrics.resampled_replicates`, whose
+    rule ``statistic`` follows), concatenated; None where :func:`resample_counts` gives None."""
+    if not resampled(n, settings):
+        return None
+    return resampled_replicates(statistic, int(n), settings.n_resamples, settings.seed)
 
 
 def estimate(
@@ -56,8 +89,7 @@ def weighted_mean(
     """The mean of per-sample ``values`` in [``lower``, ``upper``] (a hit, a share in [0, 1]; a difference of
     two shares in [−1, 1]) with its bootstrap interval."""
     v = torch.as_tensor(np.asarray(values, dtype=np.float64))
-    counts = resample_counts(v.numel(), settings)
-    reps = None if counts is None else counts @ v / v.numel()
+    reps = resampled_means(v, settings.n_resamples, settings.seed) if resampled(v.numel(), settings) else None
     return estimate(float(v.mean()), reps, settings, v.numel(), lower, upper)
 
 
@@ -70,41 +102,57 @@ def worst_group(
     onehot = torch.nn.functional.one_hot(torch.as_tensor(inverse), int(inverse.max()) + 1).double()
     hit = torch.as_tensor(correct, dtype=torch.float64)
     point = float(((hit @ onehot) / onehot.sum(0)).min()) if value is None else float(value)
-    counts = resample_counts(len(hit), settings)
-    reps = None
-    if counts is not None:
-        size = counts @ onehot
-        acc = (counts @ (onehot * hit[:, None])) / size.clamp(min=1)
-        reps = torch.where(size > 0, acc, torch.full_like(acc, float("inf"))).min(dim=1).values
-    return estimate(point, reps, settings, len(hit), 0.0, 1.0)
+    hits = onehot * hit[:, None]
+
+    def lowest(weights: torch.Tensor) -> torch.Tensor:
+        size = weights @ onehot
+        acc = (weights @ hits) / size.clamp(min=1)
+        return torch.where(size > 0, acc, torch.full_like(acc, float("inf"))).min(dim=1).values
+
+    return estimate(point, replicates_of(lowest, len(hit), settings), settings, len(hit), 0.0, 1.0)
+
+
+def _weighted_auroc_of(
+    scores: torch.Tensor, positive: torch.Tensor
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """:func:`weighted_auroc` of ``scores`` and ``positive`` as a function of the weights (sorted once)."""
+    order = torch.argsort(scores, stable=True)
+    s, pos = scores[order], positive[order].double()
+    _, inverse, counts = torch.unique_consecutive(s, return_inverse=True, return_counts=True)
+    n_groups = int(counts.numel())
+
+    def of(weights: torch.Tensor) -> torch.Tensor:
+        w = weights[:, order]
+        w_neg, w_pos = w * (1 - pos), w * pos
+        # negatives strictly below each sample, plus half of the negatives tied with it
+        neg_in_group = torch.zeros(w.shape[0], n_groups, dtype=torch.float64).index_add_(1, inverse, w_neg)
+        below = torch.cumsum(neg_in_group, dim=1) - neg_in_group
+        credit = below[:, inverse] + 0.5 * neg_in_group[:, inverse]
+        total = w_pos.sum(1) * w_neg.sum(1)
+        return (w_pos * credit).sum(1) / total.clamp(min=1e-12)
+
+    return of
 
 
 def weighted_auroc(scores: torch.Tensor, positive: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """AUROC of ``scores`` (positives above negatives), each sample weighted, for every row of ``weights``
-    ``[R, n]`` at once; ties count one half. Returns ``[R]``."""
-    order = torch.argsort(scores, stable=True)
-    s, pos = scores[order], positive[order].double()
-    w = weights[:, order]
-    w_neg, w_pos = w * (1 - pos), w * pos
-    # negatives strictly below each sample, plus half of the negatives tied with it
-    _, inverse, counts = torch.unique_consecutive(s, return_inverse=True, return_counts=True)
-    n_groups = int(counts.numel())
-    neg_in_group = torch.zeros(w.shape[0], n_groups, dtype=torch.float64).index_add_(1, inverse, w_neg)
-    below = torch.cumsum(neg_in_group, dim=1) - neg_in_group
-    credit = below[:, inverse] + 0.5 * neg_in_group[:, inverse]
-    total = w_pos.sum(1) * w_neg.sum(1)
-    return (w_pos * credit).sum(1) / total.clamp(min=1e-12)
+    ``[R, n]`` at once; ties count one half. Returns ``[R]``. With integer weights (resample counts) every
+    sum is exact, so a row's value does not depend on the other rows."""
+    return _weighted_auroc_of(scores, positive)(weights)
 
 
 def auroc(scores: torch.Tensor, positive: torch.Tensor, settings: UncertaintySettings | None) -> Estimate:
     """AUROC (positives above negatives) with its bootstrap interval over the samples."""
     scores = torch.as_tensor(scores, dtype=torch.float64)
     positive = torch.as_tensor(positive, dtype=torch.bool)
-    point = float(weighted_auroc(scores, positive, torch.ones(1, len(scores), dtype=torch.float64))[0])
-    counts = resample_counts(len(scores), settings)
-    reps = None
-    if counts is not None:
-        reps = weighted_auroc(scores, positive, counts)
-        n_pos, n_neg = counts @ positive.double(), counts @ (~positive).double()
-        reps = torch.where((n_pos > 0) & (n_neg > 0), reps, torch.full_like(reps, float("nan")))
+    of = _weighted_auroc_of(scores, positive)
+    point = float(of(torch.ones(1, len(scores), dtype=torch.float64))[0])
+    pos, neg = positive.double(), (~positive).double()
+
+    def resampled_auroc(weights: torch.Tensor) -> torch.Tensor:
+        reps = of(weights)
+        n_pos, n_neg = weights @ pos, weights @ neg
+        return torch.where((n_pos > 0) & (n_neg > 0), reps, torch.full_like(reps, float("nan")))
+
+    reps = replicates_of(resampled_auroc, len(scores), settings)
     return estimate(point, reps, settings, len(scores), 0.0, 1.0)

@@ -38,7 +38,7 @@ from trustvl.discovery import (
 )
 from trustvl.evaluation.results import UncertaintySettings
 from trustvl.evaluation.trust_report.cluster_pull import cluster_pull
-from trustvl.evaluation.trust_report.estimates import estimate, resample_counts, weighted_mean
+from trustvl.evaluation.trust_report.estimates import estimate, replicates_of, weighted_mean
 from trustvl.evaluation.trust_report.schema import ClassGap, ClusterFinding, SpuriousAxis
 from trustvl.evaluation.trust_report.spurious_feature import spurious_feature
 from trustvl.modeling.embedding import embed_texts
@@ -77,8 +77,7 @@ def cluster_score(
     bootstrap interval; and the per-class gaps with theirs."""
     n = len(labels)
     point = class_gaps(member, labels, correct, n_classes, torch.ones(1, n, dtype=torch.float64))[0]
-    counts = resample_counts(n, settings)
-    reps = None if counts is None else class_gaps(member, labels, correct, n_classes, counts)
+    reps = replicates_of(lambda weights: class_gaps(member, labels, correct, n_classes, weights), n, settings)
     score = estimate(
         float(point.abs().sum()), None if reps is None else reps.abs().sum(1), settings, n, lower=0.0
     )
