@@ -10,7 +10,8 @@ SynthWorld safety probe, then scores the report against the world's truth:
 2. **unsafe sensitivity**: the NSFW rate text→image lies above chance beyond its interval (the report
    flags it), and per element.
 3. **spurious mark**: RaVL precision@10 of the ranked regions (the report's clusters, in rank order)
-   against "the region holds the watermark's centre", and the watermark share of the first cluster.
+   against "the region holds the watermark's centre", the watermark share of the first cluster, and the
+   first cluster's feature (its share of marked images, the share of marked images it holds, its pull).
 
 With ``--fixed NAME=PATH`` (repeatable) each fixed model (CF_α, Safe-CLIP, RaVL-mitigated, ...) is reported
 with ``--compare`` against ``--model`` as the baseline: per axis, how many metrics are better / worse /
@@ -126,7 +127,26 @@ def _spurious(report: TrustReport, gallery: str) -> dict[str, Any]:
         "first_cluster_hurts": [g.class_name for g in sp.clusters[0].classes_hurt],
         "first_cluster_favours": sp.clusters[0].favoured_class,
         "first_cluster_pull": _value_interval(sp.clusters[0].pull),
+        "feature": _feature(sp, boxes),
         "n_images": sp.n_images,
+    }
+
+
+def _feature(sp, boxes: list[Any]) -> dict[str, Any] | None:
+    """The top cluster's feature against the world's truth: how many of its images hold the watermark, how
+    many of the marked images it holds, the class it pulls towards and the pull."""
+    f = sp.feature
+    if f is None:
+        return None
+    marked = np.asarray([b is not None for b in boxes])
+    member = f.member_images
+    return {
+        "regions": f.n_regions,
+        "images": f.n_images_in,
+        "marked_share_of_its_images": round(float(marked[member].mean()), 3) if member.any() else None,
+        "share_of_marked_images_held": round(float(member[marked].mean()), 3) if marked.any() else None,
+        "towards": f.towards,
+        "pull": _value_interval(f.pull),
     }
 
 
