@@ -19,6 +19,7 @@ from trustvl.evaluation.trust_report.render import glance_table, trust_report_pa
 from trustvl.evaluation.trust_report.schema import ClusterFinding
 from trustvl.evaluation.trust_report.spurious_axis import cluster_score
 from trustvl.evaluation.trust_report.spurious_feature import feature_pull
+from trustvl.evaluation.trust_report.summary import summary_lines
 from trustvl.metrics import gallery_resample_counts
 
 CLASSES = ["doctor", "nurse", "chef"]
@@ -227,6 +228,10 @@ def test_pull_rows_on_the_page(tmp_path):
     html = trust_report_page(report, tmp_path).to_html()
     assert "favours: pull [95%]" in html and "doctor 0.200 [" in html
     assert "It pulls other classes' images towards doctor most: 0.200 [" in html
+    spurious_line = next(
+        line for line in summary_lines(TrustReport(base, SETTINGS)) if line.startswith("spurious:")
+    )
+    assert "; its feature (300 images) pulls towards doctor 0.200 [" in spurious_line
     # the JSON keeps the finding's pull and class names (additive fields, same schema version)
     again = TrustReport.from_dict(report.to_dict())
     assert again.baseline.spurious.clusters[0].pull.value == pytest.approx(0.2)

@@ -47,8 +47,9 @@ def summary_lines(result: TrustReport | EvaluationResult) -> list[str]:
                 f"spurious: top RaVL cluster {top.cluster_id} score {value_text(top.score.value, top.score.interval)},"
                 f" hurts {hurt} ({len(sp.clusters)} ranked)"
                 + (
-                    f"; pull towards {top.favoured_class} {value_text(top.pull.value, top.pull.interval)}"
-                    if top.pull is not None
+                    f"; its feature ({sp.feature.n_images_in} images) pulls towards {sp.feature.towards}"
+                    f" {value_text(sp.feature.pull.value, sp.feature.pull.interval)}"
+                    if sp.feature is not None and sp.feature.pull is not None
                     else ""
                 )
             )
