@@ -227,3 +227,39 @@ def test_linear_path_needs_the_alpha_path_and_the_cohesion_loss():
         CFAlphaLoss(alpha_path_target="curved", alpha_range=(0, 1))
     config = CFAlphaConfig(dataset="d", output_dir="o", alpha_range=[0.0, 1.0], alpha_path_target="linear")
     assert CFAlphaLoss.from_config(config).alpha_path_target == "linear"
+
+
+def test_linear_path_keep_power_keeps_one_minus_alpha_to_the_q_of_the_base_offsets():
+    torch.manual_seed(2)
+    img, txt = torch.randn(6, 5), torch.randn(3, 5)
+    batch = {"set_index": torch.tensor([0, 0, 1, 1, 2, 2])}
+    _, inv_logs = CFAlphaLoss(beta_clip=0.0, beta_cf=1.0, beta_score=1.0)(FakeClip(img, txt), batch)
+    common = dict(
+        beta_clip=0.0, beta_cf=1.0, beta_score=1.0, alpha_range=(0.0, 1.0), alpha_path_target="linear"
+    )
+    cubed = CFAlphaLoss(**common, alpha_path_keep_power=3.0, seed=5)
+    model = _RecordingAlphaClip(img, txt)
+    for step in range(8):
+        cubed.set_step(step)
+        _, logs = cubed(model, batch)
+        alpha = model.alphas[-1]
+        # the model's offsets are the base's: what is left after keeping (1 − α)³ of them is 1 − (1 − α)³
+        left = (1.0 - (1.0 - alpha) ** 3) ** 2
+        assert logs["cf_loss"].item() == pytest.approx(left * inv_logs["cf_loss"].item(), rel=1e-4, abs=1e-9)
+        assert logs["score_loss"].item() == pytest.approx(
+            left * inv_logs["score_loss"].item(), rel=1e-4, abs=1e-9
+        )
+    # q = 1 is the linear path
+    assert CFAlphaLoss(**common).alpha_path_keep_power == 1.0
+    with pytest.raises(TrustVLInputError, match="alpha_path_keep_power"):
+        CFAlphaLoss(**common, alpha_path_keep_power=0.0)
+    with pytest.raises(TrustVLInputError, match="needs alpha_path_target='linear'"):
+        CFAlphaLoss(alpha_range=(0.0, 1.0), alpha_path_keep_power=2.0)
+    config = CFAlphaConfig(
+        dataset="d",
+        output_dir="o",
+        alpha_range=[0.0, 1.0],
+        alpha_path_target="linear",
+        alpha_path_keep_power=2.0,
+    )
+    assert CFAlphaLoss.from_config(config).alpha_path_keep_power == 2.0

@@ -144,6 +144,14 @@ class CFAlphaConfig(TrustVLTrainingArguments):
             "choices": list(ALPHA_PATH_TARGETS),
         },
     )
+    alpha_path_keep_power: float = field(
+        default=CFAlphaLoss.alpha_path_keep_power,
+        metadata={
+            "help": "With alpha_path_target='linear': keep (1 − α)^q of the base's within-set offsets at a drawn α"
+            " (1: linear; q > 1: the planted attribute stops masking the others over several α steps, not at"
+            " the last one; issue 26)."
+        },
+    )
     gather_across_devices: bool = field(
         default=CFAlphaLoss.gather_across_devices,
         metadata={
