@@ -198,9 +198,9 @@ def _pull(model: ModelTrustReport, base: ModelTrustReport, level: float, setting
     if m.predictions is None or b.predictions is None or not pulls_beyond_noise(feature.pull):
         return []
     towards = b.class_names.index(feature.towards)
-    base_pull = pull_towards(feature.member_images, b.labels, b.predictions, towards, settings)
+    base_pull = feature.pull  # measured by the baseline's axis on the same images, settings and resamples
     model_pull = pull_towards(feature.member_images, m.labels, m.predictions, towards, settings)
-    if base_pull is None or model_pull is None:
+    if model_pull is None:
         return []
     name = feature.towards
     metric = (
