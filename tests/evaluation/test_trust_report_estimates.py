@@ -18,7 +18,6 @@ from trustvl.evaluation.trust_report.cluster_pull import pull_towards
 from trustvl.evaluation.trust_report.estimates import (
     auroc,
     estimate,
-    resample_counts,
     weighted_auroc,
     weighted_mean,
     worst_group,
@@ -74,7 +73,7 @@ def test_the_reference_counts_are_the_blocks_concatenated(blocks):
     assert bootstrap.weight_block_size(N) == BLOCK
     assert blocks == [3] * 6 + [2]
     with pytest.raises(AssertionError, match="drawn at once"):
-        resample_counts(N, SETTINGS)  # the whole matrix, kept for callers outside the estimates
+        bootstrap.gallery_resample_counts(N, SETTINGS.n_resamples, SETTINGS.seed)  # the whole matrix
 
 
 @pytest.mark.parametrize("lower", [0.0, -1.0])

@@ -20,13 +20,12 @@ import torch
 
 from trustvl.evaluation.results import UncertaintySettings
 from trustvl.evaluation.trust_report.schema import Estimate
-from trustvl.metrics import centred_interval, gallery_resample_counts, resampled_means, resampled_replicates
+from trustvl.metrics import centred_interval, resampled_means, resampled_replicates
 
 __all__ = [
     "auroc",
     "estimate",
     "replicates_of",
-    "resample_counts",
     "resampled",
     "weighted_auroc",
     "weighted_mean",
@@ -39,22 +38,13 @@ def resampled(n: int, settings: UncertaintySettings | None) -> bool:
     return settings is not None and n >= 2
 
 
-def resample_counts(n: int, settings: UncertaintySettings | None) -> torch.Tensor | None:
-    """``[n_resamples, n]`` float64 draw counts, or None without uncertainty (or with fewer than 2 samples).
-
-    The whole matrix (8 bytes × n_resamples × n: 1.6 GB at 1,000,000 samples and 200 resamples); the
-    estimates use :func:`replicates_of`, which draws the same counts a block at a time."""
-    if not resampled(n, settings):
-        return None
-    return gallery_resample_counts(int(n), settings.n_resamples, settings.seed).double()
-
-
 def replicates_of(
     statistic: Callable[[torch.Tensor], torch.Tensor], n: int, settings: UncertaintySettings | None
 ) -> torch.Tensor | None:
-    """``statistic(weights)`` for every resample's float64 counts ``weights`` ``[r, n]`` (those of
-    :func:`resample_counts`, a block of rows at a time: :func:`trustvl.metrics.resampled_replicates`, whose
-    rule ``statistic`` follows), concatenated; None where :func:`resample_counts` gives None."""
+    """``statistic(weights)`` for every resample's float64 counts ``weights`` ``[r, n]`` (the rows of
+    ``gallery_resample_counts(n, settings.n_resamples, settings.seed)``, a block of rows at a time:
+    :func:`trustvl.metrics.resampled_replicates`, whose rule ``statistic`` follows), concatenated; None
+    without uncertainty or with fewer than 2 samples (:func:`resampled`)."""
     if not resampled(n, settings):
         return None
     return resampled_replicates(statistic, int(n), settings.n_resamples, settings.seed)
