@@ -13,6 +13,11 @@ For a trained CF_α model (a run's ``cf_alpha/model`` folder) and every α of th
   the same spreads measured on counterfactual sets, each variant's score against its occupation prompt minus
   its set's mean: the base scene cancels, so these are the model's own attribute effects without the
   gallery's sampling noise.
+* **top k without the paired effects** (with ``--counterfactuals``): each gallery image's score minus the
+  build's paired effect of its level (per occupation, every attribute but ``--planted``), then MaxSkew@k of
+  that ranking (``max_skew_minus_paired_*``). If it falls to the sampling floor, the mean effects measured on
+  the training sets are what skews the gallery's top k (session 17: so they are, for the demo's recipe at
+  α = 0.75 and 1).
 
     python benchmarks/cf_alpha_attribute_effects.py --model RUN/cf_alpha/model \
         --counterfactuals RUN/data/counterfactuals --world-seeds 0 --out effects.json
@@ -73,6 +78,20 @@ def paired_spreads(
     return out
 
 
+def paired_level_effects(
+    scores: np.ndarray, sets: np.ndarray, attributes: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Per attribute, the mean set-centred score of each level (index = level; a level absent from the sets
+    gets 0): the signed paired effects whose spread :func:`paired_spreads` reports."""
+    _, inverse, counts = np.unique(sets, return_inverse=True, return_counts=True)
+    centred = scores - (np.bincount(inverse, weights=scores) / counts)[inverse]
+    out = {}
+    for a, lab in attributes.items():
+        n = np.bincount(lab, minlength=int(lab.max()) + 1)
+        out[a] = np.bincount(lab, weights=centred, minlength=len(n)) / np.maximum(n, 1)
+    return out
+
+
 def max_skew(labels: np.ndarray, m: int) -> float:
     """MaxSkew of ``labels`` against the uniform target over ``m`` levels (levels with no member, whose
     log-ratio is −∞, never set the max)."""
@@ -80,9 +99,19 @@ def max_skew(labels: np.ndarray, m: int) -> float:
     return float(np.log(p[p > 0] * m).max())
 
 
-def gallery_effects(img: torch.Tensor, text: torch.Tensor, ts, planted: str, k: int) -> dict[str, float]:
+def gallery_effects(
+    img: torch.Tensor,
+    text: torch.Tensor,
+    ts,
+    planted: str,
+    k: int,
+    level_effects: dict[int, dict[str, np.ndarray]] | None = None,
+) -> dict[str, float]:
     """Occupation-averaged effect spreads, standardised effects, top-k MaxSkew and the planted attribute's
-    top-level share in the top k (see the module docstring), and the gallery's zero-shot top-1."""
+    top-level share in the top k (see the module docstring), and the gallery's zero-shot top-1. With
+    ``level_effects`` (occupation -> attribute -> signed effect per level, :func:`paired_level_effects` on a
+    counterfactual build) also ``max_skew_minus_paired_*``: the top k once each image of the occupation
+    lost its levels' effects, every attribute but ``planted``."""
     scores = (img @ text.T).numpy().astype(np.float64)  # [n, n_occupations]
     levels = {a: len(v) for a, v in ts.attribute_levels.items()}
     rows = []
@@ -94,15 +123,28 @@ def gallery_effects(img: torch.Tensor, text: torch.Tensor, ts, planted: str, k: 
         row |= {f"standardised_{a}": s / resid for a, s in spread.items()}
         row |= {f"max_skew_{a}": max_skew(ts.attributes[a][top], levels[a]) for a in levels}
         row[f"top_level_share_{planted}"] = float(np.bincount(ts.attributes[planted][top]).max() / k)
+        if level_effects is not None:
+            adjusted = scores[:, q].copy()
+            for a, eff in level_effects[q].items():
+                if a != planted:
+                    adjusted[mine] -= eff[ts.attributes[a][mine]]
+            top = np.argsort(-adjusted, kind="stable")[:k]
+            row |= {
+                f"max_skew_minus_paired_{a}": max_skew(ts.attributes[a][top], levels[a])
+                for a in levels
+                if a != planted
+            }
         rows.append(row)
     out = {key: round(float(np.mean([r[key] for r in rows])), 5) for key in rows[0]}
     out["zero_shot_top1"] = round(float((scores.argmax(1) == ts.occupation).mean()), 5)
     return out
 
 
-def paired_effects(model, processor, data_dir: str, attributes: list[str], alphas: list[float]) -> dict:
+def paired_effects(
+    model, processor, data_dir: str, attributes: list[str], alphas: list[float]
+) -> tuple[dict, dict]:
     """Per α: :func:`paired_spreads` of each variant's score against its occupation prompt, averaged over
-    the occupations."""
+    the occupations, and per occupation the signed :func:`paired_level_effects`."""
     ds = load_dataset_any(data_dir, split="train")
     occupations = ds.features["occupation"].names
     pixels = normalize_uint8(
@@ -111,16 +153,19 @@ def paired_effects(model, processor, data_dir: str, attributes: list[str], alpha
     text = embed_texts(model, processor, [occupation_prompt(o) for o in occupations])
     occ, sets = np.asarray(ds["occupation"]), np.asarray(ds["base_id"])
     labels = {a: np.asarray(ds[a]) for a in attributes}
-    out = {}
+    out, level_effects = {}, {}
     for alpha in alphas:
         model.set_alpha(float(alpha))
         scores = (embed_pixel_values(model, pixels, batch_size=512) * text[occ]).sum(-1).numpy()
-        per_occ = [
-            paired_spreads(scores[occ == q], sets[occ == q], {a: v[occ == q] for a, v in labels.items()})
-            for q in range(len(occupations))
-        ]
+        scores = scores.astype(np.float64)
+        mine = [{a: v[occ == q] for a, v in labels.items()} for q in range(len(occupations))]
+        per_occ = [paired_spreads(scores[occ == q], sets[occ == q], mine[q]) for q in range(len(occupations))]
         out[str(alpha)] = {a: round(float(np.mean([p[a] for p in per_occ])), 5) for a in attributes}
-    return out
+        level_effects[str(alpha)] = {
+            q: paired_level_effects(scores[occ == q], sets[occ == q], mine[q])
+            for q in range(len(occupations))
+        }
+    return out, level_effects
 
 
 def proxy_recipe(overrides: dict, counterfactuals: str, out_dir: str, seed: int = 0):
@@ -159,6 +204,12 @@ def main() -> None:
         args.model = summary["model_dir"]
     model, processor = load_clip(args.model, device="cpu")
     model.requires_grad_(False)
+    paired = level_effects = None
+    if args.counterfactuals:
+        attributes = list(synthworld_test_set(8, 0, 64).attribute_levels)
+        paired, level_effects = paired_effects(
+            model, processor, args.counterfactuals, attributes, args.alphas
+        )
     gallery = {}
     for seed in args.world_seeds:
         ts = synthworld_test_set(args.n_test, seed, 64)
@@ -168,14 +219,10 @@ def main() -> None:
         for alpha in args.alphas:
             model.set_alpha(float(alpha))
             img = embed_pixel_values(model, pixels, batch_size=500)
-            per_alpha[str(alpha)] = gallery_effects(img, text, ts, args.planted, args.k)
+            per_alpha[str(alpha)] = gallery_effects(
+                img, text, ts, args.planted, args.k, level_effects and level_effects[str(alpha)]
+            )
         gallery[str(seed)] = per_alpha
-    attributes = list(ts.attribute_levels)
-    paired = (
-        paired_effects(model, processor, args.counterfactuals, attributes, args.alphas)
-        if args.counterfactuals
-        else None
-    )
     print_json(
         {
             "benchmark": "cf_alpha_attribute_effects",

@@ -50,3 +50,41 @@ def test_proxy_recipe_is_the_demo_recipe_with_the_benchmarks_overrides(effects, 
     assert cfg.alpha_path_power == 2.0 and cfg.max_steps == 240 and cfg.seed == 1
     assert cfg.learning_rate == demo.learning_rate and cfg.lora_target_modules == demo.lora_target_modules
     assert cfg.dataset == "cf" and cfg.output_dir == str(tmp_path)
+
+
+def test_paired_level_effects_are_signed_and_centred(effects):
+    sets = np.repeat(np.arange(40), 4)
+    body = np.tile([0, 1, 0, 1], 40)
+    scene = np.repeat(np.random.default_rng(2).normal(0, 1.0, 40), 4)
+    eff = effects.paired_level_effects(scene + 0.002 * body, sets, {"body": body})
+    np.testing.assert_allclose(eff["body"], [-0.001, 0.001], atol=1e-12)
+
+
+def test_top_k_without_the_paired_effects_loses_their_skew(effects):
+    """An occupation whose scores favour one body type by a mean shift: its top k is skewed; minus that
+    shift (what the build's paired effects measure) the skew falls to what a shift-free ranking gives."""
+    from types import SimpleNamespace
+
+    import torch
+
+    rng = np.random.default_rng(3)
+    n = 2000
+    occupation = np.repeat([0, 1], n // 2)
+    body = np.tile([0, 1], n // 2)
+    skin = rng.integers(0, 4, n)
+    noise = rng.standard_normal(n)
+    scores = np.stack([(occupation == 0) * 1.0, (occupation == 1) * 1.0], 1) + 0.01 * noise[:, None]
+    scores += 0.006 * body[:, None]  # broad scores higher for every occupation: 0.6 within-occupation sd
+    ts = SimpleNamespace(
+        occupation=occupation,
+        occupations=("a", "b"),
+        attributes={"body": body, "skin": skin},
+        attribute_levels={"body": ("slim", "broad"), "skin": ("1", "2", "3", "4")},
+    )
+    img, text = torch.tensor(scores), torch.eye(2, dtype=torch.float64)
+    shift = {q: {"body": np.array([-0.003, 0.003]), "skin": np.zeros(4)} for q in (0, 1)}
+    out = effects.gallery_effects(img, text, ts, "skin", 100, shift)
+    assert out["max_skew_body"] > 0.4  # the shifted level fills most of the top 100
+    assert out["max_skew_minus_paired_body"] < 0.2
+    assert "max_skew_minus_paired_skin" not in out  # the planted attribute keeps its effect
+    assert "max_skew_minus_paired_body" not in effects.gallery_effects(img, text, ts, "skin", 100)

@@ -263,3 +263,65 @@ def test_linear_path_keep_power_keeps_one_minus_alpha_to_the_q_of_the_base_offse
         alpha_path_keep_power=2.0,
     )
     assert CFAlphaLoss.from_config(config).alpha_path_keep_power == 2.0
+
+
+def test_positives_out_averages_each_positives_log_likelihood():
+    from trustvl.training.losses import multi_positive_info_nce
+
+    g = torch.Generator().manual_seed(0)
+    txt, img = torch.randn(2, 5, generator=g), torch.randn(6, 5, generator=g)
+    mask = torch.tensor([[1, 1, 1, 0, 0, 0], [0, 0, 0, 1, 1, 1]], dtype=torch.bool)
+    logits = 20.0 * torch.nn.functional.normalize(txt, dim=-1) @ torch.nn.functional.normalize(img, dim=-1).T
+    log_p = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    expected = -(log_p * mask).sum(1).div(3).mean()
+    got = multi_positive_info_nce(txt, img, mask, 20.0, positives="out")
+    assert got.item() == pytest.approx(expected.item(), rel=1e-5)
+    # with one positive per row the two forms are the same loss
+    one = torch.eye(2, 6, dtype=torch.bool)
+    same = multi_positive_info_nce(txt, img, one, 20.0, positives="in")
+    assert multi_positive_info_nce(txt, img, one, 20.0, positives="out").item() == pytest.approx(same.item())
+    with pytest.raises(TrustVLInputError, match="positives='both'"):
+        multi_positive_info_nce(txt, img, mask, 20.0, positives="both")
+
+
+def test_clip_positives_out_pulls_the_weaker_variant_hardest():
+    """A caption with two variants, one matching it better (more of its context visible). In the default
+    form its caption→image term weights each variant by its share of the caption's match, so the better one
+    keeps much of the pull; 'out' pulls both equally there, and the weaker one gains the most."""
+    txt = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    batch = {"set_index": torch.tensor([0, 0, 1, 1])}
+
+    def gap_gradient(form: str) -> float:
+        img = torch.tensor(
+            [[1.0, 0.3, 0.2], [1.0, 0.6, 0.2], [0.0, 1.0, 0.3], [0.3, 1.0, 0.0]], requires_grad=True
+        )
+        loss, _ = CFAlphaLoss(beta_clip=1.0, beta_cf=0.0, beta_score=0.0, clip_positives=form)(
+            FakeClip(img, txt), batch
+        )
+        loss.backward()
+        # descent moves the score of variant j against caption 0 by -grad·txt[0] (up to normalisation)
+        step = -img.grad[:2] @ txt[0]
+        return float(step[0] - step[1])  # > 0: the better-matching variant 0 gains more
+
+    assert gap_gradient("out") < 0.0  # the weaker variant catches up
+    assert gap_gradient("in") > gap_gradient("out") + 0.05
+    with pytest.raises(TrustVLInputError, match="clip_positives"):
+        CFAlphaLoss(clip_positives="sum")
+
+
+def test_effect_path_target_asks_for_the_kept_share_of_the_base_effect():
+    logits = torch.tensor([[1.5], [0.5], [3.5], [2.5]])
+    sets = torch.tensor([0, 0, 1, 1])
+    attributes = torch.tensor([[1], [0], [1], [0]])
+    floor = _EFFECT_EPS**0.5
+    # the base has the same +-0.5 effect: keeping all of it costs only the floor, keeping half of it 0.25
+    assert attribute_effect_loss(logits, sets, attributes, logits, keep=1.0).item() == pytest.approx(floor)
+    half = attribute_effect_loss(logits, sets, attributes, logits, keep=0.5).item()
+    assert half == pytest.approx((0.25**2 + _EFFECT_EPS) ** 0.5, rel=1e-6)
+    # keep = 0 (α = 1) is the zero target whatever the base does
+    assert attribute_effect_loss(logits, sets, attributes, 2 * logits, keep=0.0).item() == pytest.approx(
+        attribute_effect_loss(logits, sets, attributes).item()
+    )
+    with pytest.raises(TrustVLInputError, match="effect_path_target"):
+        CFAlphaLoss(beta_effect=1.0, effect_path_target=True)
+    CFAlphaLoss(beta_effect=1.0, effect_path_target=True, alpha_range=(0.0, 1.0), alpha_path_target="linear")

@@ -116,6 +116,7 @@ def multi_positive_info_nce(
     *,
     exclude_self: bool | None = None,
     normalize: bool = True,
+    positives: str = "in",
 ) -> torch.Tensor:
     """InfoNCE with several positives per row (supervised-contrastive style, "positives in the numerator").
 
@@ -129,6 +130,15 @@ def multi_positive_info_nce(
     Rows without any positive (after excluding self-pairs) are left out of the mean; if no row has a
     positive the loss is ``0`` (still connected to the graph). With exactly one positive per row this is the
     standard one-directional InfoNCE ``CE(l, target)``.
+
+    ``positives="out"`` takes the log outside the sum instead (Khosla et al. 2020's ``L_out``)::
+
+        L = -mean_{i : P(i) ≠ ∅} mean_{j∈P(i)} log( exp(l_ij) / Σ_{j'∈A(i)} exp(l_ij') )
+
+    The two differ in which positives the gradient raises: ``"in"`` weights positive ``j`` by its share
+    ``exp(l_ij) / Σ_{P(i)} exp``, so the best-matching positive is pulled hardest; ``"out"`` gives every
+    positive the same pull, so the weakest-matching one gains the most relative to the others. Both are
+    equal with one positive per row.
 
     trustvl uses it for counterfactual cohesion (CF_α): ``queries = keys = `` the image embeddings of the
     batch and ``positive_mask[i, j] = base_id[i] == base_id[j]``, so the variants of one base image are
@@ -150,10 +160,15 @@ def multi_positive_info_nce(
             `None` or ``queries`` itself, else `False`. Requires ``N == M``.
         normalize (`bool`, *optional*, defaults to `True`):
             L2-normalise the rows first.
+        positives (`str`, *optional*, defaults to `"in"`):
+            ``"in"`` (the positives summed inside the log) or ``"out"`` (the mean of each positive's log
+            likelihood), see above.
 
     Returns:
         `torch.Tensor`: a float32 scalar ``≥ 0``.
     """
+    if positives not in ("in", "out"):
+        raise TrustVLInputError(f"positives={positives!r}; expected 'in' or 'out'")
     same = keys is None or keys is queries
     keys = queries if keys is None else keys
     _check_2d("queries", queries)
@@ -187,10 +202,14 @@ def multi_positive_info_nce(
         mask = mask & ~eye
     neg_inf = torch.finfo(logits.dtype).min
     log_denominator = torch.logsumexp(logits.masked_fill(~allowed, neg_inf), dim=1)
-    log_numerator = torch.logsumexp(logits.masked_fill(~mask, neg_inf), dim=1)
     has_pos = mask.any(dim=1)
     if not bool(has_pos.any()):
         return logits.sum() * 0.0
+    if positives == "out":
+        n_pos = mask.sum(dim=1)
+        log_numerator = logits.masked_fill(~mask, 0.0).sum(dim=1) / n_pos.clamp(min=1)
+    else:
+        log_numerator = torch.logsumexp(logits.masked_fill(~mask, neg_inf), dim=1)
     return (log_denominator - log_numerator)[has_pos].mean()
 
 

@@ -107,6 +107,21 @@ class CFAlphaConfig(TrustVLTrainingArguments):
             "help": "L_effect on each image's own caption's logit only (default: every caption of the batch)."
         },
     )
+    effect_path_target: bool = field(
+        default=CFAlphaLoss.effect_path_target,
+        metadata={
+            "help": "With alpha_path_target='linear': L_effect asks each attribute effect for (1 − α)^q of the"
+            " frozen base's (the linear path's share) instead of zero at every α (issue 26)."
+        },
+    )
+    clip_positives: str = field(
+        default=CFAlphaLoss.clip_positives,
+        metadata={
+            "help": "L_CLIP's multi-positive InfoNCE: 'in' (the variants' likelihoods summed inside the log) or"
+            " 'out' (each variant's averaged: every variant pulled equally; issue 26).",
+            "choices": ["in", "out"],
+        },
+    )
     max_logit_scale: float = field(
         default=CFAlphaLoss.max_logit_scale,
         metadata={"help": "Clamp of the learned CLIP logit scale in L_CLIP."},

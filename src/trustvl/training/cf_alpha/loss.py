@@ -12,7 +12,11 @@ context-only caption ``t_b`` per set)::
   chefs in a kitchen share one; treating them as negatives would teach the model to tell same-context
   scenes apart); a caption's positives are all variants of those sets. With distinct captions and one
   variant per set this is exactly CLIP's loss. Captions never name appearance, so context alone must
-  explain the match.
+  explain the match. ``clip_positives="out"`` (off by default; issue 26) averages each positive's log
+  likelihood instead. In the default form the caption→image term weights each variant by its share of
+  the caption's match, so the variant that already matches best keeps much of the pull, which can keep an
+  appearance that shows more of the context (on SynthWorld the broad body type, more attire) scored higher;
+  the ``"out"`` form pulls every variant equally, so the weakest match gains the most.
 * ``L_cf`` (trustvl's definition; the paper leaves it open): **cohesion** of each set's variants,
   the mean squared distance of their L2-normalised image embeddings to the set mean
   (:func:`~trustvl.training.losses.group_mean_cohesion_loss`). It is zero exactly when every variant of
@@ -59,7 +63,10 @@ at α = 0 (the frozen base: the same forward with the delta off, no gradient), i
 ``‖(z_i − μ) − (1 − α)(z⁰_i − μ⁰)‖²`` instead of ``‖z_i − μ‖²``. At α = 1 both terms are the invariance
 terms above. Every attribute's effect then shrinks by the same factor along α, so their order, and hence
 which attribute masks which in a top-k cut, is kept, and no attribute's skew has a reason to rise on the
-way. The base forward costs one extra no-gradient forward per step. ``L_effect`` keeps its zero target.
+way. The base forward costs one extra no-gradient forward per step. ``L_effect`` keeps its zero target
+unless ``effect_path_target``: then it asks each level effect for the same share of the base's effect in the
+batch (off by default; issue 26, session 17: with the zero target a strong ``L_effect`` removed the small
+attributes' effects already at α = 0.25, where the planted one still masks part of the ranking).
 Measured on SynthWorld-Web (docs/results.md, "CF_α"): α ≤ 0.75 stays close to the base in every attribute,
 but the rise of the small attributes' skew moves to the last step, α = 1; off by default.
 ``alpha_path_keep_power = q`` (default 1) keeps ``(1 − α)^q`` of the base's offsets instead of ``(1 − α)``:
@@ -117,6 +124,8 @@ class CFAlphaLoss:
 
     Args:
         beta_clip: β1, weight of the CLIP loss.
+        clip_positives: ``"in"`` (positives summed inside the log, the default) or ``"out"`` (each
+            positive's log likelihood averaged) in ``L_CLIP``'s multi-positive InfoNCE (module docstring).
         beta_cf: β0, weight of the counterfactual cohesion loss.
         cf_loss: ``"cohesion"`` (squared distance to the set mean) or ``"info_nce"``.
         cf_temperature: temperature of the ``"info_nce"`` variant.
@@ -127,6 +136,8 @@ class CFAlphaLoss:
         beta_effect: β_e, weight of the attribute-effect term ``L_effect`` (0: off; needs the batch's
             ``variant_attributes``).
         effect_own_caption: ``L_effect`` on each image's own caption's logit only (default: every caption).
+        effect_path_target: on the linear α path, ``L_effect`` asks each effect to be the share kept of the
+            base's (``(1 − α)^q`` times the frozen base's effect in the batch) instead of zero at every α.
         alpha_range: ``(lo, hi)`` with ``0 <= lo <= hi <= 1``: train each step at α ~ U(lo, hi) (see the
             module docstring); ``None`` trains at the model's α (1).
         cf_weight_by_alpha: with ``alpha_range``, weight ``L_cf`` by the drawn α (``α·β0``).
@@ -143,6 +154,7 @@ class CFAlphaLoss:
     """
 
     beta_clip: float = 1.0
+    clip_positives: str = "in"
     beta_cf: float = 30.0
     cf_loss: str = "cohesion"
     cf_temperature: float = 0.1
@@ -156,6 +168,7 @@ class CFAlphaLoss:
     beta_score: float = 20.0
     beta_effect: float = 0.0
     effect_own_caption: bool = False
+    effect_path_target: bool = False
     seed: int = 0
     gather_across_devices: bool = True
 
@@ -165,6 +178,7 @@ class CFAlphaLoss:
         config imports this class for its defaults, so this module cannot import the config back)."""
         return cls(
             beta_clip=config.beta_clip,
+            clip_positives=config.clip_positives,
             beta_cf=config.beta_cf,
             cf_loss=config.cf_loss,
             cf_temperature=config.cf_temperature,
@@ -178,6 +192,7 @@ class CFAlphaLoss:
             beta_score=config.beta_score,
             beta_effect=config.beta_effect,
             effect_own_caption=config.effect_own_caption,
+            effect_path_target=config.effect_path_target,
             seed=config.seed,
             gather_across_devices=config.gather_across_devices,
         )
@@ -185,6 +200,8 @@ class CFAlphaLoss:
     def __post_init__(self) -> None:
         if self.cf_loss not in ("cohesion", "info_nce"):
             raise TrustVLInputError(f"cf_loss={self.cf_loss!r}; expected 'cohesion' or 'info_nce'")
+        if self.clip_positives not in ("in", "out"):
+            raise TrustVLInputError(f"clip_positives={self.clip_positives!r}; expected 'in' or 'out'")
         if self.beta_score < 0:
             raise TrustVLInputError(f"beta_score={self.beta_score}; expected a non-negative weight")
         if self.beta_effect < 0:
@@ -224,6 +241,12 @@ class CFAlphaLoss:
             raise TrustVLInputError(
                 f"alpha_path_target={self.alpha_path_target!r} needs cf_loss='cohesion' (its target is a"
                 f" within-set offset); got cf_loss={self.cf_loss!r}"
+            )
+        if self.effect_path_target and (self.alpha_path_target != "linear" or not self.beta_effect):
+            raise TrustVLInputError(
+                "effect_path_target needs alpha_path_target='linear' and beta_effect > 0 (it shapes L_effect's"
+                f" target along the linear path); got alpha_path_target={self.alpha_path_target!r},"
+                f" beta_effect={self.beta_effect}"
             )
         if self.alpha_path_target != "invariance" and self.alpha_range is None:
             raise TrustVLInputError(
@@ -288,8 +311,9 @@ class CFAlphaLoss:
         img_n = nn.functional.normalize(img, dim=-1)
         txt_n = nn.functional.normalize(txt, dim=-1)
         positives = caption_index[sets][:, None] == caption_index[None, :]  # [B·v, B]
-        i2t = multi_positive_info_nce(img_n, txt_n, positives, scale, normalize=False)
-        t2i = multi_positive_info_nce(txt_n, img_n, positives.T, scale, normalize=False)
+        form = self.clip_positives
+        i2t = multi_positive_info_nce(img_n, txt_n, positives, scale, normalize=False, positives=form)
+        t2i = multi_positive_info_nce(txt_n, img_n, positives.T, scale, normalize=False, positives=form)
         clip = 0.5 * (i2t + t2i)
         ref_img_n = ref_logits = None
         if reference is not None:
@@ -309,7 +333,10 @@ class CFAlphaLoss:
         if self.beta_effect:
             # set b's caption is row b of the captions (also in the gathered batch: both in rank order)
             own = logits.gather(1, sets[:, None]) if self.effect_own_caption else logits
-            effect = attribute_effect_loss(own, sets, attributes.to(sets.device))
+            ref_own = None
+            if self.effect_path_target and ref_logits is not None:
+                ref_own = ref_logits.gather(1, sets[:, None]) if self.effect_own_caption else ref_logits
+            effect = attribute_effect_loss(own, sets, attributes.to(sets.device), ref_own, keep)
             loss = loss + self.beta_effect * effect
             logs["effect_loss"] = effect.detach()
         if self.beta_score:
@@ -339,27 +366,39 @@ def _forward(model: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, tor
 _EFFECT_EPS = 1e-6
 
 
-def attribute_effect_loss(logits: torch.Tensor, sets: torch.Tensor, attributes: torch.Tensor) -> torch.Tensor:
+def attribute_effect_loss(
+    logits: torch.Tensor,
+    sets: torch.Tensor,
+    attributes: torch.Tensor,
+    target_logits: torch.Tensor | None = None,
+    keep: float = 0.0,
+) -> torch.Tensor:
     """``L_effect`` (module docstring): mean over attributes, levels present and captions of
-    ``sqrt(E² + ε)``, ``E`` the batch mean of the set-centred logits of the variants at that level.
+    ``sqrt((E − keep·E⁰)² + ε)``, ``E`` the batch mean of the set-centred logits of the variants at that level
+    and ``E⁰`` the same of ``target_logits`` (the frozen base's, on the linear α path; ``None``: ``E⁰ = 0``).
 
-    ``logits`` ``[N, C]``, ``sets`` ``[N]`` (set of each image), ``attributes`` ``[N, A]`` (integer levels).
-    Images of single-image sets have no within-set contrast and are left out."""
+    ``logits`` and ``target_logits`` ``[N, C]``, ``sets`` ``[N]`` (set of each image), ``attributes``
+    ``[N, A]`` (integer levels). Images of single-image sets have no within-set contrast and are left out."""
     _, inverse, counts = torch.unique(sets, return_inverse=True, return_counts=True)
-    means = (
-        logits.new_zeros(counts.shape[0], logits.shape[1]).index_add_(0, inverse, logits) / counts[:, None]
-    )
-    keep = counts[inverse] >= 2
-    if not bool(keep.any()):
+    rows = counts[inverse] >= 2
+    if not bool(rows.any()):
         return logits.sum() * 0.0
-    centred, attributes = (logits - means[inverse])[keep], attributes[keep]
+
+    def centred(x: torch.Tensor) -> torch.Tensor:
+        means = x.new_zeros(counts.shape[0], x.shape[1]).index_add_(0, inverse, x) / counts[:, None]
+        return (x - means[inverse])[rows]
+
+    offsets, attributes = centred(logits), attributes[rows]
+    reference = None if target_logits is None or keep == 0.0 else centred(target_logits.to(logits.dtype))
     per_attribute = []
     for a in range(attributes.shape[1]):
         levels, level_of = torch.unique(attributes[:, a], return_inverse=True)
-        n = torch.bincount(level_of, minlength=len(levels)).to(centred.dtype)
-        effect = (
-            centred.new_zeros(len(levels), centred.shape[1]).index_add_(0, level_of, centred) / n[:, None]
-        )
+        n = torch.bincount(level_of, minlength=len(levels)).to(offsets.dtype)[:, None]
+        effect = offsets.new_zeros(len(levels), offsets.shape[1]).index_add_(0, level_of, offsets) / n
+        if reference is not None:
+            effect = effect - keep * (
+                reference.new_zeros(len(levels), reference.shape[1]).index_add_(0, level_of, reference) / n
+            )
         per_attribute.append(torch.sqrt(effect**2 + _EFFECT_EPS).mean())
     return torch.stack(per_attribute).mean()
 
