@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Issue 26, round 6: the two best CPU-proxy candidates of benchmarks/recipes/recipes_cf_alpha_knob_round6.json
-# on the benchmark (bench_cf_alpha_synthworld.py: the demo's recipe + the --cf-alpha overrides, the sweep on
+# Issue 26, rounds 6 and 7: the two best CPU-proxy candidates (R6a of
+# benchmarks/recipes/recipes_cf_alpha_knob_round6.json, S2 of recipes_cf_alpha_knob_round7.json) on the benchmark (bench_cf_alpha_synthworld.py: the demo's recipe + the --cf-alpha overrides, the sweep on
 # the three 4,000-image galleries with paired verdicts against the base and the previous α), training seeds
 # 0, 1, 2: six processes side by side on one H100 (16 CPU cores: 2 threads each), each under `timeout 520`.
 #
@@ -23,14 +23,15 @@ EXTRA=()
 if [ "${QUICK:-0}" = 1 ]; then EXTRA=(--quick --world-seeds 0); fi
 mkdir -p "$OUT" "$WORK"
 
-# NAME -> --cf-alpha overrides of the demo's recipe (recipes_cf_alpha_knob_round6.json)
-# R6a: the linear α path with 75 % of the steps at α = 1; R6e: the same keeping (1 − α)² of the base's offsets
-# (alpha_path_keep_power = 2). CPU, seed 0, three galleries: each has one step worse beyond noise (R6a: body
-# type at α = 1; R6e: gender at α = 0.75), the best of round 6 (docs/results.md, CF_α).
-NAMES=(R6a R6e)
+# NAME -> --cf-alpha overrides of the demo's recipe (recipes_cf_alpha_knob_round{6,7}.json)
+# R6a: the linear α path with 75 % of the steps at α = 1 (CPU, seed 0, three galleries: body type worse at
+# α = 1). S2: R6a + L_effect (β_e = 30) on the own caption for gender / age / body type (CPU, seed 0, three
+# galleries: α = 1 within noise of the base in every attribute; body type worse at α = 0.25). Round 6's R6e
+# (gender worse at α = 0.75) made way for S2 (docs/results.md, CF_α).
+NAMES=(R6a S2)
 declare -A RECIPE=(
   [R6a]='{"alpha_range": [0.0, 1.0], "alpha_path_target": "linear", "alpha_endpoint_prob": 0.75}'
-  [R6e]='{"alpha_range": [0.0, 1.0], "alpha_path_target": "linear", "alpha_endpoint_prob": 0.75, "alpha_path_keep_power": 2.0}'
+  [S2]='{"alpha_range": [0.0, 1.0], "alpha_path_target": "linear", "alpha_endpoint_prob": 0.75, "beta_effect": 30.0, "effect_own_caption": true, "effect_attributes": ["gender_presentation", "age", "body_type"]}'
 )
 
 PIDS=()
