@@ -14,9 +14,10 @@ context-only caption ``t_b`` per set)::
   variant per set this is exactly CLIP's loss. Captions never name appearance, so context alone must
   explain the match. ``clip_positives="out"`` (off by default; issue 26) averages each positive's log
   likelihood instead. In the default form the caption→image term weights each variant by its share of
-  the caption's match, so the variant that already matches best keeps much of the pull, which can keep an
-  appearance that shows more of the context (on SynthWorld the broad body type, more attire) scored higher;
-  the ``"out"`` form pulls every variant equally, so the weakest match gains the most.
+  the caption's match, so the variant that already matches best keeps much of the pull; the ``"out"`` form
+  pulls every variant equally, so the weakest match gains the most. The hypothesis that the default form
+  keeps an appearance showing more of the context (SynthWorld's broad body type, more attire) scored higher
+  was refuted on SynthWorld: the ``"out"`` form changed nothing measurable (docs/results.md, "CF_α").
 * ``L_cf`` (trustvl's definition; the paper leaves it open): **cohesion** of each set's variants,
   the mean squared distance of their L2-normalised image embeddings to the set mean
   (:func:`~trustvl.training.losses.group_mean_cohesion_loss`). It is zero exactly when every variant of
@@ -66,7 +67,8 @@ which attribute masks which in a top-k cut, is kept, and no attribute's skew has
 way. The base forward costs one extra no-gradient forward per step. ``L_effect`` keeps its zero target
 unless ``effect_path_target``: then it asks each level effect for the same share of the base's effect in the
 batch (off by default; issue 26, session 17: with the zero target a strong ``L_effect`` removed the small
-attributes' effects already at α = 0.25, where the planted one still masks part of the ranking).
+attributes' effects already at α = 0.25, where the planted one still masks part of the ranking; with the
+path's target the benchmark's sweep was monotone for one training seed of three).
 Measured on SynthWorld-Web (docs/results.md, "CF_α"): α ≤ 0.75 stays close to the base in every attribute,
 but the rise of the small attributes' skew moves to the last step, α = 1; off by default.
 ``alpha_path_keep_power = q`` (default 1) keeps ``(1 − α)^q`` of the base's offsets instead of ``(1 − α)``:
