@@ -37,7 +37,7 @@ import time
 import numpy as np
 import torch
 
-from trustvl.data_builders.synthworld import occupation_prompt
+from trustvl.data_builders.synthworld import SynthWorldConfig, occupation_prompt
 from trustvl.evaluation.synthworld import synthworld_test_set
 from trustvl.hub.loading import load_dataset_any
 from trustvl.jobs.demo import demo_cf_alpha_recipe
@@ -64,20 +64,6 @@ def effect_spreads(scores: np.ndarray, attributes: dict[str, np.ndarray]) -> tup
     return spread, float((scores - x @ coef).std())
 
 
-def paired_spreads(
-    scores: np.ndarray, sets: np.ndarray, attributes: dict[str, np.ndarray]
-) -> dict[str, float]:
-    """Each attribute's spread (max − min over levels) of the mean set-centred score: ``scores`` minus the
-    mean of their counterfactual set, so whatever the variants share (the scene) cancels."""
-    _, inverse, counts = np.unique(sets, return_inverse=True, return_counts=True)
-    centred = scores - (np.bincount(inverse, weights=scores) / counts)[inverse]
-    out = {}
-    for a, lab in attributes.items():
-        means = [centred[lab == lv].mean() for lv in np.unique(lab)]
-        out[a] = float(max(means) - min(means))
-    return out
-
-
 def paired_level_effects(
     scores: np.ndarray, sets: np.ndarray, attributes: dict[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
@@ -89,6 +75,19 @@ def paired_level_effects(
     for a, lab in attributes.items():
         n = np.bincount(lab, minlength=int(lab.max()) + 1)
         out[a] = np.bincount(lab, weights=centred, minlength=len(n)) / np.maximum(n, 1)
+    return out
+
+
+def paired_spreads(
+    scores: np.ndarray, sets: np.ndarray, attributes: dict[str, np.ndarray]
+) -> dict[str, float]:
+    """Each attribute's spread (max − min over the levels present) of the mean set-centred score: ``scores``
+    minus the mean of their counterfactual set, so whatever the variants share (the scene) cancels."""
+    effects = paired_level_effects(scores, sets, attributes)
+    out = {}
+    for a, eff in effects.items():
+        present = eff[np.unique(attributes[a])]
+        out[a] = float(present.max() - present.min())
     return out
 
 
@@ -206,7 +205,7 @@ def main() -> None:
     model.requires_grad_(False)
     paired = level_effects = None
     if args.counterfactuals:
-        attributes = list(synthworld_test_set(8, 0, 64).attribute_levels)
+        attributes = list(SynthWorldConfig().attributes)
         paired, level_effects = paired_effects(
             model, processor, args.counterfactuals, attributes, args.alphas
         )
