@@ -325,3 +325,63 @@ def test_effect_path_target_asks_for_the_kept_share_of_the_base_effect():
     with pytest.raises(TrustVLInputError, match="effect_path_target"):
         CFAlphaLoss(beta_effect=1.0, effect_path_target=True)
     CFAlphaLoss(beta_effect=1.0, effect_path_target=True, alpha_range=(0.0, 1.0), alpha_path_target="linear")
+
+
+def test_running_effects_weight_every_batch_and_keep_missing_levels():
+    from trustvl.training.cf_alpha.loss import RunningEffects
+
+    running = RunningEffects(0.5)
+    first = running.update(0, [0, 1], torch.tensor([[2.0], [-2.0]]))
+    # normalised by the weight gathered so far: the first batch is its own mean, not half of it
+    assert first.tolist() == [[2.0], [-2.0]]
+    # weights 0.5·0.5 (first) and 0.5 (second) over their sum 0.75
+    second = running.update(0, [0], torch.tensor([[-1.0]]))
+    assert second.item() == pytest.approx((0.25 * 2.0 + 0.5 * -1.0) / 0.75)
+    # level 1 was absent: its mean is kept, and another attribute has its own means
+    assert running.update(0, [1], torch.tensor([[-2.0]])).item() == pytest.approx(-2.0)
+    assert running.update(1, [0], torch.tensor([[5.0]])).item() == pytest.approx(5.0)
+
+
+def test_effect_momentum_steers_by_the_running_effect_not_the_batch_noise():
+    """Levels 0/1 of one attribute: the stream's true effect is +0.1 (level 1 above level 0), but this batch
+    shows −0.3 by chance. Without momentum the step follows the batch (pushes level 1 up); with it, it follows
+    the running mean (pushes level 1 down); the value is the running estimate's."""
+    from trustvl.training.cf_alpha.loss import RunningEffects
+
+    sets = torch.tensor([0, 0, 1, 1])
+    attributes = torch.tensor([[1], [0], [1], [0]])
+
+    def batch(effect: float) -> torch.Tensor:
+        return torch.tensor([[effect / 2], [-effect / 2], [1 + effect / 2], [1 - effect / 2]])
+
+    running = RunningEffects(0.9)
+    for _ in range(30):
+        attribute_effect_loss(batch(0.1), sets, attributes, running=running)
+
+    def push_on_level_1(running_effects):
+        logits = batch(-0.3).requires_grad_(True)
+        loss = attribute_effect_loss(logits, sets, attributes, running=running_effects)
+        loss.backward()
+        return loss.item(), float(-(logits.grad[attributes[:, 0] == 1].sum()))
+
+    plain_value, plain_push = push_on_level_1(None)
+    value, push = push_on_level_1(running)
+    assert plain_push > 0  # follows the batch: −0.3 → raise level 1
+    assert push < 0  # follows the stream: +0.1 on average → lower level 1
+    # the value is the running estimate (0.9 of +0.05-ish, 0.1 of the batch's −0.15 per level) not the batch's
+    assert value < plain_value
+    with pytest.raises(TrustVLInputError, match="effect_momentum"):
+        CFAlphaLoss(beta_effect=1.0, effect_momentum=0.9)  # needs effect_own_caption
+    with pytest.raises(TrustVLInputError, match="effect_momentum"):
+        CFAlphaLoss(beta_effect=1.0, effect_own_caption=True, effect_momentum=1.0)
+    loss = CFAlphaLoss.from_config(
+        CFAlphaConfig(
+            dataset="d",
+            output_dir="o",
+            beta_effect=1.0,
+            effect_own_caption=True,
+            effect_momentum=0.9,
+            effect_attributes=["age"],
+        )
+    )
+    assert isinstance(loss._running, RunningEffects) and loss._running.momentum == 0.9

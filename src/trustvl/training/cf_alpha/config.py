@@ -114,6 +114,13 @@ class CFAlphaConfig(TrustVLTrainingArguments):
             " frozen base's (the linear path's share) instead of zero at every α (issue 26)."
         },
     )
+    effect_momentum: float = field(
+        default=CFAlphaLoss.effect_momentum,
+        metadata={
+            "help": "m in [0, 1): with m > 0 (needs effect_own_caption), L_effect's gradient follows a running mean"
+            " of each level's effect over the steps instead of each batch's noisy estimate (issue 26); 0: off."
+        },
+    )
     clip_positives: str = field(
         default=CFAlphaLoss.clip_positives,
         metadata={

@@ -39,6 +39,10 @@ context-only caption ``t_b`` per set)::
   effects of the others, which the planted one had masked in the base ranking. This term pushes every
   attribute's mean effect towards zero at the same rate, however small it is. ``effect_own_caption``
   measures ``E`` on each image's own caption only (the score a retrieval for its context ranks it by).
+  ``effect_momentum = m`` (off by default; issue 26, session 18) steers each step by a running mean of every
+  level's effect over the steps (:class:`RunningEffects`) instead of the batch's own estimate, which on a
+  batch of 16 sets is mostly noise at the size that matters: the gradient then removes the effect the
+  training stream shows on average rather than fitting each batch's noise.
 
 **α path (optional, ``alpha_range=(lo, hi)``).** Weight-space interpolation of a LoRA delta trained at
 α = 1 only is not an interpolation of fairness: on SynthWorld the skews of attributes that were not
@@ -105,7 +109,7 @@ from trustvl.training.losses import (
     several_processes,
 )
 
-__all__ = ["ALPHA_PATH_TARGETS", "CFAlphaLoss"]
+__all__ = ["ALPHA_PATH_TARGETS", "CFAlphaLoss", "RunningEffects"]
 
 #: What the CF_α terms ask of the model at a drawn α (``CFAlphaLoss.alpha_path_target``).
 ALPHA_PATH_TARGETS = ("invariance", "linear")
@@ -140,6 +144,9 @@ class CFAlphaLoss:
         effect_own_caption: ``L_effect`` on each image's own caption's logit only (default: every caption).
         effect_path_target: on the linear α path, ``L_effect`` asks each effect to be the share kept of the
             base's (``(1 − α)^q`` times the frozen base's effect in the batch) instead of zero at every α.
+        effect_momentum: ``m`` in ``[0, 1)``; with ``m > 0`` (needs ``effect_own_caption``) ``L_effect``'s
+            gradient follows a running mean of each level's effect over the steps (:class:`RunningEffects`)
+            instead of the batch's own noisy estimate (module docstring).
         alpha_range: ``(lo, hi)`` with ``0 <= lo <= hi <= 1``: train each step at α ~ U(lo, hi) (see the
             module docstring); ``None`` trains at the model's α (1).
         cf_weight_by_alpha: with ``alpha_range``, weight ``L_cf`` by the drawn α (``α·β0``).
@@ -171,6 +178,7 @@ class CFAlphaLoss:
     beta_effect: float = 0.0
     effect_own_caption: bool = False
     effect_path_target: bool = False
+    effect_momentum: float = 0.0
     seed: int = 0
     gather_across_devices: bool = True
 
@@ -195,6 +203,7 @@ class CFAlphaLoss:
             beta_effect=config.beta_effect,
             effect_own_caption=config.effect_own_caption,
             effect_path_target=config.effect_path_target,
+            effect_momentum=config.effect_momentum,
             seed=config.seed,
             gather_across_devices=config.gather_across_devices,
         )
@@ -250,6 +259,15 @@ class CFAlphaLoss:
                 f" target along the linear path); got alpha_path_target={self.alpha_path_target!r},"
                 f" beta_effect={self.beta_effect}"
             )
+        if not 0.0 <= self.effect_momentum < 1.0:
+            raise TrustVLInputError(f"effect_momentum={self.effect_momentum}; expected a momentum in [0, 1)")
+        if self.effect_momentum and not (self.beta_effect and self.effect_own_caption):
+            raise TrustVLInputError(
+                f"effect_momentum={self.effect_momentum} needs beta_effect > 0 and effect_own_caption (a running"
+                " mean per level of the own caption's effect; every-caption effects change with the batch's"
+                f" captions); got beta_effect={self.beta_effect}, effect_own_caption={self.effect_own_caption}"
+            )
+        self._running = RunningEffects(self.effect_momentum) if self.effect_momentum else None
         if self.alpha_path_target != "invariance" and self.alpha_range is None:
             raise TrustVLInputError(
                 f"alpha_path_target={self.alpha_path_target!r} needs alpha_range (lo, hi); got alpha_range=None"
@@ -338,7 +356,9 @@ class CFAlphaLoss:
             ref_own = None
             if self.effect_path_target and ref_logits is not None:
                 ref_own = ref_logits.gather(1, sets[:, None]) if self.effect_own_caption else ref_logits
-            effect = attribute_effect_loss(own, sets, attributes.to(sets.device), ref_own, keep)
+            effect = attribute_effect_loss(
+                own, sets, attributes.to(sets.device), ref_own, keep, running=self._running
+            )
             loss = loss + self.beta_effect * effect
             logs["effect_loss"] = effect.detach()
         if self.beta_score:
@@ -368,19 +388,56 @@ def _forward(model: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, tor
 _EFFECT_EPS = 1e-6
 
 
+class RunningEffects:
+    """Running means of ``L_effect``'s per-level effects over the steps (``CFAlphaLoss.effect_momentum``).
+
+    A batch of 16 sets holds a few dozen images per level, so its estimate of an effect of 10⁻² logits (the size
+    that skews a top-100 cut) is mostly noise; a gradient that follows each batch's sign fits that noise on the
+    training sets (issue 26, round 7: the effects left on held-out sets were unchanged). This keeps, per
+    (attribute, level), an exponentially weighted mean ``R ← m·R + (1 − m)·E_batch`` (``E`` detached),
+    normalised by the weight it has gathered so far (no bias towards 0 in the first steps, and a level missing
+    from a batch keeps its mean). Not part of a checkpoint: a resumed run starts the means afresh. Under
+    several processes every process sees the gathered batch, so the means agree."""
+
+    def __init__(self, momentum: float) -> None:
+        self.momentum = float(momentum)
+        self._sums: dict[tuple[int, int], torch.Tensor] = {}
+        self._weights: dict[tuple[int, int], float] = {}
+
+    def update(self, attribute: int, levels: list[int], effect: torch.Tensor) -> torch.Tensor:
+        """Fold the batch's ``effect`` ``[len(levels), C]`` of ``attribute`` in; returns the running means
+        ``[len(levels), C]`` (detached) after the update."""
+        m, out = self.momentum, []
+        for row, level in zip(effect.detach().float(), levels):
+            key = (attribute, int(level))
+            previous = self._sums.get(key)
+            self._sums[key] = (
+                (1 - m) * row if previous is None else m * previous.to(row.device) + (1 - m) * row
+            )
+            self._weights[key] = m * self._weights.get(key, 0.0) + (1 - m)
+            out.append(self._sums[key] / self._weights[key])
+        return torch.stack(out).to(effect.dtype)
+
+
 def attribute_effect_loss(
     logits: torch.Tensor,
     sets: torch.Tensor,
     attributes: torch.Tensor,
     target_logits: torch.Tensor | None = None,
     keep: float = 0.0,
+    running: RunningEffects | None = None,
 ) -> torch.Tensor:
     """``L_effect`` (module docstring): mean over attributes, levels present and captions of
     ``sqrt((E − keep·E⁰)² + ε)``, ``E`` the batch mean of the set-centred logits of the variants at that level
     and ``E⁰`` the same of ``target_logits`` (the frozen base's, on the linear α path; ``None``: ``E⁰ = 0``).
 
     ``logits`` and ``target_logits`` ``[N, C]``, ``sets`` ``[N]`` (set of each image), ``attributes``
-    ``[N, A]`` (integer levels). Images of single-image sets have no within-set contrast and are left out."""
+    ``[N, A]`` (integer levels). Images of single-image sets have no within-set contrast and are left out.
+
+    With ``running`` (:class:`RunningEffects`, ``C`` fixed across calls) the value is the same expression at the
+    running means ``R`` and the gradient is ``∂sqrt(R² + ε)/∂R`` (about ``sign(R)``) times the batch's
+    ``∂E``: each step moves the batch's level means against the running estimate of the effect rather than
+    against its own noisy one."""
     _, inverse, counts = torch.unique(sets, return_inverse=True, return_counts=True)
     rows = counts[inverse] >= 2
     if not bool(rows.any()):
@@ -401,7 +458,14 @@ def attribute_effect_loss(
             effect = effect - keep * (
                 reference.new_zeros(len(levels), reference.shape[1]).index_add_(0, level_of, reference) / n
             )
-        per_attribute.append(torch.sqrt(effect**2 + _EFFECT_EPS).mean())
+        if running is None:
+            per_attribute.append(torch.sqrt(effect**2 + _EFFECT_EPS).mean())
+            continue
+        smoothed = running.update(a, levels.tolist(), effect)
+        value = torch.sqrt(smoothed**2 + _EFFECT_EPS)
+        slope = smoothed / value
+        # value of the running estimate, gradient of the surrogate slope·E (slope fixed)
+        per_attribute.append((value + slope * (effect - effect.detach())).mean())
     return torch.stack(per_attribute).mean()
 
 
