@@ -42,7 +42,10 @@ context-only caption ``t_b`` per set)::
   ``effect_momentum = m`` (off by default; issue 26, session 18) steers each step by a running mean of every
   level's effect over the steps (:class:`RunningEffects`) instead of the batch's own estimate, which on a
   batch of 16 sets is mostly noise at the size that matters: the gradient then removes the effect the
-  training stream shows on average rather than fitting each batch's noise.
+  training stream shows on average rather than fitting each batch's noise. Refuted on SynthWorld
+  (docs/results.md, "CF_α", round 8): the lagging mean pushes the same way for many steps, so the effects
+  overshoot; they ended larger than without it, on the training sets and off them, and at β_e = 30 zero-shot
+  fell by up to 6 points.
 
 **α path (optional, ``alpha_range=(lo, hi)``).** Weight-space interpolation of a LoRA delta trained at
 α = 1 only is not an interpolation of fairness: on SynthWorld the skews of attributes that were not
@@ -397,7 +400,8 @@ class RunningEffects:
     (attribute, level), an exponentially weighted mean ``R ← m·R + (1 − m)·E_batch`` (``E`` detached),
     normalised by the weight it has gathered so far (no bias towards 0 in the first steps, and a level missing
     from a batch keeps its mean). Not part of a checkpoint: a resumed run starts the means afresh. Under
-    several processes every process sees the gathered batch, so the means agree."""
+    several processes with ``gather_across_devices`` (the default) every process sees the gathered batch, so
+    the means agree; without it each process keeps its own."""
 
     def __init__(self, momentum: float) -> None:
         self.momentum = float(momentum)
