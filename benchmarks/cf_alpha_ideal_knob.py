@@ -60,24 +60,29 @@ from trustvl.modeling.synthworld_clip import load_default_clip
 from trustvl.utils.io import print_json
 
 
+def _within_occupation_offsets(
+    embeds: torch.Tensor, occupation: np.ndarray, groups: np.ndarray
+) -> torch.Tensor:
+    """``[n, d]``: each image's group mean minus its occupation's mean (groups taken within each occupation)."""
+    occ, grp = torch.as_tensor(occupation), torch.as_tensor(groups)
+    offsets = torch.zeros_like(embeds)
+    for o in occ.unique():
+        rows = occ == o
+        mean = embeds[rows].mean(0)
+        for g in grp[rows].unique():
+            sel = rows & (grp == g)
+            offsets[sel] = embeds[sel].mean(0) - mean
+    return offsets
+
+
 def appearance_offsets(
     embeds: torch.Tensor, occupation: np.ndarray, attributes: dict[str, np.ndarray]
 ) -> dict[str, torch.Tensor]:
     """Per attribute, ``D_a`` ``[n, d]``: each image's level-mean offset within its occupation (module
     docstring)."""
-    occ = torch.as_tensor(occupation)
-    out = {}
-    for name, levels in attributes.items():
-        offsets = torch.zeros_like(embeds)
-        lv = torch.as_tensor(levels)
-        for o in occ.unique():
-            rows = occ == o
-            mean = embeds[rows].mean(0)
-            for level in lv[rows].unique():
-                sel = rows & (lv == level)
-                offsets[sel] = embeds[sel].mean(0) - mean
-        out[name] = offsets
-    return out
+    return {
+        name: _within_occupation_offsets(embeds, occupation, levels) for name, levels in attributes.items()
+    }
 
 
 def joint_offsets(
@@ -86,18 +91,10 @@ def joint_offsets(
     """``{planted: D_planted, "rest": D − D_planted}``: ``D`` each image's cell-mean offset within its
     occupation, the cell being its combination of every attribute's level, and ``D_planted`` the planted
     attribute's main effect (module docstring)."""
-    keys = np.stack([occupation, *attributes.values()], axis=1)
-    _, cell = np.unique(keys, axis=0, return_inverse=True)
-    cell, occ = torch.as_tensor(cell.reshape(-1)), torch.as_tensor(occupation)
-    offsets = torch.zeros_like(embeds)
-    for o in occ.unique():
-        rows = occ == o
-        mean = embeds[rows].mean(0)
-        for c in cell[rows].unique():
-            sel = cell == c
-            offsets[sel] = embeds[sel].mean(0) - mean
-    main = appearance_offsets(embeds, occupation, {planted: attributes[planted]})[planted]
-    return {planted: main, "rest": offsets - main}
+    _, cell = np.unique(np.stack(list(attributes.values()), axis=1), axis=0, return_inverse=True)
+    whole = _within_occupation_offsets(embeds, occupation, cell.reshape(-1))
+    main = _within_occupation_offsets(embeds, occupation, attributes[planted])
+    return {planted: main, "rest": whole - main}
 
 
 def spread_ratios(
